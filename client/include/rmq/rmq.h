@@ -1,0 +1,202 @@
+/* librmq: the C SDK for rmq and Apache RocketMQ.
+ *
+ * Conventions:
+ *  - Every call that can fail returns rmq_err_t (rmq_strerror names it); constructors return
+ *    NULL and fill an error buffer.
+ *  - Configuration is string properties with RocketMQ's key names (rmq_conf_set); a producer or
+ *    consumer constructor takes the conf (on success only).
+ *  - Every callback receives the void * given when it was registered. User code never runs on
+ *    the SDK's I/O thread: send callbacks run on a callback thread, listeners on the consume
+ *    pool (or one thread per queue for orderly listeners).
+ *  - No global state: every object hangs off its client instance. Thread-safe unless noted.
+ *  - The SDK never prints; it logs through rmq_conf_set_log_cb only. */
+#ifndef RMQ_H
+#define RMQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rmq/rmq_err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RMQ_VERSION_STR "0.1.0"
+
+typedef struct rmq_conf_s rmq_conf_t;
+typedef struct rmq_msg_s rmq_msg_t;
+typedef struct rmq_producer_s rmq_producer_t;
+typedef struct rmq_admin_s rmq_admin_t;
+typedef struct rmq_push_consumer_s rmq_push_consumer_t;
+typedef struct rmq_pull_consumer_s rmq_pull_consumer_t;
+
+/* A message queue: topic, broker name, queue id. */
+typedef struct {
+    char topic[128];
+    char broker[64];
+    int queue_id;
+} rmq_mq_t;
+
+/* ---- configuration ------------------------------------------------------------------ */
+
+/* Keys (RocketMQ's names): namesrvAddr ("h:p;h:p"), groupName / producerGroup /
+ * consumerGroup, instanceName, sendMsgTimeout (3000), retryTimesWhenSendFailed (2),
+ * retryTimesWhenSendAsyncFailed (2), compressMsgBodyOverHowmuch (4096), maxMessageSize
+ * (4194304), sendLatencyFaultEnable (false), messageModel (CLUSTERING|BROADCASTING),
+ * consumeFromWhere (CONSUME_FROM_LAST_OFFSET|CONSUME_FROM_FIRST_OFFSET|CONSUME_FROM_TIMESTAMP),
+ * consumeTimestamp (yyyyMMddHHmmss or ms), consumeThreadMin / consumeThreadMax (20),
+ * pullBatchSize (32), consumeMessageBatchMaxSize (1), pullThresholdForQueue (1000),
+ * pullThresholdSizeForQueue (100 MiB), maxReconsumeTimes (16), persistConsumerOffsetInterval
+ * (5000), pollNameServerInterval (30000), heartbeatBrokerInterval (30000),
+ * offsetStoreDir (broadcast offsets), logLevel (ERROR|WARN|INFO|DEBUG). */
+typedef enum { RMQ_CONF_UNKNOWN = -2, RMQ_CONF_INVALID = -1, RMQ_CONF_OK = 0 } rmq_conf_res_t;
+rmq_conf_t *rmq_conf_new(void);
+rmq_conf_t *rmq_conf_dup(const rmq_conf_t *c);
+rmq_conf_res_t rmq_conf_set(rmq_conf_t *c, const char *k, const char *v, char *err, size_t n);
+/* Value of k or NULL (borrowed). */
+const char *rmq_conf_get(const rmq_conf_t *c, const char *k);
+void rmq_conf_set_log_cb(rmq_conf_t *c, void (*cb)(int lvl, const char *ln, void *op), void *op);
+void rmq_conf_destroy(rmq_conf_t *c);
+
+/* ---- messages ----------------------------------------------------------------------- */
+
+#define RMQ_MSG_F_COPY 0x1 /* SDK copies body */
+#define RMQ_MSG_F_FREE 0x2 /* SDK free()s body when the message is destroyed */
+/* New message; tags and keys may be NULL; keys are space-separated. Without a flag the body is
+ * borrowed and must outlive the message. */
+rmq_msg_t *rmq_msg_new(const char *topic, const char *tags, const char *keys, void *body,
+                       size_t len, int flags);
+rmq_err_t rmq_msg_set_property(rmq_msg_t *m, const char *k, const char *v);
+/* Property value or NULL (borrowed, valid while m lives). */
+const char *rmq_msg_property(const rmq_msg_t *m, const char *k);
+rmq_err_t rmq_msg_set_delay_level(rmq_msg_t *m, int level);            /* 1..18 */
+rmq_err_t rmq_msg_set_deliver_time(rmq_msg_t *m, int64_t deliver_ms);  /* 5.x timers */
+/* Unique id (UNIQ_KEY) for received messages and after a send; offset id for received. */
+const char *rmq_msg_id(const rmq_msg_t *m);
+const char *rmq_msg_offset_id(const rmq_msg_t *m);
+const char *rmq_msg_topic(const rmq_msg_t *m);
+const char *rmq_msg_tags(const rmq_msg_t *m);
+const char *rmq_msg_keys(const rmq_msg_t *m);
+const void *rmq_msg_body(const rmq_msg_t *m, size_t *len);
+/* Received messages only (else -1 / 0). */
+int64_t rmq_msg_queue_offset(const rmq_msg_t *m);
+int rmq_msg_queue_id(const rmq_msg_t *m);
+int64_t rmq_msg_born_ts(const rmq_msg_t *m);
+int64_t rmq_msg_store_ts(const rmq_msg_t *m);
+int rmq_msg_reconsume_times(const rmq_msg_t *m);
+int64_t rmq_msg_commitlog_offset(const rmq_msg_t *m);
+void rmq_msg_destroy(rmq_msg_t *m);
+void rmq_msgs_destroy(rmq_msg_t **msgs, size_t n); /* for arrays the SDK returns (and frees) */
+
+/* ---- producer ----------------------------------------------------------------------- */
+
+typedef enum {
+    RMQ_SEND_OK,
+    RMQ_SEND_FLUSH_DISK_TIMEOUT,
+    RMQ_SEND_FLUSH_SLAVE_TIMEOUT,
+    RMQ_SEND_SLAVE_NOT_AVAILABLE
+} rmq_send_status_t;
+typedef struct {
+    rmq_send_status_t status;
+    char msg_id[64];        /* UNIQ_KEY */
+    char offset_msg_id[64]; /* broker's offset id (first of a batch) */
+    rmq_mq_t mq;
+    int64_t offset;         /* queue offset */
+    char txn_id[64];
+} rmq_send_result_t;
+
+/* Sends borrow m (serialised before return). */
+typedef void (*rmq_send_cb)(rmq_producer_t *p, rmq_err_t e, const rmq_send_result_t *r, void *op);
+/* Pick a queue for m among n writable queues; return an index in [0, n). */
+typedef int (*rmq_selector_cb)(const rmq_mq_t *mqs, int n, const rmq_msg_t *m, void *arg);
+
+rmq_producer_t *rmq_producer_new(rmq_conf_t *c, char *err, size_t n); /* takes c, starts */
+rmq_err_t rmq_send_sync(rmq_producer_t *p, const rmq_msg_t *m, rmq_send_result_t *r);
+rmq_err_t rmq_send_async(rmq_producer_t *p, const rmq_msg_t *m, rmq_send_cb cb, void *op);
+rmq_err_t rmq_send_oneway(rmq_producer_t *p, const rmq_msg_t *m);
+rmq_err_t rmq_send_orderly(rmq_producer_t *p, const rmq_msg_t *m, rmq_selector_cb sel,
+                           void *arg, rmq_send_result_t *r);
+/* Hash selector for rmq_send_orderly: arg is a NUL-terminated sharding key. */
+int rmq_selector_hash(const rmq_mq_t *mqs, int n, const rmq_msg_t *m, void *arg);
+/* Send to one queue chosen by the caller. */
+rmq_err_t rmq_send_to_queue(rmq_producer_t *p, const rmq_msg_t *m, const rmq_mq_t *mq,
+                            rmq_send_result_t *r);
+/* Batch: all messages share one topic; sent to one queue in one request. */
+rmq_err_t rmq_send_batch(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t n,
+                         rmq_send_result_t *r);
+rmq_err_t rmq_send_batch_async(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t n,
+                               rmq_send_cb cb, void *op);
+void rmq_producer_destroy(rmq_producer_t *p); /* flushes, waits for callbacks */
+
+/* Transactions */
+typedef enum { RMQ_TXN_COMMIT, RMQ_TXN_ROLLBACK, RMQ_TXN_UNKNOWN } rmq_txn_state_t;
+typedef rmq_txn_state_t (*rmq_txn_cb)(rmq_producer_t *p, const rmq_msg_t *half, void *op);
+/* The check-back callback the broker's CHECK_TRANSACTION_STATE calls; set before
+ * rmq_producer_new. */
+void rmq_conf_set_txn_check_cb(rmq_conf_t *c, rmq_txn_cb check, void *op);
+rmq_err_t rmq_send_in_txn(rmq_producer_t *p, const rmq_msg_t *m, rmq_txn_cb exec, void *arg,
+                          rmq_send_result_t *r);
+
+/* ---- push consumer ------------------------------------------------------------------ */
+
+typedef enum { RMQ_CONSUME_SUCCESS, RMQ_CONSUME_LATER } rmq_consume_status_t;
+typedef enum { RMQ_LISTEN_CONCURRENTLY, RMQ_LISTEN_ORDERLY } rmq_listen_mode_t;
+typedef rmq_consume_status_t (*rmq_listener_cb)(rmq_push_consumer_t *c, const rmq_mq_t *mq,
+                                                rmq_msg_t *const *msgs, size_t n, void *op);
+rmq_push_consumer_t *rmq_push_consumer_new(rmq_conf_t *c, char *err, size_t n); /* takes c */
+/* tags: "*" or "a || b". Before start. */
+rmq_err_t rmq_push_consumer_subscribe(rmq_push_consumer_t *c, const char *topic,
+                                      const char *tags);
+rmq_err_t rmq_push_consumer_set_listener(rmq_push_consumer_t *c, rmq_listen_mode_t mode,
+                                         rmq_listener_cb cb, void *op);
+rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c);
+/* Queues currently assigned to this consumer; *mqs new (free()). */
+rmq_err_t rmq_push_consumer_assigned(rmq_push_consumer_t *c, rmq_mq_t **mqs, size_t *n);
+/* Stops pulling, waits for running listeners, commits offsets, unregisters, frees. */
+void rmq_push_consumer_destroy(rmq_push_consumer_t *c);
+
+/* ---- pull consumer ------------------------------------------------------------------ */
+
+typedef enum { RMQ_PULL_FOUND, RMQ_PULL_NO_NEW_MSG, RMQ_PULL_NO_MATCHED_MSG,
+               RMQ_PULL_OFFSET_ILLEGAL } rmq_pull_status_t;
+typedef struct {
+    rmq_pull_status_t status;
+    int64_t next_offset, min_offset, max_offset;
+    rmq_msg_t **msgs;
+    size_t n;
+} rmq_pull_result_t; /* owns msgs */
+rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *c, char *err, size_t n); /* takes c */
+rmq_err_t rmq_fetch_queues(rmq_pull_consumer_t *c, const char *topic, rmq_mq_t **mqs,
+                           size_t *n); /* free(*mqs) */
+/* timeout_ms > 0 holds the pull on the broker (long poll) until a message arrives. */
+rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags, int64_t offset,
+                   int max_msgs, int timeout_ms, rmq_pull_result_t **out);
+rmq_err_t rmq_commit_offset(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t offset);
+/* The group's committed offset, or RMQ_ERR_QUERY_NOT_FOUND. */
+rmq_err_t rmq_fetch_offset(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t *offset);
+void rmq_pull_result_destroy(rmq_pull_result_t *r);
+void rmq_pull_consumer_destroy(rmq_pull_consumer_t *c);
+
+/* ---- admin -------------------------------------------------------------------------- */
+
+rmq_admin_t *rmq_admin_new(rmq_conf_t *c, char *err, size_t n); /* takes c */
+void rmq_admin_destroy(rmq_admin_t *a);
+rmq_err_t rmq_query_by_key(rmq_admin_t *a, const char *topic, const char *key, int max_msgs,
+                           int64_t begin_ms, int64_t end_ms, rmq_msg_t ***msgs, size_t *n);
+/* By offset id (32/56 hex) or, failing that, by unique key in topic (topic may be NULL for an
+ * offset id). *msg new. */
+rmq_err_t rmq_query_by_id(rmq_admin_t *a, const char *topic, const char *id, rmq_msg_t **msg);
+rmq_err_t rmq_reset_offset_by_time(rmq_admin_t *a, const char *group, const char *topic,
+                                   int64_t ts_ms);
+/* Raw JSON calls for mqadmin (each returns new JSON text the caller free()s): the body the
+ * server answered, so tools print RocketMQ's layouts without the SDK knowing every table. */
+rmq_err_t rmq_admin_call_namesrv(rmq_admin_t *a, int code, const char *const *ext_kv,
+                                 const char *body, char **json_out);
+rmq_err_t rmq_admin_call_broker(rmq_admin_t *a, const char *broker_addr, int code,
+                                const char *const *ext_kv, const char *body, char **json_out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

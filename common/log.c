@@ -1,0 +1,100 @@
+/* Logging. The sink is process state set once in main() (or by the SDK's conf), like the
+ * config; writes take a mutex so lines from different threads never interleave. */
+#include "common/log.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+volatile int rmq_log_level_ = RMQ_LOG_LVL_OFF;
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static FILE *log_file;
+static bool log_stderr;
+static rmq_log_cb log_cb;
+static void *log_cb_opaque;
+static atomic_ulong log_errors;
+
+static const char *lvl_name[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+int rmq_log_open(const char *file, rmq_log_lvl_t lvl, bool to_stderr) {
+    FILE *f = NULL;
+    if (file && *file) {
+        f = fopen(file, "a");
+        if (!f) return -1;
+        setvbuf(f, NULL, _IOLBF, 0);
+    }
+    pthread_mutex_lock(&log_mu);
+    if (log_file) fclose(log_file);
+    log_file = f;
+    log_stderr = to_stderr;
+    log_cb = NULL;
+    rmq_log_level_ = lvl;
+    pthread_mutex_unlock(&log_mu);
+    return 0;
+}
+
+void rmq_log_set_cb(rmq_log_cb cb, void *opaque, rmq_log_lvl_t lvl) {
+    pthread_mutex_lock(&log_mu);
+    log_cb = cb;
+    log_cb_opaque = opaque;
+    rmq_log_level_ = cb ? lvl : RMQ_LOG_LVL_OFF;
+    pthread_mutex_unlock(&log_mu);
+}
+
+void rmq_log_set_level(rmq_log_lvl_t lvl) { rmq_log_level_ = lvl; }
+
+void rmq_log_close(void) {
+    pthread_mutex_lock(&log_mu);
+    if (log_file) fclose(log_file);
+    log_file = NULL;
+    log_cb = NULL;
+    rmq_log_level_ = RMQ_LOG_LVL_OFF;
+    pthread_mutex_unlock(&log_mu);
+}
+
+int rmq_log_level_parse(const char *s) {
+    if (!s) return -2;
+    if (!strcasecmp(s, "OFF")) return RMQ_LOG_LVL_OFF;
+    for (int i = 0; i < 4; i++)
+        if (!strcasecmp(s, lvl_name[i])) return i;
+    if (!strcasecmp(s, "WARNING")) return RMQ_LOG_LVL_WARN;
+    return -2;
+}
+
+unsigned long rmq_log_error_count(void) { return atomic_load(&log_errors); }
+
+void rmq_log_vwrite(rmq_log_lvl_t lvl, const char *mod, const char *fmt, va_list ap) {
+    if (!rmq_log_enabled(lvl) || lvl < RMQ_LOG_LVL_ERROR) return;
+    if (lvl == RMQ_LOG_LVL_ERROR) atomic_fetch_add(&log_errors, 1);
+    char line[2048];
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    localtime_r(&tv.tv_sec, &tm);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02d %02d:%02d:%02d.%03d %-5s [%s] ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, (int)(tv.tv_usec / 1000), lvl_name[lvl], mod ? mod : "-");
+    if (n < 0) return;
+    if ((size_t)n < sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    pthread_mutex_lock(&log_mu);
+    if (log_cb) {
+        log_cb(lvl, line, log_cb_opaque);
+    } else {
+        if (log_file) fprintf(log_file, "%s\n", line);
+        if (log_stderr) fprintf(stderr, "%s\n", line);
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+void rmq_log_write(rmq_log_lvl_t lvl, const char *mod, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    rmq_log_vwrite(lvl, mod, fmt, ap);
+    va_end(ap);
+}

@@ -1,0 +1,49 @@
+/* Levelled, timestamped logging shared by every module.
+ *
+ * One process-wide sink (a file, stderr, or a callback for the SDK) set once at start-up.
+ * The level is checked before formatting, so a disabled DEBUG line costs one load. */
+#ifndef RMQ_LOG_H
+#define RMQ_LOG_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+
+typedef enum {
+    RMQ_LOG_LVL_OFF = -1,
+    RMQ_LOG_LVL_ERROR = 0, /* the operator must act */
+    RMQ_LOG_LVL_WARN = 1,
+    RMQ_LOG_LVL_INFO = 2,
+    RMQ_LOG_LVL_DEBUG = 3, /* per message */
+} rmq_log_lvl_t;
+
+/* Callback sink: gets the level and the formatted line without a trailing newline. */
+typedef void (*rmq_log_cb)(int lvl, const char *line, void *opaque);
+
+/* Log to file (appended; NULL for none) and, if to_stderr, to stderr. 0 or -errno. */
+int rmq_log_open(const char *file, rmq_log_lvl_t lvl, bool to_stderr);
+/* Route every line to cb instead of files (the SDK's configured log callback). */
+void rmq_log_set_cb(rmq_log_cb cb, void *opaque, rmq_log_lvl_t lvl);
+void rmq_log_set_level(rmq_log_lvl_t lvl);
+void rmq_log_close(void);
+/* "ERROR"/"WARN"/"INFO"/"DEBUG"/"OFF" (any case) to a level; -2 when unknown. */
+int rmq_log_level_parse(const char *s);
+/* Number of ERROR lines written since start (tests fail on any). */
+unsigned long rmq_log_error_count(void);
+
+extern volatile int rmq_log_level_;
+static inline bool rmq_log_enabled(rmq_log_lvl_t lvl) { return (int)lvl <= rmq_log_level_; }
+
+void rmq_log_write(rmq_log_lvl_t lvl, const char *mod, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void rmq_log_vwrite(rmq_log_lvl_t lvl, const char *mod, const char *fmt, va_list ap);
+
+#define RMQ_LOG_(lvl, mod, ...)                                                                   \
+    do {                                                                                          \
+        if (rmq_log_enabled(lvl)) rmq_log_write(lvl, mod, __VA_ARGS__);                           \
+    } while (0)
+#define RMQ_LOG_ERROR(mod, ...) RMQ_LOG_(RMQ_LOG_LVL_ERROR, mod, __VA_ARGS__)
+#define RMQ_LOG_WARN(mod, ...) RMQ_LOG_(RMQ_LOG_LVL_WARN, mod, __VA_ARGS__)
+#define RMQ_LOG_INFO(mod, ...) RMQ_LOG_(RMQ_LOG_LVL_INFO, mod, __VA_ARGS__)
+#define RMQ_LOG_DEBUG(mod, ...) RMQ_LOG_(RMQ_LOG_LVL_DEBUG, mod, __VA_ARGS__)
+
+#endif

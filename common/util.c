@@ -1,0 +1,86 @@
+#include "common/util.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+#include <zlib.h>
+
+int64_t rmq_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t rmq_mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t rmq_mono_ms(void) { return rmq_mono_us() / 1000u; }
+
+uint32_t rmq_crc32(uint32_t crc, const void *p, size_t n) {
+    /* zlib's crc32 is slice-by-8 and takes uInt lengths: feed it in chunks. */
+    const Bytef *b = p;
+    uLong c = crc;
+    while (n > 0) {
+        uInt chunk = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = crc32(c, b, chunk);
+        b += chunk;
+        n -= chunk;
+    }
+    return (uint32_t)c;
+}
+
+int32_t rmq_java_hash(const char *s, size_t n) {
+    /* h = 31*h + c over UTF-16 code units; invalid UTF-8 bytes count as U+FFFD like Java's
+     * decoder. Unsigned arithmetic gives Java's wrap-around without UB. */
+    uint32_t h = 0;
+    const uint8_t *p = (const uint8_t *)s, *end = p + n;
+    while (p < end) {
+        uint32_t cp;
+        int len;
+        if (p[0] < 0x80) { cp = p[0]; len = 1; }
+        else if ((p[0] & 0xE0) == 0xC0 && end - p >= 2 && (p[1] & 0xC0) == 0x80) {
+            cp = ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F); len = 2;
+        } else if ((p[0] & 0xF0) == 0xE0 && end - p >= 3 && (p[1] & 0xC0) == 0x80 &&
+                   (p[2] & 0xC0) == 0x80) {
+            cp = ((uint32_t)(p[0] & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
+            len = 3;
+        } else if ((p[0] & 0xF8) == 0xF0 && end - p >= 4 && (p[1] & 0xC0) == 0x80 &&
+                   (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80) {
+            cp = ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
+                 ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
+            len = 4;
+        } else { cp = 0xFFFD; len = 1; }
+        p += len;
+        if (cp >= 0x10000) {
+            cp -= 0x10000;
+            h = 31u * h + (0xD800u + (cp >> 10));
+            h = 31u * h + (0xDC00u + (cp & 0x3FF));
+        } else {
+            h = 31u * h + cp;
+        }
+    }
+    return (int32_t)h;
+}
+
+size_t rmq_strlcpy(char *dst, const char *src, size_t dstsz) {
+    size_t n = strlen(src);
+    if (dstsz) {
+        size_t c = n < dstsz - 1 ? n : dstsz - 1;
+        memcpy(dst, src, c);
+        dst[c] = 0;
+    }
+    return n;
+}
+
+int rmq_parse_i64(const char *s, int64_t *out) {
+    if (!s || !*s) return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s) return -1;
+    *out = v;
+    return 0;
+}

@@ -1,0 +1,58 @@
+/* Remoting client: connections by "host:port", requests matched to responses by opaque with
+ * per-request timeouts, oneway, async callbacks, a blocking call for tools, reconnect on the
+ * next request after a connection is lost, and requests initiated by the server side of a
+ * connection (broker -> client) handed to a registered handler.
+ *
+ * Runs on a caller's loop (the broker's service loop) or on a loop thread of its own (the SDK
+ * and tools). Every call is safe from any thread; callbacks run on the client's loop thread. */
+#ifndef RMQ_REM_CLIENT_H
+#define RMQ_REM_CLIENT_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "remoting/conn.h"
+
+typedef struct rmq_rem_client_s rmq_rem_client_t;
+
+typedef struct {
+    size_t max_frame;       /* default RMQ_REM_FRAME_MAX_DEFAULT */
+    int connect_timeout_ms; /* default 3000 */
+    const char *name;       /* for logs and the loop thread's name */
+} rmq_rem_client_cfg_t;
+
+/* loop NULL: the client starts and owns a loop thread. cfg copied. */
+rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
+                             rmq_rem_client_t **out);
+/* Handler for requests the peer sends us (NOTIFY_CONSUMER_IDS_CHANGED, CHECK_TRANSACTION_STATE,
+ * RESET_CONSUMER_CLIENT_OFFSET...). Runs on the loop thread; same contract as server handlers
+ * (reply with the returned command or later with rmq_rem_conn_send/post). Set before use. */
+void rmq_rem_client_set_handler(rmq_rem_client_t *cl, rmq_rem_handler_fn fn, void *arg);
+/* Called on the loop thread when a connection to addr closes (e.g. namesrv failover). */
+void rmq_rem_client_on_close(rmq_rem_client_t *cl, void (*fn)(const char *addr, void *arg),
+                             void *arg);
+
+/* Async request; takes req. cb runs exactly once on the loop thread, with RMQ_ERR__TIMEOUT
+ * after timeout_ms, RMQ_ERR__CONN if addr cannot be reached or the connection drops, or
+ * RMQ_ERR__CLOSED when the client is destroyed first. Returns an error (cb not called) only
+ * for bad arguments or a client already closing. */
+rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
+                                      int timeout_ms, rmq_rem_resp_cb cb, void *arg);
+/* Blocking request (not on the loop thread); takes req; *resp new on RMQ_OK (caller destroys).
+ * The return value is the transport result; check (*resp)->code for the server's answer. */
+rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
+                                     int timeout_ms, rmq_rem_cmd_t **resp);
+/* Oneway: flag set, no response expected; takes req. */
+rmq_err_t rmq_rem_client_invoke_oneway(rmq_rem_client_t *cl, const char *addr,
+                                       rmq_rem_cmd_t *req);
+/* Close the connection to addr if open (pending requests fail with RMQ_ERR__CONN). */
+void rmq_rem_client_close_addr(rmq_rem_client_t *cl, const char *addr);
+/* The loop the client runs on. */
+uv_loop_t *rmq_rem_client_loop(rmq_rem_client_t *cl);
+/* Fail pending requests with RMQ_ERR__CLOSED, close connections, stop the own loop thread
+ * (if any) and free. From any thread but the loop thread when the client owns its loop; from
+ * the loop thread (returns before handles finish closing) when it runs on the caller's loop.
+ * NULL is a no-op. */
+void rmq_rem_client_destroy(rmq_rem_client_t *cl);
+
+#endif

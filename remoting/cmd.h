@@ -1,0 +1,88 @@
+/* A remoting command: one request or response, decoded or about to be encoded.
+ *
+ * Owns everything it points to (remark, ext fields, body) except a zero-copy body set with
+ * rmq_rem_cmd_set_body_iov(), whose slices are borrowed until the release callback runs. */
+#ifndef RMQ_REM_CMD_H
+#define RMQ_REM_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "remoting/codes.h"
+#include "rmq/rmq_err.h"
+
+typedef struct {
+    char *key; /* owned */
+    char *val; /* owned, never NULL (numbers/booleans on input are converted to text) */
+} rmq_rem_field_t;
+
+typedef void (*rmq_rem_release_fn)(void *arg);
+
+typedef struct rmq_rem_cmd_s {
+    int code;            /* request code or response code (rmq_err_t) */
+    int language;        /* RMQ_LANG_*; unknown names decode to RMQ_LANG_OTHER */
+    int version;
+    int32_t opaque;
+    int flag;            /* RMQ_REM_FLAG_* */
+    int serialize_type;  /* RMQ_REM_SER_*: how it arrived / how it will be encoded */
+    char *remark;        /* owned, NULL when absent */
+    rmq_rem_field_t *ext;/* extFields in insertion order */
+    size_t next, ext_cap;
+    bool has_ext;        /* emit "extFields" even when empty (a custom header was present) */
+    uint8_t *body;       /* owned (malloc), NULL when no body */
+    size_t body_len;
+    /* zero-copy body: used instead of body when niov > 0 */
+    uv_buf_t *iov;       /* owned array; slices borrowed */
+    size_t niov;
+    rmq_rem_release_fn iov_release; /* called once when the slices are no longer needed */
+    void *iov_arg;
+} rmq_rem_cmd_t;
+
+/* New request with a fresh opaque from a process-wide counter, language OTHER... set by
+ * caller if needed, version RMQ_REM_VERSION, JSON. NULL on OOM. */
+rmq_rem_cmd_t *rmq_rem_cmd_new_request(int code);
+/* New response to req: same opaque and serialize type, flag RESPONSE, language JAVA (what
+ * Java servers send), remark copied when non-NULL. */
+rmq_rem_cmd_t *rmq_rem_cmd_new_response(const rmq_rem_cmd_t *req, int code, const char *remark);
+/* NULL is a no-op; runs the iov release callback if still pending. */
+void rmq_rem_cmd_destroy(rmq_rem_cmd_t *c);
+
+static inline bool rmq_rem_cmd_is_response(const rmq_rem_cmd_t *c) {
+    return (c->flag & RMQ_REM_FLAG_RESPONSE) != 0;
+}
+static inline bool rmq_rem_cmd_is_oneway(const rmq_rem_cmd_t *c) {
+    return (c->flag & RMQ_REM_FLAG_ONEWAY) != 0;
+}
+
+/* Set (replace) an ext field; copies k and v. */
+rmq_err_t rmq_rem_cmd_set(rmq_rem_cmd_t *c, const char *k, const char *v);
+rmq_err_t rmq_rem_cmd_set_i64(rmq_rem_cmd_t *c, const char *k, int64_t v);
+rmq_err_t rmq_rem_cmd_set_bool(rmq_rem_cmd_t *c, const char *k, bool v);
+/* Ext field value or NULL when absent (borrowed, valid while c lives). */
+const char *rmq_rem_cmd_get(const rmq_rem_cmd_t *c, const char *k);
+/* Parse an ext field as a Java long/int/boolean would be parsed.
+ * RMQ_ERR__NOT_FOUND when absent, RMQ_ERR__INVALID_ARG when not a number/boolean. */
+rmq_err_t rmq_rem_cmd_get_i64(const rmq_rem_cmd_t *c, const char *k, int64_t *out);
+rmq_err_t rmq_rem_cmd_get_i32(const rmq_rem_cmd_t *c, const char *k, int32_t *out);
+rmq_err_t rmq_rem_cmd_get_bool(const rmq_rem_cmd_t *c, const char *k, bool *out);
+
+/* Replace the remark (printf-style); NULL fmt clears it. */
+void rmq_rem_cmd_set_remarkf(rmq_rem_cmd_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Body: takes a malloc'd buffer (freed with the command). */
+void rmq_rem_cmd_set_body(rmq_rem_cmd_t *c, void *body, size_t len);
+rmq_err_t rmq_rem_cmd_set_body_copy(rmq_rem_cmd_t *c, const void *body, size_t len);
+/* Zero-copy body from borrowed slices (e.g. mapped CommitLog segments). Copies the iov array;
+ * release(arg) runs once the frame is written or dropped. */
+rmq_err_t rmq_rem_cmd_set_body_iov(rmq_rem_cmd_t *c, const uv_buf_t *iov, size_t n,
+                                   rmq_rem_release_fn release, void *arg);
+/* Total body length whichever form it has. */
+size_t rmq_rem_cmd_body_len(const rmq_rem_cmd_t *c);
+
+/* Language name <-> code ("JAVA" <-> 0); unknown names map to RMQ_LANG_OTHER. */
+int rmq_rem_language_code(const char *name);
+const char *rmq_rem_language_name(int code);
+
+#endif

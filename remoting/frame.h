@@ -1,0 +1,33 @@
+/* Frame codec (protocol.md section 1, Appendix A):
+ *   len(4) | serializeType<<24 | headerLen (4) | header (JSON or ROCKETMQ binary) | body
+ * len counts everything after itself. JSON headers are written with keys sorted as fastjson
+ * does and every ext value as a JSON string; on input numbers and booleans are accepted. */
+#ifndef RMQ_REM_FRAME_H
+#define RMQ_REM_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/buf.h"
+#include "remoting/cmd.h"
+
+/* Java NettyDecoder's cap: applies to the whole frame including the 4-byte prefix. */
+#define RMQ_REM_FRAME_MAX_DEFAULT (16 * 1024 * 1024)
+
+/* Decode one frame from buf[0..len).
+ * > 0: bytes consumed, *out is a new command (caller destroys);
+ *   0: need more bytes (nothing consumed);
+ * < 0: RMQ_ERR__BAD_FRAME, reason in err (the connection must be closed). A length prefix
+ *      above max_frame is refused as soon as its 4 bytes are seen. */
+ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame,
+                             rmq_rem_cmd_t **out, char *err, size_t errlen);
+
+/* Append length prefix, header word and header of c to b. The prefix counts the body
+ * (rmq_rem_cmd_body_len) but the body bytes are not appended: the caller writes them (copy or
+ * iov) right after. */
+rmq_err_t rmq_rem_frame_encode_header(const rmq_rem_cmd_t *c, rmq_buf_t *b);
+/* Append the whole frame including a copy of the body (tools and tests). */
+rmq_err_t rmq_rem_frame_encode(const rmq_rem_cmd_t *c, rmq_buf_t *b);
+
+#endif
