@@ -22,7 +22,7 @@ normal)
 --fuzz)
     dir=build-fuzz
     CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRMQ_FUZZ=ON >/dev/null
-    cmake --build "$dir" -j"$jobs"
+    cmake --build "$dir" -j"$jobs" --target rmq_fuzz
     exec ctest --test-dir "$dir" -L fuzz --output-on-failure
     ;;
 *)
