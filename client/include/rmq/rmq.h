@@ -196,6 +196,55 @@ rmq_err_t rmq_admin_call_namesrv(rmq_admin_t *a, int code, const char *const *ex
 rmq_err_t rmq_admin_call_broker(rmq_admin_t *a, const char *broker_addr, int code,
                                 const char *const *ext_kv, const char *body, char **json_out);
 
+/* Additions for mqadmin (tools helper). ext_kv is a NULL-terminated key, value, ... list.
+ * rmq_admin_call_*: a non-SUCCESS answer returns its code (positive rmq_err_t) and the server's
+ * remark is kept for rmq_admin_last_error; json_out is the body made valid JSON (see
+ * rmq_json_fix) or, for a body-less answer, an object of the response's ext fields. */
+
+/* Full response of a raw request. */
+typedef struct {
+    int code;          /* the server's response code */
+    char *remark;      /* NULL when absent */
+    char **ext;        /* key, value, ..., NULL (never NULL itself) */
+    uint8_t *body;     /* NULL when absent */
+    size_t body_len;
+} rmq_admin_resp_t;
+/* Raw request to broker_addr, or to the NameServers (in list order, the next on a transport
+ * failure) when broker_addr is NULL. RMQ_OK when an answer came (check (*out)->code); otherwise
+ * the transport error. timeout_ms <= 0 uses 5000. *out new. */
+rmq_err_t rmq_admin_invoke(rmq_admin_t *a, const char *broker_addr, int code,
+                           const char *const *ext_kv, const void *body, size_t body_len,
+                           int timeout_ms, rmq_admin_resp_t **out);
+void rmq_admin_resp_destroy(rmq_admin_resp_t *r);
+/* Value of an ext field of r or NULL. */
+const char *rmq_admin_resp_get(const rmq_admin_resp_t *r, const char *key);
+/* Text of the last failure seen by this admin on the calling thread ("CODE: remark" or the
+ * transport error), "" when none. Borrowed until the next call on this thread. */
+const char *rmq_admin_last_error(rmq_admin_t *a);
+/* fastjson text -> valid JSON: bare integer keys are quoted and object keys (MessageQueue map
+ * keys) become string keys holding the object's own JSON text. New string (free()), NULL on
+ * OOM or unbalanced input. */
+char *rmq_json_fix(const char *in, size_t len);
+
+/* One queue and an offset (reset results). */
+typedef struct {
+    rmq_mq_t mq;
+    int64_t offset;
+} rmq_mq_offset_t;
+/* Reset group's offsets of topic to ts_ms (-1 = the max offset) on every broker of the topic:
+ * INVOKE_BROKER_TO_RESET_OFFSET, and on CONSUMER_NOT_ONLINE the tool's fallback (consume stats,
+ * search offset by time, update consumer offset). force = 0 only moves offsets back.
+ * *out new (free(), may be NULL when n is 0); out may be NULL. */
+rmq_err_t rmq_admin_reset_offset(rmq_admin_t *a, const char *group, const char *topic,
+                                 int64_t ts_ms, int force, rmq_mq_offset_t **out, size_t *n);
+/* All messages found under a unique key (UNIQ_KEY) in topic. */
+rmq_err_t rmq_query_by_unique_key(rmq_admin_t *a, const char *topic, const char *uniq_key,
+                                  rmq_msg_t ***msgs, size_t *n);
+/* Master (id 0) addresses of every broker of topic's route ("h:p" strings, NULL-terminated,
+ * free each and the array); names gets the broker names in the same order when non-NULL. */
+rmq_err_t rmq_admin_topic_brokers(rmq_admin_t *a, const char *topic, char ***addrs,
+                                  char ***names);
+
 #ifdef __cplusplus
 }
 #endif
