@@ -178,6 +178,10 @@ const rmq_subscription_t *rmq_broker_clients_subscription(rmq_broker_t *b, const
                                                           const char *topic);
 /* A live producer connection of group (transaction check-back), NULL if none. */
 rmq_rem_conn_t *rmq_broker_clients_pick_producer(rmq_broker_t *b, const char *group);
+/* Connection-close hook: broker.c's server on_close callback must call this for every closed
+ * connection, so its producer/consumer channels leave their groups at once (consumers of the
+ * group are notified). Loop thread. */
+void rmq_broker_clients_on_conn_close(rmq_broker_t *b, rmq_rem_conn_t *c);
 
 /* ---- held pulls (broker/hold.c) ----------------------------------------------------- */
 rmq_err_t rmq_broker_hold_open(rmq_broker_t *b);
