@@ -1,0 +1,706 @@
+/* Pure helpers of the SDK: fastjson-tolerant route parsing, subscriptions, queue allocation,
+ * unique ids, queue choice with latency fault tolerance, send request / response mapping and
+ * the reset-offset body. No I/O here (except reading the local interface list for the id). */
+#include <ctype.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/internal.h"
+#include "common/util.h"
+
+/* ---- JSON ---------------------------------------------------------------------------- */
+
+char *rmq_json_quote_int_keys(const char *in, size_t len) {
+    /* Worst case every byte is a key digit needing two quotes around a 1-char key. */
+    char *out = malloc(len * 3 + 1);
+    if (!out) return NULL;
+    size_t o = 0;
+    bool in_str = false, key_pos = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = in[i];
+        if (in_str) {
+            out[o++] = ch;
+            if (ch == '\\' && i + 1 < len) {
+                out[o++] = in[++i];
+            } else if (ch == '"') {
+                in_str = false;
+            }
+            continue;
+        }
+        if (ch == '"') {
+            in_str = true;
+            key_pos = false;
+            out[o++] = ch;
+            continue;
+        }
+        if (ch == '{' || ch == ',') {
+            out[o++] = ch;
+            key_pos = true; /* a key may follow (in arrays the check below fails harmlessly) */
+            continue;
+        }
+        if (key_pos && (isdigit((unsigned char)ch) || ch == '-')) {
+            /* bare number: a key only if a ':' follows (after blanks) */
+            size_t j = i + 1;
+            while (j < len && isdigit((unsigned char)in[j])) j++;
+            size_t k = j;
+            while (k < len && isspace((unsigned char)in[k])) k++;
+            if (k < len && in[k] == ':') {
+                out[o++] = '"';
+                memcpy(out + o, in + i, j - i);
+                o += j - i;
+                out[o++] = '"';
+                i = j - 1;
+                key_pos = false;
+                continue;
+            }
+        }
+        if (!isspace((unsigned char)ch)) key_pos = false;
+        out[o++] = ch;
+    }
+    out[o] = 0;
+    return out;
+}
+
+static const char *jstr(json_t *o, const char *k) {
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Numbers may come as strings (C++ peers); missing -> dflt. */
+static int64_t jint(json_t *o, const char *k, int64_t dflt) {
+    json_t *v = json_object_get(o, k);
+    if (json_is_integer(v)) return json_integer_value(v);
+    if (json_is_real(v)) return (int64_t)json_real_value(v);
+    if (json_is_string(v)) {
+        int64_t x;
+        if (rmq_parse_i64(json_string_value(v), &x) == 0) return x;
+    }
+    return dflt;
+}
+
+static int qdata_cmp(const void *a, const void *b) {
+    return strcmp(((const rmq_qdata_t *)a)->broker, ((const rmq_qdata_t *)b)->broker);
+}
+
+rmq_err_t rmq_route_parse(const char *json, size_t len, rmq_route_t **out) {
+    char *fixed = rmq_json_quote_int_keys(json, len);
+    if (!fixed) return RMQ_ERR__NOMEM;
+    json_error_t jerr;
+    json_t *root = json_loads(fixed, 0, &jerr);
+    free(fixed);
+    if (!root || !json_is_object(root)) {
+        json_decref(root);
+        return RMQ_ERR__BAD_MSG;
+    }
+    rmq_route_t *r = calloc(1, sizeof(*r));
+    if (!r) {
+        json_decref(root);
+        return RMQ_ERR__NOMEM;
+    }
+    json_t *qs = json_object_get(root, "queueDatas");
+    json_t *bs = json_object_get(root, "brokerDatas");
+    size_t nq = json_is_array(qs) ? json_array_size(qs) : 0;
+    size_t nb = json_is_array(bs) ? json_array_size(bs) : 0;
+    r->q = calloc(nq ? nq : 1, sizeof(*r->q));
+    r->b = calloc(nb ? nb : 1, sizeof(*r->b));
+    if (!r->q || !r->b) {
+        rmq_route_free(r);
+        json_decref(root);
+        return RMQ_ERR__NOMEM;
+    }
+    for (size_t i = 0; i < nq; i++) {
+        json_t *q = json_array_get(qs, i);
+        const char *bn = jstr(q, "brokerName");
+        if (!bn) continue;
+        rmq_qdata_t *d = &r->q[r->nq++];
+        rmq_strlcpy(d->broker, bn, sizeof(d->broker));
+        d->read_q = (int)jint(q, "readQueueNums", 0);
+        d->write_q = (int)jint(q, "writeQueueNums", 0);
+        d->perm = (int)jint(q, "perm", 6);
+        /* renamed in 4.9.0: accept both spellings */
+        d->sys_flag = (int)jint(q, "topicSysFlag", jint(q, "topicSynFlag", 0));
+    }
+    qsort(r->q, (size_t)r->nq, sizeof(*r->q), qdata_cmp);
+    for (size_t i = 0; i < nb; i++) {
+        json_t *b = json_array_get(bs, i);
+        const char *bn = jstr(b, "brokerName");
+        if (!bn) continue;
+        rmq_bdata_t *d = &r->b[r->nb++];
+        rmq_strlcpy(d->broker, bn, sizeof(d->broker));
+        const char *cl = jstr(b, "cluster");
+        if (cl) rmq_strlcpy(d->cluster, cl, sizeof(d->cluster));
+        json_t *addrs = json_object_get(b, "brokerAddrs");
+        const char *k;
+        json_t *v;
+        json_object_foreach(addrs, k, v) {
+            int64_t id;
+            if (!json_is_string(v) || rmq_parse_i64(k, &id) != 0) continue;
+            if (d->naddr >= (int)RMQ_ARRAY_LEN(d->addr)) break;
+            d->addr[d->naddr].id = id;
+            rmq_strlcpy(d->addr[d->naddr].addr, json_string_value(v),
+                        sizeof(d->addr[0].addr));
+            d->naddr++;
+        }
+    }
+    const char *oc = jstr(root, "orderTopicConf");
+    if (oc && *oc) r->order_conf = strdup(oc);
+    json_decref(root);
+    *out = r;
+    return RMQ_OK;
+}
+
+void rmq_route_free(rmq_route_t *r) {
+    if (!r) return;
+    free(r->q);
+    free(r->b);
+    free(r->order_conf);
+    free(r);
+}
+
+static const rmq_bdata_t *find_bdata(const rmq_route_t *r, const char *broker) {
+    for (int i = 0; i < r->nb; i++)
+        if (strcmp(r->b[i].broker, broker) == 0) return &r->b[i];
+    return NULL;
+}
+
+const char *rmq_route_master(const rmq_route_t *r, const char *broker) {
+    const rmq_bdata_t *b = find_bdata(r, broker);
+    if (!b) return NULL;
+    for (int i = 0; i < b->naddr; i++)
+        if (b->addr[i].id == 0) return b->addr[i].addr;
+    return NULL;
+}
+
+const char *rmq_route_any_addr(const rmq_route_t *r, const char *broker) {
+    const char *m = rmq_route_master(r, broker);
+    if (m) return m;
+    const rmq_bdata_t *b = find_bdata(r, broker);
+    return b && b->naddr > 0 ? b->addr[0].addr : NULL;
+}
+
+int rmq_mq_cmp(const void *a, const void *b) {
+    const rmq_mq_t *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    if (c) return c;
+    c = strcmp(x->broker, y->broker);
+    if (c) return c;
+    return (x->queue_id > y->queue_id) - (x->queue_id < y->queue_id);
+}
+
+bool rmq_mq_eq(const rmq_mq_t *a, const rmq_mq_t *b) { return rmq_mq_cmp(a, b) == 0; }
+
+static rmq_err_t push_mq(rmq_mq_t **arr, int *n, int *cap, const char *topic, const char *broker,
+                         int qid) {
+    if (*n == *cap) {
+        int nc = *cap ? *cap * 2 : 16;
+        rmq_mq_t *na = realloc(*arr, (size_t)nc * sizeof(**arr));
+        if (!na) return RMQ_ERR__NOMEM;
+        *arr = na;
+        *cap = nc;
+    }
+    rmq_mq_t *m = &(*arr)[(*n)++];
+    memset(m, 0, sizeof(*m));
+    rmq_strlcpy(m->topic, topic, sizeof(m->topic));
+    rmq_strlcpy(m->broker, broker, sizeof(m->broker));
+    m->queue_id = qid;
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_route_pub_queues(const rmq_route_t *r, const char *topic, int max_q,
+                               rmq_mq_t **out, int *n) {
+    rmq_mq_t *arr = NULL;
+    int cnt = 0, cap = 0;
+    rmq_err_t e = RMQ_OK;
+    if (r->order_conf) {
+        /* "brokerA:4;brokerB:4" */
+        char *dup = strdup(r->order_conf), *save = NULL;
+        if (!dup) return RMQ_ERR__NOMEM;
+        for (char *it = strtok_r(dup, ";", &save); it && !e; it = strtok_r(NULL, ";", &save)) {
+            char *colon = strrchr(it, ':');
+            if (!colon) continue;
+            *colon = 0;
+            int64_t nq;
+            if (rmq_parse_i64(colon + 1, &nq) != 0) continue;
+            for (int q = 0; q < nq && !e; q++) e = push_mq(&arr, &cnt, &cap, topic, it, q);
+        }
+        free(dup);
+    } else {
+        for (int i = 0; i < r->nq && !e; i++) {
+            const rmq_qdata_t *q = &r->q[i];
+            if (!(q->perm & RMQ_PERM_WRITE) || !rmq_route_master(r, q->broker)) continue;
+            int wq = q->write_q;
+            if (max_q > 0 && wq > max_q) wq = max_q;
+            for (int k = 0; k < wq && !e; k++) e = push_mq(&arr, &cnt, &cap, topic, q->broker, k);
+        }
+    }
+    if (e) {
+        free(arr);
+        return e;
+    }
+    *out = arr;
+    *n = cnt;
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_route_sub_queues(const rmq_route_t *r, const char *topic, rmq_mq_t **out, int *n) {
+    rmq_mq_t *arr = NULL;
+    int cnt = 0, cap = 0;
+    rmq_err_t e = RMQ_OK;
+    for (int i = 0; i < r->nq && !e; i++) {
+        const rmq_qdata_t *q = &r->q[i];
+        if (!(q->perm & RMQ_PERM_READ)) continue;
+        for (int k = 0; k < q->read_q && !e; k++) e = push_mq(&arr, &cnt, &cap, topic, q->broker, k);
+    }
+    if (e) {
+        free(arr);
+        return e;
+    }
+    if (cnt > 1) qsort(arr, (size_t)cnt, sizeof(*arr), rmq_mq_cmp);
+    *out = arr;
+    *n = cnt;
+    return RMQ_OK;
+}
+
+/* ---- subscriptions -------------------------------------------------------------------- */
+
+rmq_err_t rmq_sub_parse(const char *topic, const char *expr, rmq_sub_t *out) {
+    memset(out, 0, sizeof(*out));
+    if (!topic || !*topic || strlen(topic) >= sizeof(out->topic)) return RMQ_ERR__INVALID_ARG;
+    rmq_strlcpy(out->topic, topic, sizeof(out->topic));
+    out->version = rmq_now_ms();
+    /* trim */
+    const char *s = expr ? expr : "*";
+    while (isspace((unsigned char)*s)) s++;
+    size_t l = strlen(s);
+    while (l > 0 && isspace((unsigned char)s[l - 1])) l--;
+    if (l == 0 || (l == 1 && s[0] == '*')) {
+        out->all = true;
+        out->expr = strdup("*");
+        return out->expr ? RMQ_OK : RMQ_ERR__NOMEM;
+    }
+    out->expr = strndup(s, l);
+    if (!out->expr) return RMQ_ERR__NOMEM;
+    /* split on "||", trim, drop empties (FilterAPI.buildSubscriptionData) */
+    size_t cap = 4;
+    out->tags = calloc(cap, sizeof(char *));
+    out->codes = calloc(cap, sizeof(int32_t));
+    if (!out->tags || !out->codes) goto oom;
+    const char *p = out->expr;
+    while (*p) {
+        const char *sep = strstr(p, "||");
+        const char *end = sep ? sep : p + strlen(p);
+        const char *a = p, *b = end;
+        while (a < b && isspace((unsigned char)*a)) a++;
+        while (b > a && isspace((unsigned char)b[-1])) b--;
+        if (b > a) {
+            if ((size_t)out->ntags == cap) {
+                cap *= 2;
+                char **nt = realloc(out->tags, cap * sizeof(char *));
+                if (!nt) goto oom;
+                out->tags = nt;
+                int32_t *nc = realloc(out->codes, cap * sizeof(int32_t));
+                if (!nc) goto oom;
+                out->codes = nc;
+            }
+            out->tags[out->ntags] = strndup(a, (size_t)(b - a));
+            if (!out->tags[out->ntags]) goto oom;
+            out->codes[out->ntags] = rmq_java_hash(a, (size_t)(b - a));
+            out->ntags++;
+        }
+        if (!sep) break;
+        p = sep + 2;
+    }
+    if (out->ntags == 0) { /* "||" alone: behave as all */
+        out->all = true;
+    }
+    return RMQ_OK;
+oom:
+    rmq_sub_fini(out);
+    return RMQ_ERR__NOMEM;
+}
+
+void rmq_sub_fini(rmq_sub_t *s) {
+    for (int i = 0; i < s->ntags; i++) free(s->tags[i]);
+    free(s->tags);
+    free(s->codes);
+    free(s->expr);
+    memset(s, 0, sizeof(*s));
+}
+
+bool rmq_sub_match(const rmq_sub_t *s, const char *tag) {
+    if (s->all) return true;
+    if (!tag) return false;
+    for (int i = 0; i < s->ntags; i++)
+        if (strcmp(s->tags[i], tag) == 0) return true;
+    return false;
+}
+
+/* ---- allocation ------------------------------------------------------------------------ */
+
+static int str_cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+rmq_err_t rmq_allocate_avg(rmq_mq_t *mqs, int n, char **cids, int nc, const char *self,
+                           rmq_mq_t **out, int *nout) {
+    *out = NULL;
+    *nout = 0;
+    if (n <= 0 || nc <= 0) return RMQ_OK;
+    qsort(mqs, (size_t)n, sizeof(*mqs), rmq_mq_cmp);
+    qsort(cids, (size_t)nc, sizeof(char *), str_cmp);
+    int index = -1;
+    for (int i = 0; i < nc; i++)
+        if (strcmp(cids[i], self) == 0) index = i;
+    if (index < 0) return RMQ_OK;
+    int mod = n % nc;
+    int avg = n <= nc ? 1 : (mod > 0 && index < mod ? n / nc + 1 : n / nc);
+    int start = (mod > 0 && index < mod) ? index * avg : index * avg + mod;
+    int range = RMQ_MIN(avg, n - start);
+    if (range <= 0) return RMQ_OK;
+    rmq_mq_t *r = malloc((size_t)range * sizeof(*r));
+    if (!r) return RMQ_ERR__NOMEM;
+    for (int k = 0; k < range; k++) r[k] = mqs[(start + k) % n];
+    *out = r;
+    *nout = range;
+    return RMQ_OK;
+}
+
+/* ---- unique ids --------------------------------------------------------------------- */
+
+uint32_t rmq_local_ipv4(void) {
+    struct ifaddrs *ifs = NULL, *it;
+    uint32_t best = 0, fallback = 0;
+    if (getifaddrs(&ifs) != 0) return 0;
+    for (it = ifs; it; it = it->ifa_next) {
+        if (!it->ifa_addr || it->ifa_addr->sa_family != AF_INET) continue;
+        uint32_t ip = ((struct sockaddr_in *)it->ifa_addr)->sin_addr.s_addr;
+        const uint8_t *b = (const uint8_t *)&ip;
+        if (b[0] == 127) {
+            if (!fallback) fallback = ip;
+            continue;
+        }
+        if (b[0] == 192 && b[1] == 168) {
+            fallback = ip;
+            continue;
+        }
+        if (!best) best = ip;
+    }
+    freeifaddrs(ifs);
+    return best ? best : fallback;
+}
+
+static void month_bounds(int64_t now_ms, int64_t *start, int64_t *next) {
+    time_t t = (time_t)(now_ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    tm.tm_mday = 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    *start = (int64_t)mktime(&tm) * 1000;
+    tm.tm_mon += 1;
+    tm.tm_isdst = -1;
+    *next = (int64_t)mktime(&tm) * 1000;
+}
+
+void rmq_uniq_init(rmq_uniq_t *u, uint32_t ip_be, uint16_t pid, int32_t hash) {
+    uint8_t b[10];
+    memcpy(b, &ip_be, 4); /* network order = the bytes Java writes */
+    rmq_put_be16(b + 4, pid);
+    rmq_put_be32(b + 6, (uint32_t)hash);
+    static const char hx[] = "0123456789ABCDEF";
+    for (int i = 0; i < 10; i++) {
+        u->prefix[2 * i] = hx[b[i] >> 4];
+        u->prefix[2 * i + 1] = hx[b[i] & 15];
+    }
+    u->prefix[20] = 0;
+    month_bounds(rmq_now_ms(), &u->month_start_ms, &u->next_month_ms);
+    atomic_init(&u->counter, 0);
+    pthread_mutex_init(&u->mu, NULL);
+}
+
+void rmq_uniq_next(rmq_uniq_t *u, char out[33]) {
+    int64_t now = rmq_now_ms();
+    pthread_mutex_lock(&u->mu);
+    if (now >= u->next_month_ms) month_bounds(now, &u->month_start_ms, &u->next_month_ms);
+    int64_t diff = now - u->month_start_ms;
+    pthread_mutex_unlock(&u->mu);
+    if (diff < 0 && diff > -1000000) diff = 0;
+    uint32_t cnt = atomic_fetch_add_explicit(&u->counter, 1, memory_order_relaxed);
+    uint8_t b[6];
+    rmq_put_be32(b, (uint32_t)diff);
+    rmq_put_be16(b + 4, (uint16_t)cnt);
+    static const char hx[] = "0123456789ABCDEF";
+    memcpy(out, u->prefix, 20);
+    for (int i = 0; i < 6; i++) {
+        out[20 + 2 * i] = hx[b[i] >> 4];
+        out[21 + 2 * i] = hx[b[i] & 15];
+    }
+    out[32] = 0;
+}
+
+/* ---- latency fault tolerance ------------------------------------------------------------ */
+
+void rmq_fault_init(rmq_fault_t *f) {
+    memset(f, 0, sizeof(*f));
+    pthread_mutex_init(&f->mu, NULL);
+}
+
+static int64_t not_available_ms(int64_t latency) {
+    static const int64_t lat[] = {50, 100, 550, 1000, 2000, 3000, 15000};
+    static const int64_t dur[] = {0, 0, 30000, 60000, 120000, 180000, 600000};
+    for (int i = (int)RMQ_ARRAY_LEN(lat) - 1; i >= 0; i--)
+        if (latency >= lat[i]) return dur[i];
+    return 0;
+}
+
+void rmq_fault_update(rmq_fault_t *f, const char *broker, int64_t latency_ms, bool isolation,
+                      int64_t now_ms) {
+    int64_t d = not_available_ms(isolation ? 30000 : latency_ms);
+    pthread_mutex_lock(&f->mu);
+    int slot = -1;
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->e[i].broker, broker) == 0) slot = i;
+    if (slot < 0) {
+        if (d == 0) goto out; /* nothing to remember */
+        if (f->n < RMQ_FAULT_MAX) {
+            slot = f->n++;
+        } else { /* replace the entry that expires first */
+            slot = 0;
+            for (int i = 1; i < f->n; i++)
+                if (f->e[i].until_ms < f->e[slot].until_ms) slot = i;
+        }
+        rmq_strlcpy(f->e[slot].broker, broker, sizeof(f->e[slot].broker));
+    }
+    f->e[slot].until_ms = now_ms + d;
+out:
+    pthread_mutex_unlock(&f->mu);
+}
+
+bool rmq_fault_ok(rmq_fault_t *f, const char *broker, int64_t now_ms) {
+    bool ok = true;
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->e[i].broker, broker) == 0) ok = now_ms >= f->e[i].until_ms;
+    pthread_mutex_unlock(&f->mu);
+    return ok;
+}
+
+int rmq_select_queue(const rmq_mq_t *mqs, int n, _Atomic uint32_t *counter,
+                     const char *last_broker, rmq_fault_t *fault, int64_t now_ms) {
+    if (n <= 0) return -1;
+    uint32_t start = atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    for (int k = 0; k < n; k++) {
+        int i = (int)((start + (uint32_t)k) % (uint32_t)n);
+        if (last_broker && strcmp(mqs[i].broker, last_broker) == 0) continue;
+        if (fault && !rmq_fault_ok(fault, mqs[i].broker, now_ms)) continue;
+        return i;
+    }
+    /* everything excluded: avoid only the broker that just failed, else take the plain pick */
+    for (int k = 0; k < n && last_broker; k++) {
+        int i = (int)((start + (uint32_t)k) % (uint32_t)n);
+        if (strcmp(mqs[i].broker, last_broker) != 0) return i;
+    }
+    return (int)(start % (uint32_t)n);
+}
+
+/* ---- send request / response -------------------------------------------------------- */
+
+rmq_rem_cmd_t *rmq_send_request(const rmq_send_hdr_t *h) {
+    rmq_rem_cmd_t *c =
+        rmq_rem_cmd_new_request(h->batch ? RMQ_REQ_SEND_BATCH_MESSAGE : RMQ_REQ_SEND_MESSAGE_V2);
+    if (!c) return NULL;
+    c->language = RMQ_LANG_CPP;
+    rmq_err_t e = RMQ_OK;
+    if (!e) e = rmq_rem_cmd_set(c, "a", h->group);
+    if (!e) e = rmq_rem_cmd_set(c, "b", h->topic);
+    if (!e) e = rmq_rem_cmd_set(c, "c", h->default_topic ? h->default_topic : RMQ_DEFAULT_TOPIC);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "d", h->default_queues ? h->default_queues : 4);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "e", h->queue_id);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "f", h->sysflag);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "g", h->born_ts);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "h", h->flag);
+    if (!e && h->props && *h->props) e = rmq_rem_cmd_set(c, "i", h->props);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "j", h->reconsume_times);
+    if (!e) e = rmq_rem_cmd_set_bool(c, "k", false);
+    if (!e && h->has_reconsume) e = rmq_rem_cmd_set_i64(c, "l", h->max_reconsume_times);
+    if (!e) e = rmq_rem_cmd_set_bool(c, "m", h->batch);
+    if (!e && h->broker && *h->broker) e = rmq_rem_cmd_set(c, "n", h->broker);
+    if (e) {
+        rmq_rem_cmd_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+rmq_err_t rmq_send_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq,
+                            rmq_send_result_t *r) {
+    rmq_send_status_t st;
+    switch (resp->code) {
+    case RMQ_OK: st = RMQ_SEND_OK; break;
+    case RMQ_ERR_FLUSH_DISK_TIMEOUT: st = RMQ_SEND_FLUSH_DISK_TIMEOUT; break;
+    case RMQ_ERR_FLUSH_SLAVE_TIMEOUT: st = RMQ_SEND_FLUSH_SLAVE_TIMEOUT; break;
+    case RMQ_ERR_SLAVE_NOT_AVAILABLE: st = RMQ_SEND_SLAVE_NOT_AVAILABLE; break;
+    default: return (rmq_err_t)resp->code;
+    }
+    if (!r) return RMQ_OK;
+    r->status = st;
+    r->mq = *mq;
+    int32_t qid;
+    if (rmq_rem_cmd_get_i32(resp, "queueId", &qid) == RMQ_OK) r->mq.queue_id = qid;
+    int64_t off = -1;
+    rmq_rem_cmd_get_i64(resp, "queueOffset", &off);
+    r->offset = off;
+    const char *id = rmq_rem_cmd_get(resp, "msgId");
+    r->offset_msg_id[0] = 0;
+    if (id) {
+        size_t l = strcspn(id, ","); /* first of a batch */
+        if (l >= sizeof(r->offset_msg_id)) l = sizeof(r->offset_msg_id) - 1;
+        memcpy(r->offset_msg_id, id, l);
+        r->offset_msg_id[l] = 0;
+    }
+    const char *tx = rmq_rem_cmd_get(resp, "transactionId");
+    rmq_strlcpy(r->txn_id, tx ? tx : "", sizeof(r->txn_id));
+    return RMQ_OK;
+}
+
+bool rmq_send_retryable(rmq_err_t e) {
+    switch ((int)e) {
+    case RMQ_ERR_TOPIC_NOT_EXIST:
+    case RMQ_ERR_SERVICE_NOT_AVAILABLE:
+    case RMQ_ERR_SYSTEM_ERROR:
+    case RMQ_ERR_SYSTEM_BUSY:
+    case RMQ_ERR_NO_PERMISSION:
+    case RMQ_ERR_NO_BUYER_ID:
+    case RMQ_ERR_NOT_IN_CURRENT_UNIT:
+    case RMQ_ERR__TIMEOUT:
+    case RMQ_ERR__CONN:
+    case RMQ_ERR__NO_ROUTE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- reset-offset body ------------------------------------------------------------- */
+
+static rmq_err_t mq_from_json(json_t *o, rmq_mq_t *mq) {
+    const char *t = jstr(o, "topic"), *b = jstr(o, "brokerName");
+    if (!t || !b) return RMQ_ERR__BAD_MSG;
+    memset(mq, 0, sizeof(*mq));
+    rmq_strlcpy(mq->topic, t, sizeof(mq->topic));
+    rmq_strlcpy(mq->broker, b, sizeof(mq->broker));
+    mq->queue_id = (int)jint(o, "queueId", 0);
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_reset_body_parse(const char *body, size_t len, rmq_mq_t **mqs, int64_t **offs,
+                               int *n) {
+    int cap = 8, cnt = 0;
+    rmq_mq_t *m = malloc((size_t)cap * sizeof(*m));
+    int64_t *o = malloc((size_t)cap * sizeof(*o));
+    rmq_err_t e = RMQ_OK;
+    if (!m || !o) {
+        e = RMQ_ERR__NOMEM;
+        goto done;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, 0, &jerr);
+    if (root) {
+        /* valid JSON: gson pairs [[{mq},off],...] or ForC [{...,"offset":n}] */
+        json_t *t = json_object_get(root, "offsetTable");
+        size_t i;
+        json_t *it;
+        json_array_foreach(t, i, it) {
+            rmq_mq_t mq;
+            int64_t off;
+            if (json_is_array(it) && json_array_size(it) == 2) {
+                if (mq_from_json(json_array_get(it, 0), &mq)) continue;
+                json_t *ov = json_array_get(it, 1);
+                off = json_is_integer(ov) ? json_integer_value(ov) : -1;
+            } else if (json_is_object(it)) {
+                if (mq_from_json(it, &mq)) continue;
+                off = jint(it, "offset", -1);
+            } else {
+                continue;
+            }
+            if (cnt == cap) {
+                cap *= 2;
+                rmq_mq_t *nm = realloc(m, (size_t)cap * sizeof(*m));
+                if (nm) m = nm;
+                int64_t *no = realloc(o, (size_t)cap * sizeof(*o));
+                if (no) o = no;
+                if (!nm || !no) {
+                    e = RMQ_ERR__NOMEM;
+                    break;
+                }
+            }
+            m[cnt] = mq;
+            o[cnt++] = off;
+        }
+        json_decref(root);
+        goto done;
+    }
+    /* fastjson map with object keys: {"offsetTable":{{mq}:off,{mq}:off}} — scan each inner
+     * object, which is valid JSON on its own, then the number after its ':' */
+    const char *p = memchr(body, '{', len);
+    const char *end = body + len;
+    if (p) p = memchr(p + 1, '{', (size_t)(end - p - 1)); /* the table */
+    if (p) p++;
+    while (p && p < end) {
+        const char *ob = memchr(p, '{', (size_t)(end - p));
+        if (!ob) break;
+        const char *cb = ob;
+        bool in_str = false;
+        for (; cb < end; cb++) {
+            if (in_str) {
+                if (*cb == '\\') cb++;
+                else if (*cb == '"') in_str = false;
+            } else if (*cb == '"') {
+                in_str = true;
+            } else if (*cb == '}') {
+                break;
+            }
+        }
+        if (cb >= end) break;
+        json_t *mo = json_loadb(ob, (size_t)(cb - ob + 1), 0, &jerr);
+        const char *q = cb + 1;
+        while (q < end && (isspace((unsigned char)*q) || *q == ':')) q++;
+        char *numend;
+        long long off = strtoll(q, &numend, 10);
+        rmq_mq_t mq;
+        if (mo && numend != q && mq_from_json(mo, &mq) == RMQ_OK) {
+            if (cnt == cap) {
+                cap *= 2;
+                rmq_mq_t *nm = realloc(m, (size_t)cap * sizeof(*m));
+                if (nm) m = nm;
+                int64_t *no = realloc(o, (size_t)cap * sizeof(*o));
+                if (no) o = no;
+                if (!nm || !no) {
+                    json_decref(mo);
+                    e = RMQ_ERR__NOMEM;
+                    break;
+                }
+            }
+            m[cnt] = mq;
+            o[cnt++] = off;
+        }
+        json_decref(mo);
+        p = numend > q ? numend : cb + 1;
+    }
+done:
+    if (e) {
+        free(m);
+        free(o);
+        return e;
+    }
+    *mqs = m;
+    *offs = o;
+    *n = cnt;
+    return RMQ_OK;
+}

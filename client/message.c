@@ -1,0 +1,301 @@
+/* rmq_msg_t: messages built by the application and messages decoded from pulled records.
+ * Properties (TAGS and KEYS included) are a small array of owned key/value strings. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/internal.h"
+#include "client/msgcodec.h"
+#include "common/util.h"
+
+rmq_msg_t *rmq_msg_alloc(void) {
+    rmq_msg_t *m = calloc(1, sizeof(*m));
+    if (!m) return NULL;
+    m->queue_id = -1;
+    m->queue_offset = -1;
+    m->commitlog_offset = -1;
+    return m;
+}
+
+rmq_msg_t *rmq_msg_new(const char *topic, const char *tags, const char *keys, void *body,
+                       size_t len, int flags) {
+    if (!topic || !*topic || (len && !body)) return NULL;
+    rmq_msg_t *m = rmq_msg_alloc();
+    if (!m) return NULL;
+    m->topic = strdup(topic);
+    if (!m->topic) goto fail;
+    if (flags & RMQ_MSG_F_COPY) {
+        m->body = malloc(len ? len : 1);
+        if (!m->body) goto fail;
+        if (len) memcpy(m->body, body, len);
+        m->own_body = true;
+        if (flags & RMQ_MSG_F_FREE) free(body);
+    } else {
+        m->body = body;
+        m->own_body = (flags & RMQ_MSG_F_FREE) != 0;
+    }
+    m->body_len = len;
+    if (tags && *tags && rmq_msg_prop_set(m, RMQ_PROP_TAGS, tags)) goto fail;
+    if (keys && *keys && rmq_msg_prop_set(m, RMQ_PROP_KEYS, keys)) goto fail;
+    return m;
+fail:
+    rmq_msg_destroy(m);
+    return NULL;
+}
+
+rmq_err_t rmq_msg_prop_set(rmq_msg_t *m, const char *k, const char *v) {
+    if (!v) {
+        rmq_msg_prop_del(m, k);
+        return RMQ_OK;
+    }
+    for (size_t i = 0; i < m->nprops; i++) {
+        if (strcmp(m->props[i].key, k) == 0) {
+            char *nv = strdup(v);
+            if (!nv) return RMQ_ERR__NOMEM;
+            free(m->props[i].val);
+            m->props[i].val = nv;
+            return RMQ_OK;
+        }
+    }
+    if (m->nprops == m->cap_props) {
+        size_t nc = m->cap_props ? m->cap_props * 2 : 8;
+        rmq_kv_t *np = realloc(m->props, nc * sizeof(*np));
+        if (!np) return RMQ_ERR__NOMEM;
+        m->props = np;
+        m->cap_props = nc;
+    }
+    char *nk = strdup(k), *nv = strdup(v);
+    if (!nk || !nv) {
+        free(nk);
+        free(nv);
+        return RMQ_ERR__NOMEM;
+    }
+    m->props[m->nprops].key = nk;
+    m->props[m->nprops].val = nv;
+    m->nprops++;
+    return RMQ_OK;
+}
+
+void rmq_msg_prop_del(rmq_msg_t *m, const char *k) {
+    for (size_t i = 0; i < m->nprops; i++) {
+        if (strcmp(m->props[i].key, k) == 0) {
+            free(m->props[i].key);
+            free(m->props[i].val);
+            m->props[i] = m->props[--m->nprops];
+            return;
+        }
+    }
+}
+
+static bool valid_prop_text(const char *s) {
+    return s && *s && !strchr(s, RMQ_PROP_NAME_SEP) && !strchr(s, RMQ_PROP_SEP);
+}
+
+rmq_err_t rmq_msg_set_property(rmq_msg_t *m, const char *k, const char *v) {
+    if (!m || !valid_prop_text(k) || (v && !valid_prop_text(v))) return RMQ_ERR__INVALID_ARG;
+    return rmq_msg_prop_set(m, k, v);
+}
+
+const char *rmq_msg_property(const rmq_msg_t *m, const char *k) {
+    if (!m || !k) return NULL;
+    for (size_t i = 0; i < m->nprops; i++)
+        if (strcmp(m->props[i].key, k) == 0) return m->props[i].val;
+    return NULL;
+}
+
+rmq_err_t rmq_msg_set_delay_level(rmq_msg_t *m, int level) {
+    if (!m || level < 0 || level > 18) return RMQ_ERR__INVALID_ARG;
+    if (level == 0) {
+        rmq_msg_prop_del(m, RMQ_PROP_DELAY);
+        return RMQ_OK;
+    }
+    char b[16];
+    snprintf(b, sizeof b, "%d", level);
+    return rmq_msg_prop_set(m, RMQ_PROP_DELAY, b);
+}
+
+rmq_err_t rmq_msg_set_deliver_time(rmq_msg_t *m, int64_t deliver_ms) {
+    if (!m || deliver_ms < 0) return RMQ_ERR__INVALID_ARG;
+    char b[32];
+    snprintf(b, sizeof b, "%lld", (long long)deliver_ms);
+    /* 4.x commercial/ONS name and the 5.x timer name: a broker honours whichever it knows */
+    rmq_err_t e = rmq_msg_prop_set(m, RMQ_PROP_START_DELIVER_TIME, b);
+    if (!e) e = rmq_msg_prop_set(m, RMQ_PROP_TIMER_DELIVER_MS, b);
+    return e;
+}
+
+const char *rmq_msg_id(const rmq_msg_t *m) {
+    const char *id = rmq_msg_property(m, RMQ_PROP_UNIQ_KEY);
+    if (id) return id;
+    return m && m->received && m->offset_id[0] ? m->offset_id : NULL;
+}
+const char *rmq_msg_offset_id(const rmq_msg_t *m) {
+    return m && m->offset_id[0] ? m->offset_id : NULL;
+}
+const char *rmq_msg_topic(const rmq_msg_t *m) { return m ? m->topic : NULL; }
+const char *rmq_msg_tags(const rmq_msg_t *m) { return rmq_msg_property(m, RMQ_PROP_TAGS); }
+const char *rmq_msg_keys(const rmq_msg_t *m) { return rmq_msg_property(m, RMQ_PROP_KEYS); }
+const void *rmq_msg_body(const rmq_msg_t *m, size_t *len) {
+    if (len) *len = m ? m->body_len : 0;
+    return m ? m->body : NULL;
+}
+int64_t rmq_msg_queue_offset(const rmq_msg_t *m) { return m && m->received ? m->queue_offset : -1; }
+int rmq_msg_queue_id(const rmq_msg_t *m) { return m && m->received ? m->queue_id : -1; }
+int64_t rmq_msg_born_ts(const rmq_msg_t *m) { return m && m->received ? m->born_ts : 0; }
+int64_t rmq_msg_store_ts(const rmq_msg_t *m) { return m && m->received ? m->store_ts : 0; }
+int rmq_msg_reconsume_times(const rmq_msg_t *m) { return m && m->received ? m->reconsume_times : 0; }
+int64_t rmq_msg_commitlog_offset(const rmq_msg_t *m) {
+    return m && m->received ? m->commitlog_offset : -1;
+}
+
+void rmq_msg_destroy(rmq_msg_t *m) {
+    if (!m) return;
+    free(m->topic);
+    if (m->own_body) free(m->body);
+    for (size_t i = 0; i < m->nprops; i++) {
+        free(m->props[i].key);
+        free(m->props[i].val);
+    }
+    free(m->props);
+    free(m);
+}
+
+void rmq_msgs_destroy(rmq_msg_t **msgs, size_t n) {
+    if (!msgs) return;
+    for (size_t i = 0; i < n; i++) rmq_msg_destroy(msgs[i]);
+    free(msgs);
+}
+
+rmq_err_t rmq_msg_props_encode(const rmq_msg_t *m, rmq_buf_t *b) {
+    for (size_t i = 0; i < m->nprops; i++) {
+        if (i && rmq_buf_append_u8(b, RMQ_PROP_SEP)) return RMQ_ERR__NOMEM;
+        if (rmq_buf_append_str(b, m->props[i].key) || rmq_buf_append_u8(b, RMQ_PROP_NAME_SEP) ||
+            rmq_buf_append_str(b, m->props[i].val))
+            return RMQ_ERR__NOMEM;
+    }
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_batch_encode(rmq_msg_t *const *msgs, size_t n, rmq_buf_t *b) {
+    rmq_buf_t props;
+    rmq_buf_init(&props);
+    for (size_t i = 0; i < n; i++) {
+        props.len = 0;
+        if (rmq_msg_props_encode(msgs[i], &props)) goto oom;
+        if (props.len > 32767) {
+            rmq_buf_fini(&props);
+            return RMQ_ERR__BAD_MSG;
+        }
+        size_t total = 20 + msgs[i]->body_len + props.len + 2;
+        /* TOTALSIZE counts every field: 4+4+4+4 + 4+body + 2+props */
+        if (rmq_buf_append_be32(b, (uint32_t)total) || rmq_buf_append_be32(b, 0) ||
+            rmq_buf_append_be32(b, 0) || rmq_buf_append_be32(b, (uint32_t)msgs[i]->flag) ||
+            rmq_buf_append_be32(b, (uint32_t)msgs[i]->body_len) ||
+            rmq_buf_append(b, msgs[i]->body, msgs[i]->body_len) ||
+            rmq_buf_append_be16(b, (uint16_t)props.len) ||
+            rmq_buf_append(b, props.data, props.len))
+            goto oom;
+    }
+    rmq_buf_fini(&props);
+    return RMQ_OK;
+oom:
+    rmq_buf_fini(&props);
+    return RMQ_ERR__NOMEM;
+}
+
+typedef struct {
+    rmq_msg_t *m;
+    rmq_err_t e;
+} prop_ctx_t;
+
+static bool add_prop(const char *k, size_t kl, const char *v, size_t vl, void *arg) {
+    prop_ctx_t *c = arg;
+    char *ks = strndup(k, kl), *vs = strndup(v, vl);
+    if (!ks || !vs) {
+        free(ks);
+        free(vs);
+        c->e = RMQ_ERR__NOMEM;
+        return false;
+    }
+    c->e = rmq_msg_prop_set(c->m, ks, vs);
+    free(ks);
+    free(vs);
+    return c->e == RMQ_OK;
+}
+
+rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t *n) {
+    size_t cap = 16, cnt = 0, pos = 0;
+    rmq_msg_t **arr = malloc(cap * sizeof(*arr));
+    if (!arr) return RMQ_ERR__NOMEM;
+    rmq_err_t e = RMQ_OK;
+    while (pos < len) {
+        rmq_msg_rec_t r;
+        int64_t sz = rmq_msg_rec_decode(p + pos, len - pos, false, &r);
+        if (sz <= 0) {
+            e = sz == 0 ? RMQ_OK : RMQ_ERR__CORRUPT;
+            break;
+        }
+        pos += (size_t)sz;
+        rmq_msg_t *m = rmq_msg_alloc();
+        if (!m) {
+            e = RMQ_ERR__NOMEM;
+            break;
+        }
+        m->received = true;
+        m->topic = strndup(r.topic, (size_t)r.topic_len);
+        m->queue_id = r.queue_id;
+        m->flag = r.flag;
+        m->queue_offset = r.queue_offset;
+        m->commitlog_offset = r.phys_offset;
+        m->sysflag = r.sysflag;
+        m->born_ts = r.born_ts;
+        m->store_ts = r.store_ts;
+        m->reconsume_times = r.reconsume_times;
+        m->prepared_txn_offset = r.prepared_txn_offset;
+        rmq_msgcodec_offset_id(m->offset_id, &r.store_host, r.phys_offset);
+        if (r.sysflag & RMQ_SYSFLAG_COMPRESSED) {
+            int ctype = (r.sysflag & RMQ_SYSFLAG_COMPRESSION_TYPE_MASK) >> 8;
+            if (ctype != 0 && ctype != 3) {
+                e = RMQ_ERR__BAD_MSG; /* LZ4 / ZSTD: not supported, refuse rather than garble */
+            } else {
+                size_t ol = 0;
+                e = rmq_msg_inflate(r.body, (size_t)r.body_len, 64u << 20, &m->body, &ol);
+                m->body_len = ol;
+            }
+            m->own_body = true;
+        } else {
+            m->body = malloc(r.body_len ? (size_t)r.body_len : 1);
+            if (m->body) memcpy(m->body, r.body, (size_t)r.body_len);
+            else e = RMQ_ERR__NOMEM;
+            m->body_len = (size_t)r.body_len;
+            m->own_body = true;
+        }
+        if (!e && !m->topic) e = RMQ_ERR__NOMEM;
+        if (!e && r.props_len > 0) {
+            prop_ctx_t c = {m, RMQ_OK};
+            rmq_msg_prop_each(r.props, (size_t)r.props_len, add_prop, &c);
+            e = c.e;
+        }
+        if (e) {
+            rmq_msg_destroy(m);
+            break;
+        }
+        if (cnt == cap) {
+            cap *= 2;
+            rmq_msg_t **na = realloc(arr, cap * sizeof(*arr));
+            if (!na) {
+                rmq_msg_destroy(m);
+                e = RMQ_ERR__NOMEM;
+                break;
+            }
+            arr = na;
+        }
+        arr[cnt++] = m;
+    }
+    if (e) {
+        rmq_msgs_destroy(arr, cnt);
+        return e;
+    }
+    *out = arr;
+    *n = cnt;
+    return RMQ_OK;
+}

@@ -1,0 +1,596 @@
+/* Producer: sync / async / oneway / orderly / batch sends, queue choice with latency fault
+ * tolerance and retries on another broker, transactions.
+ *
+ * A send is encoded once on the caller's thread (properties string, compressed body, V2
+ * header); async sends hand the request to the remoting loop and complete on the instance's
+ * callback thread, which drains completions in batches. A retry re-encodes only the header. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/instance.h"
+#include "common/log.h"
+#include "client/msgcodec.h"
+#include "common/util.h"
+
+#define MOD "producer"
+
+struct rmq_producer_s {
+    rmq_conf_t *conf;
+    rmq_instance_t *in;
+    rmq_member_t member;
+    char group[256];
+    int send_timeout, retries, retries_async, compress_over, compress_level, queue_nums;
+    size_t max_size;
+    bool fault_enable;
+    rmq_fault_t fault;
+    _Atomic uint32_t rr;
+    rmq_txn_cb check;
+    void *check_op;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int outstanding; /* async sends not yet completed; guarded by mu */
+};
+
+/* One encoded send: everything needed to (re)build the request. */
+typedef struct {
+    char *props;     /* owned */
+    uint8_t *body;   /* owned copy (or compressed) */
+    size_t body_len;
+    int sysflag;
+    int flag;
+    int reconsume, max_reconsume;
+    bool has_reconsume, batch;
+    int64_t born_ts;
+    char topic[128];
+    char uniq[33];
+} enc_t;
+
+static void enc_fini(enc_t *e) {
+    free(e->props);
+    free(e->body);
+}
+
+static bool is_retry_topic(const char *t) {
+    return strncmp(t, RMQ_RETRY_PREFIX, strlen(RMQ_RETRY_PREFIX)) == 0;
+}
+
+/* Validate and encode m. txn adds TRAN_MSG / PGROUP and the PREPARED bit. */
+static rmq_err_t encode_msg(rmq_producer_t *p, const rmq_msg_t *m, bool txn, enc_t *out) {
+    memset(out, 0, sizeof(*out));
+    if (!m || !m->topic || !*m->topic || strlen(m->topic) >= sizeof(out->topic))
+        return RMQ_ERR__INVALID_ARG;
+    if (m->body_len == 0) return RMQ_ERR__BAD_MSG; /* Java: "the message body length is zero" */
+    if (m->body_len > p->max_size) {
+        RMQ_LOG_WARN(MOD, "message body %zu > maxMessageSize %zu", m->body_len, p->max_size);
+        return RMQ_ERR__MSG_TOO_BIG;
+    }
+    rmq_msg_t *mm = (rmq_msg_t *)m; /* the id is set on the caller's message, as Java does */
+    const char *uk = rmq_msg_property(m, RMQ_PROP_UNIQ_KEY);
+    if (!uk) {
+        rmq_uniq_next(rmq_instance_uniq(p->in), out->uniq);
+        if (rmq_msg_prop_set(mm, RMQ_PROP_UNIQ_KEY, out->uniq)) return RMQ_ERR__NOMEM;
+    } else {
+        rmq_strlcpy(out->uniq, uk, sizeof(out->uniq));
+    }
+    rmq_strlcpy(out->topic, m->topic, sizeof(out->topic));
+    out->flag = m->flag;
+    out->born_ts = rmq_now_ms();
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    rmq_err_t e = RMQ_OK;
+    bool retry = is_retry_topic(m->topic);
+    bool has_wait = false;
+    for (size_t i = 0; i < m->nprops && !e; i++) {
+        const char *k = m->props[i].key;
+        if (retry && strcmp(k, RMQ_PROP_RECONSUME_TIME) == 0) {
+            out->reconsume = atoi(m->props[i].val);
+            out->has_reconsume = true;
+            continue;
+        }
+        if (retry && strcmp(k, RMQ_PROP_MAX_RECONSUME_TIMES) == 0) {
+            out->max_reconsume = atoi(m->props[i].val);
+            out->has_reconsume = true;
+            continue;
+        }
+        if (txn && (strcmp(k, RMQ_PROP_TRAN_MSG) == 0 || strcmp(k, RMQ_PROP_PGROUP) == 0))
+            continue;
+        if (strcmp(k, RMQ_PROP_WAIT) == 0) has_wait = true;
+        e = rmq_msg_prop_append(&b, k, m->props[i].val);
+    }
+    if (!e && !has_wait) e = rmq_msg_prop_append(&b, RMQ_PROP_WAIT, "true");
+    if (!e && txn) e = rmq_msg_prop_append(&b, RMQ_PROP_TRAN_MSG, "true");
+    if (!e && txn) e = rmq_msg_prop_append(&b, RMQ_PROP_PGROUP, p->group);
+    if (!e && b.len && b.data[b.len - 1] == RMQ_PROP_SEP) b.len--; /* 4.9.1+ form */
+    if (!e) e = rmq_buf_append_u8(&b, 0);
+    if (e) {
+        rmq_buf_fini(&b);
+        return RMQ_ERR__NOMEM;
+    }
+    if (b.len - 1 > 32767) {
+        rmq_buf_fini(&b);
+        return RMQ_ERR__BAD_MSG;
+    }
+    out->props = (char *)rmq_buf_detach(&b, NULL);
+    if (txn) out->sysflag |= RMQ_SYSFLAG_TXN_PREPARED;
+    if ((int64_t)m->body_len >= p->compress_over && p->compress_over > 0) {
+        uint8_t *z = NULL;
+        size_t zl = 0;
+        if (rmq_msg_deflate(m->body, m->body_len, p->compress_level, &z, &zl) == RMQ_OK) {
+            out->body = z;
+            out->body_len = zl;
+            out->sysflag |= RMQ_SYSFLAG_COMPRESSED;
+            return RMQ_OK;
+        }
+    }
+    out->body = malloc(m->body_len);
+    if (!out->body) {
+        enc_fini(out);
+        return RMQ_ERR__NOMEM;
+    }
+    memcpy(out->body, m->body, m->body_len);
+    out->body_len = m->body_len;
+    return RMQ_OK;
+}
+
+static rmq_rem_cmd_t *build_request(rmq_producer_t *p, const enc_t *e, const rmq_mq_t *mq) {
+    rmq_send_hdr_t h = {
+        .group = p->group, .topic = e->topic, .default_topic = RMQ_DEFAULT_TOPIC,
+        .props = e->props, .broker = mq->broker, .default_queues = p->queue_nums,
+        .queue_id = mq->queue_id, .sysflag = e->sysflag, .flag = e->flag,
+        .reconsume_times = e->reconsume, .max_reconsume_times = e->max_reconsume,
+        .born_ts = e->born_ts, .batch = e->batch, .has_reconsume = e->has_reconsume,
+    };
+    rmq_rem_cmd_t *c = rmq_send_request(&h);
+    if (!c) return NULL;
+    if (rmq_rem_cmd_set_body_copy(c, e->body, e->body_len)) {
+        rmq_rem_cmd_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Pick a queue of topic (excluding last_broker) and resolve its master address. */
+static rmq_err_t pick(rmq_producer_t *p, const char *topic, const char *last_broker,
+                      rmq_mq_t *mq, char *addr, size_t addrsz) {
+    rmq_topic_info_t *ti = NULL;
+    rmq_err_t e = rmq_instance_route(p->in, topic, false, true, &ti);
+    if (e) return e;
+    if (ti->npub == 0) {
+        rmq_topic_info_release(ti);
+        return RMQ_ERR__NO_ROUTE;
+    }
+    int i = rmq_select_queue(ti->pub, ti->npub, &p->rr, last_broker,
+                             p->fault_enable ? &p->fault : NULL, (int64_t)rmq_mono_ms());
+    *mq = ti->pub[i];
+    const char *a = rmq_route_master(ti->route, mq->broker);
+    if (!a) e = RMQ_ERR__NO_ROUTE;
+    else rmq_strlcpy(addr, a, addrsz);
+    rmq_topic_info_release(ti);
+    return e;
+}
+
+static void note_latency(rmq_producer_t *p, const char *broker, uint64_t t0, bool failed) {
+    if (!p->fault_enable) return;
+    uint64_t now = rmq_mono_ms();
+    rmq_fault_update(&p->fault, broker, (int64_t)(now - t0), failed, (int64_t)now);
+}
+
+/* Synchronous send of an encoded message with retries; fixed_mq pins the queue (no retry on
+ * another broker). */
+static rmq_err_t send_enc_sync(rmq_producer_t *p, const enc_t *enc, const rmq_mq_t *fixed_mq,
+                               rmq_send_result_t *r, char *broker_addr, size_t ba_sz) {
+    int attempts = fixed_mq ? 1 : 1 + p->retries;
+    char last[64] = "";
+    rmq_err_t e = RMQ_ERR__NO_ROUTE;
+    uint64_t deadline = rmq_mono_ms() + (uint64_t)p->send_timeout;
+    for (int a = 0; a < attempts; a++) {
+        rmq_mq_t mq;
+        char addr[64];
+        if (fixed_mq) {
+            mq = *fixed_mq;
+            e = rmq_instance_broker_addr(p->in, mq.broker, addr, sizeof addr);
+            if (e) {
+                rmq_topic_info_t *ti = NULL;
+                if (rmq_instance_route(p->in, mq.topic, false, true, &ti) == RMQ_OK) {
+                    rmq_topic_info_release(ti);
+                    e = rmq_instance_broker_addr(p->in, mq.broker, addr, sizeof addr);
+                }
+                if (e) return RMQ_ERR__NO_ROUTE;
+            }
+        } else {
+            e = pick(p, enc->topic, last[0] ? last : NULL, &mq, addr, sizeof addr);
+            if (e) return e;
+        }
+        uint64_t now = rmq_mono_ms();
+        if (now >= deadline) return RMQ_ERR__TIMEOUT;
+        rmq_rem_cmd_t *req = build_request(p, enc, &mq);
+        if (!req) return RMQ_ERR__NOMEM;
+        rmq_rem_cmd_t *resp = NULL;
+        e = rmq_instance_invoke_sync(p->in, addr, req, (int)(deadline - now), &resp);
+        if (e == RMQ_OK) {
+            e = rmq_send_response(resp, &mq, r);
+            rmq_rem_cmd_destroy(resp);
+        }
+        note_latency(p, mq.broker, now, e != RMQ_OK);
+        if (e == RMQ_OK) {
+            if (r) rmq_strlcpy(r->msg_id, enc->uniq, sizeof(r->msg_id));
+            if (broker_addr) rmq_strlcpy(broker_addr, addr, ba_sz);
+            return RMQ_OK;
+        }
+        RMQ_LOG_WARN(MOD, "send %s to %s (%s:%d) failed: %s%s", enc->topic, addr, mq.broker,
+                     mq.queue_id, rmq_strerror(e),
+                     a + 1 < attempts && rmq_send_retryable(e) ? ", retrying" : "");
+        if (!rmq_send_retryable(e)) return e;
+        rmq_strlcpy(last, mq.broker, sizeof last);
+        if (e == RMQ_ERR_TOPIC_NOT_EXIST || e == RMQ_ERR__CONN) {
+            rmq_topic_info_t *ti = NULL; /* the route may have changed */
+            if (rmq_instance_route(p->in, enc->topic, true, true, &ti) == RMQ_OK)
+                rmq_topic_info_release(ti);
+        }
+    }
+    return e;
+}
+
+rmq_err_t rmq_send_sync(rmq_producer_t *p, const rmq_msg_t *m, rmq_send_result_t *r) {
+    if (!p) return RMQ_ERR__INVALID_ARG;
+    enc_t enc;
+    rmq_err_t e = encode_msg(p, m, false, &enc);
+    if (e) return e;
+    e = send_enc_sync(p, &enc, NULL, r, NULL, 0);
+    enc_fini(&enc);
+    return e;
+}
+
+rmq_err_t rmq_send_to_queue(rmq_producer_t *p, const rmq_msg_t *m, const rmq_mq_t *mq,
+                            rmq_send_result_t *r) {
+    if (!p || !mq || !m || strcmp(mq->topic, m->topic) != 0) return RMQ_ERR__INVALID_ARG;
+    enc_t enc;
+    rmq_err_t e = encode_msg(p, m, false, &enc);
+    if (e) return e;
+    e = send_enc_sync(p, &enc, mq, r, NULL, 0);
+    enc_fini(&enc);
+    return e;
+}
+
+int rmq_selector_hash(const rmq_mq_t *mqs, int n, const rmq_msg_t *m, void *arg) {
+    if (n <= 0) return 0;
+    const char *key = arg;
+    int32_t h = key ? rmq_java_hash(key, strlen(key)) : 0;
+    int64_t v = (int64_t)h % n;
+    return (int)(v < 0 ? -v : v);
+}
+
+rmq_err_t rmq_send_orderly(rmq_producer_t *p, const rmq_msg_t *m, rmq_selector_cb sel,
+                           void *arg, rmq_send_result_t *r) {
+    if (!p || !m || !sel) return RMQ_ERR__INVALID_ARG;
+    rmq_topic_info_t *ti = NULL;
+    rmq_err_t e = rmq_instance_route(p->in, m->topic, false, true, &ti);
+    if (e) return e;
+    if (ti->npub == 0) {
+        rmq_topic_info_release(ti);
+        return RMQ_ERR__NO_ROUTE;
+    }
+    int i = sel(ti->pub, ti->npub, m, arg);
+    if (i < 0 || i >= ti->npub) {
+        rmq_topic_info_release(ti);
+        return RMQ_ERR__INVALID_ARG;
+    }
+    rmq_mq_t mq = ti->pub[i];
+    rmq_topic_info_release(ti);
+    return rmq_send_to_queue(p, m, &mq, r);
+}
+
+/* ---- async ------------------------------------------------------------------------- */
+
+typedef struct {
+    rmq_producer_t *p;
+    enc_t enc;
+    rmq_send_cb cb;
+    void *op;
+    int attempts_left;
+    rmq_mq_t mq;
+    uint64_t t0, deadline;
+    rmq_err_t err;
+    rmq_send_result_t res;
+} async_t;
+
+static void async_done_cb(void *arg) { /* callback thread */
+    async_t *a = arg;
+    rmq_producer_t *p = a->p;
+    if (a->cb) a->cb(p, a->err, a->err ? NULL : &a->res, a->op);
+    enc_fini(&a->enc);
+    free(a);
+    pthread_mutex_lock(&p->mu);
+    if (--p->outstanding == 0) pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void async_finish(async_t *a, rmq_err_t e) {
+    a->err = e;
+    if (rmq_instance_post_cb(a->p->in, async_done_cb, a)) async_done_cb(a); /* OOM: inline */
+}
+
+static rmq_err_t async_issue(async_t *a, const char *last_broker);
+
+static void on_async_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thread */
+    async_t *a = arg;
+    rmq_producer_t *p = a->p;
+    rmq_err_t e = err;
+    if (e == RMQ_OK) e = rmq_send_response(resp, &a->mq, &a->res);
+    rmq_rem_cmd_destroy(resp);
+    note_latency(p, a->mq.broker, a->t0, e != RMQ_OK);
+    if (e == RMQ_OK) {
+        rmq_strlcpy(a->res.msg_id, a->enc.uniq, sizeof(a->res.msg_id));
+        async_finish(a, RMQ_OK);
+        return;
+    }
+    if (err != RMQ_ERR__CLOSED && a->attempts_left > 0 && rmq_send_retryable(e) &&
+        rmq_mono_ms() < a->deadline) {
+        RMQ_LOG_WARN(MOD, "async send %s to %s failed: %s, retrying", a->enc.topic, a->mq.broker,
+                     rmq_strerror(e));
+        a->attempts_left--;
+        char last[64];
+        rmq_strlcpy(last, a->mq.broker, sizeof last);
+        /* route look-ups here only read the cache (the topic was routed before) */
+        if (async_issue(a, last) == RMQ_OK) return;
+    }
+    async_finish(a, e);
+}
+
+static rmq_err_t async_issue(async_t *a, const char *last_broker) {
+    char addr[64];
+    rmq_err_t e = pick(a->p, a->enc.topic, last_broker, &a->mq, addr, sizeof addr);
+    if (e) return e;
+    rmq_rem_cmd_t *req = build_request(a->p, &a->enc, &a->mq);
+    if (!req) return RMQ_ERR__NOMEM;
+    a->t0 = rmq_mono_ms();
+    uint64_t left = a->deadline > a->t0 ? a->deadline - a->t0 : 1;
+    return rmq_instance_invoke_async(a->p->in, addr, req, (int)left, on_async_resp, a);
+}
+
+static rmq_err_t send_async_enc(rmq_producer_t *p, enc_t *enc, rmq_send_cb cb, void *op) {
+    async_t *a = calloc(1, sizeof(*a));
+    if (!a) {
+        enc_fini(enc);
+        return RMQ_ERR__NOMEM;
+    }
+    a->p = p;
+    a->enc = *enc;
+    a->cb = cb;
+    a->op = op;
+    a->attempts_left = p->retries_async;
+    a->deadline = rmq_mono_ms() + (uint64_t)p->send_timeout;
+    pthread_mutex_lock(&p->mu);
+    p->outstanding++;
+    pthread_mutex_unlock(&p->mu);
+    rmq_err_t e = async_issue(a, NULL);
+    if (e) { /* not issued: no callback (libuv rule: a failed call never fires it) */
+        enc_fini(&a->enc);
+        free(a);
+        pthread_mutex_lock(&p->mu);
+        if (--p->outstanding == 0) pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return e;
+}
+
+rmq_err_t rmq_send_async(rmq_producer_t *p, const rmq_msg_t *m, rmq_send_cb cb, void *op) {
+    if (!p) return RMQ_ERR__INVALID_ARG;
+    enc_t enc;
+    rmq_err_t e = encode_msg(p, m, false, &enc);
+    if (e) return e;
+    return send_async_enc(p, &enc, cb, op);
+}
+
+rmq_err_t rmq_send_oneway(rmq_producer_t *p, const rmq_msg_t *m) {
+    if (!p) return RMQ_ERR__INVALID_ARG;
+    enc_t enc;
+    rmq_err_t e = encode_msg(p, m, false, &enc);
+    if (e) return e;
+    rmq_mq_t mq;
+    char addr[64];
+    e = pick(p, enc.topic, NULL, &mq, addr, sizeof addr);
+    if (!e) {
+        rmq_rem_cmd_t *req = build_request(p, &enc, &mq);
+        if (!req) e = RMQ_ERR__NOMEM;
+        else e = rmq_instance_invoke_oneway(p->in, addr, req);
+    }
+    enc_fini(&enc);
+    return e;
+}
+
+/* ---- batch ------------------------------------------------------------------------- */
+
+static rmq_err_t encode_batch(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t n, enc_t *out) {
+    memset(out, 0, sizeof(*out));
+    if (!msgs || n == 0) return RMQ_ERR__INVALID_ARG;
+    const char *topic = msgs[0] ? msgs[0]->topic : NULL;
+    if (!topic || strlen(topic) >= sizeof(out->topic) || is_retry_topic(topic))
+        return RMQ_ERR__INVALID_ARG;
+    for (size_t i = 0; i < n; i++) {
+        if (!msgs[i] || strcmp(msgs[i]->topic, topic) != 0) return RMQ_ERR__INVALID_ARG;
+        if (rmq_msg_property(msgs[i], RMQ_PROP_DELAY)) return RMQ_ERR__INVALID_ARG;
+        if (msgs[i]->body_len == 0) return RMQ_ERR__BAD_MSG;
+        if (!rmq_msg_property(msgs[i], RMQ_PROP_UNIQ_KEY)) {
+            char id[33];
+            rmq_uniq_next(rmq_instance_uniq(p->in), id);
+            if (rmq_msg_prop_set(msgs[i], RMQ_PROP_UNIQ_KEY, id)) return RMQ_ERR__NOMEM;
+        }
+    }
+    rmq_strlcpy(out->uniq, rmq_msg_property(msgs[0], RMQ_PROP_UNIQ_KEY), sizeof(out->uniq));
+    rmq_strlcpy(out->topic, topic, sizeof(out->topic));
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    rmq_err_t e = rmq_batch_encode(msgs, n, &b);
+    if (e) {
+        rmq_buf_fini(&b);
+        return e;
+    }
+    if (b.len > p->max_size) {
+        rmq_buf_fini(&b);
+        return RMQ_ERR__MSG_TOO_BIG;
+    }
+    out->body = rmq_buf_detach(&b, &out->body_len);
+    out->props = strdup("WAIT\001true");
+    out->batch = true;
+    out->born_ts = rmq_now_ms();
+    if (!out->props) {
+        enc_fini(out);
+        return RMQ_ERR__NOMEM;
+    }
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_send_batch(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t n,
+                         rmq_send_result_t *r) {
+    if (!p) return RMQ_ERR__INVALID_ARG;
+    enc_t enc;
+    rmq_err_t e = encode_batch(p, msgs, n, &enc);
+    if (e) return e;
+    e = send_enc_sync(p, &enc, NULL, r, NULL, 0);
+    enc_fini(&enc);
+    return e;
+}
+
+rmq_err_t rmq_send_batch_async(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t n,
+                               rmq_send_cb cb, void *op) {
+    if (!p) return RMQ_ERR__INVALID_ARG;
+    enc_t enc;
+    rmq_err_t e = encode_batch(p, msgs, n, &enc);
+    if (e) return e;
+    return send_async_enc(p, &enc, cb, op);
+}
+
+/* ---- transactions ---------------------------------------------------------------------- */
+
+static rmq_err_t end_txn(rmq_producer_t *p, const char *addr, const rmq_send_result_t *r,
+                         rmq_txn_state_t st, const char *remark) {
+    rmq_msg_host_t host;
+    int64_t clog = 0;
+    if (rmq_msg_offset_id_parse(r->offset_msg_id, &host, &clog) != RMQ_OK) clog = 0;
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_END_TRANSACTION);
+    if (!req) return RMQ_ERR__NOMEM;
+    req->language = RMQ_LANG_CPP;
+    int cor = st == RMQ_TXN_COMMIT ? 8 : st == RMQ_TXN_ROLLBACK ? 12 : 0;
+    rmq_err_t e = rmq_rem_cmd_set(req, "producerGroup", p->group);
+    if (!e) e = rmq_rem_cmd_set_i64(req, "tranStateTableOffset", r->offset);
+    if (!e) e = rmq_rem_cmd_set_i64(req, "commitLogOffset", clog);
+    if (!e) e = rmq_rem_cmd_set_i64(req, "commitOrRollback", cor);
+    if (!e) e = rmq_rem_cmd_set_bool(req, "fromTransactionCheck", false);
+    if (!e) e = rmq_rem_cmd_set(req, "msgId", r->msg_id);
+    if (!e) e = rmq_rem_cmd_set(req, "transactionId", r->txn_id[0] ? r->txn_id : r->msg_id);
+    if (!e) e = rmq_rem_cmd_set(req, "bname", r->mq.broker);
+    if (!e && remark) rmq_rem_cmd_set_remarkf(req, "%s", remark);
+    if (e) {
+        rmq_rem_cmd_destroy(req);
+        return e;
+    }
+    return rmq_instance_invoke_oneway(p->in, addr, req);
+}
+
+rmq_err_t rmq_send_in_txn(rmq_producer_t *p, const rmq_msg_t *m, rmq_txn_cb exec, void *arg,
+                          rmq_send_result_t *r) {
+    if (!p || !m || !exec) return RMQ_ERR__INVALID_ARG;
+    if (rmq_msg_property(m, RMQ_PROP_DELAY)) return RMQ_ERR__INVALID_ARG; /* as Java */
+    enc_t enc;
+    rmq_err_t e = encode_msg(p, m, true, &enc);
+    if (e) return e;
+    rmq_send_result_t res;
+    memset(&res, 0, sizeof res);
+    char addr[64] = "";
+    e = send_enc_sync(p, &enc, NULL, &res, addr, sizeof addr);
+    enc_fini(&enc);
+    if (e) return e;
+    rmq_txn_state_t st = RMQ_TXN_ROLLBACK;
+    if (res.status == RMQ_SEND_OK) {
+        /* the local transaction sees the message as sent (TRAN_MSG / PGROUP like Java) */
+        rmq_msg_t *mm = (rmq_msg_t *)m;
+        rmq_msg_prop_set(mm, RMQ_PROP_TRAN_MSG, "true");
+        rmq_msg_prop_set(mm, RMQ_PROP_PGROUP, p->group);
+        if (res.txn_id[0] == 0) rmq_strlcpy(res.txn_id, res.msg_id, sizeof res.txn_id);
+        st = exec(p, m, arg);
+    }
+    rmq_err_t ee = end_txn(p, addr, &res, st, NULL);
+    if (ee) RMQ_LOG_WARN(MOD, "END_TRANSACTION for %s: %s", res.msg_id, rmq_strerror(ee));
+    if (r) *r = res;
+    return RMQ_OK;
+}
+
+static rmq_txn_state_t member_check(void *owner, const rmq_msg_t *half) {
+    rmq_producer_t *p = owner;
+    return p->check ? p->check(p, half, p->check_op) : RMQ_TXN_UNKNOWN;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------ */
+
+rmq_producer_t *rmq_producer_new(rmq_conf_t *c, char *err, size_t n) {
+    char dummy[8];
+    if (!err || !n) {
+        err = dummy;
+        n = sizeof dummy;
+    }
+    err[0] = 0;
+    if (!c) {
+        snprintf(err, n, "no configuration");
+        return NULL;
+    }
+    const char *g = rmq_conf_group(c, NULL);
+    if (!g) {
+        snprintf(err, n, "producerGroup (or groupName) is not set");
+        return NULL;
+    }
+    rmq_producer_t *p = calloc(1, sizeof(*p));
+    if (!p) {
+        snprintf(err, n, "out of memory");
+        return NULL;
+    }
+    rmq_strlcpy(p->group, g, sizeof(p->group));
+    p->send_timeout = (int)rmq_conf_i64(c, "sendMsgTimeout");
+    p->retries = (int)rmq_conf_i64(c, "retryTimesWhenSendFailed");
+    p->retries_async = (int)rmq_conf_i64(c, "retryTimesWhenSendAsyncFailed");
+    p->compress_over = (int)rmq_conf_i64(c, "compressMsgBodyOverHowmuch");
+    p->compress_level = (int)rmq_conf_i64(c, "compressLevel");
+    p->queue_nums = (int)rmq_conf_i64(c, "defaultTopicQueueNums");
+    p->max_size = (size_t)rmq_conf_i64(c, "maxMessageSize");
+    p->fault_enable = rmq_conf_bool(c, "sendLatencyFaultEnable");
+    p->check = c->txn_check;
+    p->check_op = c->txn_check_op;
+    rmq_fault_init(&p->fault);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    rmq_strlcpy(p->member.group, p->group, sizeof(p->member.group));
+    p->member.consumer = false;
+    p->member.owner = p;
+    p->member.txn_check = member_check;
+    rmq_conf_apply_log(c);
+    p->in = rmq_instance_get(c, &p->member, err, n);
+    if (!p->in) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->fault.mu);
+        free(p);
+        return NULL;
+    }
+    p->conf = c;
+    /* prime the default topic route like Java's first route poll */
+    rmq_topic_info_t *ti = NULL;
+    if (rmq_instance_route(p->in, RMQ_DEFAULT_TOPIC, false, false, &ti) == RMQ_OK)
+        rmq_topic_info_release(ti);
+    rmq_instance_heartbeat_soon(p->in);
+    return p;
+}
+
+void rmq_producer_destroy(rmq_producer_t *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    while (p->outstanding > 0) pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    rmq_instance_release(p->in, &p->member);
+    rmq_conf_destroy(p->conf);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->fault.mu);
+    free(p);
+}
