@@ -1,0 +1,437 @@
+/* Admin and query requests: QUERY_MESSAGE (index by key), VIEW_MESSAGE_BY_ID,
+ * GET_BROKER_RUNTIME_INFO, GET_TOPIC_STATS_INFO, GET_CONSUME_STATS, GET_BROKER_CONFIG,
+ * QUERY_TOPIC_CONSUME_BY_WHO, and (from subgroup.c) the subscription-group admin codes.
+ *
+ * Put TPS for the runtime info comes from a 1 s sampler of the store's put counter kept here
+ * (RocketMQ's StoreStatsService samples the same way); the sampler state is file-static
+ * because the broker has one admin view; its timer is unref'd and closed with the clients
+ * manager (rmq_broker_clients_close), the first manager broker.c closes at shutdown. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/broker.h"
+#include "broker/mgr.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define SAMPLES 601 /* 600 s of 1 s samples + the current one */
+
+static struct {
+    bool started;
+    uv_timer_t timer;
+    rmq_broker_t *b;
+    uint64_t put[SAMPLES];
+    int64_t at_ms[SAMPLES];
+    size_t head, n;        /* ring: newest at head - 1 */
+    int day;               /* local day number of the last sample */
+    uint64_t today_morning, yesterday_morning;
+} sampler;
+
+static int local_day(int64_t ms) {
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    return tm.tm_year * 400 + tm.tm_yday;
+}
+
+static void on_sample(uv_timer_t *t) {
+    rmq_broker_t *b = sampler.b;
+    if (!b || !b->store) return;
+    rmq_store_stats_t st;
+    rmq_store_get_stats(b->store, &st);
+    int64_t now = rmq_now_ms();
+    sampler.put[sampler.head] = st.put_count;
+    sampler.at_ms[sampler.head] = now;
+    sampler.head = (sampler.head + 1) % SAMPLES;
+    if (sampler.n < SAMPLES) sampler.n++;
+    int day = local_day(now);
+    if (day != sampler.day) {
+        sampler.yesterday_morning = sampler.today_morning;
+        sampler.today_morning = st.put_count;
+        sampler.day = day;
+    }
+}
+
+/* Average puts per second over the last `secs` seconds of samples. */
+static double put_tps(uint64_t now_count, int64_t now_ms, int secs) {
+    if (sampler.n == 0) return 0.0;
+    size_t back = RMQ_MIN((size_t)secs, sampler.n - 1);
+    size_t i = (sampler.head + SAMPLES - 1 - back) % SAMPLES;
+    int64_t dt = now_ms - sampler.at_ms[i];
+    if (dt <= 0) return 0.0;
+    return (double)(now_count - sampler.put[i]) * 1000.0 / (double)dt;
+}
+
+#define NEED(call)                                                                           \
+    do {                                                                                     \
+        rmq_rem_cmd_t *err_ = (call);                                                        \
+        if (err_) return err_;                                                               \
+    } while (0)
+
+/* ---- QUERY_MESSAGE / VIEW_MESSAGE_BY_ID --------------------------------------------- */
+
+/* Does the record carry key among its KEYS (space-separated) or as its UNIQ_KEY? */
+static bool rec_has_key(const rmq_msg_rec_t *r, const char *topic, const char *key) {
+    if ((size_t)r->topic_len != strlen(topic) || memcmp(r->topic, topic, r->topic_len) != 0)
+        return false;
+    size_t kl = strlen(key), vl;
+    const char *v = rmq_msg_prop_get(r->props, (size_t)r->props_len, RMQ_PROP_UNIQ_KEY, &vl);
+    if (v && vl == kl && memcmp(v, key, kl) == 0) return true;
+    v = rmq_msg_prop_get(r->props, (size_t)r->props_len, RMQ_PROP_KEYS, &vl);
+    while (v && vl) {
+        const char *sp = memchr(v, ' ', vl);
+        size_t n = sp ? (size_t)(sp - v) : vl;
+        if (n == kl && memcmp(v, key, kl) == 0) return true;
+        if (!sp) break;
+        vl -= n + 1;
+        v = sp + 1;
+    }
+    return false;
+}
+
+static rmq_rem_cmd_t *h_query_message(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    const char *topic, *key;
+    int32_t max_num;
+    int64_t begin, end;
+    NEED(rmq_bm_need_str(req, "topic", &topic));
+    NEED(rmq_bm_need_str(req, "key", &key));
+    NEED(rmq_bm_need_i32(req, "maxNum", &max_num));
+    NEED(rmq_bm_need_i64(req, "beginTimestamp", &begin));
+    NEED(rmq_bm_need_i64(req, "endTimestamp", &end));
+    const char *uniq = rmq_rem_cmd_get(req, "_UNIQUE_KEY_QUERY");
+    if (uniq && strcmp(uniq, "true") == 0) max_num = b->cfg.store.default_query_max_num;
+    if (max_num <= 0) max_num = b->cfg.store.default_query_max_num;
+
+    int64_t *offs = NULL;
+    size_t n = 0;
+    int64_t last_update = 0;
+    rmq_err_t e =
+        rmq_store_query_by_key(b->store, topic, key, max_num, begin, end, &offs, &n, &last_update);
+    if (e != RMQ_OK && e != RMQ_ERR__NOT_FOUND) {
+        free(offs);
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "index query failed: %s",
+                              rmq_strerror(e));
+    }
+    rmq_store_stats_t st;
+    rmq_store_get_stats(b->store, &st);
+    rmq_buf_t body;
+    rmq_buf_init(&body);
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        if (rmq_store_read_at(b->store, offs[i], &rec, &len) != RMQ_OK) continue;
+        rmq_msg_rec_t r;
+        /* the index is a hash: drop other keys that collide, as the clients would */
+        if (rmq_msg_rec_decode(rec, len, false, &r) > 0 && rec_has_key(&r, topic, key)) {
+            rmq_buf_append(&body, rec, len);
+            found++;
+        }
+        free(rec);
+    }
+    free(offs);
+    rmq_rem_cmd_t *resp;
+    if (found == 0) {
+        rmq_buf_fini(&body);
+        resp = rmq_broker_err(req, RMQ_ERR_QUERY_NOT_FOUND,
+                              "can not find message, maybe time range not correct");
+    } else {
+        resp = rmq_bm_ok_body(req, &body);
+    }
+    if (resp) {
+        rmq_rem_cmd_set_i64(resp, "indexLastUpdateTimestamp", last_update);
+        rmq_rem_cmd_set_i64(resp, "indexLastUpdatePhyoffset", st.dispatched_offset);
+    }
+    return resp;
+}
+
+static rmq_rem_cmd_t *h_view_by_id(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    int64_t off;
+    NEED(rmq_bm_need_i64(req, "offset", &off));
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    if (off < 0 || rmq_store_read_at(b->store, off, &rec, &len) != RMQ_OK)
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                              "can not find message by the offset, %" PRId64, off);
+    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    if (!resp) {
+        free(rec);
+        return NULL;
+    }
+    rmq_rem_cmd_set_body(resp, rec, len);
+    return resp;
+}
+
+/* ---- runtime info / config ---------------------------------------------------------- */
+
+static void kv(rmq_buf_t *b, bool *first, const char *k, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void kv(rmq_buf_t *b, bool *first, const char *k, const char *fmt, ...) {
+    char v[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    if (!*first) rmq_buf_append_u8(b, ',');
+    *first = false;
+    rmq_fj_str(b, k);
+    rmq_buf_append_u8(b, ':');
+    rmq_fj_str(b, v);
+}
+
+static rmq_rem_cmd_t *h_runtime_info(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    rmq_store_stats_t st;
+    rmq_store_get_stats(b->store, &st);
+    int64_t now = rmq_now_ms();
+    double t10 = put_tps(st.put_count, now, 10), t60 = put_tps(st.put_count, now, 60),
+           t600 = put_tps(st.put_count, now, 600);
+    int64_t up = (now - b->start_ms) / 1000;
+    rmq_buf_t body;
+    rmq_buf_init(&body);
+    bool f = true;
+    rmq_buf_append_str(&body, "{\"table\":{");
+    kv(&body, &f, "brokerVersionDesc", "V4_9_8");
+    kv(&body, &f, "brokerVersion", "%d", RMQ_REM_VERSION);
+    kv(&body, &f, "bootTimestamp", "%" PRId64, b->start_ms);
+    kv(&body, &f, "runtime", "[ %" PRId64 " days, %" PRId64 " hours, %" PRId64
+                             " minutes, %" PRId64 " seconds ]",
+       up / 86400, up / 3600 % 24, up / 60 % 60, up % 60);
+    kv(&body, &f, "msgPutTotalTodayNow", "%" PRIu64, st.put_count);
+    kv(&body, &f, "msgPutTotalTodayMorning", "%" PRIu64, sampler.today_morning);
+    kv(&body, &f, "msgPutTotalYesterdayMorning", "%" PRIu64, sampler.yesterday_morning);
+    /* gets are not counted by the store: report zeros rather than invent figures */
+    kv(&body, &f, "msgGetTotalTodayNow", "0");
+    kv(&body, &f, "msgGetTotalTodayMorning", "0");
+    kv(&body, &f, "msgGetTotalYesterdayMorning", "0");
+    kv(&body, &f, "putTps", "%.1f %.1f %.1f", t10, t60, t600);
+    kv(&body, &f, "getTransferedTps", "0.0 0.0 0.0");
+    kv(&body, &f, "getFoundTps", "0.0 0.0 0.0");
+    kv(&body, &f, "getMissTps", "0.0 0.0 0.0");
+    kv(&body, &f, "getTotalTps", "0.0 0.0 0.0");
+    kv(&body, &f, "putMessageTimesTotal", "%" PRIu64, st.put_count);
+    kv(&body, &f, "putMessageSizeTotal", "%" PRIu64, st.put_bytes);
+    kv(&body, &f, "putMessageFailedTimes", "%" PRIu64, st.put_fail_count);
+    kv(&body, &f, "putMessageAverageSize", "%.1f",
+       st.put_count ? (double)st.put_bytes / (double)st.put_count : 0.0);
+    kv(&body, &f, "commitLogMinOffset", "%" PRId64, st.commitlog_min_offset);
+    kv(&body, &f, "commitLogMaxOffset", "%" PRId64, st.commitlog_max_offset);
+    kv(&body, &f, "commitLogDiskRatio", "%f", st.disk_used_ratio);
+    kv(&body, &f, "remainHowManyDataToFlush", "%" PRId64,
+       RMQ_MAX(0, st.commitlog_max_offset - st.flushed_offset));
+    kv(&body, &f, "dispatchBehindBytes", "%" PRId64,
+       RMQ_MAX(0, st.commitlog_max_offset - st.dispatched_offset));
+    kv(&body, &f, "earliestMessageTimeStamp", "%" PRId64, st.earliest_msg_time);
+    kv(&body, &f, "pageCacheLockTimeMills", "0");
+    kv(&body, &f, "sendThreadPoolQueueSize", "0");
+    kv(&body, &f, "sendThreadPoolQueueCapacity", "10000");
+    kv(&body, &f, "sendThreadPoolQueueHeadWaitTimeMills", "0");
+    kv(&body, &f, "pullThreadPoolQueueSize", "0");
+    kv(&body, &f, "pullThreadPoolQueueCapacity", "100000");
+    kv(&body, &f, "pullThreadPoolQueueHeadWaitTimeMills", "0");
+    kv(&body, &f, "queryThreadPoolQueueSize", "0");
+    kv(&body, &f, "queryThreadPoolQueueCapacity", "20000");
+    kv(&body, &f, "startAcceptSendRequestTimeStamp", "0");
+    kv(&body, &f, "commitLogSegments", "%d", st.commitlog_segments);
+    kv(&body, &f, "storeWritable", "%s", st.writable ? "true" : "false");
+    rmq_buf_append_str(&body, "}}");
+    return rmq_bm_ok_body(req, &body);
+}
+
+static rmq_rem_cmd_t *h_broker_config(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+    rmq_kv_print(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &b->cfg, f);
+    fclose(f);
+    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    if (!resp) {
+        free(text);
+        return NULL;
+    }
+    char ver[96];
+    snprintf(ver, sizeof ver, "{\"counter\":0,\"timestamp\":%" PRId64 "}", b->start_ms);
+    rmq_rem_cmd_set(resp, "version", ver);
+    rmq_rem_cmd_set_body(resp, text, len);
+    return resp;
+}
+
+/* ---- topic and consume stats -------------------------------------------------------- */
+
+static rmq_rem_cmd_t *h_topic_stats(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    const char *topic;
+    NEED(rmq_bm_need_str(req, "topic", &topic));
+    const rmq_topic_cfg_t *tc = rmq_broker_topic_get(b, topic);
+    if (!tc) return rmq_broker_err(req, RMQ_ERR_TOPIC_NOT_EXIST, "topic[%s] not exist", topic);
+    rmq_buf_t body;
+    rmq_buf_init(&body);
+    rmq_buf_append_str(&body, "{\"offsetTable\":{");
+    for (int q = 0; q < tc->write_queue_nums; q++) {
+        int64_t mn = RMQ_MAX(0, rmq_store_min_offset(b->store, topic, q));
+        int64_t mx = RMQ_MAX(0, rmq_store_max_offset(b->store, topic, q));
+        int64_t last = mx > 0 ? rmq_store_msg_store_time(b->store, topic, q, mx - 1) : 0;
+        if (q) rmq_buf_append_u8(&body, ',');
+        rmq_fj_mq(&body, b->cfg.broker_name, q, topic);
+        rmq_buf_appendf(&body,
+                        ":{\"lastUpdateTimestamp\":%" PRId64 ",\"maxOffset\":%" PRId64
+                        ",\"minOffset\":%" PRId64 "}",
+                        RMQ_MAX(0, last), mx, mn);
+    }
+    rmq_buf_append_str(&body, "}}");
+    return rmq_bm_ok_body(req, &body);
+}
+
+typedef struct {
+    const char *group;
+    char **topics;
+    size_t n, cap;
+} topics_ctx_t;
+
+static void collect_topic(const char *topic, const char *group, const int *qids,
+                          const int64_t *offs, size_t n, void *arg) {
+    topics_ctx_t *t = arg;
+    if (strcmp(group, t->group) != 0) return;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        char **nt = realloc(t->topics, cap * sizeof *nt);
+        if (!nt) return;
+        t->topics = nt;
+        t->cap = cap;
+    }
+    t->topics[t->n] = strdup(topic);
+    if (t->topics[t->n]) t->n++;
+}
+
+static rmq_rem_cmd_t *h_consume_stats(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    const char *group;
+    NEED(rmq_bm_need_str(req, "consumerGroup", &group));
+    const char *only = rmq_rem_cmd_get(req, "topic");
+    topics_ctx_t t = {.group = group};
+    if (only && *only) {
+        t.topics = malloc(sizeof *t.topics);
+        if (t.topics && (t.topics[0] = strdup(only))) t.n = 1;
+    } else {
+        rmq_bm_offsets_each(b, collect_topic, &t);
+    }
+    rmq_buf_t body;
+    rmq_buf_init(&body);
+    rmq_buf_append_str(&body, "{\"consumeTps\":0.0,\"offsetTable\":{");
+    bool first = true;
+    for (size_t i = 0; i < t.n; i++) {
+        const char *topic = t.topics[i];
+        const rmq_topic_cfg_t *tc = rmq_broker_topic_get(b, topic);
+        if (!tc) {
+            RMQ_LOG_WARN("admin", "consume stats of %s: topic %s not found", group, topic);
+            continue;
+        }
+        /* an online group that does not subscribe to the topic is skipped (RocketMQ) */
+        if (!rmq_broker_clients_subscription(b, group, topic)) {
+            rmq_rem_conn_t **conns = NULL;
+            int *l = NULL, *v = NULL;
+            size_t online = rmq_bm_clients_group_conns(b, group, &conns, &l, &v);
+            free(conns);
+            free(l);
+            free(v);
+            if (online > 0 && !(only && *only)) continue;
+        }
+        for (int q = 0; q < tc->read_queue_nums; q++) {
+            int64_t bo = RMQ_MAX(0, rmq_store_max_offset(b->store, topic, q));
+            int64_t co = RMQ_MAX(0, rmq_broker_offset_get(b, group, topic, q));
+            int64_t last = co > 0 ? rmq_store_msg_store_time(b->store, topic, q, co - 1) : 0;
+            if (!first) rmq_buf_append_u8(&body, ',');
+            first = false;
+            rmq_fj_mq(&body, b->cfg.broker_name, q, topic);
+            rmq_buf_appendf(&body,
+                            ":{\"brokerOffset\":%" PRId64 ",\"consumerOffset\":%" PRId64
+                            ",\"lastTimestamp\":%" PRId64 "}",
+                            bo, co, RMQ_MAX(0, last));
+        }
+    }
+    rmq_buf_append_str(&body, "}}");
+    for (size_t i = 0; i < t.n; i++) free(t.topics[i]);
+    free(t.topics);
+    return rmq_bm_ok_body(req, &body);
+}
+
+typedef struct {
+    const char *topic;
+    char (*groups)[256];
+    size_t n, cap;
+} groups_ctx_t;
+
+static void add_group(groups_ctx_t *g, const char *name) {
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->groups[i], name) == 0) return;
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 8;
+        char(*ng)[256] = realloc(g->groups, cap * sizeof *ng);
+        if (!ng) return;
+        g->groups = ng;
+        g->cap = cap;
+    }
+    rmq_strlcpy(g->groups[g->n++], name, sizeof g->groups[0]);
+}
+
+static void group_online(const char *group, void *arg) { add_group(arg, group); }
+
+static void group_with_offsets(const char *topic, const char *group, const int *qids,
+                               const int64_t *offs, size_t n, void *arg) {
+    groups_ctx_t *g = arg;
+    if (strcmp(topic, g->topic) == 0) add_group(g, group);
+}
+
+static rmq_rem_cmd_t *h_consume_by_who(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    const char *topic;
+    NEED(rmq_bm_need_str(req, "topic", &topic));
+    groups_ctx_t g = {.topic = topic};
+    rmq_bm_clients_groups_of_topic(b, topic, group_online, &g);
+    rmq_bm_offsets_each(b, group_with_offsets, &g);
+    rmq_buf_t body;
+    rmq_buf_init(&body);
+    rmq_buf_append_str(&body, "{\"groupList\":[");
+    for (size_t i = 0; i < g.n; i++) {
+        if (i) rmq_buf_append_u8(&body, ',');
+        rmq_fj_str(&body, g.groups[i]);
+    }
+    rmq_buf_append_str(&body, "]}");
+    free(g.groups);
+    return rmq_bm_ok_body(req, &body);
+}
+
+void rmq_bm_admin_stop(void) {
+    if (!sampler.started) return;
+    sampler.started = false;
+    sampler.b = NULL;
+    uv_timer_stop(&sampler.timer);
+    uv_close((uv_handle_t *)&sampler.timer, NULL);
+}
+
+void rmq_broker_admin_register(rmq_broker_t *b) {
+    rmq_rem_server_t *s = b->server;
+    rmq_rem_server_register(s, RMQ_REQ_QUERY_MESSAGE, h_query_message, b);
+    rmq_rem_server_register(s, RMQ_REQ_VIEW_MESSAGE_BY_ID, h_view_by_id, b);
+    rmq_rem_server_register(s, RMQ_REQ_GET_BROKER_RUNTIME_INFO, h_runtime_info, b);
+    rmq_rem_server_register(s, RMQ_REQ_GET_BROKER_CONFIG, h_broker_config, b);
+    rmq_rem_server_register(s, RMQ_REQ_GET_TOPIC_STATS_INFO, h_topic_stats, b);
+    rmq_rem_server_register(s, RMQ_REQ_GET_CONSUME_STATS, h_consume_stats, b);
+    rmq_rem_server_register(s, RMQ_REQ_QUERY_TOPIC_CONSUME_BY_WHO, h_consume_by_who, b);
+    rmq_bm_subgroup_register(b);
+    if (b->loop && !sampler.started) {
+        sampler.started = true;
+        sampler.b = b;
+        sampler.day = local_day(rmq_now_ms());
+        uv_timer_init(b->loop, &sampler.timer);
+        uv_timer_start(&sampler.timer, on_sample, 0, 1000);
+        uv_unref((uv_handle_t *)&sampler.timer);
+    }
+}

@@ -1,0 +1,414 @@
+/* Helpers of the broker managers: string map, fastjson dialect, header accessors.
+ *
+ * fastjson writes maps with non-String keys without quotes ({0:12}) and maps keyed by objects
+ * with the object as key ({{"brokerName":"b","queueId":0,"topic":"T"}:12}); jansson reads
+ * neither. rmq_fj_normalize rewrites both into valid JSON in one pass that tracks only the
+ * container stack and whether a key is expected, so strings containing braces are safe. */
+#include "broker/mgr.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+/* ---- string map -------------------------------------------------------------------- */
+
+static uint64_t str_hash(const char *s) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (uint8_t)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+void rmq_smap_init(rmq_smap_t *m) { memset(m, 0, sizeof *m); }
+
+void *rmq_smap_get(const rmq_smap_t *m, const char *k) {
+    if (!m->nb) return NULL;
+    for (rmq_smap_ent_t *e = m->b[str_hash(k) & (m->nb - 1)]; e; e = e->next)
+        if (strcmp(e->key, k) == 0) return e->val;
+    return NULL;
+}
+
+static rmq_err_t smap_grow(rmq_smap_t *m) {
+    size_t nb = m->nb ? m->nb * 2 : 16;
+    rmq_smap_ent_t **b = calloc(nb, sizeof *b);
+    if (!b) return RMQ_ERR__NOMEM;
+    for (size_t i = 0; i < m->nb; i++) {
+        rmq_smap_ent_t *e = m->b[i], *next;
+        for (; e; e = next) {
+            next = e->next;
+            size_t j = str_hash(e->key) & (nb - 1);
+            e->next = b[j];
+            b[j] = e;
+        }
+    }
+    free(m->b);
+    m->b = b;
+    m->nb = nb;
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_smap_put(rmq_smap_t *m, const char *k, void *v, void **old) {
+    if (old) *old = NULL;
+    if (m->nb) {
+        for (rmq_smap_ent_t *e = m->b[str_hash(k) & (m->nb - 1)]; e; e = e->next)
+            if (strcmp(e->key, k) == 0) {
+                if (old) *old = e->val;
+                e->val = v;
+                return RMQ_OK;
+            }
+    }
+    if (m->n >= m->nb && smap_grow(m) != RMQ_OK) return RMQ_ERR__NOMEM;
+    rmq_smap_ent_t *e = malloc(sizeof *e);
+    if (!e) return RMQ_ERR__NOMEM;
+    e->key = strdup(k);
+    if (!e->key) {
+        free(e);
+        return RMQ_ERR__NOMEM;
+    }
+    e->val = v;
+    size_t j = str_hash(k) & (m->nb - 1);
+    e->next = m->b[j];
+    m->b[j] = e;
+    m->n++;
+    return RMQ_OK;
+}
+
+void *rmq_smap_del(rmq_smap_t *m, const char *k) {
+    if (!m->nb) return NULL;
+    rmq_smap_ent_t **pp = &m->b[str_hash(k) & (m->nb - 1)];
+    for (; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->key, k) == 0) {
+            rmq_smap_ent_t *e = *pp;
+            void *v = e->val;
+            *pp = e->next;
+            free(e->key);
+            free(e);
+            m->n--;
+            return v;
+        }
+    return NULL;
+}
+
+void rmq_smap_each(rmq_smap_t *m, bool (*fn)(const char *k, void *v, void *arg), void *arg) {
+    for (size_t i = 0; i < m->nb; i++) {
+        rmq_smap_ent_t **pp = &m->b[i];
+        while (*pp) {
+            rmq_smap_ent_t *e = *pp;
+            if (fn(e->key, e->val, arg)) {
+                *pp = e->next;
+                free(e->key);
+                free(e);
+                m->n--;
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+}
+
+void rmq_smap_fini(rmq_smap_t *m, void (*free_val)(void *v)) {
+    for (size_t i = 0; i < m->nb; i++) {
+        rmq_smap_ent_t *e = m->b[i], *next;
+        for (; e; e = next) {
+            next = e->next;
+            if (free_val) free_val(e->val);
+            free(e->key);
+            free(e);
+        }
+    }
+    free(m->b);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- fastjson ---------------------------------------------------------------------- */
+
+/* Skip a string literal starting at p[i] == '"'; returns the index after the closing quote. */
+static size_t skip_string(const char *p, size_t len, size_t i) {
+    for (i++; i < len; i++) {
+        if (p[i] == '\\') i++;
+        else if (p[i] == '"') return i + 1;
+    }
+    return len;
+}
+
+/* Append text as the body of a JSON string literal (escaping quotes, backslashes, controls). */
+static void esc_append(rmq_buf_t *b, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            rmq_buf_append_u8(b, '\\');
+            rmq_buf_append_u8(b, c);
+        } else if (c < 0x20) {
+            switch (c) {
+            case '\n': rmq_buf_append_str(b, "\\n"); break;
+            case '\r': rmq_buf_append_str(b, "\\r"); break;
+            case '\t': rmq_buf_append_str(b, "\\t"); break;
+            default: rmq_buf_appendf(b, "\\u%04x", c); break;
+            }
+        } else {
+            rmq_buf_append_u8(b, c);
+        }
+    }
+}
+
+char *rmq_fj_normalize(const char *p, size_t len) {
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    char stack[256]; /* 'o' object, 'a' array; deeper nesting is copied without rewriting */
+    int depth = 0;
+    bool expect_key = false;
+    size_t i = 0;
+    while (i < len) {
+        char c = p[i];
+        if (c == '"') {
+            size_t e = skip_string(p, len, i);
+            rmq_buf_append(&b, p + i, e - i);
+            i = e;
+            expect_key = false;
+            continue;
+        }
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            rmq_buf_append_u8(&b, (uint8_t)c);
+            i++;
+            continue;
+        }
+        if (expect_key && c == '{') {
+            /* object key: find its matching brace and emit it as a string key */
+            size_t j = i;
+            int d = 0;
+            while (j < len) {
+                if (p[j] == '"') {
+                    j = skip_string(p, len, j);
+                    continue;
+                }
+                if (p[j] == '{') d++;
+                else if (p[j] == '}' && --d == 0) {
+                    j++;
+                    break;
+                }
+                j++;
+            }
+            rmq_buf_append_u8(&b, '"');
+            esc_append(&b, p + i, j - i);
+            rmq_buf_append_u8(&b, '"');
+            i = j;
+            expect_key = false;
+            continue;
+        }
+        if (expect_key && (c == '-' || (c >= '0' && c <= '9'))) {
+            size_t j = i + 1;
+            while (j < len && ((p[j] >= '0' && p[j] <= '9') || p[j] == '.' || p[j] == '-' ||
+                               p[j] == 'e' || p[j] == 'E' || p[j] == '+'))
+                j++;
+            rmq_buf_append_u8(&b, '"');
+            rmq_buf_append(&b, p + i, j - i);
+            rmq_buf_append_u8(&b, '"');
+            i = j;
+            expect_key = false;
+            continue;
+        }
+        switch (c) {
+        case '{':
+            if (depth < (int)sizeof stack) stack[depth] = 'o';
+            depth++;
+            expect_key = true;
+            break;
+        case '[':
+            if (depth < (int)sizeof stack) stack[depth] = 'a';
+            depth++;
+            expect_key = false;
+            break;
+        case '}':
+        case ']':
+            if (depth > 0) depth--;
+            expect_key = false;
+            break;
+        case ',':
+            expect_key = depth > 0 && depth <= (int)sizeof stack && stack[depth - 1] == 'o';
+            break;
+        default:
+            expect_key = false;
+            break;
+        }
+        rmq_buf_append_u8(&b, (uint8_t)c);
+        i++;
+    }
+    rmq_buf_append_u8(&b, 0);
+    size_t n;
+    return (char *)rmq_buf_detach(&b, &n);
+}
+
+json_t *rmq_fj_parse(const char *text, size_t len, char *err, size_t errlen) {
+    char *norm = rmq_fj_normalize(text, len);
+    if (!norm) {
+        if (err) snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *j = json_loads(norm, JSON_DECODE_ANY, &je);
+    free(norm);
+    if (!j && err) snprintf(err, errlen, "bad JSON at %d:%d: %s", je.line, je.column, je.text);
+    return j;
+}
+
+void rmq_fj_str(rmq_buf_t *b, const char *s) {
+    rmq_buf_append_u8(b, '"');
+    esc_append(b, s ? s : "", s ? strlen(s) : 0);
+    rmq_buf_append_u8(b, '"');
+}
+
+void rmq_fj_mq(rmq_buf_t *b, const char *broker, int qid, const char *topic) {
+    rmq_buf_append_str(b, "{\"brokerName\":");
+    rmq_fj_str(b, broker);
+    rmq_buf_appendf(b, ",\"queueId\":%d,\"topic\":", qid);
+    rmq_fj_str(b, topic);
+    rmq_buf_append_u8(b, '}');
+}
+
+bool rmq_fj_mq_from_json(json_t *o, char *topic, size_t tsz, char *broker, size_t bsz, int *qid) {
+    if (!json_is_object(o)) return false;
+    char tmp[32];
+    const char *t = rmq_fj_get_str(o, "topic", tmp, sizeof tmp);
+    if (!t) return false;
+    rmq_strlcpy(topic, t, tsz);
+    const char *bn = rmq_fj_get_str(o, "brokerName", tmp, sizeof tmp);
+    rmq_strlcpy(broker, bn ? bn : "", bsz);
+    int64_t q = rmq_fj_get_i64(o, "queueId", -1);
+    if (q < 0 || q > INT32_MAX) return false;
+    *qid = (int)q;
+    return true;
+}
+
+bool rmq_fj_mq_from_key(const char *key, char *topic, size_t tsz, char *broker, size_t bsz,
+                        int *qid) {
+    json_t *o = json_loads(key, 0, NULL);
+    bool ok = rmq_fj_mq_from_json(o, topic, tsz, broker, bsz, qid);
+    json_decref(o);
+    return ok;
+}
+
+int rmq_fj_enum(json_t *v, const char *const *names, int def) {
+    int n = 0;
+    while (names[n]) n++;
+    int64_t ord;
+    if (json_is_integer(v)) {
+        ord = json_integer_value(v);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        for (int i = 0; i < n; i++)
+            if (strcmp(s, names[i]) == 0) return i;
+        if (rmq_parse_i64(s, &ord) != 0) return def;
+    } else {
+        return def;
+    }
+    return ord >= 0 && ord < n ? (int)ord : def;
+}
+
+const char *rmq_fj_get_str(json_t *o, const char *k, char *tmp, size_t tmpsz) {
+    json_t *v = json_object_get(o, k);
+    if (json_is_string(v)) return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(tmp, tmpsz, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return tmp;
+    }
+    return NULL;
+}
+
+int64_t rmq_fj_get_i64(json_t *o, const char *k, int64_t def) {
+    json_t *v = json_object_get(o, k);
+    if (json_is_integer(v)) return json_integer_value(v);
+    if (json_is_real(v)) return (int64_t)json_real_value(v);
+    int64_t x;
+    if (json_is_string(v) && rmq_parse_i64(json_string_value(v), &x) == 0) return x;
+    return def;
+}
+
+bool rmq_fj_get_bool(json_t *o, const char *k, bool def) {
+    json_t *v = json_object_get(o, k);
+    if (json_is_boolean(v)) return json_is_true(v);
+    if (json_is_string(v)) {
+        if (strcmp(json_string_value(v), "true") == 0) return true;
+        if (strcmp(json_string_value(v), "false") == 0) return false;
+    }
+    if (json_is_integer(v)) return json_integer_value(v) != 0;
+    return def;
+}
+
+/* ---- headers ----------------------------------------------------------------------- */
+
+static rmq_rem_cmd_t *missing(const rmq_rem_cmd_t *req, const char *k) {
+    /* Java: RemotingCommandException "the custom field <k> is null" -> SYSTEM_ERROR */
+    return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <%s> is null", k);
+}
+
+static rmq_rem_cmd_t *malformed(const rmq_rem_cmd_t *req, const char *k) {
+    return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <%s> is not valid: %s", k,
+                          rmq_rem_cmd_get(req, k));
+}
+
+rmq_rem_cmd_t *rmq_bm_need_str(const rmq_rem_cmd_t *req, const char *k, const char **out) {
+    const char *v = rmq_rem_cmd_get(req, k);
+    if (!v) return missing(req, k);
+    *out = v;
+    return NULL;
+}
+
+rmq_rem_cmd_t *rmq_bm_need_i32(const rmq_rem_cmd_t *req, const char *k, int32_t *out) {
+    rmq_err_t e = rmq_rem_cmd_get_i32(req, k, out);
+    if (e == RMQ_ERR__NOT_FOUND) return missing(req, k);
+    if (e != RMQ_OK) return malformed(req, k);
+    return NULL;
+}
+
+rmq_rem_cmd_t *rmq_bm_need_i64(const rmq_rem_cmd_t *req, const char *k, int64_t *out) {
+    rmq_err_t e = rmq_rem_cmd_get_i64(req, k, out);
+    if (e == RMQ_ERR__NOT_FOUND) return missing(req, k);
+    if (e != RMQ_OK) return malformed(req, k);
+    return NULL;
+}
+
+rmq_rem_cmd_t *rmq_bm_opt_i64(const rmq_rem_cmd_t *req, const char *k, int64_t *out) {
+    int64_t v;
+    rmq_err_t e = rmq_rem_cmd_get_i64(req, k, &v);
+    if (e == RMQ_ERR__NOT_FOUND) return NULL;
+    if (e != RMQ_OK) return malformed(req, k);
+    *out = v;
+    return NULL;
+}
+
+rmq_rem_cmd_t *rmq_bm_opt_bool(const rmq_rem_cmd_t *req, const char *k, bool *out) {
+    bool v;
+    rmq_err_t e = rmq_rem_cmd_get_bool(req, k, &v);
+    if (e == RMQ_ERR__NOT_FOUND) return NULL;
+    if (e != RMQ_OK) return malformed(req, k);
+    *out = v;
+    return NULL;
+}
+
+rmq_rem_cmd_t *rmq_bm_ok_body(const rmq_rem_cmd_t *req, rmq_buf_t *body) {
+    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    if (!resp) {
+        rmq_buf_fini(body);
+        return NULL;
+    }
+    size_t n;
+    uint8_t *p = rmq_buf_detach(body, &n);
+    if (p) rmq_rem_cmd_set_body(resp, p, n);
+    return resp;
+}
+
+/* ---- enums ------------------------------------------------------------------------- */
+
+const char *const rmq_bm_consume_type_names[] = {"CONSUME_ACTIVELY", "CONSUME_PASSIVELY", NULL};
+const char *const rmq_bm_message_model_names[] = {"BROADCASTING", "CLUSTERING", NULL};
+const char *const rmq_bm_consume_from_names[] = {
+    "CONSUME_FROM_LAST_OFFSET",  "CONSUME_FROM_LAST_OFFSET_AND_FROM_MIN_WHEN_BOOT_FIRST",
+    "CONSUME_FROM_MIN_OFFSET",   "CONSUME_FROM_MAX_OFFSET",
+    "CONSUME_FROM_FIRST_OFFSET", "CONSUME_FROM_TIMESTAMP",
+    NULL};

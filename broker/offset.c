@@ -1,0 +1,582 @@
+/* Consumer offsets (broker.md 3): topic@group -> {queueId -> next offset to consume}, kept in
+ * memory on the loop, persisted to config/consumerOffset.json (store.md 8.4, fastjson layout
+ * with bare queue-id keys) when changed, by broker.c's timer every flushConsumerOffsetInterval
+ * and at close.
+ *
+ * Handlers: QUERY/UPDATE_CONSUMER_OFFSET, SEARCH_OFFSET_BY_TIMESTAMP, GET_MAX/MIN_OFFSET,
+ * GET_EARLIEST_MSG_STORETIME, GET_ALL_CONSUMER_OFFSET and INVOKE_BROKER_TO_RESET_OFFSET, which
+ * (unlike 4.x, like 5.x's useServerSideResetOffset) also stores the new offsets itself before
+ * telling the online consumers with RESET_CONSUMER_CLIENT_OFFSET. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "broker/mgr.h"
+#include "common/log.h"
+#include "common/util.h"
+
+typedef struct {
+    int qid;
+    int64_t off;
+} qoff_t;
+
+/* One topic@group: queue offsets sorted by queue id. */
+typedef struct {
+    char *topic;
+    char *group;
+    qoff_t *q;
+    size_t n, cap;
+} tg_t;
+
+struct rmq_broker_offsets_s {
+    rmq_smap_t map; /* "topic@group" -> tg_t */
+    rmq_broker_t *b;
+    uint64_t changes;  /* bumped on every set; persisted_changes tells if a write is due */
+    uint64_t persisted_changes;
+};
+
+/* ---- table ------------------------------------------------------------------------- */
+
+static void tg_free(void *p) {
+    tg_t *tg = p;
+    if (!tg) return;
+    free(tg->topic);
+    free(tg->group);
+    free(tg->q);
+    free(tg);
+}
+
+rmq_broker_offsets_t *rmq_bm_offsets_new(void) {
+    rmq_broker_offsets_t *t = calloc(1, sizeof *t);
+    if (t) rmq_smap_init(&t->map);
+    return t;
+}
+
+void rmq_bm_offsets_free(rmq_broker_offsets_t *t) {
+    if (!t) return;
+    rmq_smap_fini(&t->map, tg_free);
+    free(t);
+}
+
+static tg_t *tg_find(rmq_broker_offsets_t *t, const char *group, const char *topic, bool create) {
+    char key[600];
+    snprintf(key, sizeof key, "%s@%s", topic, group);
+    tg_t *tg = rmq_smap_get(&t->map, key);
+    if (tg || !create) return tg;
+    tg = calloc(1, sizeof *tg);
+    if (!tg) return NULL;
+    tg->topic = strdup(topic);
+    tg->group = strdup(group);
+    if (!tg->topic || !tg->group || rmq_smap_put(&t->map, key, tg, NULL) != RMQ_OK) {
+        tg_free(tg);
+        return NULL;
+    }
+    return tg;
+}
+
+/* Index of qid in tg->q, or -(insertion point) - 1. */
+static ssize_t tg_search(const tg_t *tg, int qid) {
+    size_t lo = 0, hi = tg->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (tg->q[mid].qid == qid) return (ssize_t)mid;
+        if (tg->q[mid].qid < qid) lo = mid + 1;
+        else hi = mid;
+    }
+    return -(ssize_t)lo - 1;
+}
+
+void rmq_bm_offsets_tset(rmq_broker_offsets_t *t, const char *group, const char *topic, int qid,
+                         int64_t off) {
+    tg_t *tg = tg_find(t, group, topic, true);
+    if (!tg) {
+        RMQ_LOG_ERROR("offset", "out of memory storing offset %s@%s:%d", topic, group, qid);
+        return;
+    }
+    ssize_t i = tg_search(tg, qid);
+    if (i >= 0) {
+        tg->q[i].off = off;
+    } else {
+        size_t at = (size_t)(-i - 1);
+        if (tg->n == tg->cap) {
+            size_t cap = tg->cap ? tg->cap * 2 : 8;
+            qoff_t *q = realloc(tg->q, cap * sizeof *q);
+            if (!q) {
+                RMQ_LOG_ERROR("offset", "out of memory storing offset %s@%s:%d", topic, group,
+                              qid);
+                return;
+            }
+            tg->q = q;
+            tg->cap = cap;
+        }
+        memmove(&tg->q[at + 1], &tg->q[at], (tg->n - at) * sizeof *tg->q);
+        tg->q[at].qid = qid;
+        tg->q[at].off = off;
+        tg->n++;
+    }
+    t->changes++;
+}
+
+int64_t rmq_bm_offsets_tget(rmq_broker_offsets_t *t, const char *group, const char *topic,
+                            int qid) {
+    tg_t *tg = tg_find(t, group, topic, false);
+    if (!tg) return -1;
+    ssize_t i = tg_search(tg, qid);
+    return i >= 0 ? tg->q[i].off : -1;
+}
+
+typedef struct {
+    rmq_buf_t *b;
+    bool pretty;
+    bool first;
+} enc_ctx_t;
+
+static bool enc_one(const char *k, void *v, void *arg) {
+    enc_ctx_t *c = arg;
+    tg_t *tg = v;
+    if (!c->first) rmq_buf_append_u8(c->b, ',');
+    c->first = false;
+    if (c->pretty) rmq_buf_append_str(c->b, "\n\t\t");
+    rmq_fj_str(c->b, k);
+    rmq_buf_append_str(c->b, ":{");
+    for (size_t i = 0; i < tg->n; i++)
+        rmq_buf_appendf(c->b, "%s%d:%" PRId64, i ? "," : "", tg->q[i].qid, tg->q[i].off);
+    rmq_buf_append_str(c->b, c->pretty ? "\n\t\t}" : "}");
+    return false;
+}
+
+char *rmq_bm_offsets_encode(rmq_broker_offsets_t *t, bool pretty) {
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    rmq_buf_append_str(&b, pretty ? "{\n\t\"offsetTable\":{" : "{\"offsetTable\":{");
+    enc_ctx_t c = {&b, pretty, true};
+    rmq_smap_each(&t->map, enc_one, &c);
+    rmq_buf_append_str(&b, pretty ? "\n\t}\n}" : "}}");
+    rmq_buf_append_u8(&b, 0);
+    size_t n;
+    return (char *)rmq_buf_detach(&b, &n);
+}
+
+rmq_err_t rmq_bm_offsets_decode(rmq_broker_offsets_t *t, const char *text, size_t len) {
+    char err[160];
+    json_t *root = rmq_fj_parse(text, len, err, sizeof err);
+    if (!root) {
+        RMQ_LOG_WARN("offset", "consumerOffset.json: %s", err);
+        return RMQ_ERR__CORRUPT;
+    }
+    json_t *tbl = json_object_get(root, "offsetTable");
+    if (!json_is_object(tbl)) {
+        json_decref(root);
+        return json_is_object(root) ? RMQ_OK : RMQ_ERR__CORRUPT;
+    }
+    const char *key;
+    json_t *m;
+    json_object_foreach(tbl, key, m) {
+        const char *at = strchr(key, '@');
+        if (!at || !json_is_object(m)) {
+            RMQ_LOG_WARN("offset", "consumerOffset.json: skipping entry %s", key);
+            continue;
+        }
+        char topic[512];
+        size_t tl = (size_t)(at - key);
+        if (tl >= sizeof topic) continue;
+        memcpy(topic, key, tl);
+        topic[tl] = 0;
+        const char *qk;
+        json_t *ov;
+        json_object_foreach(m, qk, ov) {
+            int64_t qid;
+            if (rmq_parse_i64(qk, &qid) != 0 || qid < 0 || qid > INT32_MAX) continue;
+            int64_t off;
+            if (json_is_integer(ov)) off = json_integer_value(ov);
+            else if (!json_is_string(ov) || rmq_parse_i64(json_string_value(ov), &off) != 0)
+                continue;
+            rmq_bm_offsets_tset(t, at + 1, topic, (int)qid, off);
+        }
+    }
+    json_decref(root);
+    return RMQ_OK;
+}
+
+typedef struct {
+    const char *group;
+} rmg_ctx_t;
+
+static bool rm_group(const char *k, void *v, void *arg) {
+    tg_t *tg = v;
+    if (strcmp(tg->group, ((rmg_ctx_t *)arg)->group) != 0) return false;
+    tg_free(tg);
+    return true;
+}
+
+void rmq_bm_offsets_remove_group(rmq_broker_t *b, const char *group) {
+    if (!b->offsets) return;
+    rmg_ctx_t c = {group};
+    rmq_smap_each(&b->offsets->map, rm_group, &c);
+    b->offsets->changes++;
+}
+
+typedef struct {
+    void (*fn)(const char *, const char *, const int *, const int64_t *, size_t, void *);
+    void *arg;
+} each_ctx_t;
+
+static bool each_one(const char *k, void *v, void *arg) {
+    each_ctx_t *c = arg;
+    tg_t *tg = v;
+    int qids[1024];
+    int64_t offs[1024];
+    size_t n = RMQ_MIN(tg->n, RMQ_ARRAY_LEN(qids));
+    for (size_t i = 0; i < n; i++) {
+        qids[i] = tg->q[i].qid;
+        offs[i] = tg->q[i].off;
+    }
+    c->fn(tg->topic, tg->group, qids, offs, n, c->arg);
+    return false;
+}
+
+void rmq_bm_offsets_each(rmq_broker_t *b,
+                         void (*fn)(const char *topic, const char *group, const int *qids,
+                                    const int64_t *offs, size_t n, void *arg),
+                         void *arg) {
+    if (!b->offsets) return;
+    each_ctx_t c = {fn, arg};
+    rmq_smap_each(&b->offsets->map, each_one, &c);
+}
+
+void rmq_bm_reset_body(rmq_buf_t *b, bool for_c, const char *topic, const char *broker,
+                       const int *qids, const int64_t *offs, size_t n) {
+    rmq_buf_append_str(b, for_c ? "{\"offsetTable\":[" : "{\"offsetTable\":{");
+    for (size_t i = 0; i < n; i++) {
+        if (i) rmq_buf_append_u8(b, ',');
+        if (for_c) {
+            /* MessageQueueForC: brokerName, offset, queueId, topic */
+            rmq_buf_append_str(b, "{\"brokerName\":");
+            rmq_fj_str(b, broker);
+            rmq_buf_appendf(b, ",\"offset\":%" PRId64 ",\"queueId\":%d,\"topic\":", offs[i],
+                            qids[i]);
+            rmq_fj_str(b, topic);
+            rmq_buf_append_u8(b, '}');
+        } else {
+            rmq_fj_mq(b, broker, qids[i], topic);
+            rmq_buf_appendf(b, ":%" PRId64, offs[i]);
+        }
+    }
+    rmq_buf_append_str(b, for_c ? "]}" : "}}");
+}
+
+/* ---- broker-facing API ------------------------------------------------------------- */
+
+static void offsets_path(rmq_broker_t *b, char *out, size_t n) {
+    snprintf(out, n, "%s/consumerOffset.json", b->config_dir);
+}
+
+rmq_err_t rmq_broker_offsets_open(rmq_broker_t *b) {
+    rmq_broker_offsets_t *t = rmq_bm_offsets_new();
+    if (!t) return RMQ_ERR__NOMEM;
+    t->b = b;
+    char path[600];
+    offsets_path(b, path, sizeof path);
+    char *text = NULL;
+    size_t len = 0;
+    rmq_err_t e = rmq_store_cfgfile_read(path, &text, &len);
+    if (e == RMQ_OK) {
+        if (rmq_bm_offsets_decode(t, text, len) != RMQ_OK)
+            RMQ_LOG_WARN("offset", "%s unreadable; starting with no consumer offsets", path);
+        free(text);
+    } else if (e != RMQ_ERR__NOT_FOUND) {
+        RMQ_LOG_WARN("offset", "cannot read %s: %s", path, rmq_strerror(e));
+    }
+    RMQ_LOG_INFO("offset", "loaded %zu topic@group offset tables from %s", t->map.n, path);
+    t->persisted_changes = t->changes;
+    b->offsets = t;
+    return RMQ_OK;
+}
+
+void rmq_broker_offsets_persist(rmq_broker_t *b) {
+    rmq_broker_offsets_t *t = b->offsets;
+    if (!t || t->changes == t->persisted_changes) return;
+    char *text = rmq_bm_offsets_encode(t, true);
+    if (!text) {
+        RMQ_LOG_ERROR("offset", "out of memory persisting consumer offsets");
+        return;
+    }
+    char path[600];
+    offsets_path(b, path, sizeof path);
+    rmq_err_t e = rmq_store_cfgfile_write(path, text, strlen(text));
+    free(text);
+    if (e != RMQ_OK) {
+        RMQ_LOG_ERROR("offset", "cannot write %s: %s", path, rmq_strerror(e));
+        return;
+    }
+    t->persisted_changes = t->changes;
+}
+
+void rmq_broker_offsets_close(rmq_broker_t *b) {
+    rmq_broker_offsets_t *t = b->offsets;
+    if (!t) return;
+    t->changes++; /* always write at shutdown */
+    rmq_broker_offsets_persist(b);
+    b->offsets = NULL;
+    rmq_bm_offsets_free(t);
+}
+
+int64_t rmq_broker_offset_get(rmq_broker_t *b, const char *group, const char *topic, int qid) {
+    return b->offsets ? rmq_bm_offsets_tget(b->offsets, group, topic, qid) : -1;
+}
+
+void rmq_broker_offset_set(rmq_broker_t *b, const char *group, const char *topic, int qid,
+                           int64_t offset) {
+    if (!b->offsets) return;
+    int64_t old = rmq_bm_offsets_tget(b->offsets, group, topic, qid);
+    if (old > offset && old >= 0)
+        RMQ_LOG_DEBUG("offset", "%s@%s:%d committed %" PRId64 " < %" PRId64, topic, group, qid,
+                      offset, old);
+    rmq_bm_offsets_tset(b->offsets, group, topic, qid, offset);
+}
+
+/* ---- handlers ---------------------------------------------------------------------- */
+
+#define NEED(call)                                                                           \
+    do {                                                                                     \
+        rmq_rem_cmd_t *err_ = (call);                                                        \
+        if (err_) return err_;                                                               \
+    } while (0)
+
+static rmq_rem_cmd_t *ok_with(const rmq_rem_cmd_t *req, const char *k, int64_t v) {
+    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    if (resp) rmq_rem_cmd_set_i64(resp, k, v);
+    return resp;
+}
+
+/* Message at queue offset 0 swapped out of memory? (checkInDiskByConsumeOffset) */
+static bool first_msg_in_disk(rmq_broker_t *b, const char *topic, int qid) {
+    rmq_store_get_t *g = NULL;
+    if (rmq_store_get(b->store, topic, qid, 0, 1, 0, NULL, &g) != RMQ_OK || !g) return false;
+    bool in_disk = false;
+    if (g->status == RMQ_GET_FOUND && g->count > 0) {
+        rmq_msg_rec_t rec;
+        if (rmq_msg_rec_decode(g->iov[0].iov_base, g->iov[0].iov_len, false, &rec) > 0) {
+            long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+            double ram = pages > 0 && psz > 0 ? (double)pages * (double)psz : 8e9;
+            double window = ram * b->cfg.store.access_message_in_memory_max_ratio / 100.0;
+            in_disk = (double)(rmq_store_commitlog_max_offset(b->store) - rec.phys_offset) >
+                      window;
+        }
+    }
+    rmq_store_get_release(g);
+    return in_disk;
+}
+
+static rmq_rem_cmd_t *h_query_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    const char *group, *topic;
+    int32_t qid;
+    bool zero_if_not_found = true;
+    NEED(rmq_bm_need_str(req, "consumerGroup", &group));
+    NEED(rmq_bm_need_str(req, "topic", &topic));
+    NEED(rmq_bm_need_i32(req, "queueId", &qid));
+    NEED(rmq_bm_opt_bool(req, "setZeroIfNotFound", &zero_if_not_found));
+    int64_t off = rmq_broker_offset_get(b, group, topic, qid);
+    if (off >= 0) return ok_with(req, "offset", off);
+    if (!zero_if_not_found)
+        return rmq_broker_err(req, RMQ_ERR_QUERY_NOT_FOUND,
+                              "Not found, do not set to zero, maybe this group boot first");
+    /* a young queue whose first message is still in memory starts at 0 (broker.md 3.2 r. 3) */
+    if (rmq_store_min_offset(b->store, topic, qid) <= 0 && !first_msg_in_disk(b, topic, qid))
+        return ok_with(req, "offset", 0);
+    return rmq_broker_err(req, RMQ_ERR_QUERY_NOT_FOUND,
+                          "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first");
+}
+
+static rmq_rem_cmd_t *h_update_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    const char *group, *topic;
+    int32_t qid;
+    int64_t off;
+    NEED(rmq_bm_need_str(req, "consumerGroup", &group));
+    NEED(rmq_bm_need_str(req, "topic", &topic));
+    NEED(rmq_bm_need_i32(req, "queueId", &qid));
+    NEED(rmq_bm_need_i64(req, "commitOffset", &off));
+    if (qid < 0) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "queueId %d is negative", qid);
+    rmq_broker_offset_set(b, group, topic, qid, off);
+    return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+}
+
+static rmq_rem_cmd_t *h_search_by_ts(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    const char *topic;
+    int32_t qid;
+    int64_t ts;
+    NEED(rmq_bm_need_str(req, "topic", &topic));
+    NEED(rmq_bm_need_i32(req, "queueId", &qid));
+    NEED(rmq_bm_need_i64(req, "timestamp", &ts));
+    return ok_with(req, "offset", rmq_store_offset_by_time(b->store, topic, qid, ts));
+}
+
+static rmq_rem_cmd_t *h_max_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    const char *topic;
+    int32_t qid;
+    NEED(rmq_bm_need_str(req, "topic", &topic));
+    NEED(rmq_bm_need_i32(req, "queueId", &qid));
+    return ok_with(req, "offset", rmq_store_max_offset(b->store, topic, qid));
+}
+
+static rmq_rem_cmd_t *h_min_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    const char *topic;
+    int32_t qid;
+    NEED(rmq_bm_need_str(req, "topic", &topic));
+    NEED(rmq_bm_need_i32(req, "queueId", &qid));
+    return ok_with(req, "offset", rmq_store_min_offset(b->store, topic, qid));
+}
+
+static rmq_rem_cmd_t *h_earliest(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    const char *topic;
+    int32_t qid;
+    NEED(rmq_bm_need_str(req, "topic", &topic));
+    NEED(rmq_bm_need_i32(req, "queueId", &qid));
+    return ok_with(req, "timestamp", rmq_store_earliest_time(b->store, topic, qid));
+}
+
+static rmq_rem_cmd_t *h_all_offsets(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    if (!b->offsets) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "offsets not loaded");
+    char *text = rmq_bm_offsets_encode(b->offsets, false);
+    if (!text) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    if (!resp) {
+        free(text);
+        return NULL;
+    }
+    rmq_rem_cmd_set_body(resp, text, strlen(text));
+    return resp;
+}
+
+/* V3_0_7_SNAPSHOT: older clients do not understand RESET_CONSUMER_CLIENT_OFFSET */
+#define VERSION_V3_0_7_SNAPSHOT 28
+
+static rmq_rem_cmd_t *h_reset_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    const char *topic, *group;
+    int64_t ts;
+    bool force = false;
+    int64_t only_qid = -1;
+    NEED(rmq_bm_need_str(req, "topic", &topic));
+    NEED(rmq_bm_need_str(req, "group", &group));
+    NEED(rmq_bm_need_i64(req, "timestamp", &ts));
+    NEED(rmq_bm_opt_bool(req, "isForce", &force));
+    NEED(rmq_bm_opt_i64(req, "queueId", &only_qid));
+    const rmq_topic_cfg_t *tc = rmq_broker_topic_get(b, topic);
+    if (!tc)
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                              "[reset-offset] reset offset failed, no topic in this broker. "
+                              "topic=%s",
+                              topic);
+    int n = tc->write_queue_nums;
+    if (n <= 0) n = 0;
+    int *qids = calloc((size_t)n + 1, sizeof *qids);
+    int64_t *offs = calloc((size_t)n + 1, sizeof *offs);
+    if (!qids || !offs) {
+        free(qids);
+        free(offs);
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+    }
+    size_t k = 0;
+    for (int q = 0; q < n; q++) {
+        if (only_qid >= 0 && q != only_qid) continue;
+        int64_t cur = rmq_broker_offset_get(b, group, topic, q);
+        if (cur < 0) {
+            free(qids);
+            free(offs);
+            return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                                  "THe consumer group <%s> not exist", group);
+        }
+        int64_t target = ts == -1 ? rmq_store_max_offset(b->store, topic, q)
+                                  : rmq_store_offset_by_time(b->store, topic, q, ts);
+        if (target < 0) target = 0;
+        qids[k] = q;
+        /* a non-forced reset only moves back */
+        offs[k] = (force || target < cur) ? target : cur;
+        k++;
+    }
+
+    rmq_rem_conn_t **conns = NULL;
+    int *langs = NULL, *versions = NULL;
+    size_t nconn = rmq_bm_clients_group_conns(b, group, &conns, &langs, &versions);
+    if (nconn == 0) {
+        free(qids);
+        free(offs);
+        free(conns);
+        free(langs);
+        free(versions);
+        return rmq_broker_err(req, RMQ_ERR_CONSUMER_NOT_ONLINE,
+                              "Consumer not online, so can not reset offset, Group: %s Topic: %s "
+                              "Timestamp: %" PRId64,
+                              group, topic, ts);
+    }
+    /* store them here too (5.x server-side reset), so a restarted or lagging consumer that
+     * asks QUERY_CONSUMER_OFFSET gets the reset position */
+    for (size_t i = 0; i < k; i++) rmq_broker_offset_set(b, group, topic, qids[i], offs[i]);
+
+    rmq_buf_t map_body, c_body;
+    rmq_buf_init(&map_body);
+    rmq_buf_init(&c_body);
+    rmq_bm_reset_body(&map_body, false, topic, b->cfg.broker_name, qids, offs, k);
+    rmq_bm_reset_body(&c_body, true, topic, b->cfg.broker_name, qids, offs, k);
+    for (size_t i = 0; i < nconn; i++) {
+        if (versions[i] < VERSION_V3_0_7_SNAPSHOT) {
+            RMQ_LOG_WARN("offset", "reset %s@%s: client %s version %d too old, not told", topic,
+                         group, rmq_rem_conn_peer(conns[i]), versions[i]);
+            continue;
+        }
+        rmq_rem_cmd_t *r = rmq_rem_cmd_new_request(RMQ_REQ_RESET_CONSUMER_CLIENT_OFFSET);
+        if (!r) break;
+        r->language = RMQ_LANG_JAVA;
+        r->flag |= RMQ_REM_FLAG_ONEWAY;
+        rmq_rem_cmd_set(r, "topic", topic);
+        rmq_rem_cmd_set(r, "group", group);
+        rmq_rem_cmd_set_i64(r, "timestamp", ts);
+        rmq_rem_cmd_set_bool(r, "isForce", false);
+        rmq_buf_t *body = langs[i] == RMQ_LANG_CPP ? &c_body : &map_body;
+        rmq_rem_cmd_set_body_copy(r, body->data, body->len);
+        rmq_err_t e = rmq_rem_conn_request(conns[i], r, 3000, NULL, NULL);
+        if (e != RMQ_OK)
+            RMQ_LOG_WARN("offset", "reset %s@%s: cannot tell %s: %s", topic, group,
+                         rmq_rem_conn_peer(conns[i]), rmq_strerror(e));
+        else
+            RMQ_LOG_INFO("offset", "reset %s@%s to %" PRId64 ": told %s", topic, group, ts,
+                         rmq_rem_conn_peer(conns[i]));
+    }
+    free(conns);
+    free(langs);
+    free(versions);
+    free(qids);
+    free(offs);
+    rmq_rem_cmd_t *resp;
+    if (req->language == RMQ_LANG_CPP) {
+        resp = rmq_bm_ok_body(req, &c_body);
+        rmq_buf_fini(&map_body);
+    } else {
+        resp = rmq_bm_ok_body(req, &map_body);
+        rmq_buf_fini(&c_body);
+    }
+    return resp;
+}
+
+void rmq_broker_offset_register(rmq_broker_t *b) {
+    rmq_rem_server_t *s = b->server;
+    rmq_rem_server_register(s, RMQ_REQ_QUERY_CONSUMER_OFFSET, h_query_offset, b);
+    rmq_rem_server_register(s, RMQ_REQ_UPDATE_CONSUMER_OFFSET, h_update_offset, b);
+    rmq_rem_server_register(s, RMQ_REQ_SEARCH_OFFSET_BY_TIMESTAMP, h_search_by_ts, b);
+    rmq_rem_server_register(s, RMQ_REQ_GET_MAX_OFFSET, h_max_offset, b);
+    rmq_rem_server_register(s, RMQ_REQ_GET_MIN_OFFSET, h_min_offset, b);
+    rmq_rem_server_register(s, RMQ_REQ_GET_EARLIEST_MSG_STORETIME, h_earliest, b);
+    rmq_rem_server_register(s, RMQ_REQ_GET_ALL_CONSUMER_OFFSET, h_all_offsets, b);
+    rmq_rem_server_register(s, RMQ_REQ_INVOKE_BROKER_TO_RESET_OFFSET, h_reset_offset, b);
+}

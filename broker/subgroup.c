@@ -1,0 +1,295 @@
+/* Subscription groups (broker.md 4.4): group -> SubscriptionGroupConfig, persisted to
+ * config/subscriptionGroup.json (store.md 8.6) on every change with a DataVersion bump;
+ * unknown groups are created with defaults on first use when autoCreateSubscriptionGroup (or
+ * for CID_RMQ_SYS_* groups). Handlers 200 / 201 / 207 (registered through admin.c). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/broker.h"
+#include "broker/mgr.h"
+#include "common/log.h"
+#include "common/util.h"
+
+struct rmq_broker_subgroups_s {
+    rmq_smap_t map; /* name -> rmq_subgroup_t */
+    int64_t dv_counter, dv_timestamp;
+};
+
+static const char *const builtin_groups[] = {
+    "TOOLS_CONSUMER",    "FILTERSRV_CONSUMER",    "SELF_TEST_C_GROUP", "CID_ONS-HTTP-PROXY",
+    "CID_ONSAPI_PULL",   "CID_ONSAPI_PERMISSION", "CID_ONSAPI_OWNER",  NULL};
+
+void rmq_bm_subgroup_defaults(rmq_subgroup_t *g, const char *name) {
+    memset(g, 0, sizeof *g);
+    rmq_strlcpy(g->group_name, name, sizeof g->group_name);
+    g->consume_enable = true;
+    g->consume_from_min_enable = true;
+    g->consume_broadcast_enable = true;
+    g->retry_queue_nums = 1;
+    g->retry_max_times = 16;
+    g->broker_id = 0;
+    g->which_broker_when_consume_slowly = 1;
+    g->notify_consumer_ids_changed_enable = true;
+}
+
+rmq_err_t rmq_bm_subgroup_from_json(json_t *o, rmq_subgroup_t *g) {
+    if (!json_is_object(o)) return RMQ_ERR__INVALID_ARG;
+    char tmp[32];
+    const char *name = rmq_fj_get_str(o, "groupName", tmp, sizeof tmp);
+    if (!name || !*name) return RMQ_ERR__INVALID_ARG;
+    rmq_bm_subgroup_defaults(g, name);
+    g->consume_enable = rmq_fj_get_bool(o, "consumeEnable", g->consume_enable);
+    g->consume_from_min_enable =
+        rmq_fj_get_bool(o, "consumeFromMinEnable", g->consume_from_min_enable);
+    g->consume_broadcast_enable =
+        rmq_fj_get_bool(o, "consumeBroadcastEnable", g->consume_broadcast_enable);
+    g->retry_queue_nums = (int)rmq_fj_get_i64(o, "retryQueueNums", g->retry_queue_nums);
+    g->retry_max_times = (int)rmq_fj_get_i64(o, "retryMaxTimes", g->retry_max_times);
+    g->broker_id = rmq_fj_get_i64(o, "brokerId", g->broker_id);
+    g->which_broker_when_consume_slowly =
+        rmq_fj_get_i64(o, "whichBrokerWhenConsumeSlowly", g->which_broker_when_consume_slowly);
+    g->notify_consumer_ids_changed_enable = rmq_fj_get_bool(
+        o, "notifyConsumerIdsChangedEnable", g->notify_consumer_ids_changed_enable);
+    if (g->retry_queue_nums < 0) g->retry_queue_nums = 0;
+    return RMQ_OK;
+}
+
+void rmq_bm_subgroup_to_json(rmq_buf_t *b, const rmq_subgroup_t *g) {
+    rmq_buf_appendf(b,
+                    "{\"brokerId\":%" PRId64 ",\"consumeBroadcastEnable\":%s,"
+                    "\"consumeEnable\":%s,\"consumeFromMinEnable\":%s,\"groupName\":",
+                    g->broker_id, g->consume_broadcast_enable ? "true" : "false",
+                    g->consume_enable ? "true" : "false",
+                    g->consume_from_min_enable ? "true" : "false");
+    rmq_fj_str(b, g->group_name);
+    rmq_buf_appendf(b,
+                    ",\"notifyConsumerIdsChangedEnable\":%s,\"retryMaxTimes\":%d,"
+                    "\"retryQueueNums\":%d,\"whichBrokerWhenConsumeSlowly\":%" PRId64 "}",
+                    g->notify_consumer_ids_changed_enable ? "true" : "false", g->retry_max_times,
+                    g->retry_queue_nums, g->which_broker_when_consume_slowly);
+}
+
+typedef struct {
+    rmq_buf_t *b;
+    bool first;
+} enc_ctx_t;
+
+static bool enc_one(const char *k, void *v, void *arg) {
+    enc_ctx_t *c = arg;
+    if (!c->first) rmq_buf_append_u8(c->b, ',');
+    c->first = false;
+    rmq_buf_append_str(c->b, "\n\t\t");
+    rmq_fj_str(c->b, k);
+    rmq_buf_append_u8(c->b, ':');
+    rmq_bm_subgroup_to_json(c->b, v);
+    return false;
+}
+
+/* SubscriptionGroupWrapper text: the file content and the 201 body. New string. */
+static char *encode_all(rmq_broker_subgroups_t *t) {
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    rmq_buf_appendf(&b,
+                    "{\n\t\"dataVersion\":{\"counter\":%" PRId64 ",\"timestamp\":%" PRId64
+                    "},\n\t\"subscriptionGroupTable\":{",
+                    t->dv_counter, t->dv_timestamp);
+    enc_ctx_t c = {&b, true};
+    rmq_smap_each(&t->map, enc_one, &c);
+    rmq_buf_append_str(&b, "\n\t}\n}");
+    rmq_buf_append_u8(&b, 0);
+    size_t n;
+    return (char *)rmq_buf_detach(&b, &n);
+}
+
+static rmq_err_t decode_all(rmq_broker_subgroups_t *t, const char *text, size_t len) {
+    char err[160];
+    json_t *root = rmq_fj_parse(text, len, err, sizeof err);
+    if (!root || !json_is_object(root)) {
+        RMQ_LOG_WARN("subgroup", "subscriptionGroup.json: %s", root ? "not an object" : err);
+        json_decref(root);
+        return RMQ_ERR__CORRUPT;
+    }
+    json_t *dv = json_object_get(root, "dataVersion");
+    if (json_is_object(dv)) {
+        t->dv_counter = rmq_fj_get_i64(dv, "counter", 0);
+        t->dv_timestamp = rmq_fj_get_i64(dv, "timestamp", 0);
+    }
+    json_t *tbl = json_object_get(root, "subscriptionGroupTable");
+    const char *key;
+    json_t *o;
+    json_object_foreach(tbl, key, o) {
+        rmq_subgroup_t *g = malloc(sizeof *g);
+        if (!g) break;
+        if (rmq_bm_subgroup_from_json(o, g) != RMQ_OK) {
+            RMQ_LOG_WARN("subgroup", "subscriptionGroup.json: skipping %s", key);
+            free(g);
+            continue;
+        }
+        void *old = NULL;
+        if (rmq_smap_put(&t->map, g->group_name, g, &old) != RMQ_OK) free(g);
+        free(old);
+    }
+    json_decref(root);
+    return RMQ_OK;
+}
+
+static void sg_path(rmq_broker_t *b, char *out, size_t n) {
+    snprintf(out, n, "%s/subscriptionGroup.json", b->config_dir);
+}
+
+static void persist(rmq_broker_t *b) {
+    char *text = encode_all(b->subgroups);
+    if (!text) {
+        RMQ_LOG_ERROR("subgroup", "out of memory persisting subscription groups");
+        return;
+    }
+    char path[600];
+    sg_path(b, path, sizeof path);
+    rmq_err_t e = rmq_store_cfgfile_write(path, text, strlen(text));
+    if (e != RMQ_OK) RMQ_LOG_ERROR("subgroup", "cannot write %s: %s", path, rmq_strerror(e));
+    free(text);
+}
+
+static void next_version(rmq_broker_subgroups_t *t) {
+    t->dv_counter++;
+    t->dv_timestamp = rmq_now_ms();
+}
+
+rmq_err_t rmq_broker_subgroups_open(rmq_broker_t *b) {
+    rmq_broker_subgroups_t *t = calloc(1, sizeof *t);
+    if (!t) return RMQ_ERR__NOMEM;
+    rmq_smap_init(&t->map);
+    t->dv_timestamp = rmq_now_ms();
+    b->subgroups = t;
+    char path[600];
+    sg_path(b, path, sizeof path);
+    char *text = NULL;
+    size_t len = 0;
+    rmq_err_t e = rmq_store_cfgfile_read(path, &text, &len);
+    if (e == RMQ_OK) {
+        if (decode_all(t, text, len) != RMQ_OK)
+            RMQ_LOG_WARN("subgroup", "%s unreadable; starting with the built-in groups", path);
+        free(text);
+    } else if (e != RMQ_ERR__NOT_FOUND) {
+        RMQ_LOG_WARN("subgroup", "cannot read %s: %s", path, rmq_strerror(e));
+    }
+    for (int i = 0; builtin_groups[i]; i++) {
+        if (rmq_smap_get(&t->map, builtin_groups[i])) continue;
+        rmq_subgroup_t *g = malloc(sizeof *g);
+        if (!g) return RMQ_ERR__NOMEM;
+        rmq_bm_subgroup_defaults(g, builtin_groups[i]);
+        if (rmq_smap_put(&t->map, g->group_name, g, NULL) != RMQ_OK) {
+            free(g);
+            return RMQ_ERR__NOMEM;
+        }
+    }
+    RMQ_LOG_INFO("subgroup", "%zu subscription groups", t->map.n);
+    return RMQ_OK;
+}
+
+void rmq_broker_subgroups_close(rmq_broker_t *b) {
+    rmq_broker_subgroups_t *t = b->subgroups;
+    if (!t) return;
+    b->subgroups = NULL;
+    rmq_smap_fini(&t->map, free);
+    free(t);
+}
+
+const rmq_subgroup_t *rmq_bm_subgroup_find(rmq_broker_t *b, const char *group) {
+    return b->subgroups ? rmq_smap_get(&b->subgroups->map, group) : NULL;
+}
+
+const rmq_subgroup_t *rmq_broker_subgroup_find_or_create(rmq_broker_t *b, const char *group) {
+    if (!b->subgroups || !group || !*group) return NULL;
+    const rmq_subgroup_t *g = rmq_smap_get(&b->subgroups->map, group);
+    if (g) return g;
+    if (!b->cfg.auto_create_subscription_group && strncmp(group, "CID_RMQ_SYS_", 12) != 0)
+        return NULL;
+    rmq_subgroup_t *ng = malloc(sizeof *ng);
+    if (!ng) return NULL;
+    rmq_bm_subgroup_defaults(ng, group);
+    if (rmq_smap_put(&b->subgroups->map, group, ng, NULL) != RMQ_OK) {
+        free(ng);
+        return NULL;
+    }
+    RMQ_LOG_INFO("subgroup", "auto-created subscription group %s", group);
+    next_version(b->subgroups);
+    persist(b);
+    return ng;
+}
+
+/* ---- handlers ---------------------------------------------------------------------- */
+
+static rmq_rem_cmd_t *h_update(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    char err[160];
+    json_t *o = req->body ? rmq_fj_parse((const char *)req->body, req->body_len, err, sizeof err)
+                          : NULL;
+    if (!o) {
+        if (!req->body) snprintf(err, sizeof err, "no body");
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                              "bad SubscriptionGroupConfig body: %s", err);
+    }
+    rmq_subgroup_t *g = malloc(sizeof *g);
+    if (!g) {
+        json_decref(o);
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+    }
+    rmq_err_t e = rmq_bm_subgroup_from_json(o, g);
+    json_decref(o);
+    if (e != RMQ_OK) {
+        free(g);
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                              "bad SubscriptionGroupConfig body: groupName missing");
+    }
+    void *old = NULL;
+    if (rmq_smap_put(&b->subgroups->map, g->group_name, g, &old) != RMQ_OK) {
+        free(g);
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+    }
+    RMQ_LOG_INFO("subgroup", "%s subscription group %s from %s", old ? "updated" : "created",
+                 g->group_name, rmq_rem_conn_peer(c));
+    free(old);
+    next_version(b->subgroups);
+    persist(b);
+    return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+}
+
+static rmq_rem_cmd_t *h_get_all(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    char *text = encode_all(b->subgroups);
+    if (!text) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    if (!resp) {
+        free(text);
+        return NULL;
+    }
+    rmq_rem_cmd_set_body(resp, text, strlen(text));
+    return resp;
+}
+
+static rmq_rem_cmd_t *h_delete(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    const char *group = rmq_rem_cmd_get(req, "groupName");
+    if (!group) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <groupName> is null");
+    bool remove_offset = false;
+    rmq_rem_cmd_t *err = rmq_bm_opt_bool(req, "removeOffset", &remove_offset);
+    if (err) return err;
+    void *old = rmq_smap_del(&b->subgroups->map, group);
+    if (old) {
+        free(old);
+        next_version(b->subgroups);
+        persist(b);
+        RMQ_LOG_INFO("subgroup", "deleted subscription group %s", group);
+    }
+    if (remove_offset) rmq_bm_offsets_remove_group(b, group);
+    return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+}
+
+void rmq_bm_subgroup_register(rmq_broker_t *b) {
+    rmq_rem_server_register(b->server, RMQ_REQ_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, h_update, b);
+    rmq_rem_server_register(b->server, RMQ_REQ_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, h_get_all, b);
+    rmq_rem_server_register(b->server, RMQ_REQ_DELETE_SUBSCRIPTIONGROUP, h_delete, b);
+}
