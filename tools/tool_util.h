@@ -1,0 +1,66 @@
+/* Pure helpers shared by mqadmin and mqbench (no I/O, unit-tested in test/unit/test_tools.c):
+ * command-line options in RocketMQ's style, RocketMQ's time formats, and a log-bucket latency
+ * histogram. */
+#ifndef RMQ_TOOL_UTIL_H
+#define RMQ_TOOL_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- options ------------------------------------------------------------------------ */
+
+#define RMQ_TOOL_MAX_OPTS 32
+
+/* One option: -s / --long (RocketMQ's long names, e.g. --namesrvAddr). has_arg false marks a
+ * switch (its value becomes "true"). */
+typedef struct {
+    char s;             /* short letter, 0 if none */
+    const char *l;      /* long name, NULL if none */
+    bool has_arg;
+    bool required;
+    const char *desc;
+} rmq_tool_opt_t;
+
+typedef struct {
+    const char *v[RMQ_TOOL_MAX_OPTS]; /* value per option index (borrowed from argv), or NULL */
+    const char *pos[16];              /* positional arguments */
+    int npos;
+} rmq_tool_args_t;
+
+/* Parse argv[0..argc) against opts. Accepts "-x v", "-xv", "--long v", "--long=v". Returns 0,
+ * or -1 with one line (no newline) in err: unknown option, missing value, missing required. */
+int rmq_tool_parse(const rmq_tool_opt_t *opts, int nopts, int argc, char **argv,
+                   rmq_tool_args_t *out, char *err, size_t errn);
+/* Value of the option with short letter s (or long name l when s is 0), or NULL. */
+const char *rmq_tool_get(const rmq_tool_opt_t *opts, int nopts, const rmq_tool_args_t *a,
+                         char s, const char *l);
+
+/* ---- time --------------------------------------------------------------------------- */
+
+/* resetOffsetByTime's -s: "now" (-> now_ms), milliseconds, or yyyy-MM-dd#HH:mm:ss:SSS (local
+ * time). -2 when unparsable. */
+int64_t rmq_tool_parse_time(const char *s, int64_t now_ms);
+/* UtilAll.timeMillisToHumanString2: "yyyy-MM-dd HH:mm:ss,SSS" local time (out >= 32). */
+void rmq_tool_fmt_time(int64_t ms, char *out, size_t n);
+
+/* ---- latency histogram ---------------------------------------------------------------- */
+
+/* HDR-style: values below 128 exact, then 64 linear sub-buckets per power of two (<= 1.6 %
+ * error), up to 2^40. Not thread-safe: one per thread, merged at the end. */
+#define RMQ_HIST_SUB 64
+#define RMQ_HIST_BUCKETS (128 + 34 * RMQ_HIST_SUB)
+typedef struct {
+    uint64_t c[RMQ_HIST_BUCKETS];
+    uint64_t n, max, min;
+    double sum;
+} rmq_hist_t;
+
+void rmq_hist_init(rmq_hist_t *h);
+void rmq_hist_add(rmq_hist_t *h, uint64_t v);
+void rmq_hist_merge(rmq_hist_t *dst, const rmq_hist_t *src);
+/* Value at quantile q in [0,1] (the bucket's midpoint); 0 when empty. */
+double rmq_hist_quantile(const rmq_hist_t *h, double q);
+double rmq_hist_mean(const rmq_hist_t *h);
+
+#endif
