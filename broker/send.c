@@ -1,0 +1,761 @@
+/* The send path (broker.md 1, 6): SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE
+ * (320), CONSUMER_SEND_MSG_BACK (36), and the re-put used by delay, retry, DLQ and transactions.
+ *
+ * Processing order is RocketMQ's (broker.md 1.2): permission, topic name, lookup/auto-create,
+ * topic write perm (rmq addition: RocketMQ relies on routes), queue id, %RETRY% -> %DLQ%, sysflag,
+ * properties (CLUSTER added, WAIT kept only for the flush decision), then a half message
+ * (TRAN_MSG) or a delayed one (DELAY) is redirected to its system topic with REAL_TOPIC/REAL_QID
+ * and stored; everything else is stored as is.
+ *
+ * Under SYNC_FLUSH the reply waits for the group commit without blocking the loop: the store's
+ * completion runs on the flush thread, which posts the reply back to the loop (mailbox); the
+ * connection is referenced until then. ASYNC_FLUSH and WAIT=false reply at once. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "broker/internal.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define MAX_PROPS_LEN 32767
+
+/* ---- header parsing ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *v1, *v2;
+} field_name_t;
+
+static const field_name_t F_GROUP = {"producerGroup", "a"}, F_TOPIC = {"topic", "b"},
+                          F_DEFTOPIC = {"defaultTopic", "c"},
+                          F_DEFQ = {"defaultTopicQueueNums", "d"}, F_QID = {"queueId", "e"},
+                          F_SYSFLAG = {"sysFlag", "f"}, F_BORN = {"bornTimestamp", "g"},
+                          F_FLAG = {"flag", "h"}, F_PROPS = {"properties", "i"},
+                          F_RECONSUME = {"reconsumeTimes", "j"}, F_UNIT = {"unitMode", "k"},
+                          F_MAXRECONSUME = {"maxReconsumeTimes", "l"}, F_BATCH = {"batch", "m"};
+
+static const char *fname(const field_name_t *f, bool v2) { return v2 ? f->v2 : f->v1; }
+
+static bool need_str(const rmq_rem_cmd_t *req, const field_name_t *f, bool v2, const char **out,
+                     char *err, size_t errlen) {
+    *out = rmq_rem_cmd_get(req, fname(f, v2));
+    if (*out) return true;
+    snprintf(err, errlen, "the custom field <%s> (%s) is null", fname(f, v2), f->v1);
+    return false;
+}
+
+static bool get_int(const rmq_rem_cmd_t *req, const field_name_t *f, bool v2, bool required,
+                    int64_t def, int64_t *out, char *err, size_t errlen) {
+    rmq_err_t e = rmq_rem_cmd_get_i64(req, fname(f, v2), out);
+    if (e == RMQ_OK) return true;
+    if (e == RMQ_ERR__NOT_FOUND && !required) {
+        *out = def;
+        return true;
+    }
+    snprintf(err, errlen, e == RMQ_ERR__NOT_FOUND ? "the custom field <%s> (%s) is null"
+                                                  : "the custom field <%s> (%s) is not a number",
+             fname(f, v2), f->v1);
+    return false;
+}
+
+static bool get_bool(const rmq_rem_cmd_t *req, const field_name_t *f, bool v2, bool *out) {
+    *out = false;
+    return rmq_rem_cmd_get_bool(req, fname(f, v2), out) != RMQ_ERR__INVALID_ARG;
+}
+
+rmq_err_t rmq_broker_send_hdr_parse(const rmq_rem_cmd_t *req, bool v2, rmq_broker_send_hdr_t *h,
+                                    char *err, size_t errlen) {
+    memset(h, 0, sizeof *h);
+    int64_t v;
+    if (!need_str(req, &F_GROUP, v2, &h->producer_group, err, errlen) ||
+        !need_str(req, &F_TOPIC, v2, &h->topic, err, errlen) ||
+        !need_str(req, &F_DEFTOPIC, v2, &h->default_topic, err, errlen))
+        return RMQ_ERR_SYSTEM_ERROR;
+#define INT_FIELD(f, req_, def, dst, lo, hi)                                                      \
+    do {                                                                                          \
+        if (!get_int(req, &f, v2, req_, def, &v, err, errlen)) return RMQ_ERR_SYSTEM_ERROR;       \
+        if (v < (lo) || v > (hi)) {                                                               \
+            snprintf(err, errlen, "the custom field <%s> (%s) is out of range", fname(&f, v2),   \
+                     f.v1);                                                                       \
+            return RMQ_ERR_SYSTEM_ERROR;                                                          \
+        }                                                                                         \
+        dst = v;                                                                                  \
+    } while (0)
+    INT_FIELD(F_DEFQ, true, 0, h->default_topic_queue_nums, INT32_MIN, INT32_MAX);
+    INT_FIELD(F_QID, true, 0, h->queue_id, INT32_MIN, INT32_MAX);
+    INT_FIELD(F_SYSFLAG, true, 0, h->sys_flag, INT32_MIN, INT32_MAX);
+    INT_FIELD(F_BORN, true, 0, h->born_timestamp, INT64_MIN, INT64_MAX);
+    INT_FIELD(F_FLAG, true, 0, h->flag, INT32_MIN, INT32_MAX);
+    INT_FIELD(F_RECONSUME, false, 0, h->reconsume_times, INT32_MIN, INT32_MAX);
+    INT_FIELD(F_MAXRECONSUME, false, -1, h->max_reconsume_times, INT32_MIN, INT32_MAX);
+#undef INT_FIELD
+    h->properties = rmq_rem_cmd_get(req, fname(&F_PROPS, v2));
+    if (!get_bool(req, &F_UNIT, v2, &h->unit_mode) || !get_bool(req, &F_BATCH, v2, &h->batch)) {
+        snprintf(err, errlen, "the custom field <%s>/<%s> is not a boolean", fname(&F_UNIT, v2),
+                 fname(&F_BATCH, v2));
+        return RMQ_ERR_SYSTEM_ERROR;
+    }
+    return RMQ_OK;
+}
+
+/* ---- batch body ---------------------------------------------------------------------------- */
+
+rmq_err_t rmq_broker_batch_decode(const uint8_t *body, size_t len, rmq_broker_batch_item_t **items,
+                                  size_t *n, char *err, size_t errlen) {
+    *items = NULL;
+    *n = 0;
+    size_t cap = 0, cnt = 0, pos = 0;
+    rmq_broker_batch_item_t *arr = NULL;
+    if (!body || len == 0) {
+        snprintf(err, errlen, "the batch body is empty");
+        return RMQ_ERR_MESSAGE_ILLEGAL;
+    }
+    while (pos < len) {
+        if (len - pos < 20 + 2) {
+            snprintf(err, errlen, "batch message %zu truncated at byte %zu", cnt, pos);
+            goto bad;
+        }
+        const uint8_t *p = body + pos;
+        uint32_t total = rmq_get_be32(p);
+        uint32_t blen = rmq_get_be32(p + 16);
+        if (total < 22 || total > len - pos || blen > total - 22) {
+            snprintf(err, errlen, "batch message %zu has a bad size (total %u, body %u)", cnt,
+                     total, blen);
+            goto bad;
+        }
+        uint16_t plen = rmq_get_be16(p + 20 + blen);
+        if ((size_t)20 + blen + 2 + plen != total) {
+            snprintf(err, errlen, "batch message %zu: sizes do not add up (total %u)", cnt, total);
+            goto bad;
+        }
+        if (cnt == cap) {
+            cap = cap ? cap * 2 : 16;
+            rmq_broker_batch_item_t *na = realloc(arr, cap * sizeof *na);
+            if (!na) {
+                free(arr);
+                return RMQ_ERR__NOMEM;
+            }
+            arr = na;
+        }
+        arr[cnt].flag = (int32_t)rmq_get_be32(p + 12);
+        arr[cnt].body = p + 20;
+        arr[cnt].body_len = blen;
+        arr[cnt].props = (const char *)p + 20 + blen + 2;
+        arr[cnt].props_len = plen;
+        cnt++;
+        pos += total;
+    }
+    *items = arr;
+    *n = cnt;
+    return RMQ_OK;
+bad:
+    free(arr);
+    return RMQ_ERR_MESSAGE_ILLEGAL;
+}
+
+int rmq_broker_delay_levels(const char *spec) {
+    if (!spec) return -1;
+    int n = 0;
+    const char *p = spec;
+    while (*p) {
+        while (*p == ' ') p++;
+        if (!*p) break;
+        const char *s = p;
+        while (*p >= '0' && *p <= '9') p++;
+        if (p == s) return -1;
+        if (*p != 's' && *p != 'm' && *p != 'h' && *p != 'd') return -1;
+        p++;
+        if (*p && *p != ' ') return -1;
+        n++;
+    }
+    return n;
+}
+
+/* ---- properties ---------------------------------------------------------------------------- */
+
+typedef struct {
+    rmq_buf_t *out;
+    const char *const *drop;
+} filter_t;
+
+static bool copy_pair(const char *k, size_t kl, const char *v, size_t vl, void *arg) {
+    filter_t *f = arg;
+    for (const char *const *d = f->drop; d && *d; d++)
+        if (strlen(*d) == kl && !memcmp(*d, k, kl)) return true;
+    if (f->out->len) rmq_buf_append_u8(f->out, RMQ_PROP_SEP);
+    rmq_buf_append(f->out, k, kl);
+    rmq_buf_append_u8(f->out, RMQ_PROP_NAME_SEP);
+    rmq_buf_append(f->out, v, vl);
+    return true;
+}
+
+/* out = props without the keys in drop (NULL-terminated), no trailing separator. */
+static void props_filter(rmq_buf_t *out, const char *props, size_t len, const char *const *drop) {
+    filter_t f = {out, drop};
+    if (props && len) rmq_msg_prop_each(props, len, copy_pair, &f);
+}
+
+static void props_add(rmq_buf_t *out, const char *k, const char *v) {
+    if (!v || !*v) return;
+    if (out->len) rmq_buf_append_u8(out, RMQ_PROP_SEP);
+    rmq_buf_append_str(out, k);
+    rmq_buf_append_u8(out, RMQ_PROP_NAME_SEP);
+    rmq_buf_append_str(out, v);
+}
+
+static void props_add_i64(rmq_buf_t *out, const char *k, int64_t v) {
+    char s[32];
+    snprintf(s, sizeof s, "%" PRId64, v);
+    props_add(out, k, s);
+}
+
+/* The DELAY level of props clamped to the configured levels; 0 when none. */
+static int delay_level(rmq_broker_t *b, const char *props, size_t len) {
+    char v[32];
+    int64_t lvl;
+    if (!props || !rmq_msg_prop_copy(props, len, RMQ_PROP_DELAY, v, sizeof v)) return 0;
+    if (rmq_parse_i64(v, &lvl) != 0 || lvl <= 0) return 0;
+    int max = rmq_broker_delay_levels(b->cfg.message_delay_level);
+    return lvl > max ? max : (int)lvl;
+}
+
+/* ---- replies ------------------------------------------------------------------------------- */
+
+static void fill_response(rmq_broker_t *b, rmq_rem_cmd_t *resp, const rmq_store_put_result_t *r,
+                          const int64_t *offsets, int32_t qid, const char *props, size_t plen) {
+    if (offsets && r->count > 1) {
+        size_t n = (size_t)r->count;
+        char *ids = malloc(n * 57 + 1);
+        if (ids) {
+            size_t pos = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (i) ids[pos++] = ',';
+                rmq_msg_offset_id(ids + pos, &b->store_host, offsets[i]);
+                pos += strlen(ids + pos);
+            }
+            ids[pos] = 0;
+            rmq_rem_cmd_set(resp, "msgId", ids);
+            free(ids);
+        }
+    } else {
+        char id[64];
+        rmq_msg_offset_id(id, &b->store_host, r->phys_offset);
+        rmq_rem_cmd_set(resp, "msgId", id);
+    }
+    rmq_rem_cmd_set_i64(resp, "queueId", qid);
+    rmq_rem_cmd_set_i64(resp, "queueOffset", r->queue_offset);
+    char uniq[128];
+    if (props && rmq_msg_prop_copy(props, plen, RMQ_PROP_UNIQ_KEY, uniq, sizeof uniq))
+        rmq_rem_cmd_set(resp, "transactionId", uniq);
+}
+
+static void set_region(rmq_broker_t *b, rmq_rem_cmd_t *resp) {
+    rmq_rem_cmd_set(resp, RMQ_PROP_MSG_REGION, b->cfg.region_id ? b->cfg.region_id : "");
+    rmq_rem_cmd_set(resp, RMQ_PROP_TRACE_ON, b->cfg.trace_on ? "true" : "false");
+}
+
+static rmq_rem_cmd_t *send_err(rmq_broker_t *b, const rmq_rem_cmd_t *req, int code,
+                               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static rmq_rem_cmd_t *send_err(rmq_broker_t *b, const rmq_rem_cmd_t *req, int code,
+                               const char *fmt, ...) {
+    char remark[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(remark, sizeof remark, fmt, ap);
+    va_end(ap);
+    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, code, remark);
+    if (resp) set_region(b, resp);
+    return resp;
+}
+
+/* Map a synchronous put failure to the wire. */
+static rmq_rem_cmd_t *put_failed(rmq_broker_t *b, const rmq_rem_cmd_t *req, rmq_err_t err,
+                                 const char *topic) {
+    switch (err) {
+    case RMQ_ERR_MESSAGE_ILLEGAL:
+        return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
+                        "the message is illegal, maybe msg body or properties length not matched "
+                        "(maxMessageSize=%d, properties <= %d)",
+                        b->cfg.store.max_message_size, MAX_PROPS_LEN);
+    case RMQ_ERR_SERVICE_NOT_AVAILABLE:
+        return send_err(b, req, RMQ_ERR_SERVICE_NOT_AVAILABLE,
+                        "service not available now, maybe disk full or the broker is a slave");
+    case RMQ_ERR__BUSY:
+    case RMQ_ERR_SYSTEM_BUSY:
+        return send_err(b, req, RMQ_ERR_SYSTEM_ERROR,
+                        "[PC_SYNCHRONIZED]broker busy, start flow control for a while");
+    default:
+        RMQ_LOG_WARN("send", "put to %s failed: %s", topic, rmq_strerror(err));
+        return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "store put failed: %s", rmq_strerror(err));
+    }
+}
+
+typedef struct {
+    rmq_broker_t *b;
+    rmq_rem_conn_t *conn;
+    rmq_rem_cmd_t *resp;
+    rmq_err_t err;
+    bool done_inline; /* the completion already ran on the loop, inside the put */
+} send_ctx_t;
+
+static void send_finish(void *arg) {
+    send_ctx_t *x = arg;
+    if (x->err != RMQ_OK) {
+        x->resp->code = x->err == RMQ_ERR_FLUSH_DISK_TIMEOUT ? RMQ_ERR_FLUSH_DISK_TIMEOUT
+                                                             : RMQ_ERR_SYSTEM_ERROR;
+        if (x->err == RMQ_ERR_FLUSH_DISK_TIMEOUT)
+            rmq_rem_cmd_set_remarkf(x->resp, "flush disk timeout (syncFlushTimeout=%d ms)",
+                                    x->b->cfg.store.sync_flush_timeout);
+    }
+    if (!rmq_rem_conn_is_closed(x->conn))
+        rmq_rem_conn_send(x->conn, x->resp);
+    else
+        rmq_rem_cmd_destroy(x->resp);
+    rmq_rem_conn_unref(x->conn);
+    rmq_broker_inflight_add(x->b, -1);
+    free(x);
+}
+
+/* Store completion: flush thread under SYNC_FLUSH (post to the loop), or inline on the loop. */
+static void on_put_done(rmq_err_t err, const rmq_store_put_result_t *r, void *arg) {
+    send_ctx_t *x = arg;
+    x->err = err;
+    if (rmq_broker_on_loop(x->b)) {
+        x->done_inline = true;
+        return;
+    }
+    if (!rmq_broker_run_on_loop(x->b, send_finish, x))
+        RMQ_LOG_WARN("send", "a SYNC_FLUSH reply was lost: the broker is shutting down");
+}
+
+/* Put m (n messages when batch) and produce the reply: now, or NULL when it will come from the
+ * flush thread. resp is taken. */
+static rmq_rem_cmd_t *put_and_reply(rmq_broker_t *b, rmq_rem_conn_t *c, const rmq_rem_cmd_t *req,
+                                    rmq_rem_cmd_t *resp, const rmq_store_msg_t *m, size_t n,
+                                    bool wait, int32_t reply_qid, const char *uniq_props,
+                                    size_t uniq_plen) {
+    bool sync = b->cfg.store.flush_disk_type == RMQ_FLUSH_SYNC && wait;
+    send_ctx_t *x = sync ? calloc(1, sizeof *x) : NULL;
+    if (sync && !x) {
+        rmq_rem_cmd_destroy(resp);
+        return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+    }
+    if (x) {
+        x->b = b;
+        x->conn = c;
+        x->resp = resp;
+    }
+    rmq_store_put_result_t r = {0};
+    int64_t *offsets = n > 1 ? calloc(n, sizeof *offsets) : NULL;
+    rmq_err_t err = n > 1 ? rmq_store_put_batch(b->store, m, n, &r, offsets,
+                                              x ? on_put_done : NULL, x)
+                        : rmq_store_put(b->store, m, &r, x ? on_put_done : NULL, x);
+    if (err != RMQ_OK) {
+        free(offsets);
+        free(x);
+        rmq_rem_cmd_destroy(resp);
+        return put_failed(b, req, err, m->topic);
+    }
+    if (n > 1 && r.count == 0) r.count = (int32_t)n;
+    fill_response(b, resp, &r, offsets, reply_qid, n == 1 ? uniq_props : NULL, uniq_plen);
+    free(offsets);
+    if (!x) return resp;
+    if (x->done_inline) {
+        if (x->err != RMQ_OK) {
+            resp->code = x->err == RMQ_ERR_FLUSH_DISK_TIMEOUT ? RMQ_ERR_FLUSH_DISK_TIMEOUT
+                                                              : RMQ_ERR_SYSTEM_ERROR;
+        }
+        free(x);
+        return resp;
+    }
+    rmq_rem_conn_ref(c);
+    rmq_broker_inflight_add(b, 1);
+    return NULL; /* send_finish replies */
+}
+
+/* ---- SEND_MESSAGE / V2 / BATCH ------------------------------------------------------------- */
+
+static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req) {
+    char err[512];
+    rmq_broker_send_hdr_t h;
+    bool v2 = req->code == RMQ_REQ_SEND_MESSAGE_V2 || req->code == RMQ_REQ_SEND_BATCH_MESSAGE;
+    if (rmq_broker_send_hdr_parse(req, v2, &h, err, sizeof err) != RMQ_OK)
+        return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "%s", err);
+    if (req->code == RMQ_REQ_SEND_BATCH_MESSAGE) h.batch = true;
+    const char *topic = h.topic;
+
+    if (b->shutting_down)
+        return send_err(b, req, RMQ_ERR_SERVICE_NOT_AVAILABLE, "the broker is shutting down");
+    if (b->cfg.broker_role == RMQ_ROLE_SLAVE)
+        return send_err(b, req, RMQ_ERR_SERVICE_NOT_AVAILABLE,
+                        "the broker is a slave, sending message is forbidden");
+    const rmq_topic_cfg_t *tc0 = rmq_broker_topic_get(b, topic);
+    if (!(b->cfg.broker_permission & RMQ_PERM_WRITE) && tc0 && tc0->order)
+        return send_err(b, req, RMQ_ERR_NO_PERMISSION, "the broker[%s] sending message is forbidden",
+                        b->cfg.broker_ip1);
+    const char *why = rmq_broker_topic_invalid(b, topic);
+    if (why) return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "%s topic[%.200s]", why, topic);
+    if (rmq_broker_topic_send_forbidden(topic))
+        return send_err(b, req, RMQ_ERR_NO_PERMISSION, "Sending message to topic[%s] is forbidden.",
+                        topic);
+
+    /* Lookup or auto-create (broker.md 1.3). */
+    const rmq_topic_cfg_t *tc = tc0;
+    bool is_retry = !strncmp(topic, RMQ_RETRY_PREFIX, strlen(RMQ_RETRY_PREFIX));
+    if (!tc) {
+        int sysflag = h.unit_mode ? 1 : 0;
+        tc = rmq_broker_topic_create_on_send(b, topic, h.default_topic,
+                                             h.default_topic_queue_nums, sysflag);
+        if (!tc && is_retry)
+            tc = rmq_broker_topic_create_sys(b, topic, 1, RMQ_PERM_READ | RMQ_PERM_WRITE);
+        if (!tc)
+            return send_err(b, req, RMQ_ERR_TOPIC_NOT_EXIST,
+                            "topic[%s] not exist, apply first please!", topic);
+    }
+    if (!(tc->perm & RMQ_PERM_WRITE))
+        return send_err(b, req, RMQ_ERR_NO_PERMISSION,
+                        "the topic[%s] sending message is forbidden (perm %d)", topic, tc->perm);
+    int idmax = RMQ_MAX(tc->write_queue_nums, tc->read_queue_nums);
+    int32_t qid = h.queue_id;
+    if (qid >= idmax)
+        return send_err(b, req, RMQ_ERR_SYSTEM_ERROR,
+                        "request queueId[%d] is illegal, topic %s has %d queues, producer: %s", qid,
+                        topic, idmax, rmq_rem_conn_peer(c));
+    if (qid < 0) {
+        if (tc->write_queue_nums <= 0)
+            return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "topic %s has no writable queue", topic);
+        qid = (int32_t)((rmq_broker_rand() % 99999999u) % (uint32_t)tc->write_queue_nums);
+    }
+
+    size_t body_len = req->body_len;
+    if (body_len > (size_t)b->cfg.store.max_message_size)
+        return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
+                        "the message body size %zu is over the limit maxMessageSize=%d", body_len,
+                        b->cfg.store.max_message_size);
+    const char *props = h.properties;
+    size_t plen = props ? strlen(props) : 0;
+    if (plen > MAX_PROPS_LEN)
+        return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
+                        "the properties length %zu is over the limit %d", plen, MAX_PROPS_LEN);
+
+    /* %RETRY% sends past maxReconsumeTimes go to the DLQ (broker.md 6.3). */
+    bool to_dlq = false;
+    char dlq[300];
+    if (is_retry) {
+        const char *group = topic + strlen(RMQ_RETRY_PREFIX);
+        const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b, group);
+        if (!sg)
+            return send_err(b, req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
+                            "subscription group not exist, %s", group);
+        int max = h.max_reconsume_times >= 0 && req->version >= 121 ? h.max_reconsume_times
+                                                                    : sg->retry_max_times;
+        if (h.reconsume_times >= max) {
+            snprintf(dlq, sizeof dlq, "%s%s", RMQ_DLQ_PREFIX, group);
+            if (!rmq_broker_topic_create_sys(b, dlq, 1, RMQ_PERM_READ | RMQ_PERM_WRITE))
+                return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", dlq);
+            topic = dlq;
+            qid = 0;
+            to_dlq = true;
+        }
+    }
+    int32_t sysflag = h.sys_flag;
+    if (tc->topic_filter_type == 1) sysflag |= RMQ_SYSFLAG_MULTI_TAGS;
+
+    /* Properties: drop WAIT (kept for the flush decision), add CLUSTER. */
+    char waitv[16] = "";
+    bool wait = !(props && rmq_msg_prop_copy(props, plen, RMQ_PROP_WAIT, waitv, sizeof waitv) &&
+                  !strcmp(waitv, "false"));
+    static const char *const drop_wait[] = {RMQ_PROP_WAIT, NULL};
+    static const char *const drop_wait_delay[] = {RMQ_PROP_WAIT, RMQ_PROP_DELAY, NULL};
+    rmq_buf_t pb;
+    rmq_buf_init(&pb);
+    props_filter(&pb, props, plen, to_dlq ? drop_wait_delay : drop_wait);
+    props_add(&pb, RMQ_PROP_CLUSTER, b->cfg.broker_cluster_name);
+
+    rmq_store_msg_t m = {0};
+    m.flag = h.flag;
+    m.sysflag = sysflag;
+    m.born_ts = h.born_timestamp;
+    rmq_broker_peer_host(c, &m.born_host);
+    m.store_host = b->store_host;
+    m.reconsume_times = h.reconsume_times;
+    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    if (!resp) {
+        rmq_buf_fini(&pb);
+        return NULL;
+    }
+    set_region(b, resp);
+    rmq_rem_cmd_t *out;
+
+    if (h.batch) {
+        /* Batch: one topic and queue, no delay, not transactional, no retry topic (1.7). */
+        if (is_retry || delay_level(b, props, plen) > 0 ||
+            (props && rmq_msg_prop_get(props, plen, RMQ_PROP_TRAN_MSG, &(size_t){0}))) {
+            rmq_rem_cmd_destroy(resp);
+            rmq_buf_fini(&pb);
+            return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
+                            "batch messages may not be delayed, transactional or sent to a "
+                            "retry topic");
+        }
+        rmq_broker_batch_item_t *items;
+        size_t n;
+        rmq_err_t e = rmq_broker_batch_decode(req->body, req->body_len, &items, &n, err,
+                                              sizeof err);
+        if (e != RMQ_OK) {
+            rmq_rem_cmd_destroy(resp);
+            rmq_buf_fini(&pb);
+            return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL, "%s", err);
+        }
+        rmq_store_msg_t *ms = calloc(n, sizeof *ms);
+        rmq_buf_t *ps = calloc(n, sizeof *ps);
+        if (!ms || !ps) {
+            free(items);
+            free(ms);
+            free(ps);
+            rmq_rem_cmd_destroy(resp);
+            rmq_buf_fini(&pb);
+            return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+        }
+        bool bad = false;
+        for (size_t i = 0; i < n; i++) {
+            /* item properties + separator + batch-level properties */
+            rmq_buf_init(&ps[i]);
+            props_filter(&ps[i], items[i].props, items[i].props_len, drop_wait);
+            if (pb.len) {
+                if (ps[i].len) rmq_buf_append_u8(&ps[i], RMQ_PROP_SEP);
+                rmq_buf_append(&ps[i], pb.data, pb.len);
+            }
+            if (ps[i].len > MAX_PROPS_LEN) bad = true;
+            ms[i] = m;
+            ms[i].topic = topic;
+            ms[i].topic_len = strlen(topic);
+            ms[i].queue_id = qid;
+            ms[i].flag = items[i].flag;
+            ms[i].body = items[i].body;
+            ms[i].body_len = items[i].body_len;
+            ms[i].props = (const char *)ps[i].data;
+            ms[i].props_len = ps[i].len;
+        }
+        if (bad) {
+            out = send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
+                           "a batch message's properties exceed %d bytes", MAX_PROPS_LEN);
+            rmq_rem_cmd_destroy(resp);
+        } else {
+            out = put_and_reply(b, c, req, resp, ms, n, wait, qid, NULL, 0);
+        }
+        for (size_t i = 0; i < n; i++) rmq_buf_fini(&ps[i]);
+        free(ps);
+        free(ms);
+        free(items);
+        rmq_buf_fini(&pb);
+        return out;
+    }
+
+    int32_t reply_qid = qid;
+    char tranv[16] = "";
+    bool half = props && rmq_msg_prop_copy(props, plen, RMQ_PROP_TRAN_MSG, tranv, sizeof tranv) &&
+                !strcasecmp(tranv, "true");
+    int txn = sysflag & RMQ_SYSFLAG_TXN_MASK;
+    int lvl = to_dlq ? 0 : delay_level(b, props, plen);
+    if (half) {
+        if (b->cfg.reject_transaction_message) {
+            rmq_rem_cmd_destroy(resp);
+            rmq_buf_fini(&pb);
+            return send_err(b, req, RMQ_ERR_NO_PERMISSION,
+                            "the broker[%s] sending transaction message is forbidden "
+                            "(rejectTransactionMessage=true)",
+                            b->cfg.broker_ip1);
+        }
+        /* Half message (broker.md 8.1); its check-back is a later issue. */
+        props_add(&pb, RMQ_PROP_REAL_TOPIC, topic);
+        props_add_i64(&pb, RMQ_PROP_REAL_QID, qid);
+        m.sysflag = (sysflag & ~RMQ_SYSFLAG_TXN_MASK) | RMQ_SYSFLAG_TXN_NOT;
+        topic = RMQ_TOPIC_TRANS_HALF;
+        qid = 0;
+    } else if (lvl > 0 && (txn == RMQ_SYSFLAG_TXN_NOT || txn == RMQ_SYSFLAG_TXN_COMMIT)) {
+        /* Delayed (broker.md 7.2): parked in SCHEDULE_TOPIC_XXXX queue level-1. The delivery
+         * service that moves it back when due is a later issue. */
+        static const char *const drop_real[] = {RMQ_PROP_REAL_TOPIC, RMQ_PROP_REAL_QID,
+                                                RMQ_PROP_DELAY, NULL};
+        rmq_buf_t nb;
+        rmq_buf_init(&nb);
+        props_filter(&nb, (const char *)pb.data, pb.len, drop_real);
+        props_add_i64(&nb, RMQ_PROP_DELAY, lvl);
+        props_add(&nb, RMQ_PROP_REAL_TOPIC, topic);
+        props_add_i64(&nb, RMQ_PROP_REAL_QID, qid);
+        rmq_buf_fini(&pb);
+        pb = nb;
+        topic = RMQ_TOPIC_SCHEDULE;
+        qid = lvl - 1;
+    }
+    if (pb.len > MAX_PROPS_LEN) {
+        rmq_rem_cmd_destroy(resp);
+        rmq_buf_fini(&pb);
+        return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
+                        "the properties length %zu is over the limit %d", plen, MAX_PROPS_LEN);
+    }
+    m.topic = topic;
+    m.topic_len = strlen(topic);
+    m.queue_id = qid;
+    m.body = req->body;
+    m.body_len = req->body_len;
+    m.props = (const char *)pb.data;
+    m.props_len = pb.len;
+    out = put_and_reply(b, c, req, resp, &m, 1, wait, reply_qid, props, plen);
+    rmq_buf_fini(&pb);
+    return out;
+}
+
+static rmq_rem_cmd_t *on_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_broker_t *b = arg;
+    rmq_rem_cmd_t *resp = handle_send(b, c, req);
+    if (resp && resp->code != RMQ_OK && resp->code != RMQ_ERR_FLUSH_DISK_TIMEOUT)
+        RMQ_LOG_DEBUG("send", "send from %s refused: %d %s", rmq_rem_conn_peer(c), resp->code,
+                      resp->remark ? resp->remark : "");
+    rmq_rem_cmd_destroy(req);
+    return resp;
+}
+
+/* ---- re-put (delay, retry, DLQ, transactions) ---------------------------------------------- */
+
+rmq_err_t rmq_broker_reput(rmq_broker_t *b, const rmq_msg_rec_t *rec, const char *topic,
+                           int32_t qid, const char *new_props, size_t new_props_len,
+                           int32_t reconsume_times, rmq_store_put_result_t *r,
+                           rmq_store_put_cb done, void *arg) {
+    rmq_store_msg_t m = {0};
+    m.topic = topic;
+    m.topic_len = strlen(topic);
+    m.queue_id = qid;
+    m.flag = rec->flag;
+    m.body = rec->body;
+    m.body_len = (size_t)rec->body_len;
+    m.props = new_props;
+    m.props_len = new_props_len;
+    m.sysflag = rec->sysflag & ~(RMQ_SYSFLAG_BORNHOST_V6 | RMQ_SYSFLAG_STOREHOST_V6);
+    m.born_ts = rec->born_ts;
+    m.born_host = rec->born_host;
+    m.store_host = b->store_host;
+    m.reconsume_times = reconsume_times;
+    m.prepared_txn_offset = rec->prepared_txn_offset;
+    return rmq_store_put(b->store, &m, r, done, arg);
+}
+
+/* ---- CONSUMER_SEND_MSG_BACK (broker.md 6.2) ------------------------------------------------ */
+
+static rmq_rem_cmd_t *handle_send_back(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req) {
+    int64_t offset;
+    int32_t delay, maxr = -1;
+    const char *group = rmq_rem_cmd_get(req, "group");
+    rmq_err_t e;
+    if (!group) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <group> is null");
+    if ((e = rmq_rem_cmd_get_i64(req, "offset", &offset)) != RMQ_OK)
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <offset> is %s",
+                              e == RMQ_ERR__NOT_FOUND ? "null" : "not a number");
+    if ((e = rmq_rem_cmd_get_i32(req, "delayLevel", &delay)) != RMQ_OK)
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <delayLevel> is %s",
+                              e == RMQ_ERR__NOT_FOUND ? "null" : "not a number");
+    if (rmq_rem_cmd_get_i32(req, "maxReconsumeTimes", &maxr) == RMQ_ERR__INVALID_ARG)
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                              "the custom field <maxReconsumeTimes> is not a number");
+
+    const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b, group);
+    if (!sg)
+        return rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
+                              "subscription group not exist, %s", group);
+    if (!(b->cfg.broker_permission & RMQ_PERM_WRITE) || b->cfg.broker_role == RMQ_ROLE_SLAVE)
+        return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION,
+                              "the broker[%s] sending message is forbidden", b->cfg.broker_ip1);
+    if (sg->retry_queue_nums <= 0) return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+
+    char retry[300];
+    snprintf(retry, sizeof retry, "%s%s", RMQ_RETRY_PREFIX, group);
+    int32_t qid = (int32_t)(rmq_broker_rand() % (uint32_t)sg->retry_queue_nums);
+    const rmq_topic_cfg_t *tc =
+        rmq_broker_topic_create_sys(b, retry, sg->retry_queue_nums, RMQ_PERM_READ | RMQ_PERM_WRITE);
+    if (!tc) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", retry);
+    if (!(tc->perm & RMQ_PERM_WRITE))
+        return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION, "the topic[%s] sending message is forbidden",
+                              retry);
+
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    rmq_msg_rec_t rec;
+    if (rmq_store_read_at(b->store, offset, &raw, &rawlen) != RMQ_OK ||
+        rmq_msg_rec_decode(raw, rawlen, false, &rec) <= 0) {
+        free(raw);
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "look message by offset failed, %" PRId64,
+                              offset);
+    }
+    int max = maxr >= 0 && req->version >= 121 ? maxr : sg->retry_max_times;
+    const char *topic = retry;
+    char dlq[300];
+    int lvl = 0;
+    if (rec.reconsume_times >= max || delay < 0) {
+        snprintf(dlq, sizeof dlq, "%s%s", RMQ_DLQ_PREFIX, group);
+        if (!rmq_broker_topic_create_sys(b, dlq, 1, RMQ_PERM_READ | RMQ_PERM_WRITE)) {
+            free(raw);
+            return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", dlq);
+        }
+        topic = dlq;
+        qid = 0;
+        RMQ_LOG_INFO("send", "message at %" PRId64 " of group %s goes to %s after %d attempts",
+                     offset, group, dlq, rec.reconsume_times);
+    } else {
+        lvl = delay > 0 ? delay : 3 + rec.reconsume_times;
+        int maxl = rmq_broker_delay_levels(b->cfg.message_delay_level);
+        if (lvl > maxl) lvl = maxl;
+    }
+
+    /* Properties: RETRY_TOPIC (first time), ORIGIN_MESSAGE_ID, WAIT=false, DELAY and, when
+     * delayed, REAL_TOPIC / REAL_QID for the schedule topic. */
+    static const char *const drop[] = {RMQ_PROP_WAIT, RMQ_PROP_DELAY, RMQ_PROP_REAL_TOPIC,
+                                       RMQ_PROP_REAL_QID, RMQ_PROP_ORIGIN_MESSAGE_ID, NULL};
+    rmq_buf_t pb;
+    rmq_buf_init(&pb);
+    props_filter(&pb, rec.props, (size_t)rec.props_len, drop);
+    if (!rmq_msg_prop_get(rec.props, (size_t)rec.props_len, RMQ_PROP_RETRY_TOPIC, &(size_t){0})) {
+        char t[256];
+        size_t tl = RMQ_MIN((size_t)rec.topic_len, sizeof t - 1);
+        memcpy(t, rec.topic, tl);
+        t[tl] = 0;
+        props_add(&pb, RMQ_PROP_RETRY_TOPIC, t);
+    }
+    char origin[128];
+    if (!rmq_msg_prop_copy(rec.props, (size_t)rec.props_len, RMQ_PROP_ORIGIN_MESSAGE_ID, origin,
+                           sizeof origin) ||
+        !origin[0])
+        rmq_msg_offset_id(origin, &rec.store_host, rec.phys_offset);
+    props_add(&pb, RMQ_PROP_ORIGIN_MESSAGE_ID, origin);
+    props_add(&pb, RMQ_PROP_WAIT, "false");
+    if (lvl > 0) {
+        props_add_i64(&pb, RMQ_PROP_DELAY, lvl);
+        props_add(&pb, RMQ_PROP_REAL_TOPIC, topic);
+        props_add_i64(&pb, RMQ_PROP_REAL_QID, qid);
+        topic = RMQ_TOPIC_SCHEDULE;
+        qid = lvl - 1;
+    }
+    rmq_store_put_result_t r;
+    e = rmq_broker_reput(b, &rec, topic, qid, (const char *)pb.data, pb.len,
+                         rec.reconsume_times + 1, &r, NULL, NULL);
+    rmq_buf_fini(&pb);
+    free(raw);
+    if (e != RMQ_OK)
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "send back failed: %s", rmq_strerror(e));
+    return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+}
+
+static rmq_rem_cmd_t *on_send_back(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_rem_cmd_t *resp = handle_send_back(arg, c, req);
+    rmq_rem_cmd_destroy(req);
+    return resp;
+}
+
+void rmq_broker_send_register(rmq_broker_t *b) {
+    rmq_rem_server_register(b->server, RMQ_REQ_SEND_MESSAGE, on_send, b);
+    rmq_rem_server_register(b->server, RMQ_REQ_SEND_MESSAGE_V2, on_send, b);
+    rmq_rem_server_register(b->server, RMQ_REQ_SEND_BATCH_MESSAGE, on_send, b);
+    rmq_rem_server_register(b->server, RMQ_REQ_CONSUMER_SEND_MSG_BACK, on_send_back, b);
+}
