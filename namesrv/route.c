@@ -52,6 +52,7 @@ typedef struct { /* value of the clusters map: broker names, sorted */
 
 typedef struct { /* value of the live map */
     uint64_t last_update_ms;
+    uint64_t timeout_ms; /* 0: the scan's default */
     rmq_ns_dv_t dv;
     void *conn;
     char *ha_addr;
@@ -670,6 +671,7 @@ rmq_err_t rmq_ns_route_register(rmq_ns_route_t *r, const rmq_ns_reg_t *reg, uint
     live_t *l = calloc(1, sizeof *l);
     if (!l) return RMQ_ERR__NOMEM;
     l->last_update_ms = now_ms;
+    l->timeout_ms = reg->timeout_ms > 0 ? (uint64_t)reg->timeout_ms : 0;
     l->dv = body->dv;
     l->conn = reg->conn;
     l->ha_addr = strdup(reg->ha_addr ? reg->ha_addr : "");
@@ -820,7 +822,7 @@ typedef struct {
 
 static bool live_expired(const live_t *l, const void *arg) {
     const expiry_arg_t *a = arg;
-    return l->last_update_ms + a->expire < a->now;
+    return l->last_update_ms + (l->timeout_ms ? l->timeout_ms : a->expire) < a->now;
 }
 
 size_t rmq_ns_route_scan(rmq_ns_route_t *r, uint64_t now_ms, uint64_t expire_ms,
@@ -831,7 +833,8 @@ size_t rmq_ns_route_scan(rmq_ns_route_t *r, uint64_t now_ms, uint64_t expire_ms,
     for (size_t i = 0; i < n; i++) {
         live_t *l = ns_map_get(&r->live, addrs[i]);
         void *conn = l ? l->conn : NULL;
-        RMQ_LOG_WARN(MOD, "The broker channel expired, %s %" PRIu64 "ms", addrs[i], expire_ms);
+        RMQ_LOG_WARN(MOD, "The broker channel expired, %s %" PRIu64 "ms", addrs[i],
+                     l && l->timeout_ms ? l->timeout_ms : expire_ms);
         /* Forget the connection before closing it so its close callback finds nothing. */
         if (l) l->conn = NULL;
         if (conn && close_conn) close_conn(conn, arg);

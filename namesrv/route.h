@@ -76,6 +76,7 @@ typedef struct {
     int64_t broker_id;                                          /* 0 = master */
     const rmq_ns_reg_body_t *body; /* borrowed; NULL = empty table, fresh DataVersion */
     void *conn;                    /* the connection it came over; opaque, borrowed */
+    int64_t timeout_ms;            /* 5.x heartbeatTimeoutMillis; <= 0: the scan's expire_ms */
 } rmq_ns_reg_t;
 
 typedef struct {
@@ -97,7 +98,7 @@ void rmq_ns_route_unregister(rmq_ns_route_t *r, const char *cluster, const char 
  * none did, the address equal to peer, as RocketMQ falls back to the remote address).
  * Returns the number of addresses removed. */
 size_t rmq_ns_route_conn_closed(rmq_ns_route_t *r, const void *conn, const char *peer);
-/* Remove brokers silent for more than expire_ms; close_conn(conn, arg) is called for each
+/* Remove brokers silent for more than expire_ms (or their own heartbeatTimeoutMillis); close_conn(conn, arg) is called for each
  * expired broker's connection first (may be NULL). Returns the number removed. */
 size_t rmq_ns_route_scan(rmq_ns_route_t *r, uint64_t now_ms, uint64_t expire_ms,
                          void (*close_conn)(void *conn, void *arg), void *arg);

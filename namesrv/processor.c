@@ -1,0 +1,503 @@
+/* NameServer request processor and life cycle (see namesrv.h).
+ *
+ * Handlers follow RocketMQ 4.9's DefaultRequestProcessor: same codes, headers, bodies and
+ * remarks. A request missing a required header field or carrying a body that does not parse
+ * gets SYSTEM_ERROR with a remark naming the field; the connection stays open. Codes without
+ * a handler get REQUEST_CODE_NOT_SUPPORTED from the remoting server (RocketMQ 4.9's NameServer
+ * does not answer them at all). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "namesrv/namesrv.h"
+#include "remoting/server.h"
+
+#define MOD "namesrv"
+
+/* Not in remoting/codes.h (NameServer-only codes). */
+#define REQ_GET_SYSTEM_TOPIC_LIST_FROM_NS 304
+
+const char *const rmq_ns_log_levels[] = {"ERROR", "WARN", "INFO", "DEBUG", "OFF", NULL};
+
+const rmq_kv_def_t rmq_ns_cfg_defs[] = {
+    RMQ_KV_INT("listenPort", rmq_ns_cfg_t, listen_port, 9876, 1, 65535,
+               "TCP port brokers and clients connect to"),
+    RMQ_KV_STR("bindAddress", rmq_ns_cfg_t, bind_address, "0.0.0.0", "listen address"),
+    RMQ_KV_STR("rocketmqHome", rmq_ns_cfg_t, rocketmq_home, NULL,
+               "installation directory (default $ROCKETMQ_HOME; informational)"),
+    RMQ_KV_STR("kvConfigPath", rmq_ns_cfg_t, kv_config_path, "~/namesrv/kvConfig.json",
+               "KV config file (ORDER_TOPIC_CONFIG etc.), RocketMQ's JSON layout"),
+    RMQ_KV_ENUM("logLevel", rmq_ns_cfg_t, log_level, 2, rmq_ns_log_levels,
+                "ERROR|WARN|INFO|DEBUG|OFF"),
+    RMQ_KV_STR("logFile", rmq_ns_cfg_t, log_file, NULL,
+               "log file, appended (empty: stderr only; when set: the file and stderr)"),
+    {"brokerChannelExpiredTime", "brokerExpiredMs", RMQ_KV_T_I64,
+     offsetof(rmq_ns_cfg_t, broker_expired_ms), 120000, NULL, 100, INT64_C(86400000), NULL,
+     "ms without registration before a broker is removed (RocketMQ: fixed 120 s)"},
+    RMQ_KV_I64("scanNotActiveBrokerInterval", rmq_ns_cfg_t, scan_interval_ms, 10000, 50,
+               3600000, "ms between scans for expired brokers (RocketMQ 4.9: fixed 10 s)"),
+    RMQ_KV_INT("serverChannelMaxIdleTimeSeconds", rmq_ns_cfg_t, server_channel_max_idle_s, 120,
+               0, 86400, "close connections idle this long (0: never)"),
+    RMQ_KV_BOOL("orderMessageEnable", rmq_ns_cfg_t, order_message_enable, false,
+                "return orderTopicConf (KV namespace ORDER_TOPIC_CONFIG) in routes"),
+    RMQ_KV_INT("frameMaxLength", rmq_ns_cfg_t, frame_max_length, 16777216, 1024, 1073741824,
+               "largest accepted frame in bytes (RocketMQ: 16 MiB)"),
+};
+const size_t rmq_ns_cfg_ndefs = RMQ_ARRAY_LEN(rmq_ns_cfg_defs);
+
+struct rmq_ns_s {
+    uv_loop_t *loop;
+    const rmq_ns_cfg_t *cfg;
+    rmq_rem_server_t *server;
+    rmq_ns_route_t *route;
+    rmq_ns_kv_t *kv;
+    uv_timer_t scan_timer;
+    bool timer_inited;
+    int pending_closes; /* handles (timer, server) not yet closed during shutdown */
+    void (*done)(void *arg);
+    void *done_arg;
+};
+
+/* ---------- request helpers ---------- */
+
+static rmq_rem_cmd_t *respond(rmq_rem_cmd_t *req, int code, const char *remark) {
+    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, code, remark);
+    rmq_rem_cmd_destroy(req);
+    return resp;
+}
+
+/* Required string header field; on absence *resp is the SYSTEM_ERROR answer. */
+static const char *need(rmq_rem_cmd_t *req, const char *key, bool *bad, char *remark,
+                        size_t rlen) {
+    const char *v = rmq_rem_cmd_get(req, key);
+    if (!v && !*bad) {
+        *bad = true;
+        snprintf(remark, rlen, "the custom field <%s> is null", key);
+    }
+    return v;
+}
+
+static int64_t need_i64(rmq_rem_cmd_t *req, const char *key, bool *bad, char *remark,
+                        size_t rlen) {
+    int64_t v = 0;
+    rmq_err_t e = rmq_rem_cmd_get_i64(req, key, &v);
+    if (e && !*bad) {
+        *bad = true;
+        snprintf(remark, rlen, e == RMQ_ERR__NOT_FOUND ? "the custom field <%s> is null"
+                                                       : "the custom field <%s> is not a number",
+                 key);
+    }
+    return v;
+}
+
+static int64_t opt_i64(rmq_rem_cmd_t *req, const char *key, int64_t def, bool *bad, char *remark,
+                       size_t rlen) {
+    int64_t v = def;
+    rmq_err_t e = rmq_rem_cmd_get_i64(req, key, &v);
+    if (e == RMQ_ERR__NOT_FOUND) return def;
+    if (e && !*bad) {
+        *bad = true;
+        snprintf(remark, rlen, "the custom field <%s> is not a number", key);
+    }
+    return v;
+}
+
+static bool opt_bool(rmq_rem_cmd_t *req, const char *key, bool def, bool *bad, char *remark,
+                     size_t rlen) {
+    bool v = def;
+    rmq_err_t e = rmq_rem_cmd_get_bool(req, key, &v);
+    if (e == RMQ_ERR__NOT_FOUND) return def;
+    if (e && !*bad) {
+        *bad = true;
+        snprintf(remark, rlen, "the custom field <%s> is not a boolean", key);
+    }
+    return e ? def : v;
+}
+
+static rmq_rem_cmd_t *bad_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, const char *remark) {
+    RMQ_LOG_WARN(MOD, "request code %d from %s refused: %s", req->code,
+                 conn ? rmq_rem_conn_peer(conn) : "?", remark);
+    return respond(req, RMQ_ERR_SYSTEM_ERROR, remark);
+}
+
+static void set_body_buf(rmq_rem_cmd_t *resp, rmq_buf_t *b) {
+    size_t len;
+    uint8_t *data = rmq_buf_detach(b, &len);
+    if (data) rmq_rem_cmd_set_body(resp, data, len);
+}
+
+static rmq_rem_cmd_t *ok_with_body(rmq_rem_cmd_t *req, rmq_buf_t *b) {
+    rmq_rem_cmd_t *resp = respond(req, RMQ_OK, NULL);
+    if (resp) set_body_buf(resp, b);
+    rmq_buf_fini(b);
+    return resp;
+}
+
+/* ---------- broker requests ---------- */
+
+static rmq_rem_cmd_t *on_register_broker(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    char remark[256] = "";
+    bool bad = false;
+    const char *name = need(req, "brokerName", &bad, remark, sizeof remark);
+    const char *addr = need(req, "brokerAddr", &bad, remark, sizeof remark);
+    const char *cluster = need(req, "clusterName", &bad, remark, sizeof remark);
+    const char *ha = need(req, "haServerAddr", &bad, remark, sizeof remark);
+    int64_t id = need_i64(req, "brokerId", &bad, remark, sizeof remark);
+    bool compressed = opt_bool(req, "compressed", false, &bad, remark, sizeof remark);
+    int64_t crc = opt_i64(req, "bodyCrc32", 0, &bad, remark, sizeof remark);
+    int64_t timeout = opt_i64(req, "heartbeatTimeoutMillis", 0, &bad, remark, sizeof remark);
+    if (bad) return bad_request(conn, req, remark);
+
+    if (crc != 0) {
+        /* UtilAll.crc32: java.util.zip.CRC32 of the raw body masked to a positive int */
+        uint32_t have = rmq_crc32(0, req->body, req->body_len) & 0x7FFFFFFFu;
+        if (have != (uint32_t)crc) {
+            RMQ_LOG_WARN(MOD, "receive registerBroker request,crc32 not match, broker %s %s, "
+                         "header %" PRId64 " body %u", name, addr, crc, have);
+            return respond(req, RMQ_ERR_SYSTEM_ERROR, "crc32 not match");
+        }
+    }
+    rmq_ns_reg_body_t body;
+    char err[256] = "";
+    rmq_err_t e = rmq_ns_reg_body_decode(req->body, req->body_len, compressed, &body, err,
+                                         sizeof err);
+    if (e) {
+        rmq_ns_reg_body_fini(&body);
+        snprintf(remark, sizeof remark, "bad RegisterBrokerBody: %s", err);
+        return bad_request(conn, req, remark);
+    }
+    if (!req->body_len) body.dv.timestamp = rmq_now_ms(); /* Java: a fresh DataVersion */
+
+    rmq_ns_reg_t reg = {.cluster = cluster, .broker_name = name, .broker_addr = addr,
+                        .ha_addr = ha, .broker_id = id, .body = &body, .conn = conn,
+                        .timeout_ms = timeout};
+    rmq_ns_reg_result_t res;
+    e = rmq_ns_route_register(ns->route, &reg, rmq_mono_ms(), &res);
+    rmq_ns_reg_body_fini(&body);
+    RMQ_LOG_DEBUG(MOD, "register broker %s %s id %" PRId64 " cluster %s: %s", name, addr, id,
+                  cluster, rmq_strerror(e));
+    if (e) return respond(req, RMQ_ERR_SYSTEM_ERROR, "register broker failed: out of memory");
+
+    rmq_rem_cmd_t *resp = respond(req, RMQ_OK, NULL);
+    if (!resp) return NULL;
+    if (res.ha_addr[0]) rmq_rem_cmd_set(resp, "haServerAddr", res.ha_addr);
+    if (res.master_addr[0]) rmq_rem_cmd_set(resp, "masterAddr", res.master_addr);
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    if (rmq_ns_kv_table_json(ns->kv, RMQ_NS_KV_ORDER_TOPIC_CONFIG, &b) == RMQ_OK)
+        set_body_buf(resp, &b);
+    rmq_buf_fini(&b);
+    return resp;
+}
+
+static rmq_rem_cmd_t *on_unregister_broker(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    char remark[256] = "";
+    bool bad = false;
+    const char *name = need(req, "brokerName", &bad, remark, sizeof remark);
+    const char *addr = need(req, "brokerAddr", &bad, remark, sizeof remark);
+    const char *cluster = need(req, "clusterName", &bad, remark, sizeof remark);
+    int64_t id = need_i64(req, "brokerId", &bad, remark, sizeof remark);
+    if (bad) return bad_request(conn, req, remark);
+    rmq_ns_route_unregister(ns->route, cluster, addr, name, id);
+    return respond(req, RMQ_OK, NULL);
+}
+
+static rmq_rem_cmd_t *on_query_data_version(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    char remark[256] = "";
+    bool bad = false;
+    need(req, "brokerName", &bad, remark, sizeof remark);
+    const char *addr = need(req, "brokerAddr", &bad, remark, sizeof remark);
+    need(req, "clusterName", &bad, remark, sizeof remark);
+    need_i64(req, "brokerId", &bad, remark, sizeof remark);
+    if (bad) return bad_request(conn, req, remark);
+    rmq_ns_dv_t dv;
+    char err[200];
+    if (rmq_ns_dv_decode(req->body, req->body_len, &dv, err, sizeof err)) {
+        snprintf(remark, sizeof remark, "bad DataVersion body: %s", err);
+        return bad_request(conn, req, remark);
+    }
+    bool changed = rmq_ns_route_dv_changed(ns->route, addr, &dv);
+    if (!changed) rmq_ns_route_touch(ns->route, addr, rmq_mono_ms());
+    rmq_ns_dv_t stored;
+    bool have = rmq_ns_route_dv_get(ns->route, addr, &stored);
+    rmq_rem_cmd_t *resp = respond(req, RMQ_OK, NULL);
+    if (!resp) return NULL;
+    rmq_rem_cmd_set_bool(resp, "changed", changed);
+    if (have) {
+        rmq_buf_t b;
+        rmq_buf_init(&b);
+        rmq_ns_dv_encode(&stored, &b);
+        set_body_buf(resp, &b);
+        rmq_buf_fini(&b);
+    }
+    return resp;
+}
+
+/* ---------- route queries ---------- */
+
+static rmq_rem_cmd_t *on_get_route(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    char remark[512] = "";
+    bool bad = false;
+    const char *topic = need(req, "topic", &bad, remark, sizeof remark);
+    bool std_only = opt_bool(req, "acceptStandardJsonOnly", false, &bad, remark, sizeof remark);
+    if (bad) return bad_request(conn, req, remark);
+    const char *order = ns->cfg->order_message_enable
+                            ? rmq_ns_kv_get(ns->kv, RMQ_NS_KV_ORDER_TOPIC_CONFIG, topic)
+                            : NULL;
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    bool standard = req->version >= RMQ_NS_VERSION_STD_JSON || std_only;
+    if (rmq_ns_route_topic_json(ns->route, topic, standard, order, &b) != RMQ_OK) {
+        rmq_buf_fini(&b);
+        snprintf(remark, sizeof remark,
+                 "No topic route info in name server for the topic: %s\n"
+                 "See http://rocketmq.apache.org/docs/faq/ for further details.",
+                 topic);
+        return respond(req, RMQ_ERR_TOPIC_NOT_EXIST, remark);
+    }
+    return ok_with_body(req, &b);
+}
+
+static rmq_rem_cmd_t *on_cluster_info(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    rmq_ns_route_cluster_json(ns->route, &b);
+    return ok_with_body(req, &b);
+}
+
+static rmq_rem_cmd_t *on_all_topics(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    rmq_ns_route_topics_json(ns->route, NULL, &b);
+    return ok_with_body(req, &b);
+}
+
+static rmq_rem_cmd_t *on_topics_by_cluster(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    char remark[256] = "";
+    bool bad = false;
+    const char *cluster = need(req, "cluster", &bad, remark, sizeof remark);
+    if (bad) return bad_request(conn, req, remark);
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    rmq_ns_route_topics_json(ns->route, cluster, &b);
+    return ok_with_body(req, &b);
+}
+
+static rmq_rem_cmd_t *on_system_topics(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    rmq_ns_route_system_topics_json(ns->route, &b);
+    return ok_with_body(req, &b);
+}
+
+static rmq_rem_cmd_t *on_delete_topic(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    char remark[256] = "";
+    bool bad = false;
+    const char *topic = need(req, "topic", &bad, remark, sizeof remark);
+    if (bad) return bad_request(conn, req, remark);
+    rmq_ns_route_delete_topic(ns->route, topic, rmq_rem_cmd_get(req, "clusterName"));
+    return respond(req, RMQ_OK, NULL);
+}
+
+static rmq_rem_cmd_t *write_perm(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, rmq_ns_t *ns,
+                                 bool on) {
+    char remark[256] = "";
+    bool bad = false;
+    const char *name = need(req, "brokerName", &bad, remark, sizeof remark);
+    if (bad) return bad_request(conn, req, remark);
+    int n = rmq_ns_route_set_write_perm(ns->route, name, on);
+    rmq_rem_cmd_t *resp = respond(req, RMQ_OK, NULL);
+    if (resp) rmq_rem_cmd_set_i64(resp, on ? "addTopicCount" : "wipeTopicCount", n);
+    return resp;
+}
+
+static rmq_rem_cmd_t *on_wipe_write_perm(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    return write_perm(conn, req, arg, false);
+}
+
+static rmq_rem_cmd_t *on_add_write_perm(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    return write_perm(conn, req, arg, true);
+}
+
+/* ---------- KV config ---------- */
+
+static rmq_rem_cmd_t *on_put_kv(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    char remark[256] = "";
+    bool bad = false;
+    const char *space = need(req, "namespace", &bad, remark, sizeof remark);
+    const char *key = need(req, "key", &bad, remark, sizeof remark);
+    const char *value = need(req, "value", &bad, remark, sizeof remark);
+    if (bad) return bad_request(conn, req, remark);
+    if (rmq_ns_kv_put(ns->kv, space, key, value))
+        return respond(req, RMQ_ERR_SYSTEM_ERROR,
+                       "KV config changed in memory but not persisted, see the NameServer log");
+    return respond(req, RMQ_OK, NULL);
+}
+
+static rmq_rem_cmd_t *on_get_kv(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    char remark[512] = "";
+    bool bad = false;
+    const char *space = need(req, "namespace", &bad, remark, sizeof remark);
+    const char *key = need(req, "key", &bad, remark, sizeof remark);
+    if (bad) return bad_request(conn, req, remark);
+    const char *v = rmq_ns_kv_get(ns->kv, space, key);
+    if (!v) {
+        snprintf(remark, sizeof remark, "No config item, Namespace: %s Key: %s", space, key);
+        return respond(req, RMQ_ERR_QUERY_NOT_FOUND, remark);
+    }
+    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    if (resp) rmq_rem_cmd_set(resp, "value", v);
+    rmq_rem_cmd_destroy(req);
+    return resp;
+}
+
+static rmq_rem_cmd_t *on_delete_kv(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    char remark[256] = "";
+    bool bad = false;
+    const char *space = need(req, "namespace", &bad, remark, sizeof remark);
+    const char *key = need(req, "key", &bad, remark, sizeof remark);
+    if (bad) return bad_request(conn, req, remark);
+    rmq_err_t e = rmq_ns_kv_delete(ns->kv, space, key);
+    if (e && e != RMQ_ERR__NOT_FOUND)
+        return respond(req, RMQ_ERR_SYSTEM_ERROR,
+                       "KV config changed in memory but not persisted, see the NameServer log");
+    return respond(req, RMQ_OK, NULL);
+}
+
+static rmq_rem_cmd_t *on_kvlist(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    char remark[512] = "";
+    bool bad = false;
+    const char *space = need(req, "namespace", &bad, remark, sizeof remark);
+    if (bad) return bad_request(conn, req, remark);
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    if (rmq_ns_kv_table_json(ns->kv, space, &b) != RMQ_OK) {
+        rmq_buf_fini(&b);
+        snprintf(remark, sizeof remark, "No config item, Namespace: %s", space);
+        return respond(req, RMQ_ERR_QUERY_NOT_FOUND, remark);
+    }
+    return ok_with_body(req, &b);
+}
+
+/* ---------- connections and housekeeping ---------- */
+
+static void on_conn_close(rmq_rem_conn_t *c, void *arg) {
+    rmq_ns_t *ns = arg;
+    rmq_ns_route_conn_closed(ns->route, c, rmq_rem_conn_peer(c));
+}
+
+static void close_expired_conn(void *conn, void *arg) { rmq_rem_conn_close(conn); }
+
+static void on_scan(uv_timer_t *t) {
+    rmq_ns_t *ns = t->data;
+    rmq_ns_route_scan(ns->route, rmq_mono_ms(), (uint64_t)ns->cfg->broker_expired_ms,
+                      close_expired_conn, ns);
+}
+
+rmq_err_t rmq_ns_new(uv_loop_t *loop, const rmq_ns_cfg_t *cfg, rmq_ns_t **out) {
+    *out = NULL;
+    rmq_ns_t *ns = calloc(1, sizeof *ns);
+    if (!ns) return RMQ_ERR__NOMEM;
+    ns->loop = loop;
+    ns->cfg = cfg;
+    rmq_err_t e = RMQ_ERR__NOMEM;
+    if (!(ns->route = rmq_ns_route_new())) goto fail;
+    if ((e = rmq_ns_kv_open(cfg->kv_config_path, &ns->kv))) goto fail;
+    rmq_rem_server_cfg_t scfg = {
+        .host = cfg->bind_address,
+        .port = cfg->listen_port,
+        .max_frame = (size_t)cfg->frame_max_length,
+        .idle_ms = cfg->server_channel_max_idle_s * 1000,
+        .name = "namesrv",
+    };
+    if ((e = rmq_rem_server_new(loop, &scfg, &ns->server))) goto fail;
+    static const struct {
+        int code;
+        rmq_rem_handler_fn fn;
+    } handlers[] = {
+        {RMQ_REQ_REGISTER_BROKER, on_register_broker},
+        {RMQ_REQ_UNREGISTER_BROKER, on_unregister_broker},
+        {RMQ_REQ_QUERY_DATA_VERSION, on_query_data_version},
+        {RMQ_REQ_GET_ROUTEINFO_BY_TOPIC, on_get_route},
+        {RMQ_REQ_GET_BROKER_CLUSTER_INFO, on_cluster_info},
+        {RMQ_REQ_GET_ALL_TOPIC_LIST_FROM_NAMESERVER, on_all_topics},
+        {RMQ_REQ_GET_TOPICS_BY_CLUSTER, on_topics_by_cluster},
+        {REQ_GET_SYSTEM_TOPIC_LIST_FROM_NS, on_system_topics},
+        {RMQ_REQ_DELETE_TOPIC_IN_NAMESRV, on_delete_topic},
+        {RMQ_REQ_WIPE_WRITE_PERM_OF_BROKER, on_wipe_write_perm},
+        {RMQ_REQ_ADD_WRITE_PERM_OF_BROKER, on_add_write_perm},
+        {RMQ_REQ_PUT_KV_CONFIG, on_put_kv},
+        {RMQ_REQ_GET_KV_CONFIG, on_get_kv},
+        {RMQ_REQ_DELETE_KV_CONFIG, on_delete_kv},
+        {RMQ_REQ_GET_KVLIST_BY_NAMESPACE, on_kvlist},
+    };
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(handlers); i++)
+        rmq_rem_server_register(ns->server, handlers[i].code, handlers[i].fn, ns);
+    rmq_rem_server_on_close(ns->server, on_conn_close, ns);
+    *out = ns;
+    return RMQ_OK;
+fail:
+    rmq_ns_kv_close(ns->kv);
+    rmq_ns_route_destroy(ns->route);
+    free(ns);
+    return e;
+}
+
+rmq_err_t rmq_ns_start(rmq_ns_t *ns) {
+    rmq_err_t e = rmq_rem_server_start(ns->server);
+    if (e) return e;
+    uv_timer_init(ns->loop, &ns->scan_timer);
+    ns->scan_timer.data = ns;
+    ns->timer_inited = true;
+    uint64_t iv = (uint64_t)ns->cfg->scan_interval_ms;
+    uv_timer_start(&ns->scan_timer, on_scan, iv, iv);
+    RMQ_LOG_INFO(MOD, "The Name Server boot success. serializeType=JSON, listening on %s:%d",
+                 ns->cfg->bind_address, rmq_rem_server_port(ns->server));
+    return RMQ_OK;
+}
+
+int rmq_ns_port(const rmq_ns_t *ns) { return rmq_rem_server_port(ns->server); }
+
+rmq_ns_route_t *rmq_ns_get_route(rmq_ns_t *ns) { return ns->route; }
+
+static void finish(rmq_ns_t *ns) {
+    if (--ns->pending_closes > 0) return;
+    void (*done)(void *) = ns->done;
+    void *arg = ns->done_arg;
+    rmq_ns_kv_close(ns->kv);
+    rmq_ns_route_destroy(ns->route);
+    free(ns);
+    if (done) done(arg);
+}
+
+static void on_timer_closed(uv_handle_t *h) { finish(h->data); }
+static void on_server_closed(void *arg) { finish(arg); }
+
+void rmq_ns_shutdown(rmq_ns_t *ns, void (*done)(void *arg), void *arg) {
+    ns->done = done;
+    ns->done_arg = arg;
+    if (rmq_ns_kv_persist(ns->kv) == RMQ_OK)
+        RMQ_LOG_INFO(MOD, "KV config persisted to %s", ns->cfg->kv_config_path);
+    ns->pending_closes = 1 + (ns->timer_inited ? 1 : 0);
+    if (ns->timer_inited) {
+        uv_timer_stop(&ns->scan_timer);
+        uv_close((uv_handle_t *)&ns->scan_timer, on_timer_closed);
+    }
+    rmq_rem_server_close(ns->server, on_server_closed, ns);
+}

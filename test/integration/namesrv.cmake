@@ -1,0 +1,5 @@
+# mqnamesrv over the wire (needs the remoting library and the binary).
+if(TARGET mqnamesrv AND TARGET rmq_remoting)
+  rmq_integration_test(0001-namesrv SOURCES ${CMAKE_CURRENT_LIST_DIR}/0001-namesrv.c
+    LIBS rmq_remoting rmq_common DEPENDS mqnamesrv TIMEOUT 120)
+endif()
