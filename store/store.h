@@ -52,6 +52,11 @@ typedef struct {
 
 extern const char *const rmq_store_flush_names[]; /* {"ASYNC_FLUSH", "SYNC_FLUSH", NULL} */
 
+/* Fill cfg with the defaults of RMQ_STORE_CFG_KV (strings new: rmq_store_cfg_free). */
+void rmq_store_cfg_defaults(rmq_store_cfg_t *cfg);
+/* Free the string fields of a cfg filled by rmq_store_cfg_defaults (or the kvconf parser). */
+void rmq_store_cfg_free(rmq_store_cfg_t *cfg);
+
 /* kvconf table entries for a rmq_store_cfg_t embedded as member m of struct T, so the broker's
  * one table parses broker.conf. Expands to a comma-separated list of rmq_kv_def_t. */
 #define RMQ_STORE_CFG_KV(T, m)                                                                   \
@@ -260,7 +265,7 @@ void rmq_store_get_stats(rmq_store_t *s, rmq_store_stats_t *st);
  * false after timeout_ms. */
 bool rmq_store_wait_dispatched(rmq_store_t *s, int timeout_ms);
 
-/* Config JSON files (config/*.json): write atomically (temp file, fsync, rename, the previous
+/* Config JSON files (config/<name>.json): write atomically (temp file, fsync, rename, the previous
  * kept as path.bak) and read back with path.bak as fallback. *text new (free()).
  * RMQ_ERR__NOT_FOUND when neither exists. */
 rmq_err_t rmq_store_cfgfile_write(const char *path, const char *text, size_t len);

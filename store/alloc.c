@@ -1,0 +1,104 @@
+/* Allocate-ahead (store.md 6.5): a background thread creates the next CommitLog segment
+ * (reserved with posix_fallocate, mapped, and with warmMapedFileEnable every page touched) while
+ * the current one fills, so a roll-over finds a ready file and no append waits on a fresh file's
+ * page faults. One slot: after each roll the appender asks for the segment after the new one.
+ * The prepared file already has its final name; if the process dies it is an empty segment
+ * past the end, which recovery keeps (as the next segment) or deletes. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/log.h"
+#include "store/store_int.h"
+
+static rmq_err_t create_seg(rmq_store_t *s, int64_t start, bool warm, rmq_mfile_t **out) {
+    char path[4096], name[21];
+    rmq_offset_name(name, start);
+    snprintf(path, sizeof(path), "%s/%s", s->cl_dir, name);
+    rmq_err_t e = rmq_mfile_create(path, start, s->cfg.mapped_file_size_commitlog, out);
+    if (e == RMQ_OK && warm) rmq_mfile_warm(*out);
+    return e;
+}
+
+static void discard(rmq_mfile_t *f) {
+    if (!f) return;
+    atomic_store(&f->unlink_on_free, true);
+    rmq_mfile_unpin(f);
+}
+
+rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out) {
+    rmq_mfile_t *f = NULL;
+    pthread_mutex_lock(&s->alloc_mu);
+    while (s->alloc_busy && s->alloc_want == start) pthread_cond_wait(&s->alloc_cv, &s->alloc_mu);
+    if (s->alloc_ready) {
+        if (s->alloc_ready->start == start) f = s->alloc_ready;
+        else discard(s->alloc_ready);
+        s->alloc_ready = NULL;
+    }
+    pthread_mutex_unlock(&s->alloc_mu);
+    if (!f) {
+        rmq_err_t e = create_seg(s, start, false, &f);
+        if (e != RMQ_OK) return e;
+    }
+    rmq_err_t e = rmq_mfq_add(&s->cl, f); /* takes f's creation reference */
+    if (e != RMQ_OK) {
+        discard(f);
+        return e;
+    }
+    rmq_mfile_pin(f);
+    pthread_mutex_lock(&s->alloc_mu);
+    s->alloc_want = start + s->cfg.mapped_file_size_commitlog;
+    pthread_cond_broadcast(&s->alloc_cv);
+    pthread_mutex_unlock(&s->alloc_mu);
+    *out = f;
+    return RMQ_OK;
+}
+
+static void *alloc_main(void *arg) {
+    rmq_store_t *s = arg;
+    pthread_setname_np(pthread_self(), "rmq-alloc");
+    pthread_mutex_lock(&s->alloc_mu);
+    while (!s->alloc_stop) {
+        if (s->alloc_want < 0 || s->alloc_ready) {
+            pthread_cond_wait(&s->alloc_cv, &s->alloc_mu);
+            continue;
+        }
+        int64_t want = s->alloc_want;
+        s->alloc_busy = true;
+        pthread_mutex_unlock(&s->alloc_mu);
+        rmq_mfile_t *f = NULL;
+        rmq_err_t e = create_seg(s, want, s->cfg.warm_mapped_file_enable, &f);
+        if (e != RMQ_OK)
+            RMQ_LOG_WARN("store", "allocate-ahead of segment %" PRId64 " failed: %s", want,
+                         rmq_strerror(e));
+        pthread_mutex_lock(&s->alloc_mu);
+        s->alloc_busy = false;
+        if (s->alloc_want == want) s->alloc_want = -1;
+        if (f) {
+            if (s->alloc_stop) discard(f);
+            else s->alloc_ready = f;
+        }
+        pthread_cond_broadcast(&s->alloc_cv);
+    }
+    discard(s->alloc_ready);
+    s->alloc_ready = NULL;
+    pthread_mutex_unlock(&s->alloc_mu);
+    return NULL;
+}
+
+rmq_err_t rmq_store__alloc_start(rmq_store_t *s) {
+    s->alloc_stop = false;
+    if (pthread_create(&s->alloc_thr, NULL, alloc_main, s) != 0) return RMQ_ERR__FAIL;
+    s->alloc_running = true;
+    return RMQ_OK;
+}
+
+void rmq_store__alloc_stop(rmq_store_t *s) {
+    if (!s->alloc_running) return;
+    pthread_mutex_lock(&s->alloc_mu);
+    s->alloc_stop = true;
+    pthread_cond_broadcast(&s->alloc_cv);
+    pthread_mutex_unlock(&s->alloc_mu);
+    pthread_join(s->alloc_thr, NULL);
+    s->alloc_running = false;
+}

@@ -1,0 +1,150 @@
+/* The store's service thread and retention (store.md 6.7, 7).
+ *
+ * Every flushIntervalConsumeQueue ms: flush ConsumeQueues and the index header, then persist
+ * the checkpoint (logicsMsgTimestamp captured before the flush). Every cleanResourceInterval ms:
+ * a retention pass. Retention deletes CommitLog segments, oldest first and never the last, whose
+ * mtime is older than fileReservedTime hours while the local hour is one of deleteWhen's, or
+ * regardless of age when the CommitLog's disk is above diskMaxUsedSpaceRatio; it stops at the
+ * first segment that is not expired or that a reader still pins (retried on the next pass, so a
+ * mapped segment is never pulled from under a reader). Then ConsumeQueue and index files wholly
+ * below the new CommitLog min offset go. Above 90 % disk use puts are refused (disk full) until
+ * use drops below 85 %. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "store/store_int.h"
+
+double rmq_store__disk_ratio(const char *path) {
+    struct statvfs v;
+    if (statvfs(path, &v) != 0) return -1;
+    double used = (double)(v.f_blocks - v.f_bfree) * (double)v.f_frsize;
+    double avail = (double)v.f_bavail * (double)v.f_frsize;
+    if (used + avail <= 0) return -1;
+    return used / (used + avail);
+}
+
+static bool in_delete_hour(const char *when, int64_t now_ms) {
+    if (!when) return false;
+    time_t sec = (time_t)(now_ms / 1000);
+    struct tm tm;
+    localtime_r(&sec, &tm);
+    for (const char *p = when; *p;) {
+        char *end;
+        long h = strtol(p, &end, 10);
+        if (end == p) {
+            p++;
+            continue;
+        }
+        if (h == tm.tm_hour) return true;
+        p = end;
+    }
+    return false;
+}
+
+int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms) {
+    if (!now_ms) now_ms = rmq_now_ms();
+    double ratio = rmq_store__disk_ratio(s->cl_dir);
+    if (ratio > 0.90) {
+        if (!atomic_exchange(&s->disk_full, true))
+            RMQ_LOG_ERROR("store", "disk %.0f%% full: puts refused until below 85%%",
+                          ratio * 100);
+    } else if (ratio >= 0 && ratio < 0.85) {
+        if (atomic_exchange(&s->disk_full, false))
+            RMQ_LOG_INFO("store", "disk %.0f%% used: puts accepted again", ratio * 100);
+    }
+    bool space = mode == 2 || ratio > s->cfg.disk_max_used_space_ratio / 100.0 || ratio > 0.85;
+    bool timed = mode >= 1 || in_delete_hour(s->cfg.delete_when, now_ms);
+    int deleted = 0;
+    if (space || timed) {
+        int64_t keep_ms = (int64_t)s->cfg.file_reserved_time * 3600000LL;
+        while (deleted < 10 && rmq_mfq_count(&s->cl) > 1) {
+            rmq_mfile_t *f = rmq_mfq_first(&s->cl);
+            if (!f) break;
+            struct stat st;
+            bool expired = space;
+            if (!expired && stat(f->path, &st) == 0)
+                expired = (int64_t)st.st_mtime * 1000 + keep_ms <= now_ms;
+            if (!expired) {
+                rmq_mfile_unpin(f);
+                break;
+            }
+            if (!rmq_mfq_drop_first(&s->cl, f, false)) {
+                RMQ_LOG_INFO("store", "segment %s is being read: deletion retried later",
+                             f->path);
+                rmq_mfile_unpin(f);
+                break;
+            }
+            RMQ_LOG_INFO("store", "deleted CommitLog segment %s (%s)", f->path,
+                         space ? "disk space" : "expired");
+            rmq_mfile_unpin(f);
+            deleted++;
+        }
+    }
+    int64_t cl_min = rmq_mfq_min(&s->cl);
+    if (cl_min > s->last_clean_min) {
+        rmq_store__cq_delete_below(s, cl_min);
+        rmq_store__index_delete_below(s, cl_min);
+        s->last_clean_min = cl_min;
+    }
+    return deleted;
+}
+
+static void *svc_main(void *arg) {
+    rmq_store_t *s = arg;
+    pthread_setname_np(pthread_self(), "rmq-store-svc");
+    uint64_t last_cq = rmq_mono_ms(), last_clean = rmq_mono_ms();
+    pthread_mutex_lock(&s->svc_mu);
+    while (!s->svc_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->svc_cv, &s->svc_mu, &ts);
+        if (s->svc_stop) break;
+        pthread_mutex_unlock(&s->svc_mu);
+        uint64_t now = rmq_mono_ms();
+        if (now - last_cq >= (uint64_t)s->cfg.flush_interval_cq) {
+            last_cq = now;
+            int64_t logics = atomic_load(&s->logics_ts);
+            rmq_store__cq_flush_all(s, 0);
+            rmq_store__index_flush(s);
+            pthread_mutex_lock(&s->ckpt_mu);
+            if (logics > s->ckpt.logics_ts) s->ckpt.logics_ts = logics;
+            pthread_mutex_unlock(&s->ckpt_mu);
+            rmq_store__ckpt_write(s);
+        }
+        if (now - last_clean >= (uint64_t)s->cfg.clean_resource_interval) {
+            last_clean = now;
+            rmq_store__run_clean(s, 0, 0);
+        }
+        pthread_mutex_lock(&s->svc_mu);
+    }
+    pthread_mutex_unlock(&s->svc_mu);
+    return NULL;
+}
+
+rmq_err_t rmq_store__svc_start(rmq_store_t *s) {
+    s->svc_stop = false;
+    if (pthread_create(&s->svc_thr, NULL, svc_main, s) != 0) return RMQ_ERR__FAIL;
+    s->svc_running = true;
+    return RMQ_OK;
+}
+
+void rmq_store__svc_stop(rmq_store_t *s) {
+    if (!s->svc_running) return;
+    pthread_mutex_lock(&s->svc_mu);
+    s->svc_stop = true;
+    pthread_cond_signal(&s->svc_cv);
+    pthread_mutex_unlock(&s->svc_mu);
+    pthread_join(s->svc_thr, NULL);
+    s->svc_running = false;
+}

@@ -1,0 +1,497 @@
+/* CommitLog: appends and recovery (store.md 2, 5).
+ *
+ * Append: the record is encoded outside the lock (into a stack buffer, or a heap one for large
+ * messages); under the one put lock we pick or roll the segment, assign the queue offset, the
+ * physical offset and the store timestamp, patch them into the encoded bytes, copy once into
+ * the mapping and publish the new write position with a release store. A record that does not
+ * fit with 8 bytes to spare closes the segment with the 8-byte BLANK record and goes to the next
+ * segment, which the allocate-ahead thread has normally created already.
+ *
+ * Recovery rule (the README quotes this). Records are walked from the start segment (the
+ * third-last after a clean shutdown; after a crash the newest segment whose first record is
+ * older than the checkpoint) with the body CRC checked (checkCRCOnRecover) and the stored
+ * physical offset required to equal the record's position:
+ *   - a valid record is kept; a BLANK record moves to the next segment;
+ *   - an invalid record whose TOTALSIZE is sane (91 bytes .. maxMessageSize + 64 KiB + headers,
+ *     and it leaves the 8 bytes every segment keeps free) and is immediately followed by a valid
+ *     record (CRC-checked, with the right physical offset) or by the segment's BLANK record is a
+ *     corrupt record in the middle of the log: it is reported with an ERROR log and skipped by
+ *     its length, and the records after it are kept. It gets no ConsumeQueue entry; if the queue
+ *     offsets after it would leave a hole, the hole is filled with blank entries that readers skip,
+ *     so every later message keeps its queue offset;
+ *   - any other invalid record is the torn tail: the log ends there. The rest of that segment is
+ *     zeroed (hole punched and reserved again) and later segments are deleted, so no stale
+ *     record can reappear after later appends, and ConsumeQueue entries at or past the end are
+ *     truncated.
+ * Apache RocketMQ instead truncates at the first invalid record, discarding every valid message
+ * after a single corrupt one. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "store/store_int.h"
+
+#define BLANK_MIN 8
+#define STACK_REC 8192
+
+static int64_t fixed_sysflag(const rmq_store_msg_t *m) {
+    return m->sysflag & ~(RMQ_SYSFLAG_BORNHOST_V6 | RMQ_SYSFLAG_STOREHOST_V6);
+}
+
+static rmq_err_t validate(rmq_store_t *s, const rmq_store_msg_t *m) {
+    if (!m->topic || m->topic_len == 0 || m->topic_len > 127) {
+        RMQ_LOG_WARN("store", "put refused: topic length %zu not in 1..127", m->topic_len);
+        return RMQ_ERR_MESSAGE_ILLEGAL;
+    }
+    if (m->props_len > 32767) {
+        RMQ_LOG_WARN("store", "put refused: properties %zu bytes > 32767", m->props_len);
+        return RMQ_ERR_MESSAGE_ILLEGAL;
+    }
+    if (m->body_len > (size_t)s->cfg.max_message_size) {
+        RMQ_LOG_WARN("store", "put refused: body %zu bytes > maxMessageSize %d", m->body_len,
+                     s->cfg.max_message_size);
+        return RMQ_ERR_MESSAGE_ILLEGAL;
+    }
+    if (m->queue_id < 0) {
+        RMQ_LOG_WARN("store", "put refused: queue id %d", m->queue_id);
+        return RMQ_ERR_MESSAGE_ILLEGAL;
+    }
+    return RMQ_OK;
+}
+
+static size_t rec_size(const rmq_store_msg_t *m) {
+    return rmq_msg_rec_size(m->body_len, m->topic_len, m->props ? m->props_len : 0,
+                            m->born_host.ip_len == 16, m->store_host.ip_len == 16);
+}
+
+static void encode(uint8_t *dst, const rmq_store_msg_t *m) {
+    rmq_msg_rec_t r;
+    memset(&r, 0, sizeof(r));
+    r.queue_id = m->queue_id;
+    r.flag = m->flag;
+    r.sysflag = (int32_t)fixed_sysflag(m);
+    r.born_ts = m->born_ts;
+    r.born_host = m->born_host;
+    r.store_host = m->store_host;
+    if (r.born_host.ip_len != 16) r.born_host.ip_len = 4;
+    if (r.store_host.ip_len != 16) r.store_host.ip_len = 4;
+    r.reconsume_times = m->reconsume_times;
+    r.prepared_txn_offset = m->prepared_txn_offset;
+    r.body = m->body;
+    r.body_len = (int32_t)m->body_len;
+    r.topic = m->topic;
+    r.topic_len = (int32_t)m->topic_len;
+    r.props = m->props;
+    r.props_len = m->props ? (int32_t)m->props_len : 0;
+    rmq_msg_rec_encode(dst, &r, true);
+}
+
+static bool advances_queue(int32_t sysflag) {
+    int t = sysflag & RMQ_SYSFLAG_TXN_MASK;
+    return t == RMQ_SYSFLAG_TXN_NOT || t == RMQ_SYSFLAG_TXN_COMMIT;
+}
+
+/* The segment to append into, rolling with a BLANK record when total + 8 does not fit. */
+static rmq_err_t segment_for(rmq_store_t *s, size_t total, rmq_mfile_t **out) {
+    for (int tries = 0; tries < 3; tries++) {
+        rmq_mfile_t *f = s->cur;
+        if (!f) {
+            int64_t start = atomic_load(&s->max_offset);
+            start -= start % s->cfg.mapped_file_size_commitlog;
+            rmq_mfile_t *last = rmq_mfq_last(&s->cl);
+            if (last && last->start == start && atomic_load(&last->wrote) < last->size) {
+                s->cur = last; /* keep the pin */
+                continue;
+            }
+            if (last && last->start == start) start += last->size;
+            rmq_mfile_unpin(last);
+            rmq_err_t e = rmq_store__alloc_take(s, start, &f);
+            if (e != RMQ_OK) return e;
+            s->cur = f;
+        }
+        int64_t wrote = atomic_load_explicit(&f->wrote, memory_order_relaxed);
+        int64_t free_ = f->size - wrote;
+        if ((int64_t)total + BLANK_MIN <= free_) {
+            *out = f;
+            return RMQ_OK;
+        }
+        if (free_ >= BLANK_MIN) {
+            uint8_t *p = f->base + wrote;
+            rmq_put_be32(p, (uint32_t)free_);
+            rmq_put_be32(p + 4, (uint32_t)RMQ_MSG_MAGIC_BLANK);
+        }
+        atomic_store_explicit(&f->wrote, f->size, memory_order_release);
+        atomic_store_explicit(&s->max_offset, f->start + f->size, memory_order_release);
+        s->cur = NULL;
+        int64_t next = f->start + f->size;
+        rmq_mfile_unpin(f);
+        rmq_mfile_t *nf;
+        rmq_err_t e = rmq_store__alloc_take(s, next, &nf);
+        if (e != RMQ_OK) return e;
+        s->cur = nf;
+    }
+    return RMQ_ERR__FAIL;
+}
+
+/* Append n encoded records (buf, sizes[i]) of one topic/queue under the put lock. */
+static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, uint8_t *buf,
+                        const size_t *sizes, size_t n, size_t total,
+                        rmq_store_put_result_t *res, int64_t *offsets) {
+    char key[160];
+    int kl = snprintf(key, sizeof(key), "%.*s-%d", (int)m0->topic_len, m0->topic, m0->queue_id);
+    if (total + BLANK_MIN > (size_t)s->cfg.mapped_file_size_commitlog) {
+        RMQ_LOG_WARN("store", "put refused: %zu bytes do not fit a %" PRId64
+                     "-byte segment (mappedFileSizeCommitLog)", total,
+                     s->cfg.mapped_file_size_commitlog);
+        return RMQ_ERR_MESSAGE_ILLEGAL;
+    }
+    pthread_mutex_lock(&s->put_mu);
+    if (!atomic_load(&s->writable) || atomic_load(&s->disk_full)) {
+        pthread_mutex_unlock(&s->put_mu);
+        return RMQ_ERR_SERVICE_NOT_AVAILABLE;
+    }
+    rmq_mfile_t *f;
+    rmq_err_t e = segment_for(s, total, &f);
+    if (e != RMQ_OK) {
+        pthread_mutex_unlock(&s->put_mu);
+        RMQ_LOG_ERROR("store", "put failed: no CommitLog segment (%s)", rmq_strerror(e));
+        return RMQ_ERR_SERVICE_NOT_AVAILABLE;
+    }
+    rmq_hmap_slot_t *slot = rmq_hmap_put(&s->qoff, key, (size_t)kl, NULL);
+    if (!slot) {
+        pthread_mutex_unlock(&s->put_mu);
+        return RMQ_ERR__NOMEM;
+    }
+    int64_t wrote = atomic_load_explicit(&f->wrote, memory_order_relaxed);
+    int64_t phys = f->start + wrote;
+    int64_t qo = slot->v.i64;
+    int64_t ts = rmq_now_ms();
+    int64_t last = atomic_load_explicit(&s->last_store_ts, memory_order_relaxed);
+    if (ts < last) ts = last; /* keep store times non-decreasing across small clock steps */
+    bool adv = advances_queue((int32_t)fixed_sysflag(m0));
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        rmq_msg_rec_patch(buf + off, adv ? qo + (int64_t)i : 0, phys + (int64_t)off, ts);
+        if (offsets) offsets[i] = phys + (int64_t)off;
+        off += sizes[i];
+    }
+    memcpy(f->base + wrote, buf, total);
+    atomic_store_explicit(&f->wrote, wrote + (int64_t)total, memory_order_release);
+    atomic_store_explicit(&s->max_offset, phys + (int64_t)total, memory_order_release);
+    atomic_store_explicit(&s->last_store_ts, ts, memory_order_relaxed);
+    if (adv) slot->v.i64 = qo + (int64_t)n;
+    pthread_mutex_unlock(&s->put_mu);
+
+    atomic_fetch_add_explicit(&s->put_count, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->put_bytes, total, memory_order_relaxed);
+    res->phys_offset = phys;
+    res->queue_offset = adv ? qo : 0;
+    res->store_ts = ts;
+    res->wrote_bytes = (int32_t)total;
+    res->count = (int32_t)n;
+    return RMQ_OK;
+}
+
+static rmq_err_t complete(rmq_store_t *s, const rmq_store_put_result_t *r, rmq_store_put_cb done,
+                          void *arg) {
+    rmq_store__reput_wake(s);
+    if (s->cfg.flush_disk_type == RMQ_FLUSH_SYNC && done) {
+        if (rmq_store__gc_enqueue(s, r, r->phys_offset + r->wrote_bytes, done, arg))
+            return RMQ_OK;
+        /* no flush thread (not started): flush here */
+        rmq_err_t e = rmq_store__flush_cl(s, 0);
+        done(e == RMQ_OK ? RMQ_OK : RMQ_ERR_FLUSH_DISK_TIMEOUT, r, arg);
+        return RMQ_OK;
+    }
+    if (done) done(RMQ_OK, r, arg);
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_store_put(rmq_store_t *s, const rmq_store_msg_t *m, rmq_store_put_result_t *r,
+                        rmq_store_put_cb done, void *arg) {
+    rmq_err_t e = validate(s, m);
+    if (e != RMQ_OK) {
+        atomic_fetch_add(&s->put_fail, 1);
+        return e;
+    }
+    size_t L = rec_size(m);
+    uint8_t stackbuf[STACK_REC];
+    uint8_t *buf = L <= sizeof(stackbuf) ? stackbuf : malloc(L);
+    if (!buf) return RMQ_ERR__NOMEM;
+    encode(buf, m);
+    rmq_store_put_result_t tmp;
+    if (!r) r = &tmp;
+    e = append(s, m, buf, &L, 1, L, r, NULL);
+    if (buf != stackbuf) free(buf);
+    if (e != RMQ_OK) {
+        atomic_fetch_add(&s->put_fail, 1);
+        return e;
+    }
+    return complete(s, r, done, arg);
+}
+
+rmq_err_t rmq_store_put_batch(rmq_store_t *s, const rmq_store_msg_t *m, size_t n,
+                              rmq_store_put_result_t *r, int64_t *offsets,
+                              rmq_store_put_cb done, void *arg) {
+    if (n == 0) return RMQ_ERR__INVALID_ARG;
+    size_t total = 0;
+    size_t *sizes = malloc(n * sizeof(*sizes));
+    if (!sizes) return RMQ_ERR__NOMEM;
+    rmq_err_t e = RMQ_OK;
+    for (size_t i = 0; i < n && e == RMQ_OK; i++) {
+        if ((e = validate(s, &m[i])) != RMQ_OK) break;
+        if (m[i].topic_len != m[0].topic_len || memcmp(m[i].topic, m[0].topic, m[0].topic_len) ||
+            m[i].queue_id != m[0].queue_id) {
+            RMQ_LOG_WARN("store", "put_batch refused: records of different topic/queue");
+            e = RMQ_ERR_MESSAGE_ILLEGAL;
+            break;
+        }
+        sizes[i] = rec_size(&m[i]);
+        total += sizes[i];
+    }
+    uint8_t *buf = e == RMQ_OK ? malloc(total) : NULL;
+    if (e == RMQ_OK && !buf) e = RMQ_ERR__NOMEM;
+    if (e == RMQ_OK) {
+        size_t off = 0;
+        for (size_t i = 0; i < n; i++) {
+            encode(buf + off, &m[i]);
+            off += sizes[i];
+        }
+        rmq_store_put_result_t tmp;
+        if (!r) r = &tmp;
+        e = append(s, &m[0], buf, sizes, n, total, r, offsets);
+        if (e == RMQ_OK) e = complete(s, r, done, arg);
+        else atomic_fetch_add(&s->put_fail, 1);
+    } else {
+        atomic_fetch_add(&s->put_fail, 1);
+    }
+    free(buf);
+    free(sizes);
+    return e;
+}
+
+/* ---- reads by physical offset ---------------------------------------------------------------- */
+
+int64_t rmq_store__read_store_ts(rmq_store_t *s, int64_t phys) {
+    rmq_mfile_t *f = rmq_mfq_find(&s->cl, phys);
+    if (!f) return -1;
+    int64_t pos = phys - f->start, ts = -1;
+    int64_t readable = atomic_load_explicit(&f->wrote, memory_order_acquire);
+    if (pos + 84 <= readable) {
+        const uint8_t *p = f->base + pos;
+        int32_t magic = (int32_t)rmq_get_be32(p + 4);
+        if (magic == RMQ_MSG_MAGIC_V1 || magic == RMQ_MSG_MAGIC_V2) {
+            uint32_t sysflag = rmq_get_be32(p + 36);
+            int64_t at = (sysflag & RMQ_SYSFLAG_BORNHOST_V6) ? 68 : 56;
+            ts = (int64_t)rmq_get_be64(p + at);
+        }
+    }
+    rmq_mfile_unpin(f);
+    return ts;
+}
+
+rmq_err_t rmq_store_read_at(rmq_store_t *s, int64_t phys_offset, uint8_t **rec, size_t *len) {
+    rmq_mfile_t *f = rmq_mfq_find(&s->cl, phys_offset);
+    if (!f) return RMQ_ERR__NOT_FOUND;
+    int64_t pos = phys_offset - f->start;
+    int64_t readable = atomic_load_explicit(&f->wrote, memory_order_acquire);
+    int64_t cap = atomic_load_explicit(&s->max_offset, memory_order_acquire) - f->start;
+    if (cap < readable) readable = cap;
+    rmq_err_t e = RMQ_ERR__NOT_FOUND;
+    rmq_msg_rec_t r;
+    if (pos < readable) {
+        int64_t n = rmq_msg_rec_decode(f->base + pos, (size_t)(readable - pos), false, &r);
+        if (n > 0) {
+            *rec = malloc((size_t)n);
+            if (!*rec) {
+                e = RMQ_ERR__NOMEM;
+            } else {
+                memcpy(*rec, f->base + pos, (size_t)n);
+                *len = (size_t)n;
+                e = RMQ_OK;
+            }
+        }
+    }
+    rmq_mfile_unpin(f);
+    return e;
+}
+
+/* ---- recovery -------------------------------------------------------------------------------- */
+
+/* Is the record at off a corrupt one in the middle that can be skipped by its length? */
+static bool skippable(rmq_store_t *s, rmq_mfile_t *f, int64_t off, int64_t *len) {
+    if (off + 8 > f->size) return false;
+    int64_t L = (int32_t)rmq_get_be32(f->base + off);
+    if (L < 91 || L > s->max_record || off + L + BLANK_MIN > f->size) return false;
+    int64_t next = off + L;
+    rmq_msg_rec_t r;
+    int64_t rc = rmq_msg_rec_decode(f->base + next, (size_t)(f->size - next), true, &r);
+    bool ok = (rc > 0 && r.phys_offset == f->start + next) ||
+              (rc == 0 && r.total_size == f->size - next);
+    if (ok) *len = L;
+    return ok;
+}
+
+static size_t pick_start_segment(rmq_store_t *s, rmq_mfile_t **files, size_t n, bool clean) {
+    if (clean) return n > 3 ? n - 3 : 0;
+    int64_t min_ts = RMQ_MIN(s->ckpt.physic_ts, s->ckpt.logics_ts) - 3000;
+    if (min_ts < 0) min_ts = 0;
+    for (size_t i = n; i-- > 0;) {
+        const uint8_t *p = files[i]->base;
+        int32_t magic = (int32_t)rmq_get_be32(p + 4);
+        if (magic != RMQ_MSG_MAGIC_V1 && magic != RMQ_MSG_MAGIC_V2) continue;
+        uint32_t sysflag = rmq_get_be32(p + 36);
+        int64_t ts = (int64_t)rmq_get_be64(p + ((sysflag & RMQ_SYSFLAG_BORNHOST_V6) ? 68 : 56));
+        if (ts != 0 && ts <= min_ts) {
+            RMQ_LOG_INFO("store", "recovery starts at %s (checkpoint %" PRId64 ")",
+                         files[i]->path, min_ts);
+            return i;
+        }
+    }
+    return 0;
+}
+
+rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_from) {
+    size_t n;
+    rmq_mfile_t **files = rmq_mfq_snapshot(&s->cl, &n);
+    if (!files) return RMQ_ERR__NOMEM;
+    /* max physical offset the ConsumeQueues point to */
+    int64_t cq_max = 0;
+    size_t ncq = 0;
+    pthread_rwlock_rdlock(&s->cq_mu);
+    for (size_t i = 0; i < s->cqs.cap; i++) {
+        if (!rmq_hmap_live(&s->cqs.slots[i])) continue;
+        rmq_cq_t *cq = s->cqs.slots[i].v.ptr;
+        cq_max = RMQ_MAX(cq_max, cq->max_phys);
+        ncq++;
+    }
+    pthread_rwlock_unlock(&s->cq_mu);
+
+    if (n == 0) {
+        atomic_store(&s->max_offset, 0);
+        atomic_store(&s->flushed, 0);
+        pthread_rwlock_rdlock(&s->cq_mu);
+        for (size_t i = 0; i < s->cqs.cap; i++)
+            if (rmq_hmap_live(&s->cqs.slots[i]))
+                rmq_store__cq_truncate(s, s->cqs.slots[i].v.ptr, 0);
+        pthread_rwlock_unlock(&s->cq_mu);
+        *dispatch_from = 0;
+        rmq_mfq_snapshot_free(files, n);
+        return RMQ_OK;
+    }
+    size_t start = pick_start_segment(s, files, n, clean);
+    bool crc = s->cfg.check_crc_on_recover;
+    int64_t process = files[start]->start;
+    size_t j = start;
+    int64_t off = 0;
+    uint64_t kept = 0, skipped = 0;
+    bool stop = false;
+    for (; j < n && !stop; j++) {
+        rmq_mfile_t *f = files[j];
+        if (j > start && f->start != files[j - 1]->start + files[j - 1]->size) {
+            RMQ_LOG_ERROR("store", "CommitLog gap before %s: recovery stops there", f->path);
+            process = files[j - 1]->start + files[j - 1]->size;
+            stop = true;
+            break;
+        }
+        off = 0;
+        for (;;) {
+            rmq_msg_rec_t r;
+            int64_t rc = rmq_msg_rec_decode(f->base + off, (size_t)(f->size - off), crc, &r);
+            if (rc > 0 && r.phys_offset == f->start + off) {
+                off += rc;
+                kept++;
+                process = f->start + off;
+                continue;
+            }
+            if (rc == 0 && r.total_size == f->size - off) {
+                process = f->start + f->size; /* BLANK: the next segment continues */
+                break;
+            }
+            int64_t L;
+            if (skippable(s, f, off, &L)) {
+                RMQ_LOG_ERROR("store", "corrupt record at CommitLog offset %" PRId64 " (%" PRId64
+                              " bytes, %s): skipped, later records kept", f->start + off, L,
+                              rc == 0 ? "bad blank" : "CRC/format check failed");
+                if (s->skip_n == s->skip_cap) {
+                    size_t nc = s->skip_cap ? s->skip_cap * 2 : 8;
+                    int64_t *ns = realloc(s->skip, nc * sizeof(*ns));
+                    if (ns) {
+                        s->skip = ns;
+                        s->skip_cap = nc;
+                    }
+                }
+                if (s->skip_n < s->skip_cap) s->skip[s->skip_n++] = f->start + off;
+                off += L;
+                skipped++;
+                process = f->start + off;
+                continue;
+            }
+            process = f->start + off;
+            stop = true;
+            break;
+        }
+    }
+    /* Set positions: every segment before the one holding process is full; the one holding
+     * process ends there and is zeroed past it; later ones go. */
+    rmq_mfile_t *tail = NULL;
+    for (size_t i = 0; i < n; i++) {
+        rmq_mfile_t *f = files[i];
+        if (f->start + f->size <= process) {
+            atomic_store(&f->wrote, f->size);
+            atomic_store(&f->flushed, f->size);
+        } else if (f->start <= process) {
+            tail = f;
+        }
+    }
+    if (tail) {
+        int64_t pos = process - tail->start;
+        bool dirty = false;
+        for (int64_t k = pos; k < tail->size && k < pos + 4096 && !dirty; k++)
+            dirty = tail->base[k] != 0;
+        if (!clean || dirty) {
+            if (rmq_mfile_zero(tail, pos, tail->size) != RMQ_OK)
+                RMQ_LOG_WARN("store", "could not zero %s past %" PRId64, tail->path, pos);
+        }
+        atomic_store(&tail->wrote, pos);
+        atomic_store(&tail->flushed, pos);
+        rmq_mfq_drop_from(&s->cl, tail->start + 1);
+    } else {
+        rmq_mfq_drop_from(&s->cl, process);
+    }
+    rmq_mfq_snapshot_free(files, n);
+    atomic_store(&s->max_offset, process);
+    atomic_store(&s->flushed, process);
+    RMQ_LOG_INFO("store", "CommitLog recovered (%s): end %" PRId64 ", %" PRIu64
+                 " records checked, %" PRIu64 " corrupt skipped", clean ? "clean" : "after crash",
+                 process, kept, skipped);
+
+    if (cq_max >= process) {
+        pthread_rwlock_rdlock(&s->cq_mu);
+        for (size_t i = 0; i < s->cqs.cap; i++)
+            if (rmq_hmap_live(&s->cqs.slots[i]))
+                rmq_store__cq_truncate(s, s->cqs.slots[i].v.ptr, process);
+        pthread_rwlock_unlock(&s->cq_mu);
+        cq_max = 0;
+        pthread_rwlock_rdlock(&s->cq_mu);
+        for (size_t i = 0; i < s->cqs.cap; i++)
+            if (rmq_hmap_live(&s->cqs.slots[i]))
+                cq_max = RMQ_MAX(cq_max, ((rmq_cq_t *)s->cqs.slots[i].v.ptr)->max_phys);
+        pthread_rwlock_unlock(&s->cq_mu);
+    }
+    int64_t cl_min = rmq_mfq_min(&s->cl);
+    if (cl_min < 0) cl_min = 0;
+    int64_t from = ncq ? cq_max : cl_min;
+    if (!clean) {
+        size_t m;
+        rmq_mfile_t **fs = rmq_mfq_snapshot(&s->cl, &m);
+        if (fs && start < m) from = RMQ_MIN(from, fs[start]->start);
+        rmq_mfq_snapshot_free(fs, m);
+    }
+    if (from < cl_min) from = cl_min;
+    *dispatch_from = from;
+    return RMQ_OK;
+}

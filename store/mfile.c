@@ -1,0 +1,383 @@
+/* Mapped files and queues of them; see mfile.h.
+ *
+ * Why posix_fallocate: writing through a MAP_SHARED mapping into a hole of a sparse file on a
+ * full disk raises SIGBUS at the store instruction. Reserving the blocks when the segment is
+ * created turns that into ENOSPC at creation, which the put path reports as a status. */
+#include "store/mfile.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#define PAGE 4096
+
+int (*rmq_mfile__fallocate_hook)(int fd, int64_t len);
+
+void rmq_offset_name(char *out, int64_t off) { snprintf(out, 21, "%020" PRId64, off); }
+
+static rmq_err_t map_fd(const char *path, int fd, int64_t start, int64_t size, int64_t pos,
+                        rmq_mfile_t **out) {
+    void *base = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+        RMQ_LOG_ERROR("store", "mmap %s (%" PRId64 " bytes): %s", path, size, strerror(errno));
+        close(fd);
+        return errno == ENOMEM ? RMQ_ERR__NOMEM : RMQ_ERR__IO;
+    }
+    rmq_mfile_t *f = calloc(1, sizeof(*f));
+    char *p = strdup(path);
+    if (!f || !p) {
+        free(f);
+        free(p);
+        munmap(base, (size_t)size);
+        close(fd);
+        return RMQ_ERR__NOMEM;
+    }
+    f->path = p;
+    f->fd = fd;
+    f->base = base;
+    f->size = size;
+    f->start = start;
+    atomic_init(&f->wrote, pos);
+    atomic_init(&f->flushed, pos);
+    atomic_init(&f->refs, 1);
+    atomic_init(&f->unlink_on_free, false);
+    *out = f;
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mfile_t **out) {
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.alloc", path);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        RMQ_LOG_ERROR("store", "create %s: %s", tmp, strerror(errno));
+        return errno == ENOSPC ? RMQ_ERR__DISK_FULL : RMQ_ERR__IO;
+    }
+    int rc = rmq_mfile__fallocate_hook ? rmq_mfile__fallocate_hook(fd, size)
+                                       : posix_fallocate(fd, 0, (off_t)size);
+    if (rc != 0) {
+        RMQ_LOG_ERROR("store", "reserve %" PRId64 " bytes for %s: %s", size, path, strerror(rc));
+        close(fd);
+        unlink(tmp);
+        return (rc == ENOSPC || rc == EFBIG || rc == EDQUOT) ? RMQ_ERR__DISK_FULL : RMQ_ERR__IO;
+    }
+    if (rename(tmp, path) != 0) {
+        RMQ_LOG_ERROR("store", "rename %s: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return RMQ_ERR__IO;
+    }
+    return map_fd(path, fd, start, size, 0, out);
+}
+
+rmq_err_t rmq_mfile_open(const char *path, int64_t start, int64_t size, rmq_mfile_t **out) {
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        RMQ_LOG_ERROR("store", "open %s: %s", path, strerror(errno));
+        return RMQ_ERR__IO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size != size) {
+        RMQ_LOG_ERROR("store", "%s is %lld bytes, expected %" PRId64 " (refusing to load)", path,
+                      (long long)st.st_size, size);
+        close(fd);
+        return RMQ_ERR__CORRUPT;
+    }
+    return map_fd(path, fd, start, size, size, out);
+}
+
+void rmq_mfile_unpin(rmq_mfile_t *f) {
+    if (!f) return;
+    if (atomic_fetch_sub(&f->refs, 1) != 1) return;
+    munmap(f->base, (size_t)f->size);
+    close(f->fd);
+    if (atomic_load(&f->unlink_on_free) && unlink(f->path) != 0 && errno != ENOENT)
+        RMQ_LOG_WARN("store", "unlink %s: %s", f->path, strerror(errno));
+    free(f->path);
+    free(f);
+}
+
+rmq_err_t rmq_mfile_flush(rmq_mfile_t *f, int64_t upto) {
+    int64_t from = atomic_load(&f->flushed);
+    if (upto > f->size) upto = f->size;
+    if (upto <= from) return RMQ_OK;
+    int64_t a = from & ~(int64_t)(PAGE - 1);
+    if (msync(f->base + a, (size_t)(upto - a), MS_SYNC) != 0) {
+        RMQ_LOG_ERROR("store", "msync %s: %s", f->path, strerror(errno));
+        return RMQ_ERR__IO;
+    }
+    atomic_store(&f->flushed, upto);
+    return RMQ_OK;
+}
+
+void rmq_mfile_warm(rmq_mfile_t *f) {
+    volatile uint8_t *p = f->base;
+    for (int64_t i = 0; i < f->size; i += PAGE) p[i] = 0;
+    madvise(f->base, (size_t)f->size, MADV_WILLNEED);
+}
+
+rmq_err_t rmq_mfile_zero(rmq_mfile_t *f, int64_t pos, int64_t end) {
+    if (end > f->size) end = f->size;
+    if (pos >= end) return RMQ_OK;
+    int64_t a = (pos + PAGE - 1) & ~(int64_t)(PAGE - 1);
+    if (a > end) a = end;
+    memset(f->base + pos, 0, (size_t)(a - pos));
+    int64_t b = end & ~(int64_t)(PAGE - 1);
+    if (b > a) {
+        if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, a, b - a) == 0) {
+            int rc = posix_fallocate(f->fd, a, b - a);
+            if (rc != 0)
+                RMQ_LOG_WARN("store", "re-reserve %s after zeroing: %s", f->path, strerror(rc));
+        } else {
+            memset(f->base + a, 0, (size_t)(b - a)); /* no hole punching on this file system */
+        }
+    }
+    if (end > b && b >= a) memset(f->base + b, 0, (size_t)(end - b));
+    if (msync(f->base + (pos & ~(int64_t)(PAGE - 1)),
+              (size_t)(end - (pos & ~(int64_t)(PAGE - 1))), MS_SYNC) != 0)
+        return RMQ_ERR__IO;
+    return RMQ_OK;
+}
+
+/* ---- queue ----------------------------------------------------------------------------------- */
+
+rmq_err_t rmq_mfq_init(rmq_mfq_t *q, const char *dir, int64_t fsize) {
+    memset(q, 0, sizeof(*q));
+    q->dir = strdup(dir);
+    if (!q->dir) return RMQ_ERR__NOMEM;
+    q->fsize = fsize;
+    pthread_mutex_init(&q->mu, NULL);
+    return RMQ_OK;
+}
+
+static int cmp_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static rmq_err_t push(rmq_mfq_t *q, rmq_mfile_t *f) {
+    if (q->n == q->cap) {
+        size_t nc = q->cap ? q->cap * 2 : 8;
+        rmq_mfile_t **nf = realloc(q->files, nc * sizeof(*nf));
+        if (!nf) return RMQ_ERR__NOMEM;
+        q->files = nf;
+        q->cap = nc;
+    }
+    q->files[q->n++] = f;
+    return RMQ_OK;
+}
+
+static bool all_digits(const char *s) {
+    if (!*s) return false;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9') return false;
+    return true;
+}
+
+rmq_err_t rmq_mfq_load(rmq_mfq_t *q) {
+    DIR *d = opendir(q->dir);
+    if (!d) return errno == ENOENT ? RMQ_OK : RMQ_ERR__IO;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    rmq_err_t err = RMQ_OK;
+    struct dirent *de;
+    char path[4096];
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l > 6 && !strcmp(de->d_name + l - 6, ".alloc")) {
+            snprintf(path, sizeof(path), "%s/%s", q->dir, de->d_name);
+            unlink(path); /* interrupted creation */
+            continue;
+        }
+        if (!all_digits(de->d_name)) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, cap * sizeof(*nn));
+            if (!nn) {
+                err = RMQ_ERR__NOMEM;
+                break;
+            }
+            names = nn;
+        }
+        names[n++] = strdup(de->d_name);
+    }
+    closedir(d);
+    if (n) qsort(names, n, sizeof(*names), cmp_names);
+    for (size_t i = 0; i < n && err == RMQ_OK; i++) {
+        snprintf(path, sizeof(path), "%s/%s", q->dir, names[i]);
+        int64_t start = strtoll(names[i], NULL, 10);
+        if (q->n && start != q->files[q->n - 1]->start + q->fsize)
+            RMQ_LOG_WARN("store", "[BUG] %s does not follow the previous segment", path);
+        rmq_mfile_t *f;
+        err = rmq_mfile_open(path, start, q->fsize, &f);
+        if (err == RMQ_OK && (err = push(q, f)) != RMQ_OK) rmq_mfile_unpin(f);
+    }
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    return err;
+}
+
+void rmq_mfq_fini(rmq_mfq_t *q) {
+    if (!q->dir) return;
+    for (size_t i = 0; i < q->n; i++) rmq_mfile_unpin(q->files[i]);
+    free(q->files);
+    free(q->dir);
+    pthread_mutex_destroy(&q->mu);
+    memset(q, 0, sizeof(*q));
+}
+
+rmq_mfile_t *rmq_mfq_find(rmq_mfq_t *q, int64_t off) {
+    rmq_mfile_t *f = NULL;
+    pthread_mutex_lock(&q->mu);
+    if (q->n && off >= q->files[0]->start) {
+        size_t i = (size_t)((off - q->files[0]->start) / q->fsize);
+        /* names are contiguous in practice; fall back to a scan if not */
+        if (i < q->n && q->files[i]->start <= off && off < q->files[i]->start + q->fsize) {
+            f = q->files[i];
+        } else {
+            for (size_t j = 0; j < q->n; j++)
+                if (q->files[j]->start <= off && off < q->files[j]->start + q->fsize) {
+                    f = q->files[j];
+                    break;
+                }
+        }
+    }
+    if (f) rmq_mfile_pin(f);
+    pthread_mutex_unlock(&q->mu);
+    return f;
+}
+
+rmq_mfile_t *rmq_mfq_first(rmq_mfq_t *q) {
+    pthread_mutex_lock(&q->mu);
+    rmq_mfile_t *f = q->n ? q->files[0] : NULL;
+    if (f) rmq_mfile_pin(f);
+    pthread_mutex_unlock(&q->mu);
+    return f;
+}
+
+rmq_mfile_t *rmq_mfq_last(rmq_mfq_t *q) {
+    pthread_mutex_lock(&q->mu);
+    rmq_mfile_t *f = q->n ? q->files[q->n - 1] : NULL;
+    if (f) rmq_mfile_pin(f);
+    pthread_mutex_unlock(&q->mu);
+    return f;
+}
+
+rmq_err_t rmq_mfq_add(rmq_mfq_t *q, rmq_mfile_t *f) {
+    pthread_mutex_lock(&q->mu);
+    rmq_err_t e = push(q, f);
+    pthread_mutex_unlock(&q->mu);
+    return e;
+}
+
+rmq_err_t rmq_mfq_create(rmq_mfq_t *q, int64_t start, rmq_mfile_t **out) {
+    if (mkdir(q->dir, 0755) != 0 && errno != EEXIST) {
+        /* parents may be missing (a new ConsumeQueue): create them one by one */
+        char tmp[4096];
+        snprintf(tmp, sizeof(tmp), "%s", q->dir);
+        for (char *p = tmp + 1; *p; p++)
+            if (*p == '/') {
+                *p = 0;
+                mkdir(tmp, 0755);
+                *p = '/';
+            }
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) {
+            RMQ_LOG_ERROR("store", "mkdir %s: %s", q->dir, strerror(errno));
+            return RMQ_ERR__IO;
+        }
+    }
+    char path[4096], name[21];
+    rmq_offset_name(name, start);
+    snprintf(path, sizeof(path), "%s/%s", q->dir, name);
+    rmq_mfile_t *f;
+    rmq_err_t e = rmq_mfile_create(path, start, q->fsize, &f);
+    if (e != RMQ_OK) return e;
+    if ((e = rmq_mfq_add(q, f)) != RMQ_OK) {
+        atomic_store(&f->unlink_on_free, true);
+        rmq_mfile_unpin(f);
+        return e;
+    }
+    rmq_mfile_pin(f);
+    *out = f;
+    return RMQ_OK;
+}
+
+rmq_mfile_t **rmq_mfq_snapshot(rmq_mfq_t *q, size_t *n) {
+    pthread_mutex_lock(&q->mu);
+    rmq_mfile_t **a = malloc((q->n ? q->n : 1) * sizeof(*a));
+    *n = 0;
+    if (a) {
+        for (size_t i = 0; i < q->n; i++) {
+            a[i] = q->files[i];
+            rmq_mfile_pin(a[i]);
+        }
+        *n = q->n;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return a;
+}
+
+void rmq_mfq_snapshot_free(rmq_mfile_t **files, size_t n) {
+    for (size_t i = 0; i < n; i++) rmq_mfile_unpin(files[i]);
+    free(files);
+}
+
+void rmq_mfq_drop_from(rmq_mfq_t *q, int64_t off) {
+    pthread_mutex_lock(&q->mu);
+    while (q->n && q->files[q->n - 1]->start >= off) {
+        rmq_mfile_t *f = q->files[--q->n];
+        RMQ_LOG_INFO("store", "removing %s (beyond offset %" PRId64 ")", f->path, off);
+        atomic_store(&f->unlink_on_free, true);
+        rmq_mfile_unpin(f);
+    }
+    pthread_mutex_unlock(&q->mu);
+}
+
+bool rmq_mfq_drop_first(rmq_mfq_t *q, rmq_mfile_t *f, bool even_if_pinned) {
+    bool done = false;
+    pthread_mutex_lock(&q->mu);
+    /* refs: the queue's + the caller's pin = 2 when nobody else reads it */
+    if (q->n && q->files[0] == f && (even_if_pinned || atomic_load(&f->refs) <= 2)) {
+        memmove(q->files, q->files + 1, (q->n - 1) * sizeof(*q->files));
+        q->n--;
+        atomic_store(&f->unlink_on_free, true);
+        rmq_mfile_unpin(f);
+        done = true;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return done;
+}
+
+size_t rmq_mfq_count(rmq_mfq_t *q) {
+    pthread_mutex_lock(&q->mu);
+    size_t n = q->n;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+int64_t rmq_mfq_min(rmq_mfq_t *q) {
+    pthread_mutex_lock(&q->mu);
+    int64_t m = q->n ? q->files[0]->start : -1;
+    pthread_mutex_unlock(&q->mu);
+    return m;
+}
+
+int64_t rmq_mfq_max(rmq_mfq_t *q) {
+    pthread_mutex_lock(&q->mu);
+    int64_t m = q->n ? q->files[q->n - 1]->start + atomic_load(&q->files[q->n - 1]->wrote) : 0;
+    pthread_mutex_unlock(&q->mu);
+    return m;
+}
+
+void rmq_mfq_destroy_all(rmq_mfq_t *q) {
+    rmq_mfq_drop_from(q, INT64_MIN);
+    rmdir(q->dir);
+}

@@ -1,0 +1,93 @@
+/* One memory-mapped fixed-size file (a CommitLog, ConsumeQueue or IndexFile segment), and a
+ * queue of them named by their 20-digit start offset (store.md 1.2, 1.3).
+ *
+ * Lifetime: a file is reference counted. Its queue holds one reference; every reader that
+ * borrows bytes from the mapping takes a pin (another reference). Removing a file from its queue
+ * (retention, truncation) drops the queue's reference and marks it for unlinking; the mapping is
+ * unmapped and the file unlinked only when the last pin goes, so a reader never sees its bytes
+ * vanish. */
+#ifndef RMQ_STORE_MFILE_H
+#define RMQ_STORE_MFILE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rmq/rmq_err.h"
+
+typedef struct rmq_mfile_s {
+    char *path;
+    int fd;
+    uint8_t *base;
+    int64_t size;
+    int64_t start;             /* offset of byte 0 in the queue's address space */
+    _Atomic int64_t wrote;     /* readable bytes; writer: the file's appender; readers: any */
+    _Atomic int64_t flushed;   /* durable bytes; writer: flush thread */
+    _Atomic int refs;
+    _Atomic bool unlink_on_free;
+} rmq_mfile_t;
+
+/* Test hook: when set, called instead of posix_fallocate (return an errno to simulate a full
+ * disk). Tests only. */
+extern int (*rmq_mfile__fallocate_hook)(int fd, int64_t len);
+
+/* Create path at full size with its blocks reserved (posix_fallocate, so a full disk is an error
+ * here and never a SIGBUS later) and map it. Created under a temporary name and renamed, so a
+ * crash never leaves a short file. wrote = flushed = 0. */
+rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mfile_t **out);
+/* Map an existing file that must be exactly size bytes. wrote = flushed = size. */
+rmq_err_t rmq_mfile_open(const char *path, int64_t start, int64_t size, rmq_mfile_t **out);
+static inline void rmq_mfile_pin(rmq_mfile_t *f) { atomic_fetch_add(&f->refs, 1); }
+/* Drop a reference; the last one unmaps, closes, unlinks when marked, and frees. */
+void rmq_mfile_unpin(rmq_mfile_t *f);
+/* Make [flushed, upto) durable (msync MS_SYNC on the dirty pages); sets flushed = upto. */
+rmq_err_t rmq_mfile_flush(rmq_mfile_t *f, int64_t upto);
+/* Write a zero into every page so later appends do not fault (warmMapedFileEnable). */
+void rmq_mfile_warm(rmq_mfile_t *f);
+/* Zero [pos, end) durably: punch the whole pages out and reserve them again, memset the rest,
+ * so no stale record survives past a recovered end. */
+rmq_err_t rmq_mfile_zero(rmq_mfile_t *f, int64_t pos, int64_t end);
+/* File name of a start offset: 20 digits. out needs 21 bytes. */
+void rmq_offset_name(char *out, int64_t off);
+
+/* A directory of equal-sized files named by start offset, ascending. */
+typedef struct {
+    char *dir;
+    int64_t fsize;
+    pthread_mutex_t mu; /* guards files/n/cap */
+    rmq_mfile_t **files;
+    size_t n, cap;
+} rmq_mfq_t;
+
+rmq_err_t rmq_mfq_init(rmq_mfq_t *q, const char *dir, int64_t fsize);
+/* Load every file in dir (sorted; any wrong-sized file fails the load, as RocketMQ does;
+ * leftover *.alloc files of an interrupted creation are removed). */
+rmq_err_t rmq_mfq_load(rmq_mfq_t *q);
+/* Unmap everything (drops the queue's references). */
+void rmq_mfq_fini(rmq_mfq_t *q);
+/* The file containing offset off, pinned (unpin when done); NULL if none. */
+rmq_mfile_t *rmq_mfq_find(rmq_mfq_t *q, int64_t off);
+rmq_mfile_t *rmq_mfq_first(rmq_mfq_t *q); /* pinned or NULL */
+rmq_mfile_t *rmq_mfq_last(rmq_mfq_t *q);  /* pinned or NULL */
+/* Create the file starting at start (must follow the last one) and append it; pinned. */
+rmq_err_t rmq_mfq_create(rmq_mfq_t *q, int64_t start, rmq_mfile_t **out);
+/* Append an already created file (allocate-ahead); takes the caller's reference. */
+rmq_err_t rmq_mfq_add(rmq_mfq_t *q, rmq_mfile_t *f);
+/* Pinned copy of the list; release with rmq_mfq_snapshot_free. */
+rmq_mfile_t **rmq_mfq_snapshot(rmq_mfq_t *q, size_t *n);
+void rmq_mfq_snapshot_free(rmq_mfile_t **files, size_t n);
+/* Remove (and unlink once unpinned) every file starting at or beyond off. */
+void rmq_mfq_drop_from(rmq_mfq_t *q, int64_t off);
+/* Remove the first file if it is f and nobody else pins it; true when removed. */
+bool rmq_mfq_drop_first(rmq_mfq_t *q, rmq_mfile_t *f, bool even_if_pinned);
+size_t rmq_mfq_count(rmq_mfq_t *q);
+/* Start of the first file (the queue's min offset) or -1 when empty. */
+int64_t rmq_mfq_min(rmq_mfq_t *q);
+/* Start of the last file + its wrote position, 0 when empty. */
+int64_t rmq_mfq_max(rmq_mfq_t *q);
+/* Remove every file (and the directory if it becomes empty). */
+void rmq_mfq_destroy_all(rmq_mfq_t *q);
+
+#endif

@@ -1,0 +1,158 @@
+/* The dispatcher ("reput", store.md 6.6): reads the CommitLog from reput_from up to the published
+ * write position (only complete records), appends ConsumeQueue entries (NOT_TYPE and COMMIT
+ * records) and IndexFile keys, then calls the arrive callback. The appender wakes it through a
+ * condition variable when it is waiting (a flag checked after each append), so it never spins. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "store/store_int.h"
+
+/* Delay levels of messageDelayLevel's default "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m
+ * 30m 1h 2h", in ms. */
+static const int64_t delay_ms[] = {1000,   5000,   10000,  30000,  60000,   120000,
+                                   180000, 240000, 300000, 360000, 420000,  480000,
+                                   540000, 600000, 1200000, 1800000, 3600000, 7200000};
+
+int64_t rmq_store__tags_code(const rmq_msg_rec_t *r) {
+    size_t vl;
+    if (r->topic_len == (int32_t)strlen(RMQ_SCHEDULE_TOPIC) &&
+        !memcmp(r->topic, RMQ_SCHEDULE_TOPIC, (size_t)r->topic_len)) {
+        char lv[16];
+        int64_t level;
+        if (rmq_msg_prop_copy(r->props, (size_t)r->props_len, RMQ_PROP_DELAY, lv, sizeof(lv)) &&
+            rmq_parse_i64(lv, &level) == 0 && level > 0) {
+            int n = (int)RMQ_ARRAY_LEN(delay_ms);
+            if (level > n) level = n;
+            return r->store_ts + delay_ms[level - 1];
+        }
+    }
+    const char *t = rmq_msg_prop_get(r->props, (size_t)r->props_len, RMQ_PROP_TAGS, &vl);
+    return t ? rmq_msg_tags_code(t, vl) : 0;
+}
+
+static bool is_skipped(rmq_store_t *s, int64_t phys) {
+    for (size_t i = 0; i < s->skip_n; i++)
+        if (s->skip[i] == phys) return true;
+    return false;
+}
+
+static void dispatch(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys, int64_t size) {
+    int txn = r->sysflag & RMQ_SYSFLAG_TXN_MASK;
+    if (txn == RMQ_SYSFLAG_TXN_NOT || txn == RMQ_SYSFLAG_TXN_COMMIT) {
+        rmq_cq_t *cq = rmq_store__cq_get(s, r->topic, (size_t)r->topic_len, r->queue_id, true);
+        int64_t tags = rmq_store__tags_code(r);
+        if (!cq || rmq_store__cq_put(s, cq, phys, (int32_t)size, tags, r->queue_offset) != RMQ_OK) {
+            RMQ_LOG_ERROR("store", "ConsumeQueue %.*s/%d: cannot write entry for %" PRId64,
+                          (int)r->topic_len, r->topic, r->queue_id, phys);
+        } else if (s->arrive_cb && r->topic_len < 256) {
+            char topic[256];
+            memcpy(topic, r->topic, (size_t)r->topic_len);
+            topic[r->topic_len] = '\0';
+            s->arrive_cb(topic, r->queue_id, r->queue_offset, tags, s->arrive_arg);
+        }
+        atomic_store(&s->logics_ts, r->store_ts);
+    }
+    rmq_store__index_put(s, r, phys);
+}
+
+/* One pass up to the current end; returns true if anything was dispatched. */
+static bool dispatch_round(rmq_store_t *s) {
+    int64_t from = atomic_load(&s->reput_from);
+    int64_t end = atomic_load_explicit(&s->max_offset, memory_order_acquire);
+    bool any = false;
+    int64_t cl_min = rmq_mfq_min(&s->cl);
+    if (cl_min > from) from = cl_min;
+    while (from < end) {
+        rmq_mfile_t *f = rmq_mfq_find(&s->cl, from);
+        if (!f) {
+            RMQ_LOG_WARN("store", "dispatch: no segment holds offset %" PRId64, from);
+            break;
+        }
+        int64_t readable = RMQ_MIN(atomic_load_explicit(&f->wrote, memory_order_acquire),
+                                   end - f->start);
+        int64_t pos = from - f->start;
+        while (pos < readable) {
+            rmq_msg_rec_t r;
+            int64_t rc = rmq_msg_rec_decode(f->base + pos, (size_t)(readable - pos), false, &r);
+            if (rc == 0) {
+                pos = f->size;
+                break;
+            }
+            if (rc < 0) {
+                int64_t L = (int32_t)rmq_get_be32(f->base + pos);
+                if (L >= 91 && pos + L <= readable) {
+                    RMQ_LOG_ERROR("store", "[BUG] dispatch: bad record at %" PRId64
+                                  ", skipped by its length %" PRId64, f->start + pos, L);
+                    pos += L;
+                } else {
+                    RMQ_LOG_ERROR("store", "[BUG] dispatch: unreadable record at %" PRId64
+                                  ", skipping to %" PRId64, f->start + pos, f->start + readable);
+                    pos = readable;
+                }
+                continue;
+            }
+            if (!s->skip_n || !is_skipped(s, f->start + pos)) dispatch(s, &r, f->start + pos, rc);
+            pos += rc;
+            any = true;
+        }
+        from = f->start + pos;
+        rmq_mfile_unpin(f);
+        atomic_store(&s->reput_from, from);
+        if (pos < f->size) break; /* end of what is readable */
+    }
+    if (from > atomic_load(&s->reput_from)) atomic_store(&s->reput_from, from);
+    return any;
+}
+
+void rmq_store__dispatch_until_end(rmq_store_t *s) {
+    while (atomic_load(&s->reput_from) < atomic_load(&s->max_offset))
+        if (!dispatch_round(s)) {
+            if (atomic_load(&s->reput_from) < atomic_load(&s->max_offset)) {
+                /* nothing readable at reput_from: never loop forever */
+                RMQ_LOG_WARN("store", "dispatch stalled at %" PRId64,
+                             (int64_t)atomic_load(&s->reput_from));
+            }
+            break;
+        }
+}
+
+static void *reput_main(void *arg) {
+    rmq_store_t *s = arg;
+    pthread_setname_np(pthread_self(), "rmq-reput");
+    for (;;) {
+        dispatch_round(s);
+        pthread_mutex_lock(&s->reput_mu);
+        atomic_store(&s->reput_waiting, true);
+        if (!s->reput_stop && atomic_load(&s->reput_from) >= atomic_load(&s->max_offset)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            pthread_cond_timedwait(&s->reput_cv, &s->reput_mu, &ts);
+        }
+        atomic_store(&s->reput_waiting, false);
+        bool stop = s->reput_stop;
+        pthread_mutex_unlock(&s->reput_mu);
+        if (stop) break;
+    }
+    return NULL;
+}
+
+rmq_err_t rmq_store__reput_start(rmq_store_t *s) {
+    s->reput_stop = false;
+    if (pthread_create(&s->reput_thr, NULL, reput_main, s) != 0) return RMQ_ERR__FAIL;
+    s->reput_running = true;
+    return RMQ_OK;
+}
+
+void rmq_store__reput_stop(rmq_store_t *s) {
+    if (!s->reput_running) return;
+    pthread_mutex_lock(&s->reput_mu);
+    s->reput_stop = true;
+    pthread_cond_signal(&s->reput_cv);
+    pthread_mutex_unlock(&s->reput_mu);
+    pthread_join(s->reput_thr, NULL);
+    s->reput_running = false;
+}

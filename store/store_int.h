@@ -1,0 +1,205 @@
+/* Private parts of the store shared by its .c files (not for other modules). */
+#ifndef RMQ_STORE_INT_H
+#define RMQ_STORE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/hmap.h"
+#include "store/mfile.h"
+#include "store/store.h"
+
+#define RMQ_CQ_UNIT 20
+#define RMQ_CQ_BLANK_SIZE 0x7FFFFFFF
+#define RMQ_SCHEDULE_TOPIC "SCHEDULE_TOPIC_XXXX"
+
+/* One ConsumeQueue (topic, queue). Entries are written only by the dispatcher (or recovery,
+ * before the threads run); readers take file pins. */
+typedef struct {
+    char *topic;
+    int32_t qid;
+    rmq_mfq_t q;
+    int64_t max_phys;                /* writer: dispatcher; offset+size of the last entry */
+    _Atomic int64_t min_logic;       /* CQ byte offset of the first valid entry */
+    _Atomic bool deleted;
+} rmq_cq_t;
+
+/* One IndexFile (store.md 4). */
+typedef struct {
+    rmq_mfile_t *f;
+    int64_t begin_ts, end_ts, begin_phy, end_phy;
+    int32_t slot_count, index_count;
+} rmq_index_file_t;
+
+/* A SYNC_FLUSH request waiting for the group commit. */
+typedef struct {
+    int64_t target;       /* physical offset that must be durable */
+    uint64_t deadline_ms; /* monotonic */
+    rmq_store_put_cb cb;
+    void *arg;
+    rmq_store_put_result_t r;
+} rmq_gc_req_t;
+
+typedef struct {
+    int64_t physic_ts, logics_ts, index_ts;
+    uint8_t raw[4096]; /* file image: bytes past 24 (5.x fields) are written back untouched */
+} rmq_checkpoint_t;
+
+struct rmq_store_s {
+    rmq_store_cfg_t cfg;
+    char *root, *cl_dir, *cq_dir, *index_dir, *ckpt_path, *abort_path, *lock_path;
+    int lock_fd;
+    int64_t cq_fsize;
+    int64_t max_record; /* maxMessageSize + 64 KiB + headers */
+    bool started, closing;
+
+    /* CommitLog */
+    rmq_mfq_t cl;
+    pthread_mutex_t put_mu;
+    rmq_mfile_t *cur;             /* under put_mu: the segment being appended to (pinned) */
+    rmq_hmap_t qoff;              /* under put_mu: "topic-qid" -> next queue offset */
+    _Atomic int64_t max_offset;   /* writer: appender (after the copy); readers: any */
+    _Atomic int64_t flushed;      /* writer: flush thread */
+    _Atomic int64_t last_store_ts;/* store time of the last append */
+    _Atomic uint64_t put_count, put_bytes, put_fail;
+    _Atomic bool writable;
+    _Atomic bool disk_full;
+
+    /* allocate-ahead (alloc.c) */
+    pthread_t alloc_thr;
+    bool alloc_running;
+    pthread_mutex_t alloc_mu;
+    pthread_cond_t alloc_cv;
+    int64_t alloc_want;  /* start offset requested, -1 none */
+    bool alloc_busy;
+    rmq_mfile_t *alloc_ready;
+    bool alloc_stop;
+
+    /* flush (flush.c) */
+    pthread_t flush_thr;
+    bool flush_running;
+    pthread_mutex_t gc_mu;
+    pthread_cond_t gc_cv;
+    rmq_gc_req_t *gc_w, *gc_r;
+    size_t gc_wn, gc_wcap, gc_rcap;
+    bool flush_stop;
+    uint64_t last_thorough_ms;
+    pthread_mutex_t flush_mu;     /* one CommitLog flush at a time */
+
+    /* records skipped as corrupt by recovery: the dispatcher gives them no ConsumeQueue entry */
+    int64_t *skip;
+    size_t skip_n, skip_cap;
+
+    /* ConsumeQueues */
+    pthread_rwlock_t cq_mu;       /* guards cqs (the table), not entry contents */
+    rmq_hmap_t cqs;               /* "topic\x01qid" -> rmq_cq_t * */
+    rmq_cq_t **cq_graveyard;      /* deleted queues kept until close (readers may hold them) */
+    size_t cq_graveyard_n;
+
+    /* IndexFiles */
+    pthread_mutex_t idx_mu;
+    rmq_index_file_t *idx;
+    size_t idx_n, idx_cap;
+    int64_t idx_hdr_bytes, idx_file_size;
+
+    /* reput (reput.c) */
+    pthread_t reput_thr;
+    bool reput_running;
+    pthread_mutex_t reput_mu;
+    pthread_cond_t reput_cv;
+    _Atomic bool reput_waiting;
+    bool reput_stop;
+    _Atomic int64_t reput_from;   /* writer: dispatcher */
+    _Atomic int64_t logics_ts;    /* store ts of the last dispatched record */
+    rmq_store_arrive_cb arrive_cb;
+    void *arrive_arg;
+
+    /* checkpoint + service thread (clean.c) */
+    pthread_mutex_t ckpt_mu;
+    rmq_checkpoint_t ckpt;
+    pthread_t svc_thr;
+    bool svc_running;
+    pthread_mutex_t svc_mu;
+    pthread_cond_t svc_cv;
+    bool svc_stop;
+    int64_t last_clean_min;        /* CommitLog min offset at the last CQ/index clean */
+};
+
+/* commitlog.c */
+rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean_exit, int64_t *dispatch_from);
+/* Read TOTALSIZE and decode the record at phys into a pinned file view. */
+int64_t rmq_store__read_store_ts(rmq_store_t *s, int64_t phys);
+
+/* alloc.c */
+rmq_err_t rmq_store__alloc_start(rmq_store_t *s);
+void rmq_store__alloc_stop(rmq_store_t *s);
+/* The segment starting at start, from the allocate-ahead slot or created now (put lock held). */
+rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out);
+
+/* flush.c */
+rmq_err_t rmq_store__flush_start(rmq_store_t *s);
+void rmq_store__flush_stop(rmq_store_t *s);
+rmq_err_t rmq_store__flush_cl(rmq_store_t *s, int least_pages);
+/* Queue a SYNC_FLUSH completion; false when the flush thread is not running. */
+bool rmq_store__gc_enqueue(rmq_store_t *s, const rmq_store_put_result_t *r, int64_t target,
+                           rmq_store_put_cb cb, void *arg);
+
+/* cq.c */
+rmq_cq_t *rmq_store__cq_get(rmq_store_t *s, const char *topic, size_t tlen, int32_t qid,
+                            bool create);
+rmq_err_t rmq_store__cq_load_all(rmq_store_t *s, bool *dir_present);
+void rmq_store__cq_free(rmq_cq_t *cq);
+/* Recover one queue (5.6): find its end, set max_phys. */
+void rmq_store__cq_recover(rmq_store_t *s, rmq_cq_t *cq);
+void rmq_store__cq_truncate(rmq_store_t *s, rmq_cq_t *cq, int64_t phys);
+rmq_err_t rmq_store__cq_put(rmq_store_t *s, rmq_cq_t *cq, int64_t phys, int32_t size,
+                            int64_t tags_code, int64_t queue_offset);
+int64_t rmq_store__cq_max_offset(rmq_cq_t *cq); /* in entries */
+int64_t rmq_store__cq_min_offset(rmq_cq_t *cq); /* in entries */
+void rmq_store__cq_correct_min(rmq_store_t *s, rmq_cq_t *cq, int64_t cl_min);
+void rmq_store__cq_flush_all(rmq_store_t *s, int least_pages);
+/* Pinned pointer to entry qoff and the number of readable entries from there to the end of its
+ * segment; NULL if its segment is missing. */
+const uint8_t *rmq_store__cq_entries(rmq_cq_t *cq, int64_t qoff, int64_t *n, rmq_mfile_t **pin);
+void rmq_store__cq_delete_below(rmq_store_t *s, int64_t cl_min);
+
+/* index.c */
+rmq_err_t rmq_store__index_load(rmq_store_t *s, bool clean_exit, int64_t *redispatch_from);
+void rmq_store__index_close(rmq_store_t *s);
+void rmq_store__index_put(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys);
+void rmq_store__index_delete_below(rmq_store_t *s, int64_t cl_min);
+void rmq_store__index_flush(rmq_store_t *s);
+
+/* checkpoint */
+rmq_err_t rmq_store__ckpt_load(rmq_store_t *s);
+rmq_err_t rmq_store__ckpt_write(rmq_store_t *s);
+
+/* reput.c */
+rmq_err_t rmq_store__reput_start(rmq_store_t *s);
+void rmq_store__reput_stop(rmq_store_t *s);
+/* Dispatch everything from reput_from up to the CommitLog end on this thread (recovery). */
+void rmq_store__dispatch_until_end(rmq_store_t *s);
+static inline void rmq_store__reput_wake(rmq_store_t *s) {
+    /* pairs with the dispatcher's store of reput_waiting before it re-reads max_offset */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&s->reput_waiting)) {
+        pthread_mutex_lock(&s->reput_mu);
+        pthread_cond_signal(&s->reput_cv);
+        pthread_mutex_unlock(&s->reput_mu);
+    }
+}
+int64_t rmq_store__tags_code(const rmq_msg_rec_t *r);
+
+/* clean.c */
+rmq_err_t rmq_store__svc_start(rmq_store_t *s);
+void rmq_store__svc_stop(rmq_store_t *s);
+/* Retention pass. mode 0: the normal triggers (deleteWhen hour, disk ratio); 1: as if in the
+ * deleteWhen hour (age still applies); 2: clean immediately (age ignored, as on a full disk).
+ * now_ms is the wall clock to age files against (0 = now). Returns CommitLog segments deleted.
+ * Tests call this directly. */
+int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms);
+double rmq_store__disk_ratio(const char *path);
+
+#endif
