@@ -140,7 +140,7 @@ static rmq_rem_cmd_t *ok_with_body(rmq_rem_cmd_t *req, rmq_buf_t *b) {
 
 static rmq_rem_cmd_t *on_register_broker(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
     rmq_ns_t *ns = arg;
-    char remark[256] = "";
+    char remark[512] = "";
     bool bad = false;
     const char *name = need(req, "brokerName", &bad, remark, sizeof remark);
     const char *addr = need(req, "brokerAddr", &bad, remark, sizeof remark);
@@ -209,7 +209,7 @@ static rmq_rem_cmd_t *on_unregister_broker(rmq_rem_conn_t *conn, rmq_rem_cmd_t *
 
 static rmq_rem_cmd_t *on_query_data_version(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
     rmq_ns_t *ns = arg;
-    char remark[256] = "";
+    char remark[512] = "";
     bool bad = false;
     need(req, "brokerName", &bad, remark, sizeof remark);
     const char *addr = need(req, "brokerAddr", &bad, remark, sizeof remark);

@@ -197,23 +197,23 @@ static void clusters_remove_name(rmq_ns_route_t *r, const char *name) {
 }
 
 /* Remove brokerName's queue data from every topic; drop topics left without any. */
-static void topics_remove_broker(rmq_ns_route_t *r, const char *name) {
+static void topics_remove_broker(rmq_ns_route_t *r, const char *name, const char *why) {
     ns_map_ent_t **ents = ns_map_sorted(&r->topics);
     size_t n = r->topics.count;
     for (size_t k = 0; ents && k < n; k++) {
         topic_t *t = ents[k]->val;
         for (size_t i = 0; i < t->n; i++) {
             if (strcmp(t->q[i].broker_name, name)) continue;
-            RMQ_LOG_INFO(MOD, "remove topic[%s %s], from topicQueueTable, because channel "
-                         "destroyed", ents[k]->key, name);
+            RMQ_LOG_INFO(MOD, "remove topic[%s %s], from topicQueueTable, because %s",
+                         ents[k]->key, name, why);
             free(t->q[i].broker_name);
             memmove(&t->q[i], &t->q[i + 1], (t->n - i - 1) * sizeof *t->q);
             t->n--;
             break;
         }
         if (!t->n) {
-            RMQ_LOG_INFO(MOD, "remove topic[%s] all queue, from topicQueueTable, because "
-                         "channel destroyed", ents[k]->key);
+            RMQ_LOG_INFO(MOD, "remove topic[%s] all queue, from topicQueueTable, because %s",
+                         ents[k]->key, why);
             topic_free(ns_map_del(&r->topics, ents[k]->key));
         }
     }
@@ -743,7 +743,7 @@ static void destroy_addr(rmq_ns_route_t *r, const char *addr) {
         broker_free(ns_map_del(&r->brokers, ents[k]->key));
         if (!name) continue;
         clusters_remove_name(r, name);
-        topics_remove_broker(r, name);
+        topics_remove_broker(r, name, "channel destroyed");
         free(name);
     }
     free(ents);
@@ -774,7 +774,7 @@ void rmq_ns_route_unregister(rmq_ns_route_t *r, const char *cluster, const char 
     if (!name) return;
     (void)cluster; /* RocketMQ looks in the named cluster only; the name is in at most one */
     clusters_remove_name(r, name);
-    topics_remove_broker(r, name);
+    topics_remove_broker(r, name, "broker unregistered");
     free(name);
 }
 
