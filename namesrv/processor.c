@@ -56,6 +56,7 @@ struct rmq_ns_s {
     rmq_ns_kv_t *kv;
     uv_timer_t scan_timer;
     bool timer_inited;
+    bool started; /* listening: only then is the KV config ours to write at shutdown */
     int pending_closes; /* handles (timer, server) not yet closed during shutdown */
     void (*done)(void *arg);
     void *done_arg;
@@ -462,6 +463,7 @@ fail:
 rmq_err_t rmq_ns_start(rmq_ns_t *ns) {
     rmq_err_t e = rmq_rem_server_start(ns->server);
     if (e) return e;
+    ns->started = true;
     uv_timer_init(ns->loop, &ns->scan_timer);
     ns->scan_timer.data = ns;
     ns->timer_inited = true;
@@ -492,7 +494,9 @@ static void on_server_closed(void *arg) { finish(arg); }
 void rmq_ns_shutdown(rmq_ns_t *ns, void (*done)(void *arg), void *arg) {
     ns->done = done;
     ns->done_arg = arg;
-    if (rmq_ns_kv_persist(ns->kv) == RMQ_OK)
+    /* A NameServer that never started (port taken) may share the default kvConfigPath with
+     * the one that holds the port: leave the file alone. */
+    if (ns->started && rmq_ns_kv_persist(ns->kv) == RMQ_OK)
         RMQ_LOG_INFO(MOD, "KV config persisted to %s", ns->cfg->kv_config_path);
     ns->pending_closes = 1 + (ns->timer_inited ? 1 : 0);
     if (ns->timer_inited) {
