@@ -1049,7 +1049,7 @@ static rmq_err_t pull_raw(ctx_t *c, const char *addr, const char *group, const c
     snprintf(os, sizeof os, "%lld", (long long)offset);
     snprintf(ms, sizeof ms, "%d", max);
     const char *kv[] = {"consumerGroup", group, "topic", topic, "queueId", qs, "queueOffset",
-                        os, "maxMsgNums", ms, "sysFlag", "0", "commitOffset", "0",
+                        os, "maxMsgNums", ms, "sysFlag", "4", "commitOffset", "0",
                         "suspendTimeoutMillis", "0", "subscription", "*", "subVersion", "0",
                         "expressionType", "TAG", NULL};
     rmq_admin_resp_t *r = NULL;
