@@ -19,6 +19,7 @@
 
 /* Not in remoting/codes.h (NameServer-only codes). */
 #define REQ_GET_SYSTEM_TOPIC_LIST_FROM_NS 304
+#define REQ_GET_NAMESRV_CONFIG 319
 
 const char *const rmq_ns_log_levels[] = {"ERROR", "WARN", "INFO", "DEBUG", "OFF", NULL};
 
@@ -396,6 +397,25 @@ static rmq_rem_cmd_t *on_kvlist(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *
     return ok_with_body(req, &b);
 }
 
+/* GET_NAMESRV_CONFIG: the effective configuration as Java Properties text (key=value lines).
+ * UPDATE_NAMESRV_CONFIG (318) is deliberately not served: changing a running NameServer's
+ * paths remotely was CVE-2023-37582. */
+static rmq_rem_cmd_t *on_get_config(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return respond(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+    rmq_kv_print(rmq_ns_cfg_defs, rmq_ns_cfg_ndefs, ns->cfg, f);
+    fclose(f);
+    rmq_rem_cmd_t *resp = respond(req, RMQ_OK, NULL);
+    if (resp && text)
+        rmq_rem_cmd_set_body(resp, text, len);
+    else
+        free(text);
+    return resp;
+}
+
 /* ---------- connections and housekeeping ---------- */
 
 static void on_conn_close(rmq_rem_conn_t *c, void *arg) {
@@ -447,6 +467,7 @@ rmq_err_t rmq_ns_new(uv_loop_t *loop, const rmq_ns_cfg_t *cfg, rmq_ns_t **out) {
         {RMQ_REQ_GET_KV_CONFIG, on_get_kv},
         {RMQ_REQ_DELETE_KV_CONFIG, on_delete_kv},
         {RMQ_REQ_GET_KVLIST_BY_NAMESPACE, on_kvlist},
+        {REQ_GET_NAMESRV_CONFIG, on_get_config},
     };
     for (size_t i = 0; i < RMQ_ARRAY_LEN(handlers); i++)
         rmq_rem_server_register(ns->server, handlers[i].code, handlers[i].fn, ns);

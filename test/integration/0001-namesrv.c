@@ -356,6 +356,17 @@ static void test_malformed(void **state) {
     assert_int_equal(r->code, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED);
     rmq_rem_cmd_destroy(r);
 
+    /* the effective configuration can be read, not changed */
+    int code;
+    char want[64];
+    snprintf(want, sizeof want, "listenPort=%d\n", ns1.port);
+    char *cfgtext = simple(ns1.addr, 319 /* GET_NAMESRV_CONFIG */, NULL, NULL, &code);
+    assert_int_equal(code, RMQ_OK);
+    assert_non_null(strstr(cfgtext, want));
+    free(cfgtext);
+    free(simple(ns1.addr, 318 /* UPDATE_NAMESRV_CONFIG */, NULL, NULL, &code));
+    assert_int_equal(code, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED);
+
     /* garbage bytes and a 100 MB length prefix: that connection closes, the server lives */
     assert_true(raw_send_expect_close(ns1.port, "GET / HTTP/1.1\r\n\r\n", 18));
     uint8_t bad[12];
@@ -368,7 +379,6 @@ static void test_malformed(void **state) {
     rmq_put_be32(big + 4, 10);
     assert_true(raw_send_expect_close(ns1.port, big, sizeof big));
 
-    int code;
     char *s = simple(ns1.addr, RMQ_REQ_GET_BROKER_CLUSTER_INFO, NULL, NULL, &code);
     assert_int_equal(code, RMQ_OK);
     assert_non_null(strstr(s, "broker-a"));
