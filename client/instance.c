@@ -22,6 +22,7 @@ typedef struct {
     uint64_t due;
     uint64_t seq;
     void (*fn)(void *);
+    void (*drop)(void *);
     void *arg;
     void *owner;
 } task_t;
@@ -164,6 +165,11 @@ static void *sched_main(void *p) {
 
 rmq_err_t rmq_instance_schedule(rmq_instance_t *in, int64_t delay_ms, void (*fn)(void *arg),
                                 void *arg, void *owner) {
+    return rmq_instance_schedule_ex(in, delay_ms, fn, NULL, arg, owner);
+}
+
+rmq_err_t rmq_instance_schedule_ex(rmq_instance_t *in, int64_t delay_ms, void (*fn)(void *arg),
+                                   void (*drop)(void *arg), void *arg, void *owner) {
     pthread_mutex_lock(&in->sched_mu);
     if (in->stopping) {
         pthread_mutex_unlock(&in->sched_mu);
@@ -183,6 +189,7 @@ rmq_err_t rmq_instance_schedule(rmq_instance_t *in, int64_t delay_ms, void (*fn)
     t->due = rmq_mono_ms() + (uint64_t)(delay_ms > 0 ? delay_ms : 0);
     t->seq = in->seq++;
     t->fn = fn;
+    t->drop = drop;
     t->arg = arg;
     t->owner = owner;
     heap_up(in->heap, in->nheap++);
@@ -193,11 +200,19 @@ rmq_err_t rmq_instance_schedule(rmq_instance_t *in, int64_t delay_ms, void (*fn)
 
 void rmq_instance_cancel(rmq_instance_t *in, void *owner) {
     pthread_mutex_lock(&in->sched_mu);
-    int j = 0;
-    for (int i = 0; i < in->nheap; i++)
+    int j = 0, nd = 0;
+    task_t *dropped = malloc((size_t)(in->nheap ? in->nheap : 1) * sizeof(task_t));
+    for (int i = 0; i < in->nheap; i++) {
         if (in->heap[i].owner != owner) in->heap[j++] = in->heap[i];
+        else if (dropped) dropped[nd++] = in->heap[i];
+    }
     in->nheap = j;
     for (int i = in->nheap / 2; i >= 0; i--) heap_down(in->heap, in->nheap, i);
+    pthread_mutex_unlock(&in->sched_mu);
+    for (int i = 0; i < nd; i++)
+        if (dropped[i].drop) dropped[i].drop(dropped[i].arg);
+    free(dropped);
+    pthread_mutex_lock(&in->sched_mu);
     for (;;) {
         bool busy = false;
         for (int i = 0; i < SCHED_THREADS; i++)
@@ -882,6 +897,8 @@ static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void 
 
 static void instance_free(rmq_instance_t *in) {
     rmq_rem_client_destroy(in->rem);
+    for (int i = 0; i < in->nheap; i++) /* never ran: let their owners release */
+        if (in->heap[i].drop) in->heap[i].drop(in->heap[i].arg);
     for (int i = 0; i < in->nns; i++) free(in->ns[i]);
     free(in->ns);
     for (int i = 0; i < in->ntopics; i++) rmq_topic_info_release(in->topics[i]);

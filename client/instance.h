@@ -133,7 +133,11 @@ rmq_err_t rmq_instance_invoke_namesrv(rmq_instance_t *in, rmq_rem_cmd_t *req, in
  * rmq_instance_cancel (NULL: untagged). RMQ_ERR__CLOSED when the instance is stopping. */
 rmq_err_t rmq_instance_schedule(rmq_instance_t *in, int64_t delay_ms, void (*fn)(void *arg),
                                 void *arg, void *owner);
-/* Drop owner's queued tasks and wait for its running ones. Not from a service thread task of
+/* Same, with drop(arg) called instead of fn when the task is cancelled or the instance stops
+ * before it ran (release what arg holds). */
+rmq_err_t rmq_instance_schedule_ex(rmq_instance_t *in, int64_t delay_ms, void (*fn)(void *arg),
+                                   void (*drop)(void *arg), void *arg, void *owner);
+/* Drop owner's queued tasks (running their drop callbacks) and wait for its running ones. Not from a service thread task of
  * the same owner. */
 void rmq_instance_cancel(rmq_instance_t *in, void *owner);
 /* Run fn(arg) on the callback thread (user code: async-send callbacks, check-backs). */

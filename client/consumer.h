@@ -1,0 +1,42 @@
+/* Requests shared by the push and pull consumers (private): pull, offsets, send-back, locks. */
+#ifndef RMQ_CLIENT_CONSUMER_H
+#define RMQ_CLIENT_CONSUMER_H
+
+#include "client/instance.h"
+
+typedef struct {
+    const char *group;
+    const rmq_mq_t *mq;
+    int64_t offset, commit_offset, sub_version;
+    int max_msgs, sysflag;
+    int64_t suspend_ms;
+    const char *subscription; /* NULL: none */
+} rmq_pull_req_t;
+
+/* PULL_MESSAGE request (protocol.md 3.2.4). NULL on OOM. */
+rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r);
+
+/* Map a pull response into res (status, offsets); decodes the body into res->msgs on FOUND,
+ * setting the broker name, and for each message MIN_OFFSET / MAX_OFFSET. Non-pull codes are
+ * returned as errors. */
+rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq,
+                            rmq_pull_result_t *res);
+
+/* Master address of mq's broker (route looked up when not cached). */
+rmq_err_t rmq_consumer_broker_addr(rmq_instance_t *in, const rmq_mq_t *mq, char *addr,
+                                   size_t n);
+/* QUERY_CONSUMER_OFFSET: RMQ_ERR_QUERY_NOT_FOUND when the group has none. */
+rmq_err_t rmq_query_offset(rmq_instance_t *in, const char *group, const rmq_mq_t *mq,
+                           int64_t *off);
+/* UPDATE_CONSUMER_OFFSET, oneway or sync. */
+rmq_err_t rmq_update_offset(rmq_instance_t *in, const char *group, const rmq_mq_t *mq,
+                            int64_t off, bool oneway);
+/* GET_MAX_OFFSET / SEARCH_OFFSET_BY_TIMESTAMP / GET_MIN_OFFSET. */
+rmq_err_t rmq_max_offset(rmq_instance_t *in, const rmq_mq_t *mq, int64_t *off);
+rmq_err_t rmq_min_offset(rmq_instance_t *in, const rmq_mq_t *mq, int64_t *off);
+rmq_err_t rmq_search_offset(rmq_instance_t *in, const rmq_mq_t *mq, int64_t ts, int64_t *off);
+/* GET_CONSUMER_LIST_BY_GROUP to addr; *ids new (free each, then the array). */
+rmq_err_t rmq_consumer_ids(rmq_instance_t *in, const char *addr, const char *group, char ***ids,
+                           int *n);
+
+#endif

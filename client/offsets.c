@@ -1,0 +1,177 @@
+/* Requests shared by the push and pull consumers: PULL_MESSAGE and its response, offset
+ * queries and commits, the group's consumer list. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/consumer.h"
+#include "client/msgcodec.h"
+#include "common/log.h"
+#include "common/util.h"
+
+rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r) {
+    rmq_rem_cmd_t *c = rmq_rem_cmd_new_request(RMQ_REQ_PULL_MESSAGE);
+    if (!c) return NULL;
+    c->language = RMQ_LANG_CPP;
+    rmq_err_t e = rmq_rem_cmd_set(c, "consumerGroup", r->group);
+    if (!e) e = rmq_rem_cmd_set(c, "topic", r->mq->topic);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "queueId", r->mq->queue_id);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "queueOffset", r->offset);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "maxMsgNums", r->max_msgs);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "sysFlag", r->sysflag);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "commitOffset", r->commit_offset);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "suspendTimeoutMillis", r->suspend_ms);
+    if (!e && r->subscription) e = rmq_rem_cmd_set(c, "subscription", r->subscription);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "subVersion", r->sub_version);
+    if (!e) e = rmq_rem_cmd_set(c, "expressionType", "TAG");
+    if (!e) e = rmq_rem_cmd_set(c, "bname", r->mq->broker);
+    if (e) {
+        rmq_rem_cmd_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
+rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq,
+                            rmq_pull_result_t *res) {
+    memset(res, 0, sizeof(*res));
+    switch (resp->code) {
+    case RMQ_OK: res->status = RMQ_PULL_FOUND; break;
+    case RMQ_ERR_PULL_NOT_FOUND: res->status = RMQ_PULL_NO_NEW_MSG; break;
+    case RMQ_ERR_PULL_RETRY_IMMEDIATELY: res->status = RMQ_PULL_NO_MATCHED_MSG; break;
+    case RMQ_ERR_PULL_OFFSET_MOVED: res->status = RMQ_PULL_OFFSET_ILLEGAL; break;
+    default: return (rmq_err_t)resp->code;
+    }
+    if (rmq_rem_cmd_get_i64(resp, "nextBeginOffset", &res->next_offset) ||
+        rmq_rem_cmd_get_i64(resp, "minOffset", &res->min_offset) ||
+        rmq_rem_cmd_get_i64(resp, "maxOffset", &res->max_offset))
+        return RMQ_ERR__BAD_MSG;
+    if (res->status == RMQ_PULL_FOUND && resp->body && resp->body_len) {
+        rmq_err_t e = rmq_msgs_decode(resp->body, resp->body_len, &res->msgs, &res->n);
+        if (e) return e;
+        char mn[24], mx[24];
+        snprintf(mn, sizeof mn, "%lld", (long long)res->min_offset);
+        snprintf(mx, sizeof mx, "%lld", (long long)res->max_offset);
+        for (size_t i = 0; i < res->n; i++) {
+            rmq_strlcpy(res->msgs[i]->broker, mq->broker, sizeof(res->msgs[i]->broker));
+            rmq_msg_prop_set(res->msgs[i], RMQ_PROP_MIN_OFFSET, mn);
+            rmq_msg_prop_set(res->msgs[i], RMQ_PROP_MAX_OFFSET, mx);
+        }
+    } else if (res->status == RMQ_PULL_FOUND) {
+        res->status = RMQ_PULL_NO_MATCHED_MSG;
+    }
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_consumer_broker_addr(rmq_instance_t *in, const rmq_mq_t *mq, char *addr,
+                                   size_t n) {
+    if (rmq_instance_broker_addr(in, mq->broker, addr, n) == RMQ_OK) return RMQ_OK;
+    rmq_topic_info_t *ti = NULL;
+    rmq_err_t e = rmq_instance_route(in, mq->topic, true, false, &ti);
+    if (e) return e;
+    rmq_topic_info_release(ti);
+    return rmq_instance_broker_addr(in, mq->broker, addr, n);
+}
+
+static rmq_err_t offset_call(rmq_instance_t *in, int code, const char *group,
+                             const rmq_mq_t *mq, const char *k, int64_t v, int64_t *off) {
+    char addr[64];
+    rmq_err_t e = rmq_consumer_broker_addr(in, mq, addr, sizeof addr);
+    if (e) return e;
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(code);
+    if (!req) return RMQ_ERR__NOMEM;
+    req->language = RMQ_LANG_CPP;
+    if (group) e = rmq_rem_cmd_set(req, "consumerGroup", group);
+    if (!e) e = rmq_rem_cmd_set(req, "topic", mq->topic);
+    if (!e) e = rmq_rem_cmd_set_i64(req, "queueId", mq->queue_id);
+    if (!e && k) e = rmq_rem_cmd_set_i64(req, k, v);
+    if (!e) e = rmq_rem_cmd_set(req, "bname", mq->broker);
+    if (e) {
+        rmq_rem_cmd_destroy(req);
+        return e;
+    }
+    rmq_rem_cmd_t *resp = NULL;
+    e = rmq_instance_invoke_sync(in, addr, req, 0, &resp);
+    if (e) return e;
+    e = (rmq_err_t)resp->code;
+    if (!e && off && rmq_rem_cmd_get_i64(resp, "offset", off)) e = RMQ_ERR__BAD_MSG;
+    rmq_rem_cmd_destroy(resp);
+    return e;
+}
+
+rmq_err_t rmq_query_offset(rmq_instance_t *in, const char *group, const rmq_mq_t *mq,
+                           int64_t *off) {
+    return offset_call(in, RMQ_REQ_QUERY_CONSUMER_OFFSET, group, mq, NULL, 0, off);
+}
+
+rmq_err_t rmq_update_offset(rmq_instance_t *in, const char *group, const rmq_mq_t *mq,
+                            int64_t off, bool oneway) {
+    if (!oneway) return offset_call(in, RMQ_REQ_UPDATE_CONSUMER_OFFSET, group, mq, "commitOffset",
+                                    off, NULL);
+    char addr[64];
+    rmq_err_t e = rmq_consumer_broker_addr(in, mq, addr, sizeof addr);
+    if (e) return e;
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_UPDATE_CONSUMER_OFFSET);
+    if (!req) return RMQ_ERR__NOMEM;
+    req->language = RMQ_LANG_CPP;
+    e = rmq_rem_cmd_set(req, "consumerGroup", group);
+    if (!e) e = rmq_rem_cmd_set(req, "topic", mq->topic);
+    if (!e) e = rmq_rem_cmd_set_i64(req, "queueId", mq->queue_id);
+    if (!e) e = rmq_rem_cmd_set_i64(req, "commitOffset", off);
+    if (!e) e = rmq_rem_cmd_set(req, "bname", mq->broker);
+    if (e) {
+        rmq_rem_cmd_destroy(req);
+        return e;
+    }
+    return rmq_instance_invoke_oneway(in, addr, req);
+}
+
+rmq_err_t rmq_max_offset(rmq_instance_t *in, const rmq_mq_t *mq, int64_t *off) {
+    return offset_call(in, RMQ_REQ_GET_MAX_OFFSET, NULL, mq, NULL, 0, off);
+}
+
+rmq_err_t rmq_min_offset(rmq_instance_t *in, const rmq_mq_t *mq, int64_t *off) {
+    return offset_call(in, RMQ_REQ_GET_MIN_OFFSET, NULL, mq, NULL, 0, off);
+}
+
+rmq_err_t rmq_search_offset(rmq_instance_t *in, const rmq_mq_t *mq, int64_t ts, int64_t *off) {
+    return offset_call(in, RMQ_REQ_SEARCH_OFFSET_BY_TIMESTAMP, NULL, mq, "timestamp", ts, off);
+}
+
+rmq_err_t rmq_consumer_ids(rmq_instance_t *in, const char *addr, const char *group, char ***ids,
+                           int *n) {
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_GET_CONSUMER_LIST_BY_GROUP);
+    if (!req) return RMQ_ERR__NOMEM;
+    req->language = RMQ_LANG_CPP;
+    if (rmq_rem_cmd_set(req, "consumerGroup", group)) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__NOMEM;
+    }
+    rmq_rem_cmd_t *resp = NULL;
+    rmq_err_t e = rmq_instance_invoke_sync(in, addr, req, 0, &resp);
+    if (e) return e;
+    e = (rmq_err_t)resp->code;
+    json_t *root = NULL;
+    if (!e) {
+        json_error_t je;
+        root = resp->body ? json_loadb((const char *)resp->body, resp->body_len, 0, &je) : NULL;
+        if (!root) e = RMQ_ERR__BAD_MSG;
+    }
+    rmq_rem_cmd_destroy(resp);
+    if (e) return e;
+    json_t *arr = json_object_get(root, "consumerIdList");
+    size_t cnt = json_is_array(arr) ? json_array_size(arr) : 0;
+    char **out = calloc(cnt ? cnt : 1, sizeof(char *));
+    int k = 0;
+    if (!out) e = RMQ_ERR__NOMEM;
+    for (size_t i = 0; out && i < cnt; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (json_is_string(v) && (out[k] = strdup(json_string_value(v)))) k++;
+    }
+    json_decref(root);
+    if (e) return e;
+    *ids = out;
+    *n = k;
+    return RMQ_OK;
+}
