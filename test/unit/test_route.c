@@ -417,6 +417,39 @@ static void test_unregister_delete_perm(void **state) {
     rmq_ns_route_destroy(r);
 }
 
+/* Filter servers appear under their broker address; non-ASCII names are escaped only in the
+ * standard style; DataVersion-less empty registrations still make the broker live. */
+static void test_route_json_details(void **state) {
+    rmq_ns_route_t *r = rmq_ns_route_new();
+    reg(r, "C", "b\xc3\xa9", "10.0.0.1:10911", 0,
+        "{\"filterServerList\":[\"10.0.0.1:2000\"],\"topicConfigSerializeWrapper\":{"
+        "\"dataVersion\":{\"counter\":1,\"timestamp\":2},\"topicConfigTable\":{\"T\":{}}}}",
+        &CONN_A, 1000, NULL);
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    assert_string_equal(route(r, "T", false, &b),
+                        "{\"brokerDatas\":[{\"brokerAddrs\":{0:\"10.0.0.1:10911\"},\"brokerName\":"
+                        "\"b\xc3\xa9\",\"cluster\":\"C\"}],\"filterServerTable\":{\"10.0.0.1:10911\":"
+                        "[\"10.0.0.1:2000\"]},\"queueDatas\":[{\"brokerName\":\"b\xc3\xa9\",\"perm\":6,"
+                        "\"readQueueNums\":16,\"topicSysFlag\":0,\"writeQueueNums\":16}]}");
+    assert_non_null(strstr(route(r, "T", true, &b), "\"brokerName\":\"b\\u00E9\""));
+    /* a later registration without filter servers clears them */
+    reg(r, "C", "b\xc3\xa9", "10.0.0.1:10911", 0, body1("T", 16, 6, 1), &CONN_A, 2000, NULL);
+    assert_non_null(strstr(route(r, "T", false, &b), "\"filterServerTable\":{}"));
+    /* an empty body registers the broker with no topics */
+    rmq_ns_reg_t rg = {.cluster = "C", .broker_name = "e", .broker_addr = "10.0.0.9:1",
+                       .ha_addr = "", .broker_id = 0, .body = NULL, .conn = &CONN_C};
+    rmq_ns_reg_result_t res;
+    assert_int_equal(rmq_ns_route_register(r, &rg, 3000, &res), RMQ_OK);
+    assert_true(res.first);
+    assert_int_equal(rmq_ns_route_live_count(r), 2);
+    rmq_buf_reset(&b);
+    rmq_ns_route_cluster_json(r, &b);
+    assert_non_null(strstr(buf_str(&b), "\"C\":[\"b\xc3\xa9\",\"e\"]"));
+    rmq_buf_fini(&b);
+    rmq_ns_route_destroy(r);
+}
+
 static void test_kv_persist(void **state) {
     char dir[] = "/tmp/rmq-test-kv.XXXXXX";
     assert_non_null(mkdtemp(dir));
@@ -478,6 +511,7 @@ int main(void) {
         cmocka_unit_test(test_conn_close),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_unregister_delete_perm),
+        cmocka_unit_test(test_route_json_details),
         cmocka_unit_test(test_kv_persist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
