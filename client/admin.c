@@ -150,7 +150,7 @@ static int jf_run(const char *in, size_t len, rmq_buf_t *b) {
             stack[sp++] = c;
             want_key = c == '{';
         } else if (c == '}' || c == ']') {
-            if (sp == 0)
+            if (sp == 0 || stack[sp - 1] != (c == '}' ? '{' : '['))
                 return -1;
             sp--;
         } else if (c == ',') {
