@@ -452,6 +452,9 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
         bool dirty = false;
         for (int64_t k = pos; k < tail->size && k < pos + 4096 && !dirty; k++)
             dirty = tail->base[k] != 0;
+        if (dirty)
+            RMQ_LOG_WARN("store", "CommitLog ends at %" PRId64 ": the torn or invalid bytes after "
+                         "it in %s are discarded", process, tail->path);
         if (!clean || dirty) {
             if (rmq_mfile_zero(tail, pos, tail->size) != RMQ_OK)
                 RMQ_LOG_WARN("store", "could not zero %s past %" PRId64, tail->path, pos);
