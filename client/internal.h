@@ -84,6 +84,11 @@ rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t
  * carry its UNIQ_KEY. */
 rmq_err_t rmq_batch_encode(rmq_msg_t *const *msgs, size_t n, rmq_buf_t *b);
 
+/* Producer body: zlib-compress when len >= over (over > 0) and the result is smaller; sets
+ * RMQ_SYSFLAG_COMPRESSED in *sysflag. *out new (free()) in either case. */
+rmq_err_t rmq_body_encode(const void *body, size_t len, int over, int level, uint8_t **out,
+                          size_t *out_len, int *sysflag);
+
 /* ---- unique ids (UNIQ_KEY, protocol.md 6.9) -------------------------------------- */
 
 typedef struct {

@@ -299,3 +299,22 @@ rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t
     *n = cnt;
     return RMQ_OK;
 }
+
+rmq_err_t rmq_body_encode(const void *body, size_t len, int over, int level, uint8_t **out,
+                          size_t *out_len, int *sysflag) {
+    if (over > 0 && len >= (size_t)over) {
+        uint8_t *z = NULL;
+        size_t zl = 0;
+        if (rmq_msg_deflate(body, len, level, &z, &zl) == RMQ_OK) {
+            *out = z;
+            *out_len = zl;
+            *sysflag |= RMQ_SYSFLAG_COMPRESSED;
+            return RMQ_OK;
+        }
+    }
+    *out = malloc(len ? len : 1);
+    if (!*out) return RMQ_ERR__NOMEM;
+    memcpy(*out, body, len);
+    *out_len = len;
+    return RMQ_OK;
+}

@@ -114,23 +114,11 @@ static rmq_err_t encode_msg(rmq_producer_t *p, const rmq_msg_t *m, bool txn, enc
     }
     out->props = (char *)rmq_buf_detach(&b, NULL);
     if (txn) out->sysflag |= RMQ_SYSFLAG_TXN_PREPARED;
-    if ((int64_t)m->body_len >= p->compress_over && p->compress_over > 0) {
-        uint8_t *z = NULL;
-        size_t zl = 0;
-        if (rmq_msg_deflate(m->body, m->body_len, p->compress_level, &z, &zl) == RMQ_OK) {
-            out->body = z;
-            out->body_len = zl;
-            out->sysflag |= RMQ_SYSFLAG_COMPRESSED;
-            return RMQ_OK;
-        }
-    }
-    out->body = malloc(m->body_len);
-    if (!out->body) {
+    if (rmq_body_encode(m->body, m->body_len, p->compress_over, p->compress_level, &out->body,
+                        &out->body_len, &out->sysflag)) {
         enc_fini(out);
         return RMQ_ERR__NOMEM;
     }
-    memcpy(out->body, m->body, m->body_len);
-    out->body_len = m->body_len;
     return RMQ_OK;
 }
 
