@@ -233,7 +233,7 @@ static void fill_response(rmq_broker_t *b, rmq_rem_cmd_t *resp, const rmq_store_
             size_t pos = 0;
             for (size_t i = 0; i < n; i++) {
                 if (i) ids[pos++] = ',';
-                rmq_msg_offset_id(ids + pos, &b->store_host, offsets[i]);
+                rmq_msg_offset_id_encode(ids + pos, &b->store_host, offsets[i]);
                 pos += strlen(ids + pos);
             }
             ids[pos] = 0;
@@ -242,7 +242,7 @@ static void fill_response(rmq_broker_t *b, rmq_rem_cmd_t *resp, const rmq_store_
         }
     } else {
         char id[64];
-        rmq_msg_offset_id(id, &b->store_host, r->phys_offset);
+        rmq_msg_offset_id_encode(id, &b->store_host, r->phys_offset);
         rmq_rem_cmd_set(resp, "msgId", id);
     }
     rmq_rem_cmd_set_i64(resp, "queueId", qid);
@@ -727,7 +727,7 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
     if (!rmq_msg_prop_copy(rec.props, (size_t)rec.props_len, RMQ_PROP_ORIGIN_MESSAGE_ID, origin,
                            sizeof origin) ||
         !origin[0])
-        rmq_msg_offset_id(origin, &rec.store_host, rec.phys_offset);
+        rmq_msg_offset_id_encode(origin, &rec.store_host, rec.phys_offset);
     props_add(&pb, RMQ_PROP_ORIGIN_MESSAGE_ID, origin);
     props_add(&pb, RMQ_PROP_WAIT, "false");
     if (lvl > 0) {

@@ -251,7 +251,7 @@ rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t
         m->store_ts = r.store_ts;
         m->reconsume_times = r.reconsume_times;
         m->prepared_txn_offset = r.prepared_txn_offset;
-        rmq_msgcodec_offset_id(m->offset_id, &r.store_host, r.phys_offset);
+        rmq_msg_offset_id_encode(m->offset_id, &r.store_host, r.phys_offset);
         if (r.sysflag & RMQ_SYSFLAG_COMPRESSED) {
             int ctype = (r.sysflag & RMQ_SYSFLAG_COMPRESSION_TYPE_MASK) >> 8;
             if (ctype != 0 && ctype != 3) {

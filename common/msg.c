@@ -248,7 +248,7 @@ rmq_err_t rmq_msg_prop_filter(rmq_buf_t *b, const char *props, size_t len, const
 
 /* ---- ids and hashes -------------------------------------------------------------------------- */
 
-void rmq_msg_offset_id(char *out, const rmq_msg_host_t *store_host, int64_t phys_offset) {
+void rmq_msg_offset_id_encode(char *out, const rmq_msg_host_t *store_host, int64_t phys_offset) {
     static const char hex[] = "0123456789ABCDEF";
     uint8_t raw[28];
     size_t iplen = store_host->ip_len == 16 ? 16 : 4;

@@ -118,7 +118,7 @@ void rmq_msg_prop_each(const char *props, size_t len,
 
 /* Offset message id: upper-case hex of store ip | port(int32) | phys offset(int64).
  * out needs 57 bytes. */
-void rmq_msg_offset_id(char *out, const rmq_msg_host_t *store_host, int64_t phys_offset);
+void rmq_msg_offset_id_encode(char *out, const rmq_msg_host_t *store_host, int64_t phys_offset);
 /* Parse an offset message id (32 or 56 hex chars, any case). */
 rmq_err_t rmq_msg_offset_id_parse(const char *id, rmq_msg_host_t *host, int64_t *phys_offset);
 

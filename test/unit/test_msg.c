@@ -272,7 +272,7 @@ static void test_offset_id(void **st) {
     (void)st;
     char id[57];
     rmq_msg_host_t h = host4(192, 168, 0, 10, 10911);
-    rmq_msg_offset_id(id, &h, 0);
+    rmq_msg_offset_id_encode(id, &h, 0);
     assert_string_equal(id, "C0A8000A00002A9F0000000000000000");
     rmq_msg_host_t p;
     int64_t off = -1;
@@ -290,7 +290,7 @@ static void test_offset_id(void **st) {
     h6.ip[1] = 0x80;
     h6.ip[15] = 1;
     h6.port = 10911;
-    rmq_msg_offset_id(id, &h6, 0x0102030405060708LL);
+    rmq_msg_offset_id_encode(id, &h6, 0x0102030405060708LL);
     assert_int_equal(strlen(id), 56);
     assert_string_equal(id, "FE80000000000000000000000000000100002A9F0102030405060708");
     assert_int_equal(rmq_msg_offset_id_parse(id, &p, &off), 0);
