@@ -514,7 +514,7 @@ static void on_stop_tick(uv_timer_t *t) {
         return;
     }
     if (rt->state == ST_UNREG) {
-        if ((unreg_pending > 0 || !rt->server_closed) && waited < 3000) return;
+        if (unreg_pending > 0 && waited < 3000) return;
         uv_timer_stop(t);
         finish(rt);
     }
@@ -660,12 +660,10 @@ int rmq_broker_run(rmq_broker_cfg_t *cfg) {
                  b->cfg.listen_port, b->cfg.namesrv_addr ? b->cfg.namesrv_addr : "(none)");
 
     uv_run(b->loop, UV_RUN_DEFAULT);
-    int cr = uv_loop_close(b->loop);
-    if (cr != 0) {
-        uv_run(b->loop, UV_RUN_NOWAIT);
-        cr = uv_loop_close(b->loop);
-        if (cr != 0) RMQ_LOG_WARN("broker", "loop closed with handles open");
-    }
+    /* Only unreferenced handles are left (the safety timer): close them and let them finish. */
+    uv_walk(b->loop, walk_close, NULL);
+    uv_run(b->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(b->loop) != 0) RMQ_LOG_WARN("broker", "loop closed with handles open");
     rmq_kv_free(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &b->cfg);
     return rt.exit_code;
 }

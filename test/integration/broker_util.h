@@ -1,0 +1,167 @@
+/* Helpers for the broker integration tests (0200-0203): hand-built remoting requests sent with
+ * the remoting client, exactly as a RocketMQ client would put them on the wire. Include after
+ * cmocka.h. */
+#ifndef RMQ_TEST_BROKER_UTIL_H
+#define RMQ_TEST_BROKER_UTIL_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "common/msg.h"
+#include "common/util.h"
+#include "harness.h"
+#include "remoting/client.h"
+#include "remoting/cmd.h"
+
+#define BT_TIMEOUT 10000
+
+static inline rmq_rem_client_t *bt_client(void) {
+    rmq_rem_client_cfg_t cfg = {.name = "test"};
+    rmq_rem_client_t *cl = NULL;
+    assert_int_equal(rmq_rem_client_new(NULL, &cfg, &cl), RMQ_OK);
+    return cl;
+}
+
+/* Send req (taken) and return the response; fails the test on a transport error. */
+static inline rmq_rem_cmd_t *bt_call(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
+                                     int timeout_ms) {
+    rmq_rem_cmd_t *resp = NULL;
+    rmq_err_t e = rmq_rem_client_invoke_sync(cl, addr, req, timeout_ms, &resp);
+    if (e != RMQ_OK) fprintf(stderr, "call to %s failed: %s\n", addr, rmq_strerror(e));
+    assert_int_equal(e, RMQ_OK);
+    assert_non_null(resp);
+    return resp;
+}
+
+static inline void bt_create_topic(rmq_rem_client_t *cl, const char *addr, const char *topic,
+                                   int qnums, int perm) {
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_UPDATE_AND_CREATE_TOPIC);
+    rmq_rem_cmd_set(req, "topic", topic);
+    rmq_rem_cmd_set(req, "defaultTopic", "TBW102");
+    rmq_rem_cmd_set_i64(req, "readQueueNums", qnums);
+    rmq_rem_cmd_set_i64(req, "writeQueueNums", qnums);
+    rmq_rem_cmd_set_i64(req, "perm", perm);
+    rmq_rem_cmd_set(req, "topicFilterType", "SINGLE_TAG");
+    rmq_rem_cmd_set(req, "topicSysFlag", "0");
+    rmq_rem_cmd_set(req, "order", "false");
+    rmq_rem_cmd_t *resp = bt_call(cl, addr, req, BT_TIMEOUT);
+    assert_int_equal(resp->code, 0);
+    rmq_rem_cmd_destroy(resp);
+}
+
+/* "KEYS\1k\2TAGS\1t\2UNIQ_KEY\1...\2WAIT\1true" as the Java producer builds it. */
+static inline void bt_props(char *out, size_t n, const char *keys, const char *tags,
+                            const char *extra) {
+    static unsigned counter;
+    snprintf(out, n, "%s%s%s%s%s%sUNIQ_KEY\001%08X%08X%s\002WAIT\001true%s", keys ? "KEYS\001" : "",
+             keys ? keys : "", keys ? "\002" : "", tags ? "TAGS\001" : "", tags ? tags : "",
+             tags ? "\002" : "", (unsigned)getpid(), __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED),
+             "0000000000000000", extra ? extra : "");
+}
+
+/* SEND_MESSAGE_V2 with the Java client's header fields. Returns the response (caller frees). */
+static inline rmq_rem_cmd_t *bt_send(rmq_rem_client_t *cl, const char *addr, const char *topic,
+                                     int qid, const void *body, size_t blen, const char *props) {
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_SEND_MESSAGE_V2);
+    rmq_rem_cmd_set(req, "a", "test_pg");
+    rmq_rem_cmd_set(req, "b", topic);
+    rmq_rem_cmd_set(req, "c", "TBW102");
+    rmq_rem_cmd_set(req, "d", "4");
+    rmq_rem_cmd_set_i64(req, "e", qid);
+    rmq_rem_cmd_set(req, "f", "0");
+    rmq_rem_cmd_set_i64(req, "g", rmq_now_ms());
+    rmq_rem_cmd_set(req, "h", "0");
+    if (props) rmq_rem_cmd_set(req, "i", props);
+    rmq_rem_cmd_set(req, "j", "0");
+    rmq_rem_cmd_set(req, "k", "false");
+    rmq_rem_cmd_set(req, "m", "false");
+    if (blen) rmq_rem_cmd_set_body_copy(req, body, blen);
+    return bt_call(cl, addr, req, BT_TIMEOUT);
+}
+
+static inline int64_t bt_i64(const rmq_rem_cmd_t *c, const char *k) {
+    int64_t v = -1;
+    if (rmq_rem_cmd_get_i64(c, k, &v) != RMQ_OK) {
+        fprintf(stderr, "response field %s missing (code %d, remark %s)\n", k, c->code,
+                c->remark ? c->remark : "");
+        fail();
+    }
+    return v;
+}
+
+#define BT_PULL_SUSPEND 0x2
+#define BT_PULL_SUB 0x4
+#define BT_PULL_COMMIT 0x1
+
+static inline rmq_rem_cmd_t *bt_pull_req(const char *group, const char *topic, int qid,
+                                         int64_t offset, int max, int sysflag, int64_t suspend_ms,
+                                         const char *sub) {
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_PULL_MESSAGE);
+    rmq_rem_cmd_set(req, "consumerGroup", group);
+    rmq_rem_cmd_set(req, "topic", topic);
+    rmq_rem_cmd_set_i64(req, "queueId", qid);
+    rmq_rem_cmd_set_i64(req, "queueOffset", offset);
+    rmq_rem_cmd_set_i64(req, "maxMsgNums", max);
+    rmq_rem_cmd_set_i64(req, "sysFlag", sysflag | BT_PULL_SUB);
+    rmq_rem_cmd_set_i64(req, "commitOffset", 0);
+    rmq_rem_cmd_set_i64(req, "suspendTimeoutMillis", suspend_ms);
+    rmq_rem_cmd_set(req, "subscription", sub ? sub : "*");
+    rmq_rem_cmd_set_i64(req, "subVersion", 0);
+    rmq_rem_cmd_set(req, "expressionType", "TAG");
+    return req;
+}
+
+static inline rmq_rem_cmd_t *bt_pull(rmq_rem_client_t *cl, const char *addr, const char *group,
+                                     const char *topic, int qid, int64_t offset, int max,
+                                     const char *sub) {
+    return bt_call(cl, addr, bt_pull_req(group, topic, qid, offset, max, 0, 0, sub), BT_TIMEOUT);
+}
+
+/* The response body as one contiguous buffer (zero-copy bodies arrive as a normal body on the
+ * client side). */
+static inline const uint8_t *bt_body(const rmq_rem_cmd_t *c, size_t *len) {
+    *len = c->body_len;
+    return c->body;
+}
+
+static inline bool bt_prop(const rmq_msg_rec_t *r, const char *k, char *out, size_t n) {
+    return rmq_msg_prop_copy(r->props, (size_t)r->props_len, k, out, n);
+}
+
+static inline void bt_update_offset(rmq_rem_client_t *cl, const char *addr, const char *group,
+                                    const char *topic, int qid, int64_t off) {
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_UPDATE_CONSUMER_OFFSET);
+    rmq_rem_cmd_set(req, "consumerGroup", group);
+    rmq_rem_cmd_set(req, "topic", topic);
+    rmq_rem_cmd_set_i64(req, "queueId", qid);
+    rmq_rem_cmd_set_i64(req, "commitOffset", off);
+    rmq_rem_cmd_t *resp = bt_call(cl, addr, req, BT_TIMEOUT);
+    assert_int_equal(resp->code, 0);
+    rmq_rem_cmd_destroy(resp);
+}
+
+static inline int64_t bt_query_offset(rmq_rem_client_t *cl, const char *addr, const char *group,
+                                      const char *topic, int qid) {
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_QUERY_CONSUMER_OFFSET);
+    rmq_rem_cmd_set(req, "consumerGroup", group);
+    rmq_rem_cmd_set(req, "topic", topic);
+    rmq_rem_cmd_set_i64(req, "queueId", qid);
+    rmq_rem_cmd_t *resp = bt_call(cl, addr, req, BT_TIMEOUT);
+    int64_t off = resp->code == 0 ? bt_i64(resp, "offset") : -1;
+    rmq_rem_cmd_destroy(resp);
+    return off;
+}
+
+/* Exit status 0 after SIGTERM. */
+static inline void bt_stop_clean(rmq_proc_t *p) {
+    int st = rmq_proc_stop(p, SIGTERM);
+    if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        fprintf(stderr, "process exit status 0x%x (log %s)\n", st, p->log);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+#endif
