@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "client/internal.h"
-#include "client/msgcodec.h"
+#include "common/msg.h"
 #include "common/util.h"
 
 rmq_msg_t *rmq_msg_alloc(void) {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "client/consumer.h"
-#include "client/msgcodec.h"
+#include "common/msg.h"
 #include "common/log.h"
 #include "common/util.h"
 

@@ -11,7 +11,7 @@
 
 #include "client/instance.h"
 #include "common/log.h"
-#include "client/msgcodec.h"
+#include "common/msg.h"
 #include "common/util.h"
 
 #define MOD "producer"

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "client/consumer.h"
-#include "client/msgcodec.h"
+#include "common/msg.h"
 #include "common/log.h"
 #include "common/util.h"
 

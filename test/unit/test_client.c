@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "client/internal.h"
-#include "client/msgcodec.h"
+#include "common/msg.h"
 #include "common/util.h"
 
 /* ---- queue selection ------------------------------------------------------------------ */
