@@ -25,9 +25,9 @@ static void host_str(const rmq_msg_host_t *h, char *out, size_t n) {
     snprintf(out + w, n - (size_t)w, ":%d", (int)h->port);
 }
 
-/* Offset message id: hex of store ip | port | commit-log offset. Written here rather than
- * calling common/msg.h's rmq_msg_offset_id because librmq exports rmq.h's function of the same
- * name, which wins at run time in a program linking both. */
+/* Offset message id: hex of store ip | port | commit-log offset, written here so this file
+ * does not depend on which name common/msg.h gives its encoder (it once clashed with the
+ * SDK's rmq_msg_offset_id). */
 static void offset_id(char *out, const rmq_msg_host_t *h, int64_t off) {
     static const char hx[] = "0123456789ABCDEF";
     uint8_t raw[28];
