@@ -78,12 +78,15 @@ static void *producer(void *arg) {
 static int pull_check(rmq_rem_client_t *cl, int qid, int64_t from, const char *sub) {
     int64_t off = from;
     int got = 0;
-    for (;;) {
-        rmq_rem_cmd_t *resp = bt_pull(cl, broker_addr, GROUP, TOPIC, qid, off, 32, sub);
+    while (off < nacked[qid]) {
+        /* Long-poll: the ConsumeQueue is written by the reput thread shortly after the acks. */
+        rmq_rem_cmd_t *resp = bt_call(
+            cl, broker_addr, bt_pull_req(GROUP, TOPIC, qid, off, 32, BT_PULL_SUSPEND, 3000, sub),
+            BT_TIMEOUT);
         if (resp->code == RMQ_ERR_PULL_NOT_FOUND) {
-            assert_int_equal(bt_i64(resp, "maxOffset"), nacked[qid]);
+            assert_true(bt_i64(resp, "maxOffset") <= nacked[qid]);
             rmq_rem_cmd_destroy(resp);
-            break;
+            continue;
         }
         if (resp->code == RMQ_ERR_PULL_RETRY_IMMEDIATELY) { /* all filtered out */
             int64_t next = bt_i64(resp, "nextBeginOffset");
@@ -138,6 +141,12 @@ static int pull_check(rmq_rem_client_t *cl, int qid, int64_t from, const char *s
         off = next;
         rmq_rem_cmd_destroy(resp);
     }
+    assert_true(off == nacked[qid]);
+    rmq_rem_cmd_t *resp = bt_pull(cl, broker_addr, GROUP, TOPIC, qid, off, 32, sub);
+    assert_int_equal(resp->code, RMQ_ERR_PULL_NOT_FOUND);
+    assert_true(bt_i64(resp, "maxOffset") == nacked[qid]);
+    assert_true(bt_i64(resp, "nextBeginOffset") == off);
+    rmq_rem_cmd_destroy(resp);
     return got;
 }
 
