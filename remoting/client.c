@@ -1,0 +1,498 @@
+/* Remoting client: channels by "host:port", each with at most one live connection.
+ *
+ * Every public call posts to the loop through the context's mailbox (even from the loop thread,
+ * so a callback never runs inside the call that caused it). An async request is one
+ * allocation besides the command: the pending record travels through the mailbox, then sits
+ * in the context's table until its response, timeout or connection loss.
+ *
+ * Channels are created on first use under a mutex and live until the client is destroyed; the
+ * connection inside a channel is touched only on the loop thread. A closed connection is
+ * replaced by a new one on the next request to that address. */
+#include "remoting/client.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "remoting/frame.h"
+#include "remoting/internal.h"
+
+enum { MSG_INVOKE = RMQ_REM_MSG_OWNER, MSG_ONEWAY, MSG_CLOSE_ADDR, MSG_SHUTDOWN };
+
+typedef struct chan_s {
+    struct chan_s *next;    /* client's list, under mu */
+    char *addr;             /* "host:port" as given */
+    char *host;
+    int port;
+    rmq_rem_conn_t *conn;   /* loop thread only */
+} chan_t;
+
+typedef struct {
+    rmq_rem_msg_t m;
+    chan_t *chan;
+    rmq_rem_cmd_t *cmd;
+} chan_msg_t;
+
+struct rmq_rem_client_s {
+    uv_loop_t *loop;
+    uv_loop_t own_loop;
+    bool owns_loop;
+    uv_thread_t thread;
+    char name[32];
+    size_t max_frame;
+    int connect_timeout_ms;
+    rmq_rem_ctx_t *ctx;
+    pthread_mutex_t mu;
+    chan_t *chans;          /* under mu */
+    atomic_bool closing;
+    bool shut;              /* loop thread: shutdown done */
+    rmq_rem_handler_fn handler;
+    void *handler_arg;
+    void (*on_close)(const char *addr, void *arg);
+    void *on_close_arg;
+    rmq_rem_msg_t shutdown_msg;
+};
+
+/* ------------------------------------------------------------------------ channels */
+
+static chan_t *chan_find_locked(rmq_rem_client_t *cl, const char *addr) {
+    for (chan_t *ch = cl->chans; ch; ch = ch->next)
+        if (strcmp(ch->addr, addr) == 0) return ch;
+    return NULL;
+}
+
+/* The channel for addr, created on first use; NULL for a malformed address or OOM. */
+static chan_t *chan_get(rmq_rem_client_t *cl, const char *addr, bool create) {
+    pthread_mutex_lock(&cl->mu);
+    chan_t *ch = chan_find_locked(cl, addr);
+    if (ch || !create) {
+        pthread_mutex_unlock(&cl->mu);
+        return ch;
+    }
+    const char *colon = strrchr(addr, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon == addr || !end || *end || port <= 0 || port > 65535) {
+        pthread_mutex_unlock(&cl->mu);
+        RMQ_LOG_WARN("remoting", "%s: bad address '%s' (want host:port)", cl->name, addr);
+        return NULL;
+    }
+    ch = calloc(1, sizeof *ch);
+    if (ch) {
+        ch->addr = strdup(addr);
+        const char *h = addr;
+        size_t hl = (size_t)(colon - addr);
+        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { /* [v6]:port */
+            h++;
+            hl -= 2;
+        }
+        ch->host = strndup(h, hl);
+        ch->port = (int)port;
+        if (!ch->addr || !ch->host) {
+            free(ch->addr);
+            free(ch->host);
+            free(ch);
+            ch = NULL;
+        } else {
+            ch->next = cl->chans;
+            cl->chans = ch;
+        }
+    }
+    pthread_mutex_unlock(&cl->mu);
+    return ch;
+}
+
+static void on_connect(uv_connect_t *req, int status) {
+    rmq_rem_conn_t *c = req->data;
+    if (c->closed) return;
+    if (status < 0) {
+        RMQ_LOG_WARN("remoting", "%s: connect to %s failed: %s", c->ctx->name, c->peer,
+                     uv_strerror(status));
+        rmq_rem_conn_close(c);
+        return;
+    }
+    if (rmq_rem_conn_start_(c) == RMQ_OK)
+        RMQ_LOG_DEBUG("remoting", "%s: connected to %s from %s", c->ctx->name, c->peer, c->local);
+}
+
+static void start_connect(rmq_rem_conn_t *c, const struct sockaddr *sa) {
+    c->state = RMQ_REM_CONN_CONNECTING;
+    c->creq.data = c;
+    int rc = uv_tcp_connect(&c->creq, &c->tcp, sa, on_connect);
+    if (rc) {
+        RMQ_LOG_WARN("remoting", "%s: connect to %s: %s", c->ctx->name, c->peer, uv_strerror(rc));
+        rmq_rem_conn_close(c);
+    }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+    rmq_rem_conn_t *c = req->data;
+    if (!c->closed) {
+        struct addrinfo *pick = NULL;
+        for (struct addrinfo *a = status == 0 ? res : NULL; a; a = a->ai_next) {
+            if (a->ai_family == AF_INET) {
+                pick = a;
+                break;
+            }
+            if (a->ai_family == AF_INET6 && !pick) pick = a;
+        }
+        if (!pick) {
+            RMQ_LOG_WARN("remoting", "%s: cannot resolve %s: %s", c->ctx->name, c->peer,
+                         status ? uv_strerror(status) : "no address");
+            rmq_rem_conn_close(c);
+        } else {
+            start_connect(c, pick->ai_addr);
+        }
+    }
+    if (res) uv_freeaddrinfo(res);
+    rmq_rem_conn_unref(c);
+}
+
+/* The channel's connection, opening one if there is none (loop thread). Never NULL unless out
+ * of memory; a connection that fails at once is returned closed and fails what is put on it. */
+static rmq_rem_conn_t *chan_conn(rmq_rem_client_t *cl, chan_t *ch) {
+    if (ch->conn && !ch->conn->closed) return ch->conn;
+    rmq_rem_conn_t *c = rmq_rem_conn_new_(cl->ctx);
+    if (!c) return NULL;
+    c->chan = ch;
+    ch->conn = c;
+    rmq_strlcpy(c->peer, ch->addr, sizeof c->peer);
+    c->state = RMQ_REM_CONN_RESOLVING;
+    c->connect_deadline = rmq_mono_ms() + (uint64_t)cl->connect_timeout_ms;
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(ch->host, ch->port, (struct sockaddr_in *)&ss) == 0 ||
+        uv_ip6_addr(ch->host, ch->port, (struct sockaddr_in6 *)&ss) == 0) {
+        start_connect(c, (struct sockaddr *)&ss);
+        return c;
+    }
+    char port[8];
+    snprintf(port, sizeof port, "%d", ch->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    c->gai.data = c;
+    rmq_rem_conn_ref(c); /* held by the resolver request */
+    int rc = uv_getaddrinfo(cl->loop, &c->gai, on_resolved, ch->host, port, &hints);
+    if (rc) {
+        rmq_rem_conn_unref(c);
+        RMQ_LOG_WARN("remoting", "%s: resolve %s: %s", cl->name, ch->host, uv_strerror(rc));
+        c->state = RMQ_REM_CONN_CONNECTING; /* nothing to cancel */
+        rmq_rem_conn_close(c);
+    }
+    return c;
+}
+
+/* --------------------------------------------------------------------- loop side */
+
+static void do_invoke(rmq_rem_client_t *cl, rmq_rem_pending_t *p, bool closing) {
+    rmq_rem_cmd_t *req = p->req;
+    p->req = NULL;
+    if (closing || cl->shut) {
+        rmq_rem_cmd_destroy(req);
+        p->cb(RMQ_ERR__CLOSED, NULL, p->arg);
+        free(p);
+        return;
+    }
+    rmq_rem_conn_t *c = chan_conn(cl, p->chan);
+    if (!c) {
+        rmq_rem_cmd_destroy(req);
+        p->cb(RMQ_ERR__CONN, NULL, p->arg);
+        free(p);
+        return;
+    }
+    p->conn = c;
+    rmq_rem_pending_add_(cl->ctx, p);
+    rmq_rem_conn_send(c, req); /* dropped if c is already closed; p then fails with CONN */
+}
+
+static void do_shutdown(rmq_rem_client_t *cl) {
+    if (cl->shut) return;
+    cl->shut = true;
+    rmq_rem_ctx_shutdown_(cl->ctx, RMQ_ERR__CLOSED);
+}
+
+static void cl_on_msg(void *owner, rmq_rem_msg_t *m, bool closing) {
+    rmq_rem_client_t *cl = owner;
+    switch (m->kind) {
+    case MSG_INVOKE:
+        do_invoke(cl, (rmq_rem_pending_t *)m, closing);
+        break;
+    case MSG_ONEWAY: {
+        chan_msg_t *cm = (chan_msg_t *)m;
+        rmq_rem_conn_t *c = closing || cl->shut ? NULL : chan_conn(cl, cm->chan);
+        if (c) rmq_rem_conn_send(c, cm->cmd);
+        else rmq_rem_cmd_destroy(cm->cmd);
+        free(cm);
+        break;
+    }
+    case MSG_CLOSE_ADDR: {
+        chan_msg_t *cm = (chan_msg_t *)m;
+        if (cm->chan->conn) rmq_rem_conn_close(cm->chan->conn);
+        free(cm);
+        break;
+    }
+    case MSG_SHUTDOWN:
+        if (!closing) do_shutdown(cl);
+        break;
+    default:
+        free(m);
+    }
+}
+
+static void cl_on_request(void *owner, rmq_rem_conn_t *c, rmq_rem_cmd_t *req) {
+    rmq_rem_client_t *cl = owner;
+    rmq_rem_dispatch_(c, req, cl->handler, cl->handler_arg);
+}
+
+static void cl_on_conn_closed(void *owner, rmq_rem_conn_t *c) {
+    rmq_rem_client_t *cl = owner;
+    chan_t *ch = c->chan;
+    if (!ch) return;
+    if (ch->conn == c) ch->conn = NULL;
+    c->chan = NULL;
+    if (!cl->shut && cl->on_close) cl->on_close(ch->addr, cl->on_close_arg);
+}
+
+static void free_client(rmq_rem_client_t *cl) {
+    for (chan_t *ch = cl->chans, *nx; ch; ch = nx) {
+        nx = ch->next;
+        free(ch->addr);
+        free(ch->host);
+        free(ch);
+    }
+    pthread_mutex_destroy(&cl->mu);
+    free(cl);
+}
+
+static void cl_on_all_closed(void *owner) {
+    rmq_rem_client_t *cl = owner;
+    cl->ctx = NULL;
+    /* An owned loop is closed and the client freed by destroy() after the thread joins. */
+    if (!cl->owns_loop) free_client(cl);
+}
+
+static const rmq_rem_ctx_ops_t cl_ops = {
+    .on_request = cl_on_request,
+    .on_conn_closed = cl_on_conn_closed,
+    .on_msg = cl_on_msg,
+    .on_all_closed = cl_on_all_closed,
+};
+
+static void loop_thread(void *arg) {
+    rmq_rem_client_t *cl = arg;
+    char tname[16];
+    rmq_strlcpy(tname, cl->name, sizeof tname);
+    pthread_setname_np(pthread_self(), tname);
+    uv_run(cl->loop, UV_RUN_DEFAULT);
+}
+
+/* ------------------------------------------------------------------------ public */
+
+rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
+                             rmq_rem_client_t **out) {
+    *out = NULL;
+    rmq_rem_client_t *cl = calloc(1, sizeof *cl);
+    if (!cl) return RMQ_ERR__NOMEM;
+    rmq_strlcpy(cl->name, cfg && cfg->name ? cfg->name : "rmq-remoting", sizeof cl->name);
+    cl->max_frame = cfg && cfg->max_frame ? cfg->max_frame : RMQ_REM_FRAME_MAX_DEFAULT;
+    cl->connect_timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 3000;
+    pthread_mutex_init(&cl->mu, NULL);
+    atomic_init(&cl->closing, false);
+    cl->shutdown_msg.kind = MSG_SHUTDOWN;
+    if (!loop) {
+        int rc = uv_loop_init(&cl->own_loop);
+        if (rc) {
+            RMQ_LOG_ERROR("remoting", "%s: loop init: %s", cl->name, uv_strerror(rc));
+            pthread_mutex_destroy(&cl->mu);
+            free(cl);
+            return RMQ_ERR__FAIL;
+        }
+        loop = &cl->own_loop;
+        cl->owns_loop = true;
+    }
+    cl->loop = loop;
+    cl->ctx = rmq_rem_ctx_new_(loop, &cl_ops, cl, cl->max_frame, 0, cl->name);
+    if (!cl->ctx) goto fail;
+    if (cl->owns_loop) {
+        int rc = uv_thread_create(&cl->thread, loop_thread, cl);
+        if (rc) {
+            RMQ_LOG_ERROR("remoting", "%s: thread: %s", cl->name, uv_strerror(rc));
+            /* Close the context's handles on this thread: the loop never ran. */
+            do_shutdown(cl);
+            uv_run(loop, UV_RUN_DEFAULT);
+            uv_loop_close(loop);
+            free_client(cl);
+            return RMQ_ERR__FAIL;
+        }
+    }
+    *out = cl;
+    return RMQ_OK;
+fail:
+    if (cl->owns_loop) uv_loop_close(loop);
+    pthread_mutex_destroy(&cl->mu);
+    free(cl);
+    return RMQ_ERR__NOMEM;
+}
+
+void rmq_rem_client_set_handler(rmq_rem_client_t *cl, rmq_rem_handler_fn fn, void *arg) {
+    cl->handler = fn;
+    cl->handler_arg = arg;
+}
+
+void rmq_rem_client_on_close(rmq_rem_client_t *cl, void (*fn)(const char *addr, void *arg),
+                             void *arg) {
+    cl->on_close = fn;
+    cl->on_close_arg = arg;
+}
+
+rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
+                                      int timeout_ms, rmq_rem_resp_cb cb, void *arg) {
+    if (!cl || !addr || !req || !cb) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__INVALID_ARG;
+    }
+    if (atomic_load_explicit(&cl->closing, memory_order_relaxed)) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__CLOSED;
+    }
+    chan_t *ch = chan_get(cl, addr, true);
+    if (!ch) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__INVALID_ARG;
+    }
+    rmq_rem_pending_t *p = malloc(sizeof *p);
+    if (!p) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__NOMEM;
+    }
+    memset(p, 0, sizeof *p);
+    p->msg.kind = MSG_INVOKE;
+    req->flag &= ~(RMQ_REM_FLAG_RESPONSE | RMQ_REM_FLAG_ONEWAY);
+    p->opaque = req->opaque;
+    p->deadline = rmq_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    p->cb = cb;
+    p->arg = arg;
+    p->chan = ch;
+    p->req = req;
+    if (!rmq_rem_ctx_post_(cl->ctx, &p->msg)) {
+        rmq_rem_cmd_destroy(req);
+        free(p);
+        return RMQ_ERR__CLOSED;
+    }
+    return RMQ_OK;
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    rmq_err_t err;
+    rmq_rem_cmd_t *resp;
+} sync_call_t;
+
+static void on_sync_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
+    sync_call_t *s = arg;
+    pthread_mutex_lock(&s->mu);
+    s->err = err;
+    s->resp = resp;
+    s->done = true;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
+                                     int timeout_ms, rmq_rem_cmd_t **resp) {
+    if (resp) *resp = NULL;
+    if (!resp) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__INVALID_ARG;
+    }
+    if (cl && cl->owns_loop) {
+        uv_thread_t self = uv_thread_self();
+        if (uv_thread_equal(&self, &cl->thread)) {
+            RMQ_LOG_ERROR("remoting", "%s: invoke_sync on the loop thread would deadlock", cl->name);
+            rmq_rem_cmd_destroy(req);
+            return RMQ_ERR__STATE;
+        }
+    }
+    sync_call_t s = {.done = false};
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.cv, NULL);
+    rmq_err_t e = rmq_rem_client_invoke_async(cl, addr, req, timeout_ms, on_sync_resp, &s);
+    if (e == RMQ_OK) {
+        /* The loop always calls back (response, timeout, connection loss or destroy). */
+        pthread_mutex_lock(&s.mu);
+        while (!s.done) pthread_cond_wait(&s.cv, &s.mu);
+        pthread_mutex_unlock(&s.mu);
+        e = s.err;
+        *resp = s.resp;
+    }
+    pthread_cond_destroy(&s.cv);
+    pthread_mutex_destroy(&s.mu);
+    return e;
+}
+
+static rmq_err_t post_chan_msg(rmq_rem_client_t *cl, int kind, chan_t *ch, rmq_rem_cmd_t *cmd) {
+    chan_msg_t *m = malloc(sizeof *m);
+    if (!m) {
+        rmq_rem_cmd_destroy(cmd);
+        return RMQ_ERR__NOMEM;
+    }
+    m->m.kind = kind;
+    m->chan = ch;
+    m->cmd = cmd;
+    if (!rmq_rem_ctx_post_(cl->ctx, &m->m)) {
+        rmq_rem_cmd_destroy(cmd);
+        free(m);
+        return RMQ_ERR__CLOSED;
+    }
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_rem_client_invoke_oneway(rmq_rem_client_t *cl, const char *addr,
+                                       rmq_rem_cmd_t *req) {
+    if (!cl || !addr || !req) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__INVALID_ARG;
+    }
+    if (atomic_load_explicit(&cl->closing, memory_order_relaxed)) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__CLOSED;
+    }
+    chan_t *ch = chan_get(cl, addr, true);
+    if (!ch) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__INVALID_ARG;
+    }
+    req->flag = (req->flag & ~RMQ_REM_FLAG_RESPONSE) | RMQ_REM_FLAG_ONEWAY;
+    return post_chan_msg(cl, MSG_ONEWAY, ch, req);
+}
+
+void rmq_rem_client_close_addr(rmq_rem_client_t *cl, const char *addr) {
+    if (!cl || !addr || atomic_load(&cl->closing)) return;
+    chan_t *ch = chan_get(cl, addr, false);
+    if (ch) post_chan_msg(cl, MSG_CLOSE_ADDR, ch, NULL);
+}
+
+uv_loop_t *rmq_rem_client_loop(rmq_rem_client_t *cl) { return cl->loop; }
+
+void rmq_rem_client_destroy(rmq_rem_client_t *cl) {
+    if (!cl) return;
+    atomic_store(&cl->closing, true);
+    if (!cl->owns_loop) {
+        do_shutdown(cl); /* frees cl once every handle has closed */
+        return;
+    }
+    if (!rmq_rem_ctx_post_(cl->ctx, &cl->shutdown_msg))
+        RMQ_LOG_ERROR("remoting", "%s: destroy: loop already closed", cl->name);
+    uv_thread_join(&cl->thread);
+    int rc = uv_loop_close(cl->loop);
+    if (rc) {
+        /* Should not happen: something still holds a handle. Let it finish and retry. */
+        RMQ_LOG_WARN("remoting", "%s: loop close: %s", cl->name, uv_strerror(rc));
+        uv_run(cl->loop, UV_RUN_DEFAULT);
+        uv_loop_close(cl->loop);
+    }
+    free_client(cl);
+}

@@ -1,0 +1,308 @@
+/* Remoting command: construction, ext fields, bodies.
+ *
+ * Ext fields are a small array searched linearly: headers carry at most ~25 fields, and a
+ * linear scan over that beats hashing. cmd->next counts the fields in use. */
+#include "remoting/cmd.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "remoting/internal.h"
+
+/* Java: one process-wide AtomicInteger starting at 0 that wraps. */
+static _Atomic uint32_t opaque_counter;
+
+static rmq_rem_cmd_t *cmd_alloc(void) {
+    rmq_rem_cmd_t *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->version = RMQ_REM_VERSION;
+    c->serialize_type = RMQ_REM_SER_JSON;
+    return c;
+}
+
+rmq_rem_cmd_t *rmq_rem_cmd_new_request(int code) {
+    rmq_rem_cmd_t *c = cmd_alloc();
+    if (!c) return NULL;
+    c->code = code;
+    c->language = RMQ_LANG_OTHER;
+    c->opaque = (int32_t)atomic_fetch_add_explicit(&opaque_counter, 1, memory_order_relaxed);
+    return c;
+}
+
+rmq_rem_cmd_t *rmq_rem_cmd_new_response(const rmq_rem_cmd_t *req, int code, const char *remark) {
+    rmq_rem_cmd_t *c = cmd_alloc();
+    if (!c) return NULL;
+    c->code = code;
+    c->language = RMQ_LANG_JAVA;
+    c->flag = RMQ_REM_FLAG_RESPONSE;
+    if (req) {
+        c->opaque = req->opaque;
+        c->serialize_type = req->serialize_type;
+    }
+    if (remark) {
+        c->remark = strdup(remark);
+        if (!c->remark) {
+            free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
+static void release_iov(rmq_rem_cmd_t *c) {
+    if (c->iov_release) {
+        rmq_rem_release_fn fn = c->iov_release;
+        c->iov_release = NULL;
+        fn(c->iov_arg);
+    }
+    free(c->iov);
+    c->iov = NULL;
+    c->niov = 0;
+}
+
+void rmq_rem_cmd_destroy(rmq_rem_cmd_t *c) {
+    if (!c) return;
+    release_iov(c);
+    for (size_t i = 0; i < c->next; i++) {
+        free(c->ext[i].key);
+        free(c->ext[i].val);
+    }
+    free(c->ext);
+    free(c->remark);
+    free(c->body);
+    free(c);
+}
+
+static rmq_rem_field_t *find_field(const rmq_rem_cmd_t *c, const char *k) {
+    for (size_t i = 0; i < c->next; i++)
+        if (strcmp(c->ext[i].key, k) == 0) return &c->ext[i];
+    return NULL;
+}
+
+/* Set k to a copy of v[0..vlen); used by the decoder too (via rmq_rem_cmd_set). */
+static rmq_err_t set_field(rmq_rem_cmd_t *c, const char *k, const char *v, size_t vlen) {
+    char *nv = malloc(vlen + 1);
+    if (!nv) return RMQ_ERR__NOMEM;
+    memcpy(nv, v, vlen);
+    nv[vlen] = 0;
+    rmq_rem_field_t *f = find_field(c, k);
+    if (f) {
+        free(f->val);
+        f->val = nv;
+        return RMQ_OK;
+    }
+    if (c->next == c->ext_cap) {
+        size_t cap = c->ext_cap ? c->ext_cap * 2 : 8;
+        rmq_rem_field_t *e = realloc(c->ext, cap * sizeof *e);
+        if (!e) {
+            free(nv);
+            return RMQ_ERR__NOMEM;
+        }
+        c->ext = e;
+        c->ext_cap = cap;
+    }
+    char *nk = strdup(k);
+    if (!nk) {
+        free(nv);
+        return RMQ_ERR__NOMEM;
+    }
+    c->ext[c->next].key = nk;
+    c->ext[c->next].val = nv;
+    c->next++;
+    c->has_ext = true;
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_rem_cmd_append_(rmq_rem_cmd_t *c, const char *k, size_t klen, const char *v,
+                              size_t vlen) {
+    if (c->next == c->ext_cap) {
+        size_t cap = c->ext_cap ? c->ext_cap * 2 : 8;
+        rmq_rem_field_t *e = realloc(c->ext, cap * sizeof *e);
+        if (!e) return RMQ_ERR__NOMEM;
+        c->ext = e;
+        c->ext_cap = cap;
+    }
+    char *nk = malloc(klen + 1), *nv = malloc(vlen + 1);
+    if (!nk || !nv) {
+        free(nk);
+        free(nv);
+        return RMQ_ERR__NOMEM;
+    }
+    memcpy(nk, k, klen);
+    nk[klen] = 0;
+    memcpy(nv, v, vlen);
+    nv[vlen] = 0;
+    c->ext[c->next].key = nk;
+    c->ext[c->next].val = nv;
+    c->next++;
+    c->has_ext = true;
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_rem_cmd_set(rmq_rem_cmd_t *c, const char *k, const char *v) {
+    if (!c || !k || !v) return RMQ_ERR__INVALID_ARG;
+    return set_field(c, k, v, strlen(v));
+}
+
+rmq_err_t rmq_rem_cmd_set_i64(rmq_rem_cmd_t *c, const char *k, int64_t v) {
+    char t[24];
+    int n = snprintf(t, sizeof t, "%" PRId64, v);
+    if (!c || !k) return RMQ_ERR__INVALID_ARG;
+    return set_field(c, k, t, (size_t)n);
+}
+
+rmq_err_t rmq_rem_cmd_set_bool(rmq_rem_cmd_t *c, const char *k, bool v) {
+    return rmq_rem_cmd_set(c, k, v ? "true" : "false");
+}
+
+const char *rmq_rem_cmd_get(const rmq_rem_cmd_t *c, const char *k) {
+    if (!c || !k) return NULL;
+    rmq_rem_field_t *f = find_field(c, k);
+    return f ? f->val : NULL;
+}
+
+/* Java Long.parseLong: optional sign, decimal digits only, no spaces, range-checked. */
+static int parse_java_long(const char *s, int64_t *out) {
+    const char *p = s;
+    bool neg = false;
+    if (*p == '-' || *p == '+') {
+        neg = *p == '-';
+        p++;
+    }
+    if (!*p) return -1;
+    uint64_t v = 0;
+    uint64_t lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9') return -1;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (lim - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+}
+
+rmq_err_t rmq_rem_cmd_get_i64(const rmq_rem_cmd_t *c, const char *k, int64_t *out) {
+    const char *v = rmq_rem_cmd_get(c, k);
+    if (!v) return RMQ_ERR__NOT_FOUND;
+    int64_t x;
+    if (parse_java_long(v, &x) != 0) return RMQ_ERR__INVALID_ARG;
+    if (out) *out = x;
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_rem_cmd_get_i32(const rmq_rem_cmd_t *c, const char *k, int32_t *out) {
+    int64_t x;
+    rmq_err_t e = rmq_rem_cmd_get_i64(c, k, &x);
+    if (e) return e;
+    if (x < INT32_MIN || x > INT32_MAX) return RMQ_ERR__INVALID_ARG;
+    if (out) *out = (int32_t)x;
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_rem_cmd_get_bool(const rmq_rem_cmd_t *c, const char *k, bool *out) {
+    const char *v = rmq_rem_cmd_get(c, k);
+    if (!v) return RMQ_ERR__NOT_FOUND;
+    /* Boolean.parseBoolean is "true" ignoring case, anything else false; we also refuse
+     * values that are clearly not booleans so callers can report bad headers. */
+    bool b;
+    if (strcasecmp(v, "true") == 0) b = true;
+    else if (strcasecmp(v, "false") == 0) b = false;
+    else return RMQ_ERR__INVALID_ARG;
+    if (out) *out = b;
+    return RMQ_OK;
+}
+
+void rmq_rem_cmd_set_remarkf(rmq_rem_cmd_t *c, const char *fmt, ...) {
+    if (!c) return;
+    free(c->remark);
+    c->remark = NULL;
+    if (!fmt) return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&c->remark, fmt, ap) < 0) c->remark = NULL;
+    va_end(ap);
+}
+
+static void drop_body(rmq_rem_cmd_t *c) {
+    release_iov(c);
+    free(c->body);
+    c->body = NULL;
+    c->body_len = 0;
+}
+
+void rmq_rem_cmd_set_body(rmq_rem_cmd_t *c, void *body, size_t len) {
+    if (!c) {
+        free(body);
+        return;
+    }
+    drop_body(c);
+    c->body = body;
+    c->body_len = body ? len : 0;
+}
+
+rmq_err_t rmq_rem_cmd_set_body_copy(rmq_rem_cmd_t *c, const void *body, size_t len) {
+    if (!c || (len && !body)) return RMQ_ERR__INVALID_ARG;
+    uint8_t *b = NULL;
+    if (len) {
+        b = malloc(len);
+        if (!b) return RMQ_ERR__NOMEM;
+        memcpy(b, body, len);
+    }
+    rmq_rem_cmd_set_body(c, b, len);
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_rem_cmd_set_body_iov(rmq_rem_cmd_t *c, const uv_buf_t *iov, size_t n,
+                                   rmq_rem_release_fn release, void *arg) {
+    if (!c || (n && !iov)) return RMQ_ERR__INVALID_ARG;
+    uv_buf_t *a = NULL;
+    if (n) {
+        a = malloc(n * sizeof *a);
+        if (!a) return RMQ_ERR__NOMEM;
+        memcpy(a, iov, n * sizeof *a);
+    }
+    drop_body(c);
+    c->iov = a;
+    c->niov = n;
+    c->iov_release = release;
+    c->iov_arg = arg;
+    if (n == 0 && release) {
+        /* Nothing borrowed: release at once so the callback still runs exactly once. */
+        c->iov_release = NULL;
+        release(arg);
+    }
+    return RMQ_OK;
+}
+
+size_t rmq_rem_cmd_body_len(const rmq_rem_cmd_t *c) {
+    if (!c) return 0;
+    if (c->niov) {
+        size_t n = 0;
+        for (size_t i = 0; i < c->niov; i++) n += c->iov[i].len;
+        return n;
+    }
+    return c->body_len;
+}
+
+static const char *const lang_names[] = {
+    "JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY",
+    "OTHER", "HTTP", "GO", "PHP", "OMS", "RUST",
+};
+
+int rmq_rem_language_code(const char *name) {
+    if (!name) return RMQ_LANG_OTHER;
+    for (size_t i = 0; i < sizeof lang_names / sizeof lang_names[0]; i++)
+        if (strcmp(name, lang_names[i]) == 0) return (int)i;
+    return RMQ_LANG_OTHER;
+}
+
+const char *rmq_rem_language_name(int code) {
+    if (code < 0 || (size_t)code >= sizeof lang_names / sizeof lang_names[0]) return "OTHER";
+    return lang_names[code];
+}

@@ -1,0 +1,685 @@
+/* Connections and the loop context they share (see internal.h).
+ *
+ * Write path: small frames (header + body up to COPY_MAX) are copied into the connection's
+ * out buffer and flushed once per loop iteration by a prepare/check handle, so a burst of
+ * replies or requests costs one writev. A frame with a large or zero-copy body is written as
+ * [out buffer + its header, body slices...] in one uv_write, keeping the command (and so its
+ * borrowed slices) alive until the write callback; order is preserved because the out buffer
+ * is always handed over first.
+ *
+ * Close: rmq_rem_conn_close marks the connection closed and closes the handle; libuv cancels
+ * queued writes (their callbacks release bodies), then the close callback fails the pending
+ * requests with RMQ_ERR__CONN, tells the owner, and drops the handle's reference. Memory goes
+ * with the last reference, from any thread. */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "remoting/frame.h"
+#include "remoting/internal.h"
+
+#define COPY_MAX (16 * 1024)  /* bodies up to this are copied next to their header */
+#define FLUSH_AT (64 * 1024)  /* flush the out buffer early past this */
+#define READ_CHUNK (64 * 1024)
+#define TICK_MS 100
+
+static atomic_uint_fast64_t conn_ids;
+
+typedef struct {
+    rmq_rem_msg_t m;
+    rmq_rem_conn_t *conn;
+    rmq_rem_cmd_t *cmd;
+} send_msg_t;
+
+typedef struct {
+    rmq_rem_msg_t m;
+    void (*fn)(void *);
+    void *arg;
+} run_msg_t;
+
+typedef struct {
+    uv_write_t req;
+    rmq_rem_conn_t *conn;
+    uint8_t *data;       /* owned coalesced bytes */
+    rmq_rem_cmd_t *cmd;  /* owned; its body follows data */
+    size_t bytes;
+} wreq_t;
+
+static void flush_out(rmq_rem_conn_t *c);
+
+/* ------------------------------------------------------------------------ context */
+
+static void ctx_free(rmq_rem_ctx_t *x) {
+    pthread_mutex_destroy(&x->mbox.mu);
+    free(x->buckets);
+    free(x);
+}
+
+void rmq_rem_ctx_unref_(rmq_rem_ctx_t *x) {
+    if (atomic_fetch_sub(&x->refs, 1) == 1) ctx_free(x);
+}
+
+static void ctx_maybe_done(rmq_rem_ctx_t *x) {
+    if (!x->shutting_down || x->open_handles > 0 || x->nconns > 0) return;
+    x->shutting_down = false; /* run once */
+    if (x->ops->on_all_closed) x->ops->on_all_closed(x->owner);
+    rmq_rem_ctx_unref_(x);
+}
+
+void rmq_rem_ctx_handle_opened_(rmq_rem_ctx_t *x) { x->open_handles++; }
+
+void rmq_rem_ctx_handle_closed_(rmq_rem_ctx_t *x) {
+    x->open_handles--;
+    ctx_maybe_done(x);
+}
+
+static void on_ctx_handle_closed(uv_handle_t *h) { rmq_rem_ctx_handle_closed_(h->data); }
+
+/* The mailbox's async handle carries the mailbox in its data field, not the context. */
+static void on_mbox_closed(uv_handle_t *h) {
+    rmq_mailbox_t *mb = h->data;
+    rmq_rem_ctx_handle_closed_((rmq_rem_ctx_t *)((char *)mb - offsetof(rmq_rem_ctx_t, mbox)));
+}
+
+static void on_mbox(rmq_mbox_node_t *n, void *arg) {
+    rmq_rem_ctx_t *x = arg;
+    rmq_rem_msg_t *m = (rmq_rem_msg_t *)n;
+    switch (m->kind) {
+    case RMQ_REM_MSG_SEND: {
+        send_msg_t *s = (send_msg_t *)m;
+        rmq_rem_conn_send(s->conn, s->cmd); /* drops it when the connection is closed */
+        rmq_rem_conn_unref(s->conn);
+        free(s);
+        break;
+    }
+    case RMQ_REM_MSG_RUN: {
+        run_msg_t *r = (run_msg_t *)m;
+        r->fn(r->arg);
+        free(r);
+        break;
+    }
+    default:
+        x->ops->on_msg(x->owner, m, x->mbox.closed);
+    }
+}
+
+bool rmq_rem_ctx_post_(rmq_rem_ctx_t *x, rmq_rem_msg_t *m) { return rmq_mailbox_post(&x->mbox, &m->node); }
+
+static void fail_pending_list(rmq_rem_pending_t *list, rmq_err_t err) {
+    while (list) {
+        rmq_rem_pending_t *p = list;
+        list = p->hnext;
+        p->cb(err, NULL, p->arg);
+        free(p);
+    }
+}
+
+static void on_tick(uv_timer_t *t) {
+    rmq_rem_ctx_t *x = t->data;
+    uint64_t now = rmq_mono_ms();
+    /* Collect first: a callback may send, close or add requests. */
+    rmq_rem_pending_t *expired = NULL, **tail = &expired;
+    for (rmq_rem_pending_t *p = x->phead, *nx; p; p = nx) {
+        nx = p->next;
+        if (p->deadline > now) continue;
+        rmq_rem_pending_remove_(x, p);
+        p->hnext = NULL;
+        *tail = p;
+        tail = &p->hnext;
+    }
+    fail_pending_list(expired, RMQ_ERR__TIMEOUT);
+    uint64_t lnow = uv_now(x->loop);
+    for (rmq_rem_conn_t *c = x->conns, *nx; c; c = nx) {
+        nx = c->next;
+        if (c->closed) continue;
+        if (c->state != RMQ_REM_CONN_OPEN) {
+            if (c->connect_deadline && now >= c->connect_deadline) {
+                RMQ_LOG_WARN("remoting", "%s: connect to %s timed out", x->name, c->peer);
+                rmq_rem_conn_close(c);
+            }
+        } else if (x->idle_ms > 0 && lnow - c->last_active >= (uint64_t)x->idle_ms) {
+            RMQ_LOG_INFO("remoting", "%s: closing %s idle for %d ms", x->name, c->peer,
+                         x->idle_ms);
+            rmq_rem_conn_close(c);
+        }
+    }
+}
+
+static void flush_dirty(rmq_rem_ctx_t *x) {
+    while (x->dirty) {
+        rmq_rem_conn_t *c = x->dirty;
+        x->dirty = c->dirty_next;
+        c->dirty = false;
+        c->dirty_next = NULL;
+        if (!c->closed && c->state == RMQ_REM_CONN_OPEN) flush_out(c);
+        rmq_rem_conn_unref(c);
+    }
+}
+
+static void on_prepare(uv_prepare_t *h) { flush_dirty(h->data); }
+static void on_check(uv_check_t *h) { flush_dirty(h->data); }
+
+rmq_rem_ctx_t *rmq_rem_ctx_new_(uv_loop_t *loop, const rmq_rem_ctx_ops_t *ops, void *owner,
+                                size_t max_frame, int idle_ms, const char *name) {
+    rmq_rem_ctx_t *x = calloc(1, sizeof *x);
+    if (!x) return NULL;
+    x->loop = loop;
+    atomic_init(&x->refs, 1);
+    x->ops = ops;
+    x->owner = owner;
+    x->max_frame = max_frame ? max_frame : RMQ_REM_FRAME_MAX_DEFAULT;
+    x->idle_ms = idle_ms;
+    rmq_strlcpy(x->name, name ? name : "remoting", sizeof x->name);
+    x->nbuckets = 256;
+    x->buckets = calloc(x->nbuckets, sizeof *x->buckets);
+    if (!x->buckets) {
+        free(x);
+        return NULL;
+    }
+    int rc = rmq_mailbox_init(&x->mbox, loop, on_mbox, x);
+    if (rc) {
+        RMQ_LOG_ERROR("remoting", "%s: mailbox: %s", x->name, uv_strerror(rc));
+        free(x->buckets);
+        free(x);
+        return NULL;
+    }
+    uv_timer_init(loop, &x->tick);
+    uv_prepare_init(loop, &x->prep);
+    uv_check_init(loop, &x->check);
+    x->tick.data = x->prep.data = x->check.data = x;
+    x->open_handles = 4;
+    uv_timer_start(&x->tick, on_tick, TICK_MS, TICK_MS);
+    uv_prepare_start(&x->prep, on_prepare);
+    uv_check_start(&x->check, on_check);
+    /* Only sockets and the mailbox keep a loop alive, not our housekeeping. */
+    uv_unref((uv_handle_t *)&x->tick);
+    uv_unref((uv_handle_t *)&x->prep);
+    uv_unref((uv_handle_t *)&x->check);
+    return x;
+}
+
+void rmq_rem_ctx_shutdown_(rmq_rem_ctx_t *x, rmq_err_t err) {
+    rmq_rem_pending_t *all = NULL, **tail = &all;
+    while (x->phead) {
+        rmq_rem_pending_t *p = x->phead;
+        rmq_rem_pending_remove_(x, p);
+        p->hnext = NULL;
+        *tail = p;
+        tail = &p->hnext;
+    }
+    fail_pending_list(all, err);
+    for (rmq_rem_conn_t *c = x->conns; c; c = c->next) rmq_rem_conn_close(c);
+    /* Items still queued are handed to their callbacks with closing set. */
+    rmq_mailbox_close(&x->mbox, on_mbox_closed);
+    flush_dirty(x);
+    uv_close((uv_handle_t *)&x->tick, on_ctx_handle_closed);
+    uv_close((uv_handle_t *)&x->prep, on_ctx_handle_closed);
+    uv_close((uv_handle_t *)&x->check, on_ctx_handle_closed);
+    x->shutting_down = true;
+}
+
+/* ------------------------------------------------------------------ pending table */
+
+static void pending_grow(rmq_rem_ctx_t *x) {
+    size_t nb = x->nbuckets * 2;
+    rmq_rem_pending_t **b = calloc(nb, sizeof *b);
+    if (!b) return; /* keep the longer chains */
+    for (size_t i = 0; i < x->nbuckets; i++) {
+        for (rmq_rem_pending_t *p = x->buckets[i], *nx; p; p = nx) {
+            nx = p->hnext;
+            size_t h = (uint32_t)p->opaque & (nb - 1);
+            p->hnext = b[h];
+            b[h] = p;
+        }
+    }
+    free(x->buckets);
+    x->buckets = b;
+    x->nbuckets = nb;
+}
+
+void rmq_rem_pending_add_(rmq_rem_ctx_t *x, rmq_rem_pending_t *p) {
+    if (x->npending >= x->nbuckets) pending_grow(x);
+    size_t h = (uint32_t)p->opaque & (x->nbuckets - 1);
+    p->hnext = x->buckets[h];
+    x->buckets[h] = p;
+    p->next = NULL;
+    p->prev = x->ptail;
+    if (x->ptail) x->ptail->next = p;
+    else x->phead = p;
+    x->ptail = p;
+    x->npending++;
+    rmq_rem_conn_t *c = p->conn;
+    p->cprev = NULL;
+    p->cnext = c->plist;
+    if (c->plist) c->plist->cprev = p;
+    c->plist = p;
+}
+
+void rmq_rem_pending_remove_(rmq_rem_ctx_t *x, rmq_rem_pending_t *p) {
+    size_t h = (uint32_t)p->opaque & (x->nbuckets - 1);
+    for (rmq_rem_pending_t **pp = &x->buckets[h]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == p) {
+            *pp = p->hnext;
+            break;
+        }
+    }
+    if (p->prev) p->prev->next = p->next;
+    else x->phead = p->next;
+    if (p->next) p->next->prev = p->prev;
+    else x->ptail = p->prev;
+    x->npending--;
+    rmq_rem_conn_t *c = p->conn;
+    if (p->cprev) p->cprev->cnext = p->cnext;
+    else c->plist = p->cnext;
+    if (p->cnext) p->cnext->cprev = p->cprev;
+    p->prev = p->next = p->cprev = p->cnext = p->hnext = NULL;
+}
+
+static rmq_rem_pending_t *pending_take(rmq_rem_ctx_t *x, rmq_rem_conn_t *c, int32_t opaque) {
+    size_t h = (uint32_t)opaque & (x->nbuckets - 1);
+    for (rmq_rem_pending_t *p = x->buckets[h]; p; p = p->hnext) {
+        if (p->opaque == opaque && p->conn == c) {
+            rmq_rem_pending_remove_(x, p);
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------- connection */
+
+void rmq_rem_addr_text_(const struct sockaddr *sa, char *out, size_t n) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        uv_ip6_name(a, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+    }
+    snprintf(out, n, "%s:%d", ip, port);
+}
+
+rmq_rem_conn_t *rmq_rem_conn_new_(rmq_rem_ctx_t *x) {
+    rmq_rem_conn_t *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    int rc = uv_tcp_init(x->loop, &c->tcp);
+    if (rc) {
+        RMQ_LOG_WARN("remoting", "%s: tcp init: %s", x->name, uv_strerror(rc));
+        free(c);
+        return NULL;
+    }
+    c->tcp.data = c;
+    c->ctx = x;
+    atomic_fetch_add(&x->refs, 1);
+    atomic_init(&c->refs, 1);
+    c->id = atomic_fetch_add(&conn_ids, 1) + 1;
+    rmq_buf_init(&c->rbuf);
+    rmq_buf_init(&c->out);
+    c->last_active = uv_now(x->loop);
+    c->next = x->conns;
+    if (x->conns) x->conns->prev = c;
+    x->conns = c;
+    x->nconns++;
+    return c;
+}
+
+static void conn_free(rmq_rem_conn_t *c) {
+    rmq_rem_ctx_t *x = c->ctx;
+    rmq_buf_fini(&c->rbuf);
+    rmq_buf_fini(&c->out);
+    free(c);
+    rmq_rem_ctx_unref_(x);
+}
+
+void rmq_rem_conn_ref(rmq_rem_conn_t *c) { atomic_fetch_add(&c->refs, 1); }
+
+void rmq_rem_conn_unref(rmq_rem_conn_t *c) {
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1) conn_free(c);
+}
+
+static void on_write(uv_write_t *req, int status) {
+    wreq_t *w = (wreq_t *)req;
+    rmq_rem_conn_t *c = w->conn;
+    c->pending_bytes -= w->bytes;
+    free(w->data);
+    rmq_rem_cmd_destroy(w->cmd); /* runs a zero-copy body's release */
+    free(w);
+    if (status < 0 && status != UV_ECANCELED && !c->closed) {
+        RMQ_LOG_INFO("remoting", "%s: write to %s failed: %s", c->ctx->name, c->peer,
+                     uv_strerror(status));
+        rmq_rem_conn_close(c);
+    }
+}
+
+/* Hand out (and cmd's body, if any) to one uv_write. Takes cmd. */
+static void write_now(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
+    wreq_t *w = calloc(1, sizeof *w);
+    uv_buf_t small[8], *bufs = small;
+    size_t nb = 1 + (cmd ? (cmd->niov ? cmd->niov : 1) : 0);
+    if (w && nb > RMQ_ARRAY_LEN(small)) {
+        bufs = malloc(nb * sizeof *bufs);
+        if (!bufs) {
+            free(w);
+            w = NULL;
+        }
+    }
+    if (!w) {
+        RMQ_LOG_ERROR("remoting", "%s: out of memory writing to %s", c->ctx->name, c->peer);
+        rmq_rem_cmd_destroy(cmd);
+        rmq_rem_conn_close(c);
+        return;
+    }
+    size_t len = 0;
+    w->data = rmq_buf_detach(&c->out, &len);
+    w->conn = c;
+    w->cmd = cmd;
+    nb = 0;
+    bufs[nb++] = uv_buf_init((char *)w->data, (unsigned)len);
+    w->bytes = len;
+    if (cmd) {
+        if (cmd->niov) {
+            for (size_t i = 0; i < cmd->niov; i++) {
+                bufs[nb++] = cmd->iov[i];
+                w->bytes += cmd->iov[i].len;
+            }
+        } else if (cmd->body_len) {
+            bufs[nb++] = uv_buf_init((char *)cmd->body, (unsigned)cmd->body_len);
+            w->bytes += cmd->body_len;
+        }
+    }
+    /* out's bytes were already counted when queued; count the body now. */
+    c->pending_bytes += w->bytes - len;
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, bufs, (unsigned)nb, on_write);
+    if (bufs != small) free(bufs);
+    if (rc) {
+        c->pending_bytes -= w->bytes;
+        free(w->data);
+        rmq_rem_cmd_destroy(w->cmd);
+        free(w);
+        if (!c->closed) {
+            RMQ_LOG_INFO("remoting", "%s: write to %s: %s", c->ctx->name, c->peer, uv_strerror(rc));
+            rmq_rem_conn_close(c);
+        }
+    }
+}
+
+static void flush_out(rmq_rem_conn_t *c) {
+    if (rmq_buf_unread(&c->out) == 0) return;
+    write_now(c, NULL);
+}
+
+static void mark_dirty(rmq_rem_conn_t *c) {
+    if (c->dirty) return;
+    c->dirty = true;
+    rmq_rem_conn_ref(c); /* the dirty list may outlive a close in the same iteration */
+    c->dirty_next = c->ctx->dirty;
+    c->ctx->dirty = c;
+}
+
+void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
+    if (!cmd) return;
+    if (!c || c->closed) {
+        rmq_rem_cmd_destroy(cmd);
+        return;
+    }
+    size_t before = c->out.len;
+    size_t blen = rmq_rem_cmd_body_len(cmd);
+    bool copy = c->state != RMQ_REM_CONN_OPEN || (cmd->niov == 0 && blen <= COPY_MAX);
+    rmq_err_t e = copy ? rmq_rem_frame_encode(cmd, &c->out) : rmq_rem_frame_encode_header(cmd, &c->out);
+    if (e) {
+        RMQ_LOG_WARN("remoting", "%s: cannot encode code %d for %s: %s", c->ctx->name, cmd->code,
+                     c->peer, rmq_strerror(e));
+        rmq_rem_cmd_destroy(cmd);
+        return;
+    }
+    c->pending_bytes += c->out.len - before;
+    c->last_active = uv_now(c->ctx->loop);
+    if (copy) {
+        rmq_rem_cmd_destroy(cmd);
+        if (c->state != RMQ_REM_CONN_OPEN) return; /* flushed once connected */
+        if (rmq_buf_unread(&c->out) >= FLUSH_AT) flush_out(c);
+        else mark_dirty(c);
+        return;
+    }
+    write_now(c, cmd);
+}
+
+static void on_conn_closed(uv_handle_t *h) {
+    rmq_rem_conn_t *c = h->data;
+    rmq_rem_ctx_t *x = c->ctx;
+    rmq_rem_pending_t *list = NULL, **tail = &list;
+    while (c->plist) {
+        rmq_rem_pending_t *p = c->plist;
+        rmq_rem_pending_remove_(x, p);
+        p->hnext = NULL;
+        *tail = p;
+        tail = &p->hnext;
+    }
+    fail_pending_list(list, RMQ_ERR__CONN);
+    c->pending_bytes -= rmq_buf_unread(&c->out);
+    rmq_buf_fini(&c->out);
+    rmq_buf_fini(&c->rbuf);
+    if (c->prev) c->prev->next = c->next;
+    else x->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    x->nconns--;
+    if (x->ops->on_conn_closed) x->ops->on_conn_closed(x->owner, c);
+    rmq_rem_conn_unref(c);
+    ctx_maybe_done(x);
+}
+
+void rmq_rem_conn_close(rmq_rem_conn_t *c) {
+    if (!c || c->closed) return;
+    c->closed = true;
+    if (c->state == RMQ_REM_CONN_RESOLVING) uv_cancel((uv_req_t *)&c->gai);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+bool rmq_rem_conn_is_closed(const rmq_rem_conn_t *c) { return c->closed; }
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+    rmq_rem_conn_t *c = h->data;
+    size_t want = READ_CHUNK, have = rmq_buf_unread(&c->rbuf);
+    if (c->need > have && c->need - have > want) want = c->need - have;
+    if (rmq_buf_reserve(&c->rbuf, want)) {
+        *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+        return;
+    }
+    *buf = uv_buf_init((char *)c->rbuf.data + c->rbuf.len, (unsigned)(c->rbuf.cap - c->rbuf.len));
+}
+
+static void handle_cmd(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
+    rmq_rem_ctx_t *x = c->ctx;
+    if (rmq_rem_cmd_is_response(cmd)) {
+        rmq_rem_pending_t *p = pending_take(x, c, cmd->opaque);
+        if (!p) {
+            RMQ_LOG_DEBUG("remoting", "%s: response with unknown opaque %" PRId32 " from %s",
+                          x->name, cmd->opaque, c->peer);
+            rmq_rem_cmd_destroy(cmd);
+            return;
+        }
+        p->cb(RMQ_OK, cmd, p->arg);
+        free(p);
+        return;
+    }
+    x->ops->on_request(x->owner, c, cmd);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+    rmq_rem_conn_t *c = s->data;
+    rmq_rem_ctx_t *x = c->ctx;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            RMQ_LOG_INFO("remoting", "%s: read from %s: %s", x->name, c->peer, uv_strerror((int)nread));
+        rmq_rem_conn_close(c);
+        return;
+    }
+    if (nread == 0 || c->closed) return;
+    c->rbuf.len += (size_t)nread;
+    c->last_active = uv_now(x->loop);
+    while (!c->closed) {
+        rmq_rem_cmd_t *cmd;
+        char err[160];
+        size_t have = rmq_buf_unread(&c->rbuf);
+        ssize_t r = rmq_rem_frame_decode(rmq_buf_rptr(&c->rbuf), have, x->max_frame, &cmd, err,
+                                         sizeof err);
+        if (r == 0) {
+            c->need = have >= 4 ? (size_t)rmq_get_be32(rmq_buf_rptr(&c->rbuf)) + 4 : 0;
+            break;
+        }
+        if (r < 0) {
+            RMQ_LOG_WARN("remoting", "%s: closing %s: %s", x->name, c->peer, err);
+            rmq_rem_conn_close(c);
+            break;
+        }
+        rmq_buf_consume(&c->rbuf, (size_t)r);
+        c->need = 0;
+        handle_cmd(c, cmd);
+    }
+}
+
+rmq_err_t rmq_rem_conn_start_(rmq_rem_conn_t *c) {
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        rmq_rem_addr_text_((struct sockaddr *)&ss, c->peer, sizeof c->peer);
+    len = sizeof ss;
+    if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        rmq_rem_addr_text_((struct sockaddr *)&ss, c->local, sizeof c->local);
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->state = RMQ_REM_CONN_OPEN;
+    c->connect_deadline = 0;
+    c->last_active = uv_now(c->ctx->loop);
+    int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (rc) {
+        RMQ_LOG_WARN("remoting", "%s: read start on %s: %s", c->ctx->name, c->peer, uv_strerror(rc));
+        rmq_rem_conn_close(c);
+        return RMQ_ERR__CONN;
+    }
+    flush_out(c);
+    return RMQ_OK;
+}
+
+/* ------------------------------------------------------------------ public helpers */
+
+void rmq_rem_dispatch_(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, rmq_rem_handler_fn fn, void *arg) {
+    bool oneway = rmq_rem_cmd_is_oneway(req);
+    rmq_rem_cmd_t *resp;
+    if (fn) {
+        resp = fn(c, req, arg);
+    } else {
+        resp = NULL;
+        if (!oneway) {
+            resp = rmq_rem_cmd_new_response(req, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED, NULL);
+            if (resp) rmq_rem_cmd_set_remarkf(resp, " request type %d not supported", req->code);
+        }
+        RMQ_LOG_DEBUG("remoting", "%s: %s sent unsupported request code %d", c->ctx->name,
+                      c->peer, req->code);
+        rmq_rem_cmd_destroy(req);
+    }
+    if (!resp) return;
+    if (oneway) rmq_rem_cmd_destroy(resp);
+    else rmq_rem_conn_send(c, resp);
+}
+
+void rmq_rem_conn_post(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
+    if (!cmd) return;
+    send_msg_t *m = malloc(sizeof *m);
+    if (!m) {
+        rmq_rem_cmd_destroy(cmd);
+        return;
+    }
+    m->m.kind = RMQ_REM_MSG_SEND;
+    m->conn = c;
+    m->cmd = cmd;
+    rmq_rem_conn_ref(c);
+    if (!rmq_rem_ctx_post_(c->ctx, &m->m)) {
+        rmq_rem_conn_unref(c);
+        rmq_rem_cmd_destroy(cmd);
+        free(m);
+    }
+}
+
+bool rmq_rem_conn_run_on_loop(rmq_rem_conn_t *c, void (*fn)(void *arg), void *arg) {
+    run_msg_t *m = malloc(sizeof *m);
+    if (!m) return false;
+    m->m.kind = RMQ_REM_MSG_RUN;
+    m->fn = fn;
+    m->arg = arg;
+    if (!rmq_rem_ctx_post_(c->ctx, &m->m)) {
+        free(m);
+        return false;
+    }
+    return true;
+}
+
+rmq_err_t rmq_rem_conn_request(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, int timeout_ms,
+                               rmq_rem_resp_cb cb, void *arg) {
+    if (!c || !req) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__INVALID_ARG;
+    }
+    if (c->closed) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__CONN;
+    }
+    if (!cb) {
+        req->flag |= RMQ_REM_FLAG_ONEWAY;
+        rmq_rem_conn_send(c, req);
+        return RMQ_OK;
+    }
+    rmq_rem_pending_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__NOMEM;
+    }
+    req->flag &= ~RMQ_REM_FLAG_RESPONSE;
+    p->opaque = req->opaque;
+    p->deadline = rmq_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    p->cb = cb;
+    p->arg = arg;
+    p->conn = c;
+    rmq_rem_pending_add_(c->ctx, p);
+    rmq_rem_conn_send(c, req);
+    return RMQ_OK;
+}
+
+const char *rmq_rem_conn_peer(const rmq_rem_conn_t *c) { return c->peer; }
+const char *rmq_rem_conn_local(const rmq_rem_conn_t *c) { return c->local; }
+
+/* From the recorded text: valid on any thread and after close. */
+static bool addr_v4(const rmq_rem_conn_t *c, bool peer, uint32_t *ip, uint16_t *port) {
+    const char *t = peer ? c->peer : c->local;
+    char host[64];
+    const char *colon = strrchr(t, ':');
+    if (!colon || (size_t)(colon - t) >= sizeof host) return false;
+    memcpy(host, t, (size_t)(colon - t));
+    host[colon - t] = 0;
+    struct in_addr a;
+    if (inet_pton(AF_INET, host, &a) != 1) return false;
+    if (ip) *ip = a.s_addr;
+    if (port) *port = (uint16_t)atoi(colon + 1);
+    return true;
+}
+
+bool rmq_rem_conn_peer_v4(const rmq_rem_conn_t *c, uint32_t *ip, uint16_t *port) {
+    return addr_v4(c, true, ip, port);
+}
+bool rmq_rem_conn_local_v4(const rmq_rem_conn_t *c, uint32_t *ip, uint16_t *port) {
+    return addr_v4(c, false, ip, port);
+}
+
+uint64_t rmq_rem_conn_id(const rmq_rem_conn_t *c) { return c->id; }
+void rmq_rem_conn_set_data(rmq_rem_conn_t *c, void *data) { c->data = data; }
+void *rmq_rem_conn_get_data(const rmq_rem_conn_t *c) { return c->data; }
+size_t rmq_rem_conn_pending_bytes(const rmq_rem_conn_t *c) { return c->pending_bytes; }

@@ -1,0 +1,389 @@
+/* Frame codec: length prefix, header word, JSON or ROCKETMQ binary header, body.
+ *
+ * JSON headers are written by hand rather than through jansson: the key order and the lack of
+ * whitespace must match fastjson byte for byte, and this runs once per message on the hot
+ * path. Reading uses jansson, which handles every escape (\u0001, surrogate pairs) and lets
+ * us accept the numbers and booleans C++ and ali-ons put in extFields. */
+#include "remoting/frame.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "remoting/internal.h"
+
+#define HEADER_MAX 0xFFFFFFu
+
+static ssize_t bad(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static ssize_t bad(char *err, size_t errlen, const char *fmt, ...) {
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return RMQ_ERR__BAD_FRAME;
+}
+
+/* ---------------------------------------------------------------- JSON header decode */
+
+/* Shortest decimal text that reads back as d (what a JSON number means to a human). */
+static void real_text(double d, char *t, size_t n) {
+    if (!isfinite(d)) {
+        snprintf(t, n, "%s", isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(t, n, "%.*g", prec, d);
+        if (strtod(t, NULL) == d) return;
+    }
+}
+
+/* Integer value of a scalar JSON field as fastjson would coerce it; def when absent/odd. */
+static int64_t json_int(json_t *v, int64_t def) {
+    if (!v) return def;
+    if (json_is_integer(v)) return (int64_t)json_integer_value(v);
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (!(d >= -9.2e18 && d <= 9.2e18)) return def;
+        return (int64_t)d;
+    }
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        char *end;
+        long long x = strtoll(s, &end, 10);
+        if (end != s && *end == 0) return x;
+    }
+    return def;
+}
+
+/* Text of a scalar extFields value; false when it has none (null). Nested values are kept as
+ * their compact JSON text, as fastjson would when reading them into a String. */
+static bool json_text(json_t *v, char *tmp, size_t tmpn, const char **s, size_t *n, char **alloc) {
+    *alloc = NULL;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        *s = json_string_value(v);
+        *n = json_string_length(v);
+        return true;
+    case JSON_INTEGER:
+        *n = (size_t)snprintf(tmp, tmpn, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        *s = tmp;
+        return true;
+    case JSON_REAL:
+        real_text(json_real_value(v), tmp, tmpn);
+        *s = tmp;
+        *n = strlen(tmp);
+        return true;
+    case JSON_TRUE:
+        *s = "true";
+        *n = 4;
+        return true;
+    case JSON_FALSE:
+        *s = "false";
+        *n = 5;
+        return true;
+    case JSON_NULL:
+        return false;
+    default:
+        *alloc = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!*alloc) return false;
+        *s = *alloc;
+        *n = strlen(*alloc);
+        return true;
+    }
+}
+
+static ssize_t decode_json(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, char *err,
+                           size_t errlen) {
+    json_error_t je;
+    /* ALLOW_NUL: Java accepts \u0000 in strings; we keep the text up to it. */
+    json_t *root = json_loadb((const char *)h, hlen, JSON_ALLOW_NUL, &je);
+    if (!root) return bad(err, errlen, "bad JSON header: %s", je.text);
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return bad(err, errlen, "JSON header is not an object");
+    }
+    c->code = (int)json_int(json_object_get(root, "code"), 0);
+    c->flag = (int)json_int(json_object_get(root, "flag"), 0);
+    c->opaque = (int32_t)(uint32_t)json_int(json_object_get(root, "opaque"), 0);
+    c->version = (int)json_int(json_object_get(root, "version"), 0);
+    json_t *lang = json_object_get(root, "language");
+    if (json_is_string(lang)) c->language = rmq_rem_language_code(json_string_value(lang));
+    else if (json_is_integer(lang)) {
+        json_int_t l = json_integer_value(lang);
+        c->language = l >= 0 && l <= RMQ_LANG_RUST ? (int)l : RMQ_LANG_OTHER;
+    } else {
+        c->language = RMQ_LANG_JAVA; /* RemotingCommand's field initialiser */
+    }
+    json_t *remark = json_object_get(root, "remark");
+    if (remark && !json_is_null(remark)) {
+        char tmp[40], *alloc;
+        const char *s;
+        size_t n;
+        if (json_text(remark, tmp, sizeof tmp, &s, &n, &alloc)) {
+            c->remark = strndup(s, n);
+            free(alloc);
+            if (!c->remark) goto nomem;
+        }
+    }
+    json_t *ext = json_object_get(root, "extFields");
+    if (json_is_object(ext)) {
+        c->has_ext = true;
+        const char *k;
+        json_t *v;
+        json_object_foreach(ext, k, v) {
+            char tmp[40], *alloc;
+            const char *s;
+            size_t n;
+            if (!json_text(v, tmp, sizeof tmp, &s, &n, &alloc)) continue;
+            rmq_err_t e = rmq_rem_cmd_append_(c, k, strlen(k), s, strnlen(s, n));
+            free(alloc);
+            if (e) goto nomem;
+        }
+    }
+    json_decref(root);
+    return 0;
+nomem:
+    json_decref(root);
+    return bad(err, errlen, "out of memory decoding header");
+}
+
+/* ------------------------------------------------------------ binary header decode */
+
+static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, char *err,
+                             size_t errlen) {
+    if (hlen < 21) return bad(err, errlen, "binary header too short (%zu bytes)", hlen);
+    c->code = (int16_t)rmq_get_be16(h);
+    c->language = h[2] <= RMQ_LANG_RUST ? h[2] : RMQ_LANG_OTHER;
+    c->version = (int16_t)rmq_get_be16(h + 3);
+    c->opaque = (int32_t)rmq_get_be32(h + 5);
+    c->flag = (int32_t)rmq_get_be32(h + 9);
+    size_t p = 13;
+    int32_t rlen = (int32_t)rmq_get_be32(h + p);
+    p += 4;
+    if (rlen < 0 || (size_t)rlen > hlen - p)
+        return bad(err, errlen, "binary header remark length %" PRId32 " past header", rlen);
+    if (rlen > 0) {
+        c->remark = strndup((const char *)h + p, (size_t)rlen);
+        if (!c->remark) return bad(err, errlen, "out of memory");
+        p += (size_t)rlen;
+    }
+    if (hlen - p < 4) return bad(err, errlen, "binary header missing ext length");
+    int32_t elen = (int32_t)rmq_get_be32(h + p);
+    p += 4;
+    if (elen < 0 || (size_t)elen > hlen - p)
+        return bad(err, errlen, "binary header ext length %" PRId32 " past header", elen);
+    if (elen == 0) return 0;
+    c->has_ext = true;
+    size_t end = p + (size_t)elen;
+    while (p < end) {
+        if (end - p < 2) return bad(err, errlen, "binary ext key length truncated");
+        size_t kl = rmq_get_be16(h + p);
+        p += 2;
+        if (kl > end - p) return bad(err, errlen, "binary ext key past header");
+        const uint8_t *k = h + p;
+        p += kl;
+        if (end - p < 4) return bad(err, errlen, "binary ext value length truncated");
+        int32_t vl = (int32_t)rmq_get_be32(h + p);
+        p += 4;
+        if (vl < 0 || (size_t)vl > end - p) return bad(err, errlen, "binary ext value past header");
+        const uint8_t *v = h + p;
+        p += (size_t)vl;
+        if (kl == 0 || memchr(k, 0, kl)) continue;
+        /* A key may repeat (fast-codes headers); the last one wins as in a Java map. */
+        char key[256], *kk = kl < sizeof key ? key : malloc(kl + 1);
+        if (!kk) return bad(err, errlen, "out of memory");
+        memcpy(kk, k, kl);
+        kk[kl] = 0;
+        rmq_err_t e;
+        if (rmq_rem_cmd_get(c, kk)) {
+            char *vv = strndup((const char *)v, (size_t)vl);
+            e = vv ? rmq_rem_cmd_set(c, kk, vv) : RMQ_ERR__NOMEM;
+            free(vv);
+        } else {
+            e = rmq_rem_cmd_append_(c, kk, kl, (const char *)v, strnlen((const char *)v, (size_t)vl));
+        }
+        if (kk != key) free(kk);
+        if (e) return bad(err, errlen, "out of memory");
+    }
+    return 0;
+}
+
+ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame,
+                             rmq_rem_cmd_t **out, char *err, size_t errlen) {
+    *out = NULL;
+    if (max_frame == 0) max_frame = RMQ_REM_FRAME_MAX_DEFAULT;
+    if (len < 4) return 0;
+    uint64_t total = rmq_get_be32(buf);
+    if (total + 4 > max_frame)
+        return bad(err, errlen, "frame length %" PRIu64 " exceeds max frame %zu", total + 4,
+                   max_frame);
+    if (total < 4) return bad(err, errlen, "frame length %" PRIu64 " too short", total);
+    if (len - 4 < total) return 0;
+    uint32_t hw = rmq_get_be32(buf + 4);
+    unsigned type = hw >> 24;
+    size_t hlen = hw & HEADER_MAX;
+    if (hlen > total - 4)
+        return bad(err, errlen, "header length %zu exceeds frame length %" PRIu64, hlen, total);
+    if (type != RMQ_REM_SER_JSON && type != RMQ_REM_SER_ROCKETMQ)
+        return bad(err, errlen, "unknown serialize type %u", type);
+    rmq_rem_cmd_t *c = calloc(1, sizeof *c);
+    if (!c) return bad(err, errlen, "out of memory");
+    c->serialize_type = (int)type;
+    const uint8_t *h = buf + 8;
+    ssize_t r = type == RMQ_REM_SER_JSON ? decode_json(h, hlen, c, err, errlen)
+                                         : decode_binary(h, hlen, c, err, errlen);
+    if (r < 0) {
+        rmq_rem_cmd_destroy(c);
+        return r;
+    }
+    size_t blen = (size_t)total - 4 - hlen;
+    if (blen) {
+        c->body = malloc(blen);
+        if (!c->body) {
+            rmq_rem_cmd_destroy(c);
+            return bad(err, errlen, "out of memory for a %zu-byte body", blen);
+        }
+        memcpy(c->body, h + hlen, blen);
+        c->body_len = blen;
+    }
+    *out = c;
+    return (ssize_t)(total + 4);
+}
+
+/* ---------------------------------------------------------------- JSON header encode */
+
+/* Append s as a JSON string the way fastjson writes it: quotes, backslashes and control
+ * characters escaped, everything else (UTF-8 included) verbatim. */
+static rmq_err_t put_json_str(rmq_buf_t *b, const char *s) {
+    size_t n = strlen(s);
+    /* Worst case every byte becomes \u00XX. */
+    rmq_err_t e = rmq_buf_reserve(b, n * 6 + 2);
+    if (e) return e;
+    uint8_t *o = b->data + b->len;
+    *o++ = '"';
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        uint8_t ch = (uint8_t)s[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\') {
+            *o++ = ch;
+            continue;
+        }
+        *o++ = '\\';
+        switch (ch) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = (uint8_t)hex[ch >> 4];
+            *o++ = (uint8_t)hex[ch & 15];
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    return RMQ_OK;
+}
+
+static rmq_err_t encode_json(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
+    rmq_err_t e = rmq_buf_appendf(b, "{\"code\":%d,", c->code);
+    if (!e && (c->next > 0 || c->has_ext)) {
+        e = rmq_buf_append_str(b, "\"extFields\":{");
+        for (size_t i = 0; !e && i < c->next; i++) {
+            if (i) e = rmq_buf_append_u8(b, ',');
+            if (!e) e = put_json_str(b, c->ext[i].key);
+            if (!e) e = rmq_buf_append_u8(b, ':');
+            if (!e) e = put_json_str(b, c->ext[i].val);
+        }
+        if (!e) e = rmq_buf_append_str(b, "},");
+    }
+    if (!e)
+        e = rmq_buf_appendf(b, "\"flag\":%d,\"language\":\"%s\",\"opaque\":%" PRId32 ",", c->flag,
+                            rmq_rem_language_name(c->language), c->opaque);
+    if (!e && c->remark) {
+        e = rmq_buf_append_str(b, "\"remark\":");
+        if (!e) e = put_json_str(b, c->remark);
+        if (!e) e = rmq_buf_append_u8(b, ',');
+    }
+    if (!e)
+        e = rmq_buf_appendf(b, "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":%d}", c->version);
+    return e;
+}
+
+/* ------------------------------------------------------------ binary header encode */
+
+static rmq_err_t encode_binary(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
+    uint8_t fix[17];
+    rmq_put_be16(fix, (uint16_t)c->code);
+    fix[2] = (uint8_t)c->language;
+    rmq_put_be16(fix + 3, (uint16_t)c->version);
+    rmq_put_be32(fix + 5, (uint32_t)c->opaque);
+    rmq_put_be32(fix + 9, (uint32_t)c->flag);
+    size_t rl = c->remark ? strlen(c->remark) : 0;
+    if (rl > INT32_MAX) return RMQ_ERR__INVALID_ARG;
+    rmq_put_be32(fix + 13, (uint32_t)rl);
+    rmq_err_t e = rmq_buf_append(b, fix, sizeof fix);
+    if (!e) e = rmq_buf_append(b, c->remark, rl);
+    uint64_t el = 0;
+    for (size_t i = 0; i < c->next; i++) {
+        size_t kl = strlen(c->ext[i].key);
+        if (kl > INT16_MAX) return RMQ_ERR__INVALID_ARG;
+        el += 2 + kl + 4 + strlen(c->ext[i].val);
+    }
+    if (el > INT32_MAX) return RMQ_ERR__INVALID_ARG;
+    if (!e) e = rmq_buf_append_be32(b, (uint32_t)el);
+    for (size_t i = 0; !e && i < c->next; i++) {
+        size_t kl = strlen(c->ext[i].key), vl = strlen(c->ext[i].val);
+        e = rmq_buf_append_be16(b, (uint16_t)kl);
+        if (!e) e = rmq_buf_append(b, c->ext[i].key, kl);
+        if (!e) e = rmq_buf_append_be32(b, (uint32_t)vl);
+        if (!e) e = rmq_buf_append(b, c->ext[i].val, vl);
+    }
+    return e;
+}
+
+rmq_err_t rmq_rem_frame_encode_header(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
+    if (!c || !b) return RMQ_ERR__INVALID_ARG;
+    size_t start = b->len;
+    /* Room for the prefix and header word, filled in once the header length is known. */
+    rmq_err_t e = rmq_buf_append(b, "\0\0\0\0\0\0\0\0", 8);
+    if (e) return e;
+    bool bin = c->serialize_type == RMQ_REM_SER_ROCKETMQ;
+    e = bin ? encode_binary(c, b) : encode_json(c, b);
+    size_t hlen = b->len - start - 8;
+    uint64_t total = 4 + (uint64_t)hlen + rmq_rem_cmd_body_len(c);
+    if (!e && (hlen > HEADER_MAX || total > INT32_MAX)) e = RMQ_ERR__INVALID_ARG;
+    if (e) {
+        b->len = start;
+        return e;
+    }
+    rmq_put_be32(b->data + start, (uint32_t)total);
+    rmq_put_be32(b->data + start + 4, ((uint32_t)(bin ? 1 : 0) << 24) | (uint32_t)hlen);
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_rem_frame_encode(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
+    size_t start = b ? b->len : 0;
+    rmq_err_t e = rmq_rem_frame_encode_header(c, b);
+    if (e) return e;
+    if (c->niov) {
+        for (size_t i = 0; !e && i < c->niov; i++) e = rmq_buf_append(b, c->iov[i].base, c->iov[i].len);
+    } else {
+        e = rmq_buf_append(b, c->body, c->body_len);
+    }
+    if (e) b->len = start;
+    return e;
+}

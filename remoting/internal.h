@@ -1,0 +1,138 @@
+/* Private to remoting/: the loop context shared by a server's or a client's connections, the
+ * connection struct, and pending requests.
+ *
+ * A context (rmq_rem_ctx_t) belongs to one loop: it owns the mailbox other threads post to,
+ * the table of requests this side sent (by opaque), one 100 ms tick for timeouts, idle and
+ * connect deadlines, and a prepare/check pair that flushes coalesced writes once per loop
+ * iteration. It is reference counted because a connection held by another thread may
+ * outlive its server or client; after shutdown only its memory stays. */
+#ifndef RMQ_REM_INTERNAL_H
+#define RMQ_REM_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/buf.h"
+#include "common/mailbox.h"
+#include "remoting/conn.h"
+
+typedef struct rmq_rem_ctx_s rmq_rem_ctx_t;
+typedef struct rmq_rem_pending_s rmq_rem_pending_t;
+
+/* Mailbox items: every item starts with this. Kinds >= RMQ_REM_MSG_OWNER go to the owner. */
+enum { RMQ_REM_MSG_SEND = 1, RMQ_REM_MSG_RUN, RMQ_REM_MSG_OWNER = 100 };
+typedef struct {
+    rmq_mbox_node_t node;
+    int kind;
+} rmq_rem_msg_t;
+
+/* A request this side sent and whose response it waits for. */
+struct rmq_rem_pending_s {
+    rmq_rem_msg_t msg;           /* the client posts the pending itself to its loop */
+    int32_t opaque;
+    uint64_t deadline;           /* rmq_mono_ms() */
+    rmq_rem_resp_cb cb;
+    void *arg;
+    rmq_rem_conn_t *conn;        /* the connection the request went out on */
+    rmq_rem_pending_t *hnext;    /* hash chain */
+    rmq_rem_pending_t *prev, *next;   /* context list (timeout scan) */
+    rmq_rem_pending_t *cprev, *cnext; /* connection list (fail on close) */
+    /* client only: where to send, and the request until it is handed to a connection */
+    void *chan;
+    rmq_rem_cmd_t *req;
+};
+
+typedef struct {
+    /* A request (not a response) arrived on c; takes req. */
+    void (*on_request)(void *owner, rmq_rem_conn_t *c, rmq_rem_cmd_t *req);
+    /* c's handle closed (pending already failed); owner forgets it. May be NULL. */
+    void (*on_conn_closed)(void *owner, rmq_rem_conn_t *c);
+    /* Owner's mailbox items; the owner frees them. closing: the context is shutting down. */
+    void (*on_msg)(void *owner, rmq_rem_msg_t *m, bool closing);
+    /* Everything closed after rmq_rem_ctx_shutdown_: free the owner. */
+    void (*on_all_closed)(void *owner);
+} rmq_rem_ctx_ops_t;
+
+enum { RMQ_REM_CONN_RESOLVING, RMQ_REM_CONN_CONNECTING, RMQ_REM_CONN_OPEN };
+
+struct rmq_rem_conn_s {
+    uv_tcp_t tcp;                 /* tcp.data = the connection */
+    rmq_rem_ctx_t *ctx;           /* referenced */
+    atomic_int refs;              /* one held by the open handle, released in its close cb */
+    uint64_t id;
+    int state;
+    bool closed;                  /* rmq_rem_conn_close was called */
+    bool dirty;                   /* on ctx->dirty: out has bytes to flush */
+    rmq_buf_t rbuf;               /* read buffer */
+    size_t need;                  /* size of the frame being read, when known */
+    rmq_buf_t out;                /* coalesced small frames not yet handed to uv_write */
+    size_t pending_bytes;         /* out + bytes inside uv_write requests */
+    uint64_t last_active;         /* uv_now() of the last read or write */
+    uint64_t connect_deadline;    /* rmq_mono_ms(); client connections while connecting */
+    rmq_rem_pending_t *plist;     /* requests waiting for a response on this connection */
+    rmq_rem_conn_t *prev, *next;  /* ctx->conns */
+    rmq_rem_conn_t *dirty_next;
+    void *data;                   /* user slot */
+    void *chan;                   /* client: the channel this connection serves */
+    uv_connect_t creq;
+    uv_getaddrinfo_t gai;
+    char peer[64], local[64];
+};
+
+struct rmq_rem_ctx_s {
+    uv_loop_t *loop;
+    atomic_int refs;
+    rmq_mailbox_t mbox;
+    uv_timer_t tick;
+    uv_prepare_t prep;
+    uv_check_t check;
+    int open_handles;             /* ctx handles + owner handles counted with _handle_opened */
+    bool shutting_down;
+    const rmq_rem_ctx_ops_t *ops;
+    void *owner;
+    size_t max_frame;
+    int idle_ms;
+    char name[32];
+    /* pending requests: hash by opaque + list in insertion order */
+    rmq_rem_pending_t **buckets;
+    size_t nbuckets, npending;
+    rmq_rem_pending_t *phead, *ptail;
+    rmq_rem_conn_t *conns;
+    size_t nconns;
+    rmq_rem_conn_t *dirty;
+};
+
+/* Context on loop (loop thread). NULL on failure (logged). */
+rmq_rem_ctx_t *rmq_rem_ctx_new_(uv_loop_t *loop, const rmq_rem_ctx_ops_t *ops, void *owner,
+                                size_t max_frame, int idle_ms, const char *name);
+/* Fail every pending request with err, close every connection and the context's handles;
+ * ops->on_all_closed runs when they and the owner's counted handles are closed. */
+void rmq_rem_ctx_shutdown_(rmq_rem_ctx_t *x, rmq_err_t err);
+/* Owner handles counted for on_all_closed: call _opened after init, _closed in close cb. */
+void rmq_rem_ctx_handle_opened_(rmq_rem_ctx_t *x);
+void rmq_rem_ctx_handle_closed_(rmq_rem_ctx_t *x);
+void rmq_rem_ctx_unref_(rmq_rem_ctx_t *x);
+bool rmq_rem_ctx_post_(rmq_rem_ctx_t *x, rmq_rem_msg_t *m);
+
+/* New connection with an initialised (not connected) handle, in x->conns. NULL on failure. */
+rmq_rem_conn_t *rmq_rem_conn_new_(rmq_rem_ctx_t *x);
+/* The handle is connected: record addresses, TCP_NODELAY, start reading, flush queued output. */
+rmq_err_t rmq_rem_conn_start_(rmq_rem_conn_t *c);
+
+/* Register p (conn, opaque, deadline, cb set) in the context and on its connection. */
+void rmq_rem_pending_add_(rmq_rem_ctx_t *x, rmq_rem_pending_t *p);
+void rmq_rem_pending_remove_(rmq_rem_ctx_t *x, rmq_rem_pending_t *p);
+
+/* Run fn on req (or answer REQUEST_CODE_NOT_SUPPORTED when fn is NULL) and send its reply. */
+void rmq_rem_dispatch_(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, rmq_rem_handler_fn fn, void *arg);
+
+/* Append a field without looking for an existing key (decoder). */
+rmq_err_t rmq_rem_cmd_append_(rmq_rem_cmd_t *c, const char *k, size_t klen, const char *v,
+                              size_t vlen);
+
+/* "ip:port" text of a socket address. */
+void rmq_rem_addr_text_(const struct sockaddr *sa, char *out, size_t n);
+
+#endif

@@ -1,0 +1,980 @@
+/* Unit tests for remoting/: golden frames from protocol.md, decoder edge cases, and a loopback
+ * server + client exercising requests, responses, oneway, timeouts, server-initiated requests,
+ * connection loss, reconnect, bad frames and zero-copy bodies. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "remoting/client.h"
+#include "remoting/frame.h"
+#include "remoting/server.h"
+
+/* ------------------------------------------------------------------ codec helpers */
+
+/* Frame = be32 total | be32 (type<<24|hlen) | header | body. */
+static size_t mk_frame(uint8_t *out, int type, const void *hdr, size_t hlen, const void *body,
+                       size_t blen) {
+    rmq_put_be32(out, (uint32_t)(4 + hlen + blen));
+    rmq_put_be32(out + 4, ((uint32_t)type << 24) | (uint32_t)hlen);
+    memcpy(out + 8, hdr, hlen);
+    if (blen) memcpy(out + 8 + hlen, body, blen);
+    return 8 + hlen + blen;
+}
+
+static rmq_rem_cmd_t *decode_json_hdr(const char *json) {
+    uint8_t f[4096];
+    size_t n = mk_frame(f, 0, json, strlen(json), NULL, 0);
+    rmq_rem_cmd_t *c = NULL;
+    char err[128];
+    ssize_t r = rmq_rem_frame_decode(f, n, RMQ_REM_FRAME_MAX_DEFAULT, &c, err, sizeof err);
+    if (r < 0) return NULL;
+    assert_int_equal(r, (ssize_t)n);
+    return c;
+}
+
+static const char GOLDEN_JSON[] =
+    "{\"code\":105,\"extFields\":{\"topic\":\"TopicTest\"},\"flag\":0,\"language\":\"JAVA\","
+    "\"opaque\":0,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":409}";
+
+static const uint8_t GOLDEN_BIN[] = {
+    0x00, 0x00, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x00, 0x69, 0x00, 0x01, 0x99, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00,
+    0x05, 0x74, 0x6f, 0x70, 0x69, 0x63, 0x00, 0x00, 0x00, 0x09, 0x54, 0x6f, 0x70, 0x69, 0x63,
+    0x54, 0x65, 0x73, 0x74,
+};
+
+/* ------------------------------------------------------------------ codec tests */
+
+static void test_golden_json_encode(void **st) {
+    (void)st;
+    rmq_rem_cmd_t *c = rmq_rem_cmd_new_request(RMQ_REQ_GET_ROUTEINFO_BY_TOPIC);
+    c->opaque = 0;
+    c->language = RMQ_LANG_JAVA;
+    assert_int_equal(rmq_rem_cmd_set(c, "topic", "TopicTest"), RMQ_OK);
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    assert_int_equal(rmq_rem_frame_encode(c, &b), RMQ_OK);
+    assert_int_equal(strlen(GOLDEN_JSON), 131);
+    assert_int_equal(b.len, 139);
+    static const uint8_t pre[8] = {0, 0, 0, 0x87, 0, 0, 0, 0x83};
+    assert_memory_equal(b.data, pre, 8);
+    assert_memory_equal(b.data + 8, GOLDEN_JSON, 131);
+    rmq_buf_fini(&b);
+    rmq_rem_cmd_destroy(c);
+}
+
+static void test_golden_json_decode(void **st) {
+    (void)st;
+    uint8_t f[256];
+    size_t n = mk_frame(f, 0, GOLDEN_JSON, strlen(GOLDEN_JSON), NULL, 0);
+    assert_int_equal(n, 139);
+    assert_int_equal(rmq_get_be32(f), 135);
+    rmq_rem_cmd_t *c;
+    char err[128];
+    assert_int_equal(rmq_rem_frame_decode(f, n, RMQ_REM_FRAME_MAX_DEFAULT, &c, err, sizeof err), 139);
+    assert_int_equal(c->code, 105);
+    assert_int_equal(c->opaque, 0);
+    assert_int_equal(c->flag, 0);
+    assert_int_equal(c->version, 409);
+    assert_int_equal(c->language, RMQ_LANG_JAVA);
+    assert_int_equal(c->serialize_type, RMQ_REM_SER_JSON);
+    assert_null(c->remark);
+    assert_null(c->body);
+    assert_string_equal(rmq_rem_cmd_get(c, "topic"), "TopicTest");
+    assert_int_equal(c->next, 1);
+    rmq_rem_cmd_destroy(c);
+}
+
+static void test_golden_binary(void **st) {
+    (void)st;
+    rmq_rem_cmd_t *c;
+    char err[128];
+    assert_int_equal(rmq_rem_frame_decode(GOLDEN_BIN, sizeof GOLDEN_BIN, RMQ_REM_FRAME_MAX_DEFAULT,
+                                          &c, err, sizeof err),
+                     (ssize_t)sizeof GOLDEN_BIN);
+    assert_int_equal(c->serialize_type, RMQ_REM_SER_ROCKETMQ);
+    assert_int_equal(c->code, 105);
+    assert_int_equal(c->language, RMQ_LANG_JAVA);
+    assert_int_equal(c->version, 409);
+    assert_int_equal(c->opaque, 0);
+    assert_int_equal(c->flag, 0);
+    assert_null(c->remark);
+    assert_string_equal(rmq_rem_cmd_get(c, "topic"), "TopicTest");
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    assert_int_equal(rmq_rem_frame_encode(c, &b), RMQ_OK);
+    assert_int_equal(b.len, sizeof GOLDEN_BIN);
+    assert_memory_equal(b.data, GOLDEN_BIN, sizeof GOLDEN_BIN);
+    rmq_buf_fini(&b);
+    rmq_rem_cmd_destroy(c);
+
+    /* Built from scratch too. */
+    c = rmq_rem_cmd_new_request(105);
+    c->opaque = 0;
+    c->language = RMQ_LANG_JAVA;
+    c->serialize_type = RMQ_REM_SER_ROCKETMQ;
+    rmq_rem_cmd_set(c, "topic", "TopicTest");
+    rmq_buf_init(&b);
+    assert_int_equal(rmq_rem_frame_encode(c, &b), RMQ_OK);
+    assert_int_equal(b.len, sizeof GOLDEN_BIN);
+    assert_memory_equal(b.data, GOLDEN_BIN, sizeof GOLDEN_BIN);
+    rmq_buf_fini(&b);
+    rmq_rem_cmd_destroy(c);
+}
+
+static void test_binary_remark_body_roundtrip(void **st) {
+    (void)st;
+    rmq_rem_cmd_t *c = rmq_rem_cmd_new_request(310);
+    c->serialize_type = RMQ_REM_SER_ROCKETMQ;
+    rmq_rem_cmd_set_remarkf(c, "hello %d", 7);
+    rmq_rem_cmd_set(c, "a", "1");
+    rmq_rem_cmd_set(c, "b", "");
+    rmq_rem_cmd_set_body_copy(c, "BODY", 4);
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    assert_int_equal(rmq_rem_frame_encode(c, &b), RMQ_OK);
+    rmq_rem_cmd_t *d;
+    char err[128];
+    assert_int_equal(rmq_rem_frame_decode(b.data, b.len, 0, &d, err, sizeof err), (ssize_t)b.len);
+    assert_int_equal(d->code, 310);
+    assert_int_equal(d->opaque, c->opaque);
+    assert_string_equal(d->remark, "hello 7");
+    assert_string_equal(rmq_rem_cmd_get(d, "a"), "1");
+    assert_string_equal(rmq_rem_cmd_get(d, "b"), "");
+    assert_int_equal(d->body_len, 4);
+    assert_memory_equal(d->body, "BODY", 4);
+    rmq_rem_cmd_destroy(d);
+    rmq_buf_fini(&b);
+    rmq_rem_cmd_destroy(c);
+}
+
+static void test_cpp_ons_scalars(void **st) {
+    (void)st;
+    rmq_rem_cmd_t *c = decode_json_hdr(
+        "{\"code\":10,\"extFields\":{\"queueId\":3,\"d\":4,\"e\":0,\"big\":1234567890123,"
+        "\"neg\":-5,\"unitMode\":true,\"batch\":false,\"x\":null,\"r\":1.5,\"s\":\"str\","
+        "\"Signature\":\"\",\"AccessKey\":\"\",\"ONSChannelKey\":\"\"},"
+        "\"flag\":0,\"language\":\"CPP\",\"opaque\":5,\"remark\":\"\","
+        "\"serializeTypeCurrentRPC\":\"JSON\",\"version\":333}");
+    assert_non_null(c);
+    assert_int_equal(c->language, RMQ_LANG_CPP);
+    assert_int_equal(c->version, 333);
+    assert_string_equal(c->remark, "");
+    assert_string_equal(rmq_rem_cmd_get(c, "queueId"), "3");
+    assert_string_equal(rmq_rem_cmd_get(c, "e"), "0");
+    assert_string_equal(rmq_rem_cmd_get(c, "big"), "1234567890123");
+    assert_string_equal(rmq_rem_cmd_get(c, "neg"), "-5");
+    assert_string_equal(rmq_rem_cmd_get(c, "unitMode"), "true");
+    assert_string_equal(rmq_rem_cmd_get(c, "batch"), "false");
+    assert_string_equal(rmq_rem_cmd_get(c, "r"), "1.5");
+    assert_string_equal(rmq_rem_cmd_get(c, "s"), "str");
+    assert_string_equal(rmq_rem_cmd_get(c, "Signature"), "");
+    assert_null(rmq_rem_cmd_get(c, "x"));
+    int32_t q;
+    int64_t big;
+    bool um;
+    assert_int_equal(rmq_rem_cmd_get_i32(c, "queueId", &q), RMQ_OK);
+    assert_int_equal(q, 3);
+    assert_int_equal(rmq_rem_cmd_get_i64(c, "big", &big), RMQ_OK);
+    assert_true(big == 1234567890123LL);
+    assert_int_equal(rmq_rem_cmd_get_i32(c, "big", &q), RMQ_ERR__INVALID_ARG);
+    assert_int_equal(rmq_rem_cmd_get_bool(c, "unitMode", &um), RMQ_OK);
+    assert_true(um);
+    assert_int_equal(rmq_rem_cmd_get_i64(c, "s", &big), RMQ_ERR__INVALID_ARG);
+    assert_int_equal(rmq_rem_cmd_get_i64(c, "nope", &big), RMQ_ERR__NOT_FOUND);
+    rmq_rem_cmd_destroy(c);
+
+    /* ali-ons: no serializeTypeCurrentRPC, no remark, numbers for header values. */
+    c = decode_json_hdr("{\"code\":11,\"language\":\"JAVA\",\"version\":121,\"opaque\":42,"
+                        "\"flag\":0,\"extFields\":{\"queueOffset\":100,\"sysFlag\":2}}");
+    assert_non_null(c);
+    assert_int_equal(c->opaque, 42);
+    assert_null(c->remark);
+    assert_string_equal(rmq_rem_cmd_get(c, "queueOffset"), "100");
+    rmq_rem_cmd_destroy(c);
+}
+
+static void test_go_style(void **st) {
+    (void)st;
+    rmq_rem_cmd_t *c = decode_json_hdr("{\"code\":34,\"language\":\"GO\",\"version\":317,"
+                                       "\"opaque\":1,\"flag\":0,\"remark\":\"\",\"extFields\":{}}");
+    assert_non_null(c);
+    assert_int_equal(c->language, RMQ_LANG_GO);
+    assert_true(c->has_ext);
+    assert_int_equal(c->next, 0);
+    assert_string_equal(c->remark, "");
+    /* Re-encoded: empty extFields and empty remark survive, keys in fastjson order. */
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    assert_int_equal(rmq_rem_frame_encode_header(c, &b), RMQ_OK);
+    const char *want = "{\"code\":34,\"extFields\":{},\"flag\":0,\"language\":\"GO\",\"opaque\":1,"
+                       "\"remark\":\"\",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":317}";
+    assert_int_equal(b.len - 8, strlen(want));
+    assert_memory_equal(b.data + 8, want, strlen(want));
+    rmq_buf_fini(&b);
+    rmq_rem_cmd_destroy(c);
+
+    /* Unknown language name and missing fields. */
+    c = decode_json_hdr("{\"code\":1,\"language\":\"COBOL\"}");
+    assert_non_null(c);
+    assert_int_equal(c->language, RMQ_LANG_OTHER);
+    assert_int_equal(c->opaque, 0);
+    assert_false(c->has_ext);
+    rmq_rem_cmd_destroy(c);
+    c = decode_json_hdr("{}");
+    assert_non_null(c);
+    assert_int_equal(c->code, 0);
+    rmq_rem_cmd_destroy(c);
+}
+
+static void test_escapes(void **st) {
+    (void)st;
+    rmq_rem_cmd_t *c = decode_json_hdr(
+        "{\"code\":310,\"extFields\":{\"i\":\"a\\u0001b\\u0002\",\"smile\":\"\\ud83d\\ude00\","
+        "\"q\":\"\\\"\\\\\\/\\n\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,"
+        "\"remark\":\"caf\\u00e9\",\"version\":409}");
+    assert_non_null(c);
+    assert_string_equal(rmq_rem_cmd_get(c, "i"), "a\x01" "b\x02");
+    assert_string_equal(rmq_rem_cmd_get(c, "smile"), "\xf0\x9f\x98\x80");
+    assert_string_equal(rmq_rem_cmd_get(c, "q"), "\"\\/\n");
+    assert_string_equal(c->remark, "caf\xc3\xa9");
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    assert_int_equal(rmq_rem_frame_encode_header(c, &b), RMQ_OK);
+    const char *want = "{\"code\":310,\"extFields\":{\"i\":\"a\\u0001b\\u0002\",\"smile\":\""
+                       "\xf0\x9f\x98\x80\",\"q\":\"\\\"\\\\/\\n\"},\"flag\":0,\"language\":\"JAVA\","
+                       "\"opaque\":1,\"remark\":\"caf\xc3\xa9\",\"serializeTypeCurrentRPC\":\"JSON\","
+                       "\"version\":409}";
+    assert_int_equal(b.len - 8, strlen(want));
+    assert_memory_equal(b.data + 8, want, strlen(want));
+    /* And it reads back the same. */
+    rmq_rem_cmd_t *d;
+    char err[64];
+    assert_true(rmq_rem_frame_decode(b.data, b.len, 0, &d, err, sizeof err) > 0);
+    assert_string_equal(rmq_rem_cmd_get(d, "i"), "a\x01" "b\x02");
+    assert_string_equal(rmq_rem_cmd_get(d, "smile"), "\xf0\x9f\x98\x80");
+    rmq_rem_cmd_destroy(d);
+    rmq_buf_fini(&b);
+    rmq_rem_cmd_destroy(c);
+}
+
+static void test_truncated_bytewise(void **st) {
+    (void)st;
+    uint8_t f[512];
+    size_t n = mk_frame(f, 0, GOLDEN_JSON, strlen(GOLDEN_JSON), "xyz", 3);
+    memcpy(f + n, GOLDEN_BIN, sizeof GOLDEN_BIN); /* a second frame right behind */
+    size_t total = n + sizeof GOLDEN_BIN;
+    rmq_rem_cmd_t *c;
+    char err[128];
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(rmq_rem_frame_decode(f, i, 0, &c, err, sizeof err), 0);
+    assert_int_equal(rmq_rem_frame_decode(f, total, 0, &c, err, sizeof err), (ssize_t)n);
+    assert_int_equal(c->body_len, 3);
+    assert_memory_equal(c->body, "xyz", 3);
+    rmq_rem_cmd_destroy(c);
+    for (size_t i = n; i < total; i++)
+        assert_int_equal(rmq_rem_frame_decode(f + n, i - n, 0, &c, err, sizeof err), 0);
+    assert_int_equal(rmq_rem_frame_decode(f + n, total - n, 0, &c, err, sizeof err),
+                     (ssize_t)sizeof GOLDEN_BIN);
+    assert_int_equal(c->code, 105);
+    rmq_rem_cmd_destroy(c);
+}
+
+static void test_bad_frames(void **st) {
+    (void)st;
+    rmq_rem_cmd_t *c = (rmq_rem_cmd_t *)1;
+    char err[128] = "";
+    /* Oversized prefix refused on its 4 bytes alone. */
+    uint8_t big[4] = {0x01, 0x00, 0x00, 0x00};
+    assert_int_equal(rmq_rem_frame_decode(big, 4, RMQ_REM_FRAME_MAX_DEFAULT, &c, err, sizeof err),
+                     RMQ_ERR__BAD_FRAME);
+    assert_null(c);
+    assert_true(strlen(err) > 0);
+    /* The exact cap: total+4 == max is fine, one more is not. */
+    uint8_t edge[4];
+    rmq_put_be32(edge, 1000 - 4);
+    assert_int_equal(rmq_rem_frame_decode(edge, 4, 1000, &c, err, sizeof err), 0);
+    rmq_put_be32(edge, 1000 - 3);
+    assert_int_equal(rmq_rem_frame_decode(edge, 4, 1000, &c, err, sizeof err), RMQ_ERR__BAD_FRAME);
+    /* Header length beyond the frame. */
+    uint8_t f[64] = {0, 0, 0, 8, 0, 0, 0, 0x10, '{', '}', 0, 0};
+    assert_int_equal(rmq_rem_frame_decode(f, 12, 0, &c, err, sizeof err), RMQ_ERR__BAD_FRAME);
+    /* Frame too short to hold the header word. */
+    uint8_t s3[8] = {0, 0, 0, 3, 0, 0, 0};
+    assert_int_equal(rmq_rem_frame_decode(s3, 7, 0, &c, err, sizeof err), RMQ_ERR__BAD_FRAME);
+    /* Garbage and non-object JSON. */
+    const char *bad[] = {"{abc", "[1,2]", "\"x\"", "", "{\"code\":1", "nul"};
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(bad); i++) {
+        size_t n = mk_frame(f, 0, bad[i], strlen(bad[i]), NULL, 0);
+        assert_int_equal(rmq_rem_frame_decode(f, n, 0, &c, err, sizeof err), RMQ_ERR__BAD_FRAME);
+        assert_null(c);
+    }
+    /* Unknown serialize type. */
+    size_t n = mk_frame(f, 2, "{}", 2, NULL, 0);
+    assert_int_equal(rmq_rem_frame_decode(f, n, 0, &c, err, sizeof err), RMQ_ERR__BAD_FRAME);
+    /* Binary header with lengths past its end. */
+    uint8_t bin[64];
+    memcpy(bin, GOLDEN_BIN, sizeof GOLDEN_BIN);
+    rmq_put_be32(bin + 8 + 13, 1000); /* remark length */
+    assert_int_equal(rmq_rem_frame_decode(bin, sizeof GOLDEN_BIN, 0, &c, err, sizeof err),
+                     RMQ_ERR__BAD_FRAME);
+    memcpy(bin, GOLDEN_BIN, sizeof GOLDEN_BIN);
+    rmq_put_be32(bin + 8 + 17, 21); /* ext length one past */
+    assert_int_equal(rmq_rem_frame_decode(bin, sizeof GOLDEN_BIN, 0, &c, err, sizeof err),
+                     RMQ_ERR__BAD_FRAME);
+    memcpy(bin, GOLDEN_BIN, sizeof GOLDEN_BIN);
+    rmq_put_be16(bin + 8 + 21, 200); /* key length past the ext area */
+    assert_int_equal(rmq_rem_frame_decode(bin, sizeof GOLDEN_BIN, 0, &c, err, sizeof err),
+                     RMQ_ERR__BAD_FRAME);
+    memcpy(bin, GOLDEN_BIN, sizeof GOLDEN_BIN);
+    rmq_put_be32(bin + 8 + 28, 0x80000000u); /* negative value length */
+    assert_int_equal(rmq_rem_frame_decode(bin, sizeof GOLDEN_BIN, 0, &c, err, sizeof err),
+                     RMQ_ERR__BAD_FRAME);
+    n = mk_frame(f, 1, GOLDEN_BIN + 8, 20, NULL, 0); /* shorter than the fixed 21 bytes */
+    assert_int_equal(rmq_rem_frame_decode(f, n, 0, &c, err, sizeof err), RMQ_ERR__BAD_FRAME);
+}
+
+static void test_cmd_api(void **st) {
+    (void)st;
+    rmq_rem_cmd_t *a = rmq_rem_cmd_new_request(10);
+    rmq_rem_cmd_t *b = rmq_rem_cmd_new_request(10);
+    assert_int_equal(b->opaque, a->opaque + 1);
+    assert_int_equal(a->language, RMQ_LANG_OTHER);
+    assert_int_equal(a->version, RMQ_REM_VERSION);
+    assert_int_equal(a->flag, 0);
+    rmq_rem_cmd_set_i64(a, "n", -42);
+    rmq_rem_cmd_set_bool(a, "t", true);
+    rmq_rem_cmd_set(a, "n", "43"); /* replace keeps one entry */
+    assert_int_equal(a->next, 2);
+    assert_string_equal(rmq_rem_cmd_get(a, "n"), "43");
+    assert_string_equal(rmq_rem_cmd_get(a, "t"), "true");
+    a->serialize_type = RMQ_REM_SER_ROCKETMQ;
+    rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(a, RMQ_ERR_SYSTEM_ERROR, "boom");
+    assert_int_equal(r->opaque, a->opaque);
+    assert_int_equal(r->flag, RMQ_REM_FLAG_RESPONSE);
+    assert_int_equal(r->language, RMQ_LANG_JAVA);
+    assert_int_equal(r->serialize_type, RMQ_REM_SER_ROCKETMQ);
+    assert_string_equal(r->remark, "boom");
+    assert_true(rmq_rem_cmd_is_response(r));
+    rmq_rem_cmd_set_remarkf(r, NULL);
+    assert_null(r->remark);
+    assert_int_equal(rmq_rem_language_code("GO"), RMQ_LANG_GO);
+    assert_string_equal(rmq_rem_language_name(RMQ_LANG_RUST), "RUST");
+    assert_string_equal(rmq_rem_language_name(99), "OTHER");
+    rmq_rem_cmd_destroy(a);
+    rmq_rem_cmd_destroy(b);
+    rmq_rem_cmd_destroy(r);
+    rmq_rem_cmd_destroy(NULL);
+}
+
+static void count_release(void *arg) { (*(int *)arg)++; }
+
+static void test_iov_release_on_destroy(void **st) {
+    (void)st;
+    int n = 0;
+    rmq_rem_cmd_t *c = rmq_rem_cmd_new_request(11);
+    uv_buf_t iov[2] = {uv_buf_init("ab", 2), uv_buf_init("cde", 3)};
+    assert_int_equal(rmq_rem_cmd_set_body_iov(c, iov, 2, count_release, &n), RMQ_OK);
+    assert_int_equal(rmq_rem_cmd_body_len(c), 5);
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    assert_int_equal(rmq_rem_frame_encode(c, &b), RMQ_OK);
+    assert_memory_equal(b.data + b.len - 5, "abcde", 5);
+    assert_int_equal(rmq_get_be32(b.data), b.len - 4);
+    rmq_buf_fini(&b);
+    assert_int_equal(n, 0);
+    rmq_rem_cmd_destroy(c);
+    assert_int_equal(n, 1);
+}
+
+/* ------------------------------------------------------------------ loopback server */
+
+enum { H_ECHO = 900, H_SILENT, H_LATER, H_ASK, H_ZC, H_CLOSE, H_ONEWAY, H_HI = 2000,
+       C_PING = 950 };
+
+typedef struct {
+    uv_loop_t loop;
+    uv_async_t stop;
+    rmq_rem_server_t *srv;
+    pthread_t thr;
+    int port;
+    char addr[32];
+    atomic_int oneway_count, release_count, opened, closed;
+    pthread_mutex_t mu;
+    pthread_t later[16];
+    int nlater;
+} srv_env_t;
+
+static srv_env_t E;
+
+static rmq_rem_cmd_t *h_echo(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    const char *k = rmq_rem_cmd_get(req, "k");
+    if (k) rmq_rem_cmd_set(r, "echo", k);
+    if (req->body) {
+        rmq_rem_cmd_set_body(r, req->body, req->body_len);
+        req->body = NULL;
+        req->body_len = 0;
+    }
+    rmq_rem_cmd_destroy(req);
+    return r;
+}
+
+static rmq_rem_cmd_t *h_silent(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_rem_cmd_destroy(req);
+    return NULL;
+}
+
+typedef struct {
+    rmq_rem_conn_t *conn;
+    rmq_rem_cmd_t *req;
+} later_t;
+
+static void *later_thread(void *arg) {
+    later_t *l = arg;
+    usleep(30 * 1000);
+    rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(l->req, RMQ_OK, NULL);
+    rmq_rem_cmd_set(r, "later", "1");
+    rmq_rem_conn_post(l->conn, r);
+    rmq_rem_conn_unref(l->conn);
+    rmq_rem_cmd_destroy(l->req);
+    free(l);
+    return NULL;
+}
+
+static rmq_rem_cmd_t *h_later(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    later_t *l = malloc(sizeof *l);
+    l->conn = c;
+    l->req = req;
+    rmq_rem_conn_ref(c);
+    pthread_mutex_lock(&E.mu);
+    assert_true(E.nlater < 16);
+    pthread_create(&E.later[E.nlater++], NULL, later_thread, l);
+    pthread_mutex_unlock(&E.mu);
+    return NULL;
+}
+
+static void on_ask_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
+    later_t *l = arg;
+    rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(l->req, err ? RMQ_ERR_SYSTEM_ERROR : RMQ_OK, NULL);
+    if (resp && rmq_rem_cmd_get(resp, "pong")) rmq_rem_cmd_set(r, "answer", rmq_rem_cmd_get(resp, "pong"));
+    rmq_rem_conn_send(l->conn, r);
+    rmq_rem_conn_unref(l->conn);
+    rmq_rem_cmd_destroy(l->req);
+    rmq_rem_cmd_destroy(resp);
+    free(l);
+}
+
+static rmq_rem_cmd_t *h_ask(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    later_t *l = malloc(sizeof *l);
+    l->conn = c;
+    l->req = req;
+    rmq_rem_conn_ref(c);
+    rmq_rem_cmd_t *q = rmq_rem_cmd_new_request(C_PING);
+    rmq_rem_cmd_set(q, "ping", "1");
+    assert_int_equal(rmq_rem_conn_request(c, q, 3000, on_ask_resp, l), RMQ_OK);
+    return NULL;
+}
+
+static const char ZC_DATA[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+static void zc_release(void *arg) { atomic_fetch_add(&E.release_count, 1); }
+
+static rmq_rem_cmd_t *h_zc(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    uv_buf_t iov[3] = {uv_buf_init((char *)ZC_DATA, 10), uv_buf_init((char *)ZC_DATA + 10, 16),
+                       uv_buf_init((char *)ZC_DATA + 26, 10)};
+    rmq_rem_cmd_set_body_iov(r, iov, 3, zc_release, NULL);
+    rmq_rem_cmd_destroy(req);
+    return r;
+}
+
+static rmq_rem_cmd_t *h_close(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_rem_conn_close(c);
+    assert_true(rmq_rem_conn_is_closed(c));
+    rmq_rem_cmd_destroy(req);
+    return NULL;
+}
+
+static rmq_rem_cmd_t *h_oneway(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    atomic_fetch_add(&E.oneway_count, 1);
+    rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(req, RMQ_OK, "must be dropped");
+    rmq_rem_cmd_destroy(req);
+    return r;
+}
+
+static void on_open(rmq_rem_conn_t *c, void *arg) {
+    assert_true(strncmp(rmq_rem_conn_peer(c), "127.0.0.1:", 10) == 0);
+    uint32_t ip;
+    uint16_t port;
+    assert_true(rmq_rem_conn_local_v4(c, &ip, &port));
+    assert_int_equal(ip, htonl(0x7f000001));
+    assert_int_equal(port, E.port);
+    atomic_fetch_add(&E.opened, 1);
+}
+
+static void on_close(rmq_rem_conn_t *c, void *arg) { atomic_fetch_add(&E.closed, 1); }
+
+static void on_srv_closed(void *arg) { uv_close((uv_handle_t *)&E.stop, NULL); }
+
+static void on_stop(uv_async_t *h) { rmq_rem_server_close(E.srv, on_srv_closed, NULL); }
+
+static void *srv_thread(void *arg) {
+    uv_run(&E.loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static int srv_setup(void **st) {
+    memset(&E, 0, sizeof E);
+    pthread_mutex_init(&E.mu, NULL);
+    assert_int_equal(uv_loop_init(&E.loop), 0);
+    assert_int_equal(uv_async_init(&E.loop, &E.stop, on_stop), 0);
+    rmq_rem_server_cfg_t cfg = {.host = "127.0.0.1", .port = 0, .name = "test-srv"};
+    assert_int_equal(rmq_rem_server_new(&E.loop, &cfg, &E.srv), RMQ_OK);
+    rmq_rem_server_register(E.srv, H_ECHO, h_echo, NULL);
+    rmq_rem_server_register(E.srv, H_HI, h_echo, NULL);
+    rmq_rem_server_register(E.srv, H_SILENT, h_silent, NULL);
+    rmq_rem_server_register(E.srv, H_LATER, h_later, NULL);
+    rmq_rem_server_register(E.srv, H_ASK, h_ask, NULL);
+    rmq_rem_server_register(E.srv, H_ZC, h_zc, NULL);
+    rmq_rem_server_register(E.srv, H_CLOSE, h_close, NULL);
+    rmq_rem_server_register(E.srv, H_ONEWAY, h_oneway, NULL);
+    rmq_rem_server_on_open(E.srv, on_open, NULL);
+    rmq_rem_server_on_close(E.srv, on_close, NULL);
+    assert_int_equal(rmq_rem_server_start(E.srv), RMQ_OK);
+    E.port = rmq_rem_server_port(E.srv);
+    assert_true(E.port > 0);
+    snprintf(E.addr, sizeof E.addr, "127.0.0.1:%d", E.port);
+    pthread_create(&E.thr, NULL, srv_thread, NULL);
+    return 0;
+}
+
+static int srv_teardown(void **st) {
+    uv_async_send(&E.stop);
+    pthread_join(E.thr, NULL);
+    for (int i = 0; i < E.nlater; i++) pthread_join(E.later[i], NULL);
+    /* Later threads may have posted to the closed server: their frames were dropped. */
+    assert_int_equal(uv_loop_close(&E.loop), 0);
+    assert_int_equal(atomic_load(&E.opened), atomic_load(&E.closed));
+    pthread_mutex_destroy(&E.mu);
+    return 0;
+}
+
+static rmq_rem_client_t *new_client(void) {
+    rmq_rem_client_cfg_t cfg = {.name = "test-cli", .connect_timeout_ms = 2000};
+    rmq_rem_client_t *cl;
+    assert_int_equal(rmq_rem_client_new(NULL, &cfg, &cl), RMQ_OK);
+    return cl;
+}
+
+static rmq_rem_cmd_t *echo_req(const char *k) {
+    rmq_rem_cmd_t *q = rmq_rem_cmd_new_request(H_ECHO);
+    rmq_rem_cmd_set(q, "k", k);
+    return q;
+}
+
+/* ------------------------------------------------------------------ loopback tests */
+
+static void test_rt_sync(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    rmq_rem_cmd_t *resp;
+    rmq_rem_cmd_t *q = echo_req("hello");
+    int32_t opaque = q->opaque;
+    rmq_rem_cmd_set_body_copy(q, "payload", 7);
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, q, 3000, &resp), RMQ_OK);
+    assert_int_equal(resp->code, RMQ_OK);
+    assert_int_equal(resp->opaque, opaque);
+    assert_true(rmq_rem_cmd_is_response(resp));
+    assert_int_equal(resp->language, RMQ_LANG_JAVA);
+    assert_string_equal(rmq_rem_cmd_get(resp, "echo"), "hello");
+    assert_int_equal(resp->body_len, 7);
+    assert_memory_equal(resp->body, "payload", 7);
+    rmq_rem_cmd_destroy(resp);
+
+    /* Code above the flat table, binary header answered in kind, a 1 MiB body. */
+    q = rmq_rem_cmd_new_request(H_HI);
+    q->serialize_type = RMQ_REM_SER_ROCKETMQ;
+    rmq_rem_cmd_set(q, "k", "bin");
+    size_t big = 1 << 20;
+    uint8_t *body = malloc(big);
+    for (size_t i = 0; i < big; i++) body[i] = (uint8_t)(i * 7);
+    rmq_rem_cmd_set_body_copy(q, body, big);
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, q, 5000, &resp), RMQ_OK);
+    assert_int_equal(resp->serialize_type, RMQ_REM_SER_ROCKETMQ);
+    assert_string_equal(rmq_rem_cmd_get(resp, "echo"), "bin");
+    assert_int_equal(resp->body_len, big);
+    assert_memory_equal(resp->body, body, big);
+    free(body);
+    rmq_rem_cmd_destroy(resp);
+    rmq_rem_client_destroy(cl);
+}
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, ok, total;
+    rmq_err_t last_err;
+} waiter_t;
+
+static void waiter_init(waiter_t *w, int total) {
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->total = total;
+}
+
+static void waiter_wait(waiter_t *w) {
+    pthread_mutex_lock(&w->mu);
+    while (w->done < w->total) pthread_cond_wait(&w->cv, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+}
+
+typedef struct {
+    waiter_t *w;
+    int idx;
+} async_arg_t;
+
+static void on_async_echo(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
+    async_arg_t *a = arg;
+    char want[16];
+    snprintf(want, sizeof want, "%d", a->idx);
+    bool ok = err == RMQ_OK && resp && resp->code == 0 && rmq_rem_cmd_get(resp, "echo") &&
+              strcmp(rmq_rem_cmd_get(resp, "echo"), want) == 0;
+    rmq_rem_cmd_destroy(resp);
+    pthread_mutex_lock(&a->w->mu);
+    a->w->done++;
+    a->w->ok += ok;
+    a->w->last_err = err;
+    if (a->w->done == a->w->total) pthread_cond_signal(&a->w->cv);
+    pthread_mutex_unlock(&a->w->mu);
+}
+
+static void test_rt_async_many(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    enum { N = 3000 };
+    static async_arg_t args[N];
+    waiter_t w;
+    waiter_init(&w, N);
+    for (int i = 0; i < N; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "%d", i);
+        args[i] = (async_arg_t){&w, i};
+        assert_int_equal(rmq_rem_client_invoke_async(cl, E.addr, echo_req(k), 10000, on_async_echo,
+                                                     &args[i]),
+                         RMQ_OK);
+    }
+    waiter_wait(&w);
+    assert_int_equal(w.ok, N);
+    rmq_rem_client_destroy(cl);
+}
+
+static void test_rt_oneway_and_unknown(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    rmq_rem_cmd_t *resp;
+    assert_int_equal(rmq_rem_client_invoke_oneway(cl, E.addr, rmq_rem_cmd_new_request(H_ONEWAY)),
+                     RMQ_OK);
+    /* Same connection, handled in order: once the echo is back the oneway has run. */
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("x"), 3000, &resp), RMQ_OK);
+    rmq_rem_cmd_destroy(resp);
+    assert_int_equal(atomic_load(&E.oneway_count), 1);
+
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(777), 3000,
+                                                &resp),
+                     RMQ_OK);
+    assert_int_equal(resp->code, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED);
+    assert_string_equal(resp->remark, " request type 777 not supported");
+    rmq_rem_cmd_destroy(resp);
+    rmq_rem_client_destroy(cl);
+}
+
+static void test_rt_timeout(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    rmq_rem_cmd_t *resp = (rmq_rem_cmd_t *)1;
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_SILENT), 200,
+                                                &resp),
+                     RMQ_ERR__TIMEOUT);
+    assert_null(resp);
+    /* The connection is still fine afterwards. */
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("after"), 3000, &resp), RMQ_OK);
+    rmq_rem_cmd_destroy(resp);
+    rmq_rem_client_destroy(cl);
+}
+
+static rmq_rem_cmd_t *cli_handler(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    assert_int_equal(req->code, C_PING);
+    assert_string_equal(rmq_rem_cmd_get(req, "ping"), "1");
+    rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    rmq_rem_cmd_set(r, "pong", "42");
+    rmq_rem_cmd_destroy(req);
+    return r;
+}
+
+static void test_rt_server_initiated(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    rmq_rem_client_set_handler(cl, cli_handler, NULL);
+    rmq_rem_cmd_t *resp;
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_ASK), 3000,
+                                                &resp),
+                     RMQ_OK);
+    assert_int_equal(resp->code, RMQ_OK);
+    assert_string_equal(rmq_rem_cmd_get(resp, "answer"), "42");
+    rmq_rem_cmd_destroy(resp);
+    rmq_rem_client_destroy(cl);
+}
+
+static void test_rt_answer_later(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    rmq_rem_cmd_t *resp;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_LATER),
+                                                    3000, &resp),
+                         RMQ_OK);
+        assert_string_equal(rmq_rem_cmd_get(resp, "later"), "1");
+        rmq_rem_cmd_destroy(resp);
+    }
+    rmq_rem_client_destroy(cl);
+}
+
+static atomic_int cli_closed;
+static void on_cli_close(const char *addr, void *arg) {
+    assert_string_equal(addr, E.addr);
+    atomic_fetch_add(&cli_closed, 1);
+}
+
+static void test_rt_close_and_reconnect(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    rmq_rem_client_on_close(cl, on_cli_close, NULL);
+    rmq_rem_cmd_t *resp;
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("a"), 3000, &resp), RMQ_OK);
+    rmq_rem_cmd_destroy(resp);
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_CLOSE), 5000,
+                                                &resp),
+                     RMQ_ERR__CONN);
+    assert_int_equal(atomic_load(&cli_closed), 1);
+    /* Next request opens a new connection. */
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("b"), 3000, &resp), RMQ_OK);
+    assert_string_equal(rmq_rem_cmd_get(resp, "echo"), "b");
+    rmq_rem_cmd_destroy(resp);
+    /* Explicit close of the address, then reconnect again. */
+    rmq_rem_client_close_addr(cl, E.addr);
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("c"), 3000, &resp), RMQ_OK);
+    rmq_rem_cmd_destroy(resp);
+    assert_int_equal(atomic_load(&cli_closed), 2);
+    rmq_rem_client_destroy(cl);
+}
+
+static void test_rt_zero_copy(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    rmq_rem_cmd_t *resp;
+    int before = atomic_load(&E.release_count);
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_ZC), 3000,
+                                                &resp),
+                     RMQ_OK);
+    assert_int_equal(resp->body_len, 36);
+    assert_memory_equal(resp->body, ZC_DATA, 36);
+    rmq_rem_cmd_destroy(resp);
+    for (int i = 0; i < 500 && atomic_load(&E.release_count) == before; i++) usleep(10 * 1000);
+    assert_int_equal(atomic_load(&E.release_count), before + 1);
+    rmq_rem_client_destroy(cl);
+}
+
+/* A raw blocking socket to the server, with a receive timeout. */
+static int raw_connect(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)E.port)};
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+static void raw_send_cmd(int fd, rmq_rem_cmd_t *c) {
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    assert_int_equal(rmq_rem_frame_encode(c, &b), RMQ_OK);
+    assert_int_equal(write(fd, b.data, b.len), (ssize_t)b.len);
+    rmq_buf_fini(&b);
+    rmq_rem_cmd_destroy(c);
+}
+
+static rmq_rem_cmd_t *raw_read_cmd(int fd) {
+    uint8_t buf[8192];
+    size_t have = 0;
+    for (;;) {
+        rmq_rem_cmd_t *c;
+        char err[128];
+        ssize_t r = rmq_rem_frame_decode(buf, have, 0, &c, err, sizeof err);
+        if (r > 0) return c;
+        assert_int_equal(r, 0);
+        ssize_t n = read(fd, buf + have, sizeof buf - have);
+        if (n <= 0) return NULL;
+        have += (size_t)n;
+    }
+}
+
+static void test_rt_raw_oneway_unknown(void **st) {
+    int fd = raw_connect();
+    rmq_rem_cmd_t *ow = rmq_rem_cmd_new_request(778);
+    ow->flag = RMQ_REM_FLAG_ONEWAY;
+    raw_send_cmd(fd, ow);
+    rmq_rem_cmd_t *ow2 = rmq_rem_cmd_new_request(H_ONEWAY);
+    ow2->flag = RMQ_REM_FLAG_ONEWAY;
+    raw_send_cmd(fd, ow2);
+    rmq_rem_cmd_t *q = echo_req("raw");
+    int32_t opaque = q->opaque;
+    raw_send_cmd(fd, q);
+    rmq_rem_cmd_t *r = raw_read_cmd(fd);
+    assert_non_null(r);
+    /* The first thing back is the echo: neither oneway was answered. */
+    assert_int_equal(r->opaque, opaque);
+    assert_int_equal(r->code, 0);
+    rmq_rem_cmd_destroy(r);
+    close(fd);
+}
+
+static void test_rt_bad_frame_isolated(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    rmq_rem_cmd_t *resp;
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("1"), 3000, &resp), RMQ_OK);
+    rmq_rem_cmd_destroy(resp);
+    const uint8_t garbage[][12] = {
+        {0, 0, 0, 8, 0, 0, 0, 0x10, '{', '}', 0, 0},           /* header past frame */
+        {0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0},      /* oversized */
+        {0, 0, 0, 8, 0, 0, 0, 4, 'n', 'o', 'p', 'e'},          /* not JSON */
+    };
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(garbage); i++) {
+        int fd = raw_connect();
+        assert_int_equal(write(fd, garbage[i], 12), 12);
+        char b;
+        assert_int_equal(read(fd, &b, 1), 0); /* closed by the server */
+        close(fd);
+    }
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("2"), 3000, &resp), RMQ_OK);
+    assert_string_equal(rmq_rem_cmd_get(resp, "echo"), "2");
+    rmq_rem_cmd_destroy(resp);
+    rmq_rem_client_destroy(cl);
+}
+
+static void on_closed_cb(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
+    *(rmq_err_t *)arg = err;
+    rmq_rem_cmd_destroy(resp);
+}
+
+static void test_rt_destroy_pending(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    rmq_err_t got[3] = {1, 1, 1};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rmq_rem_client_invoke_async(cl, E.addr, rmq_rem_cmd_new_request(H_SILENT),
+                                                     60000, on_closed_cb, &got[i]),
+                         RMQ_OK);
+    rmq_rem_client_destroy(cl);
+    for (int i = 0; i < 3; i++) assert_int_equal(got[i], RMQ_ERR__CLOSED);
+}
+
+static void test_rt_connect_fail(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    rmq_rem_cmd_t *resp;
+    /* A port nobody listens on: take one from a socket we close again. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    socklen_t al = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    close(fd);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(a.sin_port));
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, addr, echo_req("x"), 3000, &resp), RMQ_ERR__CONN);
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, "nonsense", echo_req("x"), 3000, &resp),
+                     RMQ_ERR__INVALID_ARG);
+    /* A name that needs resolving. */
+    snprintf(addr, sizeof addr, "localhost:%d", E.port);
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, addr, echo_req("n"), 3000, &resp), RMQ_OK);
+    rmq_rem_cmd_destroy(resp);
+    rmq_rem_client_destroy(cl);
+}
+
+/* Client on a loop the caller runs (the broker's service loop). */
+static void test_rt_caller_loop(void **st) {
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    rmq_rem_client_t *cl;
+    assert_int_equal(rmq_rem_client_new(&loop, NULL, &cl), RMQ_OK);
+    assert_ptr_equal(rmq_rem_client_loop(cl), &loop);
+    enum { N = 50 };
+    async_arg_t args[N];
+    waiter_t w;
+    waiter_init(&w, N);
+    for (int i = 0; i < N; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "%d", i);
+        args[i] = (async_arg_t){&w, i};
+        assert_int_equal(rmq_rem_client_invoke_async(cl, E.addr, echo_req(k), 5000, on_async_echo,
+                                                     &args[i]),
+                         RMQ_OK);
+    }
+    while (w.done < N) uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(w.ok, N);
+    rmq_err_t pend = 1;
+    rmq_rem_client_invoke_async(cl, E.addr, rmq_rem_cmd_new_request(H_SILENT), 60000, on_closed_cb,
+                                &pend);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    rmq_rem_client_destroy(cl);
+    assert_int_equal(pend, RMQ_ERR__CLOSED);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+}
+
+int main(void) {
+    rmq_log_open(NULL, RMQ_LOG_LVL_WARN, true);
+    const struct CMUnitTest codec[] = {
+        cmocka_unit_test(test_golden_json_encode),
+        cmocka_unit_test(test_golden_json_decode),
+        cmocka_unit_test(test_golden_binary),
+        cmocka_unit_test(test_binary_remark_body_roundtrip),
+        cmocka_unit_test(test_cpp_ons_scalars),
+        cmocka_unit_test(test_go_style),
+        cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_truncated_bytewise),
+        cmocka_unit_test(test_bad_frames),
+        cmocka_unit_test(test_cmd_api),
+        cmocka_unit_test(test_iov_release_on_destroy),
+    };
+    const struct CMUnitTest loopback[] = {
+        cmocka_unit_test_setup_teardown(test_rt_sync, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_async_many, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_oneway_and_unknown, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_timeout, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_server_initiated, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_answer_later, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_close_and_reconnect, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_zero_copy, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_raw_oneway_unknown, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_bad_frame_isolated, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_destroy_pending, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_connect_fail, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_caller_loop, srv_setup, srv_teardown),
+    };
+    int fails = cmocka_run_group_tests_name("remoting codec", codec, NULL, NULL);
+    fails += cmocka_run_group_tests_name("remoting loopback", loopback, NULL, NULL);
+    return fails ? 1 : 0;
+}
