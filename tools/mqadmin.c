@@ -568,6 +568,12 @@ static json_t *runtime_info(ctx_t *c, const char *addr, rmq_err_t *e) {
     return t;
 }
 
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static double first_num(const char *s) { return s && *s ? strtod(s, NULL) : 0; }
 
 static int cluster_once(ctx_t *c, bool more) {
@@ -627,9 +633,10 @@ static int cluster_once(ctx_t *c, bool more) {
                 double in = first_num(jstr(t, "putTps")),
                        out = first_num(jstr(t, "getTransferedTps"));
                 int64_t earliest = jint(t, "earliestMessageTimeStamp");
-                double hour = earliest > 0 ? (double)(time(NULL) * 1000LL - earliest) /
-                                                 1000.0 / 3600.0
-                                           : 0;
+                /* as Java: any present value counts, even 0 */
+                double hour = *jstr(t, "earliestMessageTimeStamp")
+                                  ? (double)(wall_ms() - earliest) / 1000.0 / 3600.0
+                                  : 0;
                 double space = jreal(t, "commitLogDiskRatio");
                 int64_t iy = jint(t, "msgPutTotalTodayMorning") -
                              jint(t, "msgPutTotalYesterdayMorning");
@@ -652,8 +659,7 @@ static int cluster_once(ctx_t *c, bool more) {
                 json_array_append_new(rows, row);
                 if (!c->json) {
                     if (more) {
-                        if (ids[x] == 0)
-                            printf("%-16s  %-32s %14lld %14lld %14lld %14lld\n", cls[ic],
+                        printf("%-16s  %-32s %14lld %14lld %14lld %14lld\n", cls[ic],
                                    bns[ib], (long long)iy, (long long)oy, (long long)it,
                                    (long long)ot);
                     } else {
@@ -667,7 +673,7 @@ static int cluster_once(ctx_t *c, bool more) {
                         snprintf(hs, sizeof hs, "%2.2f", hour);
                         snprintf(sp, sizeof sp, "%.4f", space);
                         snprintf(bid, sizeof bid, "%ld", ids[x]);
-                        printf("%-16s  %-22s  %-4s  %-22s %-16s %19s %19s %10s %5s %-6s\n",
+                        printf("%-16s  %-22s  %-4s  %-22s %-16s %19s %19s %10s %5s %6s\n",
                                cls[ic], bns[ib], bid, addr, jstr(t, "brokerVersionDesc"), ins,
                                outs, jstr(t, "pageCacheLockTimeMills"), hs, sp);
                     }
@@ -1322,17 +1328,22 @@ static int cmd_consumer_progress(ctx_t *c) {
         qsort(rows, n, sizeof *rows, qrow_cmp);
         long long diff_total = 0;
         json_t *arr = c->json ? json_array() : NULL;
-        if (!arr)
+        /* -s true adds the client IP column; this tool does not ask clients for their
+         * running info, so it prints Java's "NA" for an unknown owner */
+        bool ip = opt_true(c, 's', NULL);
+        if (!arr && ip)
+            printf("%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %-20s  %s\n", "#Topic",
+                   "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Client IP",
+                   "#Diff", "#LastTime");
+        else if (!arr)
             printf("%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %s\n", "#Topic", "#Broker Name",
                    "#QID", "#Broker Offset", "#Consumer Offset", "#Diff", "#LastTime");
         for (i = 0; i < n; i++) {
             long long diff = (long long)(rows[i].a - rows[i].b);
             diff_total += diff;
-            char lt[40] = "N/A";
-            if (rows[i].ts > 0) {
-                rmq_tool_fmt_time(rows[i].ts, lt, sizeof lt);
-                lt[19] = 0; /* yyyy-MM-dd HH:mm:ss */
-            }
+            char lt[40];
+            rmq_tool_fmt_time(rows[i].ts, lt, sizeof lt); /* Java formats even 0 */
+            lt[19] = 0;                                   /* yyyy-MM-dd HH:mm:ss */
             if (arr)
                 json_array_append_new(
                     arr, json_pack("{s:s,s:s,s:i,s:I,s:I,s:I,s:I}", "topic", rows[i].mq.topic,
@@ -1340,6 +1351,10 @@ static int cmd_consumer_progress(ctx_t *c) {
                                    rows[i].mq.queue_id, "brokerOffset", (json_int_t)rows[i].a,
                                    "consumerOffset", (json_int_t)rows[i].b, "diff",
                                    (json_int_t)diff, "lastTimestamp", (json_int_t)rows[i].ts));
+            else if (ip)
+                printf("%-64s  %-32s  %-4d  %-20lld  %-20lld  %-20s  %-20lld  %s\n",
+                       rows[i].mq.topic, rows[i].mq.broker, rows[i].mq.queue_id,
+                       (long long)rows[i].a, (long long)rows[i].b, "NA", diff, lt);
             else
                 printf("%-64s  %-32s  %-4d  %-20lld  %-20lld  %-20lld  %s\n", rows[i].mq.topic,
                        rows[i].mq.broker, rows[i].mq.queue_id, (long long)rows[i].a,
@@ -1395,7 +1410,7 @@ static int cmd_consumer_progress(ctx_t *c) {
         }
         const char *ct = jstr(cc, "consumeType");
         const char *type = count ? (strcmp(ct, "CONSUME_ACTIVELY") == 0 ? "PULL" : "PUSH") : "";
-        const char *model = count ? jstr(cc, "messageModel") : "";
+        const char *model = count && strcmp(type, "PUSH") == 0 ? jstr(cc, "messageModel") : "";
         const char *ver = count ? version_desc(minv) : "OFFLINE";
         if (arr)
             json_array_append_new(arr, json_pack("{s:s,s:i,s:s,s:s,s:s,s:i,s:I}", "group",
