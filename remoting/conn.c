@@ -456,6 +456,8 @@ void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
 static void on_conn_closed(uv_handle_t *h) {
     rmq_rem_conn_t *c = h->data;
     rmq_rem_ctx_t *x = c->ctx;
+    /* The owner hears first, so whoever a failed request wakes sees the address as closed. */
+    if (x->ops->on_conn_closed) x->ops->on_conn_closed(x->owner, c);
     rmq_rem_pending_t *list = NULL, **tail = &list;
     while (c->plist) {
         rmq_rem_pending_t *p = c->plist;
@@ -473,7 +475,6 @@ static void on_conn_closed(uv_handle_t *h) {
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     x->nconns--;
-    if (x->ops->on_conn_closed) x->ops->on_conn_closed(x->owner, c);
     rmq_rem_conn_unref(c);
     ctx_maybe_done(x);
 }
