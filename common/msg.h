@@ -91,6 +91,9 @@ size_t rmq_msg_rec_size(size_t body_len, size_t topic_len, size_t props_len, boo
 /* Write r as a v1 record at dst (rmq_msg_rec_size bytes; total_size and the V6 sysflag bits are
  * computed from r's lengths; body_crc is computed when compute_crc is true). */
 void rmq_msg_rec_encode(uint8_t *dst, const rmq_msg_rec_t *r, bool compute_crc);
+/* Body CRC as stored in BODYCRC: CRC32 (zlib polynomial) masked with 0x7FFFFFFF; uses
+ * carry-less multiply where the CPU has it. */
+uint32_t rmq_msg_body_crc(const void *p, size_t n);
 /* Decode one record from p[0..len). Returns:
  *   > 0  the record's total size (fields filled, pointers into p);
  *   0    a BLANK end-of-segment record (out->total_size holds its length);

@@ -1,9 +1,10 @@
 /* CommitLog: appends and recovery (store.md 2, 5).
  *
- * Append: the record is encoded outside the lock (into a stack buffer, or a heap one for large
- * messages); under the one put lock we pick or roll the segment, assign the queue offset, the
- * physical offset and the store timestamp, patch them into the encoded bytes, copy once into
- * the mapping and publish the new write position with a release store. A record that does not
+ * Append: everything that does not depend on the position (field values, the body CRC) is
+ * prepared outside the lock; under the one put lock we pick or roll the segment, assign the
+ * queue offset, the physical offset and the store timestamp, and encode the record straight
+ * into the mapping (the message bytes are copied once, no intermediate buffer), then publish
+ * the new write position with a release store. A record that does not
  * fit with 8 bytes to spare closes the segment with the 8-byte BLANK record and goes to the next
  * segment, which the allocate-ahead thread has normally created already.
  *
@@ -35,7 +36,6 @@
 #include "store/store_int.h"
 
 #define BLANK_MIN 8
-#define STACK_REC 8192
 
 static int64_t fixed_sysflag(const rmq_store_msg_t *m) {
     return m->sysflag & ~(RMQ_SYSFLAG_BORNHOST_V6 | RMQ_SYSFLAG_STOREHOST_V6);
@@ -67,26 +67,27 @@ static size_t rec_size(const rmq_store_msg_t *m) {
                             m->born_host.ip_len == 16, m->store_host.ip_len == 16);
 }
 
-static void encode(uint8_t *dst, const rmq_store_msg_t *m) {
-    rmq_msg_rec_t r;
-    memset(&r, 0, sizeof(r));
-    r.queue_id = m->queue_id;
-    r.flag = m->flag;
-    r.sysflag = (int32_t)fixed_sysflag(m);
-    r.born_ts = m->born_ts;
-    r.born_host = m->born_host;
-    r.store_host = m->store_host;
-    if (r.born_host.ip_len != 16) r.born_host.ip_len = 4;
-    if (r.store_host.ip_len != 16) r.store_host.ip_len = 4;
-    r.reconsume_times = m->reconsume_times;
-    r.prepared_txn_offset = m->prepared_txn_offset;
-    r.body = m->body;
-    r.body_len = (int32_t)m->body_len;
-    r.topic = m->topic;
-    r.topic_len = (int32_t)m->topic_len;
-    r.props = m->props;
-    r.props_len = m->props ? (int32_t)m->props_len : 0;
-    rmq_msg_rec_encode(dst, &r, true);
+/* Everything but the queue offset, physical offset and store time, which are assigned under
+ * the put lock; the body CRC is computed here, outside it. */
+static void prepare(rmq_msg_rec_t *r, const rmq_store_msg_t *m) {
+    memset(r, 0, sizeof(*r));
+    r->queue_id = m->queue_id;
+    r->flag = m->flag;
+    r->sysflag = (int32_t)fixed_sysflag(m);
+    r->born_ts = m->born_ts;
+    r->born_host = m->born_host;
+    r->store_host = m->store_host;
+    if (r->born_host.ip_len != 16) r->born_host.ip_len = 4;
+    if (r->store_host.ip_len != 16) r->store_host.ip_len = 4;
+    r->reconsume_times = m->reconsume_times;
+    r->prepared_txn_offset = m->prepared_txn_offset;
+    r->body = m->body;
+    r->body_len = (int32_t)m->body_len;
+    r->body_crc = m->body_len ? (int32_t)rmq_msg_body_crc(m->body, m->body_len) : 0;
+    r->topic = m->topic;
+    r->topic_len = (int32_t)m->topic_len;
+    r->props = m->props;
+    r->props_len = m->props ? (int32_t)m->props_len : 0;
 }
 
 static bool advances_queue(int32_t sysflag) {
@@ -136,12 +137,13 @@ static rmq_err_t segment_for(rmq_store_t *s, size_t total, rmq_mfile_t **out) {
     return RMQ_ERR__FAIL;
 }
 
-/* Append n encoded records (buf, sizes[i]) of one topic/queue under the put lock. */
-static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, uint8_t *buf,
+/* Append n prepared records of one topic/queue under the put lock, encoding each straight into
+ * the mapping: the message bytes are copied once. */
+static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, rmq_msg_rec_t *recs,
                         const size_t *sizes, size_t n, size_t total,
                         rmq_store_put_result_t *res, int64_t *offsets) {
     char key[160];
-    int kl = snprintf(key, sizeof(key), "%.*s-%d", (int)m0->topic_len, m0->topic, m0->queue_id);
+    size_t kl = rmq_store__qkey(key, m0->topic, m0->topic_len, '-', m0->queue_id);
     if (total + BLANK_MIN > (size_t)s->cfg.mapped_file_size_commitlog) {
         RMQ_LOG_WARN("store", "put refused: %zu bytes do not fit a %" PRId64
                      "-byte segment (mappedFileSizeCommitLog)", total,
@@ -160,7 +162,7 @@ static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, uint8_t *buf,
         RMQ_LOG_ERROR("store", "put failed: no CommitLog segment (%s)", rmq_strerror(e));
         return RMQ_ERR_SERVICE_NOT_AVAILABLE;
     }
-    rmq_hmap_slot_t *slot = rmq_hmap_put(&s->qoff, key, (size_t)kl, NULL);
+    rmq_hmap_slot_t *slot = rmq_hmap_put(&s->qoff, key, kl, NULL);
     if (!slot) {
         pthread_mutex_unlock(&s->put_mu);
         return RMQ_ERR__NOMEM;
@@ -174,11 +176,13 @@ static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, uint8_t *buf,
     bool adv = advances_queue((int32_t)fixed_sysflag(m0));
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        rmq_msg_rec_patch(buf + off, adv ? qo + (int64_t)i : 0, phys + (int64_t)off, ts);
+        recs[i].queue_offset = adv ? qo + (int64_t)i : 0;
+        recs[i].phys_offset = phys + (int64_t)off;
+        recs[i].store_ts = ts;
+        rmq_msg_rec_encode(f->base + wrote + off, &recs[i], false);
         if (offsets) offsets[i] = phys + (int64_t)off;
         off += sizes[i];
     }
-    memcpy(f->base + wrote, buf, total);
     atomic_store_explicit(&f->wrote, wrote + (int64_t)total, memory_order_release);
     atomic_store_explicit(&s->max_offset, phys + (int64_t)total, memory_order_release);
     atomic_store_explicit(&s->last_store_ts, ts, memory_order_relaxed);
@@ -218,14 +222,11 @@ rmq_err_t rmq_store_put(rmq_store_t *s, const rmq_store_msg_t *m, rmq_store_put_
         return e;
     }
     size_t L = rec_size(m);
-    uint8_t stackbuf[STACK_REC];
-    uint8_t *buf = L <= sizeof(stackbuf) ? stackbuf : malloc(L);
-    if (!buf) return RMQ_ERR__NOMEM;
-    encode(buf, m);
+    rmq_msg_rec_t rec;
+    prepare(&rec, m);
     rmq_store_put_result_t tmp;
     if (!r) r = &tmp;
-    e = append(s, m, buf, &L, 1, L, r, NULL);
-    if (buf != stackbuf) free(buf);
+    e = append(s, m, &rec, &L, 1, L, r, NULL);
     if (e != RMQ_OK) {
         atomic_fetch_add(&s->put_fail, 1);
         return e;
@@ -252,23 +253,19 @@ rmq_err_t rmq_store_put_batch(rmq_store_t *s, const rmq_store_msg_t *m, size_t n
         sizes[i] = rec_size(&m[i]);
         total += sizes[i];
     }
-    uint8_t *buf = e == RMQ_OK ? malloc(total) : NULL;
-    if (e == RMQ_OK && !buf) e = RMQ_ERR__NOMEM;
+    rmq_msg_rec_t *recs = e == RMQ_OK ? malloc(n * sizeof(*recs)) : NULL;
+    if (e == RMQ_OK && !recs) e = RMQ_ERR__NOMEM;
     if (e == RMQ_OK) {
-        size_t off = 0;
-        for (size_t i = 0; i < n; i++) {
-            encode(buf + off, &m[i]);
-            off += sizes[i];
-        }
+        for (size_t i = 0; i < n; i++) prepare(&recs[i], &m[i]);
         rmq_store_put_result_t tmp;
         if (!r) r = &tmp;
-        e = append(s, &m[0], buf, sizes, n, total, r, offsets);
+        e = append(s, &m[0], recs, sizes, n, total, r, offsets);
         if (e == RMQ_OK) e = complete(s, r, done, arg);
         else atomic_fetch_add(&s->put_fail, 1);
     } else {
         atomic_fetch_add(&s->put_fail, 1);
     }
-    free(buf);
+    free(recs);
     free(sizes);
     return e;
 }

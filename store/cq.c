@@ -19,9 +19,6 @@
 #include "common/util.h"
 #include "store/store_int.h"
 
-static int cq_key(char *out, size_t outsz, const char *topic, size_t tlen, int32_t qid) {
-    return snprintf(out, outsz, "%.*s\001%d", (int)tlen, topic, qid);
-}
 
 static rmq_cq_t *cq_new(rmq_store_t *s, const char *topic, size_t tlen, int32_t qid) {
     rmq_cq_t *cq = calloc(1, sizeof(*cq));
@@ -49,16 +46,17 @@ void rmq_store__cq_free(rmq_cq_t *cq) {
 
 rmq_cq_t *rmq_store__cq_get(rmq_store_t *s, const char *topic, size_t tlen, int32_t qid,
                             bool create) {
-    char key[192];
-    int kl = cq_key(key, sizeof(key), topic, tlen, qid);
+    char key[320];
+    if (tlen > 300) return NULL;
+    size_t kl = rmq_store__qkey(key, topic, tlen, '\001', qid);
     pthread_rwlock_rdlock(&s->cq_mu);
-    rmq_hmap_slot_t *sl = rmq_hmap_get(&s->cqs, key, (size_t)kl);
+    rmq_hmap_slot_t *sl = rmq_hmap_get(&s->cqs, key, kl);
     rmq_cq_t *cq = sl ? sl->v.ptr : NULL;
     pthread_rwlock_unlock(&s->cq_mu);
     if (cq || !create) return cq;
     pthread_rwlock_wrlock(&s->cq_mu);
     bool created;
-    sl = rmq_hmap_put(&s->cqs, key, (size_t)kl, &created);
+    sl = rmq_hmap_put(&s->cqs, key, kl, &created);
     if (sl && created) {
         sl->v.ptr = cq_new(s, topic, tlen, qid);
         if (!sl->v.ptr) rmq_hmap_del(&s->cqs, sl);

@@ -106,6 +106,10 @@ static void group_commit_round(rmq_store_t *s) {
     pthread_mutex_unlock(&s->gc_mu);
     rmq_err_t e = rmq_store__flush_cl(s, 0);
     int64_t flushed = atomic_load(&s->flushed);
+    if (n) {
+        atomic_fetch_add_explicit(&s->gc_rounds, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&s->gc_reqs, n, memory_order_relaxed);
+    }
     uint64_t now = rmq_mono_ms();
     for (size_t i = 0; i < n; i++) {
         rmq_err_t st = (e == RMQ_OK && flushed >= r[i].target && now <= r[i].deadline_ms)

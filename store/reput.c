@@ -39,10 +39,23 @@ static bool is_skipped(rmq_store_t *s, int64_t phys) {
     return false;
 }
 
+/* The dispatcher's last queue: consecutive records mostly go to the same one. Deleted queues are
+ * kept (graveyard) until close, so the pointer stays valid; its deleted flag forces a look-up.
+ * Only one dispatcher runs at a time (recovery, then the reput thread, then close). */
+static rmq_cq_t *cq_for(rmq_store_t *s, const rmq_msg_rec_t *r) {
+    rmq_cq_t *cq = s->disp_cq;
+    if (cq && cq->qid == r->queue_id && !atomic_load(&cq->deleted) &&
+        !strncmp(cq->topic, r->topic, (size_t)r->topic_len) && !cq->topic[r->topic_len])
+        return cq;
+    cq = rmq_store__cq_get(s, r->topic, (size_t)r->topic_len, r->queue_id, true);
+    s->disp_cq = cq;
+    return cq;
+}
+
 static void dispatch(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys, int64_t size) {
     int txn = r->sysflag & RMQ_SYSFLAG_TXN_MASK;
     if (txn == RMQ_SYSFLAG_TXN_NOT || txn == RMQ_SYSFLAG_TXN_COMMIT) {
-        rmq_cq_t *cq = rmq_store__cq_get(s, r->topic, (size_t)r->topic_len, r->queue_id, true);
+        rmq_cq_t *cq = cq_for(s, r);
         int64_t tags = rmq_store__tags_code(r);
         if (!cq || rmq_store__cq_put(s, cq, phys, (int32_t)size, tags, r->queue_offset) != RMQ_OK) {
             RMQ_LOG_ERROR("store", "ConsumeQueue %.*s/%d: cannot write entry for %" PRId64,

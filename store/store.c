@@ -226,9 +226,9 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     for (size_t i = 0; i < s->cqs.cap; i++) {
         if (!rmq_hmap_live(&s->cqs.slots[i])) continue;
         rmq_cq_t *cq = s->cqs.slots[i].v.ptr;
-        char key[192];
-        int kl = snprintf(key, sizeof(key), "%s-%d", cq->topic, cq->qid);
-        rmq_hmap_slot_t *sl = rmq_hmap_put(&s->qoff, key, (size_t)kl, NULL);
+        char key[320];
+        size_t kl = rmq_store__qkey(key, cq->topic, strlen(cq->topic), '-', cq->qid);
+        rmq_hmap_slot_t *sl = rmq_hmap_put(&s->qoff, key, kl, NULL);
         if (sl) sl->v.i64 = rmq_store__cq_max_offset(cq);
         rmq_store__cq_correct_min(s, cq, cl_min);
     }
@@ -342,8 +342,13 @@ void rmq_store_get_release(rmq_store_get_t *g) {
 }
 
 static int64_t phys_ram(void) {
+    static _Atomic int64_t ram; /* sysconf costs a syscall: once per process */
+    int64_t r = atomic_load_explicit(&ram, memory_order_relaxed);
+    if (r) return r;
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    return pages > 0 && psz > 0 ? (int64_t)pages * psz : (int64_t)8 << 30;
+    r = pages > 0 && psz > 0 ? (int64_t)pages * psz : (int64_t)8 << 30;
+    atomic_store_explicit(&ram, r, memory_order_relaxed);
+    return r;
 }
 
 rmq_err_t rmq_store_get(rmq_store_t *s, const char *topic, int32_t queue_id, int64_t offset,

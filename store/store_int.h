@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "store/hmap.h"
 #include "store/mfile.h"
@@ -87,6 +88,7 @@ struct rmq_store_s {
     bool flush_stop;
     uint64_t last_thorough_ms;
     pthread_mutex_t flush_mu;     /* one CommitLog flush at a time */
+    _Atomic uint64_t gc_rounds, gc_reqs; /* group commits done and requests they completed */
 
     /* records skipped as corrupt by recovery: the dispatcher gives them no ConsumeQueue entry */
     int64_t *skip;
@@ -113,6 +115,7 @@ struct rmq_store_s {
     bool reput_stop;
     _Atomic int64_t reput_from;   /* writer: dispatcher */
     _Atomic int64_t logics_ts;    /* store ts of the last dispatched record */
+    rmq_cq_t *disp_cq;            /* dispatcher's last queue (reput.c) */
     rmq_store_arrive_cb arrive_cb;
     void *arrive_arg;
 
@@ -126,6 +129,26 @@ struct rmq_store_s {
     bool svc_stop;
     int64_t last_clean_min;        /* CommitLog min offset at the last CQ/index clean */
 };
+
+/* "topic<sep>qid" into out (>= tlen + 13 bytes); returns the length. snprintf is too slow for
+ * a per-message key. */
+static inline size_t rmq_store__qkey(char *out, const char *topic, size_t tlen, char sep,
+                                     int32_t qid) {
+    memcpy(out, topic, tlen);
+    size_t n = tlen;
+    out[n++] = sep;
+    char tmp[12];
+    int k = 0;
+    uint32_t v = qid < 0 ? (uint32_t)(-(int64_t)qid) : (uint32_t)qid;
+    if (qid < 0) out[n++] = '-';
+    do {
+        tmp[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k) out[n++] = tmp[--k];
+    out[n] = '\0';
+    return n;
+}
 
 /* commitlog.c */
 rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean_exit, int64_t *dispatch_from);

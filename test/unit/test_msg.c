@@ -340,13 +340,31 @@ static void test_zlib(void **st) {
     free(src);
 }
 
+static void test_body_crc(void **st) {
+    (void)st;
+    uint8_t *b = malloc(5000);
+    uint32_t x = 12345;
+    for (int i = 0; i < 5000; i++) {
+        x = x * 1103515245u + 12345u;
+        b[i] = (uint8_t)(x >> 16);
+    }
+    /* every length and alignment around the SIMD thresholds agrees with zlib */
+    for (size_t off = 0; off < 8; off++)
+        for (size_t n = 0; n < 300; n++)
+            assert_int_equal(rmq_msg_body_crc(b + off, n), rmq_crc32(0, b + off, n) & 0x7FFFFFFF);
+    for (size_t n = 1000; n < 5000; n += 333)
+        assert_int_equal(rmq_msg_body_crc(b, n), rmq_crc32(0, b, n) & 0x7FFFFFFF);
+    assert_int_equal(rmq_msg_body_crc("123456789", 9), 0xCBF43926u & 0x7FFFFFFF);
+    free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes),       cmocka_unit_test(test_encode_v4v4),
         cmocka_unit_test(test_encode_v6),   cmocka_unit_test(test_decode_v2_and_blank),
         cmocka_unit_test(test_no_body),     cmocka_unit_test(test_props),
         cmocka_unit_test(test_offset_id),   cmocka_unit_test(test_tags_code),
-        cmocka_unit_test(test_zlib),
+        cmocka_unit_test(test_zlib),        cmocka_unit_test(test_body_crc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
