@@ -92,8 +92,7 @@ static bool rec_has_key(const rmq_msg_rec_t *r, const char *topic, const char *k
     return false;
 }
 
-static rmq_rem_cmd_t *h_query_message(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_query_message) {
     const char *topic, *key;
     int32_t max_num;
     int64_t begin, end;
@@ -149,8 +148,7 @@ static rmq_rem_cmd_t *h_query_message(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, voi
     return resp;
 }
 
-static rmq_rem_cmd_t *h_view_by_id(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_view_by_id) {
     int64_t off;
     NEED(rmq_bm_need_i64(req, "offset", &off));
     uint8_t *rec = NULL;
@@ -184,8 +182,7 @@ static void kv(rmq_buf_t *b, bool *first, const char *k, const char *fmt, ...) {
     rmq_fj_str(b, v);
 }
 
-static rmq_rem_cmd_t *h_runtime_info(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_runtime_info) {
     rmq_store_stats_t st;
     rmq_store_get_stats(b->store, &st);
     int64_t now = rmq_now_ms();
@@ -243,8 +240,7 @@ static rmq_rem_cmd_t *h_runtime_info(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void
     return rmq_bm_ok_body(req, &body);
 }
 
-static rmq_rem_cmd_t *h_broker_config(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_broker_config) {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -265,8 +261,7 @@ static rmq_rem_cmd_t *h_broker_config(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, voi
 
 /* ---- topic and consume stats -------------------------------------------------------- */
 
-static rmq_rem_cmd_t *h_topic_stats(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_topic_stats) {
     const char *topic;
     NEED(rmq_bm_need_str(req, "topic", &topic));
     const rmq_topic_cfg_t *tc = rmq_broker_topic_get(b, topic);
@@ -310,8 +305,7 @@ static void collect_topic(const char *topic, const char *group, const int *qids,
     if (t->topics[t->n]) t->n++;
 }
 
-static rmq_rem_cmd_t *h_consume_stats(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_consume_stats) {
     const char *group;
     NEED(rmq_bm_need_str(req, "consumerGroup", &group));
     const char *only = rmq_rem_cmd_get(req, "topic");
@@ -389,8 +383,7 @@ static void group_with_offsets(const char *topic, const char *group, const int *
     if (strcmp(topic, g->topic) == 0) add_group(g, group);
 }
 
-static rmq_rem_cmd_t *h_consume_by_who(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_consume_by_who) {
     const char *topic;
     NEED(rmq_bm_need_str(req, "topic", &topic));
     groups_ctx_t g = {.topic = topic};

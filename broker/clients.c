@@ -630,8 +630,7 @@ static void ensure_retry_topic(rmq_broker_t *b, const rmq_subgroup_t *sg) {
     }
 }
 
-static rmq_rem_cmd_t *h_heartbeat(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_heartbeat) {
     rmq_bm_heartbeat_t hb;
     char err[200];
     if (rmq_bm_heartbeat_parse(req->body, req->body_len, &hb, err, sizeof err) != RMQ_OK)
@@ -681,8 +680,7 @@ static rmq_rem_cmd_t *h_heartbeat(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *a
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-static rmq_rem_cmd_t *h_unregister(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_unregister) {
     const char *client_id;
     NEED(rmq_bm_need_str(req, "clientID", &client_id));
     const char *pg = rmq_rem_cmd_get(req, "producerGroup");
@@ -707,8 +705,7 @@ static rmq_rem_cmd_t *h_unregister(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-static rmq_rem_cmd_t *h_consumer_list(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_consumer_list) {
     const char *group;
     NEED(rmq_bm_need_str(req, "consumerGroup", &group));
     group_t *g = group_get(&b->clients->consumers, group, true, false);
@@ -735,8 +732,7 @@ static void append_connection(rmq_buf_t *b, const chan_t *ch) {
     rmq_buf_appendf(b, ",\"version\":%d}", ch->version);
 }
 
-static rmq_rem_cmd_t *h_consumer_conns(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_consumer_conns) {
     const char *group;
     NEED(rmq_bm_need_str(req, "consumerGroup", &group));
     group_t *g = group_get(&b->clients->consumers, group, true, false);
@@ -770,8 +766,7 @@ static rmq_rem_cmd_t *h_consumer_conns(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, vo
     return rmq_bm_ok_body(req, &body);
 }
 
-static rmq_rem_cmd_t *h_producer_conns(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_producer_conns) {
     const char *group;
     NEED(rmq_bm_need_str(req, "producerGroup", &group));
     group_t *g = group_get(&b->clients->producers, group, false, false);
@@ -829,8 +824,7 @@ static rmq_rem_cmd_t *parse_lock_body(const rmq_rem_cmd_t *req, json_t **root, c
     return NULL;
 }
 
-static rmq_rem_cmd_t *h_lock(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_lock) {
     json_t *root = NULL;
     const char *group = NULL, *client_id = NULL;
     mq_t *mqs = NULL;
@@ -898,8 +892,7 @@ static rmq_rem_cmd_t *h_lock(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
     return rmq_bm_ok_body(req, &body);
 }
 
-static rmq_rem_cmd_t *h_unlock(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_unlock) {
     json_t *root = NULL;
     const char *group = NULL, *client_id = NULL;
     mq_t *mqs = NULL;
@@ -931,7 +924,7 @@ static rmq_rem_cmd_t *h_unlock(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg)
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-static rmq_rem_cmd_t *h_check_config(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+BM_HANDLER(h_check_config) {
     char err[160];
     if (!req->body) return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
     json_t *root = rmq_fj_parse((const char *)req->body, req->body_len, err, sizeof err);

@@ -69,6 +69,16 @@ rmq_rem_cmd_t *rmq_bm_need_i64(const rmq_rem_cmd_t *req, const char *k, int64_t 
 /* Optional ones: keep *out when absent; error response when present but malformed. */
 rmq_rem_cmd_t *rmq_bm_opt_i64(const rmq_rem_cmd_t *req, const char *k, int64_t *out);
 rmq_rem_cmd_t *rmq_bm_opt_bool(const rmq_rem_cmd_t *req, const char *k, bool *out);
+/* Define a request handler that takes req as the server contract says: the body below gets
+ * (c, req, b) and returns the response; the wrapper destroys req afterwards. */
+#define BM_HANDLER(name)                                                                     \
+    static rmq_rem_cmd_t *name##_impl(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, rmq_broker_t *b); \
+    static rmq_rem_cmd_t *name(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {             \
+        rmq_rem_cmd_t *resp_ = name##_impl(c, req, arg);                                     \
+        rmq_rem_cmd_destroy(req);                                                            \
+        return resp_;                                                                        \
+    }                                                                                        \
+    static rmq_rem_cmd_t *name##_impl(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, rmq_broker_t *b)
 /* Response with SUCCESS and a body taken from buf (detached). */
 rmq_rem_cmd_t *rmq_bm_ok_body(const rmq_rem_cmd_t *req, rmq_buf_t *body);
 

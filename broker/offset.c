@@ -371,8 +371,7 @@ static bool first_msg_in_disk(rmq_broker_t *b, const char *topic, int qid) {
     return in_disk;
 }
 
-static rmq_rem_cmd_t *h_query_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_query_offset) {
     const char *group, *topic;
     int32_t qid;
     bool zero_if_not_found = true;
@@ -392,8 +391,7 @@ static rmq_rem_cmd_t *h_query_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void
                           "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first");
 }
 
-static rmq_rem_cmd_t *h_update_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_update_offset) {
     const char *group, *topic;
     int32_t qid;
     int64_t off;
@@ -406,8 +404,7 @@ static rmq_rem_cmd_t *h_update_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, voi
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-static rmq_rem_cmd_t *h_search_by_ts(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_search_by_ts) {
     const char *topic;
     int32_t qid;
     int64_t ts;
@@ -417,8 +414,7 @@ static rmq_rem_cmd_t *h_search_by_ts(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void
     return ok_with(req, "offset", rmq_store_offset_by_time(b->store, topic, qid, ts));
 }
 
-static rmq_rem_cmd_t *h_max_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_max_offset) {
     const char *topic;
     int32_t qid;
     NEED(rmq_bm_need_str(req, "topic", &topic));
@@ -426,8 +422,7 @@ static rmq_rem_cmd_t *h_max_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *
     return ok_with(req, "offset", rmq_store_max_offset(b->store, topic, qid));
 }
 
-static rmq_rem_cmd_t *h_min_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_min_offset) {
     const char *topic;
     int32_t qid;
     NEED(rmq_bm_need_str(req, "topic", &topic));
@@ -435,8 +430,7 @@ static rmq_rem_cmd_t *h_min_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *
     return ok_with(req, "offset", rmq_store_min_offset(b->store, topic, qid));
 }
 
-static rmq_rem_cmd_t *h_earliest(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_earliest) {
     const char *topic;
     int32_t qid;
     NEED(rmq_bm_need_str(req, "topic", &topic));
@@ -444,8 +438,7 @@ static rmq_rem_cmd_t *h_earliest(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *ar
     return ok_with(req, "timestamp", rmq_store_earliest_time(b->store, topic, qid));
 }
 
-static rmq_rem_cmd_t *h_all_offsets(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_all_offsets) {
     if (!b->offsets) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "offsets not loaded");
     char *text = rmq_bm_offsets_encode(b->offsets, false);
     if (!text) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
@@ -461,8 +454,7 @@ static rmq_rem_cmd_t *h_all_offsets(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void 
 /* V3_0_7_SNAPSHOT: older clients do not understand RESET_CONSUMER_CLIENT_OFFSET */
 #define VERSION_V3_0_7_SNAPSHOT 28
 
-static rmq_rem_cmd_t *h_reset_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_reset_offset) {
     const char *topic, *group;
     int64_t ts;
     bool force = false;

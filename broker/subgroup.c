@@ -222,8 +222,7 @@ const rmq_subgroup_t *rmq_broker_subgroup_find_or_create(rmq_broker_t *b, const 
 
 /* ---- handlers ---------------------------------------------------------------------- */
 
-static rmq_rem_cmd_t *h_update(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_update) {
     char err[160];
     json_t *o = req->body ? rmq_fj_parse((const char *)req->body, req->body_len, err, sizeof err)
                           : NULL;
@@ -257,8 +256,7 @@ static rmq_rem_cmd_t *h_update(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg)
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-static rmq_rem_cmd_t *h_get_all(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_get_all) {
     char *text = encode_all(b->subgroups);
     if (!text) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
     rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
@@ -270,8 +268,7 @@ static rmq_rem_cmd_t *h_get_all(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg
     return resp;
 }
 
-static rmq_rem_cmd_t *h_delete(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+BM_HANDLER(h_delete) {
     const char *group = rmq_rem_cmd_get(req, "groupName");
     if (!group) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <groupName> is null");
     bool remove_offset = false;
