@@ -280,6 +280,72 @@ static const char *perm_str(int perm) {
 
 /* ---- topic commands ------------------------------------------------------------------- */
 
+/* Broker name of a master address, from the cluster table ("" if unknown). */
+static void broker_name_of(json_t *ci, const char *addr, char *out, size_t n) {
+    out[0] = 0;
+    const char *bn;
+    json_t *bd;
+    json_object_foreach(json_object_get(ci, "brokerAddrTable"), bn, bd) {
+        const char *k;
+        json_t *a;
+        json_object_foreach(json_object_get(bd, "brokerAddrs"), k, a) if (
+            strcmp(json_string_value(a), addr) == 0) snprintf(out, n, "%s", bn);
+    }
+}
+
+/* -o true: the topic's "broker:writeQueues;..." in the NameServer KV namespace
+ * ORDER_TOPIC_CONFIG, merged with what is there when only some brokers were given (-b), and
+ * written to every NameServer of -n as the Java tool does. */
+static int put_order_conf(ctx_t *c, const char *topic, json_t *addrs, int wq) {
+    json_t *ci = cluster_info(c);
+    if (!ci)
+        return 1;
+    char conf[2048] = "";
+    const char *gkv[] = {"namespace", "ORDER_TOPIC_CONFIG", "key", topic, NULL};
+    char *js = NULL;
+    if (rmq_admin_call_namesrv(c->admin, RMQ_REQ_GET_KV_CONFIG, gkv, NULL, &js) == RMQ_OK) {
+        json_t *o = parse_json(js);
+        snprintf(conf, sizeof conf, "%s", jstr(o, "value"));
+        json_decref(o);
+    }
+    free(js);
+    size_t i;
+    json_t *a;
+    json_array_foreach(addrs, i, a) {
+        char bn[128];
+        broker_name_of(ci, json_string_value(a), bn, sizeof bn);
+        if (!bn[0])
+            continue;
+        /* drop an old entry of this broker, then append the new one */
+        char merged[2048] = "", *save = NULL;
+        for (char *t = strtok_r(conf, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
+            size_t bl = strlen(bn);
+            if (strncmp(t, bn, bl) == 0 && t[bl] == ':')
+                continue;
+            snprintf(merged + strlen(merged), sizeof merged - strlen(merged), "%s%s",
+                     merged[0] ? ";" : "", t);
+        }
+        snprintf(merged + strlen(merged), sizeof merged - strlen(merged), "%s%s:%d",
+                 merged[0] ? ";" : "", bn, wq);
+        snprintf(conf, sizeof conf, "%s", merged);
+    }
+    json_decref(ci);
+    const char *pkv[] = {"namespace", "ORDER_TOPIC_CONFIG", "key", topic, "value", conf, NULL};
+    char *list = strdup(c->ns);
+    char *save = NULL;
+    int rc = 0;
+    for (char *t = strtok_r(list, ";", &save); t && rc == 0; t = strtok_r(NULL, ";", &save)) {
+        rmq_err_t e;
+        json_decref(broker_call(c, t, RMQ_REQ_PUT_KV_CONFIG, pkv, NULL, "", &e));
+        if (e != RMQ_OK)
+            rc = fail("order config of %s on NameServer %s: %s", topic, t, why(c, e));
+    }
+    free(list);
+    if (rc == 0 && !c->json)
+        printf("set cluster orderConf. isOrder=true, orderConf=[%s]\n", conf);
+    return rc;
+}
+
 static int cmd_update_topic(ctx_t *c) {
     const char *topic = opt(c, 't', NULL);
     int r, w, p;
@@ -314,6 +380,8 @@ static int cmd_update_topic(ctx_t *c) {
         if (!c->json)
             printf("create topic to %s success.\n", json_string_value(a));
     }
+    if (rc == 0 && order)
+        rc = put_order_conf(c, topic, done, w);
     if (rc == 0) {
         if (c->json) {
             json_t *o = json_pack("{s:O,s:{s:s,s:i,s:i,s:i,s:s,s:i,s:b}}", "brokers", done,
