@@ -514,7 +514,7 @@ static void on_stop_tick(uv_timer_t *t) {
         return;
     }
     if (rt->state == ST_UNREG) {
-        if (unreg_pending > 0 && waited < 3000) return;
+        if ((unreg_pending > 0 || !rt->server_closed) && waited < 3000) return;
         uv_timer_stop(t);
         finish(rt);
     }
