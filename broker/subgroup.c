@@ -269,10 +269,10 @@ BM_HANDLER(h_get_all) {
 }
 
 BM_HANDLER(h_delete) {
-    const char *group = rmq_rem_cmd_get(req, "groupName");
-    if (!group) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <groupName> is null");
+    const char *group;
     bool remove_offset = false;
-    rmq_rem_cmd_t *err = rmq_bm_opt_bool(req, "removeOffset", &remove_offset);
+    rmq_rem_cmd_t *err = rmq_bm_need_str(req, "groupName", &group);
+    if (!err) err = rmq_bm_opt_bool(req, "removeOffset", &remove_offset);
     if (err) return err;
     void *old = rmq_smap_del(&b->subgroups->map, group);
     if (old) {

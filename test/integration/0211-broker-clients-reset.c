@@ -549,15 +549,15 @@ static void test_locks(void **st) {
     assert_int_equal(lock(RMQ_REQ_LOCK_BATCH_MQ, c1.id, 3), 0);
 
     /* CHECK_CLIENT_CONFIG: TAG fine, SQL92 not supported here */
-    const char *tag = "{\"clientId\":\"x\",\"group\":\"g\",\"subscriptionData\":{\"expressionType\":"
-                      "\"TAG\",\"subString\":\"a||b\",\"topic\":\"T\"}}";
+    const char *tag = "{\"clientId\":\"x\",\"group\":\"g\",\"subscriptionData\":{"
+                      "\"expressionType\":\"TAG\",\"subString\":\"a||b\",\"topic\":\"T\"}}";
     rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_CHECK_CLIENT_CONFIG);
     rmq_rem_cmd_set_body_copy(req, tag, strlen(tag));
     rmq_rem_cmd_t *resp = call(req);
     assert_int_equal(resp->code, RMQ_OK);
     rmq_rem_cmd_destroy(resp);
-    const char *sql = "{\"clientId\":\"x\",\"group\":\"g\",\"subscriptionData\":{\"expressionType\":"
-                      "\"SQL92\",\"subString\":\"a > 1\",\"topic\":\"T\"}}";
+    const char *sql = "{\"clientId\":\"x\",\"group\":\"g\",\"subscriptionData\":{"
+                      "\"expressionType\":\"SQL92\",\"subString\":\"a > 1\",\"topic\":\"T\"}}";
     req = rmq_rem_cmd_new_request(RMQ_REQ_CHECK_CLIENT_CONFIG);
     rmq_rem_cmd_set_body_copy(req, sql, strlen(sql));
     resp = call(req);
