@@ -137,13 +137,15 @@ static ssize_t decode_json(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, char
     if (json_is_object(ext)) {
         c->has_ext = true;
         const char *k;
+        size_t klen;
         json_t *v;
-        json_object_foreach(ext, k, v) {
+        json_object_keylen_foreach(ext, k, klen, v) {
+            if (strlen(k) != klen) continue; /* a key with \u0000 has no C name */
             char tmp[40], *alloc;
             const char *s;
             size_t n;
             if (!json_text(v, tmp, sizeof tmp, &s, &n, &alloc)) continue;
-            rmq_err_t e = rmq_rem_cmd_append_(c, k, strlen(k), s, strnlen(s, n));
+            rmq_err_t e = rmq_rem_cmd_append_(c, k, klen, s, strnlen(s, n));
             free(alloc);
             if (e) goto nomem;
         }
@@ -187,6 +189,8 @@ static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, ch
         if (end - p < 2) return bad(err, errlen, "binary ext key length truncated");
         size_t kl = rmq_get_be16(h + p);
         p += 2;
+        /* Java reads the key length as a signed short: above 32767 its decode throws. */
+        if (kl > INT16_MAX) return bad(err, errlen, "binary ext key length %zu negative", kl);
         if (kl > end - p) return bad(err, errlen, "binary ext key past header");
         const uint8_t *k = h + p;
         p += kl;
