@@ -16,7 +16,7 @@
 
 static rmq_proc_t su_ns, su_broker;
 
-static int su_start(const char *broker_extra) {
+static inline int su_start(const char *broker_extra) {
     memset(&su_ns, 0, sizeof su_ns);
     memset(&su_broker, 0, sizeof su_broker);
     if (rmq_start_namesrv(&su_ns, NULL) != 0) return -1;
@@ -24,14 +24,14 @@ static int su_start(const char *broker_extra) {
     return 0;
 }
 
-static void su_stop(void) {
+static inline void su_stop(void) {
     if (su_broker.pid) rmq_proc_stop(&su_broker, SIGTERM);
     if (su_ns.pid) rmq_proc_stop(&su_ns, SIGTERM);
     if (su_broker.dir[0]) rmq_rm_rf(su_broker.dir);
     if (su_ns.dir[0]) rmq_rm_rf(su_ns.dir);
 }
 
-static void su_set(rmq_conf_t *c, const char *k, const char *v) {
+static inline void su_set(rmq_conf_t *c, const char *k, const char *v) {
     char err[256];
     if (rmq_conf_set(c, k, v, err, sizeof err) != RMQ_CONF_OK) {
         fprintf(stderr, "conf %s=%s: %s\n", k, v, err);
@@ -39,11 +39,11 @@ static void su_set(rmq_conf_t *c, const char *k, const char *v) {
     }
 }
 
-static void su_log(int lvl, const char *ln, void *op) {
+static inline void su_log(int lvl, const char *ln, void *op) {
     if (lvl <= 1) fprintf(stderr, "[sdk] %s\n", ln);
 }
 
-static rmq_conf_t *su_conf(const char *group) {
+static inline rmq_conf_t *su_conf(const char *group) {
     rmq_conf_t *c = rmq_conf_new();
     su_set(c, "namesrvAddr", su_ns.addr);
     su_set(c, "groupName", group);
@@ -56,7 +56,7 @@ static rmq_conf_t *su_conf(const char *group) {
     return c;
 }
 
-static rmq_producer_t *su_producer(const char *group) {
+static inline rmq_producer_t *su_producer(const char *group) {
     char err[256];
     rmq_producer_t *p = rmq_producer_new(su_conf(group), err, sizeof err);
     if (!p) fprintf(stderr, "producer: %s\n", err);
@@ -75,13 +75,13 @@ typedef struct {
     bool check_order;
 } su_counter_t;
 
-static void su_counter_init(su_counter_t *c) {
+static inline void su_counter_init(su_counter_t *c) {
     memset(c, 0, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     for (int i = 0; i < 64; i++) c->last_off[i] = -1;
 }
 
-static int su_body_id(const rmq_msg_t *m) {
+static inline int su_body_id(const rmq_msg_t *m) {
     size_t l;
     const char *b = rmq_msg_body(m, &l);
     if (!b || l < 4 || strncmp(b, "id:", 3) != 0) return -1;
@@ -89,7 +89,7 @@ static int su_body_id(const rmq_msg_t *m) {
     return id >= 0 && id < SU_MAX ? id : -1;
 }
 
-static rmq_consume_status_t su_listener(rmq_push_consumer_t *pc, const rmq_mq_t *mq,
+static inline rmq_consume_status_t su_listener(rmq_push_consumer_t *pc, const rmq_mq_t *mq,
                                         rmq_msg_t *const *msgs, size_t n, void *op) {
     su_counter_t *c = op;
     pthread_mutex_lock(&c->mu);
@@ -115,7 +115,7 @@ static rmq_consume_status_t su_listener(rmq_push_consumer_t *pc, const rmq_mq_t 
 }
 
 /* Wait until every id in [0, n) was delivered at least `times` times; false on timeout. */
-static bool su_wait_all(su_counter_t *c, int n, int times, int timeout_ms) {
+static inline bool su_wait_all(su_counter_t *c, int n, int times, int timeout_ms) {
     uint64_t end = rmq_mono_ms() + (uint64_t)timeout_ms;
     while (rmq_mono_ms() < end) {
         pthread_mutex_lock(&c->mu);
@@ -138,7 +138,7 @@ static bool su_wait_all(su_counter_t *c, int n, int times, int timeout_ms) {
     return false;
 }
 
-static rmq_push_consumer_t *su_consumer(const char *group, const char *topic, const char *tags,
+static inline rmq_push_consumer_t *su_consumer(const char *group, const char *topic, const char *tags,
                                         rmq_listen_mode_t mode, su_counter_t *cnt,
                                         const char *const *extra_kv) {
     rmq_conf_t *c = su_conf(group);
@@ -159,7 +159,7 @@ static rmq_push_consumer_t *su_consumer(const char *group, const char *topic, co
     return pc;
 }
 
-static size_t su_assigned(rmq_push_consumer_t *pc) {
+static inline size_t su_assigned(rmq_push_consumer_t *pc) {
     rmq_mq_t *mqs = NULL;
     size_t n = 0;
     if (rmq_push_consumer_assigned(pc, &mqs, &n) != RMQ_OK) return 0;
@@ -170,7 +170,7 @@ static size_t su_assigned(rmq_push_consumer_t *pc) {
     return k;
 }
 
-static rmq_err_t su_send_id(rmq_producer_t *p, const char *topic, int id, const char *tag) {
+static inline rmq_err_t su_send_id(rmq_producer_t *p, const char *topic, int id, const char *tag) {
     char body[64];
     snprintf(body, sizeof body, "id:%d", id);
     rmq_msg_t *m = rmq_msg_new(topic, tag, NULL, body, strlen(body), RMQ_MSG_F_COPY);
