@@ -151,7 +151,7 @@ static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, rmq_msg_rec_t
         return RMQ_ERR_MESSAGE_ILLEGAL;
     }
     pthread_mutex_lock(&s->put_mu);
-    if (!atomic_load(&s->writable) || atomic_load(&s->disk_full)) {
+    if (!atomic_load(&s->writable) || atomic_load(&s->disk_full) || atomic_load(&s->cq_error)) {
         pthread_mutex_unlock(&s->put_mu);
         return RMQ_ERR_SERVICE_NOT_AVAILABLE;
     }

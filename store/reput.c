@@ -52,15 +52,23 @@ static rmq_cq_t *cq_for(rmq_store_t *s, const rmq_msg_rec_t *r) {
     return cq;
 }
 
-static void dispatch(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys, int64_t size) {
+/* false when the ConsumeQueue entry could not be written (disk full): the record is retried on
+ * the next round and puts are refused meanwhile (RocketMQ's logic-queue error). */
+static bool dispatch(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys, int64_t size) {
     int txn = r->sysflag & RMQ_SYSFLAG_TXN_MASK;
     if (txn == RMQ_SYSFLAG_TXN_NOT || txn == RMQ_SYSFLAG_TXN_COMMIT) {
         rmq_cq_t *cq = cq_for(s, r);
         int64_t tags = rmq_store__tags_code(r);
         if (!cq || rmq_store__cq_put(s, cq, phys, (int32_t)size, tags, r->queue_offset) != RMQ_OK) {
-            RMQ_LOG_ERROR("store", "ConsumeQueue %.*s/%d: cannot write entry for %" PRId64,
-                          (int)r->topic_len, r->topic, r->queue_id, phys);
-        } else if (s->arrive_cb && r->topic_len < 256) {
+            if (!atomic_exchange(&s->cq_error, true))
+                RMQ_LOG_ERROR("store", "ConsumeQueue %.*s/%d: cannot write the entry for %" PRId64
+                              ": puts refused until it can", (int)r->topic_len, r->topic,
+                              r->queue_id, phys);
+            return false;
+        }
+        if (atomic_exchange(&s->cq_error, false))
+            RMQ_LOG_INFO("store", "ConsumeQueue writes work again: puts accepted");
+        if (s->arrive_cb && r->topic_len < 256) {
             char topic[256];
             memcpy(topic, r->topic, (size_t)r->topic_len);
             topic[r->topic_len] = '\0';
@@ -69,13 +77,14 @@ static void dispatch(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys, int64
         atomic_store(&s->logics_ts, r->store_ts);
     }
     rmq_store__index_put(s, r, phys);
+    return true;
 }
 
 /* One pass up to the current end; returns true if anything was dispatched. */
 static bool dispatch_round(rmq_store_t *s) {
     int64_t from = atomic_load(&s->reput_from);
     int64_t end = atomic_load_explicit(&s->max_offset, memory_order_acquire);
-    bool any = false;
+    bool any = false, stalled = false;
     int64_t cl_min = rmq_mfq_min(&s->cl);
     if (cl_min > from) from = cl_min;
     while (from < end) {
@@ -107,14 +116,18 @@ static bool dispatch_round(rmq_store_t *s) {
                 }
                 continue;
             }
-            if (!s->skip_n || !is_skipped(s, f->start + pos)) dispatch(s, &r, f->start + pos, rc);
+            if ((!s->skip_n || !is_skipped(s, f->start + pos)) &&
+                !dispatch(s, &r, f->start + pos, rc)) {
+                stalled = true;
+                break;
+            }
             pos += rc;
             any = true;
         }
         from = f->start + pos;
         rmq_mfile_unpin(f);
         atomic_store(&s->reput_from, from);
-        if (pos < f->size) break; /* end of what is readable */
+        if (stalled || pos < f->size) break; /* end of what is readable */
     }
     if (from > atomic_load(&s->reput_from)) atomic_store(&s->reput_from, from);
     return any;

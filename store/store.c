@@ -605,7 +605,8 @@ void rmq_store_get_stats(rmq_store_t *s, rmq_store_stats_t *st) {
     st->earliest_msg_time =
         rmq_mfq_count(&s->cl) ? rmq_store__read_store_ts(s, st->commitlog_min_offset) : -1;
     st->commitlog_segments = (int)rmq_mfq_count(&s->cl);
-    st->writable = atomic_load(&s->writable) && !atomic_load(&s->disk_full);
+    st->writable = atomic_load(&s->writable) && !atomic_load(&s->disk_full) &&
+                   !atomic_load(&s->cq_error);
 }
 
 bool rmq_store_wait_dispatched(rmq_store_t *s, int timeout_ms) {

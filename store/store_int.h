@@ -67,6 +67,7 @@ struct rmq_store_s {
     _Atomic uint64_t put_count, put_bytes, put_fail;
     _Atomic bool writable;
     _Atomic bool disk_full;
+    _Atomic bool cq_error;        /* a ConsumeQueue write failed: puts refused */
 
     /* allocate-ahead (alloc.c) */
     pthread_t alloc_thr;

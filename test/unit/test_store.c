@@ -725,6 +725,37 @@ static void test_disk_full(void **st) {
     rmq_store_close(s);
 }
 
+static void test_cq_write_failure(void **st) {
+    fx_t *fx = *st;
+    rmq_store_t *s = open_store(&fx->cfg, true);
+    rmq_store_put_result_t r;
+    assert_int_equal(put_n(s, "TQ", 0, 0, 100, NULL, &r), RMQ_OK);
+    assert_true(rmq_store_wait_dispatched(s, 5000));
+    usleep(100000);
+    /* a new queue needs a ConsumeQueue file, which cannot be created: the message is stored
+     * (the CommitLog segment has room) but not dispatched, and puts are refused */
+    rmq_mfile__fallocate_hook = fail_alloc;
+    assert_int_equal(put_n(s, "TQ2", 0, 0, 100, NULL, &r), RMQ_OK);
+    rmq_err_t e = RMQ_OK;
+    for (int i = 0; i < 200 && e == RMQ_OK; i++) {
+        usleep(5000);
+        e = put_n(s, "TQ", 0, 1, 100, NULL, NULL);
+    }
+    assert_int_equal(e, RMQ_ERR_SERVICE_NOT_AVAILABLE);
+    assert_int_equal(rmq_store_max_offset(s, "TQ2", 0), 0);
+    rmq_mfile__fallocate_hook = NULL;
+    /* the dispatcher retries: the entry appears and puts are accepted again */
+    for (int i = 0; i < 400 && rmq_store_max_offset(s, "TQ2", 0) == 0; i++) usleep(5000);
+    assert_int_equal(rmq_store_max_offset(s, "TQ2", 0), 1);
+    e = RMQ_ERR__FAIL;
+    for (int i = 0; i < 200 && e != RMQ_OK; i++) {
+        e = put_n(s, "TQ", 0, 1, 100, NULL, &r);
+        if (e != RMQ_OK) usleep(5000);
+    }
+    assert_int_equal(e, RMQ_OK);
+    rmq_store_close(s);
+}
+
 static void test_delete_topic(void **st) {
     fx_t *fx = *st;
     rmq_store_t *s = open_store(&fx->cfg, true);
@@ -778,6 +809,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_retention_space, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cfgfile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cq_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_topic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_arrive, setup, teardown),
     };
