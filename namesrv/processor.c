@@ -58,6 +58,7 @@ struct rmq_ns_s {
     uv_timer_t scan_timer;
     bool timer_inited;
     bool started; /* listening: only then is the KV config ours to write at shutdown */
+    bool stopping; /* shutdown began: closing connections no longer edits the routes */
     int pending_closes; /* handles (timer, server) not yet closed during shutdown */
     void (*done)(void *arg);
     void *done_arg;
@@ -420,6 +421,7 @@ static rmq_rem_cmd_t *on_get_config(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, vo
 
 static void on_conn_close(rmq_rem_conn_t *c, void *arg) {
     rmq_ns_t *ns = arg;
+    if (ns->stopping) return; /* the tables go with the process; spare the log the cleanup */
     rmq_ns_route_conn_closed(ns->route, c, rmq_rem_conn_peer(c));
 }
 
@@ -515,6 +517,7 @@ static void on_server_closed(void *arg) { finish(arg); }
 void rmq_ns_shutdown(rmq_ns_t *ns, void (*done)(void *arg), void *arg) {
     ns->done = done;
     ns->done_arg = arg;
+    ns->stopping = true;
     /* A NameServer that never started (port taken) may share the default kvConfigPath with
      * the one that holds the port: leave the file alone. */
     if (ns->started && rmq_ns_kv_persist(ns->kv) == RMQ_OK)
