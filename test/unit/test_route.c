@@ -402,6 +402,14 @@ static void test_expiry(void **state) {
     assert_int_equal(rmq_ns_route_conn_closed(r, &CONN_A, "10.0.0.1:50000"), 0);
     assert_int_equal(rmq_ns_route_scan(r, 230001, 120000, on_close, NULL), 1);
     assert_int_equal(rmq_ns_route_live_count(r), 0);
+
+    /* a 5.x broker's own heartbeatTimeoutMillis wins over the default */
+    rmq_ns_reg_t rg = {.cluster = "C", .broker_name = "b5", .broker_addr = "10.0.0.5:1",
+                       .ha_addr = "", .broker_id = 0, .conn = &CONN_C, .timeout_ms = 5000};
+    rmq_ns_reg_result_t res;
+    assert_int_equal(rmq_ns_route_register(r, &rg, 300000, &res), RMQ_OK);
+    assert_int_equal(rmq_ns_route_scan(r, 304000, 120000, on_close, NULL), 0);
+    assert_int_equal(rmq_ns_route_scan(r, 305001, 120000, on_close, NULL), 1);
     rmq_ns_route_destroy(r);
 }
 
