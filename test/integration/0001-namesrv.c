@@ -494,6 +494,48 @@ static void test_sigterm(void **state) {
     }
 }
 
+/* Run mqnamesrv with args, capture stdout+stderr into out; returns the exit status. */
+static int run_ns(const char *args, char *out, size_t outsz) {
+    char bin[512], cmd[1200];
+    rmq_bin_path("mqnamesrv", bin, sizeof bin);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, outsz - 1, p);
+    out[n] = 0;
+    return pclose(p);
+}
+
+static void test_config_cli(void **state) {
+    char dir[256], conf[300], args[400], out[8192];
+    assert_int_equal(rmq_mkdtemp("rmq-nscfg", dir, sizeof dir), 0);
+    snprintf(conf, sizeof conf, "%s/ns.conf", dir);
+    FILE *f = fopen(conf, "w");
+    fputs("# comment\nlistenPort = 12345\nnoSuchKey=1\norderMessageEnable=true\n", f);
+    fclose(f);
+    snprintf(args, sizeof args, "-c %s -p", conf);
+    int st = run_ns(args, out, sizeof out);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_non_null(strstr(out, "listenPort=12345\n"));
+    assert_non_null(strstr(out, "orderMessageEnable=true\n"));
+    assert_non_null(strstr(out, "brokerChannelExpiredTime=120000\n"));
+    assert_non_null(strstr(out, "ns.conf:3"));  /* the unknown key is warned with file:line */
+
+    f = fopen(conf, "w");
+    fputs("listenPort=9876\nscanNotActiveBrokerInterval=soon\n", f);
+    fclose(f);
+    snprintf(args, sizeof args, "-c %s", conf);
+    st = run_ns(args, out, sizeof out);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+    assert_non_null(strstr(out, "ns.conf:2"));
+    assert_non_null(strstr(out, "scanNotActiveBrokerInterval"));
+
+    st = run_ns("-h", out, sizeof out);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_non_null(strstr(out, "kvConfigPath"));
+    rmq_rm_rf(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_register_and_route),
@@ -502,6 +544,7 @@ int main(void) {
         cmocka_unit_test(test_unregister_and_conn_close),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_sigterm),
+        cmocka_unit_test(test_config_cli),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
