@@ -219,6 +219,7 @@ static rmq_err_t write_entry(rmq_store_t *s, rmq_cq_t *cq, int64_t phys, int32_t
 
 rmq_err_t rmq_store__cq_put(rmq_store_t *s, rmq_cq_t *cq, int64_t phys, int32_t size,
                             int64_t tags_code, int64_t queue_offset) {
+    if (atomic_load(&cq->deleted)) return RMQ_OK;   /* topic deleted meanwhile */
     if (phys + size <= cq->max_phys) return RMQ_OK; /* already built (re-dispatch) */
     int64_t expected = queue_offset * RMQ_CQ_UNIT;
     int64_t end = rmq_mfq_max(&cq->q);
