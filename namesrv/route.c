@@ -308,7 +308,8 @@ rmq_err_t rmq_ns_dv_decode(const void *p, size_t n, rmq_ns_dv_t *out, char *err,
 
 void rmq_ns_dv_encode(const rmq_ns_dv_t *dv, rmq_buf_t *out) {
     rmq_buf_appendf(out, "{\"counter\":%" PRId64, dv->counter);
-    if (dv->has_state_version) rmq_buf_appendf(out, ",\"stateVersion\":%" PRId64, dv->state_version);
+    if (dv->has_state_version)
+        rmq_buf_appendf(out, ",\"stateVersion\":%" PRId64, dv->state_version);
     rmq_buf_appendf(out, ",\"timestamp\":%" PRId64 "}", dv->timestamp);
 }
 
@@ -364,7 +365,8 @@ static rmq_err_t body_from_json(const json_t *root, rmq_ns_reg_body_t *b, char *
     const json_t *wrapper = json_object_get(root, "topicConfigSerializeWrapper");
     rmq_err_t e = filter_from_json(json_object_get(root, "filterServerList"), b, err, errlen);
     if (e) return e;
-    if (!wrapper && (json_object_get(root, "topicConfigTable") || json_object_get(root, "dataVersion")))
+    if (!wrapper &&
+        (json_object_get(root, "topicConfigTable") || json_object_get(root, "dataVersion")))
         wrapper = root; /* a bare TopicConfigSerializeWrapper (brokers before V3_0_11) */
     if (!wrapper || json_is_null(wrapper)) return RMQ_OK;
     if (!json_is_object(wrapper)) {

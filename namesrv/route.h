@@ -98,8 +98,9 @@ void rmq_ns_route_unregister(rmq_ns_route_t *r, const char *cluster, const char 
  * none did, the address equal to peer, as RocketMQ falls back to the remote address).
  * Returns the number of addresses removed. */
 size_t rmq_ns_route_conn_closed(rmq_ns_route_t *r, const void *conn, const char *peer);
-/* Remove brokers silent for more than expire_ms (or their own heartbeatTimeoutMillis); close_conn(conn, arg) is called for each
- * expired broker's connection first (may be NULL). Returns the number removed. */
+/* Remove brokers silent for more than expire_ms (or their own heartbeatTimeoutMillis);
+ * close_conn(conn, arg) is called for each expired broker's connection first (may be NULL).
+ * Returns the number removed. */
 size_t rmq_ns_route_scan(rmq_ns_route_t *r, uint64_t now_ms, uint64_t expire_ms,
                          void (*close_conn)(void *conn, void *arg), void *arg);
 
