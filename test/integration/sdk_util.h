@@ -84,8 +84,11 @@ static inline void su_counter_init(su_counter_t *c) {
 static inline int su_body_id(const rmq_msg_t *m) {
     size_t l;
     const char *b = rmq_msg_body(m, &l);
-    if (!b || l < 4 || strncmp(b, "id:", 3) != 0) return -1;
-    int id = atoi(b + 3);
+    if (!b || l < 4 || l > 30 || strncmp(b, "id:", 3) != 0) return -1;
+    char tmp[32];
+    memcpy(tmp, b, l); /* bodies are not NUL-terminated */
+    tmp[l] = 0;
+    int id = atoi(tmp + 3);
     return id >= 0 && id < SU_MAX ? id : -1;
 }
 
