@@ -20,6 +20,9 @@
 /* Not in remoting/codes.h (NameServer-only codes). */
 #define REQ_GET_SYSTEM_TOPIC_LIST_FROM_NS 304
 #define REQ_GET_NAMESRV_CONFIG 319
+#define REQ_GET_UNIT_TOPIC_LIST 311
+#define REQ_GET_HAS_UNIT_SUB_TOPIC_LIST 312
+#define REQ_GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST 313
 
 const char *const rmq_ns_log_levels[] = {"ERROR", "WARN", "INFO", "DEBUG", "OFF", NULL};
 
@@ -304,6 +307,26 @@ static rmq_rem_cmd_t *on_system_topics(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req,
     return ok_with_body(req, &b);
 }
 
+static rmq_rem_cmd_t *unit_topics(rmq_rem_cmd_t *req, rmq_ns_t *ns, rmq_ns_unit_query_t q) {
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    rmq_ns_route_unit_topics_json(ns->route, q, &b);
+    return ok_with_body(req, &b);
+}
+
+static rmq_rem_cmd_t *on_unit_topics(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    return unit_topics(req, arg, RMQ_NS_UNIT_TOPICS);
+}
+
+static rmq_rem_cmd_t *on_unit_sub_topics(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    return unit_topics(req, arg, RMQ_NS_HAS_UNIT_SUB_TOPICS);
+}
+
+static rmq_rem_cmd_t *on_unit_sub_ununit_topics(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req,
+                                                void *arg) {
+    return unit_topics(req, arg, RMQ_NS_UNIT_SUB_NOT_UNIT_TOPICS);
+}
+
 static rmq_rem_cmd_t *on_delete_topic(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
     rmq_ns_t *ns = arg;
     char remark[256] = "";
@@ -462,6 +485,9 @@ rmq_err_t rmq_ns_new(uv_loop_t *loop, const rmq_ns_cfg_t *cfg, rmq_ns_t **out) {
         {RMQ_REQ_GET_ALL_TOPIC_LIST_FROM_NAMESERVER, on_all_topics},
         {RMQ_REQ_GET_TOPICS_BY_CLUSTER, on_topics_by_cluster},
         {REQ_GET_SYSTEM_TOPIC_LIST_FROM_NS, on_system_topics},
+        {REQ_GET_UNIT_TOPIC_LIST, on_unit_topics},
+        {REQ_GET_HAS_UNIT_SUB_TOPIC_LIST, on_unit_sub_topics},
+        {REQ_GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST, on_unit_sub_ununit_topics},
         {RMQ_REQ_DELETE_TOPIC_IN_NAMESRV, on_delete_topic},
         {RMQ_REQ_WIPE_WRITE_PERM_OF_BROKER, on_wipe_write_perm},
         {RMQ_REQ_ADD_WRITE_PERM_OF_BROKER, on_add_write_perm},

@@ -982,6 +982,27 @@ void rmq_ns_route_topics_json(const rmq_ns_route_t *r, const char *cluster, rmq_
     rmq_buf_append_str(o, "]}");
 }
 
+void rmq_ns_route_unit_topics_json(const rmq_ns_route_t *r, rmq_ns_unit_query_t q,
+                                   rmq_buf_t *o) {
+    rmq_buf_append_str(o, "{\"topicList\":[");
+    ns_map_ent_t **ents = ns_map_sorted(&r->topics);
+    bool sep = false;
+    for (size_t i = 0; ents && i < r->topics.count; i++) {
+        const topic_t *t = ents[i]->val;
+        if (!t->n) continue;
+        int f = t->q[0].topic_sys_flag;
+        bool unit = f & RMQ_NS_FLAG_UNIT, sub = f & RMQ_NS_FLAG_UNIT_SUB;
+        bool in = q == RMQ_NS_UNIT_TOPICS ? unit : q == RMQ_NS_HAS_UNIT_SUB_TOPICS ? sub
+                                                                                  : sub && !unit;
+        if (!in) continue;
+        if (sep) rmq_buf_append_u8(o, ',');
+        sep = true;
+        ns_json_put_str(o, ents[i]->key, false);
+    }
+    free(ents);
+    rmq_buf_append_str(o, "]}");
+}
+
 void rmq_ns_route_system_topics_json(const rmq_ns_route_t *r, rmq_buf_t *o) {
     ns_map_ent_t **cl = ns_map_sorted(&r->clusters);
     ns_map_ent_t **br = ns_map_sorted(&r->brokers);

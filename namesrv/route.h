@@ -124,6 +124,17 @@ void rmq_ns_route_topics_json(const rmq_ns_route_t *r, const char *cluster, rmq_
 /* TopicList of cluster and broker names, with "brokerAddr" set to one broker address
  * (GET_SYSTEM_TOPIC_LIST_FROM_NS). */
 void rmq_ns_route_system_topics_json(const rmq_ns_route_t *r, rmq_buf_t *out);
+/* TopicSysFlag bits */
+#define RMQ_NS_FLAG_UNIT 1
+#define RMQ_NS_FLAG_UNIT_SUB 2
+typedef enum {
+    RMQ_NS_UNIT_TOPICS,            /* GET_UNIT_TOPIC_LIST: FLAG_UNIT set */
+    RMQ_NS_HAS_UNIT_SUB_TOPICS,    /* GET_HAS_UNIT_SUB_TOPIC_LIST: FLAG_UNIT_SUB set */
+    RMQ_NS_UNIT_SUB_NOT_UNIT_TOPICS /* GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST: SUB set, UNIT not */
+} rmq_ns_unit_query_t;
+/* TopicList of topics selected by the sysFlag of their first queue data, as RocketMQ does. */
+void rmq_ns_route_unit_topics_json(const rmq_ns_route_t *r, rmq_ns_unit_query_t q,
+                                   rmq_buf_t *out);
 /* Delete a topic (cluster NULL or empty: entirely; else only the queue data of that cluster's
  * brokers). Returns true when something was removed. */
 bool rmq_ns_route_delete_topic(rmq_ns_route_t *r, const char *topic, const char *cluster);

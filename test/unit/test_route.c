@@ -468,6 +468,21 @@ static void test_route_json_details(void **state) {
                         "[\"10.0.0.1:2000\"]},\"queueDatas\":[{\"brokerName\":\"b\xc3\xa9\",\"perm\":6,"
                         "\"readQueueNums\":16,\"topicSysFlag\":0,\"writeQueueNums\":16}]}");
     assert_non_null(strstr(route(r, "T", true, &b), "\"brokerName\":\"b\\u00E9\""));
+    /* unit topic lists select by topicSysFlag */
+    reg(r, "C", "u", "10.0.0.7:1", 0,
+        "{\"topicConfigSerializeWrapper\":{\"dataVersion\":{\"counter\":1},\"topicConfigTable\":"
+        "{\"U\":{\"topicSysFlag\":1},\"US\":{\"topicSysFlag\":3},\"S\":{\"topicSysFlag\":2}}}}",
+        &CONN_B, 1000, NULL);
+    rmq_buf_reset(&b);
+    rmq_ns_route_unit_topics_json(r, RMQ_NS_UNIT_TOPICS, &b);
+    assert_string_equal(buf_str(&b), "{\"topicList\":[\"U\",\"US\"]}");
+    rmq_buf_reset(&b);
+    rmq_ns_route_unit_topics_json(r, RMQ_NS_HAS_UNIT_SUB_TOPICS, &b);
+    assert_string_equal(buf_str(&b), "{\"topicList\":[\"S\",\"US\"]}");
+    rmq_buf_reset(&b);
+    rmq_ns_route_unit_topics_json(r, RMQ_NS_UNIT_SUB_NOT_UNIT_TOPICS, &b);
+    assert_string_equal(buf_str(&b), "{\"topicList\":[\"S\"]}");
+    rmq_ns_route_conn_closed(r, &CONN_B, NULL);
     /* a later registration without filter servers clears them */
     reg(r, "C", "b\xc3\xa9", "10.0.0.1:10911", 0, body1("T", 16, 6, 1), &CONN_A, 2000, NULL);
     assert_non_null(strstr(route(r, "T", false, &b), "\"filterServerTable\":{}"));
