@@ -318,7 +318,9 @@ BM_HANDLER(h_consume_stats) {
     }
     rmq_buf_t body;
     rmq_buf_init(&body);
-    rmq_buf_append_str(&body, "{\"consumeTps\":0.0,\"offsetTable\":{");
+    double tps = 0.0;
+    for (size_t i = 0; i < t.n; i++) tps += rmq_bm_offsets_tps(b, group, t.topics[i]);
+    rmq_buf_appendf(&body, "{\"consumeTps\":%.4f,\"offsetTable\":{", tps);
     bool first = true;
     for (size_t i = 0; i < t.n; i++) {
         const char *topic = t.topics[i];

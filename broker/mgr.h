@@ -99,6 +99,10 @@ int64_t rmq_bm_offsets_tget(rmq_broker_offsets_t *t, const char *group, const ch
 char *rmq_bm_offsets_encode(rmq_broker_offsets_t *t, bool pretty);
 /* Merge entries from consumerOffset.json text; RMQ_ERR__CORRUPT when unparsable. */
 rmq_err_t rmq_bm_offsets_decode(rmq_broker_offsets_t *t, const char *text, size_t len);
+/* Does group have any offset for topic? */
+bool rmq_bm_offsets_has(rmq_broker_t *b, const char *group, const char *topic);
+/* Messages per second the group consumed of topic, from its offset commits (last minute). */
+double rmq_bm_offsets_tps(rmq_broker_t *b, const char *group, const char *topic);
 /* Drop every offset of group (DELETE_SUBSCRIPTIONGROUP removeOffset). */
 void rmq_bm_offsets_remove_group(rmq_broker_t *b, const char *group);
 /* Iterate the (topic, group) pairs with offsets: fn gets the queue ids and offsets. */

@@ -29,6 +29,8 @@ typedef struct {
     char *group;
     qoff_t *q;
     size_t n, cap;
+    /* consume rate from commits: messages committed in the current and previous minute */
+    int64_t win_start_ms, win_count, prev_count;
 } tg_t;
 
 struct rmq_broker_offsets_s {
@@ -201,6 +203,11 @@ rmq_err_t rmq_bm_offsets_decode(rmq_broker_offsets_t *t, const char *text, size_
     return RMQ_OK;
 }
 
+bool rmq_bm_offsets_has(rmq_broker_t *b, const char *group, const char *topic) {
+    tg_t *tg = b->offsets ? tg_find(b->offsets, group, topic, false) : NULL;
+    return tg && tg->n > 0;
+}
+
 typedef struct {
     const char *group;
 } rmg_ctx_t;
@@ -336,6 +343,27 @@ void rmq_broker_offset_set(rmq_broker_t *b, const char *group, const char *topic
         RMQ_LOG_DEBUG("offset", "%s@%s:%d committed %" PRId64 " < %" PRId64, topic, group, qid,
                       offset, old);
     rmq_bm_offsets_tset(b->offsets, group, topic, qid, offset);
+    if (old >= 0 && offset > old) {
+        tg_t *tg = tg_find(b->offsets, group, topic, false);
+        int64_t now = rmq_now_ms();
+        if (tg && now - tg->win_start_ms >= 60000) {
+            tg->prev_count = now - tg->win_start_ms < 120000 ? tg->win_count : 0;
+            tg->win_start_ms = now;
+            tg->win_count = 0;
+        }
+        if (tg) tg->win_count += offset - old;
+    }
+}
+
+double rmq_bm_offsets_tps(rmq_broker_t *b, const char *group, const char *topic) {
+    tg_t *tg = b->offsets ? tg_find(b->offsets, group, topic, false) : NULL;
+    if (!tg) return 0.0;
+    int64_t el = rmq_now_ms() - tg->win_start_ms;
+    if (el >= 120000) return 0.0;
+    if (el >= 60000) return (double)tg->win_count * (1.0 - (double)(el - 60000) / 60000.0) / 60.0;
+    /* the previous minute's weight fades as the current one fills */
+    return ((double)tg->win_count + (double)tg->prev_count * (1.0 - (double)el / 60000.0)) /
+           60.0;
 }
 
 /* ---- handlers ---------------------------------------------------------------------- */
@@ -479,22 +507,24 @@ BM_HANDLER(h_reset_offset) {
         free(offs);
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
     }
+    /* RocketMQ 4.x refuses a group without offsets for the topic; a queue the group never
+     * committed (a partial assignment) simply gets the target, as 5.x's server-side reset */
+    if (!rmq_bm_offsets_has(b, group, topic)) {
+        free(qids);
+        free(offs);
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "THe consumer group <%s> not exist",
+                              group);
+    }
     size_t k = 0;
     for (int q = 0; q < n; q++) {
         if (only_qid >= 0 && q != only_qid) continue;
         int64_t cur = rmq_broker_offset_get(b, group, topic, q);
-        if (cur < 0) {
-            free(qids);
-            free(offs);
-            return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
-                                  "THe consumer group <%s> not exist", group);
-        }
         int64_t target = ts == -1 ? rmq_store_max_offset(b->store, topic, q)
                                   : rmq_store_offset_by_time(b->store, topic, q, ts);
         if (target < 0) target = 0;
         qids[k] = q;
         /* a non-forced reset only moves back */
-        offs[k] = (force || target < cur) ? target : cur;
+        offs[k] = (force || cur < 0 || target < cur) ? target : cur;
         k++;
     }
 
@@ -514,7 +544,7 @@ BM_HANDLER(h_reset_offset) {
     }
     /* store them here too (5.x server-side reset), so a restarted or lagging consumer that
      * asks QUERY_CONSUMER_OFFSET gets the reset position */
-    for (size_t i = 0; i < k; i++) rmq_broker_offset_set(b, group, topic, qids[i], offs[i]);
+    for (size_t i = 0; i < k; i++) rmq_bm_offsets_tset(b->offsets, group, topic, qids[i], offs[i]);
 
     rmq_buf_t map_body, c_body;
     rmq_buf_init(&map_body);

@@ -391,6 +391,21 @@ static void test_consumer_offsets(void **st) {
     update_offset("g-off", 0, 0);
     assert_int_equal(query_offset("g-off", 0, NULL), 0);
     update_offset("g-off", 0, 1);
+    /* 60 messages committed within a minute: consumeTps about 1 */
+    update_offset("g-off", 0, 61);
+    rmq_rem_cmd_t *sreq = rmq_rem_cmd_new_request(RMQ_REQ_GET_CONSUME_STATS);
+    rmq_rem_cmd_set(sreq, "consumerGroup", "g-off");
+    rmq_rem_cmd_set(sreq, "topic", TOPIC);
+    rmq_rem_cmd_t *sresp = call(sreq);
+    assert_int_equal(sresp->code, RMQ_OK);
+    char serr[128];
+    json_t *sj = rmq_fj_parse((const char *)sresp->body, sresp->body_len, serr, sizeof serr);
+    assert_non_null(sj);
+    double tps = json_number_value(json_object_get(sj, "consumeTps"));
+    assert_true(tps > 0.5 && tps < 2.0);
+    json_decref(sj);
+    rmq_rem_cmd_destroy(sresp);
+    update_offset("g-off", 0, 1);
     /* no offset on a young queue: 0 (message 0 still in memory); 5.x flag: not found */
     assert_int_equal(query_offset("g-new", 1, NULL), 0);
     assert_int_equal(query_offset("g-new", 1, "false"), -RMQ_ERR_QUERY_NOT_FOUND);
