@@ -130,9 +130,17 @@ static int64_t jint(json_t *o, const char *k, int64_t def) {
 static void persist(rmq_broker_t *b) {
     rmq_broker_topics_t *t = b->topics;
     json_t *w = wrapper(t);
-    char *s = json_dumps(w, JSON_INDENT(1) | JSON_SORT_KEYS);
+    char *s = json_dumps(w, JSON_INDENT(1) | JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(w);
     if (!s) return;
+    /* fastjson's pretty print indents with tabs: one leading space per level becomes a tab. */
+    for (char *line = s; *line;) {
+        char *p = line;
+        while (*p == ' ') *p++ = '\t';
+        char *nl = strchr(p, '\n');
+        if (!nl) break;
+        line = nl + 1;
+    }
     rmq_err_t err = rmq_store_cfgfile_write(t->path, s, strlen(s));
     if (err != RMQ_OK)
         RMQ_LOG_ERROR("topic", "cannot write %s: %s (topic changes are not durable)", t->path,
