@@ -436,8 +436,9 @@ static void test_unregister_and_conn_close(void **state) {
 }
 
 static void test_expiry(void **state) {
-    assert_int_equal(rmq_start_namesrv(&ns3, "brokerChannelExpiredTime=2000\n"
-                                             "scanNotActiveBrokerInterval=500\n"),
+    assert_int_equal(rmq_start_namesrv(&ns3, "brokerChannelExpiredTime=3000\n"
+                                             "scanNotActiveBrokerInterval=500\n"
+                                             "orderMessageEnable=true\n"),
                      0);
     rmq_rem_client_t *cl;
     rmq_rem_client_cfg_t cfg = {.name = "expiry"};
@@ -447,10 +448,19 @@ static void test_expiry(void **state) {
     assert_int_equal(r->code, RMQ_OK);
     rmq_rem_cmd_destroy(r);
     free(b);
+    /* with orderMessageEnable the route carries the ORDER_TOPIC_CONFIG entry */
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_PUT_KV_CONFIG);
+    rmq_rem_cmd_set(req, "namespace", "ORDER_TOPIC_CONFIG");
+    rmq_rem_cmd_set(req, "key", "TopicX");
+    rmq_rem_cmd_set(req, "value", "broker-x:2");
+    rmq_rem_cmd_destroy(call(cl_tool, ns3.addr, req));
     int code;
-    free(get_route(ns3.addr, "TopicX", 409, &code));
+    char *route = get_route(ns3.addr, "TopicX", 409, &code);
     assert_int_equal(code, RMQ_OK);
-    /* silent from now on: gone after ~2-2.5 s */
+    assert_non_null(strstr(route, "\"filterServerTable\":{},\"orderTopicConf\":\"broker-x:2\","
+                                  "\"queueDatas\":["));
+    free(route);
+    /* silent from now on: gone after ~3-3.5 s */
     assert_int_equal(wait_route_code(ns3.addr, "TopicX", RMQ_ERR_TOPIC_NOT_EXIST, 8000),
                      RMQ_ERR_TOPIC_NOT_EXIST);
     char *s = simple(ns3.addr, RMQ_REQ_GET_BROKER_CLUSTER_INFO, NULL, NULL, &code);
