@@ -564,12 +564,37 @@ static void test_locks(void **st) {
     assert_int_not_equal(resp->code, RMQ_OK);
     rmq_rem_cmd_destroy(resp);
 
-    /* a malformed heartbeat gets an error and the broker serves on */
-    req = rmq_rem_cmd_new_request(RMQ_REQ_HEART_BEAT);
-    rmq_rem_cmd_set_body_copy(req, "{\"consumerDataSet\":", 19);
-    resp = call(req);
-    assert_int_equal(resp->code, RMQ_ERR_SYSTEM_ERROR);
-    rmq_rem_cmd_destroy(resp);
+    /* malformed bodies and headers get an error and the broker serves on */
+    struct {
+        int code;
+        const char *body;
+    } bad[] = {
+        {RMQ_REQ_HEART_BEAT, "{\"consumerDataSet\":"},
+        {RMQ_REQ_HEART_BEAT, NULL},
+        {RMQ_REQ_HEART_BEAT, "[1,2]"},
+        {RMQ_REQ_HEART_BEAT, "{\"clientID\":\"x\",\"consumerDataSet\":[{\"consumeType\":1}]}"},
+        {RMQ_REQ_LOCK_BATCH_MQ, "[]"},
+        {RMQ_REQ_LOCK_BATCH_MQ, NULL},
+        {RMQ_REQ_UNLOCK_BATCH_MQ, "{\"clientId\":1}"},
+        {RMQ_REQ_CHECK_CLIENT_CONFIG, "{{{"},
+        {RMQ_REQ_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, "{\"retryQueueNums\":1}"},
+        {RMQ_REQ_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, NULL},
+        {RMQ_REQ_GET_CONSUME_STATS, NULL},
+        {RMQ_REQ_GET_CONSUMER_LIST_BY_GROUP, NULL},
+        {RMQ_REQ_INVOKE_BROKER_TO_RESET_OFFSET, NULL},
+        {RMQ_REQ_QUERY_MESSAGE, NULL},
+        {RMQ_REQ_UNREGISTER_CLIENT, NULL},
+        {RMQ_REQ_DELETE_SUBSCRIPTIONGROUP, NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        req = rmq_rem_cmd_new_request(bad[i].code);
+        if (bad[i].body) rmq_rem_cmd_set_body_copy(req, bad[i].body, strlen(bad[i].body));
+        resp = call(req);
+        if (resp->code == RMQ_OK) fail_msg("bad request %zu (code %d) accepted", i, bad[i].code);
+        assert_non_null(resp->remark);
+        rmq_rem_cmd_destroy(resp);
+    }
+    expect_members("127.0.0.1@fake1,127.0.0.1@fake2");
 }
 
 static void test_leave_and_expire(void **st) {
