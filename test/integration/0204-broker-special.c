@@ -5,7 +5,8 @@
  * a transaction half message in RMQ_SYS_TRANS_HALF_TOPIC, CONSUMER_SEND_MSG_BACK to the retry
  * topic through the schedule topic (delay 3 + reconsumeTimes) and to the DLQ after
  * maxReconsumeTimes or with a negative delay level, and direct %RETRY% sends past the limit. The
- * delivery of delayed messages and transaction check-back are later issues. */
+ * delivery of delayed messages and transaction check-back are later issues. The broker registers
+ * with both of its NameServers and unregisters from both when stopped. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -59,11 +60,23 @@ static rmq_rem_cmd_t *send_back(int64_t phys, int delay, int max_reconsume) {
     return bt_call(cl, br.addr, req, BT_TIMEOUT);
 }
 
+static int route_code(const char *ns, const char *topic) {
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_GET_ROUTEINFO_BY_TOPIC);
+    rmq_rem_cmd_set(req, "topic", topic);
+    rmq_rem_cmd_t *r = bt_call(cl, ns, req, BT_TIMEOUT);
+    int code = r->code;
+    rmq_rem_cmd_destroy(r);
+    return code;
+}
+
 static void test_special(void **state) {
-    rmq_proc_t ns;
+    rmq_proc_t ns, ns2;
     assert_int_equal(rmq_start_namesrv(&ns, NULL), 0);
+    assert_int_equal(rmq_start_namesrv(&ns2, NULL), 0);
+    char both[160];
+    snprintf(both, sizeof both, "%s;%s", ns.addr, ns2.addr);
     memset(&br, 0, sizeof br);
-    assert_int_equal(rmq_start_broker(&br, ns.addr, NULL), 0);
+    assert_int_equal(rmq_start_broker(&br, both, NULL), 0);
     cl = bt_client();
     bt_create_topic(cl, br.addr, TOPIC, 2, 6);
     rmq_msg_rec_t rec;
@@ -238,12 +251,22 @@ static void test_special(void **state) {
     assert_int_equal(rec.reconsume_times, 16);
     rmq_rem_cmd_destroy(r);
 
-    rmq_rem_client_destroy(cl);
+    /* Registered with both NameServers (the topic creation re-registered at once). */
+    assert_int_equal(route_code(ns.addr, TOPIC), 0);
+    assert_int_equal(route_code(ns2.addr, TOPIC), 0);
+    assert_int_equal(route_code(ns2.addr, "TBW102"), 0);
+    assert_int_equal(route_code(ns2.addr, "%DLQ%" GROUP), 0);
     bt_stop_clean(&br);
+    /* UNREGISTER_BROKER removed this (only) broker and so its topics from both. */
+    assert_int_equal(route_code(ns.addr, TOPIC), RMQ_ERR_TOPIC_NOT_EXIST);
+    assert_int_equal(route_code(ns2.addr, TOPIC), RMQ_ERR_TOPIC_NOT_EXIST);
+    rmq_rem_client_destroy(cl);
     assert_int_equal(rmq_proc_log_errors(&br), 0);
     rmq_proc_stop(&ns, SIGKILL);
+    rmq_proc_stop(&ns2, SIGKILL);
     rmq_rm_rf(br.dir);
     rmq_rm_rf(ns.dir);
+    rmq_rm_rf(ns2.dir);
 }
 
 int main(void) {
