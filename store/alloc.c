@@ -29,12 +29,15 @@ static void discard(rmq_mfile_t *f) {
 rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out) {
     rmq_mfile_t *f = NULL;
     pthread_mutex_lock(&s->alloc_mu);
-    while (s->alloc_busy && s->alloc_want == start) pthread_cond_wait(&s->alloc_cv, &s->alloc_mu);
+    /* never create a segment the allocator is creating too: wait for it */
+    while (s->alloc_busy && s->alloc_busy_start == start)
+        pthread_cond_wait(&s->alloc_cv, &s->alloc_mu);
     if (s->alloc_ready) {
         if (s->alloc_ready->start == start) f = s->alloc_ready;
         else discard(s->alloc_ready);
         s->alloc_ready = NULL;
     }
+    if (s->alloc_want == start) s->alloc_want = -1; /* created here instead */
     pthread_mutex_unlock(&s->alloc_mu);
     if (!f) {
         rmq_err_t e = create_seg(s, start, false, &f);
@@ -65,6 +68,7 @@ static void *alloc_main(void *arg) {
         }
         int64_t want = s->alloc_want;
         s->alloc_busy = true;
+        s->alloc_busy_start = want;
         pthread_mutex_unlock(&s->alloc_mu);
         rmq_mfile_t *f = NULL;
         rmq_err_t e = create_seg(s, want, s->cfg.warm_mapped_file_enable, &f);

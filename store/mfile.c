@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -55,9 +56,11 @@ static rmq_err_t map_fd(const char *path, int fd, int64_t start, int64_t size, i
 }
 
 rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mfile_t **out) {
+    /* a name no other creator uses, and a rename that never replaces an existing segment */
+    static _Atomic unsigned seq;
     char tmp[4096];
-    snprintf(tmp, sizeof(tmp), "%s.alloc", path);
-    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    snprintf(tmp, sizeof(tmp), "%s.%u.alloc", path, atomic_fetch_add(&seq, 1));
+    int fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         RMQ_LOG_ERROR("store", "create %s: %s", tmp, strerror(errno));
         return errno == ENOSPC ? RMQ_ERR__DISK_FULL : RMQ_ERR__IO;
@@ -70,8 +73,8 @@ rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mf
         unlink(tmp);
         return (rc == ENOSPC || rc == EFBIG || rc == EDQUOT) ? RMQ_ERR__DISK_FULL : RMQ_ERR__IO;
     }
-    if (rename(tmp, path) != 0) {
-        RMQ_LOG_ERROR("store", "rename %s: %s", tmp, strerror(errno));
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
+        RMQ_LOG_ERROR("store", "rename %s to %s: %s", tmp, path, strerror(errno));
         close(fd);
         unlink(tmp);
         return RMQ_ERR__IO;

@@ -76,6 +76,7 @@ struct rmq_store_s {
     pthread_cond_t alloc_cv;
     int64_t alloc_want;  /* start offset requested, -1 none */
     bool alloc_busy;
+    int64_t alloc_busy_start;  /* the segment being created while busy */
     rmq_mfile_t *alloc_ready;
     bool alloc_stop;
 
