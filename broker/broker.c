@@ -227,6 +227,8 @@ static void on_register_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
                      resp->remark ? resp->remark : "");
     } else {
         RMQ_LOG_DEBUG("broker", "%s NameServer %s ok", what, r->addr);
+        if (!r->unregister && !r->b->shutting_down && resp->body_len)
+            rmq_broker_topics_update_order(r->b, resp->body, resp->body_len);
     }
     if (r->unregister) unreg_pending--;
     rmq_rem_cmd_destroy(resp);

@@ -60,6 +60,10 @@ bool rmq_broker_topic_send_forbidden(const char *topic);
 /* TopicValidator.isSystemTopic (refused by UPDATE_AND_CREATE_TOPIC). */
 bool rmq_broker_topic_is_system(const rmq_broker_t *b, const char *topic);
 
+/* REGISTER_BROKER's reply body, the NameServer's ORDER_TOPIC_CONFIG KV table
+ * {"table":{topic:"brokerA:4;..."}}: topics listed become order topics, others stop being. */
+void rmq_broker_topics_update_order(rmq_broker_t *b, const void *body, size_t len);
+
 /* ---- pull / hold -------------------------------------------------------------------------- */
 /* Run a pull. Returns the response to send now, or NULL when the request was parked (then req
  * was taken by the hold service); otherwise req stays the caller's. */

@@ -332,6 +332,34 @@ const rmq_topic_cfg_t *rmq_broker_topic_create_sys(rmq_broker_t *b, const char *
     return rmq_broker_topic_get(b, topic);
 }
 
+void rmq_broker_topics_update_order(rmq_broker_t *b, const void *body, size_t len) {
+    rmq_broker_topics_t *t = b->topics;
+    if (!t || !body || !len) return;
+    json_t *root = json_loadb(body, len, 0, NULL);
+    json_t *table = json_object_get(root, "table");
+    if (!json_is_object(table)) {
+        json_decref(root);
+        return;
+    }
+    bool changed = false;
+    for (size_t i = 0; i < t->nbuckets; i++) {
+        for (entry_t *e = t->buckets[i]; e; e = e->next) {
+            bool order = json_object_get(table, e->tc.name) != NULL;
+            if (order != e->tc.order) {
+                e->tc.order = order;
+                changed = true;
+                RMQ_LOG_INFO("topic", "topic %s is %s an order topic (NameServer KV)", e->tc.name,
+                             order ? "now" : "no longer");
+            }
+        }
+    }
+    json_decref(root);
+    if (changed) {
+        next_version(t);
+        persist(b);
+    }
+}
+
 void rmq_broker_topics_each(rmq_broker_t *b, void (*fn)(const rmq_topic_cfg_t *tc, void *arg),
                             void *arg) {
     rmq_broker_topics_t *t = b->topics;

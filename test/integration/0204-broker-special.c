@@ -256,6 +256,32 @@ static void test_special(void **state) {
     assert_int_equal(route_code(ns2.addr, TOPIC), 0);
     assert_int_equal(route_code(ns2.addr, "TBW102"), 0);
     assert_int_equal(route_code(ns2.addr, "%DLQ%" GROUP), 0);
+    /* An ORDER_TOPIC_CONFIG entry on a NameServer makes the topic an order topic on the broker
+     * at its next registration (here triggered by a topic update). */
+    rmq_rem_cmd_t *kv = rmq_rem_cmd_new_request(RMQ_REQ_PUT_KV_CONFIG);
+    rmq_rem_cmd_set(kv, "namespace", "ORDER_TOPIC_CONFIG");
+    rmq_rem_cmd_set(kv, "key", TOPIC);
+    rmq_rem_cmd_set(kv, "value", "broker-x:2");
+    r = bt_call(cl, ns.addr, kv, BT_TIMEOUT);
+    assert_int_equal(r->code, 0);
+    rmq_rem_cmd_destroy(r);
+    bt_create_topic(cl, br.addr, "TopicOther", 1, 6);
+    bool order = false;
+    for (int i = 0; i < 100 && !order; i++) {
+        r = bt_call(cl, br.addr, rmq_rem_cmd_new_request(RMQ_REQ_GET_ALL_TOPIC_CONFIG), BT_TIMEOUT);
+        assert_int_equal(r->code, 0);
+        char *text = strndup((const char *)r->body, r->body_len);
+        char *p = strstr(text, "\"" TOPIC "\":{");
+        assert_non_null(p);
+        char *e = strchr(p, '}');
+        *e = 0;
+        order = strstr(p, "\"order\":true") != NULL;
+        free(text);
+        rmq_rem_cmd_destroy(r);
+        if (!order) rmq_sleep_ms(20);
+    }
+    assert_true(order);
+
     bt_stop_clean(&br);
     /* UNREGISTER_BROKER removed this (only) broker and so its topics from both. */
     assert_int_equal(route_code(ns.addr, TOPIC), RMQ_ERR_TOPIC_NOT_EXIST);
