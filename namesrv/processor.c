@@ -20,6 +20,7 @@
 /* Not in remoting/codes.h (NameServer-only codes). */
 #define REQ_GET_SYSTEM_TOPIC_LIST_FROM_NS 304
 #define REQ_GET_NAMESRV_CONFIG 319
+#define REQ_REGISTER_TOPIC_IN_NAMESRV 217
 #define REQ_GET_UNIT_TOPIC_LIST 311
 #define REQ_GET_HAS_UNIT_SUB_TOPIC_LIST 312
 #define REQ_GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST 313
@@ -337,6 +338,26 @@ static rmq_rem_cmd_t *on_delete_topic(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, 
     return respond(req, RMQ_OK, NULL);
 }
 
+/* REGISTER_TOPIC_IN_NAMESRV (5.x brokers with enableSingleTopicRegister): body TopicRouteData
+ * holding only queueDatas. */
+static rmq_rem_cmd_t *on_register_topic(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    char remark[512] = "";
+    bool bad = false;
+    const char *topic = need(req, "topic", &bad, remark, sizeof remark);
+    if (bad) return bad_request(conn, req, remark);
+    rmq_ns_reg_body_t qds;
+    char err[256] = "";
+    if (rmq_ns_queue_datas_decode(req->body, req->body_len, &qds, err, sizeof err)) {
+        snprintf(remark, sizeof remark, "bad TopicRouteData body: %s", err);
+        return bad_request(conn, req, remark);
+    }
+    /* RocketMQ answers SUCCESS even when it ignored the request for an unknown broker */
+    rmq_ns_route_register_topic(ns->route, topic, qds.topics, qds.ntopics);
+    rmq_ns_reg_body_fini(&qds);
+    return respond(req, RMQ_OK, NULL);
+}
+
 static rmq_rem_cmd_t *write_perm(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, rmq_ns_t *ns,
                                  bool on) {
     char remark[256] = "";
@@ -489,6 +510,7 @@ rmq_err_t rmq_ns_new(uv_loop_t *loop, const rmq_ns_cfg_t *cfg, rmq_ns_t **out) {
         {REQ_GET_HAS_UNIT_SUB_TOPIC_LIST, on_unit_sub_topics},
         {REQ_GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST, on_unit_sub_ununit_topics},
         {RMQ_REQ_DELETE_TOPIC_IN_NAMESRV, on_delete_topic},
+        {REQ_REGISTER_TOPIC_IN_NAMESRV, on_register_topic},
         {RMQ_REQ_WIPE_WRITE_PERM_OF_BROKER, on_wipe_write_perm},
         {RMQ_REQ_ADD_WRITE_PERM_OF_BROKER, on_add_write_perm},
         {RMQ_REQ_PUT_KV_CONFIG, on_put_kv},

@@ -625,6 +625,59 @@ static rmq_err_t create_and_update_queue_data(rmq_ns_route_t *r, const char *bro
     return RMQ_OK;
 }
 
+rmq_err_t rmq_ns_route_register_topic(rmq_ns_route_t *r, const char *topic,
+                                      const rmq_ns_topic_cfg_t *qds, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (ns_map_has(&r->brokers, qds[i].name)) continue;
+        RMQ_LOG_WARN(MOD, "Register topic contains illegal broker, %s, %s", topic, qds[i].name);
+        return RMQ_ERR__NOT_FOUND;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rmq_ns_topic_cfg_t tc = qds[i];
+        tc.name = (char *)topic;
+        rmq_err_t e = create_and_update_queue_data(r, qds[i].name, &tc);
+        if (e) return e;
+    }
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_ns_queue_datas_decode(const void *p, size_t n, rmq_ns_reg_body_t *out, char *err,
+                                    size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (!p || !n) {
+        snprintf(err, errlen, "TopicRouteData body missing");
+        return RMQ_ERR__INVALID_ARG;
+    }
+    json_t *root = ns_json_parse_lenient(p, n, err, errlen);
+    if (!root) return RMQ_ERR__INVALID_ARG;
+    rmq_err_t e = RMQ_OK;
+    json_t *arr = json_is_object(root) ? json_object_get(root, "queueDatas") : NULL;
+    if (!json_is_array(arr)) {
+        snprintf(err, errlen, "queueDatas: missing or not an array");
+        e = RMQ_ERR__INVALID_ARG;
+    }
+    size_t cap = 0;
+    for (size_t i = 0; !e && i < json_array_size(arr); i++) {
+        json_t *q = json_array_get(arr, i);
+        rmq_ns_topic_cfg_t tc = {0};
+        const char *name = NULL;
+        if (!json_is_object(q) || ns_json_get_str(q, "brokerName", NULL, &name) || !name ||
+            ns_json_get_int(q, "readQueueNums", 0, &tc.read_queue_nums) ||
+            ns_json_get_int(q, "writeQueueNums", 0, &tc.write_queue_nums) ||
+            ns_json_get_int(q, "perm", 0, &tc.perm) ||
+            ns_json_get_int(q, "topicSysFlag", 0, &tc.topic_sys_flag)) {
+            snprintf(err, errlen, "queueDatas[%zu]: bad QueueData", i);
+            e = RMQ_ERR__INVALID_ARG;
+            break;
+        }
+        tc.name = (char *)name;
+        e = add_topic(out, &cap, &tc);
+    }
+    json_decref(root);
+    if (e) rmq_ns_reg_body_fini(out);
+    return e;
+}
+
 bool rmq_ns_route_dv_changed(const rmq_ns_route_t *r, const char *addr, const rmq_ns_dv_t *dv) {
     const live_t *l = ns_map_get(&r->live, addr);
     return !l || !rmq_ns_dv_equal(&l->dv, dv);

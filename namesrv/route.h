@@ -124,6 +124,16 @@ void rmq_ns_route_topics_json(const rmq_ns_route_t *r, const char *cluster, rmq_
 /* TopicList of cluster and broker names, with "brokerAddr" set to one broker address
  * (GET_SYSTEM_TOPIC_LIST_FROM_NS). */
 void rmq_ns_route_system_topics_json(const rmq_ns_route_t *r, rmq_buf_t *out);
+/* REGISTER_TOPIC_IN_NAMESRV (5.x): set the topic's queue data of each listed broker (the
+ * cfg's name is the broker name). Nothing changes and RMQ_ERR__NOT_FOUND is returned when a
+ * listed broker is unknown, as in RocketMQ 5. */
+rmq_err_t rmq_ns_route_register_topic(rmq_ns_route_t *r, const char *topic,
+                                      const rmq_ns_topic_cfg_t *qds, size_t n);
+/* Decode the queueDatas of a TopicRouteData body into qds (names = broker names; free with
+ * rmq_ns_reg_body_fini on a body whose topics are qds). */
+rmq_err_t rmq_ns_queue_datas_decode(const void *p, size_t n, rmq_ns_reg_body_t *out, char *err,
+                                    size_t errlen);
+
 /* TopicSysFlag bits */
 #define RMQ_NS_FLAG_UNIT 1
 #define RMQ_NS_FLAG_UNIT_SUB 2

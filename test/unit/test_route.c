@@ -413,6 +413,34 @@ static void test_expiry(void **state) {
     rmq_ns_route_destroy(r);
 }
 
+static void test_register_topic(void **state) {
+    rmq_ns_route_t *r = rmq_ns_route_new();
+    reg(r, "C", "b1", "10.0.0.1:10911", 0, body1("T", 4, 6, 1), &CONN_A, 1000, NULL);
+    const char *body = "{\"queueDatas\":[{\"brokerName\":\"b1\",\"perm\":6,"
+                       "\"readQueueNums\":2,\"topicSysFlag\":0,\"writeQueueNums\":3}]}";
+    rmq_ns_reg_body_t q;
+    char err[128];
+    assert_int_equal(rmq_ns_queue_datas_decode(body, strlen(body), &q, err, sizeof err), RMQ_OK);
+    assert_int_equal(q.ntopics, 1);
+    assert_int_equal(rmq_ns_route_register_topic(r, "Single", q.topics, q.ntopics), RMQ_OK);
+    rmq_ns_topic_cfg_t c;
+    assert_true(rmq_ns_route_queue_data(r, "Single", "b1", &c));
+    assert_int_equal(c.read_queue_nums, 2);
+    assert_int_equal(c.write_queue_nums, 3);
+    rmq_ns_reg_body_fini(&q);
+    /* an unknown broker: nothing registered */
+    body = "{\"queueDatas\":[{\"brokerName\":\"zz\",\"perm\":6,\"readQueueNums\":1,"
+           "\"writeQueueNums\":1}]}";
+    assert_int_equal(rmq_ns_queue_datas_decode(body, strlen(body), &q, err, sizeof err), RMQ_OK);
+    assert_int_equal(rmq_ns_route_register_topic(r, "Other", q.topics, q.ntopics),
+                     RMQ_ERR__NOT_FOUND);
+    assert_false(rmq_ns_route_has_topic(r, "Other"));
+    rmq_ns_reg_body_fini(&q);
+    assert_int_not_equal(rmq_ns_queue_datas_decode("{}", 2, &q, err, sizeof err), RMQ_OK);
+    rmq_ns_reg_body_fini(&q);
+    rmq_ns_route_destroy(r);
+}
+
 static void test_unregister_delete_perm(void **state) {
     rmq_ns_route_t *r = rmq_ns_route_new();
     reg(r, "C1", "b1", "10.0.0.1:10911", 0, SPEC_BODY, &CONN_A, 1000, NULL);
@@ -561,6 +589,7 @@ int main(void) {
         cmocka_unit_test(test_master_slave),
         cmocka_unit_test(test_conn_close),
         cmocka_unit_test(test_expiry),
+        cmocka_unit_test(test_register_topic),
         cmocka_unit_test(test_unregister_delete_perm),
         cmocka_unit_test(test_route_json_details),
         cmocka_unit_test(test_kv_persist),
