@@ -4,7 +4,6 @@ if(TARGET mqbroker AND TARGET mqnamesrv AND TARGET rmq_broker_lib)
     if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/${t}.c)
       rmq_integration_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.c
         LIBS rmq_broker_lib rmq_remoting rmq_common DEPENDS mqnamesrv mqbroker TIMEOUT 180)
-      target_compile_options(${t} PRIVATE -Wno-comment)
     endif()
   endforeach()
 endif()
