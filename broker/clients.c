@@ -172,6 +172,7 @@ rmq_err_t rmq_bm_heartbeat_parse(const void *body, size_t len, rmq_bm_heartbeat_
         goto out;
     }
     rmq_strlcpy(hb->client_id, cid, sizeof hb->client_id);
+    hb->without_sub = rmq_fj_get_bool(root, "withoutSub", false);
     json_t *pset = json_object_get(root, "producerDataSet");
     if (json_is_array(pset) && json_array_size(pset)) {
         hb->producers = calloc(json_array_size(pset), sizeof *hb->producers);
@@ -667,7 +668,7 @@ BM_HANDLER(h_heartbeat) {
             RMQ_LOG_INFO("clients", "consumer %s (%s, %s v%d) joined group %s", ch->client_id,
                          rmq_rem_conn_peer(c), rmq_rem_language_name(ch->language), ch->version,
                          g->name);
-        bool topics_changed = update_subs(g, cd);
+        bool topics_changed = hb.without_sub ? false : update_subs(g, cd);
         if ((joined || topics_changed) && notify) notify_group(b, g);
     }
     for (size_t i = 0; i < hb.nproducers; i++) {

@@ -145,6 +145,7 @@ typedef struct {
 
 typedef struct {
     char client_id[256];
+    bool without_sub;        /* 5.x heartbeat V2: subscriptions omitted, keep the stored ones */
     char (*producers)[256];
     size_t nproducers;
     rmq_bm_consumer_data_t *consumers;

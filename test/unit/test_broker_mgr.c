@@ -210,6 +210,15 @@ static void test_heartbeat_cpp_go(void **st) {
     assert_int_equal(c->consume_from_where, -1);
     assert_string_equal(c->subs[0].s.expression_type, "SQL92");
     assert_int_equal(c->subs[0].s.ncodes, 0);
+    assert_false(hb.without_sub);
+    rmq_bm_heartbeat_free(&hb);
+
+    /* 5.x heartbeat V2 without subscriptions */
+    const char *v2 = "{\"clientID\":\"j@5\",\"consumerDataSet\":[{\"groupName\":\"cg3\"}],"
+                     "\"heartbeatFingerprint\":123,\"withoutSub\":true}";
+    assert_int_equal(rmq_bm_heartbeat_parse(v2, strlen(v2), &hb, err, sizeof err), RMQ_OK);
+    assert_true(hb.without_sub);
+    assert_int_equal(hb.consumers[0].nsubs, 0);
     rmq_bm_heartbeat_free(&hb);
 
     /* errors: no clientID, bad JSON, bad tag expression */
