@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -76,7 +77,9 @@ static rmq_rem_cmd_t *respond(rmq_rem_cmd_t *req, int code, const char *remark) 
     return resp;
 }
 
-/* Required string header field; on absence *resp is the SYSTEM_ERROR answer. */
+/* Header field getters. The first problem sets *bad and a remark naming the field, which the
+ * handler answers with SYSTEM_ERROR (Java: RemotingCommandException from checkFields or a
+ * NumberFormatException while decoding the header). */
 static const char *need(rmq_rem_cmd_t *req, const char *key, bool *bad, char *remark,
                         size_t rlen) {
     const char *v = rmq_rem_cmd_get(req, key);
@@ -112,16 +115,10 @@ static int64_t opt_i64(rmq_rem_cmd_t *req, const char *key, int64_t def, bool *b
     return v;
 }
 
-static bool opt_bool(rmq_rem_cmd_t *req, const char *key, bool def, bool *bad, char *remark,
-                     size_t rlen) {
-    bool v = def;
-    rmq_err_t e = rmq_rem_cmd_get_bool(req, key, &v);
-    if (e == RMQ_ERR__NOT_FOUND) return def;
-    if (e && !*bad) {
-        *bad = true;
-        snprintf(remark, rlen, "the custom field <%s> is not a boolean", key);
-    }
-    return e ? def : v;
+/* Java decodes Boolean header fields with Boolean.parseBoolean: anything but "true" is false. */
+static bool opt_bool(rmq_rem_cmd_t *req, const char *key, bool def) {
+    const char *s = rmq_rem_cmd_get(req, key);
+    return s ? !strcasecmp(s, "true") : def;
 }
 
 static rmq_rem_cmd_t *bad_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, const char *remark) {
@@ -154,7 +151,7 @@ static rmq_rem_cmd_t *on_register_broker(rmq_rem_conn_t *conn, rmq_rem_cmd_t *re
     const char *cluster = need(req, "clusterName", &bad, remark, sizeof remark);
     const char *ha = need(req, "haServerAddr", &bad, remark, sizeof remark);
     int64_t id = need_i64(req, "brokerId", &bad, remark, sizeof remark);
-    bool compressed = opt_bool(req, "compressed", false, &bad, remark, sizeof remark);
+    bool compressed = opt_bool(req, "compressed", false);
     int64_t crc = opt_i64(req, "bodyCrc32", 0, &bad, remark, sizeof remark);
     int64_t timeout = opt_i64(req, "heartbeatTimeoutMillis", 0, &bad, remark, sizeof remark);
     if (bad) return bad_request(conn, req, remark);
@@ -253,7 +250,7 @@ static rmq_rem_cmd_t *on_get_route(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, voi
     char remark[512] = "";
     bool bad = false;
     const char *topic = need(req, "topic", &bad, remark, sizeof remark);
-    bool std_only = opt_bool(req, "acceptStandardJsonOnly", false, &bad, remark, sizeof remark);
+    bool std_only = opt_bool(req, "acceptStandardJsonOnly", false);
     if (bad) return bad_request(conn, req, remark);
     const char *order = ns->cfg->order_message_enable
                             ? rmq_ns_kv_get(ns->kv, RMQ_NS_KV_ORDER_TOPIC_CONFIG, topic)
