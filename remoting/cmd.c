@@ -17,6 +17,8 @@
 /* Java: one process-wide AtomicInteger starting at 0 that wraps. */
 static _Atomic uint32_t opaque_counter;
 
+static void free_val(rmq_rem_field_t *f);
+
 static rmq_rem_cmd_t *cmd_alloc(void) {
     rmq_rem_cmd_t *c = calloc(1, sizeof *c);
     if (!c) return NULL;
@@ -69,8 +71,8 @@ void rmq_rem_cmd_destroy(rmq_rem_cmd_t *c) {
     if (!c) return;
     release_iov(c);
     for (size_t i = 0; i < c->next; i++) {
+        free_val(&c->ext[i]);
         free(c->ext[i].key);
-        free(c->ext[i].val);
     }
     free(c->ext);
     free(c->remark);
@@ -78,44 +80,16 @@ void rmq_rem_cmd_destroy(rmq_rem_cmd_t *c) {
     free(c);
 }
 
+/* A field is allocated as one block "key\0val\0" (half the mallocs on the hot path); a value
+ * replaced later lives in its own block. */
+static void free_val(rmq_rem_field_t *f) {
+    if (f->val != f->key + strlen(f->key) + 1) free(f->val);
+}
+
 static rmq_rem_field_t *find_field(const rmq_rem_cmd_t *c, const char *k) {
     for (size_t i = 0; i < c->next; i++)
         if (strcmp(c->ext[i].key, k) == 0) return &c->ext[i];
     return NULL;
-}
-
-/* Set k to a copy of v[0..vlen); used by the decoder too (via rmq_rem_cmd_set). */
-static rmq_err_t set_field(rmq_rem_cmd_t *c, const char *k, const char *v, size_t vlen) {
-    char *nv = malloc(vlen + 1);
-    if (!nv) return RMQ_ERR__NOMEM;
-    memcpy(nv, v, vlen);
-    nv[vlen] = 0;
-    rmq_rem_field_t *f = find_field(c, k);
-    if (f) {
-        free(f->val);
-        f->val = nv;
-        return RMQ_OK;
-    }
-    if (c->next == c->ext_cap) {
-        size_t cap = c->ext_cap ? c->ext_cap * 2 : 8;
-        rmq_rem_field_t *e = realloc(c->ext, cap * sizeof *e);
-        if (!e) {
-            free(nv);
-            return RMQ_ERR__NOMEM;
-        }
-        c->ext = e;
-        c->ext_cap = cap;
-    }
-    char *nk = strdup(k);
-    if (!nk) {
-        free(nv);
-        return RMQ_ERR__NOMEM;
-    }
-    c->ext[c->next].key = nk;
-    c->ext[c->next].val = nv;
-    c->next++;
-    c->has_ext = true;
-    return RMQ_OK;
 }
 
 rmq_err_t rmq_rem_cmd_append_(rmq_rem_cmd_t *c, const char *k, size_t klen, const char *v,
@@ -127,20 +101,29 @@ rmq_err_t rmq_rem_cmd_append_(rmq_rem_cmd_t *c, const char *k, size_t klen, cons
         c->ext = e;
         c->ext_cap = cap;
     }
-    char *nk = malloc(klen + 1), *nv = malloc(vlen + 1);
-    if (!nk || !nv) {
-        free(nk);
-        free(nv);
-        return RMQ_ERR__NOMEM;
-    }
-    memcpy(nk, k, klen);
-    nk[klen] = 0;
-    memcpy(nv, v, vlen);
-    nv[vlen] = 0;
-    c->ext[c->next].key = nk;
-    c->ext[c->next].val = nv;
+    char *blk = malloc(klen + vlen + 2);
+    if (!blk) return RMQ_ERR__NOMEM;
+    memcpy(blk, k, klen);
+    blk[klen] = 0;
+    memcpy(blk + klen + 1, v, vlen);
+    blk[klen + 1 + vlen] = 0;
+    c->ext[c->next].key = blk;
+    c->ext[c->next].val = blk + klen + 1;
     c->next++;
     c->has_ext = true;
+    return RMQ_OK;
+}
+
+/* Set k to a copy of v[0..vlen), replacing an existing value. */
+static rmq_err_t set_field(rmq_rem_cmd_t *c, const char *k, const char *v, size_t vlen) {
+    rmq_rem_field_t *f = find_field(c, k);
+    if (!f) return rmq_rem_cmd_append_(c, k, strlen(k), v, vlen);
+    char *nv = malloc(vlen + 1);
+    if (!nv) return RMQ_ERR__NOMEM;
+    memcpy(nv, v, vlen);
+    nv[vlen] = 0;
+    free_val(f);
+    f->val = nv;
     return RMQ_OK;
 }
 

@@ -100,8 +100,309 @@ static bool json_text(json_t *v, char *tmp, size_t tmpn, const char **s, size_t 
     }
 }
 
-static ssize_t decode_json(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, char *err,
-                           size_t errlen) {
+/* ------------------------------------------------ JSON header decode: fast path */
+
+/* A hand parser for the headers every peer actually sends: an object of the known keys with
+ * integer/string values and an extFields object of string/integer/boolean/null values. It
+ * allocates nothing beyond the command's fields. Anything else (reals, nested values,
+ * unknown keys, \u0000, duplicates, odd whitespace-free garbage) makes it give up without
+ * side effects worth keeping, and jansson decides; the fuzz target checks both agree. */
+typedef struct {
+    const uint8_t *p, *end;
+    char *scratch;  /* decoded strings, never longer than their JSON form */
+    size_t sused;
+} jp_t;
+
+static void jp_ws(jp_t *j) {
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+static int hex4(const uint8_t *h) {
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = h[i], d;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+        else return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), 0 if invalid. */
+static size_t utf8_len(const uint8_t *p, const uint8_t *end) {
+    uint8_t c = p[0];
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
+    else return 0;
+    if ((size_t)(end - p) < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* Parse a string at j->p (at its quote) into scratch; false to give up. */
+static bool jp_str(jp_t *j, const char **out, size_t *outlen) {
+    if (j->p >= j->end || *j->p != '"') return false;
+    j->p++;
+    char *o = j->scratch + j->sused, *start = o;
+    for (;;) {
+        if (j->p >= j->end) return false;
+        uint8_t c = *j->p;
+        if (c == '"') {
+            j->p++;
+            break;
+        }
+        if (c < 0x20) return false;
+        if (c < 0x80 && c != '\\') {
+            *o++ = (char)c;
+            j->p++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t n = utf8_len(j->p, j->end);
+            if (!n) return false;
+            memcpy(o, j->p, n);
+            o += n;
+            j->p += n;
+            continue;
+        }
+        if (j->end - j->p < 2) return false;
+        uint8_t e = j->p[1];
+        j->p += 2;
+        switch (e) {
+        case '"': *o++ = '"'; continue;
+        case '\\': *o++ = '\\'; continue;
+        case '/': *o++ = '/'; continue;
+        case 'b': *o++ = '\b'; continue;
+        case 'f': *o++ = '\f'; continue;
+        case 'n': *o++ = '\n'; continue;
+        case 'r': *o++ = '\r'; continue;
+        case 't': *o++ = '\t'; continue;
+        case 'u': break;
+        default: return false;
+        }
+        if (j->end - j->p < 4) return false;
+        int32_t cp = hex4(j->p);
+        j->p += 4;
+        if (cp <= 0) return false; /* bad hex, or \u0000 (jansson's NUL handling decides) */
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u') return false;
+            int lo = hex4(j->p + 2);
+            if (lo < 0xDC00 || lo > 0xDFFF) return false;
+            j->p += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return false;
+        }
+        if (cp < 0x80) {
+            *o++ = (char)cp;
+        } else if (cp < 0x800) {
+            *o++ = (char)(0xC0 | (cp >> 6));
+            *o++ = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            *o++ = (char)(0xE0 | (cp >> 12));
+            *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *o++ = (char)(0x80 | (cp & 0x3F));
+        } else {
+            *o++ = (char)(0xF0 | (cp >> 18));
+            *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+            *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+            *o++ = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    *o++ = 0;
+    *out = start;
+    *outlen = (size_t)(o - start) - 1;
+    j->sused += (size_t)(o - start);
+    return true;
+}
+
+/* A JSON integer (no fraction or exponent, at most 18 digits): its text and value. */
+static bool jp_int(jp_t *j, const char **txt, size_t *len, int64_t *val) {
+    const uint8_t *s = j->p;
+    bool neg = false;
+    if (j->p < j->end && *j->p == '-') {
+        neg = true;
+        j->p++;
+    }
+    const uint8_t *d = j->p;
+    int64_t v = 0;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+        if (j->p - d >= 18) return false; /* may not fit: jansson decides */
+        v = v * 10 + (*j->p++ - '0');
+    }
+    size_t nd = (size_t)(j->p - d);
+    if (nd == 0 || nd > 18 || (nd > 1 && *d == '0') || (neg && v == 0)) return false;
+    if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E')) return false;
+    *txt = (const char *)s;
+    *len = (size_t)(j->p - s);
+    *val = neg ? -v : v;
+    return true;
+}
+
+static bool jp_lit(jp_t *j, const char *lit) {
+    size_t n = strlen(lit);
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0) return false;
+    j->p += n;
+    return true;
+}
+
+static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
+    j->p++; /* '{' */
+    c->has_ext = true;
+    jp_ws(j);
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+        return true;
+    }
+    for (;;) {
+        const char *k, *v;
+        size_t kl, vl;
+        int64_t iv;
+        size_t mark = j->sused;
+        jp_ws(j);
+        if (!jp_str(j, &k, &kl)) return false;
+        if (c->next >= 64) return false;
+        for (size_t i = 0; i < c->next; i++)
+            if (strcmp(c->ext[i].key, k) == 0) return false; /* duplicate: jansson's rules */
+        jp_ws(j);
+        if (j->p >= j->end || *j->p++ != ':') return false;
+        jp_ws(j);
+        if (j->p >= j->end) return false;
+        uint8_t ch = *j->p;
+        if (ch == '"') {
+            if (!jp_str(j, &v, &vl)) return false;
+        } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
+            if (!jp_int(j, &v, &vl, &iv)) return false;
+        } else if (jp_lit(j, "true")) {
+            v = "true", vl = 4;
+        } else if (jp_lit(j, "false")) {
+            v = "false", vl = 5;
+        } else {
+            return false; /* null (Java omits them), reals, nested values: jansson's job */
+        }
+        if (rmq_rem_cmd_append_(c, k, kl, v, vl)) return false;
+        j->sused = mark;
+        jp_ws(j);
+        if (j->p >= j->end) return false;
+        if (*j->p == ',') {
+            j->p++;
+            continue;
+        }
+        if (*j->p == '}') {
+            j->p++;
+            return true;
+        }
+        return false;
+    }
+}
+
+/* 1: decoded; 0: give up (c may hold partial fields: the caller resets it). */
+static int decode_json_fast(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c) {
+    char stack[2048];
+    jp_t j = {.p = h, .end = h + hlen, .scratch = stack};
+    if (hlen + 1 > sizeof stack) {
+        j.scratch = malloc(hlen + 1);
+        if (!j.scratch) return 0;
+    }
+    int ok = 0;
+    unsigned seen = 0;
+    c->language = RMQ_LANG_JAVA;
+    jp_ws(&j);
+    if (j.p >= j.end || *j.p++ != '{') goto out;
+    jp_ws(&j);
+    if (j.p < j.end && *j.p == '}') {
+        j.p++;
+        goto tail;
+    }
+    for (;;) {
+        const char *k, *v;
+        size_t kl, vl;
+        int64_t iv;
+        jp_ws(&j);
+        if (!jp_str(&j, &k, &kl)) goto out;
+        j.sused = 0; /* the key is used before the next string overwrites it */
+        jp_ws(&j);
+        if (j.p >= j.end || *j.p++ != ':') goto out;
+        jp_ws(&j);
+        if (j.p >= j.end) goto out;
+        unsigned bit;
+        int *ifield = NULL;
+        if (strcmp(k, "code") == 0) bit = 1, ifield = &c->code;
+        else if (strcmp(k, "flag") == 0) bit = 2, ifield = &c->flag;
+        else if (strcmp(k, "version") == 0) bit = 4, ifield = &c->version;
+        else if (strcmp(k, "opaque") == 0) bit = 8;
+        else if (strcmp(k, "language") == 0) bit = 16;
+        else if (strcmp(k, "remark") == 0) bit = 32;
+        else if (strcmp(k, "extFields") == 0) bit = 64;
+        else if (strcmp(k, "serializeTypeCurrentRPC") == 0) bit = 128;
+        else goto out;
+        if (seen & bit) goto out;
+        seen |= bit;
+        if (bit <= 8) {
+            if (!jp_int(&j, &v, &vl, &iv)) goto out;
+            if (ifield) *ifield = (int)iv;
+            else c->opaque = (int32_t)(uint32_t)iv;
+        } else if (bit == 64) {
+            if (*j.p != '{' || !jp_ext(&j, c)) goto out;
+        } else if (bit == 32 && jp_lit(&j, "null")) {
+            /* absent */
+        } else {
+            if (!jp_str(&j, &v, &vl)) goto out;
+            if (bit == 16) {
+                c->language = rmq_rem_language_code(v);
+            } else if (bit == 32) {
+                c->remark = malloc(vl + 1);
+                if (!c->remark) goto out;
+                memcpy(c->remark, v, vl + 1);
+            }
+            j.sused = 0;
+        }
+        jp_ws(&j);
+        if (j.p >= j.end) goto out;
+        if (*j.p == ',') {
+            j.p++;
+            continue;
+        }
+        if (*j.p++ != '}') goto out;
+        break;
+    }
+tail:
+    jp_ws(&j);
+    ok = j.p == j.end;
+out:
+    if (j.scratch != stack) free(j.scratch);
+    return ok;
+}
+
+/* Undo a fast-path attempt so jansson starts from a clean command. */
+static void reset_fields(rmq_rem_cmd_t *c) {
+    for (size_t i = 0; i < c->next; i++) {
+        rmq_rem_field_t *f = &c->ext[i];
+        if (f->val != f->key + strlen(f->key) + 1) free(f->val);
+        free(f->key);
+    }
+    c->next = 0;
+    c->has_ext = false;
+    free(c->remark);
+    c->remark = NULL;
+    c->code = c->flag = c->version = 0;
+    c->opaque = 0;
+}
+
+ssize_t rmq_rem_decode_json_slow_(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, char *err,
+                                  size_t errlen) {
     json_error_t je;
     /* ALLOW_NUL: Java accepts \u0000 in strings; we keep the text up to it. */
     json_t *root = json_loadb((const char *)h, hlen, JSON_ALLOW_NUL, &je);
@@ -155,6 +456,17 @@ static ssize_t decode_json(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, char
 nomem:
     json_decref(root);
     return bad(err, errlen, "out of memory decoding header");
+}
+
+static ssize_t decode_json(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, char *err,
+                           size_t errlen) {
+    if (decode_json_fast(h, hlen, c)) return 0;
+    reset_fields(c);
+    return rmq_rem_decode_json_slow_(h, hlen, c, err, errlen);
+}
+
+int rmq_rem_decode_json_fast_(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c) {
+    return decode_json_fast(h, hlen, c);
 }
 
 /* ------------------------------------------------------------ binary header decode */

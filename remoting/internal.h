@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "common/buf.h"
@@ -131,6 +132,13 @@ void rmq_rem_dispatch_(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, rmq_rem_handler_fn
 /* Append a field without looking for an existing key (decoder). */
 rmq_err_t rmq_rem_cmd_append_(rmq_rem_cmd_t *c, const char *k, size_t klen, const char *v,
                               size_t vlen);
+
+/* JSON header decoders, exposed for the fuzz target to compare: the allocation-free fast path
+ * (1 = decoded, 0 = gave up, c then holds partial fields) and the jansson path (0 or
+ * RMQ_ERR__BAD_FRAME). */
+int rmq_rem_decode_json_fast_(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c);
+ssize_t rmq_rem_decode_json_slow_(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, char *err,
+                                  size_t errlen);
 
 /* "ip:port" text of a socket address. */
 void rmq_rem_addr_text_(const struct sockaddr *sa, char *out, size_t n);

@@ -6,8 +6,10 @@ if(RMQ_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
                  ${CMAKE_SOURCE_DIR}/remoting/frame.c ${CMAKE_SOURCE_DIR}/remoting/cmd.c
                  ${CMAKE_SOURCE_DIR}/common/buf.c ${CMAKE_SOURCE_DIR}/common/util.c
                  ${CMAKE_SOURCE_DIR}/common/err.c ${CMAKE_SOURCE_DIR}/common/log.c)
-  target_compile_options(fuzz_frame PRIVATE -fsanitize=fuzzer,address,undefined)
-  target_link_options(fuzz_frame PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_compile_options(fuzz_frame PRIVATE -fsanitize=fuzzer,address,undefined
+                         -fno-sanitize-recover=undefined)
+  target_link_options(fuzz_frame PRIVATE -fsanitize=fuzzer,address,undefined
+                      -fno-sanitize-recover=undefined)
   target_link_libraries(fuzz_frame PRIVATE PkgConfig::JANSSON PkgConfig::LIBUV ZLIB::ZLIB
                         Threads::Threads m)
   add_dependencies(rmq_fuzz fuzz_frame)

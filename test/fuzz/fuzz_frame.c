@@ -4,7 +4,9 @@
  * stream fed in two reads the way a connection sees it, running the decode-consume loop after
  * each read. Checks: no crash or leak; decoding in pieces yields the same frames as decoding
  * all at once; nothing consumed past what was available; every decoded command re-encodes and
- * decodes back to the same code, opaque, flag, remark, ext fields and body. */
+ * decodes back to the same code, opaque, flag, remark, ext fields and body. The same bytes are
+ * also parsed as a bare JSON header by the fast parser and by jansson: whenever the fast one
+ * accepts, jansson must accept and agree field by field. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 
 #include "common/buf.h"
 #include "remoting/frame.h"
+#include "remoting/internal.h"
 
 static void check(bool ok, const char *what) {
     if (!ok) {
@@ -61,7 +64,9 @@ static int drain(rmq_buf_t *b, size_t max_frame, int *frames) {
         rmq_rem_cmd_t *c = NULL;
         char err[128];
         size_t have = rmq_buf_unread(b);
-        ssize_t r = rmq_rem_frame_decode(rmq_buf_rptr(b), have, max_frame, &c, err, sizeof err);
+        static const uint8_t none[1];
+        const uint8_t *p = have ? rmq_buf_rptr(b) : none; /* an empty buf has no data */
+        ssize_t r = rmq_rem_frame_decode(p, have, max_frame, &c, err, sizeof err);
         if (r == 0) {
             check(c == NULL, "command on need-more");
             return 0;
@@ -77,6 +82,30 @@ static int drain(rmq_buf_t *b, size_t max_frame, int *frames) {
         rmq_buf_consume(b, (size_t)r);
         (*frames)++;
     }
+}
+
+static void same_cmd(const rmq_rem_cmd_t *a, const rmq_rem_cmd_t *b) {
+    check(a->code == b->code && a->flag == b->flag && a->opaque == b->opaque, "fast: ints");
+    check(a->version == b->version && a->language == b->language, "fast: version/language");
+    check(str_eq(a->remark, b->remark), "fast: remark");
+    check(a->has_ext == b->has_ext && a->next == b->next, "fast: ext count");
+    for (size_t i = 0; i < a->next; i++) {
+        check(strcmp(a->ext[i].key, b->ext[i].key) == 0, "fast: ext key");
+        check(strcmp(a->ext[i].val, b->ext[i].val) == 0, "fast: ext value");
+    }
+}
+
+static void cross_check_json(const uint8_t *h, size_t n) {
+    rmq_rem_cmd_t *f = calloc(1, sizeof *f), *s = calloc(1, sizeof *s);
+    if (rmq_rem_decode_json_fast_(h, n, f)) {
+        char err[128];
+        ssize_t r = rmq_rem_decode_json_slow_(h, n, s, err, sizeof err);
+        if (r != 0) fprintf(stderr, "jansson refused what the fast path took: %s\n", err);
+        check(r == 0, "fast accepted, jansson refused");
+        same_cmd(f, s);
+    }
+    rmq_rem_cmd_destroy(f);
+    rmq_rem_cmd_destroy(s);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -107,5 +136,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     rmq_buf_fini(&b);
     check(bad == bad_whole && frames == frames_whole, "split decode differs");
+    cross_check_json(s, n);
     return 0;
 }

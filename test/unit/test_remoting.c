@@ -21,6 +21,7 @@
 #include "common/util.h"
 #include "remoting/client.h"
 #include "remoting/frame.h"
+#include "remoting/internal.h"
 #include "remoting/server.h"
 
 /* ------------------------------------------------------------------ codec helpers */
@@ -379,6 +380,73 @@ static void test_cmd_api(void **st) {
     rmq_rem_cmd_destroy(b);
     rmq_rem_cmd_destroy(r);
     rmq_rem_cmd_destroy(NULL);
+}
+
+/* The allocation-free JSON path must take the headers peers send and agree with jansson. */
+static void test_fast_json_matches_jansson(void **st) {
+    (void)st;
+    const char *take[] = {
+        GOLDEN_JSON,
+        "{\"code\":0,\"extFields\":{\"MSG_REGION\":\"DefaultRegion\",\"TRACE_ON\":\"true\","
+        "\"msgId\":\"C0A8000A00002A9F0000000000000000\",\"queueId\":\"1\",\"queueOffset\":\"0\"},"
+        "\"flag\":1,\"language\":\"JAVA\",\"opaque\":9,\"serializeTypeCurrentRPC\":\"JSON\","
+        "\"version\":409}",
+        "{\"code\":34,\"language\":\"GO\",\"version\":317,\"opaque\":1,\"flag\":0,\"remark\":\"\","
+        "\"extFields\":{}}",
+        "{ \"code\" : 10 , \"extFields\" : { \"queueId\" : 3 , \"b\" : false , \"n\" : -7 } ,"
+        "\"language\":\"CPP\",\"opaque\":-2147483648,\"remark\":null}\n",
+        "{\"code\":310,\"extFields\":{\"i\":\"a\\u0001b\\u0002\",\"s\":\"\\ud83d\\ude00\","
+        "\"u\":\"caf\xc3\xa9 \\u00e9\\t\"},\"flag\":0,\"opaque\":1}",
+        "{}",
+    };
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(take); i++) {
+        rmq_rem_cmd_t *f = calloc(1, sizeof *f), *j = calloc(1, sizeof *j);
+        char err[128];
+        assert_int_equal(rmq_rem_decode_json_fast_((const uint8_t *)take[i], strlen(take[i]), f), 1);
+        assert_int_equal(rmq_rem_decode_json_slow_((const uint8_t *)take[i], strlen(take[i]), j, err,
+                                                   sizeof err),
+                         0);
+        assert_int_equal(f->code, j->code);
+        assert_int_equal(f->opaque, j->opaque);
+        assert_int_equal(f->flag, j->flag);
+        assert_int_equal(f->version, j->version);
+        assert_int_equal(f->language, j->language);
+        assert_true((f->remark == NULL) == (j->remark == NULL));
+        if (f->remark) assert_string_equal(f->remark, j->remark);
+        assert_int_equal(f->has_ext, j->has_ext);
+        assert_int_equal(f->next, j->next);
+        for (size_t k = 0; k < f->next; k++) {
+            assert_string_equal(f->ext[k].key, j->ext[k].key);
+            assert_string_equal(f->ext[k].val, j->ext[k].val);
+        }
+        rmq_rem_cmd_destroy(f);
+        rmq_rem_cmd_destroy(j);
+    }
+    /* Left to jansson: reals, nulls in extFields, nested values, unknown keys, \u0000, dups. */
+    const char *leave[] = {
+        "{\"code\":1.5}", "{\"extFields\":{\"a\":null}}", "{\"extFields\":{\"a\":[1]}}",
+        "{\"foo\":1}", "{\"remark\":\"a\\u0000b\"}", "{\"extFields\":{\"a\":\"1\",\"a\":\"2\"}}",
+        "{\"code\":1,\"code\":2}", "{\"code\":-0}", "{\"code\":1234567890123456789}",
+        "{\"remark\":\"\\ud800\"}", "{\"remark\":\"\xff\"}", "{\"code\":1}x", "[1]",
+    };
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(leave); i++) {
+        rmq_rem_cmd_t *f = calloc(1, sizeof *f);
+        assert_int_equal(rmq_rem_decode_json_fast_((const uint8_t *)leave[i], strlen(leave[i]), f), 0);
+        rmq_rem_cmd_destroy(f);
+    }
+    /* Through the public decoder the fallback still gives the lenient answer. */
+    rmq_rem_cmd_t *c = decode_json_hdr("{\"code\":12,\"extFields\":{\"a\":null,\"b\":2.25,"
+                                       "\"c\":{\"x\":1}},\"opaque\":\"77\"}");
+    assert_non_null(c);
+    assert_int_equal(c->code, 12);
+    assert_int_equal(c->opaque, 77);
+    assert_null(rmq_rem_cmd_get(c, "a"));
+    assert_string_equal(rmq_rem_cmd_get(c, "b"), "2.25");
+    assert_string_equal(rmq_rem_cmd_get(c, "c"), "{\"x\":1}");
+    rmq_rem_cmd_set(c, "b", "replaced");
+    rmq_rem_cmd_set(c, "b", "again");
+    assert_string_equal(rmq_rem_cmd_get(c, "b"), "again");
+    rmq_rem_cmd_destroy(c);
 }
 
 static void count_release(void *arg) { (*(int *)arg)++; }
@@ -958,6 +1026,7 @@ int main(void) {
         cmocka_unit_test(test_bad_frames),
         cmocka_unit_test(test_cmd_api),
         cmocka_unit_test(test_iov_release_on_destroy),
+        cmocka_unit_test(test_fast_json_matches_jansson),
     };
     const struct CMUnitTest loopback[] = {
         cmocka_unit_test_setup_teardown(test_rt_sync, srv_setup, srv_teardown),
