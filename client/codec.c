@@ -516,6 +516,7 @@ rmq_rem_cmd_t *rmq_send_request(const rmq_send_hdr_t *h) {
         rmq_rem_cmd_new_request(h->batch ? RMQ_REQ_SEND_BATCH_MESSAGE : RMQ_REQ_SEND_MESSAGE_V2);
     if (!c) return NULL;
     c->language = RMQ_LANG_CPP;
+    if (h->binary_header) c->serialize_type = RMQ_REM_SER_ROCKETMQ;
     rmq_err_t e = RMQ_OK;
     if (!e) e = rmq_rem_cmd_set(c, "a", h->group);
     if (!e) e = rmq_rem_cmd_set(c, "b", h->topic);

@@ -22,6 +22,7 @@ typedef struct {
 } kdef_t;
 
 static const char *const models[] = {"CLUSTERING", "BROADCASTING", NULL};
+static const char *const sertypes[] = {"JSON", "ROCKETMQ", NULL};
 static const char *const wheres[] = {"CONSUME_FROM_LAST_OFFSET", "CONSUME_FROM_FIRST_OFFSET",
                                      "CONSUME_FROM_TIMESTAMP", NULL};
 
@@ -59,6 +60,9 @@ static const kdef_t keys[] = {
     {"mqClientApiTimeout", K_INT, "3000", 1, 3600000, NULL},
     {"offsetStoreDir", K_STR, NULL, 0, 0, NULL},
     {"logLevel", K_LOGLVL, "WARN", 0, 0, NULL},
+    /* header encoding of sends and pulls (Java: rocketmq.serialize.type); ROCKETMQ's binary
+     * header is about twice as cheap to encode and decode; every RocketMQ broker reads both */
+    {"serializeType", K_ENUM, "JSON", 0, 0, sertypes},
 };
 
 static const kdef_t *find_key(const char *k) {

@@ -11,6 +11,7 @@ typedef struct {
     int max_msgs, sysflag;
     int64_t suspend_ms;
     const char *subscription; /* NULL: none */
+    bool binary_header;       /* serializeType=ROCKETMQ */
 } rmq_pull_req_t;
 
 /* PULL_MESSAGE request (protocol.md 3.2.4). NULL on OOM. */

@@ -29,11 +29,7 @@ typedef struct {
 
 #define SCHED_THREADS 2
 
-typedef struct cb_node_s {
-    struct cb_node_s *next;
-    void (*fn)(void *);
-    void *arg;
-} cb_node_t;
+typedef rmq_cb_node_t cb_node_t;
 
 struct rmq_instance_s {
     char key[600];
@@ -237,8 +233,11 @@ static void *cb_main(void *p) {
         pthread_mutex_unlock(&in->cb_mu);
         while (batch) {
             cb_node_t *nx = batch->next;
-            batch->fn(batch->arg);
-            free(batch);
+            bool heap = batch->heap;
+            void (*fn)(void *) = batch->fn;
+            void *arg = batch->arg;
+            if (heap) free(batch);
+            fn(arg); /* may free an embedded node */
             batch = nx;
         }
         pthread_mutex_lock(&in->cb_mu);
@@ -250,9 +249,15 @@ static void *cb_main(void *p) {
 rmq_err_t rmq_instance_post_cb(rmq_instance_t *in, void (*fn)(void *arg), void *arg) {
     cb_node_t *n = malloc(sizeof(*n));
     if (!n) return RMQ_ERR__NOMEM;
-    n->next = NULL;
     n->fn = fn;
     n->arg = arg;
+    n->heap = true;
+    rmq_instance_post_node(in, n);
+    return RMQ_OK;
+}
+
+void rmq_instance_post_node(rmq_instance_t *in, rmq_cb_node_t *n) {
+    n->next = NULL;
     pthread_mutex_lock(&in->cb_mu);
     bool wake = in->cb_head == NULL;
     if (in->cb_tail) in->cb_tail->next = n;
@@ -260,7 +265,6 @@ rmq_err_t rmq_instance_post_cb(rmq_instance_t *in, void (*fn)(void *arg), void *
     in->cb_tail = n;
     if (wake) pthread_cond_signal(&in->cb_cv);
     pthread_mutex_unlock(&in->cb_mu);
-    return RMQ_OK;
 }
 
 /* ---- accessors --------------------------------------------------------------------- */

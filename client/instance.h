@@ -142,6 +142,14 @@ rmq_err_t rmq_instance_schedule_ex(rmq_instance_t *in, int64_t delay_ms, void (*
 void rmq_instance_cancel(rmq_instance_t *in, void *owner);
 /* Run fn(arg) on the callback thread (user code: async-send callbacks, check-backs). */
 rmq_err_t rmq_instance_post_cb(rmq_instance_t *in, void (*fn)(void *arg), void *arg);
+/* Same without an allocation: node is embedded in the caller's object (fn may free it). */
+typedef struct rmq_cb_node_s {
+    struct rmq_cb_node_s *next;
+    void (*fn)(void *arg);
+    void *arg;
+    bool heap; /* internal: allocated by rmq_instance_post_cb */
+} rmq_cb_node_t;
+void rmq_instance_post_node(rmq_instance_t *in, rmq_cb_node_t *node);
 /* Heartbeat every broker soon (after a subscription change or a new route). */
 void rmq_instance_heartbeat_soon(rmq_instance_t *in);
 /* Send the heartbeat now and wait for the answers (consumer start). */

@@ -206,6 +206,7 @@ typedef struct {
     int default_queues, queue_id, sysflag, flag, reconsume_times, max_reconsume_times;
     int64_t born_ts;
     bool batch, has_reconsume;
+    bool binary_header; /* serializeType=ROCKETMQ: binary header instead of JSON */
 } rmq_send_hdr_t;
 
 /* SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE request with the short header keys a..n. NULL on OOM. */

@@ -14,6 +14,7 @@ rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r) {
     rmq_rem_cmd_t *c = rmq_rem_cmd_new_request(RMQ_REQ_PULL_MESSAGE);
     if (!c) return NULL;
     c->language = RMQ_LANG_CPP;
+    if (r->binary_header) c->serialize_type = RMQ_REM_SER_ROCKETMQ;
     rmq_err_t e = rmq_rem_cmd_set(c, "consumerGroup", r->group);
     if (!e) e = rmq_rem_cmd_set(c, "topic", r->mq->topic);
     if (!e) e = rmq_rem_cmd_set_i64(c, "queueId", r->mq->queue_id);

@@ -23,7 +23,7 @@ struct rmq_producer_s {
     char group[256];
     int send_timeout, retries, retries_async, compress_over, compress_level, queue_nums;
     size_t max_size;
-    bool fault_enable;
+    bool fault_enable, binary;
     rmq_fault_t fault;
     _Atomic uint32_t rr;
     rmq_txn_cb check;
@@ -129,6 +129,7 @@ static rmq_rem_cmd_t *build_request(rmq_producer_t *p, const enc_t *e, const rmq
         .queue_id = mq->queue_id, .sysflag = e->sysflag, .flag = e->flag,
         .reconsume_times = e->reconsume, .max_reconsume_times = e->max_reconsume,
         .born_ts = e->born_ts, .batch = e->batch, .has_reconsume = e->has_reconsume,
+        .binary_header = p->binary,
     };
     rmq_rem_cmd_t *c = rmq_send_request(&h);
     if (!c) return NULL;
@@ -282,6 +283,7 @@ typedef struct {
     uint64_t t0, deadline;
     rmq_err_t err;
     rmq_send_result_t res;
+    rmq_cb_node_t node; /* completion on the callback thread, no allocation */
 } async_t;
 
 static void async_done_cb(void *arg) { /* callback thread */
@@ -297,7 +299,10 @@ static void async_done_cb(void *arg) { /* callback thread */
 
 static void async_finish(async_t *a, rmq_err_t e) {
     a->err = e;
-    if (rmq_instance_post_cb(a->p->in, async_done_cb, a)) async_done_cb(a); /* OOM: inline */
+    a->node.fn = async_done_cb;
+    a->node.arg = a;
+    a->node.heap = false;
+    rmq_instance_post_node(a->p->in, &a->node);
 }
 
 static rmq_err_t async_issue(async_t *a, const char *last_broker);
@@ -543,6 +548,7 @@ rmq_producer_t *rmq_producer_new(rmq_conf_t *c, char *err, size_t n) {
     p->queue_nums = (int)rmq_conf_i64(c, "defaultTopicQueueNums");
     p->max_size = (size_t)rmq_conf_i64(c, "maxMessageSize");
     p->fault_enable = rmq_conf_bool(c, "sendLatencyFaultEnable");
+    p->binary = strcmp(rmq_conf_str(c, "serializeType"), "ROCKETMQ") == 0;
     p->check = c->txn_check;
     p->check_op = c->txn_check_op;
     rmq_fault_init(&p->fault);

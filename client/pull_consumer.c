@@ -95,6 +95,7 @@ rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags,
         .group = c->group, .mq = mq, .offset = offset, .commit_offset = 0,
         .sub_version = sub.version, .max_msgs = max_msgs, .sysflag = sysflag,
         .suspend_ms = timeout_ms > 0 ? timeout_ms : 0, .subscription = sub.expr,
+        .binary_header = strcmp(rmq_conf_str(c->conf, "serializeType"), "ROCKETMQ") == 0,
     };
     rmq_rem_cmd_t *req = rmq_pull_request(&r);
     if (!req) {

@@ -74,7 +74,7 @@ struct rmq_push_consumer_s {
     rmq_member_t member;
     char group[256];
     char retry_topic[300];
-    bool broadcast;
+    bool broadcast, binary;
     const char *from_where;
     int64_t from_ts;
     int batch_max, pull_batch, max_reconsume, suspend_ms, pull_delay_exc;
@@ -668,6 +668,7 @@ static void issue_pull(pq_t *pq) {
         .group = c->group, .mq = &pq->mq, .offset = off, .commit_offset = c->broadcast ? 0 : commit,
         .sub_version = s ? s->sub.version : 0, .max_msgs = c->pull_batch, .sysflag = sysflag,
         .suspend_ms = PULL_SUSPEND_MS, .subscription = s ? s->sub.expr : "*",
+        .binary_header = c->binary,
     };
     rmq_rem_cmd_t *req = rmq_pull_request(&r);
     if (!req) {
@@ -1054,6 +1055,7 @@ rmq_push_consumer_t *rmq_push_consumer_new(rmq_conf_t *conf, char *err, size_t n
     snprintf(c->retry_topic, sizeof c->retry_topic, "%s%s", RMQ_RETRY_PREFIX, g);
     c->conf = conf;
     c->broadcast = strcmp(rmq_conf_str(conf, "messageModel"), "BROADCASTING") == 0;
+    c->binary = strcmp(rmq_conf_str(conf, "serializeType"), "ROCKETMQ") == 0;
     c->from_where = rmq_conf_str(conf, "consumeFromWhere");
     const char *ts = rmq_conf_str(conf, "consumeTimestamp");
     c->from_ts = ts ? rmq_conf_parse_ts(ts) : rmq_now_ms() - 30 * 60 * 1000;

@@ -132,15 +132,20 @@ static bool wait_assigned(rmq_push_consumer_t *c, size_t want, int timeout_ms) {
 }
 
 static void test_split_and_takeover(void **st) {
-    rmq_producer_t *p = su_producer("pg_split");
+    /* this one speaks the binary ROCKETMQ header for sends and pulls */
+    rmq_conf_t *pcf = su_conf("pg_split");
+    su_set(pcf, "serializeType", "ROCKETMQ");
+    char perr[256];
+    rmq_producer_t *p = rmq_producer_new(pcf, perr, sizeof perr);
     assert_non_null(p);
+    const char *bin[] = {"serializeType", "ROCKETMQ", NULL};
     assert_int_equal(su_send_id(p, "SdkSplit", 0, NULL), RMQ_OK); /* creates the topic */
     static su_counter_t cnt;
     su_counter_init(&cnt);
     rmq_push_consumer_t *c1 =
-        su_consumer("cg_split", "SdkSplit", "*", RMQ_LISTEN_CONCURRENTLY, &cnt, NULL);
+        su_consumer("cg_split", "SdkSplit", "*", RMQ_LISTEN_CONCURRENTLY, &cnt, bin);
     rmq_push_consumer_t *c2 =
-        su_consumer("cg_split", "SdkSplit", "*", RMQ_LISTEN_CONCURRENTLY, &cnt, NULL);
+        su_consumer("cg_split", "SdkSplit", "*", RMQ_LISTEN_CONCURRENTLY, &cnt, bin);
     assert_non_null(c1);
     assert_non_null(c2);
     /* 4 queues (defaultTopicQueueNums): 2 + 2, disjoint */

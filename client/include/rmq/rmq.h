@@ -49,13 +49,21 @@ typedef struct {
  * pullBatchSize (32), consumeMessageBatchMaxSize (1), pullThresholdForQueue (1000),
  * pullThresholdSizeForQueue (100 MiB), maxReconsumeTimes (16), persistConsumerOffsetInterval
  * (5000), pollNameServerInterval (30000), heartbeatBrokerInterval (30000),
- * offsetStoreDir (broadcast offsets), logLevel (ERROR|WARN|INFO|DEBUG). */
+ * offsetStoreDir (broadcast offsets), logLevel (ERROR|WARN|INFO|DEBUG).
+ * Also: compressLevel (5), defaultTopicQueueNums (4), createTopicKey (TBW102),
+ * suspendCurrentQueueTimeMillis (1000), pullTimeDelayMillsWhenException (1000),
+ * rebalanceInterval (20000), mqClientApiTimeout (3000), serializeType (JSON|ROCKETMQ: header
+ * encoding of sends and pulls; ROCKETMQ's binary header is cheaper and every broker reads it).
+ * Unknown keys: RMQ_CONF_UNKNOWN; bad values: RMQ_CONF_INVALID with the reason in err. */
 typedef enum { RMQ_CONF_UNKNOWN = -2, RMQ_CONF_INVALID = -1, RMQ_CONF_OK = 0 } rmq_conf_res_t;
 rmq_conf_t *rmq_conf_new(void);
 rmq_conf_t *rmq_conf_dup(const rmq_conf_t *c);
 rmq_conf_res_t rmq_conf_set(rmq_conf_t *c, const char *k, const char *v, char *err, size_t n);
 /* Value of k or NULL (borrowed). */
 const char *rmq_conf_get(const rmq_conf_t *c, const char *k);
+/* Log sink for the SDK (lvl 0 ERROR .. 3 DEBUG, filtered by logLevel). The sink is
+ * process-wide: the callback of the most recently created producer / consumer wins. Without
+ * one the SDK is silent. */
 void rmq_conf_set_log_cb(rmq_conf_t *c, void (*cb)(int lvl, const char *ln, void *op), void *op);
 void rmq_conf_destroy(rmq_conf_t *c);
 
