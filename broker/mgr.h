@@ -116,7 +116,6 @@ void rmq_bm_reset_body(rmq_buf_t *b, bool for_c, const char *topic, const char *
                        const int *qids, const int64_t *offs, size_t n);
 
 /* ---- subscription groups (subgroup.c) ----------------------------------------------- */
-typedef struct rmq_bm_subgroups_s rmq_bm_subgroups_tbl_t;
 void rmq_bm_subgroup_defaults(rmq_subgroup_t *g, const char *name);
 /* SubscriptionGroupConfig from JSON (missing keys keep the defaults). */
 rmq_err_t rmq_bm_subgroup_from_json(json_t *o, rmq_subgroup_t *g);
