@@ -7,6 +7,7 @@
  * decoded fields (RocketMQ's checkMessageAndReturnSize). The encoder always writes v1 magic. */
 #include "common/msg.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -102,8 +103,12 @@ uint32_t rmq_msg_body_crc(const void *p, size_t n) {
     const uint8_t *b = p;
     uint32_t crc = 0;
 #ifdef HAVE_CLMUL_CRC
-    static int have = -1;
-    if (have < 0) have = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+    static _Atomic int have_ = -1; /* benign to compute twice */
+    int have = atomic_load_explicit(&have_, memory_order_relaxed);
+    if (have < 0) {
+        have = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1");
+        atomic_store_explicit(&have_, have, memory_order_relaxed);
+    }
     if (have && n >= 64) {
         size_t chunk = n & ~(size_t)15;
         crc = ~crc_fold(b, chunk, ~0u);

@@ -184,7 +184,7 @@ static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, rmq_msg_rec_t
         off += sizes[i];
     }
     atomic_store_explicit(&f->wrote, wrote + (int64_t)total, memory_order_release);
-    atomic_store_explicit(&s->max_offset, phys + (int64_t)total, memory_order_release);
+    atomic_store(&s->max_offset, phys + (int64_t)total); /* seq_cst: see rmq_store__reput_wake */
     atomic_store_explicit(&s->last_store_ts, ts, memory_order_relaxed);
     if (adv) slot->v.i64 = qo + (int64_t)n;
     pthread_mutex_unlock(&s->put_mu);

@@ -21,7 +21,7 @@
 
 #define PAGE 4096
 
-int (*rmq_mfile__fallocate_hook)(int fd, int64_t len);
+_Atomic(rmq_mfile_fallocate_fn) rmq_mfile__fallocate_hook;
 
 void rmq_offset_name(char *out, int64_t off) { snprintf(out, 21, "%020" PRId64, off); }
 
@@ -65,8 +65,8 @@ rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mf
         RMQ_LOG_ERROR("store", "create %s: %s", tmp, strerror(errno));
         return errno == ENOSPC ? RMQ_ERR__DISK_FULL : RMQ_ERR__IO;
     }
-    int rc = rmq_mfile__fallocate_hook ? rmq_mfile__fallocate_hook(fd, size)
-                                       : posix_fallocate(fd, 0, (off_t)size);
+    rmq_mfile_fallocate_fn hook = atomic_load(&rmq_mfile__fallocate_hook);
+    int rc = hook ? hook(fd, size) : posix_fallocate(fd, 0, (off_t)size);
     if (rc != 0) {
         RMQ_LOG_ERROR("store", "reserve %" PRId64 " bytes for %s: %s", size, path, strerror(rc));
         close(fd);

@@ -31,7 +31,8 @@ typedef struct rmq_mfile_s {
 
 /* Test hook: when set, called instead of posix_fallocate (return an errno to simulate a full
  * disk). Tests only. */
-extern int (*rmq_mfile__fallocate_hook)(int fd, int64_t len);
+typedef int (*rmq_mfile_fallocate_fn)(int fd, int64_t len);
+extern _Atomic(rmq_mfile_fallocate_fn) rmq_mfile__fallocate_hook;
 
 /* Create path at full size with its blocks reserved (posix_fallocate, so a full disk is an error
  * here and never a SIGBUS later) and map it. Created under a temporary name and renamed, so a

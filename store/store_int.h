@@ -207,8 +207,8 @@ void rmq_store__reput_stop(rmq_store_t *s);
 /* Dispatch everything from reput_from up to the CommitLog end on this thread (recovery). */
 void rmq_store__dispatch_until_end(rmq_store_t *s);
 static inline void rmq_store__reput_wake(rmq_store_t *s) {
-    /* pairs with the dispatcher's store of reput_waiting before it re-reads max_offset */
-    atomic_thread_fence(memory_order_seq_cst);
+    /* seq_cst: the appender's seq_cst store of max_offset and this load pair with the
+     * dispatcher's store of reput_waiting and its re-read of max_offset (no lost wake-up) */
     if (atomic_load(&s->reput_waiting)) {
         pthread_mutex_lock(&s->reput_mu);
         pthread_cond_signal(&s->reput_cv);
