@@ -5,8 +5,9 @@
  *   - a message for its queue is dispatched and matches its tag codes (notify, from the reput
  *     thread's arrive callback via the mailbox), or
  *   - its hold time has passed (a 100 ms tick), or
- *   - the queue's max offset has moved past it (checked every 5 s, or every shortPollingTimeMills
- *     when long polling is off: a safety net, as RocketMQ's hold service), or
+ *   - the queue's max offset has moved past what notifies told it (checked every 5 s, or every
+ *     shortPollingTimeMills when long polling is off: a safety net like RocketMQ's hold service,
+ *     but a message the pull's filter already rejected does not wake it again), or
  *   - the broker shuts down (hold_close).
  * Parking never blocks the connection: the remoting layer goes on with its next request.
  * Loop thread only, except rmq_broker_hold_any (atomic). */
@@ -30,6 +31,7 @@ typedef struct held_s {
     rmq_rem_cmd_t *req;   /* owned */
     int32_t qid;
     int64_t offset;
+    int64_t seen_max;     /* max offset already announced by notifies that did not match */
     uint64_t deadline;    /* monotonic ms */
     int64_t *codes;       /* owned; NULL = all */
     size_t ncodes;
@@ -118,6 +120,7 @@ static bool pred_notify(rmq_broker_t *b, held_t *x, void *arg) {
     int64_t max = n->max_offset;
     if (max <= x->offset) max = rmq_store_max_offset(b->store, x->topic, x->qid);
     if (max > x->offset && matches(x, n->tags_code, n->have_code)) return true;
+    if (max > x->seen_max) x->seen_max = max; /* filtered out: not news for the 5 s scan */
     return rmq_mono_ms() >= x->deadline;
 }
 
@@ -137,7 +140,9 @@ typedef struct {
 static bool pred_tick(rmq_broker_t *b, held_t *x, void *arg) {
     tick_t *t = arg;
     if (rmq_rem_conn_is_closed(x->conn) || t->now >= x->deadline) return true;
-    return t->check_offsets && rmq_store_max_offset(b->store, x->topic, x->qid) > x->offset;
+    /* The safety net only for messages no notify has told this pull about (a missed wake-up);
+     * a message its filter already rejected does not wake it again. */
+    return t->check_offsets && rmq_store_max_offset(b->store, x->topic, x->qid) > x->seen_max;
 }
 
 static void on_tick(uv_timer_t *timer) {
@@ -186,6 +191,7 @@ void rmq_broker_hold_park(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req
     x->req = req;
     x->qid = qid;
     x->offset = offset;
+    x->seen_max = offset;
     if (hold_ms < 0) hold_ms = 0;
     x->deadline = rmq_mono_ms() + (uint64_t)hold_ms;
     memcpy(x->topic, topic, tl + 1);
