@@ -2,5 +2,4 @@
 if(TARGET rmq_store)
   rmq_unit_test(test_broker SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_broker.c LIBS rmq_broker_lib
                 TIMEOUT 60)
-  target_compile_options(test_broker PRIVATE -Wno-comment)
 endif()
