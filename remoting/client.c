@@ -484,6 +484,13 @@ void rmq_rem_client_destroy(rmq_rem_client_t *cl) {
         do_shutdown(cl); /* frees cl once every handle has closed */
         return;
     }
+    uv_thread_t self = uv_thread_self();
+    if (uv_thread_equal(&self, &cl->thread)) {
+        /* Joining ourselves would hang forever; shut down and leak the shell instead. */
+        RMQ_LOG_ERROR("remoting", "%s: destroy called on its own loop thread", cl->name);
+        do_shutdown(cl);
+        return;
+    }
     if (!rmq_rem_ctx_post_(cl->ctx, &cl->shutdown_msg))
         RMQ_LOG_ERROR("remoting", "%s: destroy: loop already closed", cl->name);
     uv_thread_join(&cl->thread);

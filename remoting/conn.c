@@ -547,6 +547,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         c->need = 0;
         handle_cmd(c, cmd);
     }
+    /* Do not keep a big frame's buffer for the connection's life. */
+    if (!c->closed && rmq_buf_unread(&c->rbuf) == 0 && c->rbuf.cap > 4 * READ_CHUNK)
+        rmq_buf_fini(&c->rbuf);
 }
 
 rmq_err_t rmq_rem_conn_start_(rmq_rem_conn_t *c) {
