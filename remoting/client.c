@@ -262,12 +262,12 @@ static void free_client(rmq_rem_client_t *cl) {
         free(ch);
     }
     pthread_mutex_destroy(&cl->mu);
+    if (cl->ctx) rmq_rem_ctx_unref_(cl->ctx);
     free(cl);
 }
 
 static void cl_on_all_closed(void *owner) {
     rmq_rem_client_t *cl = owner;
-    cl->ctx = NULL;
     /* An owned loop is closed and the client freed by destroy() after the thread joins. */
     if (!cl->owns_loop) free_client(cl);
 }
@@ -314,6 +314,9 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
     cl->loop = loop;
     cl->ctx = rmq_rem_ctx_new_(loop, &cl_ops, cl, cl->max_frame, 0, cl->name);
     if (!cl->ctx) goto fail;
+    /* The client's own reference: a late invoke from another thread still finds the (closed)
+     * mailbox and gets RMQ_ERR__CLOSED instead of a freed context. */
+    rmq_rem_ctx_ref_(cl->ctx);
     if (cl->owns_loop) {
         int rc = uv_thread_create(&cl->thread, loop_thread, cl);
         if (rc) {

@@ -60,6 +60,8 @@ static void ctx_free(rmq_rem_ctx_t *x) {
     free(x);
 }
 
+void rmq_rem_ctx_ref_(rmq_rem_ctx_t *x) { atomic_fetch_add(&x->refs, 1); }
+
 void rmq_rem_ctx_unref_(rmq_rem_ctx_t *x) {
     if (atomic_fetch_sub(&x->refs, 1) == 1) ctx_free(x);
 }

@@ -114,6 +114,7 @@ void rmq_rem_ctx_shutdown_(rmq_rem_ctx_t *x, rmq_err_t err);
 /* Owner handles counted for on_all_closed: call _opened after init, _closed in close cb. */
 void rmq_rem_ctx_handle_opened_(rmq_rem_ctx_t *x);
 void rmq_rem_ctx_handle_closed_(rmq_rem_ctx_t *x);
+void rmq_rem_ctx_ref_(rmq_rem_ctx_t *x);
 void rmq_rem_ctx_unref_(rmq_rem_ctx_t *x);
 bool rmq_rem_ctx_post_(rmq_rem_ctx_t *x, rmq_rem_msg_t *m);
 
