@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -442,15 +443,18 @@ typedef struct {
     rmq_broker_t *b;
     uv_signal_t sigterm, sigint;
     uv_timer_t reg_timer, offset_timer, stop_timer, final_timer;
+    rmq_rem_server_t *fast;  /* the "VIP channel" on listenPort - 2: same handlers */
     int state;
     uint64_t state_since;
     bool server_closed;
     int exit_code;
 } runtime_t;
 
+static int servers_open;
+
 static void on_server_closed(void *arg) {
     runtime_t *rt = arg;
-    rt->server_closed = true;
+    if (--servers_open == 0) rt->server_closed = true;
 }
 
 static void close_handle(uv_handle_t *h) {
@@ -505,10 +509,15 @@ static void on_stop_tick(uv_timer_t *t) {
         if (n > 0) RMQ_LOG_WARN("broker", "shutdown: %d SYNC_FLUSH replies still pending", n);
         /* Persist what the clients told us, then leave the NameServers. */
         rmq_broker_offsets_persist(b);
+        if (rt->fast) {
+            rmq_rem_server_close(rt->fast, on_server_closed, rt);
+            rt->fast = NULL;
+        }
         if (b->server) {
             rmq_rem_server_close(b->server, on_server_closed, rt);
             b->server = NULL;
         }
+        if (servers_open == 0) rt->server_closed = true;
         rmq_broker_clients_close(b);
         each_namesrv(b, unregister_one, NULL);
         rt->state = ST_UNREG;
@@ -550,6 +559,28 @@ static void on_offset_timer(uv_timer_t *t) {
 }
 
 static void on_conn_closed(rmq_rem_conn_t *c, void *arg) { rmq_broker_clients_on_conn_close(arg, c); }
+
+static bool port_bindable(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_ANY);
+    bool ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
+static void register_handlers(rmq_broker_t *b) {
+    rmq_rem_server_on_close(b->server, on_conn_closed, b);
+    rmq_broker_send_register(b);
+    rmq_broker_pull_register(b);
+    rmq_broker_topic_register(b);
+    rmq_broker_clients_register(b);
+    rmq_broker_offset_register(b);
+    rmq_broker_admin_register(b);
+}
 
 static rmq_err_t parse_store_host(rmq_broker_t *b) {
     struct in_addr a4;
@@ -627,13 +658,19 @@ int rmq_broker_run(rmq_broker_cfg_t *cfg) {
                                  .idle_ms = b->cfg.server_channel_max_idle_seconds * 1000,
                                  .name = "broker"};
     if (rmq_rem_server_new(b->loop, &scfg, &b->server) != RMQ_OK) return 1;
-    rmq_rem_server_on_close(b->server, on_conn_closed, b);
-    rmq_broker_send_register(b);
-    rmq_broker_pull_register(b);
-    rmq_broker_topic_register(b);
-    rmq_broker_clients_register(b);
-    rmq_broker_offset_register(b);
-    rmq_broker_admin_register(b);
+    register_handlers(b);
+    /* The fast ("VIP") port, listenPort - 2, serves every code too (protocol.md 7.1): clients
+     * up to 4.4 send there by default. Not fatal when it cannot be had. */
+    if (b->cfg.listen_port > 2) {
+        scfg.port = b->cfg.listen_port - 2;
+        scfg.name = "broker-fast";
+        if (rmq_rem_server_new(b->loop, &scfg, &rt.fast) == RMQ_OK) {
+            rmq_rem_server_t *main_server = b->server;
+            b->server = rt.fast; /* each file registers on b->server */
+            register_handlers(b);
+            b->server = main_server;
+        }
+    }
     if ((err = rmq_store_start(b->store)) != RMQ_OK) {
         RMQ_LOG_ERROR("broker", "cannot start the store: %s", rmq_strerror(err));
         return 1;
@@ -642,6 +679,18 @@ int rmq_broker_run(rmq_broker_cfg_t *cfg) {
         RMQ_LOG_ERROR("broker", "cannot listen on port %d", b->cfg.listen_port);
         rmq_store_close(b->store);
         return 1;
+    }
+    servers_open = 1;
+    if (rt.fast) {
+        /* Probe first: a taken fast port is worth a WARN, not the ERROR the server would log. */
+        if (port_bindable(b->cfg.listen_port - 2) && rmq_rem_server_start(rt.fast) == RMQ_OK) {
+            servers_open++;
+        } else {
+            RMQ_LOG_WARN("broker", "fast port %d unavailable; serving on %d only",
+                         b->cfg.listen_port - 2, b->cfg.listen_port);
+            rmq_rem_server_close(rt.fast, NULL, NULL);
+            rt.fast = NULL;
+        }
     }
 
     uv_signal_init(b->loop, &rt.sigterm);
