@@ -1,7 +1,9 @@
 /* Allocate-ahead (store.md 6.5): a background thread creates the next CommitLog segment
- * (reserved with posix_fallocate, mapped, and with warmMapedFileEnable every page touched) while
- * the current one fills, so a roll-over finds a ready file and no append waits on a fresh file's
- * page faults. One slot: after each roll the appender asks for the segment after the new one.
+ * (reserved with posix_fallocate, mapped, and with warmMapedFileEnable every page faulted in
+ * writable) while the current one fills, so a roll-over finds a ready file and appends do not
+ * wait on a fresh file's page faults. The file is offered as soon as it is mapped and warmed
+ * afterwards (without changing its bytes), so an appender that catches up never waits for the
+ * warm-up of a whole segment. One slot: after each roll the appender asks for the segment after the new one.
  * The prepared file already has its final name; if the process dies it is an empty segment
  * past the end, which recovery keeps (as the next segment) or deletes. */
 #include <inttypes.h>
@@ -11,13 +13,11 @@
 #include "common/log.h"
 #include "store/store_int.h"
 
-static rmq_err_t create_seg(rmq_store_t *s, int64_t start, bool warm, rmq_mfile_t **out) {
+static rmq_err_t create_seg(rmq_store_t *s, int64_t start, rmq_mfile_t **out) {
     char path[4096], name[21];
     rmq_offset_name(name, start);
     snprintf(path, sizeof(path), "%s/%s", s->cl_dir, name);
-    rmq_err_t e = rmq_mfile_create(path, start, s->cfg.mapped_file_size_commitlog, out);
-    if (e == RMQ_OK && warm) rmq_mfile_warm(*out);
-    return e;
+    return rmq_mfile_create(path, start, s->cfg.mapped_file_size_commitlog, out);
 }
 
 static void discard(rmq_mfile_t *f) {
@@ -40,7 +40,7 @@ rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out
     if (s->alloc_want == start) s->alloc_want = -1; /* created here instead */
     pthread_mutex_unlock(&s->alloc_mu);
     if (!f) {
-        rmq_err_t e = create_seg(s, start, false, &f);
+        rmq_err_t e = create_seg(s, start, &f);
         if (e != RMQ_OK) return e;
     }
     rmq_err_t e = rmq_mfq_add(&s->cl, f); /* takes f's creation reference */
@@ -71,18 +71,33 @@ static void *alloc_main(void *arg) {
         s->alloc_busy_start = want;
         pthread_mutex_unlock(&s->alloc_mu);
         rmq_mfile_t *f = NULL;
-        rmq_err_t e = create_seg(s, want, s->cfg.warm_mapped_file_enable, &f);
+        rmq_err_t e = create_seg(s, want, &f);
         if (e != RMQ_OK)
             RMQ_LOG_WARN("store", "allocate-ahead of segment %" PRId64 " failed: %s", want,
                          rmq_strerror(e));
         pthread_mutex_lock(&s->alloc_mu);
         s->alloc_busy = false;
         if (s->alloc_want == want) s->alloc_want = -1;
+        bool warm = false;
         if (f) {
-            if (s->alloc_stop) discard(f);
-            else s->alloc_ready = f;
+            if (s->alloc_stop) {
+                discard(f);
+            } else {
+                s->alloc_ready = f;
+                warm = s->cfg.warm_mapped_file_enable;
+                if (warm) rmq_mfile_pin(f);
+            }
         }
         pthread_cond_broadcast(&s->alloc_cv);
+        if (warm) {
+            /* published first: an appender that needs it now takes it while it warms */
+            s->alloc_warming = true;
+            pthread_mutex_unlock(&s->alloc_mu);
+            rmq_mfile_warm(f);
+            rmq_mfile_unpin(f);
+            pthread_mutex_lock(&s->alloc_mu);
+            s->alloc_warming = false;
+        }
     }
     discard(s->alloc_ready);
     s->alloc_ready = NULL;

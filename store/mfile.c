@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 
 #define PAGE 4096
 
@@ -127,12 +128,20 @@ rmq_err_t rmq_mfile_flush(rmq_mfile_t *f, int64_t upto) {
 #endif
 
 void rmq_mfile_warm(rmq_mfile_t *f) {
-    /* one call faults every page in writable (Linux 5.14+); else touch each page */
-    if (madvise(f->base, (size_t)f->size, MADV_POPULATE_WRITE) != 0) {
-        volatile uint8_t *p = f->base;
-        for (int64_t i = 0; i < f->size; i += PAGE) p[i] = 0;
+    /* MADV_POPULATE_WRITE faults pages in writable without changing their bytes, so warming
+     * is safe while the appender already writes into the segment; in 64 MiB steps so the
+     * appender's own faults and the warm-up meet halfway. Without it (Linux < 5.14), read
+     * faults: they allocate and zero-fill the pages, also without touching data. */
+    const int64_t step = 64LL << 20;
+    for (int64_t off = 0; off < f->size; off += step) {
+        size_t n = (size_t)RMQ_MIN(step, f->size - off);
+        if (madvise(f->base + off, n, MADV_POPULATE_WRITE) != 0) {
+            volatile const uint8_t *p = f->base + off;
+            uint8_t sink = 0;
+            for (size_t i = 0; i < n; i += PAGE) sink ^= p[i];
+            (void)sink;
+        }
     }
-    madvise(f->base, (size_t)f->size, MADV_WILLNEED);
 }
 
 rmq_err_t rmq_mfile_zero(rmq_mfile_t *f, int64_t pos, int64_t end) {

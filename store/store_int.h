@@ -77,6 +77,7 @@ struct rmq_store_s {
     int64_t alloc_want;  /* start offset requested, -1 none */
     bool alloc_busy;
     int64_t alloc_busy_start;  /* the segment being created while busy */
+    bool alloc_warming;        /* the allocator is pre-faulting the segment it offered */
     rmq_mfile_t *alloc_ready;
     bool alloc_stop;
 
