@@ -978,7 +978,7 @@ static rmq_instance_t *instance_new(const rmq_conf_t *c, const char *key, const 
         snprintf(err, n, "namesrvAddr \"%s\" has no address", ns);
         goto fail_early;
     }
-    atomic_init(&in->ns_cur, (int)((unsigned)getpid() % (unsigned)in->nns));
+    atomic_init(&in->ns_cur, 0); /* the first listed; moves on only after a transport error */
     /* client id: ip@instanceName, DEFAULT -> pid#nanotime as Java 4.9 */
     uint32_t ip = rmq_local_ipv4();
     char ipbuf[INET_ADDRSTRLEN] = "127.0.0.1";

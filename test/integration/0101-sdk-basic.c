@@ -220,7 +220,12 @@ static void test_pull_consumer(void **st) {
         rmq_msg_destroy(m);
     }
     char err[256];
-    rmq_pull_consumer_t *pc = rmq_pull_consumer_new(su_conf("cg_pull"), err, sizeof err);
+    /* NameServer fail-over: the first listed NameServer is dead */
+    rmq_conf_t *pcf = su_conf("cg_pull");
+    char nsl[128];
+    snprintf(nsl, sizeof nsl, "127.0.0.1:%d;%s", rmq_free_port(), su_ns.addr);
+    su_set(pcf, "namesrvAddr", nsl);
+    rmq_pull_consumer_t *pc = rmq_pull_consumer_new(pcf, err, sizeof err);
     assert_non_null(pc);
     rmq_mq_t *mqs = NULL;
     size_t n = 0;
