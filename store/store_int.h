@@ -208,9 +208,11 @@ void rmq_store__reput_stop(rmq_store_t *s);
 /* Dispatch everything from reput_from up to the CommitLog end on this thread (recovery). */
 void rmq_store__dispatch_until_end(rmq_store_t *s);
 static inline void rmq_store__reput_wake(rmq_store_t *s) {
-    /* seq_cst: the appender's seq_cst store of max_offset and this load pair with the
-     * dispatcher's store of reput_waiting and its re-read of max_offset (no lost wake-up) */
-    if (atomic_load(&s->reput_waiting)) {
+    /* seq_cst: the appender's seq_cst store of max_offset and this exchange pair with the
+     * dispatcher's store of reput_waiting and its re-read of max_offset (no lost wake-up).
+     * The exchange makes it one signal per sleep, not one per message. */
+    if (atomic_load_explicit(&s->reput_waiting, memory_order_relaxed) &&
+        atomic_exchange(&s->reput_waiting, false)) {
         pthread_mutex_lock(&s->reput_mu);
         pthread_cond_signal(&s->reput_cv);
         pthread_mutex_unlock(&s->reput_mu);
