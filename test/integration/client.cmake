@@ -1,7 +1,7 @@
 # librmq integration tests. 0100-sdk-scripted needs no server processes (a scripted peer in the
 # test); the others run against real mqnamesrv + mqbroker through the harness.
 if(TARGET rmq_static)
-  rmq_integration_test(test_0100_sdk_scripted
+  rmq_integration_test(0100-sdk-scripted
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/0100-sdk-scripted.c LIBS rmq_static TIMEOUT 120)
   if(TARGET mqbroker AND TARGET mqnamesrv)
     foreach(t 0101-sdk-basic 0102-sdk-advanced)

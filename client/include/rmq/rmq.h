@@ -114,7 +114,10 @@ typedef struct {
     char txn_id[64];
 } rmq_send_result_t;
 
-/* Sends borrow m (serialised before return). */
+/* Sends borrow m (serialised before return); a send sets m's UNIQ_KEY when it has none.
+ * rmq_send_async: cb runs once on the SDK's callback thread, unless the call itself returns an
+ * error (then cb is never called). Failed sends are retried on another broker
+ * (retryTimesWhenSendFailed / retryTimesWhenSendAsyncFailed) within sendMsgTimeout. */
 typedef void (*rmq_send_cb)(rmq_producer_t *p, rmq_err_t e, const rmq_send_result_t *r, void *op);
 /* Pick a queue for m among n writable queues; return an index in [0, n). */
 typedef int (*rmq_selector_cb)(const rmq_mq_t *mqs, int n, const rmq_msg_t *m, void *arg);
