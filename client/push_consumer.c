@@ -620,9 +620,13 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
         }
         pq->next_pull = res.next_offset;
         if (pq->count == 0) pq->commit = pq->next_pull;
+        pq->tasks++; /* keeps the messages alive until dispatched (a reset may drop pq) */
         pthread_mutex_unlock(&pq->mu);
         if (k) dispatch(c, pq, res.msgs, k);
         free(res.msgs);
+        pthread_mutex_lock(&pq->mu);
+        if (--pq->tasks == 0 && pq->dropped) pq_free_msgs(pq);
+        pthread_mutex_unlock(&pq->mu);
         issue_pull(pq);
         break;
     }
