@@ -64,7 +64,7 @@ struct rmq_rem_conn_s {
     atomic_int refs;              /* one held by the open handle, released in its close cb */
     uint64_t id;
     int state;
-    bool closed;                  /* rmq_rem_conn_close was called */
+    atomic_bool closed;           /* rmq_rem_conn_close was called; read from any thread */
     bool dirty;                   /* on ctx->dirty: out has bytes to flush */
     rmq_buf_t rbuf;               /* read buffer */
     size_t need;                  /* size of the frame being read, when known */
