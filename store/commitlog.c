@@ -4,9 +4,9 @@
  * prepared outside the lock; under the one put lock we pick or roll the segment, assign the
  * queue offset, the physical offset and the store timestamp, and encode the record straight
  * into the mapping (the message bytes are copied once, no intermediate buffer), then publish
- * the new write position with a release store. A record that does not
- * fit with 8 bytes to spare closes the segment with the 8-byte BLANK record and goes to the next
- * segment, which the allocate-ahead thread has normally created already.
+ * the new write position with a release store. A record that does not fit with 8 bytes to
+ * spare closes the segment with the 8-byte BLANK record and goes to the next segment, which the
+ * allocate-ahead thread has normally created already.
  *
  * Recovery rule (the README quotes this). Records are walked from the start segment (the
  * third-last after a clean shutdown; after a crash the newest segment whose first record is
@@ -17,9 +17,10 @@
  *     and it leaves the 8 bytes every segment keeps free) and is immediately followed by a valid
  *     record (CRC-checked, with the right physical offset) or by the segment's BLANK record is a
  *     corrupt record in the middle of the log: it is reported with an ERROR log and skipped by
- *     its length, and the records after it are kept. It gets no ConsumeQueue entry; if the queue
- *     offsets after it would leave a hole, the hole is filled with blank entries that readers skip,
- *     so every later message keeps its queue offset;
+ *     its length, and the records after it are kept. It is not dispatched again: when its
+ *     ConsumeQueue entry has to be rebuilt, the hole is filled with a blank entry that readers
+ *     skip, so every later message keeps its queue offset (an entry written before the damage
+ *     stays, and a consumer then receives the damaged bytes as stored);
  *   - any other invalid record is the torn tail: the log ends there. The rest of that segment is
  *     zeroed (hole punched and reserved again) and later segments are deleted, so no stale
  *     record can reappear after later appends, and ConsumeQueue entries at or past the end are
