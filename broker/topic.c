@@ -487,8 +487,11 @@ static rmq_rem_cmd_t *on_delete_topic(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, voi
     rmq_broker_t *b = arg;
     rmq_rem_cmd_t *resp;
     const char *topic = rmq_rem_cmd_get(req, "topic");
+    const char *why = topic && *topic ? rmq_broker_topic_invalid(b, topic) : NULL;
     if (!topic || !*topic) {
         resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <topic> is null");
+    } else if (why) { /* also keeps names like "../x" away from the store's directories */
+        resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "%s topic[%.200s]", why, topic);
     } else if (rmq_broker_topic_is_system(b, topic)) {
         resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
                               "The topic[%s] is conflict with system topic.", topic);

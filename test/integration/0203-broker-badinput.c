@@ -208,6 +208,9 @@ static void test_badinput(void **state) {
     rmq_rem_cmd_set(req, "writeQueueNums", "1");
     rmq_rem_cmd_set(req, "perm", "6");
     expect(cl, req, RMQ_ERR_SYSTEM_ERROR, "illegal");
+    req = rmq_rem_cmd_new_request(RMQ_REQ_DELETE_TOPIC_IN_BROKER);
+    rmq_rem_cmd_set(req, "topic", "../config");
+    expect(cl, req, RMQ_ERR_SYSTEM_ERROR, "illegal");
 
     rmq_rem_client_destroy(cl);
     assert_int_equal(kill(br.pid, 0), 0);
