@@ -9,6 +9,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "store/store_int.h"
@@ -60,6 +62,10 @@ rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out
 static void *alloc_main(void *arg) {
     rmq_store_t *s = arg;
     pthread_setname_np(pthread_self(), "rmq-alloc");
+    /* background work: appenders and the dispatcher come first when cores are scarce (if the
+     * warm-up falls behind, the appender simply faults the pages in itself) */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
+        RMQ_LOG_DEBUG("store", "allocate-ahead thread keeps its priority");
     pthread_mutex_lock(&s->alloc_mu);
     while (!s->alloc_stop) {
         if (s->alloc_want < 0 || s->alloc_ready) {
