@@ -177,7 +177,9 @@ bool rmq_broker_run_on_loop(rmq_broker_t *b, void (*fn)(void *arg), void *arg) {
     return true;
 }
 
+/* One allocation per wake-up: the job header first, so on_mail frees the whole block. */
 typedef struct {
+    job_t job;
     rmq_broker_t *b;
     int32_t qid;
     int64_t offset, tags_code;
@@ -187,7 +189,6 @@ typedef struct {
 static void arrive_on_loop(void *arg) {
     arrive_t *a = arg;
     rmq_broker_hold_notify(a->b, a->topic, a->qid, a->offset + 1, a->tags_code);
-    free(a);
 }
 
 /* Reput thread: wake held pulls of the queue, but only when there are any (the fence pairs with
@@ -205,7 +206,10 @@ static void on_arrive(const char *topic, int32_t qid, int64_t queue_offset, int6
     a->offset = queue_offset;
     a->tags_code = tags_code;
     memcpy(a->topic, topic, tl + 1);
-    if (!rmq_broker_run_on_loop(b, arrive_on_loop, a)) free(a);
+    a->job.node.next = NULL;
+    a->job.fn = arrive_on_loop;
+    a->job.arg = a;
+    if (!rmq_mailbox_post(&b->mailbox, &a->job.node)) free(a);
 }
 
 /* ---- registration with the NameServers ------------------------------------------------------ */
