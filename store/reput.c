@@ -160,6 +160,10 @@ static void *reput_main(void *arg) {
         bool stop = s->reput_stop;
         pthread_mutex_unlock(&s->reput_mu);
         if (stop) break;
+        if (atomic_load(&s->cq_error)) { /* retry a failed ConsumeQueue write 10 times a second */
+            usleep(100000);
+            continue;
+        }
         if (idle < 10) {
             usleep(100);
             continue;
