@@ -866,9 +866,36 @@ static void test_arrive(void **st) {
     rmq_store_close(s);
 }
 
+typedef struct {
+    int other;
+    rmq_store_cfg_t store;
+} conf_t;
+
+static void test_cfg_keys(void **st) {
+    (void)st;
+    static const rmq_kv_def_t defs[] = {RMQ_STORE_CFG_KV(conf_t, store)};
+    conf_t c;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(rmq_kv_defaults(defs, RMQ_ARRAY_LEN(defs), &c), RMQ_OK);
+    assert_int_equal(c.store.mapped_file_size_commitlog, 1073741824LL);
+    assert_int_equal(c.store.flush_disk_type, RMQ_FLUSH_ASYNC);
+    char err[256];
+    const char *text = "mapedFileSizeCommitLog=65536\nflushDiskType=SYNC_FLUSH\n"
+                       "storePathRootDir=/tmp/x\ndeleteWhen=04;16\nfileReservedTime=48\n";
+    assert_int_equal(rmq_kv_load_text(defs, RMQ_ARRAY_LEN(defs), &c, text, "t", err, sizeof(err)),
+                     RMQ_OK);
+    assert_int_equal(c.store.mapped_file_size_commitlog, 65536);
+    assert_int_equal(c.store.flush_disk_type, RMQ_FLUSH_SYNC);
+    assert_string_equal(c.store.delete_when, "04;16");
+    assert_int_equal(c.store.file_reserved_time, 48);
+    assert_string_equal(rmq_store_flush_names[c.store.flush_disk_type], "SYNC_FLUSH");
+    rmq_kv_free(defs, RMQ_ARRAY_LEN(defs), &c);
+}
+
 int main(void) {
     rmq_log_set_level(RMQ_LOG_LVL_WARN);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cfg_keys),
         cmocka_unit_test_setup_teardown(test_put_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roll_boundary, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roll_blank_larger, setup, teardown),
