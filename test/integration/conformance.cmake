@@ -1,0 +1,9 @@
+# Wire conformance (0400): stock RocketMQ clients' conversations replayed byte by byte against
+# real mqnamesrv + mqbroker processes. Independent of our remoting codec on purpose: only the
+# harness, jansson and zlib.
+if(TARGET mqbroker AND TARGET mqnamesrv)
+  rmq_integration_test(0400-wire-conformance
+                       SOURCES ${CMAKE_CURRENT_LIST_DIR}/0400-wire-conformance.c
+                       LIBS PkgConfig::JANSSON ZLIB::ZLIB
+                       DEPENDS mqnamesrv mqbroker TIMEOUT 300)
+endif()
