@@ -414,7 +414,8 @@ rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq
     if (cl && cl->owns_loop) {
         uv_thread_t self = uv_thread_self();
         if (uv_thread_equal(&self, &cl->thread)) {
-            RMQ_LOG_ERROR("remoting", "%s: invoke_sync on the loop thread would deadlock", cl->name);
+            RMQ_LOG_ERROR("remoting", "%s: invoke_sync on the loop thread would deadlock",
+                          cl->name);
             rmq_rem_cmd_destroy(req);
             return RMQ_ERR__STATE;
         }

@@ -110,7 +110,9 @@ static void on_mbox(rmq_mbox_node_t *n, void *arg) {
     }
 }
 
-bool rmq_rem_ctx_post_(rmq_rem_ctx_t *x, rmq_rem_msg_t *m) { return rmq_mailbox_post(&x->mbox, &m->node); }
+bool rmq_rem_ctx_post_(rmq_rem_ctx_t *x, rmq_rem_msg_t *m) {
+    return rmq_mailbox_post(&x->mbox, &m->node);
+}
 
 static void fail_pending_list(rmq_rem_pending_t *list, rmq_err_t err) {
     while (list) {
@@ -436,7 +438,8 @@ void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     size_t before = c->out.len;
     size_t blen = rmq_rem_cmd_body_len(cmd);
     bool copy = c->state != RMQ_REM_CONN_OPEN || (cmd->niov == 0 && blen <= COPY_MAX);
-    rmq_err_t e = copy ? rmq_rem_frame_encode(cmd, &c->out) : rmq_rem_frame_encode_header(cmd, &c->out);
+    rmq_err_t e = copy ? rmq_rem_frame_encode(cmd, &c->out)
+                       : rmq_rem_frame_encode_header(cmd, &c->out);
     if (e) {
         RMQ_LOG_WARN("remoting", "%s: cannot encode code %d for %s: %s", c->ctx->name, cmd->code,
                      c->peer, rmq_strerror(e));
@@ -523,7 +526,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     rmq_rem_ctx_t *x = c->ctx;
     if (nread < 0) {
         if (nread != UV_EOF)
-            RMQ_LOG_INFO("remoting", "%s: read from %s: %s", x->name, c->peer, uv_strerror((int)nread));
+            RMQ_LOG_INFO("remoting", "%s: read from %s: %s", x->name, c->peer,
+                         uv_strerror((int)nread));
         rmq_rem_conn_close(c);
         return;
     }
@@ -568,7 +572,8 @@ rmq_err_t rmq_rem_conn_start_(rmq_rem_conn_t *c) {
     c->last_active = uv_now(c->ctx->loop);
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc) {
-        RMQ_LOG_WARN("remoting", "%s: read start on %s: %s", c->ctx->name, c->peer, uv_strerror(rc));
+        RMQ_LOG_WARN("remoting", "%s: read start on %s: %s", c->ctx->name, c->peer,
+                     uv_strerror(rc));
         rmq_rem_conn_close(c);
         return RMQ_ERR__CONN;
     }

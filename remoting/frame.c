@@ -276,7 +276,8 @@ static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
         if (!jp_str(j, &k, &kl)) return false;
         if (c->next >= 64) return false;
         /* Duplicates follow jansson's rules: compare a cheap hash before the bytes. */
-        uint32_t hk = (uint32_t)kl * 2654435761u ^ (uint8_t)k[0] ^ ((uint32_t)(uint8_t)k[kl ? kl - 1 : 0] << 8);
+        uint32_t last = (uint8_t)k[kl ? kl - 1 : 0];
+        uint32_t hk = (uint32_t)kl * 2654435761u ^ (uint8_t)k[0] ^ (last << 8);
         for (size_t i = 0; i < c->next; i++)
             if (hashes[i] == hk && strcmp(c->ext[i].key, k) == 0) return false;
         hashes[c->next] = hk;
@@ -530,7 +531,8 @@ static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, ch
             e = vv ? rmq_rem_cmd_set(c, kk, vv) : RMQ_ERR__NOMEM;
             free(vv);
         } else {
-            e = rmq_rem_cmd_append_(c, kk, kl, (const char *)v, strnlen((const char *)v, (size_t)vl));
+            const char *vs = (const char *)v;
+            e = rmq_rem_cmd_append_(c, kk, kl, vs, strnlen(vs, (size_t)vl));
         }
         if (kk != key) free(kk);
         if (e) return bad(err, errlen, "out of memory");
@@ -720,7 +722,8 @@ rmq_err_t rmq_rem_frame_encode(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
     rmq_err_t e = rmq_rem_frame_encode_header(c, b);
     if (e) return e;
     if (c->niov) {
-        for (size_t i = 0; !e && i < c->niov; i++) e = rmq_buf_append(b, c->iov[i].base, c->iov[i].len);
+        for (size_t i = 0; !e && i < c->niov; i++)
+            e = rmq_buf_append(b, c->iov[i].base, c->iov[i].len);
     } else {
         e = rmq_buf_append(b, c->body, c->body_len);
     }

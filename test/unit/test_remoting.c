@@ -86,7 +86,8 @@ static void test_golden_json_decode(void **st) {
     assert_int_equal(rmq_get_be32(f), 135);
     rmq_rem_cmd_t *c;
     char err[128];
-    assert_int_equal(rmq_rem_frame_decode(f, n, RMQ_REM_FRAME_MAX_DEFAULT, &c, err, sizeof err), 139);
+    assert_int_equal(rmq_rem_frame_decode(f, n, RMQ_REM_FRAME_MAX_DEFAULT, &c, err, sizeof err),
+                     139);
     assert_int_equal(c->code, 105);
     assert_int_equal(c->opaque, 0);
     assert_int_equal(c->flag, 0);
@@ -257,8 +258,9 @@ static void test_escapes(void **st) {
     rmq_buf_init(&b);
     assert_int_equal(rmq_rem_frame_encode_header(c, &b), RMQ_OK);
     const char *want = "{\"code\":310,\"extFields\":{\"i\":\"a\\u0001b\\u0002\",\"smile\":\""
-                       "\xf0\x9f\x98\x80\",\"q\":\"\\\"\\\\/\\n\"},\"flag\":0,\"language\":\"JAVA\","
-                       "\"opaque\":1,\"remark\":\"caf\xc3\xa9\",\"serializeTypeCurrentRPC\":\"JSON\","
+                       "\xf0\x9f\x98\x80\",\"q\":\"\\\"\\\\/\\n\"},\"flag\":0,"
+                       "\"language\":\"JAVA\",\"opaque\":1,\"remark\":\"caf\xc3\xa9\","
+                       "\"serializeTypeCurrentRPC\":\"JSON\","
                        "\"version\":409}";
     assert_int_equal(b.len - 8, strlen(want));
     assert_memory_equal(b.data + 8, want, strlen(want));
@@ -402,10 +404,9 @@ static void test_fast_json_matches_jansson(void **st) {
     for (size_t i = 0; i < RMQ_ARRAY_LEN(take); i++) {
         rmq_rem_cmd_t *f = calloc(1, sizeof *f), *j = calloc(1, sizeof *j);
         char err[128];
-        assert_int_equal(rmq_rem_decode_json_fast_((const uint8_t *)take[i], strlen(take[i]), f), 1);
-        assert_int_equal(rmq_rem_decode_json_slow_((const uint8_t *)take[i], strlen(take[i]), j, err,
-                                                   sizeof err),
-                         0);
+        const uint8_t *h = (const uint8_t *)take[i];
+        assert_int_equal(rmq_rem_decode_json_fast_(h, strlen(take[i]), f), 1);
+        assert_int_equal(rmq_rem_decode_json_slow_(h, strlen(take[i]), j, err, sizeof err), 0);
         assert_int_equal(f->code, j->code);
         assert_int_equal(f->opaque, j->opaque);
         assert_int_equal(f->flag, j->flag);
@@ -431,7 +432,8 @@ static void test_fast_json_matches_jansson(void **st) {
     };
     for (size_t i = 0; i < RMQ_ARRAY_LEN(leave); i++) {
         rmq_rem_cmd_t *f = calloc(1, sizeof *f);
-        assert_int_equal(rmq_rem_decode_json_fast_((const uint8_t *)leave[i], strlen(leave[i]), f), 0);
+        const uint8_t *h = (const uint8_t *)leave[i];
+        assert_int_equal(rmq_rem_decode_json_fast_(h, strlen(leave[i]), f), 0);
         rmq_rem_cmd_destroy(f);
     }
     /* Through the public decoder the fallback still gives the lenient answer. */
@@ -539,7 +541,8 @@ static rmq_rem_cmd_t *h_later(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) 
 static void on_ask_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
     later_t *l = arg;
     rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(l->req, err ? RMQ_ERR_SYSTEM_ERROR : RMQ_OK, NULL);
-    if (resp && rmq_rem_cmd_get(resp, "pong")) rmq_rem_cmd_set(r, "answer", rmq_rem_cmd_get(resp, "pong"));
+    const char *pong = resp ? rmq_rem_cmd_get(resp, "pong") : NULL;
+    if (pong) rmq_rem_cmd_set(r, "answer", pong);
     rmq_rem_conn_send(l->conn, r);
     rmq_rem_conn_unref(l->conn);
     rmq_rem_cmd_destroy(l->req);
@@ -796,7 +799,8 @@ static void test_rt_timeout(void **st) {
                      RMQ_ERR__TIMEOUT);
     assert_null(resp);
     /* The connection is still fine afterwards. */
-    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("after"), 3000, &resp), RMQ_OK);
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("after"), 3000, &resp),
+                     RMQ_OK);
     rmq_rem_cmd_destroy(resp);
     rmq_rem_client_destroy(cl);
 }
@@ -1043,7 +1047,8 @@ static void test_rt_connect_fail(void **st) {
     close(fd);
     char addr[32];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(a.sin_port));
-    assert_int_equal(rmq_rem_client_invoke_sync(cl, addr, echo_req("x"), 3000, &resp), RMQ_ERR__CONN);
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, addr, echo_req("x"), 3000, &resp),
+                     RMQ_ERR__CONN);
     assert_int_equal(rmq_rem_client_invoke_sync(cl, "nonsense", echo_req("x"), 3000, &resp),
                      RMQ_ERR__INVALID_ARG);
     /* A name that needs resolving. */
@@ -1067,7 +1072,8 @@ static void test_idle_close(void **st) {
     rmq_rem_server_on_close(s, on_idle_close, NULL);
     assert_int_equal(rmq_rem_server_start(s), RMQ_OK);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)rmq_rem_server_port(s))};
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)rmq_rem_server_port(s))};
     a.sin_addr.s_addr = htonl(0x7f000001);
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     uint64_t t0 = rmq_mono_ms();
