@@ -1097,6 +1097,35 @@ static void test_idle_close(void **st) {
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A listener whose accept queue is full drops SYNs, so connecting hangs until the client's
+ * connect timeout closes it and the request fails with RMQ_ERR__CONN. */
+static void test_connect_timeout(void **st) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 0), 0);
+    socklen_t al = sizeof a;
+    getsockname(l, (struct sockaddr *)&a, &al);
+    int fill[4];
+    for (int i = 0; i < 4; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[i], (struct sockaddr *)&a, sizeof a);
+    }
+    usleep(50 * 1000);
+    rmq_rem_client_cfg_t cfg = {.name = "test-cto", .connect_timeout_ms = 300};
+    rmq_rem_client_t *cl;
+    assert_int_equal(rmq_rem_client_new(NULL, &cfg, &cl), RMQ_OK);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(a.sin_port));
+    rmq_rem_cmd_t *resp;
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, addr, echo_req("x"), 20000, &resp),
+                     RMQ_ERR__CONN);
+    rmq_rem_client_destroy(cl);
+    for (int i = 0; i < 4; i++) close(fill[i]);
+    close(l);
+}
+
 /* Client on a loop the caller runs (the broker's service loop). */
 static void test_rt_caller_loop(void **st) {
     uv_loop_t loop;
@@ -1146,6 +1175,7 @@ int main(void) {
         cmocka_unit_test(test_iov_release_on_destroy),
         cmocka_unit_test(test_fast_json_matches_jansson),
         cmocka_unit_test(test_idle_close),
+        cmocka_unit_test(test_connect_timeout),
     };
     const struct CMUnitTest loopback[] = {
         cmocka_unit_test_setup_teardown(test_rt_sync, srv_setup, srv_teardown),
