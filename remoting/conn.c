@@ -46,6 +46,7 @@ typedef struct {
     uv_write_t req;
     rmq_rem_conn_t *conn;
     uint8_t *data;       /* owned coalesced bytes */
+    size_t cap;          /* data's allocation, so it can be reused as the next out buffer */
     rmq_rem_cmd_t *cmd;  /* owned; its body follows data */
     size_t bytes;
 } wreq_t;
@@ -354,7 +355,14 @@ static void on_write(uv_write_t *req, int status) {
     wreq_t *w = (wreq_t *)req;
     rmq_rem_conn_t *c = w->conn;
     c->pending_bytes -= w->bytes;
-    free(w->data);
+    /* Hand the buffer back as the next out buffer: saves the regrowth on every flush. */
+    if (!c->closed && c->out.data == NULL && w->cap <= 4 * READ_CHUNK) {
+        c->out.data = w->data;
+        c->out.cap = w->cap;
+        c->out.len = c->out.rpos = 0;
+    } else {
+        free(w->data);
+    }
     rmq_rem_cmd_destroy(w->cmd); /* runs a zero-copy body's release */
     free(w);
     if (status < 0 && status != UV_ECANCELED && !c->closed) {
@@ -383,6 +391,7 @@ static void write_now(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
         return;
     }
     size_t len = 0;
+    w->cap = c->out.cap;
     w->data = rmq_buf_detach(&c->out, &len);
     w->conn = c;
     w->cmd = cmd;
