@@ -11,6 +11,7 @@
 #include "remoting/client.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +285,12 @@ static void loop_thread(void *arg) {
     char tname[16];
     rmq_strlcpy(tname, cl->name, sizeof tname);
     pthread_setname_np(pthread_self(), tname);
+    /* A write to a peer that went away raises SIGPIPE in the writing thread; blocked here it
+     * becomes a plain EPIPE, without touching the application's signal handling. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     uv_run(cl->loop, UV_RUN_DEFAULT);
 }
 

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1161,6 +1162,8 @@ static void test_rt_caller_loop(void **st) {
 
 int main(void) {
     rmq_log_open(NULL, RMQ_LOG_LVL_WARN, true);
+    signal(SIGPIPE, SIG_IGN); /* as mqbroker and mqnamesrv do: the server thread writes to
+                                 clients that tests drop */
     const struct CMUnitTest codec[] = {
         cmocka_unit_test(test_golden_json_encode),
         cmocka_unit_test(test_golden_json_decode),
