@@ -882,10 +882,13 @@ static bool rebalance_topic(rmq_push_consumer_t *c, const char *topic) {
         all = malloc((size_t)nall * sizeof(*all));
         if (all) memcpy(all, ti->sub, (size_t)nall * sizeof(*all));
     }
-    char addr[64] = "";
-    if (ti->route->nq > 0) {
-        const char *a = rmq_route_master(ti->route, ti->route->q[0].broker);
-        if (a) rmq_strlcpy(addr, a, sizeof addr);
+    /* the group's member list from any broker of the topic that answers (a dead one is
+     * skipped), as the Java client asks a random one */
+    char addrs[8][64];
+    int naddr = 0;
+    for (int i = 0; i < ti->route->nq && naddr < 8; i++) {
+        const char *a = rmq_route_master(ti->route, ti->route->q[i].broker);
+        if (a) rmq_strlcpy(addrs[naddr++], a, sizeof addrs[0]);
     }
     rmq_topic_info_release(ti);
     if (!all) return false;
@@ -896,7 +899,11 @@ static bool rebalance_topic(rmq_push_consumer_t *c, const char *topic) {
     } else {
         char **ids = NULL;
         int nids = 0;
-        if (!addr[0] || rmq_consumer_ids(c->in, addr, c->group, &ids, &nids) != RMQ_OK) {
+        rmq_err_t e = RMQ_ERR__NO_ROUTE;
+        int start = (int)(rmq_mono_ms() % 8);
+        for (int i = 0; i < naddr && e != RMQ_OK; i++)
+            e = rmq_consumer_ids(c->in, addrs[(start + i) % naddr], c->group, &ids, &nids);
+        if (e != RMQ_OK) {
             free(all);
             return false; /* keep the current assignment */
         }
