@@ -46,7 +46,8 @@ const rmq_kv_def_t rmq_broker_cfg_defs[] = {
     RMQ_KV_INT("haListenPort", C, ha_listen_port, 10912, 1, 65535,
                "HA port (always listenPort + 1, as RocketMQ 4.9)"),
     RMQ_KV_ENUM("brokerRole", C, broker_role, 0, role_names, "ASYNC_MASTER, SYNC_MASTER or SLAVE"),
-    RMQ_KV_INT("brokerPermission", C, broker_permission, 6, 0, 7, "6 rw, 4 read-only, 2 write-only"),
+    RMQ_KV_INT("brokerPermission", C, broker_permission, 6, 0, 7,
+               "6 rw, 4 read-only, 2 write-only"),
     RMQ_KV_BOOL("autoCreateTopicEnable", C, auto_create_topic_enable, 1,
                 "create TBW102 and topics on first send"),
     RMQ_KV_INT("defaultTopicQueueNums", C, default_topic_queue_nums, 8, 1, 1024,
@@ -91,7 +92,9 @@ const size_t rmq_broker_cfg_ndefs = RMQ_ARRAY_LEN(rmq_broker_cfg_defs);
 
 static pthread_t loop_thread;
 
-bool rmq_broker_on_loop(const rmq_broker_t *b) { return pthread_equal(pthread_self(), loop_thread); }
+bool rmq_broker_on_loop(const rmq_broker_t *b) {
+    return pthread_equal(pthread_self(), loop_thread);
+}
 
 uint32_t rmq_broker_rand(void) {
     static _Atomic uint64_t state = 0;
@@ -148,7 +151,9 @@ void rmq_broker_peer_host(rmq_rem_conn_t *c, rmq_msg_host_t *h) {
 }
 
 static _Atomic int inflight_puts;
-void rmq_broker_inflight_add(rmq_broker_t *b, int delta) { atomic_fetch_add(&inflight_puts, delta); }
+void rmq_broker_inflight_add(rmq_broker_t *b, int delta) {
+    atomic_fetch_add(&inflight_puts, delta);
+}
 
 /* ---- mailbox: store threads -> loop --------------------------------------------------------- */
 
@@ -562,7 +567,9 @@ static void on_offset_timer(uv_timer_t *t) {
     rmq_broker_offsets_persist(rt->b);
 }
 
-static void on_conn_closed(rmq_rem_conn_t *c, void *arg) { rmq_broker_clients_on_conn_close(arg, c); }
+static void on_conn_closed(rmq_rem_conn_t *c, void *arg) {
+    rmq_broker_clients_on_conn_close(arg, c);
+}
 
 static bool port_bindable(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -630,7 +637,8 @@ int rmq_broker_run(rmq_broker_cfg_t *cfg) {
     }
     RMQ_LOG_INFO("broker", "starting %s (cluster %s, id %" PRId64 ", %s, %s) at %s, store %s",
                  b->cfg.broker_name, b->cfg.broker_cluster_name, b->cfg.broker_id,
-                 role_names[b->cfg.broker_role], rmq_store_flush_names[b->cfg.store.flush_disk_type],
+                 role_names[b->cfg.broker_role],
+                 rmq_store_flush_names[b->cfg.store.flush_disk_type],
                  b->addr, b->cfg.store.store_path_root_dir);
 
     if (rmq_mailbox_init(&b->mailbox, b->loop, on_mail, b) != 0) return 1;

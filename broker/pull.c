@@ -148,7 +148,8 @@ rmq_rem_cmd_t *rmq_broker_pull_process(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
     rmq_rem_cmd_t *resp = parse(req, &h);
     if (resp) return resp;
     if (!(b->cfg.broker_permission & RMQ_PERM_READ))
-        return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION, "the broker[%s] pulling message is forbidden",
+        return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION,
+                              "the broker[%s] pulling message is forbidden",
                               b->cfg.broker_ip1);
     const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b, h.group);
     if (!sg)
@@ -162,7 +163,8 @@ rmq_rem_cmd_t *rmq_broker_pull_process(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
         return rmq_broker_err(req, RMQ_ERR_TOPIC_NOT_EXIST,
                               "topic[%s] not exist, apply first please!", h.topic);
     if (!(tc->perm & RMQ_PERM_READ))
-        return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION, "the topic[%s] pulling message is forbidden",
+        return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION,
+                              "the topic[%s] pulling message is forbidden",
                               h.topic);
     if (h.qid < 0 || h.qid >= tc->read_queue_nums)
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,

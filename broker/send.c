@@ -394,7 +394,8 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cm
                         "the broker is a slave, sending message is forbidden");
     const rmq_topic_cfg_t *tc0 = rmq_broker_topic_get(b, topic);
     if (!(b->cfg.broker_permission & RMQ_PERM_WRITE) && tc0 && tc0->order)
-        return send_err(b, req, RMQ_ERR_NO_PERMISSION, "the broker[%s] sending message is forbidden",
+        return send_err(b, req, RMQ_ERR_NO_PERMISSION,
+                        "the broker[%s] sending message is forbidden",
                         b->cfg.broker_ip1);
     const char *why = rmq_broker_topic_invalid(b, topic);
     if (why) return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "%s topic[%.200s]", why, topic);
@@ -650,7 +651,8 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
     int32_t delay, maxr = -1;
     const char *group = rmq_rem_cmd_get(req, "group");
     rmq_err_t e;
-    if (!group) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <group> is null");
+    if (!group)
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <group> is null");
     if ((e = rmq_rem_cmd_get_i64(req, "offset", &offset)) != RMQ_OK)
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <offset> is %s",
                               e == RMQ_ERR__NOT_FOUND ? "null" : "not a number");
@@ -677,7 +679,8 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
         rmq_broker_topic_create_sys(b, retry, sg->retry_queue_nums, RMQ_PERM_READ | RMQ_PERM_WRITE);
     if (!tc) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", retry);
     if (!(tc->perm & RMQ_PERM_WRITE))
-        return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION, "the topic[%s] sending message is forbidden",
+        return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION,
+                              "the topic[%s] sending message is forbidden",
                               retry);
 
     uint8_t *raw = NULL;
