@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "sdk_util.h"
 
@@ -198,6 +199,30 @@ static void test_broadcast(void **st) {
     assert_true(su_wait_all(&c2n, 50, 1, 30000));
     rmq_push_consumer_destroy(c1);
     rmq_push_consumer_destroy(c2);
+    /* each consumer kept its offsets locally: <dir>/<client id>/cg_bcast/offsets.json, and
+     * its SdkBcast queues sum to the 50 messages consumed */
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls %s/*/cg_bcast/offsets.json", dir);
+    FILE *ls = popen(cmd, "r");
+    assert_non_null(ls);
+    char path[512];
+    int files = 0;
+    while (fgets(path, sizeof path, ls)) {
+        path[strcspn(path, "\n")] = 0;
+        json_error_t je;
+        json_t *root = json_load_file(path, 0, &je);
+        assert_non_null(root);
+        const char *k;
+        json_t *v;
+        int64_t sum = 0;
+        json_object_foreach(json_object_get(root, "offsetTable"), k, v)
+            if (!strncmp(k, "SdkBcast|", 9)) sum += json_integer_value(v);
+        assert_int_equal(sum, 50);
+        json_decref(root);
+        files++;
+    }
+    pclose(ls);
+    assert_int_equal(files, 2);
     rmq_producer_destroy(p);
     rmq_rm_rf(dir);
 }
