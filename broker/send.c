@@ -61,9 +61,12 @@ static bool get_int(const rmq_rem_cmd_t *req, const field_name_t *f, bool v2, bo
     return false;
 }
 
+/* Java's Boolean.parseBoolean: "true" in any case is true, anything else (the C++ client's "0",
+ * absent) false; never an error. */
 static bool get_bool(const rmq_rem_cmd_t *req, const field_name_t *f, bool v2, bool *out) {
-    *out = false;
-    return rmq_rem_cmd_get_bool(req, fname(f, v2), out) != RMQ_ERR__INVALID_ARG;
+    const char *v = rmq_rem_cmd_get(req, fname(f, v2));
+    *out = v && !strcasecmp(v, "true");
+    return true;
 }
 
 rmq_err_t rmq_broker_send_hdr_parse(const rmq_rem_cmd_t *req, bool v2, rmq_broker_send_hdr_t *h,

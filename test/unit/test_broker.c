@@ -71,6 +71,12 @@ static void test_send_hdr_v1_and_errors(void **state) {
     assert_int_equal(h.max_reconsume_times, 3);
     assert_true(h.batch);
     assert_null(h.properties);
+    /* booleans as Java's parseBoolean: the C++ client's "0" is false, not an error */
+    rmq_rem_cmd_set(r, "unitMode", "0");
+    rmq_rem_cmd_set(r, "batch", "TRUE");
+    assert_int_equal(rmq_broker_send_hdr_parse(r, false, &h, err, sizeof err), RMQ_OK);
+    assert_false(h.unit_mode);
+    assert_true(h.batch);
     rmq_rem_cmd_set(r, "flag", "x7");
     assert_int_equal(rmq_broker_send_hdr_parse(r, false, &h, err, sizeof err),
                      RMQ_ERR_SYSTEM_ERROR);
