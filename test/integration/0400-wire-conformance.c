@@ -145,6 +145,13 @@ static bool prop_get(const char *props, const char *key, char *out, size_t outsz
     return false;
 }
 
+/* Java String.hashCode of an ASCII string (the tag code, §6.10). */
+static int32_t java_hash(const char *s) {
+    uint32_t h = 0;
+    for (; *s; s++) h = 31 * h + (unsigned char)*s;
+    return (int32_t)h;
+}
+
 static bool is_dec(const char *s) {
     if (!s || !*s) return false;
     if (*s == '-') s++;
@@ -1232,13 +1239,25 @@ static void test_go_client(void **state) {
     conn_close(n);
 
     conn_t *b = conn_open(br.port);
-    /* Heartbeat: names, and "UNKNOWN" for a consumeFromWhere Go cannot map (App. C 6). */
-    const char *hb =
-        "{\"clientID\":\"127.0.0.1@5001\",\"producerDataSet\":[{\"groupName\":\"pg_go\"}],"
-        "\"consumerDataSet\":[{\"groupName\":\"cg_go\",\"consumeType\":\"CONSUME_PASSIVELY\","
-        "\"messageModel\":\"CLUSTERING\",\"consumeFromWhere\":\"UNKNOWN\",\"subscriptionDataSet\":"
-        "[{\"classFilterMode\":false,\"topic\":\"TopicGo\",\"subString\":\"*\",\"tagsSet\":[],"
-        "\"codeSet\":[],\"subVersion\":0,\"expressionType\":\"TAG\"}],\"unitMode\":false}]}";
+    /* Heartbeat as jsoniter writes Go's structs (clientID, producerDataSet, consumerDataSet;
+     * classFilterMode, topic, subString, tagsSet, codeSet, subVersion, expressionType): names,
+     * "UNKNOWN" for a consumeFromWhere Go cannot map (App. C 6), and codeSet items as JSON
+     * STRINGS (utils.Set of StringUnique), here for the filter "TagGo || TagX". */
+    char hb[2048];
+    char c1[16], c2[16];
+    snprintf(c1, sizeof c1, "%d", java_hash("TagGo"));
+    snprintf(c2, sizeof c2, "%d", java_hash("TagX"));
+    snprintf(hb, sizeof hb,
+             "{\"clientID\":\"127.0.0.1@5001\",\"producerDataSet\":[{\"groupName\":\"pg_go\"}],"
+             "\"consumerDataSet\":[{\"groupName\":\"cg_go\",\"consumeType\":\"CONSUME_PASSIVELY\","
+             "\"messageModel\":\"CLUSTERING\",\"consumeFromWhere\":\"UNKNOWN\","
+             "\"subscriptionDataSet\":[{\"classFilterMode\":false,\"topic\":\"%%RETRY%%cg_go\","
+             "\"subString\":\"*\",\"tagsSet\":[],\"codeSet\":[],\"subVersion\":1700000000000,"
+             "\"expressionType\":\"TAG\"},{\"classFilterMode\":false,\"topic\":\"TopicGo\","
+             "\"subString\":\"TagGo || TagX\",\"tagsSet\":[\"TagGo\",\"TagX\"],\"codeSet\":"
+             "[\"%s\",\"%s\"],\"subVersion\":1700000000000,\"expressionType\":\"TAG\"}],"
+             "\"unitMode\":false}]}",
+             strcmp(c1, c2) < 0 ? c1 : c2, strcmp(c1, c2) < 0 ? c2 : c1);
     f = call(b, GO, 34, NULL, hb, strlen(hb));
     assert_int_equal(f->code, 0);
     frame_free(f);
@@ -1265,15 +1284,35 @@ static void test_go_client(void **state) {
     int64_t phys = check_send_ok(f, &qid, &qoff);
     assert_int_equal(qid, 2);
     frame_free(f);
+    /* A second message whose tag the group does not subscribe to. */
+    snprintf(props, sizeof props, "TAGS\001TagOther\002UNIQ_KEY\001%s1111\002WAIT\001true\002", uniq);
+    jesc(esc, sizeof esc, props);
+    snprintf(e, sizeof e,
+             "\"batch\":\"false\",\"bornTimestamp\":\"%" PRId64 "\",\"defaultTopic\":\"TBW102\","
+             "\"defaultTopicQueueNums\":\"4\",\"flag\":\"0\",\"maxReconsumeTimes\":\"0\","
+             "\"producerGroup\":\"pg_go\",\"properties\":\"%s\",\"queueId\":\"2\","
+             "\"reconsumeTimes\":\"0\",\"sysFlag\":\"0\",\"topic\":\"TopicGo\",\"unitMode\":\"false\"",
+             now_ms(), esc);
+    f = call(b, GO, 10, e, "go-other", 8);
+    check_send_ok(f, &qid, &qoff);
+    assert_int_equal(qoff, 1);
+    frame_free(f);
 
-    /* Go push consumer pull: subscription flag set (6 = suspend|subscription), subVersion 0,
-     * suspendTimeoutMillis 20000, no bname. */
+    /* Go push consumer pull (PostSubscriptionWhenPull false): sysFlag 2, "subscription":"",
+     * subVersion 0, suspendTimeoutMillis 20000, no bname; the heartbeat's codeSet filters. */
     snprintf(e, sizeof e,
              "\"consumerGroup\":\"cg_go\",\"topic\":\"TopicGo\",\"queueId\":\"2\","
-             "\"queueOffset\":\"0\",\"maxMsgNums\":\"32\",\"sysFlag\":\"6\",\"commitOffset\":\"0\","
-             "\"suspendTimeoutMillis\":\"20000\",\"subscription\":\"*\",\"subVersion\":\"0\","
+             "\"queueOffset\":\"0\",\"maxMsgNums\":\"32\",\"sysFlag\":\"2\",\"commitOffset\":\"0\","
+             "\"suspendTimeoutMillis\":\"20000\",\"subscription\":\"\",\"subVersion\":\"0\","
              "\"expressionType\":\"TAG\"");
-    f = pull_found(b, GO, e);
+    for (uint64_t until = mono_ms() + TIMEOUT_MS;;) { /* until both are in the ConsumeQueue */
+        f = pull_found(b, GO, e);
+        if (ext_i64(f, "maxOffset") == 2 || mono_ms() > until) break;
+        frame_free(f);
+        rmq_sleep_ms(50);
+    }
+    /* Only the TagGo message, and the next pull starts past the filtered one. */
+    assert_int_equal(ext_i64(f, "nextBeginOffset"), 2);
     rec_t r;
     assert_int_equal(rec_decode(f->body, f->body_len, &r), f->body_len);
     assert_int_equal(r.phys, phys);
