@@ -586,6 +586,7 @@ static bool port_bindable(int port) {
 static void register_handlers(rmq_broker_t *b) {
     rmq_rem_server_on_close(b->server, on_conn_closed, b);
     rmq_broker_send_register(b);
+    rmq_broker_txn_register(b);
     rmq_broker_pull_register(b);
     rmq_broker_topic_register(b);
     rmq_broker_clients_register(b);

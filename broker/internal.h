@@ -77,6 +77,9 @@ void rmq_broker_hold_park(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req
 /* Any pull parked? Any thread (the reput thread skips the wake-up post when none). */
 bool rmq_broker_hold_any(rmq_broker_t *b);
 
+/* txn.c: END_TRANSACTION (37). */
+void rmq_broker_txn_register(rmq_broker_t *b);
+
 /* ---- broker.c ----------------------------------------------------------------------------- */
 /* Defaults plus what RocketMQ derives from the machine: brokerName = host name, brokerIP1 = first
  * non-loopback IPv4, namesrvAddr = $NAMESRV_ADDR (so -p prints them). */

@@ -4,8 +4,9 @@
  * message parked in SCHEDULE_TOPIC_XXXX queue level-1 with REAL_TOPIC/REAL_QID (levels clamped),
  * a transaction half message in RMQ_SYS_TRANS_HALF_TOPIC, CONSUMER_SEND_MSG_BACK to the retry
  * topic through the schedule topic (delay 3 + reconsumeTimes) and to the DLQ after
- * maxReconsumeTimes or with a negative delay level, and direct %RETRY% sends past the limit. The
- * delivery of delayed messages and transaction check-back are later issues. The broker registers
+ * maxReconsumeTimes or with a negative delay level, and direct %RETRY% sends past the limit;
+ * END_TRANSACTION commit and rollback. The delivery of delayed messages and transaction
+ * check-back are later issues. The broker registers
  * with both of its NameServers and unregisters from both when stopped. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,6 +58,17 @@ static rmq_rem_cmd_t *send_back(int64_t phys, int delay, int max_reconsume) {
     rmq_rem_cmd_set(req, "originTopic", TOPIC);
     rmq_rem_cmd_set(req, "unitMode", "false");
     rmq_rem_cmd_set_i64(req, "maxReconsumeTimes", max_reconsume);
+    return bt_call(cl, br.addr, req, BT_TIMEOUT);
+}
+
+static rmq_rem_cmd_t *end_txn(const char *group, int64_t qoff, int64_t phys, int action) {
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_END_TRANSACTION);
+    rmq_rem_cmd_set(req, "producerGroup", group);
+    rmq_rem_cmd_set_i64(req, "tranStateTableOffset", qoff);
+    rmq_rem_cmd_set_i64(req, "commitLogOffset", phys);
+    rmq_rem_cmd_set_i64(req, "commitOrRollback", action);
+    rmq_rem_cmd_set(req, "fromTransactionCheck", "false");
+    rmq_rem_cmd_set(req, "msgId", "X");
     return bt_call(cl, br.addr, req, BT_TIMEOUT);
 }
 
@@ -175,6 +187,7 @@ static void test_special(void **state) {
     assert_int_equal(r->code, 0);
     assert_non_null(rmq_rem_cmd_get(r, "transactionId"));
     rmq_strlcpy(sid, rmq_rem_cmd_get(r, "msgId"), sizeof sid);
+    int64_t half_qoff = bt_i64(r, "queueOffset");
     rmq_rem_cmd_destroy(r);
     rmq_msg_host_t host;
     int64_t phys;
@@ -190,6 +203,49 @@ static void test_special(void **state) {
     assert_int_equal(rec.sysflag & 0xC, 0);
     assert_prop(&rec, "REAL_TOPIC", TOPIC);
     assert_prop(&rec, "REAL_QID", "1");
+    rmq_rem_cmd_destroy(r);
+
+    /* END_TRANSACTION: a wrong group is refused; commit puts the message in its real topic and
+     * queue (the half's properties verbatim, COMMIT bits, prepared offset = the half's). */
+    r = end_txn("wrong_pg", half_qoff, phys, 8);
+    assert_int_equal(r->code, RMQ_ERR_SYSTEM_ERROR);
+    assert_non_null(strstr(r->remark, "producer group"));
+    rmq_rem_cmd_destroy(r);
+    r = end_txn("pg", half_qoff, phys, 8);
+    assert_int_equal(r->code, 0);
+    rmq_rem_cmd_destroy(r);
+    r = pull_at(TOPIC, 1, 3, &rec); /* after the batch's 0..2 */
+    assert_memory_equal(rec.body, "half", 4);
+    assert_int_equal(rec.sysflag & 0xC, 0x8);
+    assert_true(rec.prepared_txn_offset == phys);
+    assert_prop(&rec, "TRAN_MSG", "true");
+    assert_prop(&rec, "REAL_TOPIC", TOPIC);
+    rmq_rem_cmd_destroy(r);
+    /* A second half rolled back never reaches the topic: the next message there is a plain one. */
+    req = rmq_rem_cmd_new_request(RMQ_REQ_SEND_MESSAGE_V2);
+    rmq_rem_cmd_set(req, "a", "pg");
+    rmq_rem_cmd_set(req, "b", TOPIC);
+    rmq_rem_cmd_set(req, "c", "TBW102");
+    rmq_rem_cmd_set(req, "d", "4");
+    rmq_rem_cmd_set(req, "e", "1");
+    rmq_rem_cmd_set(req, "f", "4");
+    rmq_rem_cmd_set_i64(req, "g", rmq_now_ms());
+    rmq_rem_cmd_set(req, "h", "0");
+    rmq_rem_cmd_set(req, "i", props);
+    rmq_rem_cmd_set_body_copy(req, "half2", 5);
+    r = bt_call(cl, br.addr, req, BT_TIMEOUT);
+    assert_int_equal(r->code, 0);
+    int64_t half2_qoff = bt_i64(r, "queueOffset");
+    assert_int_equal(rmq_msg_offset_id_parse(rmq_rem_cmd_get(r, "msgId"), &host, &phys), RMQ_OK);
+    rmq_rem_cmd_destroy(r);
+    r = end_txn("pg", half2_qoff, phys, 12);
+    assert_int_equal(r->code, 0);
+    rmq_rem_cmd_destroy(r);
+    r = bt_send(cl, br.addr, TOPIC, 1, "plain", 5, NULL);
+    assert_int_equal(r->code, 0);
+    rmq_rem_cmd_destroy(r);
+    r = pull_at(TOPIC, 1, 4, &rec);
+    assert_memory_equal(rec.body, "plain", 5);
     rmq_rem_cmd_destroy(r);
 
     /* CONSUMER_SEND_MSG_BACK: to %RETRY% via the schedule topic with level 3 + reconsumeTimes. */

@@ -1,0 +1,160 @@
+/* Transactions, the producer's half (broker.md 8.2, 8.3): END_TRANSACTION (37) commits a half
+ * message to its real topic or rolls it back, and records either outcome with an op message in
+ * RMQ_SYS_TRANS_OP_HALF_TOPIC. Half messages themselves are stored by send.c. The check-back
+ * service (8.4, CHECK_TRANSACTION_STATE to producers) is a later issue.
+ *
+ * Loop thread only. The commit's store put does not wait for a SYNC_FLUSH group commit: every
+ * client sends END_TRANSACTION oneway, so nobody would read the wait's outcome. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/internal.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#define TXN_COMMIT 8
+#define TXN_ROLLBACK 12
+
+/* A fresh UNIQ_KEY (protocol.md 6.9 layout: ip | pid | random | ms | counter), upper-case hex. */
+static void new_uniq_key(rmq_broker_t *b, char out[33]) {
+    static uint16_t counter;
+    static uint32_t salt;
+    if (!salt) salt = rmq_broker_rand() | 1;
+    uint8_t raw[16];
+    memcpy(raw, b->store_host.ip_len == 4 ? b->store_host.ip : b->store_host.ip + 12, 4);
+    rmq_put_be16(raw + 4, (uint16_t)getpid());
+    rmq_put_be32(raw + 6, salt);
+    rmq_put_be32(raw + 10, (uint32_t)(rmq_now_ms() - b->start_ms));
+    rmq_put_be16(raw + 14, ++counter);
+    static const char hex[] = "0123456789ABCDEF";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[32] = 0;
+}
+
+/* The op message that marks half queue offset `half_qoff` of queue `qid` resolved (8.3). */
+static rmq_err_t put_op(rmq_broker_t *b, int32_t qid, int64_t half_qoff) {
+    char body[32], uniq[33];
+    snprintf(body, sizeof body, "%" PRId64, half_qoff);
+    new_uniq_key(b, uniq);
+    rmq_buf_t pb;
+    rmq_buf_init(&pb);
+    rmq_msg_prop_append(&pb, RMQ_PROP_TAGS, "d");
+    rmq_msg_prop_append(&pb, RMQ_PROP_UNIQ_KEY, uniq);
+    rmq_msg_prop_append(&pb, RMQ_PROP_WAIT, "false");
+    if (pb.len) pb.len--; /* no trailing separator (4.9.1+) */
+    rmq_store_msg_t m = {0};
+    m.topic = RMQ_TOPIC_TRANS_OP_HALF;
+    m.topic_len = strlen(m.topic);
+    m.queue_id = qid;
+    m.body = body;
+    m.body_len = strlen(body);
+    m.props = (const char *)pb.data;
+    m.props_len = pb.len;
+    m.born_ts = rmq_now_ms();
+    m.born_host = b->store_host;
+    m.store_host = b->store_host;
+    rmq_store_put_result_t r;
+    rmq_err_t e = rmq_store_put(b->store, &m, &r, NULL, NULL);
+    rmq_buf_fini(&pb);
+    return e;
+}
+
+static rmq_rem_cmd_t *handle_end(rmq_broker_t *b, rmq_rem_conn_t *c, const rmq_rem_cmd_t *req) {
+    if (b->cfg.broker_role == RMQ_ROLE_SLAVE)
+        return rmq_broker_err(req, RMQ_ERR_SLAVE_NOT_AVAILABLE,
+                              "Can't process the transaction on a slave broker");
+    const char *group = rmq_rem_cmd_get(req, "producerGroup");
+    if (!group)
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <producerGroup> is null");
+    static const char *const l_names[] = {"tranStateTableOffset", "commitLogOffset"};
+    int64_t vals[2];
+    for (int i = 0; i < 2; i++) {
+        rmq_err_t e = rmq_rem_cmd_get_i64(req, l_names[i], &vals[i]);
+        if (e != RMQ_OK)
+            return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <%s> is %s",
+                                  l_names[i], e == RMQ_ERR__NOT_FOUND ? "null" : "not a number");
+    }
+    int32_t action;
+    rmq_err_t e = rmq_rem_cmd_get_i32(req, "commitOrRollback", &action);
+    if (e != RMQ_OK)
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <commitOrRollback> is %s",
+                              e == RMQ_ERR__NOT_FOUND ? "null" : "not a number");
+    if (action != TXN_COMMIT && action != TXN_ROLLBACK) return NULL; /* UNKNOWN: no action */
+    int64_t table_off = vals[0], phys = vals[1];
+
+    uint8_t *raw = NULL;
+    size_t rawlen = 0;
+    rmq_msg_rec_t half;
+    if (rmq_store_read_at(b->store, phys, &raw, &rawlen) != RMQ_OK ||
+        rmq_msg_rec_decode(raw, rawlen, false, &half) <= 0) {
+        free(raw);
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                              "Find prepared transaction message failed (offset %" PRId64 ")", phys);
+    }
+    rmq_rem_cmd_t *resp = NULL;
+    char pgroup[256] = "", real_topic[256] = "", real_qid[32] = "";
+    rmq_msg_prop_copy(half.props, (size_t)half.props_len, RMQ_PROP_PGROUP, pgroup, sizeof pgroup);
+    int64_t qid = -1;
+    if (strcmp(pgroup, group)) {
+        resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "The producer group wrong");
+    } else if (half.queue_offset != table_off) {
+        resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                              "The transaction state table offset wrong");
+    } else if (half.phys_offset != phys) {
+        resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "The commit log offset wrong");
+    } else if (action == TXN_COMMIT &&
+               (!rmq_msg_prop_copy(half.props, (size_t)half.props_len, RMQ_PROP_REAL_TOPIC,
+                                   real_topic, sizeof real_topic) ||
+                !rmq_msg_prop_copy(half.props, (size_t)half.props_len, RMQ_PROP_REAL_QID,
+                                   real_qid, sizeof real_qid) ||
+                rmq_parse_i64(real_qid, &qid) != 0 || qid < 0 || qid > INT32_MAX)) {
+        resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                              "the half message has no REAL_TOPIC/REAL_QID");
+    }
+    if (resp) {
+        free(raw);
+        return resp;
+    }
+    if (action == TXN_COMMIT) {
+        /* The real message keeps the half's properties string verbatim (broker.md 8.2). */
+        rmq_msg_rec_t m = half;
+        m.sysflag = (half.sysflag & ~RMQ_SYSFLAG_TXN_MASK) | RMQ_SYSFLAG_TXN_COMMIT;
+        m.prepared_txn_offset = half.phys_offset;
+        rmq_store_put_result_t r;
+        e = rmq_broker_reput(b, &m, real_topic, (int32_t)qid, half.props, (size_t)half.props_len,
+                             half.reconsume_times, &r, NULL, NULL);
+        if (e != RMQ_OK) {
+            free(raw);
+            return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "commit failed: %s",
+                                  rmq_strerror(e));
+        }
+    }
+    e = put_op(b, half.queue_id, half.queue_offset);
+    if (e != RMQ_OK)
+        RMQ_LOG_WARN("txn", "op message for half %" PRId64 " not stored: %s (it may be checked "
+                     "again)", half.queue_offset, rmq_strerror(e));
+    RMQ_LOG_DEBUG("txn", "%s half %" PRId64 " of group %s from %s",
+                  action == TXN_COMMIT ? "committed" : "rolled back", half.queue_offset, group,
+                  rmq_rem_conn_peer(c));
+    free(raw);
+    return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+}
+
+static rmq_rem_cmd_t *on_end_transaction(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_rem_cmd_t *resp = handle_end(arg, c, req);
+    if (resp && resp->code != RMQ_OK)
+        RMQ_LOG_DEBUG("txn", "END_TRANSACTION from %s refused: %s", rmq_rem_conn_peer(c),
+                      resp->remark ? resp->remark : "");
+    rmq_rem_cmd_destroy(req);
+    return resp;
+}
+
+void rmq_broker_txn_register(rmq_broker_t *b) {
+    rmq_rem_server_register(b->server, RMQ_REQ_END_TRANSACTION, on_end_transaction, b);
+}
