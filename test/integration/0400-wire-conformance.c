@@ -2054,6 +2054,21 @@ static void test_routes_merged(void **state) {
     conn_close(n);
 }
 
+/* Lines of a log that report a sanitizer finding (UBSan continues after reporting). */
+static int sanitizer_reports(const char *log) {
+    FILE *f = fopen(log, "r");
+    if (!f) return 0;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "Sanitizer") || strstr(line, "runtime error:")) {
+            fprintf(stderr, "%s: %s", log, line);
+            n++;
+        }
+    fclose(f);
+    return n;
+}
+
 static void test_shutdown(void **state) {
     (void)state;
     int st = rmq_proc_stop(&br, SIGTERM);
@@ -2064,6 +2079,8 @@ static void test_shutdown(void **state) {
     if (rmq_proc_log_errors(&ns)) fprintf(stderr, "ERROR lines in %s\n", ns.log);
     assert_int_equal(rmq_proc_log_errors(&br), 0);
     assert_int_equal(rmq_proc_log_errors(&ns), 0);
+    assert_int_equal(sanitizer_reports(br.log), 0);
+    assert_int_equal(sanitizer_reports(ns.log), 0);
     rmq_rm_rf(br.dir);
     rmq_rm_rf(ns.dir);
 }
