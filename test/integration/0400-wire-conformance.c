@@ -2030,12 +2030,76 @@ static void test_transaction(void **state) {
 }
 #endif
 
+/* §2.4: header strings are JSON-escaped by every client in its own way — fastjson and
+ * JSON.stringify write UTF-8 raw, encoding/json (Go) escapes < > & as \u003c \u003e \u0026,
+ * other JSON writers escape all non-ASCII, including surrogate pairs. All must store the same
+ * text. Also: an unknown language name is accepted (§2.5). */
+static void test_text_encoding(void **state) {
+    (void)state;
+    conn_t *b = conn_open(br.port);
+    struct {
+        style_t st;
+        const char *keys_json; /* KEYS value as it appears inside the JSON header */
+        const char *keys_raw;  /* what must be stored */
+    } cases[] = {
+        {JAVA, "\xe8\xae\xa2\xe5\x8d\x95-\xf0\x9f\x98\x80", "\xe8\xae\xa2\xe5\x8d\x95-\xf0\x9f\x98\x80"},
+        {GO, "a\\u003cb\\u003ec\\u0026d", "a<b>c&d"},
+        {ONS, "\\u8ba2\\u5355-\\ud83d\\ude00 \\\"q\\\" \\\\", "\xe8\xae\xa2\xe5\x8d\x95-\xf0\x9f\x98\x80 \"q\" \\"},
+    };
+    int64_t phys[3];
+    for (int i = 0; i < 3; i++) {
+        char e[2048];
+        snprintf(e, sizeof e,
+                 "\"a\":\"pg_text\",\"b\":\"TopicText\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"0\","
+                 "\"f\":\"0\",\"g\":\"%" PRId64 "\",\"h\":\"0\",\"i\":\"KEYS\\u0001%s\\u0002"
+                 "WAIT\\u0001true\",\"j\":\"0\",\"k\":\"false\"",
+                 now_ms(), cases[i].keys_json);
+        frame_t *f = call(b, cases[i].st, 310, e, "t", 1);
+        int32_t qid;
+        int64_t qoff;
+        phys[i] = check_send_ok(f, &qid, &qoff);
+        assert_int_equal(qoff, i);
+        frame_free(f);
+    }
+    char pe[1024];
+    java_pull_ext(pe, sizeof pe, "cg_text", "TopicText", 0, 0, 6, 5000, 0, "*");
+    frame_t *f;
+    for (uint64_t until = mono_ms() + TIMEOUT_MS;;) {
+        f = pull_found(b, JAVA, pe);
+        if (ext_i64(f, "maxOffset") == 3 || mono_ms() > until) break;
+        frame_free(f);
+        rmq_sleep_ms(50);
+    }
+    size_t pos = 0;
+    for (int i = 0; i < 3; i++) {
+        rec_t r;
+        pos += rec_decode(f->body + pos, f->body_len - pos, &r);
+        assert_int_equal(r.phys, phys[i]);
+        char v[256];
+        assert_true(prop_get(r.props, "KEYS", v, sizeof v));
+        if (strcmp(v, cases[i].keys_raw)) fprintf(stderr, "case %d stored KEYS '%s'\n", i, v);
+        assert_string_equal(v, cases[i].keys_raw);
+    }
+    assert_int_equal(pos, f->body_len);
+    frame_free(f);
+
+    /* A language name this broker has never heard of (e.g. a newer client). */
+    const char *h = "{\"code\":30,\"extFields\":{\"queueId\":\"0\",\"topic\":\"TopicText\"},"
+                    "\"flag\":0,\"language\":\"NODEJS\",\"opaque\":4242,\"version\":9999}";
+    send_frame(b, 0, h, strlen(h), NULL, 0);
+    f = await_resp(b, 4242);
+    assert_int_equal(f->code, 0);
+    assert_int_equal(ext_i64(f, "offset"), 3);
+    frame_free(f);
+    conn_close(b);
+}
+
 /* Appendix C 14: registrations merge — every topic created along the way is still routed. */
 static void test_routes_merged(void **state) {
     (void)state;
     conn_t *n = conn_open(ns.port);
     const char *topics[] = {"TBW102",   "TopicJava", "TopicTest", "TopicGo", "TopicCpp",
-                            "TopicOns", "TopicBin",  "TopicBatch", "TopicHold", "TopicZip", "TopicJava5",
+                            "TopicOns", "TopicBin",  "TopicBatch", "TopicHold", "TopicZip", "TopicJava5", "TopicText",
                             "%RETRY%cg_java"};
     for (size_t i = 0; i < sizeof topics / sizeof *topics; i++) {
         frame_t *f = route(n, JAVA, topics[i], true);
@@ -2113,6 +2177,7 @@ int main(void) {
 #ifdef RMQ_CONFORMANCE_KNOWN_GAPS
         cmocka_unit_test(test_transaction),
 #endif
+        cmocka_unit_test(test_text_encoding),
         cmocka_unit_test(test_routes_merged), cmocka_unit_test(test_shutdown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
