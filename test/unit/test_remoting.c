@@ -474,8 +474,8 @@ static void test_iov_release_on_destroy(void **st) {
 
 /* ------------------------------------------------------------------ loopback server */
 
-enum { H_ECHO = 900, H_SILENT, H_LATER, H_ASK, H_ZC, H_CLOSE, H_ONEWAY, H_ZC_CLOSE, H_HI = 2000,
-       C_PING = 950 };
+enum { H_ECHO = 900, H_SILENT, H_LATER, H_ASK, H_ZC, H_CLOSE, H_ONEWAY, H_ZC_CLOSE, H_NOTIFY,
+       H_HI = 2000, C_PING = 950, C_NOTIFY = 951 };
 
 typedef struct {
     uv_loop_t loop;
@@ -544,6 +544,7 @@ static void on_ask_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
     rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(l->req, err ? RMQ_ERR_SYSTEM_ERROR : RMQ_OK, NULL);
     const char *pong = resp ? rmq_rem_cmd_get(resp, "pong") : NULL;
     if (pong) rmq_rem_cmd_set(r, "answer", pong);
+    if (resp) rmq_rem_cmd_set_i64(r, "peerCode", resp->code);
     rmq_rem_conn_send(l->conn, r);
     rmq_rem_conn_unref(l->conn);
     rmq_rem_cmd_destroy(l->req);
@@ -560,6 +561,15 @@ static rmq_rem_cmd_t *h_ask(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
     rmq_rem_cmd_set(q, "ping", "1");
     assert_int_equal(rmq_rem_conn_request(c, q, 3000, on_ask_resp, l), RMQ_OK);
     return NULL;
+}
+
+/* Oneway request to the client over its own connection (NOTIFY_CONSUMER_IDS_CHANGED style). */
+static rmq_rem_cmd_t *h_notify(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    rmq_rem_cmd_t *n = rmq_rem_cmd_new_request(C_NOTIFY);
+    assert_int_equal(rmq_rem_conn_request(c, n, 3000, NULL, NULL), RMQ_OK);
+    rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    rmq_rem_cmd_destroy(req);
+    return r;
 }
 
 static const char ZC_DATA[] = "0123456789abcdefghijklmnopqrstuvwxyz";
@@ -642,6 +652,7 @@ static int srv_setup(void **st) {
     rmq_rem_server_register(E.srv, H_CLOSE, h_close, NULL);
     rmq_rem_server_register(E.srv, H_ONEWAY, h_oneway, NULL);
     rmq_rem_server_register(E.srv, H_ZC_CLOSE, h_zc_close, NULL);
+    rmq_rem_server_register(E.srv, H_NOTIFY, h_notify, NULL);
     rmq_rem_server_on_open(E.srv, on_open, NULL);
     rmq_rem_server_on_close(E.srv, on_close, NULL);
     assert_int_equal(rmq_rem_server_start(E.srv), RMQ_OK);
@@ -806,7 +817,17 @@ static void test_rt_timeout(void **st) {
     rmq_rem_client_destroy(cl);
 }
 
+static atomic_int notified;
+
 static rmq_rem_cmd_t *cli_handler(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    if (req->code == C_NOTIFY) {
+        assert_true(rmq_rem_cmd_is_oneway(req));
+        atomic_fetch_add(&notified, 1);
+        /* A reply to a oneway request is dropped by the dispatcher. */
+        rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+        rmq_rem_cmd_destroy(req);
+        return r;
+    }
     assert_int_equal(req->code, C_PING);
     assert_string_equal(rmq_rem_cmd_get(req, "ping"), "1");
     rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
@@ -824,6 +845,26 @@ static void test_rt_server_initiated(void **st) {
                      RMQ_OK);
     assert_int_equal(resp->code, RMQ_OK);
     assert_string_equal(rmq_rem_cmd_get(resp, "answer"), "42");
+    rmq_rem_cmd_destroy(resp);
+
+    /* Oneway from the server: handled once, and the connection keeps working. */
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_NOTIFY),
+                                                3000, &resp),
+                     RMQ_OK);
+    rmq_rem_cmd_destroy(resp);
+    for (int i = 0; i < 500 && atomic_load(&notified) == 0; i++) usleep(10 * 1000);
+    assert_int_equal(atomic_load(&notified), 1);
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("z"), 3000, &resp), RMQ_OK);
+    rmq_rem_cmd_destroy(resp);
+    rmq_rem_client_destroy(cl);
+
+    /* A client without a handler answers REQUEST_CODE_NOT_SUPPORTED. */
+    cl = new_client();
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_ASK), 3000,
+                                                &resp),
+                     RMQ_OK);
+    assert_null(rmq_rem_cmd_get(resp, "answer"));
+    assert_string_equal(rmq_rem_cmd_get(resp, "peerCode"), "3");
     rmq_rem_cmd_destroy(resp);
     rmq_rem_client_destroy(cl);
 }
