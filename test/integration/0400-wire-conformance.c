@@ -106,8 +106,12 @@ static void put16(uint8_t *p, uint16_t v) {
 static uint32_t get32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) << 32 | get32(p + 4); }
+static uint16_t get16(const uint8_t *p) {
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+static uint64_t get64(const uint8_t *p) {
+    return (uint64_t)get32(p) << 32 | get32(p + 4);
+}
 
 /* JSON string escaping as fastjson / encoding/json / JSON.stringify do for control bytes. */
 static void jesc(char *out, size_t outsz, const char *in) {
@@ -164,16 +168,16 @@ static bool is_dec(const char *s) {
 /* ---- connections and frames ------------------------------------------------------------- */
 
 typedef struct frame {
-    uint8_t stype;           /* serialize byte of the header word */
+    uint8_t stype; /* serialize byte of the header word */
     int code, flag, opaque, version;
     char lang[16];
-    char *remark;            /* NULL when absent (or null) */
-    json_t *ext;             /* extFields as received (binary: all strings), never NULL */
-    bool has_ext;            /* the header carried extFields */
-    bool ext_all_strings;    /* every ext value a JSON string */
+    char *remark;         /* NULL when absent (or null) */
+    json_t *ext;          /* extFields as received (binary: all strings), never NULL */
+    bool has_ext;         /* the header carried extFields */
+    bool ext_all_strings; /* every ext value a JSON string */
     uint8_t *body;
     size_t body_len;
-    char *hdr;               /* header bytes as text (JSON) for substring checks */
+    char *hdr; /* header bytes as text (JSON) for substring checks */
     struct frame *next;
 } frame_t;
 
@@ -181,9 +185,9 @@ typedef struct {
     int fd;
     uint8_t *buf;
     size_t len, cap;
-    frame_t *stash;          /* responses read while waiting for another opaque */
-    int notifies;            /* NOTIFY_CONSUMER_IDS_CHANGED requests seen */
-    int notify_bad;          /* broker requests that were not one-way or lacked the group */
+    frame_t *stash; /* responses read while waiting for another opaque */
+    int notifies;   /* NOTIFY_CONSUMER_IDS_CHANGED requests seen */
+    int notify_bad; /* broker requests that were not one-way or lacked the group */
     bool closed;
 } conn_t;
 
@@ -250,8 +254,9 @@ static void send_frame(conn_t *c, uint8_t stype, const void *hdr, size_t hlen, c
 static bool parse_bin_header(const uint8_t *h, size_t n, frame_t *f) {
     if (n < 21) return false;
     f->code = (int16_t)get16(h);
-    static const char *const langs[] = {"JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG",
-                                        "RUBY", "OTHER", "HTTP", "GO", "PHP", "OMS", "RUST"};
+    static const char *const langs[] = {"JAVA",   "CPP",  "DOTNET", "PYTHON", "DELPHI",
+                                        "ERLANG", "RUBY", "OTHER",  "HTTP",   "GO",
+                                        "PHP",    "OMS",  "RUST"};
     snprintf(f->lang, sizeof f->lang, "%s", h[2] < 13 ? langs[h[2]] : "?");
     f->version = (int16_t)get16(h + 3);
     f->opaque = (int32_t)get32(h + 5);
@@ -338,9 +343,9 @@ static frame_t *read_frame(conn_t *c, int timeout_ms) {
                 assert_true(hl <= total - 4);
                 frame_t *f = calloc(1, sizeof *f);
                 f->stype = (uint8_t)(word >> 24);
-                bool ok = f->stype == 1 ? parse_bin_header(c->buf + 8, hl, f)
-                                        : f->stype == 0 ? parse_json_header(c->buf + 8, hl, f)
-                                                        : false;
+                bool ok = f->stype == 1   ? parse_bin_header(c->buf + 8, hl, f)
+                          : f->stype == 0 ? parse_json_header(c->buf + 8, hl, f)
+                                          : false;
                 if (!ok) fprintf(stderr, "undecodable header (type %u)\n", f->stype);
                 assert_true(ok);
                 f->body_len = total - 4 - hl;
@@ -418,9 +423,9 @@ static frame_t *await_resp(conn_t *c, int opaque) {
      * enums by name (an unknown name fails the header). */
     if (!f->ext_all_strings) fprintf(stderr, "non-string ext value in: %s\n", f->hdr);
     assert_true(f->ext_all_strings);
-    static const char *const langs[] = {"JAVA", "CPP",  "DOTNET", "PYTHON", "DELPHI",
-                                        "ERLANG", "RUBY", "OTHER", "HTTP", "GO",
-                                        "PHP", "OMS", "RUST"};
+    static const char *const langs[] = {"JAVA",   "CPP",  "DOTNET", "PYTHON", "DELPHI",
+                                        "ERLANG", "RUBY", "OTHER",  "HTTP",   "GO",
+                                        "PHP",    "OMS",  "RUST"};
     bool lang_ok = false;
     for (size_t i = 0; i < sizeof langs / sizeof *langs; i++)
         if (!strcmp(f->lang, langs[i])) lang_ok = true;
@@ -447,7 +452,8 @@ static const char *ext(const frame_t *f, const char *key) {
 
 static int64_t ext_i64(const frame_t *f, const char *key) {
     const char *s = ext(f, key);
-    if (!is_dec(s)) fprintf(stderr, "ext %s = %s is not a decimal string\n", key, s ? s : "(absent)");
+    if (!is_dec(s))
+        fprintf(stderr, "ext %s = %s is not a decimal string\n", key, s ? s : "(absent)");
     assert_true(is_dec(s));
     return strtoll(s, NULL, 10);
 }
@@ -858,8 +864,8 @@ static void test_java_producer(void **state) {
 
     /* Shutdown: UNREGISTER_CLIENT with clientID (capital ID) and the producer group. */
     f = call(b, JAVA, 35,
-             "\"clientID\":\"127.0.0.1@4711#2734510929382749\",\"producerGroup\":\"pg_java\"",
-             NULL, 0);
+             "\"clientID\":\"127.0.0.1@4711#2734510929382749\",\"producerGroup\":\"pg_java\"", NULL,
+             0);
     assert_int_equal(f->code, 0);
     frame_free(f);
     conn_close(b);
@@ -872,16 +878,17 @@ static void test_java_consumer(void **state) {
     const char *cid = "127.0.0.1@4712#2734510929382750";
     int64_t subver = 1700000000000LL;
     char hb[2048];
-    snprintf(hb, sizeof hb,
-             "{\"clientID\":\"%s\",\"consumerDataSet\":[{\"consumeFromWhere\":"
-             "\"CONSUME_FROM_LAST_OFFSET\",\"consumeType\":\"CONSUME_PASSIVELY\",\"groupName\":"
-             "\"cg_java\",\"messageModel\":\"CLUSTERING\",\"subscriptionDataSet\":[{"
-             "\"classFilterMode\":false,\"codeSet\":[],\"expressionType\":\"TAG\",\"subString\":"
-             "\"*\",\"subVersion\":%" PRId64 ",\"tagsSet\":[],\"topic\":\"%s\"},{"
-             "\"classFilterMode\":false,\"codeSet\":[],\"expressionType\":\"TAG\",\"subString\":"
-             "\"*\",\"subVersion\":%" PRId64 ",\"tagsSet\":[],\"topic\":\"%%RETRY%%cg_java\"}],"
-             "\"unitMode\":false}],\"producerDataSet\":[{\"groupName\":\"CLIENT_INNER_PRODUCER\"}]}",
-             cid, subver, JAVA_TOPIC, subver + 1);
+    snprintf(
+        hb, sizeof hb,
+        "{\"clientID\":\"%s\",\"consumerDataSet\":[{\"consumeFromWhere\":"
+        "\"CONSUME_FROM_LAST_OFFSET\",\"consumeType\":\"CONSUME_PASSIVELY\",\"groupName\":"
+        "\"cg_java\",\"messageModel\":\"CLUSTERING\",\"subscriptionDataSet\":[{"
+        "\"classFilterMode\":false,\"codeSet\":[],\"expressionType\":\"TAG\",\"subString\":"
+        "\"*\",\"subVersion\":%" PRId64 ",\"tagsSet\":[],\"topic\":\"%s\"},{"
+        "\"classFilterMode\":false,\"codeSet\":[],\"expressionType\":\"TAG\",\"subString\":"
+        "\"*\",\"subVersion\":%" PRId64 ",\"tagsSet\":[],\"topic\":\"%%RETRY%%cg_java\"}],"
+        "\"unitMode\":false}],\"producerDataSet\":[{\"groupName\":\"CLIENT_INNER_PRODUCER\"}]}",
+        cid, subver, JAVA_TOPIC, subver + 1);
     frame_t *f = call(b, JAVA, 34, NULL, hb, strlen(hb));
     assert_int_equal(f->code, 0);
     frame_free(f);
@@ -902,8 +909,9 @@ static void test_java_consumer(void **state) {
     assert_int_equal(b->notify_bad, 0);
 
     char e[1024];
-    snprintf(e, sizeof e, "\"bname\":\"%s\",\"consumerGroup\":\"cg_java\",\"queueId\":\"%d\","
-                          "\"topic\":\"%s\"",
+    snprintf(e, sizeof e,
+             "\"bname\":\"%s\",\"consumerGroup\":\"cg_java\",\"queueId\":\"%d\","
+             "\"topic\":\"%s\"",
              broker_name, java_qid, JAVA_TOPIC);
     f = call(b, JAVA, 14, e, NULL, 0);
     /* A brand-new group: QUERY_NOT_FOUND, or offset 0 for a young in-memory queue (§3.2.5). */
@@ -995,8 +1003,8 @@ static void test_java_consumer(void **state) {
     frame_free(f);
 
     /* Lookups a Java consumer/admin makes, all with "offset"/"timestamp" as strings. */
-    snprintf(e, sizeof e, "\"bname\":\"%s\",\"queueId\":\"%d\",\"timestamp\":\"%" PRId64
-                          "\",\"topic\":\"%s\"",
+    snprintf(e, sizeof e,
+             "\"bname\":\"%s\",\"queueId\":\"%d\",\"timestamp\":\"%" PRId64 "\",\"topic\":\"%s\"",
              broker_name, java_qid, now_ms() - 3600 * 1000, JAVA_TOPIC);
     f = call(b, JAVA, 29, e, NULL, 0);
     assert_int_equal(f->code, 0);
@@ -1046,12 +1054,14 @@ static void test_java_consumer(void **state) {
 
     /* UPDATE_CONSUMER_OFFSET one-way: never answered; the next request's answer comes and
      * nothing for the one-way opaque was seen before it. */
-    snprintf(e, sizeof e, "\"bname\":\"%s\",\"commitOffset\":\"1\",\"consumerGroup\":\"cg_java\","
-                          "\"queueId\":\"%d\",\"topic\":\"%s\"",
+    snprintf(e, sizeof e,
+             "\"bname\":\"%s\",\"commitOffset\":\"1\",\"consumerGroup\":\"cg_java\","
+             "\"queueId\":\"%d\",\"topic\":\"%s\"",
              broker_name, java_qid, JAVA_TOPIC);
     int ow = req(b, JAVA, 15, 2, e, NULL, 0);
-    snprintf(e, sizeof e, "\"bname\":\"%s\",\"consumerGroup\":\"cg_java\",\"queueId\":\"%d\","
-                          "\"topic\":\"%s\"",
+    snprintf(e, sizeof e,
+             "\"bname\":\"%s\",\"consumerGroup\":\"cg_java\",\"queueId\":\"%d\","
+             "\"topic\":\"%s\"",
              broker_name, java_qid, JAVA_TOPIC);
     f = call(b, JAVA, 14, e, NULL, 0);
     assert_int_equal(f->code, 0);
@@ -1129,8 +1139,9 @@ static void test_java5_client(void **state) {
     frame_free(f);
 
     char props[128], esc[256], e[2048];
-    snprintf(props, sizeof props, "UNIQ_KEY\0017F0000010F2C18B4AAC2000000050000\002WAIT\001true"
-                                  "\002TAGS\001T5");
+    snprintf(props, sizeof props,
+             "UNIQ_KEY\0017F0000010F2C18B4AAC2000000050000\002WAIT\001true"
+             "\002TAGS\001T5");
     jesc(esc, sizeof esc, props);
     snprintf(e, sizeof e,
              "\"a\":\"pg_java5\",\"b\":\"TopicJava5\",\"c\":\"TBW102\",\"d\":\"4\",\"e\":\"0\","
@@ -1268,16 +1279,17 @@ static void test_go_client(void **state) {
     char gouniq[40];
     snprintf(gouniq, sizeof gouniq, "%s0000", uniq);
     char props[256], esc[512];
-    snprintf(props, sizeof props, "KEYS\001gokey\002TAGS\001TagGo\002UNIQ_KEY\001%s\002WAIT\001true\002",
-             gouniq);
+    snprintf(props, sizeof props,
+             "KEYS\001gokey\002TAGS\001TagGo\002UNIQ_KEY\001%s\002WAIT\001true\002", gouniq);
     jesc(esc, sizeof esc, props);
     char e[2048];
-    snprintf(e, sizeof e,
-             "\"batch\":\"false\",\"bornTimestamp\":\"%" PRId64 "\",\"defaultTopic\":\"TBW102\","
-             "\"defaultTopicQueueNums\":\"4\",\"flag\":\"0\",\"maxReconsumeTimes\":\"0\","
-             "\"producerGroup\":\"pg_go\",\"properties\":\"%s\",\"queueId\":\"2\","
-             "\"reconsumeTimes\":\"0\",\"sysFlag\":\"0\",\"topic\":\"TopicGo\",\"unitMode\":\"false\"",
-             now_ms(), esc);
+    snprintf(
+        e, sizeof e,
+        "\"batch\":\"false\",\"bornTimestamp\":\"%" PRId64 "\",\"defaultTopic\":\"TBW102\","
+        "\"defaultTopicQueueNums\":\"4\",\"flag\":\"0\",\"maxReconsumeTimes\":\"0\","
+        "\"producerGroup\":\"pg_go\",\"properties\":\"%s\",\"queueId\":\"2\","
+        "\"reconsumeTimes\":\"0\",\"sysFlag\":\"0\",\"topic\":\"TopicGo\",\"unitMode\":\"false\"",
+        now_ms(), esc);
     f = call(b, GO, 10, e, "go-body", 7);
     int32_t qid;
     int64_t qoff;
@@ -1285,14 +1297,16 @@ static void test_go_client(void **state) {
     assert_int_equal(qid, 2);
     frame_free(f);
     /* A second message whose tag the group does not subscribe to. */
-    snprintf(props, sizeof props, "TAGS\001TagOther\002UNIQ_KEY\001%s1111\002WAIT\001true\002", uniq);
+    snprintf(props, sizeof props, "TAGS\001TagOther\002UNIQ_KEY\001%s1111\002WAIT\001true\002",
+             uniq);
     jesc(esc, sizeof esc, props);
-    snprintf(e, sizeof e,
-             "\"batch\":\"false\",\"bornTimestamp\":\"%" PRId64 "\",\"defaultTopic\":\"TBW102\","
-             "\"defaultTopicQueueNums\":\"4\",\"flag\":\"0\",\"maxReconsumeTimes\":\"0\","
-             "\"producerGroup\":\"pg_go\",\"properties\":\"%s\",\"queueId\":\"2\","
-             "\"reconsumeTimes\":\"0\",\"sysFlag\":\"0\",\"topic\":\"TopicGo\",\"unitMode\":\"false\"",
-             now_ms(), esc);
+    snprintf(
+        e, sizeof e,
+        "\"batch\":\"false\",\"bornTimestamp\":\"%" PRId64 "\",\"defaultTopic\":\"TBW102\","
+        "\"defaultTopicQueueNums\":\"4\",\"flag\":\"0\",\"maxReconsumeTimes\":\"0\","
+        "\"producerGroup\":\"pg_go\",\"properties\":\"%s\",\"queueId\":\"2\","
+        "\"reconsumeTimes\":\"0\",\"sysFlag\":\"0\",\"topic\":\"TopicGo\",\"unitMode\":\"false\"",
+        now_ms(), esc);
     f = call(b, GO, 10, e, "go-other", 8);
     check_send_ok(f, &qid, &qoff);
     assert_int_equal(qoff, 1);
@@ -1333,16 +1347,16 @@ static void test_go_client(void **state) {
     assert_non_null(f->body);
     assert_non_null(memmem(f->body, f->body_len, "\"127.0.0.1@5001\"", 16));
     frame_free(f);
-    f = call(b, GO, 14, "\"consumerGroup\":\"cg_go\",\"topic\":\"TopicGo\",\"queueId\":\"2\"",
-             NULL, 0);
+    f = call(b, GO, 14, "\"consumerGroup\":\"cg_go\",\"topic\":\"TopicGo\",\"queueId\":\"2\"", NULL,
+             0);
     assert_true(f->code == 22 || (f->code == 0 && ext_i64(f, "offset") == 0));
     frame_free(f);
     int ow = req(b, GO, 15, 2,
                  "\"consumerGroup\":\"cg_go\",\"topic\":\"TopicGo\",\"queueId\":\"2\","
                  "\"commitOffset\":\"1\"",
                  NULL, 0);
-    f = call(b, GO, 14, "\"consumerGroup\":\"cg_go\",\"topic\":\"TopicGo\",\"queueId\":\"2\"",
-             NULL, 0);
+    f = call(b, GO, 14, "\"consumerGroup\":\"cg_go\",\"topic\":\"TopicGo\",\"queueId\":\"2\"", NULL,
+             0);
     assert_int_equal(f->code, 0);
     assert_int_equal(ext_i64(f, "offset"), 1);
     frame_free(f);
@@ -1373,10 +1387,29 @@ static void test_go_client(void **state) {
     assert_int_equal(f->stype, 1);
     assert_true(f->code == 0 || f->code == 22);
     frame_free(f);
-    const char *pkv[] = {"consumerGroup", "cg_go", "topic", "TopicGo", "queueId", "2",
-                         "queueOffset", "0", "maxMsgNums", "32", "sysFlag", "4",
-                         "commitOffset", "0", "suspendTimeoutMillis", "0", "subscription", "*",
-                         "subVersion", "0", "expressionType", "TAG", NULL};
+    const char *pkv[] = {"consumerGroup",
+                         "cg_go",
+                         "topic",
+                         "TopicGo",
+                         "queueId",
+                         "2",
+                         "queueOffset",
+                         "0",
+                         "maxMsgNums",
+                         "32",
+                         "sysFlag",
+                         "4",
+                         "commitOffset",
+                         "0",
+                         "suspendTimeoutMillis",
+                         "0",
+                         "subscription",
+                         "*",
+                         "subVersion",
+                         "0",
+                         "expressionType",
+                         "TAG",
+                         NULL};
     o = bin_req(b, 11, 9, 317, 9002, 0, pkv, NULL, 0);
     f = await_resp(b, o);
     assert_int_equal(f->stype, 1);
@@ -1437,10 +1470,11 @@ static void test_cpp_client(void **state) {
 
     conn_t *b = conn_open(br.port);
     /* Heartbeat with enum ordinals, string subVersion, no expressionType, no producer set. */
-    const char *hb = "{\"clientID\":\"127.0.0.1@6001\",\"consumerDataSet\":[{\"consumeFromWhere\":0,"
-                     "\"consumeType\":1,\"groupName\":\"cg_cpp\",\"messageModel\":1,"
-                     "\"subscriptionDataSet\":[{\"subString\":\"*\",\"subVersion\":"
-                     "\"1700000000000\",\"topic\":\"TopicCpp\"}]}]}";
+    const char *hb =
+        "{\"clientID\":\"127.0.0.1@6001\",\"consumerDataSet\":[{\"consumeFromWhere\":0,"
+        "\"consumeType\":1,\"groupName\":\"cg_cpp\",\"messageModel\":1,"
+        "\"subscriptionDataSet\":[{\"subString\":\"*\",\"subVersion\":"
+        "\"1700000000000\",\"topic\":\"TopicCpp\"}]}]}";
     f = call(b, CPP, 34, NULL, hb, strlen(hb));
     assert_int_equal(f->code, 0);
     frame_free(f);
@@ -1450,8 +1484,7 @@ static void test_cpp_client(void **state) {
     json_t *cc = json_loadb((const char *)f->body, f->body_len, 0, NULL);
     if (!cc) fprintf(stderr, "consumer connection: %.*s\n", (int)f->body_len, f->body);
     assert_non_null(cc);
-    assert_string_equal(json_string_value(json_object_get(cc, "consumeType")),
-                        "CONSUME_PASSIVELY");
+    assert_string_equal(json_string_value(json_object_get(cc, "consumeType")), "CONSUME_PASSIVELY");
     assert_string_equal(json_string_value(json_object_get(cc, "messageModel")), "CLUSTERING");
     json_t *conns = json_object_get(cc, "connectionSet");
     assert_int_equal(json_array_size(conns), 1);
@@ -1526,8 +1559,8 @@ static void test_cpp_client(void **state) {
                  "\"commitOffset\":\"2\",\"consumerGroup\":\"cg_cpp\",\"queueId\":3,"
                  "\"topic\":\"TopicCpp\"",
                  NULL, 0);
-    f = call(b, CPP, 14, "\"consumerGroup\":\"cg_cpp\",\"queueId\":3,\"topic\":\"TopicCpp\"",
-             NULL, 0);
+    f = call(b, CPP, 14, "\"consumerGroup\":\"cg_cpp\",\"queueId\":3,\"topic\":\"TopicCpp\"", NULL,
+             0);
     assert_int_equal(f->code, 0);
     assert_true(f->ext_all_strings);
     assert_int_equal(ext_i64(f, "offset"), 2);
@@ -1564,7 +1597,8 @@ static void test_ons_client(void **state) {
 
     /* SEND_MESSAGE_V2 with JS numbers and booleans, keys a..l, no m. */
     char props[256], esc[512], e[2048];
-    snprintf(props, sizeof props, "TAGS\001TagOns\002WAIT\001true\002UNIQ_KEY\0017F000001ONS00000001");
+    snprintf(props, sizeof props,
+             "TAGS\001TagOns\002WAIT\001true\002UNIQ_KEY\0017F000001ONS00000001");
     jesc(esc, sizeof esc, props);
     snprintf(e, sizeof e,
              "\"a\":\"pg_ons\",\"b\":\"TopicOns\",\"c\":\"TBW102\",\"d\":4,\"e\":0,\"f\":0,"
@@ -1595,8 +1629,8 @@ static void test_ons_client(void **state) {
              NULL, 0);
     assert_int_equal(f->code, 0);
     frame_free(f);
-    f = call(b, ONS, 14, "\"consumerGroup\":\"cg_ons\",\"topic\":\"TopicOns\",\"queueId\":0",
-             NULL, 0);
+    f = call(b, ONS, 14, "\"consumerGroup\":\"cg_ons\",\"topic\":\"TopicOns\",\"queueId\":0", NULL,
+             0);
     assert_int_equal(f->code, 0);
     assert_int_equal(ext_i64(f, "offset"), 1);
     frame_free(f);
@@ -1606,8 +1640,9 @@ static void test_ons_client(void **state) {
 static void test_binary_golden(void **state) {
     (void)state;
     /* §1.3 JSON golden frame: exactly 131 header bytes, opaque 0. */
-    const char *js = "{\"code\":105,\"extFields\":{\"topic\":\"TopicTest\"},\"flag\":0,\"language\":"
-                     "\"JAVA\",\"opaque\":0,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":409}";
+    const char *js =
+        "{\"code\":105,\"extFields\":{\"topic\":\"TopicTest\"},\"flag\":0,\"language\":"
+        "\"JAVA\",\"opaque\":0,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":409}";
     assert_int_equal(strlen(js), 131);
     conn_t *n = conn_open(ns.port);
     uint8_t fr[256];
@@ -1625,11 +1660,11 @@ static void test_binary_golden(void **state) {
     frame_free(f);
 
     /* Appendix A golden bytes, verbatim. */
-    static const uint8_t golden[] = {
-        0x00, 0x00, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x00, 0x69, 0x00, 0x01, 0x99,
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-        0x00, 0x00, 0x14, 0x00, 0x05, 0x74, 0x6f, 0x70, 0x69, 0x63, 0x00, 0x00, 0x00,
-        0x09, 0x54, 0x6f, 0x70, 0x69, 0x63, 0x54, 0x65, 0x73, 0x74};
+    static const uint8_t golden[] = {0x00, 0x00, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x00, 0x69,
+                                     0x00, 0x01, 0x99, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00,
+                                     0x05, 0x74, 0x6f, 0x70, 0x69, 0x63, 0x00, 0x00, 0x00, 0x09,
+                                     0x54, 0x6f, 0x70, 0x69, 0x63, 0x54, 0x65, 0x73, 0x74};
     assert_int_equal(sizeof golden, 49);
     write_all(n->fd, golden, sizeof golden);
     f = await_resp(n, 0);
@@ -1671,9 +1706,9 @@ static void test_binary_golden(void **state) {
     char g[32], props[64];
     snprintf(g, sizeof g, "%" PRId64, now_ms());
     snprintf(props, sizeof props, "TAGS\001TagBin\002WAIT\001true");
-    const char *skv[] = {"a", "pg_bin", "b", "TopicBin", "c", "TBW102", "d", "4", "e", "0",
-                         "f", "0", "g", g, "h", "0", "i", props, "j", "0", "k", "false",
-                         "m", "false", NULL};
+    const char *skv[] = {"a", "pg_bin", "b", "TopicBin", "c", "TBW102", "d", "4", "e",
+                         "0", "f",      "0", "g",        g,   "h",      "0", "i", props,
+                         "j", "0",      "k", "false",    "m", "false",  NULL};
     o = bin_req(b, 310, 0, 409, 1, 0, skv, "bin-body", 8);
     f = await_resp(b, o);
     assert_int_equal(f->stype, 1);
@@ -1683,10 +1718,29 @@ static void test_binary_golden(void **state) {
     frame_free(f);
     char qs[16];
     snprintf(qs, sizeof qs, "%d", qid);
-    const char *pkv[] = {"consumerGroup", "cg_bin", "topic", "TopicBin", "queueId", qs,
-                         "queueOffset", "0", "maxMsgNums", "32", "sysFlag", "6",
-                         "commitOffset", "0", "suspendTimeoutMillis", "5000",
-                         "subscription", "*", "subVersion", "0", "expressionType", "TAG", NULL};
+    const char *pkv[] = {"consumerGroup",
+                         "cg_bin",
+                         "topic",
+                         "TopicBin",
+                         "queueId",
+                         qs,
+                         "queueOffset",
+                         "0",
+                         "maxMsgNums",
+                         "32",
+                         "sysFlag",
+                         "6",
+                         "commitOffset",
+                         "0",
+                         "suspendTimeoutMillis",
+                         "5000",
+                         "subscription",
+                         "*",
+                         "subVersion",
+                         "0",
+                         "expressionType",
+                         "TAG",
+                         NULL};
     o = bin_req(b, 11, 0, 409, 2, 0, pkv, NULL, 0);
     f = await_resp(b, o);
     assert_int_equal(f->stype, 1);
@@ -1937,7 +1991,8 @@ static void test_zlib_body(void **state) {
     int64_t phys[2];
     for (int i = 0; i < 2; i++) {
         char se[4096];
-        java_send_ext(se, sizeof se, "pg_zip", "TopicZip", 0, flags[i], "WAIT\001true\002TAGS\001Z");
+        java_send_ext(se, sizeof se, "pg_zip", "TopicZip", 0, flags[i],
+                      "WAIT\001true\002TAGS\001Z");
         frame_t *f = call(b, JAVA, 310, se, z, zl);
         int32_t qid;
         int64_t qoff;
@@ -1960,7 +2015,7 @@ static void test_zlib_body(void **state) {
     assert_int_equal(used + rec_decode(f->body + used, f->body_len - used, &r[1]), f->body_len);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(r[i].phys, phys[i]);
-        assert_int_equal(r[i].sysflag & 0x701, flags[i]); /* stored as sent */
+        assert_int_equal(r[i].sysflag & 0x701, flags[i]);    /* stored as sent */
         assert_int_equal((size_t)r[i].body_len, (size_t)zl); /* the broker never inflates */
         assert_memory_equal(r[i].body, z, zl);
         char out[8192];
@@ -1982,8 +2037,9 @@ static void test_zlib_body(void **state) {
  * fromTransactionCheck "0"); each committed message must then be consumable from its topic. */
 static int64_t tx_half(conn_t *b, const char *uniq, int64_t *qoff) {
     char props[256], se[4096];
-    snprintf(props, sizeof props, "TRAN_MSG\001true\002PGROUP\001pg_tx\002UNIQ_KEY\001%s\002WAIT"
-                                  "\001true",
+    snprintf(props, sizeof props,
+             "TRAN_MSG\001true\002PGROUP\001pg_tx\002UNIQ_KEY\001%s\002WAIT"
+             "\001true",
              uniq);
     java_send_ext(se, sizeof se, "pg_tx", "TopicTx", 0, 4, props);
     frame_t *f = call(b, JAVA, 310, se, "tx-body", 7);
@@ -2028,7 +2084,8 @@ static void test_transaction(void **state) {
     check_pull_offsets(f);
     if (f->code != 0) fprintf(stderr, "committed transaction not delivered: %d\n", f->code);
     assert_int_equal(f->code, 0);
-    for (uint64_t until = mono_ms() + TIMEOUT_MS; ext_i64(f, "maxOffset") < 3 && mono_ms() < until;) {
+    for (uint64_t until = mono_ms() + TIMEOUT_MS;
+         ext_i64(f, "maxOffset") < 3 && mono_ms() < until;) {
         frame_free(f);
         rmq_sleep_ms(50);
         f = call(b, JAVA, 11, pe, NULL, 0);
@@ -2063,9 +2120,11 @@ static void test_text_encoding(void **state) {
         const char *keys_json; /* KEYS value as it appears inside the JSON header */
         const char *keys_raw;  /* what must be stored */
     } cases[] = {
-        {JAVA, "\xe8\xae\xa2\xe5\x8d\x95-\xf0\x9f\x98\x80", "\xe8\xae\xa2\xe5\x8d\x95-\xf0\x9f\x98\x80"},
+        {JAVA, "\xe8\xae\xa2\xe5\x8d\x95-\xf0\x9f\x98\x80",
+         "\xe8\xae\xa2\xe5\x8d\x95-\xf0\x9f\x98\x80"},
         {GO, "a\\u003cb\\u003ec\\u0026d", "a<b>c&d"},
-        {ONS, "\\u8ba2\\u5355-\\ud83d\\ude00 \\\"q\\\" \\\\", "\xe8\xae\xa2\xe5\x8d\x95-\xf0\x9f\x98\x80 \"q\" \\"},
+        {ONS, "\\u8ba2\\u5355-\\ud83d\\ude00 \\\"q\\\" \\\\",
+         "\xe8\xae\xa2\xe5\x8d\x95-\xf0\x9f\x98\x80 \"q\" \\"},
     };
     int64_t phys[3];
     for (int i = 0; i < 3; i++) {
@@ -2165,9 +2224,9 @@ static void test_vip_and_large(void **state) {
 static void test_routes_merged(void **state) {
     (void)state;
     conn_t *n = conn_open(ns.port);
-    const char *topics[] = {"TBW102",   "TopicJava", "TopicTest", "TopicGo", "TopicCpp",
-                            "TopicOns", "TopicBin",  "TopicBatch", "TopicHold", "TopicZip", "TopicJava5", "TopicText", "TopicVip",
-                            "%RETRY%cg_java"};
+    const char *topics[] = {"TBW102",     "TopicJava", "TopicTest",  "TopicGo",       "TopicCpp",
+                            "TopicOns",   "TopicBin",  "TopicBatch", "TopicHold",     "TopicZip",
+                            "TopicJava5", "TopicText", "TopicVip",   "%RETRY%cg_java"};
     for (size_t i = 0; i < sizeof topics / sizeof *topics; i++) {
         frame_t *f = route(n, JAVA, topics[i], true);
         if (f->code != 0) fprintf(stderr, "no route for %s\n", topics[i]);
@@ -2236,11 +2295,11 @@ static int teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_java_producer), cmocka_unit_test(test_java_consumer),
-        cmocka_unit_test(test_java5_client),
-        cmocka_unit_test(test_go_client),     cmocka_unit_test(test_cpp_client),
-        cmocka_unit_test(test_ons_client),    cmocka_unit_test(test_binary_golden),
-        cmocka_unit_test(test_framing),       cmocka_unit_test(test_batch),
-        cmocka_unit_test(test_held_pull),     cmocka_unit_test(test_zlib_body),
+        cmocka_unit_test(test_java5_client),  cmocka_unit_test(test_go_client),
+        cmocka_unit_test(test_cpp_client),    cmocka_unit_test(test_ons_client),
+        cmocka_unit_test(test_binary_golden), cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_batch),         cmocka_unit_test(test_held_pull),
+        cmocka_unit_test(test_zlib_body),
 #ifdef RMQ_CONFORMANCE_KNOWN_GAPS
         cmocka_unit_test(test_transaction),
 #endif
