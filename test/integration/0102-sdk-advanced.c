@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -200,7 +201,7 @@ static void test_reset_by_time(void **st) {
 
 typedef struct {
     rmq_producer_t *p;
-    volatile bool stop;
+    _Atomic bool stop;
     pthread_mutex_t mu;
     int acked[SU_MAX];
     int nacked, sent, failed;
