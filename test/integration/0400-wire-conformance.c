@@ -1098,6 +1098,37 @@ static void test_java_consumer(void **state) {
     json_decref(body);
     frame_free(f);
 
+    /* Orderly consumers: another client cannot take the locked queue until the holder sends
+     * the one-way UNLOCK_BATCH_MQ it issues on rebalance/shutdown (§3.2.6). */
+    conn_t *b2 = conn_open(br.port);
+    char lb2[1024];
+    snprintf(lb2, sizeof lb2,
+             "{\"clientId\":\"127.0.0.1@4713#1\",\"consumerGroup\":\"cg_java\",\"mqSet\":[{"
+             "\"brokerName\":\"%s\",\"queueId\":%d,\"topic\":\"%s\"}]}",
+             broker_name, java_qid, JAVA_TOPIC);
+    f = call(b2, JAVA, 41, NULL, lb2, strlen(lb2));
+    assert_int_equal(f->code, 0);
+    body = json_loadb((const char *)f->body, f->body_len, 0, NULL);
+    assert_non_null(body);
+    assert_int_equal(json_array_size(json_object_get(body, "lockOKMQSet")), 0);
+    json_decref(body);
+    frame_free(f);
+    int ul = req(b, JAVA, 42, 2, NULL, lb, strlen(lb));
+    for (uint64_t until = mono_ms() + TIMEOUT_MS;;) {
+        f = call(b2, JAVA, 41, NULL, lb2, strlen(lb2));
+        assert_int_equal(f->code, 0);
+        body = json_loadb((const char *)f->body, f->body_len, 0, NULL);
+        assert_non_null(body);
+        size_t got = json_array_size(json_object_get(body, "lockOKMQSet"));
+        json_decref(body);
+        frame_free(f);
+        if (got == 1) break;
+        assert_true(mono_ms() < until);
+        rmq_sleep_ms(50);
+    }
+    assert_null(try_await(b, ul, 1));
+    conn_close(b2);
+
     /* Shutdown: UNREGISTER_CLIENT (clientID) leaves the group empty: SYSTEM_ERROR on 38. */
     snprintf(e, sizeof e, "\"clientID\":\"%s\",\"consumerGroup\":\"cg_java\"", cid);
     f = call(b, JAVA, 35, e, NULL, 0);
@@ -1490,6 +1521,8 @@ static void test_cpp_client(void **state) {
     assert_int_equal(json_array_size(conns), 1);
     assert_string_equal(json_string_value(json_object_get(json_array_get(conns, 0), "language")),
                         "CPP");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(conns, 0), "version")),
+                     333);
     json_decref(cc);
     frame_free(f);
 
@@ -1933,6 +1966,14 @@ static void test_held_pull(void **state) {
     check_send_ok(f, &qid, &qoff);
     frame_free(f);
 
+    for (uint64_t until = mono_ms() + TIMEOUT_MS;;) { /* the ConsumeQueue entry follows the ack */
+        f = call(b, JAVA, 30, "\"queueId\":\"0\",\"topic\":\"TopicHold\"", NULL, 0);
+        int64_t max = ext_i64(f, "offset");
+        frame_free(f);
+        if (max == 1) break;
+        assert_true(mono_ms() < until);
+        rmq_sleep_ms(20);
+    }
     /* Park a pull at the end of the queue (suspend, 10 s). */
     char pe[1024];
     java_pull_ext(pe, sizeof pe, "cg_hold", "TopicHold", 0, 1, 6, 10000, 0, "*");
@@ -1951,6 +1992,15 @@ static void test_held_pull(void **state) {
     frame_free(f);
     /* Nothing for the held pull yet (no message). */
     assert_null(try_await(b, held, 200));
+    /* A client that goes away with a pull parked (Java closes a connection whose sync call
+     * timed out): the broker drops the parked pull quietly and serves on. */
+    conn_t *gone = conn_open(br.port);
+    char pe2[1024];
+    java_pull_ext(pe2, sizeof pe2, "cg_hold2", "TopicHold", 0, 1, 6, 10000, 0, "*");
+    req(gone, JAVA, 11, 0, pe2, NULL, 0);
+    rmq_sleep_ms(100);
+    conn_close(gone);
+
     /* A message arrives: the held pull is answered with it. */
     java_send_ext(se, sizeof se, "pg_hold", "TopicHold", 0, 0, "WAIT\001true");
     f = call(p, JAVA, 310, se, "second", 6);
