@@ -1667,6 +1667,16 @@ static void test_ons_client(void **state) {
     assert_int_equal(f->code, 0);
     assert_int_equal(ext_i64(f, "offset"), 1);
     frame_free(f);
+    /* Aliyun credentials (AccessKey, Signature, OnsChannel, §7.8) on a broker without ACL are
+     * ignored; the consumer list as ali-ons asks for it. */
+    f = call(b, ONS, 38,
+             "\"consumerGroup\":\"cg_ons\",\"AccessKey\":\"ak\",\"OnsChannel\":\"ALIYUN\","
+             "\"Signature\":\"c2lnbmF0dXJl\"",
+             NULL, 0);
+    assert_int_equal(f->code, 0);
+    assert_non_null(f->body);
+    assert_non_null(memmem(f->body, f->body_len, "\"127.0.0.1@7001\"", 16));
+    frame_free(f);
     conn_close(b);
 }
 
