@@ -88,6 +88,10 @@ static rmq_err_t offset_call(rmq_instance_t *in, int code, const char *group,
     if (!e) e = rmq_rem_cmd_set_i64(req, "queueId", mq->queue_id);
     if (!e && k) e = rmq_rem_cmd_set_i64(req, k, v);
     if (!e) e = rmq_rem_cmd_set(req, "bname", mq->broker);
+    /* 5.x: answer QUERY_NOT_FOUND rather than 0 for a group without an offset, so that
+     * consumeFromWhere decides (4.x brokers ignore the field and may answer 0) */
+    if (!e && code == RMQ_REQ_QUERY_CONSUMER_OFFSET)
+        e = rmq_rem_cmd_set_bool(req, "setZeroIfNotFound", false);
     if (e) {
         rmq_rem_cmd_destroy(req);
         return e;

@@ -227,6 +227,42 @@ static void test_broadcast(void **st) {
     rmq_rm_rf(dir);
 }
 
+/* CONSUME_FROM_TIMESTAMP: a new group starts at the first message stored after the time */
+static void test_consume_from_timestamp(void **st) {
+    rmq_producer_t *p = su_producer("pg_ts");
+    assert_non_null(p);
+    for (int i = 0; i < 10; i++) assert_int_equal(su_send_id(p, "SdkTs", i, NULL), RMQ_OK);
+    rmq_sleep_ms(1500);
+    int64_t mark = rmq_now_ms();
+    rmq_sleep_ms(200);
+    for (int i = 10; i < 20; i++) assert_int_equal(su_send_id(p, "SdkTs", i, NULL), RMQ_OK);
+    char ts[32];
+    snprintf(ts, sizeof ts, "%lld", (long long)mark);
+    static su_counter_t cnt;
+    su_counter_init(&cnt);
+    const char *kv[] = {"consumeFromWhere", "CONSUME_FROM_TIMESTAMP", "consumeTimestamp", ts, NULL};
+    rmq_push_consumer_t *c = su_consumer("cg_ts", "SdkTs", "*", RMQ_LISTEN_CONCURRENTLY, &cnt, kv);
+    assert_non_null(c);
+    bool ok = true;
+    for (int i = 10; i < 20 && ok; i++) {
+        uint64_t end = rmq_mono_ms() + 20000;
+        while (rmq_mono_ms() < end) {
+            pthread_mutex_lock(&cnt.mu);
+            bool got = cnt.count[i] > 0;
+            pthread_mutex_unlock(&cnt.mu);
+            if (got) break;
+            rmq_sleep_ms(50);
+        }
+    }
+    rmq_sleep_ms(500);
+    rmq_push_consumer_destroy(c);
+    pthread_mutex_lock(&cnt.mu);
+    for (int i = 0; i < 10; i++) assert_int_equal(cnt.count[i], 0);
+    for (int i = 10; i < 20; i++) assert_int_equal(cnt.count[i], 1);
+    pthread_mutex_unlock(&cnt.mu);
+    rmq_producer_destroy(p);
+}
+
 static void test_pull_consumer(void **st) {
     rmq_producer_t *p = su_producer("pg_pull");
     assert_non_null(p);
@@ -294,6 +330,7 @@ int main(void) {
         cmocka_unit_test(test_send_modes_consumed_once),
         cmocka_unit_test(test_split_and_takeover),
         cmocka_unit_test(test_broadcast),
+        cmocka_unit_test(test_consume_from_timestamp),
         cmocka_unit_test(test_pull_consumer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
