@@ -68,13 +68,9 @@
 
 #define TIMEOUT_MS 10000
 
-#ifdef RMQ_CONFORMANCE_KNOWN_GAPS
-/* Gap 1 (broker/send.c get_bool): the C++ client sends unitMode "0"; Java's parseBoolean reads
- * any non-"true" text as false, our send header parser refuses it with SYSTEM_ERROR. */
+/* The C++ client 1.x writes booleans with ostringstream << bool: unitMode "0" (Java's
+ * Boolean.parseBoolean reads it as false). Was gap 1, fixed in broker/send.c (692df72). */
 #define CPP_UNIT_MODE "0"
-#else
-#define CPP_UNIT_MODE "false"
-#endif
 
 static rmq_proc_t ns, br;
 static char broker_name[64];
@@ -2089,10 +2085,7 @@ static void test_zlib_body(void **state) {
     conn_close(b);
 }
 
-#ifdef RMQ_CONFORMANCE_KNOWN_GAPS
-/* Gap 2 (no END_TRANSACTION handler in the broker): committed half messages never reach their
- * topic.
- * Transactional send (§3.2.7): half message (sysFlag 4, TRAN_MSG, PGROUP), then the one-way
+/* Transactional send (§3.2.7): half message (sysFlag 4, TRAN_MSG, PGROUP), then the one-way
  * END_TRANSACTION commit (8) as Java sends it, and as C++ sends it (numbers as to_string text,
  * fromTransactionCheck "0"); each committed message must then be consumable from its topic. */
 static int64_t tx_half(conn_t *b, const char *uniq, int64_t *qoff) {
@@ -2158,15 +2151,65 @@ static void test_transaction(void **state) {
         assert_int_equal(r[i].sysflag & 0xC, 8); /* COMMIT type */
         assert_int_equal(r[i].prep, halves[i]);
         assert_memory_equal(r[i].body, "tx-body", 7);
+        /* R4 EndTransactionProcessor#endMessageTransaction drops REAL_TOPIC/REAL_QID and keeps
+         * every other property, TRAN_MSG included (the Java consumer clears it itself before a
+         * fallback re-send; protocol.md §3.2.7 says "cleared", the code does not). */
         char v[64];
-        assert_false(prop_get(r[i].props, "TRAN_MSG", v, sizeof v) && !strcmp(v, "true"));
+#ifdef RMQ_CONFORMANCE_KNOWN_GAPS
+        /* Gap 2 (broker/txn.c): the committed copy keeps REAL_TOPIC/REAL_QID. */
+        assert_false(prop_get(r[i].props, "REAL_TOPIC", v, sizeof v));
+        assert_false(prop_get(r[i].props, "REAL_QID", v, sizeof v));
+#endif
+        assert_true(prop_get(r[i].props, "PGROUP", v, sizeof v));
+        assert_string_equal(v, "pg_tx");
     }
     frame_free(f);
     assert_null(try_await(b, ow, 1));
     assert_null(try_await(b, ow2, 1));
+
+    /* The committed message fails in the consumer (RECONSUME_LATER): the send-back goes to
+     * %RETRY%cg_tx through SCHEDULE_TOPIC_XXXX (level 3 → queue 2), like any message. */
+    int64_t sched0 = 0;
+    f = call(b, JAVA, 30, "\"queueId\":\"2\",\"topic\":\"SCHEDULE_TOPIC_XXXX\"", NULL, 0);
+    if (f->code == 0) sched0 = ext_i64(f, "offset");
+    frame_free(f);
+    snprintf(e, sizeof e,
+             "\"bname\":\"%s\",\"delayLevel\":\"0\",\"group\":\"cg_tx\","
+             "\"maxReconsumeTimes\":\"16\",\"offset\":\"%" PRId64 "\",\"originMsgId\":\"%s\","
+             "\"originTopic\":\"TopicTx\",\"unitMode\":\"false\"",
+             broker_name, r[1].phys, u2);
+    f = call(b, JAVA, 36, e, NULL, 0);
+    assert_int_equal(f->code, 0);
+    frame_free(f);
+    for (uint64_t until = mono_ms() + TIMEOUT_MS;;) {
+        f = call(b, JAVA, 30, "\"queueId\":\"2\",\"topic\":\"SCHEDULE_TOPIC_XXXX\"", NULL, 0);
+        int64_t max = f->code == 0 ? ext_i64(f, "offset") : -1;
+        frame_free(f);
+        if (max == sched0 + 1) break;
+        if (mono_ms() > until) fail_msg("send-back of a committed message was not scheduled");
+        rmq_sleep_ms(50);
+    }
+
+    /* The committed message fails in the consumer: send-back straight to the DLQ
+     * (delayLevel -1) must land there like any other message, not in the half topic. */
+    snprintf(e, sizeof e,
+             "\"bname\":\"%s\",\"delayLevel\":\"-1\",\"group\":\"cg_tx\","
+             "\"maxReconsumeTimes\":\"16\",\"offset\":\"%" PRId64 "\",\"originMsgId\":\"%s\","
+             "\"originTopic\":\"TopicTx\",\"unitMode\":\"false\"",
+             broker_name, r[0].phys, u1);
+    f = call(b, JAVA, 36, e, NULL, 0);
+    assert_int_equal(f->code, 0);
+    frame_free(f);
+    for (uint64_t until = mono_ms() + TIMEOUT_MS;;) {
+        f = call(b, JAVA, 30, "\"queueId\":\"0\",\"topic\":\"%DLQ%cg_tx\"", NULL, 0);
+        int64_t max = f->code == 0 ? ext_i64(f, "offset") : -1;
+        frame_free(f);
+        if (max == 1) break;
+        if (mono_ms() > until) fail_msg("send-back of a committed message never reached the DLQ");
+        rmq_sleep_ms(50);
+    }
     conn_close(b);
 }
-#endif
 
 /* §2.4: header strings are JSON-escaped by every client in its own way — fastjson and
  * JSON.stringify write UTF-8 raw, encoding/json (Go) escapes < > & as \u003c \u003e \u0026,
@@ -2280,6 +2323,52 @@ static void test_vip_and_large(void **state) {
     conn_close(b);
 }
 
+#ifdef RMQ_CONFORMANCE_KNOWN_GAPS
+/* Gap 3 (broker/send.c parks DELAY messages in SCHEDULE_TOPIC_XXXX but nothing delivers them
+ * when due; protocol.md §6.7 "Delay", broker.md 7.2): a Java producer's
+ * setDelayTimeLevel(1) message must reach its topic about 1 s later with DELAY/REAL_* gone —
+ * and every consumer send-back (RECONSUME_LATER, §3.2.7) depends on the same service. */
+static void test_delay_delivery(void **state) {
+    (void)state;
+    conn_t *b = conn_open(br.port);
+    char se[4096];
+    java_send_ext(se, sizeof se, "pg_delay", "TopicDelay", 0, 0, "WAIT\001true");
+    frame_t *f = call(b, JAVA, 310, se, "now", 3); /* creates the topic */
+    int32_t qid;
+    int64_t qoff;
+    check_send_ok(f, &qid, &qoff);
+    frame_free(f);
+    java_send_ext(se, sizeof se, "pg_delay", "TopicDelay", 0, 0,
+                  "DELAY\0011\002WAIT\001true\002TAGS\001D");
+    f = call(b, JAVA, 310, se, "later", 5);
+    check_send_ok(f, &qid, &qoff);
+    frame_free(f);
+    char pe[1024];
+    for (uint64_t until = mono_ms() + TIMEOUT_MS;;) { /* "now" is in the ConsumeQueue */
+        f = call(b, JAVA, 30, "\"queueId\":\"0\",\"topic\":\"TopicDelay\"", NULL, 0);
+        int64_t max = ext_i64(f, "offset");
+        frame_free(f);
+        if (max == 1) break;
+        assert_true(mono_ms() < until);
+        rmq_sleep_ms(20);
+    }
+    java_pull_ext(pe, sizeof pe, "cg_delay", "TopicDelay", 0, 1, 6, 8000, 0, "*");
+    f = try_await(b, req(b, JAVA, 11, 0, pe, NULL, 0), 8000 + TIMEOUT_MS);
+    assert_non_null(f);
+    check_pull_offsets(f);
+    if (f->code != 0) fprintf(stderr, "delayed message not delivered: %d\n", f->code);
+    assert_int_equal(f->code, 0);
+    rec_t r;
+    rec_decode(f->body, f->body_len, &r);
+    assert_string_equal(r.topic, "TopicDelay");
+    assert_memory_equal(r.body, "later", 5);
+    char v[64];
+    assert_false(prop_get(r.props, "DELAY", v, sizeof v));
+    frame_free(f);
+    conn_close(b);
+}
+#endif
+
 /* Appendix C 14: registrations merge — every topic created along the way is still routed. */
 static void test_routes_merged(void **state) {
     (void)state;
@@ -2360,8 +2449,9 @@ int main(void) {
         cmocka_unit_test(test_binary_golden), cmocka_unit_test(test_framing),
         cmocka_unit_test(test_batch),         cmocka_unit_test(test_held_pull),
         cmocka_unit_test(test_zlib_body),
-#ifdef RMQ_CONFORMANCE_KNOWN_GAPS
         cmocka_unit_test(test_transaction),
+#ifdef RMQ_CONFORMANCE_KNOWN_GAPS
+        cmocka_unit_test(test_delay_delivery),
 #endif
         cmocka_unit_test(test_text_encoding), cmocka_unit_test(test_vip_and_large),
         cmocka_unit_test(test_routes_merged), cmocka_unit_test(test_shutdown),
