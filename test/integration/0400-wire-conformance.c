@@ -1079,6 +1079,39 @@ static void test_java_consumer(void **state) {
     assert_int_equal(f->code, 0);
     frame_free(f);
 
+    /* The push consumer also pulls its retry topic, subscribed by the heartbeat (sysFlag 0:
+     * nothing there yet, the send-back waits for its delay): 19, not 17/24. */
+    snprintf(e, sizeof e,
+             "\"bname\":\"%s\",\"commitOffset\":\"0\",\"consumerGroup\":\"cg_java\","
+             "\"expressionType\":\"TAG\",\"maxMsgNums\":\"32\",\"queueId\":\"0\","
+             "\"queueOffset\":\"0\",\"subVersion\":\"%" PRId64 "\",\"suspendTimeoutMillis\":"
+             "\"15000\",\"sysFlag\":\"0\",\"topic\":\"%%RETRY%%cg_java\"",
+             broker_name, subver + 1);
+    f = call(b, JAVA, 11, e, NULL, 0);
+    if (f->code != 19) fprintf(stderr, "retry pull: %d %s\n", f->code, f->remark ? f->remark : "");
+    assert_int_equal(f->code, 19);
+    check_pull_offsets(f);
+    frame_free(f);
+
+    /* A broadcasting consumer of the same topic (offsets kept locally, no commit flag). */
+    char hbb[1024];
+    snprintf(hbb, sizeof hbb,
+             "{\"clientID\":\"%s\",\"consumerDataSet\":[{\"consumeFromWhere\":"
+             "\"CONSUME_FROM_FIRST_OFFSET\",\"consumeType\":\"CONSUME_PASSIVELY\",\"groupName\":"
+             "\"cg_bcast\",\"messageModel\":\"BROADCASTING\",\"subscriptionDataSet\":[{"
+             "\"classFilterMode\":false,\"codeSet\":[],\"expressionType\":\"TAG\",\"subString\":"
+             "\"*\",\"subVersion\":%" PRId64 ",\"tagsSet\":[],\"topic\":\"%s\"}],"
+             "\"unitMode\":false}],\"producerDataSet\":[]}",
+             cid, subver, JAVA_TOPIC);
+    f = call(b, JAVA, 34, NULL, hbb, strlen(hbb));
+    assert_int_equal(f->code, 0);
+    frame_free(f);
+    java_pull_ext(e, sizeof e, "cg_bcast", JAVA_TOPIC, java_qid, 0, 2, 15000, subver, NULL);
+    f = pull_found(b, JAVA, e);
+    rec_decode(f->body, f->body_len, &r);
+    assert_int_equal(r.phys, java_phys);
+    frame_free(f);
+
     /* UPDATE_CONSUMER_OFFSET one-way: never answered; the next request's answer comes and
      * nothing for the one-way opaque was seen before it. */
     snprintf(e, sizeof e,
@@ -2403,6 +2436,44 @@ static void test_delay_delivery(void **state) {
     assert_memory_equal(r.body, "later", 5);
     char v[64];
     assert_false(prop_get(r.props, "DELAY", v, sizeof v));
+    assert_false(prop_get(r.props, "REAL_TOPIC", v, sizeof v));
+    int64_t phys = r.phys;
+    frame_free(f);
+
+    /* RECONSUME_LATER with an explicit delay level 1: the message comes back on
+     * %RETRY%cg_delay with RETRY_TOPIC and reconsumeTimes 1 (§3.2.7). */
+    const char *hb = "{\"clientID\":\"127.0.0.1@9701\",\"consumerDataSet\":[{\"consumeFromWhere\":"
+                     "\"CONSUME_FROM_LAST_OFFSET\",\"consumeType\":\"CONSUME_PASSIVELY\","
+                     "\"groupName\":\"cg_delay\",\"messageModel\":\"CLUSTERING\","
+                     "\"subscriptionDataSet\":[{\"classFilterMode\":false,\"codeSet\":[],"
+                     "\"expressionType\":\"TAG\",\"subString\":\"*\",\"subVersion\":1,"
+                     "\"tagsSet\":[],\"topic\":\"%RETRY%cg_delay\"}],\"unitMode\":false}],"
+                     "\"producerDataSet\":[]}";
+    f = call(b, JAVA, 34, NULL, hb, strlen(hb));
+    assert_int_equal(f->code, 0);
+    frame_free(f);
+    char e[1024];
+    snprintf(e, sizeof e,
+             "\"delayLevel\":\"1\",\"group\":\"cg_delay\",\"maxReconsumeTimes\":\"16\","
+             "\"offset\":\"%" PRId64 "\",\"originTopic\":\"TopicDelay\",\"unitMode\":\"false\"",
+             phys);
+    f = call(b, JAVA, 36, e, NULL, 0);
+    assert_int_equal(f->code, 0);
+    frame_free(f);
+    snprintf(e, sizeof e,
+             "\"commitOffset\":\"0\",\"consumerGroup\":\"cg_delay\",\"expressionType\":\"TAG\","
+             "\"maxMsgNums\":\"32\",\"queueId\":\"0\",\"queueOffset\":\"0\",\"subVersion\":\"1\","
+             "\"suspendTimeoutMillis\":\"8000\",\"sysFlag\":\"2\",\"topic\":\"%%RETRY%%cg_delay\"");
+    f = try_await(b, req(b, JAVA, 11, 0, e, NULL, 0), 8000 + TIMEOUT_MS);
+    assert_non_null(f);
+    if (f->code != 0) fprintf(stderr, "retry message not delivered: %d\n", f->code);
+    assert_int_equal(f->code, 0);
+    rec_decode(f->body, f->body_len, &r);
+    assert_string_equal(r.topic, "%RETRY%cg_delay");
+    assert_int_equal(r.reconsume, 1);
+    assert_true(prop_get(r.props, "RETRY_TOPIC", v, sizeof v));
+    assert_string_equal(v, "TopicDelay");
+    assert_memory_equal(r.body, "later", 5);
     frame_free(f);
     conn_close(b);
 }
