@@ -158,7 +158,7 @@ rmq_err_t rmq_bm_heartbeat_parse(const void *body, size_t len, rmq_bm_heartbeat_
         snprintf(err, errlen, "HeartbeatData body missing");
         return RMQ_ERR__INVALID_ARG;
     }
-    json_t *root = rmq_fj_parse(body, len, err, errlen);
+    json_t *root = rmq_fjson_parse(body, len, err, errlen);
     if (!root) return RMQ_ERR__INVALID_ARG;
     rmq_err_t rc = RMQ_ERR__INVALID_ARG;
     char tmp[64];
@@ -805,7 +805,7 @@ static rmq_rem_cmd_t *parse_lock_body(const rmq_rem_cmd_t *req, json_t **root, c
     *n = 0;
     if (!req->body)
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "lock/unlock body missing");
-    *root = rmq_fj_parse((const char *)req->body, req->body_len, err, sizeof err);
+    *root = rmq_fjson_parse((const char *)req->body, req->body_len, err, sizeof err);
     if (!*root) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "bad lock body: %s", err);
     *group = json_string_value(json_object_get(*root, "consumerGroup"));
     *client_id = json_string_value(json_object_get(*root, "clientId"));
@@ -928,7 +928,7 @@ BM_HANDLER(h_unlock) {
 BM_HANDLER(h_check_config) {
     char err[160];
     if (!req->body) return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
-    json_t *root = rmq_fj_parse((const char *)req->body, req->body_len, err, sizeof err);
+    json_t *root = rmq_fjson_parse((const char *)req->body, req->body_len, err, sizeof err);
     if (!root)
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "bad CheckClientRequestBody: %s", err);
     json_t *sd = json_object_get(root, "subscriptionData");

@@ -1,9 +1,5 @@
-/* Helpers of the broker managers: string map, fastjson dialect, header accessors.
- *
- * fastjson writes maps with non-String keys without quotes ({0:12}) and maps keyed by objects
- * with the object as key ({{"brokerName":"b","queueId":0,"topic":"T"}:12}); jansson reads
- * neither. rmq_fj_normalize rewrites both into valid JSON in one pass that tracks only the
- * container stack and whether a key is expected, so strings containing braces are safe. */
+/* Helpers of the broker managers: string map, writing JSON as fastjson does (reading it is
+ * common/fjson.h), header accessors. */
 #include "broker/mgr.h"
 
 #include <inttypes.h>
@@ -128,15 +124,6 @@ void rmq_smap_fini(rmq_smap_t *m, void (*free_val)(void *v)) {
 
 /* ---- fastjson ---------------------------------------------------------------------- */
 
-/* Skip a string literal starting at p[i] == '"'; returns the index after the closing quote. */
-static size_t skip_string(const char *p, size_t len, size_t i) {
-    for (i++; i < len; i++) {
-        if (p[i] == '\\') i++;
-        else if (p[i] == '"') return i + 1;
-    }
-    return len;
-}
-
 /* Append text as the body of a JSON string literal (escaping quotes, backslashes, controls). */
 static void esc_append(rmq_buf_t *b, const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
@@ -155,106 +142,6 @@ static void esc_append(rmq_buf_t *b, const char *s, size_t n) {
             rmq_buf_append_u8(b, c);
         }
     }
-}
-
-char *rmq_fj_normalize(const char *p, size_t len) {
-    rmq_buf_t b;
-    rmq_buf_init(&b);
-    char stack[256]; /* 'o' object, 'a' array; deeper nesting is copied without rewriting */
-    int depth = 0;
-    bool expect_key = false;
-    size_t i = 0;
-    while (i < len) {
-        char c = p[i];
-        if (c == '"') {
-            size_t e = skip_string(p, len, i);
-            rmq_buf_append(&b, p + i, e - i);
-            i = e;
-            expect_key = false;
-            continue;
-        }
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-            rmq_buf_append_u8(&b, (uint8_t)c);
-            i++;
-            continue;
-        }
-        if (expect_key && c == '{') {
-            /* object key: find its matching brace and emit it as a string key */
-            size_t j = i;
-            int d = 0;
-            while (j < len) {
-                if (p[j] == '"') {
-                    j = skip_string(p, len, j);
-                    continue;
-                }
-                if (p[j] == '{') d++;
-                else if (p[j] == '}' && --d == 0) {
-                    j++;
-                    break;
-                }
-                j++;
-            }
-            rmq_buf_append_u8(&b, '"');
-            esc_append(&b, p + i, j - i);
-            rmq_buf_append_u8(&b, '"');
-            i = j;
-            expect_key = false;
-            continue;
-        }
-        if (expect_key && (c == '-' || (c >= '0' && c <= '9'))) {
-            size_t j = i + 1;
-            while (j < len && ((p[j] >= '0' && p[j] <= '9') || p[j] == '.' || p[j] == '-' ||
-                               p[j] == 'e' || p[j] == 'E' || p[j] == '+'))
-                j++;
-            rmq_buf_append_u8(&b, '"');
-            rmq_buf_append(&b, p + i, j - i);
-            rmq_buf_append_u8(&b, '"');
-            i = j;
-            expect_key = false;
-            continue;
-        }
-        switch (c) {
-        case '{':
-            if (depth < (int)sizeof stack) stack[depth] = 'o';
-            depth++;
-            expect_key = true;
-            break;
-        case '[':
-            if (depth < (int)sizeof stack) stack[depth] = 'a';
-            depth++;
-            expect_key = false;
-            break;
-        case '}':
-        case ']':
-            if (depth > 0) depth--;
-            expect_key = false;
-            break;
-        case ',':
-            expect_key = depth > 0 && depth <= (int)sizeof stack && stack[depth - 1] == 'o';
-            break;
-        default:
-            expect_key = false;
-            break;
-        }
-        rmq_buf_append_u8(&b, (uint8_t)c);
-        i++;
-    }
-    rmq_buf_append_u8(&b, 0);
-    size_t n;
-    return (char *)rmq_buf_detach(&b, &n);
-}
-
-json_t *rmq_fj_parse(const char *text, size_t len, char *err, size_t errlen) {
-    char *norm = rmq_fj_normalize(text, len);
-    if (!norm) {
-        if (err) snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    json_error_t je;
-    json_t *j = json_loads(norm, JSON_DECODE_ANY, &je);
-    free(norm);
-    if (!j && err) snprintf(err, errlen, "bad JSON at %d:%d: %s", je.line, je.column, je.text);
-    return j;
 }
 
 void rmq_fj_str(rmq_buf_t *b, const char *s) {

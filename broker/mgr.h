@@ -13,6 +13,7 @@
 
 #include "broker/broker.h"
 #include "common/buf.h"
+#include "common/fjson.h"
 
 /* ---- string-keyed hash map (chained; grows at load 1) ------------------------------ */
 typedef struct rmq_smap_ent_s {
@@ -38,12 +39,7 @@ void rmq_smap_each(rmq_smap_t *m, bool (*fn)(const char *k, void *v, void *arg),
 void rmq_smap_fini(rmq_smap_t *m, void (*free_val)(void *v));
 
 /* ---- fastjson dialect (protocol.md 5.0) --------------------------------------------- */
-/* Rewrite fastjson text into RFC 8259 JSON: bare numeric map keys get quoted and object keys
- * ({"brokerName":..}:v) become string keys holding the key object's JSON text. Returns new
- * NUL-terminated text (free()), NULL on OOM. */
-char *rmq_fj_normalize(const char *text, size_t len);
-/* Normalize and parse; NULL with a reason in err on bad JSON. Returns new (json_decref). */
-json_t *rmq_fj_parse(const char *text, size_t len, char *err, size_t errlen);
+/* Reading fastjson text: rmq_fjson_parse (common/fjson.h). */
 /* Append s as a JSON string literal (UTF-8 kept raw, as fastjson writes it). */
 void rmq_fj_str(rmq_buf_t *b, const char *s);
 /* Append a MessageQueue object {"brokerName":..,"queueId":..,"topic":..}. */

@@ -164,7 +164,7 @@ char *rmq_bm_offsets_encode(rmq_broker_offsets_t *t, bool pretty) {
 
 rmq_err_t rmq_bm_offsets_decode(rmq_broker_offsets_t *t, const char *text, size_t len) {
     char err[160];
-    json_t *root = rmq_fj_parse(text, len, err, sizeof err);
+    json_t *root = rmq_fjson_parse(text, len, err, sizeof err);
     if (!root) {
         RMQ_LOG_WARN("offset", "consumerOffset.json: %s", err);
         return RMQ_ERR__CORRUPT;

@@ -105,7 +105,7 @@ static char *encode_all(rmq_broker_subgroups_t *t) {
 
 static rmq_err_t decode_all(rmq_broker_subgroups_t *t, const char *text, size_t len) {
     char err[160];
-    json_t *root = rmq_fj_parse(text, len, err, sizeof err);
+    json_t *root = rmq_fjson_parse(text, len, err, sizeof err);
     if (!root || !json_is_object(root)) {
         RMQ_LOG_WARN("subgroup", "subscriptionGroup.json: %s", root ? "not an object" : err);
         json_decref(root);
@@ -224,7 +224,7 @@ const rmq_subgroup_t *rmq_broker_subgroup_find_or_create(rmq_broker_t *b, const 
 
 BM_HANDLER(h_update) {
     char err[160];
-    json_t *o = req->body ? rmq_fj_parse((const char *)req->body, req->body_len, err, sizeof err)
+    json_t *o = req->body ? rmq_fjson_parse((const char *)req->body, req->body_len, err, sizeof err)
                           : NULL;
     if (!o) {
         if (!req->body) snprintf(err, sizeof err, "no body");

@@ -12,60 +12,10 @@
 #include <time.h>
 
 #include "client/internal.h"
+#include "common/fjson.h"
 #include "common/util.h"
 
 /* ---- JSON ---------------------------------------------------------------------------- */
-
-char *rmq_json_quote_int_keys(const char *in, size_t len) {
-    /* Worst case every byte is a key digit needing two quotes around a 1-char key. */
-    char *out = malloc(len * 3 + 1);
-    if (!out) return NULL;
-    size_t o = 0;
-    bool in_str = false, key_pos = false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = in[i];
-        if (in_str) {
-            out[o++] = ch;
-            if (ch == '\\' && i + 1 < len) {
-                out[o++] = in[++i];
-            } else if (ch == '"') {
-                in_str = false;
-            }
-            continue;
-        }
-        if (ch == '"') {
-            in_str = true;
-            key_pos = false;
-            out[o++] = ch;
-            continue;
-        }
-        if (ch == '{' || ch == ',') {
-            out[o++] = ch;
-            key_pos = true; /* a key may follow (in arrays the check below fails harmlessly) */
-            continue;
-        }
-        if (key_pos && (isdigit((unsigned char)ch) || ch == '-')) {
-            /* bare number: a key only if a ':' follows (after blanks) */
-            size_t j = i + 1;
-            while (j < len && isdigit((unsigned char)in[j])) j++;
-            size_t k = j;
-            while (k < len && isspace((unsigned char)in[k])) k++;
-            if (k < len && in[k] == ':') {
-                out[o++] = '"';
-                memcpy(out + o, in + i, j - i);
-                o += j - i;
-                out[o++] = '"';
-                i = j - 1;
-                key_pos = false;
-                continue;
-            }
-        }
-        if (!isspace((unsigned char)ch)) key_pos = false;
-        out[o++] = ch;
-    }
-    out[o] = 0;
-    return out;
-}
 
 static const char *jstr(json_t *o, const char *k) {
     json_t *v = json_object_get(o, k);
@@ -89,8 +39,8 @@ static int qdata_cmp(const void *a, const void *b) {
 }
 
 rmq_err_t rmq_route_parse(const char *json, size_t len, rmq_route_t **out) {
-    char *fixed = rmq_json_quote_int_keys(json, len);
-    if (!fixed) return RMQ_ERR__NOMEM;
+    char *fixed = rmq_fjson_normalize(json, len);
+    if (!fixed) return RMQ_ERR__BAD_MSG;
     json_error_t jerr;
     json_t *root = json_loads(fixed, 0, &jerr);
     free(fixed);

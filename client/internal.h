@@ -108,10 +108,6 @@ uint32_t rmq_local_ipv4(void);
 
 /* ---- routes (protocol.md 5.1) ------------------------------------------------------ */
 
-/* Quote bare integer object keys ({0:"a"} -> {"0":"a"}) so jansson accepts fastjson output.
- * Strings are copied untouched. Returns a new NUL-terminated string (free()), NULL on OOM. */
-char *rmq_json_quote_int_keys(const char *in, size_t len);
-
 typedef struct {
     char broker[64];
     int read_q, write_q, perm, sys_flag;

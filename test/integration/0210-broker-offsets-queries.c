@@ -323,7 +323,7 @@ static void check_stats(void) {
     rmq_rem_cmd_t *resp = call(req);
     assert_int_equal(resp->code, RMQ_OK);
     char err[128];
-    json_t *j = rmq_fj_parse((const char *)resp->body, resp->body_len, err, sizeof err);
+    json_t *j = rmq_fjson_parse((const char *)resp->body, resp->body_len, err, sizeof err);
     assert_non_null(j);
     json_t *tbl = json_object_get(j, "offsetTable");
     assert_int_equal(json_object_size(tbl), NQ);
@@ -353,7 +353,7 @@ static void check_stats(void) {
     rmq_rem_cmd_set(req, "consumerGroup", "g-off");
     resp = call(req);
     assert_int_equal(resp->code, RMQ_OK);
-    j = rmq_fj_parse((const char *)resp->body, resp->body_len, err, sizeof err);
+    j = rmq_fjson_parse((const char *)resp->body, resp->body_len, err, sizeof err);
     assert_non_null(j);
     assert_non_null(json_object_get(j, "consumeTps"));
     tbl = json_object_get(j, "offsetTable");
@@ -399,7 +399,7 @@ static void test_consumer_offsets(void **st) {
     rmq_rem_cmd_t *sresp = call(sreq);
     assert_int_equal(sresp->code, RMQ_OK);
     char serr[128];
-    json_t *sj = rmq_fj_parse((const char *)sresp->body, sresp->body_len, serr, sizeof serr);
+    json_t *sj = rmq_fjson_parse((const char *)sresp->body, sresp->body_len, serr, sizeof serr);
     assert_non_null(sj);
     double tps = json_number_value(json_object_get(sj, "consumeTps"));
     assert_true(tps > 0.5 && tps < 2.0);

@@ -381,7 +381,7 @@ static void test_membership_and_notify(void **st) {
 /* Parse a ResetOffsetBody (map or list form) into offs[2]; returns entries found. */
 static int parse_reset(const char *body, int64_t offs[2]) {
     char err[128];
-    json_t *j = rmq_fj_parse(body, strlen(body), err, sizeof err);
+    json_t *j = rmq_fjson_parse(body, strlen(body), err, sizeof err);
     if (!j) return -1;
     json_t *t = json_object_get(j, "offsetTable");
     int n = 0;

@@ -25,7 +25,7 @@ static void test_normalize(void **st) {
     const char *in = "{\"a\":{0:250, 1:-3},\"s\":\"{0:1}\",\"m\":{{\"brokerName\":\"b\","
                      "\"queueId\":2,\"topic\":\"T\"}:7},\"l\":[1,{2:3}]}";
     char err[128];
-    json_t *j = rmq_fj_parse(in, strlen(in), err, sizeof err);
+    json_t *j = rmq_fjson_parse(in, strlen(in), err, sizeof err);
     assert_non_null(j);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "a"), "0")), 250);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "a"), "1")), -3);
@@ -49,10 +49,10 @@ static void test_normalize(void **st) {
     assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 1), "2")), 3);
     json_decref(j);
     /* already-valid JSON passes through */
-    j = rmq_fj_parse("{\"0\":1}", 7, err, sizeof err);
+    j = rmq_fjson_parse("{\"0\":1}", 7, err, sizeof err);
     assert_non_null(j);
     json_decref(j);
-    assert_null(rmq_fj_parse("{\"a\":", 5, err, sizeof err));
+    assert_null(rmq_fjson_parse("{\"a\":", 5, err, sizeof err));
 }
 
 static void test_offsets_file(void **st) {
@@ -244,7 +244,7 @@ static void test_reset_bodies(void **st) {
                            "\"topic\":\"TopicTest\"}:100,{\"brokerName\":\"broker-a\","
                            "\"queueId\":1,\"topic\":\"TopicTest\"}:97}}");
     char err[128];
-    json_t *j = rmq_fj_parse(s, strlen(s), err, sizeof err);
+    json_t *j = rmq_fjson_parse(s, strlen(s), err, sizeof err);
     assert_non_null(j);
     assert_int_equal(json_object_size(json_object_get(j, "offsetTable")), 2);
     json_decref(j);

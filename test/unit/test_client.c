@@ -259,22 +259,6 @@ static const char *ROUTE_FASTJSON =
     "\"queueDatas\":[{\"brokerName\":\"broker-a\",\"perm\":6,\"readQueueNums\":4,"
     "\"topicSysFlag\":0,\"writeQueueNums\":4}]}";
 
-static void test_json_quote_int_keys(void **st) {
-    const char *cases[][2] = {
-        {"{0:\"a\",1:\"b\"}", "{\"0\":\"a\",\"1\":\"b\"}"},
-        {"{ 12 : \"x\" , -3:1}", "{ \"12\" : \"x\" , \"-3\":1}"},
-        {"{\"k\":\"{0:1}\",\"a\":[0,1,2]}", "{\"k\":\"{0:1}\",\"a\":[0,1,2]}"},
-        {"{\"s\":\"q\\\"{1:2}\"}", "{\"s\":\"q\\\"{1:2}\"}"},
-        {"{\"a\":{7:{8:9}}}", "{\"a\":{\"7\":{\"8\":9}}}"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *o = rmq_json_quote_int_keys(cases[i][0], strlen(cases[i][0]));
-        assert_non_null(o);
-        assert_string_equal(o, cases[i][1]);
-        free(o);
-    }
-}
-
 static void test_route_parse(void **st) {
     rmq_route_t *r = NULL;
     assert_int_equal(rmq_route_parse(ROUTE_FASTJSON, strlen(ROUTE_FASTJSON), &r), RMQ_OK);
@@ -694,7 +678,6 @@ int main(void) {
         cmocka_unit_test(test_mq_order),
         cmocka_unit_test(test_tag_expressions),
         cmocka_unit_test(test_uniq_key),
-        cmocka_unit_test(test_json_quote_int_keys),
         cmocka_unit_test(test_route_parse),
         cmocka_unit_test(test_body_compression),
         cmocka_unit_test(test_send_header_v2),

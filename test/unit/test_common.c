@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/fjson.h"
 #include "common/kvconf.h"
 #include "common/log.h"
 #include "common/mailbox.h"
@@ -213,12 +214,41 @@ static void test_log(void **st) {
     rmq_log_close();
 }
 
+static void test_fjson(void **st) {
+    (void)st;
+    const char *cases[][2] = {
+        {"{0:\"a\",1:\"b\"}", "{\"0\":\"a\",\"1\":\"b\"}"},
+        {"{ 12 : \"x\" , -3:1}", "{ \"12\" : \"x\" , \"-3\":1}"},
+        {"{\"k\":\"{0:1}\",\"a\":[0,1,2]}", "{\"k\":\"{0:1}\",\"a\":[0,1,2]}"},
+        {"{\"s\":\"q\\\"{1:2}\"}", "{\"s\":\"q\\\"{1:2}\"}"},
+        {"{\"a\":{7:{8:9}}}", "{\"a\":{\"7\":{\"8\":9}}}"},
+        /* a MessageQueue object as a map key (ConsumeStats, ResetOffsetBody) */
+        {"{{\"brokerName\":\"b\",\"queueId\":0,\"topic\":\"T\"}:5}",
+         "{\"{\\\"brokerName\\\":\\\"b\\\",\\\"queueId\\\":0,\\\"topic\\\":\\\"T\\\"}\":5}"},
+    };
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(cases); i++) {
+        char *o = rmq_fjson_normalize(cases[i][0], strlen(cases[i][0]));
+        assert_non_null(o);
+        assert_string_equal(o, cases[i][1]);
+        free(o);
+    }
+    assert_null(rmq_fjson_normalize("{\"a\":[1,2}", 10));
+    char err[128];
+    json_t *j = rmq_fjson_parse("{0:{\"x\":1}}", 12, err, sizeof err);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "0"), "x")), 1);
+    json_decref(j);
+    assert_null(rmq_fjson_parse("{\"a\":", 5, err, sizeof err));
+    assert_true(strlen(err) > 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_java_hash), cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_be),        cmocka_unit_test(test_buf),
         cmocka_unit_test(test_kvconf),    cmocka_unit_test(test_main_args),
         cmocka_unit_test(test_mailbox),   cmocka_unit_test(test_log),
+        cmocka_unit_test(test_fjson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
