@@ -720,8 +720,11 @@ int rmq_broker_run(rmq_broker_cfg_t *cfg) {
     uv_timer_start(&rt.offset_timer, on_offset_timer, 10000,
                    (uint64_t)b->cfg.flush_consumer_offset_interval);
     rmq_broker_register_all(b);
-    RMQ_LOG_INFO("broker", "broker %s started on port %d, NameServers %s", b->cfg.broker_name,
-                 b->cfg.listen_port, b->cfg.namesrv_addr ? b->cfg.namesrv_addr : "(none)");
+    /* RocketMQ's exact start-up line: runbooks and start scripts grep for "boot success". */
+    RMQ_LOG_INFO("broker",
+                 "The broker[%s, %s] boot success. serializeType=JSON and name server is %s",
+                 b->cfg.broker_name, b->addr,
+                 b->cfg.namesrv_addr && *b->cfg.namesrv_addr ? b->cfg.namesrv_addr : "null");
 
     uv_run(b->loop, UV_RUN_DEFAULT);
     /* Only unreferenced handles are left (the safety timer): close them and let them finish. */
