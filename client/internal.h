@@ -69,9 +69,15 @@ struct rmq_msg_s {
     int64_t queue_offset, commitlog_offset, born_ts, store_ts, prepared_txn_offset;
     char offset_id[57];
     char broker[64];
+    /* > 0: a decoded message laid out as one block of pack_len bytes starting at the struct
+     * (topic, body, property array and strings inside it): one malloc per pulled message.
+     * Pointers inside the block are never freed on their own (rmq_msg_free_part). */
+    size_t pack_len;
 };
 
 rmq_msg_t *rmq_msg_alloc(void);
+/* Free p, a part of m (topic, body, property array or string), unless it lives in m's block. */
+void rmq_msg_free_part(const rmq_msg_t *m, void *p);
 /* Set (replace) a property; NULL v removes. */
 rmq_err_t rmq_msg_prop_set(rmq_msg_t *m, const char *k, const char *v);
 void rmq_msg_prop_del(rmq_msg_t *m, const char *k);

@@ -42,6 +42,15 @@ fail:
     return NULL;
 }
 
+static bool in_pack(const rmq_msg_t *m, const void *p) {
+    return m->pack_len && (const char *)p >= (const char *)m &&
+           (const char *)p < (const char *)m + m->pack_len;
+}
+
+void rmq_msg_free_part(const rmq_msg_t *m, void *p) {
+    if (!in_pack(m, p)) free(p);
+}
+
 rmq_err_t rmq_msg_prop_set(rmq_msg_t *m, const char *k, const char *v) {
     if (!v) {
         rmq_msg_prop_del(m, k);
@@ -51,14 +60,20 @@ rmq_err_t rmq_msg_prop_set(rmq_msg_t *m, const char *k, const char *v) {
         if (strcmp(m->props[i].key, k) == 0) {
             char *nv = strdup(v);
             if (!nv) return RMQ_ERR__NOMEM;
-            free(m->props[i].val);
+            rmq_msg_free_part(m, m->props[i].val);
             m->props[i].val = nv;
             return RMQ_OK;
         }
     }
     if (m->nprops == m->cap_props) {
         size_t nc = m->cap_props ? m->cap_props * 2 : 8;
-        rmq_kv_t *np = realloc(m->props, nc * sizeof(*np));
+        rmq_kv_t *np;
+        if (in_pack(m, m->props)) { /* a decoded message's array cannot grow in place */
+            np = malloc(nc * sizeof(*np));
+            if (np && m->nprops) memcpy(np, m->props, m->nprops * sizeof(*np));
+        } else {
+            np = realloc(m->props, nc * sizeof(*np));
+        }
         if (!np) return RMQ_ERR__NOMEM;
         m->props = np;
         m->cap_props = nc;
@@ -78,8 +93,8 @@ rmq_err_t rmq_msg_prop_set(rmq_msg_t *m, const char *k, const char *v) {
 void rmq_msg_prop_del(rmq_msg_t *m, const char *k) {
     for (size_t i = 0; i < m->nprops; i++) {
         if (strcmp(m->props[i].key, k) == 0) {
-            free(m->props[i].key);
-            free(m->props[i].val);
+            rmq_msg_free_part(m, m->props[i].key);
+            rmq_msg_free_part(m, m->props[i].val);
             m->props[i] = m->props[--m->nprops];
             return;
         }
@@ -149,13 +164,13 @@ int64_t rmq_msg_commitlog_offset(const rmq_msg_t *m) {
 
 void rmq_msg_destroy(rmq_msg_t *m) {
     if (!m) return;
-    free(m->topic);
-    if (m->own_body) free(m->body);
+    rmq_msg_free_part(m, m->topic);
+    if (m->own_body) rmq_msg_free_part(m, m->body);
     for (size_t i = 0; i < m->nprops; i++) {
-        free(m->props[i].key);
-        free(m->props[i].val);
+        rmq_msg_free_part(m, m->props[i].key);
+        rmq_msg_free_part(m, m->props[i].val);
     }
-    free(m->props);
+    rmq_msg_free_part(m, m->props);
     free(m);
 }
 
@@ -202,28 +217,109 @@ oom:
     return RMQ_ERR__NOMEM;
 }
 
+static bool count_prop(const char *k, size_t kl, const char *v, size_t vl, void *arg) {
+    (*(size_t *)arg)++;
+    return true;
+}
+
 typedef struct {
     rmq_msg_t *m;
-    rmq_err_t e;
-} prop_ctx_t;
+    char *s; /* next free byte for NUL-terminated strings in the block */
+} pack_ctx_t;
 
-static bool add_prop(const char *k, size_t kl, const char *v, size_t vl, void *arg) {
-    prop_ctx_t *c = arg;
-    char *ks = strndup(k, kl), *vs = strndup(v, vl);
-    if (!ks || !vs) {
-        free(ks);
-        free(vs);
-        c->e = RMQ_ERR__NOMEM;
-        return false;
+/* Copy one property into the block; a repeated key replaces the earlier value (last wins, as
+ * rmq_msg_prop_set would). */
+static bool pack_prop(const char *k, size_t kl, const char *v, size_t vl, void *arg) {
+    pack_ctx_t *c = arg;
+    rmq_msg_t *m = c->m;
+    char *ks = c->s, *vs = ks + kl + 1;
+    memcpy(ks, k, kl);
+    ks[kl] = 0;
+    memcpy(vs, v, vl);
+    vs[vl] = 0;
+    c->s = vs + vl + 1;
+    for (size_t i = 0; i < m->nprops; i++) {
+        if (strcmp(m->props[i].key, ks) == 0) {
+            m->props[i].val = vs;
+            return true;
+        }
     }
-    c->e = rmq_msg_prop_set(c->m, ks, vs);
-    free(ks);
-    free(vs);
-    return c->e == RMQ_OK;
+    m->props[m->nprops].key = ks;
+    m->props[m->nprops].val = vs;
+    m->nprops++;
+    return true;
+}
+
+#define PACK_ALIGN(n) (((n) + 15) & ~(size_t)15)
+
+/* One decoded record as a single block (see rmq_msg_t.pack_len): struct, property array,
+ * body (unless compressed), topic and property strings. Pulls decode tens of messages per
+ * response on the loop thread while consume threads free them; one allocation each keeps
+ * malloc's cross-thread arena traffic low. */
+static rmq_err_t decode_one(const rmq_msg_rec_t *r, rmq_msg_t **out) {
+    *out = NULL;
+    size_t nprops = 0;
+    if (r->props_len > 0) rmq_msg_prop_each(r->props, (size_t)r->props_len, count_prop, &nprops);
+    bool compressed = (r->sysflag & RMQ_SYSFLAG_COMPRESSED) != 0;
+    size_t body_len = compressed ? 0 : (size_t)r->body_len;
+    size_t off_props = PACK_ALIGN(sizeof(rmq_msg_t));
+    size_t off_body = off_props + PACK_ALIGN(nprops * sizeof(rmq_kv_t));
+    size_t off_str = off_body + body_len;
+    /* each property's key and value are disjoint pieces of the properties text separated by
+     * a byte, so their NUL-terminated copies fit in props_len + 1 */
+    size_t total = off_str + (size_t)r->topic_len + 1 + (size_t)r->props_len + 1;
+    char *blk = malloc(total);
+    if (!blk) return RMQ_ERR__NOMEM;
+    rmq_msg_t *m = (rmq_msg_t *)blk;
+    memset(m, 0, sizeof(*m));
+    m->pack_len = total;
+    m->received = true;
+    m->props = nprops ? (rmq_kv_t *)(blk + off_props) : NULL;
+    m->cap_props = nprops;
+    char *topic = blk + off_str;
+    memcpy(topic, r->topic, (size_t)r->topic_len);
+    topic[r->topic_len] = 0;
+    m->topic = topic;
+    m->queue_id = r->queue_id;
+    m->flag = r->flag;
+    m->queue_offset = r->queue_offset;
+    m->commitlog_offset = r->phys_offset;
+    m->sysflag = r->sysflag;
+    m->born_ts = r->born_ts;
+    m->store_ts = r->store_ts;
+    m->reconsume_times = r->reconsume_times;
+    m->prepared_txn_offset = r->prepared_txn_offset;
+    rmq_msg_offset_id_encode(m->offset_id, &r->store_host, r->phys_offset);
+    m->own_body = true;
+    rmq_err_t e = RMQ_OK;
+    if (compressed) {
+        int ctype = (r->sysflag & RMQ_SYSFLAG_COMPRESSION_TYPE_MASK) >> 8;
+        if (ctype != 0 && ctype != 3) {
+            e = RMQ_ERR__BAD_MSG; /* LZ4 / ZSTD: not supported, refuse rather than garble */
+        } else {
+            size_t ol = 0;
+            e = rmq_msg_inflate(r->body, (size_t)r->body_len, 64u << 20, &m->body, &ol);
+            m->body_len = ol;
+        }
+    } else {
+        m->body = (uint8_t *)blk + off_body;
+        if (body_len) memcpy(m->body, r->body, body_len);
+        m->body_len = body_len;
+    }
+    if (!e && nprops) {
+        pack_ctx_t c = {m, topic + r->topic_len + 1};
+        rmq_msg_prop_each(r->props, (size_t)r->props_len, pack_prop, &c);
+    }
+    if (e) {
+        rmq_msg_destroy(m);
+        return e;
+    }
+    *out = m;
+    return RMQ_OK;
 }
 
 rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t *n) {
-    size_t cap = 16, cnt = 0, pos = 0;
+    size_t cap = 32, cnt = 0, pos = 0;
     rmq_msg_t **arr = malloc(cap * sizeof(*arr));
     if (!arr) return RMQ_ERR__NOMEM;
     rmq_err_t e = RMQ_OK;
@@ -235,50 +331,9 @@ rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t
             break;
         }
         pos += (size_t)sz;
-        rmq_msg_t *m = rmq_msg_alloc();
-        if (!m) {
-            e = RMQ_ERR__NOMEM;
-            break;
-        }
-        m->received = true;
-        m->topic = strndup(r.topic, (size_t)r.topic_len);
-        m->queue_id = r.queue_id;
-        m->flag = r.flag;
-        m->queue_offset = r.queue_offset;
-        m->commitlog_offset = r.phys_offset;
-        m->sysflag = r.sysflag;
-        m->born_ts = r.born_ts;
-        m->store_ts = r.store_ts;
-        m->reconsume_times = r.reconsume_times;
-        m->prepared_txn_offset = r.prepared_txn_offset;
-        rmq_msg_offset_id_encode(m->offset_id, &r.store_host, r.phys_offset);
-        if (r.sysflag & RMQ_SYSFLAG_COMPRESSED) {
-            int ctype = (r.sysflag & RMQ_SYSFLAG_COMPRESSION_TYPE_MASK) >> 8;
-            if (ctype != 0 && ctype != 3) {
-                e = RMQ_ERR__BAD_MSG; /* LZ4 / ZSTD: not supported, refuse rather than garble */
-            } else {
-                size_t ol = 0;
-                e = rmq_msg_inflate(r.body, (size_t)r.body_len, 64u << 20, &m->body, &ol);
-                m->body_len = ol;
-            }
-            m->own_body = true;
-        } else {
-            m->body = malloc(r.body_len ? (size_t)r.body_len : 1);
-            if (m->body) memcpy(m->body, r.body, (size_t)r.body_len);
-            else e = RMQ_ERR__NOMEM;
-            m->body_len = (size_t)r.body_len;
-            m->own_body = true;
-        }
-        if (!e && !m->topic) e = RMQ_ERR__NOMEM;
-        if (!e && r.props_len > 0) {
-            prop_ctx_t c = {m, RMQ_OK};
-            rmq_msg_prop_each(r.props, (size_t)r.props_len, add_prop, &c);
-            e = c.e;
-        }
-        if (e) {
-            rmq_msg_destroy(m);
-            break;
-        }
+        rmq_msg_t *m;
+        e = decode_one(&r, &m);
+        if (e) break;
         if (cnt == cap) {
             cap *= 2;
             rmq_msg_t **na = realloc(arr, cap * sizeof(*arr));

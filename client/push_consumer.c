@@ -47,6 +47,7 @@ typedef struct pq_s {
     int64_t commit;     /* smallest unconsumed offset (what we commit); -1 unknown */
     int64_t committed;  /* last value sent */
     bool dropped;
+    bool flow_wait;     /* pulling paused by flow control; whoever clears it pulls next */
     int tasks;          /* consume tasks referencing this pq */
     /* orderly */
     bool locked;
@@ -181,6 +182,19 @@ static void pq_mark_done(pq_t *pq, rmq_msg_t *const *msgs, size_t n) { /* mu hel
         if (lo < pq->count && pq_at(pq, lo)->m == msgs[k]) pq_at(pq, lo)->done = true;
     }
     pq_advance(pq);
+}
+
+/* After consumption (mu held): true when pulling was paused by flow control and the queue has
+ * drained to half its thresholds, so the caller issues the pull now instead of letting it wait
+ * out the rest of FLOW_DELAY_MS (a fast listener would otherwise idle on the timer). Clearing
+ * flow_wait makes the caller the one that pulls; the pending timer then does nothing. */
+static bool pq_flow_resume(pq_t *pq) {
+    rmq_push_consumer_t *c = pq->c;
+    if (!pq->flow_wait || pq->dropped) return false;
+    if ((int64_t)pq->count > c->thr_count / 2 || (int64_t)pq->bytes > c->thr_bytes / 2)
+        return false;
+    pq->flow_wait = false;
+    return true;
 }
 
 /* ---- pool -------------------------------------------------------------------------- */
@@ -357,7 +371,9 @@ static void run_concurrent(rmq_push_consumer_t *c, task_t *t) {
         if (t->msgs[i]) t->msgs[k++] = t->msgs[i];
     pthread_mutex_lock(&pq->mu);
     if (!pq->dropped) pq_mark_done(pq, t->msgs, k);
+    bool resume = pq_flow_resume(pq);
     pthread_mutex_unlock(&pq->mu);
+    if (resume) issue_pull(pq); /* pq lives: this task still counts in pq->tasks */
 }
 
 static void resubmit_orderly(void *arg);
@@ -399,7 +415,9 @@ static void run_orderly(rmq_push_consumer_t *c, pq_t *pq) {
             pthread_mutex_lock(&pq->mu);
             pq->later_rounds = 0;
             pq_mark_done(pq, batch, n);
+            bool resume = pq_flow_resume(pq);
             pthread_mutex_unlock(&pq->mu);
+            if (resume) issue_pull(pq);
             continue;
         }
         /* LATER: retry the same messages after suspendCurrentQueueTimeMillis, unless they hit
@@ -512,6 +530,18 @@ static void pull_later_task(void *arg) {
 
 static void pull_later_drop(void *arg) { consumer_unref(((pq_t *)arg)->c); }
 
+/* The flow-control timer: pulls only if consumption has not resumed pulling already. */
+static void pull_flow_task(void *arg) {
+    pq_t *pq = arg;
+    rmq_push_consumer_t *c = pq->c;
+    pthread_mutex_lock(&pq->mu);
+    bool mine = pq->flow_wait;
+    pq->flow_wait = false;
+    pthread_mutex_unlock(&pq->mu);
+    if (mine) issue_pull(pq);
+    consumer_unref(c);
+}
+
 static void pull_later(pq_t *pq, int64_t ms) {
     rmq_push_consumer_t *c = pq->c;
     if (atomic_load(&c->stopping)) return;
@@ -607,7 +637,7 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
                 if (rt) {
                     char *nt = strdup(rt);
                     if (nt) {
-                        free(m->topic);
+                        rmq_msg_free_part(m, m->topic);
                         m->topic = nt;
                     }
                 }
@@ -654,10 +684,15 @@ static void issue_pull(pq_t *pq) {
     bool dropped = pq->dropped;
     size_t cnt = pq->count, bytes = pq->bytes;
     int64_t off = pq->next_pull, commit = pq->commit;
+    bool flow = !dropped && ((int64_t)cnt > c->thr_count || (int64_t)bytes > c->thr_bytes);
+    if (flow) pq->flow_wait = true;
     pthread_mutex_unlock(&pq->mu);
     if (dropped) return;
-    if ((int64_t)cnt > c->thr_count || (int64_t)bytes > c->thr_bytes) {
-        pull_later(pq, FLOW_DELAY_MS); /* flow control */
+    if (flow) { /* flow control: retry in FLOW_DELAY_MS, or sooner once consumption drains */
+        atomic_fetch_add(&c->refs, 1);
+        if (rmq_instance_schedule_ex(c->in, FLOW_DELAY_MS, pull_flow_task, pull_later_drop, pq,
+                                     c) != RMQ_OK)
+            atomic_fetch_sub(&c->refs, 1);
         return;
     }
     const csub_t *s = find_sub(c, pq->mq.topic);
