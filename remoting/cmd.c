@@ -72,9 +72,10 @@ void rmq_rem_cmd_destroy(rmq_rem_cmd_t *c) {
     release_iov(c);
     for (size_t i = 0; i < c->next; i++) {
         free_val(&c->ext[i]);
-        free(c->ext[i].key);
+        rmq_rem_cmd_free_key_(c, c->ext[i].key);
     }
     free(c->ext);
+    free(c->ext_blk);
     free(c->remark);
     free(c->body);
     free(c);
@@ -86,6 +87,62 @@ static void free_val(rmq_rem_field_t *f) {
     if (f->val != f->key + strlen(f->key) + 1) free(f->val);
 }
 
+bool rmq_rem_cmd_in_blk_(const rmq_rem_cmd_t *c, const char *p) {
+    return c->ext_blk && p >= c->ext_blk && p < c->ext_blk + c->ext_blk_len;
+}
+
+void rmq_rem_cmd_free_key_(const rmq_rem_cmd_t *c, char *k) {
+    if (!rmq_rem_cmd_in_blk_(c, k)) free(k);
+}
+
+static rmq_err_t ext_reserve(rmq_rem_cmd_t *c, size_t more) {
+    if (c->ext_cap - c->next >= more) return RMQ_OK;
+    size_t cap = c->ext_cap ? c->ext_cap * 2 : 8;
+    while (cap - c->next < more) cap *= 2;
+    rmq_rem_field_t *e = realloc(c->ext, cap * sizeof *e);
+    if (!e) return RMQ_ERR__NOMEM;
+    c->ext = e;
+    c->ext_cap = cap;
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_rem_cmd_add_fields(rmq_rem_cmd_t *c, const rmq_rem_field_t *kv, size_t n) {
+    if (!c || (n && !kv)) return RMQ_ERR__INVALID_ARG;
+    if (n == 0) return RMQ_OK;
+    size_t kl[64], vl[64];
+    if (c->ext_blk || n > 64) { /* one block per command: later additions go field by field */
+        for (size_t i = 0; i < n; i++) {
+            rmq_err_t e = rmq_rem_cmd_append_(c, kv[i].key, strlen(kv[i].key), kv[i].val,
+                                              strlen(kv[i].val));
+            if (e) return e;
+        }
+        return RMQ_OK;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        kl[i] = strlen(kv[i].key);
+        vl[i] = strlen(kv[i].val);
+        total += kl[i] + vl[i] + 2;
+    }
+    if (ext_reserve(c, n)) return RMQ_ERR__NOMEM;
+    char *blk = malloc(total);
+    if (!blk) return RMQ_ERR__NOMEM;
+    c->ext_blk = blk;
+    c->ext_blk_len = total;
+    /* "key\0val\0" side by side, the layout free_val recognises as not separately owned */
+    for (size_t i = 0; i < n; i++) {
+        rmq_rem_field_t *f = &c->ext[c->next++];
+        f->key = blk;
+        memcpy(blk, kv[i].key, kl[i] + 1);
+        blk += kl[i] + 1;
+        f->val = blk;
+        memcpy(blk, kv[i].val, vl[i] + 1);
+        blk += vl[i] + 1;
+    }
+    c->has_ext = true;
+    return RMQ_OK;
+}
+
 static rmq_rem_field_t *find_field(const rmq_rem_cmd_t *c, const char *k) {
     for (size_t i = 0; i < c->next; i++)
         if (strcmp(c->ext[i].key, k) == 0) return &c->ext[i];
@@ -94,13 +151,7 @@ static rmq_rem_field_t *find_field(const rmq_rem_cmd_t *c, const char *k) {
 
 rmq_err_t rmq_rem_cmd_append_(rmq_rem_cmd_t *c, const char *k, size_t klen, const char *v,
                               size_t vlen) {
-    if (c->next == c->ext_cap) {
-        size_t cap = c->ext_cap ? c->ext_cap * 2 : 8;
-        rmq_rem_field_t *e = realloc(c->ext, cap * sizeof *e);
-        if (!e) return RMQ_ERR__NOMEM;
-        c->ext = e;
-        c->ext_cap = cap;
-    }
+    if (ext_reserve(c, 1)) return RMQ_ERR__NOMEM;
     char *blk = malloc(klen + vlen + 2);
     if (!blk) return RMQ_ERR__NOMEM;
     memcpy(blk, k, klen);

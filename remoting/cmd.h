@@ -38,6 +38,10 @@ typedef struct rmq_rem_cmd_s {
     size_t niov;
     rmq_rem_release_fn iov_release; /* called once when the slices are no longer needed */
     void *iov_arg;
+    /* One owned block holding the keys and values of several ext fields (decoded headers,
+     * rmq_rem_cmd_add_fields); strings inside it are not freed on their own. NULL if none. */
+    char *ext_blk;
+    size_t ext_blk_len;
 } rmq_rem_cmd_t;
 
 /* New request with a fresh opaque from a process-wide counter, language OTHER... set by
@@ -60,6 +64,10 @@ static inline bool rmq_rem_cmd_is_oneway(const rmq_rem_cmd_t *c) {
 rmq_err_t rmq_rem_cmd_set(rmq_rem_cmd_t *c, const char *k, const char *v);
 rmq_err_t rmq_rem_cmd_set_i64(rmq_rem_cmd_t *c, const char *k, int64_t v);
 rmq_err_t rmq_rem_cmd_set_bool(rmq_rem_cmd_t *c, const char *k, bool v);
+/* Append n fields (copies of kv[i].key / kv[i].val) in one allocation, for hot requests built
+ * field by field. The caller guarantees none of the keys is present yet (no replace check);
+ * the fields keep kv's order. */
+rmq_err_t rmq_rem_cmd_add_fields(rmq_rem_cmd_t *c, const rmq_rem_field_t *kv, size_t n);
 /* Ext field value or NULL when absent (borrowed, valid while c lives). */
 const char *rmq_rem_cmd_get(const rmq_rem_cmd_t *c, const char *k);
 /* Parse an ext field as a Java long/int/boolean would be parsed.

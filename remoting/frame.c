@@ -271,7 +271,7 @@ static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
         const char *k, *v;
         size_t kl, vl;
         int64_t iv;
-        size_t mark = j->sused;
+        bool in_scratch = false;
         jp_ws(j);
         if (!jp_str(j, &k, &kl)) return false;
         if (c->next >= 64) return false;
@@ -288,6 +288,7 @@ static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
         uint8_t ch = *j->p;
         if (ch == '"') {
             if (!jp_str(j, &v, &vl)) return false;
+            in_scratch = true; /* right after its key */
         } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
             if (!jp_int(j, &v, &vl, &iv)) return false;
         } else if (jp_lit(j, "true")) {
@@ -297,8 +298,25 @@ static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
         } else {
             return false; /* null (Java omits them), reals, nested values: jansson's job */
         }
-        if (rmq_rem_cmd_append_(c, k, kl, v, vl)) return false;
-        j->sused = mark;
+        /* The field stays in the scratch block the command now owns: "key\0val\0" side by
+         * side (an integer or literal is copied next to its key), so no per-field malloc. */
+        if (!in_scratch) {
+            char *o = j->scratch + j->sused;
+            memcpy(o, v, vl);
+            o[vl] = 0;
+            v = o;
+            j->sused += vl + 1;
+        }
+        if (c->next == c->ext_cap) {
+            size_t cap = c->ext_cap ? c->ext_cap * 2 : 16;
+            rmq_rem_field_t *e = realloc(c->ext, cap * sizeof *e);
+            if (!e) return false;
+            c->ext = e;
+            c->ext_cap = cap;
+        }
+        c->ext[c->next].key = (char *)k;
+        c->ext[c->next].val = (char *)v;
+        c->next++;
         jp_ws(j);
         if (j->p >= j->end) return false;
         if (*j->p == ',') {
@@ -315,12 +333,14 @@ static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
 
 /* 1: decoded; 0: give up (c may hold partial fields: the caller resets it). */
 static int decode_json_fast(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c) {
-    char stack[2048];
-    jp_t j = {.p = h, .end = h + hlen, .scratch = stack};
-    if (hlen + 1 > sizeof stack) {
-        j.scratch = malloc(hlen + 1);
-        if (!j.scratch) return 0;
-    }
+    /* Decoded strings are never longer than their JSON text (an integer or literal is
+     * followed by at least one delimiter, which pays for its NUL), so hlen + 1 bytes hold
+     * every ext key and value. The block becomes the command's ext_blk: one allocation for
+     * all fields instead of one each. */
+    jp_t j = {.p = h, .end = h + hlen, .scratch = malloc(hlen + 1)};
+    if (!j.scratch) return 0;
+    c->ext_blk = j.scratch;
+    c->ext_blk_len = hlen + 1;
     int ok = 0;
     unsigned seen = 0;
     c->language = RMQ_LANG_JAVA;
@@ -336,8 +356,9 @@ static int decode_json_fast(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c) {
         size_t kl, vl;
         int64_t iv;
         jp_ws(&j);
+        size_t mark = j.sused; /* top-level strings are scratch only: give the space back */
         if (!jp_str(&j, &k, &kl)) goto out;
-        j.sused = 0; /* the key is used before the next string overwrites it */
+        j.sused = mark; /* the key is used before the next string overwrites it */
         jp_ws(&j);
         if (j.p >= j.end || *j.p++ != ':') goto out;
         jp_ws(&j);
@@ -374,7 +395,7 @@ static int decode_json_fast(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c) {
                 if (!c->remark) goto out;
                 memcpy(c->remark, v, vl + 1);
             }
-            j.sused = 0;
+            j.sused = mark;
         }
         jp_ws(&j);
         if (j.p >= j.end) goto out;
@@ -389,7 +410,11 @@ tail:
     jp_ws(&j);
     ok = j.p == j.end;
 out:
-    if (j.scratch != stack) free(j.scratch);
+    if (c->next == 0) { /* nothing kept: no block */
+        free(c->ext_blk);
+        c->ext_blk = NULL;
+        c->ext_blk_len = 0;
+    }
     return ok;
 }
 
@@ -398,8 +423,11 @@ static void reset_fields(rmq_rem_cmd_t *c) {
     for (size_t i = 0; i < c->next; i++) {
         rmq_rem_field_t *f = &c->ext[i];
         if (f->val != f->key + strlen(f->key) + 1) free(f->val);
-        free(f->key);
+        rmq_rem_cmd_free_key_(c, f->key);
     }
+    free(c->ext_blk);
+    c->ext_blk = NULL;
+    c->ext_blk_len = 0;
     c->next = 0;
     c->has_ext = false;
     free(c->remark);

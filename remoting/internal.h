@@ -130,6 +130,9 @@ void rmq_rem_pending_remove_(rmq_rem_ctx_t *x, rmq_rem_pending_t *p);
 /* Run fn on req (or answer REQUEST_CODE_NOT_SUPPORTED when fn is NULL) and send its reply. */
 void rmq_rem_dispatch_(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, rmq_rem_handler_fn fn, void *arg);
 
+/* Whether p points into c's ext block; free a key unless it does. */
+bool rmq_rem_cmd_in_blk_(const rmq_rem_cmd_t *c, const char *p);
+void rmq_rem_cmd_free_key_(const rmq_rem_cmd_t *c, char *k);
 /* Append a field without looking for an existing key (decoder). */
 rmq_err_t rmq_rem_cmd_append_(rmq_rem_cmd_t *c, const char *k, size_t klen, const char *v,
                               size_t vlen);
