@@ -461,28 +461,50 @@ int rmq_select_queue(const rmq_mq_t *mqs, int n, _Atomic uint32_t *counter,
 
 /* ---- send request / response -------------------------------------------------------- */
 
+/* Decimal text of v into t (at least 21 bytes); returns t. printf costs more than the
+ * whole rest of a send header on the hot path. */
+static const char *i64_text(int64_t v, char *t) {
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t o = 0;
+    if (v < 0) t[o++] = '-';
+    while (n) t[o++] = tmp[--n];
+    t[o] = 0;
+    return t;
+}
+
 rmq_rem_cmd_t *rmq_send_request(const rmq_send_hdr_t *h) {
     rmq_rem_cmd_t *c =
         rmq_rem_cmd_new_request(h->batch ? RMQ_REQ_SEND_BATCH_MESSAGE : RMQ_REQ_SEND_MESSAGE_V2);
     if (!c) return NULL;
     c->language = RMQ_LANG_CPP;
     if (h->binary_header) c->serialize_type = RMQ_REM_SER_ROCKETMQ;
-    rmq_err_t e = RMQ_OK;
-    if (!e) e = rmq_rem_cmd_set(c, "a", h->group);
-    if (!e) e = rmq_rem_cmd_set(c, "b", h->topic);
-    if (!e) e = rmq_rem_cmd_set(c, "c", h->default_topic ? h->default_topic : RMQ_DEFAULT_TOPIC);
-    if (!e) e = rmq_rem_cmd_set_i64(c, "d", h->default_queues ? h->default_queues : 4);
-    if (!e) e = rmq_rem_cmd_set_i64(c, "e", h->queue_id);
-    if (!e) e = rmq_rem_cmd_set_i64(c, "f", h->sysflag);
-    if (!e) e = rmq_rem_cmd_set_i64(c, "g", h->born_ts);
-    if (!e) e = rmq_rem_cmd_set_i64(c, "h", h->flag);
-    if (!e && h->props && *h->props) e = rmq_rem_cmd_set(c, "i", h->props);
-    if (!e) e = rmq_rem_cmd_set_i64(c, "j", h->reconsume_times);
-    if (!e) e = rmq_rem_cmd_set_bool(c, "k", false);
-    if (!e && h->has_reconsume) e = rmq_rem_cmd_set_i64(c, "l", h->max_reconsume_times);
-    if (!e) e = rmq_rem_cmd_set_bool(c, "m", h->batch);
-    if (!e && h->broker && *h->broker) e = rmq_rem_cmd_set(c, "n", h->broker);
-    if (e) {
+    /* every field in one allocation (rmq_rem_cmd_add_fields), keys in the a..n order */
+    char d[24], e_[24], f[24], g[24], hh[24], j[24], l[24];
+    rmq_rem_field_t kv[14];
+    size_t n = 0;
+#define KV(k, v) kv[n++] = (rmq_rem_field_t){(char *)(k), (char *)(v)}
+    KV("a", h->group);
+    KV("b", h->topic);
+    KV("c", h->default_topic ? h->default_topic : RMQ_DEFAULT_TOPIC);
+    KV("d", i64_text(h->default_queues ? h->default_queues : 4, d));
+    KV("e", i64_text(h->queue_id, e_));
+    KV("f", i64_text(h->sysflag, f));
+    KV("g", i64_text(h->born_ts, g));
+    KV("h", i64_text(h->flag, hh));
+    if (h->props && *h->props) KV("i", h->props);
+    KV("j", i64_text(h->reconsume_times, j));
+    KV("k", "false");
+    if (h->has_reconsume) KV("l", i64_text(h->max_reconsume_times, l));
+    KV("m", h->batch ? "true" : "false");
+    if (h->broker && *h->broker) KV("n", h->broker);
+#undef KV
+    if (rmq_rem_cmd_add_fields(c, kv, n)) {
         rmq_rem_cmd_destroy(c);
         return NULL;
     }
