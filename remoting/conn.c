@@ -341,6 +341,7 @@ static void conn_free(rmq_rem_conn_t *c) {
     rmq_rem_ctx_t *x = c->ctx;
     rmq_buf_fini(&c->rbuf);
     rmq_buf_fini(&c->out);
+    free(c->spare);
     free(c);
     rmq_rem_ctx_unref_(x);
 }
@@ -360,6 +361,12 @@ static void on_write(uv_write_t *req, int status) {
         c->out.data = w->data;
         c->out.cap = w->cap;
         c->out.len = c->out.rpos = 0;
+    } else if (!c->closed && c->spare == NULL && w->cap <= 4 * READ_CHUNK) {
+        /* out was refilled before this write finished (a busy connection): keep the buffer
+         * for the next flush instead of regrowing one from 256 bytes (realloc copies and
+         * fresh pages every time) */
+        c->spare = w->data;
+        c->spare_cap = w->cap;
     } else {
         free(w->data);
     }
@@ -443,6 +450,12 @@ void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     if (!c || c->closed) {
         rmq_rem_cmd_destroy(cmd);
         return;
+    }
+    if (c->out.data == NULL && c->spare) { /* reuse a written-out buffer (see on_write) */
+        c->out.data = c->spare;
+        c->out.cap = c->spare_cap;
+        c->out.len = c->out.rpos = 0;
+        c->spare = NULL;
     }
     size_t before = c->out.len;
     size_t blen = rmq_rem_cmd_body_len(cmd);

@@ -69,6 +69,8 @@ struct rmq_rem_conn_s {
     rmq_buf_t rbuf;               /* read buffer */
     size_t need;                  /* size of the frame being read, when known */
     rmq_buf_t out;                /* coalesced small frames not yet handed to uv_write */
+    uint8_t *spare;               /* a written-out buffer kept to become the next out */
+    size_t spare_cap;
     size_t pending_bytes;         /* out + bytes inside uv_write requests */
     uint64_t last_active;         /* uv_now() of the last read or write */
     uint64_t connect_deadline;    /* rmq_mono_ms(); client connections while connecting */
