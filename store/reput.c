@@ -2,7 +2,7 @@
  * write position (only complete records), appends ConsumeQueue entries (NOT_TYPE and COMMIT
  * records) and IndexFile keys, then calls the arrive callback. When idle it sleeps on a condition
  * variable that the next append signals (a flag exchanged after each append: one signal per
- * sleep); while records keep coming it polls every 100 us instead, so a busy appender does not
+ * sleep); while records keep coming it polls every 1 ms instead, so a busy appender does not
  * pay a futex wake-up per message and the dispatcher does not ping-pong on every record. */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -148,8 +148,10 @@ void rmq_store__dispatch_until_end(rmq_store_t *s) {
         }
 }
 
-/* While records keep coming the dispatcher polls every 100 us (appenders then never pay for a
- * wake-up); after 1 ms without any it sleeps on the condition variable until an append. */
+/* While records keep coming the dispatcher polls every 1 ms, as RocketMQ's ReputMessageService
+ * does (appenders then never pay for a wake-up); after 2 ms without any it sleeps on the
+ * condition variable until an append. Polling every 100 us cost one context switch per message
+ * for a synchronous sender on a small machine (sync 1 thread ~7k -> ~9k msgs/s at 1 ms). */
 static void *reput_main(void *arg) {
     rmq_store_t *s = arg;
     pthread_setname_np(pthread_self(), "rmq-reput");
@@ -164,8 +166,8 @@ static void *reput_main(void *arg) {
             usleep(100000);
             continue;
         }
-        if (idle < 10) {
-            usleep(100);
+        if (idle < 2) {
+            usleep(1000);
             continue;
         }
         pthread_mutex_lock(&s->reput_mu);
