@@ -39,47 +39,84 @@ static const field_name_t F_GROUP = {"producerGroup", "a"}, F_TOPIC = {"topic", 
 
 static const char *fname(const field_name_t *f, bool v2) { return v2 ? f->v2 : f->v1; }
 
-static bool need_str(const rmq_rem_cmd_t *req, const field_name_t *f, bool v2, const char **out,
+/* The send header's fields in one pass over the ext fields (a lookup per field scanned them
+ * all with strcmp ~26 times per message). Slots follow the V2 letters a..m; like
+ * rmq_rem_cmd_get, the first occurrence of a key wins. */
+enum { S_GROUP, S_TOPIC, S_DEFTOPIC, S_DEFQ, S_QID, S_SYSFLAG, S_BORN, S_FLAG, S_PROPS,
+       S_RECONSUME, S_UNIT, S_MAXRECONSUME, S_BATCH, S_COUNT };
+static const field_name_t *const k_slots[S_COUNT] = {
+    &F_GROUP, &F_TOPIC, &F_DEFTOPIC, &F_DEFQ, &F_QID, &F_SYSFLAG, &F_BORN,
+    &F_FLAG, &F_PROPS, &F_RECONSUME, &F_UNIT, &F_MAXRECONSUME, &F_BATCH,
+};
+
+static int slot_of(const char *k, bool v2) {
+    if (v2) return k[0] >= 'a' && k[0] <= 'm' && k[1] == 0 ? k[0] - 'a' : -1;
+    for (int i = 0; i < S_COUNT; i++)
+        if (k[0] == k_slots[i]->v1[0] && strcmp(k, k_slots[i]->v1) == 0) return i;
+    return -1;
+}
+
+/* Java Long.parseLong, as rmq_rem_cmd_get_i64 applies it: optional sign, digits only. */
+static bool parse_java_long(const char *s, int64_t *out) {
+    const char *p = s;
+    bool neg = false;
+    if (*p == '-' || *p == '+') neg = *p++ == '-';
+    if (!*p) return false;
+    uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9') return false;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (lim - d) / 10) return false;
+        v = v * 10 + d;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return true;
+}
+
+static bool need_str(const char *val, const field_name_t *f, bool v2, const char **out,
                      char *err, size_t errlen) {
-    *out = rmq_rem_cmd_get(req, fname(f, v2));
+    *out = val;
     if (*out) return true;
     snprintf(err, errlen, "the custom field <%s> (%s) is null", fname(f, v2), f->v1);
     return false;
 }
 
-static bool get_int(const rmq_rem_cmd_t *req, const field_name_t *f, bool v2, bool required,
+static bool get_int(const char *val, const field_name_t *f, bool v2, bool required,
                     int64_t def, int64_t *out, char *err, size_t errlen) {
-    rmq_err_t e = rmq_rem_cmd_get_i64(req, fname(f, v2), out);
-    if (e == RMQ_OK) return true;
-    if (e == RMQ_ERR__NOT_FOUND && !required) {
+    if (val && parse_java_long(val, out)) return true;
+    if (!val && !required) {
         *out = def;
         return true;
     }
-    snprintf(err, errlen, e == RMQ_ERR__NOT_FOUND ? "the custom field <%s> (%s) is null"
-                                                  : "the custom field <%s> (%s) is not a number",
+    snprintf(err, errlen, !val ? "the custom field <%s> (%s) is null"
+                               : "the custom field <%s> (%s) is not a number",
              fname(f, v2), f->v1);
     return false;
 }
 
 /* Java's Boolean.parseBoolean: "true" in any case is true, anything else (the C++ client's "0",
  * absent) false; never an error. */
-static bool get_bool(const rmq_rem_cmd_t *req, const field_name_t *f, bool v2, bool *out) {
-    const char *v = rmq_rem_cmd_get(req, fname(f, v2));
-    *out = v && !strcasecmp(v, "true");
+static bool get_bool(const char *val, bool *out) {
+    *out = val && !strcasecmp(val, "true");
     return true;
 }
 
 rmq_err_t rmq_broker_send_hdr_parse(const rmq_rem_cmd_t *req, bool v2, rmq_broker_send_hdr_t *h,
                                     char *err, size_t errlen) {
     memset(h, 0, sizeof *h);
+    const char *val[S_COUNT] = {0};
+    for (size_t i = 0; i < req->next; i++) {
+        int sl = slot_of(req->ext[i].key, v2);
+        if (sl >= 0 && !val[sl]) val[sl] = req->ext[i].val;
+    }
     int64_t v;
-    if (!need_str(req, &F_GROUP, v2, &h->producer_group, err, errlen) ||
-        !need_str(req, &F_TOPIC, v2, &h->topic, err, errlen) ||
-        !need_str(req, &F_DEFTOPIC, v2, &h->default_topic, err, errlen))
+    if (!need_str(val[S_GROUP], &F_GROUP, v2, &h->producer_group, err, errlen) ||
+        !need_str(val[S_TOPIC], &F_TOPIC, v2, &h->topic, err, errlen) ||
+        !need_str(val[S_DEFTOPIC], &F_DEFTOPIC, v2, &h->default_topic, err, errlen))
         return RMQ_ERR_SYSTEM_ERROR;
-#define INT_FIELD(f, req_, def, dst, lo, hi)                                                      \
+#define INT_FIELD(sl, f, req_, def, dst, lo, hi)                                                  \
     do {                                                                                          \
-        if (!get_int(req, &f, v2, req_, def, &v, err, errlen)) return RMQ_ERR_SYSTEM_ERROR;       \
+        if (!get_int(val[sl], &f, v2, req_, def, &v, err, errlen)) return RMQ_ERR_SYSTEM_ERROR;   \
         if (v < (lo) || v > (hi)) {                                                               \
             snprintf(err, errlen, "the custom field <%s> (%s) is out of range", fname(&f, v2),   \
                      f.v1);                                                                       \
@@ -87,16 +124,17 @@ rmq_err_t rmq_broker_send_hdr_parse(const rmq_rem_cmd_t *req, bool v2, rmq_broke
         }                                                                                         \
         dst = v;                                                                                  \
     } while (0)
-    INT_FIELD(F_DEFQ, true, 0, h->default_topic_queue_nums, INT32_MIN, INT32_MAX);
-    INT_FIELD(F_QID, true, 0, h->queue_id, INT32_MIN, INT32_MAX);
-    INT_FIELD(F_SYSFLAG, true, 0, h->sys_flag, INT32_MIN, INT32_MAX);
-    INT_FIELD(F_BORN, true, 0, h->born_timestamp, INT64_MIN, INT64_MAX);
-    INT_FIELD(F_FLAG, true, 0, h->flag, INT32_MIN, INT32_MAX);
-    INT_FIELD(F_RECONSUME, false, 0, h->reconsume_times, INT32_MIN, INT32_MAX);
-    INT_FIELD(F_MAXRECONSUME, false, -1, h->max_reconsume_times, INT32_MIN, INT32_MAX);
+    INT_FIELD(S_DEFQ, F_DEFQ, true, 0, h->default_topic_queue_nums, INT32_MIN, INT32_MAX);
+    INT_FIELD(S_QID, F_QID, true, 0, h->queue_id, INT32_MIN, INT32_MAX);
+    INT_FIELD(S_SYSFLAG, F_SYSFLAG, true, 0, h->sys_flag, INT32_MIN, INT32_MAX);
+    INT_FIELD(S_BORN, F_BORN, true, 0, h->born_timestamp, INT64_MIN, INT64_MAX);
+    INT_FIELD(S_FLAG, F_FLAG, true, 0, h->flag, INT32_MIN, INT32_MAX);
+    INT_FIELD(S_RECONSUME, F_RECONSUME, false, 0, h->reconsume_times, INT32_MIN, INT32_MAX);
+    INT_FIELD(S_MAXRECONSUME, F_MAXRECONSUME, false, -1, h->max_reconsume_times, INT32_MIN,
+              INT32_MAX);
 #undef INT_FIELD
-    h->properties = rmq_rem_cmd_get(req, fname(&F_PROPS, v2));
-    if (!get_bool(req, &F_UNIT, v2, &h->unit_mode) || !get_bool(req, &F_BATCH, v2, &h->batch)) {
+    h->properties = val[S_PROPS];
+    if (!get_bool(val[S_UNIT], &h->unit_mode) || !get_bool(val[S_BATCH], &h->batch)) {
         snprintf(err, errlen, "the custom field <%s>/<%s> is not a boolean", fname(&F_UNIT, v2),
                  fname(&F_BATCH, v2));
         return RMQ_ERR_SYSTEM_ERROR;
@@ -227,11 +265,29 @@ static int delay_level(rmq_broker_t *b, const char *props, size_t len) {
 
 /* ---- replies ------------------------------------------------------------------------------- */
 
+/* Decimal text of v (t holds at least 21 bytes): printf was a visible share of each reply. */
+static const char *i64_text(int64_t v, char *t) {
+    char tmp[24];
+    size_t n = 0, o = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) t[o++] = '-';
+    while (n) t[o++] = tmp[--n];
+    t[o] = 0;
+    return t;
+}
+
 static void fill_response(rmq_broker_t *b, rmq_rem_cmd_t *resp, const rmq_store_put_result_t *r,
                           const int64_t *offsets, int32_t qid, const char *props, size_t plen) {
+    char id[64], qid_t[24], qoff_t[24], uniq[128];
+    char *ids = NULL;
+    const char *msg_id = id;
     if (offsets && r->count > 1) {
         size_t n = (size_t)r->count;
-        char *ids = malloc(n * 57 + 1);
+        ids = malloc(n * 57 + 1);
         if (ids) {
             size_t pos = 0;
             for (size_t i = 0; i < n; i++) {
@@ -240,19 +296,21 @@ static void fill_response(rmq_broker_t *b, rmq_rem_cmd_t *resp, const rmq_store_
                 pos += strlen(ids + pos);
             }
             ids[pos] = 0;
-            rmq_rem_cmd_set(resp, "msgId", ids);
-            free(ids);
         }
+        msg_id = ids;
     } else {
-        char id[64];
         rmq_msg_offset_id_encode(id, &b->store_host, r->phys_offset);
-        rmq_rem_cmd_set(resp, "msgId", id);
     }
-    rmq_rem_cmd_set_i64(resp, "queueId", qid);
-    rmq_rem_cmd_set_i64(resp, "queueOffset", r->queue_offset);
-    char uniq[128];
+    /* the reply's own fields, set once each: one allocation (rmq_rem_cmd_add_fields) */
+    rmq_rem_field_t kv[4];
+    size_t n = 0;
+    if (msg_id) kv[n++] = (rmq_rem_field_t){"msgId", (char *)msg_id};
+    kv[n++] = (rmq_rem_field_t){"queueId", (char *)i64_text(qid, qid_t)};
+    kv[n++] = (rmq_rem_field_t){"queueOffset", (char *)i64_text(r->queue_offset, qoff_t)};
     if (props && rmq_msg_prop_copy(props, plen, RMQ_PROP_UNIQ_KEY, uniq, sizeof uniq))
-        rmq_rem_cmd_set(resp, "transactionId", uniq);
+        kv[n++] = (rmq_rem_field_t){"transactionId", uniq};
+    rmq_rem_cmd_add_fields(resp, kv, n);
+    free(ids);
 }
 
 static void set_region(rmq_broker_t *b, rmq_rem_cmd_t *resp) {
