@@ -86,6 +86,10 @@ rmq_err_t rmq_msg_props_encode(const rmq_msg_t *m, rmq_buf_t *b);
 /* Decode a concatenation of stored records (PULL / QUERY / CHECK bodies). Compressed bodies
  * are inflated. *out new (rmq_msgs_destroy + free of the array is done by rmq_msgs_destroy). */
 rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t *n);
+/* Same, also setting the nextra properties on every message (as rmq_msg_prop_set would, but
+ * inside each message's block: the pull path's MIN_OFFSET / MAX_OFFSET). */
+rmq_err_t rmq_msgs_decode_ex(const uint8_t *p, size_t len, const rmq_kv_t *extra, size_t nextra,
+                             rmq_msg_t ***out, size_t *n);
 /* SEND_BATCH_MESSAGE body (protocol.md 6.6): one record per message; each message must already
  * carry its UNIQ_KEY. */
 rmq_err_t rmq_batch_encode(rmq_msg_t *const *msgs, size_t n, rmq_buf_t *b);

@@ -256,10 +256,14 @@ static bool pack_prop(const char *k, size_t kl, const char *v, size_t vl, void *
  * body (unless compressed), topic and property strings. Pulls decode tens of messages per
  * response on the loop thread while consume threads free them; one allocation each keeps
  * malloc's cross-thread arena traffic low. */
-static rmq_err_t decode_one(const rmq_msg_rec_t *r, rmq_msg_t **out) {
+static rmq_err_t decode_one(const rmq_msg_rec_t *r, const rmq_kv_t *extra, size_t nextra,
+                            rmq_msg_t **out) {
     *out = NULL;
-    size_t nprops = 0;
+    size_t nprops = 0, extra_len = 0;
     if (r->props_len > 0) rmq_msg_prop_each(r->props, (size_t)r->props_len, count_prop, &nprops);
+    for (size_t i = 0; i < nextra; i++)
+        extra_len += strlen(extra[i].key) + strlen(extra[i].val) + 2;
+    nprops += nextra;
     bool compressed = (r->sysflag & RMQ_SYSFLAG_COMPRESSED) != 0;
     size_t body_len = compressed ? 0 : (size_t)r->body_len;
     size_t off_props = PACK_ALIGN(sizeof(rmq_msg_t));
@@ -267,7 +271,7 @@ static rmq_err_t decode_one(const rmq_msg_rec_t *r, rmq_msg_t **out) {
     size_t off_str = off_body + body_len;
     /* each property's key and value are disjoint pieces of the properties text separated by
      * a byte, so their NUL-terminated copies fit in props_len + 1 */
-    size_t total = off_str + (size_t)r->topic_len + 1 + (size_t)r->props_len + 1;
+    size_t total = off_str + (size_t)r->topic_len + 1 + (size_t)r->props_len + 1 + extra_len;
     char *blk = malloc(total);
     if (!blk) return RMQ_ERR__NOMEM;
     rmq_msg_t *m = (rmq_msg_t *)blk;
@@ -308,7 +312,9 @@ static rmq_err_t decode_one(const rmq_msg_rec_t *r, rmq_msg_t **out) {
     }
     if (!e && nprops) {
         pack_ctx_t c = {m, topic + r->topic_len + 1};
-        rmq_msg_prop_each(r->props, (size_t)r->props_len, pack_prop, &c);
+        if (r->props_len > 0) rmq_msg_prop_each(r->props, (size_t)r->props_len, pack_prop, &c);
+        for (size_t i = 0; i < nextra; i++) /* set after the record's own: they win */
+            pack_prop(extra[i].key, strlen(extra[i].key), extra[i].val, strlen(extra[i].val), &c);
     }
     if (e) {
         rmq_msg_destroy(m);
@@ -319,6 +325,11 @@ static rmq_err_t decode_one(const rmq_msg_rec_t *r, rmq_msg_t **out) {
 }
 
 rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t *n) {
+    return rmq_msgs_decode_ex(p, len, NULL, 0, out, n);
+}
+
+rmq_err_t rmq_msgs_decode_ex(const uint8_t *p, size_t len, const rmq_kv_t *extra, size_t nextra,
+                             rmq_msg_t ***out, size_t *n) {
     size_t cap = 32, cnt = 0, pos = 0;
     rmq_msg_t **arr = malloc(cap * sizeof(*arr));
     if (!arr) return RMQ_ERR__NOMEM;
@@ -332,7 +343,7 @@ rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t
         }
         pos += (size_t)sz;
         rmq_msg_t *m;
-        e = decode_one(&r, &m);
+        e = decode_one(&r, extra, nextra, &m);
         if (e) break;
         if (cnt == cap) {
             cap *= 2;

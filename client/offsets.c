@@ -49,16 +49,17 @@ rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq,
         rmq_rem_cmd_get_i64(resp, "maxOffset", &res->max_offset))
         return RMQ_ERR__BAD_MSG;
     if (res->status == RMQ_PULL_FOUND && resp->body && resp->body_len) {
-        rmq_err_t e = rmq_msgs_decode(resp->body, resp->body_len, &res->msgs, &res->n);
-        if (e) return e;
         char mn[24], mx[24];
         snprintf(mn, sizeof mn, "%lld", (long long)res->min_offset);
         snprintf(mx, sizeof mx, "%lld", (long long)res->max_offset);
-        for (size_t i = 0; i < res->n; i++) {
+        /* set while decoding, inside each message's block (no per-message mallocs) */
+        const rmq_kv_t extra[2] = {{(char *)RMQ_PROP_MIN_OFFSET, mn},
+                                   {(char *)RMQ_PROP_MAX_OFFSET, mx}};
+        rmq_err_t e =
+            rmq_msgs_decode_ex(resp->body, resp->body_len, extra, 2, &res->msgs, &res->n);
+        if (e) return e;
+        for (size_t i = 0; i < res->n; i++)
             rmq_strlcpy(res->msgs[i]->broker, mq->broker, sizeof(res->msgs[i]->broker));
-            rmq_msg_prop_set(res->msgs[i], RMQ_PROP_MIN_OFFSET, mn);
-            rmq_msg_prop_set(res->msgs[i], RMQ_PROP_MAX_OFFSET, mx);
-        }
     } else if (res->status == RMQ_PULL_FOUND) {
         res->status = RMQ_PULL_NO_MATCHED_MSG;
     }
