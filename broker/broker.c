@@ -486,6 +486,7 @@ static void finish(runtime_t *rt) {
     rt->state = ST_DONE;
     rmq_rem_client_destroy(b->client); /* on our loop: returns before its handles finish */
     b->client = NULL;
+    rmq_broker_schedule_close(b); /* persists delayOffset.json; before the store closes */
     rmq_broker_offsets_close(b);
     rmq_broker_subgroups_close(b);
     rmq_broker_topics_close(b);
@@ -592,6 +593,7 @@ static void register_handlers(rmq_broker_t *b) {
     rmq_broker_clients_register(b);
     rmq_broker_offset_register(b);
     rmq_broker_admin_register(b);
+    rmq_broker_schedule_register(b);
 }
 
 static rmq_err_t parse_store_host(rmq_broker_t *b) {
@@ -660,7 +662,8 @@ int rmq_broker_run(rmq_broker_cfg_t *cfg) {
     if ((err = rmq_broker_topics_open(b)) != RMQ_OK ||
         (err = rmq_broker_offsets_open(b)) != RMQ_OK ||
         (err = rmq_broker_subgroups_open(b)) != RMQ_OK ||
-        (err = rmq_broker_clients_open(b)) != RMQ_OK || (err = rmq_broker_hold_open(b)) != RMQ_OK) {
+        (err = rmq_broker_clients_open(b)) != RMQ_OK || (err = rmq_broker_hold_open(b)) != RMQ_OK ||
+        (err = rmq_broker_schedule_open(b)) != RMQ_OK) {
         RMQ_LOG_ERROR("broker", "cannot load the broker's configuration files in %s: %s",
                       b->config_dir, rmq_strerror(err));
         return 1;

@@ -81,6 +81,7 @@ typedef struct rmq_broker_offsets_s rmq_broker_offsets_t;
 typedef struct rmq_broker_subgroups_s rmq_broker_subgroups_t;
 typedef struct rmq_broker_clients_s rmq_broker_clients_t;
 typedef struct rmq_broker_hold_s rmq_broker_hold_t;
+typedef struct rmq_broker_schedule_s rmq_broker_schedule_t;
 
 typedef struct rmq_broker_s {
     rmq_broker_cfg_t cfg;             /* read-only after start */
@@ -100,6 +101,7 @@ typedef struct rmq_broker_s {
     char config_dir[512];             /* <storePathRootDir>/config */
     int64_t start_ms;
     bool shutting_down;
+    rmq_broker_schedule_t *schedule;  /* delayed-message delivery (schedule.c) */
 } rmq_broker_t;
 
 /* Run fn(arg) on the broker loop (any thread). False when shutting down. */
@@ -189,6 +191,18 @@ void rmq_broker_hold_close(rmq_broker_t *b);  /* answers every held pull */
 /* Wake held pulls of (topic, qid) now that max_offset is available (loop). */
 void rmq_broker_hold_notify(rmq_broker_t *b, const char *topic, int qid, int64_t max_offset,
                             int64_t tags_code);
+
+/* ---- delayed messages (broker/schedule.c, broker.md 7) -------------------------------- */
+/* Load delayOffset.json and, on a master, start one delivery timer per messageDelayLevel level
+ * (first run 1 s later) plus the 10 s persistence timer. */
+rmq_err_t rmq_broker_schedule_open(rmq_broker_t *b);
+/* Write delayOffset.json now if an offset moved since the last write. */
+void rmq_broker_schedule_persist(rmq_broker_t *b);
+/* Stop delivering, write delayOffset.json, close the timers (memory freed by their close
+ * callbacks). Call before the store closes. */
+void rmq_broker_schedule_close(rmq_broker_t *b);
+/* GET_ALL_DELAY_OFFSET (45). */
+void rmq_broker_schedule_register(rmq_broker_t *b);
 
 /* ---- request handlers: each file registers its codes ------------------------------- */
 void rmq_broker_send_register(rmq_broker_t *b);    /* send.c: 10, 310, 320, 36 */

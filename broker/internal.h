@@ -54,6 +54,17 @@ rmq_err_t rmq_broker_sub_parse(const char *expr, int64_t **codes, size_t *n);
  * malformed. */
 int rmq_broker_delay_levels(const char *spec);
 
+/* messageDelayLevel to per-level delays in ms: *ms new array (free()) of the returned count,
+ * level L at index L-1; -1 (and *ms NULL) when malformed: empty, a number without a unit
+ * s/m/h/d, a zero or overflowing delay. */
+int rmq_broker_delay_parse(const char *spec, int64_t **ms);
+/* delayOffset.json text {"offsetTable":{1:o1,2:o2,...}} for levels 1..n (store.md 8.5), keys
+ * unquoted as fastjson writes them; pretty for the file. New string (free()). */
+char *rmq_broker_delay_offsets_encode(const int64_t *offs, int n, bool pretty);
+/* Read such text into offs[0..n) (level L at L-1); levels absent stay as they are, levels
+ * beyond n and non-numeric entries are skipped. RMQ_OK or RMQ_ERR__CORRUPT. */
+rmq_err_t rmq_broker_delay_offsets_decode(const char *text, size_t len, int64_t *offs, int n);
+
 /* Is topic one producers may not send to (broker.md: SCHEDULE_TOPIC_XXXX, the transaction
  * topics, TRANS_CHECK_MAX_TIME_TOPIC, SELF_TEST_TOPIC, OFFSET_MOVED_EVENT)? */
 bool rmq_broker_topic_send_forbidden(const char *topic);
