@@ -355,13 +355,6 @@ static int run_producer(bench_cfg_t *cfg) {
 
 /* ---- consumer --------------------------------------------------------------------------- */
 
-/* Weak while librmq's push consumer is being written, so mqbench links either way. */
-#pragma weak rmq_push_consumer_new
-#pragma weak rmq_push_consumer_subscribe
-#pragma weak rmq_push_consumer_set_listener
-#pragma weak rmq_push_consumer_start
-#pragma weak rmq_push_consumer_destroy
-
 static struct {
     bench_cfg_t *cfg;
     _Atomic uint64_t n;
@@ -406,8 +399,6 @@ static rmq_consume_status_t on_msgs(rmq_push_consumer_t *pc, const rmq_mq_t *mq,
 
 static int run_consumer(bench_cfg_t *cfg) {
     C.cfg = cfg;
-    if (!rmq_push_consumer_new)
-        return fail("consumer", "this librmq has no push consumer");
     rmq_conf_t *conf = rmq_conf_new();
     char err[256], buf[32], group[128];
     if (cfg->group)
