@@ -25,26 +25,6 @@ static void host_str(const rmq_msg_host_t *h, char *out, size_t n) {
     snprintf(out + w, n - (size_t)w, ":%d", (int)h->port);
 }
 
-/* Offset message id: hex of store ip | port | commit-log offset, written here so this file
- * does not depend on which name common/msg.h gives its encoder (it once clashed with the
- * SDK's rmq_msg_offset_id). */
-static void offset_id(char *out, const rmq_msg_host_t *h, int64_t off) {
-    static const char hx[] = "0123456789ABCDEF";
-    uint8_t raw[28];
-    size_t n = 0;
-    memcpy(raw, h->ip, h->ip_len);
-    n = h->ip_len;
-    for (int i = 3; i >= 0; i--)
-        raw[n++] = (uint8_t)((uint32_t)h->port >> (8 * i));
-    for (int i = 7; i >= 0; i--)
-        raw[n++] = (uint8_t)((uint64_t)off >> (8 * i));
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[raw[i] >> 4];
-        out[2 * i + 1] = hx[raw[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
 typedef struct {
     rmq_buf_t *b;
     int n;
@@ -116,7 +96,7 @@ int rmq_tool_msgs_decode(const uint8_t *p, size_t len, rmq_tool_msg_t **out, siz
         m->store_ts = r.store_ts;
         host_str(&r.born_host, m->born_host, sizeof m->born_host);
         host_str(&r.store_host, m->store_host, sizeof m->store_host);
-        offset_id(m->offset_id, &r.store_host, r.phys_offset);
+        rmq_msg_offset_id_encode(m->offset_id, &r.store_host, r.phys_offset);
         if (!m->topic || !m->tags || !m->keys || !m->uniq || !m->props) {
             rmq_tool_msgs_free(v, cnt);
             return -1;

@@ -1,6 +1,5 @@
 /* Stored-message records as mqadmin prints them: every field of a record (including the born
- * and store hosts, which the SDK's rmq_msg_t does not carry) decoded into plain strings.
- * Kept apart from rmq.h users because common/msg.h and rmq.h both name rmq_msg_offset_id. */
+ * and store hosts, which the SDK's rmq_msg_t does not carry) decoded into plain strings. */
 #ifndef RMQ_TOOL_MSGREC_H
 #define RMQ_TOOL_MSGREC_H
 
