@@ -29,6 +29,7 @@ typedef struct {
     uv_timer_t timer;
     struct rmq_broker_schedule_s *s;
     int level;                   /* 1-based */
+    bool failing;                /* last re-put failed: warn once per failure streak */
 } sched_level_t;
 
 struct rmq_broker_schedule_s {
@@ -145,8 +146,9 @@ static void rearm(sched_level_t *l, int64_t ms) {
 /* Outcome of one record. */
 typedef enum { REC_DONE, REC_NOT_DUE, REC_RETRY } rec_result_t;
 
-static rec_result_t deliver_one(rmq_broker_schedule_t *s, int level, int64_t qoff,
+static rec_result_t deliver_one(rmq_broker_schedule_t *s, sched_level_t *l, int64_t qoff,
                                 const rmq_msg_rec_t *rec, int64_t now, int64_t *wait_ms) {
+    int level = l->level;
     int64_t delay = s->delay_ms[level - 1];
     /* tagsCode of the entry: store timestamp + the level's delay (store.md 3.2). A time further
      * away than one delay means the clock moved back: deliver now. */
@@ -179,12 +181,16 @@ static rec_result_t deliver_one(rmq_broker_schedule_t *s, int level, int64_t qof
     rmq_err_t e = rmq_broker_reput(s->b, rec, real_topic, (int32_t)real_qid, rec->props, pl,
                                    rec->reconsume_times, &r, NULL, NULL);
     if (e != RMQ_OK) {
-        RMQ_LOG_WARN("schedule", "level %d offset %" PRId64 ": re-put to %s:%" PRId64
-                     " failed (%s); retrying", level, qoff, real_topic, real_qid,
-                     rmq_strerror(e));
+        if (!l->failing)
+            RMQ_LOG_WARN("schedule", "level %d offset %" PRId64 ": re-put to %s:%" PRId64
+                         " failed (%s); retrying every %d ms", level, qoff, real_topic, real_qid,
+                         rmq_strerror(e), SCHED_IDLE_MS);
+        l->failing = true;
         *wait_ms = SCHED_IDLE_MS;
         return REC_RETRY;
     }
+    if (l->failing) RMQ_LOG_INFO("schedule", "level %d: re-put works again", level);
+    l->failing = false;
     return REC_DONE;
 }
 
@@ -235,7 +241,7 @@ static void on_level_timer(uv_timer_t *t) {
                 continue;
             }
             int64_t wait = 0;
-            rec_result_t res = deliver_one(s, l->level, qoff, &rec, now, &wait);
+            rec_result_t res = deliver_one(s, l, qoff, &rec, now, &wait);
             if (res != REC_DONE) {
                 rmq_store_get_release(g);
                 rearm(l, wait);

@@ -7,7 +7,8 @@
  * born. A SIGTERM restart keeps delayOffset.json: the delivered ones are not delivered again,
  * the pending ones (a DELAY=5 message and a CONSUMER_SEND_MSG_BACK with delayLevel 0, i.e.
  * level 3) arrive after the restart, the send-back in %RETRY%<group> with RETRY_TOPIC and
- * reconsumeTimes 1. GET_ALL_DELAY_OFFSET (45) returns the offset table. */
+ * reconsumeTimes 1. GET_ALL_DELAY_OFFSET (45) returns the offset table. Offsets beyond their
+ * queue in delayOffset.json are clamped at start. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -216,9 +217,27 @@ static void test_delay(void **state) {
     assert_empty(TOPIC, 1, 1);
 
     bt_stop_clean(&br);
+    rmq_rem_client_close_addr(cl, br.addr);
     text = slurp(path);
     assert_non_null(text);
     assert_non_null(strstr(text, "\"offsetTable\":{1:1,2:1,3:1,4:0,5:1"));
+    free(text);
+
+    /* Offsets past the end of their schedule queue (a foreign or stale file) are clamped at
+     * load, not trusted: level 1 back to 1, and nothing is delivered again. */
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"offsetTable\":{\"1\":999,2:1,3:1,5:1,9:4}}", f);
+    fclose(f);
+    assert_int_equal(rmq_start_broker(&br, ns.addr, LEVELS), 0);
+    rmq_sleep_ms(1500); /* past the first run of every level */
+    assert_true(max_offset(TOPIC, 0) == 2);
+    assert_true(max_offset(TOPIC, 1) == 1);
+    bt_stop_clean(&br);
+    rmq_rem_client_close_addr(cl, br.addr);
+    text = slurp(path);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\"offsetTable\":{1:1,2:1,3:1,4:0,5:1\n"));
     free(text);
     rmq_rem_client_destroy(cl);
     assert_int_equal(rmq_proc_log_errors(&br), 0);
