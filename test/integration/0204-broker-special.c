@@ -5,9 +5,8 @@
  * a transaction half message in RMQ_SYS_TRANS_HALF_TOPIC, CONSUMER_SEND_MSG_BACK to the retry
  * topic through the schedule topic (delay 3 + reconsumeTimes) and to the DLQ after
  * maxReconsumeTimes or with a negative delay level, and direct %RETRY% sends past the limit;
- * END_TRANSACTION commit and rollback. The delivery of delayed messages and transaction
- * check-back are later issues. The broker registers
- * with both of its NameServers and unregisters from both when stopped. */
+ * END_TRANSACTION commit and rollback (delivery of the delayed messages: 0205). The broker
+ * registers with both of its NameServers and unregisters from both when stopped. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
