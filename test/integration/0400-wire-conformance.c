@@ -48,10 +48,7 @@
  *             no ERROR line or sanitizer report.
  *
  * Every answer is checked for what the clients' decoders need: flag bit 0, the request's
- * opaque, serialize byte 0 for JSON requests, string-only ext values, a LanguageCode name.
- *
- * RMQ_CONFORMANCE_KNOWN_GAPS: checks of behaviour owned by helpers still at work that fail
- * today sit behind this switch (off = skipped, so the suite stays green); each says which. */
+ * opaque, serialize byte 0 for JSON requests, string-only ext values, a LanguageCode name. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -79,8 +76,6 @@
 #include <zlib.h>
 
 #include "test/integration/harness.h"
-
-/* #define RMQ_CONFORMANCE_KNOWN_GAPS */
 
 #define TIMEOUT_MS 10000
 
@@ -2227,12 +2222,11 @@ static void test_transaction(void **state) {
          * every other property, TRAN_MSG included (the Java consumer clears it itself before a
          * fallback re-send; protocol.md §3.2.7 says "cleared", the code does not). */
         char v[64];
-#ifdef RMQ_CONFORMANCE_KNOWN_GAPS
-        /* Known gap (broker/txn.c handle_end): the committed copy keeps REAL_TOPIC/REAL_QID,
-         * which R4 EndTransactionProcessor#endMessageTransaction clears. */
-        assert_false(prop_get(r[i].props, "REAL_TOPIC", v, sizeof v));
-        assert_false(prop_get(r[i].props, "REAL_QID", v, sizeof v));
-#endif
+        /* R4's EndTransactionProcessor#endMessageTransaction serialises the half message's
+         * properties into the stored string before it clears REAL_TOPIC/REAL_QID from the
+         * map, so the committed record keeps both (as a delivered delayed message does). */
+        assert_true(prop_get(r[i].props, "REAL_TOPIC", v, sizeof v));
+        assert_true(prop_get(r[i].props, "REAL_QID", v, sizeof v));
         assert_true(prop_get(r[i].props, "PGROUP", v, sizeof v));
         assert_string_equal(v, "pg_tx");
     }
