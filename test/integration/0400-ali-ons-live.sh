@@ -1,6 +1,8 @@
 #!/bin/bash
-# Manual companion of 0400-wire-conformance: a REAL, unmodified ali-ons (npm) producer and push
-# consumer against our mqnamesrv + mqbroker. Not run by ctest (it needs the npm registry).
+# Companion of 0400-wire-conformance: a REAL, unmodified ali-ons (npm) producer and push
+# consumer against our mqnamesrv + mqbroker. Not run by ctest (it needs node and the npm
+# registry); .ci/run runs it when npm is there. Exit 77 = skipped (no npm, or the registry
+# could not be reached), 0 = passed, anything else = failed.
 #
 #   test/integration/0400-ali-ons-live.sh [BUILD_DIR]      (default: build)
 #
@@ -22,7 +24,9 @@ sleep 0.5
 "$build/bin/mqbroker" -c "$work/br.conf" > "$work/br.log" 2>&1 & brpid=$!
 sleep 2
 "$build/bin/mqadmin" updateTopic -n "127.0.0.1:$nsp" -b "127.0.0.1:$brp" -t TopicNode > /dev/null
-(cd "$work" && npm init -y > /dev/null && npm install --no-audit --no-fund ali-ons@3.12.0 > /dev/null)
+command -v npm > /dev/null && command -v node > /dev/null || { echo "ali-ons live: skipped (no node/npm)"; exit 77; }
+(cd "$work" && npm init -y > /dev/null && npm install --no-audit --no-fund ali-ons@3.12.0 > /dev/null) ||
+    { echo "ali-ons live: skipped (npm install ali-ons@3.12.0 failed)"; exit 77; }
 cat > "$work/run.js" <<'EOF'
 'use strict';
 const { Producer, Consumer, Message } = require('ali-ons');
