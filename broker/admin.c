@@ -3,9 +3,9 @@
  * QUERY_TOPIC_CONSUME_BY_WHO, and (from subgroup.c) the subscription-group admin codes.
  *
  * Put TPS for the runtime info comes from a 1 s sampler of the store's put counter kept here
- * (RocketMQ's StoreStatsService samples the same way); the sampler state is file-static
- * because the broker has one admin view; its timer is unref'd and closed with the clients
- * manager (rmq_broker_clients_close), the first manager broker.c closes at shutdown. */
+ * (RocketMQ's StoreStatsService samples the same way). The sampler hangs off the broker
+ * (b->sampler); its timer is unref'd and closed with the clients manager
+ * (rmq_broker_clients_close), the first manager broker.c closes at shutdown. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,16 +19,15 @@
 
 #define SAMPLES 601 /* 600 s of 1 s samples + the current one */
 
-static struct {
-    bool started;
-    uv_timer_t timer;
+typedef struct rmq_broker_sampler_s {
+    uv_timer_t timer;      /* first member: the close callback frees the struct through it */
     rmq_broker_t *b;
     uint64_t put[SAMPLES];
     int64_t at_ms[SAMPLES];
     size_t head, n;        /* ring: newest at head - 1 */
     int day;               /* local day number of the last sample */
     uint64_t today_morning, yesterday_morning;
-} sampler;
+} sampler_t;
 
 static int local_day(int64_t ms) {
     time_t t = (time_t)(ms / 1000);
@@ -38,31 +37,32 @@ static int local_day(int64_t ms) {
 }
 
 static void on_sample(uv_timer_t *t) {
-    rmq_broker_t *b = sampler.b;
-    if (!b || !b->store) return;
+    sampler_t *sp = (sampler_t *)t;
+    rmq_broker_t *b = sp->b;
+    if (!b->store) return;
     rmq_store_stats_t st;
     rmq_store_get_stats(b->store, &st);
     int64_t now = rmq_now_ms();
-    sampler.put[sampler.head] = st.put_count;
-    sampler.at_ms[sampler.head] = now;
-    sampler.head = (sampler.head + 1) % SAMPLES;
-    if (sampler.n < SAMPLES) sampler.n++;
+    sp->put[sp->head] = st.put_count;
+    sp->at_ms[sp->head] = now;
+    sp->head = (sp->head + 1) % SAMPLES;
+    if (sp->n < SAMPLES) sp->n++;
     int day = local_day(now);
-    if (day != sampler.day) {
-        sampler.yesterday_morning = sampler.today_morning;
-        sampler.today_morning = st.put_count;
-        sampler.day = day;
+    if (day != sp->day) {
+        sp->yesterday_morning = sp->today_morning;
+        sp->today_morning = st.put_count;
+        sp->day = day;
     }
 }
 
 /* Average puts per second over the last `secs` seconds of samples. */
-static double put_tps(uint64_t now_count, int64_t now_ms, int secs) {
-    if (sampler.n == 0) return 0.0;
-    size_t back = RMQ_MIN((size_t)secs, sampler.n - 1);
-    size_t i = (sampler.head + SAMPLES - 1 - back) % SAMPLES;
-    int64_t dt = now_ms - sampler.at_ms[i];
+static double put_tps(const sampler_t *sp, uint64_t now_count, int64_t now_ms, int secs) {
+    if (!sp || sp->n == 0) return 0.0;
+    size_t back = RMQ_MIN((size_t)secs, sp->n - 1);
+    size_t i = (sp->head + SAMPLES - 1 - back) % SAMPLES;
+    int64_t dt = now_ms - sp->at_ms[i];
     if (dt <= 0) return 0.0;
-    return (double)(now_count - sampler.put[i]) * 1000.0 / (double)dt;
+    return (double)(now_count - sp->put[i]) * 1000.0 / (double)dt;
 }
 
 #define NEED(call)                                                                           \
@@ -186,8 +186,9 @@ BM_HANDLER(h_runtime_info) {
     rmq_store_stats_t st;
     rmq_store_get_stats(b->store, &st);
     int64_t now = rmq_now_ms();
-    double t10 = put_tps(st.put_count, now, 10), t60 = put_tps(st.put_count, now, 60),
-           t600 = put_tps(st.put_count, now, 600);
+    double t10 = put_tps(b->sampler, st.put_count, now, 10),
+           t60 = put_tps(b->sampler, st.put_count, now, 60),
+           t600 = put_tps(b->sampler, st.put_count, now, 600);
     int64_t up = (now - b->start_ms) / 1000;
     rmq_buf_t body;
     rmq_buf_init(&body);
@@ -200,8 +201,10 @@ BM_HANDLER(h_runtime_info) {
                              " minutes, %" PRId64 " seconds ]",
        up / 86400, up / 3600 % 24, up / 60 % 60, up % 60);
     kv(&body, &f, "msgPutTotalTodayNow", "%" PRIu64, st.put_count);
-    kv(&body, &f, "msgPutTotalTodayMorning", "%" PRIu64, sampler.today_morning);
-    kv(&body, &f, "msgPutTotalYesterdayMorning", "%" PRIu64, sampler.yesterday_morning);
+    kv(&body, &f, "msgPutTotalTodayMorning", "%" PRIu64,
+       b->sampler ? b->sampler->today_morning : 0);
+    kv(&body, &f, "msgPutTotalYesterdayMorning", "%" PRIu64,
+       b->sampler ? b->sampler->yesterday_morning : 0);
     /* gets are not counted by the store: report zeros rather than invent figures */
     kv(&body, &f, "msgGetTotalTodayNow", "0");
     kv(&body, &f, "msgGetTotalTodayMorning", "0");
@@ -403,12 +406,13 @@ BM_HANDLER(h_consume_by_who) {
     return rmq_bm_ok_body(req, &body);
 }
 
-void rmq_bm_admin_stop(void) {
-    if (!sampler.started) return;
-    sampler.started = false;
-    sampler.b = NULL;
-    uv_timer_stop(&sampler.timer);
-    uv_close((uv_handle_t *)&sampler.timer, NULL);
+static void on_sampler_closed(uv_handle_t *h) { free(h); /* the timer is the first member */ }
+
+void rmq_bm_admin_stop(rmq_broker_t *b) {
+    if (!b->sampler) return;
+    uv_timer_stop(&b->sampler->timer);
+    uv_close((uv_handle_t *)&b->sampler->timer, on_sampler_closed);
+    b->sampler = NULL;
 }
 
 void rmq_broker_admin_register(rmq_broker_t *b) {
@@ -421,12 +425,17 @@ void rmq_broker_admin_register(rmq_broker_t *b) {
     rmq_rem_server_register(s, RMQ_REQ_GET_CONSUME_STATS, h_consume_stats, b);
     rmq_rem_server_register(s, RMQ_REQ_QUERY_TOPIC_CONSUME_BY_WHO, h_consume_by_who, b);
     rmq_bm_subgroup_register(b);
-    if (b->loop && !sampler.started) {
-        sampler.started = true;
-        sampler.b = b;
-        sampler.day = local_day(rmq_now_ms());
-        uv_timer_init(b->loop, &sampler.timer);
-        uv_timer_start(&sampler.timer, on_sample, 0, 1000);
-        uv_unref((uv_handle_t *)&sampler.timer);
+    if (b->loop && !b->sampler) {
+        sampler_t *sp = calloc(1, sizeof *sp);
+        if (!sp) {
+            RMQ_LOG_WARN("admin", "out of memory: no put TPS in runtime info");
+            return;
+        }
+        sp->b = b;
+        sp->day = local_day(rmq_now_ms());
+        uv_timer_init(b->loop, &sp->timer);
+        uv_timer_start(&sp->timer, on_sample, 0, 1000);
+        uv_unref((uv_handle_t *)&sp->timer);
+        b->sampler = sp;
     }
 }

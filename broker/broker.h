@@ -102,6 +102,7 @@ typedef struct rmq_broker_s {
     int64_t start_ms;
     bool shutting_down;
     rmq_broker_schedule_t *schedule;  /* delayed-message delivery (schedule.c) */
+    struct rmq_broker_sampler_s *sampler; /* put-TPS sampler for runtime info (admin.c) */
 } rmq_broker_t;
 
 /* Run fn(arg) on the broker loop (any thread). False when shutting down. */

@@ -483,7 +483,7 @@ static void on_timer_closed(uv_handle_t *h) { free(h); }
 
 void rmq_broker_clients_close(rmq_broker_t *b) {
     rmq_broker_clients_t *cl = b->clients;
-    rmq_bm_admin_stop();
+    rmq_bm_admin_stop(b);
     if (!cl) return;
     b->clients = NULL;
     if (cl->timer) {

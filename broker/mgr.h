@@ -167,6 +167,6 @@ void rmq_bm_clients_groups_of_topic(rmq_broker_t *b, const char *topic,
 
 /* ---- admin.c ------------------------------------------------------------------------ */
 /* Stop the runtime-info sampler (called from rmq_broker_clients_close). */
-void rmq_bm_admin_stop(void);
+void rmq_bm_admin_stop(rmq_broker_t *b);
 
 #endif
