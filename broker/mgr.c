@@ -278,6 +278,20 @@ rmq_rem_cmd_t *rmq_bm_opt_bool(const rmq_rem_cmd_t *req, const char *k, bool *ou
     return NULL;
 }
 
+void rmq_bm_load_config(const char *mod, const char *path, const char *fallback,
+                        rmq_err_t (*decode)(const char *text, size_t len, void *arg), void *arg) {
+    char *text = NULL;
+    size_t len = 0;
+    rmq_err_t e = rmq_store_cfgfile_read(path, &text, &len);
+    if (e == RMQ_OK) {
+        if (decode(text, len, arg) != RMQ_OK)
+            RMQ_LOG_WARN(mod, "%s unreadable; %s", path, fallback);
+        free(text);
+    } else if (e != RMQ_ERR__NOT_FOUND) {
+        RMQ_LOG_WARN(mod, "cannot read %s: %s; %s", path, rmq_strerror(e), fallback);
+    }
+}
+
 rmq_rem_cmd_t *rmq_bm_ok_body(const rmq_rem_cmd_t *req, rmq_buf_t *body) {
     rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
     if (!resp) {

@@ -78,6 +78,12 @@ rmq_rem_cmd_t *rmq_bm_opt_bool(const rmq_rem_cmd_t *req, const char *k, bool *ou
 /* Response with SUCCESS and a body taken from buf (detached). */
 rmq_rem_cmd_t *rmq_bm_ok_body(const rmq_rem_cmd_t *req, rmq_buf_t *body);
 
+/* Load a manager's config/<name>.json at open: read path (with the .bak fallback) and hand the
+ * text to decode(text, len, arg). A missing file is normal; an unreadable or undecodable one is
+ * warned ("... unreadable; <fallback>") and the manager starts from its defaults. */
+void rmq_bm_load_config(const char *mod, const char *path, const char *fallback,
+                        rmq_err_t (*decode)(const char *text, size_t len, void *arg), void *arg);
+
 /* ---- enums as fastjson writes them ------------------------------------------------- */
 extern const char *const rmq_bm_consume_type_names[];   /* CONSUME_ACTIVELY, CONSUME_PASSIVELY */
 extern const char *const rmq_bm_message_model_names[];  /* BROADCASTING, CLUSTERING */

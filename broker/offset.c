@@ -281,22 +281,17 @@ static void offsets_path(rmq_broker_t *b, char *out, size_t n) {
     snprintf(out, n, "%s/consumerOffset.json", b->config_dir);
 }
 
+static rmq_err_t decode_file(const char *text, size_t len, void *t) {
+    return rmq_bm_offsets_decode(t, text, len);
+}
+
 rmq_err_t rmq_broker_offsets_open(rmq_broker_t *b) {
     rmq_broker_offsets_t *t = rmq_bm_offsets_new();
     if (!t) return RMQ_ERR__NOMEM;
     t->b = b;
     char path[600];
     offsets_path(b, path, sizeof path);
-    char *text = NULL;
-    size_t len = 0;
-    rmq_err_t e = rmq_store_cfgfile_read(path, &text, &len);
-    if (e == RMQ_OK) {
-        if (rmq_bm_offsets_decode(t, text, len) != RMQ_OK)
-            RMQ_LOG_WARN("offset", "%s unreadable; starting with no consumer offsets", path);
-        free(text);
-    } else if (e != RMQ_ERR__NOT_FOUND) {
-        RMQ_LOG_WARN("offset", "cannot read %s: %s", path, rmq_strerror(e));
-    }
+    rmq_bm_load_config("offset", path, "starting with no consumer offsets", decode_file, t);
     RMQ_LOG_INFO("offset", "loaded %zu topic@group offset tables from %s", t->map.n, path);
     t->persisted_changes = t->changes;
     b->offsets = t;

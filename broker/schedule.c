@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "broker/internal.h"
+#include "broker/mgr.h"
 #include "common/buf.h"
 #include "common/fjson.h"
 #include "common/log.h"
@@ -287,6 +288,11 @@ void rmq_broker_schedule_persist(rmq_broker_t *b) {
     if (b->schedule) persist(b->schedule, false);
 }
 
+static rmq_err_t decode_file(const char *text, size_t len, void *arg) {
+    rmq_broker_schedule_t *s = arg;
+    return rmq_broker_delay_offsets_decode(text, len, s->offs, s->n);
+}
+
 rmq_err_t rmq_broker_schedule_open(rmq_broker_t *b) {
     rmq_broker_schedule_t *s = calloc(1, sizeof *s);
     if (!s) return RMQ_ERR__NOMEM;
@@ -310,17 +316,8 @@ rmq_err_t rmq_broker_schedule_open(rmq_broker_t *b) {
     }
     char path[600];
     offsets_path(b, path, sizeof path);
-    char *text = NULL;
-    size_t len = 0;
-    rmq_err_t e = rmq_store_cfgfile_read(path, &text, &len);
-    if (e == RMQ_OK) {
-        if (rmq_broker_delay_offsets_decode(text, len, s->offs, s->n) != RMQ_OK)
-            RMQ_LOG_WARN("schedule", "%s unreadable; delivering from the start of each level",
-                         path);
-        free(text);
-    } else if (e != RMQ_ERR__NOT_FOUND) {
-        RMQ_LOG_WARN("schedule", "cannot read %s: %s", path, rmq_strerror(e));
-    }
+    rmq_bm_load_config("schedule", path, "delivering from the start of each level",
+                       decode_file, s);
     /* Clamp into each schedule queue's range now (RocketMQ's correctDelayOffset at load). */
     for (int i = 0; i < s->n; i++) {
         int64_t min = rmq_store_min_offset(b->store, RMQ_TOPIC_SCHEDULE, i);

@@ -157,6 +157,10 @@ static void next_version(rmq_broker_subgroups_t *t) {
     t->dv_timestamp = rmq_now_ms();
 }
 
+static rmq_err_t decode_file(const char *text, size_t len, void *t) {
+    return decode_all(t, text, len);
+}
+
 rmq_err_t rmq_broker_subgroups_open(rmq_broker_t *b) {
     rmq_broker_subgroups_t *t = calloc(1, sizeof *t);
     if (!t) return RMQ_ERR__NOMEM;
@@ -165,16 +169,7 @@ rmq_err_t rmq_broker_subgroups_open(rmq_broker_t *b) {
     b->subgroups = t;
     char path[600];
     sg_path(b, path, sizeof path);
-    char *text = NULL;
-    size_t len = 0;
-    rmq_err_t e = rmq_store_cfgfile_read(path, &text, &len);
-    if (e == RMQ_OK) {
-        if (decode_all(t, text, len) != RMQ_OK)
-            RMQ_LOG_WARN("subgroup", "%s unreadable; starting with the built-in groups", path);
-        free(text);
-    } else if (e != RMQ_ERR__NOT_FOUND) {
-        RMQ_LOG_WARN("subgroup", "cannot read %s: %s", path, rmq_strerror(e));
-    }
+    rmq_bm_load_config("subgroup", path, "starting with the built-in groups", decode_file, t);
     for (int i = 0; builtin_groups[i]; i++) {
         if (rmq_smap_get(&t->map, builtin_groups[i])) continue;
         rmq_subgroup_t *g = malloc(sizeof *g);
