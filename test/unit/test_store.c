@@ -12,27 +12,7 @@
 
 #define SEG (64 * 1024)
 
-typedef struct {
-    char *dir;
-    rmq_store_cfg_t cfg;
-} fx_t;
-
-static int setup(void **st) {
-    fx_t *fx = calloc(1, sizeof(*fx));
-    fx->dir = mk_tmpdir();
-    test_cfg(&fx->cfg, fx->dir, SEG, RMQ_FLUSH_ASYNC);
-    *st = fx;
-    return 0;
-}
-
-static int teardown(void **st) {
-    fx_t *fx = *st;
-    rm_rf(fx->dir);
-    free(fx->dir);
-    rmq_store_cfg_free(&fx->cfg);
-    free(fx);
-    return 0;
-}
+static int setup(void **st) { return fx_setup(st, SEG); }
 
 static size_t file_size(const char *p) {
     struct stat st;
@@ -896,24 +876,24 @@ int main(void) {
     rmq_log_set_level(RMQ_LOG_LVL_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cfg_keys),
-        cmocka_unit_test_setup_teardown(test_put_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_roll_boundary, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_roll_blank_larger, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cq_contents, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_filter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_index, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_offset_by_time, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync_flush, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retention_space, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cfgfile, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cq_write_failure, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_get_statuses, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_topic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_arrive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_put_get, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_roll_boundary, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_roll_blank_larger, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cq_contents, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_filter, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_index, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_offset_by_time, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_batch, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_flush, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_retention_space, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cfgfile, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cq_write_failure, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_get_statuses, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_transactions, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_topic, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_arrive, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,27 +12,7 @@
 #define SEG (256 * 1024)
 #define NPROD 4
 
-typedef struct {
-    char *dir;
-    rmq_store_cfg_t cfg;
-} fx_t;
-
-static int setup(void **st) {
-    fx_t *fx = calloc(1, sizeof(*fx));
-    fx->dir = mk_tmpdir();
-    test_cfg(&fx->cfg, fx->dir, SEG, RMQ_FLUSH_ASYNC);
-    *st = fx;
-    return 0;
-}
-
-static int teardown(void **st) {
-    fx_t *fx = *st;
-    rm_rf(fx->dir);
-    free(fx->dir);
-    rmq_store_cfg_free(&fx->cfg);
-    free(fx);
-    return 0;
-}
+static int setup(void **st) { return fx_setup(st, SEG); }
 
 /* ---- SIGKILL under SYNC_FLUSH ---------------------------------------------------------------- */
 
@@ -402,13 +382,13 @@ int main(void) {
     /* corrupt records are logged as ERROR on purpose: count them, print only when asked */
     rmq_log_set_cb(quiet, NULL, RMQ_LOG_LVL_INFO);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_kill_sync_flush, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flipped_last, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_middle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_middle_rebuilt, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_cq_dir, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_crash_with_prealloc, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill_sync_flush, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_flipped_last, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_middle, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_middle_rebuilt, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_missing_cq_dir, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_crash_with_prealloc, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -51,6 +51,29 @@ static inline void test_cfg(rmq_store_cfg_t *c, const char *dir, int64_t seg, in
     c->max_message_size = 65536;
 }
 
+/* Per-test fixture: a fresh temp dir and a small-segment ASYNC_FLUSH configuration. */
+typedef struct {
+    char *dir;
+    rmq_store_cfg_t cfg;
+} fx_t;
+
+static inline int fx_setup(void **st, int64_t seg) {
+    fx_t *fx = calloc(1, sizeof(*fx));
+    fx->dir = mk_tmpdir();
+    test_cfg(&fx->cfg, fx->dir, seg, RMQ_FLUSH_ASYNC);
+    *st = fx;
+    return 0;
+}
+
+static inline int fx_teardown(void **st) {
+    fx_t *fx = *st;
+    rm_rf(fx->dir);
+    free(fx->dir);
+    rmq_store_cfg_free(&fx->cfg);
+    free(fx);
+    return 0;
+}
+
 static inline rmq_store_msg_t mk_msg(const char *topic, int qid, const void *body, size_t blen,
                               const char *props) {
     rmq_store_msg_t m;
