@@ -177,9 +177,9 @@ static void kv(rmq_buf_t *b, bool *first, const char *k, const char *fmt, ...) {
     va_end(ap);
     if (!*first) rmq_buf_append_u8(b, ',');
     *first = false;
-    rmq_fj_str(b, k);
+    rmq_json_put_str(b, k);
     rmq_buf_append_u8(b, ':');
-    rmq_fj_str(b, v);
+    rmq_json_put_str(b, v);
 }
 
 BM_HANDLER(h_runtime_info) {
@@ -399,7 +399,7 @@ BM_HANDLER(h_consume_by_who) {
     rmq_buf_append_str(&body, "{\"groupList\":[");
     for (size_t i = 0; i < g.n; i++) {
         if (i) rmq_buf_append_u8(&body, ',');
-        rmq_fj_str(&body, g.groups[i]);
+        rmq_json_put_str(&body, g.groups[i]);
     }
     rmq_buf_append_str(&body, "]}");
     free(g.groups);

@@ -125,16 +125,16 @@ void rmq_bm_sub_to_json(rmq_buf_t *b, const rmq_bm_sub_t *s) {
     for (size_t i = 0; i < s->s.ncodes; i++)
         rmq_buf_appendf(b, "%s%" PRId64, i ? "," : "", s->s.codes[i]);
     rmq_buf_append_str(b, "],\"expressionType\":");
-    rmq_fj_str(b, s->s.expression_type);
+    rmq_json_put_str(b, s->s.expression_type);
     rmq_buf_append_str(b, ",\"subString\":");
-    rmq_fj_str(b, s->s.sub_string);
+    rmq_json_put_str(b, s->s.sub_string);
     rmq_buf_appendf(b, ",\"subVersion\":%" PRId64 ",\"tagsSet\":[", s->s.sub_version);
     for (size_t i = 0; i < s->ntags; i++) {
         if (i) rmq_buf_append_u8(b, ',');
-        rmq_fj_str(b, s->tags[i]);
+        rmq_json_put_str(b, s->tags[i]);
     }
     rmq_buf_append_str(b, "],\"topic\":");
-    rmq_fj_str(b, s->s.topic);
+    rmq_json_put_str(b, s->s.topic);
     rmq_buf_append_u8(b, '}');
 }
 
@@ -717,7 +717,7 @@ BM_HANDLER(h_consumer_list) {
     rmq_buf_append_str(&body, "{\"consumerIdList\":[");
     for (size_t i = 0; i < g->nm; i++) {
         if (i) rmq_buf_append_u8(&body, ',');
-        rmq_fj_str(&body, g->m[i].ch->client_id);
+        rmq_json_put_str(&body, g->m[i].ch->client_id);
     }
     rmq_buf_append_str(&body, "]}");
     return rmq_bm_ok_body(req, &body);
@@ -725,11 +725,11 @@ BM_HANDLER(h_consumer_list) {
 
 static void append_connection(rmq_buf_t *b, const chan_t *ch) {
     rmq_buf_append_str(b, "{\"clientAddr\":");
-    rmq_fj_str(b, rmq_rem_conn_peer(ch->conn));
+    rmq_json_put_str(b, rmq_rem_conn_peer(ch->conn));
     rmq_buf_append_str(b, ",\"clientId\":");
-    rmq_fj_str(b, ch->client_id);
+    rmq_json_put_str(b, ch->client_id);
     rmq_buf_append_str(b, ",\"language\":");
-    rmq_fj_str(b, rmq_rem_language_name(ch->language));
+    rmq_json_put_str(b, rmq_rem_language_name(ch->language));
     rmq_buf_appendf(b, ",\"version\":%d}", ch->version);
 }
 
@@ -750,16 +750,16 @@ BM_HANDLER(h_consumer_conns) {
     rmq_buf_append_str(&body, "]");
     if (g->consume_from_where >= 0) {
         rmq_buf_append_str(&body, ",\"consumeFromWhere\":");
-        rmq_fj_str(&body, rmq_bm_consume_from_names[g->consume_from_where]);
+        rmq_json_put_str(&body, rmq_bm_consume_from_names[g->consume_from_where]);
     }
     rmq_buf_append_str(&body, ",\"consumeType\":");
-    rmq_fj_str(&body, rmq_bm_consume_type_names[g->consume_type]);
+    rmq_json_put_str(&body, rmq_bm_consume_type_names[g->consume_type]);
     rmq_buf_append_str(&body, ",\"messageModel\":");
-    rmq_fj_str(&body, rmq_bm_message_model_names[g->message_model]);
+    rmq_json_put_str(&body, rmq_bm_message_model_names[g->message_model]);
     rmq_buf_append_str(&body, ",\"subscriptionTable\":{");
     for (size_t i = 0; i < g->nsubs; i++) {
         if (i) rmq_buf_append_u8(&body, ',');
-        rmq_fj_str(&body, g->subs[i].s.topic);
+        rmq_json_put_str(&body, g->subs[i].s.topic);
         rmq_buf_append_u8(&body, ':');
         rmq_bm_sub_to_json(&body, &g->subs[i]);
     }

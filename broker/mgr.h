@@ -38,26 +38,6 @@ void rmq_smap_each(rmq_smap_t *m, bool (*fn)(const char *k, void *v, void *arg),
 /* Free the map; free_val (may be NULL) disposes of each value. */
 void rmq_smap_fini(rmq_smap_t *m, void (*free_val)(void *v));
 
-/* ---- fastjson dialect (protocol.md 5.0) --------------------------------------------- */
-/* Reading fastjson text: rmq_fjson_parse (common/fjson.h). */
-/* Append s as a JSON string literal (UTF-8 kept raw, as fastjson writes it). */
-void rmq_fj_str(rmq_buf_t *b, const char *s);
-/* Append a MessageQueue object {"brokerName":..,"queueId":..,"topic":..}. */
-void rmq_fj_mq(rmq_buf_t *b, const char *broker, int qid, const char *topic);
-/* Parse a MessageQueue from a JSON object (or a normalized object key's text). */
-bool rmq_fj_mq_from_json(json_t *o, char *topic, size_t tsz, char *broker, size_t bsz, int *qid);
-bool rmq_fj_mq_from_key(const char *key, char *topic, size_t tsz, char *broker, size_t bsz,
-                        int *qid);
-/* An enum field given as a name or an ordinal (number or numeric string); def when absent
- * or unknown ("UNKNOWN" from Go). names is NULL-terminated. */
-int rmq_fj_enum(json_t *v, const char *const *names, int def);
-/* A string field that may arrive as a number; NULL when absent. Borrowed from o, except that
- * numbers are formatted into tmp. */
-const char *rmq_fj_get_str(json_t *o, const char *k, char *tmp, size_t tmpsz);
-/* A number field that may arrive as a numeric string; def when absent or junk. */
-int64_t rmq_fj_get_i64(json_t *o, const char *k, int64_t def);
-bool rmq_fj_get_bool(json_t *o, const char *k, bool def);
-
 /* ---- request headers: NULL when fine, else the error response naming the field ------- */
 rmq_rem_cmd_t *rmq_bm_need_str(const rmq_rem_cmd_t *req, const char *k, const char **out);
 rmq_rem_cmd_t *rmq_bm_need_i32(const rmq_rem_cmd_t *req, const char *k, int32_t *out);

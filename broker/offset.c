@@ -142,7 +142,7 @@ static bool enc_one(const char *k, void *v, void *arg) {
     if (!c->first) rmq_buf_append_u8(c->b, ',');
     c->first = false;
     if (c->pretty) rmq_buf_append_str(c->b, "\n\t\t");
-    rmq_fj_str(c->b, k);
+    rmq_json_put_str(c->b, k);
     rmq_buf_append_str(c->b, ":{");
     for (size_t i = 0; i < tg->n; i++)
         rmq_buf_appendf(c->b, "%s%d:%" PRId64, i ? "," : "", tg->q[i].qid, tg->q[i].off);
@@ -262,10 +262,10 @@ void rmq_bm_reset_body(rmq_buf_t *b, bool for_c, const char *topic, const char *
         if (for_c) {
             /* MessageQueueForC: brokerName, offset, queueId, topic */
             rmq_buf_append_str(b, "{\"brokerName\":");
-            rmq_fj_str(b, broker);
+            rmq_json_put_str(b, broker);
             rmq_buf_appendf(b, ",\"offset\":%" PRId64 ",\"queueId\":%d,\"topic\":", offs[i],
                             qids[i]);
-            rmq_fj_str(b, topic);
+            rmq_json_put_str(b, topic);
             rmq_buf_append_u8(b, '}');
         } else {
             rmq_fj_mq(b, broker, qids[i], topic);

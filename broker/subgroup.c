@@ -63,7 +63,7 @@ void rmq_bm_subgroup_to_json(rmq_buf_t *b, const rmq_subgroup_t *g) {
                     g->broker_id, g->consume_broadcast_enable ? "true" : "false",
                     g->consume_enable ? "true" : "false",
                     g->consume_from_min_enable ? "true" : "false");
-    rmq_fj_str(b, g->group_name);
+    rmq_json_put_str(b, g->group_name);
     rmq_buf_appendf(b,
                     ",\"notifyConsumerIdsChangedEnable\":%s,\"retryMaxTimes\":%d,"
                     "\"retryQueueNums\":%d,\"whichBrokerWhenConsumeSlowly\":%" PRId64 "}",
@@ -81,7 +81,7 @@ static bool enc_one(const char *k, void *v, void *arg) {
     if (!c->first) rmq_buf_append_u8(c->b, ',');
     c->first = false;
     rmq_buf_append_str(c->b, "\n\t\t");
-    rmq_fj_str(c->b, k);
+    rmq_json_put_str(c->b, k);
     rmq_buf_append_u8(c->b, ':');
     rmq_bm_subgroup_to_json(c->b, v);
     return false;

@@ -4,10 +4,13 @@
 #include "common/fjson.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/buf.h"
+#include "common/util.h"
 
 /* Index just past the string starting at in[i] == '"', or len if unterminated. */
 static size_t jf_skip_str(const char *in, size_t len, size_t i) {
@@ -150,3 +153,168 @@ json_t *rmq_fjson_parse(const char *text, size_t len, char *err, size_t errlen) 
     if (!j && err) snprintf(err, errlen, "bad JSON at %d:%d: %s", je.line, je.column, je.text);
     return j;
 }
+
+/* ---------------------------------------------------------------- writing */
+
+/* Decode one UTF-8 sequence at s[0..n); returns its length (1 for an invalid byte, which reads
+ * as U+FFFD). */
+static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
+    size_t len = s[0] < 0x80               ? 1
+                 : (s[0] & 0xE0) == 0xC0 ? 2
+                 : (s[0] & 0xF0) == 0xE0 ? 3
+                 : (s[0] & 0xF8) == 0xF0 ? 4
+                                         : 0;
+    if (len == 1) {
+        *cp = s[0];
+        return 1;
+    }
+    if (!len || len > n) {
+        *cp = 0xFFFD;
+        return 1;
+    }
+    uint32_t v = s[0] & (0x7F >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            *cp = 0xFFFD;
+            return 1;
+        }
+        v = (v << 6) | (s[i] & 0x3F);
+    }
+    *cp = v;
+    return len;
+}
+
+static uint8_t *put_u4(uint8_t *o, uint32_t v, const char *hex) {
+    *o++ = '\\';
+    *o++ = 'u';
+    for (int sh = 12; sh >= 0; sh -= 4) *o++ = (uint8_t)hex[(v >> sh) & 15];
+    return o;
+}
+
+rmq_err_t rmq_json_put_strn(rmq_buf_t *b, const char *s, size_t n, bool ascii_only) {
+    /* Worst case every byte becomes \u00XX (a 4-byte sequence: two \uXXXX, 12 bytes). */
+    rmq_err_t e = rmq_buf_reserve(b, n * 6 + 2);
+    if (e) return e;
+    static const char lower[] = "0123456789abcdef", upper[] = "0123456789ABCDEF";
+    const unsigned char *u = (const unsigned char *)s;
+    uint8_t *o = b->data + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = u[i];
+        if (ch >= 0x20 && ch != '"' && ch != '\\' && (ch < 0x80 || !ascii_only)) {
+            *o++ = ch;
+            i++;
+            continue;
+        }
+        if (ch >= 0x80) {
+            uint32_t cp;
+            i += utf8_decode(u + i, n - i, &cp);
+            if (cp >= 0x10000) {
+                cp -= 0x10000;
+                o = put_u4(o, 0xD800 + (cp >> 10), upper);
+                o = put_u4(o, 0xDC00 + (cp & 0x3FF), upper);
+            } else {
+                o = put_u4(o, cp, upper);
+            }
+            continue;
+        }
+        i++;
+        switch (ch) {
+        case '"': *o++ = '\\'; *o++ = '"'; break;
+        case '\\': *o++ = '\\'; *o++ = '\\'; break;
+        case '\b': *o++ = '\\'; *o++ = 'b'; break;
+        case '\f': *o++ = '\\'; *o++ = 'f'; break;
+        case '\n': *o++ = '\\'; *o++ = 'n'; break;
+        case '\r': *o++ = '\\'; *o++ = 'r'; break;
+        case '\t': *o++ = '\\'; *o++ = 't'; break;
+        default: o = put_u4(o, ch, lower);
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_json_put_str(rmq_buf_t *b, const char *s) {
+    return rmq_json_put_strn(b, s ? s : "", s ? strlen(s) : 0, false);
+}
+
+/* ---------------------------------------------------------------- typed reading, MessageQueue */
+
+void rmq_fj_mq(rmq_buf_t *b, const char *broker, int qid, const char *topic) {
+    rmq_buf_append_str(b, "{\"brokerName\":");
+    rmq_json_put_str(b, broker);
+    rmq_buf_appendf(b, ",\"queueId\":%d,\"topic\":", qid);
+    rmq_json_put_str(b, topic);
+    rmq_buf_append_u8(b, '}');
+}
+
+bool rmq_fj_mq_from_json(json_t *o, char *topic, size_t tsz, char *broker, size_t bsz, int *qid) {
+    if (!json_is_object(o)) return false;
+    char tmp[32];
+    const char *t = rmq_fj_get_str(o, "topic", tmp, sizeof tmp);
+    if (!t) return false;
+    rmq_strlcpy(topic, t, tsz);
+    const char *bn = rmq_fj_get_str(o, "brokerName", tmp, sizeof tmp);
+    rmq_strlcpy(broker, bn ? bn : "", bsz);
+    int64_t q = rmq_fj_get_i64(o, "queueId", -1);
+    if (q < 0 || q > INT32_MAX) return false;
+    *qid = (int)q;
+    return true;
+}
+
+bool rmq_fj_mq_from_key(const char *key, char *topic, size_t tsz, char *broker, size_t bsz,
+                        int *qid) {
+    json_t *o = json_loads(key, 0, NULL);
+    bool ok = rmq_fj_mq_from_json(o, topic, tsz, broker, bsz, qid);
+    json_decref(o);
+    return ok;
+}
+
+int rmq_fj_enum(json_t *v, const char *const *names, int def) {
+    int n = 0;
+    while (names[n]) n++;
+    int64_t ord;
+    if (json_is_integer(v)) {
+        ord = json_integer_value(v);
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        for (int i = 0; i < n; i++)
+            if (strcmp(s, names[i]) == 0) return i;
+        if (rmq_parse_i64(s, &ord) != 0) return def;
+    } else {
+        return def;
+    }
+    return ord >= 0 && ord < n ? (int)ord : def;
+}
+
+const char *rmq_fj_get_str(json_t *o, const char *k, char *tmp, size_t tmpsz) {
+    json_t *v = json_object_get(o, k);
+    if (json_is_string(v)) return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(tmp, tmpsz, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return tmp;
+    }
+    return NULL;
+}
+
+int64_t rmq_fj_get_i64(json_t *o, const char *k, int64_t def) {
+    json_t *v = json_object_get(o, k);
+    if (json_is_integer(v)) return json_integer_value(v);
+    if (json_is_real(v)) return (int64_t)json_real_value(v);
+    int64_t x;
+    if (json_is_string(v) && rmq_parse_i64(json_string_value(v), &x) == 0) return x;
+    return def;
+}
+
+bool rmq_fj_get_bool(json_t *o, const char *k, bool def) {
+    json_t *v = json_object_get(o, k);
+    if (json_is_boolean(v)) return json_is_true(v);
+    if (json_is_string(v)) {
+        if (strcmp(json_string_value(v), "true") == 0) return true;
+        if (strcmp(json_string_value(v), "false") == 0) return false;
+    }
+    if (json_is_integer(v)) return json_integer_value(v) != 0;
+    return def;
+}
+

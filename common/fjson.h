@@ -9,7 +9,11 @@
 #define RMQ_FJSON_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
 
 /* Rewrite in[0..len) as standard JSON: bare keys (numbers, identifiers) are quoted, an object
  * or array used as a key becomes its own normalized text as a string key. Strings are copied
@@ -20,5 +24,32 @@ char *rmq_fjson_normalize(const char *in, size_t len);
 /* Normalize and parse (any JSON value); NULL with the reason in err on failure.
  * Caller json_decref()s the result. */
 json_t *rmq_fjson_parse(const char *text, size_t len, char *err, size_t errlen);
+
+/* ---- typed reading (fields that may arrive in another JSON type) ------------------------- */
+/* An enum field given as a name or an ordinal (number or numeric string); def when absent
+ * or unknown ("UNKNOWN" from Go). names is NULL-terminated. */
+int rmq_fj_enum(json_t *v, const char *const *names, int def);
+/* A string field that may arrive as a number; NULL when absent. Borrowed from o, except that
+ * numbers are formatted into tmp. */
+const char *rmq_fj_get_str(json_t *o, const char *k, char *tmp, size_t tmpsz);
+/* A number field that may arrive as a numeric string; def when absent or junk. */
+int64_t rmq_fj_get_i64(json_t *o, const char *k, int64_t def);
+bool rmq_fj_get_bool(json_t *o, const char *k, bool def);
+
+/* ---- MessageQueue {"brokerName":..,"queueId":..,"topic":..} ------------------------------- */
+void rmq_fj_mq(rmq_buf_t *b, const char *broker, int qid, const char *topic);
+/* Parse a MessageQueue from a JSON object (or a normalized object key's text). */
+bool rmq_fj_mq_from_json(json_t *o, char *topic, size_t tsz, char *broker, size_t bsz, int *qid);
+bool rmq_fj_mq_from_key(const char *key, char *topic, size_t tsz, char *broker, size_t bsz,
+                        int *qid);
+
+/* ---- writing --------------------------------------------------------------------------- */
+/* The one JSON string escaper: append s[0..n) as a quoted literal the way fastjson writes it:
+ * quote, backslash and control characters escaped (\b \f \n \r \t, others \u00xx), UTF-8
+ * kept raw; with ascii_only every non-ASCII code point becomes \uXXXX (surrogate pairs above
+ * U+FFFF), as fastjson's BrowserCompatible feature writes it. RMQ_ERR__NOMEM on failure. */
+rmq_err_t rmq_json_put_strn(rmq_buf_t *b, const char *s, size_t n, bool ascii_only);
+/* The same for a NUL-terminated s; NULL writes "". */
+rmq_err_t rmq_json_put_str(rmq_buf_t *b, const char *s);
 
 #endif

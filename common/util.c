@@ -1,6 +1,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 #include <zlib.h>
@@ -73,6 +74,22 @@ size_t rmq_strlcpy(char *dst, const char *src, size_t dstsz) {
         dst[c] = 0;
     }
     return n;
+}
+
+int rmq_parse_java_long(const char *s, int64_t *out) {
+    const char *p = s;
+    bool neg = false;
+    if (*p == '-' || *p == '+') neg = *p++ == '-';
+    if (!*p) return -1;
+    uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9') return -1;
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (lim - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
 }
 
 int rmq_parse_i64(const char *s, int64_t *out) {

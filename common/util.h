@@ -1,5 +1,5 @@
-/* Small utilities everything needs, each once: clocks, CRC32, Java String.hashCode,
- * big-endian byte order, bounded string copy. */
+/* Small utilities everything needs, each once: clocks, CRC32, Java String.hashCode, FNV-1a,
+ * integer parsing, big-endian byte order, bounded string copy. */
 #ifndef RMQ_UTIL_H
 #define RMQ_UTIL_H
 
@@ -24,6 +24,20 @@ size_t rmq_strlcpy(char *dst, const char *src, size_t dstsz);
 
 /* Parse a whole decimal integer; 0 on success, -1 on junk, empty or overflow. */
 int rmq_parse_i64(const char *s, int64_t *out);
+/* Java Long.parseLong, as request headers are read: optional sign, decimal digits only (no
+ * spaces), range-checked. 0 on success, -1 otherwise (*out untouched). */
+int rmq_parse_java_long(const char *s, int64_t *out);
+
+/* The one hash of the project (maps, buckets): 64-bit FNV-1a of p[0..n). */
+static inline uint64_t rmq_hash(const void *p, size_t n) {
+    const unsigned char *s = p;
+    uint64_t h = 14695981039346656037ULL; /* FNV offset basis */
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
 
 /* Big-endian loads and stores (the wire and the store files are big-endian). */
 static inline void rmq_put_be16(uint8_t *p, uint16_t v) {

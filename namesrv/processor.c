@@ -18,7 +18,7 @@
 
 #define MOD "namesrv"
 
-/* Not in remoting/codes.h (NameServer-only codes). */
+/* Not in rmq/rmq_codes.h (NameServer-only codes). */
 #define REQ_GET_SYSTEM_TOPIC_LIST_FROM_NS 304
 #define REQ_GET_NAMESRV_CONFIG 319
 #define REQ_REGISTER_TOPIC_IN_NAMESRV 217

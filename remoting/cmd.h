@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "remoting/codes.h"
+#include "rmq/rmq_codes.h"
 #include "rmq/rmq_err.h"
 
 typedef struct {

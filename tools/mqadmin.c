@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "remoting/codes.h"
+#include "rmq/rmq_codes.h"
 #include "rmq/rmq.h"
 #include "tools/msgrec.h"
 #include "tools/tool_util.h"

@@ -18,7 +18,7 @@
 #include "common/log.h"
 #include "remoting/client.h"
 #include "remoting/cmd.h"
-#include "remoting/codes.h"
+#include "rmq/rmq_codes.h"
 #include "rmq/rmq.h"
 #include "tools/tool_util.h"
 

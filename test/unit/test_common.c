@@ -15,6 +15,7 @@
 #include "common/kvconf.h"
 #include "common/log.h"
 #include "common/mailbox.h"
+#include "common/map.h"
 #include "common/util.h"
 
 static void test_java_hash(void **st) {
@@ -242,13 +243,147 @@ static void test_fjson(void **st) {
     assert_true(strlen(err) > 0);
 }
 
+static bool drop_odd(rmq_map_ent_t *e, void *arg) {
+    (*(int *)arg)++;
+    return e->v.i64 % 2 == 1;
+}
+
+static void test_map(void **st) {
+    (void)st;
+    rmq_map_t m;
+    rmq_map_init(&m);
+    assert_null(rmq_map_get(&m, "absent"));
+    assert_null(rmq_map_first(&m, &(size_t){0}));
+    char k[32];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        assert_int_equal(rmq_map_put(&m, k, (void *)(intptr_t)(i + 1), NULL), RMQ_OK);
+    }
+    assert_int_equal(m.count, 1000);
+    assert_int_equal((intptr_t)rmq_map_get(&m, "k500"), 501);
+    void *old;
+    assert_int_equal(rmq_map_put(&m, "k500", (void *)(intptr_t)7, &old), RMQ_OK);
+    assert_int_equal((intptr_t)old, 501);
+    assert_int_equal(m.count, 1000);
+    assert_true(rmq_map_has(&m, "k500"));
+    assert_int_equal((intptr_t)rmq_map_del(&m, "k500"), 7);
+    assert_false(rmq_map_has(&m, "k500"));
+    assert_null(rmq_map_del(&m, "k500"));
+    assert_int_equal(m.count, 999);
+
+    /* entries stay put across growth: a kept pointer still holds its key and value */
+    rmq_map_t q;
+    rmq_map_init(&q);
+    bool created;
+    rmq_map_ent_t *e = rmq_map_upsert(&q, "T-0\0x", 5, &created); /* binary key */
+    assert_non_null(e);
+    assert_true(created);
+    e->v.i64 = 42;
+    for (int i = 0; i < 200; i++) {
+        snprintf(k, sizeof k, "T-%d", i);
+        assert_non_null(rmq_map_upsert(&q, k, strlen(k), NULL));
+    }
+    assert_ptr_equal(rmq_map_find(&q, "T-0\0x", 5), e);
+    assert_int_equal(e->v.i64, 42);
+    assert_ptr_equal(rmq_map_upsert(&q, "T-0\0x", 5, &created), e);
+    assert_false(created);
+    assert_int_equal(q.count, 201);
+
+    /* iteration sees each entry once; each() removes what fn says */
+    size_t bi, seen = 0;
+    for (rmq_map_ent_t *x = rmq_map_first(&q, &bi); x; x = rmq_map_next(&q, &bi, x)) seen++;
+    assert_int_equal(seen, 201);
+    for (rmq_map_ent_t *x = rmq_map_first(&q, &bi); x; x = rmq_map_next(&q, &bi, x))
+        x->v.i64 = x->klen; /* "T-1" 3 (odd), "T-10" 4 (even), "T-100" 5 (odd) */
+    e->v.i64 = 0;           /* the binary key stays */
+    int visits = 0;
+    rmq_map_each(&q, drop_odd, &visits);
+    assert_int_equal(visits, 201);
+    assert_int_equal(q.count, 1 + 90); /* the 5-byte key, "T-10".."T-99" */
+    rmq_map_remove(&q, rmq_map_find(&q, "T-0\0x", 5));
+    assert_int_equal(q.count, 90);
+
+    /* sorted by key bytes */
+    rmq_map_ent_t **v = rmq_map_sorted(&q);
+    assert_non_null(v);
+    for (size_t i = 1; i < q.count; i++) assert_true(strcmp(v[i - 1]->key, v[i]->key) < 0);
+    assert_string_equal(v[0]->key, "T-10");
+    free(v);
+    rmq_map_clear(&q, NULL);
+    assert_int_equal(q.count, 0);
+    assert_null(rmq_map_get(&q, "T-10"));
+    assert_non_null(rmq_map_upsert(&q, "again", 5, NULL));
+    rmq_map_fini(&q, NULL);
+
+    /* fini frees pointer values through free_val */
+    rmq_map_put(&m, "owned", strdup("value"), NULL);
+    free(rmq_map_del(&m, "owned"));
+    rmq_map_put(&m, "owned", strdup("value"), NULL);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        rmq_map_del(&m, k);
+    }
+    assert_int_equal(m.count, 1);
+    rmq_map_fini(&m, free);
+    assert_int_equal(m.count, 0);
+}
+
+static void test_java_long(void **st) {
+    (void)st;
+    int64_t v = 5;
+    assert_int_equal(rmq_parse_java_long("0", &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(rmq_parse_java_long("+17", &v), 0);
+    assert_int_equal(v, 17);
+    assert_int_equal(rmq_parse_java_long("-9223372036854775808", &v), 0);
+    assert_true(v == INT64_MIN);
+    assert_int_equal(rmq_parse_java_long("9223372036854775807", &v), 0);
+    assert_true(v == INT64_MAX);
+    v = 5;
+    assert_int_equal(rmq_parse_java_long("9223372036854775808", &v), -1);
+    assert_int_equal(rmq_parse_java_long("", &v), -1);
+    assert_int_equal(rmq_parse_java_long("-", &v), -1);
+    assert_int_equal(rmq_parse_java_long(" 1", &v), -1); /* strtoll would take it; Java not */
+    assert_int_equal(rmq_parse_java_long("1 ", &v), -1);
+    assert_int_equal(rmq_parse_java_long("0x10", &v), -1);
+    assert_int_equal(v, 5);
+    assert_true(rmq_hash("", 0) == 14695981039346656037ULL);
+    assert_true(rmq_hash("a", 1) == 0xaf63dc4c8601ec8cULL); /* FNV-1a 64 test vector */
+}
+
+static void test_json_put_str(void **st) {
+    (void)st;
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    const char in[] = "a\"b\\c\b\f\n\r\t\x01 \xc3\xa9 \xf0\x9f\x98\x80";
+    assert_int_equal(rmq_json_put_strn(&b, in, sizeof in - 1, false), RMQ_OK);
+    const char raw[] = "\"a\\\"b\\\\c\\b\\f\\n\\r\\t\\u0001 \xc3\xa9 \xf0\x9f\x98\x80\"";
+    assert_int_equal(b.len, sizeof raw - 1);
+    assert_memory_equal(b.data, raw, b.len);
+    rmq_buf_reset(&b);
+    assert_int_equal(rmq_json_put_strn(&b, in, sizeof in - 1, true), RMQ_OK);
+    const char ascii[] = "\"a\\\"b\\\\c\\b\\f\\n\\r\\t\\u0001 \\u00E9 \\uD83D\\uDE00\"";
+    assert_int_equal(b.len, sizeof ascii - 1);
+    assert_memory_equal(b.data, ascii, b.len);
+    /* a truncated sequence at the end reads as U+FFFD, never past the input */
+    rmq_buf_reset(&b);
+    assert_int_equal(rmq_json_put_strn(&b, "\xe2\x82", 2, true), RMQ_OK);
+    assert_int_equal(b.len, 14);
+    assert_memory_equal(b.data, "\"\\uFFFD\\uFFFD\"", 14);
+    rmq_buf_reset(&b);
+    assert_int_equal(rmq_json_put_str(&b, NULL), RMQ_OK);
+    assert_memory_equal(b.data, "\"\"", 2);
+    rmq_buf_fini(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_java_hash), cmocka_unit_test(test_crc32),
         cmocka_unit_test(test_be),        cmocka_unit_test(test_buf),
         cmocka_unit_test(test_kvconf),    cmocka_unit_test(test_main_args),
         cmocka_unit_test(test_mailbox),   cmocka_unit_test(test_log),
-        cmocka_unit_test(test_fjson),
+        cmocka_unit_test(test_fjson),     cmocka_unit_test(test_map),
+        cmocka_unit_test(test_java_long), cmocka_unit_test(test_json_put_str),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

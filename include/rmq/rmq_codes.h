@@ -1,7 +1,7 @@
 /* RocketMQ request codes, flag bits, language codes and versions (protocol.md sections 2-3).
- * Response codes are rmq_err_t (rmq/rmq_err.h). */
-#ifndef RMQ_REM_CODES_H
-#define RMQ_REM_CODES_H
+ * Response codes are rmq_err_t (rmq/rmq_err.h). Neutral floor: any module may include it. */
+#ifndef RMQ_CODES_H
+#define RMQ_CODES_H
 
 enum {
     RMQ_REQ_SEND_MESSAGE = 10,
