@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "remoting/internal.h"
 
 /* Java: one process-wide AtomicInteger starting at 0 that wraps. */
@@ -200,32 +201,11 @@ const char *rmq_rem_cmd_get(const rmq_rem_cmd_t *c, const char *k) {
     return f ? f->val : NULL;
 }
 
-/* Java Long.parseLong: optional sign, decimal digits only, no spaces, range-checked. */
-static int parse_java_long(const char *s, int64_t *out) {
-    const char *p = s;
-    bool neg = false;
-    if (*p == '-' || *p == '+') {
-        neg = *p == '-';
-        p++;
-    }
-    if (!*p) return -1;
-    uint64_t v = 0;
-    uint64_t lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9') return -1;
-        unsigned d = (unsigned)(*p - '0');
-        if (v > (lim - d) / 10) return -1;
-        v = v * 10 + d;
-    }
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    return 0;
-}
-
 rmq_err_t rmq_rem_cmd_get_i64(const rmq_rem_cmd_t *c, const char *k, int64_t *out) {
     const char *v = rmq_rem_cmd_get(c, k);
     if (!v) return RMQ_ERR__NOT_FOUND;
     int64_t x;
-    if (parse_java_long(v, &x) != 0) return RMQ_ERR__INVALID_ARG;
+    if (rmq_parse_java_long(v, &x) != 0) return RMQ_ERR__INVALID_ARG;
     if (out) *out = x;
     return RMQ_OK;
 }

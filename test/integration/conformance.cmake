@@ -7,5 +7,7 @@ if(TARGET mqbroker AND TARGET mqnamesrv)
                        LIBS PkgConfig::JANSSON ZLIB::ZLIB
                        DEPENDS mqnamesrv mqbroker TIMEOUT 300)
   # Request text is built with snprintf into fixed buffers sized for these conversations.
-  target_compile_options(0400-wire-conformance PRIVATE -Wno-format-truncation)
+  if(CMAKE_C_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(0400-wire-conformance PRIVATE -Wno-format-truncation)
+  endif()
 endif()
