@@ -1,0 +1,8 @@
+# Fault injection for the fault and replication tests: a TCP fault proxy (fault_proxy.h) that
+# tests link, and its own test.
+add_library(rmq_fault_proxy STATIC ${CMAKE_CURRENT_LIST_DIR}/fault_proxy.c)
+target_include_directories(rmq_fault_proxy PUBLIC ${CMAKE_SOURCE_DIR})
+target_link_libraries(rmq_fault_proxy PUBLIC PkgConfig::LIBUV Threads::Threads)
+
+rmq_unit_test(test_fault_proxy SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_fault_proxy.c
+              LIBS rmq_fault_proxy)
