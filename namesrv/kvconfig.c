@@ -11,29 +11,29 @@
 
 #include "common/log.h"
 #include "namesrv/json.h"
-#include "namesrv/map.h"
+#include "common/map.h"
 
 #define MOD "namesrv"
 
 struct rmq_ns_kv_s {
     char *path;
-    ns_map_t spaces; /* namespace -> ns_map_t* (key -> char* value) */
+    rmq_map_t spaces; /* namespace -> rmq_map_t* (key -> char* value) */
 };
 
 static void str_free(void *p) { free(p); }
 
 static void space_free(void *p) {
-    ns_map_fini(p, str_free);
+    rmq_map_fini(p, str_free);
     free(p);
 }
 
-static ns_map_t *space_get(rmq_ns_kv_t *kv, const char *ns, bool create) {
-    ns_map_t *m = ns_map_get(&kv->spaces, ns);
+static rmq_map_t *space_get(rmq_ns_kv_t *kv, const char *ns, bool create) {
+    rmq_map_t *m = rmq_map_get(&kv->spaces, ns);
     if (m || !create) return m;
     m = calloc(1, sizeof *m);
     if (!m) return NULL;
-    ns_map_init(m);
-    if (ns_map_put(&kv->spaces, ns, m, NULL)) {
+    rmq_map_init(m);
+    if (rmq_map_put(&kv->spaces, ns, m, NULL)) {
         free(m);
         return NULL;
     }
@@ -42,10 +42,10 @@ static ns_map_t *space_get(rmq_ns_kv_t *kv, const char *ns, bool create) {
 
 static rmq_err_t set_value(rmq_ns_kv_t *kv, const char *ns, const char *key, const char *value,
                            char **old_out) {
-    ns_map_t *m = space_get(kv, ns, true);
+    rmq_map_t *m = space_get(kv, ns, true);
     char *dup = strdup(value);
     void *old = NULL;
-    if (!m || !dup || ns_map_put(m, key, dup, &old)) {
+    if (!m || !dup || rmq_map_put(m, key, dup, &old)) {
         free(dup);
         return RMQ_ERR__NOMEM;
     }
@@ -130,7 +130,7 @@ rmq_err_t rmq_ns_kv_open(const char *path, rmq_ns_kv_t **out) {
         free(kv);
         return RMQ_ERR__NOMEM;
     }
-    ns_map_init(&kv->spaces);
+    rmq_map_init(&kv->spaces);
     rmq_err_t e = load(kv);
     if (e) {
         rmq_ns_kv_close(kv);
@@ -142,14 +142,14 @@ rmq_err_t rmq_ns_kv_open(const char *path, rmq_ns_kv_t **out) {
 
 void rmq_ns_kv_close(rmq_ns_kv_t *kv) {
     if (!kv) return;
-    ns_map_fini(&kv->spaces, space_free);
+    rmq_map_fini(&kv->spaces, space_free);
     free(kv->path);
     free(kv);
 }
 
 const char *rmq_ns_kv_get(const rmq_ns_kv_t *kv, const char *ns, const char *key) {
-    const ns_map_t *m = ns_map_get(&kv->spaces, ns);
-    return m ? ns_map_get(m, key) : NULL;
+    const rmq_map_t *m = rmq_map_get(&kv->spaces, ns);
+    return m ? rmq_map_get(m, key) : NULL;
 }
 
 rmq_err_t rmq_ns_kv_put(rmq_ns_kv_t *kv, const char *ns, const char *key, const char *value) {
@@ -167,8 +167,8 @@ rmq_err_t rmq_ns_kv_put(rmq_ns_kv_t *kv, const char *ns, const char *key, const 
 }
 
 rmq_err_t rmq_ns_kv_delete(rmq_ns_kv_t *kv, const char *ns, const char *key) {
-    ns_map_t *m = space_get(kv, ns, false);
-    char *old = m ? ns_map_del(m, key) : NULL;
+    rmq_map_t *m = space_get(kv, ns, false);
+    char *old = m ? rmq_map_del(m, key) : NULL;
     if (!old) return RMQ_ERR__NOT_FOUND;
     RMQ_LOG_INFO(MOD, "deleteKVConfig delete a config item, Namespace: %s Key: %s Value: %s", ns,
                  key, old);
@@ -176,21 +176,21 @@ rmq_err_t rmq_ns_kv_delete(rmq_ns_kv_t *kv, const char *ns, const char *key) {
     return rmq_ns_kv_persist(kv);
 }
 
-static void put_table(rmq_buf_t *o, const ns_map_t *m) {
+static void put_table(rmq_buf_t *o, const rmq_map_t *m) {
     rmq_buf_append_u8(o, '{');
-    ns_map_ent_t **ents = ns_map_sorted(m);
+    rmq_map_ent_t **ents = rmq_map_sorted(m);
     for (size_t i = 0; ents && i < m->count; i++) {
         if (i) rmq_buf_append_u8(o, ',');
         ns_json_put_str(o, ents[i]->key, false);
         rmq_buf_append_u8(o, ':');
-        ns_json_put_str(o, ents[i]->val, false);
+        ns_json_put_str(o, ents[i]->v.ptr, false);
     }
     free(ents);
     rmq_buf_append_u8(o, '}');
 }
 
 rmq_err_t rmq_ns_kv_table_json(const rmq_ns_kv_t *kv, const char *ns, rmq_buf_t *out) {
-    const ns_map_t *m = ns_map_get(&kv->spaces, ns);
+    const rmq_map_t *m = rmq_map_get(&kv->spaces, ns);
     if (!m) return RMQ_ERR__NOT_FOUND;
     rmq_buf_append_str(out, "{\"table\":");
     put_table(out, m);
@@ -221,12 +221,12 @@ rmq_err_t rmq_ns_kv_persist(rmq_ns_kv_t *kv) {
     rmq_buf_t b;
     rmq_buf_init(&b);
     rmq_buf_append_str(&b, "{\"configTable\":{");
-    ns_map_ent_t **ents = ns_map_sorted(&kv->spaces);
+    rmq_map_ent_t **ents = rmq_map_sorted(&kv->spaces);
     for (size_t i = 0; ents && i < kv->spaces.count; i++) {
         if (i) rmq_buf_append_u8(&b, ',');
         ns_json_put_str(&b, ents[i]->key, false);
         rmq_buf_append_u8(&b, ':');
-        put_table(&b, ents[i]->val);
+        put_table(&b, ents[i]->v.ptr);
     }
     free(ents);
     rmq_buf_append_str(&b, "}}");

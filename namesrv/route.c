@@ -19,7 +19,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "namesrv/json.h"
-#include "namesrv/map.h"
+#include "common/map.h"
 
 #define MOD "namesrv"
 
@@ -64,11 +64,11 @@ typedef struct { /* value of the filter map */
 } strlist_t;
 
 struct rmq_ns_route_s {
-    ns_map_t topics;   /* topic -> topic_t */
-    ns_map_t brokers;  /* broker name -> broker_t */
-    ns_map_t clusters; /* cluster name -> cluster_t */
-    ns_map_t live;     /* broker addr -> live_t */
-    ns_map_t filter;   /* broker addr -> strlist_t */
+    rmq_map_t topics;   /* topic -> topic_t */
+    rmq_map_t brokers;  /* broker name -> broker_t */
+    rmq_map_t clusters; /* cluster name -> cluster_t */
+    rmq_map_t live;     /* broker addr -> live_t */
+    rmq_map_t filter;   /* broker addr -> strlist_t */
 };
 
 /* ---------- value lifetimes ---------- */
@@ -112,21 +112,21 @@ static void strlist_free(void *p) {
 rmq_ns_route_t *rmq_ns_route_new(void) {
     rmq_ns_route_t *r = calloc(1, sizeof *r);
     if (!r) return NULL;
-    ns_map_init(&r->topics);
-    ns_map_init(&r->brokers);
-    ns_map_init(&r->clusters);
-    ns_map_init(&r->live);
-    ns_map_init(&r->filter);
+    rmq_map_init(&r->topics);
+    rmq_map_init(&r->brokers);
+    rmq_map_init(&r->clusters);
+    rmq_map_init(&r->live);
+    rmq_map_init(&r->filter);
     return r;
 }
 
 void rmq_ns_route_destroy(rmq_ns_route_t *r) {
     if (!r) return;
-    ns_map_fini(&r->topics, topic_free);
-    ns_map_fini(&r->brokers, broker_free);
-    ns_map_fini(&r->clusters, cluster_free);
-    ns_map_fini(&r->live, live_free);
-    ns_map_fini(&r->filter, strlist_free);
+    rmq_map_fini(&r->topics, topic_free);
+    rmq_map_fini(&r->brokers, broker_free);
+    rmq_map_fini(&r->clusters, cluster_free);
+    rmq_map_fini(&r->live, live_free);
+    rmq_map_fini(&r->filter, strlist_free);
     free(r);
 }
 
@@ -150,10 +150,10 @@ static bool cluster_has(const cluster_t *c, const char *name) {
 }
 
 static rmq_err_t cluster_add(rmq_ns_route_t *r, const char *cluster, const char *name) {
-    cluster_t *c = ns_map_get(&r->clusters, cluster);
+    cluster_t *c = rmq_map_get(&r->clusters, cluster);
     if (!c) {
         c = calloc(1, sizeof *c);
-        if (!c || ns_map_put(&r->clusters, cluster, c, NULL)) {
+        if (!c || rmq_map_put(&r->clusters, cluster, c, NULL)) {
             free(c);
             return RMQ_ERR__NOMEM;
         }
@@ -174,10 +174,10 @@ static rmq_err_t cluster_add(rmq_ns_route_t *r, const char *cluster, const char 
 
 /* Remove name from every cluster's set (RocketMQ iterates them all); drop empty clusters. */
 static void clusters_remove_name(rmq_ns_route_t *r, const char *name) {
-    ns_map_ent_t **ents = ns_map_sorted(&r->clusters);
+    rmq_map_ent_t **ents = rmq_map_sorted(&r->clusters);
     size_t n = r->clusters.count;
     for (size_t k = 0; ents && k < n; k++) {
-        cluster_t *c = ents[k]->val;
+        cluster_t *c = ents[k]->v.ptr;
         for (size_t i = 0; i < c->n; i++) {
             if (strcmp(c->names[i], name)) continue;
             RMQ_LOG_INFO(MOD, "remove brokerName[%s], clusterName[%s] from clusterAddrTable", name,
@@ -190,7 +190,7 @@ static void clusters_remove_name(rmq_ns_route_t *r, const char *name) {
         if (!c->n) {
             RMQ_LOG_INFO(MOD, "remove clusterName[%s] from clusterAddrTable, because its broker "
                          "set is empty", ents[k]->key);
-            cluster_free(ns_map_del(&r->clusters, ents[k]->key));
+            cluster_free(rmq_map_del(&r->clusters, ents[k]->key));
         }
     }
     free(ents);
@@ -198,10 +198,10 @@ static void clusters_remove_name(rmq_ns_route_t *r, const char *name) {
 
 /* Remove brokerName's queue data from every topic; drop topics left without any. */
 static void topics_remove_broker(rmq_ns_route_t *r, const char *name, const char *why) {
-    ns_map_ent_t **ents = ns_map_sorted(&r->topics);
+    rmq_map_ent_t **ents = rmq_map_sorted(&r->topics);
     size_t n = r->topics.count;
     for (size_t k = 0; ents && k < n; k++) {
-        topic_t *t = ents[k]->val;
+        topic_t *t = ents[k]->v.ptr;
         for (size_t i = 0; i < t->n; i++) {
             if (strcmp(t->q[i].broker_name, name)) continue;
             RMQ_LOG_INFO(MOD, "remove topic[%s %s], from topicQueueTable, because %s",
@@ -214,7 +214,7 @@ static void topics_remove_broker(rmq_ns_route_t *r, const char *name, const char
         if (!t->n) {
             RMQ_LOG_INFO(MOD, "remove topic[%s] all queue, from topicQueueTable, because %s",
                          ents[k]->key, why);
-            topic_free(ns_map_del(&r->topics, ents[k]->key));
+            topic_free(rmq_map_del(&r->topics, ents[k]->key));
         }
     }
     free(ents);
@@ -584,10 +584,10 @@ static rmq_err_t create_and_update_queue_data(rmq_ns_route_t *r, const char *bro
     qdata_t nq = {(char *)broker_name, tc->read_queue_nums, tc->write_queue_nums, tc->perm,
                   tc->topic_sys_flag};
     char s1[512], s2[512];
-    topic_t *t = ns_map_get(&r->topics, tc->name);
+    topic_t *t = rmq_map_get(&r->topics, tc->name);
     if (!t) {
         t = calloc(1, sizeof *t);
-        if (!t || ns_map_put(&r->topics, tc->name, t, NULL)) {
+        if (!t || rmq_map_put(&r->topics, tc->name, t, NULL)) {
             free(t);
             return RMQ_ERR__NOMEM;
         }
@@ -628,7 +628,7 @@ static rmq_err_t create_and_update_queue_data(rmq_ns_route_t *r, const char *bro
 rmq_err_t rmq_ns_route_register_topic(rmq_ns_route_t *r, const char *topic,
                                       const rmq_ns_topic_cfg_t *qds, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        if (ns_map_has(&r->brokers, qds[i].name)) continue;
+        if (rmq_map_has(&r->brokers, qds[i].name)) continue;
         RMQ_LOG_WARN(MOD, "Register topic contains illegal broker, %s, %s", topic, qds[i].name);
         return RMQ_ERR__NOT_FOUND;
     }
@@ -679,7 +679,7 @@ rmq_err_t rmq_ns_queue_datas_decode(const void *p, size_t n, rmq_ns_reg_body_t *
 }
 
 bool rmq_ns_route_dv_changed(const rmq_ns_route_t *r, const char *addr, const rmq_ns_dv_t *dv) {
-    const live_t *l = ns_map_get(&r->live, addr);
+    const live_t *l = rmq_map_get(&r->live, addr);
     return !l || !rmq_ns_dv_equal(&l->dv, dv);
 }
 
@@ -692,13 +692,13 @@ rmq_err_t rmq_ns_route_register(rmq_ns_route_t *r, const rmq_ns_reg_t *reg, uint
     if (e) return e;
 
     bool first = false;
-    broker_t *b = ns_map_get(&r->brokers, reg->broker_name);
+    broker_t *b = rmq_map_get(&r->brokers, reg->broker_name);
     if (!b) {
         b = calloc(1, sizeof *b);
         if (!b) return RMQ_ERR__NOMEM;
         b->cluster = strdup(reg->cluster);
         b->name = strdup(reg->broker_name);
-        if (!b->cluster || !b->name || ns_map_put(&r->brokers, reg->broker_name, b, NULL)) {
+        if (!b->cluster || !b->name || rmq_map_put(&r->brokers, reg->broker_name, b, NULL)) {
             broker_free(b);
             return RMQ_ERR__NOMEM;
         }
@@ -731,7 +731,7 @@ rmq_err_t rmq_ns_route_register(rmq_ns_route_t *r, const rmq_ns_reg_t *reg, uint
     l->conn = reg->conn;
     l->ha_addr = strdup(reg->ha_addr ? reg->ha_addr : "");
     void *old = NULL;
-    if (!l->ha_addr || ns_map_put(&r->live, reg->broker_addr, l, &old)) {
+    if (!l->ha_addr || rmq_map_put(&r->live, reg->broker_addr, l, &old)) {
         live_free(l);
         return RMQ_ERR__NOMEM;
     }
@@ -744,14 +744,14 @@ rmq_err_t rmq_ns_route_register(rmq_ns_route_t *r, const rmq_ns_reg_t *reg, uint
     }
 
     if (body->nfilter == 0) {
-        void *f = ns_map_del(&r->filter, reg->broker_addr);
+        void *f = rmq_map_del(&r->filter, reg->broker_addr);
         if (f) strlist_free(f);
     } else {
         strlist_t *f = calloc(1, sizeof *f);
         if (f) f->s = calloc(body->nfilter, sizeof *f->s);
         for (size_t i = 0; f && f->s && i < body->nfilter; i++)
             if ((f->s[f->n] = strdup(body->filter_servers[i]))) f->n++;
-        if (!f || !f->s || ns_map_put(&r->filter, reg->broker_addr, f, &old)) {
+        if (!f || !f->s || rmq_map_put(&r->filter, reg->broker_addr, f, &old)) {
             if (f) strlist_free(f);
             return RMQ_ERR__NOMEM;
         }
@@ -760,7 +760,7 @@ rmq_err_t rmq_ns_route_register(rmq_ns_route_t *r, const rmq_ns_reg_t *reg, uint
 
     if (reg->broker_id != 0) {
         const char *master = broker_addr_of(b, 0);
-        const live_t *ml = master ? ns_map_get(&r->live, master) : NULL;
+        const live_t *ml = master ? rmq_map_get(&r->live, master) : NULL;
         if (ml) {
             rmq_strlcpy(res->master_addr, master, sizeof res->master_addr);
             rmq_strlcpy(res->ha_addr, ml->ha_addr, sizeof res->ha_addr);
@@ -774,14 +774,14 @@ rmq_err_t rmq_ns_route_register(rmq_ns_route_t *r, const rmq_ns_reg_t *reg, uint
 /* RocketMQ's onChannelDestroy for one address: live and filter entries, the address under
  * every broker name, then broker names left empty with their cluster membership and queues. */
 static void destroy_addr(rmq_ns_route_t *r, const char *addr) {
-    void *v = ns_map_del(&r->live, addr);
+    void *v = rmq_map_del(&r->live, addr);
     if (v) live_free(v);
-    if ((v = ns_map_del(&r->filter, addr))) strlist_free(v);
+    if ((v = rmq_map_del(&r->filter, addr))) strlist_free(v);
 
-    ns_map_ent_t **ents = ns_map_sorted(&r->brokers);
+    rmq_map_ent_t **ents = rmq_map_sorted(&r->brokers);
     size_t n = r->brokers.count;
     for (size_t k = 0; ents && k < n; k++) {
-        broker_t *b = ents[k]->val;
+        broker_t *b = ents[k]->v.ptr;
         for (size_t i = 0; i < b->n;) {
             if (strcmp(b->a[i].addr, addr)) {
                 i++;
@@ -795,7 +795,7 @@ static void destroy_addr(rmq_ns_route_t *r, const char *addr) {
         RMQ_LOG_INFO(MOD, "remove brokerName[%s] from brokerAddrTable, because channel destroyed",
                      b->name);
         char *name = strdup(b->name);
-        broker_free(ns_map_del(&r->brokers, ents[k]->key));
+        broker_free(rmq_map_del(&r->brokers, ents[k]->key));
         if (!name) continue;
         clusters_remove_name(r, name);
         topics_remove_broker(r, name, "channel destroyed");
@@ -806,13 +806,13 @@ static void destroy_addr(rmq_ns_route_t *r, const char *addr) {
 
 void rmq_ns_route_unregister(rmq_ns_route_t *r, const char *cluster, const char *addr,
                              const char *broker_name, int64_t broker_id) {
-    void *v = ns_map_del(&r->live, addr);
+    void *v = rmq_map_del(&r->live, addr);
     RMQ_LOG_INFO(MOD, "unregisterBroker, remove from brokerLiveTable %s, %s",
                  v ? "OK" : "Failed", addr);
     if (v) live_free(v);
-    if ((v = ns_map_del(&r->filter, addr))) strlist_free(v);
+    if ((v = rmq_map_del(&r->filter, addr))) strlist_free(v);
 
-    broker_t *b = ns_map_get(&r->brokers, broker_name);
+    broker_t *b = rmq_map_get(&r->brokers, broker_name);
     if (!b) return;
     for (size_t i = 0; i < b->n; i++) {
         /* RocketMQ removes by id alone; we also require the address to match so a late
@@ -825,7 +825,7 @@ void rmq_ns_route_unregister(rmq_ns_route_t *r, const char *cluster, const char 
     if (b->n) return;
     RMQ_LOG_INFO(MOD, "unregisterBroker, remove name from brokerAddrTable OK, %s", broker_name);
     char *name = strdup(broker_name);
-    broker_free(ns_map_del(&r->brokers, broker_name));
+    broker_free(rmq_map_del(&r->brokers, broker_name));
     if (!name) return;
     (void)cluster; /* RocketMQ looks in the named cluster only; the name is in at most one */
     clusters_remove_name(r, name);
@@ -841,8 +841,8 @@ static char **collect_live(const rmq_ns_route_t *r, bool (*pred)(const live_t *,
     char **out = calloc(r->live.count, sizeof *out);
     if (!out) return NULL;
     size_t bi;
-    for (ns_map_ent_t *e = ns_map_first(&r->live, &bi); e; e = ns_map_next(&r->live, &bi, e))
-        if (pred(e->val, arg) && (out[*n] = strdup(e->key))) (*n)++;
+    for (rmq_map_ent_t *e = rmq_map_first(&r->live, &bi); e; e = rmq_map_next(&r->live, &bi, e))
+        if (pred(e->v.ptr, arg) && (out[*n] = strdup(e->key))) (*n)++;
     return out;
 }
 
@@ -855,7 +855,7 @@ size_t rmq_ns_route_conn_closed(rmq_ns_route_t *r, const void *conn, const char 
         free(addrs);
         /* Not a registered broker connection (a client, a tool): RocketMQ falls back to the
          * remote address, which matches a broker only if it registered that exact address. */
-        if (!peer || !ns_map_has(&r->live, peer)) return 0;
+        if (!peer || !rmq_map_has(&r->live, peer)) return 0;
         RMQ_LOG_INFO(MOD, "the broker's channel destroyed, %s, clean it's data structure at once",
                      peer);
         destroy_addr(r, peer);
@@ -886,7 +886,7 @@ size_t rmq_ns_route_scan(rmq_ns_route_t *r, uint64_t now_ms, uint64_t expire_ms,
     size_t n;
     char **addrs = collect_live(r, live_expired, &ea, &n);
     for (size_t i = 0; i < n; i++) {
-        live_t *l = ns_map_get(&r->live, addrs[i]);
+        live_t *l = rmq_map_get(&r->live, addrs[i]);
         void *conn = l ? l->conn : NULL;
         RMQ_LOG_WARN(MOD, "The broker channel expired, %s %" PRIu64 "ms", addrs[i],
                      l && l->timeout_ms ? l->timeout_ms : expire_ms);
@@ -903,14 +903,14 @@ size_t rmq_ns_route_scan(rmq_ns_route_t *r, uint64_t now_ms, uint64_t expire_ms,
 }
 
 bool rmq_ns_route_touch(rmq_ns_route_t *r, const char *addr, uint64_t now_ms) {
-    live_t *l = ns_map_get(&r->live, addr);
+    live_t *l = rmq_map_get(&r->live, addr);
     if (!l) return false;
     l->last_update_ms = now_ms;
     return true;
 }
 
 bool rmq_ns_route_dv_get(const rmq_ns_route_t *r, const char *addr, rmq_ns_dv_t *out) {
-    const live_t *l = ns_map_get(&r->live, addr);
+    const live_t *l = rmq_map_get(&r->live, addr);
     if (!l) return false;
     *out = l->dv;
     return true;
@@ -935,17 +935,17 @@ static void put_broker_data(rmq_buf_t *o, const broker_t *b, bool standard) {
 
 rmq_err_t rmq_ns_route_topic_json(const rmq_ns_route_t *r, const char *topic, bool standard,
                                   const char *order_conf, rmq_buf_t *o) {
-    const topic_t *t = ns_map_get(&r->topics, topic);
+    const topic_t *t = rmq_map_get(&r->topics, topic);
     if (!t || !t->n) return RMQ_ERR_TOPIC_NOT_EXIST;
     bool found_broker = false;
     for (size_t i = 0; i < t->n && !found_broker; i++)
-        found_broker = ns_map_has(&r->brokers, t->q[i].broker_name);
+        found_broker = rmq_map_has(&r->brokers, t->q[i].broker_name);
     if (!found_broker) return RMQ_ERR_TOPIC_NOT_EXIST;
 
     rmq_buf_append_str(o, "{\"brokerDatas\":[");
     bool sep = false;
     for (size_t i = 0; i < t->n; i++) {
-        const broker_t *b = ns_map_get(&r->brokers, t->q[i].broker_name);
+        const broker_t *b = rmq_map_get(&r->brokers, t->q[i].broker_name);
         if (!b) continue;
         if (sep) rmq_buf_append_u8(o, ',');
         sep = true;
@@ -954,10 +954,10 @@ rmq_err_t rmq_ns_route_topic_json(const rmq_ns_route_t *r, const char *topic, bo
     rmq_buf_append_str(o, "],\"filterServerTable\":{");
     sep = false;
     for (size_t i = 0; i < t->n; i++) {
-        const broker_t *b = ns_map_get(&r->brokers, t->q[i].broker_name);
+        const broker_t *b = rmq_map_get(&r->brokers, t->q[i].broker_name);
         for (size_t k = 0; b && k < b->n; k++) {
             /* fastjson skips the null values Java puts for brokers without filter servers */
-            const strlist_t *f = ns_map_get(&r->filter, b->a[k].addr);
+            const strlist_t *f = rmq_map_get(&r->filter, b->a[k].addr);
             if (!f || !f->n) continue;
             if (sep) rmq_buf_append_u8(o, ',');
             sep = true;
@@ -992,18 +992,18 @@ rmq_err_t rmq_ns_route_topic_json(const rmq_ns_route_t *r, const char *topic, bo
 
 void rmq_ns_route_cluster_json(const rmq_ns_route_t *r, rmq_buf_t *o) {
     rmq_buf_append_str(o, "{\"brokerAddrTable\":{");
-    ns_map_ent_t **ents = ns_map_sorted(&r->brokers);
+    rmq_map_ent_t **ents = rmq_map_sorted(&r->brokers);
     for (size_t i = 0; ents && i < r->brokers.count; i++) {
         if (i) rmq_buf_append_u8(o, ',');
         ns_json_put_str(o, ents[i]->key, false);
         rmq_buf_append_u8(o, ':');
-        put_broker_data(o, ents[i]->val, false);
+        put_broker_data(o, ents[i]->v.ptr, false);
     }
     free(ents);
     rmq_buf_append_str(o, "},\"clusterAddrTable\":{");
-    ents = ns_map_sorted(&r->clusters);
+    ents = rmq_map_sorted(&r->clusters);
     for (size_t i = 0; ents && i < r->clusters.count; i++) {
-        const cluster_t *c = ents[i]->val;
+        const cluster_t *c = ents[i]->v.ptr;
         if (i) rmq_buf_append_u8(o, ',');
         ns_json_put_str(o, ents[i]->key, false);
         rmq_buf_append_str(o, ":[");
@@ -1018,12 +1018,12 @@ void rmq_ns_route_cluster_json(const rmq_ns_route_t *r, rmq_buf_t *o) {
 }
 
 void rmq_ns_route_topics_json(const rmq_ns_route_t *r, const char *cluster, rmq_buf_t *o) {
-    const cluster_t *c = cluster ? ns_map_get(&r->clusters, cluster) : NULL;
+    const cluster_t *c = cluster ? rmq_map_get(&r->clusters, cluster) : NULL;
     rmq_buf_append_str(o, "{\"topicList\":[");
-    ns_map_ent_t **ents = (!cluster || c) ? ns_map_sorted(&r->topics) : NULL;
+    rmq_map_ent_t **ents = (!cluster || c) ? rmq_map_sorted(&r->topics) : NULL;
     bool sep = false;
     for (size_t i = 0; ents && i < r->topics.count; i++) {
-        const topic_t *t = ents[i]->val;
+        const topic_t *t = ents[i]->v.ptr;
         bool in = !cluster;
         for (size_t k = 0; !in && k < t->n; k++) in = cluster_has(c, t->q[k].broker_name);
         if (!in) continue;
@@ -1038,10 +1038,10 @@ void rmq_ns_route_topics_json(const rmq_ns_route_t *r, const char *cluster, rmq_
 void rmq_ns_route_unit_topics_json(const rmq_ns_route_t *r, rmq_ns_unit_query_t q,
                                    rmq_buf_t *o) {
     rmq_buf_append_str(o, "{\"topicList\":[");
-    ns_map_ent_t **ents = ns_map_sorted(&r->topics);
+    rmq_map_ent_t **ents = rmq_map_sorted(&r->topics);
     bool sep = false;
     for (size_t i = 0; ents && i < r->topics.count; i++) {
-        const topic_t *t = ents[i]->val;
+        const topic_t *t = ents[i]->v.ptr;
         if (!t->n) continue;
         int f = t->q[0].topic_sys_flag;
         bool unit = f & RMQ_NS_FLAG_UNIT, sub = f & RMQ_NS_FLAG_UNIT_SUB;
@@ -1057,11 +1057,11 @@ void rmq_ns_route_unit_topics_json(const rmq_ns_route_t *r, rmq_ns_unit_query_t 
 }
 
 void rmq_ns_route_system_topics_json(const rmq_ns_route_t *r, rmq_buf_t *o) {
-    ns_map_ent_t **cl = ns_map_sorted(&r->clusters);
-    ns_map_ent_t **br = ns_map_sorted(&r->brokers);
+    rmq_map_ent_t **cl = rmq_map_sorted(&r->clusters);
+    rmq_map_ent_t **br = rmq_map_sorted(&r->brokers);
     rmq_buf_append_u8(o, '{');
     for (size_t i = 0; br && i < r->brokers.count; i++) {
-        const broker_t *b = br[i]->val;
+        const broker_t *b = br[i]->v.ptr;
         if (!b->n) continue;
         rmq_buf_append_str(o, "\"brokerAddr\":");
         ns_json_put_str(o, b->a[0].addr, false);
@@ -1088,14 +1088,14 @@ void rmq_ns_route_system_topics_json(const rmq_ns_route_t *r, rmq_buf_t *o) {
 /* ---------- admin ---------- */
 
 bool rmq_ns_route_delete_topic(rmq_ns_route_t *r, const char *topic, const char *cluster) {
-    topic_t *t = ns_map_get(&r->topics, topic);
+    topic_t *t = rmq_map_get(&r->topics, topic);
     if (!t) return false;
     if (!cluster || !*cluster) {
         RMQ_LOG_INFO(MOD, "delete topic[%s] from topicQueueTable", topic);
-        topic_free(ns_map_del(&r->topics, topic));
+        topic_free(rmq_map_del(&r->topics, topic));
         return true;
     }
-    const cluster_t *c = ns_map_get(&r->clusters, cluster);
+    const cluster_t *c = rmq_map_get(&r->clusters, cluster);
     if (!c) return false;
     bool removed = false;
     for (size_t i = 0; i < t->n;) {
@@ -1110,15 +1110,15 @@ bool rmq_ns_route_delete_topic(rmq_ns_route_t *r, const char *topic, const char 
         t->n--;
         removed = true;
     }
-    if (!t->n) topic_free(ns_map_del(&r->topics, topic));
+    if (!t->n) topic_free(rmq_map_del(&r->topics, topic));
     return removed;
 }
 
 int rmq_ns_route_set_write_perm(rmq_ns_route_t *r, const char *broker_name, bool on) {
     int count = 0;
     size_t bi;
-    for (ns_map_ent_t *e = ns_map_first(&r->topics, &bi); e; e = ns_map_next(&r->topics, &bi, e)) {
-        topic_t *t = e->val;
+    for (rmq_map_ent_t *e = rmq_map_first(&r->topics, &bi); e; e = rmq_map_next(&r->topics, &bi, e)) {
+        topic_t *t = e->v.ptr;
         for (size_t i = 0; i < t->n; i++) {
             if (strcmp(t->q[i].broker_name, broker_name)) continue;
             if (on)
@@ -1136,12 +1136,12 @@ int rmq_ns_route_set_write_perm(rmq_ns_route_t *r, const char *broker_name, bool
 size_t rmq_ns_route_topic_count(const rmq_ns_route_t *r) { return r->topics.count; }
 size_t rmq_ns_route_live_count(const rmq_ns_route_t *r) { return r->live.count; }
 bool rmq_ns_route_has_topic(const rmq_ns_route_t *r, const char *topic) {
-    return ns_map_has(&r->topics, topic);
+    return rmq_map_has(&r->topics, topic);
 }
 
 bool rmq_ns_route_queue_data(const rmq_ns_route_t *r, const char *topic, const char *broker_name,
                              rmq_ns_topic_cfg_t *out) {
-    const topic_t *t = ns_map_get(&r->topics, topic);
+    const topic_t *t = rmq_map_get(&r->topics, topic);
     for (size_t i = 0; t && i < t->n; i++) {
         if (strcmp(t->q[i].broker_name, broker_name)) continue;
         out->name = NULL;
