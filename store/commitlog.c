@@ -163,7 +163,8 @@ static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, rmq_msg_rec_t
         RMQ_LOG_ERROR("store", "put failed: no CommitLog segment (%s)", rmq_strerror(e));
         return RMQ_ERR_SERVICE_NOT_AVAILABLE;
     }
-    rmq_hmap_slot_t *slot = rmq_hmap_put(&s->qoff, key, kl, NULL);
+    /* the entry stays put while it lives: one lookup per append, no allocation after the first */
+    rmq_map_ent_t *slot = rmq_map_upsert(&s->qoff, key, kl, NULL);
     if (!slot) {
         pthread_mutex_unlock(&s->put_mu);
         return RMQ_ERR__NOMEM;
@@ -358,11 +359,10 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
     if (!files) return RMQ_ERR__NOMEM;
     /* max physical offset the ConsumeQueues point to */
     int64_t cq_max = 0;
-    size_t ncq = 0;
+    size_t ncq = 0, bi;
     pthread_rwlock_rdlock(&s->cq_mu);
-    for (size_t i = 0; i < s->cqs.cap; i++) {
-        if (!rmq_hmap_live(&s->cqs.slots[i])) continue;
-        rmq_cq_t *cq = s->cqs.slots[i].v.ptr;
+    for (rmq_map_ent_t *e = rmq_map_first(&s->cqs, &bi); e; e = rmq_map_next(&s->cqs, &bi, e)) {
+        rmq_cq_t *cq = e->v.ptr;
         cq_max = RMQ_MAX(cq_max, cq->max_phys);
         ncq++;
     }
@@ -372,9 +372,8 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
         atomic_store(&s->max_offset, 0);
         atomic_store(&s->flushed, 0);
         pthread_rwlock_rdlock(&s->cq_mu);
-        for (size_t i = 0; i < s->cqs.cap; i++)
-            if (rmq_hmap_live(&s->cqs.slots[i]))
-                rmq_store__cq_truncate(s, s->cqs.slots[i].v.ptr, 0);
+        for (rmq_map_ent_t *e = rmq_map_first(&s->cqs, &bi); e; e = rmq_map_next(&s->cqs, &bi, e))
+            rmq_store__cq_truncate(s, e->v.ptr, 0);
         pthread_rwlock_unlock(&s->cq_mu);
         *dispatch_from = 0;
         rmq_mfq_snapshot_free(files, n);
@@ -472,15 +471,13 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
 
     if (cq_max >= process) {
         pthread_rwlock_rdlock(&s->cq_mu);
-        for (size_t i = 0; i < s->cqs.cap; i++)
-            if (rmq_hmap_live(&s->cqs.slots[i]))
-                rmq_store__cq_truncate(s, s->cqs.slots[i].v.ptr, process);
+        for (rmq_map_ent_t *e = rmq_map_first(&s->cqs, &bi); e; e = rmq_map_next(&s->cqs, &bi, e))
+            rmq_store__cq_truncate(s, e->v.ptr, process);
         pthread_rwlock_unlock(&s->cq_mu);
         cq_max = 0;
         pthread_rwlock_rdlock(&s->cq_mu);
-        for (size_t i = 0; i < s->cqs.cap; i++)
-            if (rmq_hmap_live(&s->cqs.slots[i]))
-                cq_max = RMQ_MAX(cq_max, ((rmq_cq_t *)s->cqs.slots[i].v.ptr)->max_phys);
+        for (rmq_map_ent_t *e = rmq_map_first(&s->cqs, &bi); e; e = rmq_map_next(&s->cqs, &bi, e))
+            cq_max = RMQ_MAX(cq_max, ((rmq_cq_t *)e->v.ptr)->max_phys);
         pthread_rwlock_unlock(&s->cq_mu);
     }
     int64_t cl_min = rmq_mfq_min(&s->cl);

@@ -50,18 +50,18 @@ rmq_cq_t *rmq_store__cq_get(rmq_store_t *s, const char *topic, size_t tlen, int3
     if (tlen > 300) return NULL;
     size_t kl = rmq_store__qkey(key, topic, tlen, '\001', qid);
     pthread_rwlock_rdlock(&s->cq_mu);
-    rmq_hmap_slot_t *sl = rmq_hmap_get(&s->cqs, key, kl);
-    rmq_cq_t *cq = sl ? sl->v.ptr : NULL;
+    rmq_map_ent_t *e = rmq_map_find(&s->cqs, key, kl);
+    rmq_cq_t *cq = e ? e->v.ptr : NULL;
     pthread_rwlock_unlock(&s->cq_mu);
     if (cq || !create) return cq;
     pthread_rwlock_wrlock(&s->cq_mu);
     bool created;
-    sl = rmq_hmap_put(&s->cqs, key, kl, &created);
-    if (sl && created) {
-        sl->v.ptr = cq_new(s, topic, tlen, qid);
-        if (!sl->v.ptr) rmq_hmap_del(&s->cqs, sl);
+    e = rmq_map_upsert(&s->cqs, key, kl, &created);
+    if (e && created && !(e->v.ptr = cq_new(s, topic, tlen, qid))) {
+        rmq_map_remove(&s->cqs, e);
+        e = NULL;
     }
-    cq = sl && rmq_hmap_live(sl) ? sl->v.ptr : NULL;
+    cq = e ? e->v.ptr : NULL;
     pthread_rwlock_unlock(&s->cq_mu);
     return cq;
 }
@@ -306,17 +306,19 @@ static void flush_queue(rmq_cq_t *cq, int least_pages) {
 }
 
 void rmq_store__cq_flush_all(rmq_store_t *s, int least_pages) {
+    size_t bi;
     pthread_rwlock_rdlock(&s->cq_mu);
-    for (size_t i = 0; i < s->cqs.cap; i++)
-        if (rmq_hmap_live(&s->cqs.slots[i])) flush_queue(s->cqs.slots[i].v.ptr, least_pages);
+    for (rmq_map_ent_t *e = rmq_map_first(&s->cqs, &bi); e; e = rmq_map_next(&s->cqs, &bi, e))
+        flush_queue(e->v.ptr, least_pages);
     pthread_rwlock_unlock(&s->cq_mu);
 }
 
 void rmq_store__cq_delete_below(rmq_store_t *s, int64_t cl_min) {
+    size_t bi;
     pthread_rwlock_rdlock(&s->cq_mu);
-    for (size_t i = 0; i < s->cqs.cap; i++) {
-        if (!rmq_hmap_live(&s->cqs.slots[i])) continue;
-        rmq_cq_t *cq = s->cqs.slots[i].v.ptr;
+    for (rmq_map_ent_t *ent = rmq_map_first(&s->cqs, &bi); ent;
+         ent = rmq_map_next(&s->cqs, &bi, ent)) {
+        rmq_cq_t *cq = ent->v.ptr;
         for (;;) {
             if (rmq_mfq_count(&cq->q) <= 1) break; /* never the last segment */
             rmq_mfile_t *f = rmq_mfq_first(&cq->q);
@@ -352,35 +354,44 @@ static void rm_dir(const char *path) {
     rmdir(path);
 }
 
+typedef struct {
+    rmq_store_t *s;
+    const char *topic;
+    size_t tlen;
+} del_topic_t;
+
+/* rmq_map_each: retire topic's ConsumeQueues to the graveyard (readers may still hold them). */
+static bool retire_cq(rmq_map_ent_t *e, void *arg) {
+    del_topic_t *d = arg;
+    rmq_cq_t *cq = e->v.ptr;
+    if (strcmp(cq->topic, d->topic) != 0) return false;
+    rmq_cq_t **g = realloc(d->s->cq_graveyard, (d->s->cq_graveyard_n + 1) * sizeof(*g));
+    if (!g) return false;
+    d->s->cq_graveyard = g;
+    g[d->s->cq_graveyard_n++] = cq;
+    atomic_store(&cq->deleted, true);
+    rmq_mfq_destroy_all(&cq->q);
+    return true;
+}
+
+/* rmq_map_each: drop "topic-qid" queue offsets of the topic. */
+static bool drop_qoff(rmq_map_ent_t *e, void *arg) {
+    const del_topic_t *d = arg;
+    const char *dash = strrchr(e->key, '-');
+    return dash && (size_t)(dash - e->key) == d->tlen && !memcmp(e->key, d->topic, d->tlen);
+}
+
 rmq_err_t rmq_store_delete_topic(rmq_store_t *s, const char *topic) {
-    size_t tl = strlen(topic);
+    del_topic_t d = {s, topic, strlen(topic)};
     pthread_rwlock_wrlock(&s->cq_mu);
-    for (size_t i = 0; i < s->cqs.cap; i++) {
-        rmq_hmap_slot_t *sl = &s->cqs.slots[i];
-        if (!rmq_hmap_live(sl)) continue;
-        rmq_cq_t *cq = sl->v.ptr;
-        if (strcmp(cq->topic, topic) != 0) continue;
-        rmq_cq_t **g = realloc(s->cq_graveyard, (s->cq_graveyard_n + 1) * sizeof(*g));
-        if (!g) continue;
-        s->cq_graveyard = g;
-        g[s->cq_graveyard_n++] = cq;
-        atomic_store(&cq->deleted, true);
-        rmq_mfq_destroy_all(&cq->q);
-        rmq_hmap_del(&s->cqs, sl);
-    }
+    rmq_map_each(&s->cqs, retire_cq, &d);
     pthread_rwlock_unlock(&s->cq_mu);
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s/%s", s->cq_dir, topic);
     rm_dir(dir);
     /* queue offsets restart at 0, as RocketMQ's topicQueueTable entries are removed */
     pthread_mutex_lock(&s->put_mu);
-    for (size_t i = 0; i < s->qoff.cap; i++) {
-        rmq_hmap_slot_t *sl = &s->qoff.slots[i];
-        if (!rmq_hmap_live(sl)) continue;
-        const char *dash = strrchr(sl->key, '-');
-        if (dash && (size_t)(dash - sl->key) == tl && !memcmp(sl->key, topic, tl))
-            rmq_hmap_del(&s->qoff, sl);
-    }
+    rmq_map_each(&s->qoff, drop_qoff, &d);
     pthread_mutex_unlock(&s->put_mu);
     RMQ_LOG_INFO("store", "topic %s: ConsumeQueues deleted", topic);
     return RMQ_OK;
@@ -391,10 +402,11 @@ rmq_err_t rmq_store_topic_queues(rmq_store_t *s, const char *topic, int32_t **id
     *n = 0;
     size_t cap = 0;
     rmq_err_t e = RMQ_OK;
+    size_t bi;
     pthread_rwlock_rdlock(&s->cq_mu);
-    for (size_t i = 0; i < s->cqs.cap; i++) {
-        if (!rmq_hmap_live(&s->cqs.slots[i])) continue;
-        rmq_cq_t *cq = s->cqs.slots[i].v.ptr;
+    for (rmq_map_ent_t *ent = rmq_map_first(&s->cqs, &bi); ent;
+         ent = rmq_map_next(&s->cqs, &bi, ent)) {
+        rmq_cq_t *cq = ent->v.ptr;
         if (strcmp(cq->topic, topic) != 0) continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 8;

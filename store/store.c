@@ -48,17 +48,17 @@ static char *join(const char *a, const char *b) {
     return p;
 }
 
+static void free_cq(void *cq) { rmq_store__cq_free(cq); }
+
 static void free_store(rmq_store_t *s) {
     rmq_mfile_unpin(s->cur);
     s->cur = NULL;
     rmq_store__index_close(s);
     rmq_mfq_fini(&s->cl);
-    for (size_t i = 0; i < s->cqs.cap; i++)
-        if (rmq_hmap_live(&s->cqs.slots[i])) rmq_store__cq_free(s->cqs.slots[i].v.ptr);
+    rmq_map_fini(&s->cqs, free_cq);
     for (size_t i = 0; i < s->cq_graveyard_n; i++) rmq_store__cq_free(s->cq_graveyard[i]);
     free(s->cq_graveyard);
-    rmq_hmap_fini(&s->cqs);
-    rmq_hmap_fini(&s->qoff);
+    rmq_map_fini(&s->qoff, NULL); /* values are plain offsets */
     free(s->gc_w);
     free(s->gc_r);
     free(s->skip);
@@ -149,8 +149,8 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     pthread_mutex_init(&s->ckpt_mu, NULL);
     pthread_mutex_init(&s->svc_mu, NULL);
     pthread_cond_init(&s->svc_cv, NULL);
-    rmq_hmap_init(&s->qoff);
-    rmq_hmap_init(&s->cqs);
+    rmq_map_init(&s->qoff);
+    rmq_map_init(&s->cqs);
     s->alloc_want = -1;
     atomic_init(&s->writable, false);
     if (!s->cfg.store_path_root_dir || !s->cfg.delete_when) {
@@ -205,9 +205,11 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     if (!cq_dir_present && rmq_mfq_count(&s->cl))
         RMQ_LOG_WARN("store", "%s missing: rebuilding every ConsumeQueue from the CommitLog",
                       s->cq_dir);
+    size_t bi;
     pthread_rwlock_rdlock(&s->cq_mu);
-    for (size_t i = 0; i < s->cqs.cap; i++)
-        if (rmq_hmap_live(&s->cqs.slots[i])) rmq_store__cq_recover(s, s->cqs.slots[i].v.ptr);
+    for (rmq_map_ent_t *ent = rmq_map_first(&s->cqs, &bi); ent;
+         ent = rmq_map_next(&s->cqs, &bi, ent))
+        rmq_store__cq_recover(s, ent->v.ptr);
     pthread_rwlock_unlock(&s->cq_mu);
     int64_t idx_from, from;
     if ((e = rmq_store__index_load(s, clean, &idx_from)) != RMQ_OK ||
@@ -223,12 +225,12 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     rmq_store__dispatch_until_end(s);
     /* queue offsets continue after each ConsumeQueue's end (store.md 5.6) */
     pthread_rwlock_rdlock(&s->cq_mu);
-    for (size_t i = 0; i < s->cqs.cap; i++) {
-        if (!rmq_hmap_live(&s->cqs.slots[i])) continue;
-        rmq_cq_t *cq = s->cqs.slots[i].v.ptr;
+    for (rmq_map_ent_t *ent = rmq_map_first(&s->cqs, &bi); ent;
+         ent = rmq_map_next(&s->cqs, &bi, ent)) {
+        rmq_cq_t *cq = ent->v.ptr;
         char key[320];
         size_t kl = rmq_store__qkey(key, cq->topic, strlen(cq->topic), '-', cq->qid);
-        rmq_hmap_slot_t *sl = rmq_hmap_put(&s->qoff, key, kl, NULL);
+        rmq_map_ent_t *sl = rmq_map_upsert(&s->qoff, key, kl, NULL);
         if (sl) sl->v.i64 = rmq_store__cq_max_offset(cq);
         rmq_store__cq_correct_min(s, cq, cl_min);
     }

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "store/hmap.h"
+#include "common/map.h"
 #include "store/mfile.h"
 #include "store/store.h"
 
@@ -60,7 +60,7 @@ struct rmq_store_s {
     rmq_mfq_t cl;
     pthread_mutex_t put_mu;
     rmq_mfile_t *cur;             /* under put_mu: the segment being appended to (pinned) */
-    rmq_hmap_t qoff;              /* under put_mu: "topic-qid" -> next queue offset */
+    rmq_map_t qoff;               /* under put_mu: "topic-qid" -> next queue offset (v.i64) */
     _Atomic int64_t max_offset;   /* writer: appender (after the copy); readers: any */
     _Atomic int64_t flushed;      /* writer: flush thread */
     _Atomic int64_t last_store_ts;/* store time of the last append */
@@ -99,7 +99,7 @@ struct rmq_store_s {
 
     /* ConsumeQueues */
     pthread_rwlock_t cq_mu;       /* guards cqs (the table), not entry contents */
-    rmq_hmap_t cqs;               /* "topic\x01qid" -> rmq_cq_t * */
+    rmq_map_t cqs;                /* "topic\x01qid" -> rmq_cq_t * (v.ptr) */
     rmq_cq_t **cq_graveyard;      /* deleted queues kept until close (readers may hold them) */
     size_t cq_graveyard_n;
 
