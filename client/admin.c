@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/admin_internal.h"
 #include "client/internal.h"
 #include "common/fjson.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "remoting/client.h"
 #include "remoting/cmd.h"
-#include "rmq/rmq.h"
 
 #define ADMIN_TIMEOUT_MS 5000
 #define ADMIN_MAX_NS 16

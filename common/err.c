@@ -1,7 +1,7 @@
 /* rmq_strerror: names for rmq_err_t. Lives in common so servers and the SDK share it. */
 #include "rmq/rmq_err.h"
 
-const char *rmq_strerror(rmq_err_t err) {
+RMQ_API const char *rmq_strerror(rmq_err_t err) {
     switch (err) {
     case RMQ_ERR__FAIL: return "local: failure";
     case RMQ_ERR__NOMEM: return "local: out of memory";

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/admin_internal.h"
 #include "common/log.h"
 #include "rmq/rmq_codes.h"
 #include "rmq/rmq.h"

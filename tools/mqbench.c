@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client/admin_internal.h"
 #include "common/log.h"
 #include "remoting/client.h"
 #include "remoting/cmd.h"

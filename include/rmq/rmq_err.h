@@ -10,6 +10,16 @@
 extern "C" {
 #endif
 
+/* Marks librmq's public functions: the library is built with hidden visibility and exports
+ * only these. */
+#ifndef RMQ_API
+#if defined(__GNUC__) || defined(__clang__)
+#define RMQ_API __attribute__((visibility("default")))
+#else
+#define RMQ_API
+#endif
+#endif
+
 typedef enum {
     /* local errors */
     RMQ_ERR__FAIL = -1,          /* generic failure, see the log */
@@ -70,7 +80,7 @@ typedef enum {
 } rmq_err_t;
 
 /* Static text naming err ("TOPIC_NOT_EXIST", "local: timed out"); never NULL. */
-const char *rmq_strerror(rmq_err_t err);
+RMQ_API const char *rmq_strerror(rmq_err_t err);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "client/admin_internal.h"
 #include "rmq/rmq_codes.h"
 #include "rmq/rmq.h"
 #include "test/integration/harness.h"

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "client/admin_internal.h"
 #include "common/buf.h"
 #include "common/msg.h"
 #include "rmq/rmq.h"

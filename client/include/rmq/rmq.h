@@ -56,16 +56,18 @@ typedef struct {
  * encoding of sends and pulls; ROCKETMQ's binary header is cheaper and every broker reads it).
  * Unknown keys: RMQ_CONF_UNKNOWN; bad values: RMQ_CONF_INVALID with the reason in err. */
 typedef enum { RMQ_CONF_UNKNOWN = -2, RMQ_CONF_INVALID = -1, RMQ_CONF_OK = 0 } rmq_conf_res_t;
-rmq_conf_t *rmq_conf_new(void);
-rmq_conf_t *rmq_conf_dup(const rmq_conf_t *c);
-rmq_conf_res_t rmq_conf_set(rmq_conf_t *c, const char *k, const char *v, char *err, size_t n);
+RMQ_API rmq_conf_t *rmq_conf_new(void);
+RMQ_API rmq_conf_t *rmq_conf_dup(const rmq_conf_t *c);
+RMQ_API rmq_conf_res_t rmq_conf_set(rmq_conf_t *c, const char *k, const char *v, char *err,
+                                    size_t n);
 /* Value of k or NULL (borrowed). */
-const char *rmq_conf_get(const rmq_conf_t *c, const char *k);
+RMQ_API const char *rmq_conf_get(const rmq_conf_t *c, const char *k);
 /* Log sink for the SDK (lvl 0 ERROR .. 3 DEBUG, filtered by logLevel). The sink is
  * process-wide: the callback of the most recently created producer / consumer wins. Without
  * one the SDK is silent. */
-void rmq_conf_set_log_cb(rmq_conf_t *c, void (*cb)(int lvl, const char *ln, void *op), void *op);
-void rmq_conf_destroy(rmq_conf_t *c);
+RMQ_API void rmq_conf_set_log_cb(rmq_conf_t *c, void (*cb)(int lvl, const char *ln, void *op),
+                                 void *op);
+RMQ_API void rmq_conf_destroy(rmq_conf_t *c);
 
 /* ---- messages ----------------------------------------------------------------------- */
 
@@ -73,29 +75,30 @@ void rmq_conf_destroy(rmq_conf_t *c);
 #define RMQ_MSG_F_FREE 0x2 /* SDK free()s body when the message is destroyed */
 /* New message; tags and keys may be NULL; keys are space-separated. Without a flag the body is
  * borrowed and must outlive the message. */
-rmq_msg_t *rmq_msg_new(const char *topic, const char *tags, const char *keys, void *body,
-                       size_t len, int flags);
-rmq_err_t rmq_msg_set_property(rmq_msg_t *m, const char *k, const char *v);
+RMQ_API rmq_msg_t *rmq_msg_new(const char *topic, const char *tags, const char *keys, void *body,
+                               size_t len, int flags);
+RMQ_API rmq_err_t rmq_msg_set_property(rmq_msg_t *m, const char *k, const char *v);
 /* Property value or NULL (borrowed, valid while m lives). */
-const char *rmq_msg_property(const rmq_msg_t *m, const char *k);
-rmq_err_t rmq_msg_set_delay_level(rmq_msg_t *m, int level);            /* 1..18 */
-rmq_err_t rmq_msg_set_deliver_time(rmq_msg_t *m, int64_t deliver_ms);  /* 5.x timers */
+RMQ_API const char *rmq_msg_property(const rmq_msg_t *m, const char *k);
+RMQ_API rmq_err_t rmq_msg_set_delay_level(rmq_msg_t *m, int level);           /* 1..18 */
+RMQ_API rmq_err_t rmq_msg_set_deliver_time(rmq_msg_t *m, int64_t deliver_ms); /* 5.x timers */
 /* Unique id (UNIQ_KEY) for received messages and after a send; offset id for received. */
-const char *rmq_msg_id(const rmq_msg_t *m);
-const char *rmq_msg_offset_id(const rmq_msg_t *m);
-const char *rmq_msg_topic(const rmq_msg_t *m);
-const char *rmq_msg_tags(const rmq_msg_t *m);
-const char *rmq_msg_keys(const rmq_msg_t *m);
-const void *rmq_msg_body(const rmq_msg_t *m, size_t *len);
+RMQ_API const char *rmq_msg_id(const rmq_msg_t *m);
+RMQ_API const char *rmq_msg_offset_id(const rmq_msg_t *m);
+RMQ_API const char *rmq_msg_topic(const rmq_msg_t *m);
+RMQ_API const char *rmq_msg_tags(const rmq_msg_t *m);
+RMQ_API const char *rmq_msg_keys(const rmq_msg_t *m);
+RMQ_API const void *rmq_msg_body(const rmq_msg_t *m, size_t *len);
 /* Received messages only (else -1 / 0). */
-int64_t rmq_msg_queue_offset(const rmq_msg_t *m);
-int rmq_msg_queue_id(const rmq_msg_t *m);
-int64_t rmq_msg_born_ts(const rmq_msg_t *m);
-int64_t rmq_msg_store_ts(const rmq_msg_t *m);
-int rmq_msg_reconsume_times(const rmq_msg_t *m);
-int64_t rmq_msg_commitlog_offset(const rmq_msg_t *m);
-void rmq_msg_destroy(rmq_msg_t *m);
-void rmq_msgs_destroy(rmq_msg_t **msgs, size_t n); /* for arrays the SDK returns (and frees) */
+RMQ_API int64_t rmq_msg_queue_offset(const rmq_msg_t *m);
+RMQ_API int rmq_msg_queue_id(const rmq_msg_t *m);
+RMQ_API int64_t rmq_msg_born_ts(const rmq_msg_t *m);
+RMQ_API int64_t rmq_msg_store_ts(const rmq_msg_t *m);
+RMQ_API int rmq_msg_reconsume_times(const rmq_msg_t *m);
+RMQ_API int64_t rmq_msg_commitlog_offset(const rmq_msg_t *m);
+RMQ_API void rmq_msg_destroy(rmq_msg_t *m);
+/* For arrays the SDK returns (and frees the array too). */
+RMQ_API void rmq_msgs_destroy(rmq_msg_t **msgs, size_t n);
 
 /* ---- producer ----------------------------------------------------------------------- */
 
@@ -110,7 +113,7 @@ typedef struct {
     char msg_id[64];        /* UNIQ_KEY */
     char offset_msg_id[64]; /* broker's offset id (first of a batch) */
     rmq_mq_t mq;
-    int64_t offset;         /* queue offset */
+    int64_t offset; /* queue offset */
     char txn_id[64];
 } rmq_send_result_t;
 
@@ -122,32 +125,32 @@ typedef void (*rmq_send_cb)(rmq_producer_t *p, rmq_err_t e, const rmq_send_resul
 /* Pick a queue for m among n writable queues; return an index in [0, n). */
 typedef int (*rmq_selector_cb)(const rmq_mq_t *mqs, int n, const rmq_msg_t *m, void *arg);
 
-rmq_producer_t *rmq_producer_new(rmq_conf_t *c, char *err, size_t n); /* takes c, starts */
-rmq_err_t rmq_send_sync(rmq_producer_t *p, const rmq_msg_t *m, rmq_send_result_t *r);
-rmq_err_t rmq_send_async(rmq_producer_t *p, const rmq_msg_t *m, rmq_send_cb cb, void *op);
-rmq_err_t rmq_send_oneway(rmq_producer_t *p, const rmq_msg_t *m);
-rmq_err_t rmq_send_orderly(rmq_producer_t *p, const rmq_msg_t *m, rmq_selector_cb sel,
-                           void *arg, rmq_send_result_t *r);
+RMQ_API rmq_producer_t *rmq_producer_new(rmq_conf_t *c, char *err, size_t n); /* takes c, starts */
+RMQ_API rmq_err_t rmq_send_sync(rmq_producer_t *p, const rmq_msg_t *m, rmq_send_result_t *r);
+RMQ_API rmq_err_t rmq_send_async(rmq_producer_t *p, const rmq_msg_t *m, rmq_send_cb cb, void *op);
+RMQ_API rmq_err_t rmq_send_oneway(rmq_producer_t *p, const rmq_msg_t *m);
+RMQ_API rmq_err_t rmq_send_orderly(rmq_producer_t *p, const rmq_msg_t *m, rmq_selector_cb sel,
+                                   void *arg, rmq_send_result_t *r);
 /* Hash selector for rmq_send_orderly: arg is a NUL-terminated sharding key. */
-int rmq_selector_hash(const rmq_mq_t *mqs, int n, const rmq_msg_t *m, void *arg);
+RMQ_API int rmq_selector_hash(const rmq_mq_t *mqs, int n, const rmq_msg_t *m, void *arg);
 /* Send to one queue chosen by the caller. */
-rmq_err_t rmq_send_to_queue(rmq_producer_t *p, const rmq_msg_t *m, const rmq_mq_t *mq,
-                            rmq_send_result_t *r);
+RMQ_API rmq_err_t rmq_send_to_queue(rmq_producer_t *p, const rmq_msg_t *m, const rmq_mq_t *mq,
+                                    rmq_send_result_t *r);
 /* Batch: all messages share one topic; sent to one queue in one request. */
-rmq_err_t rmq_send_batch(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t n,
-                         rmq_send_result_t *r);
-rmq_err_t rmq_send_batch_async(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t n,
-                               rmq_send_cb cb, void *op);
-void rmq_producer_destroy(rmq_producer_t *p); /* flushes, waits for callbacks */
+RMQ_API rmq_err_t rmq_send_batch(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t n,
+                                 rmq_send_result_t *r);
+RMQ_API rmq_err_t rmq_send_batch_async(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t n,
+                                       rmq_send_cb cb, void *op);
+RMQ_API void rmq_producer_destroy(rmq_producer_t *p); /* flushes, waits for callbacks */
 
 /* Transactions */
 typedef enum { RMQ_TXN_COMMIT, RMQ_TXN_ROLLBACK, RMQ_TXN_UNKNOWN } rmq_txn_state_t;
 typedef rmq_txn_state_t (*rmq_txn_cb)(rmq_producer_t *p, const rmq_msg_t *half, void *op);
 /* The check-back callback the broker's CHECK_TRANSACTION_STATE calls; set before
  * rmq_producer_new. */
-void rmq_conf_set_txn_check_cb(rmq_conf_t *c, rmq_txn_cb check, void *op);
-rmq_err_t rmq_send_in_txn(rmq_producer_t *p, const rmq_msg_t *m, rmq_txn_cb exec, void *arg,
-                          rmq_send_result_t *r);
+RMQ_API void rmq_conf_set_txn_check_cb(rmq_conf_t *c, rmq_txn_cb check, void *op);
+RMQ_API rmq_err_t rmq_send_in_txn(rmq_producer_t *p, const rmq_msg_t *m, rmq_txn_cb exec, void *arg,
+                                  rmq_send_result_t *r);
 
 /* ---- push consumer ------------------------------------------------------------------ */
 
@@ -155,87 +158,63 @@ typedef enum { RMQ_CONSUME_SUCCESS, RMQ_CONSUME_LATER } rmq_consume_status_t;
 typedef enum { RMQ_LISTEN_CONCURRENTLY, RMQ_LISTEN_ORDERLY } rmq_listen_mode_t;
 typedef rmq_consume_status_t (*rmq_listener_cb)(rmq_push_consumer_t *c, const rmq_mq_t *mq,
                                                 rmq_msg_t *const *msgs, size_t n, void *op);
-rmq_push_consumer_t *rmq_push_consumer_new(rmq_conf_t *c, char *err, size_t n); /* takes c */
+/* Takes c (on success). */
+RMQ_API rmq_push_consumer_t *rmq_push_consumer_new(rmq_conf_t *c, char *err, size_t n);
 /* tags: "*" or "a || b". Before start. */
-rmq_err_t rmq_push_consumer_subscribe(rmq_push_consumer_t *c, const char *topic,
-                                      const char *tags);
-rmq_err_t rmq_push_consumer_set_listener(rmq_push_consumer_t *c, rmq_listen_mode_t mode,
-                                         rmq_listener_cb cb, void *op);
-rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c);
+RMQ_API rmq_err_t rmq_push_consumer_subscribe(rmq_push_consumer_t *c, const char *topic,
+                                              const char *tags);
+RMQ_API rmq_err_t rmq_push_consumer_set_listener(rmq_push_consumer_t *c, rmq_listen_mode_t mode,
+                                                 rmq_listener_cb cb, void *op);
+RMQ_API rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c);
 /* Queues currently assigned to this consumer; *mqs new (free()). */
-rmq_err_t rmq_push_consumer_assigned(rmq_push_consumer_t *c, rmq_mq_t **mqs, size_t *n);
+RMQ_API rmq_err_t rmq_push_consumer_assigned(rmq_push_consumer_t *c, rmq_mq_t **mqs, size_t *n);
 /* Stops pulling, waits for running listeners, commits offsets, unregisters, frees. */
-void rmq_push_consumer_destroy(rmq_push_consumer_t *c);
+RMQ_API void rmq_push_consumer_destroy(rmq_push_consumer_t *c);
 
 /* ---- pull consumer ------------------------------------------------------------------ */
 
-typedef enum { RMQ_PULL_FOUND, RMQ_PULL_NO_NEW_MSG, RMQ_PULL_NO_MATCHED_MSG,
-               RMQ_PULL_OFFSET_ILLEGAL } rmq_pull_status_t;
+typedef enum {
+    RMQ_PULL_FOUND,
+    RMQ_PULL_NO_NEW_MSG,
+    RMQ_PULL_NO_MATCHED_MSG,
+    RMQ_PULL_OFFSET_ILLEGAL
+} rmq_pull_status_t;
 typedef struct {
     rmq_pull_status_t status;
     int64_t next_offset, min_offset, max_offset;
     rmq_msg_t **msgs;
     size_t n;
 } rmq_pull_result_t; /* owns msgs */
-rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *c, char *err, size_t n); /* takes c */
-rmq_err_t rmq_fetch_queues(rmq_pull_consumer_t *c, const char *topic, rmq_mq_t **mqs,
-                           size_t *n); /* free(*mqs) */
+/* Takes c (on success). */
+RMQ_API rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *c, char *err, size_t n);
+RMQ_API rmq_err_t rmq_fetch_queues(rmq_pull_consumer_t *c, const char *topic, rmq_mq_t **mqs,
+                                   size_t *n); /* free(*mqs) */
 /* timeout_ms > 0 holds the pull on the broker (long poll) until a message arrives. */
-rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags, int64_t offset,
-                   int max_msgs, int timeout_ms, rmq_pull_result_t **out);
-rmq_err_t rmq_commit_offset(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t offset);
+RMQ_API rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags,
+                           int64_t offset, int max_msgs, int timeout_ms, rmq_pull_result_t **out);
+RMQ_API rmq_err_t rmq_commit_offset(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t offset);
 /* The group's committed offset, or RMQ_ERR_QUERY_NOT_FOUND. */
-rmq_err_t rmq_fetch_offset(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t *offset);
-void rmq_pull_result_destroy(rmq_pull_result_t *r);
-void rmq_pull_consumer_destroy(rmq_pull_consumer_t *c);
+RMQ_API rmq_err_t rmq_fetch_offset(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t *offset);
+RMQ_API void rmq_pull_result_destroy(rmq_pull_result_t *r);
+RMQ_API void rmq_pull_consumer_destroy(rmq_pull_consumer_t *c);
 
 /* ---- admin -------------------------------------------------------------------------- */
 
-rmq_admin_t *rmq_admin_new(rmq_conf_t *c, char *err, size_t n); /* takes c */
-void rmq_admin_destroy(rmq_admin_t *a);
-rmq_err_t rmq_query_by_key(rmq_admin_t *a, const char *topic, const char *key, int max_msgs,
-                           int64_t begin_ms, int64_t end_ms, rmq_msg_t ***msgs, size_t *n);
+RMQ_API rmq_admin_t *rmq_admin_new(rmq_conf_t *c, char *err, size_t n); /* takes c */
+RMQ_API void rmq_admin_destroy(rmq_admin_t *a);
+RMQ_API rmq_err_t rmq_query_by_key(rmq_admin_t *a, const char *topic, const char *key, int max_msgs,
+                                   int64_t begin_ms, int64_t end_ms, rmq_msg_t ***msgs, size_t *n);
 /* By offset id (32/56 hex) or, failing that, by unique key in topic (topic may be NULL for an
  * offset id). *msg new. */
-rmq_err_t rmq_query_by_id(rmq_admin_t *a, const char *topic, const char *id, rmq_msg_t **msg);
-rmq_err_t rmq_reset_offset_by_time(rmq_admin_t *a, const char *group, const char *topic,
-                                   int64_t ts_ms);
-/* Raw JSON calls for mqadmin (each returns new JSON text the caller free()s): the body the
- * server answered, so tools print RocketMQ's layouts without the SDK knowing every table. */
-rmq_err_t rmq_admin_call_namesrv(rmq_admin_t *a, int code, const char *const *ext_kv,
-                                 const char *body, char **json_out);
-rmq_err_t rmq_admin_call_broker(rmq_admin_t *a, const char *broker_addr, int code,
-                                const char *const *ext_kv, const char *body, char **json_out);
-
-/* Additions for mqadmin (tools helper). ext_kv is a NULL-terminated key, value, ... list.
- * rmq_admin_call_*: a non-SUCCESS answer returns its code (positive rmq_err_t) and the server's
- * remark is kept for rmq_admin_last_error; json_out is the body made valid JSON (see
- * rmq_json_fix) or, for a body-less answer, an object of the response's ext fields. */
-
-/* Full response of a raw request. */
-typedef struct {
-    int code;          /* the server's response code */
-    char *remark;      /* NULL when absent */
-    char **ext;        /* key, value, ..., NULL (never NULL itself) */
-    uint8_t *body;     /* NULL when absent */
-    size_t body_len;
-} rmq_admin_resp_t;
-/* Raw request to broker_addr, or to the NameServers (in list order, the next on a transport
- * failure) when broker_addr is NULL. RMQ_OK when an answer came (check (*out)->code); otherwise
- * the transport error. timeout_ms <= 0 uses 5000. *out new. */
-rmq_err_t rmq_admin_invoke(rmq_admin_t *a, const char *broker_addr, int code,
-                           const char *const *ext_kv, const void *body, size_t body_len,
-                           int timeout_ms, rmq_admin_resp_t **out);
-void rmq_admin_resp_destroy(rmq_admin_resp_t *r);
-/* Value of an ext field of r or NULL. */
-const char *rmq_admin_resp_get(const rmq_admin_resp_t *r, const char *key);
-/* Text of the last failure seen by this admin on the calling thread ("CODE: remark" or the
- * transport error), "" when none. Borrowed until the next call on this thread. */
-const char *rmq_admin_last_error(rmq_admin_t *a);
-/* fastjson text -> valid JSON: bare integer keys are quoted and object keys (MessageQueue map
- * keys) become string keys holding the object's own JSON text. New string (free()), NULL on
- * OOM or unbalanced input. */
-char *rmq_json_fix(const char *in, size_t len);
+RMQ_API rmq_err_t rmq_query_by_id(rmq_admin_t *a, const char *topic, const char *id,
+                                  rmq_msg_t **msg);
+RMQ_API rmq_err_t rmq_reset_offset_by_time(rmq_admin_t *a, const char *group, const char *topic,
+                                           int64_t ts_ms);
+/* Text of the last failure of the last call made on a (on any thread): "CODE: remark" from the
+ * server or the transport error; "" when none. Borrowed until the next call on a. Calls on one
+ * admin from several threads may overwrite each other's text: use one admin per thread when
+ * the text matters. */
+RMQ_API const char *rmq_admin_last_error(rmq_admin_t *a);
 
 /* One queue and an offset (reset results). */
 typedef struct {
@@ -246,16 +225,12 @@ typedef struct {
  * INVOKE_BROKER_TO_RESET_OFFSET, and on CONSUMER_NOT_ONLINE the tool's fallback (consume stats,
  * search offset by time, update consumer offset). force = 0 only moves offsets back.
  * *out new (free(), may be NULL when n is 0); out may be NULL. */
-rmq_err_t rmq_admin_reset_offset(rmq_admin_t *a, const char *group, const char *topic,
-                                 int64_t ts_ms, int force, rmq_mq_offset_t **out, size_t *n);
+RMQ_API rmq_err_t rmq_admin_reset_offset(rmq_admin_t *a, const char *group, const char *topic,
+                                         int64_t ts_ms, int force, rmq_mq_offset_t **out,
+                                         size_t *n);
 /* All messages found under a unique key (UNIQ_KEY) in topic. */
-rmq_err_t rmq_query_by_unique_key(rmq_admin_t *a, const char *topic, const char *uniq_key,
-                                  rmq_msg_t ***msgs, size_t *n);
-/* Master (id 0) addresses of every broker of topic's route ("h:p" strings, NULL-terminated,
- * free each and the array); names gets the broker names in the same order when non-NULL. */
-rmq_err_t rmq_admin_topic_brokers(rmq_admin_t *a, const char *topic, char ***addrs,
-                                  char ***names);
-
+RMQ_API rmq_err_t rmq_query_by_unique_key(rmq_admin_t *a, const char *topic, const char *uniq_key,
+                                          rmq_msg_t ***msgs, size_t *n);
 #ifdef __cplusplus
 }
 #endif
