@@ -142,14 +142,18 @@ char *rmq_fjson_normalize(const char *in, size_t len) {
 }
 
 json_t *rmq_fjson_parse(const char *text, size_t len, char *err, size_t errlen) {
-    char *norm = rmq_fjson_normalize(text, len);
-    if (!norm) {
+    while (len && text[len - 1] == '\0') len--; /* a length that counted the terminator */
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    if (jf_run(text, len, &b)) {
+        rmq_buf_fini(&b);
         if (err) snprintf(err, errlen, "malformed JSON (unbalanced brackets) or out of memory");
         return NULL;
     }
+    /* by length: a NUL inside the text fails the parse instead of ending it early */
     json_error_t je;
-    json_t *j = json_loads(norm, JSON_DECODE_ANY, &je);
-    free(norm);
+    json_t *j = json_loadb(b.len ? (const char *)b.data : "", b.len, JSON_DECODE_ANY, &je);
+    rmq_buf_fini(&b);
     if (!j && err) snprintf(err, errlen, "bad JSON at %d:%d: %s", je.line, je.column, je.text);
     return j;
 }
@@ -298,13 +302,44 @@ const char *rmq_fj_get_str(json_t *o, const char *k, char *tmp, size_t tmpsz) {
     return NULL;
 }
 
-int64_t rmq_fj_get_i64(json_t *o, const char *k, int64_t def) {
+int rmq_fj_read_i64(const json_t *o, const char *k, int64_t def, int64_t *out) {
     json_t *v = json_object_get(o, k);
-    if (json_is_integer(v)) return json_integer_value(v);
-    if (json_is_real(v)) return (int64_t)json_real_value(v);
+    *out = def;
+    if (!v || json_is_null(v)) return 0;
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    if (json_is_real(v)) {
+        *out = (int64_t)json_real_value(v);
+        return 0;
+    }
     int64_t x;
-    if (json_is_string(v) && rmq_parse_i64(json_string_value(v), &x) == 0) return x;
-    return def;
+    if (!json_is_string(v) || rmq_parse_i64(json_string_value(v), &x) != 0) return -1;
+    *out = x;
+    return 0;
+}
+
+int rmq_fj_read_int(const json_t *o, const char *k, int def, int *out) {
+    int64_t v;
+    *out = def;
+    if (rmq_fj_read_i64(o, k, def, &v) != 0 || v < INT32_MIN || v > INT32_MAX) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int rmq_fj_read_str(const json_t *o, const char *k, const char *def, const char **out) {
+    json_t *v = json_object_get(o, k);
+    *out = def;
+    if (!v || json_is_null(v)) return 0;
+    if (!json_is_string(v)) return -1;
+    *out = json_string_value(v);
+    return 0;
+}
+
+int64_t rmq_fj_get_i64(json_t *o, const char *k, int64_t def) {
+    int64_t v;
+    return rmq_fj_read_i64(o, k, def, &v) == 0 ? v : def;
 }
 
 bool rmq_fj_get_bool(json_t *o, const char *k, bool def) {

@@ -21,8 +21,9 @@
  * balance or memory runs out. */
 char *rmq_fjson_normalize(const char *in, size_t len);
 
-/* Normalize and parse (any JSON value); NULL with the reason in err on failure.
- * Caller json_decref()s the result. */
+/* Normalize and parse text[0..len) (any JSON value; trailing NULs are ignored, a NUL before
+ * the end is an error); NULL with the reason (which says "JSON") in err on failure. Caller json_decref()s the
+ * result. */
 json_t *rmq_fjson_parse(const char *text, size_t len, char *err, size_t errlen);
 
 /* ---- typed reading (fields that may arrive in another JSON type) ------------------------- */
@@ -35,6 +36,13 @@ const char *rmq_fj_get_str(json_t *o, const char *k, char *tmp, size_t tmpsz);
 /* A number field that may arrive as a numeric string; def when absent or junk. */
 int64_t rmq_fj_get_i64(json_t *o, const char *k, int64_t def);
 bool rmq_fj_get_bool(json_t *o, const char *k, bool def);
+/* Strict forms, for decoders that name the bad field: 0 with *out set (def when the field is
+ * absent or null), or -1 with *out = def when it has another type. _i64 and _int take a number
+ * or a numeric string (-1 for junk, _int also outside int32); _str takes only a string
+ * (borrowed from o). rmq_fj_get_i64 is rmq_fj_read_i64 with every error read as def. */
+int rmq_fj_read_i64(const json_t *o, const char *k, int64_t def, int64_t *out);
+int rmq_fj_read_int(const json_t *o, const char *k, int def, int *out);
+int rmq_fj_read_str(const json_t *o, const char *k, const char *def, const char **out);
 
 /* ---- MessageQueue {"brokerName":..,"queueId":..,"topic":..} ------------------------------- */
 void rmq_fj_mq(rmq_buf_t *b, const char *broker, int qid, const char *topic);

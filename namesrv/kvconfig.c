@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fjson.h"
 #include "common/log.h"
-#include "namesrv/json.h"
 #include "common/map.h"
 
 #define MOD "namesrv"
@@ -80,7 +80,7 @@ static rmq_err_t load(rmq_ns_kv_t *kv) {
         return RMQ_OK;
     }
     char err[256];
-    json_t *root = ns_json_parse_lenient(b.data, b.len, err, sizeof err);
+    json_t *root = rmq_fjson_parse((const char *)b.data, b.len, err, sizeof err);
     rmq_buf_fini(&b);
     if (!root) {
         RMQ_LOG_ERROR(MOD, "KV config %s is not valid JSON: %s", kv->path, err);
@@ -181,9 +181,9 @@ static void put_table(rmq_buf_t *o, const rmq_map_t *m) {
     rmq_map_ent_t **ents = rmq_map_sorted(m);
     for (size_t i = 0; ents && i < m->count; i++) {
         if (i) rmq_buf_append_u8(o, ',');
-        ns_json_put_str(o, ents[i]->key, false);
+        rmq_json_put_strn(o, ents[i]->key, ents[i]->klen, false);
         rmq_buf_append_u8(o, ':');
-        ns_json_put_str(o, ents[i]->v.ptr, false);
+        rmq_json_put_str(o, ents[i]->v.ptr);
     }
     free(ents);
     rmq_buf_append_u8(o, '}');
@@ -224,7 +224,7 @@ rmq_err_t rmq_ns_kv_persist(rmq_ns_kv_t *kv) {
     rmq_map_ent_t **ents = rmq_map_sorted(&kv->spaces);
     for (size_t i = 0; ents && i < kv->spaces.count; i++) {
         if (i) rmq_buf_append_u8(&b, ',');
-        ns_json_put_str(&b, ents[i]->key, false);
+        rmq_json_put_strn(&b, ents[i]->key, ents[i]->klen, false);
         rmq_buf_append_u8(&b, ':');
         put_table(&b, ents[i]->v.ptr);
     }

@@ -16,10 +16,10 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "common/fjson.h"
 #include "common/log.h"
-#include "common/util.h"
-#include "namesrv/json.h"
 #include "common/map.h"
+#include "common/util.h"
 
 #define MOD "namesrv"
 
@@ -273,16 +273,16 @@ static rmq_err_t dv_from_json(const json_t *o, const char *where, rmq_ns_dv_t *d
         snprintf(err, errlen, "%s: not an object", where);
         return RMQ_ERR__INVALID_ARG;
     }
-    if (ns_json_get_i64(o, "timestamp", 0, &dv->timestamp)) {
+    if (rmq_fj_read_i64(o, "timestamp", 0, &dv->timestamp)) {
         snprintf(err, errlen, "%s.timestamp: not a number", where);
         return RMQ_ERR__INVALID_ARG;
     }
-    if (ns_json_get_i64(o, "counter", 0, &dv->counter)) {
+    if (rmq_fj_read_i64(o, "counter", 0, &dv->counter)) {
         snprintf(err, errlen, "%s.counter: not a number", where);
         return RMQ_ERR__INVALID_ARG;
     }
     if (json_object_get(o, "stateVersion")) {
-        if (ns_json_get_i64(o, "stateVersion", 0, &dv->state_version)) {
+        if (rmq_fj_read_i64(o, "stateVersion", 0, &dv->state_version)) {
             snprintf(err, errlen, "%s.stateVersion: not a number", where);
             return RMQ_ERR__INVALID_ARG;
         }
@@ -297,7 +297,7 @@ rmq_err_t rmq_ns_dv_decode(const void *p, size_t n, rmq_ns_dv_t *out, char *err,
         snprintf(err, errlen, "DataVersion body missing");
         return RMQ_ERR__INVALID_ARG;
     }
-    json_t *root = ns_json_parse_lenient(p, n, err, errlen);
+    json_t *root = rmq_fjson_parse(p, n, err, errlen);
     if (!root) return RMQ_ERR__INVALID_ARG;
     rmq_err_t e = json_is_object(root) ? dv_from_json(root, "dataVersion", out, err, errlen)
                                        : RMQ_ERR__INVALID_ARG;
@@ -392,7 +392,7 @@ static rmq_err_t body_from_json(const json_t *root, rmq_ns_reg_body_t *b, char *
         rmq_ns_topic_cfg_t tc = {0};
         const char *name;
         /* TopicConfig defaults: 16 read, 16 write queues, perm RW. */
-        if (ns_json_get_str(tcj, "topicName", key, &name)) {
+        if (rmq_fj_read_str(tcj, "topicName", key, &name)) {
             snprintf(err, errlen, "topicConfigTable.%s.topicName: not a string", key);
             return RMQ_ERR__INVALID_ARG;
         }
@@ -412,7 +412,7 @@ static rmq_err_t body_from_json(const json_t *root, rmq_ns_reg_body_t *b, char *
             /* 4.5.2-4.8.0 spelled the flag topicSynFlag */
             if (i == 3 && !json_object_get(tcj, k) && json_object_get(tcj, "topicSynFlag"))
                 k = "topicSynFlag";
-            if (ns_json_get_int(tcj, k, fields[i].def, f)) {
+            if (rmq_fj_read_int(tcj, k, fields[i].def, f)) {
                 snprintf(err, errlen, "topicConfigTable.%s.%s: not an int", key, k);
                 return RMQ_ERR__INVALID_ARG;
             }
@@ -497,7 +497,7 @@ static rmq_err_t body_from_compressed(const void *p, size_t n, rmq_ns_reg_body_t
         snprintf(err, errlen, "compressed register body: dataVersion truncated");
         goto out;
     }
-    if (!(j = ns_json_parse_lenient(chunk, len, err, errlen))) goto out;
+    if (!(j = rmq_fjson_parse((const char *)chunk, len, err, errlen))) goto out;
     if ((e = dv_from_json(j, "dataVersion", &b->dv, err, errlen))) goto out;
     json_decref(j);
     j = NULL;
@@ -544,7 +544,7 @@ static rmq_err_t body_from_compressed(const void *p, size_t n, rmq_ns_reg_body_t
         snprintf(err, errlen, "compressed register body: filterServerList truncated");
         goto out;
     }
-    if (!(j = ns_json_parse_lenient(chunk, len, err, errlen))) goto out;
+    if (!(j = rmq_fjson_parse((const char *)chunk, len, err, errlen))) goto out;
     e = filter_from_json(j, b, err, errlen);
     /* 5.x appends topic queue mapping infos here; static topics are not supported, ignore. */
 out:
@@ -561,7 +561,7 @@ rmq_err_t rmq_ns_reg_body_decode(const void *p, size_t n, bool compressed, rmq_n
     if (compressed) {
         e = body_from_compressed(p, n, out, err, errlen);
     } else {
-        json_t *root = ns_json_parse_lenient(p, n, err, errlen);
+        json_t *root = rmq_fjson_parse(p, n, err, errlen);
         if (!root) return RMQ_ERR__INVALID_ARG;
         e = body_from_json(root, out, err, errlen);
         json_decref(root);
@@ -648,7 +648,7 @@ rmq_err_t rmq_ns_queue_datas_decode(const void *p, size_t n, rmq_ns_reg_body_t *
         snprintf(err, errlen, "TopicRouteData body missing");
         return RMQ_ERR__INVALID_ARG;
     }
-    json_t *root = ns_json_parse_lenient(p, n, err, errlen);
+    json_t *root = rmq_fjson_parse(p, n, err, errlen);
     if (!root) return RMQ_ERR__INVALID_ARG;
     rmq_err_t e = RMQ_OK;
     json_t *arr = json_is_object(root) ? json_object_get(root, "queueDatas") : NULL;
@@ -661,11 +661,11 @@ rmq_err_t rmq_ns_queue_datas_decode(const void *p, size_t n, rmq_ns_reg_body_t *
         json_t *q = json_array_get(arr, i);
         rmq_ns_topic_cfg_t tc = {0};
         const char *name = NULL;
-        if (!json_is_object(q) || ns_json_get_str(q, "brokerName", NULL, &name) || !name ||
-            ns_json_get_int(q, "readQueueNums", 0, &tc.read_queue_nums) ||
-            ns_json_get_int(q, "writeQueueNums", 0, &tc.write_queue_nums) ||
-            ns_json_get_int(q, "perm", 0, &tc.perm) ||
-            ns_json_get_int(q, "topicSysFlag", 0, &tc.topic_sys_flag)) {
+        if (!json_is_object(q) || rmq_fj_read_str(q, "brokerName", NULL, &name) || !name ||
+            rmq_fj_read_int(q, "readQueueNums", 0, &tc.read_queue_nums) ||
+            rmq_fj_read_int(q, "writeQueueNums", 0, &tc.write_queue_nums) ||
+            rmq_fj_read_int(q, "perm", 0, &tc.perm) ||
+            rmq_fj_read_int(q, "topicSysFlag", 0, &tc.topic_sys_flag)) {
             snprintf(err, errlen, "queueDatas[%zu]: bad QueueData", i);
             e = RMQ_ERR__INVALID_ARG;
             break;
@@ -918,18 +918,24 @@ bool rmq_ns_route_dv_get(const rmq_ns_route_t *r, const char *addr, rmq_ns_dv_t 
 
 /* ---------- JSON bodies ---------- */
 
+/* A string in the body's style: UTF-8 kept raw, or every non-ASCII character as \uXXXX in the
+ * standard (browser-compatible) form. */
+static void put_str(rmq_buf_t *o, const char *s, bool standard) {
+    rmq_json_put_strn(o, s, strlen(s), standard);
+}
+
 static void put_broker_data(rmq_buf_t *o, const broker_t *b, bool standard) {
     rmq_buf_append_str(o, "{\"brokerAddrs\":{");
     for (size_t i = 0; i < b->n; i++) {
         if (i) rmq_buf_append_u8(o, ',');
         /* Map<Long,String>: fastjson leaves the key bare, the standard form quotes it */
         rmq_buf_appendf(o, standard ? "\"%" PRId64 "\":" : "%" PRId64 ":", b->a[i].id);
-        ns_json_put_str(o, b->a[i].addr, standard);
+        put_str(o, b->a[i].addr, standard);
     }
     rmq_buf_append_str(o, "},\"brokerName\":");
-    ns_json_put_str(o, b->name, standard);
+    put_str(o, b->name, standard);
     rmq_buf_append_str(o, ",\"cluster\":");
-    ns_json_put_str(o, b->cluster, standard);
+    put_str(o, b->cluster, standard);
     rmq_buf_append_u8(o, '}');
 }
 
@@ -961,11 +967,11 @@ rmq_err_t rmq_ns_route_topic_json(const rmq_ns_route_t *r, const char *topic, bo
             if (!f || !f->n) continue;
             if (sep) rmq_buf_append_u8(o, ',');
             sep = true;
-            ns_json_put_str(o, b->a[k].addr, standard);
+            put_str(o, b->a[k].addr, standard);
             rmq_buf_append_str(o, ":[");
             for (size_t j = 0; j < f->n; j++) {
                 if (j) rmq_buf_append_u8(o, ',');
-                ns_json_put_str(o, f->s[j], standard);
+                put_str(o, f->s[j], standard);
             }
             rmq_buf_append_u8(o, ']');
         }
@@ -973,14 +979,14 @@ rmq_err_t rmq_ns_route_topic_json(const rmq_ns_route_t *r, const char *topic, bo
     rmq_buf_append_u8(o, '}');
     if (order_conf) {
         rmq_buf_append_str(o, ",\"orderTopicConf\":");
-        ns_json_put_str(o, order_conf, standard);
+        put_str(o, order_conf, standard);
     }
     rmq_buf_append_str(o, ",\"queueDatas\":[");
     for (size_t i = 0; i < t->n; i++) {
         const qdata_t *q = &t->q[i];
         if (i) rmq_buf_append_u8(o, ',');
         rmq_buf_append_str(o, "{\"brokerName\":");
-        ns_json_put_str(o, q->broker_name, standard);
+        put_str(o, q->broker_name, standard);
         rmq_buf_appendf(o,
                         ",\"perm\":%d,\"readQueueNums\":%d,\"topicSysFlag\":%d,"
                         "\"writeQueueNums\":%d}",
@@ -995,7 +1001,7 @@ void rmq_ns_route_cluster_json(const rmq_ns_route_t *r, rmq_buf_t *o) {
     rmq_map_ent_t **ents = rmq_map_sorted(&r->brokers);
     for (size_t i = 0; ents && i < r->brokers.count; i++) {
         if (i) rmq_buf_append_u8(o, ',');
-        ns_json_put_str(o, ents[i]->key, false);
+        rmq_json_put_strn(o, ents[i]->key, ents[i]->klen, false);
         rmq_buf_append_u8(o, ':');
         put_broker_data(o, ents[i]->v.ptr, false);
     }
@@ -1005,11 +1011,11 @@ void rmq_ns_route_cluster_json(const rmq_ns_route_t *r, rmq_buf_t *o) {
     for (size_t i = 0; ents && i < r->clusters.count; i++) {
         const cluster_t *c = ents[i]->v.ptr;
         if (i) rmq_buf_append_u8(o, ',');
-        ns_json_put_str(o, ents[i]->key, false);
+        rmq_json_put_strn(o, ents[i]->key, ents[i]->klen, false);
         rmq_buf_append_str(o, ":[");
         for (size_t k = 0; k < c->n; k++) {
             if (k) rmq_buf_append_u8(o, ',');
-            ns_json_put_str(o, c->names[k], false);
+            rmq_json_put_str(o, c->names[k]);
         }
         rmq_buf_append_u8(o, ']');
     }
@@ -1029,7 +1035,7 @@ void rmq_ns_route_topics_json(const rmq_ns_route_t *r, const char *cluster, rmq_
         if (!in) continue;
         if (sep) rmq_buf_append_u8(o, ',');
         sep = true;
-        ns_json_put_str(o, ents[i]->key, false);
+        rmq_json_put_strn(o, ents[i]->key, ents[i]->klen, false);
     }
     free(ents);
     rmq_buf_append_str(o, "]}");
@@ -1050,7 +1056,7 @@ void rmq_ns_route_unit_topics_json(const rmq_ns_route_t *r, rmq_ns_unit_query_t 
         if (!in) continue;
         if (sep) rmq_buf_append_u8(o, ',');
         sep = true;
-        ns_json_put_str(o, ents[i]->key, false);
+        rmq_json_put_strn(o, ents[i]->key, ents[i]->klen, false);
     }
     free(ents);
     rmq_buf_append_str(o, "]}");
@@ -1064,7 +1070,7 @@ void rmq_ns_route_system_topics_json(const rmq_ns_route_t *r, rmq_buf_t *o) {
         const broker_t *b = br[i]->v.ptr;
         if (!b->n) continue;
         rmq_buf_append_str(o, "\"brokerAddr\":");
-        ns_json_put_str(o, b->a[0].addr, false);
+        rmq_json_put_str(o, b->a[0].addr);
         rmq_buf_append_u8(o, ',');
         break;
     }
@@ -1073,12 +1079,12 @@ void rmq_ns_route_system_topics_json(const rmq_ns_route_t *r, rmq_buf_t *o) {
     for (size_t i = 0; cl && i < r->clusters.count; i++) {
         if (sep) rmq_buf_append_u8(o, ',');
         sep = true;
-        ns_json_put_str(o, cl[i]->key, false);
+        rmq_json_put_strn(o, cl[i]->key, cl[i]->klen, false);
     }
     for (size_t i = 0; br && i < r->brokers.count; i++) {
         if (sep) rmq_buf_append_u8(o, ',');
         sep = true;
-        ns_json_put_str(o, br[i]->key, false);
+        rmq_json_put_strn(o, br[i]->key, br[i]->klen, false);
     }
     rmq_buf_append_str(o, "]}");
     free(cl);

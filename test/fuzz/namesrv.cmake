@@ -1,9 +1,9 @@
-# libFuzzer target for the NameServer's body decoders (namesrv/route.c, json.c). Built only
+# libFuzzer target for the NameServer's body decoders (namesrv/route.c, common/fjson.c). Built only
 # with RMQ_FUZZ=ON and clang; also a bounded ctest (label "fuzz").
 if(RMQ_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   add_executable(fuzz_ns_body ${CMAKE_CURRENT_LIST_DIR}/fuzz_ns_body.c
-                 ${CMAKE_SOURCE_DIR}/namesrv/route.c ${CMAKE_SOURCE_DIR}/namesrv/json.c
-                 ${CMAKE_SOURCE_DIR}/namesrv/map.c ${CMAKE_SOURCE_DIR}/common/buf.c
+                 ${CMAKE_SOURCE_DIR}/namesrv/route.c ${CMAKE_SOURCE_DIR}/common/fjson.c
+                 ${CMAKE_SOURCE_DIR}/common/map.c ${CMAKE_SOURCE_DIR}/common/buf.c
                  ${CMAKE_SOURCE_DIR}/common/util.c ${CMAKE_SOURCE_DIR}/common/err.c
                  ${CMAKE_SOURCE_DIR}/common/log.c)
   target_compile_options(fuzz_ns_body PRIVATE -fsanitize=fuzzer,address,undefined)

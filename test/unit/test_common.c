@@ -241,6 +241,39 @@ static void test_fjson(void **st) {
     json_decref(j);
     assert_null(rmq_fjson_parse("{\"a\":", 5, err, sizeof err));
     assert_true(strlen(err) > 0);
+    assert_null(rmq_fjson_parse("{\"a\":1}\0{}", 10, err, sizeof err)); /* NUL inside */
+    assert_non_null(strstr(err, "JSON"));
+
+    /* strict readers: absent/null -> def, numbers as strings, wrong type -> -1 */
+    j = rmq_fjson_parse("{\"i\":\"4\",\"n\":null,\"b\":true,\"s\":\"x\",\"big\":3000000000}",
+                        52, err, sizeof err);
+    assert_non_null(j);
+    int64_t v;
+    int iv;
+    const char *s;
+    assert_int_equal(rmq_fj_read_i64(j, "i", 9, &v), 0);
+    assert_int_equal(v, 4);
+    assert_int_equal(rmq_fj_read_i64(j, "n", 9, &v), 0);
+    assert_int_equal(v, 9);
+    assert_int_equal(rmq_fj_read_i64(j, "nope", 9, &v), 0);
+    assert_int_equal(v, 9);
+    assert_int_equal(rmq_fj_read_i64(j, "b", 9, &v), -1);
+    assert_int_equal(rmq_fj_read_i64(j, "s", 9, &v), -1);
+    assert_int_equal(v, 9);
+    assert_int_equal(rmq_fj_get_i64(j, "s", 9), 9);
+    assert_int_equal(rmq_fj_get_i64(j, "i", 9), 4);
+    assert_int_equal(rmq_fj_read_int(j, "big", 1, &iv), -1);
+    assert_int_equal(iv, 1);
+    assert_int_equal(rmq_fj_read_int(j, "i", 1, &iv), 0);
+    assert_int_equal(iv, 4);
+    assert_int_equal(rmq_fj_read_str(j, "s", "d", &s), 0);
+    assert_string_equal(s, "x");
+    assert_int_equal(rmq_fj_read_str(j, "n", "d", &s), 0);
+    assert_string_equal(s, "d");
+    assert_int_equal(rmq_fj_read_str(j, "i", "d", &s), 0);
+    assert_int_equal(rmq_fj_read_str(j, "big", "d", &s), -1);
+    assert_string_equal(s, "d");
+    json_decref(j);
 }
 
 static bool drop_odd(rmq_map_ent_t *e, void *arg) {
