@@ -45,23 +45,9 @@ static size_t jf_skip_group(const char *in, size_t len, size_t i) {
 
 static int jf_run(const char *in, size_t len, rmq_buf_t *b);
 
-/* Append in[0..len) as a JSON string literal. */
+/* Append in[0..len) as a JSON string literal (the escaper below). */
 static int jf_quote(const char *in, size_t len, rmq_buf_t *b) {
-    if (rmq_buf_append_u8(b, '"'))
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        char c = in[i];
-        if (c == '"' || c == '\\') {
-            if (rmq_buf_append_u8(b, '\\') || rmq_buf_append_u8(b, (uint8_t)c))
-                return -1;
-        } else if ((unsigned char)c < 0x20) {
-            if (rmq_buf_appendf(b, "\\u%04x", (unsigned char)c))
-                return -1;
-        } else if (rmq_buf_append_u8(b, (uint8_t)c)) {
-            return -1;
-        }
-    }
-    return rmq_buf_append_u8(b, '"') ? -1 : 0;
+    return rmq_json_put_strn(b, in, len, false) ? -1 : 0;
 }
 
 /* Copy in[0..len) fixing keys. A small stack of open containers says whether the next token

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fjson.h"
 #include "common/util.h"
 #include "remoting/internal.h"
 
@@ -55,10 +56,8 @@ static int64_t json_int(json_t *v, int64_t def) {
         return (int64_t)d;
     }
     if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        long long x = strtoll(s, &end, 10);
-        if (end != s && *end == 0) return x;
+        int64_t x;
+        if (rmq_parse_i64(json_string_value(v), &x) == 0) return x;
     }
     return def;
 }
@@ -612,42 +611,9 @@ ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame,
 
 /* ---------------------------------------------------------------- JSON header encode */
 
-/* Append s as a JSON string the way fastjson writes it: quotes, backslashes and control
- * characters escaped, everything else (UTF-8 included) verbatim. */
-static rmq_err_t put_json_str(rmq_buf_t *b, const char *s) {
-    size_t n = strlen(s);
-    /* Worst case every byte becomes \u00XX. */
-    rmq_err_t e = rmq_buf_reserve(b, n * 6 + 2);
-    if (e) return e;
-    uint8_t *o = b->data + b->len;
-    *o++ = '"';
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        uint8_t ch = (uint8_t)s[i];
-        if (ch >= 0x20 && ch != '"' && ch != '\\') {
-            *o++ = ch;
-            continue;
-        }
-        *o++ = '\\';
-        switch (ch) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '\b': *o++ = 'b'; break;
-        case '\f': *o++ = 'f'; break;
-        case '\n': *o++ = 'n'; break;
-        case '\r': *o++ = 'r'; break;
-        case '\t': *o++ = 't'; break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = (uint8_t)hex[ch >> 4];
-            *o++ = (uint8_t)hex[ch & 15];
-        }
-    }
-    *o++ = '"';
-    b->len = (size_t)(o - b->data);
-    return RMQ_OK;
+/* Header strings as fastjson writes them: UTF-8 kept raw (the one escaper, common/fjson). */
+static inline rmq_err_t json_str(rmq_buf_t *b, const char *s) {
+    return rmq_json_put_strn(b, s, strlen(s), false);
 }
 
 /* Append the decimal text of v (printf is a tenth of the encode cost otherwise). */
@@ -671,9 +637,9 @@ static rmq_err_t encode_json(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
         e = PUT_LIT(b, ",\"extFields\":{");
         for (size_t i = 0; !e && i < c->next; i++) {
             if (i) e = rmq_buf_append_u8(b, ',');
-            if (!e) e = put_json_str(b, c->ext[i].key);
+            if (!e) e = json_str(b, c->ext[i].key);
             if (!e) e = rmq_buf_append_u8(b, ':');
-            if (!e) e = put_json_str(b, c->ext[i].val);
+            if (!e) e = json_str(b, c->ext[i].val);
         }
         if (!e) e = rmq_buf_append_u8(b, '}');
     }
@@ -685,7 +651,7 @@ static rmq_err_t encode_json(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
     if (!e) e = put_int(b, c->opaque);
     if (!e && c->remark) {
         e = PUT_LIT(b, ",\"remark\":");
-        if (!e) e = put_json_str(b, c->remark);
+        if (!e) e = json_str(b, c->remark);
     }
     if (!e) e = PUT_LIT(b, ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
     if (!e) e = put_int(b, c->version);
