@@ -71,57 +71,31 @@ struct rmq_ns_s {
 
 /* ---------- request helpers ---------- */
 
-static rmq_rem_cmd_t *respond(rmq_rem_cmd_t *req, int code, const char *remark) {
-    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, code, remark);
-    rmq_rem_cmd_destroy(req);
-    return resp;
+/* Handlers borrow the request (the dispatcher frees it) and return the response. */
+typedef rmq_rem_cmd_t *(*handler_fn)(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req);
+
+static rmq_rem_cmd_t *respond(const rmq_rem_cmd_t *req, int code, const char *remark) {
+    return rmq_rem_cmd_new_response(req, code, remark);
 }
 
-/* Header field getters. The first problem sets *bad and a remark naming the field, which the
- * handler answers with SYSTEM_ERROR (Java: RemotingCommandException from checkFields or a
- * NumberFormatException while decoding the header). */
-static const char *need(rmq_rem_cmd_t *req, const char *key, bool *bad, char *remark,
-                        size_t rlen) {
-    const char *v = rmq_rem_cmd_get(req, key);
-    if (!v && !*bad) {
-        *bad = true;
-        snprintf(remark, rlen, "the custom field <%s> is null", key);
-    }
-    return v;
+/* A header field the dispatcher has checked: present, or a number when present. */
+static const char *field(const rmq_rem_cmd_t *req, const char *key) {
+    return rmq_rem_cmd_get(req, key);
 }
 
-static int64_t need_i64(rmq_rem_cmd_t *req, const char *key, bool *bad, char *remark,
-                        size_t rlen) {
-    int64_t v = 0;
-    rmq_err_t e = rmq_rem_cmd_get_i64(req, key, &v);
-    if (e && !*bad) {
-        *bad = true;
-        snprintf(remark, rlen, e == RMQ_ERR__NOT_FOUND ? "the custom field <%s> is null"
-                                                       : "the custom field <%s> is not a number",
-                 key);
-    }
-    return v;
-}
-
-static int64_t opt_i64(rmq_rem_cmd_t *req, const char *key, int64_t def, bool *bad, char *remark,
-                       size_t rlen) {
-    int64_t v = def;
-    rmq_err_t e = rmq_rem_cmd_get_i64(req, key, &v);
-    if (e == RMQ_ERR__NOT_FOUND) return def;
-    if (e && !*bad) {
-        *bad = true;
-        snprintf(remark, rlen, "the custom field <%s> is not a number", key);
-    }
-    return v;
+static int64_t num_field(const rmq_rem_cmd_t *req, const char *key, int64_t def) {
+    int64_t v;
+    return rmq_rem_cmd_get_i64(req, key, &v) == RMQ_OK ? v : def;
 }
 
 /* Java decodes Boolean header fields with Boolean.parseBoolean: anything but "true" is false. */
-static bool opt_bool(rmq_rem_cmd_t *req, const char *key, bool def) {
+static bool opt_bool(const rmq_rem_cmd_t *req, const char *key, bool def) {
     const char *s = rmq_rem_cmd_get(req, key);
     return s ? !strcasecmp(s, "true") : def;
 }
 
-static rmq_rem_cmd_t *bad_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, const char *remark) {
+static rmq_rem_cmd_t *bad_request(rmq_rem_conn_t *conn, const rmq_rem_cmd_t *req,
+                                  const char *remark) {
     RMQ_LOG_WARN(MOD, "request code %d from %s refused: %s", req->code,
                  conn ? rmq_rem_conn_peer(conn) : "?", remark);
     return respond(req, RMQ_ERR_SYSTEM_ERROR, remark);
@@ -133,7 +107,7 @@ static void set_body_buf(rmq_rem_cmd_t *resp, rmq_buf_t *b) {
     if (data) rmq_rem_cmd_set_body(resp, data, len);
 }
 
-static rmq_rem_cmd_t *ok_with_body(rmq_rem_cmd_t *req, rmq_buf_t *b) {
+static rmq_rem_cmd_t *ok_with_body(const rmq_rem_cmd_t *req, rmq_buf_t *b) {
     rmq_rem_cmd_t *resp = respond(req, RMQ_OK, NULL);
     if (resp) set_body_buf(resp, b);
     rmq_buf_fini(b);
@@ -142,20 +116,11 @@ static rmq_rem_cmd_t *ok_with_body(rmq_rem_cmd_t *req, rmq_buf_t *b) {
 
 /* ---------- broker requests ---------- */
 
-static rmq_rem_cmd_t *on_register_broker(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
-    char remark[512] = "";
-    bool bad = false;
-    const char *name = need(req, "brokerName", &bad, remark, sizeof remark);
-    const char *addr = need(req, "brokerAddr", &bad, remark, sizeof remark);
-    const char *cluster = need(req, "clusterName", &bad, remark, sizeof remark);
-    const char *ha = need(req, "haServerAddr", &bad, remark, sizeof remark);
-    int64_t id = need_i64(req, "brokerId", &bad, remark, sizeof remark);
-    bool compressed = opt_bool(req, "compressed", false);
-    int64_t crc = opt_i64(req, "bodyCrc32", 0, &bad, remark, sizeof remark);
-    int64_t timeout = opt_i64(req, "heartbeatTimeoutMillis", 0, &bad, remark, sizeof remark);
-    if (bad) return bad_request(conn, req, remark);
-
+static rmq_rem_cmd_t *on_register_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
+    const char *name = field(req, "brokerName"), *addr = field(req, "brokerAddr");
+    const char *cluster = field(req, "clusterName");
+    int64_t id = num_field(req, "brokerId", 0);
+    int64_t crc = num_field(req, "bodyCrc32", 0);
     if (crc != 0) {
         /* UtilAll.crc32: java.util.zip.CRC32 of the raw body masked to a positive int */
         uint32_t have = rmq_crc32(0, req->body, req->body_len) & 0x7FFFFFFFu;
@@ -166,8 +131,9 @@ static rmq_rem_cmd_t *on_register_broker(rmq_rem_conn_t *conn, rmq_rem_cmd_t *re
         }
     }
     rmq_ns_reg_body_t body;
-    char err[256] = "";
-    rmq_err_t e = rmq_ns_reg_body_decode(req->body, req->body_len, compressed, &body, err,
+    char err[256] = "", remark[512];
+    rmq_err_t e = rmq_ns_reg_body_decode(req->body, req->body_len,
+                                         opt_bool(req, "compressed", false), &body, err,
                                          sizeof err);
     if (e) {
         rmq_ns_reg_body_fini(&body);
@@ -177,8 +143,8 @@ static rmq_rem_cmd_t *on_register_broker(rmq_rem_conn_t *conn, rmq_rem_cmd_t *re
     if (!req->body_len) body.dv.timestamp = rmq_now_ms(); /* Java: a fresh DataVersion */
 
     rmq_ns_reg_t reg = {.cluster = cluster, .broker_name = name, .broker_addr = addr,
-                        .ha_addr = ha, .broker_id = id, .body = &body, .conn = conn,
-                        .timeout_ms = timeout};
+                        .ha_addr = field(req, "haServerAddr"), .broker_id = id, .body = &body,
+                        .conn = conn, .timeout_ms = num_field(req, "heartbeatTimeoutMillis", 0)};
     rmq_ns_reg_result_t res;
     e = rmq_ns_route_register(ns->route, &reg, rmq_mono_ms(), &res);
     rmq_ns_reg_body_fini(&body);
@@ -198,30 +164,18 @@ static rmq_rem_cmd_t *on_register_broker(rmq_rem_conn_t *conn, rmq_rem_cmd_t *re
     return resp;
 }
 
-static rmq_rem_cmd_t *on_unregister_broker(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
-    char remark[256] = "";
-    bool bad = false;
-    const char *name = need(req, "brokerName", &bad, remark, sizeof remark);
-    const char *addr = need(req, "brokerAddr", &bad, remark, sizeof remark);
-    const char *cluster = need(req, "clusterName", &bad, remark, sizeof remark);
-    int64_t id = need_i64(req, "brokerId", &bad, remark, sizeof remark);
-    if (bad) return bad_request(conn, req, remark);
-    rmq_ns_route_unregister(ns->route, cluster, addr, name, id);
+static rmq_rem_cmd_t *on_unregister_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn,
+                                           rmq_rem_cmd_t *req) {
+    rmq_ns_route_unregister(ns->route, field(req, "clusterName"), field(req, "brokerAddr"),
+                            field(req, "brokerName"), num_field(req, "brokerId", 0));
     return respond(req, RMQ_OK, NULL);
 }
 
-static rmq_rem_cmd_t *on_query_data_version(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
-    char remark[512] = "";
-    bool bad = false;
-    need(req, "brokerName", &bad, remark, sizeof remark);
-    const char *addr = need(req, "brokerAddr", &bad, remark, sizeof remark);
-    need(req, "clusterName", &bad, remark, sizeof remark);
-    need_i64(req, "brokerId", &bad, remark, sizeof remark);
-    if (bad) return bad_request(conn, req, remark);
+static rmq_rem_cmd_t *on_query_data_version(rmq_ns_t *ns, rmq_rem_conn_t *conn,
+                                            rmq_rem_cmd_t *req) {
+    const char *addr = field(req, "brokerAddr");
     rmq_ns_dv_t dv;
-    char err[200];
+    char err[200], remark[512];
     if (rmq_ns_dv_decode(req->body, req->body_len, &dv, err, sizeof err)) {
         snprintf(remark, sizeof remark, "bad DataVersion body: %s", err);
         return bad_request(conn, req, remark);
@@ -245,21 +199,18 @@ static rmq_rem_cmd_t *on_query_data_version(rmq_rem_conn_t *conn, rmq_rem_cmd_t 
 
 /* ---------- route queries ---------- */
 
-static rmq_rem_cmd_t *on_get_route(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
-    char remark[512] = "";
-    bool bad = false;
-    const char *topic = need(req, "topic", &bad, remark, sizeof remark);
-    bool std_only = opt_bool(req, "acceptStandardJsonOnly", false);
-    if (bad) return bad_request(conn, req, remark);
+static rmq_rem_cmd_t *on_get_route(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
+    const char *topic = field(req, "topic");
     const char *order = ns->cfg->order_message_enable
                             ? rmq_ns_kv_get(ns->kv, RMQ_NS_KV_ORDER_TOPIC_CONFIG, topic)
                             : NULL;
     rmq_buf_t b;
     rmq_buf_init(&b);
-    bool standard = req->version >= RMQ_NS_VERSION_STD_JSON || std_only;
+    bool standard = req->version >= RMQ_NS_VERSION_STD_JSON ||
+                    opt_bool(req, "acceptStandardJsonOnly", false);
     if (rmq_ns_route_topic_json(ns->route, topic, standard, order, &b) != RMQ_OK) {
         rmq_buf_fini(&b);
+        char remark[512];
         snprintf(remark, sizeof remark,
                  "No topic route info in name server for the topic: %s\n"
                  "See http://rocketmq.apache.org/docs/faq/ for further details.",
@@ -269,170 +220,126 @@ static rmq_rem_cmd_t *on_get_route(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, voi
     return ok_with_body(req, &b);
 }
 
-static rmq_rem_cmd_t *on_cluster_info(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
+static rmq_rem_cmd_t *on_cluster_info(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
     rmq_buf_t b;
     rmq_buf_init(&b);
     rmq_ns_route_cluster_json(ns->route, &b);
     return ok_with_body(req, &b);
 }
 
-static rmq_rem_cmd_t *on_all_topics(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
+static rmq_rem_cmd_t *on_all_topics(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
     rmq_buf_t b;
     rmq_buf_init(&b);
     rmq_ns_route_topics_json(ns->route, NULL, &b);
     return ok_with_body(req, &b);
 }
 
-static rmq_rem_cmd_t *on_topics_by_cluster(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
-    char remark[256] = "";
-    bool bad = false;
-    const char *cluster = need(req, "cluster", &bad, remark, sizeof remark);
-    if (bad) return bad_request(conn, req, remark);
+static rmq_rem_cmd_t *on_topics_by_cluster(rmq_ns_t *ns, rmq_rem_conn_t *conn,
+                                           rmq_rem_cmd_t *req) {
     rmq_buf_t b;
     rmq_buf_init(&b);
-    rmq_ns_route_topics_json(ns->route, cluster, &b);
+    rmq_ns_route_topics_json(ns->route, field(req, "cluster"), &b);
     return ok_with_body(req, &b);
 }
 
-static rmq_rem_cmd_t *on_system_topics(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
+static rmq_rem_cmd_t *on_system_topics(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
     rmq_buf_t b;
     rmq_buf_init(&b);
     rmq_ns_route_system_topics_json(ns->route, &b);
     return ok_with_body(req, &b);
 }
 
-static rmq_rem_cmd_t *unit_topics(rmq_rem_cmd_t *req, rmq_ns_t *ns, rmq_ns_unit_query_t q) {
+static rmq_rem_cmd_t *unit_topics(rmq_ns_t *ns, const rmq_rem_cmd_t *req, rmq_ns_unit_query_t q) {
     rmq_buf_t b;
     rmq_buf_init(&b);
     rmq_ns_route_unit_topics_json(ns->route, q, &b);
     return ok_with_body(req, &b);
 }
 
-static rmq_rem_cmd_t *on_unit_topics(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    return unit_topics(req, arg, RMQ_NS_UNIT_TOPICS);
+static rmq_rem_cmd_t *on_unit_topics(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
+    return unit_topics(ns, req, RMQ_NS_UNIT_TOPICS);
 }
 
-static rmq_rem_cmd_t *on_unit_sub_topics(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    return unit_topics(req, arg, RMQ_NS_HAS_UNIT_SUB_TOPICS);
+static rmq_rem_cmd_t *on_unit_sub_topics(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
+    return unit_topics(ns, req, RMQ_NS_HAS_UNIT_SUB_TOPICS);
 }
 
-static rmq_rem_cmd_t *on_unit_sub_ununit_topics(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req,
-                                                void *arg) {
-    return unit_topics(req, arg, RMQ_NS_UNIT_SUB_NOT_UNIT_TOPICS);
+static rmq_rem_cmd_t *on_unit_sub_ununit_topics(rmq_ns_t *ns, rmq_rem_conn_t *conn,
+                                                rmq_rem_cmd_t *req) {
+    return unit_topics(ns, req, RMQ_NS_UNIT_SUB_NOT_UNIT_TOPICS);
 }
 
-static rmq_rem_cmd_t *on_delete_topic(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
-    char remark[256] = "";
-    bool bad = false;
-    const char *topic = need(req, "topic", &bad, remark, sizeof remark);
-    if (bad) return bad_request(conn, req, remark);
-    rmq_ns_route_delete_topic(ns->route, topic, rmq_rem_cmd_get(req, "clusterName"));
+static rmq_rem_cmd_t *on_delete_topic(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
+    rmq_ns_route_delete_topic(ns->route, field(req, "topic"), field(req, "clusterName"));
     return respond(req, RMQ_OK, NULL);
 }
 
 /* REGISTER_TOPIC_IN_NAMESRV (5.x brokers with enableSingleTopicRegister): body TopicRouteData
  * holding only queueDatas. */
-static rmq_rem_cmd_t *on_register_topic(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
-    char remark[512] = "";
-    bool bad = false;
-    const char *topic = need(req, "topic", &bad, remark, sizeof remark);
-    if (bad) return bad_request(conn, req, remark);
+static rmq_rem_cmd_t *on_register_topic(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
     rmq_ns_reg_body_t qds;
-    char err[256] = "";
+    char err[256] = "", remark[512];
     if (rmq_ns_queue_datas_decode(req->body, req->body_len, &qds, err, sizeof err)) {
         snprintf(remark, sizeof remark, "bad TopicRouteData body: %s", err);
         return bad_request(conn, req, remark);
     }
     /* RocketMQ answers SUCCESS even when it ignored the request for an unknown broker */
-    rmq_ns_route_register_topic(ns->route, topic, qds.topics, qds.ntopics);
+    rmq_ns_route_register_topic(ns->route, field(req, "topic"), qds.topics, qds.ntopics);
     rmq_ns_reg_body_fini(&qds);
     return respond(req, RMQ_OK, NULL);
 }
 
-static rmq_rem_cmd_t *write_perm(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, rmq_ns_t *ns,
-                                 bool on) {
-    char remark[256] = "";
-    bool bad = false;
-    const char *name = need(req, "brokerName", &bad, remark, sizeof remark);
-    if (bad) return bad_request(conn, req, remark);
-    int n = rmq_ns_route_set_write_perm(ns->route, name, on);
+static rmq_rem_cmd_t *write_perm(rmq_ns_t *ns, const rmq_rem_cmd_t *req, bool on) {
+    int n = rmq_ns_route_set_write_perm(ns->route, field(req, "brokerName"), on);
     rmq_rem_cmd_t *resp = respond(req, RMQ_OK, NULL);
     if (resp) rmq_rem_cmd_set_i64(resp, on ? "addTopicCount" : "wipeTopicCount", n);
     return resp;
 }
 
-static rmq_rem_cmd_t *on_wipe_write_perm(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    return write_perm(conn, req, arg, false);
+static rmq_rem_cmd_t *on_wipe_write_perm(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
+    return write_perm(ns, req, false);
 }
 
-static rmq_rem_cmd_t *on_add_write_perm(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    return write_perm(conn, req, arg, true);
+static rmq_rem_cmd_t *on_add_write_perm(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
+    return write_perm(ns, req, true);
 }
 
 /* ---------- KV config ---------- */
 
-static rmq_rem_cmd_t *on_put_kv(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
-    char remark[256] = "";
-    bool bad = false;
-    const char *space = need(req, "namespace", &bad, remark, sizeof remark);
-    const char *key = need(req, "key", &bad, remark, sizeof remark);
-    const char *value = need(req, "value", &bad, remark, sizeof remark);
-    if (bad) return bad_request(conn, req, remark);
-    if (rmq_ns_kv_put(ns->kv, space, key, value))
-        return respond(req, RMQ_ERR_SYSTEM_ERROR,
-                       "KV config changed in memory but not persisted, see the NameServer log");
+#define KV_NOT_PERSISTED "KV config changed in memory but not persisted, see the NameServer log"
+
+static rmq_rem_cmd_t *on_put_kv(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
+    if (rmq_ns_kv_put(ns->kv, field(req, "namespace"), field(req, "key"), field(req, "value")))
+        return respond(req, RMQ_ERR_SYSTEM_ERROR, KV_NOT_PERSISTED);
     return respond(req, RMQ_OK, NULL);
 }
 
-static rmq_rem_cmd_t *on_get_kv(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
-    char remark[512] = "";
-    bool bad = false;
-    const char *space = need(req, "namespace", &bad, remark, sizeof remark);
-    const char *key = need(req, "key", &bad, remark, sizeof remark);
-    if (bad) return bad_request(conn, req, remark);
+static rmq_rem_cmd_t *on_get_kv(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
+    const char *space = field(req, "namespace"), *key = field(req, "key");
     const char *v = rmq_ns_kv_get(ns->kv, space, key);
     if (!v) {
+        char remark[512];
         snprintf(remark, sizeof remark, "No config item, Namespace: %s Key: %s", space, key);
         return respond(req, RMQ_ERR_QUERY_NOT_FOUND, remark);
     }
-    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    rmq_rem_cmd_t *resp = respond(req, RMQ_OK, NULL);
     if (resp) rmq_rem_cmd_set(resp, "value", v);
-    rmq_rem_cmd_destroy(req);
     return resp;
 }
 
-static rmq_rem_cmd_t *on_delete_kv(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
-    char remark[256] = "";
-    bool bad = false;
-    const char *space = need(req, "namespace", &bad, remark, sizeof remark);
-    const char *key = need(req, "key", &bad, remark, sizeof remark);
-    if (bad) return bad_request(conn, req, remark);
-    rmq_err_t e = rmq_ns_kv_delete(ns->kv, space, key);
-    if (e && e != RMQ_ERR__NOT_FOUND)
-        return respond(req, RMQ_ERR_SYSTEM_ERROR,
-                       "KV config changed in memory but not persisted, see the NameServer log");
+static rmq_rem_cmd_t *on_delete_kv(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
+    rmq_err_t e = rmq_ns_kv_delete(ns->kv, field(req, "namespace"), field(req, "key"));
+    if (e && e != RMQ_ERR__NOT_FOUND) return respond(req, RMQ_ERR_SYSTEM_ERROR, KV_NOT_PERSISTED);
     return respond(req, RMQ_OK, NULL);
 }
 
-static rmq_rem_cmd_t *on_kvlist(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
-    char remark[512] = "";
-    bool bad = false;
-    const char *space = need(req, "namespace", &bad, remark, sizeof remark);
-    if (bad) return bad_request(conn, req, remark);
+static rmq_rem_cmd_t *on_kvlist(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
+    const char *space = field(req, "namespace");
     rmq_buf_t b;
     rmq_buf_init(&b);
     if (rmq_ns_kv_table_json(ns->kv, space, &b) != RMQ_OK) {
         rmq_buf_fini(&b);
+        char remark[512];
         snprintf(remark, sizeof remark, "No config item, Namespace: %s", space);
         return respond(req, RMQ_ERR_QUERY_NOT_FOUND, remark);
     }
@@ -442,8 +349,7 @@ static rmq_rem_cmd_t *on_kvlist(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *
 /* GET_NAMESRV_CONFIG: the effective configuration as Java Properties text (key=value lines).
  * UPDATE_NAMESRV_CONFIG (318) is deliberately not served: changing a running NameServer's
  * paths remotely was CVE-2023-37582. */
-static rmq_rem_cmd_t *on_get_config(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
-    rmq_ns_t *ns = arg;
+static rmq_rem_cmd_t *on_get_config(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -455,6 +361,84 @@ static rmq_rem_cmd_t *on_get_config(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, vo
         rmq_rem_cmd_set_body(resp, text, len);
     else
         free(text);
+    return resp;
+}
+
+/* ---------- the request table ---------- */
+
+#define MAX_FIELDS 8
+
+/* Each served code with its handler and the header fields it needs, checked in order before
+ * the handler runs: "key" must be present, "#key" present and a number, "?#key" a number when
+ * present. The first problem is answered with SYSTEM_ERROR and a remark naming the field
+ * (Java: checkFields, or a NumberFormatException while decoding the header). */
+static const struct {
+    int code;
+    handler_fn fn;
+    const char *fields[MAX_FIELDS];
+} requests[] = {
+    {RMQ_REQ_REGISTER_BROKER, on_register_broker,
+     {"brokerName", "brokerAddr", "clusterName", "haServerAddr", "#brokerId", "?#bodyCrc32",
+      "?#heartbeatTimeoutMillis"}},
+    {RMQ_REQ_UNREGISTER_BROKER, on_unregister_broker,
+     {"brokerName", "brokerAddr", "clusterName", "#brokerId"}},
+    {RMQ_REQ_QUERY_DATA_VERSION, on_query_data_version,
+     {"brokerName", "brokerAddr", "clusterName", "#brokerId"}},
+    {RMQ_REQ_GET_ROUTEINFO_BY_TOPIC, on_get_route, {"topic"}},
+    {RMQ_REQ_GET_BROKER_CLUSTER_INFO, on_cluster_info, {NULL}},
+    {RMQ_REQ_GET_ALL_TOPIC_LIST_FROM_NAMESERVER, on_all_topics, {NULL}},
+    {RMQ_REQ_GET_TOPICS_BY_CLUSTER, on_topics_by_cluster, {"cluster"}},
+    {REQ_GET_SYSTEM_TOPIC_LIST_FROM_NS, on_system_topics, {NULL}},
+    {REQ_GET_UNIT_TOPIC_LIST, on_unit_topics, {NULL}},
+    {REQ_GET_HAS_UNIT_SUB_TOPIC_LIST, on_unit_sub_topics, {NULL}},
+    {REQ_GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST, on_unit_sub_ununit_topics, {NULL}},
+    {RMQ_REQ_DELETE_TOPIC_IN_NAMESRV, on_delete_topic, {"topic"}},
+    {REQ_REGISTER_TOPIC_IN_NAMESRV, on_register_topic, {"topic"}},
+    {RMQ_REQ_WIPE_WRITE_PERM_OF_BROKER, on_wipe_write_perm, {"brokerName"}},
+    {RMQ_REQ_ADD_WRITE_PERM_OF_BROKER, on_add_write_perm, {"brokerName"}},
+    {RMQ_REQ_PUT_KV_CONFIG, on_put_kv, {"namespace", "key", "value"}},
+    {RMQ_REQ_GET_KV_CONFIG, on_get_kv, {"namespace", "key"}},
+    {RMQ_REQ_DELETE_KV_CONFIG, on_delete_kv, {"namespace", "key"}},
+    {RMQ_REQ_GET_KVLIST_BY_NAMESPACE, on_kvlist, {"namespace"}},
+    {REQ_GET_NAMESRV_CONFIG, on_get_config, {NULL}},
+};
+
+static bool check_fields(const rmq_rem_cmd_t *req, const char *const *fields, char *remark,
+                         size_t rlen) {
+    for (size_t i = 0; i < MAX_FIELDS && fields[i]; i++) {
+        const char *key = fields[i];
+        bool opt = *key == '?';
+        key += opt;
+        bool num = *key == '#';
+        key += num;
+        int64_t v;
+        if (!rmq_rem_cmd_get(req, key)) {
+            if (opt) continue;
+            snprintf(remark, rlen, "the custom field <%s> is null", key);
+            return false;
+        }
+        if (num && rmq_rem_cmd_get_i64(req, key, &v) != RMQ_OK) {
+            snprintf(remark, rlen, "the custom field <%s> is not a number", key);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The one entry point of every served code: owns req, checks its header, runs its handler. */
+static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
+    rmq_ns_t *ns = arg;
+    size_t i = 0;
+    while (i < RMQ_ARRAY_LEN(requests) && requests[i].code != req->code) i++;
+    rmq_rem_cmd_t *resp;
+    char remark[256];
+    if (i == RMQ_ARRAY_LEN(requests)) /* not registered, so not reached */
+        resp = respond(req, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED, "request code not supported");
+    else if (!check_fields(req, requests[i].fields, remark, sizeof remark))
+        resp = bad_request(conn, req, remark);
+    else
+        resp = requests[i].fn(ns, conn, req);
+    rmq_rem_cmd_destroy(req);
     return resp;
 }
 
@@ -491,33 +475,8 @@ rmq_err_t rmq_ns_new(uv_loop_t *loop, const rmq_ns_cfg_t *cfg, rmq_ns_t **out) {
         .name = "namesrv",
     };
     if ((e = rmq_rem_server_new(loop, &scfg, &ns->server))) goto fail;
-    static const struct {
-        int code;
-        rmq_rem_handler_fn fn;
-    } handlers[] = {
-        {RMQ_REQ_REGISTER_BROKER, on_register_broker},
-        {RMQ_REQ_UNREGISTER_BROKER, on_unregister_broker},
-        {RMQ_REQ_QUERY_DATA_VERSION, on_query_data_version},
-        {RMQ_REQ_GET_ROUTEINFO_BY_TOPIC, on_get_route},
-        {RMQ_REQ_GET_BROKER_CLUSTER_INFO, on_cluster_info},
-        {RMQ_REQ_GET_ALL_TOPIC_LIST_FROM_NAMESERVER, on_all_topics},
-        {RMQ_REQ_GET_TOPICS_BY_CLUSTER, on_topics_by_cluster},
-        {REQ_GET_SYSTEM_TOPIC_LIST_FROM_NS, on_system_topics},
-        {REQ_GET_UNIT_TOPIC_LIST, on_unit_topics},
-        {REQ_GET_HAS_UNIT_SUB_TOPIC_LIST, on_unit_sub_topics},
-        {REQ_GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST, on_unit_sub_ununit_topics},
-        {RMQ_REQ_DELETE_TOPIC_IN_NAMESRV, on_delete_topic},
-        {REQ_REGISTER_TOPIC_IN_NAMESRV, on_register_topic},
-        {RMQ_REQ_WIPE_WRITE_PERM_OF_BROKER, on_wipe_write_perm},
-        {RMQ_REQ_ADD_WRITE_PERM_OF_BROKER, on_add_write_perm},
-        {RMQ_REQ_PUT_KV_CONFIG, on_put_kv},
-        {RMQ_REQ_GET_KV_CONFIG, on_get_kv},
-        {RMQ_REQ_DELETE_KV_CONFIG, on_delete_kv},
-        {RMQ_REQ_GET_KVLIST_BY_NAMESPACE, on_kvlist},
-        {REQ_GET_NAMESRV_CONFIG, on_get_config},
-    };
-    for (size_t i = 0; i < RMQ_ARRAY_LEN(handlers); i++)
-        rmq_rem_server_register(ns->server, handlers[i].code, handlers[i].fn, ns);
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(requests); i++)
+        rmq_rem_server_register(ns->server, requests[i].code, on_request, ns);
     rmq_rem_server_on_close(ns->server, on_conn_close, ns);
     *out = ns;
     return RMQ_OK;
