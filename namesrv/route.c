@@ -45,10 +45,12 @@ typedef struct { /* value of the brokers map: addresses sorted by id */
     size_t n, cap;
 } broker_t;
 
-typedef struct { /* value of the clusters map: broker names, sorted */
-    char **names;
+/* A list of strings: the clusters map's value (its broker names, kept sorted) and the filter
+ * map's (filter server addresses). */
+typedef struct {
+    char **s;
     size_t n, cap;
-} cluster_t;
+} strlist_t;
 
 typedef struct { /* value of the live map */
     uint64_t last_update_ms;
@@ -58,15 +60,10 @@ typedef struct { /* value of the live map */
     char *ha_addr;
 } live_t;
 
-typedef struct { /* value of the filter map */
-    char **s;
-    size_t n;
-} strlist_t;
-
 struct rmq_ns_route_s {
     rmq_map_t topics;   /* topic -> topic_t */
     rmq_map_t brokers;  /* broker name -> broker_t */
-    rmq_map_t clusters; /* cluster name -> cluster_t */
+    rmq_map_t clusters; /* cluster name -> strlist_t of broker names */
     rmq_map_t live;     /* broker addr -> live_t */
     rmq_map_t filter;   /* broker addr -> strlist_t */
 };
@@ -87,13 +84,6 @@ static void broker_free(void *p) {
     free(b->cluster);
     free(b->name);
     free(b);
-}
-
-static void cluster_free(void *p) {
-    cluster_t *c = p;
-    for (size_t i = 0; i < c->n; i++) free(c->names[i]);
-    free(c->names);
-    free(c);
 }
 
 static void live_free(void *p) {
@@ -124,7 +114,7 @@ void rmq_ns_route_destroy(rmq_ns_route_t *r) {
     if (!r) return;
     rmq_map_fini(&r->topics, topic_free);
     rmq_map_fini(&r->brokers, broker_free);
-    rmq_map_fini(&r->clusters, cluster_free);
+    rmq_map_fini(&r->clusters, strlist_free);
     rmq_map_fini(&r->live, live_free);
     rmq_map_fini(&r->filter, strlist_free);
     free(r);
@@ -143,14 +133,14 @@ static int grow_arr(void **arr, size_t *cap, size_t need, size_t elem) {
     return 0;
 }
 
-static bool cluster_has(const cluster_t *c, const char *name) {
+static bool cluster_has(const strlist_t *c, const char *name) {
     for (size_t i = 0; i < c->n; i++)
-        if (!strcmp(c->names[i], name)) return true;
+        if (!strcmp(c->s[i], name)) return true;
     return false;
 }
 
 static rmq_err_t cluster_add(rmq_ns_route_t *r, const char *cluster, const char *name) {
-    cluster_t *c = rmq_map_get(&r->clusters, cluster);
+    strlist_t *c = rmq_map_get(&r->clusters, cluster);
     if (!c) {
         c = calloc(1, sizeof *c);
         if (!c || rmq_map_put(&r->clusters, cluster, c, NULL)) {
@@ -160,14 +150,14 @@ static rmq_err_t cluster_add(rmq_ns_route_t *r, const char *cluster, const char 
     }
     if (cluster_has(c, name)) return RMQ_OK;
     char *dup = strdup(name);
-    if (!dup || grow_arr((void **)&c->names, &c->cap, c->n + 1, sizeof *c->names)) {
+    if (!dup || grow_arr((void **)&c->s, &c->cap, c->n + 1, sizeof *c->s)) {
         free(dup);
         return RMQ_ERR__NOMEM;
     }
     size_t i = 0;
-    while (i < c->n && strcmp(c->names[i], name) < 0) i++;
-    memmove(&c->names[i + 1], &c->names[i], (c->n - i) * sizeof *c->names);
-    c->names[i] = dup;
+    while (i < c->n && strcmp(c->s[i], name) < 0) i++;
+    memmove(&c->s[i + 1], &c->s[i], (c->n - i) * sizeof *c->s);
+    c->s[i] = dup;
     c->n++;
     return RMQ_OK;
 }
@@ -177,20 +167,20 @@ static void clusters_remove_name(rmq_ns_route_t *r, const char *name) {
     rmq_map_ent_t **ents = rmq_map_sorted(&r->clusters);
     size_t n = r->clusters.count;
     for (size_t k = 0; ents && k < n; k++) {
-        cluster_t *c = ents[k]->v.ptr;
+        strlist_t *c = ents[k]->v.ptr;
         for (size_t i = 0; i < c->n; i++) {
-            if (strcmp(c->names[i], name)) continue;
+            if (strcmp(c->s[i], name)) continue;
             RMQ_LOG_INFO(MOD, "remove brokerName[%s], clusterName[%s] from clusterAddrTable", name,
                          ents[k]->key);
-            free(c->names[i]);
-            memmove(&c->names[i], &c->names[i + 1], (c->n - i - 1) * sizeof *c->names);
+            free(c->s[i]);
+            memmove(&c->s[i], &c->s[i + 1], (c->n - i - 1) * sizeof *c->s);
             c->n--;
             break;
         }
         if (!c->n) {
             RMQ_LOG_INFO(MOD, "remove clusterName[%s] from clusterAddrTable, because its broker "
                          "set is empty", ents[k]->key);
-            cluster_free(rmq_map_del(&r->clusters, ents[k]->key));
+            strlist_free(rmq_map_del(&r->clusters, ents[k]->key));
         }
     }
     free(ents);
@@ -1009,13 +999,13 @@ void rmq_ns_route_cluster_json(const rmq_ns_route_t *r, rmq_buf_t *o) {
     rmq_buf_append_str(o, "},\"clusterAddrTable\":{");
     ents = rmq_map_sorted(&r->clusters);
     for (size_t i = 0; ents && i < r->clusters.count; i++) {
-        const cluster_t *c = ents[i]->v.ptr;
+        const strlist_t *c = ents[i]->v.ptr;
         if (i) rmq_buf_append_u8(o, ',');
         rmq_json_put_strn(o, ents[i]->key, ents[i]->klen, false);
         rmq_buf_append_str(o, ":[");
         for (size_t k = 0; k < c->n; k++) {
             if (k) rmq_buf_append_u8(o, ',');
-            rmq_json_put_str(o, c->names[k]);
+            rmq_json_put_str(o, c->s[k]);
         }
         rmq_buf_append_u8(o, ']');
     }
@@ -1024,7 +1014,7 @@ void rmq_ns_route_cluster_json(const rmq_ns_route_t *r, rmq_buf_t *o) {
 }
 
 void rmq_ns_route_topics_json(const rmq_ns_route_t *r, const char *cluster, rmq_buf_t *o) {
-    const cluster_t *c = cluster ? rmq_map_get(&r->clusters, cluster) : NULL;
+    const strlist_t *c = cluster ? rmq_map_get(&r->clusters, cluster) : NULL;
     rmq_buf_append_str(o, "{\"topicList\":[");
     rmq_map_ent_t **ents = (!cluster || c) ? rmq_map_sorted(&r->topics) : NULL;
     bool sep = false;
@@ -1101,7 +1091,7 @@ bool rmq_ns_route_delete_topic(rmq_ns_route_t *r, const char *topic, const char 
         topic_free(rmq_map_del(&r->topics, topic));
         return true;
     }
-    const cluster_t *c = rmq_map_get(&r->clusters, cluster);
+    const strlist_t *c = rmq_map_get(&r->clusters, cluster);
     if (!c) return false;
     bool removed = false;
     for (size_t i = 0; i < t->n;) {
