@@ -67,7 +67,7 @@ static void *alloc_main(void *arg) {
     if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
         RMQ_LOG_DEBUG("store", "allocate-ahead thread keeps its priority");
     pthread_mutex_lock(&s->alloc_mu);
-    while (!s->alloc_stop) {
+    while (!s->alloc_thr.stop) {
         if (s->alloc_want < 0 || s->alloc_ready) {
             pthread_cond_wait(&s->alloc_cv, &s->alloc_mu);
             continue;
@@ -86,7 +86,7 @@ static void *alloc_main(void *arg) {
         if (s->alloc_want == want) s->alloc_want = -1;
         bool warm = false;
         if (f) {
-            if (s->alloc_stop) {
+            if (s->alloc_thr.stop) {
                 discard(f);
             } else {
                 s->alloc_ready = f;
@@ -112,18 +112,5 @@ static void *alloc_main(void *arg) {
 }
 
 rmq_err_t rmq_store__alloc_start(rmq_store_t *s) {
-    s->alloc_stop = false;
-    if (pthread_create(&s->alloc_thr, NULL, alloc_main, s) != 0) return RMQ_ERR__FAIL;
-    s->alloc_running = true;
-    return RMQ_OK;
-}
-
-void rmq_store__alloc_stop(rmq_store_t *s) {
-    if (!s->alloc_running) return;
-    pthread_mutex_lock(&s->alloc_mu);
-    s->alloc_stop = true;
-    pthread_cond_broadcast(&s->alloc_cv);
-    pthread_mutex_unlock(&s->alloc_mu);
-    pthread_join(s->alloc_thr, NULL);
-    s->alloc_running = false;
+    return rmq_store__thread_start(&s->alloc_thr, alloc_main, s, &s->alloc_mu, &s->alloc_cv);
 }

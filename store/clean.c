@@ -100,7 +100,7 @@ static void *svc_main(void *arg) {
     pthread_setname_np(pthread_self(), "rmq-store-svc");
     uint64_t last_cq = rmq_mono_ms(), last_clean = rmq_mono_ms();
     pthread_mutex_lock(&s->svc_mu);
-    while (!s->svc_stop) {
+    while (!s->svc_thr.stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 100 * 1000000L;
@@ -109,7 +109,7 @@ static void *svc_main(void *arg) {
             ts.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&s->svc_cv, &s->svc_mu, &ts);
-        if (s->svc_stop) break;
+        if (s->svc_thr.stop) break;
         pthread_mutex_unlock(&s->svc_mu);
         uint64_t now = rmq_mono_ms();
         if (now - last_cq >= (uint64_t)s->cfg.flush_interval_cq) {
@@ -133,18 +133,5 @@ static void *svc_main(void *arg) {
 }
 
 rmq_err_t rmq_store__svc_start(rmq_store_t *s) {
-    s->svc_stop = false;
-    if (pthread_create(&s->svc_thr, NULL, svc_main, s) != 0) return RMQ_ERR__FAIL;
-    s->svc_running = true;
-    return RMQ_OK;
-}
-
-void rmq_store__svc_stop(rmq_store_t *s) {
-    if (!s->svc_running) return;
-    pthread_mutex_lock(&s->svc_mu);
-    s->svc_stop = true;
-    pthread_cond_signal(&s->svc_cv);
-    pthread_mutex_unlock(&s->svc_mu);
-    pthread_join(s->svc_thr, NULL);
-    s->svc_running = false;
+    return rmq_store__thread_start(&s->svc_thr, svc_main, s, &s->svc_mu, &s->svc_cv);
 }

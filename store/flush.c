@@ -59,7 +59,7 @@ out:
 bool rmq_store__gc_enqueue(rmq_store_t *s, const rmq_store_put_result_t *r, int64_t target,
                            rmq_store_put_cb cb, void *arg) {
     pthread_mutex_lock(&s->gc_mu);
-    if (!s->flush_running || s->flush_stop) {
+    if (!s->flush_thr.running || s->flush_thr.stop) {
         pthread_mutex_unlock(&s->gc_mu);
         return false;
     }
@@ -98,7 +98,7 @@ static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int ms) {
 
 static void group_commit_round(rmq_store_t *s) {
     pthread_mutex_lock(&s->gc_mu);
-    if (s->gc_wn == 0 && !s->flush_stop) timed_wait(&s->gc_cv, &s->gc_mu, 10);
+    if (s->gc_wn == 0 && !s->flush_thr.stop) timed_wait(&s->gc_cv, &s->gc_mu, 10);
     rmq_gc_req_t *r = s->gc_w;
     size_t n = s->gc_wn, cap = s->gc_wcap;
     s->gc_w = s->gc_r;
@@ -129,7 +129,7 @@ static void *flush_main(void *arg) {
     if (s->cfg.flush_disk_type == RMQ_FLUSH_SYNC) {
         for (;;) {
             pthread_mutex_lock(&s->gc_mu);
-            bool stop = s->flush_stop && s->gc_wn == 0;
+            bool stop = s->flush_thr.stop && s->gc_wn == 0;
             pthread_mutex_unlock(&s->gc_mu);
             if (stop) break;
             group_commit_round(s);
@@ -137,8 +137,9 @@ static void *flush_main(void *arg) {
     } else {
         for (;;) {
             pthread_mutex_lock(&s->gc_mu);
-            if (!s->flush_stop) timed_wait(&s->gc_cv, &s->gc_mu, s->cfg.flush_interval_commitlog);
-            bool stop = s->flush_stop;
+            if (!s->flush_thr.stop)
+                timed_wait(&s->gc_cv, &s->gc_mu, s->cfg.flush_interval_commitlog);
+            bool stop = s->flush_thr.stop;
             pthread_mutex_unlock(&s->gc_mu);
             if (stop) break;
             uint64_t now = rmq_mono_ms();
@@ -153,23 +154,5 @@ static void *flush_main(void *arg) {
 }
 
 rmq_err_t rmq_store__flush_start(rmq_store_t *s) {
-    s->flush_stop = false;
-    s->flush_running = true;
-    if (pthread_create(&s->flush_thr, NULL, flush_main, s) != 0) {
-        s->flush_running = false;
-        return RMQ_ERR__FAIL;
-    }
-    return RMQ_OK;
-}
-
-void rmq_store__flush_stop(rmq_store_t *s) {
-    if (!s->flush_running) return;
-    pthread_mutex_lock(&s->gc_mu);
-    s->flush_stop = true;
-    pthread_cond_signal(&s->gc_cv);
-    pthread_mutex_unlock(&s->gc_mu);
-    pthread_join(s->flush_thr, NULL);
-    pthread_mutex_lock(&s->gc_mu);
-    s->flush_running = false;
-    pthread_mutex_unlock(&s->gc_mu);
+    return rmq_store__thread_start(&s->flush_thr, flush_main, s, &s->gc_mu, &s->gc_cv);
 }

@@ -159,7 +159,7 @@ static void *reput_main(void *arg) {
     for (;;) {
         idle = dispatch_round(s) ? 0 : idle + 1;
         pthread_mutex_lock(&s->reput_mu);
-        bool stop = s->reput_stop;
+        bool stop = s->reput_thr.stop;
         pthread_mutex_unlock(&s->reput_mu);
         if (stop) break;
         if (atomic_load(&s->cq_error)) { /* retry a failed ConsumeQueue write 10 times a second */
@@ -172,7 +172,7 @@ static void *reput_main(void *arg) {
         }
         pthread_mutex_lock(&s->reput_mu);
         atomic_store(&s->reput_waiting, true);
-        if (!s->reput_stop && atomic_load(&s->reput_from) >= atomic_load(&s->max_offset)) {
+        if (!s->reput_thr.stop && atomic_load(&s->reput_from) >= atomic_load(&s->max_offset)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_sec += 1;
@@ -186,18 +186,5 @@ static void *reput_main(void *arg) {
 }
 
 rmq_err_t rmq_store__reput_start(rmq_store_t *s) {
-    s->reput_stop = false;
-    if (pthread_create(&s->reput_thr, NULL, reput_main, s) != 0) return RMQ_ERR__FAIL;
-    s->reput_running = true;
-    return RMQ_OK;
-}
-
-void rmq_store__reput_stop(rmq_store_t *s) {
-    if (!s->reput_running) return;
-    pthread_mutex_lock(&s->reput_mu);
-    s->reput_stop = true;
-    pthread_cond_signal(&s->reput_cv);
-    pthread_mutex_unlock(&s->reput_mu);
-    pthread_join(s->reput_thr, NULL);
-    s->reput_running = false;
+    return rmq_store__thread_start(&s->reput_thr, reput_main, s, &s->reput_mu, &s->reput_cv);
 }

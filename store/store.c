@@ -256,12 +256,48 @@ void rmq_store_set_arrive_cb(rmq_store_t *s, rmq_store_arrive_cb cb, void *arg) 
     s->arrive_arg = arg;
 }
 
+rmq_err_t rmq_store__thread_start(rmq_store_thread_t *t, void *(*fn)(void *), rmq_store_t *s,
+                                  pthread_mutex_t *mu, pthread_cond_t *cv) {
+    t->mu = mu;
+    t->cv = cv;
+    pthread_mutex_lock(mu);
+    t->stop = false;
+    t->running = true; /* before the thread runs: the flush thread's queue checks it */
+    pthread_mutex_unlock(mu);
+    if (pthread_create(&t->thr, NULL, fn, s) == 0) return RMQ_OK;
+    pthread_mutex_lock(mu);
+    t->running = false;
+    pthread_mutex_unlock(mu);
+    return RMQ_ERR__FAIL;
+}
+
+void rmq_store__thread_stop(rmq_store_thread_t *t) {
+    if (!t->running) return;
+    pthread_mutex_lock(t->mu);
+    t->stop = true;
+    pthread_cond_broadcast(t->cv);
+    pthread_mutex_unlock(t->mu);
+    pthread_join(t->thr, NULL);
+    pthread_mutex_lock(t->mu);
+    t->running = false;
+    pthread_mutex_unlock(t->mu);
+}
+
+static void stop_threads(rmq_store_t *s) {
+    rmq_store__thread_stop(&s->svc_thr);
+    rmq_store__thread_stop(&s->alloc_thr);
+    rmq_store_wait_dispatched(s, 10000);
+    rmq_store__thread_stop(&s->reput_thr);
+    rmq_store__thread_stop(&s->flush_thr);
+}
+
 rmq_err_t rmq_store_start(rmq_store_t *s) {
     if (s->started) return RMQ_ERR__STATE;
     rmq_err_t e;
     if ((e = rmq_store__alloc_start(s)) != RMQ_OK || (e = rmq_store__flush_start(s)) != RMQ_OK ||
         (e = rmq_store__reput_start(s)) != RMQ_OK || (e = rmq_store__svc_start(s)) != RMQ_OK) {
         RMQ_LOG_ERROR("store", "cannot start the store threads");
+        stop_threads(s); /* the ones that did start */
         return e;
     }
     /* prepare the segment after the current one */
@@ -287,13 +323,7 @@ rmq_err_t rmq_store_start(rmq_store_t *s) {
 
 void rmq_store_close(rmq_store_t *s) {
     if (!s) return;
-    if (s->started) {
-        rmq_store__svc_stop(s);
-        rmq_store__alloc_stop(s);
-        rmq_store_wait_dispatched(s, 10000);
-        rmq_store__reput_stop(s);
-        rmq_store__flush_stop(s);
-    }
+    if (s->started) stop_threads(s);
     rmq_store__dispatch_until_end(s);
     rmq_err_t fe = rmq_store__flush_cl(s, 0);
     rmq_store__cq_flush_all(s, 0);
@@ -616,7 +646,7 @@ bool rmq_store_wait_dispatched(rmq_store_t *s, int timeout_ms) {
     uint64_t end = rmq_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         if (atomic_load(&s->reput_from) >= target) return true;
-        if (!s->reput_running) {
+        if (!s->reput_thr.running) {
             rmq_store__dispatch_until_end(s);
             return atomic_load(&s->reput_from) >= target;
         }

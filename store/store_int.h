@@ -16,6 +16,16 @@
 #define RMQ_CQ_BLANK_SIZE 0x7FFFFFFF
 #define RMQ_SCHEDULE_TOPIC "SCHEDULE_TOPIC_XXXX"
 
+/* A service thread of the store (allocate-ahead, flush, reput, clean): its loop waits on cv
+ * under mu and returns once stop is set. One start and one stop for the four of them. */
+typedef struct {
+    pthread_t thr;
+    pthread_mutex_t *mu; /* borrowed: the lock of the state the thread serves */
+    pthread_cond_t *cv;
+    bool stop;    /* under mu */
+    bool running; /* under mu; written by start and stop only */
+} rmq_store_thread_t;
+
 /* One ConsumeQueue (topic, queue). Entries are written only by the dispatcher (or recovery,
  * before the threads run); readers take file pins. */
 typedef struct {
@@ -70,8 +80,7 @@ struct rmq_store_s {
     _Atomic bool cq_error;        /* a ConsumeQueue write failed: puts refused */
 
     /* allocate-ahead (alloc.c) */
-    pthread_t alloc_thr;
-    bool alloc_running;
+    rmq_store_thread_t alloc_thr;
     pthread_mutex_t alloc_mu;
     pthread_cond_t alloc_cv;
     int64_t alloc_want;  /* start offset requested, -1 none */
@@ -79,16 +88,13 @@ struct rmq_store_s {
     int64_t alloc_busy_start;  /* the segment being created while busy */
     bool alloc_warming;        /* the allocator is pre-faulting the segment it offered */
     rmq_mfile_t *alloc_ready;
-    bool alloc_stop;
 
     /* flush (flush.c) */
-    pthread_t flush_thr;
-    bool flush_running;
+    rmq_store_thread_t flush_thr;
     pthread_mutex_t gc_mu;
     pthread_cond_t gc_cv;
     rmq_gc_req_t *gc_w, *gc_r;
     size_t gc_wn, gc_wcap, gc_rcap;
-    bool flush_stop;
     uint64_t last_thorough_ms;
     pthread_mutex_t flush_mu;     /* one CommitLog flush at a time */
     _Atomic uint64_t gc_rounds, gc_reqs; /* group commits done and requests they completed */
@@ -110,12 +116,10 @@ struct rmq_store_s {
     int64_t idx_hdr_bytes, idx_file_size;
 
     /* reput (reput.c) */
-    pthread_t reput_thr;
-    bool reput_running;
+    rmq_store_thread_t reput_thr;
     pthread_mutex_t reput_mu;
     pthread_cond_t reput_cv;
     _Atomic bool reput_waiting;
-    bool reput_stop;
     _Atomic int64_t reput_from;   /* writer: dispatcher */
     _Atomic int64_t logics_ts;    /* store ts of the last dispatched record */
     rmq_cq_t *disp_cq;            /* dispatcher's last queue (reput.c) */
@@ -125,11 +129,9 @@ struct rmq_store_s {
     /* checkpoint + service thread (clean.c) */
     pthread_mutex_t ckpt_mu;
     rmq_checkpoint_t ckpt;
-    pthread_t svc_thr;
-    bool svc_running;
+    rmq_store_thread_t svc_thr;
     pthread_mutex_t svc_mu;
     pthread_cond_t svc_cv;
-    bool svc_stop;
     int64_t last_clean_min;        /* CommitLog min offset at the last CQ/index clean */
 };
 
@@ -153,6 +155,12 @@ static inline size_t rmq_store__qkey(char *out, const char *topic, size_t tlen, 
     return n;
 }
 
+/* store.c: run fn(s) on t, whose loop waits on cv under mu. */
+rmq_err_t rmq_store__thread_start(rmq_store_thread_t *t, void *(*fn)(void *), rmq_store_t *s,
+                                  pthread_mutex_t *mu, pthread_cond_t *cv);
+/* Set stop, wake the thread and join it; no-op when it is not running. */
+void rmq_store__thread_stop(rmq_store_thread_t *t);
+
 /* commitlog.c */
 rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean_exit, int64_t *dispatch_from);
 /* Read TOTALSIZE and decode the record at phys into a pinned file view. */
@@ -160,13 +168,11 @@ int64_t rmq_store__read_store_ts(rmq_store_t *s, int64_t phys);
 
 /* alloc.c */
 rmq_err_t rmq_store__alloc_start(rmq_store_t *s);
-void rmq_store__alloc_stop(rmq_store_t *s);
 /* The segment starting at start, from the allocate-ahead slot or created now (put lock held). */
 rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out);
 
 /* flush.c */
 rmq_err_t rmq_store__flush_start(rmq_store_t *s);
-void rmq_store__flush_stop(rmq_store_t *s);
 rmq_err_t rmq_store__flush_cl(rmq_store_t *s, int least_pages);
 /* Queue a SYNC_FLUSH completion; false when the flush thread is not running. */
 bool rmq_store__gc_enqueue(rmq_store_t *s, const rmq_store_put_result_t *r, int64_t target,
@@ -204,7 +210,6 @@ rmq_err_t rmq_store__ckpt_write(rmq_store_t *s);
 
 /* reput.c */
 rmq_err_t rmq_store__reput_start(rmq_store_t *s);
-void rmq_store__reput_stop(rmq_store_t *s);
 /* Dispatch everything from reput_from up to the CommitLog end on this thread (recovery). */
 void rmq_store__dispatch_until_end(rmq_store_t *s);
 static inline void rmq_store__reput_wake(rmq_store_t *s) {
@@ -222,7 +227,6 @@ int64_t rmq_store__tags_code(const rmq_msg_rec_t *r);
 
 /* clean.c */
 rmq_err_t rmq_store__svc_start(rmq_store_t *s);
-void rmq_store__svc_stop(rmq_store_t *s);
 /* Retention pass. mode 0: the normal triggers (deleteWhen hour, disk ratio); 1: as if in the
  * deleteWhen hour (age still applies); 2: clean immediately (age ignored, as on a full disk).
  * now_ms is the wall clock to age files against (0 = now). Returns CommitLog segments deleted.
