@@ -22,8 +22,8 @@
 char *rmq_fjson_normalize(const char *in, size_t len);
 
 /* Normalize and parse text[0..len) (any JSON value; trailing NULs are ignored, a NUL before
- * the end is an error); NULL with the reason (which says "JSON") in err on failure. Caller json_decref()s the
- * result. */
+ * the end is an error); NULL with the reason (which says "JSON") in err on failure. Caller
+ * json_decref()s the result. */
 json_t *rmq_fjson_parse(const char *text, size_t len, char *err, size_t errlen);
 
 /* ---- typed reading (fields that may arrive in another JSON type) ------------------------- */

@@ -1113,7 +1113,8 @@ bool rmq_ns_route_delete_topic(rmq_ns_route_t *r, const char *topic, const char 
 int rmq_ns_route_set_write_perm(rmq_ns_route_t *r, const char *broker_name, bool on) {
     int count = 0;
     size_t bi;
-    for (rmq_map_ent_t *e = rmq_map_first(&r->topics, &bi); e; e = rmq_map_next(&r->topics, &bi, e)) {
+    for (rmq_map_ent_t *e = rmq_map_first(&r->topics, &bi); e;
+         e = rmq_map_next(&r->topics, &bi, e)) {
         topic_t *t = e->v.ptr;
         for (size_t i = 0; i < t->n; i++) {
             if (strcmp(t->q[i].broker_name, broker_name)) continue;
