@@ -356,21 +356,31 @@ void rmq_rem_client_on_close(rmq_rem_client_t *cl, void (*fn)(const char *addr, 
     cl->on_close_arg = arg;
 }
 
+/* The channel to addr for a request about to be queued (created when new); on failure req is
+ * destroyed, as every invoke takes it. */
+static rmq_err_t request_chan(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
+                              chan_t **out) {
+    rmq_err_t e = RMQ_OK;
+    *out = NULL;
+    if (!cl || !addr || !req)
+        e = RMQ_ERR__INVALID_ARG;
+    else if (atomic_load_explicit(&cl->closing, memory_order_relaxed))
+        e = RMQ_ERR__CLOSED;
+    else if (!(*out = chan_get(cl, addr, true)))
+        e = RMQ_ERR__INVALID_ARG;
+    if (e) rmq_rem_cmd_destroy(req);
+    return e;
+}
+
 rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
                                       int timeout_ms, rmq_rem_resp_cb cb, void *arg) {
-    if (!cl || !addr || !req || !cb) {
+    if (!cb) {
         rmq_rem_cmd_destroy(req);
         return RMQ_ERR__INVALID_ARG;
     }
-    if (atomic_load_explicit(&cl->closing, memory_order_relaxed)) {
-        rmq_rem_cmd_destroy(req);
-        return RMQ_ERR__CLOSED;
-    }
-    chan_t *ch = chan_get(cl, addr, true);
-    if (!ch) {
-        rmq_rem_cmd_destroy(req);
-        return RMQ_ERR__INVALID_ARG;
-    }
+    chan_t *ch;
+    rmq_err_t e = request_chan(cl, addr, req, &ch);
+    if (e) return e;
     rmq_rem_pending_t *p = malloc(sizeof *p);
     if (!p) {
         rmq_rem_cmd_destroy(req);
@@ -463,19 +473,9 @@ static rmq_err_t post_chan_msg(rmq_rem_client_t *cl, int kind, chan_t *ch, rmq_r
 
 rmq_err_t rmq_rem_client_invoke_oneway(rmq_rem_client_t *cl, const char *addr,
                                        rmq_rem_cmd_t *req) {
-    if (!cl || !addr || !req) {
-        rmq_rem_cmd_destroy(req);
-        return RMQ_ERR__INVALID_ARG;
-    }
-    if (atomic_load_explicit(&cl->closing, memory_order_relaxed)) {
-        rmq_rem_cmd_destroy(req);
-        return RMQ_ERR__CLOSED;
-    }
-    chan_t *ch = chan_get(cl, addr, true);
-    if (!ch) {
-        rmq_rem_cmd_destroy(req);
-        return RMQ_ERR__INVALID_ARG;
-    }
+    chan_t *ch;
+    rmq_err_t e = request_chan(cl, addr, req, &ch);
+    if (e) return e;
     req->flag = (req->flag & ~RMQ_REM_FLAG_RESPONSE) | RMQ_REM_FLAG_ONEWAY;
     return post_chan_msg(cl, MSG_ONEWAY, ch, req);
 }
