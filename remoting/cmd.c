@@ -68,8 +68,17 @@ static void release_iov(rmq_rem_cmd_t *c) {
     c->niov = 0;
 }
 
+rmq_rem_cmd_t *rmq_rem_cmd_ref(rmq_rem_cmd_t *c) {
+    c->extra_refs++;
+    return c;
+}
+
 void rmq_rem_cmd_destroy(rmq_rem_cmd_t *c) {
     if (!c) return;
+    if (c->extra_refs) {
+        c->extra_refs--;
+        return;
+    }
     release_iov(c);
     for (size_t i = 0; i < c->next; i++) {
         free_val(&c->ext[i]);

@@ -42,6 +42,9 @@ typedef struct rmq_rem_cmd_s {
      * rmq_rem_cmd_add_fields); strings inside it are not freed on their own. NULL if none. */
     char *ext_blk;
     size_t ext_blk_len;
+    /* References beyond the first (rmq_rem_cmd_ref); 0 for a command with one owner, which
+     * is what calloc gives, so every constructor starts there. */
+    uint32_t extra_refs;
 } rmq_rem_cmd_t;
 
 /* New request with a fresh opaque from a process-wide counter, language OTHER... set by
@@ -50,8 +53,13 @@ rmq_rem_cmd_t *rmq_rem_cmd_new_request(int code);
 /* New response to req: same opaque and serialize type, flag RESPONSE, language JAVA (what
  * Java servers send), remark copied when non-NULL. */
 rmq_rem_cmd_t *rmq_rem_cmd_new_response(const rmq_rem_cmd_t *req, int code, const char *remark);
-/* NULL is a no-op; runs the iov release callback if still pending. */
+/* Drop one reference; the last one frees c. NULL is a no-op; runs the iov release callback if
+ * still pending when freeing. */
 void rmq_rem_cmd_destroy(rmq_rem_cmd_t *c);
+/* Take another reference to c (each released with rmq_rem_cmd_destroy): a handler that
+ * borrows a request and must keep it past its return (a held pull). Not atomic: references
+ * are taken and dropped on one thread (the loop that dispatched c). Returns c. */
+rmq_rem_cmd_t *rmq_rem_cmd_ref(rmq_rem_cmd_t *c);
 
 static inline bool rmq_rem_cmd_is_response(const rmq_rem_cmd_t *c) {
     return (c->flag & RMQ_REM_FLAG_RESPONSE) != 0;
