@@ -328,15 +328,15 @@ rmq_err_t rmq_msg_prop_append(rmq_buf_t *b, const char *key, const char *val) {
 
 typedef struct {
     rmq_buf_t *b;
-    const char *drop;
-    size_t dlen;
+    const char *const *drop; /* NULL-terminated */
     bool first;
     rmq_err_t err;
 } prop_filter_t;
 
 static bool filter_cb(const char *k, size_t kl, const char *v, size_t vl, void *arg) {
     prop_filter_t *f = arg;
-    if (f->drop && kl == f->dlen && memcmp(k, f->drop, kl) == 0) return true;
+    for (const char *const *d = f->drop; d && *d; d++)
+        if (strlen(*d) == kl && memcmp(k, *d, kl) == 0) return true;
     rmq_err_t e = RMQ_OK;
     if (!f->first) e = rmq_buf_append_u8(f->b, RMQ_PROP_SEP);
     if (e == RMQ_OK) e = rmq_buf_append(f->b, k, kl);
@@ -347,10 +347,16 @@ static bool filter_cb(const char *k, size_t kl, const char *v, size_t vl, void *
     return e == RMQ_OK;
 }
 
-rmq_err_t rmq_msg_prop_filter(rmq_buf_t *b, const char *props, size_t len, const char *drop) {
-    prop_filter_t f = {b, drop, drop ? strlen(drop) : 0, true, RMQ_OK};
-    rmq_msg_prop_each(props, len, filter_cb, &f);
+rmq_err_t rmq_msg_prop_filter_keys(rmq_buf_t *b, const char *props, size_t len,
+                                   const char *const *drop) {
+    prop_filter_t f = {b, drop, true, RMQ_OK};
+    if (props && len) rmq_msg_prop_each(props, len, filter_cb, &f);
     return f.err;
+}
+
+rmq_err_t rmq_msg_prop_filter(rmq_buf_t *b, const char *props, size_t len, const char *drop) {
+    const char *const keys[] = {drop, NULL};
+    return rmq_msg_prop_filter_keys(b, props, len, keys);
 }
 
 /* ---- ids and hashes -------------------------------------------------------------------------- */

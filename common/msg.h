@@ -114,6 +114,9 @@ bool rmq_msg_prop_copy(const char *props, size_t len, const char *key, char *out
 rmq_err_t rmq_msg_prop_append(rmq_buf_t *b, const char *key, const char *val);
 /* Append props without key `drop` (NULL drops nothing) and without a trailing separator. */
 rmq_err_t rmq_msg_prop_filter(rmq_buf_t *b, const char *props, size_t len, const char *drop);
+/* The same without any of the keys in drop (NULL-terminated; NULL drops nothing). */
+rmq_err_t rmq_msg_prop_filter_keys(rmq_buf_t *b, const char *props, size_t len,
+                                   const char *const *drop);
 /* Iterate: calls fn for each pair (not NUL-terminated views); stops when fn returns false. */
 void rmq_msg_prop_each(const char *props, size_t len,
                        bool (*fn)(const char *k, size_t kl, const char *v, size_t vl, void *arg),
