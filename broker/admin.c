@@ -1,27 +1,31 @@
 /* Admin and query requests: QUERY_MESSAGE (index by key), VIEW_MESSAGE_BY_ID,
  * GET_BROKER_RUNTIME_INFO, GET_TOPIC_STATS_INFO, GET_CONSUME_STATS, GET_BROKER_CONFIG,
- * QUERY_TOPIC_CONSUME_BY_WHO, and (from subgroup.c) the subscription-group admin codes.
+ * QUERY_TOPIC_CONSUME_BY_WHO.
  *
  * Put TPS for the runtime info comes from a 1 s sampler of the store's put counter kept here
- * (RocketMQ's StoreStatsService samples the same way). The sampler hangs off the broker
- * (b->sampler); its timer is unref'd and closed with the clients manager
- * (rmq_broker_clients_close), the first manager broker.c closes at shutdown. */
+ * (RocketMQ's StoreStatsService samples the same way). broker.c opens it and closes it at
+ * shutdown; its timer is unref'd. */
+#include "broker/admin.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "broker/broker.h"
-#include "broker/mgr.h"
+#include "broker/clients.h"
+#include "broker/offset.h"
+#include "broker/topic.h"
+#include "broker/util.h"
+#include "common/fjson.h"
 #include "common/log.h"
 #include "common/util.h"
 
 #define SAMPLES 601 /* 600 s of 1 s samples + the current one */
 
-typedef struct rmq_broker_sampler_s {
+typedef struct rmq_broker_stats_s {
     uv_timer_t timer;      /* first member: the close callback frees the struct through it */
-    rmq_broker_t *b;
+    const rmq_broker_env_t *env;
     uint64_t put[SAMPLES];
     int64_t at_ms[SAMPLES];
     size_t head, n;        /* ring: newest at head - 1 */
@@ -38,10 +42,9 @@ static int local_day(int64_t ms) {
 
 static void on_sample(uv_timer_t *t) {
     sampler_t *sp = (sampler_t *)t;
-    rmq_broker_t *b = sp->b;
-    if (!b->store) return;
+    if (!sp->env->store) return;
     rmq_store_stats_t st;
-    rmq_store_get_stats(b->store, &st);
+    rmq_store_get_stats(sp->env->store, &st);
     int64_t now = rmq_now_ms();
     sp->put[sp->head] = st.put_count;
     sp->at_ms[sp->head] = now;
@@ -92,38 +95,38 @@ static bool rec_has_key(const rmq_msg_rec_t *r, const char *topic, const char *k
     return false;
 }
 
-BM_HANDLER(h_query_message) {
+RMQ_BROKER_HANDLER(rmq_broker_admin_on_query_message) {
     const char *topic, *key;
     int32_t max_num;
     int64_t begin, end;
-    NEED(rmq_bm_need_str(req, "topic", &topic));
-    NEED(rmq_bm_need_str(req, "key", &key));
-    NEED(rmq_bm_need_i32(req, "maxNum", &max_num));
-    NEED(rmq_bm_need_i64(req, "beginTimestamp", &begin));
-    NEED(rmq_bm_need_i64(req, "endTimestamp", &end));
+    NEED(rmq_broker_need_str(req, "topic", &topic));
+    NEED(rmq_broker_need_str(req, "key", &key));
+    NEED(rmq_broker_need_i32(req, "maxNum", &max_num));
+    NEED(rmq_broker_need_i64(req, "beginTimestamp", &begin));
+    NEED(rmq_broker_need_i64(req, "endTimestamp", &end));
     const char *uniq = rmq_rem_cmd_get(req, "_UNIQUE_KEY_QUERY");
-    if (uniq && strcmp(uniq, "true") == 0) max_num = b->cfg.store.default_query_max_num;
-    if (max_num <= 0) max_num = b->cfg.store.default_query_max_num;
+    if (uniq && strcmp(uniq, "true") == 0) max_num = b->env.cfg->store.default_query_max_num;
+    if (max_num <= 0) max_num = b->env.cfg->store.default_query_max_num;
 
     int64_t *offs = NULL;
     size_t n = 0;
     int64_t last_update = 0;
     rmq_err_t e =
-        rmq_store_query_by_key(b->store, topic, key, max_num, begin, end, &offs, &n, &last_update);
+        rmq_store_query_by_key(b->env.store, topic, key, max_num, begin, end, &offs, &n, &last_update);
     if (e != RMQ_OK && e != RMQ_ERR__NOT_FOUND) {
         free(offs);
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "index query failed: %s",
                               rmq_strerror(e));
     }
     rmq_store_stats_t st;
-    rmq_store_get_stats(b->store, &st);
+    rmq_store_get_stats(b->env.store, &st);
     rmq_buf_t body;
     rmq_buf_init(&body);
     size_t found = 0;
     for (size_t i = 0; i < n; i++) {
         uint8_t *rec = NULL;
         size_t len = 0;
-        if (rmq_store_read_at(b->store, offs[i], &rec, &len) != RMQ_OK) continue;
+        if (rmq_store_read_at(b->env.store, offs[i], &rec, &len) != RMQ_OK) continue;
         rmq_msg_rec_t r;
         /* the index is a hash: drop other keys that collide, as the clients would */
         if (rmq_msg_rec_decode(rec, len, false, &r) > 0 && rec_has_key(&r, topic, key)) {
@@ -139,7 +142,7 @@ BM_HANDLER(h_query_message) {
         resp = rmq_broker_err(req, RMQ_ERR_QUERY_NOT_FOUND,
                               "can not find message, maybe time range not correct");
     } else {
-        resp = rmq_bm_ok_body(req, &body);
+        resp = rmq_broker_ok_body(req, &body);
     }
     if (resp) {
         rmq_rem_cmd_set_i64(resp, "indexLastUpdateTimestamp", last_update);
@@ -148,12 +151,12 @@ BM_HANDLER(h_query_message) {
     return resp;
 }
 
-BM_HANDLER(h_view_by_id) {
+RMQ_BROKER_HANDLER(rmq_broker_admin_on_view_by_id) {
     int64_t off;
-    NEED(rmq_bm_need_i64(req, "offset", &off));
+    NEED(rmq_broker_need_i64(req, "offset", &off));
     uint8_t *rec = NULL;
     size_t len = 0;
-    if (off < 0 || rmq_store_read_at(b->store, off, &rec, &len) != RMQ_OK)
+    if (off < 0 || rmq_store_read_at(b->env.store, off, &rec, &len) != RMQ_OK)
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
                               "can not find message by the offset, %" PRId64, off);
     rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
@@ -182,29 +185,29 @@ static void kv(rmq_buf_t *b, bool *first, const char *k, const char *fmt, ...) {
     rmq_json_put_str(b, v);
 }
 
-BM_HANDLER(h_runtime_info) {
+RMQ_BROKER_HANDLER(rmq_broker_admin_on_runtime_info) {
     rmq_store_stats_t st;
-    rmq_store_get_stats(b->store, &st);
+    rmq_store_get_stats(b->env.store, &st);
     int64_t now = rmq_now_ms();
-    double t10 = put_tps(b->sampler, st.put_count, now, 10),
-           t60 = put_tps(b->sampler, st.put_count, now, 60),
-           t600 = put_tps(b->sampler, st.put_count, now, 600);
-    int64_t up = (now - b->start_ms) / 1000;
+    double t10 = put_tps(b->stats, st.put_count, now, 10),
+           t60 = put_tps(b->stats, st.put_count, now, 60),
+           t600 = put_tps(b->stats, st.put_count, now, 600);
+    int64_t up = (now - b->env.start_ms) / 1000;
     rmq_buf_t body;
     rmq_buf_init(&body);
     bool f = true;
     rmq_buf_append_str(&body, "{\"table\":{");
     kv(&body, &f, "brokerVersionDesc", "V4_9_8");
     kv(&body, &f, "brokerVersion", "%d", RMQ_REM_VERSION);
-    kv(&body, &f, "bootTimestamp", "%" PRId64, b->start_ms);
+    kv(&body, &f, "bootTimestamp", "%" PRId64, b->env.start_ms);
     kv(&body, &f, "runtime", "[ %" PRId64 " days, %" PRId64 " hours, %" PRId64
                              " minutes, %" PRId64 " seconds ]",
        up / 86400, up / 3600 % 24, up / 60 % 60, up % 60);
     kv(&body, &f, "msgPutTotalTodayNow", "%" PRIu64, st.put_count);
     kv(&body, &f, "msgPutTotalTodayMorning", "%" PRIu64,
-       b->sampler ? b->sampler->today_morning : 0);
+       b->stats ? b->stats->today_morning : 0);
     kv(&body, &f, "msgPutTotalYesterdayMorning", "%" PRIu64,
-       b->sampler ? b->sampler->yesterday_morning : 0);
+       b->stats ? b->stats->yesterday_morning : 0);
     /* gets are not counted by the store: report zeros rather than invent figures */
     kv(&body, &f, "msgGetTotalTodayNow", "0");
     kv(&body, &f, "msgGetTotalTodayMorning", "0");
@@ -240,15 +243,15 @@ BM_HANDLER(h_runtime_info) {
     kv(&body, &f, "commitLogSegments", "%d", st.commitlog_segments);
     kv(&body, &f, "storeWritable", "%s", st.writable ? "true" : "false");
     rmq_buf_append_str(&body, "}}");
-    return rmq_bm_ok_body(req, &body);
+    return rmq_broker_ok_body(req, &body);
 }
 
-BM_HANDLER(h_broker_config) {
+RMQ_BROKER_HANDLER(rmq_broker_admin_on_broker_config) {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
-    rmq_kv_print(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &b->cfg, f);
+    rmq_kv_print(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, b->env.cfg, f);
     fclose(f);
     rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
     if (!resp) {
@@ -256,7 +259,7 @@ BM_HANDLER(h_broker_config) {
         return NULL;
     }
     char ver[96];
-    snprintf(ver, sizeof ver, "{\"counter\":0,\"timestamp\":%" PRId64 "}", b->start_ms);
+    snprintf(ver, sizeof ver, "{\"counter\":0,\"timestamp\":%" PRId64 "}", b->env.start_ms);
     rmq_rem_cmd_set(resp, "version", ver);
     rmq_rem_cmd_set_body(resp, text, len);
     return resp;
@@ -264,27 +267,27 @@ BM_HANDLER(h_broker_config) {
 
 /* ---- topic and consume stats -------------------------------------------------------- */
 
-BM_HANDLER(h_topic_stats) {
+RMQ_BROKER_HANDLER(rmq_broker_admin_on_topic_stats) {
     const char *topic;
-    NEED(rmq_bm_need_str(req, "topic", &topic));
-    const rmq_topic_cfg_t *tc = rmq_broker_topic_get(b, topic);
+    NEED(rmq_broker_need_str(req, "topic", &topic));
+    const rmq_topic_cfg_t *tc = rmq_broker_topic_get(b->topics, topic);
     if (!tc) return rmq_broker_err(req, RMQ_ERR_TOPIC_NOT_EXIST, "topic[%s] not exist", topic);
     rmq_buf_t body;
     rmq_buf_init(&body);
     rmq_buf_append_str(&body, "{\"offsetTable\":{");
     for (int q = 0; q < tc->write_queue_nums; q++) {
-        int64_t mn = RMQ_MAX(0, rmq_store_min_offset(b->store, topic, q));
-        int64_t mx = RMQ_MAX(0, rmq_store_max_offset(b->store, topic, q));
-        int64_t last = mx > 0 ? rmq_store_msg_store_time(b->store, topic, q, mx - 1) : 0;
+        int64_t mn = RMQ_MAX(0, rmq_store_min_offset(b->env.store, topic, q));
+        int64_t mx = RMQ_MAX(0, rmq_store_max_offset(b->env.store, topic, q));
+        int64_t last = mx > 0 ? rmq_store_msg_store_time(b->env.store, topic, q, mx - 1) : 0;
         if (q) rmq_buf_append_u8(&body, ',');
-        rmq_fj_mq(&body, b->cfg.broker_name, q, topic);
+        rmq_fj_mq(&body, b->env.cfg->broker_name, q, topic);
         rmq_buf_appendf(&body,
                         ":{\"lastUpdateTimestamp\":%" PRId64 ",\"maxOffset\":%" PRId64
                         ",\"minOffset\":%" PRId64 "}",
                         RMQ_MAX(0, last), mx, mn);
     }
     rmq_buf_append_str(&body, "}}");
-    return rmq_bm_ok_body(req, &body);
+    return rmq_broker_ok_body(req, &body);
 }
 
 typedef struct {
@@ -308,47 +311,47 @@ static void collect_topic(const char *topic, const char *group, const int *qids,
     if (t->topics[t->n]) t->n++;
 }
 
-BM_HANDLER(h_consume_stats) {
+RMQ_BROKER_HANDLER(rmq_broker_admin_on_consume_stats) {
     const char *group;
-    NEED(rmq_bm_need_str(req, "consumerGroup", &group));
+    NEED(rmq_broker_need_str(req, "consumerGroup", &group));
     const char *only = rmq_rem_cmd_get(req, "topic");
     topics_ctx_t t = {.group = group};
     if (only && *only) {
         t.topics = malloc(sizeof *t.topics);
         if (t.topics && (t.topics[0] = strdup(only))) t.n = 1;
     } else {
-        rmq_bm_offsets_each(b, collect_topic, &t);
+        rmq_broker_offsets_each(b->offsets, collect_topic, &t);
     }
     rmq_buf_t body;
     rmq_buf_init(&body);
     double tps = 0.0;
-    for (size_t i = 0; i < t.n; i++) tps += rmq_bm_offsets_tps(b, group, t.topics[i]);
+    for (size_t i = 0; i < t.n; i++) tps += rmq_broker_offsets_tps(b->offsets, group, t.topics[i]);
     rmq_buf_appendf(&body, "{\"consumeTps\":%.4f,\"offsetTable\":{", tps);
     bool first = true;
     for (size_t i = 0; i < t.n; i++) {
         const char *topic = t.topics[i];
-        const rmq_topic_cfg_t *tc = rmq_broker_topic_get(b, topic);
+        const rmq_topic_cfg_t *tc = rmq_broker_topic_get(b->topics, topic);
         if (!tc) {
             RMQ_LOG_WARN("admin", "consume stats of %s: topic %s not found", group, topic);
             continue;
         }
         /* an online group that does not subscribe to the topic is skipped (RocketMQ) */
-        if (!rmq_broker_clients_subscription(b, group, topic)) {
+        if (!rmq_broker_clients_subscription(b->clients, group, topic)) {
             rmq_rem_conn_t **conns = NULL;
             int *l = NULL, *v = NULL;
-            size_t online = rmq_bm_clients_group_conns(b, group, &conns, &l, &v);
+            size_t online = rmq_broker_clients_group_conns(b->clients, group, &conns, &l, &v);
             free(conns);
             free(l);
             free(v);
             if (online > 0 && !(only && *only)) continue;
         }
         for (int q = 0; q < tc->read_queue_nums; q++) {
-            int64_t bo = RMQ_MAX(0, rmq_store_max_offset(b->store, topic, q));
-            int64_t co = RMQ_MAX(0, rmq_broker_offset_get(b, group, topic, q));
-            int64_t last = co > 0 ? rmq_store_msg_store_time(b->store, topic, q, co - 1) : 0;
+            int64_t bo = RMQ_MAX(0, rmq_store_max_offset(b->env.store, topic, q));
+            int64_t co = RMQ_MAX(0, rmq_broker_offset_get(b->offsets, group, topic, q));
+            int64_t last = co > 0 ? rmq_store_msg_store_time(b->env.store, topic, q, co - 1) : 0;
             if (!first) rmq_buf_append_u8(&body, ',');
             first = false;
-            rmq_fj_mq(&body, b->cfg.broker_name, q, topic);
+            rmq_fj_mq(&body, b->env.cfg->broker_name, q, topic);
             rmq_buf_appendf(&body,
                             ":{\"brokerOffset\":%" PRId64 ",\"consumerOffset\":%" PRId64
                             ",\"lastTimestamp\":%" PRId64 "}",
@@ -358,7 +361,7 @@ BM_HANDLER(h_consume_stats) {
     rmq_buf_append_str(&body, "}}");
     for (size_t i = 0; i < t.n; i++) free(t.topics[i]);
     free(t.topics);
-    return rmq_bm_ok_body(req, &body);
+    return rmq_broker_ok_body(req, &body);
 }
 
 typedef struct {
@@ -388,12 +391,12 @@ static void group_with_offsets(const char *topic, const char *group, const int *
     if (strcmp(topic, g->topic) == 0) add_group(g, group);
 }
 
-BM_HANDLER(h_consume_by_who) {
+RMQ_BROKER_HANDLER(rmq_broker_admin_on_consume_by_who) {
     const char *topic;
-    NEED(rmq_bm_need_str(req, "topic", &topic));
+    NEED(rmq_broker_need_str(req, "topic", &topic));
     groups_ctx_t g = {.topic = topic};
-    rmq_bm_clients_groups_of_topic(b, topic, group_online, &g);
-    rmq_bm_offsets_each(b, group_with_offsets, &g);
+    rmq_broker_clients_groups_of_topic(b->clients, topic, group_online, &g);
+    rmq_broker_offsets_each(b->offsets, group_with_offsets, &g);
     rmq_buf_t body;
     rmq_buf_init(&body);
     rmq_buf_append_str(&body, "{\"groupList\":[");
@@ -403,39 +406,28 @@ BM_HANDLER(h_consume_by_who) {
     }
     rmq_buf_append_str(&body, "]}");
     free(g.groups);
-    return rmq_bm_ok_body(req, &body);
+    return rmq_broker_ok_body(req, &body);
 }
 
 static void on_sampler_closed(uv_handle_t *h) { free(h); /* the timer is the first member */ }
 
-void rmq_bm_admin_stop(rmq_broker_t *b) {
-    if (!b->sampler) return;
-    uv_timer_stop(&b->sampler->timer);
-    uv_close((uv_handle_t *)&b->sampler->timer, on_sampler_closed);
-    b->sampler = NULL;
+void rmq_broker_stats_close(rmq_broker_stats_t *sp) {
+    if (!sp) return;
+    uv_timer_stop(&sp->timer);
+    uv_close((uv_handle_t *)&sp->timer, on_sampler_closed);
 }
 
-void rmq_broker_admin_register(rmq_broker_t *b) {
-    rmq_rem_server_t *s = b->server;
-    rmq_rem_server_register(s, RMQ_REQ_QUERY_MESSAGE, h_query_message, b);
-    rmq_rem_server_register(s, RMQ_REQ_VIEW_MESSAGE_BY_ID, h_view_by_id, b);
-    rmq_rem_server_register(s, RMQ_REQ_GET_BROKER_RUNTIME_INFO, h_runtime_info, b);
-    rmq_rem_server_register(s, RMQ_REQ_GET_BROKER_CONFIG, h_broker_config, b);
-    rmq_rem_server_register(s, RMQ_REQ_GET_TOPIC_STATS_INFO, h_topic_stats, b);
-    rmq_rem_server_register(s, RMQ_REQ_GET_CONSUME_STATS, h_consume_stats, b);
-    rmq_rem_server_register(s, RMQ_REQ_QUERY_TOPIC_CONSUME_BY_WHO, h_consume_by_who, b);
-    rmq_bm_subgroup_register(b);
-    if (b->loop && !b->sampler) {
-        sampler_t *sp = calloc(1, sizeof *sp);
-        if (!sp) {
-            RMQ_LOG_WARN("admin", "out of memory: no put TPS in runtime info");
-            return;
-        }
-        sp->b = b;
-        sp->day = local_day(rmq_now_ms());
-        uv_timer_init(b->loop, &sp->timer);
-        uv_timer_start(&sp->timer, on_sample, 0, 1000);
-        uv_unref((uv_handle_t *)&sp->timer);
-        b->sampler = sp;
+void rmq_broker_stats_open(const rmq_broker_env_t *env, rmq_broker_stats_t **out) {
+    *out = NULL;
+    sampler_t *sp = calloc(1, sizeof *sp);
+    if (!sp) {
+        RMQ_LOG_WARN("admin", "out of memory: no put TPS in runtime info");
+        return;
     }
+    sp->env = env;
+    sp->day = local_day(rmq_now_ms());
+    uv_timer_init(env->loop, &sp->timer);
+    uv_timer_start(&sp->timer, on_sample, 0, 1000);
+    uv_unref((uv_handle_t *)&sp->timer);
+    *out = sp;
 }

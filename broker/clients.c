@@ -7,14 +7,17 @@
  * dropped and its connection closed; a closed connection leaves every group at once through
  * rmq_broker_clients_on_conn_close. Group membership or topic-set changes send
  * NOTIFY_CONSUMER_IDS_CHANGED oneway to the group's remaining consumers. */
+#include "broker/clients.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
-#include "broker/mgr.h"
+#include "broker/util.h"
+#include "common/fjson.h"
 #include "common/log.h"
+#include "common/map.h"
 #include "common/util.h"
 
 #define LOCK_MAX_LIVE_MS 60000 /* rocketmq.broker.rebalance.lockMaxLiveTime */
@@ -40,7 +43,7 @@ typedef struct {
     bool consumer;
     int consume_type, message_model, consume_from_where;
     bool unit_mode;
-    rmq_bm_sub_t *subs;
+    rmq_broker_sub_t *subs;
     size_t nsubs;
 } group_t;
 
@@ -50,23 +53,26 @@ typedef struct {
 } lock_t;
 
 struct rmq_broker_clients_s {
-    rmq_smap_t chans;     /* conn id -> chan_t */
-    rmq_smap_t consumers; /* group -> group_t */
-    rmq_smap_t producers; /* group -> group_t */
-    rmq_smap_t locks;     /* group -> rmq_smap_t* ("topic\001broker\001qid" -> lock_t) */
+    const rmq_broker_env_t *env;       /* borrowed */
+    rmq_broker_topics_t *topics;       /* borrowed: %RETRY% topics of new groups */
+    rmq_broker_subgroups_t *subgroups; /* borrowed: group configs */
+    rmq_map_t chans;     /* conn id -> chan_t */
+    rmq_map_t consumers; /* group -> group_t */
+    rmq_map_t producers; /* group -> group_t */
+    rmq_map_t locks;     /* group -> rmq_map_t* ("topic\001broker\001qid" -> lock_t) */
     uv_timer_t *timer;    /* expiry scan; freed by its close callback */
 };
 
 /* ---- subscriptions (FilterAPI) ----------------------------------------------------- */
 
-void rmq_bm_sub_free(rmq_bm_sub_t *s) {
+void rmq_broker_sub_free(rmq_broker_sub_t *s) {
     for (size_t i = 0; i < s->ntags; i++) free(s->tags[i]);
     free(s->tags);
     free(s->s.codes);
     memset(s, 0, sizeof *s);
 }
 
-rmq_err_t rmq_bm_sub_build(rmq_bm_sub_t *s, const char *topic, const char *sub_string,
+rmq_err_t rmq_broker_sub_build(rmq_broker_sub_t *s, const char *topic, const char *sub_string,
                            const char *expr_type, int64_t sub_version) {
     memset(s, 0, sizeof *s);
     rmq_strlcpy(s->s.topic, topic, sizeof s->s.topic);
@@ -96,12 +102,12 @@ rmq_err_t rmq_bm_sub_build(rmq_bm_sub_t *s, const char *topic, const char *sub_s
                 if (nt) s->tags = nt;
                 if (nc) s->s.codes = nc;
                 if (!nt || !nc) {
-                    rmq_bm_sub_free(s);
+                    rmq_broker_sub_free(s);
                     return RMQ_ERR__NOMEM;
                 }
                 s->tags[s->ntags] = strndup(a, (size_t)(e - a));
                 if (!s->tags[s->ntags]) {
-                    rmq_bm_sub_free(s);
+                    rmq_broker_sub_free(s);
                     return RMQ_ERR__NOMEM;
                 }
                 s->s.codes[s->ntags] = rmq_msg_tags_code(a, (size_t)(e - a));
@@ -113,13 +119,13 @@ rmq_err_t rmq_bm_sub_build(rmq_bm_sub_t *s, const char *topic, const char *sub_s
     }
     if (s->ntags == 0) {
         /* "||" alone: Java throws "subString split error" */
-        rmq_bm_sub_free(s);
+        rmq_broker_sub_free(s);
         return RMQ_ERR__INVALID_ARG;
     }
     return RMQ_OK;
 }
 
-void rmq_bm_sub_to_json(rmq_buf_t *b, const rmq_bm_sub_t *s) {
+void rmq_broker_sub_to_json(rmq_buf_t *b, const rmq_broker_sub_t *s) {
     rmq_buf_appendf(b, "{\"classFilterMode\":%s,\"codeSet\":[",
                     s->class_filter_mode ? "true" : "false");
     for (size_t i = 0; i < s->s.ncodes; i++)
@@ -140,10 +146,10 @@ void rmq_bm_sub_to_json(rmq_buf_t *b, const rmq_bm_sub_t *s) {
 
 /* ---- heartbeat body ---------------------------------------------------------------- */
 
-void rmq_bm_heartbeat_free(rmq_bm_heartbeat_t *hb) {
+void rmq_broker_heartbeat_free(rmq_broker_heartbeat_t *hb) {
     for (size_t i = 0; i < hb->nconsumers; i++) {
         for (size_t j = 0; j < hb->consumers[i].nsubs; j++)
-            rmq_bm_sub_free(&hb->consumers[i].subs[j]);
+            rmq_broker_sub_free(&hb->consumers[i].subs[j]);
         free(hb->consumers[i].subs);
     }
     free(hb->consumers);
@@ -151,7 +157,7 @@ void rmq_bm_heartbeat_free(rmq_bm_heartbeat_t *hb) {
     memset(hb, 0, sizeof *hb);
 }
 
-rmq_err_t rmq_bm_heartbeat_parse(const void *body, size_t len, rmq_bm_heartbeat_t *hb, char *err,
+rmq_err_t rmq_broker_heartbeat_parse(const void *body, size_t len, rmq_broker_heartbeat_t *hb, char *err,
                                  size_t errlen) {
     memset(hb, 0, sizeof *hb);
     if (!body || !len) {
@@ -197,14 +203,14 @@ rmq_err_t rmq_bm_heartbeat_parse(const void *body, size_t len, rmq_bm_heartbeat_
                 snprintf(err, errlen, "ConsumerData.groupName missing");
                 goto out;
             }
-            rmq_bm_consumer_data_t *c = &hb->consumers[hb->nconsumers++];
+            rmq_broker_consumer_data_t *c = &hb->consumers[hb->nconsumers++];
             rmq_strlcpy(c->group, g, sizeof c->group);
             c->consume_type =
-                rmq_fj_enum(json_object_get(cd, "consumeType"), rmq_bm_consume_type_names, 1);
+                rmq_fj_enum(json_object_get(cd, "consumeType"), rmq_broker_consume_type_names, 1);
             c->message_model =
-                rmq_fj_enum(json_object_get(cd, "messageModel"), rmq_bm_message_model_names, 1);
+                rmq_fj_enum(json_object_get(cd, "messageModel"), rmq_broker_message_model_names, 1);
             c->consume_from_where = rmq_fj_enum(json_object_get(cd, "consumeFromWhere"),
-                                                rmq_bm_consume_from_names, -1);
+                                                rmq_broker_consume_from_names, -1);
             c->unit_mode = rmq_fj_get_bool(cd, "unitMode", false);
             json_t *sset = json_object_get(cd, "subscriptionDataSet");
             if (!json_is_array(sset) || !json_array_size(sset)) continue;
@@ -222,7 +228,7 @@ rmq_err_t rmq_bm_heartbeat_parse(const void *body, size_t len, rmq_bm_heartbeat_
                 const char *ss = rmq_fj_get_str(sd, "subString", t2, sizeof t2);
                 const char *et = rmq_fj_get_str(sd, "expressionType", t3, sizeof t3);
                 int64_t ver = rmq_fj_get_i64(sd, "subVersion", rmq_now_ms());
-                rmq_err_t e = rmq_bm_sub_build(&c->subs[c->nsubs], topic, ss, et, ver);
+                rmq_err_t e = rmq_broker_sub_build(&c->subs[c->nsubs], topic, ss, et, ver);
                 if (e != RMQ_OK) {
                     snprintf(err, errlen, "SubscriptionData.subString '%s' of %s invalid",
                              ss ? ss : "", topic);
@@ -241,7 +247,7 @@ oom:
     rc = RMQ_ERR__NOMEM;
 out:
     json_decref(root);
-    if (rc != RMQ_OK) rmq_bm_heartbeat_free(hb);
+    if (rc != RMQ_OK) rmq_broker_heartbeat_free(hb);
     return rc;
 }
 
@@ -250,15 +256,15 @@ out:
 static void group_free(void *p) {
     group_t *g = p;
     if (!g) return;
-    for (size_t i = 0; i < g->nsubs; i++) rmq_bm_sub_free(&g->subs[i]);
+    for (size_t i = 0; i < g->nsubs; i++) rmq_broker_sub_free(&g->subs[i]);
     free(g->subs);
     free(g->m);
     free(g);
 }
 
 static void lockmap_free(void *p) {
-    rmq_smap_t *m = p;
-    rmq_smap_fini(m, free);
+    rmq_map_t *m = p;
+    rmq_map_fini(m, free);
     free(m);
 }
 
@@ -303,23 +309,23 @@ static bool member_touch(group_t *g, chan_t *ch, int64_t now) {
     return true;
 }
 
-static group_t *group_get(rmq_smap_t *map, const char *name, bool consumer, bool create) {
-    group_t *g = rmq_smap_get(map, name);
+static group_t *group_get(rmq_map_t *map, const char *name, bool consumer, bool create) {
+    group_t *g = rmq_map_get(map, name);
     if (g || !create) return g;
     g = calloc(1, sizeof *g);
     if (!g) return NULL;
     rmq_strlcpy(g->name, name, sizeof g->name);
     g->consumer = consumer;
     g->consume_from_where = -1;
-    if (rmq_smap_put(map, name, g, NULL) != RMQ_OK) {
+    if (rmq_map_put(map, name, g, NULL) != RMQ_OK) {
         free(g);
         return NULL;
     }
     return g;
 }
 
-static void notify_group(rmq_broker_t *b, const group_t *g) {
-    if (!b->cfg.notify_consumer_ids_changed_enable || !g) return;
+static void notify_group(rmq_broker_clients_t *cl, const group_t *g) {
+    if (!cl->env->cfg->notify_consumer_ids_changed_enable || !g) return;
     for (size_t i = 0; i < g->nm; i++) {
         rmq_rem_conn_t *c = g->m[i].ch->conn;
         if (rmq_rem_conn_is_closed(c)) continue;
@@ -338,12 +344,12 @@ static void notify_group(rmq_broker_t *b, const group_t *g) {
     }
 }
 
-static bool group_notify_enabled(rmq_broker_t *b, const char *group) {
-    const rmq_subgroup_t *sg = rmq_bm_subgroup_find(b, group);
+static bool group_notify_enabled(rmq_broker_clients_t *cl, const char *group) {
+    const rmq_subgroup_t *sg = rmq_broker_subgroup_find(cl->subgroups, group);
     return sg ? sg->notify_consumer_ids_changed_enable : true;
 }
 
-static const rmq_bm_sub_t *sub_find(const rmq_bm_sub_t *subs, size_t n, const char *topic) {
+static const rmq_broker_sub_t *sub_find(const rmq_broker_sub_t *subs, size_t n, const char *topic) {
     for (size_t i = 0; i < n; i++)
         if (strcmp(subs[i].s.topic, topic) == 0) return &subs[i];
     return NULL;
@@ -352,15 +358,15 @@ static const rmq_bm_sub_t *sub_find(const rmq_bm_sub_t *subs, size_t n, const ch
 /* ConsumerGroupInfo.updateSubscription: a topic's entry is replaced only by a higher
  * subVersion; topics missing from the heartbeat go. Takes the subs of cd (moved out).
  * True when the topic set changed. */
-static bool update_subs(group_t *g, rmq_bm_consumer_data_t *cd) {
+static bool update_subs(group_t *g, rmq_broker_consumer_data_t *cd) {
     bool changed = false;
-    rmq_bm_sub_t *ns = calloc(cd->nsubs ? cd->nsubs : 1, sizeof *ns);
+    rmq_broker_sub_t *ns = calloc(cd->nsubs ? cd->nsubs : 1, sizeof *ns);
     if (!ns) return false;
     size_t nn = 0;
     for (size_t i = 0; i < cd->nsubs; i++) {
-        rmq_bm_sub_t *in = &cd->subs[i];
+        rmq_broker_sub_t *in = &cd->subs[i];
         if (sub_find(ns, nn, in->s.topic)) continue; /* duplicate topic in one heartbeat */
-        rmq_bm_sub_t *old = (rmq_bm_sub_t *)sub_find(g->subs, g->nsubs, in->s.topic);
+        rmq_broker_sub_t *old = (rmq_broker_sub_t *)sub_find(g->subs, g->nsubs, in->s.topic);
         if (!old) {
             changed = true;
             ns[nn++] = *in;
@@ -382,7 +388,7 @@ static bool update_subs(group_t *g, rmq_bm_consumer_data_t *cd) {
                          g->subs[i].s.topic);
             changed = true;
         }
-        rmq_bm_sub_free(&g->subs[i]);
+        rmq_broker_sub_free(&g->subs[i]);
     }
     free(g->subs);
     g->subs = ns;
@@ -392,12 +398,13 @@ static bool update_subs(group_t *g, rmq_bm_consumer_data_t *cd) {
 
 /* ---- open / close / housekeeping ---------------------------------------------------- */
 
-static int64_t expiry_ms(rmq_broker_t *b) {
-    return b->cfg.client_channel_expired_ms > 0 ? b->cfg.client_channel_expired_ms : 120000;
+static int64_t expiry_ms(rmq_broker_clients_t *cl) {
+    int ms = cl->env->cfg->client_channel_expired_ms;
+    return ms > 0 ? ms : 120000;
 }
 
 typedef struct {
-    rmq_broker_t *b;
+    rmq_broker_clients_t *cl;
     int64_t now;
     rmq_rem_conn_t **closing;
     size_t nclosing, capclosing;
@@ -417,12 +424,13 @@ static void add_closing(scan_ctx_t *s, rmq_rem_conn_t *c) {
     s->closing[s->nclosing++] = c;
 }
 
-static bool scan_group(const char *k, void *v, void *arg) {
+static bool scan_group(rmq_map_ent_t *ent, void *arg) {
+    void *v = ent->v.ptr;
     scan_ctx_t *s = arg;
     group_t *g = v;
     bool removed = false;
     for (size_t i = 0; i < g->nm;) {
-        if (s->now - g->m[i].last_update > expiry_ms(s->b)) {
+        if (s->now - g->m[i].last_update > expiry_ms(s->cl)) {
             chan_t *ch = g->m[i].ch;
             RMQ_LOG_WARN("clients", "%s channel expired: %s %s, silent %" PRId64 " ms",
                          g->consumer ? "consumer" : "producer", rmq_rem_conn_peer(ch->conn),
@@ -440,16 +448,16 @@ static bool scan_group(const char *k, void *v, void *arg) {
         group_free(g);
         return true;
     }
-    if (removed && g->consumer) notify_group(s->b, g);
+    if (removed && g->consumer) notify_group(s->cl, g);
     return false;
 }
 
 static void on_scan(uv_timer_t *t) {
-    rmq_broker_t *b = t->data;
-    if (!b || !b->clients) return;
-    scan_ctx_t s = {.b = b, .now = rmq_now_ms()};
-    rmq_smap_each(&b->clients->consumers, scan_group, &s);
-    rmq_smap_each(&b->clients->producers, scan_group, &s);
+    rmq_broker_clients_t *cl = t->data;
+    if (!cl) return;
+    scan_ctx_t s = {.cl = cl, .now = rmq_now_ms()};
+    rmq_map_each(&cl->consumers, scan_group, &s);
+    rmq_map_each(&cl->producers, scan_group, &s);
     /* closing runs the close hook (maybe at once): the tables are consistent by now */
     for (size_t i = 0; i < s.nclosing; i++) {
         rmq_rem_conn_close(s.closing[i]);
@@ -458,21 +466,25 @@ static void on_scan(uv_timer_t *t) {
     free(s.closing);
 }
 
-rmq_err_t rmq_broker_clients_open(rmq_broker_t *b) {
+rmq_err_t rmq_broker_clients_open(const rmq_broker_env_t *env, rmq_broker_topics_t *topics,
+                                  rmq_broker_subgroups_t *subgroups, rmq_broker_clients_t **out) {
     rmq_broker_clients_t *cl = calloc(1, sizeof *cl);
     if (!cl) return RMQ_ERR__NOMEM;
-    rmq_smap_init(&cl->chans);
-    rmq_smap_init(&cl->consumers);
-    rmq_smap_init(&cl->producers);
-    rmq_smap_init(&cl->locks);
-    b->clients = cl;
-    if (b->loop) {
+    cl->env = env;
+    cl->topics = topics;
+    cl->subgroups = subgroups;
+    rmq_map_init(&cl->chans);
+    rmq_map_init(&cl->consumers);
+    rmq_map_init(&cl->producers);
+    rmq_map_init(&cl->locks);
+    *out = cl; /* closed by the caller on failure too */
+    if (env->loop) {
         cl->timer = malloc(sizeof *cl->timer);
         if (!cl->timer) return RMQ_ERR__NOMEM;
-        uv_timer_init(b->loop, cl->timer);
-        cl->timer->data = b;
+        uv_timer_init(env->loop, cl->timer);
+        cl->timer->data = cl;
         /* RocketMQ scans every 10 s; a shortened expiry (tests) scans at half its period */
-        uint64_t every = (uint64_t)RMQ_MAX(100, RMQ_MIN(10000, expiry_ms(b) / 2));
+        uint64_t every = (uint64_t)RMQ_MAX(100, RMQ_MIN(10000, expiry_ms(cl) / 2));
         uv_timer_start(cl->timer, on_scan, every, every);
         uv_unref((uv_handle_t *)cl->timer);
     }
@@ -481,29 +493,27 @@ rmq_err_t rmq_broker_clients_open(rmq_broker_t *b) {
 
 static void on_timer_closed(uv_handle_t *h) { free(h); }
 
-void rmq_broker_clients_close(rmq_broker_t *b) {
-    rmq_broker_clients_t *cl = b->clients;
-    rmq_bm_admin_stop(b);
+void rmq_broker_clients_close(rmq_broker_clients_t *cl) {
     if (!cl) return;
-    b->clients = NULL;
     if (cl->timer) {
         uv_timer_stop(cl->timer);
         cl->timer->data = NULL;
         uv_close((uv_handle_t *)cl->timer, on_timer_closed);
     }
-    rmq_smap_fini(&cl->consumers, group_free);
-    rmq_smap_fini(&cl->producers, group_free);
-    rmq_smap_fini(&cl->locks, lockmap_free);
-    rmq_smap_fini(&cl->chans, chan_free);
+    rmq_map_fini(&cl->consumers, group_free);
+    rmq_map_fini(&cl->producers, group_free);
+    rmq_map_fini(&cl->locks, lockmap_free);
+    rmq_map_fini(&cl->chans, chan_free);
     free(cl);
 }
 
 typedef struct {
-    rmq_broker_t *b;
+    rmq_broker_clients_t *cl;
     chan_t *ch;
 } close_ctx_t;
 
-static bool close_in_group(const char *k, void *v, void *arg) {
+static bool close_in_group(rmq_map_ent_t *ent, void *arg) {
+    void *v = ent->v.ptr;
     close_ctx_t *c = arg;
     group_t *g = v;
     if (!member_remove(g, c->ch)) return false;
@@ -514,32 +524,32 @@ static bool close_in_group(const char *k, void *v, void *arg) {
         group_free(g);
         return true;
     }
-    if (g->consumer) notify_group(c->b, g);
+    if (g->consumer) notify_group(c->cl, g);
     return false;
 }
 
-void rmq_broker_clients_on_conn_close(rmq_broker_t *b, rmq_rem_conn_t *c) {
-    if (!b->clients) return;
+void rmq_broker_clients_on_conn_close(rmq_broker_clients_t *cl, rmq_rem_conn_t *c) {
+    if (!cl) return;
     char key[24];
     snprintf(key, sizeof key, "%" PRIu64, rmq_rem_conn_id(c));
-    chan_t *ch = rmq_smap_del(&b->clients->chans, key);
+    chan_t *ch = rmq_map_del(&cl->chans, key);
     if (!ch) return;
-    close_ctx_t cc = {b, ch};
-    rmq_smap_each(&b->clients->consumers, close_in_group, &cc);
-    rmq_smap_each(&b->clients->producers, close_in_group, &cc);
+    close_ctx_t cc = {cl, ch};
+    rmq_map_each(&cl->consumers, close_in_group, &cc);
+    rmq_map_each(&cl->producers, close_in_group, &cc);
     chan_free(ch);
 }
 
-static chan_t *chan_of(rmq_broker_t *b, rmq_rem_conn_t *c, bool create) {
+static chan_t *chan_of(rmq_broker_clients_t *cl, rmq_rem_conn_t *c, bool create) {
     char key[24];
     snprintf(key, sizeof key, "%" PRIu64, rmq_rem_conn_id(c));
-    chan_t *ch = rmq_smap_get(&b->clients->chans, key);
+    chan_t *ch = rmq_map_get(&cl->chans, key);
     if (ch || !create) return ch;
     ch = calloc(1, sizeof *ch);
     if (!ch) return NULL;
     rmq_strlcpy(ch->key, key, sizeof ch->key);
     ch->conn = c;
-    if (rmq_smap_put(&b->clients->chans, key, ch, NULL) != RMQ_OK) {
+    if (rmq_map_put(&cl->chans, key, ch, NULL) != RMQ_OK) {
         free(ch);
         return NULL;
     }
@@ -549,30 +559,30 @@ static chan_t *chan_of(rmq_broker_t *b, rmq_rem_conn_t *c, bool create) {
 
 /* ---- lookups for the other files ---------------------------------------------------- */
 
-const rmq_subscription_t *rmq_broker_clients_subscription(rmq_broker_t *b, const char *group,
+const rmq_subscription_t *rmq_broker_clients_subscription(rmq_broker_clients_t *cl, const char *group,
                                                           const char *topic) {
-    if (!b->clients) return NULL;
-    group_t *g = rmq_smap_get(&b->clients->consumers, group);
+    if (!cl) return NULL;
+    group_t *g = rmq_map_get(&cl->consumers, group);
     if (!g) return NULL;
-    const rmq_bm_sub_t *s = sub_find(g->subs, g->nsubs, topic);
+    const rmq_broker_sub_t *s = sub_find(g->subs, g->nsubs, topic);
     return s ? &s->s : NULL;
 }
 
-rmq_rem_conn_t *rmq_broker_clients_pick_producer(rmq_broker_t *b, const char *group) {
-    if (!b->clients) return NULL;
-    group_t *g = rmq_smap_get(&b->clients->producers, group);
+rmq_rem_conn_t *rmq_broker_clients_pick_producer(rmq_broker_clients_t *cl, const char *group) {
+    if (!cl) return NULL;
+    group_t *g = rmq_map_get(&cl->producers, group);
     if (!g) return NULL;
     for (size_t i = 0; i < g->nm; i++)
         if (!rmq_rem_conn_is_closed(g->m[i].ch->conn)) return g->m[i].ch->conn;
     return NULL;
 }
 
-size_t rmq_bm_clients_group_conns(rmq_broker_t *b, const char *group, rmq_rem_conn_t ***conns,
+size_t rmq_broker_clients_group_conns(rmq_broker_clients_t *cl, const char *group, rmq_rem_conn_t ***conns,
                                   int **langs, int **versions) {
     *conns = NULL;
     *langs = *versions = NULL;
-    if (!b->clients) return 0;
-    group_t *g = rmq_smap_get(&b->clients->consumers, group);
+    if (!cl) return 0;
+    group_t *g = rmq_map_get(&cl->consumers, group);
     if (!g || !g->nm) return 0;
     *conns = calloc(g->nm, sizeof **conns);
     *langs = calloc(g->nm, sizeof **langs);
@@ -595,18 +605,19 @@ typedef struct {
     void *arg;
 } bytopic_ctx_t;
 
-static bool bytopic(const char *k, void *v, void *arg) {
+static bool bytopic(rmq_map_ent_t *ent, void *arg) {
+    void *v = ent->v.ptr;
     bytopic_ctx_t *c = arg;
     group_t *g = v;
     if (sub_find(g->subs, g->nsubs, c->topic)) c->fn(g->name, c->arg);
     return false;
 }
 
-void rmq_bm_clients_groups_of_topic(rmq_broker_t *b, const char *topic,
+void rmq_broker_clients_groups_of_topic(rmq_broker_clients_t *cl, const char *topic,
                                     void (*fn)(const char *group, void *arg), void *arg) {
-    if (!b->clients) return;
+    if (!cl) return;
     bytopic_ctx_t c = {topic, fn, arg};
-    rmq_smap_each(&b->clients->consumers, bytopic, &c);
+    rmq_map_each(&cl->consumers, bytopic, &c);
 }
 
 /* ---- handlers ---------------------------------------------------------------------- */
@@ -618,27 +629,27 @@ void rmq_bm_clients_groups_of_topic(rmq_broker_t *b, const char *topic,
     } while (0)
 
 /* %RETRY%<group> exists from the group's first heartbeat, and the NameServers learn it. */
-static void ensure_retry_topic(rmq_broker_t *b, const rmq_subgroup_t *sg) {
+/* (Creating it runs the topic table's changed hook, which re-registers.) */
+static void ensure_retry_topic(rmq_broker_clients_t *cl, const rmq_subgroup_t *sg) {
     char topic[300];
     snprintf(topic, sizeof topic, "%s%s", RMQ_RETRY_PREFIX, sg->group_name);
-    if (rmq_broker_topic_get(b, topic)) return;
-    if (rmq_broker_topic_create_sys(b, topic, sg->retry_queue_nums,
+    if (rmq_broker_topic_get(cl->topics, topic)) return;
+    if (rmq_broker_topic_create_sys(cl->topics, topic, sg->retry_queue_nums,
                                     RMQ_PERM_READ | RMQ_PERM_WRITE)) {
         RMQ_LOG_INFO("clients", "created %s with %d queues", topic, sg->retry_queue_nums);
-        rmq_broker_register_all(b);
     } else {
         RMQ_LOG_WARN("clients", "could not create %s", topic);
     }
 }
 
-BM_HANDLER(h_heartbeat) {
-    rmq_bm_heartbeat_t hb;
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_heartbeat) {
+    rmq_broker_heartbeat_t hb;
     char err[200];
-    if (rmq_bm_heartbeat_parse(req->body, req->body_len, &hb, err, sizeof err) != RMQ_OK)
+    if (rmq_broker_heartbeat_parse(req->body, req->body_len, &hb, err, sizeof err) != RMQ_OK)
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "bad HeartbeatData: %s", err);
-    chan_t *ch = chan_of(b, c, true);
+    chan_t *ch = chan_of(b->clients, c, true);
     if (!ch) {
-        rmq_bm_heartbeat_free(&hb);
+        rmq_broker_heartbeat_free(&hb);
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
     }
     if (ch->client_id[0] && strcmp(ch->client_id, hb.client_id) != 0)
@@ -650,12 +661,12 @@ BM_HANDLER(h_heartbeat) {
     int64_t now = rmq_now_ms();
 
     for (size_t i = 0; i < hb.nconsumers; i++) {
-        rmq_bm_consumer_data_t *cd = &hb.consumers[i];
-        const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b, cd->group);
+        rmq_broker_consumer_data_t *cd = &hb.consumers[i];
+        const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b->subgroups, cd->group);
         bool notify = true;
         if (sg) {
             notify = sg->notify_consumer_ids_changed_enable;
-            ensure_retry_topic(b, sg);
+            ensure_retry_topic(b->clients, sg);
         }
         group_t *g = group_get(&b->clients->consumers, cd->group, true, true);
         if (!g) continue;
@@ -669,7 +680,7 @@ BM_HANDLER(h_heartbeat) {
                          rmq_rem_conn_peer(c), rmq_rem_language_name(ch->language), ch->version,
                          g->name);
         bool topics_changed = hb.without_sub ? false : update_subs(g, cd);
-        if ((joined || topics_changed) && notify) notify_group(b, g);
+        if ((joined || topics_changed) && notify) notify_group(b->clients, g);
     }
     for (size_t i = 0; i < hb.nproducers; i++) {
         group_t *g = group_get(&b->clients->producers, hb.producers[i], false, true);
@@ -677,38 +688,38 @@ BM_HANDLER(h_heartbeat) {
             RMQ_LOG_INFO("clients", "producer %s (%s) joined group %s", ch->client_id,
                          rmq_rem_conn_peer(c), g->name);
     }
-    rmq_bm_heartbeat_free(&hb);
+    rmq_broker_heartbeat_free(&hb);
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-BM_HANDLER(h_unregister) {
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_unregister) {
     const char *client_id;
-    NEED(rmq_bm_need_str(req, "clientID", &client_id));
+    NEED(rmq_broker_need_str(req, "clientID", &client_id));
     const char *pg = rmq_rem_cmd_get(req, "producerGroup");
     const char *cg = rmq_rem_cmd_get(req, "consumerGroup");
-    chan_t *ch = chan_of(b, c, false);
+    chan_t *ch = chan_of(b->clients, c, false);
     if (!ch) return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
     if (pg && *pg) {
         group_t *g = group_get(&b->clients->producers, pg, false, false);
         if (g && member_remove(g, ch)) {
             RMQ_LOG_INFO("clients", "producer %s left group %s", client_id, pg);
-            if (g->nm == 0) group_free(rmq_smap_del(&b->clients->producers, pg));
+            if (g->nm == 0) group_free(rmq_map_del(&b->clients->producers, pg));
         }
     }
     if (cg && *cg) {
         group_t *g = group_get(&b->clients->consumers, cg, true, false);
         if (g && member_remove(g, ch)) {
             RMQ_LOG_INFO("clients", "consumer %s left group %s", client_id, cg);
-            if (g->nm == 0) group_free(rmq_smap_del(&b->clients->consumers, cg));
-            else if (group_notify_enabled(b, cg)) notify_group(b, g);
+            if (g->nm == 0) group_free(rmq_map_del(&b->clients->consumers, cg));
+            else if (group_notify_enabled(b->clients, cg)) notify_group(b->clients, g);
         }
     }
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-BM_HANDLER(h_consumer_list) {
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_consumer_list) {
     const char *group;
-    NEED(rmq_bm_need_str(req, "consumerGroup", &group));
+    NEED(rmq_broker_need_str(req, "consumerGroup", &group));
     group_t *g = group_get(&b->clients->consumers, group, true, false);
     if (!g || !g->nm)
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "no consumer for this group, %s", group);
@@ -720,7 +731,7 @@ BM_HANDLER(h_consumer_list) {
         rmq_json_put_str(&body, g->m[i].ch->client_id);
     }
     rmq_buf_append_str(&body, "]}");
-    return rmq_bm_ok_body(req, &body);
+    return rmq_broker_ok_body(req, &body);
 }
 
 static void append_connection(rmq_buf_t *b, const chan_t *ch) {
@@ -733,9 +744,9 @@ static void append_connection(rmq_buf_t *b, const chan_t *ch) {
     rmq_buf_appendf(b, ",\"version\":%d}", ch->version);
 }
 
-BM_HANDLER(h_consumer_conns) {
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_consumer_conns) {
     const char *group;
-    NEED(rmq_bm_need_str(req, "consumerGroup", &group));
+    NEED(rmq_broker_need_str(req, "consumerGroup", &group));
     group_t *g = group_get(&b->clients->consumers, group, true, false);
     if (!g || !g->nm)
         return rmq_broker_err(req, RMQ_ERR_CONSUMER_NOT_ONLINE,
@@ -750,26 +761,26 @@ BM_HANDLER(h_consumer_conns) {
     rmq_buf_append_str(&body, "]");
     if (g->consume_from_where >= 0) {
         rmq_buf_append_str(&body, ",\"consumeFromWhere\":");
-        rmq_json_put_str(&body, rmq_bm_consume_from_names[g->consume_from_where]);
+        rmq_json_put_str(&body, rmq_broker_consume_from_names[g->consume_from_where]);
     }
     rmq_buf_append_str(&body, ",\"consumeType\":");
-    rmq_json_put_str(&body, rmq_bm_consume_type_names[g->consume_type]);
+    rmq_json_put_str(&body, rmq_broker_consume_type_names[g->consume_type]);
     rmq_buf_append_str(&body, ",\"messageModel\":");
-    rmq_json_put_str(&body, rmq_bm_message_model_names[g->message_model]);
+    rmq_json_put_str(&body, rmq_broker_message_model_names[g->message_model]);
     rmq_buf_append_str(&body, ",\"subscriptionTable\":{");
     for (size_t i = 0; i < g->nsubs; i++) {
         if (i) rmq_buf_append_u8(&body, ',');
         rmq_json_put_str(&body, g->subs[i].s.topic);
         rmq_buf_append_u8(&body, ':');
-        rmq_bm_sub_to_json(&body, &g->subs[i]);
+        rmq_broker_sub_to_json(&body, &g->subs[i]);
     }
     rmq_buf_append_str(&body, "}}");
-    return rmq_bm_ok_body(req, &body);
+    return rmq_broker_ok_body(req, &body);
 }
 
-BM_HANDLER(h_producer_conns) {
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_producer_conns) {
     const char *group;
-    NEED(rmq_bm_need_str(req, "producerGroup", &group));
+    NEED(rmq_broker_need_str(req, "producerGroup", &group));
     group_t *g = group_get(&b->clients->producers, group, false, false);
     if (!g || !g->nm)
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the producer group[%s] not exist",
@@ -782,7 +793,7 @@ BM_HANDLER(h_producer_conns) {
         append_connection(&body, g->m[i].ch);
     }
     rmq_buf_append_str(&body, "]}");
-    return rmq_bm_ok_body(req, &body);
+    return rmq_broker_ok_body(req, &body);
 }
 
 /* ---- queue locks (RebalanceLockManager) -------------------------------------------- */
@@ -825,7 +836,7 @@ static rmq_rem_cmd_t *parse_lock_body(const rmq_rem_cmd_t *req, json_t **root, c
     return NULL;
 }
 
-BM_HANDLER(h_lock) {
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_lock) {
     json_t *root = NULL;
     const char *group = NULL, *client_id = NULL;
     mq_t *mqs = NULL;
@@ -836,11 +847,11 @@ BM_HANDLER(h_lock) {
         free(mqs);
         return e;
     }
-    rmq_smap_t *gl = rmq_smap_get(&b->clients->locks, group);
+    rmq_map_t *gl = rmq_map_get(&b->clients->locks, group);
     if (!gl) {
         gl = calloc(1, sizeof *gl);
-        if (gl) rmq_smap_init(gl);
-        if (gl && rmq_smap_put(&b->clients->locks, group, gl, NULL) != RMQ_OK) {
+        if (gl) rmq_map_init(gl);
+        if (gl && rmq_map_put(&b->clients->locks, group, gl, NULL) != RMQ_OK) {
             free(gl);
             gl = NULL;
         }
@@ -853,11 +864,11 @@ BM_HANDLER(h_lock) {
     for (size_t i = 0; gl && i < n; i++) {
         char key[512];
         mq_key(&mqs[i], key, sizeof key);
-        lock_t *l = rmq_smap_get(gl, key);
+        lock_t *l = rmq_map_get(gl, key);
         bool granted = false;
         if (!l) {
             l = calloc(1, sizeof *l);
-            if (l && rmq_smap_put(gl, key, l, NULL) == RMQ_OK) {
+            if (l && rmq_map_put(gl, key, l, NULL) == RMQ_OK) {
                 rmq_strlcpy(l->client_id, client_id, sizeof l->client_id);
                 l->last_update = now;
                 granted = true;
@@ -890,10 +901,10 @@ BM_HANDLER(h_lock) {
     rmq_buf_append_str(&body, "]}");
     json_decref(root);
     free(mqs);
-    return rmq_bm_ok_body(req, &body);
+    return rmq_broker_ok_body(req, &body);
 }
 
-BM_HANDLER(h_unlock) {
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_unlock) {
     json_t *root = NULL;
     const char *group = NULL, *client_id = NULL;
     mq_t *mqs = NULL;
@@ -904,14 +915,14 @@ BM_HANDLER(h_unlock) {
         free(mqs);
         return e;
     }
-    rmq_smap_t *gl = rmq_smap_get(&b->clients->locks, group);
+    rmq_map_t *gl = rmq_map_get(&b->clients->locks, group);
     for (size_t i = 0; gl && i < n; i++) {
         char key[512];
         mq_key(&mqs[i], key, sizeof key);
-        lock_t *l = rmq_smap_get(gl, key);
+        lock_t *l = rmq_map_get(gl, key);
         if (!l) continue;
         if (strcmp(l->client_id, client_id) == 0) {
-            free(rmq_smap_del(gl, key));
+            free(rmq_map_del(gl, key));
             RMQ_LOG_INFO("clients", "unlock %s:%s:%d of %s by %s", mqs[i].topic, mqs[i].broker,
                          mqs[i].qid, group, client_id);
         } else {
@@ -925,7 +936,7 @@ BM_HANDLER(h_unlock) {
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-BM_HANDLER(h_check_config) {
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_check_config) {
     char err[160];
     if (!req->body) return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
     json_t *root = rmq_fjson_parse((const char *)req->body, req->body_len, err, sizeof err);
@@ -944,26 +955,14 @@ BM_HANDLER(h_check_config) {
                                   "The broker does not support consumer to filter message by %s",
                                   et);
         } else {
-            rmq_bm_sub_t s;
-            if (rmq_bm_sub_build(&s, topic ? topic : "", ss, "TAG", 0) != RMQ_OK)
+            rmq_broker_sub_t s;
+            if (rmq_broker_sub_build(&s, topic ? topic : "", ss, "TAG", 0) != RMQ_OK)
                 resp = rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_PARSE_FAILED,
                                       "Parse tag expression failed: %s", ss ? ss : "");
             else
-                rmq_bm_sub_free(&s);
+                rmq_broker_sub_free(&s);
         }
     }
     json_decref(root);
     return resp ? resp : rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
-}
-
-void rmq_broker_clients_register(rmq_broker_t *b) {
-    rmq_rem_server_t *s = b->server;
-    rmq_rem_server_register(s, RMQ_REQ_HEART_BEAT, h_heartbeat, b);
-    rmq_rem_server_register(s, RMQ_REQ_UNREGISTER_CLIENT, h_unregister, b);
-    rmq_rem_server_register(s, RMQ_REQ_GET_CONSUMER_LIST_BY_GROUP, h_consumer_list, b);
-    rmq_rem_server_register(s, RMQ_REQ_LOCK_BATCH_MQ, h_lock, b);
-    rmq_rem_server_register(s, RMQ_REQ_UNLOCK_BATCH_MQ, h_unlock, b);
-    rmq_rem_server_register(s, RMQ_REQ_CHECK_CLIENT_CONFIG, h_check_config, b);
-    rmq_rem_server_register(s, RMQ_REQ_GET_CONSUMER_CONNECTION_LIST, h_consumer_conns, b);
-    rmq_rem_server_register(s, RMQ_REQ_GET_PRODUCER_CONNECTION_LIST, h_producer_conns, b);
 }

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "broker/internal.h"
+#include "broker/broker.h"
 #include "common/log.h"
 
 int main(int argc, char **argv) {

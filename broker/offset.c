@@ -7,15 +7,20 @@
  * GET_EARLIEST_MSG_STORETIME, GET_ALL_CONSUMER_OFFSET and INVOKE_BROKER_TO_RESET_OFFSET, which
  * (unlike 4.x, like 5.x's useServerSideResetOffset) also stores the new offsets itself before
  * telling the online consumers with RESET_CONSUMER_CLIENT_OFFSET. */
+#include "broker/offset.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/broker.h"
-#include "broker/mgr.h"
+#include "broker/clients.h"
+#include "broker/topic.h"
+#include "broker/util.h"
+#include "common/fjson.h"
 #include "common/log.h"
+#include "common/map.h"
 #include "common/util.h"
 
 typedef struct {
@@ -34,8 +39,8 @@ typedef struct {
 } tg_t;
 
 struct rmq_broker_offsets_s {
-    rmq_smap_t map; /* "topic@group" -> tg_t */
-    rmq_broker_t *b;
+    rmq_map_t map; /* "topic@group" -> tg_t */
+    const rmq_broker_env_t *env; /* borrowed; NULL for a bare table */
     uint64_t changes;  /* bumped on every set; persisted_changes tells if a write is due */
     uint64_t persisted_changes;
 };
@@ -51,28 +56,28 @@ static void tg_free(void *p) {
     free(tg);
 }
 
-rmq_broker_offsets_t *rmq_bm_offsets_new(void) {
+rmq_broker_offsets_t *rmq_broker_offsets_new(void) {
     rmq_broker_offsets_t *t = calloc(1, sizeof *t);
-    if (t) rmq_smap_init(&t->map);
+    if (t) rmq_map_init(&t->map);
     return t;
 }
 
-void rmq_bm_offsets_free(rmq_broker_offsets_t *t) {
+void rmq_broker_offsets_free(rmq_broker_offsets_t *t) {
     if (!t) return;
-    rmq_smap_fini(&t->map, tg_free);
+    rmq_map_fini(&t->map, tg_free);
     free(t);
 }
 
 static tg_t *tg_find(rmq_broker_offsets_t *t, const char *group, const char *topic, bool create) {
     char key[600];
     snprintf(key, sizeof key, "%s@%s", topic, group);
-    tg_t *tg = rmq_smap_get(&t->map, key);
+    tg_t *tg = rmq_map_get(&t->map, key);
     if (tg || !create) return tg;
     tg = calloc(1, sizeof *tg);
     if (!tg) return NULL;
     tg->topic = strdup(topic);
     tg->group = strdup(group);
-    if (!tg->topic || !tg->group || rmq_smap_put(&t->map, key, tg, NULL) != RMQ_OK) {
+    if (!tg->topic || !tg->group || rmq_map_put(&t->map, key, tg, NULL) != RMQ_OK) {
         tg_free(tg);
         return NULL;
     }
@@ -91,7 +96,7 @@ static ssize_t tg_search(const tg_t *tg, int qid) {
     return -(ssize_t)lo - 1;
 }
 
-void rmq_bm_offsets_tset(rmq_broker_offsets_t *t, const char *group, const char *topic, int qid,
+void rmq_broker_offsets_tset(rmq_broker_offsets_t *t, const char *group, const char *topic, int qid,
                          int64_t off) {
     tg_t *tg = tg_find(t, group, topic, true);
     if (!tg) {
@@ -122,7 +127,7 @@ void rmq_bm_offsets_tset(rmq_broker_offsets_t *t, const char *group, const char 
     t->changes++;
 }
 
-int64_t rmq_bm_offsets_tget(rmq_broker_offsets_t *t, const char *group, const char *topic,
+int64_t rmq_broker_offsets_tget(rmq_broker_offsets_t *t, const char *group, const char *topic,
                             int qid) {
     tg_t *tg = tg_find(t, group, topic, false);
     if (!tg) return -1;
@@ -136,13 +141,14 @@ typedef struct {
     bool first;
 } enc_ctx_t;
 
-static bool enc_one(const char *k, void *v, void *arg) {
+static bool enc_one(rmq_map_ent_t *ent, void *arg) {
+    void *v = ent->v.ptr;
     enc_ctx_t *c = arg;
     tg_t *tg = v;
     if (!c->first) rmq_buf_append_u8(c->b, ',');
     c->first = false;
     if (c->pretty) rmq_buf_append_str(c->b, "\n\t\t");
-    rmq_json_put_str(c->b, k);
+    rmq_json_put_str(c->b, ent->key);
     rmq_buf_append_str(c->b, ":{");
     for (size_t i = 0; i < tg->n; i++)
         rmq_buf_appendf(c->b, "%s%d:%" PRId64, i ? "," : "", tg->q[i].qid, tg->q[i].off);
@@ -150,19 +156,19 @@ static bool enc_one(const char *k, void *v, void *arg) {
     return false;
 }
 
-char *rmq_bm_offsets_encode(rmq_broker_offsets_t *t, bool pretty) {
+char *rmq_broker_offsets_encode(rmq_broker_offsets_t *t, bool pretty) {
     rmq_buf_t b;
     rmq_buf_init(&b);
     rmq_buf_append_str(&b, pretty ? "{\n\t\"offsetTable\":{" : "{\"offsetTable\":{");
     enc_ctx_t c = {&b, pretty, true};
-    rmq_smap_each(&t->map, enc_one, &c);
+    rmq_map_each(&t->map, enc_one, &c);
     rmq_buf_append_str(&b, pretty ? "\n\t}\n}" : "}}");
     rmq_buf_append_u8(&b, 0);
     size_t n;
     return (char *)rmq_buf_detach(&b, &n);
 }
 
-rmq_err_t rmq_bm_offsets_decode(rmq_broker_offsets_t *t, const char *text, size_t len) {
+rmq_err_t rmq_broker_offsets_decode(rmq_broker_offsets_t *t, const char *text, size_t len) {
     char err[160];
     json_t *root = rmq_fjson_parse(text, len, err, sizeof err);
     if (!root) {
@@ -196,15 +202,15 @@ rmq_err_t rmq_bm_offsets_decode(rmq_broker_offsets_t *t, const char *text, size_
             if (json_is_integer(ov)) off = json_integer_value(ov);
             else if (!json_is_string(ov) || rmq_parse_i64(json_string_value(ov), &off) != 0)
                 continue;
-            rmq_bm_offsets_tset(t, at + 1, topic, (int)qid, off);
+            rmq_broker_offsets_tset(t, at + 1, topic, (int)qid, off);
         }
     }
     json_decref(root);
     return RMQ_OK;
 }
 
-bool rmq_bm_offsets_has(rmq_broker_t *b, const char *group, const char *topic) {
-    tg_t *tg = b->offsets ? tg_find(b->offsets, group, topic, false) : NULL;
+bool rmq_broker_offsets_has(rmq_broker_offsets_t *t, const char *group, const char *topic) {
+    tg_t *tg = t ? tg_find(t, group, topic, false) : NULL;
     return tg && tg->n > 0;
 }
 
@@ -212,18 +218,19 @@ typedef struct {
     const char *group;
 } rmg_ctx_t;
 
-static bool rm_group(const char *k, void *v, void *arg) {
+static bool rm_group(rmq_map_ent_t *ent, void *arg) {
+    void *v = ent->v.ptr;
     tg_t *tg = v;
     if (strcmp(tg->group, ((rmg_ctx_t *)arg)->group) != 0) return false;
     tg_free(tg);
     return true;
 }
 
-void rmq_bm_offsets_remove_group(rmq_broker_t *b, const char *group) {
-    if (!b->offsets) return;
+void rmq_broker_offsets_remove_group(rmq_broker_offsets_t *t, const char *group) {
+    if (!t) return;
     rmg_ctx_t c = {group};
-    rmq_smap_each(&b->offsets->map, rm_group, &c);
-    b->offsets->changes++;
+    rmq_map_each(&t->map, rm_group, &c);
+    t->changes++;
 }
 
 typedef struct {
@@ -231,7 +238,8 @@ typedef struct {
     void *arg;
 } each_ctx_t;
 
-static bool each_one(const char *k, void *v, void *arg) {
+static bool each_one(rmq_map_ent_t *ent, void *arg) {
+    void *v = ent->v.ptr;
     each_ctx_t *c = arg;
     tg_t *tg = v;
     int qids[1024];
@@ -245,16 +253,16 @@ static bool each_one(const char *k, void *v, void *arg) {
     return false;
 }
 
-void rmq_bm_offsets_each(rmq_broker_t *b,
-                         void (*fn)(const char *topic, const char *group, const int *qids,
-                                    const int64_t *offs, size_t n, void *arg),
-                         void *arg) {
-    if (!b->offsets) return;
+void rmq_broker_offsets_each(rmq_broker_offsets_t *t,
+                             void (*fn)(const char *topic, const char *group, const int *qids,
+                                        const int64_t *offs, size_t n, void *arg),
+                             void *arg) {
+    if (!t) return;
     each_ctx_t c = {fn, arg};
-    rmq_smap_each(&b->offsets->map, each_one, &c);
+    rmq_map_each(&t->map, each_one, &c);
 }
 
-void rmq_bm_reset_body(rmq_buf_t *b, bool for_c, const char *topic, const char *broker,
+void rmq_broker_reset_body(rmq_buf_t *b, bool for_c, const char *topic, const char *broker,
                        const int *qids, const int64_t *offs, size_t n) {
     rmq_buf_append_str(b, for_c ? "{\"offsetTable\":[" : "{\"offsetTable\":{");
     for (size_t i = 0; i < n; i++) {
@@ -277,37 +285,36 @@ void rmq_bm_reset_body(rmq_buf_t *b, bool for_c, const char *topic, const char *
 
 /* ---- broker-facing API ------------------------------------------------------------- */
 
-static void offsets_path(rmq_broker_t *b, char *out, size_t n) {
-    snprintf(out, n, "%s/consumerOffset.json", b->config_dir);
+static void offsets_path(const rmq_broker_env_t *env, char *out, size_t n) {
+    snprintf(out, n, "%s/consumerOffset.json", env->config_dir);
 }
 
 static rmq_err_t decode_file(const char *text, size_t len, void *t) {
-    return rmq_bm_offsets_decode(t, text, len);
+    return rmq_broker_offsets_decode(t, text, len);
 }
 
-rmq_err_t rmq_broker_offsets_open(rmq_broker_t *b) {
-    rmq_broker_offsets_t *t = rmq_bm_offsets_new();
+rmq_err_t rmq_broker_offsets_open(const rmq_broker_env_t *env, rmq_broker_offsets_t **out) {
+    rmq_broker_offsets_t *t = rmq_broker_offsets_new();
     if (!t) return RMQ_ERR__NOMEM;
-    t->b = b;
+    t->env = env;
     char path[600];
-    offsets_path(b, path, sizeof path);
-    rmq_bm_load_config("offset", path, "starting with no consumer offsets", decode_file, t);
-    RMQ_LOG_INFO("offset", "loaded %zu topic@group offset tables from %s", t->map.n, path);
+    offsets_path(env, path, sizeof path);
+    rmq_broker_load_config("offset", path, "starting with no consumer offsets", decode_file, t);
+    RMQ_LOG_INFO("offset", "loaded %zu topic@group offset tables from %s", t->map.count, path);
     t->persisted_changes = t->changes;
-    b->offsets = t;
+    *out = t;
     return RMQ_OK;
 }
 
-void rmq_broker_offsets_persist(rmq_broker_t *b) {
-    rmq_broker_offsets_t *t = b->offsets;
-    if (!t || t->changes == t->persisted_changes) return;
-    char *text = rmq_bm_offsets_encode(t, true);
+void rmq_broker_offsets_persist(rmq_broker_offsets_t *t) {
+    if (!t || !t->env || t->changes == t->persisted_changes) return;
+    char *text = rmq_broker_offsets_encode(t, true);
     if (!text) {
         RMQ_LOG_ERROR("offset", "out of memory persisting consumer offsets");
         return;
     }
     char path[600];
-    offsets_path(b, path, sizeof path);
+    offsets_path(t->env, path, sizeof path);
     rmq_err_t e = rmq_store_cfgfile_write(path, text, strlen(text));
     free(text);
     if (e != RMQ_OK) {
@@ -317,29 +324,28 @@ void rmq_broker_offsets_persist(rmq_broker_t *b) {
     t->persisted_changes = t->changes;
 }
 
-void rmq_broker_offsets_close(rmq_broker_t *b) {
-    rmq_broker_offsets_t *t = b->offsets;
+void rmq_broker_offsets_close(rmq_broker_offsets_t *t) {
     if (!t) return;
     t->changes++; /* always write at shutdown */
-    rmq_broker_offsets_persist(b);
-    b->offsets = NULL;
-    rmq_bm_offsets_free(t);
+    rmq_broker_offsets_persist(t);
+    rmq_broker_offsets_free(t);
 }
 
-int64_t rmq_broker_offset_get(rmq_broker_t *b, const char *group, const char *topic, int qid) {
-    return b->offsets ? rmq_bm_offsets_tget(b->offsets, group, topic, qid) : -1;
+int64_t rmq_broker_offset_get(rmq_broker_offsets_t *t, const char *group, const char *topic,
+                              int qid) {
+    return t ? rmq_broker_offsets_tget(t, group, topic, qid) : -1;
 }
 
-void rmq_broker_offset_set(rmq_broker_t *b, const char *group, const char *topic, int qid,
-                           int64_t offset) {
-    if (!b->offsets) return;
-    int64_t old = rmq_bm_offsets_tget(b->offsets, group, topic, qid);
+void rmq_broker_offset_set(rmq_broker_offsets_t *t, const char *group, const char *topic,
+                           int qid, int64_t offset) {
+    if (!t) return;
+    int64_t old = rmq_broker_offsets_tget(t, group, topic, qid);
     if (old > offset && old >= 0)
         RMQ_LOG_DEBUG("offset", "%s@%s:%d committed %" PRId64 " < %" PRId64, topic, group, qid,
                       offset, old);
-    rmq_bm_offsets_tset(b->offsets, group, topic, qid, offset);
+    rmq_broker_offsets_tset(t, group, topic, qid, offset);
     if (old >= 0 && offset > old) {
-        tg_t *tg = tg_find(b->offsets, group, topic, false);
+        tg_t *tg = tg_find(t, group, topic, false);
         int64_t now = rmq_now_ms();
         if (tg && now - tg->win_start_ms >= 60000) {
             tg->prev_count = now - tg->win_start_ms < 120000 ? tg->win_count : 0;
@@ -350,8 +356,8 @@ void rmq_broker_offset_set(rmq_broker_t *b, const char *group, const char *topic
     }
 }
 
-double rmq_bm_offsets_tps(rmq_broker_t *b, const char *group, const char *topic) {
-    tg_t *tg = b->offsets ? tg_find(b->offsets, group, topic, false) : NULL;
+double rmq_broker_offsets_tps(rmq_broker_offsets_t *t, const char *group, const char *topic) {
+    tg_t *tg = t ? tg_find(t, group, topic, false) : NULL;
     if (!tg) return 0.0;
     int64_t el = rmq_now_ms() - tg->win_start_ms;
     if (el >= 120000) return 0.0;
@@ -376,17 +382,17 @@ static rmq_rem_cmd_t *ok_with(const rmq_rem_cmd_t *req, const char *k, int64_t v
 }
 
 /* Message at queue offset 0 swapped out of memory? (checkInDiskByConsumeOffset) */
-static bool first_msg_in_disk(rmq_broker_t *b, const char *topic, int qid) {
+static bool first_msg_in_disk(rmq_broker_ctx_t *b, const char *topic, int qid) {
     rmq_store_get_t *g = NULL;
-    if (rmq_store_get(b->store, topic, qid, 0, 1, 0, NULL, &g) != RMQ_OK || !g) return false;
+    if (rmq_store_get(b->env.store, topic, qid, 0, 1, 0, NULL, &g) != RMQ_OK || !g) return false;
     bool in_disk = false;
     if (g->status == RMQ_GET_FOUND && g->count > 0) {
         rmq_msg_rec_t rec;
         if (rmq_msg_rec_decode(g->iov[0].iov_base, g->iov[0].iov_len, false, &rec) > 0) {
             long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
             double ram = pages > 0 && psz > 0 ? (double)pages * (double)psz : 8e9;
-            double window = ram * b->cfg.store.access_message_in_memory_max_ratio / 100.0;
-            in_disk = (double)(rmq_store_commitlog_max_offset(b->store) - rec.phys_offset) >
+            double window = ram * b->env.cfg->store.access_message_in_memory_max_ratio / 100.0;
+            in_disk = (double)(rmq_store_commitlog_max_offset(b->env.store) - rec.phys_offset) >
                       window;
         }
     }
@@ -394,76 +400,76 @@ static bool first_msg_in_disk(rmq_broker_t *b, const char *topic, int qid) {
     return in_disk;
 }
 
-BM_HANDLER(h_query_offset) {
+RMQ_BROKER_HANDLER(rmq_broker_offset_on_query) {
     const char *group, *topic;
     int32_t qid;
     bool zero_if_not_found = true;
-    NEED(rmq_bm_need_str(req, "consumerGroup", &group));
-    NEED(rmq_bm_need_str(req, "topic", &topic));
-    NEED(rmq_bm_need_i32(req, "queueId", &qid));
-    NEED(rmq_bm_opt_bool(req, "setZeroIfNotFound", &zero_if_not_found));
-    int64_t off = rmq_broker_offset_get(b, group, topic, qid);
+    NEED(rmq_broker_need_str(req, "consumerGroup", &group));
+    NEED(rmq_broker_need_str(req, "topic", &topic));
+    NEED(rmq_broker_need_i32(req, "queueId", &qid));
+    NEED(rmq_broker_opt_bool(req, "setZeroIfNotFound", &zero_if_not_found));
+    int64_t off = rmq_broker_offset_get(b->offsets, group, topic, qid);
     if (off >= 0) return ok_with(req, "offset", off);
     if (!zero_if_not_found)
         return rmq_broker_err(req, RMQ_ERR_QUERY_NOT_FOUND,
                               "Not found, do not set to zero, maybe this group boot first");
     /* a young queue whose first message is still in memory starts at 0 (broker.md 3.2 r. 3) */
-    if (rmq_store_min_offset(b->store, topic, qid) <= 0 && !first_msg_in_disk(b, topic, qid))
+    if (rmq_store_min_offset(b->env.store, topic, qid) <= 0 && !first_msg_in_disk(b, topic, qid))
         return ok_with(req, "offset", 0);
     return rmq_broker_err(req, RMQ_ERR_QUERY_NOT_FOUND,
                           "Not found, V3_0_6_SNAPSHOT maybe this group consumer boot first");
 }
 
-BM_HANDLER(h_update_offset) {
+RMQ_BROKER_HANDLER(rmq_broker_offset_on_update) {
     const char *group, *topic;
     int32_t qid;
     int64_t off;
-    NEED(rmq_bm_need_str(req, "consumerGroup", &group));
-    NEED(rmq_bm_need_str(req, "topic", &topic));
-    NEED(rmq_bm_need_i32(req, "queueId", &qid));
-    NEED(rmq_bm_need_i64(req, "commitOffset", &off));
+    NEED(rmq_broker_need_str(req, "consumerGroup", &group));
+    NEED(rmq_broker_need_str(req, "topic", &topic));
+    NEED(rmq_broker_need_i32(req, "queueId", &qid));
+    NEED(rmq_broker_need_i64(req, "commitOffset", &off));
     if (qid < 0) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "queueId %d is negative", qid);
-    rmq_broker_offset_set(b, group, topic, qid, off);
+    rmq_broker_offset_set(b->offsets, group, topic, qid, off);
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-BM_HANDLER(h_search_by_ts) {
+RMQ_BROKER_HANDLER(rmq_broker_offset_on_search_by_ts) {
     const char *topic;
     int32_t qid;
     int64_t ts;
-    NEED(rmq_bm_need_str(req, "topic", &topic));
-    NEED(rmq_bm_need_i32(req, "queueId", &qid));
-    NEED(rmq_bm_need_i64(req, "timestamp", &ts));
-    return ok_with(req, "offset", rmq_store_offset_by_time(b->store, topic, qid, ts));
+    NEED(rmq_broker_need_str(req, "topic", &topic));
+    NEED(rmq_broker_need_i32(req, "queueId", &qid));
+    NEED(rmq_broker_need_i64(req, "timestamp", &ts));
+    return ok_with(req, "offset", rmq_store_offset_by_time(b->env.store, topic, qid, ts));
 }
 
-BM_HANDLER(h_max_offset) {
+RMQ_BROKER_HANDLER(rmq_broker_offset_on_max) {
     const char *topic;
     int32_t qid;
-    NEED(rmq_bm_need_str(req, "topic", &topic));
-    NEED(rmq_bm_need_i32(req, "queueId", &qid));
-    return ok_with(req, "offset", rmq_store_max_offset(b->store, topic, qid));
+    NEED(rmq_broker_need_str(req, "topic", &topic));
+    NEED(rmq_broker_need_i32(req, "queueId", &qid));
+    return ok_with(req, "offset", rmq_store_max_offset(b->env.store, topic, qid));
 }
 
-BM_HANDLER(h_min_offset) {
+RMQ_BROKER_HANDLER(rmq_broker_offset_on_min) {
     const char *topic;
     int32_t qid;
-    NEED(rmq_bm_need_str(req, "topic", &topic));
-    NEED(rmq_bm_need_i32(req, "queueId", &qid));
-    return ok_with(req, "offset", rmq_store_min_offset(b->store, topic, qid));
+    NEED(rmq_broker_need_str(req, "topic", &topic));
+    NEED(rmq_broker_need_i32(req, "queueId", &qid));
+    return ok_with(req, "offset", rmq_store_min_offset(b->env.store, topic, qid));
 }
 
-BM_HANDLER(h_earliest) {
+RMQ_BROKER_HANDLER(rmq_broker_offset_on_earliest) {
     const char *topic;
     int32_t qid;
-    NEED(rmq_bm_need_str(req, "topic", &topic));
-    NEED(rmq_bm_need_i32(req, "queueId", &qid));
-    return ok_with(req, "timestamp", rmq_store_earliest_time(b->store, topic, qid));
+    NEED(rmq_broker_need_str(req, "topic", &topic));
+    NEED(rmq_broker_need_i32(req, "queueId", &qid));
+    return ok_with(req, "timestamp", rmq_store_earliest_time(b->env.store, topic, qid));
 }
 
-BM_HANDLER(h_all_offsets) {
+RMQ_BROKER_HANDLER(rmq_broker_offset_on_all) {
     if (!b->offsets) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "offsets not loaded");
-    char *text = rmq_bm_offsets_encode(b->offsets, false);
+    char *text = rmq_broker_offsets_encode(b->offsets, false);
     if (!text) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
     rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
     if (!resp) {
@@ -477,17 +483,17 @@ BM_HANDLER(h_all_offsets) {
 /* V3_0_7_SNAPSHOT: older clients do not understand RESET_CONSUMER_CLIENT_OFFSET */
 #define VERSION_V3_0_7_SNAPSHOT 28
 
-BM_HANDLER(h_reset_offset) {
+RMQ_BROKER_HANDLER(rmq_broker_offset_on_reset) {
     const char *topic, *group;
     int64_t ts;
     bool force = false;
     int64_t only_qid = -1;
-    NEED(rmq_bm_need_str(req, "topic", &topic));
-    NEED(rmq_bm_need_str(req, "group", &group));
-    NEED(rmq_bm_need_i64(req, "timestamp", &ts));
-    NEED(rmq_bm_opt_bool(req, "isForce", &force));
-    NEED(rmq_bm_opt_i64(req, "queueId", &only_qid));
-    const rmq_topic_cfg_t *tc = rmq_broker_topic_get(b, topic);
+    NEED(rmq_broker_need_str(req, "topic", &topic));
+    NEED(rmq_broker_need_str(req, "group", &group));
+    NEED(rmq_broker_need_i64(req, "timestamp", &ts));
+    NEED(rmq_broker_opt_bool(req, "isForce", &force));
+    NEED(rmq_broker_opt_i64(req, "queueId", &only_qid));
+    const rmq_topic_cfg_t *tc = rmq_broker_topic_get(b->topics, topic);
     if (!tc)
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
                               "[reset-offset] reset offset failed, no topic in this broker. "
@@ -504,7 +510,7 @@ BM_HANDLER(h_reset_offset) {
     }
     /* RocketMQ 4.x refuses a group without offsets for the topic; a queue the group never
      * committed (a partial assignment) simply gets the target, as 5.x's server-side reset */
-    if (!rmq_bm_offsets_has(b, group, topic)) {
+    if (!rmq_broker_offsets_has(b->offsets, group, topic)) {
         free(qids);
         free(offs);
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "THe consumer group <%s> not exist",
@@ -513,9 +519,9 @@ BM_HANDLER(h_reset_offset) {
     size_t k = 0;
     for (int q = 0; q < n; q++) {
         if (only_qid >= 0 && q != only_qid) continue;
-        int64_t cur = rmq_broker_offset_get(b, group, topic, q);
-        int64_t target = ts == -1 ? rmq_store_max_offset(b->store, topic, q)
-                                  : rmq_store_offset_by_time(b->store, topic, q, ts);
+        int64_t cur = rmq_broker_offset_get(b->offsets, group, topic, q);
+        int64_t target = ts == -1 ? rmq_store_max_offset(b->env.store, topic, q)
+                                  : rmq_store_offset_by_time(b->env.store, topic, q, ts);
         if (target < 0) target = 0;
         qids[k] = q;
         /* a non-forced reset only moves back */
@@ -525,7 +531,7 @@ BM_HANDLER(h_reset_offset) {
 
     rmq_rem_conn_t **conns = NULL;
     int *langs = NULL, *versions = NULL;
-    size_t nconn = rmq_bm_clients_group_conns(b, group, &conns, &langs, &versions);
+    size_t nconn = rmq_broker_clients_group_conns(b->clients, group, &conns, &langs, &versions);
     if (nconn == 0) {
         free(qids);
         free(offs);
@@ -539,13 +545,13 @@ BM_HANDLER(h_reset_offset) {
     }
     /* store them here too (5.x server-side reset), so a restarted or lagging consumer that
      * asks QUERY_CONSUMER_OFFSET gets the reset position */
-    for (size_t i = 0; i < k; i++) rmq_bm_offsets_tset(b->offsets, group, topic, qids[i], offs[i]);
+    for (size_t i = 0; i < k; i++) rmq_broker_offsets_tset(b->offsets, group, topic, qids[i], offs[i]);
 
     rmq_buf_t map_body, c_body;
     rmq_buf_init(&map_body);
     rmq_buf_init(&c_body);
-    rmq_bm_reset_body(&map_body, false, topic, b->cfg.broker_name, qids, offs, k);
-    rmq_bm_reset_body(&c_body, true, topic, b->cfg.broker_name, qids, offs, k);
+    rmq_broker_reset_body(&map_body, false, topic, b->env.cfg->broker_name, qids, offs, k);
+    rmq_broker_reset_body(&c_body, true, topic, b->env.cfg->broker_name, qids, offs, k);
     for (size_t i = 0; i < nconn; i++) {
         if (versions[i] < VERSION_V3_0_7_SNAPSHOT) {
             RMQ_LOG_WARN("offset", "reset %s@%s: client %s version %d too old, not told", topic,
@@ -577,23 +583,11 @@ BM_HANDLER(h_reset_offset) {
     free(offs);
     rmq_rem_cmd_t *resp;
     if (req->language == RMQ_LANG_CPP) {
-        resp = rmq_bm_ok_body(req, &c_body);
+        resp = rmq_broker_ok_body(req, &c_body);
         rmq_buf_fini(&map_body);
     } else {
-        resp = rmq_bm_ok_body(req, &map_body);
+        resp = rmq_broker_ok_body(req, &map_body);
         rmq_buf_fini(&c_body);
     }
     return resp;
-}
-
-void rmq_broker_offset_register(rmq_broker_t *b) {
-    rmq_rem_server_t *s = b->server;
-    rmq_rem_server_register(s, RMQ_REQ_QUERY_CONSUMER_OFFSET, h_query_offset, b);
-    rmq_rem_server_register(s, RMQ_REQ_UPDATE_CONSUMER_OFFSET, h_update_offset, b);
-    rmq_rem_server_register(s, RMQ_REQ_SEARCH_OFFSET_BY_TIMESTAMP, h_search_by_ts, b);
-    rmq_rem_server_register(s, RMQ_REQ_GET_MAX_OFFSET, h_max_offset, b);
-    rmq_rem_server_register(s, RMQ_REQ_GET_MIN_OFFSET, h_min_offset, b);
-    rmq_rem_server_register(s, RMQ_REQ_GET_EARLIEST_MSG_STORETIME, h_earliest, b);
-    rmq_rem_server_register(s, RMQ_REQ_GET_ALL_CONSUMER_OFFSET, h_all_offsets, b);
-    rmq_rem_server_register(s, RMQ_REQ_INVOKE_BROKER_TO_RESET_OFFSET, h_reset_offset, b);
 }

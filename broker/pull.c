@@ -4,6 +4,8 @@
  * commit-offset side effect on first processing, and parking for long polling (2.5, hold.c).
  * A FOUND reply's body is the stored records written straight from the mapped CommitLog
  * segments: the store's get result is released by the frame's write completion. */
+#include "broker/pull.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +13,12 @@
 
 #include <jansson.h>
 
-#include "broker/internal.h"
+#include "broker/clients.h"
+#include "broker/hold.h"
+#include "broker/offset.h"
+#include "broker/subgroup.h"
+#include "broker/topic.h"
+#include "broker/util.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -107,8 +114,8 @@ static rmq_rem_cmd_t *pull_resp(const rmq_rem_cmd_t *req, int code, const char *
 }
 
 /* OFFSET_MOVED_EVENT (broker.md 2.4): only tooling reads it, so a failure is just logged. */
-static void offset_moved_event(rmq_broker_t *b, const pull_hdr_t *h, int64_t offset_new) {
-    json_t *mq = json_pack("{s:s,s:i,s:s}", "brokerName", b->cfg.broker_name, "queueId",
+static void offset_moved_event(rmq_broker_ctx_t *b, const pull_hdr_t *h, int64_t offset_new) {
+    json_t *mq = json_pack("{s:s,s:i,s:s}", "brokerName", b->env.cfg->broker_name, "queueId",
                            (json_int_t)h->qid, "topic", h->topic);
     json_t *ev = json_pack("{s:s,s:o,s:I,s:I}", "consumerGroup", h->group, "messageQueue", mq,
                            "offsetNew", (json_int_t)offset_new, "offsetRequest",
@@ -130,10 +137,10 @@ static void offset_moved_event(rmq_broker_t *b, const pull_hdr_t *h, int64_t off
     m.props = (const char *)pb.data;
     m.props_len = pb.len;
     m.born_ts = rmq_now_ms();
-    m.born_host = b->store_host;
-    m.store_host = b->store_host;
+    m.born_host = b->env.store_host;
+    m.store_host = b->env.store_host;
     rmq_store_put_result_t r;
-    rmq_err_t err = rmq_store_put(b->store, &m, &r, NULL, NULL);
+    rmq_err_t err = rmq_store_put(b->env.store, &m, &r, NULL, NULL);
     if (err != RMQ_OK)
         RMQ_LOG_DEBUG("pull", "offset moved event not stored: %s", rmq_strerror(err));
     rmq_buf_fini(&pb);
@@ -142,23 +149,24 @@ static void offset_moved_event(rmq_broker_t *b, const pull_hdr_t *h, int64_t off
 
 static void release_get(void *arg) { rmq_store_get_release(arg); }
 
-rmq_rem_cmd_t *rmq_broker_pull_process(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req,
-                                       bool allow_suspend) {
+/* Run a pull; borrows req. Returns the response, or NULL when it was parked. */
+static rmq_rem_cmd_t *process(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req,
+                              bool allow_suspend) {
     pull_hdr_t h;
     rmq_rem_cmd_t *resp = parse(req, &h);
     if (resp) return resp;
-    if (!(b->cfg.broker_permission & RMQ_PERM_READ))
+    if (!(b->env.cfg->broker_permission & RMQ_PERM_READ))
         return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION,
                               "the broker[%s] pulling message is forbidden",
-                              b->cfg.broker_ip1);
-    const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b, h.group);
+                              b->env.cfg->broker_ip1);
+    const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b->subgroups, h.group);
     if (!sg)
         return rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
                               "subscription group [%s] does not exist", h.group);
     if (!sg->consume_enable)
         return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION, "subscription group no permission, %s",
                               h.group);
-    const rmq_topic_cfg_t *tc = rmq_broker_topic_get(b, h.topic);
+    const rmq_topic_cfg_t *tc = rmq_broker_topic_get(b->topics, h.topic);
     if (!tc)
         return rmq_broker_err(req, RMQ_ERR_TOPIC_NOT_EXIST,
                               "topic[%s] not exist, apply first please!", h.topic);
@@ -192,7 +200,7 @@ rmq_rem_cmd_t *rmq_broker_pull_process(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
         fcodes = codes;
         nf = ncodes;
     } else {
-        const rmq_subscription_t *s = rmq_broker_clients_subscription(b, h.group, h.topic);
+        const rmq_subscription_t *s = rmq_broker_clients_subscription(b->clients, h.group, h.topic);
         if (!s)
             return rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_NOT_EXIST,
                                   "the consumer's subscription not exist, group: %s topic: %s",
@@ -211,13 +219,13 @@ rmq_rem_cmd_t *rmq_broker_pull_process(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
     rmq_store_filter_t filter = {fcodes, nf};
     rmq_store_get_t *g = NULL;
     int max_msgs = h.max_msgs > 0 ? h.max_msgs : 1;
-    rmq_err_t e = rmq_store_get(b->store, h.topic, h.qid, h.offset, max_msgs, 0, &filter, &g);
+    rmq_err_t e = rmq_store_get(b->env.store, h.topic, h.qid, h.offset, max_msgs, 0, &filter, &g);
     if (e != RMQ_OK || !g) {
         free(codes);
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "store getMessage failed: %s",
                               rmq_strerror(e));
     }
-    bool master = b->cfg.broker_role != RMQ_ROLE_SLAVE;
+    bool master = b->env.cfg->broker_role != RMQ_ROLE_SLAVE;
     int code;
     switch (g->status) {
     case RMQ_GET_FOUND: code = RMQ_OK; break;
@@ -232,15 +240,15 @@ rmq_rem_cmd_t *rmq_broker_pull_process(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
     default: code = RMQ_ERR_PULL_NOT_FOUND; break; /* OFFSET_FOUND_NULL, OVERFLOW_ONE */
     }
     int64_t next = g->next_begin_offset, suggest = 0;
-    if (code == RMQ_ERR_PULL_OFFSET_MOVED && !master && !b->cfg.offset_check_in_slave) {
+    if (code == RMQ_ERR_PULL_OFFSET_MOVED && !master && !b->env.cfg->offset_check_in_slave) {
         code = RMQ_ERR_PULL_RETRY_IMMEDIATELY;
         next = h.offset;
         suggest = sg->broker_id;
     }
     resp = NULL;
     if (code == RMQ_ERR_PULL_NOT_FOUND && allow_suspend && (h.sys_flag & PULL_FLAG_SUSPEND)) {
-        int64_t hold = b->cfg.long_polling_enable ? h.suspend_ms : b->cfg.short_polling_time_mills;
-        rmq_broker_hold_park(b, c, req, h.topic, h.qid, h.offset, hold, fcodes, nf);
+        int64_t hold = b->env.cfg->long_polling_enable ? h.suspend_ms : b->env.cfg->short_polling_time_mills;
+        rmq_broker_hold_park(b->hold, c, req, h.topic, h.qid, h.offset, hold, fcodes, nf);
         rmq_store_get_release(g);
     } else {
         resp = pull_resp(req, code, rmq_get_status_name(g->status), next, g->min_offset,
@@ -272,25 +280,17 @@ rmq_rem_cmd_t *rmq_broker_pull_process(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
     }
     /* Commit the consumer's offset on first processing only, on a master. */
     if (allow_suspend && (h.sys_flag & PULL_FLAG_COMMIT_OFFSET) && master)
-        rmq_broker_offset_set(b, h.group, h.topic, h.qid, h.commit_offset);
+        rmq_broker_offset_set(b->offsets, h.group, h.topic, h.qid, h.commit_offset);
     free(codes);
     return resp;
 }
 
-static rmq_rem_cmd_t *on_pull(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
-    if (b->shutting_down) {
-        rmq_rem_cmd_t *r = rmq_broker_err(req, RMQ_ERR_SERVICE_NOT_AVAILABLE,
-                                          "the broker is shutting down");
-        rmq_rem_cmd_destroy(req);
-        return r;
-    }
-    rmq_rem_cmd_t *resp = rmq_broker_pull_process(b, c, req, true);
-    if (resp) rmq_rem_cmd_destroy(req); /* else parked: the hold service took req */
-    return resp;
+RMQ_BROKER_HANDLER(rmq_broker_pull_on_pull) {
+    if (b->shutting_down)
+        return rmq_broker_err(req, RMQ_ERR_SERVICE_NOT_AVAILABLE, "the broker is shutting down");
+    return process(b, c, req, true);
 }
 
-void rmq_broker_pull_register(rmq_broker_t *b) {
-    rmq_rem_server_register(b->server, RMQ_REQ_PULL_MESSAGE, on_pull, b);
-    rmq_rem_server_register(b->server, RMQ_REQ_LITE_PULL_MESSAGE, on_pull, b);
+rmq_rem_cmd_t *rmq_broker_pull_rerun(void *arg, rmq_rem_conn_t *c, rmq_rem_cmd_t *req) {
+    return process(arg, c, req, false);
 }

@@ -6,6 +6,8 @@
  *
  * Loop thread only. The re-put does not wait for flush (done = NULL), as RocketMQ's does not, so
  * a run never blocks; a failed re-put keeps the level's offset and is retried 100 ms later. */
+#include "broker/schedule.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +15,8 @@
 
 #include <jansson.h>
 
-#include "broker/internal.h"
-#include "broker/mgr.h"
+#include "broker/send.h"
+#include "broker/util.h"
 #include "common/buf.h"
 #include "common/fjson.h"
 #include "common/log.h"
@@ -34,7 +36,8 @@ typedef struct {
 } sched_level_t;
 
 struct rmq_broker_schedule_s {
-    rmq_broker_t *b;
+    const rmq_broker_env_t *env; /* borrowed */
+    const bool *stopping;        /* borrowed: the broker is shutting down */
     int n;                       /* levels */
     int64_t *delay_ms;           /* n */
     int64_t *offs;               /* n: next queue offset to examine per level */
@@ -179,7 +182,7 @@ static rec_result_t deliver_one(rmq_broker_schedule_t *s, sched_level_t *l, int6
      * RocketMQ's messageTimeup builds it (broker.md 7.3, 7.5). rmq_broker_reput goes straight
      * to the store, so DELAY does not send the message back to the schedule topic. */
     rmq_store_put_result_t r;
-    rmq_err_t e = rmq_broker_reput(s->b, rec, real_topic, (int32_t)real_qid, rec->props, pl,
+    rmq_err_t e = rmq_broker_reput(s->env, rec, real_topic, (int32_t)real_qid, rec->props, pl,
                                    rec->reconsume_times, &r, NULL, NULL);
     if (e != RMQ_OK) {
         if (!l->failing)
@@ -198,14 +201,14 @@ static rec_result_t deliver_one(rmq_broker_schedule_t *s, sched_level_t *l, int6
 static void on_level_timer(uv_timer_t *t) {
     sched_level_t *l = t->data;
     rmq_broker_schedule_t *s = l->s;
-    rmq_broker_t *b = s->b;
-    if (s->closing || b->shutting_down || !b->store) return;
+    const rmq_broker_env_t *env = s->env;
+    if (s->closing || *s->stopping || !env->store) return;
     int32_t qid = l->level - 1;
     int64_t *off = &s->offs[qid];
     int handled = 0;
     for (;;) {
-        int64_t min = rmq_store_min_offset(b->store, RMQ_TOPIC_SCHEDULE, qid);
-        int64_t max = rmq_store_max_offset(b->store, RMQ_TOPIC_SCHEDULE, qid);
+        int64_t min = rmq_store_min_offset(env->store, RMQ_TOPIC_SCHEDULE, qid);
+        int64_t max = rmq_store_max_offset(env->store, RMQ_TOPIC_SCHEDULE, qid);
         /* Out of range (queue removed or files lost): clamp, as RocketMQ's correctDelayOffset. */
         if (*off < min || *off > max) {
             RMQ_LOG_WARN("schedule", "level %d offset %" PRId64 " outside [%" PRId64 ", %" PRId64
@@ -215,7 +218,7 @@ static void on_level_timer(uv_timer_t *t) {
         }
         if (*off >= max || handled >= SCHED_RUN_MAX) break;
         rmq_store_get_t *g = NULL;
-        if (rmq_store_get(b->store, RMQ_TOPIC_SCHEDULE, qid, *off, SCHED_READ_BATCH, 0, NULL, &g) !=
+        if (rmq_store_get(env->store, RMQ_TOPIC_SCHEDULE, qid, *off, SCHED_READ_BATCH, 0, NULL, &g) !=
                 RMQ_OK ||
             !g)
             break;
@@ -260,8 +263,8 @@ static void on_level_timer(uv_timer_t *t) {
 
 /* ---- persistence ---------------------------------------------------------------------------- */
 
-static void offsets_path(rmq_broker_t *b, char *out, size_t n) {
-    snprintf(out, n, "%s/delayOffset.json", b->config_dir);
+static void offsets_path(const rmq_broker_env_t *env, char *out, size_t n) {
+    snprintf(out, n, "%s/delayOffset.json", env->config_dir);
 }
 
 static void persist(rmq_broker_schedule_t *s, bool force) {
@@ -272,7 +275,7 @@ static void persist(rmq_broker_schedule_t *s, bool force) {
         return;
     }
     char path[600];
-    offsets_path(s->b, path, sizeof path);
+    offsets_path(s->env, path, sizeof path);
     rmq_err_t e = rmq_store_cfgfile_write(path, text, strlen(text));
     free(text);
     if (e != RMQ_OK) {
@@ -284,8 +287,8 @@ static void persist(rmq_broker_schedule_t *s, bool force) {
 
 static void on_flush_timer(uv_timer_t *t) { persist(t->data, false); }
 
-void rmq_broker_schedule_persist(rmq_broker_t *b) {
-    if (b->schedule) persist(b->schedule, false);
+void rmq_broker_schedule_persist(rmq_broker_schedule_t *s) {
+    if (s) persist(s, false);
 }
 
 static rmq_err_t decode_file(const char *text, size_t len, void *arg) {
@@ -293,15 +296,17 @@ static rmq_err_t decode_file(const char *text, size_t len, void *arg) {
     return rmq_broker_delay_offsets_decode(text, len, s->offs, s->n);
 }
 
-rmq_err_t rmq_broker_schedule_open(rmq_broker_t *b) {
+rmq_err_t rmq_broker_schedule_open(const rmq_broker_env_t *env, const bool *stopping,
+                                   rmq_broker_schedule_t **out) {
     rmq_broker_schedule_t *s = calloc(1, sizeof *s);
     if (!s) return RMQ_ERR__NOMEM;
-    s->b = b;
-    s->n = rmq_broker_delay_parse(b->cfg.message_delay_level, &s->delay_ms);
+    s->env = env;
+    s->stopping = stopping;
+    s->n = rmq_broker_delay_parse(env->cfg->message_delay_level, &s->delay_ms);
     if (s->n <= 0) {
         /* rmq_broker_cfg_finish refuses such a config; stay defensive. */
         RMQ_LOG_ERROR("schedule", "messageDelayLevel malformed: '%s'",
-                      b->cfg.message_delay_level ? b->cfg.message_delay_level : "");
+                      env->cfg->message_delay_level ? env->cfg->message_delay_level : "");
         free(s);
         return RMQ_ERR__CONFIG;
     }
@@ -315,13 +320,13 @@ rmq_err_t rmq_broker_schedule_open(rmq_broker_t *b) {
         return RMQ_ERR__NOMEM;
     }
     char path[600];
-    offsets_path(b, path, sizeof path);
-    rmq_bm_load_config("schedule", path, "delivering from the start of each level",
+    offsets_path(env, path, sizeof path);
+    rmq_broker_load_config("schedule", path, "delivering from the start of each level",
                        decode_file, s);
     /* Clamp into each schedule queue's range now (RocketMQ's correctDelayOffset at load). */
     for (int i = 0; i < s->n; i++) {
-        int64_t min = rmq_store_min_offset(b->store, RMQ_TOPIC_SCHEDULE, i);
-        int64_t max = rmq_store_max_offset(b->store, RMQ_TOPIC_SCHEDULE, i);
+        int64_t min = rmq_store_min_offset(env->store, RMQ_TOPIC_SCHEDULE, i);
+        int64_t max = rmq_store_max_offset(env->store, RMQ_TOPIC_SCHEDULE, i);
         int64_t o = s->offs[i] < min ? min : s->offs[i] > max ? max : s->offs[i];
         if (o != s->offs[i]) {
             RMQ_LOG_WARN("schedule", "level %d offset %" PRId64 " corrected to %" PRId64, i + 1,
@@ -330,8 +335,8 @@ rmq_err_t rmq_broker_schedule_open(rmq_broker_t *b) {
             s->changes++;
         }
     }
-    b->schedule = s;
-    uv_timer_init(b->loop, &s->flush_timer);
+    *out = s;
+    uv_timer_init(env->loop, &s->flush_timer);
     s->flush_timer.data = s;
     s->open_handles = 1;
     uv_timer_start(&s->flush_timer, on_flush_timer, SCHED_FLUSH_MS, SCHED_FLUSH_MS);
@@ -339,16 +344,16 @@ rmq_err_t rmq_broker_schedule_open(rmq_broker_t *b) {
         sched_level_t *l = &s->lv[i];
         l->s = s;
         l->level = i + 1;
-        uv_timer_init(b->loop, &l->timer);
+        uv_timer_init(env->loop, &l->timer);
         l->timer.data = l;
         s->open_handles++;
     }
     /* A slave only keeps the file (its master delivers and ships delayOffset.json). */
-    if (b->cfg.broker_role != RMQ_ROLE_SLAVE) {
+    if (env->cfg->broker_role != RMQ_ROLE_SLAVE) {
         s->running = true;
         for (int i = 0; i < s->n; i++) rearm(&s->lv[i], SCHED_FIRST_MS);
     }
-    RMQ_LOG_INFO("schedule", "%d delay levels (%s), %s", s->n, b->cfg.message_delay_level,
+    RMQ_LOG_INFO("schedule", "%d delay levels (%s), %s", s->n, env->cfg->message_delay_level,
                  s->running ? "delivering" : "not delivering (slave)");
     return RMQ_OK;
 }
@@ -363,12 +368,10 @@ static void on_handle_closed(uv_handle_t *h) {
     free(s);
 }
 
-void rmq_broker_schedule_close(rmq_broker_t *b) {
-    rmq_broker_schedule_t *s = b->schedule;
+void rmq_broker_schedule_close(rmq_broker_schedule_t *s) {
     if (!s) return;
     s->closing = true;
     persist(s, true);
-    b->schedule = NULL;
     uv_close((uv_handle_t *)&s->flush_timer, on_handle_closed);
     for (int i = 0; i < s->n; i++) {
         s->lv[i].timer.data = s;
@@ -378,8 +381,7 @@ void rmq_broker_schedule_close(rmq_broker_t *b) {
 
 /* ---- GET_ALL_DELAY_OFFSET (45): the delayOffset.json content, for slaves and tools ---------- */
 
-static rmq_rem_cmd_t *on_get_all_delay_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+RMQ_BROKER_HANDLER(rmq_broker_schedule_on_get_all) {
     rmq_rem_cmd_t *resp;
     char *text = b->schedule ? rmq_broker_delay_offsets_encode(b->schedule->offs, b->schedule->n,
                                                                false)
@@ -390,10 +392,5 @@ static rmq_rem_cmd_t *on_get_all_delay_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *
         resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
         rmq_rem_cmd_set_body(resp, text, strlen(text));
     }
-    rmq_rem_cmd_destroy(req);
     return resp;
-}
-
-void rmq_broker_schedule_register(rmq_broker_t *b) {
-    rmq_rem_server_register(b->server, RMQ_REQ_GET_ALL_DELAY_OFFSET, on_get_all_delay_offset, b);
 }

@@ -10,6 +10,8 @@
  * Under SYNC_FLUSH the reply waits for the group commit without blocking the loop: the store's
  * completion runs on the flush thread, which posts the reply back to the loop (mailbox); the
  * connection is referenced until then. ASYNC_FLUSH and WAIT=false reply at once. */
+#include "broker/send.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,7 +19,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "broker/internal.h"
+#include "broker/subgroup.h"
+#include "broker/topic.h"
+#include "broker/util.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -56,23 +60,6 @@ static int slot_of(const char *k, bool v2) {
     return -1;
 }
 
-/* Java Long.parseLong, as rmq_rem_cmd_get_i64 applies it: optional sign, digits only. */
-static bool parse_java_long(const char *s, int64_t *out) {
-    const char *p = s;
-    bool neg = false;
-    if (*p == '-' || *p == '+') neg = *p++ == '-';
-    if (!*p) return false;
-    uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9') return false;
-        unsigned d = (unsigned)(*p - '0');
-        if (v > (lim - d) / 10) return false;
-        v = v * 10 + d;
-    }
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    return true;
-}
-
 static bool need_str(const char *val, const field_name_t *f, bool v2, const char **out,
                      char *err, size_t errlen) {
     *out = val;
@@ -83,7 +70,7 @@ static bool need_str(const char *val, const field_name_t *f, bool v2, const char
 
 static bool get_int(const char *val, const field_name_t *f, bool v2, bool required,
                     int64_t def, int64_t *out, char *err, size_t errlen) {
-    if (val && parse_java_long(val, out)) return true;
+    if (val && rmq_parse_java_long(val, out) == 0) return true;
     if (!val && !required) {
         *out = def;
         return true;
@@ -197,47 +184,7 @@ bad:
     return RMQ_ERR_MESSAGE_ILLEGAL;
 }
 
-int rmq_broker_delay_levels(const char *spec) {
-    if (!spec) return -1;
-    int n = 0;
-    const char *p = spec;
-    while (*p) {
-        while (*p == ' ') p++;
-        if (!*p) break;
-        const char *s = p;
-        while (*p >= '0' && *p <= '9') p++;
-        if (p == s) return -1;
-        if (*p != 's' && *p != 'm' && *p != 'h' && *p != 'd') return -1;
-        p++;
-        if (*p && *p != ' ') return -1;
-        n++;
-    }
-    return n;
-}
-
 /* ---- properties ---------------------------------------------------------------------------- */
-
-typedef struct {
-    rmq_buf_t *out;
-    const char *const *drop;
-} filter_t;
-
-static bool copy_pair(const char *k, size_t kl, const char *v, size_t vl, void *arg) {
-    filter_t *f = arg;
-    for (const char *const *d = f->drop; d && *d; d++)
-        if (strlen(*d) == kl && !memcmp(*d, k, kl)) return true;
-    if (f->out->len) rmq_buf_append_u8(f->out, RMQ_PROP_SEP);
-    rmq_buf_append(f->out, k, kl);
-    rmq_buf_append_u8(f->out, RMQ_PROP_NAME_SEP);
-    rmq_buf_append(f->out, v, vl);
-    return true;
-}
-
-/* out = props without the keys in drop (NULL-terminated), no trailing separator. */
-static void props_filter(rmq_buf_t *out, const char *props, size_t len, const char *const *drop) {
-    filter_t f = {out, drop};
-    if (props && len) rmq_msg_prop_each(props, len, copy_pair, &f);
-}
 
 static void props_add(rmq_buf_t *out, const char *k, const char *v) {
     if (!v || !*v) return;
@@ -254,12 +201,12 @@ static void props_add_i64(rmq_buf_t *out, const char *k, int64_t v) {
 }
 
 /* The DELAY level of props clamped to the configured levels; 0 when none. */
-static int delay_level(rmq_broker_t *b, const char *props, size_t len) {
+static int delay_level(rmq_broker_ctx_t *b, const char *props, size_t len) {
     char v[32];
     int64_t lvl;
     if (!props || !rmq_msg_prop_copy(props, len, RMQ_PROP_DELAY, v, sizeof v)) return 0;
     if (rmq_parse_i64(v, &lvl) != 0 || lvl <= 0) return 0;
-    int max = rmq_broker_delay_levels(b->cfg.message_delay_level);
+    int max = rmq_broker_delay_levels(b->env.cfg->message_delay_level);
     return lvl > max ? max : (int)lvl;
 }
 
@@ -280,7 +227,7 @@ static const char *i64_text(int64_t v, char *t) {
     return t;
 }
 
-static void fill_response(rmq_broker_t *b, rmq_rem_cmd_t *resp, const rmq_store_put_result_t *r,
+static void fill_response(rmq_broker_ctx_t *b, rmq_rem_cmd_t *resp, const rmq_store_put_result_t *r,
                           const int64_t *offsets, int32_t qid, const char *props, size_t plen) {
     char id[64], qid_t[24], qoff_t[24], uniq[128];
     char *ids = NULL;
@@ -292,14 +239,14 @@ static void fill_response(rmq_broker_t *b, rmq_rem_cmd_t *resp, const rmq_store_
             size_t pos = 0;
             for (size_t i = 0; i < n; i++) {
                 if (i) ids[pos++] = ',';
-                rmq_msg_offset_id_encode(ids + pos, &b->store_host, offsets[i]);
+                rmq_msg_offset_id_encode(ids + pos, &b->env.store_host, offsets[i]);
                 pos += strlen(ids + pos);
             }
             ids[pos] = 0;
         }
         msg_id = ids;
     } else {
-        rmq_msg_offset_id_encode(id, &b->store_host, r->phys_offset);
+        rmq_msg_offset_id_encode(id, &b->env.store_host, r->phys_offset);
     }
     /* the reply's own fields, set once each: one allocation (rmq_rem_cmd_add_fields) */
     rmq_rem_field_t kv[4];
@@ -313,14 +260,14 @@ static void fill_response(rmq_broker_t *b, rmq_rem_cmd_t *resp, const rmq_store_
     free(ids);
 }
 
-static void set_region(rmq_broker_t *b, rmq_rem_cmd_t *resp) {
-    rmq_rem_cmd_set(resp, RMQ_PROP_MSG_REGION, b->cfg.region_id ? b->cfg.region_id : "");
-    rmq_rem_cmd_set(resp, RMQ_PROP_TRACE_ON, b->cfg.trace_on ? "true" : "false");
+static void set_region(rmq_broker_ctx_t *b, rmq_rem_cmd_t *resp) {
+    rmq_rem_cmd_set(resp, RMQ_PROP_MSG_REGION, b->env.cfg->region_id ? b->env.cfg->region_id : "");
+    rmq_rem_cmd_set(resp, RMQ_PROP_TRACE_ON, b->env.cfg->trace_on ? "true" : "false");
 }
 
-static rmq_rem_cmd_t *send_err(rmq_broker_t *b, const rmq_rem_cmd_t *req, int code,
+static rmq_rem_cmd_t *send_err(rmq_broker_ctx_t *b, const rmq_rem_cmd_t *req, int code,
                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static rmq_rem_cmd_t *send_err(rmq_broker_t *b, const rmq_rem_cmd_t *req, int code,
+static rmq_rem_cmd_t *send_err(rmq_broker_ctx_t *b, const rmq_rem_cmd_t *req, int code,
                                const char *fmt, ...) {
     char remark[1024];
     va_list ap;
@@ -333,14 +280,14 @@ static rmq_rem_cmd_t *send_err(rmq_broker_t *b, const rmq_rem_cmd_t *req, int co
 }
 
 /* Map a synchronous put failure to the wire. */
-static rmq_rem_cmd_t *put_failed(rmq_broker_t *b, const rmq_rem_cmd_t *req, rmq_err_t err,
+static rmq_rem_cmd_t *put_failed(rmq_broker_ctx_t *b, const rmq_rem_cmd_t *req, rmq_err_t err,
                                  const char *topic) {
     switch (err) {
     case RMQ_ERR_MESSAGE_ILLEGAL:
         return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
                         "the message is illegal, maybe msg body or properties length not matched "
                         "(maxMessageSize=%d, properties <= %d)",
-                        b->cfg.store.max_message_size, MAX_PROPS_LEN);
+                        b->env.cfg->store.max_message_size, MAX_PROPS_LEN);
     case RMQ_ERR_SERVICE_NOT_AVAILABLE:
         return send_err(b, req, RMQ_ERR_SERVICE_NOT_AVAILABLE,
                         "service not available now, maybe disk full or the broker is a slave");
@@ -355,7 +302,7 @@ static rmq_rem_cmd_t *put_failed(rmq_broker_t *b, const rmq_rem_cmd_t *req, rmq_
 }
 
 typedef struct {
-    rmq_broker_t *b;
+    rmq_broker_ctx_t *b;
     rmq_rem_conn_t *conn;
     rmq_rem_cmd_t *resp;
     rmq_err_t err;
@@ -369,7 +316,7 @@ static void send_finish(void *arg) {
                                                              : RMQ_ERR_SYSTEM_ERROR;
         if (x->err == RMQ_ERR_FLUSH_DISK_TIMEOUT)
             rmq_rem_cmd_set_remarkf(x->resp, "flush disk timeout (syncFlushTimeout=%d ms)",
-                                    x->b->cfg.store.sync_flush_timeout);
+                                    x->b->env.cfg->store.sync_flush_timeout);
     }
     if (!rmq_rem_conn_is_closed(x->conn))
         rmq_rem_conn_send(x->conn, x->resp);
@@ -394,11 +341,11 @@ static void on_put_done(rmq_err_t err, const rmq_store_put_result_t *r, void *ar
 
 /* Put m (n messages when batch) and produce the reply: now, or NULL when it will come from the
  * flush thread. resp is taken. */
-static rmq_rem_cmd_t *put_and_reply(rmq_broker_t *b, rmq_rem_conn_t *c, const rmq_rem_cmd_t *req,
+static rmq_rem_cmd_t *put_and_reply(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const rmq_rem_cmd_t *req,
                                     rmq_rem_cmd_t *resp, const rmq_store_msg_t *m, size_t n,
                                     bool wait, int32_t reply_qid, const char *uniq_props,
                                     size_t uniq_plen) {
-    bool sync = b->cfg.store.flush_disk_type == RMQ_FLUSH_SYNC && wait;
+    bool sync = b->env.cfg->store.flush_disk_type == RMQ_FLUSH_SYNC && wait;
     send_ctx_t *x = sync ? calloc(1, sizeof *x) : NULL;
     if (sync && !x) {
         rmq_rem_cmd_destroy(resp);
@@ -411,9 +358,9 @@ static rmq_rem_cmd_t *put_and_reply(rmq_broker_t *b, rmq_rem_conn_t *c, const rm
     }
     rmq_store_put_result_t r = {0};
     int64_t *offsets = n > 1 ? calloc(n, sizeof *offsets) : NULL;
-    rmq_err_t err = n > 1 ? rmq_store_put_batch(b->store, m, n, &r, offsets,
+    rmq_err_t err = n > 1 ? rmq_store_put_batch(b->env.store, m, n, &r, offsets,
                                               x ? on_put_done : NULL, x)
-                        : rmq_store_put(b->store, m, &r, x ? on_put_done : NULL, x);
+                        : rmq_store_put(b->env.store, m, &r, x ? on_put_done : NULL, x);
     if (err != RMQ_OK) {
         free(offsets);
         free(x);
@@ -439,7 +386,7 @@ static rmq_rem_cmd_t *put_and_reply(rmq_broker_t *b, rmq_rem_conn_t *c, const rm
 
 /* ---- SEND_MESSAGE / V2 / BATCH ------------------------------------------------------------- */
 
-static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req) {
+static rmq_rem_cmd_t *handle_send(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req) {
     char err[512];
     rmq_broker_send_hdr_t h;
     bool v2 = req->code == RMQ_REQ_SEND_MESSAGE_V2 || req->code == RMQ_REQ_SEND_BATCH_MESSAGE;
@@ -450,15 +397,15 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cm
 
     if (b->shutting_down)
         return send_err(b, req, RMQ_ERR_SERVICE_NOT_AVAILABLE, "the broker is shutting down");
-    if (b->cfg.broker_role == RMQ_ROLE_SLAVE)
+    if (b->env.cfg->broker_role == RMQ_ROLE_SLAVE)
         return send_err(b, req, RMQ_ERR_SERVICE_NOT_AVAILABLE,
                         "the broker is a slave, sending message is forbidden");
-    const rmq_topic_cfg_t *tc0 = rmq_broker_topic_get(b, topic);
-    if (!(b->cfg.broker_permission & RMQ_PERM_WRITE) && tc0 && tc0->order)
+    const rmq_topic_cfg_t *tc0 = rmq_broker_topic_get(b->topics, topic);
+    if (!(b->env.cfg->broker_permission & RMQ_PERM_WRITE) && tc0 && tc0->order)
         return send_err(b, req, RMQ_ERR_NO_PERMISSION,
                         "the broker[%s] sending message is forbidden",
-                        b->cfg.broker_ip1);
-    const char *why = rmq_broker_topic_invalid(b, topic);
+                        b->env.cfg->broker_ip1);
+    const char *why = rmq_broker_topic_invalid(b->env.cfg, topic);
     if (why) return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "%s topic[%.200s]", why, topic);
     if (rmq_broker_topic_send_forbidden(topic))
         return send_err(b, req, RMQ_ERR_NO_PERMISSION, "Sending message to topic[%s] is forbidden.",
@@ -469,10 +416,10 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cm
     bool is_retry = !strncmp(topic, RMQ_RETRY_PREFIX, strlen(RMQ_RETRY_PREFIX));
     if (!tc) {
         int sysflag = h.unit_mode ? 1 : 0;
-        tc = rmq_broker_topic_create_on_send(b, topic, h.default_topic,
+        tc = rmq_broker_topic_create_on_send(b->topics, topic, h.default_topic,
                                              h.default_topic_queue_nums, sysflag);
         if (!tc && is_retry)
-            tc = rmq_broker_topic_create_sys(b, topic, 1, RMQ_PERM_READ | RMQ_PERM_WRITE);
+            tc = rmq_broker_topic_create_sys(b->topics, topic, 1, RMQ_PERM_READ | RMQ_PERM_WRITE);
         if (!tc)
             return send_err(b, req, RMQ_ERR_TOPIC_NOT_EXIST,
                             "topic[%s] not exist, apply first please!", topic);
@@ -489,14 +436,14 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cm
     if (qid < 0) {
         if (tc->write_queue_nums <= 0)
             return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "topic %s has no writable queue", topic);
-        qid = (int32_t)((rmq_broker_rand() % 99999999u) % (uint32_t)tc->write_queue_nums);
+        qid = (int32_t)((rmq_broker_rand(b) % 99999999u) % (uint32_t)tc->write_queue_nums);
     }
 
     size_t body_len = req->body_len;
-    if (body_len > (size_t)b->cfg.store.max_message_size)
+    if (body_len > (size_t)b->env.cfg->store.max_message_size)
         return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
                         "the message body size %zu is over the limit maxMessageSize=%d", body_len,
-                        b->cfg.store.max_message_size);
+                        b->env.cfg->store.max_message_size);
     const char *props = h.properties;
     size_t plen = props ? strlen(props) : 0;
     if (plen > MAX_PROPS_LEN)
@@ -508,7 +455,7 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cm
     char dlq[300];
     if (is_retry) {
         const char *group = topic + strlen(RMQ_RETRY_PREFIX);
-        const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b, group);
+        const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b->subgroups, group);
         if (!sg)
             return send_err(b, req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
                             "subscription group not exist, %s", group);
@@ -516,7 +463,7 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cm
                                                                     : sg->retry_max_times;
         if (h.reconsume_times >= max) {
             snprintf(dlq, sizeof dlq, "%s%s", RMQ_DLQ_PREFIX, group);
-            if (!rmq_broker_topic_create_sys(b, dlq, 1, RMQ_PERM_READ | RMQ_PERM_WRITE))
+            if (!rmq_broker_topic_create_sys(b->topics, dlq, 1, RMQ_PERM_READ | RMQ_PERM_WRITE))
                 return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", dlq);
             topic = dlq;
             qid = 0;
@@ -534,15 +481,15 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cm
     static const char *const drop_wait_delay[] = {RMQ_PROP_WAIT, RMQ_PROP_DELAY, NULL};
     rmq_buf_t pb;
     rmq_buf_init(&pb);
-    props_filter(&pb, props, plen, to_dlq ? drop_wait_delay : drop_wait);
-    props_add(&pb, RMQ_PROP_CLUSTER, b->cfg.broker_cluster_name);
+    rmq_msg_prop_filter_keys(&pb, props, plen, to_dlq ? drop_wait_delay : drop_wait);
+    props_add(&pb, RMQ_PROP_CLUSTER, b->env.cfg->broker_cluster_name);
 
     rmq_store_msg_t m = {0};
     m.flag = h.flag;
     m.sysflag = sysflag;
     m.born_ts = h.born_timestamp;
     rmq_broker_peer_host(c, &m.born_host);
-    m.store_host = b->store_host;
+    m.store_host = b->env.store_host;
     m.reconsume_times = h.reconsume_times;
     rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
     if (!resp) {
@@ -585,7 +532,7 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cm
         for (size_t i = 0; i < n; i++) {
             /* item properties + separator + batch-level properties */
             rmq_buf_init(&ps[i]);
-            props_filter(&ps[i], items[i].props, items[i].props_len, drop_wait);
+            rmq_msg_prop_filter_keys(&ps[i], items[i].props, items[i].props_len, drop_wait);
             if (pb.len) {
                 if (ps[i].len) rmq_buf_append_u8(&ps[i], RMQ_PROP_SEP);
                 rmq_buf_append(&ps[i], pb.data, pb.len);
@@ -623,13 +570,13 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cm
     int txn = sysflag & RMQ_SYSFLAG_TXN_MASK;
     int lvl = to_dlq ? 0 : delay_level(b, props, plen);
     if (half) {
-        if (b->cfg.reject_transaction_message) {
+        if (b->env.cfg->reject_transaction_message) {
             rmq_rem_cmd_destroy(resp);
             rmq_buf_fini(&pb);
             return send_err(b, req, RMQ_ERR_NO_PERMISSION,
                             "the broker[%s] sending transaction message is forbidden "
                             "(rejectTransactionMessage=true)",
-                            b->cfg.broker_ip1);
+                            b->env.cfg->broker_ip1);
         }
         /* Half message (broker.md 8.1); its check-back is a later issue. */
         props_add(&pb, RMQ_PROP_REAL_TOPIC, topic);
@@ -644,7 +591,7 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cm
                                                 RMQ_PROP_DELAY, NULL};
         rmq_buf_t nb;
         rmq_buf_init(&nb);
-        props_filter(&nb, (const char *)pb.data, pb.len, drop_real);
+        rmq_msg_prop_filter_keys(&nb, (const char *)pb.data, pb.len, drop_real);
         props_add_i64(&nb, RMQ_PROP_DELAY, lvl);
         props_add(&nb, RMQ_PROP_REAL_TOPIC, topic);
         props_add_i64(&nb, RMQ_PROP_REAL_QID, qid);
@@ -671,22 +618,20 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cm
     return out;
 }
 
-static rmq_rem_cmd_t *on_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+RMQ_BROKER_HANDLER(rmq_broker_send_on_send) {
     rmq_rem_cmd_t *resp = handle_send(b, c, req);
     if (resp && resp->code != RMQ_OK && resp->code != RMQ_ERR_FLUSH_DISK_TIMEOUT)
         RMQ_LOG_DEBUG("send", "send from %s refused: %d %s", rmq_rem_conn_peer(c), resp->code,
                       resp->remark ? resp->remark : "");
-    rmq_rem_cmd_destroy(req);
     return resp;
 }
 
 /* ---- re-put (delay, retry, DLQ, transactions) ---------------------------------------------- */
 
-rmq_err_t rmq_broker_reput(rmq_broker_t *b, const rmq_msg_rec_t *rec, const char *topic,
-                           int32_t qid, const char *new_props, size_t new_props_len,
-                           int32_t reconsume_times, rmq_store_put_result_t *r,
-                           rmq_store_put_cb done, void *arg) {
+rmq_err_t rmq_broker_reput(const rmq_broker_env_t *env, const rmq_msg_rec_t *rec,
+                           const char *topic, int32_t qid, const char *new_props,
+                           size_t new_props_len, int32_t reconsume_times,
+                           rmq_store_put_result_t *r, rmq_store_put_cb done, void *arg) {
     rmq_store_msg_t m = {0};
     m.topic = topic;
     m.topic_len = strlen(topic);
@@ -699,15 +644,15 @@ rmq_err_t rmq_broker_reput(rmq_broker_t *b, const rmq_msg_rec_t *rec, const char
     m.sysflag = rec->sysflag & ~(RMQ_SYSFLAG_BORNHOST_V6 | RMQ_SYSFLAG_STOREHOST_V6);
     m.born_ts = rec->born_ts;
     m.born_host = rec->born_host;
-    m.store_host = b->store_host;
+    m.store_host = env->store_host;
     m.reconsume_times = reconsume_times;
     m.prepared_txn_offset = rec->prepared_txn_offset;
-    return rmq_store_put(b->store, &m, r, done, arg);
+    return rmq_store_put(env->store, &m, r, done, arg);
 }
 
 /* ---- CONSUMER_SEND_MSG_BACK (broker.md 6.2) ------------------------------------------------ */
 
-static rmq_rem_cmd_t *handle_send_back(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req) {
+static rmq_rem_cmd_t *handle_send_back(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req) {
     int64_t offset;
     int32_t delay, maxr = -1;
     const char *group = rmq_rem_cmd_get(req, "group");
@@ -724,20 +669,20 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
                               "the custom field <maxReconsumeTimes> is not a number");
 
-    const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b, group);
+    const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b->subgroups, group);
     if (!sg)
         return rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
                               "subscription group not exist, %s", group);
-    if (!(b->cfg.broker_permission & RMQ_PERM_WRITE) || b->cfg.broker_role == RMQ_ROLE_SLAVE)
+    if (!(b->env.cfg->broker_permission & RMQ_PERM_WRITE) || b->env.cfg->broker_role == RMQ_ROLE_SLAVE)
         return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION,
-                              "the broker[%s] sending message is forbidden", b->cfg.broker_ip1);
+                              "the broker[%s] sending message is forbidden", b->env.cfg->broker_ip1);
     if (sg->retry_queue_nums <= 0) return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 
     char retry[300];
     snprintf(retry, sizeof retry, "%s%s", RMQ_RETRY_PREFIX, group);
-    int32_t qid = (int32_t)(rmq_broker_rand() % (uint32_t)sg->retry_queue_nums);
+    int32_t qid = (int32_t)(rmq_broker_rand(b) % (uint32_t)sg->retry_queue_nums);
     const rmq_topic_cfg_t *tc =
-        rmq_broker_topic_create_sys(b, retry, sg->retry_queue_nums, RMQ_PERM_READ | RMQ_PERM_WRITE);
+        rmq_broker_topic_create_sys(b->topics, retry, sg->retry_queue_nums, RMQ_PERM_READ | RMQ_PERM_WRITE);
     if (!tc) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", retry);
     if (!(tc->perm & RMQ_PERM_WRITE))
         return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION,
@@ -747,7 +692,7 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
     uint8_t *raw = NULL;
     size_t rawlen = 0;
     rmq_msg_rec_t rec;
-    if (rmq_store_read_at(b->store, offset, &raw, &rawlen) != RMQ_OK ||
+    if (rmq_store_read_at(b->env.store, offset, &raw, &rawlen) != RMQ_OK ||
         rmq_msg_rec_decode(raw, rawlen, false, &rec) <= 0) {
         free(raw);
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "look message by offset failed, %" PRId64,
@@ -759,7 +704,7 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
     int lvl = 0;
     if (rec.reconsume_times >= max || delay < 0) {
         snprintf(dlq, sizeof dlq, "%s%s", RMQ_DLQ_PREFIX, group);
-        if (!rmq_broker_topic_create_sys(b, dlq, 1, RMQ_PERM_READ | RMQ_PERM_WRITE)) {
+        if (!rmq_broker_topic_create_sys(b->topics, dlq, 1, RMQ_PERM_READ | RMQ_PERM_WRITE)) {
             free(raw);
             return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", dlq);
         }
@@ -769,7 +714,7 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
                      offset, group, dlq, rec.reconsume_times);
     } else {
         lvl = delay > 0 ? delay : 3 + rec.reconsume_times;
-        int maxl = rmq_broker_delay_levels(b->cfg.message_delay_level);
+        int maxl = rmq_broker_delay_levels(b->env.cfg->message_delay_level);
         if (lvl > maxl) lvl = maxl;
     }
 
@@ -779,7 +724,7 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
                                        RMQ_PROP_REAL_QID, RMQ_PROP_ORIGIN_MESSAGE_ID, NULL};
     rmq_buf_t pb;
     rmq_buf_init(&pb);
-    props_filter(&pb, rec.props, (size_t)rec.props_len, drop);
+    rmq_msg_prop_filter_keys(&pb, rec.props, (size_t)rec.props_len, drop);
     if (!rmq_msg_prop_get(rec.props, (size_t)rec.props_len, RMQ_PROP_RETRY_TOPIC, &(size_t){0})) {
         char t[256];
         size_t tl = RMQ_MIN((size_t)rec.topic_len, sizeof t - 1);
@@ -802,7 +747,7 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
         qid = lvl - 1;
     }
     rmq_store_put_result_t r;
-    e = rmq_broker_reput(b, &rec, topic, qid, (const char *)pb.data, pb.len,
+    e = rmq_broker_reput(&b->env, &rec, topic, qid, (const char *)pb.data, pb.len,
                          rec.reconsume_times + 1, &r, NULL, NULL);
     rmq_buf_fini(&pb);
     free(raw);
@@ -811,15 +756,4 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_t *b, rmq_rem_conn_t *c, rmq_r
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-static rmq_rem_cmd_t *on_send_back(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_rem_cmd_t *resp = handle_send_back(arg, c, req);
-    rmq_rem_cmd_destroy(req);
-    return resp;
-}
-
-void rmq_broker_send_register(rmq_broker_t *b) {
-    rmq_rem_server_register(b->server, RMQ_REQ_SEND_MESSAGE, on_send, b);
-    rmq_rem_server_register(b->server, RMQ_REQ_SEND_MESSAGE_V2, on_send, b);
-    rmq_rem_server_register(b->server, RMQ_REQ_SEND_BATCH_MESSAGE, on_send, b);
-    rmq_rem_server_register(b->server, RMQ_REQ_CONSUMER_SEND_MSG_BACK, on_send_back, b);
-}
+RMQ_BROKER_HANDLER(rmq_broker_send_on_send_back) { return handle_send_back(b, c, req); }

@@ -1,19 +1,25 @@
 /* Subscription groups (broker.md 4.4): group -> SubscriptionGroupConfig, persisted to
  * config/subscriptionGroup.json (store.md 8.6) on every change with a DataVersion bump;
  * unknown groups are created with defaults on first use when autoCreateSubscriptionGroup (or
- * for CID_RMQ_SYS_* groups). Handlers 200 / 201 / 207 (registered through admin.c). */
+ * for CID_RMQ_SYS_* groups). Handlers 200 / 201 / 207. */
+#include "broker/subgroup.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/broker.h"
-#include "broker/mgr.h"
+#include "broker/util.h"
+#include "common/fjson.h"
 #include "common/log.h"
+#include "common/map.h"
 #include "common/util.h"
 
 struct rmq_broker_subgroups_s {
-    rmq_smap_t map; /* name -> rmq_subgroup_t */
+    const rmq_broker_env_t *env; /* borrowed */
+    void (*drop_offsets)(const char *group, void *arg);
+    void *drop_arg;
+    rmq_map_t map; /* name -> rmq_subgroup_t (owned) */
     int64_t dv_counter, dv_timestamp;
 };
 
@@ -21,7 +27,7 @@ static const char *const builtin_groups[] = {
     "TOOLS_CONSUMER",    "FILTERSRV_CONSUMER",    "SELF_TEST_C_GROUP", "CID_ONS-HTTP-PROXY",
     "CID_ONSAPI_PULL",   "CID_ONSAPI_PERMISSION", "CID_ONSAPI_OWNER",  NULL};
 
-void rmq_bm_subgroup_defaults(rmq_subgroup_t *g, const char *name) {
+void rmq_broker_subgroup_defaults(rmq_subgroup_t *g, const char *name) {
     memset(g, 0, sizeof *g);
     rmq_strlcpy(g->group_name, name, sizeof g->group_name);
     g->consume_enable = true;
@@ -34,12 +40,12 @@ void rmq_bm_subgroup_defaults(rmq_subgroup_t *g, const char *name) {
     g->notify_consumer_ids_changed_enable = true;
 }
 
-rmq_err_t rmq_bm_subgroup_from_json(json_t *o, rmq_subgroup_t *g) {
+rmq_err_t rmq_broker_subgroup_from_json(json_t *o, rmq_subgroup_t *g) {
     if (!json_is_object(o)) return RMQ_ERR__INVALID_ARG;
     char tmp[32];
     const char *name = rmq_fj_get_str(o, "groupName", tmp, sizeof tmp);
     if (!name || !*name) return RMQ_ERR__INVALID_ARG;
-    rmq_bm_subgroup_defaults(g, name);
+    rmq_broker_subgroup_defaults(g, name);
     g->consume_enable = rmq_fj_get_bool(o, "consumeEnable", g->consume_enable);
     g->consume_from_min_enable =
         rmq_fj_get_bool(o, "consumeFromMinEnable", g->consume_from_min_enable);
@@ -56,7 +62,7 @@ rmq_err_t rmq_bm_subgroup_from_json(json_t *o, rmq_subgroup_t *g) {
     return RMQ_OK;
 }
 
-void rmq_bm_subgroup_to_json(rmq_buf_t *b, const rmq_subgroup_t *g) {
+void rmq_broker_subgroup_to_json(rmq_buf_t *b, const rmq_subgroup_t *g) {
     rmq_buf_appendf(b,
                     "{\"brokerId\":%" PRId64 ",\"consumeBroadcastEnable\":%s,"
                     "\"consumeEnable\":%s,\"consumeFromMinEnable\":%s,\"groupName\":",
@@ -76,14 +82,16 @@ typedef struct {
     bool first;
 } enc_ctx_t;
 
-static bool enc_one(const char *k, void *v, void *arg) {
+static bool enc_one(rmq_map_ent_t *e, void *arg) {
     enc_ctx_t *c = arg;
+    const char *k = e->key;
+    const rmq_subgroup_t *v = e->v.ptr;
     if (!c->first) rmq_buf_append_u8(c->b, ',');
     c->first = false;
     rmq_buf_append_str(c->b, "\n\t\t");
     rmq_json_put_str(c->b, k);
     rmq_buf_append_u8(c->b, ':');
-    rmq_bm_subgroup_to_json(c->b, v);
+    rmq_broker_subgroup_to_json(c->b, v);
     return false;
 }
 
@@ -96,7 +104,7 @@ static char *encode_all(rmq_broker_subgroups_t *t) {
                     "},\n\t\"subscriptionGroupTable\":{",
                     t->dv_counter, t->dv_timestamp);
     enc_ctx_t c = {&b, true};
-    rmq_smap_each(&t->map, enc_one, &c);
+    rmq_map_each(&t->map, enc_one, &c);
     rmq_buf_append_str(&b, "\n\t}\n}");
     rmq_buf_append_u8(&b, 0);
     size_t n;
@@ -122,31 +130,27 @@ static rmq_err_t decode_all(rmq_broker_subgroups_t *t, const char *text, size_t 
     json_object_foreach(tbl, key, o) {
         rmq_subgroup_t *g = malloc(sizeof *g);
         if (!g) break;
-        if (rmq_bm_subgroup_from_json(o, g) != RMQ_OK) {
+        if (rmq_broker_subgroup_from_json(o, g) != RMQ_OK) {
             RMQ_LOG_WARN("subgroup", "subscriptionGroup.json: skipping %s", key);
             free(g);
             continue;
         }
         void *old = NULL;
-        if (rmq_smap_put(&t->map, g->group_name, g, &old) != RMQ_OK) free(g);
+        if (rmq_map_put(&t->map, g->group_name, g, &old) != RMQ_OK) free(g);
         free(old);
     }
     json_decref(root);
     return RMQ_OK;
 }
 
-static void sg_path(rmq_broker_t *b, char *out, size_t n) {
-    snprintf(out, n, "%s/subscriptionGroup.json", b->config_dir);
-}
-
-static void persist(rmq_broker_t *b) {
-    char *text = encode_all(b->subgroups);
+static void persist(rmq_broker_subgroups_t *t) {
+    char *text = encode_all(t);
     if (!text) {
         RMQ_LOG_ERROR("subgroup", "out of memory persisting subscription groups");
         return;
     }
     char path[600];
-    sg_path(b, path, sizeof path);
+    snprintf(path, sizeof path, "%s/subscriptionGroup.json", t->env->config_dir);
     rmq_err_t e = rmq_store_cfgfile_write(path, text, strlen(text));
     if (e != RMQ_OK) RMQ_LOG_ERROR("subgroup", "cannot write %s: %s", path, rmq_strerror(e));
     free(text);
@@ -161,63 +165,68 @@ static rmq_err_t decode_file(const char *text, size_t len, void *t) {
     return decode_all(t, text, len);
 }
 
-rmq_err_t rmq_broker_subgroups_open(rmq_broker_t *b) {
+rmq_err_t rmq_broker_subgroups_open(const rmq_broker_env_t *env,
+                                    void (*drop_offsets)(const char *group, void *arg), void *arg,
+                                    rmq_broker_subgroups_t **out) {
     rmq_broker_subgroups_t *t = calloc(1, sizeof *t);
     if (!t) return RMQ_ERR__NOMEM;
-    rmq_smap_init(&t->map);
+    t->env = env;
+    t->drop_offsets = drop_offsets;
+    t->drop_arg = arg;
+    rmq_map_init(&t->map);
     t->dv_timestamp = rmq_now_ms();
-    b->subgroups = t;
+    *out = t; /* closed by the caller on failure too */
     char path[600];
-    sg_path(b, path, sizeof path);
-    rmq_bm_load_config("subgroup", path, "starting with the built-in groups", decode_file, t);
+    snprintf(path, sizeof path, "%s/subscriptionGroup.json", env->config_dir);
+    rmq_broker_load_config("subgroup", path, "starting with the built-in groups", decode_file, t);
     for (int i = 0; builtin_groups[i]; i++) {
-        if (rmq_smap_get(&t->map, builtin_groups[i])) continue;
+        if (rmq_map_get(&t->map, builtin_groups[i])) continue;
         rmq_subgroup_t *g = malloc(sizeof *g);
         if (!g) return RMQ_ERR__NOMEM;
-        rmq_bm_subgroup_defaults(g, builtin_groups[i]);
-        if (rmq_smap_put(&t->map, g->group_name, g, NULL) != RMQ_OK) {
+        rmq_broker_subgroup_defaults(g, builtin_groups[i]);
+        if (rmq_map_put(&t->map, g->group_name, g, NULL) != RMQ_OK) {
             free(g);
             return RMQ_ERR__NOMEM;
         }
     }
-    RMQ_LOG_INFO("subgroup", "%zu subscription groups", t->map.n);
+    RMQ_LOG_INFO("subgroup", "%zu subscription groups", t->map.count);
     return RMQ_OK;
 }
 
-void rmq_broker_subgroups_close(rmq_broker_t *b) {
-    rmq_broker_subgroups_t *t = b->subgroups;
+void rmq_broker_subgroups_close(rmq_broker_subgroups_t *t) {
     if (!t) return;
-    b->subgroups = NULL;
-    rmq_smap_fini(&t->map, free);
+    rmq_map_fini(&t->map, free);
     free(t);
 }
 
-const rmq_subgroup_t *rmq_bm_subgroup_find(rmq_broker_t *b, const char *group) {
-    return b->subgroups ? rmq_smap_get(&b->subgroups->map, group) : NULL;
+const rmq_subgroup_t *rmq_broker_subgroup_find(rmq_broker_subgroups_t *t, const char *group) {
+    return t ? rmq_map_get(&t->map, group) : NULL;
 }
 
-const rmq_subgroup_t *rmq_broker_subgroup_find_or_create(rmq_broker_t *b, const char *group) {
-    if (!b->subgroups || !group || !*group) return NULL;
-    const rmq_subgroup_t *g = rmq_smap_get(&b->subgroups->map, group);
+const rmq_subgroup_t *rmq_broker_subgroup_find_or_create(rmq_broker_subgroups_t *t,
+                                                         const char *group) {
+    if (!t || !group || !*group) return NULL;
+    const rmq_subgroup_t *g = rmq_map_get(&t->map, group);
     if (g) return g;
-    if (!b->cfg.auto_create_subscription_group && strncmp(group, "CID_RMQ_SYS_", 12) != 0)
+    if (!t->env->cfg->auto_create_subscription_group && strncmp(group, "CID_RMQ_SYS_", 12) != 0)
         return NULL;
     rmq_subgroup_t *ng = malloc(sizeof *ng);
     if (!ng) return NULL;
-    rmq_bm_subgroup_defaults(ng, group);
-    if (rmq_smap_put(&b->subgroups->map, group, ng, NULL) != RMQ_OK) {
+    rmq_broker_subgroup_defaults(ng, group);
+    if (rmq_map_put(&t->map, group, ng, NULL) != RMQ_OK) {
         free(ng);
         return NULL;
     }
     RMQ_LOG_INFO("subgroup", "auto-created subscription group %s", group);
-    next_version(b->subgroups);
-    persist(b);
+    next_version(t);
+    persist(t);
     return ng;
 }
 
 /* ---- handlers ---------------------------------------------------------------------- */
 
-BM_HANDLER(h_update) {
+rmq_rem_cmd_t *rmq_broker_subgroup_on_update(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
+                                             rmq_rem_cmd_t *req) {
     char err[160];
     json_t *o = req->body ? rmq_fjson_parse((const char *)req->body, req->body_len, err, sizeof err)
                           : NULL;
@@ -231,7 +240,7 @@ BM_HANDLER(h_update) {
         json_decref(o);
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
     }
-    rmq_err_t e = rmq_bm_subgroup_from_json(o, g);
+    rmq_err_t e = rmq_broker_subgroup_from_json(o, g);
     json_decref(o);
     if (e != RMQ_OK) {
         free(g);
@@ -239,7 +248,7 @@ BM_HANDLER(h_update) {
                               "bad SubscriptionGroupConfig body: groupName missing");
     }
     void *old = NULL;
-    if (rmq_smap_put(&b->subgroups->map, g->group_name, g, &old) != RMQ_OK) {
+    if (rmq_map_put(&b->subgroups->map, g->group_name, g, &old) != RMQ_OK) {
         free(g);
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
     }
@@ -247,11 +256,12 @@ BM_HANDLER(h_update) {
                  g->group_name, rmq_rem_conn_peer(c));
     free(old);
     next_version(b->subgroups);
-    persist(b);
+    persist(b->subgroups);
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-BM_HANDLER(h_get_all) {
+rmq_rem_cmd_t *rmq_broker_subgroup_on_get_all(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
+                                              rmq_rem_cmd_t *req) {
     char *text = encode_all(b->subgroups);
     if (!text) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
     rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
@@ -263,25 +273,21 @@ BM_HANDLER(h_get_all) {
     return resp;
 }
 
-BM_HANDLER(h_delete) {
+rmq_rem_cmd_t *rmq_broker_subgroup_on_delete(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
+                                             rmq_rem_cmd_t *req) {
     const char *group;
     bool remove_offset = false;
-    rmq_rem_cmd_t *err = rmq_bm_need_str(req, "groupName", &group);
-    if (!err) err = rmq_bm_opt_bool(req, "removeOffset", &remove_offset);
+    rmq_rem_cmd_t *err = rmq_broker_need_str(req, "groupName", &group);
+    if (!err) err = rmq_broker_opt_bool(req, "removeOffset", &remove_offset);
     if (err) return err;
-    void *old = rmq_smap_del(&b->subgroups->map, group);
+    void *old = rmq_map_del(&b->subgroups->map, group);
     if (old) {
         free(old);
         next_version(b->subgroups);
-        persist(b);
+        persist(b->subgroups);
         RMQ_LOG_INFO("subgroup", "deleted subscription group %s", group);
     }
-    if (remove_offset) rmq_bm_offsets_remove_group(b, group);
+    if (remove_offset && b->subgroups->drop_offsets)
+        b->subgroups->drop_offsets(group, b->subgroups->drop_arg);
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
-}
-
-void rmq_bm_subgroup_register(rmq_broker_t *b) {
-    rmq_rem_server_register(b->server, RMQ_REQ_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, h_update, b);
-    rmq_rem_server_register(b->server, RMQ_REQ_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, h_get_all, b);
-    rmq_rem_server_register(b->server, RMQ_REQ_DELETE_SUBSCRIPTIONGROUP, h_delete, b);
 }

@@ -11,71 +11,40 @@
 
 #include <jansson.h>
 
-#include "broker/internal.h"
+#include "broker/topic.h"
+#include "broker/util.h"
 #include "common/log.h"
+#include "common/map.h"
 #include "common/util.h"
 
-typedef struct entry_s {
-    struct entry_s *next;
-    uint32_t hash;
-    rmq_topic_cfg_t tc;
-} entry_t;
-
 struct rmq_broker_topics_s {
-    entry_t **buckets;
-    size_t nbuckets, count;
+    const rmq_broker_env_t *env;      /* borrowed */
+    void (*changed)(void *arg);       /* the NameServers must learn the table again */
+    void *changed_arg;
+    rmq_map_t map;                    /* name -> rmq_topic_cfg_t (owned, never moves) */
     int64_t dv_timestamp, dv_counter; /* DataVersion */
     char path[600];
 };
 
-static uint32_t hash_str(const char *s) {
-    uint32_t h = 2166136261u;
-    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
-}
-
-static entry_t *find(rmq_broker_topics_t *t, const char *name) {
+static rmq_topic_cfg_t *find(rmq_broker_topics_t *t, const char *name) {
     if (!t || !name) return NULL;
-    uint32_t h = hash_str(name);
-    for (entry_t *e = t->buckets[h & (t->nbuckets - 1)]; e; e = e->next)
-        if (e->hash == h && !strcmp(e->tc.name, name)) return e;
-    return NULL;
-}
-
-static void grow(rmq_broker_topics_t *t) {
-    size_t nb = t->nbuckets * 2;
-    entry_t **nbk = calloc(nb, sizeof *nbk);
-    if (!nbk) return;
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        entry_t *e = t->buckets[i];
-        while (e) {
-            entry_t *next = e->next;
-            e->next = nbk[e->hash & (nb - 1)];
-            nbk[e->hash & (nb - 1)] = e;
-            e = next;
-        }
-    }
-    free(t->buckets);
-    t->buckets = nbk;
-    t->nbuckets = nb;
+    return rmq_map_get(&t->map, name);
 }
 
 /* Insert or overwrite in place; returns the stored entry. */
-static entry_t *upsert(rmq_broker_topics_t *t, const rmq_topic_cfg_t *tc) {
-    entry_t *e = find(t, tc->name);
-    if (e) {
-        e->tc = *tc;
-        return e;
-    }
-    if (t->count + 1 > t->nbuckets) grow(t);
-    e = calloc(1, sizeof *e);
+static rmq_topic_cfg_t *upsert(rmq_broker_topics_t *t, const rmq_topic_cfg_t *tc) {
+    bool created;
+    rmq_map_ent_t *e = rmq_map_upsert(&t->map, tc->name, strlen(tc->name), &created);
     if (!e) return NULL;
-    e->tc = *tc;
-    e->hash = hash_str(tc->name);
-    e->next = t->buckets[e->hash & (t->nbuckets - 1)];
-    t->buckets[e->hash & (t->nbuckets - 1)] = e;
-    t->count++;
-    return e;
+    if (created) {
+        e->v.ptr = malloc(sizeof *tc);
+        if (!e->v.ptr) {
+            rmq_map_remove(&t->map, e);
+            return NULL;
+        }
+    }
+    memcpy(e->v.ptr, tc, sizeof *tc);
+    return e->v.ptr;
 }
 
 static void next_version(rmq_broker_topics_t *t) {
@@ -102,16 +71,16 @@ static json_t *wrapper(rmq_broker_topics_t *t) {
     json_t *root = json_object(), *table = json_object(), *dv = json_object();
     json_object_set_new(dv, "counter", json_integer(t->dv_counter));
     json_object_set_new(dv, "timestamp", json_integer(t->dv_timestamp));
-    for (size_t i = 0; i < t->nbuckets; i++)
-        for (entry_t *e = t->buckets[i]; e; e = e->next)
-            json_object_set_new(table, e->tc.name, tc_json(&e->tc));
+    size_t bi;
+    for (rmq_map_ent_t *e = rmq_map_first(&t->map, &bi); e; e = rmq_map_next(&t->map, &bi, e))
+        json_object_set_new(table, e->key, tc_json(e->v.ptr));
     json_object_set_new(root, "dataVersion", dv);
     json_object_set_new(root, "topicConfigTable", table);
     return root;
 }
 
-char *rmq_broker_topics_wrapper_json(rmq_broker_t *b) {
-    json_t *w = wrapper(b->topics);
+char *rmq_broker_topics_wrapper_json(rmq_broker_topics_t *t) {
+    json_t *w = wrapper(t);
     char *s = json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(w);
     return s;
@@ -127,8 +96,7 @@ static int64_t jint(json_t *o, const char *k, int64_t def) {
     return def;
 }
 
-static void persist(rmq_broker_t *b) {
-    rmq_broker_topics_t *t = b->topics;
+static void persist(rmq_broker_topics_t *t) {
     json_t *w = wrapper(t);
     char *s = json_dumps(w, JSON_INDENT(1) | JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(w);
@@ -148,8 +116,7 @@ static void persist(rmq_broker_t *b) {
     free(s);
 }
 
-static rmq_err_t load(rmq_broker_t *b) {
-    rmq_broker_topics_t *t = b->topics;
+static rmq_err_t load(rmq_broker_topics_t *t) {
     char *text = NULL;
     size_t len = 0;
     rmq_err_t err = rmq_store_cfgfile_read(t->path, &text, &len);
@@ -207,133 +174,116 @@ static void add_builtin(rmq_broker_topics_t *t, const char *name, int qnums, int
     upsert(t, &tc);
 }
 
-rmq_err_t rmq_broker_topics_open(rmq_broker_t *b) {
+rmq_err_t rmq_broker_topics_open(const rmq_broker_env_t *env, void (*changed)(void *arg),
+                                 void *arg, rmq_broker_topics_t **out) {
     rmq_broker_topics_t *t = calloc(1, sizeof *t);
     if (!t) return RMQ_ERR__NOMEM;
-    t->nbuckets = 64;
-    t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
-    if (!t->buckets) {
-        free(t);
-        return RMQ_ERR__NOMEM;
-    }
+    const rmq_broker_cfg_t *cfg = env->cfg;
+    t->env = env;
+    t->changed = changed;
+    t->changed_arg = arg;
+    rmq_map_init(&t->map);
     t->dv_timestamp = rmq_now_ms();
-    snprintf(t->path, sizeof t->path, "%s/topics.json", b->config_dir);
-    b->topics = t;
+    snprintf(t->path, sizeof t->path, "%s/topics.json", env->config_dir);
     const int rw = RMQ_PERM_READ | RMQ_PERM_WRITE;
     /* Built-ins as TopicConfigManager creates them; the file may override them. */
     add_builtin(t, "SELF_TEST_TOPIC", 1, rw);
-    if (b->cfg.auto_create_topic_enable)
-        add_builtin(t, RMQ_TOPIC_DEFAULT, b->cfg.default_topic_queue_nums, rw | RMQ_PERM_INHERIT);
+    if (cfg->auto_create_topic_enable)
+        add_builtin(t, RMQ_TOPIC_DEFAULT, cfg->default_topic_queue_nums, rw | RMQ_PERM_INHERIT);
     add_builtin(t, "BenchmarkTest", 1024, rw);
-    add_builtin(t, b->cfg.broker_cluster_name, 16, RMQ_PERM_INHERIT | rw);
-    add_builtin(t, b->cfg.broker_name, 1, RMQ_PERM_INHERIT | rw);
+    add_builtin(t, cfg->broker_cluster_name, 16, RMQ_PERM_INHERIT | rw);
+    add_builtin(t, cfg->broker_name, 1, RMQ_PERM_INHERIT | rw);
     add_builtin(t, RMQ_TOPIC_OFFSET_MOVED, 1, rw);
     add_builtin(t, RMQ_TOPIC_SCHEDULE, 18, rw);
     char reply[300];
-    snprintf(reply, sizeof reply, "%s_REPLY_TOPIC", b->cfg.broker_cluster_name);
+    snprintf(reply, sizeof reply, "%s_REPLY_TOPIC", cfg->broker_cluster_name);
     add_builtin(t, reply, 1, rw);
-    rmq_err_t err = load(b);
-    if (err != RMQ_OK) return err;
-    persist(b);
+    rmq_err_t err = load(t);
+    if (err != RMQ_OK) {
+        rmq_map_fini(&t->map, free);
+        free(t);
+        return err;
+    }
+    persist(t);
+    *out = t;
     return RMQ_OK;
 }
 
-void rmq_broker_topics_close(rmq_broker_t *b) {
-    rmq_broker_topics_t *t = b->topics;
+void rmq_broker_topics_close(rmq_broker_topics_t *t) {
     if (!t) return;
-    persist(b);
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        entry_t *e = t->buckets[i];
-        while (e) {
-            entry_t *n = e->next;
-            free(e);
-            e = n;
-        }
-    }
-    free(t->buckets);
+    persist(t);
+    rmq_map_fini(&t->map, free);
     free(t);
-    b->topics = NULL;
 }
 
 /* ---- queries and changes ------------------------------------------------------------------- */
 
-const rmq_topic_cfg_t *rmq_broker_topic_get(rmq_broker_t *b, const char *topic) {
-    entry_t *e = find(b->topics, topic);
-    return e ? &e->tc : NULL;
+const rmq_topic_cfg_t *rmq_broker_topic_get(rmq_broker_topics_t *t, const char *topic) {
+    return find(t, topic);
 }
 
-rmq_err_t rmq_broker_topic_put(rmq_broker_t *b, const rmq_topic_cfg_t *tc) {
-    if (!upsert(b->topics, tc)) return RMQ_ERR__NOMEM;
-    next_version(b->topics);
-    persist(b);
+rmq_err_t rmq_broker_topic_put(rmq_broker_topics_t *t, const rmq_topic_cfg_t *tc) {
+    if (!upsert(t, tc)) return RMQ_ERR__NOMEM;
+    next_version(t);
+    persist(t);
     RMQ_LOG_INFO("topic", "topic %s: read %d write %d perm %d", tc->name, tc->read_queue_nums,
                  tc->write_queue_nums, tc->perm);
-    rmq_broker_register_all(b);
+    if (t->changed) t->changed(t->changed_arg);
     return RMQ_OK;
 }
 
-rmq_err_t rmq_broker_topic_delete(rmq_broker_t *b, const char *topic) {
-    rmq_broker_topics_t *t = b->topics;
-    uint32_t h = hash_str(topic);
-    entry_t **pp = &t->buckets[h & (t->nbuckets - 1)];
-    for (; *pp; pp = &(*pp)->next) {
-        if ((*pp)->hash == h && !strcmp((*pp)->tc.name, topic)) {
-            entry_t *e = *pp;
-            *pp = e->next;
-            free(e);
-            t->count--;
-            next_version(t);
-            persist(b);
-            RMQ_LOG_INFO("topic", "topic %s deleted", topic);
-            return RMQ_OK;
-        }
-    }
-    return RMQ_ERR__NOT_FOUND;
+rmq_err_t rmq_broker_topic_delete(rmq_broker_topics_t *t, const char *topic) {
+    rmq_topic_cfg_t *tc = rmq_map_del(&t->map, topic);
+    if (!tc) return RMQ_ERR__NOT_FOUND;
+    free(tc);
+    next_version(t);
+    persist(t);
+    RMQ_LOG_INFO("topic", "topic %s deleted", topic);
+    return RMQ_OK;
 }
 
-const rmq_topic_cfg_t *rmq_broker_topic_create_on_send(rmq_broker_t *b, const char *topic,
+const rmq_topic_cfg_t *rmq_broker_topic_create_on_send(rmq_broker_topics_t *t, const char *topic,
                                                        const char *default_topic, int queue_nums,
                                                        int topic_sys_flag) {
-    entry_t *e = find(b->topics, topic);
-    if (e) return &e->tc;
-    entry_t *def = default_topic ? find(b->topics, default_topic) : NULL;
+    const rmq_topic_cfg_t *e = find(t, topic);
+    if (e) return e;
+    rmq_topic_cfg_t *def = default_topic ? find(t, default_topic) : NULL;
     if (!def) {
         RMQ_LOG_WARN("topic", "cannot create topic %s: default topic %s does not exist", topic,
                      default_topic ? default_topic : "(none)");
         return NULL;
     }
-    if (!strcmp(default_topic, RMQ_TOPIC_DEFAULT) && !b->cfg.auto_create_topic_enable)
-        def->tc.perm = RMQ_PERM_READ | RMQ_PERM_WRITE; /* a persisted TBW102 stops inheriting */
-    if (!(def->tc.perm & RMQ_PERM_INHERIT)) {
+    if (!strcmp(default_topic, RMQ_TOPIC_DEFAULT) && !t->env->cfg->auto_create_topic_enable)
+        def->perm = RMQ_PERM_READ | RMQ_PERM_WRITE; /* a persisted TBW102 stops inheriting */
+    if (!(def->perm & RMQ_PERM_INHERIT)) {
         RMQ_LOG_DEBUG("topic", "cannot create topic %s: default topic %s has no inherit perm",
                       topic, default_topic);
         return NULL;
     }
     rmq_topic_cfg_t tc = {0};
     rmq_strlcpy(tc.name, topic, sizeof tc.name);
-    int q = RMQ_MIN(queue_nums, def->tc.write_queue_nums);
+    int q = RMQ_MIN(queue_nums, def->write_queue_nums);
     tc.read_queue_nums = tc.write_queue_nums = q < 0 ? 0 : q;
-    tc.perm = def->tc.perm & ~RMQ_PERM_INHERIT;
-    tc.topic_filter_type = def->tc.topic_filter_type;
+    tc.perm = def->perm & ~RMQ_PERM_INHERIT;
+    tc.topic_filter_type = def->topic_filter_type;
     tc.topic_sys_flag = topic_sys_flag;
-    if (rmq_broker_topic_put(b, &tc) != RMQ_OK) return NULL;
-    return rmq_broker_topic_get(b, topic);
+    if (rmq_broker_topic_put(t, &tc) != RMQ_OK) return NULL;
+    return rmq_broker_topic_get(t, topic);
 }
 
-const rmq_topic_cfg_t *rmq_broker_topic_create_sys(rmq_broker_t *b, const char *topic, int n,
-                                                   int perm) {
-    entry_t *e = find(b->topics, topic);
-    if (e) return &e->tc;
+const rmq_topic_cfg_t *rmq_broker_topic_create_sys(rmq_broker_topics_t *t, const char *topic,
+                                                   int n, int perm) {
+    const rmq_topic_cfg_t *e = find(t, topic);
+    if (e) return e;
     rmq_topic_cfg_t tc = {0};
     rmq_strlcpy(tc.name, topic, sizeof tc.name);
     tc.read_queue_nums = tc.write_queue_nums = n;
     tc.perm = perm;
-    if (rmq_broker_topic_put(b, &tc) != RMQ_OK) return NULL;
-    return rmq_broker_topic_get(b, topic);
+    if (rmq_broker_topic_put(t, &tc) != RMQ_OK) return NULL;
+    return rmq_broker_topic_get(t, topic);
 }
 
-void rmq_broker_topics_update_order(rmq_broker_t *b, const void *body, size_t len) {
-    rmq_broker_topics_t *t = b->topics;
+void rmq_broker_topics_update_order(rmq_broker_topics_t *t, const void *body, size_t len) {
     if (!t || !body || !len) return;
     json_t *root = json_loadb(body, len, 0, NULL);
     json_t *table = json_object_get(root, "table");
@@ -342,34 +292,27 @@ void rmq_broker_topics_update_order(rmq_broker_t *b, const void *body, size_t le
         return;
     }
     bool changed = false;
-    for (size_t i = 0; i < t->nbuckets; i++) {
-        for (entry_t *e = t->buckets[i]; e; e = e->next) {
-            bool order = json_object_get(table, e->tc.name) != NULL;
-            if (order != e->tc.order) {
-                e->tc.order = order;
-                changed = true;
-                RMQ_LOG_INFO("topic", "topic %s is %s an order topic (NameServer KV)", e->tc.name,
-                             order ? "now" : "no longer");
-            }
+    size_t bi;
+    for (rmq_map_ent_t *e = rmq_map_first(&t->map, &bi); e; e = rmq_map_next(&t->map, &bi, e)) {
+        rmq_topic_cfg_t *tc = e->v.ptr;
+        bool order = json_object_get(table, tc->name) != NULL;
+        if (order != tc->order) {
+            tc->order = order;
+            changed = true;
+            RMQ_LOG_INFO("topic", "topic %s is %s an order topic (NameServer KV)", tc->name,
+                         order ? "now" : "no longer");
         }
     }
     json_decref(root);
     if (changed) {
         next_version(t);
-        persist(b);
+        persist(t);
     }
-}
-
-void rmq_broker_topics_each(rmq_broker_t *b, void (*fn)(const rmq_topic_cfg_t *tc, void *arg),
-                            void *arg) {
-    rmq_broker_topics_t *t = b->topics;
-    for (size_t i = 0; i < t->nbuckets; i++)
-        for (entry_t *e = t->buckets[i]; e; e = e->next) fn(&e->tc, arg);
 }
 
 /* ---- validation ---------------------------------------------------------------------------- */
 
-const char *rmq_broker_topic_invalid(const rmq_broker_t *b, const char *topic) {
+const char *rmq_broker_topic_invalid(const rmq_broker_cfg_t *cfg, const char *topic) {
     if (!topic || !*topic) return "The specified topic is blank.";
     size_t n = 0;
     for (const char *p = topic; *p; p++, n++) {
@@ -379,7 +322,7 @@ const char *rmq_broker_topic_invalid(const rmq_broker_t *b, const char *topic) {
             return "The specified topic contains illegal characters, allowing only "
                    "^[%|a-zA-Z0-9_-]+$";
     }
-    int max = b && b->cfg.max_topic_length > 0 ? b->cfg.max_topic_length : 127;
+    int max = cfg && cfg->max_topic_length > 0 ? cfg->max_topic_length : 127;
     if (n > (size_t)max) return "The specified topic is longer than topic max length.";
     return NULL;
 }
@@ -393,7 +336,7 @@ bool rmq_broker_topic_send_forbidden(const char *topic) {
     return false;
 }
 
-bool rmq_broker_topic_is_system(const rmq_broker_t *b, const char *topic) {
+bool rmq_broker_topic_is_system(const char *topic) {
     static const char *const names[] = {
         RMQ_TOPIC_DEFAULT,    RMQ_TOPIC_SCHEDULE, "BenchmarkTest", RMQ_TOPIC_TRANS_HALF,
         "RMQ_SYS_TRACE_TOPIC", RMQ_TOPIC_TRANS_OP_HALF, "TRANS_CHECK_MAX_TIME_TOPIC",
@@ -420,20 +363,20 @@ static rmq_rem_cmd_t *need_i32(const rmq_rem_cmd_t *req, const char *k, int32_t 
     return NULL;
 }
 
-static rmq_rem_cmd_t *on_update_topic(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+rmq_rem_cmd_t *rmq_broker_topic_on_update(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
+                                          rmq_rem_cmd_t *req) {
     rmq_rem_cmd_t *resp = NULL;
     const char *topic = rmq_rem_cmd_get(req, "topic");
     if (!topic) {
         resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <topic> is null");
         goto out;
     }
-    const char *why = rmq_broker_topic_invalid(b, topic);
+    const char *why = rmq_broker_topic_invalid(b->env.cfg, topic);
     if (why) {
         resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "%s topic[%s]", why, topic);
         goto out;
     }
-    if (rmq_broker_topic_is_system(b, topic)) {
+    if (rmq_broker_topic_is_system(topic)) {
         resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
                               "The topic[%s] is conflict with system topic.", topic);
         goto out;
@@ -461,52 +404,43 @@ static rmq_rem_cmd_t *on_update_topic(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, voi
     rmq_rem_cmd_get_bool(req, "order", &order);
     tc.order = order;
     RMQ_LOG_INFO("topic", "UPDATE_AND_CREATE_TOPIC %s from %s", topic, rmq_rem_conn_peer(c));
-    rmq_err_t err = rmq_broker_topic_put(b, &tc);
+    rmq_err_t err = rmq_broker_topic_put(b->topics, &tc);
     resp = err == RMQ_OK ? rmq_rem_cmd_new_response(req, RMQ_OK, NULL)
                          : rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "%s", rmq_strerror(err));
 out:
-    rmq_rem_cmd_destroy(req);
     return resp;
 }
 
-static rmq_rem_cmd_t *on_get_all_topic_config(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+rmq_rem_cmd_t *rmq_broker_topic_on_get_all(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
+                                           rmq_rem_cmd_t *req) {
     rmq_rem_cmd_t *resp;
-    char *s = rmq_broker_topics_wrapper_json(b);
+    char *s = rmq_broker_topics_wrapper_json(b->topics);
     if (!s) {
         resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "No topic in this broker.");
     } else {
         resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
         rmq_rem_cmd_set_body(resp, s, strlen(s));
     }
-    rmq_rem_cmd_destroy(req);
     return resp;
 }
 
-static rmq_rem_cmd_t *on_delete_topic(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_broker_t *b = arg;
+rmq_rem_cmd_t *rmq_broker_topic_on_delete(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
+                                          rmq_rem_cmd_t *req) {
     rmq_rem_cmd_t *resp;
     const char *topic = rmq_rem_cmd_get(req, "topic");
-    const char *why = topic && *topic ? rmq_broker_topic_invalid(b, topic) : NULL;
+    const char *why = topic && *topic ? rmq_broker_topic_invalid(b->env.cfg, topic) : NULL;
     if (!topic || !*topic) {
         resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <topic> is null");
     } else if (why) { /* also keeps names like "../x" away from the store's directories */
         resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "%s topic[%.200s]", why, topic);
-    } else if (rmq_broker_topic_is_system(b, topic)) {
+    } else if (rmq_broker_topic_is_system(topic)) {
         resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
                               "The topic[%s] is conflict with system topic.", topic);
     } else {
         RMQ_LOG_INFO("topic", "DELETE_TOPIC_IN_BROKER %s from %s", topic, rmq_rem_conn_peer(c));
-        rmq_broker_topic_delete(b, topic);
-        rmq_store_delete_topic(b->store, topic);
+        rmq_broker_topic_delete(b->topics, topic);
+        rmq_store_delete_topic(b->env.store, topic);
         resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
     }
-    rmq_rem_cmd_destroy(req);
     return resp;
-}
-
-void rmq_broker_topic_register(rmq_broker_t *b) {
-    rmq_rem_server_register(b->server, RMQ_REQ_UPDATE_AND_CREATE_TOPIC, on_update_topic, b);
-    rmq_rem_server_register(b->server, RMQ_REQ_GET_ALL_TOPIC_CONFIG, on_get_all_topic_config, b);
-    rmq_rem_server_register(b->server, RMQ_REQ_DELETE_TOPIC_IN_BROKER, on_delete_topic, b);
 }

@@ -5,13 +5,16 @@
  *
  * Loop thread only. The commit's store put does not wait for a SYNC_FLUSH group commit: every
  * client sends END_TRANSACTION oneway, so nobody would read the wait's outcome. */
+#include "broker/txn.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/internal.h"
+#include "broker/send.h"
+#include "broker/util.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -19,16 +22,15 @@
 #define TXN_ROLLBACK 12
 
 /* A fresh UNIQ_KEY (protocol.md 6.9 layout: ip | pid | random | ms | counter), upper-case hex. */
-static void new_uniq_key(rmq_broker_t *b, char out[33]) {
-    static uint16_t counter;
-    static uint32_t salt;
-    if (!salt) salt = rmq_broker_rand() | 1;
+static void new_uniq_key(rmq_broker_ctx_t *b, char out[33]) {
+    if (!b->uniq_salt) b->uniq_salt = rmq_broker_rand(b) | 1;
+    const rmq_msg_host_t *h = &b->env.store_host;
     uint8_t raw[16];
-    memcpy(raw, b->store_host.ip_len == 4 ? b->store_host.ip : b->store_host.ip + 12, 4);
+    memcpy(raw, h->ip_len == 4 ? h->ip : h->ip + 12, 4);
     rmq_put_be16(raw + 4, (uint16_t)getpid());
-    rmq_put_be32(raw + 6, salt);
-    rmq_put_be32(raw + 10, (uint32_t)(rmq_now_ms() - b->start_ms));
-    rmq_put_be16(raw + 14, ++counter);
+    rmq_put_be32(raw + 6, b->uniq_salt);
+    rmq_put_be32(raw + 10, (uint32_t)(rmq_now_ms() - b->env.start_ms));
+    rmq_put_be16(raw + 14, ++b->uniq_counter);
     static const char hex[] = "0123456789ABCDEF";
     for (int i = 0; i < 16; i++) {
         out[2 * i] = hex[raw[i] >> 4];
@@ -38,7 +40,7 @@ static void new_uniq_key(rmq_broker_t *b, char out[33]) {
 }
 
 /* The op message that marks half queue offset `half_qoff` of queue `qid` resolved (8.3). */
-static rmq_err_t put_op(rmq_broker_t *b, int32_t qid, int64_t half_qoff) {
+static rmq_err_t put_op(rmq_broker_ctx_t *b, int32_t qid, int64_t half_qoff) {
     char body[32], uniq[33];
     snprintf(body, sizeof body, "%" PRId64, half_qoff);
     new_uniq_key(b, uniq);
@@ -57,16 +59,16 @@ static rmq_err_t put_op(rmq_broker_t *b, int32_t qid, int64_t half_qoff) {
     m.props = (const char *)pb.data;
     m.props_len = pb.len;
     m.born_ts = rmq_now_ms();
-    m.born_host = b->store_host;
-    m.store_host = b->store_host;
+    m.born_host = b->env.store_host;
+    m.store_host = b->env.store_host;
     rmq_store_put_result_t r;
-    rmq_err_t e = rmq_store_put(b->store, &m, &r, NULL, NULL);
+    rmq_err_t e = rmq_store_put(b->env.store, &m, &r, NULL, NULL);
     rmq_buf_fini(&pb);
     return e;
 }
 
-static rmq_rem_cmd_t *handle_end(rmq_broker_t *b, rmq_rem_conn_t *c, const rmq_rem_cmd_t *req) {
-    if (b->cfg.broker_role == RMQ_ROLE_SLAVE)
+static rmq_rem_cmd_t *handle_end(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const rmq_rem_cmd_t *req) {
+    if (b->env.cfg->broker_role == RMQ_ROLE_SLAVE)
         return rmq_broker_err(req, RMQ_ERR_SLAVE_NOT_AVAILABLE,
                               "Can't process the transaction on a slave broker");
     const char *group = rmq_rem_cmd_get(req, "producerGroup");
@@ -91,7 +93,7 @@ static rmq_rem_cmd_t *handle_end(rmq_broker_t *b, rmq_rem_conn_t *c, const rmq_r
     uint8_t *raw = NULL;
     size_t rawlen = 0;
     rmq_msg_rec_t half;
-    if (rmq_store_read_at(b->store, phys, &raw, &rawlen) != RMQ_OK ||
+    if (rmq_store_read_at(b->env.store, phys, &raw, &rawlen) != RMQ_OK ||
         rmq_msg_rec_decode(raw, rawlen, false, &half) <= 0) {
         free(raw);
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
@@ -127,7 +129,7 @@ static rmq_rem_cmd_t *handle_end(rmq_broker_t *b, rmq_rem_conn_t *c, const rmq_r
         m.sysflag = (half.sysflag & ~RMQ_SYSFLAG_TXN_MASK) | RMQ_SYSFLAG_TXN_COMMIT;
         m.prepared_txn_offset = half.phys_offset;
         rmq_store_put_result_t r;
-        e = rmq_broker_reput(b, &m, real_topic, (int32_t)qid, half.props, (size_t)half.props_len,
+        e = rmq_broker_reput(&b->env, &m, real_topic, (int32_t)qid, half.props, (size_t)half.props_len,
                              half.reconsume_times, &r, NULL, NULL);
         if (e != RMQ_OK) {
             free(raw);
@@ -146,15 +148,10 @@ static rmq_rem_cmd_t *handle_end(rmq_broker_t *b, rmq_rem_conn_t *c, const rmq_r
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-static rmq_rem_cmd_t *on_end_transaction(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
-    rmq_rem_cmd_t *resp = handle_end(arg, c, req);
+RMQ_BROKER_HANDLER(rmq_broker_txn_on_end) {
+    rmq_rem_cmd_t *resp = handle_end(b, c, req);
     if (resp && resp->code != RMQ_OK)
         RMQ_LOG_DEBUG("txn", "END_TRANSACTION from %s refused: %s", rmq_rem_conn_peer(c),
                       resp->remark ? resp->remark : "");
-    rmq_rem_cmd_destroy(req);
     return resp;
-}
-
-void rmq_broker_txn_register(rmq_broker_t *b) {
-    rmq_rem_server_register(b->server, RMQ_REQ_END_TRANSACTION, on_end_transaction, b);
 }

@@ -9,7 +9,10 @@
 
 #include <cmocka.h>
 
-#include "broker/internal.h"
+#include "broker/cfg.h"
+#include "broker/pull.h"
+#include "broker/send.h"
+#include "broker/topic.h"
 #include "common/util.h"
 
 static rmq_rem_cmd_t *v2_req(void) {
@@ -147,31 +150,31 @@ static void test_batch_decode(void **state) {
 }
 
 static void test_topic_rules(void **state) {
-    rmq_broker_t b;
-    memset(&b, 0, sizeof b);
-    b.cfg.max_topic_length = 127;
-    assert_null(rmq_broker_topic_invalid(&b, "TopicTest"));
-    assert_null(rmq_broker_topic_invalid(&b, "%RETRY%cg_1-a|b"));
-    assert_non_null(rmq_broker_topic_invalid(&b, ""));
-    assert_non_null(rmq_broker_topic_invalid(&b, NULL));
-    assert_non_null(rmq_broker_topic_invalid(&b, "bad topic"));
-    assert_non_null(rmq_broker_topic_invalid(&b, "bad/topic"));
-    assert_non_null(rmq_broker_topic_invalid(&b, "t\xc3\xa9"));
+    rmq_broker_cfg_t cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.max_topic_length = 127;
+    assert_null(rmq_broker_topic_invalid(&cfg, "TopicTest"));
+    assert_null(rmq_broker_topic_invalid(&cfg, "%RETRY%cg_1-a|b"));
+    assert_non_null(rmq_broker_topic_invalid(&cfg, ""));
+    assert_non_null(rmq_broker_topic_invalid(&cfg, NULL));
+    assert_non_null(rmq_broker_topic_invalid(&cfg, "bad topic"));
+    assert_non_null(rmq_broker_topic_invalid(&cfg, "bad/topic"));
+    assert_non_null(rmq_broker_topic_invalid(&cfg, "t\xc3\xa9"));
     char longt[200];
     memset(longt, 'a', 127);
     longt[127] = 0;
-    assert_null(rmq_broker_topic_invalid(&b, longt));
+    assert_null(rmq_broker_topic_invalid(&cfg, longt));
     longt[127] = 'a';
     longt[128] = 0;
-    assert_non_null(strstr(rmq_broker_topic_invalid(&b, longt), "longer"));
+    assert_non_null(strstr(rmq_broker_topic_invalid(&cfg, longt), "longer"));
     assert_true(rmq_broker_topic_send_forbidden("SCHEDULE_TOPIC_XXXX"));
     assert_true(rmq_broker_topic_send_forbidden("RMQ_SYS_TRANS_HALF_TOPIC"));
     assert_true(rmq_broker_topic_send_forbidden("OFFSET_MOVED_EVENT"));
     assert_false(rmq_broker_topic_send_forbidden("TBW102"));
     assert_false(rmq_broker_topic_send_forbidden("%RETRY%g"));
-    assert_true(rmq_broker_topic_is_system(&b, "TBW102"));
-    assert_true(rmq_broker_topic_is_system(&b, "rmq_sys_wheel_timer"));
-    assert_false(rmq_broker_topic_is_system(&b, "TopicTest"));
+    assert_true(rmq_broker_topic_is_system("TBW102"));
+    assert_true(rmq_broker_topic_is_system("rmq_sys_wheel_timer"));
+    assert_false(rmq_broker_topic_is_system("TopicTest"));
 }
 
 static void test_sub_parse(void **state) {

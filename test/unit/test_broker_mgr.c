@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/mgr.h"
+#include "broker/clients.h"
+#include "broker/offset.h"
+#include "broker/subgroup.h"
+#include "common/fjson.h"
 #include "common/util.h"
 
 static char *buf_str(rmq_buf_t *b) {
@@ -57,52 +60,52 @@ static void test_normalize(void **st) {
 
 static void test_offsets_file(void **st) {
     (void)st;
-    rmq_broker_offsets_t *t = rmq_bm_offsets_new();
-    rmq_bm_offsets_tset(t, "group_a", "TopicTest", 1, 249);
-    rmq_bm_offsets_tset(t, "group_a", "TopicTest", 0, 250);
-    char *text = rmq_bm_offsets_encode(t, true);
+    rmq_broker_offsets_t *t = rmq_broker_offsets_new();
+    rmq_broker_offsets_tset(t, "group_a", "TopicTest", 1, 249);
+    rmq_broker_offsets_tset(t, "group_a", "TopicTest", 0, 250);
+    char *text = rmq_broker_offsets_encode(t, true);
     /* store.md 8.4 layout: tab indent, bare queue-id keys sorted, fastjson's odd breaks */
     assert_string_equal(text, "{\n\t\"offsetTable\":{\n\t\t\"TopicTest@group_a\":{0:250,1:249\n"
                               "\t\t}\n\t}\n}");
     free(text);
-    text = rmq_bm_offsets_encode(t, false);
+    text = rmq_broker_offsets_encode(t, false);
     assert_string_equal(text, "{\"offsetTable\":{\"TopicTest@group_a\":{0:250,1:249}}}");
     free(text);
-    assert_int_equal(rmq_bm_offsets_tget(t, "group_a", "TopicTest", 2), -1);
-    assert_int_equal(rmq_bm_offsets_tget(t, "group_b", "TopicTest", 0), -1);
-    rmq_bm_offsets_free(t);
+    assert_int_equal(rmq_broker_offsets_tget(t, "group_a", "TopicTest", 2), -1);
+    assert_int_equal(rmq_broker_offsets_tget(t, "group_b", "TopicTest", 0), -1);
+    rmq_broker_offsets_free(t);
 
     /* the example of store.md 8.4, plus a 5.x dataVersion and an unknown field */
     const char *file = "{\n\t\"offsetTable\":{\n\t\t\"TopicTest@group_a\":{0:250,1:249,2:251,"
                        "3:250\n\t\t},\n\t\t\"%RETRY%group_a@group_a\":{0:0\n\t\t}\n\t},"
                        "\"dataVersion\":{\"counter\":1,\"timestamp\":2},\"x\":[]\n}";
-    t = rmq_bm_offsets_new();
-    assert_int_equal(rmq_bm_offsets_decode(t, file, strlen(file)), RMQ_OK);
-    assert_int_equal(rmq_bm_offsets_tget(t, "group_a", "TopicTest", 2), 251);
-    assert_int_equal(rmq_bm_offsets_tget(t, "group_a", "TopicTest", 3), 250);
-    assert_int_equal(rmq_bm_offsets_tget(t, "group_a", "%RETRY%group_a", 0), 0);
+    t = rmq_broker_offsets_new();
+    assert_int_equal(rmq_broker_offsets_decode(t, file, strlen(file)), RMQ_OK);
+    assert_int_equal(rmq_broker_offsets_tget(t, "group_a", "TopicTest", 2), 251);
+    assert_int_equal(rmq_broker_offsets_tget(t, "group_a", "TopicTest", 3), 250);
+    assert_int_equal(rmq_broker_offsets_tget(t, "group_a", "%RETRY%group_a", 0), 0);
     /* round trip */
-    text = rmq_bm_offsets_encode(t, true);
-    rmq_broker_offsets_t *t2 = rmq_bm_offsets_new();
-    assert_int_equal(rmq_bm_offsets_decode(t2, text, strlen(text)), RMQ_OK);
-    assert_int_equal(rmq_bm_offsets_tget(t2, "group_a", "TopicTest", 0), 250);
-    assert_int_equal(rmq_bm_offsets_tget(t2, "group_a", "TopicTest", 1), 249);
+    text = rmq_broker_offsets_encode(t, true);
+    rmq_broker_offsets_t *t2 = rmq_broker_offsets_new();
+    assert_int_equal(rmq_broker_offsets_decode(t2, text, strlen(text)), RMQ_OK);
+    assert_int_equal(rmq_broker_offsets_tget(t2, "group_a", "TopicTest", 0), 250);
+    assert_int_equal(rmq_broker_offsets_tget(t2, "group_a", "TopicTest", 1), 249);
     free(text);
-    rmq_bm_offsets_free(t2);
-    rmq_bm_offsets_free(t);
+    rmq_broker_offsets_free(t2);
+    rmq_broker_offsets_free(t);
 
-    t = rmq_bm_offsets_new();
-    assert_int_equal(rmq_bm_offsets_decode(t, "{\"offsetTable\":{", 16), RMQ_ERR__CORRUPT);
-    rmq_bm_offsets_free(t);
+    t = rmq_broker_offsets_new();
+    assert_int_equal(rmq_broker_offsets_decode(t, "{\"offsetTable\":{", 16), RMQ_ERR__CORRUPT);
+    rmq_broker_offsets_free(t);
 }
 
 static void test_subgroup_json(void **st) {
     (void)st;
     rmq_subgroup_t g;
-    rmq_bm_subgroup_defaults(&g, "group_a");
+    rmq_broker_subgroup_defaults(&g, "group_a");
     rmq_buf_t b;
     rmq_buf_init(&b);
-    rmq_bm_subgroup_to_json(&b, &g);
+    rmq_broker_subgroup_to_json(&b, &g);
     char *s = buf_str(&b);
     /* store.md 8.6 defaults, fastjson key order */
     assert_string_equal(s, "{\"brokerId\":0,\"consumeBroadcastEnable\":true,\"consumeEnable\":true,"
@@ -115,7 +118,7 @@ static void test_subgroup_json(void **st) {
                            "\"groupRetryPolicy\":{\"type\":\"CUSTOMIZED\"}}",
                            0, NULL);
     assert_non_null(o);
-    assert_int_equal(rmq_bm_subgroup_from_json(o, &g), RMQ_OK);
+    assert_int_equal(rmq_broker_subgroup_from_json(o, &g), RMQ_OK);
     assert_string_equal(g.group_name, "g2");
     assert_int_equal(g.retry_queue_nums, 3);
     assert_false(g.consume_enable);
@@ -123,7 +126,7 @@ static void test_subgroup_json(void **st) {
     assert_int_equal(g.retry_max_times, 16);
     json_decref(o);
     o = json_loads("{\"retryQueueNums\":1}", 0, NULL);
-    assert_int_not_equal(rmq_bm_subgroup_from_json(o, &g), RMQ_OK);
+    assert_int_not_equal(rmq_broker_subgroup_from_json(o, &g), RMQ_OK);
     json_decref(o);
 }
 
@@ -139,14 +142,14 @@ static void test_heartbeat_java(void **st) {
         "\"subString\":\"TagA || TagB\",\"subVersion\":1700000000001,\"tagsSet\":[\"TagA\","
         "\"TagB\"],\"topic\":\"%RETRY%cg1\"}],\"unitMode\":false}],\"producerDataSet\":[{"
         "\"groupName\":\"CLIENT_INNER_PRODUCER\"}]}";
-    rmq_bm_heartbeat_t hb;
+    rmq_broker_heartbeat_t hb;
     char err[128];
-    assert_int_equal(rmq_bm_heartbeat_parse(body, strlen(body), &hb, err, sizeof err), RMQ_OK);
+    assert_int_equal(rmq_broker_heartbeat_parse(body, strlen(body), &hb, err, sizeof err), RMQ_OK);
     assert_string_equal(hb.client_id, "192.168.0.20@4711#2734510929382749");
     assert_int_equal(hb.nproducers, 1);
     assert_string_equal(hb.producers[0], "CLIENT_INNER_PRODUCER");
     assert_int_equal(hb.nconsumers, 1);
-    rmq_bm_consumer_data_t *c = &hb.consumers[0];
+    rmq_broker_consumer_data_t *c = &hb.consumers[0];
     assert_string_equal(c->group, "cg1");
     assert_int_equal(c->consume_type, 1);
     assert_int_equal(c->message_model, 1);
@@ -165,14 +168,14 @@ static void test_heartbeat_java(void **st) {
     /* SubscriptionData written back as fastjson does */
     rmq_buf_t b;
     rmq_buf_init(&b);
-    rmq_bm_sub_to_json(&b, &c->subs[1]);
+    rmq_broker_sub_to_json(&b, &c->subs[1]);
     char *s = buf_str(&b);
     assert_string_equal(s, "{\"classFilterMode\":false,\"codeSet\":[2598919,2598920],"
                            "\"expressionType\":\"TAG\",\"subString\":\"TagA || TagB\","
                            "\"subVersion\":1700000000001,\"tagsSet\":[\"TagA\",\"TagB\"],"
                            "\"topic\":\"%RETRY%cg1\"}");
     free(s);
-    rmq_bm_heartbeat_free(&hb);
+    rmq_broker_heartbeat_free(&hb);
 }
 
 static void test_heartbeat_cpp_go(void **st) {
@@ -182,12 +185,12 @@ static void test_heartbeat_cpp_go(void **st) {
                       "\"consumeType\":1,\"groupName\":\"cg1\",\"messageModel\":0,"
                       "\"subscriptionDataSet\":[{\"subString\":\"TagA||  ||TagA\","
                       "\"subVersion\":\"1700000000000\",\"topic\":\"TopicTest\"}]}]}";
-    rmq_bm_heartbeat_t hb;
+    rmq_broker_heartbeat_t hb;
     char err[128];
-    assert_int_equal(rmq_bm_heartbeat_parse(cpp, strlen(cpp), &hb, err, sizeof err), RMQ_OK);
+    assert_int_equal(rmq_broker_heartbeat_parse(cpp, strlen(cpp), &hb, err, sizeof err), RMQ_OK);
     assert_int_equal(hb.nproducers, 0);
     assert_int_equal(hb.nconsumers, 1);
-    rmq_bm_consumer_data_t *c = &hb.consumers[0];
+    rmq_broker_consumer_data_t *c = &hb.consumers[0];
     assert_int_equal(c->consume_type, 1);
     assert_int_equal(c->message_model, 0);
     assert_int_equal(c->consume_from_where, 4);
@@ -195,7 +198,7 @@ static void test_heartbeat_cpp_go(void **st) {
     assert_string_equal(c->subs[0].s.expression_type, "TAG");
     assert_int_equal(c->subs[0].ntags, 1); /* trimmed, empties and duplicates dropped */
     assert_true(c->subs[0].s.codes[0] == 2598919);
-    rmq_bm_heartbeat_free(&hb);
+    rmq_broker_heartbeat_free(&hb);
 
     /* Go: names, "UNKNOWN" consumeFromWhere, ordinal as a numeric string */
     const char *go = "{\"clientID\":\"g@1\",\"consumerDataSet\":[{\"consumeFromWhere\":\"UNKNOWN\","
@@ -203,7 +206,7 @@ static void test_heartbeat_cpp_go(void **st) {
                      "\"messageModel\":\"0\",\"subscriptionDataSet\":[{\"expressionType\":"
                      "\"SQL92\",\"subString\":\"a > 1\",\"subVersion\":5,\"topic\":\"T\"}]}],"
                      "\"producerDataSet\":[]}";
-    assert_int_equal(rmq_bm_heartbeat_parse(go, strlen(go), &hb, err, sizeof err), RMQ_OK);
+    assert_int_equal(rmq_broker_heartbeat_parse(go, strlen(go), &hb, err, sizeof err), RMQ_OK);
     c = &hb.consumers[0];
     assert_int_equal(c->consume_type, 0);
     assert_int_equal(c->message_model, 0);
@@ -211,24 +214,24 @@ static void test_heartbeat_cpp_go(void **st) {
     assert_string_equal(c->subs[0].s.expression_type, "SQL92");
     assert_int_equal(c->subs[0].s.ncodes, 0);
     assert_false(hb.without_sub);
-    rmq_bm_heartbeat_free(&hb);
+    rmq_broker_heartbeat_free(&hb);
 
     /* 5.x heartbeat V2 without subscriptions */
     const char *v2 = "{\"clientID\":\"j@5\",\"consumerDataSet\":[{\"groupName\":\"cg3\"}],"
                      "\"heartbeatFingerprint\":123,\"withoutSub\":true}";
-    assert_int_equal(rmq_bm_heartbeat_parse(v2, strlen(v2), &hb, err, sizeof err), RMQ_OK);
+    assert_int_equal(rmq_broker_heartbeat_parse(v2, strlen(v2), &hb, err, sizeof err), RMQ_OK);
     assert_true(hb.without_sub);
     assert_int_equal(hb.consumers[0].nsubs, 0);
-    rmq_bm_heartbeat_free(&hb);
+    rmq_broker_heartbeat_free(&hb);
 
     /* errors: no clientID, bad JSON, bad tag expression */
-    assert_int_not_equal(rmq_bm_heartbeat_parse("{}", 2, &hb, err, sizeof err), RMQ_OK);
+    assert_int_not_equal(rmq_broker_heartbeat_parse("{}", 2, &hb, err, sizeof err), RMQ_OK);
     assert_non_null(strstr(err, "clientID"));
-    assert_int_not_equal(rmq_bm_heartbeat_parse("{\"clientID\":", 12, &hb, err, sizeof err),
+    assert_int_not_equal(rmq_broker_heartbeat_parse("{\"clientID\":", 12, &hb, err, sizeof err),
                          RMQ_OK);
     const char *bad = "{\"clientID\":\"x\",\"consumerDataSet\":[{\"groupName\":\"g\","
                       "\"subscriptionDataSet\":[{\"topic\":\"T\",\"subString\":\"||\"}]}]}";
-    assert_int_not_equal(rmq_bm_heartbeat_parse(bad, strlen(bad), &hb, err, sizeof err), RMQ_OK);
+    assert_int_not_equal(rmq_broker_heartbeat_parse(bad, strlen(bad), &hb, err, sizeof err), RMQ_OK);
 }
 
 static void test_reset_bodies(void **st) {
@@ -237,7 +240,7 @@ static void test_reset_bodies(void **st) {
     int64_t offs[] = {100, 97};
     rmq_buf_t b;
     rmq_buf_init(&b);
-    rmq_bm_reset_body(&b, false, "TopicTest", "broker-a", qids, offs, 2);
+    rmq_broker_reset_body(&b, false, "TopicTest", "broker-a", qids, offs, 2);
     char *s = buf_str(&b);
     /* protocol.md 5.13, byte for byte */
     assert_string_equal(s, "{\"offsetTable\":{{\"brokerName\":\"broker-a\",\"queueId\":0,"
@@ -250,7 +253,7 @@ static void test_reset_bodies(void **st) {
     json_decref(j);
     free(s);
     rmq_buf_init(&b);
-    rmq_bm_reset_body(&b, true, "TopicTest", "broker-a", qids, offs, 2);
+    rmq_broker_reset_body(&b, true, "TopicTest", "broker-a", qids, offs, 2);
     s = buf_str(&b);
     assert_string_equal(s, "{\"offsetTable\":[{\"brokerName\":\"broker-a\",\"offset\":100,"
                            "\"queueId\":0,\"topic\":\"TopicTest\"},{\"brokerName\":\"broker-a\","
@@ -261,29 +264,11 @@ static void test_reset_bodies(void **st) {
     free(s);
 }
 
-static void test_smap(void **st) {
-    (void)st;
-    rmq_smap_t m;
-    rmq_smap_init(&m);
-    char k[32];
-    for (int i = 0; i < 1000; i++) {
-        snprintf(k, sizeof k, "k%d", i);
-        assert_int_equal(rmq_smap_put(&m, k, (void *)(intptr_t)(i + 1), NULL), RMQ_OK);
-    }
-    assert_int_equal(m.n, 1000);
-    assert_int_equal((intptr_t)rmq_smap_get(&m, "k500"), 501);
-    assert_int_equal((intptr_t)rmq_smap_del(&m, "k500"), 501);
-    assert_null(rmq_smap_get(&m, "k500"));
-    assert_int_equal(m.n, 999);
-    rmq_smap_fini(&m, NULL);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_normalize),      cmocka_unit_test(test_offsets_file),
         cmocka_unit_test(test_subgroup_json),  cmocka_unit_test(test_heartbeat_java),
         cmocka_unit_test(test_heartbeat_cpp_go), cmocka_unit_test(test_reset_bodies),
-        cmocka_unit_test(test_smap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

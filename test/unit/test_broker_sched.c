@@ -9,7 +9,8 @@
 
 #include <cmocka.h>
 
-#include "broker/internal.h"
+#include "broker/cfg.h"
+#include "broker/schedule.h"
 
 static void test_levels_default(void **state) {
     int64_t *ms = NULL;
