@@ -1,46 +1,48 @@
 /* Admin API (rmq.h "admin"): raw requests to the NameServers and brokers for mqadmin, message
  * look-ups by key / id / unique key, and reset of a group's offsets by time.
  *
- * Built directly on the remoting client (its own loop thread) so it does not depend on the
- * producer / consumer instance: an admin only asks and prints, it never heartbeats. */
+ * An admin is a member of the shared client instance (client/instance.c), as RocketMQ's admin
+ * ext registers on its MQClientInstance: one NameServer list and fail-over, one connection pool
+ * and loop with the process's producers and consumers. It only asks and prints: it adds no
+ * group to heartbeats and sends no UNREGISTER_CLIENT. */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "client/admin_internal.h"
+#include "client/instance.h"
 #include "client/internal.h"
 #include "common/fjson.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "remoting/client.h"
 #include "remoting/cmd.h"
 
 #define ADMIN_TIMEOUT_MS 5000
-#define ADMIN_MAX_NS 16
+#define MOD "admin"
 
 struct rmq_admin_s {
-    rmq_rem_client_t *cl;
-    char *ns[ADMIN_MAX_NS]; /* owned NameServer addresses */
-    int nns;
-    rmq_conf_t *conf;       /* owned */
+    rmq_instance_t *in;
+    rmq_member_t member; /* registered on in (admin kind) */
+    rmq_conf_t *conf;    /* owned */
+    pthread_mutex_t err_mu;
+    char err[512]; /* last failure text; writer: the last call on this admin */
 };
 
-/* Per-thread so concurrent admin calls never mix their error texts. */
-static __thread char tl_err[512];
-
-static void set_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void set_err(const char *fmt, ...) {
+static void set_err(rmq_admin_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(rmq_admin_t *a, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(tl_err, sizeof tl_err, fmt, ap);
+    pthread_mutex_lock(&a->err_mu);
+    vsnprintf(a->err, sizeof a->err, fmt, ap);
+    pthread_mutex_unlock(&a->err_mu);
     va_end(ap);
 }
 
 const char *rmq_admin_last_error(rmq_admin_t *a) {
-    (void)a;
-    return tl_err;
+    return a ? a->err : "";
 }
 
 /* ---- fastjson -> JSON ------------------------------------------------------------------ */
@@ -62,18 +64,22 @@ rmq_admin_t *rmq_admin_new(rmq_conf_t *c, char *err, size_t n) {
             snprintf(err, n, "out of memory");
         return NULL;
     }
-    char *list = strdup(ns);
-    char *save = NULL;
-    for (char *t = list ? strtok_r(list, ";, ", &save) : NULL; t && a->nns < ADMIN_MAX_NS;
-         t = strtok_r(NULL, ";, ", &save))
-        a->ns[a->nns++] = strdup(t);
-    free(list);
-    rmq_rem_client_cfg_t cfg = {.name = "rmq-admin", .connect_timeout_ms = 3000};
-    if (a->nns == 0 || rmq_rem_client_new(NULL, &cfg, &a->cl) != RMQ_OK) {
-        if (err && n)
-            snprintf(err, n, a->nns ? "cannot start the remoting client" : "bad namesrvAddr");
-        for (int i = 0; i < a->nns; i++)
-            free(a->ns[i]);
+    /* mqadmin's -n also takes ',' or ' ' between NameServers; the instance splits on ';' */
+    if (strpbrk(ns, ", ")) {
+        char *list = strdup(ns);
+        if (list) {
+            for (char *p = list; *p; p++)
+                if (*p == ',' || *p == ' ') *p = ';';
+            rmq_conf_set(c, "namesrvAddr", list, NULL, 0);
+            free(list);
+        }
+    }
+    a->member.admin = true;
+    a->member.owner = a;
+    pthread_mutex_init(&a->err_mu, NULL);
+    a->in = rmq_instance_get(c, &a->member, err, n);
+    if (!a->in) {
+        pthread_mutex_destroy(&a->err_mu);
         free(a);
         return NULL;
     }
@@ -84,9 +90,8 @@ rmq_admin_t *rmq_admin_new(rmq_conf_t *c, char *err, size_t n) {
 void rmq_admin_destroy(rmq_admin_t *a) {
     if (!a)
         return;
-    rmq_rem_client_destroy(a->cl);
-    for (int i = 0; i < a->nns; i++)
-        free(a->ns[i]);
+    rmq_instance_release(a->in, &a->member);
+    pthread_mutex_destroy(&a->err_mu);
     rmq_conf_destroy(a->conf);
     free(a);
 }
@@ -161,28 +166,30 @@ rmq_err_t rmq_admin_invoke(rmq_admin_t *a, const char *broker_addr, int code,
     *out = NULL;
     if (timeout_ms <= 0)
         timeout_ms = ADMIN_TIMEOUT_MS;
-    int ntry = broker_addr ? 1 : a->nns;
-    rmq_err_t e = RMQ_ERR__CONN;
-    for (int i = 0; i < ntry; i++) {
-        const char *addr = broker_addr ? broker_addr : a->ns[i];
-        rmq_rem_cmd_t *req = build_req(code, ext_kv, body, body_len);
-        if (!req)
-            return RMQ_ERR__NOMEM;
-        rmq_rem_cmd_t *resp = NULL;
-        e = rmq_rem_client_invoke_sync(a->cl, addr, req, timeout_ms, &resp);
-        if (e == RMQ_OK) {
-            *out = resp_from_cmd(resp);
-            rmq_rem_cmd_destroy(resp);
-            if (!*out)
-                return RMQ_ERR__NOMEM;
-            if ((*out)->code != RMQ_OK)
-                set_err("%s%s%s", rmq_strerror((rmq_err_t)(*out)->code),
-                        (*out)->remark ? ": " : "", (*out)->remark ? (*out)->remark : "");
-            return RMQ_OK;
-        }
-        set_err("%s %s: %s", broker_addr ? "broker" : "NameServer", addr, rmq_strerror(e));
-        RMQ_LOG_DEBUG("admin", "request %d to %s failed: %s", code, addr, rmq_strerror(e));
+    rmq_rem_cmd_t *req = build_req(code, ext_kv, body, body_len);
+    if (!req) return RMQ_ERR__NOMEM;
+    rmq_rem_cmd_t *resp = NULL;
+    char addr[256] = "";
+    rmq_err_t e;
+    if (broker_addr) {
+        rmq_strlcpy(addr, broker_addr, sizeof addr);
+        e = rmq_rem_client_invoke_sync(rmq_instance_rem(a->in), broker_addr, req, timeout_ms,
+                                       &resp);
+    } else {
+        e = rmq_instance_invoke_namesrv_raw(a->in, req, timeout_ms, &resp, addr, sizeof addr);
     }
+    if (e == RMQ_OK) {
+        *out = resp_from_cmd(resp);
+        rmq_rem_cmd_destroy(resp);
+        if (!*out) return RMQ_ERR__NOMEM;
+        if ((*out)->code != RMQ_OK)
+            set_err(a, "%s%s%s", rmq_strerror((rmq_err_t)(*out)->code), (*out)->remark ? ": " : "",
+                    (*out)->remark ? (*out)->remark : "");
+        return RMQ_OK;
+    }
+    set_err(a, "%s %s: %s", broker_addr ? "broker" : "NameServer", addr, rmq_strerror(e));
+    RMQ_ILOG_DEBUG(rmq_instance_log(a->in), MOD, "request %d to %s failed: %s", code, addr,
+                   rmq_strerror(e));
     return e;
 }
 
@@ -210,7 +217,7 @@ static rmq_err_t call_json(rmq_admin_t *a, const char *addr, int code, const cha
     if (e == RMQ_OK && json_out) {
         *json_out = resp_json(r);
         if (!*json_out) {
-            set_err("malformed JSON body in the answer to request %d", code);
+            set_err(a, "malformed JSON body in the answer to request %d", code);
             e = RMQ_ERR__BAD_FRAME;
         }
     }
@@ -288,7 +295,7 @@ rmq_err_t rmq_admin_topic_brokers(rmq_admin_t *a, const char *topic, char ***add
     if (k == 0) {
         free_strv(av);
         free_strv(nv);
-        set_err("no broker in the route of topic %s", topic);
+        set_err(a, "no broker in the route of topic %s", topic);
         return RMQ_ERR__NO_ROUTE;
     }
     *addrs = av;
@@ -389,8 +396,8 @@ static rmq_err_t query_all(rmq_admin_t *a, const char *topic, const char *key, b
     if (mv.n == 0) {
         free(mv.v);
         if (last == RMQ_ERR_QUERY_NOT_FOUND)
-            set_err("no message found with %s %s in topic %s", uniq ? "unique key" : "key",
-                    key, topic);
+            set_err(a, "no message found with %s %s in topic %s", uniq ? "unique key" : "key", key,
+                    topic);
         return last;
     }
     *msgs = mv.v;
@@ -438,7 +445,7 @@ static rmq_err_t view_by_offset_id(rmq_admin_t *a, const char *id, rmq_msg_t **m
     uint8_t raw[28];
     size_t len = strlen(id), nb = len / 2;
     if ((len != 32 && len != 56) || !hex_decode(id, raw, nb)) {
-        set_err("%s is not an offset message id", id);
+        set_err(a, "%s is not an offset message id", id);
         return RMQ_ERR__INVALID_ARG;
     }
     size_t iplen = nb - 12;
@@ -465,7 +472,7 @@ static rmq_err_t view_by_offset_id(rmq_admin_t *a, const char *id, rmq_msg_t **m
         rmq_msg_t **got = NULL;
         size_t ng = 0;
         if (!r->body || rmq_msgs_decode(r->body, r->body_len, &got, &ng) != RMQ_OK || ng == 0) {
-            set_err("malformed message in the answer of %s", addr);
+            set_err(a, "malformed message in the answer of %s", addr);
             e = RMQ_ERR__BAD_FRAME;
         } else {
             *msg = got[0];

@@ -265,15 +265,37 @@ const char *rmq_conf_group(const rmq_conf_t *c, const char *dflt) {
     return g ? g : dflt;
 }
 
+const char *rmq_conf_member_group(const rmq_conf_t *c, const char *role, bool need_ns, char *err,
+                                  size_t n) {
+    if (!c) {
+        snprintf(err, n, "no configuration");
+        return NULL;
+    }
+    const char *g = rmq_conf_group(c, NULL);
+    if (!g) {
+        snprintf(err, n, "%s (or groupName) is not set", role);
+        return NULL;
+    }
+    if (need_ns && !rmq_conf_str(c, "namesrvAddr") && !getenv("NAMESRV_ADDR")) {
+        snprintf(err, n, "namesrvAddr is not set");
+        return NULL;
+    }
+    return g;
+}
+
 void rmq_conf_set_log_cb(rmq_conf_t *c, void (*cb)(int lvl, const char *ln, void *op), void *op) {
     c->log_cb = cb;
     c->log_op = op;
 }
 
-void rmq_conf_apply_log(const rmq_conf_t *c) {
-    if (!c->log_cb) return; /* no callback: the SDK stays silent (the sink defaults to off) */
+rmq_logger_t rmq_conf_logger(const rmq_conf_t *c) {
+    rmq_logger_t lg = {.level = RMQ_LOG_LVL_OFF}; /* no callback: the SDK stays silent */
+    if (!c || !c->log_cb) return lg;
     int lvl = rmq_log_level_parse(rmq_conf_str(c, "logLevel"));
-    rmq_log_set_cb(c->log_cb, c->log_op, lvl < -1 ? RMQ_LOG_LVL_WARN : (rmq_log_lvl_t)lvl);
+    lg.level = lvl < -1 ? RMQ_LOG_LVL_WARN : (rmq_log_lvl_t)lvl;
+    lg.cb = c->log_cb;
+    lg.opaque = c->log_op;
+    return lg;
 }
 
 void rmq_conf_set_txn_check_cb(rmq_conf_t *c, rmq_txn_cb check, void *op) {

@@ -36,6 +36,8 @@ struct rmq_instance_s {
     int refs;                 /* guarded by the registry mutex */
     rmq_instance_t *next_reg; /* registry list */
     rmq_conf_t *conf;
+    rmq_logger_t log; /* from the creating conf's log callback; instances share only with an
+                         equal logger, so a member's lines reach only its own sink */
     char client_id[256];
     rmq_rem_client_t *rem;
     rmq_uniq_t uniq;
@@ -272,6 +274,9 @@ void rmq_instance_post_node(rmq_instance_t *in, rmq_cb_node_t *n) {
 const char *rmq_instance_client_id(const rmq_instance_t *in) { return in->client_id; }
 rmq_rem_client_t *rmq_instance_rem(rmq_instance_t *in) { return in->rem; }
 const rmq_conf_t *rmq_instance_conf(const rmq_instance_t *in) { return in->conf; }
+const rmq_logger_t *rmq_instance_log(const rmq_instance_t *in) {
+    return &in->log;
+}
 rmq_uniq_t *rmq_instance_uniq(rmq_instance_t *in) { return &in->uniq; }
 
 static int api_timeout(rmq_instance_t *in) {
@@ -301,7 +306,10 @@ static rmq_rem_cmd_t *cmd_clone(const rmq_rem_cmd_t *req) {
     rmq_rem_cmd_t *c = rmq_rem_cmd_new_request(req->code);
     if (!c) return NULL;
     c->language = req->language;
+    c->version = req->version;
     c->flag = req->flag;
+    c->serialize_type = req->serialize_type;
+    c->has_ext = req->has_ext; /* the same header bytes for every NameServer tried */
     for (size_t i = 0; i < req->next; i++)
         if (rmq_rem_cmd_set(c, req->ext[i].key, req->ext[i].val)) goto fail;
     if (req->body_len && rmq_rem_cmd_set_body_copy(c, req->body, req->body_len)) goto fail;
@@ -311,8 +319,10 @@ fail:
     return NULL;
 }
 
-rmq_err_t rmq_instance_invoke_namesrv(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
-                                      rmq_rem_cmd_t **resp) {
+/* The one NameServer fail-over: the current NameServer, then each other one in turn on a
+ * transport error; a success makes that one current. stamp: as rmq_instance_invoke_sync. */
+static rmq_err_t namesrv_failover(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
+                                  bool stamp, rmq_rem_cmd_t **resp, char *addr, size_t addr_n) {
     rmq_err_t e = RMQ_ERR__CONN;
     int start = atomic_load(&in->ns_cur);
     for (int k = 0; k < in->nns; k++) {
@@ -323,19 +333,34 @@ rmq_err_t rmq_instance_invoke_namesrv(rmq_instance_t *in, rmq_rem_cmd_t *req, in
             break;
         }
         if (c == req) req = NULL;
-        e = rmq_instance_invoke_sync(in, in->ns[i], c, timeout_ms, resp);
+        if (stamp)
+            e = rmq_instance_invoke_sync(in, in->ns[i], c, timeout_ms, resp);
+        else
+            e = rmq_rem_client_invoke_sync(in->rem, in->ns[i], c,
+                                           timeout_ms > 0 ? timeout_ms : api_timeout(in), resp);
         if (e == RMQ_OK) {
             if (i != start) {
                 atomic_store(&in->ns_cur, i);
-                RMQ_LOG_INFO(MOD, "name server switched to %s", in->ns[i]);
+                RMQ_ILOG_INFO(&in->log, MOD, "name server switched to %s", in->ns[i]);
             }
             break;
         }
-        RMQ_LOG_WARN(MOD, "name server %s: %s", in->ns[i], rmq_strerror(e));
+        RMQ_ILOG_WARN(&in->log, MOD, "name server %s: %s", in->ns[i], rmq_strerror(e));
+        if (addr && addr_n) rmq_strlcpy(addr, in->ns[i], addr_n);
         if (e != RMQ_ERR__CONN && e != RMQ_ERR__TIMEOUT) break;
     }
     rmq_rem_cmd_destroy(req);
     return e;
+}
+
+rmq_err_t rmq_instance_invoke_namesrv(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
+                                      rmq_rem_cmd_t **resp) {
+    return namesrv_failover(in, req, timeout_ms, true, resp, NULL, 0);
+}
+
+rmq_err_t rmq_instance_invoke_namesrv_raw(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
+                                          rmq_rem_cmd_t **resp, char *addr, size_t addr_n) {
+    return namesrv_failover(in, req, timeout_ms, false, resp, addr, addr_n);
 }
 
 /* ---- routes ---------------------------------------------------------------------------- */
@@ -392,7 +417,9 @@ static rmq_err_t fetch_route(rmq_instance_t *in, const char *topic, rmq_route_t 
     if (e == RMQ_OK) {
         if (!resp->body || !resp->body_len) e = RMQ_ERR__BAD_MSG;
         else e = rmq_route_parse((const char *)resp->body, resp->body_len, out);
-        if (e) RMQ_LOG_WARN(MOD, "route of %s: unreadable body (%s)", topic, rmq_strerror(e));
+        if (e)
+            RMQ_ILOG_WARN(&in->log, MOD, "route of %s: unreadable body (%s)", topic,
+                          rmq_strerror(e));
     }
     rmq_rem_cmd_destroy(resp);
     return e;
@@ -580,7 +607,7 @@ static char *heartbeat_body(rmq_instance_t *in) {
     for (rmq_member_t *m = in->members; m; m = m->next) {
         if (m->consumer) {
             if (m->heartbeat_data) m->heartbeat_data(m->owner, cons);
-        } else {
+        } else if (!m->admin) {
             json_array_append_new(prods, json_pack("{s:s}", "groupName", m->group));
             any_producer = true;
         }
@@ -595,11 +622,13 @@ static char *heartbeat_body(rmq_instance_t *in) {
     return s;
 }
 
+/* One heartbeat round: the answers still awaited, and the instance whose logger reports them. */
 typedef struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int left;
     int refs;
+    rmq_instance_t *in;
 } hb_wait_t;
 
 static void hb_wait_put(hb_wait_t *w) {
@@ -616,9 +645,10 @@ static void hb_wait_put(hb_wait_t *w) {
 }
 
 static void on_hb_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
-    if (err) RMQ_LOG_DEBUG(MOD, "heartbeat: %s", rmq_strerror(err));
+    hb_wait_t *w = arg;
+    if (err && w) RMQ_ILOG_DEBUG(&w->in->log, MOD, "heartbeat: %s", rmq_strerror(err));
     rmq_rem_cmd_destroy(resp);
-    if (arg) hb_wait_put(arg);
+    if (w) hb_wait_put(w);
 }
 
 static void send_heartbeats(rmq_instance_t *in, bool wait) {
@@ -635,15 +665,13 @@ static void send_heartbeats(rmq_instance_t *in, bool wait) {
         return;
     }
     size_t blen = strlen(body);
-    hb_wait_t *w = NULL;
-    if (wait) {
-        w = calloc(1, sizeof(*w));
-        if (w) {
-            pthread_mutex_init(&w->mu, NULL);
-            pthread_cond_init(&w->cv, NULL);
-            w->left = n;
-            w->refs = n + 1;
-        }
+    hb_wait_t *w = calloc(1, sizeof(*w)); /* NULL: answers go unwaited and unlogged */
+    if (w) {
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        w->left = n;
+        w->refs = n + 1;
+        w->in = in;
     }
     for (int i = 0; i < n; i++) {
         rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_HEART_BEAT);
@@ -658,12 +686,12 @@ static void send_heartbeats(rmq_instance_t *in, bool wait) {
     }
     free(body);
     free_addrs(addrs, n);
-    if (w) {
+    if (w && wait) {
         pthread_mutex_lock(&w->mu);
         while (w->left > 0) pthread_cond_wait(&w->cv, &w->mu);
         pthread_mutex_unlock(&w->mu);
-        hb_wait_put(w);
     }
+    if (w) hb_wait_put(w);
 }
 
 static void hb_task(void *arg) { send_heartbeats(arg, false); }
@@ -767,8 +795,8 @@ static void check_task(void *arg) {
     }
     pthread_rwlock_unlock(&in->members_rw);
     if (!found) {
-        RMQ_LOG_WARN(MOD, "CHECK_TRANSACTION_STATE for group %s: no check-back registered",
-                     ck->group);
+        RMQ_ILOG_WARN(&in->log, MOD,
+                      "CHECK_TRANSACTION_STATE for group %s: no check-back registered", ck->group);
     } else {
         rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_END_TRANSACTION);
         if (req) {
@@ -830,7 +858,7 @@ static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void 
             rmq_strlcpy(nt->group, g, sizeof(nt->group));
             if (rmq_instance_schedule(in, 0, notify_task, nt, NULL)) free(nt);
         }
-        RMQ_LOG_INFO(MOD, "consumer ids of %s changed", g ? g : "?");
+        RMQ_ILOG_INFO(&in->log, MOD, "consumer ids of %s changed", g ? g : "?");
         return reply(req, RMQ_OK, NULL);
     }
     case RMQ_REQ_CHECK_TRANSACTION_STATE: {
@@ -838,7 +866,7 @@ static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void 
         size_t n = 0;
         if (!req->body || rmq_msgs_decode(req->body, req->body_len, &msgs, &n) || n == 0) {
             if (msgs) rmq_msgs_destroy(msgs, n);
-            RMQ_LOG_WARN(MOD, "CHECK_TRANSACTION_STATE without a readable message");
+            RMQ_ILOG_WARN(&in->log, MOD, "CHECK_TRANSACTION_STATE without a readable message");
             return reply(req, RMQ_ERR_SYSTEM_ERROR, "bad body");
         }
         check_t *ck = calloc(1, sizeof(*ck));
@@ -875,13 +903,13 @@ static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void 
             rmq_reset_body_parse((const char *)req->body, req->body_len, &rt->mqs, &rt->offs,
                                  &rt->n)) {
             free(rt);
-            RMQ_LOG_WARN(MOD, "RESET_CONSUMER_CLIENT_OFFSET unreadable");
+            RMQ_ILOG_WARN(&in->log, MOD, "RESET_CONSUMER_CLIENT_OFFSET unreadable");
             return reply(req, RMQ_ERR_SYSTEM_ERROR, "bad request");
         }
         rt->in = in;
         rmq_strlcpy(rt->group, g, sizeof(rt->group));
         rmq_strlcpy(rt->topic, t, sizeof(rt->topic));
-        RMQ_LOG_INFO(MOD, "reset offsets of %s/%s: %d queues", g, t, rt->n);
+        RMQ_ILOG_INFO(&in->log, MOD, "reset offsets of %s/%s: %d queues", g, t, rt->n);
         if (rmq_instance_schedule(in, 0, reset_task, rt, NULL)) {
             free(rt->mqs);
             free(rt->offs);
@@ -956,6 +984,7 @@ static rmq_instance_t *instance_new(const rmq_conf_t *c, const char *key, const 
     pthread_mutex_init(&in->cb_mu, NULL);
     pthread_cond_init(&in->cb_cv, NULL);
     in->conf = rmq_conf_dup(c);
+    in->log = rmq_conf_logger(c);
     /* NameServer list */
     const char *ns = rmq_conf_str(c, "namesrvAddr");
     if (!ns) ns = getenv("NAMESRV_ADDR");
@@ -1025,7 +1054,7 @@ static rmq_instance_t *instance_new(const rmq_conf_t *c, const char *key, const 
                           NULL);
     rmq_instance_schedule(in, RMQ_MIN(10000, rmq_conf_i64(c, "persistConsumerOffsetInterval")),
                           periodic_persist, in, NULL);
-    RMQ_LOG_INFO(MOD, "client instance %s started (namesrv %s)", in->client_id, ns);
+    RMQ_ILOG_INFO(&in->log, MOD, "client instance %s started (namesrv %s)", in->client_id, ns);
     return in;
 fail_early:
     if (!err[0]) snprintf(err, n, "out of memory");
@@ -1047,17 +1076,21 @@ rmq_instance_t *rmq_instance_get(const rmq_conf_t *c, rmq_member_t *m, char *err
     snprintf(key, sizeof key, "%s|%s", ns ? ns : "", iname);
     pthread_mutex_lock(&registry_mu);
     rmq_instance_t *in = NULL;
+    rmq_logger_t log = rmq_conf_logger(c);
     for (rmq_instance_t *it = registry; it && !in; it = it->next_reg) {
-        if (strcmp(it->key, key) != 0) continue;
+        if (strcmp(it->key, key) != 0 || !rmq_logger_same(&it->log, &log)) continue;
         bool clash = false;
         pthread_rwlock_rdlock(&it->members_rw);
         for (rmq_member_t *x = it->members; x; x = x->next)
-            if (x->consumer == m->consumer && strcmp(x->group, m->group) == 0) clash = true;
+            if (!m->admin && !x->admin && x->consumer == m->consumer &&
+                strcmp(x->group, m->group) == 0)
+                clash = true;
         pthread_rwlock_unlock(&it->members_rw);
         if (!clash) in = it;
     }
     if (!in) {
-        /* a clash under a named instance gets a derived name so the client ids differ */
+        /* a clash (same group, or another log sink) under a named instance gets a derived
+         * name so the client ids differ */
         char name[300];
         bool taken = false;
         for (rmq_instance_t *it = registry; it; it = it->next_reg)
@@ -1111,7 +1144,7 @@ void rmq_instance_release(rmq_instance_t *in, rmq_member_t *m) {
         }
     }
     pthread_rwlock_unlock(&in->members_rw);
-    unregister_client(in, m);
+    if (!m->admin) unregister_client(in, m);
     pthread_mutex_lock(&registry_mu);
     bool last = --in->refs == 0;
     if (last) {
@@ -1125,6 +1158,6 @@ void rmq_instance_release(rmq_instance_t *in, rmq_member_t *m) {
     pthread_mutex_unlock(&registry_mu);
     if (!last) return;
     stop_threads(in, SCHED_THREADS, true);
-    RMQ_LOG_INFO(MOD, "client instance %s stopped", in->client_id);
+    RMQ_ILOG_INFO(&in->log, MOD, "client instance %s stopped", in->client_id);
     instance_free(in);
 }

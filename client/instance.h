@@ -22,8 +22,10 @@
  * exposes no "run on loop" door, and rebalance / offset queries are naturally written as
  * blocking calls; the loop thread stays free for I/O.
  *
- * Sharing: rmq_instance_get() returns the instance registered for (namesrvAddr, instanceName)
- * (a process-wide registry behind a mutex — the one process-level table of the SDK), unless
+ * Sharing: rmq_instance_get() returns the instance registered for (namesrvAddr, instanceName,
+ * log sink) (a process-wide registry behind a mutex — the one process-level table of the SDK;
+ * members with different log callbacks get different instances so each sink sees only its
+ * own members' lines), unless
  * the member's group is already registered on it, in which case a fresh instance with its own
  * client id is made (so two consumers of one group in one process are two group members, as
  * two Java clients would be). Reference-counted; the last release stops everything.
@@ -47,6 +49,8 @@ typedef struct rmq_member_s rmq_member_t;
 struct rmq_member_s {
     char group[256];
     bool consumer;      /* false: producer group */
+    bool admin;         /* an rmq_admin_t: no group on the wire (no heartbeat data, no
+                           UNREGISTER_CLIENT), never clashes with another member */
     void *owner;        /* the rmq_producer_t / consumer core */
     /* Consumers: append this member's ConsumerData (protocol.md 5.2) to arr. Service thread. */
     void (*heartbeat_data)(void *owner, json_t *arr);
@@ -80,6 +84,8 @@ rmq_rem_client_t *rmq_instance_rem(rmq_instance_t *in);
 /* Configuration the instance was created with (a private copy: namesrvAddr,
  * mqClientApiTimeout, intervals). Use rmq_conf_str / rmq_conf_i64 on it. */
 const rmq_conf_t *rmq_instance_conf(const rmq_instance_t *in);
+/* The instance's logger (its creating conf's log callback); its members log through it. */
+const rmq_logger_t *rmq_instance_log(const rmq_instance_t *in);
 /* Process-wide unique id generator (UNIQ_KEY) shared by the instance's producers. */
 rmq_uniq_t *rmq_instance_uniq(rmq_instance_t *in);
 
@@ -126,6 +132,10 @@ rmq_err_t rmq_instance_invoke_oneway(rmq_instance_t *in, const char *addr, rmq_r
  * other one in turn on a transport error. Takes req. */
 rmq_err_t rmq_instance_invoke_namesrv(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
                                       rmq_rem_cmd_t **resp);
+/* Same, sending req as built (no language stamp: the admin's raw requests) and, on failure,
+ * naming the last NameServer tried in addr (may be NULL). */
+rmq_err_t rmq_instance_invoke_namesrv_raw(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
+                                          rmq_rem_cmd_t **resp, char *addr, size_t addr_n);
 
 /* ---- scheduling --------------------------------------------------------------------- */
 

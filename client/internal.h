@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 #include "remoting/cmd.h"
 #include "rmq/rmq.h"
 
@@ -48,8 +49,13 @@ int64_t rmq_conf_i64(const rmq_conf_t *c, const char *k);
 bool rmq_conf_bool(const rmq_conf_t *c, const char *k);
 /* Group: the first of groupName / producerGroup / consumerGroup that is set (or dflt). */
 const char *rmq_conf_group(const rmq_conf_t *c, const char *dflt);
-/* Install c's log callback as the process sink (last configured callback wins). */
-void rmq_conf_apply_log(const rmq_conf_t *c);
+/* The logger of c's log callback and logLevel (a zero logger without a callback). */
+rmq_logger_t rmq_conf_logger(const rmq_conf_t *c);
+/* The checks of every producer / consumer constructor: a conf, a group (role names the key in
+ * the message: "producerGroup" or "consumerGroup"), and with need_ns a NameServer (namesrvAddr
+ * or NAMESRV_ADDR). The group (borrowed from c), or NULL with err filled. */
+const char *rmq_conf_member_group(const rmq_conf_t *c, const char *role, bool need_ns, char *err,
+                                  size_t n);
 /* Parse consumeTimestamp: yyyyMMddHHmmss (local time) or ms since the epoch; -1 if bad. */
 int64_t rmq_conf_parse_ts(const char *s);
 

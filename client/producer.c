@@ -19,6 +19,7 @@
 struct rmq_producer_s {
     rmq_conf_t *conf;
     rmq_instance_t *in;
+    const rmq_logger_t *log; /* the instance's: this object's lines go to its conf's sink */
     rmq_member_t member;
     char group[256];
     int send_timeout, retries, retries_async, compress_over, compress_level, queue_nums;
@@ -65,7 +66,8 @@ static rmq_err_t encode_msg(rmq_producer_t *p, const rmq_msg_t *m, bool txn, enc
         return RMQ_ERR__INVALID_ARG;
     if (m->body_len == 0) return RMQ_ERR__BAD_MSG; /* Java: "the message body length is zero" */
     if (m->body_len > p->max_size) {
-        RMQ_LOG_WARN(MOD, "message body %zu > maxMessageSize %zu", m->body_len, p->max_size);
+        RMQ_ILOG_WARN(p->log, MOD, "message body %zu > maxMessageSize %zu", m->body_len,
+                      p->max_size);
         return RMQ_ERR__MSG_TOO_BIG;
     }
     rmq_msg_t *mm = (rmq_msg_t *)m; /* the id is set on the caller's message, as Java does */
@@ -210,9 +212,9 @@ static rmq_err_t send_enc_sync(rmq_producer_t *p, const enc_t *enc, const rmq_mq
             if (broker_addr) rmq_strlcpy(broker_addr, addr, ba_sz);
             return RMQ_OK;
         }
-        RMQ_LOG_WARN(MOD, "send %s to %s (%s:%d) failed: %s%s", enc->topic, addr, mq.broker,
-                     mq.queue_id, rmq_strerror(e),
-                     a + 1 < attempts && rmq_send_retryable(e) ? ", retrying" : "");
+        RMQ_ILOG_WARN(p->log, MOD, "send %s to %s (%s:%d) failed: %s%s", enc->topic, addr,
+                      mq.broker, mq.queue_id, rmq_strerror(e),
+                      a + 1 < attempts && rmq_send_retryable(e) ? ", retrying" : "");
         if (!rmq_send_retryable(e)) return e;
         rmq_strlcpy(last, mq.broker, sizeof last);
         if (e == RMQ_ERR_TOPIC_NOT_EXIST || e == RMQ_ERR__CONN) {
@@ -335,8 +337,8 @@ static void on_async_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* lo
     }
     if (err != RMQ_ERR__CLOSED && a->attempts_left > 0 && rmq_send_retryable(e) &&
         rmq_mono_ms() < a->deadline) {
-        RMQ_LOG_WARN(MOD, "async send %s to %s failed: %s, retrying", a->enc.topic, a->mq.broker,
-                     rmq_strerror(e));
+        RMQ_ILOG_WARN(p->log, MOD, "async send %s to %s failed: %s, retrying", a->enc.topic,
+                      a->mq.broker, rmq_strerror(e));
         a->attempts_left--;
         char last[64];
         rmq_strlcpy(last, a->mq.broker, sizeof last);
@@ -521,7 +523,7 @@ rmq_err_t rmq_send_in_txn(rmq_producer_t *p, const rmq_msg_t *m, rmq_txn_cb exec
         st = exec(p, m, arg);
     }
     rmq_err_t ee = end_txn(p, addr, &res, st, NULL);
-    if (ee) RMQ_LOG_WARN(MOD, "END_TRANSACTION for %s: %s", res.msg_id, rmq_strerror(ee));
+    if (ee) RMQ_ILOG_WARN(p->log, MOD, "END_TRANSACTION for %s: %s", res.msg_id, rmq_strerror(ee));
     if (r) *r = res;
     return RMQ_OK;
 }
@@ -540,15 +542,8 @@ rmq_producer_t *rmq_producer_new(rmq_conf_t *c, char *err, size_t n) {
         n = sizeof dummy;
     }
     err[0] = 0;
-    if (!c) {
-        snprintf(err, n, "no configuration");
-        return NULL;
-    }
-    const char *g = rmq_conf_group(c, NULL);
-    if (!g) {
-        snprintf(err, n, "producerGroup (or groupName) is not set");
-        return NULL;
-    }
+    const char *g = rmq_conf_member_group(c, "producerGroup", false, err, n);
+    if (!g) return NULL;
     rmq_producer_t *p = calloc(1, sizeof(*p));
     if (!p) {
         snprintf(err, n, "out of memory");
@@ -573,8 +568,8 @@ rmq_producer_t *rmq_producer_new(rmq_conf_t *c, char *err, size_t n) {
     p->member.consumer = false;
     p->member.owner = p;
     p->member.txn_check = member_check;
-    rmq_conf_apply_log(c);
     p->in = rmq_instance_get(c, &p->member, err, n);
+    if (p->in) p->log = rmq_instance_log(p->in);
     if (!p->in) {
         pthread_mutex_destroy(&p->mu);
         pthread_cond_destroy(&p->cv);

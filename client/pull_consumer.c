@@ -31,15 +31,8 @@ rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *conf, char *err, size_t n
         n = sizeof dummy;
     }
     err[0] = 0;
-    if (!conf) {
-        snprintf(err, n, "no configuration");
-        return NULL;
-    }
-    const char *g = rmq_conf_group(conf, NULL);
-    if (!g) {
-        snprintf(err, n, "consumerGroup (or groupName) is not set");
-        return NULL;
-    }
+    const char *g = rmq_conf_member_group(conf, "consumerGroup", false, err, n);
+    if (!g) return NULL;
     rmq_pull_consumer_t *c = calloc(1, sizeof(*c));
     if (!c) {
         snprintf(err, n, "out of memory");
@@ -50,7 +43,6 @@ rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *conf, char *err, size_t n
     c->member.consumer = true;
     c->member.owner = c;
     c->member.heartbeat_data = heartbeat_data;
-    rmq_conf_apply_log(conf);
     c->in = rmq_instance_get(conf, &c->member, err, n);
     if (!c->in) {
         free(c);

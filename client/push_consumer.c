@@ -72,6 +72,7 @@ typedef struct {
 struct rmq_push_consumer_s {
     rmq_conf_t *conf;
     rmq_instance_t *in;
+    const rmq_logger_t *log; /* the instance's: this object's lines go to its conf's sink */
     rmq_member_t member;
     char group[256];
     char retry_topic[300];
@@ -317,8 +318,8 @@ static rmq_err_t send_back(rmq_push_consumer_t *c, const rmq_mq_t *mq, const rmq
         }
     }
     if (e == RMQ_OK) return RMQ_OK;
-    RMQ_LOG_WARN(MOD, "send-back of %s failed (%s): re-sending to %s", rmq_msg_id(m),
-                 rmq_strerror(e), c->retry_topic);
+    RMQ_ILOG_WARN(c->log, MOD, "send-back of %s failed (%s): re-sending to %s", rmq_msg_id(m),
+                  rmq_strerror(e), c->retry_topic);
     return resend_to_retry(c, m, 3 + m->reconsume_times);
 }
 
@@ -337,7 +338,8 @@ static void run_concurrent(rmq_push_consumer_t *c, task_t *t) {
         for (size_t i = 0; i < t->n; i++) {
             if (send_back(c, &pq->mq, t->msgs[i]) != RMQ_OK) {
                 /* keep it in flight and consume it again here later (Java: 5 s) */
-                RMQ_LOG_WARN(MOD, "message %s kept for a local retry", rmq_msg_id(t->msgs[i]));
+                RMQ_ILOG_WARN(c->log, MOD, "message %s kept for a local retry",
+                              rmq_msg_id(t->msgs[i]));
                 task_t *again = calloc(1, sizeof(*again));
                 rmq_msg_t **one = malloc(sizeof(*one));
                 if (again && one) {
@@ -614,8 +616,8 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
     if (!e) e = rmq_pull_response(resp, &pq->mq, &res);
     rmq_rem_cmd_destroy(resp);
     if (e) {
-        RMQ_LOG_WARN(MOD, "pull %s@%s:%d: %s", pq->mq.topic, pq->mq.broker, pq->mq.queue_id,
-                     rmq_strerror(e));
+        RMQ_ILOG_WARN(c->log, MOD, "pull %s@%s:%d: %s", pq->mq.topic, pq->mq.broker,
+                      pq->mq.queue_id, rmq_strerror(e));
         pull_later(pq, e == RMQ_ERR_FLOW_CONTROL ? 20 : c->pull_delay_exc);
         consumer_unref(c);
         return;
@@ -669,8 +671,8 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
         issue_pull(pq);
         break;
     case RMQ_PULL_OFFSET_ILLEGAL:
-        RMQ_LOG_WARN(MOD, "pull %s@%s:%d offset %" PRId64 " moved to %" PRId64, pq->mq.topic,
-                     pq->mq.broker, pq->mq.queue_id, pq->next_pull, res.next_offset);
+        RMQ_ILOG_WARN(c->log, MOD, "pull %s@%s:%d offset %" PRId64 " moved to %" PRId64,
+                      pq->mq.topic, pq->mq.broker, pq->mq.queue_id, pq->next_pull, res.next_offset);
         restart_queue(c, pq, res.next_offset, true);
         break;
     }
@@ -786,9 +788,9 @@ static void persist(void *owner) {
         mkdirs(c->offset_file);
         if (json_dump_file(root, tmp, JSON_COMPACT) == 0) {
             if (rename(tmp, c->offset_file) != 0)
-                RMQ_LOG_WARN(MOD, "offset file %s: %s", c->offset_file, strerror(errno));
+                RMQ_ILOG_WARN(c->log, MOD, "offset file %s: %s", c->offset_file, strerror(errno));
         } else {
-            RMQ_LOG_WARN(MOD, "cannot write offset file %s", tmp);
+            RMQ_ILOG_WARN(c->log, MOD, "cannot write offset file %s", tmp);
         }
         json_decref(root);
     }
@@ -807,7 +809,7 @@ static int64_t start_offset(rmq_push_consumer_t *c, const rmq_mq_t *mq) {
         if (e == RMQ_OK && off >= 0) return off;
     }
     if (e != RMQ_ERR_QUERY_NOT_FOUND && e != RMQ_OK) {
-        RMQ_LOG_WARN(MOD, "offset of %s:%d: %s", mq->topic, mq->queue_id, rmq_strerror(e));
+        RMQ_ILOG_WARN(c->log, MOD, "offset of %s:%d: %s", mq->topic, mq->queue_id, rmq_strerror(e));
         return -1;
     }
     bool retry = strcmp(mq->topic, c->retry_topic) == 0;
@@ -889,7 +891,7 @@ static void lock_all(rmq_push_consumer_t *c, rmq_mq_t *mqs, int n, bool *locked)
         int j = i;
         while (j < n && strcmp(mqs[j].broker, mqs[i].broker) == 0) j++;
         if (lock_batch(c, mqs + i, j - i, true, locked + i) != RMQ_OK)
-            RMQ_LOG_WARN(MOD, "LOCK_BATCH_MQ on %s failed", mqs[i].broker);
+            RMQ_ILOG_WARN(c->log, MOD, "LOCK_BATCH_MQ on %s failed", mqs[i].broker);
         i = j;
     }
 }
@@ -967,8 +969,8 @@ static bool rebalance_topic(rmq_push_consumer_t *c, const char *topic) {
                 unlock[nunlock++] = pq->mq;
             }
         }
-        RMQ_LOG_INFO(MOD, "%s: queue %s@%s:%d removed", c->group, pq->mq.topic, pq->mq.broker,
-                     pq->mq.queue_id);
+        RMQ_ILOG_INFO(c->log, MOD, "%s: queue %s@%s:%d removed", c->group, pq->mq.topic,
+                      pq->mq.broker, pq->mq.queue_id);
         drop_pq(c, pq);
         changed = true;
     }
@@ -1008,8 +1010,8 @@ static bool rebalance_topic(rmq_push_consumer_t *c, const char *topic) {
         pq->next = c->pqs;
         c->pqs = pq;
         pthread_mutex_unlock(&c->mu);
-        RMQ_LOG_INFO(MOD, "%s: queue %s@%s:%d added at offset %" PRId64, c->group, pq->mq.topic,
-                     pq->mq.broker, pq->mq.queue_id, off);
+        RMQ_ILOG_INFO(c->log, MOD, "%s: queue %s@%s:%d added at offset %" PRId64, c->group,
+                      pq->mq.topic, pq->mq.broker, pq->mq.queue_id, off);
         changed = true;
         issue_pull(pq);
     }
@@ -1079,19 +1081,8 @@ rmq_push_consumer_t *rmq_push_consumer_new(rmq_conf_t *conf, char *err, size_t n
         n = sizeof dummy;
     }
     err[0] = 0;
-    if (!conf) {
-        snprintf(err, n, "no configuration");
-        return NULL;
-    }
-    const char *g = rmq_conf_group(conf, NULL);
-    if (!g) {
-        snprintf(err, n, "consumerGroup (or groupName) is not set");
-        return NULL;
-    }
-    if (!rmq_conf_str(conf, "namesrvAddr") && !getenv("NAMESRV_ADDR")) {
-        snprintf(err, n, "namesrvAddr is not set");
-        return NULL;
-    }
+    const char *g = rmq_conf_member_group(conf, "consumerGroup", true, err, n);
+    if (!g) return NULL;
     rmq_push_consumer_t *c = calloc(1, sizeof(*c));
     if (!c) {
         snprintf(err, n, "out of memory");
@@ -1172,11 +1163,12 @@ rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c) {
     c->member.rebalance = rebalance;
     c->member.persist = persist;
     c->member.reset_offset = reset_offset;
-    rmq_conf_apply_log(c->conf);
     char err[256];
     c->in = rmq_instance_get(c->conf, &c->member, err, sizeof err);
+    if (c->in) c->log = rmq_instance_log(c->in);
     if (!c->in) {
-        RMQ_LOG_WARN(MOD, "consumer %s: %s", c->group, err);
+        rmq_logger_t lg = rmq_conf_logger(c->conf); /* no instance to log through */
+        RMQ_ILOG_WARN(&lg, MOD, "consumer %s: %s", c->group, err);
         return RMQ_ERR__CONFIG;
     }
     if (c->broadcast) {
@@ -1207,7 +1199,7 @@ rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c) {
         rmq_err_t e = rmq_instance_route(c->in, c->subs[i].sub.topic, false, false, &ti);
         if (e == RMQ_OK) rmq_topic_info_release(ti);
         else if (!c->subs[i].retry)
-            RMQ_LOG_WARN(MOD, "route of %s: %s", c->subs[i].sub.topic, rmq_strerror(e));
+            RMQ_ILOG_WARN(c->log, MOD, "route of %s: %s", c->subs[i].sub.topic, rmq_strerror(e));
     }
     c->started = true;
     rmq_instance_heartbeat_sync(c->in);

@@ -1,5 +1,6 @@
-/* Logging. The sink is process state set once in main() (or by the SDK's conf), like the
- * config; writes take a mutex so lines from different threads never interleave. */
+/* Logging. The process sink is state set once in main(), like the config; the SDK's loggers
+ * (rmq_logger_t) belong to their client instances. Writes take one mutex so lines from
+ * different threads never interleave and no sink callback runs twice at once. */
 #include "common/log.h"
 
 #include <pthread.h>
@@ -69,19 +70,40 @@ int rmq_log_level_parse(const char *s) {
 
 unsigned long rmq_log_error_count(void) { return atomic_load(&log_errors); }
 
-void rmq_log_vwrite(rmq_log_lvl_t lvl, const char *mod, const char *fmt, va_list ap) {
-    if (!rmq_log_enabled(lvl) || lvl < RMQ_LOG_LVL_ERROR) return;
+/* "time LEVEL [mod] text" into line; false when formatting failed. Counts ERROR lines. */
+static bool format_line(char *line, size_t size, rmq_log_lvl_t lvl, const char *mod,
+                        const char *fmt, va_list ap) {
     if (lvl == RMQ_LOG_LVL_ERROR) atomic_fetch_add(&log_errors, 1);
-    char line[2048];
     struct timeval tv;
     struct tm tm;
     gettimeofday(&tv, NULL);
     localtime_r(&tv.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "%04d-%02d-%02d %02d:%02d:%02d.%03d %-5s [%s] ",
+    int n = snprintf(line, size, "%04d-%02d-%02d %02d:%02d:%02d.%03d %-5s [%s] ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
                      tm.tm_sec, (int)(tv.tv_usec / 1000), lvl_name[lvl], mod ? mod : "-");
-    if (n < 0) return;
-    if ((size_t)n < sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    if (n < 0) return false;
+    if ((size_t)n < size) vsnprintf(line + n, size - (size_t)n, fmt, ap);
+    return true;
+}
+
+void rmq_logger_write(const rmq_logger_t *lg, rmq_log_lvl_t lvl, const char *mod,
+                      const char *fmt, ...) {
+    if (!rmq_logger_enabled(lg, lvl) || lvl < RMQ_LOG_LVL_ERROR) return;
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = format_line(line, sizeof line, lvl, mod, fmt, ap);
+    va_end(ap);
+    if (!ok) return;
+    pthread_mutex_lock(&log_mu);
+    lg->cb(lvl, line, lg->opaque);
+    pthread_mutex_unlock(&log_mu);
+}
+
+void rmq_log_vwrite(rmq_log_lvl_t lvl, const char *mod, const char *fmt, va_list ap) {
+    if (!rmq_log_enabled(lvl) || lvl < RMQ_LOG_LVL_ERROR) return;
+    char line[2048];
+    if (!format_line(line, sizeof line, lvl, mod, fmt, ap)) return;
     pthread_mutex_lock(&log_mu);
     if (log_cb) {
         log_cb(lvl, line, log_cb_opaque);

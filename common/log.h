@@ -1,6 +1,9 @@
 /* Levelled, timestamped logging shared by every module.
  *
- * One process-wide sink (a file, stderr, or a callback for the SDK) set once at start-up.
+ * Servers (mqnamesrv, mqbroker) and tools: one process-wide sink (a file, stderr, or a
+ * callback) set once at start-up in main(), like the config. The SDK instead logs through an
+ * rmq_logger_t owned by the object that produced the line (its client instance, built from the
+ * conf's log callback), so two producers of one process each get only their own lines.
  * The level is checked before formatting, so a disabled DEBUG line costs one load. */
 #ifndef RMQ_LOG_H
 #define RMQ_LOG_H
@@ -45,5 +48,34 @@ void rmq_log_vwrite(rmq_log_lvl_t lvl, const char *mod, const char *fmt, va_list
 #define RMQ_LOG_WARN(mod, ...) RMQ_LOG_(RMQ_LOG_LVL_WARN, mod, __VA_ARGS__)
 #define RMQ_LOG_INFO(mod, ...) RMQ_LOG_(RMQ_LOG_LVL_INFO, mod, __VA_ARGS__)
 #define RMQ_LOG_DEBUG(mod, ...) RMQ_LOG_(RMQ_LOG_LVL_DEBUG, mod, __VA_ARGS__)
+
+/* A sink owned by an object (the SDK's client instance): lines at or above level go to cb with
+ * opaque, formatted as the process log's lines; calls into cb are serialised process-wide (no
+ * two run at once). A zero logger (cb NULL) drops every line. Copied by value; read-only. */
+typedef struct {
+    rmq_log_lvl_t level;
+    rmq_log_cb cb;
+    void *opaque;
+} rmq_logger_t;
+
+static inline bool rmq_logger_enabled(const rmq_logger_t *lg, rmq_log_lvl_t lvl) {
+    return lg && lg->cb && (int)lvl <= (int)lg->level;
+}
+/* Same as two loggers: lines of one never reach the other's sink. */
+static inline bool rmq_logger_same(const rmq_logger_t *a, const rmq_logger_t *b) {
+    return a->cb == b->cb && a->opaque == b->opaque && (!a->cb || a->level == b->level);
+}
+
+void rmq_logger_write(const rmq_logger_t *lg, rmq_log_lvl_t lvl, const char *mod,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#define RMQ_ILOG_(lg, lvl, mod, ...)                                                              \
+    do {                                                                                          \
+        if (rmq_logger_enabled(lg, lvl)) rmq_logger_write(lg, lvl, mod, __VA_ARGS__);             \
+    } while (0)
+#define RMQ_ILOG_ERROR(lg, mod, ...) RMQ_ILOG_(lg, RMQ_LOG_LVL_ERROR, mod, __VA_ARGS__)
+#define RMQ_ILOG_WARN(lg, mod, ...) RMQ_ILOG_(lg, RMQ_LOG_LVL_WARN, mod, __VA_ARGS__)
+#define RMQ_ILOG_INFO(lg, mod, ...) RMQ_ILOG_(lg, RMQ_LOG_LVL_INFO, mod, __VA_ARGS__)
+#define RMQ_ILOG_DEBUG(lg, mod, ...) RMQ_ILOG_(lg, RMQ_LOG_LVL_DEBUG, mod, __VA_ARGS__)
 
 #endif

@@ -1173,9 +1173,8 @@ static int cmd_send_message(ctx_t *c) {
     const char *topic = opt(c, 't', NULL), *body = opt(c, 'p', NULL);
     const char *keys = opt(c, 'k', NULL), *tags = opt(c, 'c', NULL);
     const char *bn = opt(c, 'b', NULL), *qs = opt(c, 'i', NULL);
-    rmq_conf_t *conf = rmq_conf_new();
+    rmq_conf_t *conf = rmq_tool_conf_new(c->ns);
     char err[256];
-    rmq_conf_set(conf, "namesrvAddr", c->ns, err, sizeof err);
     rmq_conf_set(conf, "producerGroup", "TOOLS_PRODUCER", err, sizeof err);
     rmq_conf_set(conf, "retryTimesWhenSendFailed", "0", err, sizeof err);
     rmq_producer_t *p = rmq_producer_new(conf, err, sizeof err);
@@ -1781,11 +1780,9 @@ int main(int argc, char **argv) {
         c.ns = getenv("NAMESRV_ADDR");
     if (!c.ns || !*c.ns)
         return fail("no NameServer: give -n host:port or set NAMESRV_ADDR");
-    rmq_conf_t *conf = rmq_conf_new();
-    if (!conf || rmq_conf_set(conf, "namesrvAddr", c.ns, err, sizeof err) != RMQ_CONF_OK) {
-        rmq_conf_destroy(conf);
+    rmq_conf_t *conf = rmq_tool_conf_new(c.ns);
+    if (!conf)
         return fail("bad NameServer address %s", c.ns);
-    }
     c.admin = rmq_admin_new(conf, err, sizeof err);
     if (!c.admin) {
         rmq_conf_destroy(conf);

@@ -264,9 +264,8 @@ static int run_producer(bench_cfg_t *cfg) {
         P.body[i] = (uint8_t)('a' + i % 26);
     pthread_mutex_init(&P.wmu, NULL);
     pthread_cond_init(&P.wcv, NULL);
-    rmq_conf_t *conf = rmq_conf_new();
+    rmq_conf_t *conf = rmq_tool_conf_new(cfg->ns);
     char err[256];
-    rmq_conf_set(conf, "namesrvAddr", cfg->ns, err, sizeof err);
     rmq_conf_set(conf, "producerGroup", "benchmark_producer", err, sizeof err);
     rmq_conf_set(conf, "compressMsgBodyOverHowmuch", "1000000000", err, sizeof err);
     P.p = rmq_producer_new(conf, err, sizeof err);
@@ -400,13 +399,12 @@ static rmq_consume_status_t on_msgs(rmq_push_consumer_t *pc, const rmq_mq_t *mq,
 
 static int run_consumer(bench_cfg_t *cfg) {
     C.cfg = cfg;
-    rmq_conf_t *conf = rmq_conf_new();
+    rmq_conf_t *conf = rmq_tool_conf_new(cfg->ns);
     char err[256], buf[32], group[128];
     if (cfg->group)
         snprintf(group, sizeof group, "%s", cfg->group);
     else
         snprintf(group, sizeof group, "benchmark_consumer_%ld", (long)(wall_ms() % 100000000));
-    rmq_conf_set(conf, "namesrvAddr", cfg->ns, err, sizeof err);
     rmq_conf_set(conf, "consumerGroup", group, err, sizeof err);
     const char *from = cfg->from ? cfg->from : "first";
     if (strcmp(from, "first") == 0) {
@@ -489,9 +487,8 @@ static int run_consumer(bench_cfg_t *cfg) {
 
 /* Master address of topic's first broker (via the admin API). */
 static int find_broker(bench_cfg_t *cfg, char *out, size_t n) {
-    rmq_conf_t *conf = rmq_conf_new();
+    rmq_conf_t *conf = rmq_tool_conf_new(cfg->ns);
     char err[256];
-    rmq_conf_set(conf, "namesrvAddr", cfg->ns, err, sizeof err);
     rmq_admin_t *a = rmq_admin_new(conf, err, sizeof err);
     if (!a) {
         rmq_conf_destroy(conf);

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/log.h"
+
 /* ---- options ------------------------------------------------------------------------ */
 
 static int find_opt(const rmq_tool_opt_t *opts, int nopts, char s, const char *l, size_t ll) {
@@ -217,3 +219,26 @@ double rmq_hist_quantile(const rmq_hist_t *h, double q) {
 }
 
 double rmq_hist_mean(const rmq_hist_t *h) { return h->n ? h->sum / (double)h->n : 0; }
+
+/* ---- SDK configuration ------------------------------------------------------------- */
+
+/* The SDK's lines, already formatted, to where the process log writes (stderr in the tools). */
+static void sdk_log(int lvl, const char *line, void *op) {
+    (void)op;
+    if (rmq_log_enabled((rmq_log_lvl_t)lvl)) fprintf(stderr, "%s\n", line);
+}
+
+rmq_conf_t *rmq_tool_conf_new(const char *ns) {
+    static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+    rmq_conf_t *c = rmq_conf_new();
+    if (!c || !ns || rmq_conf_set(c, "namesrvAddr", ns, NULL, 0) != RMQ_CONF_OK) {
+        rmq_conf_destroy(c);
+        return NULL;
+    }
+    int lvl = rmq_log_level_;
+    if (lvl >= RMQ_LOG_LVL_ERROR && lvl <= RMQ_LOG_LVL_DEBUG) {
+        rmq_conf_set(c, "logLevel", names[lvl], NULL, 0);
+        rmq_conf_set_log_cb(c, sdk_log, NULL);
+    }
+    return c;
+}

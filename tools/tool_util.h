@@ -1,12 +1,14 @@
-/* Pure helpers shared by mqadmin and mqbench (no I/O, unit-tested in test/unit/test_tools.c):
- * command-line options in RocketMQ's style, RocketMQ's time formats, and a log-bucket latency
- * histogram. */
+/* Helpers shared by mqadmin and mqbench (no I/O, unit-tested in test/unit/test_tools.c):
+ * command-line options in RocketMQ's style, RocketMQ's time formats, a log-bucket latency
+ * histogram, and the tools' SDK configuration. */
 #ifndef RMQ_TOOL_UTIL_H
 #define RMQ_TOOL_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "rmq/rmq.h"
 
 /* ---- options ------------------------------------------------------------------------ */
 
@@ -62,5 +64,12 @@ void rmq_hist_merge(rmq_hist_t *dst, const rmq_hist_t *src);
 /* Value at quantile q in [0,1] (the bucket's midpoint); 0 when empty. */
 double rmq_hist_quantile(const rmq_hist_t *h, double q);
 double rmq_hist_mean(const rmq_hist_t *h);
+
+/* ---- SDK configuration ------------------------------------------------------------- */
+
+/* New conf for namesrvAddr ns whose SDK log lines go to the tool's process log (stderr at the
+ * process level, RMQ_LOG_LEVEL): the SDK logs only through its conf's callback. NULL when ns
+ * is not a valid address list (or on OOM). */
+rmq_conf_t *rmq_tool_conf_new(const char *ns);
 
 #endif

@@ -670,6 +670,71 @@ static void test_conf(void **st) {
     assert_int_equal(t, (int64_t)mktime(&tm) * 1000);
 }
 
+/* ---- log sinks: each object's lines reach only its own conf's callback ------------------- */
+
+typedef struct {
+    int started, stopped, namesrv;
+    char id[2][128]; /* client id named by the "started" and "stopped" lines */
+} sink_t;
+
+static void sink_id(const char *ln, char *out, size_t n) {
+    const char *p = strstr(ln, "client instance ") + strlen("client instance ");
+    size_t l = strcspn(p, " ");
+    snprintf(out, n, "%.*s", (int)l, p);
+}
+
+static void sink_cb(int lvl, const char *ln, void *op) {
+    sink_t *s = op; /* calls are serialised by the SDK */
+    (void)lvl;
+    if (strstr(ln, "client instance") && strstr(ln, " started")) {
+        s->started++;
+        sink_id(ln, s->id[0], sizeof s->id[0]);
+    }
+    if (strstr(ln, "client instance") && strstr(ln, " stopped")) {
+        s->stopped++;
+        sink_id(ln, s->id[1], sizeof s->id[1]);
+    }
+    if (strstr(ln, "name server 127.0.0.1:1:")) s->namesrv++;
+}
+
+static rmq_producer_t *sink_producer(const char *group, sink_t *s) {
+    rmq_conf_t *c = rmq_conf_new();
+    char err[256];
+    /* port 1: nothing listens, a connect is refused at once */
+    assert_int_equal(rmq_conf_set(c, "namesrvAddr", "127.0.0.1:1", err, sizeof err), 0);
+    assert_int_equal(rmq_conf_set(c, "producerGroup", group, err, sizeof err), 0);
+    assert_int_equal(rmq_conf_set(c, "logLevel", "INFO", err, sizeof err), 0);
+    assert_int_equal(rmq_conf_set(c, "sendMsgTimeout", "1000", err, sizeof err), 0);
+    assert_int_equal(rmq_conf_set(c, "mqClientApiTimeout", "1000", err, sizeof err), 0);
+    rmq_conf_set_log_cb(c, sink_cb, s);
+    rmq_producer_t *p = rmq_producer_new(c, err, sizeof err);
+    assert_non_null(p);
+    return p;
+}
+
+static void test_log_sink_per_producer(void **st) {
+    (void)st;
+    sink_t a = {0}, b = {0};
+    rmq_producer_t *pa = sink_producer("SinkGroupA", &a);
+    rmq_producer_t *pb = sink_producer("SinkGroupB", &b); /* created last: once took every line */
+    rmq_msg_t *m = rmq_msg_new("SinkTopic", NULL, NULL, "x", 1, RMQ_MSG_F_COPY);
+    rmq_send_result_t r;
+    assert_int_not_equal(rmq_send_sync(pa, m, &r), RMQ_OK); /* no NameServer: A logs it */
+    rmq_msg_destroy(m);
+    rmq_producer_destroy(pa);
+    rmq_producer_destroy(pb);
+    /* each sink saw its own instance start and stop, and nothing of the other's */
+    assert_int_equal(a.started, 1);
+    assert_int_equal(a.stopped, 1);
+    assert_int_equal(b.started, 1);
+    assert_int_equal(b.stopped, 1);
+    assert_string_equal(a.id[0], a.id[1]);
+    assert_string_equal(b.id[0], b.id[1]);
+    assert_string_not_equal(a.id[0], b.id[0]);
+    /* A's failed send is logged to A only */
+    assert_true(a.namesrv > b.namesrv);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select_round_robin),
@@ -687,6 +752,7 @@ int main(void) {
         cmocka_unit_test(test_selector_hash),
         cmocka_unit_test(test_reset_body),
         cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_log_sink_per_producer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

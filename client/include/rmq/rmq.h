@@ -62,9 +62,10 @@ RMQ_API rmq_conf_res_t rmq_conf_set(rmq_conf_t *c, const char *k, const char *v,
                                     size_t n);
 /* Value of k or NULL (borrowed). */
 RMQ_API const char *rmq_conf_get(const rmq_conf_t *c, const char *k);
-/* Log sink for the SDK (lvl 0 ERROR .. 3 DEBUG, filtered by logLevel). The sink is
- * process-wide: the callback of the most recently created producer / consumer wins. Without
- * one the SDK is silent. */
+/* Log sink of the producer / consumer / admin made from c (lvl 0 ERROR .. 3 DEBUG, filtered by
+ * logLevel): it gets that object's lines only, never another's (objects with different sinks
+ * do not share a client instance). cb runs on any SDK thread, one call at a time. Without a
+ * callback the object is silent. */
 RMQ_API void rmq_conf_set_log_cb(rmq_conf_t *c, void (*cb)(int lvl, const char *ln, void *op),
                                  void *op);
 RMQ_API void rmq_conf_destroy(rmq_conf_t *c);
