@@ -92,12 +92,12 @@ static bool opt_true(ctx_t *c, char s, const char *l) {
     return v && strcasecmp(v, "true") == 0;
 }
 
+/* *out is always set (dflt on error too), so no caller reads an unset int. */
 static int opt_int(ctx_t *c, char s, int dflt, int *out) {
     const char *v = opt(c, s, NULL);
-    if (!v) {
-        *out = dflt;
+    *out = dflt;
+    if (!v)
         return 0;
-    }
     char *e;
     long x = strtol(v, &e, 10);
     if (*e || e == v)
