@@ -323,6 +323,25 @@ static void test_malformed(void **state) {
     assert_non_null(strstr(r->remark, "brokerAddr"));
     rmq_rem_cmd_destroy(r);
 
+    /* a number field that is not a number, required or optional */
+    static const char *const num_keys[] = {"brokerId", "heartbeatTimeoutMillis"};
+    for (size_t i = 0; i < 2; i++) {
+        req = rmq_rem_cmd_new_request(RMQ_REQ_REGISTER_BROKER);
+        rmq_rem_cmd_set(req, "brokerName", "broker-z");
+        rmq_rem_cmd_set(req, "brokerAddr", "127.0.0.1:1");
+        rmq_rem_cmd_set(req, "clusterName", "DefaultCluster");
+        rmq_rem_cmd_set(req, "haServerAddr", "x");
+        rmq_rem_cmd_set(req, "brokerId", i == 0 ? "zero" : "0");
+        if (i == 1) rmq_rem_cmd_set(req, "heartbeatTimeoutMillis", "soon");
+        r = call(cl_tool, ns1.addr, req);
+        assert_int_equal(r->code, RMQ_ERR_SYSTEM_ERROR);
+        assert_non_null(r->remark);
+        char want[128];
+        snprintf(want, sizeof want, "the custom field <%s> is not a number", num_keys[i]);
+        assert_string_equal(r->remark, want);
+        rmq_rem_cmd_destroy(r);
+    }
+
     /* a body that is not JSON */
     req = rmq_rem_cmd_new_request(RMQ_REQ_REGISTER_BROKER);
     rmq_rem_cmd_set(req, "brokerName", "broker-z");
