@@ -6,3 +6,9 @@ target_link_libraries(rmq_fault_proxy PUBLIC PkgConfig::LIBUV Threads::Threads)
 
 rmq_unit_test(test_fault_proxy SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_fault_proxy.c
               LIBS rmq_fault_proxy)
+
+# kill -9 loops, 20 kills per flush mode, with an independent reader (fault_kill9.c).
+rmq_integration_test(fault-kill9 SOURCES ${CMAKE_CURRENT_LIST_DIR}/fault_kill9.c
+                     LIBS rmq_remoting rmq_common Threads::Threads DEPENDS mqnamesrv mqbroker
+                     TIMEOUT 600)
+set_property(TEST fault-kill9 APPEND PROPERTY LABELS fault)
