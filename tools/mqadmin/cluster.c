@@ -1,0 +1,199 @@
+/* mqadmin cluster and broker commands: clusterList, brokerStatus. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "rmq/rmq_codes.h"
+#include "tools/mqadmin/mqadmin.h"
+#include "tools/msgrec.h"
+
+/* ---- cluster / broker -------------------------------------------------------------------- */
+
+static json_t *runtime_info(ctx_t *c, const char *addr, rmq_err_t *e) {
+    json_t *kv = adm_broker_call(c, addr, RMQ_REQ_GET_BROKER_RUNTIME_INFO, NULL, NULL,
+                                 "broker runtime info", e);
+    json_t *t = json_incref(json_object_get(kv, "table"));
+    json_decref(kv);
+    return t;
+}
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double first_num(const char *s) {
+    return s && *s ? strtod(s, NULL) : 0;
+}
+
+static int cluster_once(ctx_t *c, bool more) {
+    json_t *ci = adm_cluster_info(c);
+    if (!ci) return 1;
+    json_t *cat = json_object_get(ci, "clusterAddrTable");
+    json_t *bat = json_object_get(ci, "brokerAddrTable");
+    /* sorted cluster names, as Java's TreeSet */
+    size_t ncl = json_object_size(cat), k = 0;
+    const char **cls = calloc(ncl + 1, sizeof *cls);
+    const char *key;
+    json_t *v;
+    json_object_foreach(cat, key, v) cls[k++] = key;
+    qsort(cls, ncl, sizeof *cls, adm_str_cmp);
+    json_t *rows = json_array();
+    if (!c->json) {
+        if (more)
+            printf("%-16s  %-32s %14s %14s %14s %14s\n", "#Cluster Name", "#Broker Name",
+                   "#InTotalYest", "#OutTotalYest", "#InTotalToday", "#OutTotalToday");
+        else
+            printf("%-16s  %-22s  %-4s  %-22s %-16s %19s %19s %10s %5s %6s\n", "#Cluster Name",
+                   "#Broker Name", "#BID", "#Addr", "#Version", "#InTPS(LOAD)", "#OutTPS(LOAD)",
+                   "#PCWait(ms)", "#Hour", "#SPACE");
+    }
+    for (size_t ic = 0; ic < ncl; ic++) {
+        json_t *names = json_object_get(cat, cls[ic]);
+        size_t nb = json_array_size(names);
+        const char **bns = calloc(nb + 1, sizeof *bns);
+        for (size_t i = 0; i < nb; i++) bns[i] = json_string_value(json_array_get(names, i));
+        qsort(bns, nb, sizeof *bns, adm_str_cmp);
+        for (size_t ib = 0; ib < nb; ib++) {
+            if (!bns[ib]) continue;
+            json_t *ads = json_object_get(json_object_get(bat, bns[ib]), "brokerAddrs");
+            /* ids in numeric order */
+            long ids[64];
+            size_t nid = 0;
+            json_object_foreach(ads, key, v) if (nid < 64) ids[nid++] = strtol(key, NULL, 10);
+            for (size_t x = 1; x < nid; x++)
+                for (size_t y = x; y > 0 && ids[y - 1] > ids[y]; y--) {
+                    long t = ids[y];
+                    ids[y] = ids[y - 1];
+                    ids[y - 1] = t;
+                }
+            for (size_t x = 0; x < nid; x++) {
+                char idk[24];
+                snprintf(idk, sizeof idk, "%ld", ids[x]);
+                const char *addr = json_string_value(json_object_get(ads, idk));
+                if (!addr) continue;
+                rmq_err_t e;
+                json_t *t = runtime_info(c, addr, &e);
+                if (!t) t = json_object(); /* unreachable broker: empty cells, like Java */
+                double in = first_num(adm_jstr(t, "putTps")),
+                       out = first_num(adm_jstr(t, "getTransferedTps"));
+                int64_t earliest = adm_jint(t, "earliestMessageTimeStamp");
+                /* as Java: any present value counts, even 0 */
+                double hour = *adm_jstr(t, "earliestMessageTimeStamp")
+                                  ? (double)(wall_ms() - earliest) / 1000.0 / 3600.0
+                                  : 0;
+                double space = adm_jreal(t, "commitLogDiskRatio");
+                int64_t iy = adm_jint(t, "msgPutTotalTodayMorning") -
+                             adm_jint(t, "msgPutTotalYesterdayMorning");
+                int64_t oy = adm_jint(t, "msgGetTotalTodayMorning") -
+                             adm_jint(t, "msgGetTotalYesterdayMorning");
+                int64_t it =
+                    adm_jint(t, "msgPutTotalTodayNow") - adm_jint(t, "msgPutTotalTodayMorning");
+                int64_t ot =
+                    adm_jint(t, "msgGetTotalTodayNow") - adm_jint(t, "msgGetTotalTodayMorning");
+                json_t *row = json_pack(
+                    "{s:s,s:s,s:i,s:s,s:s,s:f,s:f,s:s,s:s,s:s,s:s,s:s,s:f,s:f,s:I,s:I,s:I,s:I}",
+                    "clusterName", cls[ic], "brokerName", bns[ib], "brokerId", (int)ids[x], "addr",
+                    addr, "version", adm_jstr(t, "brokerVersionDesc"), "inTps", in, "outTps", out,
+                    "sendThreadPoolQueueSize", adm_jstr(t, "sendThreadPoolQueueSize"),
+                    "sendThreadPoolQueueHeadWaitTimeMills",
+                    adm_jstr(t, "sendThreadPoolQueueHeadWaitTimeMills"), "pullThreadPoolQueueSize",
+                    adm_jstr(t, "pullThreadPoolQueueSize"), "pullThreadPoolQueueHeadWaitTimeMills",
+                    adm_jstr(t, "pullThreadPoolQueueHeadWaitTimeMills"), "pageCacheLockTimeMills",
+                    adm_jstr(t, "pageCacheLockTimeMills"), "hour", hour, "commitLogDiskRatio",
+                    space, "inTotalYest", (json_int_t)iy, "outTotalYest", (json_int_t)oy,
+                    "inTotalToday", (json_int_t)it, "outTotalToday", (json_int_t)ot);
+                json_array_append_new(rows, row);
+                if (!c->json) {
+                    if (more) {
+                        printf("%-16s  %-32s %14lld %14lld %14lld %14lld\n", cls[ic], bns[ib],
+                               (long long)iy, (long long)oy, (long long)it, (long long)ot);
+                    } else {
+                        char ins[64], outs[64], hs[32], sp[32], bid[24];
+                        snprintf(ins, sizeof ins, "%9.2f(%s,%sms)", in,
+                                 adm_jstr(t, "sendThreadPoolQueueSize"),
+                                 adm_jstr(t, "sendThreadPoolQueueHeadWaitTimeMills"));
+                        snprintf(outs, sizeof outs, "%9.2f(%s,%sms)", out,
+                                 adm_jstr(t, "pullThreadPoolQueueSize"),
+                                 adm_jstr(t, "pullThreadPoolQueueHeadWaitTimeMills"));
+                        snprintf(hs, sizeof hs, "%2.2f", hour);
+                        snprintf(sp, sizeof sp, "%.4f", space);
+                        snprintf(bid, sizeof bid, "%ld", ids[x]);
+                        printf("%-16s  %-22s  %-4s  %-22s %-16s %19s %19s %10s %5s %6s\n", cls[ic],
+                               bns[ib], bid, addr, adm_jstr(t, "brokerVersionDesc"), ins, outs,
+                               adm_jstr(t, "pageCacheLockTimeMills"), hs, sp);
+                    }
+                }
+                json_decref(t);
+            }
+        }
+        free(bns);
+    }
+    if (c->json) adm_print_json(rows);
+    json_decref(rows);
+    free(cls);
+    json_decref(ci);
+    return 0;
+}
+
+int adm_cmd_cluster_list(ctx_t *c) {
+    int interval;
+    if (adm_opt_int(c, 'i', 0, &interval)) return 1;
+    bool more = adm_opt(c, 'm', NULL) != NULL;
+    for (;;) {
+        int rc = cluster_once(c, more);
+        if (rc || interval <= 0) return rc;
+        fflush(stdout);
+        sleep((unsigned)interval);
+    }
+}
+
+static int print_kv_table(ctx_t *c, const char *addr, bool prefix, json_t *jout) {
+    rmq_err_t e;
+    json_t *t = runtime_info(c, addr, &e);
+    if (!t) return adm_fail("broker %s: %s", addr, adm_why(c, e));
+    size_t n = json_object_size(t), k = 0;
+    const char **keys = calloc(n + 1, sizeof *keys);
+    const char *key;
+    json_t *v;
+    json_object_foreach(t, key, v) keys[k++] = key;
+    qsort(keys, n, sizeof *keys, adm_str_cmp);
+    if (jout)
+        json_object_set(jout, addr, t);
+    else
+        for (size_t i = 0; i < n; i++) {
+            if (prefix)
+                printf("%-24s %-32s: %s\n", addr, keys[i], adm_jstr(t, keys[i]));
+            else
+                printf("%-32s: %s\n", keys[i], adm_jstr(t, keys[i]));
+        }
+    free(keys);
+    json_decref(t);
+    return 0;
+}
+
+int adm_cmd_broker_status(ctx_t *c) {
+    const char *b = adm_opt(c, 'b', NULL);
+    json_t *targets = adm_target_brokers(c);
+    if (!targets) return 1;
+    json_t *jout = c->json ? json_object() : NULL;
+    size_t i;
+    json_t *a;
+    int rc = 0;
+    json_array_foreach(targets, i, a) {
+        if ((rc = print_kv_table(c, json_string_value(a), b == NULL, jout))) break;
+    }
+    if (jout && rc == 0) adm_print_json(b ? json_object_get(jout, b) : jout);
+    json_decref(jout);
+    json_decref(targets);
+    return rc;
+}

@@ -1,0 +1,231 @@
+/* mqadmin: RocketMQ's admin CLI on librmq's admin API. Subcommands, flags and the printed
+ * column layouts follow Apache RocketMQ 4.9.8 (operations.md 3) because operators' scripts
+ * parse them; every listing also takes --json.
+ *
+ * Errors: one line on stderr ("mqadmin <cmd>: <what>") and exit status 1. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "rmq/rmq_codes.h"
+#include "tools/mqadmin/mqadmin.h"
+#include "tools/msgrec.h"
+
+/* ---- command table ---------------------------------------------------------------------- */
+
+#define O(s, l, arg, req, d)                                                                       \
+    { s, l, arg, req, d }
+static const cmd_t cmds[] = {
+    {"updateTopic",
+     "Update or create topic",
+     adm_cmd_update_topic,
+     {O('b', "brokerAddr", 1, 0, "create topic to which broker"),
+      O('c', "clusterName", 1, 0, "create topic to which cluster"),
+      O('t', "topic", 1, 1, "topic name"), O('r', "readQueueNums", 1, 0, "set read queue nums"),
+      O('w', "writeQueueNums", 1, 0, "set write queue nums"),
+      O('p', "perm", 1, 0, "set topic's permission(2|4|6), intro[2:W 4:R; 6:RW]"),
+      O('o', "order", 1, 0, "set topic's order(true|false)"),
+      O('u', "unit", 1, 0, "is unit topic (true|false)"),
+      O('s', "hasUnitSub", 1, 0, "has unit sub (true|false)")}},
+    {"deleteTopic",
+     "Delete topic from broker and NameServer.",
+     adm_cmd_delete_topic,
+     {O('t', "topic", 1, 1, "topic name"),
+      O('c', "clusterName", 1, 1, "delete topic from which cluster")}},
+    {"topicList",
+     "Fetch all topic list from name server",
+     adm_cmd_topic_list,
+     {O('c', "clusterModel", 0, 0, "clusterModel")}},
+    {"topicRoute",
+     "Examine topic route info",
+     adm_cmd_topic_route,
+     {O('t', "topic", 1, 1, "topic name"), O('l', "list", 0, 0, "Use list format to print data")}},
+    {"topicStatus",
+     "Examine topic Status info",
+     adm_cmd_topic_status,
+     {O('t', "topic", 1, 1, "topic name"),
+      O('c', "cluster", 1, 0, "cluster name or lmq parent topic")}},
+    {"clusterList",
+     "List all of clusters",
+     adm_cmd_cluster_list,
+     {O('m', "moreStats", 0, 0, "Print more stats"),
+      O('i', "interval", 1, 0, "specify intervals numbers, it is in seconds")}},
+    {"brokerStatus",
+     "Fetch broker runtime status data",
+     adm_cmd_broker_status,
+     {O('b', "brokerAddr", 1, 0, "Broker address"), O('c', "clusterName", 1, 0, "which cluster")}},
+    {"queryMsgById",
+     "Query Message by Id",
+     adm_cmd_query_msg_by_id,
+     {O('i', "msgId", 1, 1, "Message Id"),
+      O('t', "topic", 1, 0, "topic name (unique key fallback)"),
+      O('g', "consumerGroup", 1, 0, "consumer group name"),
+      O('d', "clientId", 1, 0, "The consumer's client id")}},
+    {"queryMsgByKey",
+     "Query Message by Key",
+     adm_cmd_query_msg_by_key,
+     {O('t', "topic", 1, 1, "topic name"), O('k', "msgKey", 1, 1, "Message Key"),
+      O('b', "beginTimestamp", 1, 0, "Begin timestamp(ms). default:0"),
+      O('e', "endTimestamp", 1, 0, "End timestamp(ms). default:Long.MAX_VALUE"),
+      O('c', "maxNum", 1, 0, "The maximum number of messages returned by the query")}},
+    {"queryMsgByOffset",
+     "Query Message by offset",
+     adm_cmd_query_msg_by_offset,
+     {O('t', "topic", 1, 1, "topic name"), O('b', "brokerName", 1, 1, "Broker Name"),
+      O('i', "queueId", 1, 1, "Queue Id"), O('o', "offset", 1, 1, "Queue Offset")}},
+    {"queryMsgByUniqueKey",
+     "Query Message by Unique key",
+     adm_cmd_query_msg_by_unique_key,
+     {O('i', "msgId", 1, 1, "Message Id"), O('t', "topic", 1, 1, "The topic of msg"),
+      O('g', "consumerGroup", 1, 0, "consumer group name"),
+      O('d', "clientId", 1, 0, "The consumer's client id"),
+      O('a', "showAll", 0, 0, "Print all message, the limit is 32")}},
+    {"consumerProgress",
+     "Query consumers's progress, speed",
+     adm_cmd_consumer_progress,
+     {O('g', "groupName", 1, 0, "consumer group name"),
+      O('s', "showClientIP", 1, 0, "Show Client IP per Queue")}},
+    {"consumerConnection",
+     "Query consumer's socket connection, client version and subscription",
+     adm_cmd_consumer_connection,
+     {O('g', "consumerGroup", 1, 1, "consumer group name")}},
+    {"resetOffsetByTime",
+     "Reset consumer offset by timestamp(without client restart).",
+     adm_cmd_reset_offset,
+     {O('g', "group", 1, 1, "set the consumer group"), O('t', "topic", 1, 1, "set the topic"),
+      O('s', "timestamp", 1, 1, "set the timestamp[now|currentTimeMillis|yyyy-MM-dd#HH:mm:ss:SSS]"),
+      O('f', "force", 1, 0, "set the force rollback by timestamp switch[true|false]"),
+      O('c', "cplus", 0, 0, "reset c++ client offset")}},
+    {"updateSubGroup",
+     "Update or create subscription group",
+     adm_cmd_update_sub_group,
+     {O('b', "brokerAddr", 1, 0, "create subscription group to which broker"),
+      O('c', "clusterName", 1, 0, "create subscription group to which cluster"),
+      O('g', "groupName", 1, 1, "consumer group name"),
+      O('s', "consumeEnable", 1, 0, "consume enable"),
+      O('m', "consumeFromMinEnable", 1, 0, "from min offset"),
+      O('d', "consumeBroadcastEnable", 1, 0, "broadcast"),
+      O('q', "retryQueueNums", 1, 0, "retry queue nums"),
+      O('r', "retryMaxTimes", 1, 0, "retry max times"),
+      O('i', "brokerId", 1, 0, "consumer from which broker id"),
+      O('w', "whichBrokerWhenConsumeSlowly", 1, 0, "which broker id when consume slowly"),
+      O('a', "notifyConsumerIdsChanged", 1, 0, "notify consumerId changed")}},
+    {"sendMessage",
+     "Send a message",
+     adm_cmd_send_message,
+     {O('t', "topic", 1, 1, "Topic name"),
+      O('p', "body", 1, 1, "UTF-8 string format of the message body"),
+      O('k', "key", 1, 0, "Message keys"), O('c', "tags", 1, 0, "Message tags"),
+      O('b', "broker", 1, 0, "Send message to target broker"),
+      O('i', "qid", 1, 0, "Send message to target queue")}},
+    {"consumeMessage",
+     "Consume message",
+     adm_cmd_consume_message,
+     {O('t', "topic", 1, 1, "Topic name"), O('b', "brokerName", 1, 0, "Broker name"),
+      O('i', "queueId", 1, 0, "Queue Id"), O('o', "offset", 1, 0, "Queue Offset"),
+      O('g', "consumerGroup", 1, 0, "Consumer group name"),
+      O('s', "beginTimestamp", 1, 0, "Begin timestamp"),
+      O('e', "endTimestamp", 1, 0, "End timestamp"),
+      O('c', "MessageNumber", 1, 0, "Number of message to be consumed")}},
+};
+#undef O
+#define NCMDS ((int)(sizeof cmds / sizeof cmds[0]))
+
+static void print_usage(FILE *f) {
+    fprintf(f, "The most commonly used mqadmin commands are:\n");
+    for (int i = 0; i < NCMDS; i++) fprintf(f, "   %-20s %s\n", cmds[i].name, cmds[i].desc);
+    fprintf(f, "\nSee 'mqadmin help <command>' for more information on a specific command.\n");
+}
+
+static void print_cmd_help(const cmd_t *cmd) {
+    rmq_tool_opt_t all[RMQ_TOOL_MAX_OPTS];
+    int n = adm_full_opts(cmd, all);
+    printf("usage: mqadmin %s", cmd->name);
+    for (int i = 0; i < n; i++) {
+        if (all[i].s)
+            printf(" %s-%c%s%s", all[i].required ? "" : "[", all[i].s,
+                   all[i].has_arg ? " <arg>" : "", all[i].required ? "" : "]");
+        else
+            printf(" [--%s]", all[i].l);
+    }
+    printf("\n");
+    for (int i = 0; i < n; i++) {
+        char left[64];
+        if (all[i].s)
+            snprintf(left, sizeof left, " -%c,--%s%s", all[i].s, all[i].l ? all[i].l : "",
+                     all[i].has_arg ? " <arg>" : "");
+        else
+            snprintf(left, sizeof left, "    --%s", all[i].l);
+        printf("%-36s %s\n", left, all[i].desc);
+    }
+}
+
+static const cmd_t *find_cmd(const char *name) {
+    for (int i = 0; i < NCMDS; i++)
+        if (strcmp(cmds[i].name, name) == 0) return &cmds[i];
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    /* The library logs through common/log; a CLI keeps stderr for its one error line unless
+     * RMQ_LOG_LEVEL asks for more. */
+    const char *ll = getenv("RMQ_LOG_LEVEL");
+    int lvl = ll ? rmq_log_level_parse(ll) : RMQ_LOG_LVL_OFF;
+    rmq_log_open(NULL, lvl >= -1 ? (rmq_log_lvl_t)lvl : RMQ_LOG_LVL_OFF, lvl >= 0);
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0) {
+        if (argc < 3) {
+            print_usage(stdout);
+            return 0;
+        }
+        const cmd_t *cmd = find_cmd(argv[2]);
+        if (!cmd) return adm_fail("unknown command %s (see mqadmin help)", argv[2]);
+        print_cmd_help(cmd);
+        return 0;
+    }
+    const cmd_t *cmd = find_cmd(argv[1]);
+    if (!cmd) {
+        adm_cmd_name = argv[1];
+        fprintf(stderr, "mqadmin: unknown command %s (run mqadmin for the list)\n", argv[1]);
+        return 1;
+    }
+    adm_cmd_name = cmd->name;
+    ctx_t c = {.cmd = cmd};
+    rmq_tool_opt_t all[RMQ_TOOL_MAX_OPTS];
+    int n = adm_full_opts(cmd, all);
+    char err[256];
+    if (rmq_tool_parse(all, n, argc - 2, argv + 2, &c.args, err, sizeof err) != 0)
+        return adm_fail("%s (see mqadmin help %s)", err, cmd->name);
+    if (c.args.npos > 0)
+        return adm_fail("unexpected argument %s (see mqadmin help %s)", c.args.pos[0], cmd->name);
+    if (rmq_tool_get(all, n, &c.args, 0, "help")) {
+        print_cmd_help(cmd);
+        return 0;
+    }
+    c.json = rmq_tool_get(all, n, &c.args, 0, "json") != NULL;
+    c.ns = rmq_tool_get(all, n, &c.args, 0, "namesrvAddr");
+    if (!c.ns) c.ns = getenv("NAMESRV_ADDR");
+    if (!c.ns || !*c.ns) return adm_fail("no NameServer: give -n host:port or set NAMESRV_ADDR");
+    rmq_conf_t *conf = rmq_tool_conf_new(c.ns);
+    if (!conf) return adm_fail("bad NameServer address %s", c.ns);
+    c.admin = rmq_admin_new(conf, err, sizeof err);
+    if (!c.admin) {
+        rmq_conf_destroy(conf);
+        return adm_fail("%s", err);
+    }
+    int rc = cmd->run(&c);
+    fflush(stdout);
+    rmq_admin_destroy(c.admin);
+    return rc;
+}

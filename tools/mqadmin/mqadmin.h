@@ -1,0 +1,111 @@
+/* mqadmin's private header: the command context and table entry, the helpers every command
+ * family shares (tools/mqadmin/common.c) and one entry point per subcommand, defined in the
+ * file of its family: topic.c, cluster.c (cluster and broker), message.c (queries, send,
+ * consume), consumer.c (progress, connections, offsets, subscription groups); main.c holds the
+ * command table and dispatch. */
+#ifndef RMQ_TOOLS_MQADMIN_H
+#define RMQ_TOOLS_MQADMIN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client/admin_internal.h"
+#include "rmq/rmq.h"
+#include "tools/tool_util.h"
+
+#define TOOLS_GROUP "TOOLS_CONSUMER"
+
+typedef struct cmd_s cmd_t;
+typedef struct {
+    const cmd_t *cmd;
+    rmq_tool_args_t args;
+    rmq_admin_t *admin;
+    bool json;
+    const char *ns;
+} ctx_t;
+
+struct cmd_s {
+    const char *name;
+    const char *desc;
+    int (*run)(ctx_t *c);
+    rmq_tool_opt_t opts[RMQ_TOOL_MAX_OPTS - 3]; /* plus -n, -h, --json */
+};
+
+/* A queue and three numbers, rows of the per-queue tables. */
+typedef struct {
+    rmq_mq_t mq;
+    int64_t a, b, ts;
+} adm_qrow_t;
+
+/* The running subcommand's name for error lines; set once in main(). */
+extern const char *adm_cmd_name;
+
+/* ---- common.c ------------------------------------------------------------------------ */
+
+/* One line on stderr; returns the exit status. */
+int adm_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Error text for e from the last admin call. */
+const char *adm_why(ctx_t *c, rmq_err_t e);
+/* Full option table of a command: its own plus the common ones. */
+int adm_full_opts(const cmd_t *cmd, rmq_tool_opt_t *out);
+const char *adm_opt(ctx_t *c, char s, const char *l);
+bool adm_opt_true(ctx_t *c, char s, const char *l);
+/* *out is always set (dflt on error too), so no caller reads an unset int. */
+int adm_opt_int(ctx_t *c, char s, int dflt, int *out);
+json_t *adm_parse_json(const char *s);
+void adm_print_json(json_t *j);
+const char *adm_jstr(json_t *o, const char *k);
+int64_t adm_jint(json_t *o, const char *k);
+double adm_jreal(json_t *o, const char *k);
+/* A MessageQueue map key (its JSON text, after rmq_json_fix). */
+bool adm_mq_parse(const char *key, rmq_mq_t *mq);
+int adm_mq_cmp(const rmq_mq_t *a, const rmq_mq_t *b);
+int adm_str_cmp(const void *a, const void *b);
+/* NameServer call returning parsed JSON (NULL after printing the error). */
+json_t *adm_ns_call(ctx_t *c, int code, const char *const *kv, const char *what);
+json_t *adm_broker_call(ctx_t *c, const char *addr, int code, const char *const *kv,
+                        const char *body, const char *what, rmq_err_t *err);
+json_t *adm_route_of(ctx_t *c, const char *topic);
+/* Master address of a BrokerData, or any address. */
+const char *adm_bd_master(json_t *bd);
+json_t *adm_cluster_info(ctx_t *c);
+/* Masters of every broker of cluster (array of strings; NULL after an error). */
+json_t *adm_cluster_masters(ctx_t *c, const char *cluster);
+/* Brokers to act on: -b addr wins over -c cluster (RocketMQ's rule). */
+json_t *adm_target_brokers(ctx_t *c);
+const char *adm_perm_str(int perm);
+/* Queue rows sort by queue (topic status, consumer progress). */
+int adm_qrow_cmp(const void *x, const void *y);
+
+/* ---- topic.c ----------------------------------------------------------------------------- */
+
+int adm_cmd_update_topic(ctx_t *c);
+int adm_cmd_delete_topic(ctx_t *c);
+json_t *adm_topic_list(ctx_t *c);
+int adm_cmd_topic_list(ctx_t *c);
+int adm_cmd_topic_route(ctx_t *c);
+int adm_cmd_topic_status(ctx_t *c);
+
+/* ---- cluster.c --------------------------------------------------------------------------- */
+
+int adm_cmd_cluster_list(ctx_t *c);
+int adm_cmd_broker_status(ctx_t *c);
+
+/* ---- message.c --------------------------------------------------------------------------- */
+
+int adm_cmd_query_msg_by_id(ctx_t *c);
+int adm_cmd_query_msg_by_unique_key(ctx_t *c);
+int adm_cmd_query_msg_by_key(ctx_t *c);
+int adm_cmd_query_msg_by_offset(ctx_t *c);
+int adm_cmd_send_message(ctx_t *c);
+int adm_cmd_consume_message(ctx_t *c);
+
+/* ---- consumer.c -------------------------------------------------------------------------- */
+
+int adm_cmd_consumer_progress(ctx_t *c);
+int adm_cmd_consumer_connection(ctx_t *c);
+int adm_cmd_reset_offset(ctx_t *c);
+int adm_cmd_update_sub_group(ctx_t *c);
+
+#endif
