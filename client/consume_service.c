@@ -1,0 +1,346 @@
+/* Consume service of the push consumer (ConsumeMessageConcurrentlyService /
+ * ConsumeMessageOrderlyService): the consume pool, listener calls in batches (concurrently) or
+ * one queue at a time under its broker lock (orderly), and send-back to the retry topic on
+ * RECONSUME_LATER (re-sent as a new message when the broker refuses). See push_consumer.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client/push_consumer.h"
+#include "common/log.h"
+#include "common/msg.h"
+#include "common/util.h"
+
+/* ---- pool -------------------------------------------------------------------------- */
+
+static void pool_submit(rmq_push_consumer_t *c, rmq_consume_task_t *t) {
+    pthread_mutex_lock(&t->pq->mu);
+    t->pq->tasks++;
+    pthread_mutex_unlock(&t->pq->mu);
+    pthread_mutex_lock(&c->pool_mu);
+    t->next = NULL;
+    if (c->q_tail)
+        c->q_tail->next = t;
+    else
+        c->q_head = t;
+    c->q_tail = t;
+    pthread_cond_signal(&c->pool_cv);
+    pthread_mutex_unlock(&c->pool_mu);
+}
+
+void rmq_pc_task_release(rmq_consume_task_t *t) {
+    rmq_pq_t *pq = t->pq;
+    pthread_mutex_lock(&pq->mu);
+    if (--pq->tasks == 0 && pq->dropped) rmq_pc_pq_free_msgs(pq);
+    pthread_mutex_unlock(&pq->mu);
+    free(t->msgs);
+    free(t);
+}
+
+/* ---- send back (RECONSUME_LATER) ---------------------------------------------------- */
+
+/* Re-send m to %RETRY%group ourselves (the fallback when CONSUMER_SEND_MSG_BACK fails, and
+ * the orderly path once maxReconsumeTimes is reached). */
+static rmq_err_t resend_to_retry(rmq_push_consumer_t *c, const rmq_msg_t *m, int delay) {
+    rmq_topic_info_t *ti = NULL;
+    rmq_err_t e = rmq_instance_route(c->in, c->retry_topic, false, true, &ti);
+    if (e) return e;
+    if (ti->npub == 0) {
+        rmq_topic_info_release(ti);
+        return RMQ_ERR__NO_ROUTE;
+    }
+    rmq_mq_t mq = ti->pub[(size_t)rmq_mono_us() % (size_t)ti->npub];
+    const char *a = rmq_route_master(ti->route, mq.broker);
+    char addr[64];
+    rmq_strlcpy(addr, a ? a : "", sizeof addr);
+    rmq_topic_info_release(ti);
+    if (!addr[0]) return RMQ_ERR__NO_ROUTE;
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    const char *orig = rmq_msg_property(m, RMQ_PROP_RETRY_TOPIC);
+    const char *origin_id = rmq_msg_property(m, RMQ_PROP_ORIGIN_MESSAGE_ID);
+    char uniq[33], dl[16];
+    rmq_uniq_next(rmq_instance_uniq(c->in), uniq);
+    snprintf(dl, sizeof dl, "%d", delay);
+    for (size_t i = 0; i < m->nprops; i++) {
+        const char *k = m->props[i].key;
+        if (!strcmp(k, RMQ_PROP_RETRY_TOPIC) || !strcmp(k, RMQ_PROP_ORIGIN_MESSAGE_ID) ||
+            !strcmp(k, RMQ_PROP_DELAY) || !strcmp(k, RMQ_PROP_RECONSUME_TIME) ||
+            !strcmp(k, RMQ_PROP_MAX_RECONSUME_TIMES) || !strcmp(k, RMQ_PROP_TRAN_MSG) ||
+            !strcmp(k, RMQ_PROP_MIN_OFFSET) || !strcmp(k, RMQ_PROP_MAX_OFFSET) ||
+            !strcmp(k, RMQ_PROP_UNIQ_KEY))
+            continue;
+        rmq_msg_prop_append(&b, k, m->props[i].val);
+    }
+    rmq_msg_prop_append(&b, RMQ_PROP_RETRY_TOPIC, orig ? orig : m->topic);
+    rmq_msg_prop_append(&b, RMQ_PROP_ORIGIN_MESSAGE_ID,
+                        origin_id       ? origin_id
+                        : rmq_msg_id(m) ? rmq_msg_id(m)
+                                        : uniq);
+    rmq_msg_prop_append(&b, RMQ_PROP_UNIQ_KEY, uniq);
+    if (delay > 0) rmq_msg_prop_append(&b, RMQ_PROP_DELAY, dl);
+    if (b.len && b.data[b.len - 1] == RMQ_PROP_SEP) b.len--;
+    rmq_buf_append_u8(&b, 0);
+    rmq_send_hdr_t h = {
+        .group = c->group,
+        .topic = c->retry_topic,
+        .default_topic = RMQ_DEFAULT_TOPIC,
+        .props = (const char *)b.data,
+        .broker = mq.broker,
+        .default_queues = 4,
+        .queue_id = mq.queue_id,
+        .sysflag = 0,
+        .flag = m->flag,
+        .reconsume_times = m->reconsume_times + 1,
+        .max_reconsume_times = c->max_reconsume < 0 ? 16 : c->max_reconsume,
+        .born_ts = rmq_now_ms(),
+        .has_reconsume = true,
+    };
+    rmq_rem_cmd_t *req = rmq_send_request(&h);
+    rmq_buf_fini(&b);
+    if (!req) return RMQ_ERR__NOMEM;
+    if (rmq_rem_cmd_set_body_copy(req, m->body, m->body_len)) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__NOMEM;
+    }
+    rmq_rem_cmd_t *resp = NULL;
+    e = rmq_instance_invoke_sync(c->in, addr, req, 3000, &resp);
+    if (!e) {
+        e = rmq_send_response(resp, &mq, NULL);
+        rmq_rem_cmd_destroy(resp);
+    }
+    return e;
+}
+
+static rmq_err_t send_back(rmq_push_consumer_t *c, const rmq_mq_t *mq, const rmq_msg_t *m) {
+    char addr[64];
+    rmq_err_t e = rmq_consumer_broker_addr(c->in, mq, addr, sizeof addr);
+    if (!e) {
+        rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_CONSUMER_SEND_MSG_BACK);
+        if (!req) return RMQ_ERR__NOMEM;
+        req->language = RMQ_LANG_CPP;
+        const char *orig = rmq_msg_property(m, RMQ_PROP_RETRY_TOPIC);
+        e = rmq_rem_cmd_set_i64(req, "offset", m->commitlog_offset);
+        if (!e) e = rmq_rem_cmd_set(req, "group", c->group);
+        if (!e) e = rmq_rem_cmd_set_i64(req, "delayLevel", 0);
+        if (!e && rmq_msg_id(m)) e = rmq_rem_cmd_set(req, "originMsgId", rmq_msg_id(m));
+        if (!e) e = rmq_rem_cmd_set(req, "originTopic", orig ? orig : m->topic);
+        if (!e) e = rmq_rem_cmd_set_bool(req, "unitMode", false);
+        if (!e)
+            e = rmq_rem_cmd_set_i64(req, "maxReconsumeTimes",
+                                    c->max_reconsume < 0 ? 16 : c->max_reconsume);
+        if (!e) e = rmq_rem_cmd_set(req, "bname", mq->broker);
+        if (e) {
+            rmq_rem_cmd_destroy(req);
+            return e;
+        }
+        rmq_rem_cmd_t *resp = NULL;
+        e = rmq_instance_invoke_sync(c->in, addr, req, 3000, &resp);
+        if (!e) {
+            e = (rmq_err_t)resp->code;
+            rmq_rem_cmd_destroy(resp);
+        }
+    }
+    if (e == RMQ_OK) return RMQ_OK;
+    RMQ_ILOG_WARN(c->log, MOD, "send-back of %s failed (%s): re-sending to %s", rmq_msg_id(m),
+                  rmq_strerror(e), c->retry_topic);
+    return resend_to_retry(c, m, 3 + m->reconsume_times);
+}
+
+/* ---- listeners --------------------------------------------------------------------- */
+
+static void run_concurrent(rmq_push_consumer_t *c, rmq_consume_task_t *t) {
+    rmq_pq_t *pq = t->pq;
+    bool dropped;
+    pthread_mutex_lock(&pq->mu);
+    dropped = pq->dropped;
+    pthread_mutex_unlock(&pq->mu);
+    if (dropped || atomic_load(&c->stopping)) return;
+    rmq_mq_t mq = pq->mq;
+    rmq_consume_status_t st = c->cb(c, &mq, t->msgs, t->n, c->cb_op);
+    if (st != RMQ_CONSUME_SUCCESS && !c->broadcast) {
+        for (size_t i = 0; i < t->n; i++) {
+            if (send_back(c, &pq->mq, t->msgs[i]) != RMQ_OK) {
+                /* keep it in flight and consume it again here later (Java: 5 s) */
+                RMQ_ILOG_WARN(c->log, MOD, "message %s kept for a local retry",
+                              rmq_msg_id(t->msgs[i]));
+                rmq_consume_task_t *again = calloc(1, sizeof(*again));
+                rmq_msg_t **one = malloc(sizeof(*one));
+                if (again && one) {
+                    one[0] = t->msgs[i];
+                    again->pq = pq;
+                    again->msgs = one;
+                    again->n = 1;
+                    pthread_mutex_lock(&pq->mu);
+                    pq->tasks++;
+                    pthread_mutex_unlock(&pq->mu);
+                    /* crude delay: the pool is the only place tasks run */
+                    usleep(100000);
+                    pthread_mutex_lock(&c->pool_mu);
+                    again->next = NULL;
+                    if (c->q_tail)
+                        c->q_tail->next = again;
+                    else
+                        c->q_head = again;
+                    c->q_tail = again;
+                    pthread_cond_signal(&c->pool_cv);
+                    pthread_mutex_unlock(&c->pool_mu);
+                    t->msgs[i] = NULL;
+                    continue;
+                }
+                free(again);
+                free(one);
+            }
+        }
+    }
+    /* compact out messages kept for retry */
+    size_t k = 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->msgs[i]) t->msgs[k++] = t->msgs[i];
+    pthread_mutex_lock(&pq->mu);
+    if (!pq->dropped) rmq_pc_pq_mark_done(pq, t->msgs, k);
+    bool resume = rmq_pc_pq_flow_resume(pq);
+    pthread_mutex_unlock(&pq->mu);
+    if (resume) rmq_pc_issue_pull(pq); /* pq lives: this task still counts in pq->tasks */
+}
+
+static void resubmit_orderly(void *arg);
+
+/* One orderly round for pq: consume in offset order until empty or LATER. */
+static void run_orderly(rmq_push_consumer_t *c, rmq_pq_t *pq) {
+    for (;;) {
+        if (atomic_load(&c->stopping)) break;
+        pthread_mutex_lock(&pq->mu);
+        if (pq->dropped) {
+            pq->consuming = false;
+            pthread_mutex_unlock(&pq->mu);
+            return;
+        }
+        bool lock_ok = c->broadcast || (pq->locked && rmq_mono_ms() - pq->lock_ts < LOCK_LIFE_MS);
+        if (!lock_ok) {
+            pthread_mutex_unlock(&pq->mu);
+            /* wait for the lock renewal (rebalance) and try again */
+            if (rmq_instance_schedule(c->in, 1000, resubmit_orderly, pq, c) != RMQ_OK) break;
+            return;
+        }
+        size_t n = 0;
+        rmq_msg_t *batch[1024];
+        for (size_t i = 0; i < pq->count && n < (size_t)c->batch_max; i++) {
+            rmq_pq_entry_t *e = rmq_pc_pq_at(pq, i);
+            if (e->done) continue;
+            e->handed = true;
+            batch[n++] = e->m;
+        }
+        if (n == 0) {
+            pq->consuming = false;
+            pthread_mutex_unlock(&pq->mu);
+            return;
+        }
+        pthread_mutex_unlock(&pq->mu);
+        rmq_mq_t mq = pq->mq;
+        rmq_consume_status_t st = c->cb(c, &mq, batch, n, c->cb_op);
+        if (st == RMQ_CONSUME_SUCCESS) {
+            pthread_mutex_lock(&pq->mu);
+            pq->later_rounds = 0;
+            rmq_pc_pq_mark_done(pq, batch, n);
+            bool resume = rmq_pc_pq_flow_resume(pq);
+            pthread_mutex_unlock(&pq->mu);
+            if (resume) rmq_pc_issue_pull(pq);
+            continue;
+        }
+        /* LATER: retry the same messages after suspendCurrentQueueTimeMillis, unless they hit
+         * maxReconsumeTimes: then they go to the retry topic (-> DLQ) and the queue moves on */
+        bool give_up = false;
+        for (size_t i = 0; i < n; i++) {
+            batch[i]->reconsume_times++;
+            if (c->max_reconsume >= 0 && batch[i]->reconsume_times >= c->max_reconsume)
+                give_up = true;
+        }
+        if (give_up) {
+            bool ok = true;
+            for (size_t i = 0; i < n && ok; i++) ok = resend_to_retry(c, batch[i], 0) == RMQ_OK;
+            if (ok) {
+                pthread_mutex_lock(&pq->mu);
+                rmq_pc_pq_mark_done(pq, batch, n);
+                pthread_mutex_unlock(&pq->mu);
+                continue;
+            }
+        }
+        if (rmq_instance_schedule(c->in, c->suspend_ms, resubmit_orderly, pq, c) != RMQ_OK) break;
+        return;
+    }
+    pthread_mutex_lock(&pq->mu);
+    pq->consuming = false;
+    pthread_mutex_unlock(&pq->mu);
+}
+
+static void resubmit_orderly(void *arg) { /* service thread */
+    rmq_pq_t *pq = arg;
+    rmq_consume_task_t *t = calloc(1, sizeof(*t));
+    if (!t) return;
+    t->pq = pq;
+    pool_submit(pq->c, t);
+}
+
+void *rmq_pc_pool_main(void *arg) {
+    rmq_push_consumer_t *c = arg;
+    pthread_setname_np(pthread_self(), "rmq-consume");
+    pthread_mutex_lock(&c->pool_mu);
+    for (;;) {
+        while (!c->q_head && !c->pool_stop) pthread_cond_wait(&c->pool_cv, &c->pool_mu);
+        if (c->pool_stop) break;
+        rmq_consume_task_t *t = c->q_head;
+        c->q_head = t->next;
+        if (!c->q_head) c->q_tail = NULL;
+        pthread_mutex_unlock(&c->pool_mu);
+        if (t->msgs)
+            run_concurrent(c, t);
+        else
+            run_orderly(c, t->pq);
+        rmq_pc_task_release(t);
+        pthread_mutex_lock(&c->pool_mu);
+    }
+    pthread_mutex_unlock(&c->pool_mu);
+    return NULL;
+}
+
+/* Hand new messages of pq to the pool. */
+void rmq_pc_dispatch(rmq_push_consumer_t *c, rmq_pq_t *pq, rmq_msg_t **msgs, size_t n) {
+    if (c->mode == RMQ_LISTEN_ORDERLY) {
+        pthread_mutex_lock(&pq->mu);
+        bool start = !pq->consuming;
+        pq->consuming = true;
+        pthread_mutex_unlock(&pq->mu);
+        if (start) {
+            rmq_consume_task_t *t = calloc(1, sizeof(*t));
+            if (t) {
+                t->pq = pq;
+                pool_submit(c, t);
+            } else {
+                pthread_mutex_lock(&pq->mu);
+                pq->consuming = false;
+                pthread_mutex_unlock(&pq->mu);
+            }
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i += (size_t)c->batch_max) {
+        size_t k = RMQ_MIN((size_t)c->batch_max, n - i);
+        rmq_consume_task_t *t = calloc(1, sizeof(*t));
+        rmq_msg_t **arr = malloc(k * sizeof(*arr));
+        if (!t || !arr) {
+            free(t);
+            free(arr);
+            continue; /* stays in flight; the offset will not pass it (redelivered later) */
+        }
+        memcpy(arr, msgs + i, k * sizeof(*arr));
+        t->pq = pq;
+        t->msgs = arr;
+        t->n = k;
+        pool_submit(c, t);
+    }
+}

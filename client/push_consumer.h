@@ -1,0 +1,137 @@
+/* Push consumer internals shared by its three files, split as RocketMQ's Java client is:
+ * push_consumer.c (DefaultMQPushConsumerImpl: process queues, pulls, offsets, the public API),
+ * rebalance.c (RebalancePushImpl: allocation, the process-queue table, orderly queue locks) and
+ * consume_service.c (ConsumeMessageConcurrently/OrderlyService: the pool, listener calls,
+ * send-back). Private to librmq. */
+#ifndef RMQ_CLIENT_PUSH_CONSUMER_H
+#define RMQ_CLIENT_PUSH_CONSUMER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client/consumer.h"
+#include "common/log.h"
+
+#define MOD "consumer"
+#define PULL_SUSPEND_MS 15000
+#define PULL_TIMEOUT_MS 30000
+#define FLOW_DELAY_MS 50
+#define LOCK_LIFE_MS 30000
+
+typedef struct {
+    int64_t off;
+    rmq_msg_t *m;
+    bool done;
+    bool handed; /* orderly: given to the listener at least once and not yet done */
+} rmq_pq_entry_t;
+
+typedef struct rmq_pq_s {
+    rmq_mq_t mq;
+    struct rmq_push_consumer_s *c;
+    pthread_mutex_t mu;
+    rmq_pq_entry_t *ring; /* in-flight messages in offset order (a deque) */
+    size_t head, count, cap;
+    size_t bytes;
+    int64_t next_pull; /* offset of the next pull */
+    int64_t commit;    /* smallest unconsumed offset (what we commit); -1 unknown */
+    int64_t committed; /* last value sent */
+    bool dropped;
+    bool flow_wait; /* pulling paused by flow control; whoever clears it pulls next */
+    int tasks;      /* consume tasks referencing this pq */
+    /* orderly */
+    bool locked;
+    uint64_t lock_ts;
+    bool consuming;
+    int later_rounds;
+    struct rmq_pq_s *next;
+} rmq_pq_t;
+
+typedef struct rmq_consume_task_s {
+    struct rmq_consume_task_s *next;
+    rmq_pq_t *pq;
+    rmq_msg_t **msgs; /* concurrent: the batch; orderly: NULL */
+    size_t n;
+} rmq_consume_task_t;
+
+typedef struct {
+    rmq_sub_t sub;
+    bool retry; /* the automatic %RETRY%group subscription */
+} rmq_csub_t;
+
+struct rmq_push_consumer_s {
+    rmq_conf_t *conf;
+    rmq_instance_t *in;
+    const rmq_logger_t *log; /* the instance's: this object's lines go to its conf's sink */
+    rmq_member_t member;
+    char group[256];
+    char retry_topic[300];
+    bool broadcast, binary;
+    const char *from_where;
+    int64_t from_ts;
+    int batch_max, pull_batch, max_reconsume, suspend_ms, pull_delay_exc;
+    int64_t thr_count, thr_bytes;
+    rmq_listen_mode_t mode;
+    rmq_listener_cb cb;
+    void *cb_op;
+    rmq_csub_t *subs;
+    int nsubs;
+    bool started;
+    _Atomic bool stopping;
+    _Atomic int refs;
+
+    pthread_mutex_t mu; /* pqs, graveyard */
+    rmq_pq_t *pqs, *grave;
+    pthread_mutex_t rb_mu; /* one rebalance at a time */
+
+    /* consume pool */
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+    rmq_consume_task_t *q_head, *q_tail;
+    bool pool_stop;
+    pthread_t *threads;
+    int nthreads;
+
+    char offset_file[1024];
+};
+
+static inline rmq_pq_entry_t *rmq_pc_pq_at(rmq_pq_t *pq, size_t i) {
+    return &pq->ring[(pq->head + i) % pq->cap];
+}
+
+/* ---- push_consumer.c --------------------------------------------------------------- */
+
+rmq_pq_t *rmq_pc_pq_new(rmq_push_consumer_t *c, const rmq_mq_t *mq, int64_t off);
+void rmq_pc_pq_free_msgs(rmq_pq_t *pq); /* pq->mu held or pq private */
+void rmq_pc_pq_mark_done(rmq_pq_t *pq, rmq_msg_t *const *msgs, size_t n); /* mu held */
+/* After consumption (mu held): true when pulling was paused by flow control and the queue has
+ * drained to half its thresholds, so the caller issues the pull now instead of letting it wait
+ * out the rest of FLOW_DELAY_MS (a fast listener would otherwise idle on the timer). Clearing
+ * flow_wait makes the caller the one that pulls; the pending timer then does nothing. */
+bool rmq_pc_pq_flow_resume(rmq_pq_t *pq);
+/* Replace pq by a fresh one at offset (reset / offset moved): drop in-flight messages. */
+void rmq_pc_restart_queue(rmq_push_consumer_t *c, rmq_pq_t *pq, int64_t off, bool commit_now);
+void rmq_pc_issue_pull(rmq_pq_t *pq);
+/* Where to start a newly assigned queue (protocol.md 7.7). -1: try again later. */
+int64_t rmq_pc_start_offset(rmq_push_consumer_t *c, const rmq_mq_t *mq);
+
+/* ---- consume_service.c ------------------------------------------------------------- */
+
+void rmq_pc_task_release(rmq_consume_task_t *t);
+void *rmq_pc_pool_main(void *arg);
+/* Hand new messages of pq to the pool. */
+void rmq_pc_dispatch(rmq_push_consumer_t *c, rmq_pq_t *pq, rmq_msg_t **msgs, size_t n);
+
+/* ---- rebalance.c ------------------------------------------------------------------- */
+
+/* LOCK_BATCH_MQ (lock true) or UNLOCK_BATCH_MQ for mqs of one broker; for a lock, locked[i]
+ * says which ones the broker granted. */
+rmq_err_t rmq_pc_lock_batch(rmq_push_consumer_t *c, const rmq_mq_t *mqs, int n, bool lock,
+                            bool *locked);
+void rmq_pc_rebalance(void *owner);
+void rmq_pc_rebalance_task(void *arg);
+void rmq_pc_reset_offset(void *owner, const char *topic, const rmq_mq_t *mqs, const int64_t *offs,
+                         int n);
+
+#endif
