@@ -24,12 +24,12 @@
 #define SAMPLES 601 /* 600 s of 1 s samples + the current one */
 
 typedef struct rmq_broker_stats_s {
-    uv_timer_t timer;      /* first member: the close callback frees the struct through it */
+    uv_timer_t timer; /* first member: the close callback frees the struct through it */
     const rmq_broker_env_t *env;
     uint64_t put[SAMPLES];
     int64_t at_ms[SAMPLES];
-    size_t head, n;        /* ring: newest at head - 1 */
-    int day;               /* local day number of the last sample */
+    size_t head, n; /* ring: newest at head - 1 */
+    int day;        /* local day number of the last sample */
     uint64_t today_morning, yesterday_morning;
 } sampler_t;
 
@@ -68,10 +68,10 @@ static double put_tps(const sampler_t *sp, uint64_t now_count, int64_t now_ms, i
     return (double)(now_count - sp->put[i]) * 1000.0 / (double)dt;
 }
 
-#define NEED(call)                                                                           \
-    do {                                                                                     \
-        rmq_rem_cmd_t *err_ = (call);                                                        \
-        if (err_) return err_;                                                               \
+#define NEED(call)                                                                                 \
+    do {                                                                                           \
+        rmq_rem_cmd_t *err_ = (call);                                                              \
+        if (err_) return err_;                                                                     \
     } while (0)
 
 /* ---- QUERY_MESSAGE / VIEW_MESSAGE_BY_ID --------------------------------------------- */
@@ -111,12 +111,11 @@ RMQ_BROKER_HANDLER(rmq_broker_admin_on_query_message) {
     int64_t *offs = NULL;
     size_t n = 0;
     int64_t last_update = 0;
-    rmq_err_t e =
-        rmq_store_query_by_key(b->env.store, topic, key, max_num, begin, end, &offs, &n, &last_update);
+    rmq_err_t e = rmq_store_query_by_key(b->env.store, topic, key, max_num, begin, end, &offs, &n,
+                                         &last_update);
     if (e != RMQ_OK && e != RMQ_ERR__NOT_FOUND) {
         free(offs);
-        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "index query failed: %s",
-                              rmq_strerror(e));
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "index query failed: %s", rmq_strerror(e));
     }
     rmq_store_stats_t st;
     rmq_store_get_stats(b->env.store, &st);
@@ -200,12 +199,11 @@ RMQ_BROKER_HANDLER(rmq_broker_admin_on_runtime_info) {
     kv(&body, &f, "brokerVersionDesc", "V4_9_8");
     kv(&body, &f, "brokerVersion", "%d", RMQ_REM_VERSION);
     kv(&body, &f, "bootTimestamp", "%" PRId64, b->env.start_ms);
-    kv(&body, &f, "runtime", "[ %" PRId64 " days, %" PRId64 " hours, %" PRId64
-                             " minutes, %" PRId64 " seconds ]",
+    kv(&body, &f, "runtime",
+       "[ %" PRId64 " days, %" PRId64 " hours, %" PRId64 " minutes, %" PRId64 " seconds ]",
        up / 86400, up / 3600 % 24, up / 60 % 60, up % 60);
     kv(&body, &f, "msgPutTotalTodayNow", "%" PRIu64, st.put_count);
-    kv(&body, &f, "msgPutTotalTodayMorning", "%" PRIu64,
-       b->stats ? b->stats->today_morning : 0);
+    kv(&body, &f, "msgPutTotalTodayMorning", "%" PRIu64, b->stats ? b->stats->today_morning : 0);
     kv(&body, &f, "msgPutTotalYesterdayMorning", "%" PRIu64,
        b->stats ? b->stats->yesterday_morning : 0);
     /* gets are not counted by the store: report zeros rather than invent figures */
@@ -383,7 +381,9 @@ static void add_group(groups_ctx_t *g, const char *name) {
     rmq_strlcpy(g->groups[g->n++], name, sizeof g->groups[0]);
 }
 
-static void group_online(const char *group, void *arg) { add_group(arg, group); }
+static void group_online(const char *group, void *arg) {
+    add_group(arg, group);
+}
 
 static void group_with_offsets(const char *topic, const char *group, const int *qids,
                                const int64_t *offs, size_t n, void *arg) {
@@ -409,7 +409,9 @@ RMQ_BROKER_HANDLER(rmq_broker_admin_on_consume_by_who) {
     return rmq_broker_ok_body(req, &body);
 }
 
-static void on_sampler_closed(uv_handle_t *h) { free(h); /* the timer is the first member */ }
+static void on_sampler_closed(uv_handle_t *h) {
+    free(h); /* the timer is the first member */
+}
 
 void rmq_broker_stats_close(rmq_broker_stats_t *sp) {
     if (!sp) return;

@@ -51,23 +51,23 @@ enum { ST_RUNNING, ST_DRAIN, ST_UNREG, ST_DONE };
 
 /* The broker; one per rmq_broker_run, freed when it returns. */
 typedef struct rmq_broker_s {
-    rmq_broker_ctx_t ctx;             /* what managers and handlers see (first member) */
-    rmq_broker_cfg_t cfg;             /* read-only after start */
+    rmq_broker_ctx_t ctx; /* what managers and handlers see (first member) */
+    rmq_broker_cfg_t cfg; /* read-only after start */
     uv_loop_t loop;
-    char config_dir[512];             /* <storePathRootDir>/config */
-    char addr[64];                    /* "brokerIP1:listenPort" */
-    char ha_addr[64];                 /* "brokerIP2:haListenPort" */
+    char config_dir[512]; /* <storePathRootDir>/config */
+    char addr[64];        /* "brokerIP1:listenPort" */
+    char ha_addr[64];     /* "brokerIP2:haListenPort" */
     rmq_rem_server_t *server;
-    rmq_rem_server_t *fast;           /* the "VIP channel" on listenPort - 2: same table */
-    rmq_rem_client_t *client;         /* NameServers; on the loop */
+    rmq_rem_server_t *fast;   /* the "VIP channel" on listenPort - 2: same table */
+    rmq_rem_client_t *client; /* NameServers; on the loop */
     rmq_broker_dispatch_t *dispatch;
     /* shutdown (on the loop) */
     uv_signal_t sigterm, sigint;
     uv_timer_t reg_timer, offset_timer, stop_timer, final_timer;
     int state;
     uint64_t state_since;
-    int servers_open;                 /* listening servers not yet closed */
-    int unreg_pending;                /* UNREGISTER_BROKER answers awaited */
+    int servers_open;  /* listening servers not yet closed */
+    int unreg_pending; /* UNREGISTER_BROKER answers awaited */
     int exit_code;
 } rmq_broker_t;
 
@@ -156,31 +156,39 @@ static void each_namesrv(rmq_broker_t *b, void (*fn)(rmq_broker_t *b, const char
     }
 }
 
-static void set_broker_header(rmq_broker_t *b, rmq_rem_cmd_t *req) {
+/* A REGISTER_BROKER / UNREGISTER_BROKER request to addr with the broker's header and its
+ * answer's context (*r). NULL (nothing allocated) on OOM. */
+static rmq_rem_cmd_t *namesrv_request(rmq_broker_t *b, const char *addr, bool unregister,
+                                      reg_ctx_t **r) {
+    rmq_rem_cmd_t *req =
+        rmq_rem_cmd_new_request(unregister ? RMQ_REQ_UNREGISTER_BROKER : RMQ_REQ_REGISTER_BROKER);
+    *r = calloc(1, sizeof **r);
+    if (!req || !*r) {
+        rmq_rem_cmd_destroy(req);
+        free(*r);
+        return NULL;
+    }
+    req->language = RMQ_LANG_JAVA;
     rmq_rem_cmd_set(req, "brokerName", b->cfg.broker_name);
     rmq_rem_cmd_set(req, "brokerAddr", b->addr);
     rmq_rem_cmd_set(req, "clusterName", b->cfg.broker_cluster_name);
     rmq_rem_cmd_set_i64(req, "brokerId", b->cfg.broker_id);
+    (*r)->b = b;
+    (*r)->unregister = unregister;
+    rmq_strlcpy((*r)->addr, addr, sizeof(*r)->addr);
+    return req;
 }
 
 static void register_one(rmq_broker_t *b, const char *addr, void *arg) {
     const char *body = arg;
-    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_REGISTER_BROKER);
-    reg_ctx_t *r = calloc(1, sizeof *r);
-    if (!req || !r) {
-        rmq_rem_cmd_destroy(req);
-        free(r);
-        return;
-    }
-    req->language = RMQ_LANG_JAVA;
-    set_broker_header(b, req);
+    reg_ctx_t *r;
+    rmq_rem_cmd_t *req = namesrv_request(b, addr, false, &r);
+    if (!req) return;
     rmq_rem_cmd_set(req, "haServerAddr", b->ha_addr);
     rmq_rem_cmd_set_bool(req, "compressed", false);
     size_t len = strlen(body);
     rmq_rem_cmd_set_i64(req, "bodyCrc32", (int64_t)(rmq_crc32(0, body, len) & 0x7FFFFFFF));
     rmq_rem_cmd_set_body_copy(req, body, len);
-    r->b = b;
-    rmq_strlcpy(r->addr, addr, sizeof r->addr);
     if (rmq_rem_client_invoke_async(b->client, addr, req, b->cfg.register_broker_timeout_mills,
                                     on_register_resp, r) != RMQ_OK) {
         RMQ_LOG_WARN("broker", "register with NameServer %s: cannot send", addr);
@@ -224,18 +232,9 @@ static void register_all(rmq_broker_t *b) {
 }
 
 static void unregister_one(rmq_broker_t *b, const char *addr, void *arg) {
-    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_UNREGISTER_BROKER);
-    reg_ctx_t *r = calloc(1, sizeof *r);
-    if (!req || !r) {
-        rmq_rem_cmd_destroy(req);
-        free(r);
-        return;
-    }
-    req->language = RMQ_LANG_JAVA;
-    set_broker_header(b, req);
-    r->b = b;
-    r->unregister = true;
-    rmq_strlcpy(r->addr, addr, sizeof r->addr);
+    reg_ctx_t *r;
+    rmq_rem_cmd_t *req = namesrv_request(b, addr, true, &r);
+    if (!req) return;
     b->unreg_pending++;
     if (rmq_rem_client_invoke_async(b->client, addr, req, 3000, on_register_resp, r) != RMQ_OK) {
         b->unreg_pending--;
@@ -269,7 +268,9 @@ static void close_handle(uv_handle_t *h) {
     if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
-static void on_mailbox_closed(uv_handle_t *h) { (void)h; }
+static void on_mailbox_closed(uv_handle_t *h) {
+    (void)h;
+}
 
 static void walk_close(uv_handle_t *h, void *arg) {
     if (!uv_is_closing(h)) {
@@ -278,7 +279,9 @@ static void walk_close(uv_handle_t *h, void *arg) {
     }
 }
 
-static void on_final_timer(uv_timer_t *t) { uv_walk(t->loop, walk_close, NULL); }
+static void on_final_timer(uv_timer_t *t) {
+    uv_walk(t->loop, walk_close, NULL);
+}
 
 static void finish(rmq_broker_t *b) {
     rmq_broker_ctx_t *x = &b->ctx;
@@ -363,7 +366,9 @@ static void on_signal(uv_signal_t *s, int signum) {
     begin_shutdown(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-static void on_reg_timer(uv_timer_t *t) { register_all(t->data); }
+static void on_reg_timer(uv_timer_t *t) {
+    register_all(t->data);
+}
 
 static void on_offset_timer(uv_timer_t *t) {
     rmq_broker_t *b = t->data;
@@ -378,7 +383,9 @@ static void on_conn_closed(rmq_rem_conn_t *c, void *arg) {
 }
 
 /* The topic table changed: the NameServers must learn it. */
-static void on_topics_changed(void *arg) { register_all(arg); }
+static void on_topics_changed(void *arg) {
+    register_all(arg);
+}
 
 /* DELETE_SUBSCRIPTIONGROUP with removeOffset. */
 static void on_group_dropped(const char *group, void *arg) {
@@ -463,20 +470,21 @@ static bool start(rmq_broker_t *b) {
     RMQ_LOG_INFO("broker", "starting %s (cluster %s, id %" PRId64 ", %s, %s) at %s, store %s",
                  b->cfg.broker_name, b->cfg.broker_cluster_name, b->cfg.broker_id,
                  rmq_broker_role_names[b->cfg.broker_role],
-                 rmq_store_flush_names[b->cfg.store.flush_disk_type],
-                 b->addr, b->cfg.store.store_path_root_dir);
+                 rmq_store_flush_names[b->cfg.store.flush_disk_type], b->addr,
+                 b->cfg.store.store_path_root_dir);
 
     if (rmq_broker_ctx_init(x, &b->loop) != 0) return false;
     rmq_err_t err = rmq_store_open(&b->cfg.store, &x->env.store);
     if (err != RMQ_OK) {
-        RMQ_LOG_ERROR("broker", "cannot open the store at %s: %s",
-                      b->cfg.store.store_path_root_dir, rmq_strerror(err));
+        RMQ_LOG_ERROR("broker", "cannot open the store at %s: %s", b->cfg.store.store_path_root_dir,
+                      rmq_strerror(err));
         return false;
     }
     rmq_store_set_arrive_cb(x->env.store, on_arrive, b);
 
     rmq_rem_client_cfg_t ccfg = {.max_frame = (size_t)b->cfg.max_frame_length,
-                                 .connect_timeout_ms = 3000, .name = "broker-out"};
+                                 .connect_timeout_ms = 3000,
+                                 .name = "broker-out"};
     if (rmq_rem_client_new(&b->loop, &ccfg, &b->client) != RMQ_OK) {
         RMQ_LOG_ERROR("broker", "cannot create the remoting client");
         return false;
@@ -489,7 +497,8 @@ static bool start(rmq_broker_t *b) {
     b->dispatch = rmq_broker_dispatch_new(x);
     if (!b->dispatch) return false;
 
-    rmq_rem_server_cfg_t scfg = {.host = "0.0.0.0", .port = b->cfg.listen_port,
+    rmq_rem_server_cfg_t scfg = {.host = "0.0.0.0",
+                                 .port = b->cfg.listen_port,
                                  .max_frame = (size_t)b->cfg.max_frame_length,
                                  .idle_ms = b->cfg.server_channel_max_idle_seconds * 1000,
                                  .name = "broker"};

@@ -56,11 +56,11 @@ struct rmq_broker_clients_s {
     const rmq_broker_env_t *env;       /* borrowed */
     rmq_broker_topics_t *topics;       /* borrowed: %RETRY% topics of new groups */
     rmq_broker_subgroups_t *subgroups; /* borrowed: group configs */
-    rmq_map_t chans;     /* conn id -> chan_t */
-    rmq_map_t consumers; /* group -> group_t */
-    rmq_map_t producers; /* group -> group_t */
-    rmq_map_t locks;     /* group -> rmq_map_t* ("topic\001broker\001qid" -> lock_t) */
-    uv_timer_t *timer;    /* expiry scan; freed by its close callback */
+    rmq_map_t chans;                   /* conn id -> chan_t */
+    rmq_map_t consumers;               /* group -> group_t */
+    rmq_map_t producers;               /* group -> group_t */
+    rmq_map_t locks;   /* group -> rmq_map_t* ("topic\001broker\001qid" -> lock_t) */
+    uv_timer_t *timer; /* expiry scan; freed by its close callback */
 };
 
 /* ---- subscriptions (FilterAPI) ----------------------------------------------------- */
@@ -73,7 +73,7 @@ void rmq_broker_sub_free(rmq_broker_sub_t *s) {
 }
 
 rmq_err_t rmq_broker_sub_build(rmq_broker_sub_t *s, const char *topic, const char *sub_string,
-                           const char *expr_type, int64_t sub_version) {
+                               const char *expr_type, int64_t sub_version) {
     memset(s, 0, sizeof *s);
     rmq_strlcpy(s->s.topic, topic, sizeof s->s.topic);
     rmq_strlcpy(s->s.expression_type, expr_type && *expr_type ? expr_type : "TAG",
@@ -157,8 +157,8 @@ void rmq_broker_heartbeat_free(rmq_broker_heartbeat_t *hb) {
     memset(hb, 0, sizeof *hb);
 }
 
-rmq_err_t rmq_broker_heartbeat_parse(const void *body, size_t len, rmq_broker_heartbeat_t *hb, char *err,
-                                 size_t errlen) {
+rmq_err_t rmq_broker_heartbeat_parse(const void *body, size_t len, rmq_broker_heartbeat_t *hb,
+                                     char *err, size_t errlen) {
     memset(hb, 0, sizeof *hb);
     if (!body || !len) {
         snprintf(err, errlen, "HeartbeatData body missing");
@@ -234,8 +234,7 @@ rmq_err_t rmq_broker_heartbeat_parse(const void *body, size_t len, rmq_broker_he
                              ss ? ss : "", topic);
                     goto out;
                 }
-                c->subs[c->nsubs].class_filter_mode =
-                    rmq_fj_get_bool(sd, "classFilterMode", false);
+                c->subs[c->nsubs].class_filter_mode = rmq_fj_get_bool(sd, "classFilterMode", false);
                 c->nsubs++;
             }
         }
@@ -491,7 +490,9 @@ rmq_err_t rmq_broker_clients_open(const rmq_broker_env_t *env, rmq_broker_topics
     return RMQ_OK;
 }
 
-static void on_timer_closed(uv_handle_t *h) { free(h); }
+static void on_timer_closed(uv_handle_t *h) {
+    free(h);
+}
 
 void rmq_broker_clients_close(rmq_broker_clients_t *cl) {
     if (!cl) return;
@@ -559,8 +560,8 @@ static chan_t *chan_of(rmq_broker_clients_t *cl, rmq_rem_conn_t *c, bool create)
 
 /* ---- lookups for the other files ---------------------------------------------------- */
 
-const rmq_subscription_t *rmq_broker_clients_subscription(rmq_broker_clients_t *cl, const char *group,
-                                                          const char *topic) {
+const rmq_subscription_t *rmq_broker_clients_subscription(rmq_broker_clients_t *cl,
+                                                          const char *group, const char *topic) {
     if (!cl) return NULL;
     group_t *g = rmq_map_get(&cl->consumers, group);
     if (!g) return NULL;
@@ -577,8 +578,8 @@ rmq_rem_conn_t *rmq_broker_clients_pick_producer(rmq_broker_clients_t *cl, const
     return NULL;
 }
 
-size_t rmq_broker_clients_group_conns(rmq_broker_clients_t *cl, const char *group, rmq_rem_conn_t ***conns,
-                                  int **langs, int **versions) {
+size_t rmq_broker_clients_group_conns(rmq_broker_clients_t *cl, const char *group,
+                                      rmq_rem_conn_t ***conns, int **langs, int **versions) {
     *conns = NULL;
     *langs = *versions = NULL;
     if (!cl) return 0;
@@ -614,7 +615,7 @@ static bool bytopic(rmq_map_ent_t *ent, void *arg) {
 }
 
 void rmq_broker_clients_groups_of_topic(rmq_broker_clients_t *cl, const char *topic,
-                                    void (*fn)(const char *group, void *arg), void *arg) {
+                                        void (*fn)(const char *group, void *arg), void *arg) {
     if (!cl) return;
     bytopic_ctx_t c = {topic, fn, arg};
     rmq_map_each(&cl->consumers, bytopic, &c);
@@ -622,10 +623,10 @@ void rmq_broker_clients_groups_of_topic(rmq_broker_clients_t *cl, const char *to
 
 /* ---- handlers ---------------------------------------------------------------------- */
 
-#define NEED(call)                                                                           \
-    do {                                                                                     \
-        rmq_rem_cmd_t *err_ = (call);                                                        \
-        if (err_) return err_;                                                               \
+#define NEED(call)                                                                                 \
+    do {                                                                                           \
+        rmq_rem_cmd_t *err_ = (call);                                                              \
+        if (err_) return err_;                                                                     \
     } while (0)
 
 /* %RETRY%<group> exists from the group's first heartbeat, and the NameServers learn it. */
@@ -653,8 +654,8 @@ RMQ_BROKER_HANDLER(rmq_broker_clients_on_heartbeat) {
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
     }
     if (ch->client_id[0] && strcmp(ch->client_id, hb.client_id) != 0)
-        RMQ_LOG_WARN("clients", "connection %s changed client id %s -> %s",
-                     rmq_rem_conn_peer(c), ch->client_id, hb.client_id);
+        RMQ_LOG_WARN("clients", "connection %s changed client id %s -> %s", rmq_rem_conn_peer(c),
+                     ch->client_id, hb.client_id);
     rmq_strlcpy(ch->client_id, hb.client_id, sizeof ch->client_id);
     ch->language = req->language;
     ch->version = req->version;
@@ -710,8 +711,10 @@ RMQ_BROKER_HANDLER(rmq_broker_clients_on_unregister) {
         group_t *g = group_get(&b->clients->consumers, cg, true, false);
         if (g && member_remove(g, ch)) {
             RMQ_LOG_INFO("clients", "consumer %s left group %s", client_id, cg);
-            if (g->nm == 0) group_free(rmq_map_del(&b->clients->consumers, cg));
-            else if (group_notify_enabled(b->clients, cg)) notify_group(b->clients, g);
+            if (g->nm == 0)
+                group_free(rmq_map_del(&b->clients->consumers, cg));
+            else if (group_notify_enabled(b->clients, cg))
+                notify_group(b->clients, g);
         }
     }
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
@@ -749,8 +752,8 @@ RMQ_BROKER_HANDLER(rmq_broker_clients_on_consumer_conns) {
     NEED(rmq_broker_need_str(req, "consumerGroup", &group));
     group_t *g = group_get(&b->clients->consumers, group, true, false);
     if (!g || !g->nm)
-        return rmq_broker_err(req, RMQ_ERR_CONSUMER_NOT_ONLINE,
-                              "the consumer group[%s] not online", group);
+        return rmq_broker_err(req, RMQ_ERR_CONSUMER_NOT_ONLINE, "the consumer group[%s] not online",
+                              group);
     rmq_buf_t body;
     rmq_buf_init(&body);
     rmq_buf_append_str(&body, "{\"connectionSet\":[");
@@ -783,8 +786,7 @@ RMQ_BROKER_HANDLER(rmq_broker_clients_on_producer_conns) {
     NEED(rmq_broker_need_str(req, "producerGroup", &group));
     group_t *g = group_get(&b->clients->producers, group, false, false);
     if (!g || !g->nm)
-        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the producer group[%s] not exist",
-                              group);
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the producer group[%s] not exist", group);
     rmq_buf_t body;
     rmq_buf_init(&body);
     rmq_buf_append_str(&body, "{\"connectionSet\":[");
@@ -808,54 +810,72 @@ static void mq_key(const mq_t *q, char *out, size_t n) {
     snprintf(out, n, "%s\001%s\001%d", q->topic, q->broker, q->qid);
 }
 
-/* Parse {consumerGroup, clientId, mqSet} into new arrays. */
-static rmq_rem_cmd_t *parse_lock_body(const rmq_rem_cmd_t *req, json_t **root, const char **group,
-                                      const char **client_id, mq_t **mqs, size_t *n) {
+/* A LOCK_BATCH_MQ / UNLOCK_BATCH_MQ request: {consumerGroup, clientId, mqSet} and the group's
+ * lock table. */
+typedef struct {
+    json_t *root; /* owned; group and client_id point into it */
+    const char *group, *client_id;
+    mq_t *mqs; /* owned */
+    size_t n;
+    rmq_map_t *locks; /* the group's: "topic\001broker\001qid" -> lock_t; NULL if none */
+} lock_req_t;
+
+static void lock_req_fini(lock_req_t *lr) {
+    json_decref(lr->root);
+    free(lr->mqs);
+}
+
+/* Parse req's body into lr and find the group's lock table (created when create). NULL when
+ * fine, else the error response (lr finished already). */
+static rmq_rem_cmd_t *lock_req_parse(rmq_broker_clients_t *cl, const rmq_rem_cmd_t *req,
+                                     bool create, lock_req_t *lr) {
     char err[160];
-    *mqs = NULL;
-    *n = 0;
-    if (!req->body)
-        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "lock/unlock body missing");
-    *root = rmq_fjson_parse((const char *)req->body, req->body_len, err, sizeof err);
-    if (!*root) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "bad lock body: %s", err);
-    *group = json_string_value(json_object_get(*root, "consumerGroup"));
-    *client_id = json_string_value(json_object_get(*root, "clientId"));
-    if (!*group || !*client_id)
-        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
-                              "bad lock body: consumerGroup or clientId missing");
-    json_t *set = json_object_get(*root, "mqSet");
+    memset(lr, 0, sizeof *lr);
+    rmq_rem_cmd_t *e = NULL;
+    if (!req->body) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "lock/unlock body missing");
+    lr->root = rmq_fjson_parse((const char *)req->body, req->body_len, err, sizeof err);
+    if (!lr->root) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "bad lock body: %s", err);
+    lr->group = json_string_value(json_object_get(lr->root, "consumerGroup"));
+    lr->client_id = json_string_value(json_object_get(lr->root, "clientId"));
+    json_t *set = json_object_get(lr->root, "mqSet");
     size_t cnt = json_is_array(set) ? json_array_size(set) : 0;
-    *mqs = calloc(cnt ? cnt : 1, sizeof **mqs);
-    if (!*mqs) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+    if (!lr->group || !lr->client_id) {
+        e = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                           "bad lock body: consumerGroup or clientId missing");
+    } else if (!(lr->mqs = calloc(cnt ? cnt : 1, sizeof *lr->mqs))) {
+        e = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+    }
+    if (e) {
+        lock_req_fini(lr);
+        return e;
+    }
     for (size_t i = 0; i < cnt; i++) {
-        mq_t *q = &(*mqs)[*n];
+        mq_t *q = &lr->mqs[lr->n];
         if (rmq_fj_mq_from_json(json_array_get(set, i), q->topic, sizeof q->topic, q->broker,
                                 sizeof q->broker, &q->qid))
-            (*n)++;
+            lr->n++;
+    }
+    lr->locks = rmq_map_get(&cl->locks, lr->group);
+    if (!lr->locks && create) {
+        rmq_map_t *gl = calloc(1, sizeof *gl);
+        if (gl) rmq_map_init(gl);
+        if (gl && rmq_map_put(&cl->locks, lr->group, gl, NULL) != RMQ_OK) {
+            free(gl);
+            gl = NULL;
+        }
+        lr->locks = gl;
     }
     return NULL;
 }
 
 RMQ_BROKER_HANDLER(rmq_broker_clients_on_lock) {
-    json_t *root = NULL;
-    const char *group = NULL, *client_id = NULL;
-    mq_t *mqs = NULL;
-    size_t n = 0;
-    rmq_rem_cmd_t *e = parse_lock_body(req, &root, &group, &client_id, &mqs, &n);
-    if (e) {
-        json_decref(root);
-        free(mqs);
-        return e;
-    }
-    rmq_map_t *gl = rmq_map_get(&b->clients->locks, group);
-    if (!gl) {
-        gl = calloc(1, sizeof *gl);
-        if (gl) rmq_map_init(gl);
-        if (gl && rmq_map_put(&b->clients->locks, group, gl, NULL) != RMQ_OK) {
-            free(gl);
-            gl = NULL;
-        }
-    }
+    lock_req_t lr;
+    rmq_rem_cmd_t *e = lock_req_parse(b->clients, req, true, &lr);
+    if (e) return e;
+    rmq_map_t *gl = lr.locks;
+    const char *group = lr.group, *client_id = lr.client_id;
+    const mq_t *mqs = lr.mqs;
+    size_t n = lr.n;
     int64_t now = rmq_now_ms();
     rmq_buf_t body;
     rmq_buf_init(&body);
@@ -882,15 +902,13 @@ RMQ_BROKER_HANDLER(rmq_broker_clients_on_lock) {
             granted = true;
         } else if (now - l->last_update > LOCK_MAX_LIVE_MS) {
             RMQ_LOG_WARN("clients", "lock %s:%s:%d of %s expired; %s takes it from %s",
-                         mqs[i].topic, mqs[i].broker, mqs[i].qid, group, client_id,
-                         l->client_id);
+                         mqs[i].topic, mqs[i].broker, mqs[i].qid, group, client_id, l->client_id);
             rmq_strlcpy(l->client_id, client_id, sizeof l->client_id);
             l->last_update = now;
             granted = true;
         } else {
             RMQ_LOG_DEBUG("clients", "lock %s:%s:%d of %s held by %s, not granted to %s",
-                          mqs[i].topic, mqs[i].broker, mqs[i].qid, group, l->client_id,
-                          client_id);
+                          mqs[i].topic, mqs[i].broker, mqs[i].qid, group, l->client_id, client_id);
         }
         if (granted) {
             if (!first) rmq_buf_append_u8(&body, ',');
@@ -899,23 +917,18 @@ RMQ_BROKER_HANDLER(rmq_broker_clients_on_lock) {
         }
     }
     rmq_buf_append_str(&body, "]}");
-    json_decref(root);
-    free(mqs);
+    lock_req_fini(&lr);
     return rmq_broker_ok_body(req, &body);
 }
 
 RMQ_BROKER_HANDLER(rmq_broker_clients_on_unlock) {
-    json_t *root = NULL;
-    const char *group = NULL, *client_id = NULL;
-    mq_t *mqs = NULL;
-    size_t n = 0;
-    rmq_rem_cmd_t *e = parse_lock_body(req, &root, &group, &client_id, &mqs, &n);
-    if (e) {
-        json_decref(root);
-        free(mqs);
-        return e;
-    }
-    rmq_map_t *gl = rmq_map_get(&b->clients->locks, group);
+    lock_req_t lr;
+    rmq_rem_cmd_t *e = lock_req_parse(b->clients, req, false, &lr);
+    if (e) return e;
+    rmq_map_t *gl = lr.locks;
+    const char *group = lr.group, *client_id = lr.client_id;
+    const mq_t *mqs = lr.mqs;
+    size_t n = lr.n;
     for (size_t i = 0; gl && i < n; i++) {
         char key[512];
         mq_key(&mqs[i], key, sizeof key);
@@ -926,13 +939,11 @@ RMQ_BROKER_HANDLER(rmq_broker_clients_on_unlock) {
             RMQ_LOG_INFO("clients", "unlock %s:%s:%d of %s by %s", mqs[i].topic, mqs[i].broker,
                          mqs[i].qid, group, client_id);
         } else {
-            RMQ_LOG_WARN("clients", "unlock %s:%s:%d of %s by %s refused: held by %s",
-                         mqs[i].topic, mqs[i].broker, mqs[i].qid, group, client_id,
-                         l->client_id);
+            RMQ_LOG_WARN("clients", "unlock %s:%s:%d of %s by %s refused: held by %s", mqs[i].topic,
+                         mqs[i].broker, mqs[i].qid, group, client_id, l->client_id);
         }
     }
-    json_decref(root);
-    free(mqs);
+    lock_req_fini(&lr);
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
@@ -951,9 +962,9 @@ RMQ_BROKER_HANDLER(rmq_broker_clients_on_check_config) {
         const char *topic = json_string_value(json_object_get(sd, "topic"));
         if (et && strcmp(et, "TAG") != 0) {
             /* enablePropertyFilter is false here: no SQL92 / property filtering */
-            resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
-                                  "The broker does not support consumer to filter message by %s",
-                                  et);
+            resp =
+                rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                               "The broker does not support consumer to filter message by %s", et);
         } else {
             rmq_broker_sub_t s;
             if (rmq_broker_sub_build(&s, topic ? topic : "", ss, "TAG", 0) != RMQ_OK)

@@ -18,25 +18,25 @@
 typedef struct {
     char topic[256];
     char sub_string[512];
-    int64_t *codes;                   /* tag hash codes; NULL/0 = all ("*") */
+    int64_t *codes; /* tag hash codes; NULL/0 = all ("*") */
     size_t ncodes;
     int64_t sub_version;
-    char expression_type[16];         /* TAG | SQL92 */
+    char expression_type[16]; /* TAG | SQL92 */
 } rmq_subscription_t;
 
 /* ---- heartbeat body --------------------------------------------------------------- */
 typedef struct {
     rmq_subscription_t s;
-    char **tags;             /* tagsSet, owned */
+    char **tags; /* tagsSet, owned */
     size_t ntags;
     bool class_filter_mode;
 } rmq_broker_sub_t;
 
 typedef struct {
     char group[256];
-    int consume_type;        /* 0 ACTIVELY (pull), 1 PASSIVELY (push) */
-    int message_model;       /* 0 BROADCASTING, 1 CLUSTERING */
-    int consume_from_where;  /* -1 when unknown */
+    int consume_type;       /* 0 ACTIVELY (pull), 1 PASSIVELY (push) */
+    int message_model;      /* 0 BROADCASTING, 1 CLUSTERING */
+    int consume_from_where; /* -1 when unknown */
     bool unit_mode;
     rmq_broker_sub_t *subs;
     size_t nsubs;
@@ -44,7 +44,7 @@ typedef struct {
 
 typedef struct {
     char client_id[256];
-    bool without_sub;        /* 5.x heartbeat V2: subscriptions omitted, keep the stored ones */
+    bool without_sub; /* 5.x heartbeat V2: subscriptions omitted, keep the stored ones */
     char (*producers)[256];
     size_t nproducers;
     rmq_broker_consumer_data_t *consumers;
@@ -54,11 +54,11 @@ typedef struct {
 /* Parse HeartbeatData (names or ordinals, string subVersion, missing sets). Tags and codes
  * are derived from subString for TAG expressions (FilterAPI rules). On error a reason. */
 rmq_err_t rmq_broker_heartbeat_parse(const void *body, size_t len, rmq_broker_heartbeat_t *hb,
-                                 char *err, size_t errlen);
+                                     char *err, size_t errlen);
 void rmq_broker_heartbeat_free(rmq_broker_heartbeat_t *hb);
 /* Build a subscription from topic + expression (FilterAPI.build). */
 rmq_err_t rmq_broker_sub_build(rmq_broker_sub_t *s, const char *topic, const char *sub_string,
-                           const char *expr_type, int64_t sub_version);
+                               const char *expr_type, int64_t sub_version);
 void rmq_broker_sub_free(rmq_broker_sub_t *s);
 /* SubscriptionData JSON as fastjson writes it. */
 void rmq_broker_sub_to_json(rmq_buf_t *b, const rmq_broker_sub_t *s);
@@ -86,13 +86,13 @@ void rmq_broker_clients_groups_of_topic(rmq_broker_clients_t *cl, const char *to
                                         void (*fn)(const char *group, void *arg), void *arg);
 
 /* Handlers (dispatch.c) */
-RMQ_BROKER_HANDLER(rmq_broker_clients_on_heartbeat);       /* HEART_BEAT */
-RMQ_BROKER_HANDLER(rmq_broker_clients_on_unregister);      /* UNREGISTER_CLIENT */
-RMQ_BROKER_HANDLER(rmq_broker_clients_on_consumer_list);   /* GET_CONSUMER_LIST_BY_GROUP */
-RMQ_BROKER_HANDLER(rmq_broker_clients_on_consumer_conns);  /* GET_CONSUMER_CONNECTION_LIST */
-RMQ_BROKER_HANDLER(rmq_broker_clients_on_producer_conns);  /* GET_PRODUCER_CONNECTION_LIST */
-RMQ_BROKER_HANDLER(rmq_broker_clients_on_lock);            /* LOCK_BATCH_MQ */
-RMQ_BROKER_HANDLER(rmq_broker_clients_on_unlock);          /* UNLOCK_BATCH_MQ */
-RMQ_BROKER_HANDLER(rmq_broker_clients_on_check_config);    /* CHECK_CLIENT_CONFIG */
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_heartbeat);      /* HEART_BEAT */
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_unregister);     /* UNREGISTER_CLIENT */
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_consumer_list);  /* GET_CONSUMER_LIST_BY_GROUP */
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_consumer_conns); /* GET_CONSUMER_CONNECTION_LIST */
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_producer_conns); /* GET_PRODUCER_CONNECTION_LIST */
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_lock);           /* LOCK_BATCH_MQ */
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_unlock);         /* UNLOCK_BATCH_MQ */
+RMQ_BROKER_HANDLER(rmq_broker_clients_on_check_config);   /* CHECK_CLIENT_CONFIG */
 
 #endif

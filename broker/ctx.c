@@ -33,7 +33,9 @@ bool rmq_broker_run_on_loop(rmq_broker_ctx_t *b, void (*fn)(void *arg), void *ar
     return rmq_broker_post_job(b, j);
 }
 
-void rmq_broker_inflight_add(rmq_broker_ctx_t *b, int delta) { b->inflight_puts += delta; }
+void rmq_broker_inflight_add(rmq_broker_ctx_t *b, int delta) {
+    b->inflight_puts += delta;
+}
 
 bool rmq_broker_on_loop(const rmq_broker_ctx_t *b) {
     return pthread_equal(pthread_self(), b->loop_thread);

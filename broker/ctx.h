@@ -31,8 +31,8 @@ typedef struct {
     const rmq_broker_cfg_t *cfg; /* read-only after start */
     uv_loop_t *loop;
     rmq_store_t *store;
-    rmq_msg_host_t store_host;   /* brokerIP1:listenPort */
-    const char *config_dir;      /* <storePathRootDir>/config */
+    rmq_msg_host_t store_host; /* brokerIP1:listenPort */
+    const char *config_dir;    /* <storePathRootDir>/config */
     int64_t start_ms;
 } rmq_broker_env_t;
 
@@ -46,22 +46,22 @@ typedef struct rmq_broker_stats_s rmq_broker_stats_t;
 
 typedef struct rmq_broker_ctx_s {
     rmq_broker_env_t env;
-    bool shutting_down;               /* writer: loop */
+    bool shutting_down; /* writer: loop */
     rmq_broker_topics_t *topics;
     rmq_broker_offsets_t *offsets;
     rmq_broker_subgroups_t *subgroups;
     rmq_broker_clients_t *clients;
     rmq_broker_hold_t *hold;
     rmq_broker_schedule_t *schedule;
-    rmq_broker_stats_t *stats;        /* put-TPS sampler for runtime info (admin.c) */
+    rmq_broker_stats_t *stats; /* put-TPS sampler for runtime info (admin.c) */
     pthread_t loop_thread;
-    rmq_mailbox_t mailbox;            /* store threads -> loop */
+    rmq_mailbox_t mailbox; /* store threads -> loop */
     /* Parked pulls. writer: loop (hold.c); reader: the reput thread, which must not touch
      * the hold service (freed at shutdown while the store still runs). */
     _Atomic int held_count;
-    int inflight_puts;                /* SYNC_FLUSH replies pending; loop only */
-    uint64_t rand_state;              /* rmq_broker_rand; loop only */
-    uint32_t uniq_salt;               /* txn.c's op-message UNIQ_KEYs; loop only */
+    int inflight_puts;   /* SYNC_FLUSH replies pending; loop only */
+    uint64_t rand_state; /* rmq_broker_rand; loop only */
+    uint32_t uniq_salt;  /* txn.c's op-message UNIQ_KEYs; loop only */
     uint16_t uniq_counter;
 } rmq_broker_ctx_t;
 
@@ -70,7 +70,7 @@ typedef struct rmq_broker_ctx_s {
  * or not at all. Loop thread. Declare and define handlers with RMQ_BROKER_HANDLER(name). */
 typedef rmq_rem_cmd_t *(*rmq_broker_handler_fn)(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
                                                 rmq_rem_cmd_t *req);
-#define RMQ_BROKER_HANDLER(name)                                                               \
+#define RMQ_BROKER_HANDLER(name)                                                                   \
     rmq_rem_cmd_t *name(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req)
 
 /* One job for the loop; a caller may embed it first in a bigger block (freed as a whole). */

@@ -27,7 +27,8 @@ enum {
     ADMIN = RMQ_BROKER_PERM_ADMIN,
 };
 
-#define R(code, fn, perm) {RMQ_REQ_##code, #code, fn, perm}
+#define R(code, fn, perm)                                                                          \
+    { RMQ_REQ_##code, #code, fn, perm }
 static const rmq_broker_route_t routes[] = {
     /* producers */
     R(SEND_MESSAGE, rmq_broker_send_on_send, PUB),
@@ -103,7 +104,9 @@ rmq_broker_dispatch_t *rmq_broker_dispatch_new(rmq_broker_ctx_t *ctx) {
     return d;
 }
 
-void rmq_broker_dispatch_destroy(rmq_broker_dispatch_t *d) { free(d); }
+void rmq_broker_dispatch_destroy(rmq_broker_dispatch_t *d) {
+    free(d);
+}
 
 static unsigned log2_bucket(uint64_t us) {
     unsigned i = 0;

@@ -22,18 +22,18 @@
  * checked as GROUP_SUB of that group), GROUP_SUB the header's consumer group; HEART_BEAT and
  * LOCK/UNLOCK carry theirs in the body. */
 typedef enum {
-    RMQ_BROKER_PERM_ANY = 0,              /* anyone connected */
-    RMQ_BROKER_PERM_TOPIC_PUB = 1u << 0,  /* produce to the topic */
-    RMQ_BROKER_PERM_TOPIC_SUB = 1u << 1,  /* consume / read the topic */
-    RMQ_BROKER_PERM_GROUP_SUB = 1u << 2,  /* act as the consumer group */
-    RMQ_BROKER_PERM_ADMIN = 1u << 3,      /* operator requests (mqadmin) */
+    RMQ_BROKER_PERM_ANY = 0,             /* anyone connected */
+    RMQ_BROKER_PERM_TOPIC_PUB = 1u << 0, /* produce to the topic */
+    RMQ_BROKER_PERM_TOPIC_SUB = 1u << 1, /* consume / read the topic */
+    RMQ_BROKER_PERM_GROUP_SUB = 1u << 2, /* act as the consumer group */
+    RMQ_BROKER_PERM_ADMIN = 1u << 3,     /* operator requests (mqadmin) */
 } rmq_broker_perm_t;
 
 typedef struct {
-    int code;                  /* RMQ_REQ_* */
-    const char *name;          /* "SEND_MESSAGE" */
+    int code;         /* RMQ_REQ_* */
+    const char *name; /* "SEND_MESSAGE" */
     rmq_broker_handler_fn fn;
-    unsigned perm;             /* rmq_broker_perm_t bits */
+    unsigned perm; /* rmq_broker_perm_t bits */
 } rmq_broker_route_t;
 
 #define RMQ_BROKER_LAT_BUCKETS 24 /* bucket i counts latencies < 2^i us; the last, the rest */

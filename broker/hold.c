@@ -31,20 +31,20 @@ typedef struct held_s {
     rmq_rem_cmd_t *req;   /* referenced */
     int32_t qid;
     int64_t offset;
-    int64_t seen_max;     /* max offset already announced by notifies that did not match */
-    uint64_t deadline;    /* monotonic ms */
-    int64_t *codes;       /* owned; NULL = all */
+    int64_t seen_max;  /* max offset already announced by notifies that did not match */
+    uint64_t deadline; /* monotonic ms */
+    int64_t *codes;    /* owned; NULL = all */
     size_t ncodes;
     char topic[];
 } held_t;
 
 struct rmq_broker_hold_s {
-    uv_timer_t timer;             /* first: the close callback frees the struct through it */
-    const rmq_broker_env_t *env;  /* borrowed */
-    _Atomic int *count;           /* borrowed: pulls parked */
+    uv_timer_t timer;            /* first: the close callback frees the struct through it */
+    const rmq_broker_env_t *env; /* borrowed */
+    _Atomic int *count;          /* borrowed: pulls parked */
     rmq_broker_hold_rerun_fn rerun;
     void *rerun_arg;
-    rmq_map_t queues;             /* "topic\001qid" -> held_t list (empty lists stay) */
+    rmq_map_t queues; /* "topic\001qid" -> held_t list (empty lists stay) */
     uint64_t last_scan;
     bool closed;
 };
@@ -121,8 +121,8 @@ static bool pred_notify(rmq_broker_hold_t *hs, held_t *x, void *arg) {
     return rmq_mono_ms() >= x->deadline;
 }
 
-void rmq_broker_hold_notify(rmq_broker_hold_t *hs, const char *topic, int qid,
-                            int64_t max_offset, int64_t tags_code) {
+void rmq_broker_hold_notify(rmq_broker_hold_t *hs, const char *topic, int qid, int64_t max_offset,
+                            int64_t tags_code) {
     if (!hs || atomic_load(hs->count) == 0) return;
     char key[300];
     rmq_map_ent_t *q = rmq_map_find(&hs->queues, key, queue_key(key, sizeof key, topic, qid));
@@ -147,8 +147,8 @@ static bool pred_tick(rmq_broker_hold_t *hs, held_t *x, void *arg) {
 /* Sweep every queue's list (a re-run pull never parks again, so the map does not change). */
 static void sweep_all(rmq_broker_hold_t *hs, pred_fn pred, void *arg) {
     size_t bi;
-    for (rmq_map_ent_t *q = rmq_map_first(&hs->queues, &bi);
-         q && atomic_load(hs->count) > 0; q = rmq_map_next(&hs->queues, &bi, q))
+    for (rmq_map_ent_t *q = rmq_map_first(&hs->queues, &bi); q && atomic_load(hs->count) > 0;
+         q = rmq_map_next(&hs->queues, &bi, q))
         if (q->v.ptr) sweep_queue(hs, q, pred, arg);
 }
 
@@ -214,8 +214,7 @@ void rmq_broker_hold_park(rmq_broker_hold_t *hs, rmq_rem_conn_t *c, rmq_rem_cmd_
 }
 
 rmq_err_t rmq_broker_hold_open(const rmq_broker_env_t *env, _Atomic int *count,
-                               rmq_broker_hold_rerun_fn rerun, void *arg,
-                               rmq_broker_hold_t **out) {
+                               rmq_broker_hold_rerun_fn rerun, void *arg, rmq_broker_hold_t **out) {
     rmq_broker_hold_t *hs = calloc(1, sizeof *hs);
     if (!hs) return RMQ_ERR__NOMEM;
     if (uv_timer_init(env->loop, &hs->timer) != 0) {
@@ -234,9 +233,13 @@ rmq_err_t rmq_broker_hold_open(const rmq_broker_env_t *env, _Atomic int *count,
     return RMQ_OK;
 }
 
-static void on_timer_closed(uv_handle_t *h) { free(h); /* the timer is the first member */ }
+static void on_timer_closed(uv_handle_t *h) {
+    free(h); /* the timer is the first member */
+}
 
-static bool pred_all(rmq_broker_hold_t *hs, held_t *x, void *arg) { return true; }
+static bool pred_all(rmq_broker_hold_t *hs, held_t *x, void *arg) {
+    return true;
+}
 
 void rmq_broker_hold_close(rmq_broker_hold_t *hs) {
     if (!hs || hs->closed) return;

@@ -21,8 +21,7 @@ typedef rmq_rem_cmd_t *(*rmq_broker_hold_rerun_fn)(void *arg, rmq_rem_conn_t *c,
 /* Open on env's loop. count is the parked-pull counter the reput thread reads (it outlives the
  * service: broker.c owns it); rerun(arg, ...) answers a pull (pull.c). All borrowed. */
 rmq_err_t rmq_broker_hold_open(const rmq_broker_env_t *env, _Atomic int *count,
-                               rmq_broker_hold_rerun_fn rerun, void *arg,
-                               rmq_broker_hold_t **out);
+                               rmq_broker_hold_rerun_fn rerun, void *arg, rmq_broker_hold_t **out);
 /* Answer every held pull now and close; memory goes with the timer's close callback. NULL is a
  * no-op. */
 void rmq_broker_hold_close(rmq_broker_hold_t *hs);
@@ -32,9 +31,11 @@ void rmq_broker_hold_park(rmq_broker_hold_t *hs, rmq_rem_conn_t *c, rmq_rem_cmd_
                           const char *topic, int32_t qid, int64_t offset, int64_t hold_ms,
                           const int64_t *codes, size_t ncodes);
 /* Wake held pulls of (topic, qid) now that max_offset is available (loop). */
-void rmq_broker_hold_notify(rmq_broker_hold_t *hs, const char *topic, int qid,
-                            int64_t max_offset, int64_t tags_code);
+void rmq_broker_hold_notify(rmq_broker_hold_t *hs, const char *topic, int qid, int64_t max_offset,
+                            int64_t tags_code);
 /* Any pull parked? Any thread: reads the counter given at open. */
-static inline bool rmq_broker_hold_any(_Atomic int *count) { return atomic_load(count) > 0; }
+static inline bool rmq_broker_hold_any(_Atomic int *count) {
+    return atomic_load(count) > 0;
+}
 
 #endif

@@ -39,9 +39,9 @@ typedef struct {
 } tg_t;
 
 struct rmq_broker_offsets_s {
-    rmq_map_t map; /* "topic@group" -> tg_t */
+    rmq_map_t map;               /* "topic@group" -> tg_t */
     const rmq_broker_env_t *env; /* borrowed; NULL for a bare table */
-    uint64_t changes;  /* bumped on every set; persisted_changes tells if a write is due */
+    uint64_t changes; /* bumped on every set; persisted_changes tells if a write is due */
     uint64_t persisted_changes;
 };
 
@@ -90,14 +90,16 @@ static ssize_t tg_search(const tg_t *tg, int qid) {
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (tg->q[mid].qid == qid) return (ssize_t)mid;
-        if (tg->q[mid].qid < qid) lo = mid + 1;
-        else hi = mid;
+        if (tg->q[mid].qid < qid)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return -(ssize_t)lo - 1;
 }
 
 void rmq_broker_offsets_tset(rmq_broker_offsets_t *t, const char *group, const char *topic, int qid,
-                         int64_t off) {
+                             int64_t off) {
     tg_t *tg = tg_find(t, group, topic, true);
     if (!tg) {
         RMQ_LOG_ERROR("offset", "out of memory storing offset %s@%s:%d", topic, group, qid);
@@ -112,8 +114,7 @@ void rmq_broker_offsets_tset(rmq_broker_offsets_t *t, const char *group, const c
             size_t cap = tg->cap ? tg->cap * 2 : 8;
             qoff_t *q = realloc(tg->q, cap * sizeof *q);
             if (!q) {
-                RMQ_LOG_ERROR("offset", "out of memory storing offset %s@%s:%d", topic, group,
-                              qid);
+                RMQ_LOG_ERROR("offset", "out of memory storing offset %s@%s:%d", topic, group, qid);
                 return;
             }
             tg->q = q;
@@ -128,7 +129,7 @@ void rmq_broker_offsets_tset(rmq_broker_offsets_t *t, const char *group, const c
 }
 
 int64_t rmq_broker_offsets_tget(rmq_broker_offsets_t *t, const char *group, const char *topic,
-                            int qid) {
+                                int qid) {
     tg_t *tg = tg_find(t, group, topic, false);
     if (!tg) return -1;
     ssize_t i = tg_search(tg, qid);
@@ -199,7 +200,8 @@ rmq_err_t rmq_broker_offsets_decode(rmq_broker_offsets_t *t, const char *text, s
             int64_t qid;
             if (rmq_parse_i64(qk, &qid) != 0 || qid < 0 || qid > INT32_MAX) continue;
             int64_t off;
-            if (json_is_integer(ov)) off = json_integer_value(ov);
+            if (json_is_integer(ov))
+                off = json_integer_value(ov);
             else if (!json_is_string(ov) || rmq_parse_i64(json_string_value(ov), &off) != 0)
                 continue;
             rmq_broker_offsets_tset(t, at + 1, topic, (int)qid, off);
@@ -263,7 +265,7 @@ void rmq_broker_offsets_each(rmq_broker_offsets_t *t,
 }
 
 void rmq_broker_reset_body(rmq_buf_t *b, bool for_c, const char *topic, const char *broker,
-                       const int *qids, const int64_t *offs, size_t n) {
+                           const int *qids, const int64_t *offs, size_t n) {
     rmq_buf_append_str(b, for_c ? "{\"offsetTable\":[" : "{\"offsetTable\":{");
     for (size_t i = 0; i < n; i++) {
         if (i) rmq_buf_append_u8(b, ',');
@@ -336,8 +338,8 @@ int64_t rmq_broker_offset_get(rmq_broker_offsets_t *t, const char *group, const 
     return t ? rmq_broker_offsets_tget(t, group, topic, qid) : -1;
 }
 
-void rmq_broker_offset_set(rmq_broker_offsets_t *t, const char *group, const char *topic,
-                           int qid, int64_t offset) {
+void rmq_broker_offset_set(rmq_broker_offsets_t *t, const char *group, const char *topic, int qid,
+                           int64_t offset) {
     if (!t) return;
     int64_t old = rmq_broker_offsets_tget(t, group, topic, qid);
     if (old > offset && old >= 0)
@@ -363,16 +365,15 @@ double rmq_broker_offsets_tps(rmq_broker_offsets_t *t, const char *group, const 
     if (el >= 120000) return 0.0;
     if (el >= 60000) return (double)tg->win_count * (1.0 - (double)(el - 60000) / 60000.0) / 60.0;
     /* the previous minute's weight fades as the current one fills */
-    return ((double)tg->win_count + (double)tg->prev_count * (1.0 - (double)el / 60000.0)) /
-           60.0;
+    return ((double)tg->win_count + (double)tg->prev_count * (1.0 - (double)el / 60000.0)) / 60.0;
 }
 
 /* ---- handlers ---------------------------------------------------------------------- */
 
-#define NEED(call)                                                                           \
-    do {                                                                                     \
-        rmq_rem_cmd_t *err_ = (call);                                                        \
-        if (err_) return err_;                                                               \
+#define NEED(call)                                                                                 \
+    do {                                                                                           \
+        rmq_rem_cmd_t *err_ = (call);                                                              \
+        if (err_) return err_;                                                                     \
     } while (0)
 
 static rmq_rem_cmd_t *ok_with(const rmq_rem_cmd_t *req, const char *k, int64_t v) {
@@ -392,8 +393,8 @@ static bool first_msg_in_disk(rmq_broker_ctx_t *b, const char *topic, int qid) {
             long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
             double ram = pages > 0 && psz > 0 ? (double)pages * (double)psz : 8e9;
             double window = ram * b->env.cfg->store.access_message_in_memory_max_ratio / 100.0;
-            in_disk = (double)(rmq_store_commitlog_max_offset(b->env.store) - rec.phys_offset) >
-                      window;
+            in_disk =
+                (double)(rmq_store_commitlog_max_offset(b->env.store) - rec.phys_offset) > window;
         }
     }
     rmq_store_get_release(g);
@@ -443,41 +444,32 @@ RMQ_BROKER_HANDLER(rmq_broker_offset_on_search_by_ts) {
     return ok_with(req, "offset", rmq_store_offset_by_time(b->env.store, topic, qid, ts));
 }
 
-RMQ_BROKER_HANDLER(rmq_broker_offset_on_max) {
+/* GET_MAX_OFFSET, GET_MIN_OFFSET, GET_EARLIEST_MSG_STORETIME: {topic, queueId} -> one value of
+ * the queue from the store, returned as ext field key. */
+static rmq_rem_cmd_t *queue_value(rmq_broker_ctx_t *b, const rmq_rem_cmd_t *req, const char *key,
+                                  int64_t (*get)(rmq_store_t *s, const char *topic, int32_t qid)) {
     const char *topic;
     int32_t qid;
     NEED(rmq_broker_need_str(req, "topic", &topic));
     NEED(rmq_broker_need_i32(req, "queueId", &qid));
-    return ok_with(req, "offset", rmq_store_max_offset(b->env.store, topic, qid));
+    return ok_with(req, key, get(b->env.store, topic, qid));
+}
+
+RMQ_BROKER_HANDLER(rmq_broker_offset_on_max) {
+    return queue_value(b, req, "offset", rmq_store_max_offset);
 }
 
 RMQ_BROKER_HANDLER(rmq_broker_offset_on_min) {
-    const char *topic;
-    int32_t qid;
-    NEED(rmq_broker_need_str(req, "topic", &topic));
-    NEED(rmq_broker_need_i32(req, "queueId", &qid));
-    return ok_with(req, "offset", rmq_store_min_offset(b->env.store, topic, qid));
+    return queue_value(b, req, "offset", rmq_store_min_offset);
 }
 
 RMQ_BROKER_HANDLER(rmq_broker_offset_on_earliest) {
-    const char *topic;
-    int32_t qid;
-    NEED(rmq_broker_need_str(req, "topic", &topic));
-    NEED(rmq_broker_need_i32(req, "queueId", &qid));
-    return ok_with(req, "timestamp", rmq_store_earliest_time(b->env.store, topic, qid));
+    return queue_value(b, req, "timestamp", rmq_store_earliest_time);
 }
 
 RMQ_BROKER_HANDLER(rmq_broker_offset_on_all) {
     if (!b->offsets) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "offsets not loaded");
-    char *text = rmq_broker_offsets_encode(b->offsets, false);
-    if (!text) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
-    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
-    if (!resp) {
-        free(text);
-        return NULL;
-    }
-    rmq_rem_cmd_set_body(resp, text, strlen(text));
-    return resp;
+    return rmq_broker_ok_text(req, rmq_broker_offsets_encode(b->offsets, false), "out of memory");
 }
 
 /* V3_0_7_SNAPSHOT: older clients do not understand RESET_CONSUMER_CLIENT_OFFSET */
@@ -545,7 +537,8 @@ RMQ_BROKER_HANDLER(rmq_broker_offset_on_reset) {
     }
     /* store them here too (5.x server-side reset), so a restarted or lagging consumer that
      * asks QUERY_CONSUMER_OFFSET gets the reset position */
-    for (size_t i = 0; i < k; i++) rmq_broker_offsets_tset(b->offsets, group, topic, qids[i], offs[i]);
+    for (size_t i = 0; i < k; i++)
+        rmq_broker_offsets_tset(b->offsets, group, topic, qids[i], offs[i]);
 
     rmq_buf_t map_body, c_body;
     rmq_buf_init(&map_body);

@@ -20,8 +20,8 @@ void rmq_broker_offsets_close(rmq_broker_offsets_t *t);   /* persists; NULL is a
 int64_t rmq_broker_offset_get(rmq_broker_offsets_t *t, const char *group, const char *topic,
                               int qid);
 /* A consumer's commit: stores it and feeds the group's consume rate. */
-void rmq_broker_offset_set(rmq_broker_offsets_t *t, const char *group, const char *topic,
-                           int qid, int64_t offset);
+void rmq_broker_offset_set(rmq_broker_offsets_t *t, const char *group, const char *topic, int qid,
+                           int64_t offset);
 /* Does group have any offset for topic? */
 bool rmq_broker_offsets_has(rmq_broker_offsets_t *t, const char *group, const char *topic);
 /* Messages per second the group consumed of topic, from its offset commits (last minute). */
@@ -37,8 +37,8 @@ void rmq_broker_offsets_each(rmq_broker_offsets_t *t,
 /* ---- the bare table, for tests: no file, no rate ------------------------------------- */
 rmq_broker_offsets_t *rmq_broker_offsets_new(void);
 void rmq_broker_offsets_free(rmq_broker_offsets_t *t);
-void rmq_broker_offsets_tset(rmq_broker_offsets_t *t, const char *group, const char *topic,
-                             int qid, int64_t off);
+void rmq_broker_offsets_tset(rmq_broker_offsets_t *t, const char *group, const char *topic, int qid,
+                             int64_t off);
 int64_t rmq_broker_offsets_tget(rmq_broker_offsets_t *t, const char *group, const char *topic,
                                 int qid);
 /* ConsumerOffsetSerializeWrapper text (fastjson: bare queue-id keys); pretty = file layout. */

@@ -16,6 +16,7 @@
 #include "broker/clients.h"
 #include "broker/hold.h"
 #include "broker/offset.h"
+#include "broker/send.h"
 #include "broker/subgroup.h"
 #include "broker/topic.h"
 #include "broker/util.h"
@@ -117,9 +118,9 @@ static rmq_rem_cmd_t *pull_resp(const rmq_rem_cmd_t *req, int code, const char *
 static void offset_moved_event(rmq_broker_ctx_t *b, const pull_hdr_t *h, int64_t offset_new) {
     json_t *mq = json_pack("{s:s,s:i,s:s}", "brokerName", b->env.cfg->broker_name, "queueId",
                            (json_int_t)h->qid, "topic", h->topic);
-    json_t *ev = json_pack("{s:s,s:o,s:I,s:I}", "consumerGroup", h->group, "messageQueue", mq,
-                           "offsetNew", (json_int_t)offset_new, "offsetRequest",
-                           (json_int_t)h->offset);
+    json_t *ev =
+        json_pack("{s:s,s:o,s:I,s:I}", "consumerGroup", h->group, "messageQueue", mq, "offsetNew",
+                  (json_int_t)offset_new, "offsetRequest", (json_int_t)h->offset);
     char *body = ev ? json_dumps(ev, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(ev);
     if (!body) return;
@@ -128,26 +129,16 @@ static void offset_moved_event(rmq_broker_ctx_t *b, const pull_hdr_t *h, int64_t
     rmq_msg_prop_append(&pb, RMQ_PROP_TAGS, h->group);
     rmq_msg_prop_append(&pb, RMQ_PROP_KEYS, h->group);
     if (pb.len) pb.len--; /* no trailing separator (4.9.1+) */
-    rmq_store_msg_t m = {0};
-    m.topic = RMQ_TOPIC_OFFSET_MOVED;
-    m.topic_len = strlen(m.topic);
-    m.queue_id = 0;
-    m.body = body;
-    m.body_len = strlen(body);
-    m.props = (const char *)pb.data;
-    m.props_len = pb.len;
-    m.born_ts = rmq_now_ms();
-    m.born_host = b->env.store_host;
-    m.store_host = b->env.store_host;
-    rmq_store_put_result_t r;
-    rmq_err_t err = rmq_store_put(b->env.store, &m, &r, NULL, NULL);
+    rmq_err_t err = rmq_broker_put_local(&b->env, RMQ_TOPIC_OFFSET_MOVED, 0, body, &pb);
     if (err != RMQ_OK)
         RMQ_LOG_DEBUG("pull", "offset moved event not stored: %s", rmq_strerror(err));
     rmq_buf_fini(&pb);
     free(body);
 }
 
-static void release_get(void *arg) { rmq_store_get_release(arg); }
+static void release_get(void *arg) {
+    rmq_store_get_release(arg);
+}
 
 /* Run a pull; borrows req. Returns the response, or NULL when it was parked. */
 static rmq_rem_cmd_t *process(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req,
@@ -172,8 +163,7 @@ static rmq_rem_cmd_t *process(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cm
                               "topic[%s] not exist, apply first please!", h.topic);
     if (!(tc->perm & RMQ_PERM_READ))
         return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION,
-                              "the topic[%s] pulling message is forbidden",
-                              h.topic);
+                              "the topic[%s] pulling message is forbidden", h.topic);
     if (h.qid < 0 || h.qid >= tc->read_queue_nums)
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
                               "queueId[%d] is illegal, topic:[%s] topicConfig.readQueueNums:[%d] "
@@ -247,7 +237,8 @@ static rmq_rem_cmd_t *process(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cm
     }
     resp = NULL;
     if (code == RMQ_ERR_PULL_NOT_FOUND && allow_suspend && (h.sys_flag & PULL_FLAG_SUSPEND)) {
-        int64_t hold = b->env.cfg->long_polling_enable ? h.suspend_ms : b->env.cfg->short_polling_time_mills;
+        int64_t hold =
+            b->env.cfg->long_polling_enable ? h.suspend_ms : b->env.cfg->short_polling_time_mills;
         rmq_broker_hold_park(b->hold, c, req, h.topic, h.qid, h.offset, hold, fcodes, nf);
         rmq_store_get_release(g);
     } else {

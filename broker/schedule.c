@@ -22,17 +22,17 @@
 #include "common/log.h"
 #include "common/util.h"
 
-#define SCHED_FIRST_MS 1000      /* timers start 1 s after the service (RocketMQ's FIRST_DELAY_TIME) */
-#define SCHED_IDLE_MS 100        /* nothing due / queue empty / put failed: look again */
-#define SCHED_FLUSH_MS 10000     /* flushDelayOffsetInterval */
-#define SCHED_READ_BATCH 32           /* records per store read */
-#define SCHED_RUN_MAX 1024       /* records per run before yielding the loop */
+#define SCHED_FIRST_MS 1000  /* timers start 1 s after the service (RocketMQ's FIRST_DELAY_TIME) */
+#define SCHED_IDLE_MS 100    /* nothing due / queue empty / put failed: look again */
+#define SCHED_FLUSH_MS 10000 /* flushDelayOffsetInterval */
+#define SCHED_READ_BATCH 32  /* records per store read */
+#define SCHED_RUN_MAX 1024   /* records per run before yielding the loop */
 
 typedef struct {
     uv_timer_t timer;
     struct rmq_broker_schedule_s *s;
-    int level;                   /* 1-based */
-    bool failing;                /* last re-put failed: warn once per failure streak */
+    int level;    /* 1-based */
+    bool failing; /* last re-put failed: warn once per failure streak */
 } sched_level_t;
 
 struct rmq_broker_schedule_s {
@@ -43,10 +43,10 @@ struct rmq_broker_schedule_s {
     int64_t *offs;               /* n: next queue offset to examine per level */
     sched_level_t *lv;           /* n */
     uv_timer_t flush_timer;
-    bool running;                /* timers started (masters) */
+    bool running; /* timers started (masters) */
     bool closing;
     uint64_t changes, persisted_changes;
-    int open_handles;            /* handles whose close callback is pending */
+    int open_handles; /* handles whose close callback is pending */
 };
 
 /* ---- pure parts (unit-tested) ------------------------------------------------------------- */
@@ -98,8 +98,7 @@ char *rmq_broker_delay_offsets_encode(const int64_t *offs, int n, bool pretty) {
     rmq_buf_t b;
     rmq_buf_init(&b);
     rmq_buf_append_str(&b, pretty ? "{\n\t\"offsetTable\":{" : "{\"offsetTable\":{");
-    for (int i = 0; i < n; i++)
-        rmq_buf_appendf(&b, "%s%d:%" PRId64, i ? "," : "", i + 1, offs[i]);
+    for (int i = 0; i < n; i++) rmq_buf_appendf(&b, "%s%d:%" PRId64, i ? "," : "", i + 1, offs[i]);
     rmq_buf_append_str(&b, pretty ? "\n\t}\n}" : "}}");
     rmq_buf_append_u8(&b, 0);
     size_t len;
@@ -125,12 +124,16 @@ rmq_err_t rmq_broker_delay_offsets_decode(const char *text, size_t len, int64_t 
         int64_t lvl, off;
         if (rmq_parse_i64(key, &lvl) != 0 || lvl < 1) continue;
         if (lvl > n) {
-            RMQ_LOG_WARN("schedule", "delayOffset.json: level %" PRId64
-                         " is beyond messageDelayLevel's %d levels; ignored", lvl, n);
+            RMQ_LOG_WARN("schedule",
+                         "delayOffset.json: level %" PRId64
+                         " is beyond messageDelayLevel's %d levels; ignored",
+                         lvl, n);
             continue;
         }
-        if (json_is_integer(v)) off = json_integer_value(v);
-        else if (!json_is_string(v) || rmq_parse_i64(json_string_value(v), &off) != 0) continue;
+        if (json_is_integer(v))
+            off = json_integer_value(v);
+        else if (!json_is_string(v) || rmq_parse_i64(json_string_value(v), &off) != 0)
+            continue;
         offs[lvl - 1] = off < 0 ? 0 : off;
     }
     json_decref(root);
@@ -168,8 +171,10 @@ static rec_result_t deliver_one(rmq_broker_schedule_t *s, sched_level_t *l, int6
     if (!rmq_msg_prop_copy(rec->props, pl, RMQ_PROP_REAL_TOPIC, real_topic, sizeof real_topic) ||
         !*real_topic || !rmq_msg_prop_copy(rec->props, pl, RMQ_PROP_REAL_QID, qv, sizeof qv) ||
         rmq_parse_i64(qv, &real_qid) != 0 || real_qid < 0 || real_qid > INT32_MAX) {
-        RMQ_LOG_WARN("schedule", "level %d offset %" PRId64 ": no valid REAL_TOPIC/REAL_QID; "
-                     "skipped", level, qoff);
+        RMQ_LOG_WARN("schedule",
+                     "level %d offset %" PRId64 ": no valid REAL_TOPIC/REAL_QID; "
+                     "skipped",
+                     level, qoff);
         return REC_DONE;
     }
     if (!strcmp(real_topic, RMQ_TOPIC_TRANS_HALF)) {
@@ -186,9 +191,10 @@ static rec_result_t deliver_one(rmq_broker_schedule_t *s, sched_level_t *l, int6
                                    rec->reconsume_times, &r, NULL, NULL);
     if (e != RMQ_OK) {
         if (!l->failing)
-            RMQ_LOG_WARN("schedule", "level %d offset %" PRId64 ": re-put to %s:%" PRId64
-                         " failed (%s); retrying every %d ms", level, qoff, real_topic, real_qid,
-                         rmq_strerror(e), SCHED_IDLE_MS);
+            RMQ_LOG_WARN("schedule",
+                         "level %d offset %" PRId64 ": re-put to %s:%" PRId64
+                         " failed (%s); retrying every %d ms",
+                         level, qoff, real_topic, real_qid, rmq_strerror(e), SCHED_IDLE_MS);
         l->failing = true;
         *wait_ms = SCHED_IDLE_MS;
         return REC_RETRY;
@@ -211,15 +217,17 @@ static void on_level_timer(uv_timer_t *t) {
         int64_t max = rmq_store_max_offset(env->store, RMQ_TOPIC_SCHEDULE, qid);
         /* Out of range (queue removed or files lost): clamp, as RocketMQ's correctDelayOffset. */
         if (*off < min || *off > max) {
-            RMQ_LOG_WARN("schedule", "level %d offset %" PRId64 " outside [%" PRId64 ", %" PRId64
-                         "]; corrected", l->level, *off, min, max);
+            RMQ_LOG_WARN("schedule",
+                         "level %d offset %" PRId64 " outside [%" PRId64 ", %" PRId64
+                         "]; corrected",
+                         l->level, *off, min, max);
             *off = *off < min ? min : max;
             s->changes++;
         }
         if (*off >= max || handled >= SCHED_RUN_MAX) break;
         rmq_store_get_t *g = NULL;
-        if (rmq_store_get(env->store, RMQ_TOPIC_SCHEDULE, qid, *off, SCHED_READ_BATCH, 0, NULL, &g) !=
-                RMQ_OK ||
+        if (rmq_store_get(env->store, RMQ_TOPIC_SCHEDULE, qid, *off, SCHED_READ_BATCH, 0, NULL,
+                          &g) != RMQ_OK ||
             !g)
             break;
         if (g->status != RMQ_GET_FOUND || g->count == 0) {
@@ -238,8 +246,10 @@ static void on_level_timer(uv_timer_t *t) {
             int64_t qoff = g->queue_offsets[i];
             rmq_msg_rec_t rec;
             if (rmq_msg_rec_decode(g->iov[i].iov_base, g->iov[i].iov_len, false, &rec) <= 0) {
-                RMQ_LOG_WARN("schedule", "level %d offset %" PRId64 ": undecodable record; "
-                             "skipped", l->level, qoff);
+                RMQ_LOG_WARN("schedule",
+                             "level %d offset %" PRId64 ": undecodable record; "
+                             "skipped",
+                             l->level, qoff);
                 *off = qoff + 1;
                 s->changes++;
                 continue;
@@ -285,7 +295,9 @@ static void persist(rmq_broker_schedule_t *s, bool force) {
     s->persisted_changes = s->changes;
 }
 
-static void on_flush_timer(uv_timer_t *t) { persist(t->data, false); }
+static void on_flush_timer(uv_timer_t *t) {
+    persist(t->data, false);
+}
 
 void rmq_broker_schedule_persist(rmq_broker_schedule_t *s) {
     if (s) persist(s, false);
@@ -321,8 +333,8 @@ rmq_err_t rmq_broker_schedule_open(const rmq_broker_env_t *env, const bool *stop
     }
     char path[600];
     offsets_path(env, path, sizeof path);
-    rmq_broker_load_config("schedule", path, "delivering from the start of each level",
-                       decode_file, s);
+    rmq_broker_load_config("schedule", path, "delivering from the start of each level", decode_file,
+                           s);
     /* Clamp into each schedule queue's range now (RocketMQ's correctDelayOffset at load). */
     for (int i = 0; i < s->n; i++) {
         int64_t min = rmq_store_min_offset(env->store, RMQ_TOPIC_SCHEDULE, i);
@@ -382,15 +394,7 @@ void rmq_broker_schedule_close(rmq_broker_schedule_t *s) {
 /* ---- GET_ALL_DELAY_OFFSET (45): the delayOffset.json content, for slaves and tools ---------- */
 
 RMQ_BROKER_HANDLER(rmq_broker_schedule_on_get_all) {
-    rmq_rem_cmd_t *resp;
-    char *text = b->schedule ? rmq_broker_delay_offsets_encode(b->schedule->offs, b->schedule->n,
-                                                               false)
-                             : NULL;
-    if (!text) {
-        resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "No delay offset in this broker");
-    } else {
-        resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
-        rmq_rem_cmd_set_body(resp, text, strlen(text));
-    }
-    return resp;
+    rmq_broker_schedule_t *s = b->schedule;
+    char *text = s ? rmq_broker_delay_offsets_encode(s->offs, s->n, false) : NULL;
+    return rmq_broker_ok_text(req, text, "No delay offset in this broker");
 }

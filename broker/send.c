@@ -41,16 +41,32 @@ static const field_name_t F_GROUP = {"producerGroup", "a"}, F_TOPIC = {"topic", 
                           F_RECONSUME = {"reconsumeTimes", "j"}, F_UNIT = {"unitMode", "k"},
                           F_MAXRECONSUME = {"maxReconsumeTimes", "l"}, F_BATCH = {"batch", "m"};
 
-static const char *fname(const field_name_t *f, bool v2) { return v2 ? f->v2 : f->v1; }
+static const char *fname(const field_name_t *f, bool v2) {
+    return v2 ? f->v2 : f->v1;
+}
 
 /* The send header's fields in one pass over the ext fields (a lookup per field scanned them
  * all with strcmp ~26 times per message). Slots follow the V2 letters a..m; like
  * rmq_rem_cmd_get, the first occurrence of a key wins. */
-enum { S_GROUP, S_TOPIC, S_DEFTOPIC, S_DEFQ, S_QID, S_SYSFLAG, S_BORN, S_FLAG, S_PROPS,
-       S_RECONSUME, S_UNIT, S_MAXRECONSUME, S_BATCH, S_COUNT };
+enum {
+    S_GROUP,
+    S_TOPIC,
+    S_DEFTOPIC,
+    S_DEFQ,
+    S_QID,
+    S_SYSFLAG,
+    S_BORN,
+    S_FLAG,
+    S_PROPS,
+    S_RECONSUME,
+    S_UNIT,
+    S_MAXRECONSUME,
+    S_BATCH,
+    S_COUNT
+};
 static const field_name_t *const k_slots[S_COUNT] = {
-    &F_GROUP, &F_TOPIC, &F_DEFTOPIC, &F_DEFQ, &F_QID, &F_SYSFLAG, &F_BORN,
-    &F_FLAG, &F_PROPS, &F_RECONSUME, &F_UNIT, &F_MAXRECONSUME, &F_BATCH,
+    &F_GROUP, &F_TOPIC, &F_DEFTOPIC,  &F_DEFQ, &F_QID,          &F_SYSFLAG, &F_BORN,
+    &F_FLAG,  &F_PROPS, &F_RECONSUME, &F_UNIT, &F_MAXRECONSUME, &F_BATCH,
 };
 
 static int slot_of(const char *k, bool v2) {
@@ -60,23 +76,24 @@ static int slot_of(const char *k, bool v2) {
     return -1;
 }
 
-static bool need_str(const char *val, const field_name_t *f, bool v2, const char **out,
-                     char *err, size_t errlen) {
+static bool need_str(const char *val, const field_name_t *f, bool v2, const char **out, char *err,
+                     size_t errlen) {
     *out = val;
     if (*out) return true;
     snprintf(err, errlen, "the custom field <%s> (%s) is null", fname(f, v2), f->v1);
     return false;
 }
 
-static bool get_int(const char *val, const field_name_t *f, bool v2, bool required,
-                    int64_t def, int64_t *out, char *err, size_t errlen) {
+static bool get_int(const char *val, const field_name_t *f, bool v2, bool required, int64_t def,
+                    int64_t *out, char *err, size_t errlen) {
     if (val && rmq_parse_java_long(val, out) == 0) return true;
     if (!val && !required) {
         *out = def;
         return true;
     }
-    snprintf(err, errlen, !val ? "the custom field <%s> (%s) is null"
-                               : "the custom field <%s> (%s) is not a number",
+    snprintf(err, errlen,
+             !val ? "the custom field <%s> (%s) is null"
+                  : "the custom field <%s> (%s) is not a number",
              fname(f, v2), f->v1);
     return false;
 }
@@ -101,15 +118,15 @@ rmq_err_t rmq_broker_send_hdr_parse(const rmq_rem_cmd_t *req, bool v2, rmq_broke
         !need_str(val[S_TOPIC], &F_TOPIC, v2, &h->topic, err, errlen) ||
         !need_str(val[S_DEFTOPIC], &F_DEFTOPIC, v2, &h->default_topic, err, errlen))
         return RMQ_ERR_SYSTEM_ERROR;
-#define INT_FIELD(sl, f, req_, def, dst, lo, hi)                                                  \
-    do {                                                                                          \
-        if (!get_int(val[sl], &f, v2, req_, def, &v, err, errlen)) return RMQ_ERR_SYSTEM_ERROR;   \
-        if (v < (lo) || v > (hi)) {                                                               \
-            snprintf(err, errlen, "the custom field <%s> (%s) is out of range", fname(&f, v2),   \
-                     f.v1);                                                                       \
-            return RMQ_ERR_SYSTEM_ERROR;                                                          \
-        }                                                                                         \
-        dst = v;                                                                                  \
+#define INT_FIELD(sl, f, req_, def, dst, lo, hi)                                                   \
+    do {                                                                                           \
+        if (!get_int(val[sl], &f, v2, req_, def, &v, err, errlen)) return RMQ_ERR_SYSTEM_ERROR;    \
+        if (v < (lo) || v > (hi)) {                                                                \
+            snprintf(err, errlen, "the custom field <%s> (%s) is out of range", fname(&f, v2),     \
+                     f.v1);                                                                        \
+            return RMQ_ERR_SYSTEM_ERROR;                                                           \
+        }                                                                                          \
+        dst = v;                                                                                   \
     } while (0)
     INT_FIELD(S_DEFQ, F_DEFQ, true, 0, h->default_topic_queue_nums, INT32_MIN, INT32_MAX);
     INT_FIELD(S_QID, F_QID, true, 0, h->queue_id, INT32_MIN, INT32_MAX);
@@ -341,10 +358,10 @@ static void on_put_done(rmq_err_t err, const rmq_store_put_result_t *r, void *ar
 
 /* Put m (n messages when batch) and produce the reply: now, or NULL when it will come from the
  * flush thread. resp is taken. */
-static rmq_rem_cmd_t *put_and_reply(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const rmq_rem_cmd_t *req,
-                                    rmq_rem_cmd_t *resp, const rmq_store_msg_t *m, size_t n,
-                                    bool wait, int32_t reply_qid, const char *uniq_props,
-                                    size_t uniq_plen) {
+static rmq_rem_cmd_t *put_and_reply(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
+                                    const rmq_rem_cmd_t *req, rmq_rem_cmd_t *resp,
+                                    const rmq_store_msg_t *m, size_t n, bool wait,
+                                    int32_t reply_qid, const char *uniq_props, size_t uniq_plen) {
     bool sync = b->env.cfg->store.flush_disk_type == RMQ_FLUSH_SYNC && wait;
     send_ctx_t *x = sync ? calloc(1, sizeof *x) : NULL;
     if (sync && !x) {
@@ -358,9 +375,9 @@ static rmq_rem_cmd_t *put_and_reply(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, cons
     }
     rmq_store_put_result_t r = {0};
     int64_t *offsets = n > 1 ? calloc(n, sizeof *offsets) : NULL;
-    rmq_err_t err = n > 1 ? rmq_store_put_batch(b->env.store, m, n, &r, offsets,
-                                              x ? on_put_done : NULL, x)
-                        : rmq_store_put(b->env.store, m, &r, x ? on_put_done : NULL, x);
+    rmq_err_t err =
+        n > 1 ? rmq_store_put_batch(b->env.store, m, n, &r, offsets, x ? on_put_done : NULL, x)
+              : rmq_store_put(b->env.store, m, &r, x ? on_put_done : NULL, x);
     if (err != RMQ_OK) {
         free(offsets);
         free(x);
@@ -386,234 +403,275 @@ static rmq_rem_cmd_t *put_and_reply(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, cons
 
 /* ---- SEND_MESSAGE / V2 / BATCH ------------------------------------------------------------- */
 
-static rmq_rem_cmd_t *handle_send(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req) {
-    char err[512];
+/* One send through its steps: parse and check the request, resolve (or auto-create) the topic
+ * and the queue, redirect a %RETRY% past its limit to the DLQ, build the properties, then store
+ * one message (maybe redirected to the half or schedule topic) or a batch and reply. Every
+ * pointer borrows from the request or the topic table: the body is never copied here. */
+typedef struct {
+    rmq_broker_ctx_t *b;
+    rmq_rem_conn_t *c;
+    const rmq_rem_cmd_t *req;
     rmq_broker_send_hdr_t h;
-    bool v2 = req->code == RMQ_REQ_SEND_MESSAGE_V2 || req->code == RMQ_REQ_SEND_BATCH_MESSAGE;
-    if (rmq_broker_send_hdr_parse(req, v2, &h, err, sizeof err) != RMQ_OK)
-        return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "%s", err);
-    if (req->code == RMQ_REQ_SEND_BATCH_MESSAGE) h.batch = true;
-    const char *topic = h.topic;
+    const rmq_topic_cfg_t *tc;
+    const char *topic; /* where the message is stored: h.topic or the DLQ */
+    int32_t qid;
+    bool is_retry, to_dlq, wait;
+    const char *props; /* the request's properties (NULL when absent) */
+    size_t plen;
+    char dlq[300];
+} send_t;
 
+/* Header, broker state, topic name (broker.md 1.2 steps 1-3). */
+static rmq_rem_cmd_t *send_check(send_t *s) {
+    rmq_broker_ctx_t *b = s->b;
+    const rmq_rem_cmd_t *req = s->req;
+    const rmq_broker_cfg_t *cfg = b->env.cfg;
+    char err[512];
+    bool v2 = req->code == RMQ_REQ_SEND_MESSAGE_V2 || req->code == RMQ_REQ_SEND_BATCH_MESSAGE;
+    if (rmq_broker_send_hdr_parse(req, v2, &s->h, err, sizeof err) != RMQ_OK)
+        return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "%s", err);
+    if (req->code == RMQ_REQ_SEND_BATCH_MESSAGE) s->h.batch = true;
+    const char *topic = s->topic = s->h.topic;
     if (b->shutting_down)
         return send_err(b, req, RMQ_ERR_SERVICE_NOT_AVAILABLE, "the broker is shutting down");
-    if (b->env.cfg->broker_role == RMQ_ROLE_SLAVE)
+    if (cfg->broker_role == RMQ_ROLE_SLAVE)
         return send_err(b, req, RMQ_ERR_SERVICE_NOT_AVAILABLE,
                         "the broker is a slave, sending message is forbidden");
-    const rmq_topic_cfg_t *tc0 = rmq_broker_topic_get(b->topics, topic);
-    if (!(b->env.cfg->broker_permission & RMQ_PERM_WRITE) && tc0 && tc0->order)
+    s->tc = rmq_broker_topic_get(b->topics, topic);
+    if (!(cfg->broker_permission & RMQ_PERM_WRITE) && s->tc && s->tc->order)
         return send_err(b, req, RMQ_ERR_NO_PERMISSION,
-                        "the broker[%s] sending message is forbidden",
-                        b->env.cfg->broker_ip1);
-    const char *why = rmq_broker_topic_invalid(b->env.cfg, topic);
+                        "the broker[%s] sending message is forbidden", cfg->broker_ip1);
+    const char *why = rmq_broker_topic_invalid(cfg, topic);
     if (why) return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "%s topic[%.200s]", why, topic);
     if (rmq_broker_topic_send_forbidden(topic))
         return send_err(b, req, RMQ_ERR_NO_PERMISSION, "Sending message to topic[%s] is forbidden.",
                         topic);
+    return NULL;
+}
 
-    /* Lookup or auto-create (broker.md 1.3). */
-    const rmq_topic_cfg_t *tc = tc0;
-    bool is_retry = !strncmp(topic, RMQ_RETRY_PREFIX, strlen(RMQ_RETRY_PREFIX));
+/* Lookup or auto-create (broker.md 1.3), write permission, queue id. */
+static rmq_rem_cmd_t *send_resolve(send_t *s) {
+    rmq_broker_ctx_t *b = s->b;
+    const char *topic = s->topic;
+    s->is_retry = !strncmp(topic, RMQ_RETRY_PREFIX, strlen(RMQ_RETRY_PREFIX));
+    const rmq_topic_cfg_t *tc = s->tc;
     if (!tc) {
-        int sysflag = h.unit_mode ? 1 : 0;
-        tc = rmq_broker_topic_create_on_send(b->topics, topic, h.default_topic,
-                                             h.default_topic_queue_nums, sysflag);
-        if (!tc && is_retry)
+        int sysflag = s->h.unit_mode ? 1 : 0;
+        tc = rmq_broker_topic_create_on_send(b->topics, topic, s->h.default_topic,
+                                             s->h.default_topic_queue_nums, sysflag);
+        if (!tc && s->is_retry)
             tc = rmq_broker_topic_create_sys(b->topics, topic, 1, RMQ_PERM_READ | RMQ_PERM_WRITE);
         if (!tc)
-            return send_err(b, req, RMQ_ERR_TOPIC_NOT_EXIST,
+            return send_err(b, s->req, RMQ_ERR_TOPIC_NOT_EXIST,
                             "topic[%s] not exist, apply first please!", topic);
+        s->tc = tc;
     }
     if (!(tc->perm & RMQ_PERM_WRITE))
-        return send_err(b, req, RMQ_ERR_NO_PERMISSION,
+        return send_err(b, s->req, RMQ_ERR_NO_PERMISSION,
                         "the topic[%s] sending message is forbidden (perm %d)", topic, tc->perm);
     int idmax = RMQ_MAX(tc->write_queue_nums, tc->read_queue_nums);
-    int32_t qid = h.queue_id;
-    if (qid >= idmax)
-        return send_err(b, req, RMQ_ERR_SYSTEM_ERROR,
-                        "request queueId[%d] is illegal, topic %s has %d queues, producer: %s", qid,
-                        topic, idmax, rmq_rem_conn_peer(c));
-    if (qid < 0) {
+    s->qid = s->h.queue_id;
+    if (s->qid >= idmax)
+        return send_err(b, s->req, RMQ_ERR_SYSTEM_ERROR,
+                        "request queueId[%d] is illegal, topic %s has %d queues, producer: %s",
+                        s->qid, topic, idmax, rmq_rem_conn_peer(s->c));
+    if (s->qid < 0) {
         if (tc->write_queue_nums <= 0)
-            return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "topic %s has no writable queue", topic);
-        qid = (int32_t)((rmq_broker_rand(b) % 99999999u) % (uint32_t)tc->write_queue_nums);
+            return send_err(b, s->req, RMQ_ERR_SYSTEM_ERROR, "topic %s has no writable queue",
+                            topic);
+        s->qid = (int32_t)((rmq_broker_rand(b) % 99999999u) % (uint32_t)tc->write_queue_nums);
     }
+    return NULL;
+}
 
-    size_t body_len = req->body_len;
-    if (body_len > (size_t)b->env.cfg->store.max_message_size)
+/* Sizes, then a %RETRY% send past maxReconsumeTimes goes to the DLQ (broker.md 6.3). */
+static rmq_rem_cmd_t *send_limits_and_dlq(send_t *s) {
+    rmq_broker_ctx_t *b = s->b;
+    const rmq_rem_cmd_t *req = s->req;
+    int max_size = b->env.cfg->store.max_message_size;
+    if (req->body_len > (size_t)max_size)
         return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
-                        "the message body size %zu is over the limit maxMessageSize=%d", body_len,
-                        b->env.cfg->store.max_message_size);
-    const char *props = h.properties;
-    size_t plen = props ? strlen(props) : 0;
-    if (plen > MAX_PROPS_LEN)
+                        "the message body size %zu is over the limit maxMessageSize=%d",
+                        req->body_len, max_size);
+    s->props = s->h.properties;
+    s->plen = s->props ? strlen(s->props) : 0;
+    if (s->plen > MAX_PROPS_LEN)
         return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
-                        "the properties length %zu is over the limit %d", plen, MAX_PROPS_LEN);
+                        "the properties length %zu is over the limit %d", s->plen, MAX_PROPS_LEN);
+    if (!s->is_retry) return NULL;
+    const char *group = s->topic + strlen(RMQ_RETRY_PREFIX);
+    const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b->subgroups, group);
+    if (!sg)
+        return send_err(b, req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
+                        "subscription group not exist, %s", group);
+    int max = s->h.max_reconsume_times >= 0 && req->version >= 121 ? s->h.max_reconsume_times
+                                                                   : sg->retry_max_times;
+    if (s->h.reconsume_times >= max) {
+        snprintf(s->dlq, sizeof s->dlq, "%s%s", RMQ_DLQ_PREFIX, group);
+        if (!rmq_broker_topic_create_sys(b->topics, s->dlq, 1, RMQ_PERM_READ | RMQ_PERM_WRITE))
+            return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", s->dlq);
+        s->topic = s->dlq;
+        s->qid = 0;
+        s->to_dlq = true;
+    }
+    return NULL;
+}
 
-    /* %RETRY% sends past maxReconsumeTimes go to the DLQ (broker.md 6.3). */
-    bool to_dlq = false;
-    char dlq[300];
-    if (is_retry) {
-        const char *group = topic + strlen(RMQ_RETRY_PREFIX);
-        const rmq_subgroup_t *sg = rmq_broker_subgroup_find_or_create(b->subgroups, group);
-        if (!sg)
-            return send_err(b, req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
-                            "subscription group not exist, %s", group);
-        int max = h.max_reconsume_times >= 0 && req->version >= 121 ? h.max_reconsume_times
-                                                                    : sg->retry_max_times;
-        if (h.reconsume_times >= max) {
-            snprintf(dlq, sizeof dlq, "%s%s", RMQ_DLQ_PREFIX, group);
-            if (!rmq_broker_topic_create_sys(b->topics, dlq, 1, RMQ_PERM_READ | RMQ_PERM_WRITE))
-                return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", dlq);
-            topic = dlq;
-            qid = 0;
-            to_dlq = true;
+static const char *const drop_wait[] = {RMQ_PROP_WAIT, NULL};
+
+/* SEND_BATCH_MESSAGE: one topic and queue, no delay, not transactional, no retry topic (1.7).
+ * m is the template every message copies (flags, hosts, times); pb the batch-level
+ * properties. resp is taken. */
+static rmq_rem_cmd_t *send_batch(send_t *s, const rmq_store_msg_t *m, const rmq_buf_t *pb,
+                                 rmq_rem_cmd_t *resp) {
+    rmq_broker_ctx_t *b = s->b;
+    const rmq_rem_cmd_t *req = s->req;
+    char err[512];
+    if (s->is_retry || delay_level(b, s->props, s->plen) > 0 ||
+        (s->props && rmq_msg_prop_get(s->props, s->plen, RMQ_PROP_TRAN_MSG, &(size_t){0}))) {
+        rmq_rem_cmd_destroy(resp);
+        return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
+                        "batch messages may not be delayed, transactional or sent to a "
+                        "retry topic");
+    }
+    rmq_broker_batch_item_t *items;
+    size_t n;
+    rmq_err_t e = rmq_broker_batch_decode(req->body, req->body_len, &items, &n, err, sizeof err);
+    if (e != RMQ_OK) {
+        rmq_rem_cmd_destroy(resp);
+        return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL, "%s", err);
+    }
+    rmq_store_msg_t *ms = calloc(n, sizeof *ms);
+    rmq_buf_t *ps = calloc(n, sizeof *ps);
+    if (!ms || !ps) {
+        free(items);
+        free(ms);
+        free(ps);
+        rmq_rem_cmd_destroy(resp);
+        return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+    }
+    bool bad = false;
+    for (size_t i = 0; i < n; i++) {
+        /* item properties + separator + batch-level properties */
+        rmq_buf_init(&ps[i]);
+        rmq_msg_prop_filter_keys(&ps[i], items[i].props, items[i].props_len, drop_wait);
+        if (pb->len) {
+            if (ps[i].len) rmq_buf_append_u8(&ps[i], RMQ_PROP_SEP);
+            rmq_buf_append(&ps[i], pb->data, pb->len);
         }
+        if (ps[i].len > MAX_PROPS_LEN) bad = true;
+        ms[i] = *m;
+        ms[i].topic = s->topic;
+        ms[i].topic_len = strlen(s->topic);
+        ms[i].queue_id = s->qid;
+        ms[i].flag = items[i].flag;
+        ms[i].body = items[i].body;
+        ms[i].body_len = items[i].body_len;
+        ms[i].props = (const char *)ps[i].data;
+        ms[i].props_len = ps[i].len;
     }
-    int32_t sysflag = h.sys_flag;
-    if (tc->topic_filter_type == 1) sysflag |= RMQ_SYSFLAG_MULTI_TAGS;
+    rmq_rem_cmd_t *out;
+    if (bad) {
+        out = send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
+                       "a batch message's properties exceed %d bytes", MAX_PROPS_LEN);
+        rmq_rem_cmd_destroy(resp);
+    } else {
+        out = put_and_reply(b, s->c, req, resp, ms, n, s->wait, s->qid, NULL, 0);
+    }
+    for (size_t i = 0; i < n; i++) rmq_buf_fini(&ps[i]);
+    free(ps);
+    free(ms);
+    free(items);
+    return out;
+}
+
+/* One message: a half message goes to the half topic (broker.md 8.1), a delayed one to
+ * SCHEDULE_TOPIC_XXXX queue level-1 (7.2), with REAL_TOPIC/REAL_QID; the reply names the
+ * requested queue. m is filled in; pb (the properties) may be replaced. resp is taken. */
+static rmq_rem_cmd_t *send_one(send_t *s, rmq_store_msg_t *m, rmq_buf_t *pb, rmq_rem_cmd_t *resp) {
+    rmq_broker_ctx_t *b = s->b;
+    const rmq_rem_cmd_t *req = s->req;
+    const char *topic = s->topic;
+    int32_t qid = s->qid, reply_qid = s->qid;
+    char tranv[16] = "";
+    bool half = s->props &&
+                rmq_msg_prop_copy(s->props, s->plen, RMQ_PROP_TRAN_MSG, tranv, sizeof tranv) &&
+                !strcasecmp(tranv, "true");
+    int txn = m->sysflag & RMQ_SYSFLAG_TXN_MASK;
+    int lvl = s->to_dlq ? 0 : delay_level(b, s->props, s->plen);
+    if (half) {
+        if (b->env.cfg->reject_transaction_message) {
+            rmq_rem_cmd_destroy(resp);
+            return send_err(b, req, RMQ_ERR_NO_PERMISSION,
+                            "the broker[%s] sending transaction message is forbidden "
+                            "(rejectTransactionMessage=true)",
+                            b->env.cfg->broker_ip1);
+        }
+        props_add(pb, RMQ_PROP_REAL_TOPIC, topic);
+        props_add_i64(pb, RMQ_PROP_REAL_QID, qid);
+        m->sysflag = (m->sysflag & ~RMQ_SYSFLAG_TXN_MASK) | RMQ_SYSFLAG_TXN_NOT;
+        topic = RMQ_TOPIC_TRANS_HALF;
+        qid = 0;
+    } else if (lvl > 0 && (txn == RMQ_SYSFLAG_TXN_NOT || txn == RMQ_SYSFLAG_TXN_COMMIT)) {
+        static const char *const drop_real[] = {RMQ_PROP_REAL_TOPIC, RMQ_PROP_REAL_QID,
+                                                RMQ_PROP_DELAY, NULL};
+        rmq_buf_t nb;
+        rmq_buf_init(&nb);
+        rmq_msg_prop_filter_keys(&nb, (const char *)pb->data, pb->len, drop_real);
+        props_add_i64(&nb, RMQ_PROP_DELAY, lvl);
+        props_add(&nb, RMQ_PROP_REAL_TOPIC, topic);
+        props_add_i64(&nb, RMQ_PROP_REAL_QID, qid);
+        rmq_buf_fini(pb);
+        *pb = nb;
+        topic = RMQ_TOPIC_SCHEDULE;
+        qid = lvl - 1;
+    }
+    if (pb->len > MAX_PROPS_LEN) {
+        rmq_rem_cmd_destroy(resp);
+        return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
+                        "the properties length %zu is over the limit %d", s->plen, MAX_PROPS_LEN);
+    }
+    m->topic = topic;
+    m->topic_len = strlen(topic);
+    m->queue_id = qid;
+    m->body = req->body;
+    m->body_len = req->body_len;
+    m->props = (const char *)pb->data;
+    m->props_len = pb->len;
+    return put_and_reply(b, s->c, req, resp, m, 1, s->wait, reply_qid, s->props, s->plen);
+}
+
+static rmq_rem_cmd_t *handle_send(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req) {
+    send_t s = {.b = b, .c = c, .req = req};
+    rmq_rem_cmd_t *out;
+    if ((out = send_check(&s)) || (out = send_resolve(&s)) || (out = send_limits_and_dlq(&s)))
+        return out;
 
     /* Properties: drop WAIT (kept for the flush decision), add CLUSTER. */
     char waitv[16] = "";
-    bool wait = !(props && rmq_msg_prop_copy(props, plen, RMQ_PROP_WAIT, waitv, sizeof waitv) &&
-                  !strcmp(waitv, "false"));
-    static const char *const drop_wait[] = {RMQ_PROP_WAIT, NULL};
+    s.wait = !(s.props && rmq_msg_prop_copy(s.props, s.plen, RMQ_PROP_WAIT, waitv, sizeof waitv) &&
+               !strcmp(waitv, "false"));
     static const char *const drop_wait_delay[] = {RMQ_PROP_WAIT, RMQ_PROP_DELAY, NULL};
     rmq_buf_t pb;
     rmq_buf_init(&pb);
-    rmq_msg_prop_filter_keys(&pb, props, plen, to_dlq ? drop_wait_delay : drop_wait);
+    rmq_msg_prop_filter_keys(&pb, s.props, s.plen, s.to_dlq ? drop_wait_delay : drop_wait);
     props_add(&pb, RMQ_PROP_CLUSTER, b->env.cfg->broker_cluster_name);
 
     rmq_store_msg_t m = {0};
-    m.flag = h.flag;
-    m.sysflag = sysflag;
-    m.born_ts = h.born_timestamp;
+    m.flag = s.h.flag;
+    m.sysflag = s.h.sys_flag;
+    if (s.tc->topic_filter_type == 1) m.sysflag |= RMQ_SYSFLAG_MULTI_TAGS;
+    m.born_ts = s.h.born_timestamp;
     rmq_broker_peer_host(c, &m.born_host);
     m.store_host = b->env.store_host;
-    m.reconsume_times = h.reconsume_times;
+    m.reconsume_times = s.h.reconsume_times;
     rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
     if (!resp) {
         rmq_buf_fini(&pb);
         return NULL;
     }
     set_region(b, resp);
-    rmq_rem_cmd_t *out;
-
-    if (h.batch) {
-        /* Batch: one topic and queue, no delay, not transactional, no retry topic (1.7). */
-        if (is_retry || delay_level(b, props, plen) > 0 ||
-            (props && rmq_msg_prop_get(props, plen, RMQ_PROP_TRAN_MSG, &(size_t){0}))) {
-            rmq_rem_cmd_destroy(resp);
-            rmq_buf_fini(&pb);
-            return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
-                            "batch messages may not be delayed, transactional or sent to a "
-                            "retry topic");
-        }
-        rmq_broker_batch_item_t *items;
-        size_t n;
-        rmq_err_t e = rmq_broker_batch_decode(req->body, req->body_len, &items, &n, err,
-                                              sizeof err);
-        if (e != RMQ_OK) {
-            rmq_rem_cmd_destroy(resp);
-            rmq_buf_fini(&pb);
-            return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL, "%s", err);
-        }
-        rmq_store_msg_t *ms = calloc(n, sizeof *ms);
-        rmq_buf_t *ps = calloc(n, sizeof *ps);
-        if (!ms || !ps) {
-            free(items);
-            free(ms);
-            free(ps);
-            rmq_rem_cmd_destroy(resp);
-            rmq_buf_fini(&pb);
-            return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
-        }
-        bool bad = false;
-        for (size_t i = 0; i < n; i++) {
-            /* item properties + separator + batch-level properties */
-            rmq_buf_init(&ps[i]);
-            rmq_msg_prop_filter_keys(&ps[i], items[i].props, items[i].props_len, drop_wait);
-            if (pb.len) {
-                if (ps[i].len) rmq_buf_append_u8(&ps[i], RMQ_PROP_SEP);
-                rmq_buf_append(&ps[i], pb.data, pb.len);
-            }
-            if (ps[i].len > MAX_PROPS_LEN) bad = true;
-            ms[i] = m;
-            ms[i].topic = topic;
-            ms[i].topic_len = strlen(topic);
-            ms[i].queue_id = qid;
-            ms[i].flag = items[i].flag;
-            ms[i].body = items[i].body;
-            ms[i].body_len = items[i].body_len;
-            ms[i].props = (const char *)ps[i].data;
-            ms[i].props_len = ps[i].len;
-        }
-        if (bad) {
-            out = send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
-                           "a batch message's properties exceed %d bytes", MAX_PROPS_LEN);
-            rmq_rem_cmd_destroy(resp);
-        } else {
-            out = put_and_reply(b, c, req, resp, ms, n, wait, qid, NULL, 0);
-        }
-        for (size_t i = 0; i < n; i++) rmq_buf_fini(&ps[i]);
-        free(ps);
-        free(ms);
-        free(items);
-        rmq_buf_fini(&pb);
-        return out;
-    }
-
-    int32_t reply_qid = qid;
-    char tranv[16] = "";
-    bool half = props && rmq_msg_prop_copy(props, plen, RMQ_PROP_TRAN_MSG, tranv, sizeof tranv) &&
-                !strcasecmp(tranv, "true");
-    int txn = sysflag & RMQ_SYSFLAG_TXN_MASK;
-    int lvl = to_dlq ? 0 : delay_level(b, props, plen);
-    if (half) {
-        if (b->env.cfg->reject_transaction_message) {
-            rmq_rem_cmd_destroy(resp);
-            rmq_buf_fini(&pb);
-            return send_err(b, req, RMQ_ERR_NO_PERMISSION,
-                            "the broker[%s] sending transaction message is forbidden "
-                            "(rejectTransactionMessage=true)",
-                            b->env.cfg->broker_ip1);
-        }
-        /* Half message (broker.md 8.1); its check-back is a later issue. */
-        props_add(&pb, RMQ_PROP_REAL_TOPIC, topic);
-        props_add_i64(&pb, RMQ_PROP_REAL_QID, qid);
-        m.sysflag = (sysflag & ~RMQ_SYSFLAG_TXN_MASK) | RMQ_SYSFLAG_TXN_NOT;
-        topic = RMQ_TOPIC_TRANS_HALF;
-        qid = 0;
-    } else if (lvl > 0 && (txn == RMQ_SYSFLAG_TXN_NOT || txn == RMQ_SYSFLAG_TXN_COMMIT)) {
-        /* Delayed (broker.md 7.2): parked in SCHEDULE_TOPIC_XXXX queue level-1. The delivery
-         * service that moves it back when due is a later issue. */
-        static const char *const drop_real[] = {RMQ_PROP_REAL_TOPIC, RMQ_PROP_REAL_QID,
-                                                RMQ_PROP_DELAY, NULL};
-        rmq_buf_t nb;
-        rmq_buf_init(&nb);
-        rmq_msg_prop_filter_keys(&nb, (const char *)pb.data, pb.len, drop_real);
-        props_add_i64(&nb, RMQ_PROP_DELAY, lvl);
-        props_add(&nb, RMQ_PROP_REAL_TOPIC, topic);
-        props_add_i64(&nb, RMQ_PROP_REAL_QID, qid);
-        rmq_buf_fini(&pb);
-        pb = nb;
-        topic = RMQ_TOPIC_SCHEDULE;
-        qid = lvl - 1;
-    }
-    if (pb.len > MAX_PROPS_LEN) {
-        rmq_rem_cmd_destroy(resp);
-        rmq_buf_fini(&pb);
-        return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
-                        "the properties length %zu is over the limit %d", plen, MAX_PROPS_LEN);
-    }
-    m.topic = topic;
-    m.topic_len = strlen(topic);
-    m.queue_id = qid;
-    m.body = req->body;
-    m.body_len = req->body_len;
-    m.props = (const char *)pb.data;
-    m.props_len = pb.len;
-    out = put_and_reply(b, c, req, resp, &m, 1, wait, reply_qid, props, plen);
+    out = s.h.batch ? send_batch(&s, &m, &pb, resp) : send_one(&s, &m, &pb, resp);
     rmq_buf_fini(&pb);
     return out;
 }
@@ -628,10 +686,10 @@ RMQ_BROKER_HANDLER(rmq_broker_send_on_send) {
 
 /* ---- re-put (delay, retry, DLQ, transactions) ---------------------------------------------- */
 
-rmq_err_t rmq_broker_reput(const rmq_broker_env_t *env, const rmq_msg_rec_t *rec,
-                           const char *topic, int32_t qid, const char *new_props,
-                           size_t new_props_len, int32_t reconsume_times,
-                           rmq_store_put_result_t *r, rmq_store_put_cb done, void *arg) {
+rmq_err_t rmq_broker_reput(const rmq_broker_env_t *env, const rmq_msg_rec_t *rec, const char *topic,
+                           int32_t qid, const char *new_props, size_t new_props_len,
+                           int32_t reconsume_times, rmq_store_put_result_t *r,
+                           rmq_store_put_cb done, void *arg) {
     rmq_store_msg_t m = {0};
     m.topic = topic;
     m.topic_len = strlen(topic);
@@ -648,6 +706,23 @@ rmq_err_t rmq_broker_reput(const rmq_broker_env_t *env, const rmq_msg_rec_t *rec
     m.reconsume_times = reconsume_times;
     m.prepared_txn_offset = rec->prepared_txn_offset;
     return rmq_store_put(env->store, &m, r, done, arg);
+}
+
+rmq_err_t rmq_broker_put_local(const rmq_broker_env_t *env, const char *topic, int32_t qid,
+                               const char *body, const rmq_buf_t *props) {
+    rmq_store_msg_t m = {0};
+    m.topic = topic;
+    m.topic_len = strlen(topic);
+    m.queue_id = qid;
+    m.body = body;
+    m.body_len = strlen(body);
+    m.props = (const char *)props->data;
+    m.props_len = props->len;
+    m.born_ts = rmq_now_ms();
+    m.born_host = env->store_host;
+    m.store_host = env->store_host;
+    rmq_store_put_result_t r;
+    return rmq_store_put(env->store, &m, &r, NULL, NULL);
 }
 
 /* ---- CONSUMER_SEND_MSG_BACK (broker.md 6.2) ------------------------------------------------ */
@@ -673,21 +748,22 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, r
     if (!sg)
         return rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
                               "subscription group not exist, %s", group);
-    if (!(b->env.cfg->broker_permission & RMQ_PERM_WRITE) || b->env.cfg->broker_role == RMQ_ROLE_SLAVE)
+    if (!(b->env.cfg->broker_permission & RMQ_PERM_WRITE) ||
+        b->env.cfg->broker_role == RMQ_ROLE_SLAVE)
         return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION,
-                              "the broker[%s] sending message is forbidden", b->env.cfg->broker_ip1);
+                              "the broker[%s] sending message is forbidden",
+                              b->env.cfg->broker_ip1);
     if (sg->retry_queue_nums <= 0) return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 
     char retry[300];
     snprintf(retry, sizeof retry, "%s%s", RMQ_RETRY_PREFIX, group);
     int32_t qid = (int32_t)(rmq_broker_rand(b) % (uint32_t)sg->retry_queue_nums);
-    const rmq_topic_cfg_t *tc =
-        rmq_broker_topic_create_sys(b->topics, retry, sg->retry_queue_nums, RMQ_PERM_READ | RMQ_PERM_WRITE);
+    const rmq_topic_cfg_t *tc = rmq_broker_topic_create_sys(b->topics, retry, sg->retry_queue_nums,
+                                                            RMQ_PERM_READ | RMQ_PERM_WRITE);
     if (!tc) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", retry);
     if (!(tc->perm & RMQ_PERM_WRITE))
         return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION,
-                              "the topic[%s] sending message is forbidden",
-                              retry);
+                              "the topic[%s] sending message is forbidden", retry);
 
     uint8_t *raw = NULL;
     size_t rawlen = 0;
@@ -720,8 +796,12 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, r
 
     /* Properties: RETRY_TOPIC (first time), ORIGIN_MESSAGE_ID, WAIT=false, DELAY and, when
      * delayed, REAL_TOPIC / REAL_QID for the schedule topic. */
-    static const char *const drop[] = {RMQ_PROP_WAIT, RMQ_PROP_DELAY, RMQ_PROP_REAL_TOPIC,
-                                       RMQ_PROP_REAL_QID, RMQ_PROP_ORIGIN_MESSAGE_ID, NULL};
+    static const char *const drop[] = {RMQ_PROP_WAIT,
+                                       RMQ_PROP_DELAY,
+                                       RMQ_PROP_REAL_TOPIC,
+                                       RMQ_PROP_REAL_QID,
+                                       RMQ_PROP_ORIGIN_MESSAGE_ID,
+                                       NULL};
     rmq_buf_t pb;
     rmq_buf_init(&pb);
     rmq_msg_prop_filter_keys(&pb, rec.props, (size_t)rec.props_len, drop);
@@ -756,4 +836,6 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, r
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-RMQ_BROKER_HANDLER(rmq_broker_send_on_send_back) { return handle_send_back(b, c, req); }
+RMQ_BROKER_HANDLER(rmq_broker_send_on_send_back) {
+    return handle_send_back(b, c, req);
+}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "broker/ctx.h"
+#include "common/buf.h"
 #include "common/msg.h"
 #include "remoting/cmd.h"
 #include "remoting/conn.h"
@@ -16,7 +17,7 @@
 
 /* ---- send header (SendMessageRequestHeader, V1 names or V2 one-letter aliases) ------------- */
 typedef struct {
-    const char *producer_group;   /* borrowed from the request */
+    const char *producer_group; /* borrowed from the request */
     const char *topic;
     const char *default_topic;
     int32_t default_topic_queue_nums;
@@ -24,10 +25,10 @@ typedef struct {
     int32_t sys_flag;
     int64_t born_timestamp;
     int32_t flag;
-    const char *properties;       /* NULL when absent */
+    const char *properties; /* NULL when absent */
     int32_t reconsume_times;
     bool unit_mode;
-    int32_t max_reconsume_times;  /* -1 when absent */
+    int32_t max_reconsume_times; /* -1 when absent */
     bool batch;
 } rmq_broker_send_hdr_t;
 
@@ -53,10 +54,15 @@ rmq_err_t rmq_broker_batch_decode(const uint8_t *body, size_t len, rmq_broker_ba
 /* Re-put path for delay/retry/DLQ/transactions: append a decoded stored record (rec) under
  * another topic/queue keeping its identity (UNIQ_KEY, body, flags, born info), with props
  * replaced by new_props. done as rmq_store_put. */
-rmq_err_t rmq_broker_reput(const rmq_broker_env_t *env, const rmq_msg_rec_t *rec,
-                           const char *topic, int32_t qid, const char *new_props,
-                           size_t new_props_len, int32_t reconsume_times,
-                           rmq_store_put_result_t *r, rmq_store_put_cb done, void *arg);
+rmq_err_t rmq_broker_reput(const rmq_broker_env_t *env, const rmq_msg_rec_t *rec, const char *topic,
+                           int32_t qid, const char *new_props, size_t new_props_len,
+                           int32_t reconsume_times, rmq_store_put_result_t *r,
+                           rmq_store_put_cb done, void *arg);
+
+/* A message the broker writes itself (OFFSET_MOVED_EVENT, transaction op messages): born and
+ * stored here, flag 0, no flush wait. Borrows everything. */
+rmq_err_t rmq_broker_put_local(const rmq_broker_env_t *env, const char *topic, int32_t qid,
+                               const char *body, const rmq_buf_t *props);
 
 /* Handlers (dispatch.c) */
 RMQ_BROKER_HANDLER(rmq_broker_send_on_send);      /* SEND_MESSAGE, _V2, SEND_BATCH_MESSAGE */

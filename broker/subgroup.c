@@ -24,8 +24,8 @@ struct rmq_broker_subgroups_s {
 };
 
 static const char *const builtin_groups[] = {
-    "TOOLS_CONSUMER",    "FILTERSRV_CONSUMER",    "SELF_TEST_C_GROUP", "CID_ONS-HTTP-PROXY",
-    "CID_ONSAPI_PULL",   "CID_ONSAPI_PERMISSION", "CID_ONSAPI_OWNER",  NULL};
+    "TOOLS_CONSUMER",  "FILTERSRV_CONSUMER",    "SELF_TEST_C_GROUP", "CID_ONS-HTTP-PROXY",
+    "CID_ONSAPI_PULL", "CID_ONSAPI_PERMISSION", "CID_ONSAPI_OWNER",  NULL};
 
 void rmq_broker_subgroup_defaults(rmq_subgroup_t *g, const char *name) {
     memset(g, 0, sizeof *g);
@@ -56,8 +56,8 @@ rmq_err_t rmq_broker_subgroup_from_json(json_t *o, rmq_subgroup_t *g) {
     g->broker_id = rmq_fj_get_i64(o, "brokerId", g->broker_id);
     g->which_broker_when_consume_slowly =
         rmq_fj_get_i64(o, "whichBrokerWhenConsumeSlowly", g->which_broker_when_consume_slowly);
-    g->notify_consumer_ids_changed_enable = rmq_fj_get_bool(
-        o, "notifyConsumerIdsChangedEnable", g->notify_consumer_ids_changed_enable);
+    g->notify_consumer_ids_changed_enable =
+        rmq_fj_get_bool(o, "notifyConsumerIdsChangedEnable", g->notify_consumer_ids_changed_enable);
     if (g->retry_queue_nums < 0) g->retry_queue_nums = 0;
     return RMQ_OK;
 }
@@ -228,12 +228,12 @@ const rmq_subgroup_t *rmq_broker_subgroup_find_or_create(rmq_broker_subgroups_t 
 rmq_rem_cmd_t *rmq_broker_subgroup_on_update(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
                                              rmq_rem_cmd_t *req) {
     char err[160];
-    json_t *o = req->body ? rmq_fjson_parse((const char *)req->body, req->body_len, err, sizeof err)
-                          : NULL;
+    json_t *o =
+        req->body ? rmq_fjson_parse((const char *)req->body, req->body_len, err, sizeof err) : NULL;
     if (!o) {
         if (!req->body) snprintf(err, sizeof err, "no body");
-        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
-                              "bad SubscriptionGroupConfig body: %s", err);
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "bad SubscriptionGroupConfig body: %s",
+                              err);
     }
     rmq_subgroup_t *g = malloc(sizeof *g);
     if (!g) {
@@ -262,15 +262,7 @@ rmq_rem_cmd_t *rmq_broker_subgroup_on_update(rmq_broker_ctx_t *b, rmq_rem_conn_t
 
 rmq_rem_cmd_t *rmq_broker_subgroup_on_get_all(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
                                               rmq_rem_cmd_t *req) {
-    char *text = encode_all(b->subgroups);
-    if (!text) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
-    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
-    if (!resp) {
-        free(text);
-        return NULL;
-    }
-    rmq_rem_cmd_set_body(resp, text, strlen(text));
-    return resp;
+    return rmq_broker_ok_text(req, encode_all(b->subgroups), "out of memory");
 }
 
 rmq_rem_cmd_t *rmq_broker_subgroup_on_delete(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,

@@ -4,6 +4,8 @@
  *
  * Loop thread only. Entries are allocated one by one and updated in place, so a pointer from
  * rmq_broker_topic_get stays valid until that topic is deleted. */
+#include "broker/topic.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,15 +13,14 @@
 
 #include <jansson.h>
 
-#include "broker/topic.h"
 #include "broker/util.h"
 #include "common/log.h"
 #include "common/map.h"
 #include "common/util.h"
 
 struct rmq_broker_topics_s {
-    const rmq_broker_env_t *env;      /* borrowed */
-    void (*changed)(void *arg);       /* the NameServers must learn the table again */
+    const rmq_broker_env_t *env; /* borrowed */
+    void (*changed)(void *arg);  /* the NameServers must learn the table again */
     void *changed_arg;
     rmq_map_t map;                    /* name -> rmq_topic_cfg_t (owned, never moves) */
     int64_t dv_timestamp, dv_counter; /* DataVersion */
@@ -174,8 +175,8 @@ static void add_builtin(rmq_broker_topics_t *t, const char *name, int qnums, int
     upsert(t, &tc);
 }
 
-rmq_err_t rmq_broker_topics_open(const rmq_broker_env_t *env, void (*changed)(void *arg),
-                                 void *arg, rmq_broker_topics_t **out) {
+rmq_err_t rmq_broker_topics_open(const rmq_broker_env_t *env, void (*changed)(void *arg), void *arg,
+                                 rmq_broker_topics_t **out) {
     rmq_broker_topics_t *t = calloc(1, sizeof *t);
     if (!t) return RMQ_ERR__NOMEM;
     const rmq_broker_cfg_t *cfg = env->cfg;
@@ -271,8 +272,8 @@ const rmq_topic_cfg_t *rmq_broker_topic_create_on_send(rmq_broker_topics_t *t, c
     return rmq_broker_topic_get(t, topic);
 }
 
-const rmq_topic_cfg_t *rmq_broker_topic_create_sys(rmq_broker_topics_t *t, const char *topic,
-                                                   int n, int perm) {
+const rmq_topic_cfg_t *rmq_broker_topic_create_sys(rmq_broker_topics_t *t, const char *topic, int n,
+                                                   int perm) {
     const rmq_topic_cfg_t *e = find(t, topic);
     if (e) return e;
     rmq_topic_cfg_t tc = {0};
@@ -328,19 +329,24 @@ const char *rmq_broker_topic_invalid(const rmq_broker_cfg_t *cfg, const char *to
 }
 
 bool rmq_broker_topic_send_forbidden(const char *topic) {
-    static const char *const names[] = {RMQ_TOPIC_SCHEDULE, RMQ_TOPIC_TRANS_HALF,
+    static const char *const names[] = {RMQ_TOPIC_SCHEDULE,      RMQ_TOPIC_TRANS_HALF,
                                         RMQ_TOPIC_TRANS_OP_HALF, "TRANS_CHECK_MAX_TIME_TOPIC",
-                                        "SELF_TEST_TOPIC", RMQ_TOPIC_OFFSET_MOVED};
+                                        "SELF_TEST_TOPIC",       RMQ_TOPIC_OFFSET_MOVED};
     for (size_t i = 0; i < RMQ_ARRAY_LEN(names); i++)
         if (!strcmp(topic, names[i])) return true;
     return false;
 }
 
 bool rmq_broker_topic_is_system(const char *topic) {
-    static const char *const names[] = {
-        RMQ_TOPIC_DEFAULT,    RMQ_TOPIC_SCHEDULE, "BenchmarkTest", RMQ_TOPIC_TRANS_HALF,
-        "RMQ_SYS_TRACE_TOPIC", RMQ_TOPIC_TRANS_OP_HALF, "TRANS_CHECK_MAX_TIME_TOPIC",
-        "SELF_TEST_TOPIC",    RMQ_TOPIC_OFFSET_MOVED};
+    static const char *const names[] = {RMQ_TOPIC_DEFAULT,
+                                        RMQ_TOPIC_SCHEDULE,
+                                        "BenchmarkTest",
+                                        RMQ_TOPIC_TRANS_HALF,
+                                        "RMQ_SYS_TRACE_TOPIC",
+                                        RMQ_TOPIC_TRANS_OP_HALF,
+                                        "TRANS_CHECK_MAX_TIME_TOPIC",
+                                        "SELF_TEST_TOPIC",
+                                        RMQ_TOPIC_OFFSET_MOVED};
     for (size_t i = 0; i < RMQ_ARRAY_LEN(names); i++)
         if (!strcmp(topic, names[i])) return true;
     return !strncmp(topic, "rmq_sys_", 8);
@@ -413,15 +419,8 @@ out:
 
 rmq_rem_cmd_t *rmq_broker_topic_on_get_all(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
                                            rmq_rem_cmd_t *req) {
-    rmq_rem_cmd_t *resp;
-    char *s = rmq_broker_topics_wrapper_json(b->topics);
-    if (!s) {
-        resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "No topic in this broker.");
-    } else {
-        resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
-        rmq_rem_cmd_set_body(resp, s, strlen(s));
-    }
-    return resp;
+    return rmq_broker_ok_text(req, rmq_broker_topics_wrapper_json(b->topics),
+                              "No topic in this broker.");
 }
 
 rmq_rem_cmd_t *rmq_broker_topic_on_delete(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,

@@ -16,15 +16,15 @@ typedef struct {
     int read_queue_nums;
     int write_queue_nums;
     int perm;
-    int topic_filter_type;            /* 0 SINGLE_TAG, 1 MULTI_TAG */
+    int topic_filter_type; /* 0 SINGLE_TAG, 1 MULTI_TAG */
     int topic_sys_flag;
     bool order;
 } rmq_topic_cfg_t;
 
 /* Load topics.json and create the system topics. changed(arg) runs after every change that
  * the NameServers must learn (broker.c re-registers); env is borrowed for the table's life. */
-rmq_err_t rmq_broker_topics_open(const rmq_broker_env_t *env, void (*changed)(void *arg),
-                                 void *arg, rmq_broker_topics_t **out);
+rmq_err_t rmq_broker_topics_open(const rmq_broker_env_t *env, void (*changed)(void *arg), void *arg,
+                                 rmq_broker_topics_t **out);
 void rmq_broker_topics_close(rmq_broker_topics_t *t); /* persists; NULL is a no-op */
 /* Borrowed pointer valid until that topic is deleted; NULL if absent. */
 const rmq_topic_cfg_t *rmq_broker_topic_get(rmq_broker_topics_t *t, const char *topic);
@@ -36,8 +36,8 @@ const rmq_topic_cfg_t *rmq_broker_topic_create_on_send(rmq_broker_topics_t *t, c
                                                        const char *default_topic, int queue_nums,
                                                        int topic_sys_flag);
 /* %RETRY%group / %DLQ%group creation with n queues and perm (broker.md 1.3, 6.1). */
-const rmq_topic_cfg_t *rmq_broker_topic_create_sys(rmq_broker_topics_t *t, const char *topic,
-                                                   int n, int perm);
+const rmq_topic_cfg_t *rmq_broker_topic_create_sys(rmq_broker_topics_t *t, const char *topic, int n,
+                                                   int perm);
 /* TopicConfigSerializeWrapper JSON {topicConfigTable:{...}, dataVersion:{...}}; new string. */
 char *rmq_broker_topics_wrapper_json(rmq_broker_topics_t *t);
 /* REGISTER_BROKER's reply body, the NameServer's ORDER_TOPIC_CONFIG KV table

@@ -50,19 +50,7 @@ static rmq_err_t put_op(rmq_broker_ctx_t *b, int32_t qid, int64_t half_qoff) {
     rmq_msg_prop_append(&pb, RMQ_PROP_UNIQ_KEY, uniq);
     rmq_msg_prop_append(&pb, RMQ_PROP_WAIT, "false");
     if (pb.len) pb.len--; /* no trailing separator (4.9.1+) */
-    rmq_store_msg_t m = {0};
-    m.topic = RMQ_TOPIC_TRANS_OP_HALF;
-    m.topic_len = strlen(m.topic);
-    m.queue_id = qid;
-    m.body = body;
-    m.body_len = strlen(body);
-    m.props = (const char *)pb.data;
-    m.props_len = pb.len;
-    m.born_ts = rmq_now_ms();
-    m.born_host = b->env.store_host;
-    m.store_host = b->env.store_host;
-    rmq_store_put_result_t r;
-    rmq_err_t e = rmq_store_put(b->env.store, &m, &r, NULL, NULL);
+    rmq_err_t e = rmq_broker_put_local(&b->env, RMQ_TOPIC_TRANS_OP_HALF, qid, body, &pb);
     rmq_buf_fini(&pb);
     return e;
 }
@@ -73,7 +61,8 @@ static rmq_rem_cmd_t *handle_end(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const r
                               "Can't process the transaction on a slave broker");
     const char *group = rmq_rem_cmd_get(req, "producerGroup");
     if (!group)
-        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <producerGroup> is null");
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                              "the custom field <producerGroup> is null");
     static const char *const l_names[] = {"tranStateTableOffset", "commitLogOffset"};
     int64_t vals[2];
     for (int i = 0; i < 2; i++) {
@@ -85,7 +74,8 @@ static rmq_rem_cmd_t *handle_end(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const r
     int32_t action;
     rmq_err_t e = rmq_rem_cmd_get_i32(req, "commitOrRollback", &action);
     if (e != RMQ_OK)
-        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "the custom field <commitOrRollback> is %s",
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                              "the custom field <commitOrRollback> is %s",
                               e == RMQ_ERR__NOT_FOUND ? "null" : "not a number");
     if (action != TXN_COMMIT && action != TXN_ROLLBACK) return NULL; /* UNKNOWN: no action */
     int64_t table_off = vals[0], phys = vals[1];
@@ -97,7 +87,8 @@ static rmq_rem_cmd_t *handle_end(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const r
         rmq_msg_rec_decode(raw, rawlen, false, &half) <= 0) {
         free(raw);
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
-                              "Find prepared transaction message failed (offset %" PRId64 ")", phys);
+                              "Find prepared transaction message failed (offset %" PRId64 ")",
+                              phys);
     }
     rmq_rem_cmd_t *resp = NULL;
     char pgroup[256] = "", real_topic[256] = "", real_qid[32] = "";
@@ -106,15 +97,15 @@ static rmq_rem_cmd_t *handle_end(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const r
     if (strcmp(pgroup, group)) {
         resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "The producer group wrong");
     } else if (half.queue_offset != table_off) {
-        resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
-                              "The transaction state table offset wrong");
+        resp =
+            rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "The transaction state table offset wrong");
     } else if (half.phys_offset != phys) {
         resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "The commit log offset wrong");
     } else if (action == TXN_COMMIT &&
                (!rmq_msg_prop_copy(half.props, (size_t)half.props_len, RMQ_PROP_REAL_TOPIC,
                                    real_topic, sizeof real_topic) ||
-                !rmq_msg_prop_copy(half.props, (size_t)half.props_len, RMQ_PROP_REAL_QID,
-                                   real_qid, sizeof real_qid) ||
+                !rmq_msg_prop_copy(half.props, (size_t)half.props_len, RMQ_PROP_REAL_QID, real_qid,
+                                   sizeof real_qid) ||
                 rmq_parse_i64(real_qid, &qid) != 0 || qid < 0 || qid > INT32_MAX)) {
         resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
                               "the half message has no REAL_TOPIC/REAL_QID");
@@ -129,18 +120,19 @@ static rmq_rem_cmd_t *handle_end(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const r
         m.sysflag = (half.sysflag & ~RMQ_SYSFLAG_TXN_MASK) | RMQ_SYSFLAG_TXN_COMMIT;
         m.prepared_txn_offset = half.phys_offset;
         rmq_store_put_result_t r;
-        e = rmq_broker_reput(&b->env, &m, real_topic, (int32_t)qid, half.props, (size_t)half.props_len,
-                             half.reconsume_times, &r, NULL, NULL);
+        e = rmq_broker_reput(&b->env, &m, real_topic, (int32_t)qid, half.props,
+                             (size_t)half.props_len, half.reconsume_times, &r, NULL, NULL);
         if (e != RMQ_OK) {
             free(raw);
-            return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "commit failed: %s",
-                                  rmq_strerror(e));
+            return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "commit failed: %s", rmq_strerror(e));
         }
     }
     e = put_op(b, half.queue_id, half.queue_offset);
     if (e != RMQ_OK)
-        RMQ_LOG_WARN("txn", "op message for half %" PRId64 " not stored: %s (it may be checked "
-                     "again)", half.queue_offset, rmq_strerror(e));
+        RMQ_LOG_WARN("txn",
+                     "op message for half %" PRId64 " not stored: %s (it may be checked "
+                     "again)",
+                     half.queue_offset, rmq_strerror(e));
     RMQ_LOG_DEBUG("txn", "%s half %" PRId64 " of group %s from %s",
                   action == TXN_COMMIT ? "committed" : "rolled back", half.queue_offset, group,
                   rmq_rem_conn_peer(c));

@@ -110,7 +110,8 @@ rmq_rem_cmd_t *rmq_broker_opt_bool(const rmq_rem_cmd_t *req, const char *k, bool
 }
 
 void rmq_broker_load_config(const char *mod, const char *path, const char *fallback,
-                        rmq_err_t (*decode)(const char *text, size_t len, void *arg), void *arg) {
+                            rmq_err_t (*decode)(const char *text, size_t len, void *arg),
+                            void *arg) {
     char *text = NULL;
     size_t len = 0;
     rmq_err_t e = rmq_store_cfgfile_read(path, &text, &len);
@@ -135,12 +136,26 @@ rmq_rem_cmd_t *rmq_broker_ok_body(const rmq_rem_cmd_t *req, rmq_buf_t *body) {
     return resp;
 }
 
+rmq_rem_cmd_t *rmq_broker_ok_text(const rmq_rem_cmd_t *req, char *text, const char *none) {
+    if (!text) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "%s", none);
+    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    if (!resp) {
+        free(text);
+        return NULL;
+    }
+    rmq_rem_cmd_set_body(resp, text, strlen(text));
+    return resp;
+}
+
 /* ---- enums ------------------------------------------------------------------------- */
 
 const char *const rmq_broker_consume_type_names[] = {"CONSUME_ACTIVELY", "CONSUME_PASSIVELY", NULL};
 const char *const rmq_broker_message_model_names[] = {"BROADCASTING", "CLUSTERING", NULL};
 const char *const rmq_broker_consume_from_names[] = {
-    "CONSUME_FROM_LAST_OFFSET",  "CONSUME_FROM_LAST_OFFSET_AND_FROM_MIN_WHEN_BOOT_FIRST",
-    "CONSUME_FROM_MIN_OFFSET",   "CONSUME_FROM_MAX_OFFSET",
-    "CONSUME_FROM_FIRST_OFFSET", "CONSUME_FROM_TIMESTAMP",
+    "CONSUME_FROM_LAST_OFFSET",
+    "CONSUME_FROM_LAST_OFFSET_AND_FROM_MIN_WHEN_BOOT_FIRST",
+    "CONSUME_FROM_MIN_OFFSET",
+    "CONSUME_FROM_MAX_OFFSET",
+    "CONSUME_FROM_FIRST_OFFSET",
+    "CONSUME_FROM_TIMESTAMP",
     NULL};

@@ -28,6 +28,9 @@ rmq_rem_cmd_t *rmq_broker_opt_i64(const rmq_rem_cmd_t *req, const char *k, int64
 rmq_rem_cmd_t *rmq_broker_opt_bool(const rmq_rem_cmd_t *req, const char *k, bool *out);
 /* Response with SUCCESS and a body taken from buf (detached). */
 rmq_rem_cmd_t *rmq_broker_ok_body(const rmq_rem_cmd_t *req, rmq_buf_t *body);
+/* Response with SUCCESS and the NUL-terminated text as body (takes text, malloc'd); when text
+ * is NULL, SYSTEM_ERROR with remark `none` instead. */
+rmq_rem_cmd_t *rmq_broker_ok_text(const rmq_rem_cmd_t *req, char *text, const char *none);
 
 /* Load a manager's config/<name>.json at open: read path (with the .bak fallback) and hand the
  * text to decode(text, len, arg). A missing file is normal; an unreadable or undecodable one is
