@@ -5,7 +5,8 @@ if(RMQ_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   add_executable(fuzz_frame ${CMAKE_CURRENT_LIST_DIR}/fuzz_frame.c
                  ${CMAKE_SOURCE_DIR}/remoting/frame.c ${CMAKE_SOURCE_DIR}/remoting/cmd.c
                  ${CMAKE_SOURCE_DIR}/common/buf.c ${CMAKE_SOURCE_DIR}/common/util.c
-                 ${CMAKE_SOURCE_DIR}/common/err.c ${CMAKE_SOURCE_DIR}/common/log.c)
+                 ${CMAKE_SOURCE_DIR}/common/fjson.c ${CMAKE_SOURCE_DIR}/common/err.c
+                 ${CMAKE_SOURCE_DIR}/common/log.c)
   target_compile_options(fuzz_frame PRIVATE -fsanitize=fuzzer,address,undefined
                          -fno-sanitize-recover=undefined)
   target_link_options(fuzz_frame PRIVATE -fsanitize=fuzzer,address,undefined
