@@ -572,6 +572,22 @@ static rmq_err_t mq_from_json(json_t *o, rmq_mq_t *mq) {
     return RMQ_OK;
 }
 
+/* Append (mq, off) to the parallel arrays m / o, doubling both when full. */
+static rmq_err_t pair_push(rmq_mq_t **m, int64_t **o, int *cnt, int *cap, const rmq_mq_t *mq,
+                           int64_t off) {
+    if (*cnt == *cap) {
+        *cap *= 2;
+        rmq_mq_t *nm = realloc(*m, (size_t)*cap * sizeof(**m));
+        if (nm) *m = nm;
+        int64_t *no = realloc(*o, (size_t)*cap * sizeof(**o));
+        if (no) *o = no;
+        if (!nm || !no) return RMQ_ERR__NOMEM;
+    }
+    (*m)[*cnt] = *mq;
+    (*o)[(*cnt)++] = off;
+    return RMQ_OK;
+}
+
 rmq_err_t rmq_reset_body_parse(const char *body, size_t len, rmq_mq_t **mqs, int64_t **offs,
                                int *n) {
     int cap = 8, cnt = 0;
@@ -602,19 +618,7 @@ rmq_err_t rmq_reset_body_parse(const char *body, size_t len, rmq_mq_t **mqs, int
             } else {
                 continue;
             }
-            if (cnt == cap) {
-                cap *= 2;
-                rmq_mq_t *nm = realloc(m, (size_t)cap * sizeof(*m));
-                if (nm) m = nm;
-                int64_t *no = realloc(o, (size_t)cap * sizeof(*o));
-                if (no) o = no;
-                if (!nm || !no) {
-                    e = RMQ_ERR__NOMEM;
-                    break;
-                }
-            }
-            m[cnt] = mq;
-            o[cnt++] = off;
+            if ((e = pair_push(&m, &o, &cnt, &cap, &mq, off))) break;
         }
         json_decref(root);
         goto done;
@@ -648,20 +652,10 @@ rmq_err_t rmq_reset_body_parse(const char *body, size_t len, rmq_mq_t **mqs, int
         long long off = strtoll(q, &numend, 10);
         rmq_mq_t mq;
         if (mo && numend != q && mq_from_json(mo, &mq) == RMQ_OK) {
-            if (cnt == cap) {
-                cap *= 2;
-                rmq_mq_t *nm = realloc(m, (size_t)cap * sizeof(*m));
-                if (nm) m = nm;
-                int64_t *no = realloc(o, (size_t)cap * sizeof(*o));
-                if (no) o = no;
-                if (!nm || !no) {
-                    json_decref(mo);
-                    e = RMQ_ERR__NOMEM;
-                    break;
-                }
+            if ((e = pair_push(&m, &o, &cnt, &cap, &mq, off))) {
+                json_decref(mo);
+                break;
             }
-            m[cnt] = mq;
-            o[cnt++] = off;
         }
         json_decref(mo);
         p = numend > q ? numend : cb + 1;

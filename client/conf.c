@@ -267,6 +267,7 @@ const char *rmq_conf_group(const rmq_conf_t *c, const char *dflt) {
 
 const char *rmq_conf_member_group(const rmq_conf_t *c, const char *role, bool need_ns, char *err,
                                   size_t n) {
+    if (err && n) err[0] = 0;
     if (!c) {
         snprintf(err, n, "no configuration");
         return NULL;

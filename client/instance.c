@@ -292,6 +292,21 @@ rmq_err_t rmq_instance_invoke_sync(rmq_instance_t *in, const char *addr, rmq_rem
                                       timeout_ms > 0 ? timeout_ms : api_timeout(in), resp);
 }
 
+rmq_err_t rmq_instance_invoke_json(rmq_instance_t *in, const char *addr, rmq_rem_cmd_t *req,
+                                   int timeout_ms, json_t **root) {
+    *root = NULL;
+    rmq_rem_cmd_t *resp = NULL;
+    rmq_err_t e = rmq_instance_invoke_sync(in, addr, req, timeout_ms, &resp);
+    if (e) return e;
+    e = (rmq_err_t)resp->code;
+    if (!e && resp->body) {
+        json_error_t je;
+        *root = json_loadb((const char *)resp->body, resp->body_len, 0, &je);
+    }
+    rmq_rem_cmd_destroy(resp);
+    return e;
+}
+
 rmq_err_t rmq_instance_invoke_async(rmq_instance_t *in, const char *addr, rmq_rem_cmd_t *req,
                                     int timeout_ms, rmq_rem_resp_cb cb, void *arg) {
     return rmq_rem_client_invoke_async(in->rem, addr, req,

@@ -123,6 +123,11 @@ rmq_err_t rmq_instance_broker_addrs(rmq_instance_t *in, char ***addrs, int *n);
  * (*resp)->code). timeout_ms <= 0 uses mqClientApiTimeout. */
 rmq_err_t rmq_instance_invoke_sync(rmq_instance_t *in, const char *addr, rmq_rem_cmd_t *req,
                                    int timeout_ms, rmq_rem_cmd_t **resp);
+/* Blocking request whose answer carries a JSON body; takes req. RMQ_OK for a SUCCESS answer,
+ * with *root its parsed body (new reference) or NULL when it had none or it was unreadable;
+ * otherwise the transport error or the answer's code. timeout_ms as rmq_instance_invoke_sync. */
+rmq_err_t rmq_instance_invoke_json(rmq_instance_t *in, const char *addr, rmq_rem_cmd_t *req,
+                                   int timeout_ms, json_t **root);
 /* Async request; takes req; cb runs once ON THE LOOP THREAD (hand user work elsewhere). */
 rmq_err_t rmq_instance_invoke_async(rmq_instance_t *in, const char *addr, rmq_rem_cmd_t *req,
                                     int timeout_ms, rmq_rem_resp_cb cb, void *arg);

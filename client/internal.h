@@ -53,7 +53,8 @@ const char *rmq_conf_group(const rmq_conf_t *c, const char *dflt);
 rmq_logger_t rmq_conf_logger(const rmq_conf_t *c);
 /* The checks of every producer / consumer constructor: a conf, a group (role names the key in
  * the message: "producerGroup" or "consumerGroup"), and with need_ns a NameServer (namesrvAddr
- * or NAMESRV_ADDR). The group (borrowed from c), or NULL with err filled. */
+ * or NAMESRV_ADDR). The group (borrowed from c), or NULL with err filled; err is cleared first
+ * and may be NULL (n 0), as in the constructors. */
 const char *rmq_conf_member_group(const rmq_conf_t *c, const char *role, bool need_ns, char *err,
                                   size_t n);
 /* Parse consumeTimestamp: yyyyMMddHHmmss (local time) or ms since the epoch; -1 if bad. */

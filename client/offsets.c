@@ -76,14 +76,13 @@ rmq_err_t rmq_consumer_broker_addr(rmq_instance_t *in, const rmq_mq_t *mq, char 
     return rmq_instance_broker_addr(in, mq->broker, addr, n);
 }
 
-static rmq_err_t offset_call(rmq_instance_t *in, int code, const char *group,
-                             const rmq_mq_t *mq, const char *k, int64_t v, int64_t *off) {
-    char addr[64];
-    rmq_err_t e = rmq_consumer_broker_addr(in, mq, addr, sizeof addr);
-    if (e) return e;
+/* An offset request for mq (consumerGroup when group, k = v when k); *out new. */
+static rmq_err_t offset_req(int code, const char *group, const rmq_mq_t *mq, const char *k,
+                            int64_t v, rmq_rem_cmd_t **out) {
     rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(code);
     if (!req) return RMQ_ERR__NOMEM;
     req->language = RMQ_LANG_CPP;
+    rmq_err_t e = RMQ_OK;
     if (group) e = rmq_rem_cmd_set(req, "consumerGroup", group);
     if (!e) e = rmq_rem_cmd_set(req, "topic", mq->topic);
     if (!e) e = rmq_rem_cmd_set_i64(req, "queueId", mq->queue_id);
@@ -97,6 +96,17 @@ static rmq_err_t offset_call(rmq_instance_t *in, int code, const char *group,
         rmq_rem_cmd_destroy(req);
         return e;
     }
+    *out = req;
+    return RMQ_OK;
+}
+
+static rmq_err_t offset_call(rmq_instance_t *in, int code, const char *group,
+                             const rmq_mq_t *mq, const char *k, int64_t v, int64_t *off) {
+    char addr[64];
+    rmq_rem_cmd_t *req = NULL;
+    rmq_err_t e = rmq_consumer_broker_addr(in, mq, addr, sizeof addr);
+    if (!e) e = offset_req(code, group, mq, k, v, &req);
+    if (e) return e;
     rmq_rem_cmd_t *resp = NULL;
     e = rmq_instance_invoke_sync(in, addr, req, 0, &resp);
     if (e) return e;
@@ -116,20 +126,10 @@ rmq_err_t rmq_update_offset(rmq_instance_t *in, const char *group, const rmq_mq_
     if (!oneway) return offset_call(in, RMQ_REQ_UPDATE_CONSUMER_OFFSET, group, mq, "commitOffset",
                                     off, NULL);
     char addr[64];
+    rmq_rem_cmd_t *req = NULL;
     rmq_err_t e = rmq_consumer_broker_addr(in, mq, addr, sizeof addr);
+    if (!e) e = offset_req(RMQ_REQ_UPDATE_CONSUMER_OFFSET, group, mq, "commitOffset", off, &req);
     if (e) return e;
-    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_UPDATE_CONSUMER_OFFSET);
-    if (!req) return RMQ_ERR__NOMEM;
-    req->language = RMQ_LANG_CPP;
-    e = rmq_rem_cmd_set(req, "consumerGroup", group);
-    if (!e) e = rmq_rem_cmd_set(req, "topic", mq->topic);
-    if (!e) e = rmq_rem_cmd_set_i64(req, "queueId", mq->queue_id);
-    if (!e) e = rmq_rem_cmd_set_i64(req, "commitOffset", off);
-    if (!e) e = rmq_rem_cmd_set(req, "bname", mq->broker);
-    if (e) {
-        rmq_rem_cmd_destroy(req);
-        return e;
-    }
     return rmq_instance_invoke_oneway(in, addr, req);
 }
 
@@ -154,18 +154,10 @@ rmq_err_t rmq_consumer_ids(rmq_instance_t *in, const char *addr, const char *gro
         rmq_rem_cmd_destroy(req);
         return RMQ_ERR__NOMEM;
     }
-    rmq_rem_cmd_t *resp = NULL;
-    rmq_err_t e = rmq_instance_invoke_sync(in, addr, req, 0, &resp);
-    if (e) return e;
-    e = (rmq_err_t)resp->code;
     json_t *root = NULL;
-    if (!e) {
-        json_error_t je;
-        root = resp->body ? json_loadb((const char *)resp->body, resp->body_len, 0, &je) : NULL;
-        if (!root) e = RMQ_ERR__BAD_MSG;
-    }
-    rmq_rem_cmd_destroy(resp);
+    rmq_err_t e = rmq_instance_invoke_json(in, addr, req, 0, &root);
     if (e) return e;
+    if (!root) return RMQ_ERR__BAD_MSG;
     json_t *arr = json_object_get(root, "consumerIdList");
     size_t cnt = json_is_array(arr) ? json_array_size(arr) : 0;
     char **out = calloc(cnt ? cnt : 1, sizeof(char *));

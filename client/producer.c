@@ -536,12 +536,6 @@ static rmq_txn_state_t member_check(void *owner, const rmq_msg_t *half) {
 /* ---- lifetime ------------------------------------------------------------------------ */
 
 rmq_producer_t *rmq_producer_new(rmq_conf_t *c, char *err, size_t n) {
-    char dummy[8];
-    if (!err || !n) {
-        err = dummy;
-        n = sizeof dummy;
-    }
-    err[0] = 0;
     const char *g = rmq_conf_member_group(c, "producerGroup", false, err, n);
     if (!g) return NULL;
     rmq_producer_t *p = calloc(1, sizeof(*p));

@@ -25,12 +25,6 @@ static void heartbeat_data(void *owner, json_t *arr) {
 }
 
 rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *conf, char *err, size_t n) {
-    char dummy[8];
-    if (!err || !n) {
-        err = dummy;
-        n = sizeof dummy;
-    }
-    err[0] = 0;
     const char *g = rmq_conf_member_group(conf, "consumerGroup", false, err, n);
     if (!g) return NULL;
     rmq_pull_consumer_t *c = calloc(1, sizeof(*c));

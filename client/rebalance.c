@@ -45,16 +45,8 @@ rmq_err_t rmq_pc_lock_batch(rmq_push_consumer_t *c, const rmq_mq_t *mqs, int n, 
     req->language = RMQ_LANG_CPP;
     rmq_rem_cmd_set_body(req, s, strlen(s));
     if (!lock) return rmq_instance_invoke_oneway(c->in, addr, req);
-    rmq_rem_cmd_t *resp = NULL;
-    e = rmq_instance_invoke_sync(c->in, addr, req, 0, &resp);
-    if (e) return e;
-    e = (rmq_err_t)resp->code;
     json_t *root = NULL;
-    if (!e) {
-        json_error_t je;
-        root = resp->body ? json_loadb((const char *)resp->body, resp->body_len, 0, &je) : NULL;
-    }
-    rmq_rem_cmd_destroy(resp);
+    e = rmq_instance_invoke_json(c->in, addr, req, 0, &root);
     if (e) return e;
     for (int i = 0; i < n; i++) locked[i] = false;
     json_t *ok = json_object_get(root, "lockOKMQSet");
