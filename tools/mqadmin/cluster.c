@@ -41,12 +41,10 @@ static int cluster_once(ctx_t *c, bool more) {
     json_t *cat = json_object_get(ci, "clusterAddrTable");
     json_t *bat = json_object_get(ci, "brokerAddrTable");
     /* sorted cluster names, as Java's TreeSet */
-    size_t ncl = json_object_size(cat), k = 0;
-    const char **cls = calloc(ncl + 1, sizeof *cls);
+    size_t ncl;
+    const char **cls = adm_sorted_keys(cat, &ncl);
     const char *key;
     json_t *v;
-    json_object_foreach(cat, key, v) cls[k++] = key;
-    qsort(cls, ncl, sizeof *cls, adm_str_cmp);
     json_t *rows = json_array();
     if (!c->json) {
         if (more)
@@ -161,12 +159,8 @@ static int print_kv_table(ctx_t *c, const char *addr, bool prefix, json_t *jout)
     rmq_err_t e;
     json_t *t = runtime_info(c, addr, &e);
     if (!t) return adm_fail("broker %s: %s", addr, adm_why(c, e));
-    size_t n = json_object_size(t), k = 0;
-    const char **keys = calloc(n + 1, sizeof *keys);
-    const char *key;
-    json_t *v;
-    json_object_foreach(t, key, v) keys[k++] = key;
-    qsort(keys, n, sizeof *keys, adm_str_cmp);
+    size_t n;
+    const char **keys = adm_sorted_keys(t, &n);
     if (jout)
         json_object_set(jout, addr, t);
     else

@@ -136,6 +136,19 @@ int adm_mq_cmp(const rmq_mq_t *a, const rmq_mq_t *b) {
     return a->queue_id - b->queue_id;
 }
 
+const char **adm_sorted_keys(json_t *o, size_t *n) {
+    size_t k = 0;
+    const char **keys = calloc(json_object_size(o) + 1, sizeof *keys);
+    const char *key;
+    json_t *v;
+    if (keys) {
+        json_object_foreach(o, key, v) keys[k++] = key;
+        qsort(keys, k, sizeof *keys, adm_str_cmp);
+    }
+    *n = k;
+    return keys;
+}
+
 int adm_str_cmp(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }

@@ -160,6 +160,15 @@ static rmq_err_t fetch_msgs(ctx_t *c, const char *addr, int code, const char *co
     return e;
 }
 
+/* QUERY_MESSAGE by unique key id in topic to the broker at addr (up to 32 messages). */
+static rmq_err_t fetch_by_uniq(ctx_t *c, const char *addr, const char *topic, const char *id,
+                               rmq_tool_msg_t **v, size_t *n) {
+    const char *kv[] = {"topic", topic, "key", id, "maxNum", "32", "beginTimestamp", "0",
+                        "endTimestamp", "9223372036854775807", "_UNIQUE_KEY_QUERY", "true",
+                        NULL};
+    return fetch_msgs(c, addr, RMQ_REQ_QUERY_MESSAGE, kv, v, n);
+}
+
 static int offset_id_addr(const char *id, char *addr, size_t n, char *off, size_t offn) {
     size_t len = strlen(id);
     if (len != 32 && len != 56) return -1;
@@ -193,22 +202,9 @@ int adm_cmd_query_msg_by_id(ctx_t *c) {
     if ((e != RMQ_OK || n == 0) && topic) { /* a unique key given where an offset id was wanted */
         char **addrs = NULL;
         if (rmq_admin_topic_brokers(c->admin, topic, &addrs, NULL) == RMQ_OK) {
-            const char *kv[] = {"topic",
-                                topic,
-                                "key",
-                                id,
-                                "maxNum",
-                                "32",
-                                "beginTimestamp",
-                                "0",
-                                "endTimestamp",
-                                "9223372036854775807",
-                                "_UNIQUE_KEY_QUERY",
-                                "true",
-                                NULL};
             for (char **p = addrs; *p && n == 0; p++) {
                 rmq_tool_msgs_free(v, n);
-                e = fetch_msgs(c, *p, RMQ_REQ_QUERY_MESSAGE, kv, &v, &n);
+                e = fetch_by_uniq(c, *p, topic, id, &v, &n);
             }
             for (char **p = addrs; *p; p++) free(*p);
             free(addrs);
@@ -229,24 +225,11 @@ int adm_cmd_query_msg_by_unique_key(ctx_t *c) {
     char **addrs = NULL;
     rmq_err_t e = rmq_admin_topic_brokers(c->admin, topic, &addrs, NULL);
     if (e != RMQ_OK) return adm_fail("topic %s: %s", topic, adm_why(c, e));
-    const char *kv[] = {"topic",
-                        topic,
-                        "key",
-                        id,
-                        "maxNum",
-                        "32",
-                        "beginTimestamp",
-                        "0",
-                        "endTimestamp",
-                        "9223372036854775807",
-                        "_UNIQUE_KEY_QUERY",
-                        "true",
-                        NULL};
     rmq_tool_msg_t *found = NULL;
     rmq_tool_msg_t *v = NULL;
     size_t n = 0;
     for (char **p = addrs; *p && !found; p++) {
-        e = fetch_msgs(c, *p, RMQ_REQ_QUERY_MESSAGE, kv, &v, &n);
+        e = fetch_by_uniq(c, *p, topic, id, &v, &n);
         for (size_t i = 0; e == RMQ_OK && i < n && !found; i++)
             if (strcmp(v[i].uniq, id) == 0 && strcmp(v[i].topic, topic) == 0) found = &v[i];
         if (!found) {

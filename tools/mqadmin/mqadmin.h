@@ -62,6 +62,9 @@ double adm_jreal(json_t *o, const char *k);
 bool adm_mq_parse(const char *key, rmq_mq_t *mq);
 int adm_mq_cmp(const rmq_mq_t *a, const rmq_mq_t *b);
 int adm_str_cmp(const void *a, const void *b);
+/* o's keys in strcmp order (borrowed from o), as Java's TreeMap prints them; new array
+ * (free()), NULL on OOM with *n 0. */
+const char **adm_sorted_keys(json_t *o, size_t *n);
 /* NameServer call returning parsed JSON (NULL after printing the error). */
 json_t *adm_ns_call(ctx_t *c, int code, const char *const *kv, const char *what);
 json_t *adm_broker_call(ctx_t *c, const char *addr, int code, const char *const *kv,
