@@ -78,4 +78,19 @@ void rmq_logger_write(const rmq_logger_t *lg, rmq_log_lvl_t lvl, const char *mod
 #define RMQ_ILOG_INFO(lg, mod, ...) RMQ_ILOG_(lg, RMQ_LOG_LVL_INFO, mod, __VA_ARGS__)
 #define RMQ_ILOG_DEBUG(lg, mod, ...) RMQ_ILOG_(lg, RMQ_LOG_LVL_DEBUG, mod, __VA_ARGS__)
 
+/* For code both the servers and the SDK run (remoting/): through lg when the owner gave one (an
+ * SDK instance's sink), else the process log. */
+#define RMQ_XLOG_(lg, lvl, mod, ...)                                                              \
+    do {                                                                                          \
+        const rmq_logger_t *xlg_ = (lg);                                                          \
+        if (xlg_)                                                                                 \
+            RMQ_ILOG_(xlg_, lvl, mod, __VA_ARGS__);                                               \
+        else                                                                                      \
+            RMQ_LOG_(lvl, mod, __VA_ARGS__);                                                      \
+    } while (0)
+#define RMQ_XLOG_ERROR(lg, mod, ...) RMQ_XLOG_(lg, RMQ_LOG_LVL_ERROR, mod, __VA_ARGS__)
+#define RMQ_XLOG_WARN(lg, mod, ...) RMQ_XLOG_(lg, RMQ_LOG_LVL_WARN, mod, __VA_ARGS__)
+#define RMQ_XLOG_INFO(lg, mod, ...) RMQ_XLOG_(lg, RMQ_LOG_LVL_INFO, mod, __VA_ARGS__)
+#define RMQ_XLOG_DEBUG(lg, mod, ...) RMQ_XLOG_(lg, RMQ_LOG_LVL_DEBUG, mod, __VA_ARGS__)
+
 #endif
