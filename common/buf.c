@@ -7,7 +7,9 @@
 
 #include "common/util.h"
 
-void rmq_buf_init(rmq_buf_t *b) { memset(b, 0, sizeof *b); }
+void rmq_buf_init(rmq_buf_t *b) {
+    memset(b, 0, sizeof *b);
+}
 
 void rmq_buf_fini(rmq_buf_t *b) {
     free(b->data);
@@ -27,7 +29,10 @@ rmq_err_t rmq_buf_reserve(rmq_buf_t *b, size_t n) {
     if (need < n) return RMQ_ERR__NOMEM;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need) {
-        if (cap > SIZE_MAX / 2) { cap = need; break; }
+        if (cap > SIZE_MAX / 2) {
+            cap = need;
+            break;
+        }
         cap *= 2;
     }
     uint8_t *d = realloc(b->data, cap);
@@ -46,7 +51,9 @@ rmq_err_t rmq_buf_append(rmq_buf_t *b, const void *p, size_t n) {
     return RMQ_OK;
 }
 
-rmq_err_t rmq_buf_append_str(rmq_buf_t *b, const char *s) { return rmq_buf_append(b, s, strlen(s)); }
+rmq_err_t rmq_buf_append_str(rmq_buf_t *b, const char *s) {
+    return rmq_buf_append(b, s, strlen(s));
+}
 
 rmq_err_t rmq_buf_appendf(rmq_buf_t *b, const char *fmt, ...) {
     va_list ap;
@@ -63,7 +70,9 @@ rmq_err_t rmq_buf_appendf(rmq_buf_t *b, const char *fmt, ...) {
     return RMQ_OK;
 }
 
-rmq_err_t rmq_buf_append_u8(rmq_buf_t *b, uint8_t v) { return rmq_buf_append(b, &v, 1); }
+rmq_err_t rmq_buf_append_u8(rmq_buf_t *b, uint8_t v) {
+    return rmq_buf_append(b, &v, 1);
+}
 
 rmq_err_t rmq_buf_append_be16(rmq_buf_t *b, uint16_t v) {
     uint8_t t[2];
@@ -88,7 +97,9 @@ void rmq_buf_consume(rmq_buf_t *b, size_t n) {
     if (b->rpos >= b->len) b->rpos = b->len = 0;
 }
 
-void rmq_buf_reset(rmq_buf_t *b) { b->len = b->rpos = 0; }
+void rmq_buf_reset(rmq_buf_t *b) {
+    b->len = b->rpos = 0;
+}
 
 uint8_t *rmq_buf_detach(rmq_buf_t *b, size_t *len) {
     if (b->rpos) {

@@ -11,7 +11,7 @@ typedef struct {
     uint8_t *data; /* owned; NULL until first growth */
     size_t len;    /* bytes written */
     size_t cap;
-    size_t rpos;   /* bytes consumed from the front (rmq_buf_consume) */
+    size_t rpos; /* bytes consumed from the front (rmq_buf_consume) */
 } rmq_buf_t;
 
 void rmq_buf_init(rmq_buf_t *b);
@@ -26,8 +26,12 @@ rmq_err_t rmq_buf_append_be16(rmq_buf_t *b, uint16_t v);
 rmq_err_t rmq_buf_append_be32(rmq_buf_t *b, uint32_t v);
 rmq_err_t rmq_buf_append_be64(rmq_buf_t *b, uint64_t v);
 /* Unread bytes and their count. */
-static inline uint8_t *rmq_buf_rptr(const rmq_buf_t *b) { return b->data + b->rpos; }
-static inline size_t rmq_buf_unread(const rmq_buf_t *b) { return b->len - b->rpos; }
+static inline uint8_t *rmq_buf_rptr(const rmq_buf_t *b) {
+    return b->data + b->rpos;
+}
+static inline size_t rmq_buf_unread(const rmq_buf_t *b) {
+    return b->len - b->rpos;
+}
 /* Drop n unread bytes from the front; compacts lazily. */
 void rmq_buf_consume(rmq_buf_t *b, size_t n);
 void rmq_buf_reset(rmq_buf_t *b);

@@ -35,8 +35,7 @@ static size_t jf_skip_group(const char *in, size_t len, size_t i) {
         if (c == '{' || c == '[')
             depth++;
         else if (c == '}' || c == ']') {
-            if (--depth == 0)
-                return i + 1;
+            if (--depth == 0) return i + 1;
         }
         i++;
     }
@@ -60,8 +59,7 @@ static int jf_run(const char *in, size_t len, rmq_buf_t *b) {
     while (i < len) {
         char c = in[i];
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-            if (rmq_buf_append_u8(b, (uint8_t)c))
-                return -1;
+            if (rmq_buf_append_u8(b, (uint8_t)c)) return -1;
             i++;
             continue;
         }
@@ -69,8 +67,7 @@ static int jf_run(const char *in, size_t len, rmq_buf_t *b) {
             want_key = false;
             if (c == '{' || c == '[') { /* object key: its own text, fixed, as a string */
                 size_t end = jf_skip_group(in, len, i);
-                if (end == 0)
-                    return -1;
+                if (end == 0) return -1;
                 rmq_buf_t k;
                 rmq_buf_init(&k);
                 if (jf_run(in + i, end - i, &k) || jf_quote((const char *)k.data, k.len, b)) {
@@ -83,35 +80,30 @@ static int jf_run(const char *in, size_t len, rmq_buf_t *b) {
             }
             if (c != '"' && c != '}') { /* bare key: number, true, identifier */
                 size_t s = i;
-                while (i < len && in[i] != ':' && in[i] != ' ' && in[i] != '\t' &&
-                       in[i] != '\n' && in[i] != '\r')
+                while (i < len && in[i] != ':' && in[i] != ' ' && in[i] != '\t' && in[i] != '\n' &&
+                       in[i] != '\r')
                     i++;
-                if (jf_quote(in + s, i - s, b))
-                    return -1;
+                if (jf_quote(in + s, i - s, b)) return -1;
                 continue;
             }
         }
         if (c == '"') {
             size_t end = jf_skip_str(in, len, i);
-            if (rmq_buf_append(b, in + i, end - i))
-                return -1;
+            if (rmq_buf_append(b, in + i, end - i)) return -1;
             i = end;
             continue;
         }
         if (c == '{' || c == '[') {
-            if (sp >= (int)sizeof stack)
-                return -1;
+            if (sp >= (int)sizeof stack) return -1;
             stack[sp++] = c;
             want_key = c == '{';
         } else if (c == '}' || c == ']') {
-            if (sp == 0 || stack[sp - 1] != (c == '}' ? '{' : '['))
-                return -1;
+            if (sp == 0 || stack[sp - 1] != (c == '}' ? '{' : '[')) return -1;
             sp--;
         } else if (c == ',') {
             want_key = sp > 0 && stack[sp - 1] == '{';
         }
-        if (rmq_buf_append_u8(b, (uint8_t)c))
-            return -1;
+        if (rmq_buf_append_u8(b, (uint8_t)c)) return -1;
         i++;
     }
     return sp == 0 ? 0 : -1;
@@ -149,7 +141,7 @@ json_t *rmq_fjson_parse(const char *text, size_t len, char *err, size_t errlen) 
 /* Decode one UTF-8 sequence at s[0..n); returns its length (1 for an invalid byte, which reads
  * as U+FFFD). */
 static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
-    size_t len = s[0] < 0x80               ? 1
+    size_t len = s[0] < 0x80             ? 1
                  : (s[0] & 0xE0) == 0xC0 ? 2
                  : (s[0] & 0xF0) == 0xE0 ? 3
                  : (s[0] & 0xF8) == 0xF0 ? 4
@@ -210,13 +202,34 @@ rmq_err_t rmq_json_put_strn(rmq_buf_t *b, const char *s, size_t n, bool ascii_on
         }
         i++;
         switch (ch) {
-        case '"': *o++ = '\\'; *o++ = '"'; break;
-        case '\\': *o++ = '\\'; *o++ = '\\'; break;
-        case '\b': *o++ = '\\'; *o++ = 'b'; break;
-        case '\f': *o++ = '\\'; *o++ = 'f'; break;
-        case '\n': *o++ = '\\'; *o++ = 'n'; break;
-        case '\r': *o++ = '\\'; *o++ = 'r'; break;
-        case '\t': *o++ = '\\'; *o++ = 't'; break;
+        case '"':
+            *o++ = '\\';
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            *o++ = '\\';
+            break;
+        case '\b':
+            *o++ = '\\';
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = '\\';
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = '\\';
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = '\\';
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = '\\';
+            *o++ = 't';
+            break;
         default: o = put_u4(o, ch, lower);
         }
     }
@@ -338,4 +351,3 @@ bool rmq_fj_get_bool(json_t *o, const char *k, bool def) {
     if (json_is_integer(v)) return json_integer_value(v) != 0;
     return def;
 }
-

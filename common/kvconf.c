@@ -3,11 +3,11 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdbool.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
-#include <strings.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -58,18 +58,22 @@ rmq_err_t rmq_kv_set(const rmq_kv_def_t *defs, size_t n, void *obj, const char *
             return RMQ_ERR__CONFIG;
         }
         if (v < d->min || v > d->max) {
-            snprintf(err, errlen, "%s: %" PRId64 " out of range [%" PRId64 ", %" PRId64 "]", key,
-                     v, d->min, d->max);
+            snprintf(err, errlen, "%s: %" PRId64 " out of range [%" PRId64 ", %" PRId64 "]", key, v,
+                     d->min, d->max);
             return RMQ_ERR__CONFIG;
         }
-        if (d->type == RMQ_KV_T_INT) *FIELD(obj, d, int) = (int)v;
-        else *FIELD(obj, d, int64_t) = v;
+        if (d->type == RMQ_KV_T_INT)
+            *FIELD(obj, d, int) = (int)v;
+        else
+            *FIELD(obj, d, int64_t) = v;
         return RMQ_OK;
     }
     case RMQ_KV_T_BOOL:
         /* Java's Boolean.parseBoolean treats anything but "true" as false; we refuse typos. */
-        if (!strcasecmp(val, "true")) *FIELD(obj, d, bool) = true;
-        else if (!strcasecmp(val, "false")) *FIELD(obj, d, bool) = false;
+        if (!strcasecmp(val, "true"))
+            *FIELD(obj, d, bool) = true;
+        else if (!strcasecmp(val, "false"))
+            *FIELD(obj, d, bool) = false;
         else {
             snprintf(err, errlen, "%s: '%s' is not true or false", key, val);
             return RMQ_ERR__CONFIG;
@@ -181,7 +185,9 @@ void rmq_kv_print(const rmq_kv_def_t *defs, size_t n, const void *obj, FILE *out
         const rmq_kv_def_t *d = &defs[i];
         switch (d->type) {
         case RMQ_KV_T_INT: fprintf(out, "%s=%d\n", d->key, *CFIELD(obj, d, int)); break;
-        case RMQ_KV_T_I64: fprintf(out, "%s=%" PRId64 "\n", d->key, *CFIELD(obj, d, int64_t)); break;
+        case RMQ_KV_T_I64:
+            fprintf(out, "%s=%" PRId64 "\n", d->key, *CFIELD(obj, d, int64_t));
+            break;
         case RMQ_KV_T_BOOL:
             fprintf(out, "%s=%s\n", d->key, *CFIELD(obj, d, bool) ? "true" : "false");
             break;
@@ -231,8 +237,8 @@ char *rmq_expand_home(const char *path) {
     return strdup(path);
 }
 
-int rmq_kv_main_args(int argc, char **argv, const char *prog, const rmq_kv_def_t *defs,
-                     size_t n, void *obj, const char *namesrv_key) {
+int rmq_kv_main_args(int argc, char **argv, const char *prog, const rmq_kv_def_t *defs, size_t n,
+                     void *obj, const char *namesrv_key) {
     const char *file = NULL, *ns = NULL;
     bool print = false;
     /* Overrides (-D k=v) apply after the file so the command line wins. */

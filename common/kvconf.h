@@ -18,32 +18,38 @@
 
 #include "rmq/rmq_err.h"
 
-typedef enum { RMQ_KV_T_INT, RMQ_KV_T_I64, RMQ_KV_T_BOOL, RMQ_KV_T_STR, RMQ_KV_T_ENUM } rmq_kv_type_t;
+typedef enum {
+    RMQ_KV_T_INT,
+    RMQ_KV_T_I64,
+    RMQ_KV_T_BOOL,
+    RMQ_KV_T_STR,
+    RMQ_KV_T_ENUM
+} rmq_kv_type_t;
 
 typedef struct {
     const char *key;
-    const char *alias;  /* older spelling accepted too (mapedFileSizeCommitLog), or NULL */
+    const char *alias; /* older spelling accepted too (mapedFileSizeCommitLog), or NULL */
     rmq_kv_type_t type;
-    size_t offset;      /* of the field in the config struct: int, int64_t, bool, char *, int */
-    int64_t def_i;      /* default for INT/I64/BOOL/ENUM (ENUM: index into names) */
-    const char *def_s;  /* default for STR (NULL allowed) */
-    int64_t min, max;   /* inclusive range for INT/I64 */
+    size_t offset;     /* of the field in the config struct: int, int64_t, bool, char *, int */
+    int64_t def_i;     /* default for INT/I64/BOOL/ENUM (ENUM: index into names) */
+    const char *def_s; /* default for STR (NULL allowed) */
+    int64_t min, max;  /* inclusive range for INT/I64 */
     const char *const *names; /* ENUM: NULL-terminated value names, matched case-sensitively */
-    const char *doc;    /* one line for -h and conf/ examples */
+    const char *doc;          /* one line for -h and conf/ examples */
 } rmq_kv_def_t;
 
-#define RMQ_KV_INT(k, T, f, d, lo, hi, doc) \
-    {k, NULL, RMQ_KV_T_INT, offsetof(T, f), d, NULL, lo, hi, NULL, doc}
-#define RMQ_KV_I64(k, T, f, d, lo, hi, doc) \
-    {k, NULL, RMQ_KV_T_I64, offsetof(T, f), d, NULL, lo, hi, NULL, doc}
-#define RMQ_KV_I64_ALIAS(k, a, T, f, d, lo, hi, doc) \
-    {k, a, RMQ_KV_T_I64, offsetof(T, f), d, NULL, lo, hi, NULL, doc}
-#define RMQ_KV_BOOL(k, T, f, d, doc) \
-    {k, NULL, RMQ_KV_T_BOOL, offsetof(T, f), d, NULL, 0, 1, NULL, doc}
-#define RMQ_KV_STR(k, T, f, d, doc) \
-    {k, NULL, RMQ_KV_T_STR, offsetof(T, f), 0, d, 0, 0, NULL, doc}
-#define RMQ_KV_ENUM(k, T, f, d, names, doc) \
-    {k, NULL, RMQ_KV_T_ENUM, offsetof(T, f), d, NULL, 0, 0, names, doc}
+#define RMQ_KV_INT(k, T, f, d, lo, hi, doc)                                                        \
+    { k, NULL, RMQ_KV_T_INT, offsetof(T, f), d, NULL, lo, hi, NULL, doc }
+#define RMQ_KV_I64(k, T, f, d, lo, hi, doc)                                                        \
+    { k, NULL, RMQ_KV_T_I64, offsetof(T, f), d, NULL, lo, hi, NULL, doc }
+#define RMQ_KV_I64_ALIAS(k, a, T, f, d, lo, hi, doc)                                               \
+    { k, a, RMQ_KV_T_I64, offsetof(T, f), d, NULL, lo, hi, NULL, doc }
+#define RMQ_KV_BOOL(k, T, f, d, doc)                                                               \
+    { k, NULL, RMQ_KV_T_BOOL, offsetof(T, f), d, NULL, 0, 1, NULL, doc }
+#define RMQ_KV_STR(k, T, f, d, doc)                                                                \
+    { k, NULL, RMQ_KV_T_STR, offsetof(T, f), 0, d, 0, 0, NULL, doc }
+#define RMQ_KV_ENUM(k, T, f, d, names, doc)                                                        \
+    { k, NULL, RMQ_KV_T_ENUM, offsetof(T, f), d, NULL, 0, 0, names, doc }
 
 /* Fill obj's fields with the defaults (strings strdup'ed). */
 rmq_err_t rmq_kv_defaults(const rmq_kv_def_t *defs, size_t n, void *obj);
@@ -69,8 +75,8 @@ void rmq_kv_free(const rmq_kv_def_t *defs, size_t n, void *obj);
  * -p (print effective config and exit 0), -h (usage, exit 0), and -D key=value overrides.
  * Returns 0 to go on, 1 when the caller should exit 0 (-p, -h done), -1 on error
  * (message already printed to stderr; exit non-zero). */
-int rmq_kv_main_args(int argc, char **argv, const char *prog, const rmq_kv_def_t *defs,
-                     size_t n, void *obj, const char *namesrv_key);
+int rmq_kv_main_args(int argc, char **argv, const char *prog, const rmq_kv_def_t *defs, size_t n,
+                     void *obj, const char *namesrv_key);
 
 /* Expand a leading "~/" with $HOME; returns new string (free()). */
 char *rmq_expand_home(const char *path);

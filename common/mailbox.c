@@ -1,6 +1,8 @@
 #include "common/mailbox.h"
 
-static void on_async(uv_async_t *h) { rmq_mailbox_drain(h->data); }
+static void on_async(uv_async_t *h) {
+    rmq_mailbox_drain(h->data);
+}
 
 int rmq_mailbox_init(rmq_mailbox_t *mb, uv_loop_t *loop, rmq_mailbox_cb cb, void *arg) {
     mb->head = mb->tail = NULL;
@@ -25,8 +27,10 @@ bool rmq_mailbox_post(rmq_mailbox_t *mb, rmq_mbox_node_t *node) {
         return false;
     }
     bool was_empty = mb->head == NULL;
-    if (mb->tail) mb->tail->next = node;
-    else mb->head = node;
+    if (mb->tail)
+        mb->tail->next = node;
+    else
+        mb->head = node;
     mb->tail = node;
     pthread_mutex_unlock(&mb->mu);
     /* A non-empty queue already has a wake-up pending. */

@@ -17,12 +17,12 @@ typedef struct rmq_mbox_node_s {
 typedef void (*rmq_mailbox_cb)(rmq_mbox_node_t *node, void *arg);
 
 typedef struct {
-    uv_async_t async;       /* async.data = the mailbox */
+    uv_async_t async; /* async.data = the mailbox */
     pthread_mutex_t mu;
     rmq_mbox_node_t *head, *tail; /* guarded by mu */
     rmq_mailbox_cb cb;
     void *arg;
-    bool closed;            /* guarded by mu: posts after close are handed back (false) */
+    bool closed; /* guarded by mu: posts after close are handed back (false) */
 } rmq_mailbox_t;
 
 /* Loop thread. 0 or a libuv error. */

@@ -6,7 +6,9 @@
 
 #include "common/util.h"
 
-void rmq_map_init(rmq_map_t *m) { memset(m, 0, sizeof *m); }
+void rmq_map_init(rmq_map_t *m) {
+    memset(m, 0, sizeof *m);
+}
 
 void rmq_map_clear(rmq_map_t *m, void (*free_val)(void *val)) {
     for (size_t i = 0; i < m->nbuckets; i++) {

@@ -18,7 +18,9 @@ uint64_t rmq_mono_us(void) {
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-uint64_t rmq_mono_ms(void) { return rmq_mono_us() / 1000u; }
+uint64_t rmq_mono_ms(void) {
+    return rmq_mono_us() / 1000u;
+}
 
 uint32_t rmq_crc32(uint32_t crc, const void *p, size_t n) {
     /* zlib's crc32 is slice-by-8 and takes uInt lengths: feed it in chunks. */
@@ -41,9 +43,12 @@ int32_t rmq_java_hash(const char *s, size_t n) {
     while (p < end) {
         uint32_t cp;
         int len;
-        if (p[0] < 0x80) { cp = p[0]; len = 1; }
-        else if ((p[0] & 0xE0) == 0xC0 && end - p >= 2 && (p[1] & 0xC0) == 0x80) {
-            cp = ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F); len = 2;
+        if (p[0] < 0x80) {
+            cp = p[0];
+            len = 1;
+        } else if ((p[0] & 0xE0) == 0xC0 && end - p >= 2 && (p[1] & 0xC0) == 0x80) {
+            cp = ((uint32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F);
+            len = 2;
         } else if ((p[0] & 0xF0) == 0xE0 && end - p >= 3 && (p[1] & 0xC0) == 0x80 &&
                    (p[2] & 0xC0) == 0x80) {
             cp = ((uint32_t)(p[0] & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (p[2] & 0x3F);
@@ -53,7 +58,10 @@ int32_t rmq_java_hash(const char *s, size_t n) {
             cp = ((uint32_t)(p[0] & 0x07) << 18) | ((uint32_t)(p[1] & 0x3F) << 12) |
                  ((uint32_t)(p[2] & 0x3F) << 6) | (p[3] & 0x3F);
             len = 4;
-        } else { cp = 0xFFFD; len = 1; }
+        } else {
+            cp = 0xFFFD;
+            len = 1;
+        }
         p += len;
         if (cp >= 0x10000) {
             cp -= 0x10000;

@@ -54,7 +54,9 @@ static inline void rmq_put_be64(uint8_t *p, uint64_t v) {
     rmq_put_be32(p, (uint32_t)(v >> 32));
     rmq_put_be32(p + 4, (uint32_t)v);
 }
-static inline uint16_t rmq_get_be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint16_t rmq_get_be16(const uint8_t *p) {
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
 static inline uint32_t rmq_get_be32(const uint8_t *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }

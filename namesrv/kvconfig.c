@@ -20,7 +20,9 @@ struct rmq_ns_kv_s {
     rmq_map_t spaces; /* namespace -> rmq_map_t* (key -> char* value) */
 };
 
-static void str_free(void *p) { free(p); }
+static void str_free(void *p) {
+    free(p);
+}
 
 static void space_free(void *p) {
     rmq_map_fini(p, str_free);
@@ -118,8 +120,9 @@ static rmq_err_t load(rmq_ns_kv_t *kv) {
         }
     }
     json_decref(root);
-    if (!e) RMQ_LOG_INFO(MOD, "load KV config table OK, %zu namespaces from %s", kv->spaces.count,
-                         kv->path);
+    if (!e)
+        RMQ_LOG_INFO(MOD, "load KV config table OK, %zu namespaces from %s", kv->spaces.count,
+                     kv->path);
     return e;
 }
 
@@ -160,8 +163,8 @@ rmq_err_t rmq_ns_kv_put(rmq_ns_kv_t *kv, const char *ns, const char *key, const 
         RMQ_LOG_INFO(MOD, "putKVConfig update config item, Namespace: %s Key: %s Value: %s", ns,
                      key, value);
     else
-        RMQ_LOG_INFO(MOD, "putKVConfig create new config item, Namespace: %s Key: %s Value: %s",
-                     ns, key, value);
+        RMQ_LOG_INFO(MOD, "putKVConfig create new config item, Namespace: %s Key: %s Value: %s", ns,
+                     key, value);
     free(old);
     return rmq_ns_kv_persist(kv);
 }

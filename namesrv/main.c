@@ -36,8 +36,8 @@ int main(int argc, char **argv) {
     if (rmq_kv_defaults(rmq_ns_cfg_defs, rmq_ns_cfg_ndefs, &cfg)) return 1;
     const char *home = getenv("ROCKETMQ_HOME");
     if (home && *home && !cfg.rocketmq_home) cfg.rocketmq_home = strdup(home);
-    int rc = rmq_kv_main_args(argc, argv, "mqnamesrv", rmq_ns_cfg_defs, rmq_ns_cfg_ndefs, &cfg,
-                              NULL);
+    int rc =
+        rmq_kv_main_args(argc, argv, "mqnamesrv", rmq_ns_cfg_defs, rmq_ns_cfg_ndefs, &cfg, NULL);
     if (rc != 0) {
         rmq_kv_free(rmq_ns_cfg_defs, rmq_ns_cfg_ndefs, &cfg);
         return rc > 0 ? 0 : 1;

@@ -18,17 +18,17 @@
 #include "rmq/rmq_err.h"
 
 typedef struct {
-    int listen_port;                /* listenPort, 9876 */
-    char *bind_address;             /* bindAddress, 0.0.0.0 */
-    char *rocketmq_home;            /* rocketmqHome, $ROCKETMQ_HOME (informational) */
-    char *kv_config_path;           /* kvConfigPath, ~/namesrv/kvConfig.json */
-    int log_level;                  /* logLevel: index into rmq_ns_log_levels, INFO */
-    char *log_file;                 /* logFile, none (stderr only) */
-    int64_t broker_expired_ms;      /* brokerChannelExpiredTime, 120000 */
-    int64_t scan_interval_ms;       /* scanNotActiveBrokerInterval, 10000 */
-    int server_channel_max_idle_s;  /* serverChannelMaxIdleTimeSeconds, 120 */
-    bool order_message_enable;      /* orderMessageEnable, false */
-    int frame_max_length;           /* frameMaxLength, 16777216 */
+    int listen_port;               /* listenPort, 9876 */
+    char *bind_address;            /* bindAddress, 0.0.0.0 */
+    char *rocketmq_home;           /* rocketmqHome, $ROCKETMQ_HOME (informational) */
+    char *kv_config_path;          /* kvConfigPath, ~/namesrv/kvConfig.json */
+    int log_level;                 /* logLevel: index into rmq_ns_log_levels, INFO */
+    char *log_file;                /* logFile, none (stderr only) */
+    int64_t broker_expired_ms;     /* brokerChannelExpiredTime, 120000 */
+    int64_t scan_interval_ms;      /* scanNotActiveBrokerInterval, 10000 */
+    int server_channel_max_idle_s; /* serverChannelMaxIdleTimeSeconds, 120 */
+    bool order_message_enable;     /* orderMessageEnable, false */
+    int frame_max_length;          /* frameMaxLength, 16777216 */
 } rmq_ns_cfg_t;
 
 /* The config table (for rmq_kv_main_args / rmq_kv_defaults / rmq_kv_free). */

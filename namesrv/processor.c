@@ -43,10 +43,10 @@ const rmq_kv_def_t rmq_ns_cfg_defs[] = {
     {"brokerChannelExpiredTime", "brokerExpiredMs", RMQ_KV_T_I64,
      offsetof(rmq_ns_cfg_t, broker_expired_ms), 120000, NULL, 100, INT64_C(86400000), NULL,
      "ms without registration before a broker is removed (RocketMQ: fixed 120 s)"},
-    RMQ_KV_I64("scanNotActiveBrokerInterval", rmq_ns_cfg_t, scan_interval_ms, 10000, 50,
-               3600000, "ms between scans for expired brokers (RocketMQ 4.9: fixed 10 s)"),
-    RMQ_KV_INT("serverChannelMaxIdleTimeSeconds", rmq_ns_cfg_t, server_channel_max_idle_s, 120,
-               0, 86400, "close connections idle this long (0: never)"),
+    RMQ_KV_I64("scanNotActiveBrokerInterval", rmq_ns_cfg_t, scan_interval_ms, 10000, 50, 3600000,
+               "ms between scans for expired brokers (RocketMQ 4.9: fixed 10 s)"),
+    RMQ_KV_INT("serverChannelMaxIdleTimeSeconds", rmq_ns_cfg_t, server_channel_max_idle_s, 120, 0,
+               86400, "close connections idle this long (0: never)"),
     RMQ_KV_BOOL("orderMessageEnable", rmq_ns_cfg_t, order_message_enable, false,
                 "return orderTopicConf (KV namespace ORDER_TOPIC_CONFIG) in routes"),
     RMQ_KV_INT("frameMaxLength", rmq_ns_cfg_t, frame_max_length, 16777216, 1024, 1073741824,
@@ -62,8 +62,8 @@ struct rmq_ns_s {
     rmq_ns_kv_t *kv;
     uv_timer_t scan_timer;
     bool timer_inited;
-    bool started; /* listening: only then is the KV config ours to write at shutdown */
-    bool stopping; /* shutdown began: closing connections no longer edits the routes */
+    bool started;       /* listening: only then is the KV config ours to write at shutdown */
+    bool stopping;      /* shutdown began: closing connections no longer edits the routes */
     int pending_closes; /* handles (timer, server) not yet closed during shutdown */
     void (*done)(void *arg);
     void *done_arg;
@@ -125,16 +125,17 @@ static rmq_rem_cmd_t *on_register_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq
         /* UtilAll.crc32: java.util.zip.CRC32 of the raw body masked to a positive int */
         uint32_t have = rmq_crc32(0, req->body, req->body_len) & 0x7FFFFFFFu;
         if (have != (uint32_t)crc) {
-            RMQ_LOG_WARN(MOD, "receive registerBroker request,crc32 not match, broker %s %s, "
-                         "header %" PRId64 " body %u", name, addr, crc, have);
+            RMQ_LOG_WARN(MOD,
+                         "receive registerBroker request,crc32 not match, broker %s %s, "
+                         "header %" PRId64 " body %u",
+                         name, addr, crc, have);
             return respond(req, RMQ_ERR_SYSTEM_ERROR, "crc32 not match");
         }
     }
     rmq_ns_reg_body_t body;
     char err[256] = "", remark[512];
-    rmq_err_t e = rmq_ns_reg_body_decode(req->body, req->body_len,
-                                         opt_bool(req, "compressed", false), &body, err,
-                                         sizeof err);
+    rmq_err_t e = rmq_ns_reg_body_decode(
+        req->body, req->body_len, opt_bool(req, "compressed", false), &body, err, sizeof err);
     if (e) {
         rmq_ns_reg_body_fini(&body);
         snprintf(remark, sizeof remark, "bad RegisterBrokerBody: %s", err);
@@ -142,9 +143,14 @@ static rmq_rem_cmd_t *on_register_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq
     }
     if (!req->body_len) body.dv.timestamp = rmq_now_ms(); /* Java: a fresh DataVersion */
 
-    rmq_ns_reg_t reg = {.cluster = cluster, .broker_name = name, .broker_addr = addr,
-                        .ha_addr = field(req, "haServerAddr"), .broker_id = id, .body = &body,
-                        .conn = conn, .timeout_ms = num_field(req, "heartbeatTimeoutMillis", 0)};
+    rmq_ns_reg_t reg = {.cluster = cluster,
+                        .broker_name = name,
+                        .broker_addr = addr,
+                        .ha_addr = field(req, "haServerAddr"),
+                        .broker_id = id,
+                        .body = &body,
+                        .conn = conn,
+                        .timeout_ms = num_field(req, "heartbeatTimeoutMillis", 0)};
     rmq_ns_reg_result_t res;
     e = rmq_ns_route_register(ns->route, &reg, rmq_mono_ms(), &res);
     rmq_ns_reg_body_fini(&body);
@@ -164,8 +170,7 @@ static rmq_rem_cmd_t *on_register_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq
     return resp;
 }
 
-static rmq_rem_cmd_t *on_unregister_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn,
-                                           rmq_rem_cmd_t *req) {
+static rmq_rem_cmd_t *on_unregister_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
     rmq_ns_route_unregister(ns->route, field(req, "clusterName"), field(req, "brokerAddr"),
                             field(req, "brokerName"), num_field(req, "brokerId", 0));
     return respond(req, RMQ_OK, NULL);
@@ -206,8 +211,8 @@ static rmq_rem_cmd_t *on_get_route(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_c
                             : NULL;
     rmq_buf_t b;
     rmq_buf_init(&b);
-    bool standard = req->version >= RMQ_NS_VERSION_STD_JSON ||
-                    opt_bool(req, "acceptStandardJsonOnly", false);
+    bool standard =
+        req->version >= RMQ_NS_VERSION_STD_JSON || opt_bool(req, "acceptStandardJsonOnly", false);
     if (rmq_ns_route_topic_json(ns->route, topic, standard, order, &b) != RMQ_OK) {
         rmq_buf_fini(&b);
         char remark[512];
@@ -234,8 +239,7 @@ static rmq_rem_cmd_t *on_all_topics(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_
     return ok_with_body(req, &b);
 }
 
-static rmq_rem_cmd_t *on_topics_by_cluster(rmq_ns_t *ns, rmq_rem_conn_t *conn,
-                                           rmq_rem_cmd_t *req) {
+static rmq_rem_cmd_t *on_topics_by_cluster(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
     rmq_buf_t b;
     rmq_buf_init(&b);
     rmq_ns_route_topics_json(ns->route, field(req, "cluster"), &b);
@@ -377,12 +381,15 @@ static const struct {
     handler_fn fn;
     const char *fields[MAX_FIELDS];
 } requests[] = {
-    {RMQ_REQ_REGISTER_BROKER, on_register_broker,
+    {RMQ_REQ_REGISTER_BROKER,
+     on_register_broker,
      {"brokerName", "brokerAddr", "clusterName", "haServerAddr", "#brokerId", "?#bodyCrc32",
       "?#heartbeatTimeoutMillis"}},
-    {RMQ_REQ_UNREGISTER_BROKER, on_unregister_broker,
+    {RMQ_REQ_UNREGISTER_BROKER,
+     on_unregister_broker,
      {"brokerName", "brokerAddr", "clusterName", "#brokerId"}},
-    {RMQ_REQ_QUERY_DATA_VERSION, on_query_data_version,
+    {RMQ_REQ_QUERY_DATA_VERSION,
+     on_query_data_version,
      {"brokerName", "brokerAddr", "clusterName", "#brokerId"}},
     {RMQ_REQ_GET_ROUTEINFO_BY_TOPIC, on_get_route, {"topic"}},
     {RMQ_REQ_GET_BROKER_CLUSTER_INFO, on_cluster_info, {NULL}},
@@ -450,7 +457,9 @@ static void on_conn_close(rmq_rem_conn_t *c, void *arg) {
     rmq_ns_route_conn_closed(ns->route, c, rmq_rem_conn_peer(c));
 }
 
-static void close_expired_conn(void *conn, void *arg) { rmq_rem_conn_close(conn); }
+static void close_expired_conn(void *conn, void *arg) {
+    rmq_rem_conn_close(conn);
+}
 
 static void on_scan(uv_timer_t *t) {
     rmq_ns_t *ns = t->data;
@@ -501,9 +510,13 @@ rmq_err_t rmq_ns_start(rmq_ns_t *ns) {
     return RMQ_OK;
 }
 
-int rmq_ns_port(const rmq_ns_t *ns) { return rmq_rem_server_port(ns->server); }
+int rmq_ns_port(const rmq_ns_t *ns) {
+    return rmq_rem_server_port(ns->server);
+}
 
-rmq_ns_route_t *rmq_ns_get_route(rmq_ns_t *ns) { return ns->route; }
+rmq_ns_route_t *rmq_ns_get_route(rmq_ns_t *ns) {
+    return ns->route;
+}
 
 static void finish(rmq_ns_t *ns) {
     if (--ns->pending_closes > 0) return;
@@ -515,8 +528,12 @@ static void finish(rmq_ns_t *ns) {
     if (done) done(arg);
 }
 
-static void on_timer_closed(uv_handle_t *h) { finish(h->data); }
-static void on_server_closed(void *arg) { finish(arg); }
+static void on_timer_closed(uv_handle_t *h) {
+    finish(h->data);
+}
+static void on_server_closed(void *arg) {
+    finish(arg);
+}
 
 void rmq_ns_shutdown(rmq_ns_t *ns, void (*done)(void *arg), void *arg) {
     ns->done = done;

@@ -178,8 +178,10 @@ static void clusters_remove_name(rmq_ns_route_t *r, const char *name) {
             break;
         }
         if (!c->n) {
-            RMQ_LOG_INFO(MOD, "remove clusterName[%s] from clusterAddrTable, because its broker "
-                         "set is empty", ents[k]->key);
+            RMQ_LOG_INFO(MOD,
+                         "remove clusterName[%s] from clusterAddrTable, because its broker "
+                         "set is empty",
+                         ents[k]->key);
             strlist_free(rmq_map_del(&r->clusters, ents[k]->key));
         }
     }
@@ -194,8 +196,8 @@ static void topics_remove_broker(rmq_ns_route_t *r, const char *name, const char
         topic_t *t = ents[k]->v.ptr;
         for (size_t i = 0; i < t->n; i++) {
             if (strcmp(t->q[i].broker_name, name)) continue;
-            RMQ_LOG_INFO(MOD, "remove topic[%s %s], from topicQueueTable, because %s",
-                         ents[k]->key, name, why);
+            RMQ_LOG_INFO(MOD, "remove topic[%s %s], from topicQueueTable, because %s", ents[k]->key,
+                         name, why);
             free(t->q[i].broker_name);
             memmove(&t->q[i], &t->q[i + 1], (t->n - i - 1) * sizeof *t->q);
             t->n--;
@@ -516,15 +518,17 @@ static rmq_err_t body_from_compressed(const void *p, size_t n, rmq_ns_reg_body_t
             tok[nt++] = t;
         int64_t rq, wq, perm;
         if (nt < 5 || rmq_parse_i64(tok[1], &rq) || rmq_parse_i64(tok[2], &wq) ||
-            rmq_parse_i64(tok[3], &perm) || rq < 0 || rq > INT32_MAX || wq < 0 ||
-            wq > INT32_MAX || perm < 0 || perm > 15) {
+            rmq_parse_i64(tok[3], &perm) || rq < 0 || rq > INT32_MAX || wq < 0 || wq > INT32_MAX ||
+            perm < 0 || perm > 15) {
             snprintf(err, errlen, "compressed register body: bad topic config '%.100s'",
                      nt ? tok[0] : "");
             free(text);
             goto out;
         }
-        rmq_ns_topic_cfg_t tc = {.name = tok[0], .read_queue_nums = (int)rq,
-                                 .write_queue_nums = (int)wq, .perm = (int)perm};
+        rmq_ns_topic_cfg_t tc = {.name = tok[0],
+                                 .read_queue_nums = (int)rq,
+                                 .write_queue_nums = (int)wq,
+                                 .perm = (int)perm};
         e = add_topic(b, &cap, &tc);
         free(text);
         if (e) goto out;
@@ -706,11 +710,9 @@ rmq_err_t rmq_ns_route_register(rmq_ns_route_t *r, const rmq_ns_reg_t *reg, uint
     if (added < 0) return RMQ_ERR__NOMEM;
     first = first || added == 1;
 
-    if (reg->broker_id == 0 &&
-        (first || rmq_ns_route_dv_changed(r, reg->broker_addr, &body->dv))) {
+    if (reg->broker_id == 0 && (first || rmq_ns_route_dv_changed(r, reg->broker_addr, &body->dv))) {
         for (size_t i = 0; i < body->ntopics; i++)
-            if ((e = create_and_update_queue_data(r, reg->broker_name, &body->topics[i])))
-                return e;
+            if ((e = create_and_update_queue_data(r, reg->broker_name, &body->topics[i]))) return e;
     }
 
     live_t *l = calloc(1, sizeof *l);
@@ -729,8 +731,7 @@ rmq_err_t rmq_ns_route_register(rmq_ns_route_t *r, const rmq_ns_reg_t *reg, uint
         live_free(old);
     } else {
         res->first = true;
-        RMQ_LOG_INFO(MOD, "new broker registered, %s HAServer: %s", reg->broker_addr,
-                     l->ha_addr);
+        RMQ_LOG_INFO(MOD, "new broker registered, %s HAServer: %s", reg->broker_addr, l->ha_addr);
     }
 
     if (body->nfilter == 0) {
@@ -777,8 +778,10 @@ static void destroy_addr(rmq_ns_route_t *r, const char *addr) {
                 i++;
                 continue;
             }
-            RMQ_LOG_INFO(MOD, "remove brokerAddr[%" PRId64 ", %s] from brokerAddrTable, because "
-                         "channel destroyed", b->a[i].id, addr);
+            RMQ_LOG_INFO(MOD,
+                         "remove brokerAddr[%" PRId64 ", %s] from brokerAddrTable, because "
+                         "channel destroyed",
+                         b->a[i].id, addr);
             broker_remove_at(b, i);
         }
         if (b->n) continue;
@@ -797,8 +800,8 @@ static void destroy_addr(rmq_ns_route_t *r, const char *addr) {
 void rmq_ns_route_unregister(rmq_ns_route_t *r, const char *cluster, const char *addr,
                              const char *broker_name, int64_t broker_id) {
     void *v = rmq_map_del(&r->live, addr);
-    RMQ_LOG_INFO(MOD, "unregisterBroker, remove from brokerLiveTable %s, %s",
-                 v ? "OK" : "Failed", addr);
+    RMQ_LOG_INFO(MOD, "unregisterBroker, remove from brokerLiveTable %s, %s", v ? "OK" : "Failed",
+                 addr);
     if (v) live_free(v);
     if ((v = rmq_map_del(&r->filter, addr))) strlist_free(v);
 
@@ -836,7 +839,9 @@ static char **collect_live(const rmq_ns_route_t *r, bool (*pred)(const live_t *,
     return out;
 }
 
-static bool live_conn_is(const live_t *l, const void *conn) { return l->conn == conn; }
+static bool live_conn_is(const live_t *l, const void *conn) {
+    return l->conn == conn;
+}
 
 size_t rmq_ns_route_conn_closed(rmq_ns_route_t *r, const void *conn, const char *peer) {
     size_t n;
@@ -1031,8 +1036,7 @@ void rmq_ns_route_topics_json(const rmq_ns_route_t *r, const char *cluster, rmq_
     rmq_buf_append_str(o, "]}");
 }
 
-void rmq_ns_route_unit_topics_json(const rmq_ns_route_t *r, rmq_ns_unit_query_t q,
-                                   rmq_buf_t *o) {
+void rmq_ns_route_unit_topics_json(const rmq_ns_route_t *r, rmq_ns_unit_query_t q, rmq_buf_t *o) {
     rmq_buf_append_str(o, "{\"topicList\":[");
     rmq_map_ent_t **ents = rmq_map_sorted(&r->topics);
     bool sep = false;
@@ -1041,8 +1045,9 @@ void rmq_ns_route_unit_topics_json(const rmq_ns_route_t *r, rmq_ns_unit_query_t 
         if (!t->n) continue;
         int f = t->q[0].topic_sys_flag;
         bool unit = f & RMQ_NS_FLAG_UNIT, sub = f & RMQ_NS_FLAG_UNIT_SUB;
-        bool in = q == RMQ_NS_UNIT_TOPICS ? unit : q == RMQ_NS_HAS_UNIT_SUB_TOPICS ? sub
-                                                                                  : sub && !unit;
+        bool in = q == RMQ_NS_UNIT_TOPICS           ? unit
+                  : q == RMQ_NS_HAS_UNIT_SUB_TOPICS ? sub
+                                                    : sub && !unit;
         if (!in) continue;
         if (sep) rmq_buf_append_u8(o, ',');
         sep = true;
@@ -1130,8 +1135,12 @@ int rmq_ns_route_set_write_perm(rmq_ns_route_t *r, const char *broker_name, bool
     return count;
 }
 
-size_t rmq_ns_route_topic_count(const rmq_ns_route_t *r) { return r->topics.count; }
-size_t rmq_ns_route_live_count(const rmq_ns_route_t *r) { return r->live.count; }
+size_t rmq_ns_route_topic_count(const rmq_ns_route_t *r) {
+    return r->topics.count;
+}
+size_t rmq_ns_route_live_count(const rmq_ns_route_t *r) {
+    return r->live.count;
+}
 bool rmq_ns_route_has_topic(const rmq_ns_route_t *r, const char *topic) {
     return rmq_map_has(&r->topics, topic);
 }

@@ -73,7 +73,7 @@ void rmq_ns_route_destroy(rmq_ns_route_t *r); /* NULL is a no-op */
 
 typedef struct {
     const char *cluster, *broker_name, *broker_addr, *ha_addr; /* borrowed */
-    int64_t broker_id;                                          /* 0 = master */
+    int64_t broker_id;                                         /* 0 = master */
     const rmq_ns_reg_body_t *body; /* borrowed; NULL = empty table, fresh DataVersion */
     void *conn;                    /* the connection it came over; opaque, borrowed */
     int64_t timeout_ms;            /* 5.x heartbeatTimeoutMillis; <= 0: the scan's expire_ms */
@@ -138,13 +138,12 @@ rmq_err_t rmq_ns_queue_datas_decode(const void *p, size_t n, rmq_ns_reg_body_t *
 #define RMQ_NS_FLAG_UNIT 1
 #define RMQ_NS_FLAG_UNIT_SUB 2
 typedef enum {
-    RMQ_NS_UNIT_TOPICS,            /* GET_UNIT_TOPIC_LIST: FLAG_UNIT set */
-    RMQ_NS_HAS_UNIT_SUB_TOPICS,    /* GET_HAS_UNIT_SUB_TOPIC_LIST: FLAG_UNIT_SUB set */
+    RMQ_NS_UNIT_TOPICS,             /* GET_UNIT_TOPIC_LIST: FLAG_UNIT set */
+    RMQ_NS_HAS_UNIT_SUB_TOPICS,     /* GET_HAS_UNIT_SUB_TOPIC_LIST: FLAG_UNIT_SUB set */
     RMQ_NS_UNIT_SUB_NOT_UNIT_TOPICS /* GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST: SUB set, UNIT not */
 } rmq_ns_unit_query_t;
 /* TopicList of topics selected by the sysFlag of their first queue data, as RocketMQ does. */
-void rmq_ns_route_unit_topics_json(const rmq_ns_route_t *r, rmq_ns_unit_query_t q,
-                                   rmq_buf_t *out);
+void rmq_ns_route_unit_topics_json(const rmq_ns_route_t *r, rmq_ns_unit_query_t q, rmq_buf_t *out);
 /* Delete a topic (cluster NULL or empty: entirely; else only the queue data of that cluster's
  * brokers). Returns true when something was removed. */
 bool rmq_ns_route_delete_topic(rmq_ns_route_t *r, const char *topic, const char *cluster);

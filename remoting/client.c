@@ -24,11 +24,11 @@
 enum { MSG_INVOKE = RMQ_REM_MSG_OWNER, MSG_ONEWAY, MSG_CLOSE_ADDR, MSG_SHUTDOWN };
 
 typedef struct chan_s {
-    struct chan_s *next;    /* client's list, under mu */
-    char *addr;             /* "host:port" as given */
+    struct chan_s *next; /* client's list, under mu */
+    char *addr;          /* "host:port" as given */
     char *host;
     int port;
-    rmq_rem_conn_t *conn;   /* loop thread only */
+    rmq_rem_conn_t *conn; /* loop thread only */
 } chan_t;
 
 typedef struct {
@@ -47,9 +47,9 @@ struct rmq_rem_client_s {
     int connect_timeout_ms;
     rmq_rem_ctx_t *ctx;
     pthread_mutex_t mu;
-    chan_t *chans;          /* under mu */
+    chan_t *chans; /* under mu */
     atomic_bool closing;
-    bool shut;              /* loop thread: shutdown done */
+    bool shut; /* loop thread: shutdown done */
     rmq_rem_handler_fn handler;
     void *handler_arg;
     void (*on_close)(const char *addr, void *arg);
@@ -216,14 +216,14 @@ static void do_shutdown(rmq_rem_client_t *cl) {
 static void cl_on_msg(void *owner, rmq_rem_msg_t *m, bool closing) {
     rmq_rem_client_t *cl = owner;
     switch (m->kind) {
-    case MSG_INVOKE:
-        do_invoke(cl, (rmq_rem_pending_t *)m, closing);
-        break;
+    case MSG_INVOKE: do_invoke(cl, (rmq_rem_pending_t *)m, closing); break;
     case MSG_ONEWAY: {
         chan_msg_t *cm = (chan_msg_t *)m;
         rmq_rem_conn_t *c = closing || cl->shut ? NULL : chan_conn(cl, cm->chan);
-        if (c) rmq_rem_conn_send(c, cm->cmd);
-        else rmq_rem_cmd_destroy(cm->cmd);
+        if (c)
+            rmq_rem_conn_send(c, cm->cmd);
+        else
+            rmq_rem_cmd_destroy(cm->cmd);
         free(cm);
         break;
     }
@@ -236,8 +236,7 @@ static void cl_on_msg(void *owner, rmq_rem_msg_t *m, bool closing) {
     case MSG_SHUTDOWN:
         if (!closing) do_shutdown(cl);
         break;
-    default:
-        free(m);
+    default: free(m);
     }
 }
 
@@ -471,8 +470,7 @@ static rmq_err_t post_chan_msg(rmq_rem_client_t *cl, int kind, chan_t *ch, rmq_r
     return RMQ_OK;
 }
 
-rmq_err_t rmq_rem_client_invoke_oneway(rmq_rem_client_t *cl, const char *addr,
-                                       rmq_rem_cmd_t *req) {
+rmq_err_t rmq_rem_client_invoke_oneway(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req) {
     chan_t *ch;
     rmq_err_t e = request_chan(cl, addr, req, &ch);
     if (e) return e;
@@ -486,7 +484,9 @@ void rmq_rem_client_close_addr(rmq_rem_client_t *cl, const char *addr) {
     if (ch) post_chan_msg(cl, MSG_CLOSE_ADDR, ch, NULL);
 }
 
-uv_loop_t *rmq_rem_client_loop(rmq_rem_client_t *cl) { return cl->loop; }
+uv_loop_t *rmq_rem_client_loop(rmq_rem_client_t *cl) {
+    return cl->loop;
+}
 
 void rmq_rem_client_destroy(rmq_rem_client_t *cl) {
     if (!cl) return;

@@ -43,8 +43,7 @@ rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rm
 rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
                                      int timeout_ms, rmq_rem_cmd_t **resp);
 /* Oneway: flag set, no response expected; takes req. */
-rmq_err_t rmq_rem_client_invoke_oneway(rmq_rem_client_t *cl, const char *addr,
-                                       rmq_rem_cmd_t *req);
+rmq_err_t rmq_rem_client_invoke_oneway(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req);
 /* Close the connection to addr if open (pending requests fail with RMQ_ERR__CONN). */
 void rmq_rem_client_close_addr(rmq_rem_client_t *cl, const char *addr);
 /* The loop the client runs on. */

@@ -23,8 +23,8 @@
 #include "remoting/frame.h"
 #include "remoting/internal.h"
 
-#define COPY_MAX (16 * 1024)  /* bodies up to this are copied next to their header */
-#define FLUSH_AT (64 * 1024)  /* flush the out buffer early past this */
+#define COPY_MAX (16 * 1024) /* bodies up to this are copied next to their header */
+#define FLUSH_AT (64 * 1024) /* flush the out buffer early past this */
 #define READ_CHUNK (64 * 1024)
 #define TICK_MS 100
 
@@ -45,9 +45,9 @@ typedef struct {
 typedef struct {
     uv_write_t req;
     rmq_rem_conn_t *conn;
-    uint8_t *data;       /* owned coalesced bytes */
-    size_t cap;          /* data's allocation, so it can be reused as the next out buffer */
-    rmq_rem_cmd_t *cmd;  /* owned; its body follows data */
+    uint8_t *data;      /* owned coalesced bytes */
+    size_t cap;         /* data's allocation, so it can be reused as the next out buffer */
+    rmq_rem_cmd_t *cmd; /* owned; its body follows data */
     size_t bytes;
 } wreq_t;
 
@@ -61,7 +61,9 @@ static void ctx_free(rmq_rem_ctx_t *x) {
     free(x);
 }
 
-void rmq_rem_ctx_ref_(rmq_rem_ctx_t *x) { atomic_fetch_add(&x->refs, 1); }
+void rmq_rem_ctx_ref_(rmq_rem_ctx_t *x) {
+    atomic_fetch_add(&x->refs, 1);
+}
 
 void rmq_rem_ctx_unref_(rmq_rem_ctx_t *x) {
     if (atomic_fetch_sub(&x->refs, 1) == 1) ctx_free(x);
@@ -74,14 +76,18 @@ static void ctx_maybe_done(rmq_rem_ctx_t *x) {
     rmq_rem_ctx_unref_(x);
 }
 
-void rmq_rem_ctx_handle_opened_(rmq_rem_ctx_t *x) { x->open_handles++; }
+void rmq_rem_ctx_handle_opened_(rmq_rem_ctx_t *x) {
+    x->open_handles++;
+}
 
 void rmq_rem_ctx_handle_closed_(rmq_rem_ctx_t *x) {
     x->open_handles--;
     ctx_maybe_done(x);
 }
 
-static void on_ctx_handle_closed(uv_handle_t *h) { rmq_rem_ctx_handle_closed_(h->data); }
+static void on_ctx_handle_closed(uv_handle_t *h) {
+    rmq_rem_ctx_handle_closed_(h->data);
+}
 
 /* The mailbox's async handle carries the mailbox in its data field, not the context. */
 static void on_mbox_closed(uv_handle_t *h) {
@@ -106,8 +112,7 @@ static void on_mbox(rmq_mbox_node_t *n, void *arg) {
         free(r);
         break;
     }
-    default:
-        x->ops->on_msg(x->owner, m, x->mbox.closed);
+    default: x->ops->on_msg(x->owner, m, x->mbox.closed);
     }
 }
 
@@ -148,8 +153,7 @@ static void on_tick(uv_timer_t *t) {
                 rmq_rem_conn_close(c);
             }
         } else if (x->idle_ms > 0 && lnow - c->last_active >= (uint64_t)x->idle_ms) {
-            RMQ_LOG_INFO("remoting", "%s: closing %s idle for %d ms", x->name, c->peer,
-                         x->idle_ms);
+            RMQ_LOG_INFO("remoting", "%s: closing %s idle for %d ms", x->name, c->peer, x->idle_ms);
             rmq_rem_conn_close(c);
         }
     }
@@ -166,8 +170,12 @@ static void flush_dirty(rmq_rem_ctx_t *x) {
     }
 }
 
-static void on_prepare(uv_prepare_t *h) { flush_dirty(h->data); }
-static void on_check(uv_check_t *h) { flush_dirty(h->data); }
+static void on_prepare(uv_prepare_t *h) {
+    flush_dirty(h->data);
+}
+static void on_check(uv_check_t *h) {
+    flush_dirty(h->data);
+}
 
 rmq_rem_ctx_t *rmq_rem_ctx_new_(uv_loop_t *loop, const rmq_rem_ctx_ops_t *ops, void *owner,
                                 size_t max_frame, int idle_ms, const char *name) {
@@ -254,8 +262,10 @@ void rmq_rem_pending_add_(rmq_rem_ctx_t *x, rmq_rem_pending_t *p) {
     x->buckets[h] = p;
     p->next = NULL;
     p->prev = x->ptail;
-    if (x->ptail) x->ptail->next = p;
-    else x->phead = p;
+    if (x->ptail)
+        x->ptail->next = p;
+    else
+        x->phead = p;
     x->ptail = p;
     x->npending++;
     rmq_rem_conn_t *c = p->conn;
@@ -273,14 +283,20 @@ void rmq_rem_pending_remove_(rmq_rem_ctx_t *x, rmq_rem_pending_t *p) {
             break;
         }
     }
-    if (p->prev) p->prev->next = p->next;
-    else x->phead = p->next;
-    if (p->next) p->next->prev = p->prev;
-    else x->ptail = p->prev;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        x->phead = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        x->ptail = p->prev;
     x->npending--;
     rmq_rem_conn_t *c = p->conn;
-    if (p->cprev) p->cprev->cnext = p->cnext;
-    else c->plist = p->cnext;
+    if (p->cprev)
+        p->cprev->cnext = p->cnext;
+    else
+        c->plist = p->cnext;
     if (p->cnext) p->cnext->cprev = p->cprev;
     p->prev = p->next = p->cprev = p->cnext = p->hnext = NULL;
 }
@@ -346,7 +362,9 @@ static void conn_free(rmq_rem_conn_t *c) {
     rmq_rem_ctx_unref_(x);
 }
 
-void rmq_rem_conn_ref(rmq_rem_conn_t *c) { atomic_fetch_add(&c->refs, 1); }
+void rmq_rem_conn_ref(rmq_rem_conn_t *c) {
+    atomic_fetch_add(&c->refs, 1);
+}
 
 void rmq_rem_conn_unref(rmq_rem_conn_t *c) {
     if (c && atomic_fetch_sub(&c->refs, 1) == 1) conn_free(c);
@@ -460,8 +478,8 @@ void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     size_t before = c->out.len;
     size_t blen = rmq_rem_cmd_body_len(cmd);
     bool copy = c->state != RMQ_REM_CONN_OPEN || (cmd->niov == 0 && blen <= COPY_MAX);
-    rmq_err_t e = copy ? rmq_rem_frame_encode(cmd, &c->out)
-                       : rmq_rem_frame_encode_header(cmd, &c->out);
+    rmq_err_t e =
+        copy ? rmq_rem_frame_encode(cmd, &c->out) : rmq_rem_frame_encode_header(cmd, &c->out);
     if (e) {
         RMQ_LOG_WARN("remoting", "%s: cannot encode code %d for %s: %s", c->ctx->name, cmd->code,
                      c->peer, rmq_strerror(e));
@@ -473,8 +491,10 @@ void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     if (copy) {
         rmq_rem_cmd_destroy(cmd);
         if (c->state != RMQ_REM_CONN_OPEN) return; /* flushed once connected */
-        if (rmq_buf_unread(&c->out) >= FLUSH_AT) flush_out(c);
-        else mark_dirty(c);
+        if (rmq_buf_unread(&c->out) >= FLUSH_AT)
+            flush_out(c);
+        else
+            mark_dirty(c);
         return;
     }
     write_now(c, cmd);
@@ -497,8 +517,10 @@ static void on_conn_closed(uv_handle_t *h) {
     c->pending_bytes -= rmq_buf_unread(&c->out);
     rmq_buf_fini(&c->out);
     rmq_buf_fini(&c->rbuf);
-    if (c->prev) c->prev->next = c->next;
-    else x->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        x->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     x->nconns--;
@@ -513,7 +535,9 @@ void rmq_rem_conn_close(rmq_rem_conn_t *c) {
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
-bool rmq_rem_conn_is_closed(const rmq_rem_conn_t *c) { return c->closed; }
+bool rmq_rem_conn_is_closed(const rmq_rem_conn_t *c) {
+    return c->closed;
+}
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     rmq_rem_conn_t *c = h->data;
@@ -560,8 +584,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         rmq_rem_cmd_t *cmd;
         char err[160];
         size_t have = rmq_buf_unread(&c->rbuf);
-        ssize_t r = rmq_rem_frame_decode(rmq_buf_rptr(&c->rbuf), have, x->max_frame, &cmd, err,
-                                         sizeof err);
+        ssize_t r =
+            rmq_rem_frame_decode(rmq_buf_rptr(&c->rbuf), have, x->max_frame, &cmd, err, sizeof err);
         if (r == 0) {
             c->need = have >= 4 ? (size_t)rmq_get_be32(rmq_buf_rptr(&c->rbuf)) + 4 : 0;
             break;
@@ -616,13 +640,15 @@ void rmq_rem_dispatch_(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, rmq_rem_handler_fn
             resp = rmq_rem_cmd_new_response(req, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED, NULL);
             if (resp) rmq_rem_cmd_set_remarkf(resp, " request type %d not supported", req->code);
         }
-        RMQ_LOG_DEBUG("remoting", "%s: %s sent unsupported request code %d", c->ctx->name,
-                      c->peer, req->code);
+        RMQ_LOG_DEBUG("remoting", "%s: %s sent unsupported request code %d", c->ctx->name, c->peer,
+                      req->code);
         rmq_rem_cmd_destroy(req);
     }
     if (!resp) return;
-    if (oneway) rmq_rem_cmd_destroy(resp);
-    else rmq_rem_conn_send(c, resp);
+    if (oneway)
+        rmq_rem_cmd_destroy(resp);
+    else
+        rmq_rem_conn_send(c, resp);
 }
 
 void rmq_rem_conn_post(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
@@ -687,8 +713,12 @@ rmq_err_t rmq_rem_conn_request(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, int timeou
     return RMQ_OK;
 }
 
-const char *rmq_rem_conn_peer(const rmq_rem_conn_t *c) { return c->peer; }
-const char *rmq_rem_conn_local(const rmq_rem_conn_t *c) { return c->local; }
+const char *rmq_rem_conn_peer(const rmq_rem_conn_t *c) {
+    return c->peer;
+}
+const char *rmq_rem_conn_local(const rmq_rem_conn_t *c) {
+    return c->local;
+}
 
 /* From the recorded text: valid on any thread and after close. */
 static bool addr_v4(const rmq_rem_conn_t *c, bool peer, uint32_t *ip, uint16_t *port) {
@@ -712,7 +742,15 @@ bool rmq_rem_conn_local_v4(const rmq_rem_conn_t *c, uint32_t *ip, uint16_t *port
     return addr_v4(c, false, ip, port);
 }
 
-uint64_t rmq_rem_conn_id(const rmq_rem_conn_t *c) { return c->id; }
-void rmq_rem_conn_set_data(rmq_rem_conn_t *c, void *data) { c->data = data; }
-void *rmq_rem_conn_get_data(const rmq_rem_conn_t *c) { return c->data; }
-size_t rmq_rem_conn_pending_bytes(const rmq_rem_conn_t *c) { return c->pending_bytes; }
+uint64_t rmq_rem_conn_id(const rmq_rem_conn_t *c) {
+    return c->id;
+}
+void rmq_rem_conn_set_data(rmq_rem_conn_t *c, void *data) {
+    c->data = data;
+}
+void *rmq_rem_conn_get_data(const rmq_rem_conn_t *c) {
+    return c->data;
+}
+size_t rmq_rem_conn_pending_bytes(const rmq_rem_conn_t *c) {
+    return c->pending_bytes;
+}

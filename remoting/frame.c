@@ -88,8 +88,7 @@ static bool json_text(json_t *v, char *tmp, size_t tmpn, const char **s, size_t 
         *s = "false";
         *n = 5;
         return true;
-    case JSON_NULL:
-        return false;
+    case JSON_NULL: return false;
     default:
         *alloc = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (!*alloc) return false;
@@ -108,7 +107,7 @@ static bool json_text(json_t *v, char *tmp, size_t tmpn, const char **s, size_t 
  * side effects worth keeping, and jansson decides; the fuzz target checks both agree. */
 typedef struct {
     const uint8_t *p, *end;
-    char *scratch;  /* decoded strings, never longer than their JSON form */
+    char *scratch; /* decoded strings, never longer than their JSON form */
     size_t sused;
 } jp_t;
 
@@ -121,10 +120,14 @@ static int hex4(const uint8_t *h) {
     int v = 0;
     for (int i = 0; i < 4; i++) {
         int c = h[i], d;
-        if (c >= '0' && c <= '9') d = c - '0';
-        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-        else return -1;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return -1;
         v = v * 16 + d;
     }
     return v;
@@ -135,10 +138,14 @@ static size_t utf8_len(const uint8_t *p, const uint8_t *end) {
     uint8_t c = p[0];
     size_t n;
     uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
-    else return 0;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
     if ((size_t)(end - p) < n) return 0;
     for (size_t i = 1; i < n; i++) {
         if ((p[i] & 0xC0) != 0x80) return 0;
@@ -365,22 +372,33 @@ static int decode_json_fast(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c) {
         unsigned bit;
         int *ifield = NULL;
 #define KEY_IS(lit) (kl == sizeof(lit) - 1 && memcmp(k, lit, kl) == 0)
-        if (KEY_IS("code")) bit = 1, ifield = &c->code;
-        else if (KEY_IS("flag")) bit = 2, ifield = &c->flag;
-        else if (KEY_IS("version")) bit = 4, ifield = &c->version;
-        else if (KEY_IS("opaque")) bit = 8;
-        else if (KEY_IS("language")) bit = 16;
-        else if (KEY_IS("remark")) bit = 32;
-        else if (KEY_IS("extFields")) bit = 64;
-        else if (KEY_IS("serializeTypeCurrentRPC")) bit = 128;
-        else goto out;
+        if (KEY_IS("code"))
+            bit = 1, ifield = &c->code;
+        else if (KEY_IS("flag"))
+            bit = 2, ifield = &c->flag;
+        else if (KEY_IS("version"))
+            bit = 4, ifield = &c->version;
+        else if (KEY_IS("opaque"))
+            bit = 8;
+        else if (KEY_IS("language"))
+            bit = 16;
+        else if (KEY_IS("remark"))
+            bit = 32;
+        else if (KEY_IS("extFields"))
+            bit = 64;
+        else if (KEY_IS("serializeTypeCurrentRPC"))
+            bit = 128;
+        else
+            goto out;
 #undef KEY_IS
         if (seen & bit) goto out;
         seen |= bit;
         if (bit <= 8) {
             if (!jp_int(&j, &v, &vl, &iv)) goto out;
-            if (ifield) *ifield = (int)iv;
-            else c->opaque = (int32_t)(uint32_t)iv;
+            if (ifield)
+                *ifield = (int)iv;
+            else
+                c->opaque = (int32_t)(uint32_t)iv;
         } else if (bit == 64) {
             if (*j.p != '{' || !jp_ext(&j, c)) goto out;
         } else if (bit == 32 && jp_lit(&j, "null")) {
@@ -450,7 +468,8 @@ ssize_t rmq_rem_decode_json_slow_(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *
     c->opaque = (int32_t)(uint32_t)json_int(json_object_get(root, "opaque"), 0);
     c->version = (int)json_int(json_object_get(root, "version"), 0);
     json_t *lang = json_object_get(root, "language");
-    if (json_is_string(lang)) c->language = rmq_rem_language_code(json_string_value(lang));
+    if (json_is_string(lang))
+        c->language = rmq_rem_language_code(json_string_value(lang));
     else if (json_is_integer(lang)) {
         json_int_t l = json_integer_value(lang);
         c->language = l >= 0 && l <= RMQ_LANG_RUST ? (int)l : RMQ_LANG_OTHER;
@@ -567,8 +586,8 @@ static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, ch
     return 0;
 }
 
-ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame,
-                             rmq_rem_cmd_t **out, char *err, size_t errlen) {
+ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, rmq_rem_cmd_t **out,
+                             char *err, size_t errlen) {
     *out = NULL;
     if (max_frame == 0) max_frame = RMQ_REM_FRAME_MAX_DEFAULT;
     if (len < 4) return 0;

@@ -20,8 +20,8 @@
  *   0: need more bytes (nothing consumed);
  * < 0: RMQ_ERR__BAD_FRAME, reason in err (the connection must be closed). A length prefix
  *      above max_frame is refused as soon as its 4 bytes are seen. */
-ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame,
-                             rmq_rem_cmd_t **out, char *err, size_t errlen);
+ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, rmq_rem_cmd_t **out,
+                             char *err, size_t errlen);
 
 /* Append length prefix, header word and header of c to b. The prefix counts the body
  * (rmq_rem_cmd_body_len) but the body bytes are not appended: the caller writes them (copy or

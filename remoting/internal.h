@@ -31,13 +31,13 @@ typedef struct {
 
 /* A request this side sent and whose response it waits for. */
 struct rmq_rem_pending_s {
-    rmq_rem_msg_t msg;           /* the client posts the pending itself to its loop */
+    rmq_rem_msg_t msg; /* the client posts the pending itself to its loop */
     int32_t opaque;
-    uint64_t deadline;           /* rmq_mono_ms() */
+    uint64_t deadline; /* rmq_mono_ms() */
     rmq_rem_resp_cb cb;
     void *arg;
-    rmq_rem_conn_t *conn;        /* the connection the request went out on */
-    rmq_rem_pending_t *hnext;    /* hash chain */
+    rmq_rem_conn_t *conn;             /* the connection the request went out on */
+    rmq_rem_pending_t *hnext;         /* hash chain */
     rmq_rem_pending_t *prev, *next;   /* context list (timeout scan) */
     rmq_rem_pending_t *cprev, *cnext; /* connection list (fail on close) */
     /* client only: where to send, and the request until it is handed to a connection */
@@ -59,26 +59,26 @@ typedef struct {
 enum { RMQ_REM_CONN_RESOLVING, RMQ_REM_CONN_CONNECTING, RMQ_REM_CONN_OPEN };
 
 struct rmq_rem_conn_s {
-    uv_tcp_t tcp;                 /* tcp.data = the connection */
-    rmq_rem_ctx_t *ctx;           /* referenced */
-    atomic_int refs;              /* one held by the open handle, released in its close cb */
+    uv_tcp_t tcp;       /* tcp.data = the connection */
+    rmq_rem_ctx_t *ctx; /* referenced */
+    atomic_int refs;    /* one held by the open handle, released in its close cb */
     uint64_t id;
     int state;
-    atomic_bool closed;           /* rmq_rem_conn_close was called; read from any thread */
-    bool dirty;                   /* on ctx->dirty: out has bytes to flush */
-    rmq_buf_t rbuf;               /* read buffer */
-    size_t need;                  /* size of the frame being read, when known */
-    rmq_buf_t out;                /* coalesced small frames not yet handed to uv_write */
-    uint8_t *spare;               /* a written-out buffer kept to become the next out */
+    atomic_bool closed; /* rmq_rem_conn_close was called; read from any thread */
+    bool dirty;         /* on ctx->dirty: out has bytes to flush */
+    rmq_buf_t rbuf;     /* read buffer */
+    size_t need;        /* size of the frame being read, when known */
+    rmq_buf_t out;      /* coalesced small frames not yet handed to uv_write */
+    uint8_t *spare;     /* a written-out buffer kept to become the next out */
     size_t spare_cap;
-    size_t pending_bytes;         /* out + bytes inside uv_write requests */
-    uint64_t last_active;         /* uv_now() of the last read or write */
-    uint64_t connect_deadline;    /* rmq_mono_ms(); client connections while connecting */
-    rmq_rem_pending_t *plist;     /* requests waiting for a response on this connection */
-    rmq_rem_conn_t *prev, *next;  /* ctx->conns */
+    size_t pending_bytes;        /* out + bytes inside uv_write requests */
+    uint64_t last_active;        /* uv_now() of the last read or write */
+    uint64_t connect_deadline;   /* rmq_mono_ms(); client connections while connecting */
+    rmq_rem_pending_t *plist;    /* requests waiting for a response on this connection */
+    rmq_rem_conn_t *prev, *next; /* ctx->conns */
     rmq_rem_conn_t *dirty_next;
-    void *data;                   /* user slot */
-    void *chan;                   /* client: the channel this connection serves */
+    void *data; /* user slot */
+    void *chan; /* client: the channel this connection serves */
     uv_connect_t creq;
     uv_getaddrinfo_t gai;
     char peer[64], local[64];
@@ -91,7 +91,7 @@ struct rmq_rem_ctx_s {
     uv_timer_t tick;
     uv_prepare_t prep;
     uv_check_t check;
-    int open_handles;             /* ctx handles + owner handles counted with _handle_opened */
+    int open_handles; /* ctx handles + owner handles counted with _handle_opened */
     bool shutting_down;
     const rmq_rem_ctx_ops_t *ops;
     void *owner;

@@ -65,7 +65,9 @@ static void srv_on_conn_closed(void *owner, rmq_rem_conn_t *c) {
     c->chan = NULL;
 }
 
-static void srv_on_msg(void *owner, rmq_rem_msg_t *m, bool closing) { free(m); }
+static void srv_on_msg(void *owner, rmq_rem_msg_t *m, bool closing) {
+    free(m);
+}
 
 static void srv_on_all_closed(void *owner) {
     rmq_rem_server_t *s = owner;
@@ -199,7 +201,9 @@ rmq_err_t rmq_rem_server_start(rmq_rem_server_t *s) {
     return RMQ_OK;
 }
 
-int rmq_rem_server_port(const rmq_rem_server_t *s) { return s->port; }
+int rmq_rem_server_port(const rmq_rem_server_t *s) {
+    return s->port;
+}
 
 size_t rmq_rem_server_conn_count(const rmq_rem_server_t *s) {
     size_t n = 0;

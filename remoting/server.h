@@ -15,12 +15,12 @@
 typedef struct rmq_rem_server_s rmq_rem_server_t;
 
 typedef struct {
-    const char *host;     /* listen address, default "0.0.0.0" */
-    int port;             /* 0 picks a free port: see rmq_rem_server_port() */
-    size_t max_frame;     /* default RMQ_REM_FRAME_MAX_DEFAULT */
-    int idle_ms;          /* close connections silent this long; 0 = never (default 120000
-                             in RocketMQ: serverChannelMaxIdleTimeSeconds) */
-    const char *name;     /* for logs: "namesrv", "broker" */
+    const char *host; /* listen address, default "0.0.0.0" */
+    int port;         /* 0 picks a free port: see rmq_rem_server_port() */
+    size_t max_frame; /* default RMQ_REM_FRAME_MAX_DEFAULT */
+    int idle_ms;      /* close connections silent this long; 0 = never (default 120000
+                         in RocketMQ: serverChannelMaxIdleTimeSeconds) */
+    const char *name; /* for logs: "namesrv", "broker" */
 } rmq_rem_server_cfg_t;
 
 typedef void (*rmq_rem_conn_event_fn)(rmq_rem_conn_t *c, void *arg);

@@ -3,8 +3,8 @@
  * writable) while the current one fills, so a roll-over finds a ready file and appends do not
  * wait on a fresh file's page faults. The file is offered as soon as it is mapped and warmed
  * afterwards (without changing its bytes), so an appender that catches up never waits for the
- * warm-up of a whole segment. One slot: after each roll the appender asks for the segment after the new one.
- * The prepared file already has its final name; if the process dies it is an empty segment
+ * warm-up of a whole segment. One slot: after each roll the appender asks for the segment after the
+ * new one. The prepared file already has its final name; if the process dies it is an empty segment
  * past the end, which recovery keeps (as the next segment) or deletes. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,8 +35,10 @@ rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out
     while (s->alloc_busy && s->alloc_busy_start == start)
         pthread_cond_wait(&s->alloc_cv, &s->alloc_mu);
     if (s->alloc_ready) {
-        if (s->alloc_ready->start == start) f = s->alloc_ready;
-        else discard(s->alloc_ready);
+        if (s->alloc_ready->start == start)
+            f = s->alloc_ready;
+        else
+            discard(s->alloc_ready);
         s->alloc_ready = NULL;
     }
     if (s->alloc_want == start) s->alloc_want = -1; /* created here instead */

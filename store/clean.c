@@ -52,8 +52,7 @@ int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms) {
     double ratio = rmq_store__disk_ratio(s->cl_dir);
     if (ratio > 0.90) {
         if (!atomic_exchange(&s->disk_full, true))
-            RMQ_LOG_ERROR("store", "disk %.0f%% full: puts refused until below 85%%",
-                          ratio * 100);
+            RMQ_LOG_ERROR("store", "disk %.0f%% full: puts refused until below 85%%", ratio * 100);
     } else if (ratio >= 0 && ratio < 0.85) {
         if (atomic_exchange(&s->disk_full, false))
             RMQ_LOG_INFO("store", "disk %.0f%% used: puts accepted again", ratio * 100);
@@ -75,8 +74,7 @@ int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms) {
                 break;
             }
             if (!rmq_mfq_drop_first(&s->cl, f, false)) {
-                RMQ_LOG_INFO("store", "segment %s is being read: deletion retried later",
-                             f->path);
+                RMQ_LOG_INFO("store", "segment %s is being read: deletion retried later", f->path);
                 rmq_mfile_unpin(f);
                 break;
             }

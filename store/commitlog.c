@@ -141,14 +141,15 @@ static rmq_err_t segment_for(rmq_store_t *s, size_t total, rmq_mfile_t **out) {
 /* Append n prepared records of one topic/queue under the put lock, encoding each straight into
  * the mapping: the message bytes are copied once. */
 static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, rmq_msg_rec_t *recs,
-                        const size_t *sizes, size_t n, size_t total,
-                        rmq_store_put_result_t *res, int64_t *offsets) {
+                        const size_t *sizes, size_t n, size_t total, rmq_store_put_result_t *res,
+                        int64_t *offsets) {
     char key[160];
     size_t kl = rmq_store__qkey(key, m0->topic, m0->topic_len, '-', m0->queue_id);
     if (total + BLANK_MIN > (size_t)s->cfg.mapped_file_size_commitlog) {
-        RMQ_LOG_WARN("store", "put refused: %zu bytes do not fit a %" PRId64
-                     "-byte segment (mappedFileSizeCommitLog)", total,
-                     s->cfg.mapped_file_size_commitlog);
+        RMQ_LOG_WARN("store",
+                     "put refused: %zu bytes do not fit a %" PRId64
+                     "-byte segment (mappedFileSizeCommitLog)",
+                     total, s->cfg.mapped_file_size_commitlog);
         return RMQ_ERR_MESSAGE_ILLEGAL;
     }
     pthread_mutex_lock(&s->put_mu);
@@ -205,8 +206,7 @@ static rmq_err_t complete(rmq_store_t *s, const rmq_store_put_result_t *r, rmq_s
                           void *arg) {
     rmq_store__reput_wake(s);
     if (s->cfg.flush_disk_type == RMQ_FLUSH_SYNC && done) {
-        if (rmq_store__gc_enqueue(s, r, r->phys_offset + r->wrote_bytes, done, arg))
-            return RMQ_OK;
+        if (rmq_store__gc_enqueue(s, r, r->phys_offset + r->wrote_bytes, done, arg)) return RMQ_OK;
         /* no flush thread (not started): flush here */
         rmq_err_t e = rmq_store__flush_cl(s, 0);
         done(e == RMQ_OK ? RMQ_OK : RMQ_ERR_FLUSH_DISK_TIMEOUT, r, arg);
@@ -237,8 +237,8 @@ rmq_err_t rmq_store_put(rmq_store_t *s, const rmq_store_msg_t *m, rmq_store_put_
 }
 
 rmq_err_t rmq_store_put_batch(rmq_store_t *s, const rmq_store_msg_t *m, size_t n,
-                              rmq_store_put_result_t *r, int64_t *offsets,
-                              rmq_store_put_cb done, void *arg) {
+                              rmq_store_put_result_t *r, int64_t *offsets, rmq_store_put_cb done,
+                              void *arg) {
     if (n == 0) return RMQ_ERR__INVALID_ARG;
     size_t total = 0;
     size_t *sizes = malloc(n * sizeof(*sizes));
@@ -262,8 +262,10 @@ rmq_err_t rmq_store_put_batch(rmq_store_t *s, const rmq_store_msg_t *m, size_t n
         rmq_store_put_result_t tmp;
         if (!r) r = &tmp;
         e = append(s, &m[0], recs, sizes, n, total, r, offsets);
-        if (e == RMQ_OK) e = complete(s, r, done, arg);
-        else atomic_fetch_add(&s->put_fail, 1);
+        if (e == RMQ_OK)
+            e = complete(s, r, done, arg);
+        else
+            atomic_fetch_add(&s->put_fail, 1);
     } else {
         atomic_fetch_add(&s->put_fail, 1);
     }
@@ -328,8 +330,8 @@ static bool skippable(rmq_store_t *s, rmq_mfile_t *f, int64_t off, int64_t *len)
     int64_t next = off + L;
     rmq_msg_rec_t r;
     int64_t rc = rmq_msg_rec_decode(f->base + next, (size_t)(f->size - next), true, &r);
-    bool ok = (rc > 0 && r.phys_offset == f->start + next) ||
-              (rc == 0 && r.total_size == f->size - next);
+    bool ok =
+        (rc > 0 && r.phys_offset == f->start + next) || (rc == 0 && r.total_size == f->size - next);
     if (ok) *len = L;
     return ok;
 }
@@ -345,8 +347,8 @@ static size_t pick_start_segment(rmq_store_t *s, rmq_mfile_t **files, size_t n, 
         uint32_t sysflag = rmq_get_be32(p + 36);
         int64_t ts = (int64_t)rmq_get_be64(p + ((sysflag & RMQ_SYSFLAG_BORNHOST_V6) ? 68 : 56));
         if (ts != 0 && ts <= min_ts) {
-            RMQ_LOG_INFO("store", "recovery starts at %s (checkpoint %" PRId64 ")",
-                         files[i]->path, min_ts);
+            RMQ_LOG_INFO("store", "recovery starts at %s (checkpoint %" PRId64 ")", files[i]->path,
+                         min_ts);
             return i;
         }
     }
@@ -410,9 +412,10 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
             }
             int64_t L;
             if (skippable(s, f, off, &L)) {
-                RMQ_LOG_ERROR("store", "corrupt record at CommitLog offset %" PRId64 " (%" PRId64
-                              " bytes, %s): skipped, later records kept", f->start + off, L,
-                              rc == 0 ? "bad blank" : "CRC/format check failed");
+                RMQ_LOG_ERROR("store",
+                              "corrupt record at CommitLog offset %" PRId64 " (%" PRId64
+                              " bytes, %s): skipped, later records kept",
+                              f->start + off, L, rc == 0 ? "bad blank" : "CRC/format check failed");
                 if (s->skip_n == s->skip_cap) {
                     size_t nc = s->skip_cap ? s->skip_cap * 2 : 8;
                     int64_t *ns = realloc(s->skip, nc * sizeof(*ns));
@@ -450,8 +453,10 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
         for (int64_t k = pos; k < tail->size && k < pos + 4096 && !dirty; k++)
             dirty = tail->base[k] != 0;
         if (dirty)
-            RMQ_LOG_WARN("store", "CommitLog ends at %" PRId64 ": the torn or invalid bytes after "
-                         "it in %s are discarded", process, tail->path);
+            RMQ_LOG_WARN("store",
+                         "CommitLog ends at %" PRId64 ": the torn or invalid bytes after "
+                         "it in %s are discarded",
+                         process, tail->path);
         if (!clean || dirty) {
             if (rmq_mfile_zero(tail, pos, tail->size) != RMQ_OK)
                 RMQ_LOG_WARN("store", "could not zero %s past %" PRId64, tail->path, pos);
@@ -465,9 +470,10 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
     rmq_mfq_snapshot_free(files, n);
     atomic_store(&s->max_offset, process);
     atomic_store(&s->flushed, process);
-    RMQ_LOG_INFO("store", "CommitLog recovered (%s): end %" PRId64 ", %" PRIu64
-                 " records checked, %" PRIu64 " corrupt skipped", clean ? "clean" : "after crash",
-                 process, kept, skipped);
+    RMQ_LOG_INFO("store",
+                 "CommitLog recovered (%s): end %" PRId64 ", %" PRIu64 " records checked, %" PRIu64
+                 " corrupt skipped",
+                 clean ? "clean" : "after crash", process, kept, skipped);
 
     if (cq_max >= process) {
         pthread_rwlock_rdlock(&s->cq_mu);

@@ -19,7 +19,6 @@
 #include "common/util.h"
 #include "store/store_int.h"
 
-
 static rmq_cq_t *cq_new(rmq_store_t *s, const char *topic, size_t tlen, int32_t qid) {
     rmq_cq_t *cq = calloc(1, sizeof(*cq));
     if (!cq) return NULL;
@@ -177,8 +176,8 @@ void rmq_store__cq_truncate(rmq_store_t *s, rmq_cq_t *cq, int64_t phys) {
             p += RMQ_CQ_UNIT;
         if (p < wrote) {
             rmq_mfile_zero(f, p, wrote);
-            RMQ_LOG_INFO("store", "ConsumeQueue %s/%d truncated to %" PRId64, cq->topic,
-                         cq->qid, (f->start + p) / RMQ_CQ_UNIT);
+            RMQ_LOG_INFO("store", "ConsumeQueue %s/%d truncated to %" PRId64, cq->topic, cq->qid,
+                         (f->start + p) / RMQ_CQ_UNIT);
         }
         atomic_store(&f->wrote, p);
         if (atomic_load(&f->flushed) > p) atomic_store(&f->flushed, p);
@@ -224,9 +223,10 @@ rmq_err_t rmq_store__cq_put(rmq_store_t *s, rmq_cq_t *cq, int64_t phys, int32_t 
     int64_t expected = queue_offset * RMQ_CQ_UNIT;
     int64_t end = rmq_mfq_max(&cq->q);
     if (expected < end) {
-        RMQ_LOG_WARN("store", "ConsumeQueue %s/%d: entry for queue offset %" PRId64
-                     " already present (end %" PRId64 "), skipped", cq->topic, cq->qid,
-                     queue_offset, end / RMQ_CQ_UNIT);
+        RMQ_LOG_WARN("store",
+                     "ConsumeQueue %s/%d: entry for queue offset %" PRId64
+                     " already present (end %" PRId64 "), skipped",
+                     cq->topic, cq->qid, queue_offset, end / RMQ_CQ_UNIT);
         return RMQ_OK;
     }
     rmq_err_t e;
@@ -240,9 +240,10 @@ rmq_err_t rmq_store__cq_put(rmq_store_t *s, rmq_cq_t *cq, int64_t phys, int32_t 
             end = seg;
             atomic_store(&cq->min_logic, expected);
         } else {
-            RMQ_LOG_WARN("store", "ConsumeQueue %s/%d: hole from %" PRId64 " to %" PRId64
-                         " filled with blank entries", cq->topic, cq->qid, end / RMQ_CQ_UNIT,
-                         queue_offset);
+            RMQ_LOG_WARN("store",
+                         "ConsumeQueue %s/%d: hole from %" PRId64 " to %" PRId64
+                         " filled with blank entries",
+                         cq->topic, cq->qid, end / RMQ_CQ_UNIT, queue_offset);
         }
         for (; end < expected; end += RMQ_CQ_UNIT)
             if ((e = write_entry(s, cq, 0, RMQ_CQ_BLANK_SIZE, 0)) != RMQ_OK) return e;
@@ -252,7 +253,9 @@ rmq_err_t rmq_store__cq_put(rmq_store_t *s, rmq_cq_t *cq, int64_t phys, int32_t 
     return RMQ_OK;
 }
 
-int64_t rmq_store__cq_max_offset(rmq_cq_t *cq) { return rmq_mfq_max(&cq->q) / RMQ_CQ_UNIT; }
+int64_t rmq_store__cq_max_offset(rmq_cq_t *cq) {
+    return rmq_mfq_max(&cq->q) / RMQ_CQ_UNIT;
+}
 int64_t rmq_store__cq_min_offset(rmq_cq_t *cq) {
     return atomic_load(&cq->min_logic) / RMQ_CQ_UNIT;
 }
@@ -347,8 +350,10 @@ static void rm_dir(const char *path) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
         snprintf(p, sizeof(p), "%s/%s", path, de->d_name);
         struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) rm_dir(p);
-        else unlink(p);
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            rm_dir(p);
+        else
+            unlink(p);
     }
     closedir(d);
     rmdir(path);

@@ -42,7 +42,7 @@ rmq_err_t rmq_store__flush_cl(rmq_store_t *s, int least_pages) {
     }
     if (e != RMQ_OK && atomic_exchange(&s->writable, false))
         RMQ_LOG_ERROR("store", "CommitLog flush failed: the store refuses puts from now on "
-                      "(data written so far stays readable)");
+                               "(data written so far stays readable)");
     if (e == RMQ_OK) {
         atomic_store(&s->flushed, target);
         if (least_pages == 0) {

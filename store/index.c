@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -300,8 +300,8 @@ rmq_err_t rmq_store_query_by_key(rmq_store_t *s, const char *topic, const char *
                     if (diff < 0) break;
                     int64_t t = x->begin_ts + (int64_t)diff * 1000;
                     if (h == kh && t >= begin_ms && t <= end_ms) out[cnt++] = phy;
-                    if (cnt >= (size_t)max || prev <= 0 || prev > x->index_count ||
-                        prev == cur || t < begin_ms)
+                    if (cnt >= (size_t)max || prev <= 0 || prev > x->index_count || prev == cur ||
+                        t < begin_ms)
                         break;
                     cur = prev;
                 }

@@ -9,8 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -24,7 +24,9 @@
 
 _Atomic(rmq_mfile_fallocate_fn) rmq_mfile__fallocate_hook;
 
-void rmq_offset_name(char *out, int64_t off) { snprintf(out, 21, "%020" PRId64, off); }
+void rmq_offset_name(char *out, int64_t off) {
+    snprintf(out, 21, "%020" PRId64, off);
+}
 
 static rmq_err_t map_fd(const char *path, int fd, int64_t start, int64_t size, int64_t pos,
                         rmq_mfile_t **out) {
@@ -161,8 +163,8 @@ rmq_err_t rmq_mfile_zero(rmq_mfile_t *f, int64_t pos, int64_t end) {
         }
     }
     if (end > b && b >= a) memset(f->base + b, 0, (size_t)(end - b));
-    if (msync(f->base + (pos & ~(int64_t)(PAGE - 1)),
-              (size_t)(end - (pos & ~(int64_t)(PAGE - 1))), MS_SYNC) != 0)
+    if (msync(f->base + (pos & ~(int64_t)(PAGE - 1)), (size_t)(end - (pos & ~(int64_t)(PAGE - 1))),
+              MS_SYNC) != 0)
         return RMQ_ERR__IO;
     return RMQ_OK;
 }

@@ -22,9 +22,9 @@ typedef struct rmq_mfile_s {
     int fd;
     uint8_t *base;
     int64_t size;
-    int64_t start;             /* offset of byte 0 in the queue's address space */
-    _Atomic int64_t wrote;     /* readable bytes; writer: the file's appender; readers: any */
-    _Atomic int64_t flushed;   /* durable bytes; writer: flush thread */
+    int64_t start;           /* offset of byte 0 in the queue's address space */
+    _Atomic int64_t wrote;   /* readable bytes; writer: the file's appender; readers: any */
+    _Atomic int64_t flushed; /* durable bytes; writer: flush thread */
     _Atomic int refs;
     _Atomic bool unlink_on_free;
 } rmq_mfile_t;
@@ -40,7 +40,9 @@ extern _Atomic(rmq_mfile_fallocate_fn) rmq_mfile__fallocate_hook;
 rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mfile_t **out);
 /* Map an existing file that must be exactly size bytes. wrote = flushed = size. */
 rmq_err_t rmq_mfile_open(const char *path, int64_t start, int64_t size, rmq_mfile_t **out);
-static inline void rmq_mfile_pin(rmq_mfile_t *f) { atomic_fetch_add(&f->refs, 1); }
+static inline void rmq_mfile_pin(rmq_mfile_t *f) {
+    atomic_fetch_add(&f->refs, 1);
+}
 /* Drop a reference; the last one unmaps, closes, unlinks when marked, and frees. */
 void rmq_mfile_unpin(rmq_mfile_t *f);
 /* Make [flushed, upto) durable (msync MS_SYNC on the dirty pages); sets flushed = upto. */

@@ -15,8 +15,8 @@
 
 /* Delay levels of messageDelayLevel's default "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m
  * 30m 1h 2h", in ms. */
-static const int64_t delay_ms[] = {1000,   5000,   10000,  30000,  60000,   120000,
-                                   180000, 240000, 300000, 360000, 420000,  480000,
+static const int64_t delay_ms[] = {1000,   5000,   10000,   30000,   60000,   120000,
+                                   180000, 240000, 300000,  360000,  420000,  480000,
                                    540000, 600000, 1200000, 1800000, 3600000, 7200000};
 
 int64_t rmq_store__tags_code(const rmq_msg_rec_t *r) {
@@ -64,9 +64,10 @@ static bool dispatch(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys, int64
         int64_t tags = rmq_store__tags_code(r);
         if (!cq || rmq_store__cq_put(s, cq, phys, (int32_t)size, tags, r->queue_offset) != RMQ_OK) {
             if (!atomic_exchange(&s->cq_error, true))
-                RMQ_LOG_ERROR("store", "ConsumeQueue %.*s/%d: cannot write the entry for %" PRId64
-                              ": puts refused until it can", (int)r->topic_len, r->topic,
-                              r->queue_id, phys);
+                RMQ_LOG_ERROR("store",
+                              "ConsumeQueue %.*s/%d: cannot write the entry for %" PRId64
+                              ": puts refused until it can",
+                              (int)r->topic_len, r->topic, r->queue_id, phys);
             return false;
         }
         if (atomic_exchange(&s->cq_error, false))
@@ -96,8 +97,8 @@ static bool dispatch_round(rmq_store_t *s) {
             RMQ_LOG_WARN("store", "dispatch: no segment holds offset %" PRId64, from);
             break;
         }
-        int64_t readable = RMQ_MIN(atomic_load_explicit(&f->wrote, memory_order_acquire),
-                                   end - f->start);
+        int64_t readable =
+            RMQ_MIN(atomic_load_explicit(&f->wrote, memory_order_acquire), end - f->start);
         int64_t pos = from - f->start;
         while (pos < readable) {
             rmq_msg_rec_t r;
@@ -109,12 +110,16 @@ static bool dispatch_round(rmq_store_t *s) {
             if (rc < 0) {
                 int64_t L = (int32_t)rmq_get_be32(f->base + pos);
                 if (L >= 91 && pos + L <= readable) {
-                    RMQ_LOG_ERROR("store", "[BUG] dispatch: bad record at %" PRId64
-                                  ", skipped by its length %" PRId64, f->start + pos, L);
+                    RMQ_LOG_ERROR("store",
+                                  "[BUG] dispatch: bad record at %" PRId64
+                                  ", skipped by its length %" PRId64,
+                                  f->start + pos, L);
                     pos += L;
                 } else {
-                    RMQ_LOG_ERROR("store", "[BUG] dispatch: unreadable record at %" PRId64
-                                  ", skipping to %" PRId64, f->start + pos, f->start + readable);
+                    RMQ_LOG_ERROR("store",
+                                  "[BUG] dispatch: unreadable record at %" PRId64
+                                  ", skipping to %" PRId64,
+                                  f->start + pos, f->start + readable);
                     pos = readable;
                 }
                 continue;

@@ -34,10 +34,15 @@ void rmq_store_cfg_free(rmq_store_cfg_t *cfg) {
 }
 
 const char *rmq_get_status_name(rmq_get_status_t st) {
-    static const char *const names[] = {
-        "FOUND",          "NO_MATCHED_MESSAGE",    "MESSAGE_WAS_REMOVING",
-        "OFFSET_FOUND_NULL", "OFFSET_OVERFLOW_BADLY", "OFFSET_OVERFLOW_ONE",
-        "OFFSET_TOO_SMALL", "NO_MATCHED_LOGIC_QUEUE", "NO_MESSAGE_IN_QUEUE"};
+    static const char *const names[] = {"FOUND",
+                                        "NO_MATCHED_MESSAGE",
+                                        "MESSAGE_WAS_REMOVING",
+                                        "OFFSET_FOUND_NULL",
+                                        "OFFSET_OVERFLOW_BADLY",
+                                        "OFFSET_OVERFLOW_ONE",
+                                        "OFFSET_TOO_SMALL",
+                                        "NO_MATCHED_LOGIC_QUEUE",
+                                        "NO_MESSAGE_IN_QUEUE"};
     return (unsigned)st < RMQ_ARRAY_LEN(names) ? names[st] : "UNKNOWN";
 }
 
@@ -48,7 +53,9 @@ static char *join(const char *a, const char *b) {
     return p;
 }
 
-static void free_cq(void *cq) { rmq_store__cq_free(cq); }
+static void free_cq(void *cq) {
+    rmq_store__cq_free(cq);
+}
 
 static void free_store(rmq_store_t *s) {
     rmq_mfile_unpin(s->cur);
@@ -127,8 +134,8 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     if (!s) return RMQ_ERR__NOMEM;
     s->lock_fd = -1;
     s->cfg = *cfg;
-    s->cfg.store_path_root_dir = rmq_expand_home(cfg->store_path_root_dir ? cfg->store_path_root_dir
-                                                                          : "~/store");
+    s->cfg.store_path_root_dir =
+        rmq_expand_home(cfg->store_path_root_dir ? cfg->store_path_root_dir : "~/store");
     s->cfg.store_path_commitlog =
         cfg->store_path_commitlog ? rmq_expand_home(cfg->store_path_commitlog) : NULL;
     s->cfg.delete_when = strdup(cfg->delete_when ? cfg->delete_when : "04");
@@ -165,8 +172,8 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     s->ckpt_path = join(s->root, "checkpoint");
     s->abort_path = join(s->root, "abort");
     s->lock_path = join(s->root, "lock");
-    if (!s->root || !s->cl_dir || !s->cq_dir || !s->index_dir || !s->ckpt_path ||
-        !s->abort_path || !s->lock_path) {
+    if (!s->root || !s->cl_dir || !s->cq_dir || !s->index_dir || !s->ckpt_path || !s->abort_path ||
+        !s->lock_path) {
         free_store(s);
         return RMQ_ERR__NOMEM;
     }
@@ -204,7 +211,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     }
     if (!cq_dir_present && rmq_mfq_count(&s->cl))
         RMQ_LOG_WARN("store", "%s missing: rebuilding every ConsumeQueue from the CommitLog",
-                      s->cq_dir);
+                     s->cq_dir);
     size_t bi;
     pthread_rwlock_rdlock(&s->cq_mu);
     for (rmq_map_ent_t *ent = rmq_map_first(&s->cqs, &bi); ent;
@@ -244,9 +251,10 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     atomic_store(&s->last_store_ts, last_ts > 0 ? last_ts : 0);
     atomic_store(&s->logics_ts, RMQ_MAX(atomic_load(&s->logics_ts), s->ckpt.logics_ts));
     atomic_store(&s->writable, true);
-    RMQ_LOG_INFO("store", "store %s opened (%s) in %" PRIu64 " ms: CommitLog [%" PRId64
-                 ", %" PRId64 ")", s->root, clean ? "clean" : "recovered after crash",
-                 rmq_mono_ms() - t0, cl_min, (int64_t)atomic_load(&s->max_offset));
+    RMQ_LOG_INFO("store",
+                 "store %s opened (%s) in %" PRIu64 " ms: CommitLog [%" PRId64 ", %" PRId64 ")",
+                 s->root, clean ? "clean" : "recovered after crash", rmq_mono_ms() - t0, cl_min,
+                 (int64_t)atomic_load(&s->max_offset));
     *out = s;
     return RMQ_OK;
 }
@@ -343,7 +351,8 @@ void rmq_store_close(rmq_store_t *s) {
     free_store(s);
 }
 
-/* ---- reads ------------------------------------------------------------------------------------ */
+/* ---- reads ------------------------------------------------------------------------------------
+ */
 
 typedef struct {
     rmq_store_get_t g;
@@ -600,10 +609,14 @@ int64_t rmq_store_offset_by_time(rmq_store_t *s, const char *topic, int32_t queu
         result = 0;
     } else {
         int64_t off;
-        if (found >= 0) off = found;
-        else if (left < 0 && right < 0) off = RMQ_MAX(low, 0);
-        else if (left < 0) off = right;
-        else if (right < 0) off = left;
+        if (found >= 0)
+            off = found;
+        else if (left < 0 && right < 0)
+            off = RMQ_MAX(low, 0);
+        else if (left < 0)
+            off = right;
+        else if (right < 0)
+            off = left;
         else {
             int64_t dl = ts_ms - left_ts, dr = right_ts - ts_ms;
             if (left_ts < 0) dl = INT64_MAX;
@@ -637,8 +650,8 @@ void rmq_store_get_stats(rmq_store_t *s, rmq_store_stats_t *st) {
     st->earliest_msg_time =
         rmq_mfq_count(&s->cl) ? rmq_store__read_store_ts(s, st->commitlog_min_offset) : -1;
     st->commitlog_segments = (int)rmq_mfq_count(&s->cl);
-    st->writable = atomic_load(&s->writable) && !atomic_load(&s->disk_full) &&
-                   !atomic_load(&s->cq_error);
+    st->writable =
+        atomic_load(&s->writable) && !atomic_load(&s->disk_full) && !atomic_load(&s->cq_error);
 }
 
 bool rmq_store_wait_dispatched(rmq_store_t *s, int timeout_ms) {

@@ -22,32 +22,32 @@ typedef enum { RMQ_FLUSH_ASYNC = 0, RMQ_FLUSH_SYNC = 1 } rmq_flush_type_t;
 
 /* Store configuration; RocketMQ's MessageStoreConfig keys (see RMQ_STORE_CFG_KV). */
 typedef struct {
-    char *store_path_root_dir;          /* storePathRootDir, default ~/store */
-    char *store_path_commitlog;         /* storePathCommitLog, default <root>/commitlog */
-    int64_t mapped_file_size_commitlog; /* mappedFileSizeCommitLog (alias mapedFile...), 1 GiB */
-    int64_t mapped_file_size_cq;        /* mappedFileSizeConsumeQueue, 300000*20 */
-    int max_message_size;               /* maxMessageSize, 4 MiB (body limit) */
-    int flush_disk_type;                /* flushDiskType: ASYNC_FLUSH | SYNC_FLUSH */
-    int flush_interval_commitlog;       /* flushIntervalCommitLog ms, 500 */
-    int flush_commitlog_least_pages;    /* flushCommitLogLeastPages, 4 */
+    char *store_path_root_dir;             /* storePathRootDir, default ~/store */
+    char *store_path_commitlog;            /* storePathCommitLog, default <root>/commitlog */
+    int64_t mapped_file_size_commitlog;    /* mappedFileSizeCommitLog (alias mapedFile...), 1 GiB */
+    int64_t mapped_file_size_cq;           /* mappedFileSizeConsumeQueue, 300000*20 */
+    int max_message_size;                  /* maxMessageSize, 4 MiB (body limit) */
+    int flush_disk_type;                   /* flushDiskType: ASYNC_FLUSH | SYNC_FLUSH */
+    int flush_interval_commitlog;          /* flushIntervalCommitLog ms, 500 */
+    int flush_commitlog_least_pages;       /* flushCommitLogLeastPages, 4 */
     int flush_commitlog_thorough_interval; /* flushCommitLogThoroughInterval ms, 10000 */
-    int flush_interval_cq;              /* flushIntervalConsumeQueue ms, 1000 */
-    int sync_flush_timeout;             /* syncFlushTimeout ms, 5000 */
-    char *delete_when;                  /* deleteWhen "04" (hours, ';'-separated) */
-    int file_reserved_time;             /* fileReservedTime hours, 72 */
-    int disk_max_used_space_ratio;      /* diskMaxUsedSpaceRatio %, 75 */
-    int clean_resource_interval;        /* cleanResourceInterval ms, 10000 */
-    int max_hash_slot_num;              /* maxHashSlotNum, 5000000 */
-    int max_index_num;                  /* maxIndexNum, 20000000 */
-    bool message_index_enable;          /* messageIndexEnable, true */
-    bool check_crc_on_recover;          /* checkCRCOnRecover, true */
-    bool warm_mapped_file_enable;       /* warmMapedFileEnable: pre-touch new segments, true */
-    int max_transfer_bytes_mem;         /* maxTransferBytesOnMessageInMemory, 262144 */
-    int max_transfer_count_mem;         /* maxTransferCountOnMessageInMemory, 32 */
-    int max_transfer_bytes_disk;        /* maxTransferBytesOnMessageInDisk, 65536 */
-    int max_transfer_count_disk;        /* maxTransferCountOnMessageInDisk, 8 */
+    int flush_interval_cq;                 /* flushIntervalConsumeQueue ms, 1000 */
+    int sync_flush_timeout;                /* syncFlushTimeout ms, 5000 */
+    char *delete_when;                     /* deleteWhen "04" (hours, ';'-separated) */
+    int file_reserved_time;                /* fileReservedTime hours, 72 */
+    int disk_max_used_space_ratio;         /* diskMaxUsedSpaceRatio %, 75 */
+    int clean_resource_interval;           /* cleanResourceInterval ms, 10000 */
+    int max_hash_slot_num;                 /* maxHashSlotNum, 5000000 */
+    int max_index_num;                     /* maxIndexNum, 20000000 */
+    bool message_index_enable;             /* messageIndexEnable, true */
+    bool check_crc_on_recover;             /* checkCRCOnRecover, true */
+    bool warm_mapped_file_enable;          /* warmMapedFileEnable: pre-touch new segments, true */
+    int max_transfer_bytes_mem;            /* maxTransferBytesOnMessageInMemory, 262144 */
+    int max_transfer_count_mem;            /* maxTransferCountOnMessageInMemory, 32 */
+    int max_transfer_bytes_disk;           /* maxTransferBytesOnMessageInDisk, 65536 */
+    int max_transfer_count_disk;           /* maxTransferCountOnMessageInDisk, 8 */
     int access_message_in_memory_max_ratio; /* accessMessageInMemoryMaxRatio, 40 */
-    int default_query_max_num;          /* defaultQueryMaxNum, 32 */
+    int default_query_max_num;              /* defaultQueryMaxNum, 32 */
 } rmq_store_cfg_t;
 
 extern const char *const rmq_store_flush_names[]; /* {"ASYNC_FLUSH", "SYNC_FLUSH", NULL} */
@@ -59,58 +59,59 @@ void rmq_store_cfg_free(rmq_store_cfg_t *cfg);
 
 /* kvconf table entries for a rmq_store_cfg_t embedded as member m of struct T, so the broker's
  * one table parses broker.conf. Expands to a comma-separated list of rmq_kv_def_t. */
-#define RMQ_STORE_CFG_KV(T, m)                                                                   \
-    RMQ_KV_STR("storePathRootDir", T, m.store_path_root_dir, "~/store", "store root directory"), \
-    RMQ_KV_STR("storePathCommitLog", T, m.store_path_commitlog, NULL,                           \
-               "CommitLog directory (default <storePathRootDir>/commitlog)"),                    \
-    RMQ_KV_I64_ALIAS("mappedFileSizeCommitLog", "mapedFileSizeCommitLog", T,                    \
-                     m.mapped_file_size_commitlog, 1073741824LL, 4096, 1LL << 40,               \
-                     "CommitLog segment size in bytes"),                                         \
-    RMQ_KV_I64_ALIAS("mappedFileSizeConsumeQueue", "mapedFileSizeConsumeQueue", T,              \
-                     m.mapped_file_size_cq, 6000000LL, 20, 1LL << 32,                            \
-                     "ConsumeQueue segment size in bytes (rounded up to 20)"),                   \
-    RMQ_KV_INT("maxMessageSize", T, m.max_message_size, 4194304, 1024, 1 << 30,                 \
-               "largest message body accepted, bytes"),                                          \
-    RMQ_KV_ENUM("flushDiskType", T, m.flush_disk_type, 0, rmq_store_flush_names,                \
-                "ASYNC_FLUSH or SYNC_FLUSH (group commit)"),                                    \
-    RMQ_KV_INT("flushIntervalCommitLog", T, m.flush_interval_commitlog, 500, 1, 3600000,       \
-               "async flush interval, ms"),                                                      \
-    RMQ_KV_INT("flushCommitLogLeastPages", T, m.flush_commitlog_least_pages, 4, 0, 1 << 20,    \
-               "async flush only when this many dirty pages"),                                   \
-    RMQ_KV_INT("flushCommitLogThoroughInterval", T, m.flush_commitlog_thorough_interval, 10000, \
-               1, 3600000, "flush everything at least this often, ms"),                          \
-    RMQ_KV_INT("flushIntervalConsumeQueue", T, m.flush_interval_cq, 1000, 1, 3600000,          \
-               "ConsumeQueue flush interval, ms"),                                               \
-    RMQ_KV_INT("syncFlushTimeout", T, m.sync_flush_timeout, 5000, 1, 3600000,                  \
-               "SYNC_FLUSH wait before FLUSH_DISK_TIMEOUT, ms"),                                 \
-    RMQ_KV_STR("deleteWhen", T, m.delete_when, "04", "hour(s) of day to delete expired files"), \
-    RMQ_KV_INT("fileReservedTime", T, m.file_reserved_time, 72, 0, 1000000,                    \
-               "keep CommitLog segments this many hours"),                                       \
-    RMQ_KV_INT("diskMaxUsedSpaceRatio", T, m.disk_max_used_space_ratio, 75, 10, 95,            \
-               "delete at once above this disk use, %"),                                         \
-    RMQ_KV_INT("cleanResourceInterval", T, m.clean_resource_interval, 10000, 100, 3600000,     \
-               "retention check interval, ms"),                                                  \
-    RMQ_KV_INT("maxHashSlotNum", T, m.max_hash_slot_num, 5000000, 1, 100000000,                \
-               "IndexFile hash slots"),                                                          \
-    RMQ_KV_INT("maxIndexNum", T, m.max_index_num, 20000000, 1, 400000000,                      \
-               "IndexFile entries"),                                                             \
-    RMQ_KV_BOOL("messageIndexEnable", T, m.message_index_enable, 1, "build IndexFiles"),        \
-    RMQ_KV_BOOL("checkCRCOnRecover", T, m.check_crc_on_recover, 1,                              \
-                "check body CRC during recovery"),                                               \
-    RMQ_KV_BOOL("warmMapedFileEnable", T, m.warm_mapped_file_enable, 1,                         \
-                "pre-touch new CommitLog segments"),                                             \
-    RMQ_KV_INT("maxTransferBytesOnMessageInMemory", T, m.max_transfer_bytes_mem, 262144, 1,     \
-               1 << 30, "pull size cap, bytes, data in memory"),                                 \
-    RMQ_KV_INT("maxTransferCountOnMessageInMemory", T, m.max_transfer_count_mem, 32, 1, 65536,  \
-               "pull count cap, data in memory"),                                                \
-    RMQ_KV_INT("maxTransferBytesOnMessageInDisk", T, m.max_transfer_bytes_disk, 65536, 1,       \
-               1 << 30, "pull size cap, bytes, data on disk"),                                   \
-    RMQ_KV_INT("maxTransferCountOnMessageInDisk", T, m.max_transfer_count_disk, 8, 1, 65536,    \
-               "pull count cap, data on disk"),                                                  \
-    RMQ_KV_INT("accessMessageInMemoryMaxRatio", T, m.access_message_in_memory_max_ratio, 40, 0, \
-               100, "RAM share below which data counts as in memory, %"),                       \
-    RMQ_KV_INT("defaultQueryMaxNum", T, m.default_query_max_num, 32, 1, 65536,                  \
-               "QUERY_MESSAGE result cap")
+#define RMQ_STORE_CFG_KV(T, m)                                                                     \
+    RMQ_KV_STR("storePathRootDir", T, m.store_path_root_dir, "~/store", "store root directory"),   \
+        RMQ_KV_STR("storePathCommitLog", T, m.store_path_commitlog, NULL,                          \
+                   "CommitLog directory (default <storePathRootDir>/commitlog)"),                  \
+        RMQ_KV_I64_ALIAS("mappedFileSizeCommitLog", "mapedFileSizeCommitLog", T,                   \
+                         m.mapped_file_size_commitlog, 1073741824LL, 4096, 1LL << 40,              \
+                         "CommitLog segment size in bytes"),                                       \
+        RMQ_KV_I64_ALIAS("mappedFileSizeConsumeQueue", "mapedFileSizeConsumeQueue", T,             \
+                         m.mapped_file_size_cq, 6000000LL, 20, 1LL << 32,                          \
+                         "ConsumeQueue segment size in bytes (rounded up to 20)"),                 \
+        RMQ_KV_INT("maxMessageSize", T, m.max_message_size, 4194304, 1024, 1 << 30,                \
+                   "largest message body accepted, bytes"),                                        \
+        RMQ_KV_ENUM("flushDiskType", T, m.flush_disk_type, 0, rmq_store_flush_names,               \
+                    "ASYNC_FLUSH or SYNC_FLUSH (group commit)"),                                   \
+        RMQ_KV_INT("flushIntervalCommitLog", T, m.flush_interval_commitlog, 500, 1, 3600000,       \
+                   "async flush interval, ms"),                                                    \
+        RMQ_KV_INT("flushCommitLogLeastPages", T, m.flush_commitlog_least_pages, 4, 0, 1 << 20,    \
+                   "async flush only when this many dirty pages"),                                 \
+        RMQ_KV_INT("flushCommitLogThoroughInterval", T, m.flush_commitlog_thorough_interval,       \
+                   10000, 1, 3600000, "flush everything at least this often, ms"),                 \
+        RMQ_KV_INT("flushIntervalConsumeQueue", T, m.flush_interval_cq, 1000, 1, 3600000,          \
+                   "ConsumeQueue flush interval, ms"),                                             \
+        RMQ_KV_INT("syncFlushTimeout", T, m.sync_flush_timeout, 5000, 1, 3600000,                  \
+                   "SYNC_FLUSH wait before FLUSH_DISK_TIMEOUT, ms"),                               \
+        RMQ_KV_STR("deleteWhen", T, m.delete_when, "04",                                           \
+                   "hour(s) of day to delete expired files"),                                      \
+        RMQ_KV_INT("fileReservedTime", T, m.file_reserved_time, 72, 0, 1000000,                    \
+                   "keep CommitLog segments this many hours"),                                     \
+        RMQ_KV_INT("diskMaxUsedSpaceRatio", T, m.disk_max_used_space_ratio, 75, 10, 95,            \
+                   "delete at once above this disk use, %"),                                       \
+        RMQ_KV_INT("cleanResourceInterval", T, m.clean_resource_interval, 10000, 100, 3600000,     \
+                   "retention check interval, ms"),                                                \
+        RMQ_KV_INT("maxHashSlotNum", T, m.max_hash_slot_num, 5000000, 1, 100000000,                \
+                   "IndexFile hash slots"),                                                        \
+        RMQ_KV_INT("maxIndexNum", T, m.max_index_num, 20000000, 1, 400000000,                      \
+                   "IndexFile entries"),                                                           \
+        RMQ_KV_BOOL("messageIndexEnable", T, m.message_index_enable, 1, "build IndexFiles"),       \
+        RMQ_KV_BOOL("checkCRCOnRecover", T, m.check_crc_on_recover, 1,                             \
+                    "check body CRC during recovery"),                                             \
+        RMQ_KV_BOOL("warmMapedFileEnable", T, m.warm_mapped_file_enable, 1,                        \
+                    "pre-touch new CommitLog segments"),                                           \
+        RMQ_KV_INT("maxTransferBytesOnMessageInMemory", T, m.max_transfer_bytes_mem, 262144, 1,    \
+                   1 << 30, "pull size cap, bytes, data in memory"),                               \
+        RMQ_KV_INT("maxTransferCountOnMessageInMemory", T, m.max_transfer_count_mem, 32, 1, 65536, \
+                   "pull count cap, data in memory"),                                              \
+        RMQ_KV_INT("maxTransferBytesOnMessageInDisk", T, m.max_transfer_bytes_disk, 65536, 1,      \
+                   1 << 30, "pull size cap, bytes, data on disk"),                                 \
+        RMQ_KV_INT("maxTransferCountOnMessageInDisk", T, m.max_transfer_count_disk, 8, 1, 65536,   \
+                   "pull count cap, data on disk"),                                                \
+        RMQ_KV_INT("accessMessageInMemoryMaxRatio", T, m.access_message_in_memory_max_ratio, 40,   \
+                   0, 100, "RAM share below which data counts as in memory, %"),                   \
+        RMQ_KV_INT("defaultQueryMaxNum", T, m.default_query_max_num, 32, 1, 65536,                 \
+                   "QUERY_MESSAGE result cap")
 
 typedef struct rmq_store_s rmq_store_t;
 
@@ -122,9 +123,9 @@ typedef struct {
     int32_t flag;
     const void *body;
     size_t body_len;
-    const char *props;      /* encoded properties (k\001v\002...), may be NULL */
+    const char *props; /* encoded properties (k\001v\002...), may be NULL */
     size_t props_len;
-    int32_t sysflag;        /* COMPRESSED / TXN bits; the V6 bits are derived from the hosts */
+    int32_t sysflag; /* COMPRESSED / TXN bits; the V6 bits are derived from the hosts */
     int64_t born_ts;
     rmq_msg_host_t born_host;
     rmq_msg_host_t store_host;
@@ -133,11 +134,11 @@ typedef struct {
 } rmq_store_msg_t;
 
 typedef struct {
-    int64_t phys_offset;    /* of the (first) record */
-    int64_t queue_offset;   /* of the (first) record */
+    int64_t phys_offset;  /* of the (first) record */
+    int64_t queue_offset; /* of the (first) record */
     int64_t store_ts;
     int32_t wrote_bytes;
-    int32_t count;          /* records written (batch) */
+    int32_t count; /* records written (batch) */
 } rmq_store_put_result_t;
 
 /* Completion of a put: err is RMQ_OK when durable as the flush type promises, else
@@ -164,8 +165,8 @@ rmq_err_t rmq_store_put(rmq_store_t *s, const rmq_store_msg_t *m, rmq_store_put_
  * the first record, r->count = n. Each record's offset id can be derived from
  * offsets[i] (filled when non-NULL, n entries). */
 rmq_err_t rmq_store_put_batch(rmq_store_t *s, const rmq_store_msg_t *m, size_t n,
-                              rmq_store_put_result_t *r, int64_t *offsets,
-                              rmq_store_put_cb done, void *arg);
+                              rmq_store_put_result_t *r, int64_t *offsets, rmq_store_put_cb done,
+                              void *arg);
 
 /* Status of a read, RocketMQ's GetMessageStatus. */
 typedef enum {
@@ -250,12 +251,12 @@ rmq_err_t rmq_store_delete_topic(rmq_store_t *s, const char *topic);
 /* Runtime figures for GET_BROKER_RUNTIME_INFO. */
 typedef struct {
     int64_t commitlog_min_offset, commitlog_max_offset;
-    int64_t flushed_offset;         /* durable up to here */
-    int64_t dispatched_offset;      /* reput position */
-    uint64_t put_count, put_bytes;  /* since start */
+    int64_t flushed_offset;        /* durable up to here */
+    int64_t dispatched_offset;     /* reput position */
+    uint64_t put_count, put_bytes; /* since start */
     uint64_t put_fail_count;
-    double disk_used_ratio;         /* of the CommitLog's file system, 0..1 */
-    int64_t earliest_msg_time;      /* -1 if empty */
+    double disk_used_ratio;    /* of the CommitLog's file system, 0..1 */
+    int64_t earliest_msg_time; /* -1 if empty */
     int commitlog_segments;
     bool writable;
 } rmq_store_stats_t;

@@ -32,8 +32,8 @@ typedef struct {
     char *topic;
     int32_t qid;
     rmq_mfq_t q;
-    int64_t max_phys;                /* writer: dispatcher; offset+size of the last entry */
-    _Atomic int64_t min_logic;       /* CQ byte offset of the first valid entry */
+    int64_t max_phys;          /* writer: dispatcher; offset+size of the last entry */
+    _Atomic int64_t min_logic; /* CQ byte offset of the first valid entry */
     _Atomic bool deleted;
 } rmq_cq_t;
 
@@ -69,24 +69,24 @@ struct rmq_store_s {
     /* CommitLog */
     rmq_mfq_t cl;
     pthread_mutex_t put_mu;
-    rmq_mfile_t *cur;             /* under put_mu: the segment being appended to (pinned) */
-    rmq_map_t qoff;               /* under put_mu: "topic-qid" -> next queue offset (v.i64) */
-    _Atomic int64_t max_offset;   /* writer: appender (after the copy); readers: any */
-    _Atomic int64_t flushed;      /* writer: flush thread */
-    _Atomic int64_t last_store_ts;/* store time of the last append */
+    rmq_mfile_t *cur;              /* under put_mu: the segment being appended to (pinned) */
+    rmq_map_t qoff;                /* under put_mu: "topic-qid" -> next queue offset (v.i64) */
+    _Atomic int64_t max_offset;    /* writer: appender (after the copy); readers: any */
+    _Atomic int64_t flushed;       /* writer: flush thread */
+    _Atomic int64_t last_store_ts; /* store time of the last append */
     _Atomic uint64_t put_count, put_bytes, put_fail;
     _Atomic bool writable;
     _Atomic bool disk_full;
-    _Atomic bool cq_error;        /* a ConsumeQueue write failed: puts refused */
+    _Atomic bool cq_error; /* a ConsumeQueue write failed: puts refused */
 
     /* allocate-ahead (alloc.c) */
     rmq_store_thread_t alloc_thr;
     pthread_mutex_t alloc_mu;
     pthread_cond_t alloc_cv;
-    int64_t alloc_want;  /* start offset requested, -1 none */
+    int64_t alloc_want; /* start offset requested, -1 none */
     bool alloc_busy;
-    int64_t alloc_busy_start;  /* the segment being created while busy */
-    bool alloc_warming;        /* the allocator is pre-faulting the segment it offered */
+    int64_t alloc_busy_start; /* the segment being created while busy */
+    bool alloc_warming;       /* the allocator is pre-faulting the segment it offered */
     rmq_mfile_t *alloc_ready;
 
     /* flush (flush.c) */
@@ -96,7 +96,7 @@ struct rmq_store_s {
     rmq_gc_req_t *gc_w, *gc_r;
     size_t gc_wn, gc_wcap, gc_rcap;
     uint64_t last_thorough_ms;
-    pthread_mutex_t flush_mu;     /* one CommitLog flush at a time */
+    pthread_mutex_t flush_mu;            /* one CommitLog flush at a time */
     _Atomic uint64_t gc_rounds, gc_reqs; /* group commits done and requests they completed */
 
     /* records skipped as corrupt by recovery: the dispatcher gives them no ConsumeQueue entry */
@@ -104,9 +104,9 @@ struct rmq_store_s {
     size_t skip_n, skip_cap;
 
     /* ConsumeQueues */
-    pthread_rwlock_t cq_mu;       /* guards cqs (the table), not entry contents */
-    rmq_map_t cqs;                /* "topic\x01qid" -> rmq_cq_t * (v.ptr) */
-    rmq_cq_t **cq_graveyard;      /* deleted queues kept until close (readers may hold them) */
+    pthread_rwlock_t cq_mu;  /* guards cqs (the table), not entry contents */
+    rmq_map_t cqs;           /* "topic\x01qid" -> rmq_cq_t * (v.ptr) */
+    rmq_cq_t **cq_graveyard; /* deleted queues kept until close (readers may hold them) */
     size_t cq_graveyard_n;
 
     /* IndexFiles */
@@ -120,9 +120,9 @@ struct rmq_store_s {
     pthread_mutex_t reput_mu;
     pthread_cond_t reput_cv;
     _Atomic bool reput_waiting;
-    _Atomic int64_t reput_from;   /* writer: dispatcher */
-    _Atomic int64_t logics_ts;    /* store ts of the last dispatched record */
-    rmq_cq_t *disp_cq;            /* dispatcher's last queue (reput.c) */
+    _Atomic int64_t reput_from; /* writer: dispatcher */
+    _Atomic int64_t logics_ts;  /* store ts of the last dispatched record */
+    rmq_cq_t *disp_cq;          /* dispatcher's last queue (reput.c) */
     rmq_store_arrive_cb arrive_cb;
     void *arrive_arg;
 
@@ -132,7 +132,7 @@ struct rmq_store_s {
     rmq_store_thread_t svc_thr;
     pthread_mutex_t svc_mu;
     pthread_cond_t svc_cv;
-    int64_t last_clean_min;        /* CommitLog min offset at the last CQ/index clean */
+    int64_t last_clean_min; /* CommitLog min offset at the last CQ/index clean */
 };
 
 /* "topic<sep>qid" into out (>= tlen + 13 bytes); returns the length. snprintf is too slow for

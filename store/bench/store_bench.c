@@ -48,7 +48,9 @@ static bool g_warm = true;
 static int g_read_loops = 2;
 static bool g_prime = false;
 
-static double now_s(void) { return (double)rmq_mono_us() / 1e6; }
+static double now_s(void) {
+    return (double)rmq_mono_us() / 1e6;
+}
 
 static void die(const char *what) {
     perror(what);
@@ -61,7 +63,9 @@ static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw
     (void)ftw;
     return remove(p);
 }
-static void rm_rf(const char *dir) { nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static void rm_rf(const char *dir) {
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 /* On a VM, guest memory never touched before costs a host fault per page on first use, which
  * would be charged to whichever phase first needs fresh page-cache pages. Touch (and free)
@@ -133,7 +137,8 @@ static void raw_mapped_copy(void) {
     t1 = now_s();
     raw_crc_mbs = (double)(total / 4) / (1 << 20) / (t1 - t0);
     t0 = now_s();
-    for (size_t off = 0; off + g_msg <= total / 4; off += g_msg) c ^= rmq_msg_body_crc(m + off, g_msg);
+    for (size_t off = 0; off + g_msg <= total / 4; off += g_msg)
+        c ^= rmq_msg_body_crc(m + off, g_msg);
     t1 = now_s();
     double fast_crc = (double)(total / 4) / (1 << 20) / (t1 - t0);
     if (c == 42) printf(" ");
@@ -146,7 +151,8 @@ static void raw_mapped_copy(void) {
     printf("raw   memcpy out of the mapping (read)       %9.0f MB/s\n", raw_read_mbs);
     printf("raw   same, first read after msync           %9.0f MB/s\n", raw_read_flushed_mbs);
     printf("raw   first touch of a new mapped file       %9.0f MB/s  (page fault + zero fill: the "
-           "cost of every fresh segment page)\n", raw_touch_mbs);
+           "cost of every fresh segment page)\n",
+           raw_touch_mbs);
     printf("raw   crc32 (zlib)                           %9.0f MB/s\n", raw_crc_mbs);
     printf("raw   body CRC as the store computes it      %9.0f MB/s\n", fast_crc);
 }
@@ -193,8 +199,10 @@ static void raw_group_commit(void) {
                 t1 = now_s();
             } while (t1 - t0 < g_secs / 2);
             double rps = (double)recs / (t1 - t0);
-            if (mode == 0) raw_fdatasync_rps[gi] = rps;
-            else raw_msync_rps[gi] = rps;
+            if (mode == 0)
+                raw_fdatasync_rps[gi] = rps;
+            else
+                raw_msync_rps[gi] = rps;
             if (m) munmap(m, size);
             close(fd);
             unlink(path);
@@ -206,15 +214,16 @@ static void raw_group_commit(void) {
     free(rec);
 }
 
-/* ---- store ------------------------------------------------------------------------------------ */
+/* ---- store ------------------------------------------------------------------------------------
+ */
 
 /* Wait until the allocate-ahead thread is idle: its zero-filling of the next segment competes
  * with whatever runs on the other core (here first touch is slow, see "raw first touch"). */
 static void wait_alloc_idle(rmq_store_t *s) {
     for (int i = 0; i < 6000; i++) {
         pthread_mutex_lock(&s->alloc_mu);
-        bool idle = !s->alloc_busy && !s->alloc_warming &&
-                    (s->alloc_want < 0 || s->alloc_ready != NULL);
+        bool idle =
+            !s->alloc_busy && !s->alloc_warming && (s->alloc_want < 0 || s->alloc_ready != NULL);
         pthread_mutex_unlock(&s->alloc_mu);
         if (idle) return;
         usleep(10000);
@@ -297,9 +306,9 @@ static void *async_writer(void *arg) {
 }
 
 static double rec_bytes(void) {
-    return (double)rmq_msg_rec_size(g_msg, strlen("BenchAsync"),
-                                    strlen("TAGS\001TagA\002UNIQ_KEY\0010A0000010000000000000000000000"),
-                                    false, false);
+    return (double)rmq_msg_rec_size(
+        g_msg, strlen("BenchAsync"),
+        strlen("TAGS\001TagA\002UNIQ_KEY\0010A0000010000000000000000000000"), false, false);
 }
 
 static void run_async(int writers, rmq_store_t *s) {
@@ -442,8 +451,8 @@ static void run_read(rmq_store_t *s, int queues, int pass) {
     double mbs = (double)bytes / (1 << 20) / t;
     double ref = pass == 1 ? raw_read_flushed_mbs : raw_read_mbs;
     printf("store read via ConsumeQueue, pass %d %7.0f msgs/s %7.0f MB/s  = %3.0f%% of raw memcpy "
-           "read%s\n", pass, (double)n / t, mbs, 100 * mbs / ref,
-           pass == 1 ? " after msync" : "");
+           "read%s\n",
+           pass, (double)n / t, mbs, 100 * mbs / ref, pass == 1 ? " after msync" : "");
     free(dst);
 }
 
@@ -463,14 +472,11 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-    static const struct option opts[] = {{"dir", 1, 0, 'd'},      {"segment-size", 1, 0, 's'},
-                                         {"msg-size", 1, 0, 'm'}, {"async-mb", 1, 0, 'a'},
-                                         {"seconds", 1, 0, 't'},  {"raw-only", 0, 0, 'r'},
-                                         {"help", 0, 0, 'h'},     {"phases", 1, 0, 'p'},
-                                         {"no-warm", 0, 0, 'W'},
-                                         {"read-loops", 1, 0, 'L'},
-                                         {"prime", 0, 0, 'P'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"dir", 1, 0, 'd'},        {"segment-size", 1, 0, 's'}, {"msg-size", 1, 0, 'm'},
+        {"async-mb", 1, 0, 'a'},   {"seconds", 1, 0, 't'},      {"raw-only", 0, 0, 'r'},
+        {"help", 0, 0, 'h'},       {"phases", 1, 0, 'p'},       {"no-warm", 0, 0, 'W'},
+        {"read-loops", 1, 0, 'L'}, {"prime", 0, 0, 'P'},        {0, 0, 0, 0}};
     const char *phases = "async,read,sync";
     bool raw_only = false, own_dir = true;
     int c;

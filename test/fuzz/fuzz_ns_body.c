@@ -20,8 +20,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rmq_ns_reg_body_decode(data, size, compressed, &body, err, sizeof err) == RMQ_OK) {
         rmq_ns_route_t *r = rmq_ns_route_new();
         static int conn;
-        rmq_ns_reg_t reg = {.cluster = "C", .broker_name = "b", .broker_addr = "1.2.3.4:5",
-                            .ha_addr = "", .broker_id = 0, .body = &body, .conn = &conn};
+        rmq_ns_reg_t reg = {.cluster = "C",
+                            .broker_name = "b",
+                            .broker_addr = "1.2.3.4:5",
+                            .ha_addr = "",
+                            .broker_id = 0,
+                            .body = &body,
+                            .conn = &conn};
         rmq_ns_reg_result_t res;
         if (r && rmq_ns_route_register(r, &reg, 1, &res) == RMQ_OK) {
             rmq_buf_t b;

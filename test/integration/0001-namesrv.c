@@ -174,11 +174,12 @@ static void test_register_and_route(void **state) {
         s = simple(nss[i], RMQ_REQ_GET_BROKER_CLUSTER_INFO, NULL, NULL, &code);
         assert_int_equal(code, RMQ_OK);
         assert_string_equal(
-            s, "{\"brokerAddrTable\":{\"broker-a\":{\"brokerAddrs\":{0:\"" MASTER_A "\",1:\"" SLAVE_A
-               "\"},\"brokerName\":\"broker-a\",\"cluster\":\"DefaultCluster\"},\"broker-b\":{"
-               "\"brokerAddrs\":{0:\"" MASTER_B "\"},\"brokerName\":\"broker-b\",\"cluster\":"
-               "\"DefaultCluster\"}},\"clusterAddrTable\":{\"DefaultCluster\":[\"broker-a\","
-               "\"broker-b\"]}}");
+            s,
+            "{\"brokerAddrTable\":{\"broker-a\":{\"brokerAddrs\":{0:\"" MASTER_A "\",1:\"" SLAVE_A
+            "\"},\"brokerName\":\"broker-a\",\"cluster\":\"DefaultCluster\"},\"broker-b\":{"
+            "\"brokerAddrs\":{0:\"" MASTER_B "\"},\"brokerName\":\"broker-b\",\"cluster\":"
+            "\"DefaultCluster\"}},\"clusterAddrTable\":{\"DefaultCluster\":[\"broker-a\","
+            "\"broker-b\"]}}");
         free(s);
         s = simple(nss[i], RMQ_REQ_GET_ALL_TOPIC_LIST_FROM_NAMESERVER, NULL, NULL, &code);
         assert_string_equal(s, "{\"topicList\":[\"TBW102\",\"TopicB\",\"TopicTest\"]}");
@@ -241,8 +242,8 @@ static void test_kv_config(void **state) {
     rmq_rem_cmd_destroy(r);
 
     int code;
-    char *s = simple(ns1.addr, RMQ_REQ_GET_KVLIST_BY_NAMESPACE, "namespace", "ORDER_TOPIC_CONFIG",
-                     &code);
+    char *s =
+        simple(ns1.addr, RMQ_REQ_GET_KVLIST_BY_NAMESPACE, "namespace", "ORDER_TOPIC_CONFIG", &code);
     assert_int_equal(code, RMQ_OK);
     assert_string_equal(s, "{\"table\":{\"TopicTest\":\"broker-a:4\"}}");
     free(s);
@@ -548,7 +549,7 @@ static void test_config_cli(void **state) {
     assert_non_null(strstr(out, "listenPort=12345\n"));
     assert_non_null(strstr(out, "orderMessageEnable=true\n"));
     assert_non_null(strstr(out, "brokerChannelExpiredTime=120000\n"));
-    assert_non_null(strstr(out, "ns.conf:3"));  /* the unknown key is warned with file:line */
+    assert_non_null(strstr(out, "ns.conf:3")); /* the unknown key is warned with file:line */
 
     f = fopen(conf, "w");
     fputs("listenPort=9876\nscanNotActiveBrokerInterval=soon\n", f);

@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,17 +103,21 @@ static void test_kvconf(void **st) {
     assert_string_equal(c.name, "b1");
     assert_int_equal(c.mode, 1);
     /* bad values name the file, line and key */
-    assert_int_equal(rmq_kv_load_text(defs, NDEFS, &c, "\nlistenPort=abc\n", "b.conf", err,
-                                      sizeof err), RMQ_ERR__CONFIG);
+    assert_int_equal(
+        rmq_kv_load_text(defs, NDEFS, &c, "\nlistenPort=abc\n", "b.conf", err, sizeof err),
+        RMQ_ERR__CONFIG);
     assert_non_null(strstr(err, "b.conf:2"));
     assert_non_null(strstr(err, "listenPort"));
-    assert_int_equal(rmq_kv_load_text(defs, NDEFS, &c, "listenPort=70000\n", "c.conf", err,
-                                      sizeof err), RMQ_ERR__CONFIG);
-    assert_int_equal(rmq_kv_load_text(defs, NDEFS, &c, "flushDiskType=FAST\n", "d.conf", err,
-                                      sizeof err), RMQ_ERR__CONFIG);
+    assert_int_equal(
+        rmq_kv_load_text(defs, NDEFS, &c, "listenPort=70000\n", "c.conf", err, sizeof err),
+        RMQ_ERR__CONFIG);
+    assert_int_equal(
+        rmq_kv_load_text(defs, NDEFS, &c, "flushDiskType=FAST\n", "d.conf", err, sizeof err),
+        RMQ_ERR__CONFIG);
     assert_non_null(strstr(err, "SYNC_FLUSH"));
-    assert_int_equal(rmq_kv_load_text(defs, NDEFS, &c, "autoCreateTopicEnable=yes\n", "e.conf",
-                                      err, sizeof err), RMQ_ERR__CONFIG);
+    assert_int_equal(
+        rmq_kv_load_text(defs, NDEFS, &c, "autoCreateTopicEnable=yes\n", "e.conf", err, sizeof err),
+        RMQ_ERR__CONFIG);
     assert_int_equal(rmq_kv_load_text(defs, NDEFS, &c, "justakey\n", "f.conf", err, sizeof err),
                      RMQ_ERR__CONFIG);
     assert_int_equal(rmq_kv_load_file(defs, NDEFS, &c, "/nonexistent/x.conf", err, sizeof err),
@@ -196,7 +202,8 @@ static void test_mailbox(void **st) {
 
 static int count_lines;
 static void log_cb(int lvl, const char *line, void *op) {
-    (void)lvl; (void)op;
+    (void)lvl;
+    (void)op;
     assert_non_null(strstr(line, "[test] n=7"));
     count_lines++;
 }
@@ -245,8 +252,8 @@ static void test_fjson(void **st) {
     assert_non_null(strstr(err, "JSON"));
 
     /* strict readers: absent/null -> def, numbers as strings, wrong type -> -1 */
-    j = rmq_fjson_parse("{\"i\":\"4\",\"n\":null,\"b\":true,\"s\":\"x\",\"big\":3000000000}",
-                        52, err, sizeof err);
+    j = rmq_fjson_parse("{\"i\":\"4\",\"n\":null,\"b\":true,\"s\":\"x\",\"big\":3000000000}", 52,
+                        err, sizeof err);
     assert_non_null(j);
     int64_t v;
     int iv;

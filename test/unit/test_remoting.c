@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,10 +55,10 @@ static const char GOLDEN_JSON[] =
     "\"opaque\":0,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":409}";
 
 static const uint8_t GOLDEN_BIN[] = {
-    0x00, 0x00, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x00, 0x69, 0x00, 0x01, 0x99, 0x00, 0x00,
-    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00,
-    0x05, 0x74, 0x6f, 0x70, 0x69, 0x63, 0x00, 0x00, 0x00, 0x09, 0x54, 0x6f, 0x70, 0x69, 0x63,
-    0x54, 0x65, 0x73, 0x74,
+    0x00, 0x00, 0x00, 0x2d, 0x01, 0x00, 0x00, 0x29, 0x00, 0x69, 0x00, 0x01, 0x99,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x14, 0x00, 0x05, 0x74, 0x6f, 0x70, 0x69, 0x63, 0x00, 0x00, 0x00,
+    0x09, 0x54, 0x6f, 0x70, 0x69, 0x63, 0x54, 0x65, 0x73, 0x74,
 };
 
 /* ------------------------------------------------------------------ codec tests */
@@ -251,7 +253,8 @@ static void test_escapes(void **st) {
         "\"q\":\"\\\"\\\\\\/\\n\"},\"flag\":0,\"language\":\"JAVA\",\"opaque\":1,"
         "\"remark\":\"caf\\u00e9\",\"version\":409}");
     assert_non_null(c);
-    assert_string_equal(rmq_rem_cmd_get(c, "i"), "a\x01" "b\x02");
+    assert_string_equal(rmq_rem_cmd_get(c, "i"), "a\x01"
+                                                 "b\x02");
     assert_string_equal(rmq_rem_cmd_get(c, "smile"), "\xf0\x9f\x98\x80");
     assert_string_equal(rmq_rem_cmd_get(c, "q"), "\"\\/\n");
     assert_string_equal(c->remark, "caf\xc3\xa9");
@@ -269,7 +272,8 @@ static void test_escapes(void **st) {
     rmq_rem_cmd_t *d;
     char err[64];
     assert_true(rmq_rem_frame_decode(b.data, b.len, 0, &d, err, sizeof err) > 0);
-    assert_string_equal(rmq_rem_cmd_get(d, "i"), "a\x01" "b\x02");
+    assert_string_equal(rmq_rem_cmd_get(d, "i"), "a\x01"
+                                                 "b\x02");
     assert_string_equal(rmq_rem_cmd_get(d, "smile"), "\xf0\x9f\x98\x80");
     rmq_rem_cmd_destroy(d);
     rmq_buf_fini(&b);
@@ -426,10 +430,19 @@ static void test_fast_json_matches_jansson(void **st) {
     }
     /* Left to jansson: reals, nulls in extFields, nested values, unknown keys, \u0000, dups. */
     const char *leave[] = {
-        "{\"code\":1.5}", "{\"extFields\":{\"a\":null}}", "{\"extFields\":{\"a\":[1]}}",
-        "{\"foo\":1}", "{\"remark\":\"a\\u0000b\"}", "{\"extFields\":{\"a\":\"1\",\"a\":\"2\"}}",
-        "{\"code\":1,\"code\":2}", "{\"code\":-0}", "{\"code\":1234567890123456789}",
-        "{\"remark\":\"\\ud800\"}", "{\"remark\":\"\xff\"}", "{\"code\":1}x", "[1]",
+        "{\"code\":1.5}",
+        "{\"extFields\":{\"a\":null}}",
+        "{\"extFields\":{\"a\":[1]}}",
+        "{\"foo\":1}",
+        "{\"remark\":\"a\\u0000b\"}",
+        "{\"extFields\":{\"a\":\"1\",\"a\":\"2\"}}",
+        "{\"code\":1,\"code\":2}",
+        "{\"code\":-0}",
+        "{\"code\":1234567890123456789}",
+        "{\"remark\":\"\\ud800\"}",
+        "{\"remark\":\"\xff\"}",
+        "{\"code\":1}x",
+        "[1]",
     };
     for (size_t i = 0; i < RMQ_ARRAY_LEN(leave); i++) {
         rmq_rem_cmd_t *f = calloc(1, sizeof *f);
@@ -452,7 +465,9 @@ static void test_fast_json_matches_jansson(void **st) {
     rmq_rem_cmd_destroy(c);
 }
 
-static void count_release(void *arg) { (*(int *)arg)++; }
+static void count_release(void *arg) {
+    (*(int *)arg)++;
+}
 
 static void test_iov_release_on_destroy(void **st) {
     (void)st;
@@ -474,8 +489,20 @@ static void test_iov_release_on_destroy(void **st) {
 
 /* ------------------------------------------------------------------ loopback server */
 
-enum { H_ECHO = 900, H_SILENT, H_LATER, H_ASK, H_ZC, H_CLOSE, H_ONEWAY, H_ZC_CLOSE, H_NOTIFY,
-       H_HI = 2000, C_PING = 950, C_NOTIFY = 951 };
+enum {
+    H_ECHO = 900,
+    H_SILENT,
+    H_LATER,
+    H_ASK,
+    H_ZC,
+    H_CLOSE,
+    H_ONEWAY,
+    H_ZC_CLOSE,
+    H_NOTIFY,
+    H_HI = 2000,
+    C_PING = 950,
+    C_NOTIFY = 951
+};
 
 typedef struct {
     uv_loop_t loop;
@@ -574,7 +601,9 @@ static rmq_rem_cmd_t *h_notify(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg)
 
 static const char ZC_DATA[] = "0123456789abcdefghijklmnopqrstuvwxyz";
 
-static void zc_release(void *arg) { atomic_fetch_add(&E.release_count, 1); }
+static void zc_release(void *arg) {
+    atomic_fetch_add(&E.release_count, 1);
+}
 
 static rmq_rem_cmd_t *h_zc(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
     rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
@@ -625,11 +654,17 @@ static void on_open(rmq_rem_conn_t *c, void *arg) {
     atomic_fetch_add(&E.opened, 1);
 }
 
-static void on_close(rmq_rem_conn_t *c, void *arg) { atomic_fetch_add(&E.closed, 1); }
+static void on_close(rmq_rem_conn_t *c, void *arg) {
+    atomic_fetch_add(&E.closed, 1);
+}
 
-static void on_srv_closed(void *arg) { uv_close((uv_handle_t *)&E.stop, NULL); }
+static void on_srv_closed(void *arg) {
+    uv_close((uv_handle_t *)&E.stop, NULL);
+}
 
-static void on_stop(uv_async_t *h) { rmq_rem_server_close(E.srv, on_srv_closed, NULL); }
+static void on_stop(uv_async_t *h) {
+    rmq_rem_server_close(E.srv, on_srv_closed, NULL);
+}
 
 static void *srv_thread(void *arg) {
     uv_run(&E.loop, UV_RUN_DEFAULT);
@@ -775,9 +810,9 @@ static void test_rt_async_many(void **st) {
         char k[16];
         snprintf(k, sizeof k, "%d", i);
         args[i] = (async_arg_t){&w, i};
-        assert_int_equal(rmq_rem_client_invoke_async(cl, E.addr, echo_req(k), 10000, on_async_echo,
-                                                     &args[i]),
-                         RMQ_OK);
+        assert_int_equal(
+            rmq_rem_client_invoke_async(cl, E.addr, echo_req(k), 10000, on_async_echo, &args[i]),
+            RMQ_OK);
     }
     waiter_wait(&w);
     assert_int_equal(w.ok, N);
@@ -794,9 +829,8 @@ static void test_rt_oneway_and_unknown(void **st) {
     rmq_rem_cmd_destroy(resp);
     assert_int_equal(atomic_load(&E.oneway_count), 1);
 
-    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(777), 3000,
-                                                &resp),
-                     RMQ_OK);
+    assert_int_equal(
+        rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(777), 3000, &resp), RMQ_OK);
     assert_int_equal(resp->code, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED);
     assert_string_equal(resp->remark, " request type 777 not supported");
     rmq_rem_cmd_destroy(resp);
@@ -806,9 +840,9 @@ static void test_rt_oneway_and_unknown(void **st) {
 static void test_rt_timeout(void **st) {
     rmq_rem_client_t *cl = new_client();
     rmq_rem_cmd_t *resp = (rmq_rem_cmd_t *)1;
-    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_SILENT), 200,
-                                                &resp),
-                     RMQ_ERR__TIMEOUT);
+    assert_int_equal(
+        rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_SILENT), 200, &resp),
+        RMQ_ERR__TIMEOUT);
     assert_null(resp);
     /* The connection is still fine afterwards. */
     assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("after"), 3000, &resp),
@@ -840,17 +874,17 @@ static void test_rt_server_initiated(void **st) {
     rmq_rem_client_t *cl = new_client();
     rmq_rem_client_set_handler(cl, cli_handler, NULL);
     rmq_rem_cmd_t *resp;
-    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_ASK), 3000,
-                                                &resp),
-                     RMQ_OK);
+    assert_int_equal(
+        rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_ASK), 3000, &resp),
+        RMQ_OK);
     assert_int_equal(resp->code, RMQ_OK);
     assert_string_equal(rmq_rem_cmd_get(resp, "answer"), "42");
     rmq_rem_cmd_destroy(resp);
 
     /* Oneway from the server: handled once, and the connection keeps working. */
-    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_NOTIFY),
-                                                3000, &resp),
-                     RMQ_OK);
+    assert_int_equal(
+        rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_NOTIFY), 3000, &resp),
+        RMQ_OK);
     rmq_rem_cmd_destroy(resp);
     for (int i = 0; i < 500 && atomic_load(&notified) == 0; i++) usleep(10 * 1000);
     assert_int_equal(atomic_load(&notified), 1);
@@ -860,9 +894,9 @@ static void test_rt_server_initiated(void **st) {
 
     /* A client without a handler answers REQUEST_CODE_NOT_SUPPORTED. */
     cl = new_client();
-    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_ASK), 3000,
-                                                &resp),
-                     RMQ_OK);
+    assert_int_equal(
+        rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_ASK), 3000, &resp),
+        RMQ_OK);
     assert_null(rmq_rem_cmd_get(resp, "answer"));
     assert_string_equal(rmq_rem_cmd_get(resp, "peerCode"), "3");
     rmq_rem_cmd_destroy(resp);
@@ -873,9 +907,9 @@ static void test_rt_answer_later(void **st) {
     rmq_rem_client_t *cl = new_client();
     rmq_rem_cmd_t *resp;
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_LATER),
-                                                    3000, &resp),
-                         RMQ_OK);
+        assert_int_equal(
+            rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_LATER), 3000, &resp),
+            RMQ_OK);
         assert_string_equal(rmq_rem_cmd_get(resp, "later"), "1");
         rmq_rem_cmd_destroy(resp);
     }
@@ -894,9 +928,9 @@ static void test_rt_close_and_reconnect(void **st) {
     rmq_rem_cmd_t *resp;
     assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("a"), 3000, &resp), RMQ_OK);
     rmq_rem_cmd_destroy(resp);
-    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_CLOSE), 5000,
-                                                &resp),
-                     RMQ_ERR__CONN);
+    assert_int_equal(
+        rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_CLOSE), 5000, &resp),
+        RMQ_ERR__CONN);
     assert_int_equal(atomic_load(&cli_closed), 1);
     /* Next request opens a new connection. */
     assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("b"), 3000, &resp), RMQ_OK);
@@ -914,9 +948,8 @@ static void test_rt_zero_copy(void **st) {
     rmq_rem_client_t *cl = new_client();
     rmq_rem_cmd_t *resp;
     int before = atomic_load(&E.release_count);
-    assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_ZC), 3000,
-                                                &resp),
-                     RMQ_OK);
+    assert_int_equal(
+        rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_ZC), 3000, &resp), RMQ_OK);
     assert_int_equal(resp->body_len, 36);
     assert_memory_equal(resp->body, ZC_DATA, 36);
     rmq_rem_cmd_destroy(resp);
@@ -932,8 +965,8 @@ static void test_rt_close_with_pending_write(void **st) {
     assert_int_equal(rmq_rem_client_new(NULL, &cfg, &cl), RMQ_OK);
     rmq_rem_cmd_t *resp = NULL;
     int before = atomic_load(&E.release_count);
-    rmq_err_t e = rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_ZC_CLOSE), 5000,
-                                             &resp);
+    rmq_err_t e =
+        rmq_rem_client_invoke_sync(cl, E.addr, rmq_rem_cmd_new_request(H_ZC_CLOSE), 5000, &resp);
     /* Usually cut off (CONN); on a fast box the whole reply may make it out first. */
     assert_true(e == RMQ_ERR__CONN || (e == RMQ_OK && resp->body_len == BIG_ZC));
     rmq_rem_cmd_destroy(resp);
@@ -1043,9 +1076,9 @@ static void test_rt_bad_frame_isolated(void **st) {
     assert_int_equal(rmq_rem_client_invoke_sync(cl, E.addr, echo_req("1"), 3000, &resp), RMQ_OK);
     rmq_rem_cmd_destroy(resp);
     const uint8_t garbage[][12] = {
-        {0, 0, 0, 8, 0, 0, 0, 0x10, '{', '}', 0, 0},           /* header past frame */
-        {0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0},      /* oversized */
-        {0, 0, 0, 8, 0, 0, 0, 4, 'n', 'o', 'p', 'e'},          /* not JSON */
+        {0, 0, 0, 8, 0, 0, 0, 0x10, '{', '}', 0, 0},      /* header past frame */
+        {0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0}, /* oversized */
+        {0, 0, 0, 8, 0, 0, 0, 4, 'n', 'o', 'p', 'e'},     /* not JSON */
     };
     for (size_t i = 0; i < RMQ_ARRAY_LEN(garbage); i++) {
         int fd = raw_connect();
@@ -1102,8 +1135,12 @@ static void test_rt_connect_fail(void **st) {
 
 /* idle_ms closes a silent connection; the server's own loop on this thread. */
 static int idle_closed;
-static void on_idle_close(rmq_rem_conn_t *c, void *arg) { idle_closed++; }
-static void on_idle_srv_closed(void *arg) { *(int *)arg = 1; }
+static void on_idle_close(rmq_rem_conn_t *c, void *arg) {
+    idle_closed++;
+}
+static void on_idle_srv_closed(void *arg) {
+    *(int *)arg = 1;
+}
 
 static void test_idle_close(void **st) {
     uv_loop_t loop;
@@ -1183,9 +1220,9 @@ static void test_rt_caller_loop(void **st) {
         char k[16];
         snprintf(k, sizeof k, "%d", i);
         args[i] = (async_arg_t){&w, i};
-        assert_int_equal(rmq_rem_client_invoke_async(cl, E.addr, echo_req(k), 5000, on_async_echo,
-                                                     &args[i]),
-                         RMQ_OK);
+        assert_int_equal(
+            rmq_rem_client_invoke_async(cl, E.addr, echo_req(k), 5000, on_async_echo, &args[i]),
+            RMQ_OK);
     }
     while (w.done < N) uv_run(&loop, UV_RUN_ONCE);
     assert_int_equal(w.ok, N);

@@ -35,7 +35,8 @@ static const char *SPEC_ROUTE_OLD =
     "\"queueDatas\":[{\"brokerName\":\"broker-a\",\"perm\":6,\"readQueueNums\":4,"
     "\"topicSysFlag\":0,\"writeQueueNums\":4}]}";
 static const char *SPEC_ROUTE_STD =
-    "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"192.168.0.10:10911\",\"1\":\"192.168.0.11:10911\"},"
+    "{\"brokerDatas\":[{\"brokerAddrs\":{\"0\":\"192.168.0.10:10911\",\"1\":\"192.168.0.11:10911\"}"
+    ","
     "\"brokerName\":\"broker-a\",\"cluster\":\"DefaultCluster\"}],\"filterServerTable\":{},"
     "\"queueDatas\":[{\"brokerName\":\"broker-a\",\"perm\":6,\"readQueueNums\":4,"
     "\"topicSysFlag\":0,\"writeQueueNums\":4}]}";
@@ -65,8 +66,13 @@ static void reg(rmq_ns_route_t *r, const char *cluster, const char *name, const 
     decode_ok(body_json, &body);
     char ha[128];
     snprintf(ha, sizeof ha, "%s-ha", addr);
-    rmq_ns_reg_t rg = {.cluster = cluster, .broker_name = name, .broker_addr = addr,
-                       .ha_addr = ha, .broker_id = id, .body = &body, .conn = conn};
+    rmq_ns_reg_t rg = {.cluster = cluster,
+                       .broker_name = name,
+                       .broker_addr = addr,
+                       .ha_addr = ha,
+                       .broker_id = id,
+                       .body = &body,
+                       .conn = conn};
     rmq_ns_reg_result_t tmp;
     assert_int_equal(rmq_ns_route_register(r, &rg, now, res ? res : &tmp), RMQ_OK);
     rmq_ns_reg_body_fini(&body);
@@ -335,8 +341,8 @@ static void test_master_slave(void **state) {
     assert_string_equal(res.ha_addr, "10.0.0.1:10911-ha");
     rmq_buf_t b;
     rmq_buf_init(&b);
-    assert_non_null(strstr(route(r, "T", false, &b),
-                           "{0:\"10.0.0.1:10911\",1:\"10.0.0.2:10911\"}"));
+    assert_non_null(
+        strstr(route(r, "T", false, &b), "{0:\"10.0.0.1:10911\",1:\"10.0.0.2:10911\"}"));
     /* the slave is promoted: same address re-registers as id 0, one entry per address */
     reg(r, "C", "b1", "10.0.0.2:10911", 0, body1("T", 4, 6, 1), &CONN_B, 3000, &res);
     assert_non_null(strstr(route(r, "T", false, &b), "{0:\"10.0.0.2:10911\"}"));
@@ -404,8 +410,13 @@ static void test_expiry(void **state) {
     assert_int_equal(rmq_ns_route_live_count(r), 0);
 
     /* a 5.x broker's own heartbeatTimeoutMillis wins over the default */
-    rmq_ns_reg_t rg = {.cluster = "C", .broker_name = "b5", .broker_addr = "10.0.0.5:1",
-                       .ha_addr = "", .broker_id = 0, .conn = &CONN_C, .timeout_ms = 5000};
+    rmq_ns_reg_t rg = {.cluster = "C",
+                       .broker_name = "b5",
+                       .broker_addr = "10.0.0.5:1",
+                       .ha_addr = "",
+                       .broker_id = 0,
+                       .conn = &CONN_C,
+                       .timeout_ms = 5000};
     rmq_ns_reg_result_t res;
     assert_int_equal(rmq_ns_route_register(r, &rg, 300000, &res), RMQ_OK);
     assert_int_equal(rmq_ns_route_scan(r, 304000, 120000, on_close, NULL), 0);
@@ -490,11 +501,12 @@ static void test_route_json_details(void **state) {
         &CONN_A, 1000, NULL);
     rmq_buf_t b;
     rmq_buf_init(&b);
-    assert_string_equal(route(r, "T", false, &b),
-                        "{\"brokerDatas\":[{\"brokerAddrs\":{0:\"10.0.0.1:10911\"},\"brokerName\":"
-                        "\"b\xc3\xa9\",\"cluster\":\"C\"}],\"filterServerTable\":{\"10.0.0.1:10911\":"
-                        "[\"10.0.0.1:2000\"]},\"queueDatas\":[{\"brokerName\":\"b\xc3\xa9\",\"perm\":6,"
-                        "\"readQueueNums\":16,\"topicSysFlag\":0,\"writeQueueNums\":16}]}");
+    assert_string_equal(
+        route(r, "T", false, &b),
+        "{\"brokerDatas\":[{\"brokerAddrs\":{0:\"10.0.0.1:10911\"},\"brokerName\":"
+        "\"b\xc3\xa9\",\"cluster\":\"C\"}],\"filterServerTable\":{\"10.0.0.1:10911\":"
+        "[\"10.0.0.1:2000\"]},\"queueDatas\":[{\"brokerName\":\"b\xc3\xa9\",\"perm\":6,"
+        "\"readQueueNums\":16,\"topicSysFlag\":0,\"writeQueueNums\":16}]}");
     assert_non_null(strstr(route(r, "T", true, &b), "\"brokerName\":\"b\\u00E9\""));
     /* unit topic lists select by topicSysFlag */
     reg(r, "C", "u", "10.0.0.7:1", 0,
@@ -515,8 +527,13 @@ static void test_route_json_details(void **state) {
     reg(r, "C", "b\xc3\xa9", "10.0.0.1:10911", 0, body1("T", 16, 6, 1), &CONN_A, 2000, NULL);
     assert_non_null(strstr(route(r, "T", false, &b), "\"filterServerTable\":{}"));
     /* an empty body registers the broker with no topics */
-    rmq_ns_reg_t rg = {.cluster = "C", .broker_name = "e", .broker_addr = "10.0.0.9:1",
-                       .ha_addr = "", .broker_id = 0, .body = NULL, .conn = &CONN_C};
+    rmq_ns_reg_t rg = {.cluster = "C",
+                       .broker_name = "e",
+                       .broker_addr = "10.0.0.9:1",
+                       .ha_addr = "",
+                       .broker_id = 0,
+                       .body = NULL,
+                       .conn = &CONN_C};
     rmq_ns_reg_result_t res;
     assert_int_equal(rmq_ns_route_register(r, &rg, 3000, &res), RMQ_OK);
     assert_true(res.first);
@@ -579,20 +596,13 @@ static void test_kv_persist(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_body_decode),
-        cmocka_unit_test(test_body_compressed),
-        cmocka_unit_test(test_body_garbage),
-        cmocka_unit_test(test_route_json_exact),
-        cmocka_unit_test(test_cluster_json_exact),
-        cmocka_unit_test(test_register_versions),
-        cmocka_unit_test(test_topic_merge),
-        cmocka_unit_test(test_master_slave),
-        cmocka_unit_test(test_conn_close),
-        cmocka_unit_test(test_expiry),
-        cmocka_unit_test(test_register_topic),
-        cmocka_unit_test(test_unregister_delete_perm),
-        cmocka_unit_test(test_route_json_details),
-        cmocka_unit_test(test_kv_persist),
+        cmocka_unit_test(test_body_decode),        cmocka_unit_test(test_body_compressed),
+        cmocka_unit_test(test_body_garbage),       cmocka_unit_test(test_route_json_exact),
+        cmocka_unit_test(test_cluster_json_exact), cmocka_unit_test(test_register_versions),
+        cmocka_unit_test(test_topic_merge),        cmocka_unit_test(test_master_slave),
+        cmocka_unit_test(test_conn_close),         cmocka_unit_test(test_expiry),
+        cmocka_unit_test(test_register_topic),     cmocka_unit_test(test_unregister_delete_perm),
+        cmocka_unit_test(test_route_json_details), cmocka_unit_test(test_kv_persist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,17 +2,19 @@
  * and their statuses, offset by time, batches, retention, config files, disk full. */
 #include "test_store_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <dirent.h>
 #include <sys/time.h>
 
 #include "store/store_int.h"
 
 #define SEG (64 * 1024)
 
-static int setup(void **st) { return fx_setup(st, SEG); }
+static int setup(void **st) {
+    return fx_setup(st, SEG);
+}
 
 static size_t file_size(const char *p) {
     struct stat st;
@@ -52,8 +54,7 @@ static void test_put_get(void **st) {
     assert_int_equal(g->min_offset, 0);
     assert_int_equal(g->max_offset, 5);
     for (size_t i = 0; i < g->count; i++) {
-        assert_true(rec_is(g->iov[i].iov_base, g->iov[i].iov_len, "T1", 1, (int)(2 * i + 1),
-                           NULL));
+        assert_true(rec_is(g->iov[i].iov_base, g->iov[i].iov_len, "T1", 1, (int)(2 * i + 1), NULL));
         assert_int_equal(g->queue_offsets[i], (int64_t)i);
     }
     rmq_store_get_release(g);
@@ -231,8 +232,7 @@ static void test_cq_contents(void **st) {
     assert_int_equal(put_n(s, "TC", 2, 2, 70, "KEYS\001a b\002TAGS\001TopicTest#KEY1", &r[2]),
                      RMQ_OK);
     rmq_store_put_result_t d;
-    assert_int_equal(put_n(s, RMQ_SCHEDULE_TOPIC, 2, 0, 10, "DELAY\0013\002TAGS\001x", &d),
-                     RMQ_OK);
+    assert_int_equal(put_n(s, RMQ_SCHEDULE_TOPIC, 2, 0, 10, "DELAY\0013\002TAGS\001x", &d), RMQ_OK);
     rmq_store_close(s);
     char p[512];
     snprintf(p, sizeof(p), "%s/consumequeue/TC/2/00000000000000000000", fx->dir);
@@ -272,8 +272,7 @@ static void test_filter(void **st) {
     assert_int_equal(g->count, 5);
     for (size_t i = 0; i < g->count; i++) {
         assert_int_equal(g->queue_offsets[i], (int64_t)(2 * i + 1));
-        assert_true(rec_is(g->iov[i].iov_base, g->iov[i].iov_len, "TT", 0, (int)(2 * i + 1),
-                           NULL));
+        assert_true(rec_is(g->iov[i].iov_base, g->iov[i].iov_len, "TT", 0, (int)(2 * i + 1), NULL));
     }
     assert_int_equal(g->next_begin_offset, 10);
     rmq_store_get_release(g);
@@ -310,9 +309,8 @@ static void test_index(void **st) {
     int64_t *offs;
     size_t n;
     int64_t upd;
-    assert_int_equal(rmq_store_query_by_key(s, "TI", "k5", 32, t0 - 1000, t1 + 1000, &offs, &n,
-                                            &upd),
-                     RMQ_OK);
+    assert_int_equal(
+        rmq_store_query_by_key(s, "TI", "k5", 32, t0 - 1000, t1 + 1000, &offs, &n, &upd), RMQ_OK);
     /* the hash collides with other keys: the store returns candidates; k5 of TI is there */
     bool seen = false;
     for (size_t i = 0; i < n; i++) seen |= offs[i] == r[5].phys_offset;
@@ -323,9 +321,9 @@ static void test_index(void **st) {
     for (int i = 0; i < 20; i += 7) {
         char key[16];
         snprintf(key, sizeof(key), "U%04d", i);
-        assert_int_equal(rmq_store_query_by_key(s, "TI", key, 32, t0 - 1000, t1 + 1000, &offs,
-                                                &n, NULL),
-                         RMQ_OK);
+        assert_int_equal(
+            rmq_store_query_by_key(s, "TI", key, 32, t0 - 1000, t1 + 1000, &offs, &n, NULL),
+            RMQ_OK);
         int hits = 0;
         for (size_t k = 0; k < n; k++) {
             uint8_t *rec;
@@ -345,21 +343,21 @@ static void test_index(void **st) {
         free(offs);
     }
     /* "common" on all 20, newest first, capped by max */
-    assert_int_equal(rmq_store_query_by_key(s, "TI", "common", 5, t0 - 1000, t1 + 1000, &offs,
-                                            &n, NULL),
-                     RMQ_OK);
+    assert_int_equal(
+        rmq_store_query_by_key(s, "TI", "common", 5, t0 - 1000, t1 + 1000, &offs, &n, NULL),
+        RMQ_OK);
     assert_int_equal(n, 5);
     for (size_t i = 1; i < n; i++) assert_true(offs[i] < offs[i - 1]);
     free(offs);
-    assert_int_equal(rmq_store_query_by_key(s, "TI", "common", 64, t0 - 1000, t1 + 1000, &offs,
-                                            &n, NULL),
-                     RMQ_OK);
+    assert_int_equal(
+        rmq_store_query_by_key(s, "TI", "common", 64, t0 - 1000, t1 + 1000, &offs, &n, NULL),
+        RMQ_OK);
     assert_int_equal(n, 20);
     free(offs);
     /* a time range before everything finds nothing */
-    assert_int_equal(rmq_store_query_by_key(s, "TI", "common", 64, t0 - 100000, t0 - 50000,
-                                            &offs, &n, NULL),
-                     RMQ_OK);
+    assert_int_equal(
+        rmq_store_query_by_key(s, "TI", "common", 64, t0 - 100000, t0 - 50000, &offs, &n, NULL),
+        RMQ_OK);
     assert_int_equal(n, 0);
     free(offs);
     rmq_store_close(s);
@@ -376,15 +374,17 @@ static void test_index(void **st) {
     assert_true(files >= 6);
     /* and the index survives a reopen */
     s = open_store(&fx->cfg, false);
-    assert_int_equal(rmq_store_query_by_key(s, "TI", "common", 64, t0 - 1000, t1 + 1000, &offs,
-                                            &n, NULL),
-                     RMQ_OK);
+    assert_int_equal(
+        rmq_store_query_by_key(s, "TI", "common", 64, t0 - 1000, t1 + 1000, &offs, &n, NULL),
+        RMQ_OK);
     assert_int_equal(n, 20);
     free(offs);
     rmq_store_close(s);
 }
 
-static void sleep_ms(int ms) { usleep((useconds_t)ms * 1000); }
+static void sleep_ms(int ms) {
+    usleep((useconds_t)ms * 1000);
+}
 
 static void test_offset_by_time(void **st) {
     fx_t *fx = *st;
@@ -840,8 +840,7 @@ static void test_arrive(void **st) {
     assert_int_equal(rmq_store_start(s), RMQ_OK);
     arrived = 0;
     for (int i = 0; i < 50; i++) assert_int_equal(put_n(s, "TA", 0, i, 10, NULL, NULL), RMQ_OK);
-    for (int i = 0; i < 500 && __atomic_load_n(&arrived, __ATOMIC_SEQ_CST) < 50; i++)
-        usleep(2000);
+    for (int i = 0; i < 500 && __atomic_load_n(&arrived, __ATOMIC_SEQ_CST) < 50; i++) usleep(2000);
     assert_int_equal(arrived, 50);
     rmq_store_close(s);
 }

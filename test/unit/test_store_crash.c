@@ -12,7 +12,9 @@
 #define SEG (256 * 1024)
 #define NPROD 4
 
-static int setup(void **st) { return fx_setup(st, SEG); }
+static int setup(void **st) {
+    return fx_setup(st, SEG);
+}
 
 /* ---- SIGKILL under SYNC_FLUSH ---------------------------------------------------------------- */
 
@@ -176,9 +178,8 @@ static void test_kill_sync_flush(void **st) {
         snprintf(key, sizeof(key), "k%d_%d", acks[i].prod, acks[i].seq);
         int64_t *offs;
         size_t no;
-        assert_int_equal(rmq_store_query_by_key(s, "TK", key, 64, 0, INT64_MAX / 2, &offs, &no,
-                                                NULL),
-                         RMQ_OK);
+        assert_int_equal(
+            rmq_store_query_by_key(s, "TK", key, 64, 0, INT64_MAX / 2, &offs, &no, NULL), RMQ_OK);
         bool seen = false;
         for (size_t k = 0; k < no; k++) seen |= offs[k] == acks[i].phys;
         assert_true(seen);
@@ -196,7 +197,8 @@ static void test_kill_sync_flush(void **st) {
     free(acks);
 }
 
-/* ---- damaged files ----------------------------------------------------------------------------- */
+/* ---- damaged files -----------------------------------------------------------------------------
+ */
 
 /* 20 messages on TC/0 (and 5 on TC/1), closed cleanly; phys/size of each TC/0 message. */
 static void fill(fx_t *fx, int64_t *phys, int32_t *size) {
@@ -292,7 +294,7 @@ static void test_corrupt_middle(void **st) {
     touch_abort(fx->dir);
     unsigned long errs = rmq_log_error_count();
     rmq_store_t *s = open_store(&fx->cfg, true);
-    assert_true(rmq_log_error_count() > errs); /* reported */
+    assert_true(rmq_log_error_count() > errs);                /* reported */
     assert_int_equal(rmq_store_commitlog_max_offset(s), end); /* nothing truncated */
     assert_int_equal(rmq_store_max_offset(s, "TC", 0), 20);
     check_queue(s, 11, 20, -1);

@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,7 +28,9 @@ static inline int rm_cb(const char *p, const struct stat *sb, int flag, struct F
     (void)ftw;
     return remove(p);
 }
-static inline void rm_rf(const char *dir) { nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void rm_rf(const char *dir) {
+    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static inline char *mk_tmpdir(void) {
     char *d = strdup("/tmp/rmq_store_test_XXXXXX");
@@ -75,7 +79,7 @@ static inline int fx_teardown(void **st) {
 }
 
 static inline rmq_store_msg_t mk_msg(const char *topic, int qid, const void *body, size_t blen,
-                              const char *props) {
+                                     const char *props) {
     rmq_store_msg_t m;
     memset(&m, 0, sizeof(m));
     m.topic = topic;
@@ -100,7 +104,7 @@ static inline rmq_store_msg_t mk_msg(const char *topic, int qid, const void *bod
 
 /* Put one message with body "<tag>-<n>" padded to blen bytes. */
 static inline rmq_err_t put_n(rmq_store_t *s, const char *topic, int qid, int n, size_t blen,
-                       const char *props, rmq_store_put_result_t *r) {
+                              const char *props, rmq_store_put_result_t *r) {
     char body[70000];
     memset(body, 'x', blen);
     int k = snprintf(body, sizeof(body), "%s-%d-%d", topic, qid, n);
@@ -111,7 +115,7 @@ static inline rmq_err_t put_n(rmq_store_t *s, const char *topic, int qid, int n,
 
 /* Check that a record's body starts with "<topic>-<qid>-<n>". */
 static inline bool rec_is(const uint8_t *rec, size_t len, const char *topic, int qid, int n,
-                   rmq_msg_rec_t *out) {
+                          rmq_msg_rec_t *out) {
     rmq_msg_rec_t r;
     if (rmq_msg_rec_decode(rec, len, true, &r) <= 0) return false;
     char want[128];
