@@ -303,29 +303,12 @@ static rmq_err_t pull_raw(ctx_t *c, const char *addr, const char *group, const c
     snprintf(qs, sizeof qs, "%d", qid);
     snprintf(os, sizeof os, "%lld", (long long)offset);
     snprintf(ms, sizeof ms, "%d", max);
-    const char *kv[] = {"consumerGroup",
-                        group,
-                        "topic",
-                        topic,
-                        "queueId",
-                        qs,
-                        "queueOffset",
-                        os,
-                        "maxMsgNums",
-                        ms,
-                        "sysFlag",
-                        "4",
-                        "commitOffset",
-                        "0",
-                        "suspendTimeoutMillis",
-                        "0",
-                        "subscription",
-                        "*",
-                        "subVersion",
-                        "0",
-                        "expressionType",
-                        "TAG",
-                        NULL};
+    /* clang-format off */
+    const char *kv[] = {"consumerGroup", group, "topic", topic, "queueId", qs, "queueOffset",
+                        os, "maxMsgNums", ms, "sysFlag", "4", "commitOffset", "0",
+                        "suspendTimeoutMillis", "0", "subscription", "*", "subVersion", "0",
+                        "expressionType", "TAG", NULL};
+    /* clang-format on */
     rmq_admin_resp_t *r = NULL;
     *v = NULL;
     *n = 0;

@@ -92,23 +92,11 @@ int adm_cmd_update_topic(ctx_t *c) {
     snprintf(rs, sizeof rs, "%d", r);
     snprintf(ws, sizeof ws, "%d", w);
     snprintf(ps, sizeof ps, "%d", p);
-    const char *kv[] = {"topic",
-                        topic,
-                        "defaultTopic",
-                        "TBW102",
-                        "readQueueNums",
-                        rs,
-                        "writeQueueNums",
-                        ws,
-                        "perm",
-                        ps,
-                        "topicFilterType",
-                        "SINGLE_TAG",
-                        "topicSysFlag",
-                        "0",
-                        "order",
-                        order ? "true" : "false",
-                        NULL};
+    /* clang-format off */
+    const char *kv[] = {"topic", topic, "defaultTopic", "TBW102", "readQueueNums", rs,
+                        "writeQueueNums", ws, "perm", ps, "topicFilterType", "SINGLE_TAG",
+                        "topicSysFlag", "0", "order", order ? "true" : "false", NULL};
+    /* clang-format on */
     json_t *done = json_array();
     size_t i;
     json_t *a;
