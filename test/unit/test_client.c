@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "client/admin_internal.h"
 #include "client/internal.h"
 #include "common/msg.h"
 #include "common/util.h"
@@ -735,6 +736,38 @@ static void test_log_sink_per_producer(void **st) {
     assert_true(a.namesrv > b.namesrv);
 }
 
+/* ---- admin: the last error belongs to its handle ---------------------------------------- */
+
+static rmq_admin_t *dead_admin(void) {
+    rmq_conf_t *c = rmq_conf_new();
+    char err[256];
+    assert_int_equal(rmq_conf_set(c, "namesrvAddr", "127.0.0.1:1", err, sizeof err), 0);
+    rmq_admin_t *a = rmq_admin_new(c, err, sizeof err);
+    assert_non_null(a);
+    return a;
+}
+
+static void test_admin_last_error_per_handle(void **st) {
+    (void)st;
+    rmq_admin_t *a = dead_admin(), *b = dead_admin(); /* two handles on one instance */
+    assert_string_equal(rmq_admin_last_error(a), "");
+    rmq_admin_resp_t *r = NULL;
+    const char *kv[] = {"topic", "T", NULL};
+    assert_int_not_equal(rmq_admin_invoke(a, "127.0.0.1:1", RMQ_REQ_GET_MAX_OFFSET, kv, NULL, 0,
+                                          1000, &r),
+                         RMQ_OK);
+    assert_null(r);
+    assert_non_null(strstr(rmq_admin_last_error(a), "broker 127.0.0.1:1"));
+    assert_string_equal(rmq_admin_last_error(b), ""); /* b made no call: nothing of a's */
+    /* NameServer requests go through the instance's fail-over and name the one that failed */
+    assert_int_not_equal(rmq_admin_invoke(b, NULL, RMQ_REQ_GET_ROUTEINFO_BY_TOPIC, kv, NULL, 0,
+                                          1000, &r),
+                         RMQ_OK);
+    assert_non_null(strstr(rmq_admin_last_error(b), "NameServer 127.0.0.1:1"));
+    rmq_admin_destroy(a);
+    rmq_admin_destroy(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select_round_robin),
@@ -753,6 +786,7 @@ int main(void) {
         cmocka_unit_test(test_reset_body),
         cmocka_unit_test(test_conf),
         cmocka_unit_test(test_log_sink_per_producer),
+        cmocka_unit_test(test_admin_last_error_per_handle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
