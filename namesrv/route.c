@@ -283,13 +283,19 @@ static rmq_err_t dv_from_json(const json_t *o, const char *where, rmq_ns_dv_t *d
     return RMQ_OK;
 }
 
+/* The JSON of a body the request needs; NULL with the reason in err ("<what> body missing" or
+ * why it does not parse). */
+static json_t *parse_body(const void *p, size_t n, const char *what, char *err, size_t errlen) {
+    if (!p || !n) {
+        snprintf(err, errlen, "%s body missing", what);
+        return NULL;
+    }
+    return rmq_fjson_parse(p, n, err, errlen);
+}
+
 rmq_err_t rmq_ns_dv_decode(const void *p, size_t n, rmq_ns_dv_t *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    if (!p || !n) {
-        snprintf(err, errlen, "DataVersion body missing");
-        return RMQ_ERR__INVALID_ARG;
-    }
-    json_t *root = rmq_fjson_parse(p, n, err, errlen);
+    json_t *root = parse_body(p, n, "DataVersion", err, errlen);
     if (!root) return RMQ_ERR__INVALID_ARG;
     rmq_err_t e = json_is_object(root) ? dv_from_json(root, "dataVersion", out, err, errlen)
                                        : RMQ_ERR__INVALID_ARG;
@@ -638,11 +644,7 @@ rmq_err_t rmq_ns_route_register_topic(rmq_ns_route_t *r, const char *topic,
 rmq_err_t rmq_ns_queue_datas_decode(const void *p, size_t n, rmq_ns_reg_body_t *out, char *err,
                                     size_t errlen) {
     memset(out, 0, sizeof *out);
-    if (!p || !n) {
-        snprintf(err, errlen, "TopicRouteData body missing");
-        return RMQ_ERR__INVALID_ARG;
-    }
-    json_t *root = rmq_fjson_parse(p, n, err, errlen);
+    json_t *root = parse_body(p, n, "TopicRouteData", err, errlen);
     if (!root) return RMQ_ERR__INVALID_ARG;
     rmq_err_t e = RMQ_OK;
     json_t *arr = json_is_object(root) ? json_object_get(root, "queueDatas") : NULL;
