@@ -236,7 +236,9 @@ static rmq_rem_cmd_t *process(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cm
         suggest = sg->broker_id;
     }
     resp = NULL;
-    if (code == RMQ_ERR_PULL_NOT_FOUND && allow_suspend && (h.sys_flag & PULL_FLAG_SUSPEND)) {
+    /* Park for long polling; with no hold service (shut down) answer now. */
+    if (code == RMQ_ERR_PULL_NOT_FOUND && allow_suspend && (h.sys_flag & PULL_FLAG_SUSPEND) &&
+        b->hold) {
         int64_t hold =
             b->env.cfg->long_polling_enable ? h.suspend_ms : b->env.cfg->short_polling_time_mills;
         rmq_broker_hold_park(b->hold, c, req, h.topic, h.qid, h.offset, hold, fcodes, nf);
