@@ -64,20 +64,25 @@ rmq_admin_t *rmq_admin_new(rmq_conf_t *c, char *err, size_t n) {
             snprintf(err, n, "out of memory");
         return NULL;
     }
-    /* mqadmin's -n also takes ',' or ' ' between NameServers; the instance splits on ';' */
+    /* mqadmin's -n also takes ',' or ' ' between NameServers; the instance splits on ';'. The
+     * instance copies what it needs, so a normalised copy of c serves and c stays as given. */
+    rmq_conf_t *ic = c;
     if (strpbrk(ns, ", ")) {
         char *list = strdup(ns);
-        if (list) {
+        ic = rmq_conf_dup(c);
+        if (list && ic) {
             for (char *p = list; *p; p++)
                 if (*p == ',' || *p == ' ') *p = ';';
-            rmq_conf_set(c, "namesrvAddr", list, NULL, 0);
-            free(list);
+            rmq_conf_set(ic, "namesrvAddr", list, NULL, 0);
         }
+        free(list);
+        if (!ic) ic = c;
     }
     a->member.admin = true;
     a->member.owner = a;
     pthread_mutex_init(&a->err_mu, NULL);
-    a->in = rmq_instance_get(c, &a->member, err, n);
+    a->in = rmq_instance_get(ic, &a->member, err, n);
+    if (ic != c) rmq_conf_destroy(ic);
     if (!a->in) {
         pthread_mutex_destroy(&a->err_mu);
         free(a);
