@@ -225,8 +225,7 @@ const rmq_subgroup_t *rmq_broker_subgroup_find_or_create(rmq_broker_subgroups_t 
 
 /* ---- handlers ---------------------------------------------------------------------- */
 
-rmq_rem_cmd_t *rmq_broker_subgroup_on_update(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
-                                             rmq_rem_cmd_t *req) {
+RMQ_BROKER_HANDLER(rmq_broker_subgroup_on_update) {
     char err[160];
     json_t *o =
         req->body ? rmq_fjson_parse((const char *)req->body, req->body_len, err, sizeof err) : NULL;
@@ -260,13 +259,11 @@ rmq_rem_cmd_t *rmq_broker_subgroup_on_update(rmq_broker_ctx_t *b, rmq_rem_conn_t
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
-rmq_rem_cmd_t *rmq_broker_subgroup_on_get_all(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
-                                              rmq_rem_cmd_t *req) {
+RMQ_BROKER_HANDLER(rmq_broker_subgroup_on_get_all) {
     return rmq_broker_ok_text(req, encode_all(b->subgroups), "out of memory");
 }
 
-rmq_rem_cmd_t *rmq_broker_subgroup_on_delete(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
-                                             rmq_rem_cmd_t *req) {
+RMQ_BROKER_HANDLER(rmq_broker_subgroup_on_delete) {
     const char *group;
     bool remove_offset = false;
     rmq_rem_cmd_t *err = rmq_broker_need_str(req, "groupName", &group);

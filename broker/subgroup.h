@@ -41,11 +41,8 @@ void rmq_broker_subgroup_to_json(rmq_buf_t *b, const rmq_subgroup_t *g);
 
 /* Handlers (dispatch.c): UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, GET_ALL_SUBSCRIPTIONGROUP_CONFIG,
  * DELETE_SUBSCRIPTIONGROUP. Each borrows req and returns the response. */
-rmq_rem_cmd_t *rmq_broker_subgroup_on_update(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
-                                             rmq_rem_cmd_t *req);
-rmq_rem_cmd_t *rmq_broker_subgroup_on_get_all(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
-                                              rmq_rem_cmd_t *req);
-rmq_rem_cmd_t *rmq_broker_subgroup_on_delete(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
-                                             rmq_rem_cmd_t *req);
+RMQ_BROKER_HANDLER(rmq_broker_subgroup_on_update);
+RMQ_BROKER_HANDLER(rmq_broker_subgroup_on_get_all);
+RMQ_BROKER_HANDLER(rmq_broker_subgroup_on_delete);
 
 #endif

@@ -369,8 +369,7 @@ static rmq_rem_cmd_t *need_i32(const rmq_rem_cmd_t *req, const char *k, int32_t 
     return NULL;
 }
 
-rmq_rem_cmd_t *rmq_broker_topic_on_update(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
-                                          rmq_rem_cmd_t *req) {
+RMQ_BROKER_HANDLER(rmq_broker_topic_on_update) {
     rmq_rem_cmd_t *resp = NULL;
     const char *topic = rmq_rem_cmd_get(req, "topic");
     if (!topic) {
@@ -417,14 +416,12 @@ out:
     return resp;
 }
 
-rmq_rem_cmd_t *rmq_broker_topic_on_get_all(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
-                                           rmq_rem_cmd_t *req) {
+RMQ_BROKER_HANDLER(rmq_broker_topic_on_get_all) {
     return rmq_broker_ok_text(req, rmq_broker_topics_wrapper_json(b->topics),
                               "No topic in this broker.");
 }
 
-rmq_rem_cmd_t *rmq_broker_topic_on_delete(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
-                                          rmq_rem_cmd_t *req) {
+RMQ_BROKER_HANDLER(rmq_broker_topic_on_delete) {
     rmq_rem_cmd_t *resp;
     const char *topic = rmq_rem_cmd_get(req, "topic");
     const char *why = topic && *topic ? rmq_broker_topic_invalid(b->env.cfg, topic) : NULL;

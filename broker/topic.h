@@ -55,11 +55,8 @@ bool rmq_broker_topic_is_system(const char *topic);
 
 /* Handlers (dispatch.c): UPDATE_AND_CREATE_TOPIC, GET_ALL_TOPIC_CONFIG, DELETE_TOPIC_IN_BROKER.
  * Each borrows req and returns the response. */
-rmq_rem_cmd_t *rmq_broker_topic_on_update(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
-                                          rmq_rem_cmd_t *req);
-rmq_rem_cmd_t *rmq_broker_topic_on_get_all(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
-                                           rmq_rem_cmd_t *req);
-rmq_rem_cmd_t *rmq_broker_topic_on_delete(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
-                                          rmq_rem_cmd_t *req);
+RMQ_BROKER_HANDLER(rmq_broker_topic_on_update);
+RMQ_BROKER_HANDLER(rmq_broker_topic_on_get_all);
+RMQ_BROKER_HANDLER(rmq_broker_topic_on_delete);
 
 #endif
