@@ -47,21 +47,21 @@ const char *rmq_admin_last_error(rmq_admin_t *a) {
 
 /* ---- fastjson -> JSON ------------------------------------------------------------------ */
 
-char *rmq_json_fix(const char *in, size_t len) { return rmq_fjson_normalize(in, len); }
+char *rmq_json_fix(const char *in, size_t len) {
+    return rmq_fjson_normalize(in, len);
+}
 
 /* ---- construction ---------------------------------------------------------------------- */
 
 rmq_admin_t *rmq_admin_new(rmq_conf_t *c, char *err, size_t n) {
     const char *ns = c ? rmq_conf_get(c, "namesrvAddr") : NULL;
     if (!ns || !*ns) {
-        if (err && n)
-            snprintf(err, n, "namesrvAddr is not set");
+        if (err && n) snprintf(err, n, "namesrvAddr is not set");
         return NULL;
     }
     rmq_admin_t *a = calloc(1, sizeof *a);
     if (!a) {
-        if (err && n)
-            snprintf(err, n, "out of memory");
+        if (err && n) snprintf(err, n, "out of memory");
         return NULL;
     }
     /* mqadmin's -n also takes ',' or ' ' between NameServers; the instance splits on ';'. The
@@ -93,8 +93,7 @@ rmq_admin_t *rmq_admin_new(rmq_conf_t *c, char *err, size_t n) {
 }
 
 void rmq_admin_destroy(rmq_admin_t *a) {
-    if (!a)
-        return;
+    if (!a) return;
     rmq_instance_release(a->in, &a->member);
     pthread_mutex_destroy(&a->err_mu);
     rmq_conf_destroy(a->conf);
@@ -104,11 +103,9 @@ void rmq_admin_destroy(rmq_admin_t *a) {
 /* ---- raw requests ------------------------------------------------------------------------ */
 
 void rmq_admin_resp_destroy(rmq_admin_resp_t *r) {
-    if (!r)
-        return;
+    if (!r) return;
     free(r->remark);
-    for (char **p = r->ext; p && *p; p++)
-        free(*p);
+    for (char **p = r->ext; p && *p; p++) free(*p);
     free(r->ext);
     free(r->body);
     free(r);
@@ -116,15 +113,13 @@ void rmq_admin_resp_destroy(rmq_admin_resp_t *r) {
 
 const char *rmq_admin_resp_get(const rmq_admin_resp_t *r, const char *key) {
     for (char **p = r->ext; p && p[0] && p[1]; p += 2)
-        if (strcmp(p[0], key) == 0)
-            return p[1];
+        if (strcmp(p[0], key) == 0) return p[1];
     return NULL;
 }
 
 static rmq_admin_resp_t *resp_from_cmd(rmq_rem_cmd_t *c) {
     rmq_admin_resp_t *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
+    if (!r) return NULL;
     r->code = c->code;
     r->remark = c->remark ? strdup(c->remark) : NULL;
     r->ext = calloc(2 * c->next + 1, sizeof(char *));
@@ -148,8 +143,7 @@ static rmq_admin_resp_t *resp_from_cmd(rmq_rem_cmd_t *c) {
 static rmq_rem_cmd_t *build_req(int code, const char *const *ext_kv, const void *body,
                                 size_t body_len) {
     rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(code);
-    if (!req)
-        return NULL;
+    if (!req) return NULL;
     req->has_ext = true;
     for (const char *const *p = ext_kv; p && p[0] && p[1]; p += 2)
         if (rmq_rem_cmd_set(req, p[0], p[1]) != RMQ_OK) {
@@ -166,11 +160,9 @@ static rmq_rem_cmd_t *build_req(int code, const char *const *ext_kv, const void 
 rmq_err_t rmq_admin_invoke(rmq_admin_t *a, const char *broker_addr, int code,
                            const char *const *ext_kv, const void *body, size_t body_len,
                            int timeout_ms, rmq_admin_resp_t **out) {
-    if (!a || !out)
-        return RMQ_ERR__INVALID_ARG;
+    if (!a || !out) return RMQ_ERR__INVALID_ARG;
     *out = NULL;
-    if (timeout_ms <= 0)
-        timeout_ms = ADMIN_TIMEOUT_MS;
+    if (timeout_ms <= 0) timeout_ms = ADMIN_TIMEOUT_MS;
     rmq_rem_cmd_t *req = build_req(code, ext_kv, body, body_len);
     if (!req) return RMQ_ERR__NOMEM;
     rmq_rem_cmd_t *resp = NULL;
@@ -200,8 +192,7 @@ rmq_err_t rmq_admin_invoke(rmq_admin_t *a, const char *broker_addr, int code,
 
 /* Body as valid JSON text, or the ext fields as an object when there is no body. */
 static char *resp_json(const rmq_admin_resp_t *r) {
-    if (r->body && r->body_len)
-        return rmq_json_fix((const char *)r->body, r->body_len);
+    if (r->body && r->body_len) return rmq_json_fix((const char *)r->body, r->body_len);
     json_t *o = json_object();
     for (char **p = r->ext; p && p[0] && p[1]; p += 2)
         json_object_set_new(o, p[0], json_string(p[1]));
@@ -212,12 +203,10 @@ static char *resp_json(const rmq_admin_resp_t *r) {
 
 static rmq_err_t call_json(rmq_admin_t *a, const char *addr, int code, const char *const *ext_kv,
                            const char *body, char **json_out) {
-    if (json_out)
-        *json_out = NULL;
+    if (json_out) *json_out = NULL;
     rmq_admin_resp_t *r = NULL;
     rmq_err_t e = rmq_admin_invoke(a, addr, code, ext_kv, body, body ? strlen(body) : 0, 0, &r);
-    if (e != RMQ_OK)
-        return e;
+    if (e != RMQ_OK) return e;
     e = (rmq_err_t)r->code;
     if (e == RMQ_OK && json_out) {
         *json_out = resp_json(r);
@@ -237,8 +226,7 @@ rmq_err_t rmq_admin_call_namesrv(rmq_admin_t *a, int code, const char *const *ex
 
 rmq_err_t rmq_admin_call_broker(rmq_admin_t *a, const char *broker_addr, int code,
                                 const char *const *ext_kv, const char *body, char **json_out) {
-    if (!broker_addr)
-        return RMQ_ERR__INVALID_ARG;
+    if (!broker_addr) return RMQ_ERR__INVALID_ARG;
     return call_json(a, broker_addr, code, ext_kv, body, json_out);
 }
 
@@ -250,21 +238,17 @@ static json_t *load_json(const char *s) {
 }
 
 static void free_strv(char **v) {
-    for (char **p = v; p && *p; p++)
-        free(*p);
+    for (char **p = v; p && *p; p++) free(*p);
     free(v);
 }
 
-rmq_err_t rmq_admin_topic_brokers(rmq_admin_t *a, const char *topic, char ***addrs,
-                                  char ***names) {
+rmq_err_t rmq_admin_topic_brokers(rmq_admin_t *a, const char *topic, char ***addrs, char ***names) {
     *addrs = NULL;
-    if (names)
-        *names = NULL;
+    if (names) *names = NULL;
     const char *kv[] = {"topic", topic, NULL};
     char *js = NULL;
     rmq_err_t e = rmq_admin_call_namesrv(a, RMQ_REQ_GET_ROUTEINFO_BY_TOPIC, kv, NULL, &js);
-    if (e != RMQ_OK)
-        return e;
+    if (e != RMQ_OK) return e;
     json_t *root = load_json(js);
     free(js);
     json_t *bds = json_object_get(root, "brokerDatas");
@@ -284,8 +268,7 @@ rmq_err_t rmq_admin_topic_brokers(rmq_admin_t *a, const char *topic, char ***add
                 break;
             }
         }
-        if (!json_is_string(m))
-            continue;
+        if (!json_is_string(m)) continue;
         av[k] = strdup(json_string_value(m));
         const char *bn = json_string_value(json_object_get(bd, "brokerName"));
         nv[k] = strdup(bn ? bn : "");
@@ -322,8 +305,7 @@ static rmq_err_t msgvec_push(msgvec_t *mv, rmq_msg_t *m) {
     if (mv->n == mv->cap) {
         size_t nc = mv->cap ? mv->cap * 2 : 16;
         rmq_msg_t **nv = realloc(mv->v, nc * sizeof *nv);
-        if (!nv)
-            return RMQ_ERR__NOMEM;
+        if (!nv) return RMQ_ERR__NOMEM;
         mv->v = nv;
         mv->cap = nc;
     }
@@ -335,12 +317,10 @@ static rmq_err_t msgvec_push(msgvec_t *mv, rmq_msg_t *m) {
 static bool key_in(const char *keys, const char *key) {
     size_t kl = strlen(key);
     for (const char *p = keys; p && *p;) {
-        while (*p == ' ')
-            p++;
+        while (*p == ' ') p++;
         const char *e = strchr(p, ' ');
         size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == kl && memcmp(p, key, kl) == 0)
-            return true;
+        if (l == kl && memcmp(p, key, kl) == 0) return true;
         p = e ? e : p + l;
     }
     return false;
@@ -355,14 +335,15 @@ static rmq_err_t query_all(rmq_admin_t *a, const char *topic, const char *key, b
     *n = 0;
     char **addrs = NULL;
     rmq_err_t e = rmq_admin_topic_brokers(a, topic, &addrs, NULL);
-    if (e != RMQ_OK)
-        return e;
+    if (e != RMQ_OK) return e;
     char maxs[24], bs[24], es[24];
     snprintf(maxs, sizeof maxs, "%d", max_msgs > 0 ? max_msgs : 64);
     snprintf(bs, sizeof bs, "%lld", (long long)begin_ms);
     snprintf(es, sizeof es, "%lld", (long long)(end_ms > 0 ? end_ms : INT64_MAX));
+    /* clang-format off */
     const char *kv[] = {"topic", topic, "key", key, "maxNum", maxs, "beginTimestamp", bs,
                         "endTimestamp", es, "_UNIQUE_KEY_QUERY", uniq ? "true" : "false", NULL};
+    /* clang-format on */
     msgvec_t mv = {0};
     rmq_err_t last = RMQ_ERR_QUERY_NOT_FOUND;
     for (char **p = addrs; *p; p++) {
@@ -373,8 +354,7 @@ static rmq_err_t query_all(rmq_admin_t *a, const char *topic, const char *key, b
             continue;
         }
         if (r->code != RMQ_OK) {
-            if (r->code != RMQ_ERR_QUERY_NOT_FOUND)
-                last = (rmq_err_t)r->code;
+            if (r->code != RMQ_ERR_QUERY_NOT_FOUND) last = (rmq_err_t)r->code;
             rmq_admin_resp_destroy(r);
             continue;
         }
@@ -387,12 +367,10 @@ static rmq_err_t query_all(rmq_admin_t *a, const char *topic, const char *key, b
                 const char *mk = uniq ? rmq_msg_id(m) : rmq_msg_keys(m);
                 bool ok = t && strcmp(t, topic) == 0 &&
                           (uniq ? (mk && strcmp(mk, key) == 0) : key_in(mk, key));
-                if (ok && msgvec_push(&mv, m) == RMQ_OK)
-                    got[i] = NULL;
+                if (ok && msgvec_push(&mv, m) == RMQ_OK) got[i] = NULL;
             }
             for (size_t i = 0; i < ng; i++)
-                if (got[i])
-                    rmq_msg_destroy(got[i]);
+                if (got[i]) rmq_msg_destroy(got[i]);
             free(got);
         }
         rmq_admin_resp_destroy(r);
@@ -412,33 +390,27 @@ static rmq_err_t query_all(rmq_admin_t *a, const char *topic, const char *key, b
 
 rmq_err_t rmq_query_by_key(rmq_admin_t *a, const char *topic, const char *key, int max_msgs,
                            int64_t begin_ms, int64_t end_ms, rmq_msg_t ***msgs, size_t *n) {
-    if (!a || !topic || !key || !msgs || !n)
-        return RMQ_ERR__INVALID_ARG;
+    if (!a || !topic || !key || !msgs || !n) return RMQ_ERR__INVALID_ARG;
     return query_all(a, topic, key, false, max_msgs, begin_ms, end_ms, msgs, n);
 }
 
 rmq_err_t rmq_query_by_unique_key(rmq_admin_t *a, const char *topic, const char *uniq_key,
                                   rmq_msg_t ***msgs, size_t *n) {
-    if (!a || !topic || !uniq_key || !msgs || !n)
-        return RMQ_ERR__INVALID_ARG;
+    if (!a || !topic || !uniq_key || !msgs || !n) return RMQ_ERR__INVALID_ARG;
     return query_all(a, topic, uniq_key, true, 32, 0, INT64_MAX, msgs, n);
 }
 
 static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
 static bool hex_decode(const char *s, uint8_t *out, size_t n) {
     for (size_t i = 0; i < n; i++) {
         int h = hexval(s[2 * i]), l = hexval(s[2 * i + 1]);
-        if (h < 0 || l < 0)
-            return false;
+        if (h < 0 || l < 0) return false;
         out[i] = (uint8_t)(h << 4 | l);
     }
     return true;
@@ -470,8 +442,7 @@ static rmq_err_t view_by_offset_id(rmq_admin_t *a, const char *id, rmq_msg_t **m
     const char *kv[] = {"offset", offs, NULL};
     rmq_admin_resp_t *r = NULL;
     rmq_err_t e = rmq_admin_invoke(a, addr, RMQ_REQ_VIEW_MESSAGE_BY_ID, kv, NULL, 0, 0, &r);
-    if (e != RMQ_OK)
-        return e;
+    if (e != RMQ_OK) return e;
     e = (rmq_err_t)r->code;
     if (e == RMQ_OK) {
         rmq_msg_t **got = NULL;
@@ -481,8 +452,7 @@ static rmq_err_t view_by_offset_id(rmq_admin_t *a, const char *id, rmq_msg_t **m
             e = RMQ_ERR__BAD_FRAME;
         } else {
             *msg = got[0];
-            for (size_t i = 1; i < ng; i++)
-                rmq_msg_destroy(got[i]);
+            for (size_t i = 1; i < ng; i++) rmq_msg_destroy(got[i]);
             free(got);
         }
     }
@@ -491,8 +461,7 @@ static rmq_err_t view_by_offset_id(rmq_admin_t *a, const char *id, rmq_msg_t **m
 }
 
 rmq_err_t rmq_query_by_id(rmq_admin_t *a, const char *topic, const char *id, rmq_msg_t **msg) {
-    if (!a || !id || !msg)
-        return RMQ_ERR__INVALID_ARG;
+    if (!a || !id || !msg) return RMQ_ERR__INVALID_ARG;
     *msg = NULL;
     /* A unique key is 32 hex digits like an IPv4 offset id, so with a topic the (cheap, routed)
      * unique-key look-up goes first rather than connecting to whatever host the id decodes to. */
@@ -502,8 +471,7 @@ rmq_err_t rmq_query_by_id(rmq_admin_t *a, const char *topic, const char *id, rmq
         rmq_err_t e = rmq_query_by_unique_key(a, topic, id, &v, &n);
         if (e == RMQ_OK) {
             *msg = v[0];
-            for (size_t i = 1; i < n; i++)
-                rmq_msg_destroy(v[i]);
+            for (size_t i = 1; i < n; i++) rmq_msg_destroy(v[i]);
             free(v);
             return RMQ_OK;
         }
@@ -522,8 +490,7 @@ static rmq_err_t offvec_push(offvec_t *ov, const rmq_mq_t *mq, int64_t off) {
     if (ov->n == ov->cap) {
         size_t nc = ov->cap ? ov->cap * 2 : 16;
         rmq_mq_offset_t *nv = realloc(ov->v, nc * sizeof *nv);
-        if (!nv)
-            return RMQ_ERR__NOMEM;
+        if (!nv) return RMQ_ERR__NOMEM;
         ov->v = nv;
         ov->cap = nc;
     }
@@ -557,13 +524,12 @@ static int64_t resp_i64(const rmq_admin_resp_t *r, const char *k, int64_t dflt) 
 }
 
 /* The tool's fallback when no consumer is online: compute and write the offsets itself. */
-static rmq_err_t reset_old(rmq_admin_t *a, const char *addr, const char *group,
-                           const char *topic, int64_t ts_ms, int force, offvec_t *ov) {
+static rmq_err_t reset_old(rmq_admin_t *a, const char *addr, const char *group, const char *topic,
+                           int64_t ts_ms, int force, offvec_t *ov) {
     const char *kv[] = {"consumerGroup", group, "topic", topic, NULL};
     char *js = NULL;
     rmq_err_t e = rmq_admin_call_broker(a, addr, RMQ_REQ_GET_CONSUME_STATS, kv, NULL, &js);
-    if (e != RMQ_OK)
-        return e;
+    if (e != RMQ_OK) return e;
     json_t *root = load_json(js);
     free(js);
     json_t *tab = json_object_get(root, "offsetTable");
@@ -571,39 +537,31 @@ static rmq_err_t reset_old(rmq_admin_t *a, const char *addr, const char *group,
     json_t *val;
     json_object_foreach(tab, key, val) {
         rmq_mq_t mq;
-        if (!mq_from_key(key, &mq) || strcmp(mq.topic, topic) != 0)
-            continue;
+        if (!mq_from_key(key, &mq) || strcmp(mq.topic, topic) != 0) continue;
         int64_t cur = json_integer_value(json_object_get(val, "consumerOffset"));
         char qid[16], tss[24];
         snprintf(qid, sizeof qid, "%d", mq.queue_id);
         snprintf(tss, sizeof tss, "%lld", (long long)ts_ms);
         const char *qkv[] = {"topic", topic, "queueId", qid, "timestamp", tss, NULL};
         rmq_admin_resp_t *r = NULL;
-        e = rmq_admin_invoke(a, addr,
-                             ts_ms < 0 ? RMQ_REQ_GET_MAX_OFFSET
-                                       : RMQ_REQ_SEARCH_OFFSET_BY_TIMESTAMP,
-                             qkv, NULL, 0, 0, &r);
-        if (e == RMQ_OK && r->code != RMQ_OK)
-            e = (rmq_err_t)r->code;
+        e = rmq_admin_invoke(
+            a, addr, ts_ms < 0 ? RMQ_REQ_GET_MAX_OFFSET : RMQ_REQ_SEARCH_OFFSET_BY_TIMESTAMP, qkv,
+            NULL, 0, 0, &r);
+        if (e == RMQ_OK && r->code != RMQ_OK) e = (rmq_err_t)r->code;
         int64_t target = e == RMQ_OK ? resp_i64(r, "offset", -1) : -1;
         rmq_admin_resp_destroy(r);
-        if (e != RMQ_OK)
-            break;
-        if (target < 0)
-            target = 0;
+        if (e != RMQ_OK) break;
+        if (target < 0) target = 0;
         int64_t next = (force || target < cur) ? target : cur;
         char offs[24];
         snprintf(offs, sizeof offs, "%lld", (long long)next);
         const char *ukv[] = {"consumerGroup", group, "topic", topic, "queueId", qid,
-                             "commitOffset", offs, NULL};
+                             "commitOffset",  offs,  NULL};
         e = rmq_admin_invoke(a, addr, RMQ_REQ_UPDATE_CONSUMER_OFFSET, ukv, NULL, 0, 0, &r);
-        if (e == RMQ_OK && r->code != RMQ_OK)
-            e = (rmq_err_t)r->code;
+        if (e == RMQ_OK && r->code != RMQ_OK) e = (rmq_err_t)r->code;
         rmq_admin_resp_destroy(r);
-        if (e != RMQ_OK)
-            break;
-        if ((e = offvec_push(ov, &mq, next)) != RMQ_OK)
-            break;
+        if (e != RMQ_OK) break;
+        if ((e = offvec_push(ov, &mq, next)) != RMQ_OK) break;
     }
     json_decref(root);
     return e;
@@ -611,20 +569,17 @@ static rmq_err_t reset_old(rmq_admin_t *a, const char *addr, const char *group,
 
 rmq_err_t rmq_admin_reset_offset(rmq_admin_t *a, const char *group, const char *topic,
                                  int64_t ts_ms, int force, rmq_mq_offset_t **out, size_t *n) {
-    if (out)
-        *out = NULL;
-    if (n)
-        *n = 0;
-    if (!a || !group || !topic)
-        return RMQ_ERR__INVALID_ARG;
+    if (out) *out = NULL;
+    if (n) *n = 0;
+    if (!a || !group || !topic) return RMQ_ERR__INVALID_ARG;
     char **addrs = NULL;
     rmq_err_t e = rmq_admin_topic_brokers(a, topic, &addrs, NULL);
-    if (e != RMQ_OK)
-        return e;
+    if (e != RMQ_OK) return e;
     char tss[24];
     snprintf(tss, sizeof tss, "%lld", (long long)ts_ms);
-    const char *kv[] = {"topic", topic, "group", group, "timestamp", tss,
-                        "isForce", force ? "true" : "false", "queueId", "-1", NULL};
+    const char *kv[] = {"topic",     topic, "group",   group,
+                        "timestamp", tss,   "isForce", force ? "true" : "false",
+                        "queueId",   "-1",  NULL};
     offvec_t ov = {0};
     for (char **p = addrs; *p && e == RMQ_OK; p++) {
         char *js = NULL;
@@ -633,8 +588,7 @@ rmq_err_t rmq_admin_reset_offset(rmq_admin_t *a, const char *group, const char *
             e = reset_old(a, *p, group, topic, ts_ms, force, &ov);
             continue;
         }
-        if (e != RMQ_OK)
-            break;
+        if (e != RMQ_OK) break;
         json_t *root = load_json(js);
         free(js);
         json_t *tab = json_object_get(root, "offsetTable");
@@ -643,8 +597,7 @@ rmq_err_t rmq_admin_reset_offset(rmq_admin_t *a, const char *group, const char *
         if (json_is_object(tab)) {
             json_object_foreach(tab, key, val) {
                 rmq_mq_t mq;
-                if (mq_from_key(key, &mq))
-                    offvec_push(&ov, &mq, json_integer_value(val));
+                if (mq_from_key(key, &mq)) offvec_push(&ov, &mq, json_integer_value(val));
             }
         } else if (json_is_array(tab)) { /* ResetOffsetBodyForC */
             size_t i;
@@ -665,14 +618,12 @@ rmq_err_t rmq_admin_reset_offset(rmq_admin_t *a, const char *group, const char *
         free(ov.v);
         return e;
     }
-    if (ov.n)
-        qsort(ov.v, ov.n, sizeof *ov.v, rmq_mq_cmp); /* mq is the first member */
+    if (ov.n) qsort(ov.v, ov.n, sizeof *ov.v, rmq_mq_cmp); /* mq is the first member */
     if (out)
         *out = ov.v;
     else
         free(ov.v);
-    if (n)
-        *n = ov.n;
+    if (n) *n = ov.n;
     return RMQ_OK;
 }
 
