@@ -93,8 +93,7 @@ rmq_err_t rmq_route_parse(const char *json, size_t len, rmq_route_t **out) {
             if (!json_is_string(v) || rmq_parse_i64(k, &id) != 0) continue;
             if (d->naddr >= (int)RMQ_ARRAY_LEN(d->addr)) break;
             d->addr[d->naddr].id = id;
-            rmq_strlcpy(d->addr[d->naddr].addr, json_string_value(v),
-                        sizeof(d->addr[0].addr));
+            rmq_strlcpy(d->addr[d->naddr].addr, json_string_value(v), sizeof(d->addr[0].addr));
             d->naddr++;
         }
     }
@@ -143,7 +142,9 @@ int rmq_mq_cmp(const void *a, const void *b) {
     return (x->queue_id > y->queue_id) - (x->queue_id < y->queue_id);
 }
 
-bool rmq_mq_eq(const rmq_mq_t *a, const rmq_mq_t *b) { return rmq_mq_cmp(a, b) == 0; }
+bool rmq_mq_eq(const rmq_mq_t *a, const rmq_mq_t *b) {
+    return rmq_mq_cmp(a, b) == 0;
+}
 
 static rmq_err_t push_mq(rmq_mq_t **arr, int *n, int *cap, const char *topic, const char *broker,
                          int qid) {
@@ -162,8 +163,8 @@ static rmq_err_t push_mq(rmq_mq_t **arr, int *n, int *cap, const char *topic, co
     return RMQ_OK;
 }
 
-rmq_err_t rmq_route_pub_queues(const rmq_route_t *r, const char *topic, int max_q,
-                               rmq_mq_t **out, int *n) {
+rmq_err_t rmq_route_pub_queues(const rmq_route_t *r, const char *topic, int max_q, rmq_mq_t **out,
+                               int *n) {
     rmq_mq_t *arr = NULL;
     int cnt = 0, cap = 0;
     rmq_err_t e = RMQ_OK;
@@ -205,7 +206,8 @@ rmq_err_t rmq_route_sub_queues(const rmq_route_t *r, const char *topic, rmq_mq_t
     for (int i = 0; i < r->nq && !e; i++) {
         const rmq_qdata_t *q = &r->q[i];
         if (!(q->perm & RMQ_PERM_READ)) continue;
-        for (int k = 0; k < q->read_q && !e; k++) e = push_mq(&arr, &cnt, &cap, topic, q->broker, k);
+        for (int k = 0; k < q->read_q && !e; k++)
+            e = push_mq(&arr, &cnt, &cap, topic, q->broker, k);
     }
     if (e) {
         free(arr);
@@ -441,8 +443,8 @@ bool rmq_fault_ok(rmq_fault_t *f, const char *broker, int64_t now_ms) {
     return ok;
 }
 
-int rmq_select_queue(const rmq_mq_t *mqs, int n, _Atomic uint32_t *counter,
-                     const char *last_broker, rmq_fault_t *fault, int64_t now_ms) {
+int rmq_select_queue(const rmq_mq_t *mqs, int n, _Atomic uint32_t *counter, const char *last_broker,
+                     rmq_fault_t *fault, int64_t now_ms) {
     if (n <= 0) return -1;
     uint32_t start = atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
     for (int k = 0; k < n; k++) {
@@ -511,8 +513,7 @@ rmq_rem_cmd_t *rmq_send_request(const rmq_send_hdr_t *h) {
     return c;
 }
 
-rmq_err_t rmq_send_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq,
-                            rmq_send_result_t *r) {
+rmq_err_t rmq_send_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_send_result_t *r) {
     rmq_send_status_t st;
     switch (resp->code) {
     case RMQ_OK: st = RMQ_SEND_OK; break;
@@ -553,10 +554,8 @@ bool rmq_send_retryable(rmq_err_t e) {
     case RMQ_ERR_NOT_IN_CURRENT_UNIT:
     case RMQ_ERR__TIMEOUT:
     case RMQ_ERR__CONN:
-    case RMQ_ERR__NO_ROUTE:
-        return true;
-    default:
-        return false;
+    case RMQ_ERR__NO_ROUTE: return true;
+    default: return false;
     }
 }
 
@@ -636,8 +635,10 @@ rmq_err_t rmq_reset_body_parse(const char *body, size_t len, rmq_mq_t **mqs, int
         bool in_str = false;
         for (; cb < end; cb++) {
             if (in_str) {
-                if (*cb == '\\') cb++;
-                else if (*cb == '"') in_str = false;
+                if (*cb == '\\')
+                    cb++;
+                else if (*cb == '"')
+                    in_str = false;
             } else if (*cb == '"') {
                 in_str = true;
             } else if (*cb == '}') {

@@ -71,7 +71,9 @@ static const kdef_t *find_key(const char *k) {
     return NULL;
 }
 
-rmq_conf_t *rmq_conf_new(void) { return calloc(1, sizeof(rmq_conf_t)); }
+rmq_conf_t *rmq_conf_new(void) {
+    return calloc(1, sizeof(rmq_conf_t));
+}
 
 rmq_conf_t *rmq_conf_dup(const rmq_conf_t *c) {
     rmq_conf_t *d = rmq_conf_new();

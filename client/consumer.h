@@ -20,18 +20,15 @@ rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r);
 /* Map a pull response into res (status, offsets); decodes the body into res->msgs on FOUND,
  * setting the broker name, and for each message MIN_OFFSET / MAX_OFFSET. Non-pull codes are
  * returned as errors. */
-rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq,
-                            rmq_pull_result_t *res);
+rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_pull_result_t *res);
 
 /* Master address of mq's broker (route looked up when not cached). */
-rmq_err_t rmq_consumer_broker_addr(rmq_instance_t *in, const rmq_mq_t *mq, char *addr,
-                                   size_t n);
+rmq_err_t rmq_consumer_broker_addr(rmq_instance_t *in, const rmq_mq_t *mq, char *addr, size_t n);
 /* QUERY_CONSUMER_OFFSET: RMQ_ERR_QUERY_NOT_FOUND when the group has none. */
-rmq_err_t rmq_query_offset(rmq_instance_t *in, const char *group, const rmq_mq_t *mq,
-                           int64_t *off);
+rmq_err_t rmq_query_offset(rmq_instance_t *in, const char *group, const rmq_mq_t *mq, int64_t *off);
 /* UPDATE_CONSUMER_OFFSET, oneway or sync. */
-rmq_err_t rmq_update_offset(rmq_instance_t *in, const char *group, const rmq_mq_t *mq,
-                            int64_t off, bool oneway);
+rmq_err_t rmq_update_offset(rmq_instance_t *in, const char *group, const rmq_mq_t *mq, int64_t off,
+                            bool oneway);
 /* GET_MAX_OFFSET / SEARCH_OFFSET_BY_TIMESTAMP / GET_MIN_OFFSET. */
 rmq_err_t rmq_max_offset(rmq_instance_t *in, const rmq_mq_t *mq, int64_t *off);
 rmq_err_t rmq_min_offset(rmq_instance_t *in, const rmq_mq_t *mq, int64_t *off);

@@ -60,7 +60,7 @@ struct rmq_instance_s {
         char master[64];
         char addrs[8][64];
         int naddrs;
-    } *brokers;
+    } * brokers;
     int nbrokers, cap_brokers;
 
     /* scheduler */
@@ -201,8 +201,10 @@ void rmq_instance_cancel(rmq_instance_t *in, void *owner) {
     int j = 0, nd = 0;
     task_t *dropped = malloc((size_t)(in->nheap ? in->nheap : 1) * sizeof(task_t));
     for (int i = 0; i < in->nheap; i++) {
-        if (in->heap[i].owner != owner) in->heap[j++] = in->heap[i];
-        else if (dropped) dropped[nd++] = in->heap[i];
+        if (in->heap[i].owner != owner)
+            in->heap[j++] = in->heap[i];
+        else if (dropped)
+            dropped[nd++] = in->heap[i];
     }
     in->nheap = j;
     for (int i = in->nheap / 2; i >= 0; i--) heap_down(in->heap, in->nheap, i);
@@ -262,8 +264,10 @@ void rmq_instance_post_node(rmq_instance_t *in, rmq_cb_node_t *n) {
     n->next = NULL;
     pthread_mutex_lock(&in->cb_mu);
     bool wake = in->cb_head == NULL;
-    if (in->cb_tail) in->cb_tail->next = n;
-    else in->cb_head = n;
+    if (in->cb_tail)
+        in->cb_tail->next = n;
+    else
+        in->cb_head = n;
     in->cb_tail = n;
     if (wake) pthread_cond_signal(&in->cb_cv);
     pthread_mutex_unlock(&in->cb_mu);
@@ -271,13 +275,21 @@ void rmq_instance_post_node(rmq_instance_t *in, rmq_cb_node_t *n) {
 
 /* ---- accessors --------------------------------------------------------------------- */
 
-const char *rmq_instance_client_id(const rmq_instance_t *in) { return in->client_id; }
-rmq_rem_client_t *rmq_instance_rem(rmq_instance_t *in) { return in->rem; }
-const rmq_conf_t *rmq_instance_conf(const rmq_instance_t *in) { return in->conf; }
+const char *rmq_instance_client_id(const rmq_instance_t *in) {
+    return in->client_id;
+}
+rmq_rem_client_t *rmq_instance_rem(rmq_instance_t *in) {
+    return in->rem;
+}
+const rmq_conf_t *rmq_instance_conf(const rmq_instance_t *in) {
+    return in->conf;
+}
 const rmq_logger_t *rmq_instance_log(const rmq_instance_t *in) {
     return &in->log;
 }
-rmq_uniq_t *rmq_instance_uniq(rmq_instance_t *in) { return &in->uniq; }
+rmq_uniq_t *rmq_instance_uniq(rmq_instance_t *in) {
+    return &in->uniq;
+}
 
 static int api_timeout(rmq_instance_t *in) {
     return (int)rmq_conf_i64(in->conf, "mqClientApiTimeout");
@@ -430,8 +442,10 @@ static rmq_err_t fetch_route(rmq_instance_t *in, const char *topic, rmq_route_t 
     if (e) return e;
     e = (rmq_err_t)resp->code;
     if (e == RMQ_OK) {
-        if (!resp->body || !resp->body_len) e = RMQ_ERR__BAD_MSG;
-        else e = rmq_route_parse((const char *)resp->body, resp->body_len, out);
+        if (!resp->body || !resp->body_len)
+            e = RMQ_ERR__BAD_MSG;
+        else
+            e = rmq_route_parse((const char *)resp->body, resp->body_len, out);
         if (e)
             RMQ_ILOG_WARN(&in->log, MOD, "route of %s: unreadable body (%s)", topic,
                           rmq_strerror(e));
@@ -559,8 +573,7 @@ rmq_err_t rmq_instance_route(rmq_instance_t *in, const char *topic, bool refresh
     return e == RMQ_ERR_TOPIC_NOT_EXIST ? RMQ_ERR__NO_ROUTE : e;
 }
 
-rmq_err_t rmq_instance_broker_addr(rmq_instance_t *in, const char *broker, char *addr,
-                                   size_t n) {
+rmq_err_t rmq_instance_broker_addr(rmq_instance_t *in, const char *broker, char *addr, size_t n) {
     rmq_err_t e = RMQ_ERR__NOT_FOUND;
     pthread_mutex_lock(&in->route_mu);
     for (int i = 0; i < in->nbrokers; i++) {
@@ -709,20 +722,24 @@ static void send_heartbeats(rmq_instance_t *in, bool wait) {
     if (w) hb_wait_put(w);
 }
 
-static void hb_task(void *arg) { send_heartbeats(arg, false); }
+static void hb_task(void *arg) {
+    send_heartbeats(arg, false);
+}
 
 void rmq_instance_heartbeat_soon(rmq_instance_t *in) {
     if (atomic_exchange(&in->hb_pending, true)) return;
     rmq_instance_schedule(in, 0, hb_task, in, NULL);
 }
 
-void rmq_instance_heartbeat_sync(rmq_instance_t *in) { send_heartbeats(in, true); }
+void rmq_instance_heartbeat_sync(rmq_instance_t *in) {
+    send_heartbeats(in, true);
+}
 
 /* ---- periodic tasks ----------------------------------------------------------------- */
 
 static void periodic_route(void *arg) {
     rmq_instance_t *in = arg;
-    char (*names)[128] = NULL;
+    char(*names)[128] = NULL;
     int n = 0;
     pthread_mutex_lock(&in->route_mu);
     names = malloc((size_t)(in->ntopics ? in->ntopics : 1) * sizeof(*names));
@@ -734,12 +751,11 @@ static void periodic_route(void *arg) {
         bool dflt = ti && ti->from_default;
         rmq_topic_info_release(ti);
         ti = NULL;
-        if (rmq_instance_route(in, names[i], true, dflt, &ti) == RMQ_OK)
-            rmq_topic_info_release(ti);
+        if (rmq_instance_route(in, names[i], true, dflt, &ti) == RMQ_OK) rmq_topic_info_release(ti);
     }
     free(names);
-    rmq_instance_schedule(in, rmq_conf_i64(in->conf, "pollNameServerInterval"), periodic_route,
-                          in, NULL);
+    rmq_instance_schedule(in, rmq_conf_i64(in->conf, "pollNameServerInterval"), periodic_route, in,
+                          NULL);
 }
 
 static void periodic_hb(void *arg) {
@@ -755,8 +771,8 @@ static void periodic_rebalance(void *arg) {
     for (rmq_member_t *m = in->members; m; m = m->next)
         if (m->consumer && m->rebalance) m->rebalance(m->owner);
     pthread_rwlock_unlock(&in->members_rw);
-    rmq_instance_schedule(in, rmq_conf_i64(in->conf, "rebalanceInterval"), periodic_rebalance,
-                          in, NULL);
+    rmq_instance_schedule(in, rmq_conf_i64(in->conf, "rebalanceInterval"), periodic_rebalance, in,
+                          NULL);
 }
 
 static void periodic_persist(void *arg) {
@@ -780,8 +796,7 @@ static void notify_task(void *arg) {
     notify_t *nt = arg;
     pthread_rwlock_rdlock(&nt->in->members_rw);
     for (rmq_member_t *m = nt->in->members; m; m = m->next)
-        if (m->consumer && m->rebalance && strcmp(m->group, nt->group) == 0)
-            m->rebalance(m->owner);
+        if (m->consumer && m->rebalance && strcmp(m->group, nt->group) == 0) m->rebalance(m->owner);
     pthread_rwlock_unlock(&nt->in->members_rw);
     free(nt);
 }
@@ -825,8 +840,10 @@ static void check_task(void *arg) {
             if (!e) e = rmq_rem_cmd_set_bool(req, "fromTransactionCheck", true);
             if (!e) e = rmq_rem_cmd_set(req, "msgId", ck->msg_id);
             if (!e && ck->txn_id[0]) e = rmq_rem_cmd_set(req, "transactionId", ck->txn_id);
-            if (e) rmq_rem_cmd_destroy(req);
-            else rmq_rem_conn_post(ck->conn, req); /* back on the connection that asked */
+            if (e)
+                rmq_rem_cmd_destroy(req);
+            else
+                rmq_rem_conn_post(ck->conn, req); /* back on the connection that asked */
         }
     }
     rmq_rem_conn_unref(ck->conn);
@@ -1062,11 +1079,9 @@ static rmq_instance_t *instance_new(const rmq_conf_t *c, const char *key, const 
         return NULL;
     }
     /* first runs as Java: routes at once, heartbeat after 1 s, offsets after 10 s */
-    rmq_instance_schedule(in, rmq_conf_i64(c, "pollNameServerInterval"), periodic_route, in,
-                          NULL);
+    rmq_instance_schedule(in, rmq_conf_i64(c, "pollNameServerInterval"), periodic_route, in, NULL);
     rmq_instance_schedule(in, 1000, periodic_hb, in, NULL);
-    rmq_instance_schedule(in, rmq_conf_i64(c, "rebalanceInterval"), periodic_rebalance, in,
-                          NULL);
+    rmq_instance_schedule(in, rmq_conf_i64(c, "rebalanceInterval"), periodic_rebalance, in, NULL);
     rmq_instance_schedule(in, RMQ_MIN(10000, rmq_conf_i64(c, "persistConsumerOffsetInterval")),
                           periodic_persist, in, NULL);
     RMQ_ILOG_INFO(&in->log, MOD, "client instance %s started (namesrv %s)", in->client_id, ns);

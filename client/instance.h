@@ -48,10 +48,10 @@ typedef struct rmq_instance_s rmq_instance_t;
 typedef struct rmq_member_s rmq_member_t;
 struct rmq_member_s {
     char group[256];
-    bool consumer;      /* false: producer group */
-    bool admin;         /* an rmq_admin_t: no group on the wire (no heartbeat data, no
-                           UNREGISTER_CLIENT), never clashes with another member */
-    void *owner;        /* the rmq_producer_t / consumer core */
+    bool consumer; /* false: producer group */
+    bool admin;    /* an rmq_admin_t: no group on the wire (no heartbeat data, no
+                      UNREGISTER_CLIENT), never clashes with another member */
+    void *owner;   /* the rmq_producer_t / consumer core */
     /* Consumers: append this member's ConsumerData (protocol.md 5.2) to arr. Service thread. */
     void (*heartbeat_data)(void *owner, json_t *arr);
     /* Consumers: rebalance now (service thread). */
@@ -59,8 +59,8 @@ struct rmq_member_s {
     /* Consumers: persist offsets (service thread). */
     void (*persist)(void *owner);
     /* Consumers: RESET_CONSUMER_CLIENT_OFFSET for topic (service thread); arrays borrowed. */
-    void (*reset_offset)(void *owner, const char *topic, const rmq_mq_t *mqs,
-                         const int64_t *offs, int n);
+    void (*reset_offset)(void *owner, const char *topic, const rmq_mq_t *mqs, const int64_t *offs,
+                         int n);
     /* Producers: CHECK_TRANSACTION_STATE; runs on the callback thread. NULL: no check-back. */
     rmq_txn_state_t (*txn_check)(void *owner, const rmq_msg_t *half);
     rmq_member_t *next; /* instance's list */
@@ -96,9 +96,9 @@ typedef struct {
     _Atomic int refs;
     char topic[128];
     rmq_route_t *route;
-    rmq_mq_t *pub;    /* writable queues (publish set) */
+    rmq_mq_t *pub; /* writable queues (publish set) */
     int npub;
-    rmq_mq_t *sub;    /* readable queues, sorted */
+    rmq_mq_t *sub; /* readable queues, sorted */
     int nsub;
     bool from_default; /* publish set borrowed from TBW102 (topic not created yet) */
 } rmq_topic_info_t;
@@ -111,8 +111,7 @@ rmq_err_t rmq_instance_route(rmq_instance_t *in, const char *topic, bool refresh
 void rmq_topic_info_release(rmq_topic_info_t *ti);
 /* Master address of broker name (from any cached route) into addr. RMQ_ERR__NOT_FOUND if no
  * route mentioned it. */
-rmq_err_t rmq_instance_broker_addr(rmq_instance_t *in, const char *broker, char *addr,
-                                   size_t n);
+rmq_err_t rmq_instance_broker_addr(rmq_instance_t *in, const char *broker, char *addr, size_t n);
 /* Every broker address known (masters, and slaves when any consumer is registered); *addrs
  * new array of new strings (free each, then the array). */
 rmq_err_t rmq_instance_broker_addrs(rmq_instance_t *in, char ***addrs, int *n);
@@ -152,8 +151,8 @@ rmq_err_t rmq_instance_schedule(rmq_instance_t *in, int64_t delay_ms, void (*fn)
  * before it ran (release what arg holds). */
 rmq_err_t rmq_instance_schedule_ex(rmq_instance_t *in, int64_t delay_ms, void (*fn)(void *arg),
                                    void (*drop)(void *arg), void *arg, void *owner);
-/* Drop owner's queued tasks (running their drop callbacks) and wait for its running ones. Not from a service thread task of
- * the same owner. */
+/* Drop owner's queued tasks (running their drop callbacks) and wait for its running ones. Not from
+ * a service thread task of the same owner. */
 void rmq_instance_cancel(rmq_instance_t *in, void *owner);
 /* Run fn(arg) on the callback thread (user code: async-send callbacks, check-backs). */
 rmq_err_t rmq_instance_post_cb(rmq_instance_t *in, void (*fn)(void *arg), void *arg);

@@ -109,11 +109,11 @@ rmq_err_t rmq_body_encode(const void *body, size_t len, int over, int level, uin
 /* ---- unique ids (UNIQ_KEY, protocol.md 6.9) -------------------------------------- */
 
 typedef struct {
-    char prefix[21];          /* hex of ip(4) pid(2) hash(4): 20 chars */
-    int64_t month_start_ms;   /* local-time start of the current month */
+    char prefix[21];        /* hex of ip(4) pid(2) hash(4): 20 chars */
+    int64_t month_start_ms; /* local-time start of the current month */
     int64_t next_month_ms;
     _Atomic uint32_t counter;
-    pthread_mutex_t mu;       /* guards the month fields on roll-over */
+    pthread_mutex_t mu; /* guards the month fields on roll-over */
 } rmq_uniq_t;
 
 void rmq_uniq_init(rmq_uniq_t *u, uint32_t ip_be, uint16_t pid, int32_t hash);
@@ -154,8 +154,8 @@ const char *rmq_route_master(const rmq_route_t *r, const char *broker);
 const char *rmq_route_any_addr(const rmq_route_t *r, const char *broker);
 /* Publish queues: writable QueueData sorted by broker name with a master, 0..writeQ-1 (or the
  * orderTopicConf list). max_q > 0 caps each broker's count (TBW102 fallback). *out new. */
-rmq_err_t rmq_route_pub_queues(const rmq_route_t *r, const char *topic, int max_q,
-                               rmq_mq_t **out, int *n);
+rmq_err_t rmq_route_pub_queues(const rmq_route_t *r, const char *topic, int max_q, rmq_mq_t **out,
+                               int *n);
 /* Subscribe queues: readable QueueData, 0..readQ-1, sorted (topic, broker, qid). *out new. */
 rmq_err_t rmq_route_sub_queues(const rmq_route_t *r, const char *topic, rmq_mq_t **out, int *n);
 
@@ -167,12 +167,12 @@ bool rmq_mq_eq(const rmq_mq_t *a, const rmq_mq_t *b);
 
 typedef struct {
     char topic[128];
-    char *expr;       /* owned, "*" when all */
+    char *expr; /* owned, "*" when all */
     bool all;
-    char **tags;      /* owned, trimmed */
-    int32_t *codes;   /* Java String.hashCode of each tag */
+    char **tags;    /* owned, trimmed */
+    int32_t *codes; /* Java String.hashCode of each tag */
     int ntags;
-    int64_t version;  /* subVersion */
+    int64_t version; /* subVersion */
 } rmq_sub_t;
 
 rmq_err_t rmq_sub_parse(const char *topic, const char *expr, rmq_sub_t *out);
@@ -209,8 +209,8 @@ bool rmq_fault_ok(rmq_fault_t *f, const char *broker, int64_t now_ms);
 /* Queue choice: round robin from *counter over mqs; skips last_broker (the broker that just
  * failed, may be NULL) and, when fault is non-NULL, brokers it marks unavailable; falls back
  * to the plain round-robin pick when every queue is excluded. -1 when n == 0. */
-int rmq_select_queue(const rmq_mq_t *mqs, int n, _Atomic uint32_t *counter,
-                     const char *last_broker, rmq_fault_t *fault, int64_t now_ms);
+int rmq_select_queue(const rmq_mq_t *mqs, int n, _Atomic uint32_t *counter, const char *last_broker,
+                     rmq_fault_t *fault, int64_t now_ms);
 
 /* ---- requests -------------------------------------------------------------------- */
 
@@ -225,8 +225,7 @@ typedef struct {
 /* SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE request with the short header keys a..n. NULL on OOM. */
 rmq_rem_cmd_t *rmq_send_request(const rmq_send_hdr_t *h);
 /* Map a send response to a result; RMQ_OK for SUCCESS and the three "stored" statuses. */
-rmq_err_t rmq_send_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq,
-                            rmq_send_result_t *r);
+rmq_err_t rmq_send_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_send_result_t *r);
 /* Codes after which a send is retried on another broker (Java's retryResponseCodes). */
 bool rmq_send_retryable(rmq_err_t e);
 

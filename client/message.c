@@ -146,18 +146,34 @@ const char *rmq_msg_id(const rmq_msg_t *m) {
 const char *rmq_msg_offset_id(const rmq_msg_t *m) {
     return m && m->offset_id[0] ? m->offset_id : NULL;
 }
-const char *rmq_msg_topic(const rmq_msg_t *m) { return m ? m->topic : NULL; }
-const char *rmq_msg_tags(const rmq_msg_t *m) { return rmq_msg_property(m, RMQ_PROP_TAGS); }
-const char *rmq_msg_keys(const rmq_msg_t *m) { return rmq_msg_property(m, RMQ_PROP_KEYS); }
+const char *rmq_msg_topic(const rmq_msg_t *m) {
+    return m ? m->topic : NULL;
+}
+const char *rmq_msg_tags(const rmq_msg_t *m) {
+    return rmq_msg_property(m, RMQ_PROP_TAGS);
+}
+const char *rmq_msg_keys(const rmq_msg_t *m) {
+    return rmq_msg_property(m, RMQ_PROP_KEYS);
+}
 const void *rmq_msg_body(const rmq_msg_t *m, size_t *len) {
     if (len) *len = m ? m->body_len : 0;
     return m ? m->body : NULL;
 }
-int64_t rmq_msg_queue_offset(const rmq_msg_t *m) { return m && m->received ? m->queue_offset : -1; }
-int rmq_msg_queue_id(const rmq_msg_t *m) { return m && m->received ? m->queue_id : -1; }
-int64_t rmq_msg_born_ts(const rmq_msg_t *m) { return m && m->received ? m->born_ts : 0; }
-int64_t rmq_msg_store_ts(const rmq_msg_t *m) { return m && m->received ? m->store_ts : 0; }
-int rmq_msg_reconsume_times(const rmq_msg_t *m) { return m && m->received ? m->reconsume_times : 0; }
+int64_t rmq_msg_queue_offset(const rmq_msg_t *m) {
+    return m && m->received ? m->queue_offset : -1;
+}
+int rmq_msg_queue_id(const rmq_msg_t *m) {
+    return m && m->received ? m->queue_id : -1;
+}
+int64_t rmq_msg_born_ts(const rmq_msg_t *m) {
+    return m && m->received ? m->born_ts : 0;
+}
+int64_t rmq_msg_store_ts(const rmq_msg_t *m) {
+    return m && m->received ? m->store_ts : 0;
+}
+int rmq_msg_reconsume_times(const rmq_msg_t *m) {
+    return m && m->received ? m->reconsume_times : 0;
+}
 int64_t rmq_msg_commitlog_offset(const rmq_msg_t *m) {
     return m && m->received ? m->commitlog_offset : -1;
 }
@@ -206,8 +222,7 @@ rmq_err_t rmq_batch_encode(rmq_msg_t *const *msgs, size_t n, rmq_buf_t *b) {
             rmq_buf_append_be32(b, 0) || rmq_buf_append_be32(b, (uint32_t)msgs[i]->flag) ||
             rmq_buf_append_be32(b, (uint32_t)msgs[i]->body_len) ||
             rmq_buf_append(b, msgs[i]->body, msgs[i]->body_len) ||
-            rmq_buf_append_be16(b, (uint16_t)props.len) ||
-            rmq_buf_append(b, props.data, props.len))
+            rmq_buf_append_be16(b, (uint16_t)props.len) || rmq_buf_append(b, props.data, props.len))
             goto oom;
     }
     rmq_buf_fini(&props);

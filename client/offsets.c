@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "client/consumer.h"
-#include "common/msg.h"
 #include "common/log.h"
+#include "common/msg.h"
 #include "common/util.h"
 
 rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r) {
@@ -34,8 +34,7 @@ rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r) {
     return c;
 }
 
-rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq,
-                            rmq_pull_result_t *res) {
+rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_pull_result_t *res) {
     memset(res, 0, sizeof(*res));
     switch (resp->code) {
     case RMQ_OK: res->status = RMQ_PULL_FOUND; break;
@@ -55,8 +54,7 @@ rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq,
         /* set while decoding, inside each message's block (no per-message mallocs) */
         const rmq_kv_t extra[2] = {{(char *)RMQ_PROP_MIN_OFFSET, mn},
                                    {(char *)RMQ_PROP_MAX_OFFSET, mx}};
-        rmq_err_t e =
-            rmq_msgs_decode_ex(resp->body, resp->body_len, extra, 2, &res->msgs, &res->n);
+        rmq_err_t e = rmq_msgs_decode_ex(resp->body, resp->body_len, extra, 2, &res->msgs, &res->n);
         if (e) return e;
         for (size_t i = 0; i < res->n; i++)
             rmq_strlcpy(res->msgs[i]->broker, mq->broker, sizeof(res->msgs[i]->broker));
@@ -66,8 +64,7 @@ rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq,
     return RMQ_OK;
 }
 
-rmq_err_t rmq_consumer_broker_addr(rmq_instance_t *in, const rmq_mq_t *mq, char *addr,
-                                   size_t n) {
+rmq_err_t rmq_consumer_broker_addr(rmq_instance_t *in, const rmq_mq_t *mq, char *addr, size_t n) {
     if (rmq_instance_broker_addr(in, mq->broker, addr, n) == RMQ_OK) return RMQ_OK;
     rmq_topic_info_t *ti = NULL;
     rmq_err_t e = rmq_instance_route(in, mq->topic, true, false, &ti);
@@ -100,8 +97,8 @@ static rmq_err_t offset_req(int code, const char *group, const rmq_mq_t *mq, con
     return RMQ_OK;
 }
 
-static rmq_err_t offset_call(rmq_instance_t *in, int code, const char *group,
-                             const rmq_mq_t *mq, const char *k, int64_t v, int64_t *off) {
+static rmq_err_t offset_call(rmq_instance_t *in, int code, const char *group, const rmq_mq_t *mq,
+                             const char *k, int64_t v, int64_t *off) {
     char addr[64];
     rmq_rem_cmd_t *req = NULL;
     rmq_err_t e = rmq_consumer_broker_addr(in, mq, addr, sizeof addr);
@@ -121,10 +118,11 @@ rmq_err_t rmq_query_offset(rmq_instance_t *in, const char *group, const rmq_mq_t
     return offset_call(in, RMQ_REQ_QUERY_CONSUMER_OFFSET, group, mq, NULL, 0, off);
 }
 
-rmq_err_t rmq_update_offset(rmq_instance_t *in, const char *group, const rmq_mq_t *mq,
-                            int64_t off, bool oneway) {
-    if (!oneway) return offset_call(in, RMQ_REQ_UPDATE_CONSUMER_OFFSET, group, mq, "commitOffset",
-                                    off, NULL);
+rmq_err_t rmq_update_offset(rmq_instance_t *in, const char *group, const rmq_mq_t *mq, int64_t off,
+                            bool oneway) {
+    if (!oneway)
+        return offset_call(in, RMQ_REQ_UPDATE_CONSUMER_OFFSET, group, mq, "commitOffset", off,
+                           NULL);
     char addr[64];
     rmq_rem_cmd_t *req = NULL;
     rmq_err_t e = rmq_consumer_broker_addr(in, mq, addr, sizeof addr);

@@ -38,8 +38,8 @@ struct rmq_producer_s {
 
 /* One encoded send: everything needed to (re)build the request. */
 typedef struct {
-    char *props;     /* owned */
-    uint8_t *body;   /* owned copy (or compressed) */
+    char *props;   /* owned */
+    uint8_t *body; /* owned copy (or compressed) */
     size_t body_len;
     int sysflag;
     int flag;
@@ -98,8 +98,7 @@ static rmq_err_t encode_msg(rmq_producer_t *p, const rmq_msg_t *m, bool txn, enc
             out->has_reconsume = true;
             continue;
         }
-        if (txn && (strcmp(k, RMQ_PROP_TRAN_MSG) == 0 || strcmp(k, RMQ_PROP_PGROUP) == 0))
-            continue;
+        if (txn && (strcmp(k, RMQ_PROP_TRAN_MSG) == 0 || strcmp(k, RMQ_PROP_PGROUP) == 0)) continue;
         if (strcmp(k, RMQ_PROP_WAIT) == 0) has_wait = true;
         e = rmq_msg_prop_append(&b, k, m->props[i].val);
     }
@@ -128,11 +127,20 @@ static rmq_err_t encode_msg(rmq_producer_t *p, const rmq_msg_t *m, bool txn, enc
 
 static rmq_rem_cmd_t *build_request(rmq_producer_t *p, const enc_t *e, const rmq_mq_t *mq) {
     rmq_send_hdr_t h = {
-        .group = p->group, .topic = e->topic, .default_topic = RMQ_DEFAULT_TOPIC,
-        .props = e->props, .broker = mq->broker, .default_queues = p->queue_nums,
-        .queue_id = mq->queue_id, .sysflag = e->sysflag, .flag = e->flag,
-        .reconsume_times = e->reconsume, .max_reconsume_times = e->max_reconsume,
-        .born_ts = e->born_ts, .batch = e->batch, .has_reconsume = e->has_reconsume,
+        .group = p->group,
+        .topic = e->topic,
+        .default_topic = RMQ_DEFAULT_TOPIC,
+        .props = e->props,
+        .broker = mq->broker,
+        .default_queues = p->queue_nums,
+        .queue_id = mq->queue_id,
+        .sysflag = e->sysflag,
+        .flag = e->flag,
+        .reconsume_times = e->reconsume,
+        .max_reconsume_times = e->max_reconsume,
+        .born_ts = e->born_ts,
+        .batch = e->batch,
+        .has_reconsume = e->has_reconsume,
         .binary_header = p->binary,
     };
     rmq_rem_cmd_t *c = rmq_send_request(&h);
@@ -145,8 +153,8 @@ static rmq_rem_cmd_t *build_request(rmq_producer_t *p, const enc_t *e, const rmq
 }
 
 /* Pick a queue of topic (excluding last_broker) and resolve its master address. */
-static rmq_err_t pick(rmq_producer_t *p, const char *topic, const char *last_broker,
-                      rmq_mq_t *mq, char *addr, size_t addrsz) {
+static rmq_err_t pick(rmq_producer_t *p, const char *topic, const char *last_broker, rmq_mq_t *mq,
+                      char *addr, size_t addrsz) {
     rmq_topic_info_t *ti = NULL;
     rmq_err_t e = rmq_instance_route(p->in, topic, false, true, &ti);
     if (e) return e;
@@ -158,8 +166,10 @@ static rmq_err_t pick(rmq_producer_t *p, const char *topic, const char *last_bro
                              p->fault_enable ? &p->fault : NULL, (int64_t)rmq_mono_ms());
     *mq = ti->pub[i];
     const char *a = rmq_route_master(ti->route, mq->broker);
-    if (!a) e = RMQ_ERR__NO_ROUTE;
-    else rmq_strlcpy(addr, a, addrsz);
+    if (!a)
+        e = RMQ_ERR__NO_ROUTE;
+    else
+        rmq_strlcpy(addr, a, addrsz);
     rmq_topic_info_release(ti);
     return e;
 }
@@ -255,8 +265,8 @@ int rmq_selector_hash(const rmq_mq_t *mqs, int n, const rmq_msg_t *m, void *arg)
     return (int)(v < 0 ? -v : v);
 }
 
-rmq_err_t rmq_send_orderly(rmq_producer_t *p, const rmq_msg_t *m, rmq_selector_cb sel,
-                           void *arg, rmq_send_result_t *r) {
+rmq_err_t rmq_send_orderly(rmq_producer_t *p, const rmq_msg_t *m, rmq_selector_cb sel, void *arg,
+                           rmq_send_result_t *r) {
     if (!p || !m || !sel) return RMQ_ERR__INVALID_ARG;
     rmq_topic_info_t *ti = NULL;
     rmq_err_t e = rmq_instance_route(p->in, m->topic, false, true, &ti);
@@ -404,8 +414,10 @@ rmq_err_t rmq_send_oneway(rmq_producer_t *p, const rmq_msg_t *m) {
     e = pick(p, enc.topic, NULL, &mq, addr, sizeof addr);
     if (!e) {
         rmq_rem_cmd_t *req = build_request(p, &enc, &mq);
-        if (!req) e = RMQ_ERR__NOMEM;
-        else e = rmq_instance_invoke_oneway(p->in, addr, req);
+        if (!req)
+            e = RMQ_ERR__NOMEM;
+        else
+            e = rmq_instance_invoke_oneway(p->in, addr, req);
     }
     enc_fini(&enc);
     return e;
@@ -464,8 +476,8 @@ rmq_err_t rmq_send_batch(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t n,
     return e;
 }
 
-rmq_err_t rmq_send_batch_async(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t n,
-                               rmq_send_cb cb, void *op) {
+rmq_err_t rmq_send_batch_async(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t n, rmq_send_cb cb,
+                               void *op) {
     if (!p) return RMQ_ERR__INVALID_ARG;
     enc_t enc;
     rmq_err_t e = encode_batch(p, msgs, n, &enc);

@@ -17,11 +17,10 @@ struct rmq_pull_consumer_s {
 
 static void heartbeat_data(void *owner, json_t *arr) {
     rmq_pull_consumer_t *c = owner;
-    json_array_append_new(
-        arr, json_pack("{s:s,s:s,s:s,s:s,s:[],s:b}", "consumeFromWhere",
-                       "CONSUME_FROM_LAST_OFFSET", "consumeType", "CONSUME_ACTIVELY", "groupName",
-                       c->group, "messageModel", "CLUSTERING", "subscriptionDataSet", "unitMode",
-                       0));
+    json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:[],s:b}", "consumeFromWhere",
+                                         "CONSUME_FROM_LAST_OFFSET", "consumeType",
+                                         "CONSUME_ACTIVELY", "groupName", c->group, "messageModel",
+                                         "CLUSTERING", "subscriptionDataSet", "unitMode", 0));
 }
 
 rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *conf, char *err, size_t n) {
@@ -46,8 +45,7 @@ rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *conf, char *err, size_t n
     return c;
 }
 
-rmq_err_t rmq_fetch_queues(rmq_pull_consumer_t *c, const char *topic, rmq_mq_t **mqs,
-                           size_t *n) {
+rmq_err_t rmq_fetch_queues(rmq_pull_consumer_t *c, const char *topic, rmq_mq_t **mqs, size_t *n) {
     if (!c || !topic || !mqs || !n) return RMQ_ERR__INVALID_ARG;
     rmq_topic_info_t *ti = NULL;
     rmq_err_t e = rmq_instance_route(c->in, topic, true, false, &ti);
@@ -78,9 +76,15 @@ rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags,
     }
     int sysflag = RMQ_PULL_F_SUBSCRIPTION | (timeout_ms > 0 ? RMQ_PULL_F_SUSPEND : 0);
     rmq_pull_req_t r = {
-        .group = c->group, .mq = mq, .offset = offset, .commit_offset = 0,
-        .sub_version = sub.version, .max_msgs = max_msgs, .sysflag = sysflag,
-        .suspend_ms = timeout_ms > 0 ? timeout_ms : 0, .subscription = sub.expr,
+        .group = c->group,
+        .mq = mq,
+        .offset = offset,
+        .commit_offset = 0,
+        .sub_version = sub.version,
+        .max_msgs = max_msgs,
+        .sysflag = sysflag,
+        .suspend_ms = timeout_ms > 0 ? timeout_ms : 0,
+        .subscription = sub.expr,
         .binary_header = strcmp(rmq_conf_str(c->conf, "serializeType"), "ROCKETMQ") == 0,
     };
     rmq_rem_cmd_t *req = rmq_pull_request(&r);
@@ -94,15 +98,19 @@ rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags,
     rmq_pull_result_t *res = NULL;
     if (!e) {
         res = calloc(1, sizeof(*res));
-        if (!res) e = RMQ_ERR__NOMEM;
-        else e = rmq_pull_response(resp, mq, res);
+        if (!res)
+            e = RMQ_ERR__NOMEM;
+        else
+            e = rmq_pull_response(resp, mq, res);
         rmq_rem_cmd_destroy(resp);
     }
     if (!e && res->n) { /* the broker filters by tag hash; re-check the tag strings */
         size_t k = 0;
         for (size_t i = 0; i < res->n; i++) {
-            if (rmq_sub_match(&sub, rmq_msg_tags(res->msgs[i]))) res->msgs[k++] = res->msgs[i];
-            else rmq_msg_destroy(res->msgs[i]);
+            if (rmq_sub_match(&sub, rmq_msg_tags(res->msgs[i])))
+                res->msgs[k++] = res->msgs[i];
+            else
+                rmq_msg_destroy(res->msgs[i]);
         }
         res->n = k;
     }

@@ -48,7 +48,9 @@ void rmq_log_set_cb(rmq_log_cb cb, void *opaque, rmq_log_lvl_t lvl) {
     pthread_mutex_unlock(&log_mu);
 }
 
-void rmq_log_set_level(rmq_log_lvl_t lvl) { rmq_log_level_ = lvl; }
+void rmq_log_set_level(rmq_log_lvl_t lvl) {
+    rmq_log_level_ = lvl;
+}
 
 void rmq_log_close(void) {
     pthread_mutex_lock(&log_mu);
@@ -68,7 +70,9 @@ int rmq_log_level_parse(const char *s) {
     return -2;
 }
 
-unsigned long rmq_log_error_count(void) { return atomic_load(&log_errors); }
+unsigned long rmq_log_error_count(void) {
+    return atomic_load(&log_errors);
+}
 
 /* "time LEVEL [mod] text" into line; false when formatting failed. Counts ERROR lines. */
 static bool format_line(char *line, size_t size, rmq_log_lvl_t lvl, const char *mod,
@@ -78,16 +82,16 @@ static bool format_line(char *line, size_t size, rmq_log_lvl_t lvl, const char *
     struct tm tm;
     gettimeofday(&tv, NULL);
     localtime_r(&tv.tv_sec, &tm);
-    int n = snprintf(line, size, "%04d-%02d-%02d %02d:%02d:%02d.%03d %-5s [%s] ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (int)(tv.tv_usec / 1000), lvl_name[lvl], mod ? mod : "-");
+    int n = snprintf(line, size, "%04d-%02d-%02d %02d:%02d:%02d.%03d %-5s [%s] ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (int)(tv.tv_usec / 1000), lvl_name[lvl], mod ? mod : "-");
     if (n < 0) return false;
     if ((size_t)n < size) vsnprintf(line + n, size - (size_t)n, fmt, ap);
     return true;
 }
 
-void rmq_logger_write(const rmq_logger_t *lg, rmq_log_lvl_t lvl, const char *mod,
-                      const char *fmt, ...) {
+void rmq_logger_write(const rmq_logger_t *lg, rmq_log_lvl_t lvl, const char *mod, const char *fmt,
+                      ...) {
     if (!rmq_logger_enabled(lg, lvl) || lvl < RMQ_LOG_LVL_ERROR) return;
     char line[2048];
     va_list ap;

@@ -34,15 +34,17 @@ int rmq_log_level_parse(const char *s);
 unsigned long rmq_log_error_count(void);
 
 extern volatile int rmq_log_level_;
-static inline bool rmq_log_enabled(rmq_log_lvl_t lvl) { return (int)lvl <= rmq_log_level_; }
+static inline bool rmq_log_enabled(rmq_log_lvl_t lvl) {
+    return (int)lvl <= rmq_log_level_;
+}
 
 void rmq_log_write(rmq_log_lvl_t lvl, const char *mod, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void rmq_log_vwrite(rmq_log_lvl_t lvl, const char *mod, const char *fmt, va_list ap);
 
-#define RMQ_LOG_(lvl, mod, ...)                                                                   \
-    do {                                                                                          \
-        if (rmq_log_enabled(lvl)) rmq_log_write(lvl, mod, __VA_ARGS__);                           \
+#define RMQ_LOG_(lvl, mod, ...)                                                                    \
+    do {                                                                                           \
+        if (rmq_log_enabled(lvl)) rmq_log_write(lvl, mod, __VA_ARGS__);                            \
     } while (0)
 #define RMQ_LOG_ERROR(mod, ...) RMQ_LOG_(RMQ_LOG_LVL_ERROR, mod, __VA_ARGS__)
 #define RMQ_LOG_WARN(mod, ...) RMQ_LOG_(RMQ_LOG_LVL_WARN, mod, __VA_ARGS__)
@@ -66,12 +68,12 @@ static inline bool rmq_logger_same(const rmq_logger_t *a, const rmq_logger_t *b)
     return a->cb == b->cb && a->opaque == b->opaque && (!a->cb || a->level == b->level);
 }
 
-void rmq_logger_write(const rmq_logger_t *lg, rmq_log_lvl_t lvl, const char *mod,
-                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void rmq_logger_write(const rmq_logger_t *lg, rmq_log_lvl_t lvl, const char *mod, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
 
-#define RMQ_ILOG_(lg, lvl, mod, ...)                                                              \
-    do {                                                                                          \
-        if (rmq_logger_enabled(lg, lvl)) rmq_logger_write(lg, lvl, mod, __VA_ARGS__);             \
+#define RMQ_ILOG_(lg, lvl, mod, ...)                                                               \
+    do {                                                                                           \
+        if (rmq_logger_enabled(lg, lvl)) rmq_logger_write(lg, lvl, mod, __VA_ARGS__);              \
     } while (0)
 #define RMQ_ILOG_ERROR(lg, mod, ...) RMQ_ILOG_(lg, RMQ_LOG_LVL_ERROR, mod, __VA_ARGS__)
 #define RMQ_ILOG_WARN(lg, mod, ...) RMQ_ILOG_(lg, RMQ_LOG_LVL_WARN, mod, __VA_ARGS__)
@@ -80,13 +82,13 @@ void rmq_logger_write(const rmq_logger_t *lg, rmq_log_lvl_t lvl, const char *mod
 
 /* For code both the servers and the SDK run (remoting/): through lg when the owner gave one (an
  * SDK instance's sink), else the process log. */
-#define RMQ_XLOG_(lg, lvl, mod, ...)                                                              \
-    do {                                                                                          \
-        const rmq_logger_t *xlg_ = (lg);                                                          \
-        if (xlg_)                                                                                 \
-            RMQ_ILOG_(xlg_, lvl, mod, __VA_ARGS__);                                               \
-        else                                                                                      \
-            RMQ_LOG_(lvl, mod, __VA_ARGS__);                                                      \
+#define RMQ_XLOG_(lg, lvl, mod, ...)                                                               \
+    do {                                                                                           \
+        const rmq_logger_t *xlg_ = (lg);                                                           \
+        if (xlg_)                                                                                  \
+            RMQ_ILOG_(xlg_, lvl, mod, __VA_ARGS__);                                                \
+        else                                                                                       \
+            RMQ_LOG_(lvl, mod, __VA_ARGS__);                                                       \
     } while (0)
 #define RMQ_XLOG_ERROR(lg, mod, ...) RMQ_XLOG_(lg, RMQ_LOG_LVL_ERROR, mod, __VA_ARGS__)
 #define RMQ_XLOG_WARN(lg, mod, ...) RMQ_XLOG_(lg, RMQ_LOG_LVL_WARN, mod, __VA_ARGS__)

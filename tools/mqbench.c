@@ -6,8 +6,8 @@
  * with -q, every message done). */
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,8 +19,8 @@
 #include "common/log.h"
 #include "remoting/client.h"
 #include "remoting/cmd.h"
-#include "rmq/rmq_codes.h"
 #include "rmq/rmq.h"
+#include "rmq/rmq_codes.h"
 #include "tools/tool_util.h"
 
 /* ---- common ----------------------------------------------------------------------------- */
@@ -66,8 +66,7 @@ static __thread hnode_t *tl_hist;
 static void hist_record(uint64_t v) {
     if (!tl_hist) {
         hnode_t *n = malloc(sizeof *n);
-        if (!n)
-            return;
+        if (!n) return;
         rmq_hist_init(&n->h);
         pthread_mutex_lock(&g_hmu);
         n->next = g_hists;
@@ -82,8 +81,7 @@ static void hist_record(uint64_t v) {
 static void hist_merged(rmq_hist_t *out) {
     rmq_hist_init(out);
     pthread_mutex_lock(&g_hmu);
-    for (hnode_t *n = g_hists; n; n = n->next)
-        rmq_hist_merge(out, &n->h);
+    for (hnode_t *n = g_hists; n; n = n->next) rmq_hist_merge(out, &n->h);
     pthread_mutex_unlock(&g_hmu);
 }
 
@@ -124,7 +122,7 @@ static struct {
     bench_cfg_t *cfg;
     rmq_producer_t *p;
     uint8_t *body;
-    _Atomic long long claimed;     /* messages handed to a sender */
+    _Atomic long long claimed; /* messages handed to a sender */
     _Atomic uint64_t ok, send_failed, resp_failed;
     _Atomic uint64_t rt_sum_ns, rt_n; /* since the last report line */
     _Atomic uint64_t rt_max_ns;       /* since the last report line */
@@ -139,20 +137,20 @@ static struct {
     pthread_cond_t wcv;
 } P;
 
-static int window_low(void) { return P.cfg->window - (P.cfg->window + 7) / 8; }
+static int window_low(void) {
+    return P.cfg->window - (P.cfg->window + 7) / 8;
+}
 
 static void window_acquire(void) {
     for (;;) {
         int cur = atomic_load(&P.outstanding);
         if (cur < P.cfg->window) {
-            if (atomic_compare_exchange_weak(&P.outstanding, &cur, cur + 1))
-                return;
+            if (atomic_compare_exchange_weak(&P.outstanding, &cur, cur + 1)) return;
             continue;
         }
         pthread_mutex_lock(&P.wmu);
         atomic_fetch_add(&P.waiting, 1);
-        while (atomic_load(&P.outstanding) > window_low())
-            pthread_cond_wait(&P.wcv, &P.wmu);
+        while (atomic_load(&P.outstanding) > window_low()) pthread_cond_wait(&P.wcv, &P.wmu);
         atomic_fetch_sub(&P.waiting, 1);
         pthread_mutex_unlock(&P.wmu);
     }
@@ -171,13 +169,10 @@ static void window_release(void) {
 
 /* Claim up to want messages; 0 when the total is reached or the run is stopping. */
 static int claim(int want) {
-    if (g_stop)
-        return 0;
-    if (P.cfg->total <= 0)
-        return want;
+    if (g_stop) return 0;
+    if (P.cfg->total <= 0) return want;
     long long got = atomic_fetch_add(&P.claimed, want);
-    if (got >= P.cfg->total)
-        return 0;
+    if (got >= P.cfg->total) return 0;
     return got + want > P.cfg->total ? (int)(P.cfg->total - got) : want;
 }
 
@@ -212,10 +207,9 @@ static void on_sent(rmq_producer_t *p, rmq_err_t e, const rmq_send_result_t *r, 
 
 static rmq_msg_t *make_msg(int tid, uint64_t seq) {
     char key[64];
-    if (P.cfg->keys)
-        snprintf(key, sizeof key, "bench_%d_%llu", tid, (unsigned long long)seq);
-    return rmq_msg_new(P.cfg->topic, NULL, P.cfg->keys ? key : NULL, P.body,
-                       (size_t)P.cfg->size, 0);
+    if (P.cfg->keys) snprintf(key, sizeof key, "bench_%d_%llu", tid, (unsigned long long)seq);
+    return rmq_msg_new(P.cfg->topic, NULL, P.cfg->keys ? key : NULL, P.body, (size_t)P.cfg->size,
+                       0);
 }
 
 static void *producer_thread(void *arg) {
@@ -225,10 +219,8 @@ static void *producer_thread(void *arg) {
     uint64_t seq = 0;
     for (;;) {
         int n = claim(batch);
-        if (n <= 0)
-            break;
-        for (int i = 0; i < n; i++)
-            msgs[i] = make_msg(tid, seq++);
+        if (n <= 0) break;
+        for (int i = 0; i < n; i++) msgs[i] = make_msg(tid, seq++);
         if (P.cfg->async) {
             window_acquire();
             inflight_t *f = malloc(sizeof *f);
@@ -248,20 +240,20 @@ static void *producer_thread(void *arg) {
                                            : rmq_send_sync(P.p, msgs[0], &r);
             record_send(e, now_ns() - t0, n);
         }
-        for (int i = 0; i < n; i++)
-            rmq_msg_destroy(msgs[i]);
+        for (int i = 0; i < n; i++) rmq_msg_destroy(msgs[i]);
     }
     free(msgs);
     return NULL;
 }
 
-static void fmt_now(char *out, size_t n) { rmq_tool_fmt_time(wall_ms(), out, n); }
+static void fmt_now(char *out, size_t n) {
+    rmq_tool_fmt_time(wall_ms(), out, n);
+}
 
 static int run_producer(bench_cfg_t *cfg) {
     P.cfg = cfg;
     P.body = malloc((size_t)cfg->size + 1);
-    for (int i = 0; i < cfg->size; i++)
-        P.body[i] = (uint8_t)('a' + i % 26);
+    for (int i = 0; i < cfg->size; i++) P.body[i] = (uint8_t)('a' + i % 26);
     pthread_mutex_init(&P.wmu, NULL);
     pthread_cond_init(&P.wcv, NULL);
     rmq_conf_t *conf = rmq_tool_conf_new(cfg->ns);
@@ -288,8 +280,7 @@ static int run_producer(bench_cfg_t *cfg) {
         struct timespec ts = {0, 50 * 1000000};
         nanosleep(&ts, NULL);
         uint64_t t = now_ns();
-        if (cfg->seconds > 0 && t - t0 >= (uint64_t)cfg->seconds * 1000000000ULL)
-            g_stop = 1;
+        if (cfg->seconds > 0 && t - t0 >= (uint64_t)cfg->seconds * 1000000000ULL) g_stop = 1;
         bool done = g_stop || (cfg->total > 0 && atomic_load(&P.claimed) >= cfg->total);
         if (t - last_t >= 1000000000ULL) {
             uint64_t ok = atomic_load(&P.ok);
@@ -307,11 +298,9 @@ static int run_producer(bench_cfg_t *cfg) {
             last_ok = ok;
             last_t = t;
         }
-        if (done)
-            break;
+        if (done) break;
     }
-    for (int i = 0; i < cfg->threads; i++)
-        pthread_join(th[i], NULL);
+    for (int i = 0; i < cfg->threads; i++) pthread_join(th[i], NULL);
     /* async: wait for the window to drain; a callback that never comes is reported as a
      * failed send after 30 s rather than hanging the run */
     if (cfg->async) {
@@ -374,10 +363,8 @@ static rmq_consume_status_t on_msgs(rmq_push_consumer_t *pc, const rmq_mq_t *mq,
     for (size_t i = 0; i < n; i++) {
         int64_t b2c = now - rmq_msg_born_ts(msgs[i]);
         int64_t s2c = now - rmq_msg_store_ts(msgs[i]);
-        if (b2c < 0)
-            b2c = 0;
-        if (s2c < 0)
-            s2c = 0;
+        if (b2c < 0) b2c = 0;
+        if (s2c < 0) s2c = 0;
         hist_record((uint64_t)b2c * 1000); /* us */
         bs += (uint64_t)b2c;
         ss += (uint64_t)s2c;
@@ -392,8 +379,7 @@ static rmq_consume_status_t on_msgs(rmq_push_consumer_t *pc, const rmq_mq_t *mq,
     atomic_fetch_add(&C.n_iv, n);
     uint64_t total = atomic_fetch_add(&C.n, n) + n;
     atomic_max(&C.last_ns, t);
-    if (C.cfg->total > 0 && total >= (uint64_t)C.cfg->total)
-        atomic_store(&C.done, true);
+    if (C.cfg->total > 0 && total >= (uint64_t)C.cfg->total) atomic_store(&C.done, true);
     return RMQ_CONSUME_SUCCESS;
 }
 
@@ -429,10 +415,8 @@ static int run_consumer(bench_cfg_t *cfg) {
         return fail("consumer", "cannot create the consumer: %s", err);
     }
     rmq_err_t e = rmq_push_consumer_subscribe(pc, cfg->topic, "*");
-    if (e == RMQ_OK)
-        e = rmq_push_consumer_set_listener(pc, RMQ_LISTEN_CONCURRENTLY, on_msgs, NULL);
-    if (e == RMQ_OK)
-        e = rmq_push_consumer_start(pc);
+    if (e == RMQ_OK) e = rmq_push_consumer_set_listener(pc, RMQ_LISTEN_CONCURRENTLY, on_msgs, NULL);
+    if (e == RMQ_OK) e = rmq_push_consumer_start(pc);
     if (e != RMQ_OK) {
         rmq_push_consumer_destroy(pc);
         return fail("consumer", "cannot start the consumer: %s", rmq_strerror(e));
@@ -447,8 +431,7 @@ static int run_consumer(bench_cfg_t *cfg) {
         struct timespec ts = {0, 20 * 1000000};
         nanosleep(&ts, NULL);
         uint64_t t = now_ns();
-        if (cfg->seconds > 0 && t - t0 >= (uint64_t)cfg->seconds * 1000000000ULL)
-            g_stop = 1;
+        if (cfg->seconds > 0 && t - t0 >= (uint64_t)cfg->seconds * 1000000000ULL) g_stop = 1;
         bool done = g_stop || atomic_load(&C.done);
         if (t - last_t >= 1000000000ULL || done) {
             uint64_t n = atomic_load(&C.n);
@@ -465,8 +448,7 @@ static int run_consumer(bench_cfg_t *cfg) {
             last_n = n;
             last_t = t;
         }
-        if (done)
-            break;
+        if (done) break;
     }
     uint64_t n = atomic_load(&C.n);
     uint64_t first = atomic_load(&C.first_ns), last = atomic_load(&C.last_ns);
@@ -502,10 +484,8 @@ static int find_broker(bench_cfg_t *cfg, char *out, size_t n) {
                   rmq_admin_last_error(a));
     else
         snprintf(out, n, "%s", addrs[0]);
-    for (char **p = addrs; p && *p; p++)
-        free(*p);
-    for (char **p = names; p && *p; p++)
-        free(*p);
+    for (char **p = addrs; p && *p; p++) free(*p);
+    for (char **p = names; p && *p; p++) free(*p);
     free(addrs);
     free(names);
     rmq_admin_destroy(a);
@@ -531,10 +511,8 @@ static int run_rtt(bench_cfg_t *cfg) {
     rmq_hist_t h;
     rmq_hist_init(&h);
     for (;;) {
-        if (g_stop)
-            break;
-        if (cfg->total > 0 && (long long)n >= cfg->total)
-            break;
+        if (g_stop) break;
+        if (cfg->total > 0 && (long long)n >= cfg->total) break;
         rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_GET_MAX_OFFSET);
         rmq_rem_cmd_set(req, "topic", cfg->topic);
         rmq_rem_cmd_set(req, "queueId", "0");
@@ -552,10 +530,8 @@ static int run_rtt(bench_cfg_t *cfg) {
         }
         n++;
         rmq_hist_add(&h, dt);
-        if (dt > maxns)
-            maxns = dt;
-        if (dt > ivmax)
-            ivmax = dt;
+        if (dt > maxns) maxns = dt;
+        if (dt > ivmax) ivmax = dt;
         ivsum += dt;
         if (t - last_t >= 1000000000ULL) {
             char now[40];
@@ -568,8 +544,7 @@ static int run_rtt(bench_cfg_t *cfg) {
             last_t = t;
             ivmax = ivsum = 0;
         }
-        if (seconds && t - t0 >= (uint64_t)seconds * 1000000000ULL)
-            break;
+        if (seconds && t - t0 >= (uint64_t)seconds * 1000000000ULL) break;
     }
     double secs = (double)(now_ns() - t0) / 1e9;
     rmq_rem_client_destroy(cl);
@@ -609,8 +584,7 @@ static int int_opt(const rmq_tool_args_t *a, char s, const char *l, long long df
     char *e;
     long long x = strtoll(v, &e, 10);
     if (*e || e == v || x < lo) {
-        if (s)
-            return fail(mode, "option -%c needs a number >= %lld, got \"%s\"", s, lo, v);
+        if (s) return fail(mode, "option -%c needs a number >= %lld, got \"%s\"", s, lo, v);
         return fail(mode, "option --%s needs a number >= %lld, got \"%s\"", l, lo, v);
     }
     *out = x;
@@ -633,8 +607,7 @@ int main(int argc, char **argv) {
     char err[256];
     if (rmq_tool_parse(k_opts, NOPTS, argc - 2, argv + 2, &a, err, sizeof err))
         return fail(mode, "%s", err);
-    if (a.npos)
-        return fail(mode, "unexpected argument %s", a.pos[0]);
+    if (a.npos) return fail(mode, "unexpected argument %s", a.pos[0]);
     if (rmq_tool_get(k_opts, NOPTS, &a, 'h', NULL)) {
         usage(stdout);
         return 0;
@@ -642,35 +615,27 @@ int main(int argc, char **argv) {
     bench_cfg_t cfg = {0};
     bool cons = strcmp(mode, "consumer") == 0;
     long long v;
-    if (int_opt(&a, 'w', NULL, cons ? 20 : 64, 1, &v, mode))
-        return 1;
+    if (int_opt(&a, 'w', NULL, cons ? 20 : 64, 1, &v, mode)) return 1;
     cfg.threads = (int)v;
-    if (int_opt(&a, 's', NULL, 1024, 1, &v, mode))
-        return 1;
+    if (int_opt(&a, 's', NULL, 1024, 1, &v, mode)) return 1;
     cfg.size = (int)v;
-    if (int_opt(&a, 'q', NULL, 0, 0, &v, mode))
-        return 1;
+    if (int_opt(&a, 'q', NULL, 0, 0, &v, mode)) return 1;
     cfg.total = v;
-    if (int_opt(&a, 'b', NULL, 1, 1, &v, mode))
-        return 1;
+    if (int_opt(&a, 'b', NULL, 1, 1, &v, mode)) return 1;
     cfg.batch = (int)v;
-    if (int_opt(&a, 0, "window", 256, 1, &v, mode))
-        return 1;
+    if (int_opt(&a, 0, "window", 256, 1, &v, mode)) return 1;
     cfg.window = (int)v;
-    if (int_opt(&a, 0, "seconds", 0, 0, &v, mode))
-        return 1;
+    if (int_opt(&a, 0, "seconds", 0, 0, &v, mode)) return 1;
     cfg.seconds = (int)v;
     cfg.async = rmq_tool_get(k_opts, NOPTS, &a, 'y', NULL) != NULL;
     cfg.keys = rmq_tool_get(k_opts, NOPTS, &a, 'k', NULL) != NULL;
     cfg.topic = rmq_tool_get(k_opts, NOPTS, &a, 't', NULL);
-    if (!cfg.topic)
-        cfg.topic = "BenchmarkTest";
+    if (!cfg.topic) cfg.topic = "BenchmarkTest";
     cfg.group = rmq_tool_get(k_opts, NOPTS, &a, 'g', NULL);
     cfg.from = rmq_tool_get(k_opts, NOPTS, &a, 0, "from");
     cfg.broker = rmq_tool_get(k_opts, NOPTS, &a, 0, "broker");
     cfg.ns = rmq_tool_get(k_opts, NOPTS, &a, 'n', NULL);
-    if (!cfg.ns)
-        cfg.ns = getenv("NAMESRV_ADDR");
+    if (!cfg.ns) cfg.ns = getenv("NAMESRV_ADDR");
     if ((!cfg.ns || !*cfg.ns) && !(strcmp(mode, "rtt") == 0 && cfg.broker))
         return fail(mode, "no NameServer: give -n host:port or set NAMESRV_ADDR");
     struct sigaction sa;
@@ -679,9 +644,7 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (strcmp(mode, "producer") == 0)
-        return run_producer(&cfg);
-    if (cons)
-        return run_consumer(&cfg);
+    if (strcmp(mode, "producer") == 0) return run_producer(&cfg);
+    if (cons) return run_consumer(&cfg);
     return run_rtt(&cfg);
 }

@@ -69,8 +69,7 @@ int rmq_tool_msgs_decode(const uint8_t *p, size_t len, rmq_tool_msg_t **out, siz
         rmq_buf_init(&b);
         rmq_buf_append_u8(&b, '{');
         props_ctx_t pc = {&b, 0};
-        if (r.props && r.props_len)
-            rmq_msg_prop_each(r.props, (size_t)r.props_len, prop_fn, &pc);
+        if (r.props && r.props_len) rmq_msg_prop_each(r.props, (size_t)r.props_len, prop_fn, &pc);
         rmq_buf_append_u8(&b, '}');
         rmq_buf_append_u8(&b, 0);
         m->props = (char *)rmq_buf_detach(&b, NULL);

@@ -11,10 +11,8 @@
 
 static int find_opt(const rmq_tool_opt_t *opts, int nopts, char s, const char *l, size_t ll) {
     for (int i = 0; i < nopts; i++) {
-        if (s && opts[i].s == s)
-            return i;
-        if (l && opts[i].l && strlen(opts[i].l) == ll && strncmp(opts[i].l, l, ll) == 0)
-            return i;
+        if (s && opts[i].s == s) return i;
+        if (l && opts[i].l && strlen(opts[i].l) == ll && strncmp(opts[i].l, l, ll) == 0) return i;
     }
     return -1;
 }
@@ -25,8 +23,7 @@ int rmq_tool_parse(const rmq_tool_opt_t *opts, int nopts, int argc, char **argv,
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == 0) {
-            if (out->npos < (int)(sizeof out->pos / sizeof out->pos[0]))
-                out->pos[out->npos++] = a;
+            if (out->npos < (int)(sizeof out->pos / sizeof out->pos[0])) out->pos[out->npos++] = a;
             continue;
         }
         int k;
@@ -38,14 +35,12 @@ int rmq_tool_parse(const rmq_tool_opt_t *opts, int nopts, int argc, char **argv,
             k = find_opt(opts, nopts, 0, name, nl);
             /* RocketMQ's commons-cli also accepts a long name after one dash; and a single
              * letter after two dashes is treated as the short option. */
-            if (k < 0 && nl == 1)
-                k = find_opt(opts, nopts, name[0], NULL, 0);
+            if (k < 0 && nl == 1) k = find_opt(opts, nopts, name[0], NULL, 0);
             if (k < 0) {
                 snprintf(err, errn, "unknown option --%.*s", (int)nl, name);
                 return -1;
             }
-            if (eq)
-                inl = eq + 1;
+            if (eq) inl = eq + 1;
         } else {
             k = find_opt(opts, nopts, a[1], NULL, 0);
             if (k < 0 && a[2])
@@ -56,8 +51,7 @@ int rmq_tool_parse(const rmq_tool_opt_t *opts, int nopts, int argc, char **argv,
                 snprintf(err, errn, "unknown option %s", a);
                 return -1;
             }
-            if (inl && opts[k].l && strcmp(a + 1, opts[k].l) == 0)
-                inl = NULL;
+            if (inl && opts[k].l && strcmp(a + 1, opts[k].l) == 0) inl = NULL;
         }
         if (!opts[k].has_arg) {
             out->v[k] = inl ? inl : "true";
@@ -88,8 +82,8 @@ int rmq_tool_parse(const rmq_tool_opt_t *opts, int nopts, int argc, char **argv,
     return 0;
 }
 
-const char *rmq_tool_get(const rmq_tool_opt_t *opts, int nopts, const rmq_tool_args_t *a,
-                         char s, const char *l) {
+const char *rmq_tool_get(const rmq_tool_opt_t *opts, int nopts, const rmq_tool_args_t *a, char s,
+                         const char *l) {
     int k = s ? find_opt(opts, nopts, s, NULL, 0) : find_opt(opts, nopts, 0, l, strlen(l));
     return k >= 0 ? a->v[k] : NULL;
 }
@@ -97,18 +91,14 @@ const char *rmq_tool_get(const rmq_tool_opt_t *opts, int nopts, const rmq_tool_a
 /* ---- time --------------------------------------------------------------------------- */
 
 int64_t rmq_tool_parse_time(const char *s, int64_t now_ms) {
-    if (!s || !*s)
-        return -2;
-    if (strcmp(s, "now") == 0)
-        return now_ms;
+    if (!s || !*s) return -2;
+    if (strcmp(s, "now") == 0) return now_ms;
     char *end;
     long long v = strtoll(s, &end, 10);
-    if (*end == 0 && end != s)
-        return v;
+    if (*end == 0 && end != s) return v;
     int Y, M, D, h, m, sec, ms;
     char tail;
-    if (sscanf(s, "%d-%d-%d#%d:%d:%d:%d%c", &Y, &M, &D, &h, &m, &sec, &ms, &tail) != 7)
-        return -2;
+    if (sscanf(s, "%d-%d-%d#%d:%d:%d:%d%c", &Y, &M, &D, &h, &m, &sec, &ms, &tail) != 7) return -2;
     if (M < 1 || M > 12 || D < 1 || D > 31 || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 ||
         sec > 60 || ms < 0 || ms > 999)
         return -2;
@@ -121,8 +111,7 @@ int64_t rmq_tool_parse_time(const char *s, int64_t now_ms) {
     tm.tm_sec = sec;
     tm.tm_isdst = -1;
     time_t t = mktime(&tm);
-    if (t == (time_t)-1)
-        return -2;
+    if (t == (time_t)-1) return -2;
     return (int64_t)t * 1000 + ms;
 }
 
@@ -142,8 +131,7 @@ void rmq_hist_init(rmq_hist_t *h) {
 }
 
 static int hist_idx(uint64_t v) {
-    if (v < 128)
-        return (int)v;
+    if (v < 128) return (int)v;
     int msb = 63 - __builtin_clzll(v);
     if (msb > 40) {
         msb = 40;
@@ -171,35 +159,25 @@ void rmq_hist_add(rmq_hist_t *h, uint64_t v) {
     h->c[hist_idx(v)]++;
     h->n++;
     h->sum += (double)v;
-    if (v > h->max)
-        h->max = v;
-    if (v < h->min)
-        h->min = v;
+    if (v > h->max) h->max = v;
+    if (v < h->min) h->min = v;
 }
 
 void rmq_hist_merge(rmq_hist_t *dst, const rmq_hist_t *src) {
-    for (int i = 0; i < RMQ_HIST_BUCKETS; i++)
-        dst->c[i] += src->c[i];
+    for (int i = 0; i < RMQ_HIST_BUCKETS; i++) dst->c[i] += src->c[i];
     dst->n += src->n;
     dst->sum += src->sum;
-    if (src->max > dst->max)
-        dst->max = src->max;
-    if (src->min < dst->min)
-        dst->min = src->min;
+    if (src->max > dst->max) dst->max = src->max;
+    if (src->min < dst->min) dst->min = src->min;
 }
 
 double rmq_hist_quantile(const rmq_hist_t *h, double q) {
-    if (h->n == 0)
-        return 0;
-    if (q < 0)
-        q = 0;
-    if (q > 1)
-        q = 1;
+    if (h->n == 0) return 0;
+    if (q < 0) q = 0;
+    if (q > 1) q = 1;
     uint64_t rank = (uint64_t)(q * (double)h->n + 0.5);
-    if (rank < 1)
-        rank = 1;
-    if (rank > h->n)
-        rank = h->n;
+    if (rank < 1) rank = 1;
+    if (rank > h->n) rank = h->n;
     uint64_t acc = 0;
     for (int i = 0; i < RMQ_HIST_BUCKETS; i++) {
         acc += h->c[i];
@@ -208,17 +186,17 @@ double rmq_hist_quantile(const rmq_hist_t *h, double q) {
             hist_bucket(i, &lo, &w);
             double v = w <= 1 ? lo : lo + w / 2;
             /* never report beyond what was seen */
-            if (v > (double)h->max)
-                v = (double)h->max;
-            if (v < (double)h->min)
-                v = (double)h->min;
+            if (v > (double)h->max) v = (double)h->max;
+            if (v < (double)h->min) v = (double)h->min;
             return v;
         }
     }
     return (double)h->max;
 }
 
-double rmq_hist_mean(const rmq_hist_t *h) { return h->n ? h->sum / (double)h->n : 0; }
+double rmq_hist_mean(const rmq_hist_t *h) {
+    return h->n ? h->sum / (double)h->n : 0;
+}
 
 /* ---- SDK configuration ------------------------------------------------------------- */
 

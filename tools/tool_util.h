@@ -17,8 +17,8 @@
 /* One option: -s / --long (RocketMQ's long names, e.g. --namesrvAddr). has_arg false marks a
  * switch (its value becomes "true"). */
 typedef struct {
-    char s;             /* short letter, 0 if none */
-    const char *l;      /* long name, NULL if none */
+    char s;        /* short letter, 0 if none */
+    const char *l; /* long name, NULL if none */
     bool has_arg;
     bool required;
     const char *desc;
@@ -35,8 +35,8 @@ typedef struct {
 int rmq_tool_parse(const rmq_tool_opt_t *opts, int nopts, int argc, char **argv,
                    rmq_tool_args_t *out, char *err, size_t errn);
 /* Value of the option with short letter s (or long name l when s is 0), or NULL. */
-const char *rmq_tool_get(const rmq_tool_opt_t *opts, int nopts, const rmq_tool_args_t *a,
-                         char s, const char *l);
+const char *rmq_tool_get(const rmq_tool_opt_t *opts, int nopts, const rmq_tool_args_t *a, char s,
+                         const char *l);
 
 /* ---- time --------------------------------------------------------------------------- */
 

@@ -42,9 +42,9 @@ typedef struct {
     pthread_cond_t cv;
     rec_t recs[MAX_REC];
     int nrec;
-    int fail_sends;             /* answer this many sends with SYSTEM_BUSY first */
-    char fail_broker[64];       /* ... only for this broker name ("" = any) */
-    rmq_rem_conn_t *producer;   /* from the first heartbeat (ref held) */
+    int fail_sends;           /* answer this many sends with SYSTEM_BUSY first */
+    char fail_broker[64];     /* ... only for this broker name ("" = any) */
+    rmq_rem_conn_t *producer; /* from the first heartbeat (ref held) */
     int64_t next_offset;
     bool two_brokers;
     bool closed;
@@ -150,8 +150,8 @@ static rmq_rem_cmd_t *on_heartbeat(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *
 
 static rmq_rem_cmd_t *on_record_oneway(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
     record(req);
-    rmq_rem_cmd_t *resp = rmq_rem_cmd_is_oneway(req) ? NULL
-                                                    : rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    rmq_rem_cmd_t *resp =
+        rmq_rem_cmd_is_oneway(req) ? NULL : rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
     rmq_rem_cmd_destroy(req);
     return resp;
 }
@@ -395,7 +395,8 @@ static void test_retry_on_another_broker(void **st) {
     rec_t *f = &P.recs[first_fail], *n = &P.recs[first_fail + 1];
     assert_string_equal(n->n, "broker-b");
     char u1[64], u2[64];
-    assert_string_equal(prop(f->i, "UNIQ_KEY", u1, sizeof u1), prop(n->i, "UNIQ_KEY", u2, sizeof u2));
+    assert_string_equal(prop(f->i, "UNIQ_KEY", u1, sizeof u1),
+                        prop(n->i, "UNIQ_KEY", u2, sizeof u2));
     /* with fault tolerance on, broker-a is avoided afterwards */
     int total = 0;
     for (int k = 1; wait_rec(RMQ_REQ_SEND_MESSAGE_V2, k, 100) >= 0; k++) total = k;
@@ -434,8 +435,8 @@ static void do_post(void *arg) {
 
 static void send_check(const char *uniq, const char *who, int64_t tso, int64_t clo) {
     char props[256];
-    snprintf(props, sizeof props, "UNIQ_KEY\001%s\002PGROUP\001txg\002TRAN_MSG\001true\002who\001%s",
-             uniq, who);
+    snprintf(props, sizeof props,
+             "UNIQ_KEY\001%s\002PGROUP\001txg\002TRAN_MSG\001true\002who\001%s", uniq, who);
     rmq_msg_rec_t r = {0};
     r.queue_offset = tso;
     r.phys_offset = clo;
@@ -504,8 +505,7 @@ static void test_transactions(void **st) {
     assert_string_equal(P.recs[i].cor, "12");
     rmq_msg_destroy(m);
     m = rmq_msg_new("TxnTopic", NULL, NULL, "pay", 3, 0);
-    assert_int_equal(rmq_send_in_txn(p, m, exec_cb, (void *)(intptr_t)RMQ_TXN_UNKNOWN, &r),
-                     RMQ_OK);
+    assert_int_equal(rmq_send_in_txn(p, m, exec_cb, (void *)(intptr_t)RMQ_TXN_UNKNOWN, &r), RMQ_OK);
     i = wait_rec(RMQ_REQ_END_TRANSACTION, 3, 5000);
     assert_string_equal(P.recs[i].cor, "0");
     rmq_msg_destroy(m);

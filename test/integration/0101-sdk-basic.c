@@ -13,7 +13,9 @@
 
 #include "sdk_util.h"
 
-static int setup(void **st) { return su_start(NULL); }
+static int setup(void **st) {
+    return su_start(NULL);
+}
 static int teardown(void **st) {
     su_stop();
     return 0;
@@ -29,8 +31,10 @@ static void on_sent(rmq_producer_t *p, rmq_err_t e, const rmq_send_result_t *r, 
     acb_t *a = op;
     pthread_mutex_lock(&a->mu);
     a->done++;
-    if (e == RMQ_OK) a->ok++;
-    else fprintf(stderr, "async send: %s\n", rmq_strerror(e));
+    if (e == RMQ_OK)
+        a->ok++;
+    else
+        fprintf(stderr, "async send: %s\n", rmq_strerror(e));
     pthread_cond_broadcast(&a->cv);
     pthread_mutex_unlock(&a->mu);
 }
@@ -215,8 +219,8 @@ static void test_broadcast(void **st) {
         const char *k;
         json_t *v;
         int64_t sum = 0;
-        json_object_foreach(json_object_get(root, "offsetTable"), k, v)
-            if (!strncmp(k, "SdkBcast|", 9)) sum += json_integer_value(v);
+        json_object_foreach(json_object_get(root, "offsetTable"), k,
+                            v) if (!strncmp(k, "SdkBcast|", 9)) sum += json_integer_value(v);
         assert_int_equal(sum, 50);
         json_decref(root);
         files++;

@@ -4,8 +4,8 @@
  * acknowledged message (SYNC_FLUSH). */
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stddef.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -17,7 +17,9 @@
  * about 2 s instead of RocketMQ's 10 s. */
 #define BROKER_CONF "flushDiskType=SYNC_FLUSH\nmessageDelayLevel=1s 1s 2s 2s 3s 3s 4s 4s 5s\n"
 
-static int setup(void **st) { return su_start(BROKER_CONF); }
+static int setup(void **st) {
+    return su_start(BROKER_CONF);
+}
 static int teardown(void **st) {
     su_stop();
     return 0;
@@ -124,8 +126,8 @@ static void test_orderly(void **st) {
 /* What the refused messages looked like when they came back. */
 static struct {
     pthread_mutex_t mu;
-    int again[3];        /* redeliveries of ids 0..2 */
-    int bad;             /* a redelivery not from %RETRY%cg_later, or not restored */
+    int again[3]; /* redeliveries of ids 0..2 */
+    int bad;      /* a redelivery not from %RETRY%cg_later, or not restored */
 } later_seen = {PTHREAD_MUTEX_INITIALIZER, {0}, 0};
 
 static rmq_consume_status_t later_listener(rmq_push_consumer_t *pc, const rmq_mq_t *mq,
@@ -163,8 +165,8 @@ static void test_reconsume_later(void **st) {
     rmq_push_consumer_t *c = rmq_push_consumer_new(conf, err, sizeof err);
     assert_non_null(c);
     assert_int_equal(rmq_push_consumer_subscribe(c, "SdkLater", "*"), RMQ_OK);
-    assert_int_equal(rmq_push_consumer_set_listener(c, RMQ_LISTEN_CONCURRENTLY, later_listener,
-                                                    &cnt), RMQ_OK);
+    assert_int_equal(
+        rmq_push_consumer_set_listener(c, RMQ_LISTEN_CONCURRENTLY, later_listener, &cnt), RMQ_OK);
     assert_int_equal(rmq_push_consumer_start(c), RMQ_OK);
     assert_true(su_wait_all(&cnt, 20, 1, 25000));
     rmq_sleep_ms(500); /* a duplicate would show up now */
@@ -226,11 +228,15 @@ static void *prod_main(void *arg) {
         rmq_err_t e = su_send_id(pt->p, "SdkCrash", i, NULL);
         pthread_mutex_lock(&pt->mu);
         pt->sent++;
-        if (e == RMQ_OK) pt->acked[pt->nacked++] = i;
-        else pt->failed++;
+        if (e == RMQ_OK)
+            pt->acked[pt->nacked++] = i;
+        else
+            pt->failed++;
         pthread_mutex_unlock(&pt->mu);
-        if (e) rmq_sleep_ms(100);
-        else rmq_sleep_ms(5);
+        if (e)
+            rmq_sleep_ms(100);
+        else
+            rmq_sleep_ms(5);
     }
     return NULL;
 }
@@ -281,8 +287,8 @@ static void test_broker_kill_restart(void **st) {
         if (missing == 0) break;
         rmq_sleep_ms(200);
     }
-    fprintf(stderr, "crash test: sent %d, acked %d, failed %d, missing %d\n", pt.sent,
-            pt.nacked, pt.failed, missing);
+    fprintf(stderr, "crash test: sent %d, acked %d, failed %d, missing %d\n", pt.sent, pt.nacked,
+            pt.failed, missing);
     rmq_push_consumer_destroy(c);
     rmq_producer_destroy(pt.p);
     assert_int_equal(missing, 0);

@@ -3,21 +3,21 @@
  * with a non-zero exit. A group's offsets are made with raw HEART_BEAT / UPDATE_CONSUMER_OFFSET
  * through the admin API so the test does not depend on the push consumer. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
 #include <jansson.h>
 
 #include "client/admin_internal.h"
-#include "rmq/rmq_codes.h"
 #include "rmq/rmq.h"
+#include "rmq/rmq_codes.h"
 #include "test/integration/harness.h"
 
 static rmq_proc_t ns, br;
@@ -43,8 +43,7 @@ static int run(char **out, char **err, const char *fmt, ...) {
     size_t r;
     while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
         n += r;
-        if (cap - n < 1024)
-            buf = realloc(buf, cap *= 2);
+        if (cap - n < 1024) buf = realloc(buf, cap *= 2);
     }
     buf[n] = 0;
     int st = pclose(p);
@@ -68,8 +67,7 @@ static int run(char **out, char **err, const char *fmt, ...) {
 
 static int count_lines(const char *s) {
     int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
+    for (; *s; s++) n += *s == '\n';
     return n;
 }
 
@@ -77,8 +75,7 @@ static int count_lines(const char *s) {
 static char *admin_ok(const char *args) {
     char *out, *err;
     int rc = run(&out, &err, "%s %s -n %s", mqadmin, args, ns.addr);
-    if (rc != 0 || err[0])
-        fprintf(stderr, "mqadmin %s -> rc %d, stderr: %s\n", args, rc, err);
+    if (rc != 0 || err[0]) fprintf(stderr, "mqadmin %s -> rc %d, stderr: %s\n", args, rc, err);
     assert_int_equal(rc, 0);
     assert_string_equal(err, "");
     free(err);
@@ -91,8 +88,7 @@ static char *admin_until(const char *args, const char *needle) {
         char *out = NULL, *err = NULL;
         int rc = run(&out, &err, "%s %s -n %s", mqadmin, args, ns.addr);
         free(err);
-        if (rc == 0 && strstr(out, needle))
-            return out;
+        if (rc == 0 && strstr(out, needle)) return out;
         free(out);
         rmq_sleep_ms(200);
     }
@@ -116,8 +112,7 @@ static void admin_fails(const char *args_with_ns) {
 static json_t *parse(const char *s) {
     json_error_t je;
     json_t *j = json_loads(s, 0, &je);
-    if (!j)
-        fprintf(stderr, "bad JSON (%s): %s\n", je.text, s);
+    if (!j) fprintf(stderr, "bad JSON (%s): %s\n", je.text, s);
     assert_non_null(j);
     return j;
 }
@@ -210,8 +205,7 @@ static void test_topics_and_cluster(void **st) {
     free(out);
     out = admin_ok("clusterList --json");
     j = parse(out);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "addr")),
-                        br.addr);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(j, 0), "addr")), br.addr);
     json_decref(j);
     free(out);
     out = admin_ok("clusterList -m");
@@ -318,7 +312,7 @@ static void test_consumer_group(void **st) {
         snprintf(qid, sizeof qid, "%d", q);
         snprintf(off, sizeof off, "%lld", q == msg_qid ? msg_off + 1 : 0);
         const char *kv[] = {"consumerGroup", "G0300", "topic", "TopicA", "queueId", qid,
-                            "commitOffset", off, NULL};
+                            "commitOffset",  off,     NULL};
         assert_int_equal(
             rmq_admin_invoke(a, br.addr, RMQ_REQ_UPDATE_CONSUMER_OFFSET, kv, NULL, 0, 0, &r),
             RMQ_OK);
@@ -419,8 +413,8 @@ static void test_mqbench(void **st) {
     out = admin_until("topicList", "Bench0300\n");
     free(out);
     char *err;
-    int rc = run(&out, &err, "%s producer -n %s -t Bench0300 -w 2 -s 128 -q 2000", mqbench,
-                 ns.addr);
+    int rc =
+        run(&out, &err, "%s producer -n %s -t Bench0300 -w 2 -s 128 -q 2000", mqbench, ns.addr);
     assert_int_equal(rc, 0);
     const char *line = strstr(out, "[Complete] Send Total: ");
     assert_non_null(line);
@@ -456,8 +450,7 @@ static void test_mqbench(void **st) {
         free(err);
         skip(); /* librmq without its push consumer yet */
     }
-    if (rc != 0)
-        fprintf(stderr, "consumer rc %d: %s\n%s\n", rc, err, out);
+    if (rc != 0) fprintf(stderr, "consumer rc %d: %s\n%s\n", rc, err, out);
     assert_int_equal(rc, 0);
     line = strstr(out, "[Complete] Consume Total: ");
     assert_non_null(line);

@@ -48,7 +48,7 @@ static inline rmq_conf_t *su_conf(const char *group) {
     su_set(c, "namesrvAddr", su_ns.addr);
     su_set(c, "groupName", group);
     su_set(c, "logLevel", "WARN");
-    su_set(c, "rebalanceInterval", "2000");       /* speed the tests up */
+    su_set(c, "rebalanceInterval", "2000"); /* speed the tests up */
     su_set(c, "persistConsumerOffsetInterval", "1000");
     su_set(c, "pollNameServerInterval", "2000");
     su_set(c, "heartbeatBrokerInterval", "2000");
@@ -71,7 +71,7 @@ typedef struct {
     int total;
     int64_t last_off[64]; /* per queue id, for order checks (-1 = none) */
     int order_errors;
-    int later_once;       /* ids < later_once get RECONSUME_LATER on their first delivery */
+    int later_once; /* ids < later_once get RECONSUME_LATER on their first delivery */
     bool check_order;
 } su_counter_t;
 
@@ -93,7 +93,7 @@ static inline int su_body_id(const rmq_msg_t *m) {
 }
 
 static inline rmq_consume_status_t su_listener(rmq_push_consumer_t *pc, const rmq_mq_t *mq,
-                                        rmq_msg_t *const *msgs, size_t n, void *op) {
+                                               rmq_msg_t *const *msgs, size_t n, void *op) {
     su_counter_t *c = op;
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < n; i++) {
@@ -141,9 +141,9 @@ static inline bool su_wait_all(su_counter_t *c, int n, int times, int timeout_ms
     return false;
 }
 
-static inline rmq_push_consumer_t *su_consumer(const char *group, const char *topic, const char *tags,
-                                        rmq_listen_mode_t mode, su_counter_t *cnt,
-                                        const char *const *extra_kv) {
+static inline rmq_push_consumer_t *su_consumer(const char *group, const char *topic,
+                                               const char *tags, rmq_listen_mode_t mode,
+                                               su_counter_t *cnt, const char *const *extra_kv) {
     rmq_conf_t *c = su_conf(group);
     su_set(c, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET");
     for (int i = 0; extra_kv && extra_kv[i]; i += 2) su_set(c, extra_kv[i], extra_kv[i + 1]);
@@ -154,8 +154,7 @@ static inline rmq_push_consumer_t *su_consumer(const char *group, const char *to
         return NULL;
     }
     if (rmq_push_consumer_subscribe(pc, topic, tags) ||
-        rmq_push_consumer_set_listener(pc, mode, su_listener, cnt) ||
-        rmq_push_consumer_start(pc)) {
+        rmq_push_consumer_set_listener(pc, mode, su_listener, cnt) || rmq_push_consumer_start(pc)) {
         rmq_push_consumer_destroy(pc);
         return NULL;
     }

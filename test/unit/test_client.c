@@ -308,9 +308,10 @@ static void test_route_parse(void **st) {
     rmq_route_free(r);
 
     /* 4.9 topicSysFlag plus orderTopicConf */
-    const char *ord = "{\"orderTopicConf\":\"b1:2;a1:1\",\"brokerDatas\":[{\"brokerAddrs\":{0:\"x:1\"},"
-                      "\"brokerName\":\"a1\"}],\"queueDatas\":[{\"brokerName\":\"a1\",\"perm\":6,"
-                      "\"readQueueNums\":8,\"writeQueueNums\":8,\"topicSysFlag\":1}]}";
+    const char *ord =
+        "{\"orderTopicConf\":\"b1:2;a1:1\",\"brokerDatas\":[{\"brokerAddrs\":{0:\"x:1\"},"
+        "\"brokerName\":\"a1\"}],\"queueDatas\":[{\"brokerName\":\"a1\",\"perm\":6,"
+        "\"readQueueNums\":8,\"writeQueueNums\":8,\"topicSysFlag\":1}]}";
     assert_int_equal(rmq_route_parse(ord, strlen(ord), &r), RMQ_OK);
     assert_int_equal(r->q[0].sys_flag, 1);
     assert_int_equal(rmq_route_pub_queues(r, "T", 0, &q, &n), RMQ_OK);
@@ -394,19 +395,35 @@ static void test_body_compression(void **st) {
 /* ---- send header --------------------------------------------------------------------- */
 
 static void test_send_header_v2(void **st) {
-    rmq_send_hdr_t h = {.group = "pg1", .topic = "TopicTest", .default_topic = "TBW102",
-                        .props = "KEYS\001k1\002WAIT\001true", .broker = "broker-a",
-                        .default_queues = 4, .queue_id = 3, .sysflag = 1, .flag = 9,
-                        .reconsume_times = 2, .max_reconsume_times = 16,
-                        .born_ts = 1700000000000LL, .has_reconsume = true};
+    rmq_send_hdr_t h = {.group = "pg1",
+                        .topic = "TopicTest",
+                        .default_topic = "TBW102",
+                        .props = "KEYS\001k1\002WAIT\001true",
+                        .broker = "broker-a",
+                        .default_queues = 4,
+                        .queue_id = 3,
+                        .sysflag = 1,
+                        .flag = 9,
+                        .reconsume_times = 2,
+                        .max_reconsume_times = 16,
+                        .born_ts = 1700000000000LL,
+                        .has_reconsume = true};
     rmq_rem_cmd_t *c = rmq_send_request(&h);
     assert_non_null(c);
     assert_int_equal(c->code, RMQ_REQ_SEND_MESSAGE_V2);
-    const char *expect[][2] = {{"a", "pg1"},      {"b", "TopicTest"},     {"c", "TBW102"},
-                               {"d", "4"},        {"e", "3"},             {"f", "1"},
-                               {"g", "1700000000000"}, {"h", "9"},
-                               {"i", "KEYS\001k1\002WAIT\001true"},      {"j", "2"},
-                               {"k", "false"},    {"l", "16"},            {"m", "false"},
+    const char *expect[][2] = {{"a", "pg1"},
+                               {"b", "TopicTest"},
+                               {"c", "TBW102"},
+                               {"d", "4"},
+                               {"e", "3"},
+                               {"f", "1"},
+                               {"g", "1700000000000"},
+                               {"h", "9"},
+                               {"i", "KEYS\001k1\002WAIT\001true"},
+                               {"j", "2"},
+                               {"k", "false"},
+                               {"l", "16"},
+                               {"m", "false"},
                                {"n", "broker-a"}};
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
         const char *v = rmq_rem_cmd_get(c, expect[i][0]);
@@ -425,7 +442,8 @@ static void test_send_header_v2(void **st) {
     /* response mapping */
     rmq_rem_cmd_t *resp = rmq_rem_cmd_new_request(0);
     resp->code = RMQ_ERR_FLUSH_DISK_TIMEOUT;
-    rmq_rem_cmd_set(resp, "msgId", "0A00000100002A9F0000000000000010,0A00000100002A9F0000000000000020");
+    rmq_rem_cmd_set(resp, "msgId",
+                    "0A00000100002A9F0000000000000010,0A00000100002A9F0000000000000020");
     rmq_rem_cmd_set(resp, "queueId", "2");
     rmq_rem_cmd_set(resp, "queueOffset", "41");
     rmq_mq_t mq;
@@ -459,10 +477,10 @@ static void test_batch_golden(void **st) {
     assert_int_equal(rmq_batch_encode(arr, 2, &buf), RMQ_OK);
     /* protocol.md 6.6: TOTALSIZE MAGIC(0) CRC(0) FLAG BODYLEN BODY PROPLEN PROPS */
     static const uint8_t golden[] = {
-        0, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 'h', 'i', 0, 12,
-        'U', 'N', 'I', 'Q', '_', 'K', 'E', 'Y', 1, 'A', 'B', 'C',
-        0, 0, 0, 39, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 3, 'x', 'y', 'z', 0, 14,
-        'U', 'N', 'I', 'Q', '_', 'K', 'E', 'Y', 1, 'D', 2, 'k', 1, 'v'};
+        0,   0,   0,   36, 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,  0,
+        2,   'h', 'i', 0,  12,  'U', 'N', 'I', 'Q', '_', 'K', 'E', 'Y', 1,   'A', 'B', 'C', 0,  0,
+        0,   39,  0,   0,  0,   0,   0,   0,   0,   0,   0,   0,   0,   5,   0,   0,   0,   3,  'x',
+        'y', 'z', 0,   14, 'U', 'N', 'I', 'Q', '_', 'K', 'E', 'Y', 1,   'D', 2,   'k', 1,   'v'};
     assert_int_equal(buf.len, sizeof golden);
     assert_memory_equal(buf.data, golden, sizeof golden);
     rmq_buf_fini(&buf);
@@ -623,8 +641,7 @@ static void test_conf(void **st) {
                      RMQ_CONF_INVALID);
     assert_int_equal(rmq_conf_set(c, "namesrvAddr", "h:0", err, sizeof err), RMQ_CONF_INVALID);
     assert_string_equal(rmq_conf_get(c, "namesrvAddr"), "127.0.0.1:9876;h2:9877");
-    assert_int_equal(rmq_conf_set(c, "sendMsgTimeout", "abc", err, sizeof err),
-                     RMQ_CONF_INVALID);
+    assert_int_equal(rmq_conf_set(c, "sendMsgTimeout", "abc", err, sizeof err), RMQ_CONF_INVALID);
     assert_non_null(strstr(err, "sendMsgTimeout"));
     assert_int_equal(rmq_conf_set(c, "sendMsgTimeout", "0", err, sizeof err), RMQ_CONF_INVALID);
     assert_int_equal(rmq_conf_set(c, "sendMsgTimeout", "5000", err, sizeof err), RMQ_CONF_OK);
@@ -638,10 +655,9 @@ static void test_conf(void **st) {
     assert_true(rmq_conf_bool(c, "sendLatencyFaultEnable"));
     assert_int_equal(rmq_conf_set(c, "messageModel", "BROADCAST", err, sizeof err),
                      RMQ_CONF_INVALID);
-    assert_int_equal(rmq_conf_set(c, "messageModel", "BROADCASTING", err, sizeof err),
+    assert_int_equal(rmq_conf_set(c, "messageModel", "BROADCASTING", err, sizeof err), RMQ_CONF_OK);
+    assert_int_equal(rmq_conf_set(c, "consumeFromWhere", "CONSUME_FROM_TIMESTAMP", err, sizeof err),
                      RMQ_CONF_OK);
-    assert_int_equal(rmq_conf_set(c, "consumeFromWhere", "CONSUME_FROM_TIMESTAMP", err,
-                                  sizeof err), RMQ_CONF_OK);
     assert_int_equal(rmq_conf_set(c, "consumeTimestamp", "20231114221320", err, sizeof err),
                      RMQ_CONF_OK);
     assert_int_equal(rmq_conf_set(c, "consumeTimestamp", "2023-11-14", err, sizeof err),
@@ -655,8 +671,7 @@ static void test_conf(void **st) {
     assert_string_equal(rmq_conf_group(c, NULL), "cg_1-%RETRY%x");
     assert_int_equal(rmq_conf_set(c, "logLevel", "LOUD", err, sizeof err), RMQ_CONF_INVALID);
     assert_int_equal(rmq_conf_set(c, "logLevel", "debug", err, sizeof err), RMQ_CONF_OK);
-    assert_int_equal(rmq_conf_set(c, "pullBatchSize", "100000", err, sizeof err),
-                     RMQ_CONF_INVALID);
+    assert_int_equal(rmq_conf_set(c, "pullBatchSize", "100000", err, sizeof err), RMQ_CONF_INVALID);
     assert_int_equal(rmq_conf_set(c, "maxReconsumeTimes", "-1", err, sizeof err), RMQ_CONF_OK);
     assert_null(rmq_conf_get(c, "instanceName"));
     assert_string_equal(rmq_conf_str(c, "instanceName"), "DEFAULT");
@@ -666,8 +681,13 @@ static void test_conf(void **st) {
     assert_string_equal(rmq_conf_get(d, "logLevel"), "debug");
     rmq_conf_destroy(d);
     int64_t t = rmq_conf_parse_ts("20231114221320");
-    struct tm tm = {.tm_year = 123, .tm_mon = 10, .tm_mday = 14, .tm_hour = 22, .tm_min = 13,
-                    .tm_sec = 20, .tm_isdst = -1};
+    struct tm tm = {.tm_year = 123,
+                    .tm_mon = 10,
+                    .tm_mday = 14,
+                    .tm_hour = 22,
+                    .tm_min = 13,
+                    .tm_sec = 20,
+                    .tm_isdst = -1};
     assert_int_equal(t, (int64_t)mktime(&tm) * 1000);
 }
 
@@ -753,16 +773,14 @@ static void test_admin_last_error_per_handle(void **st) {
     assert_string_equal(rmq_admin_last_error(a), "");
     rmq_admin_resp_t *r = NULL;
     const char *kv[] = {"topic", "T", NULL};
-    assert_int_not_equal(rmq_admin_invoke(a, "127.0.0.1:1", RMQ_REQ_GET_MAX_OFFSET, kv, NULL, 0,
-                                          1000, &r),
-                         RMQ_OK);
+    assert_int_not_equal(
+        rmq_admin_invoke(a, "127.0.0.1:1", RMQ_REQ_GET_MAX_OFFSET, kv, NULL, 0, 1000, &r), RMQ_OK);
     assert_null(r);
     assert_non_null(strstr(rmq_admin_last_error(a), "broker 127.0.0.1:1"));
     assert_string_equal(rmq_admin_last_error(b), ""); /* b made no call: nothing of a's */
     /* NameServer requests go through the instance's fail-over and name the one that failed */
-    assert_int_not_equal(rmq_admin_invoke(b, NULL, RMQ_REQ_GET_ROUTEINFO_BY_TOPIC, kv, NULL, 0,
-                                          1000, &r),
-                         RMQ_OK);
+    assert_int_not_equal(
+        rmq_admin_invoke(b, NULL, RMQ_REQ_GET_ROUTEINFO_BY_TOPIC, kv, NULL, 0, 1000, &r), RMQ_OK);
     assert_non_null(strstr(rmq_admin_last_error(b), "NameServer 127.0.0.1:1"));
     rmq_admin_destroy(a);
     rmq_admin_destroy(b);

@@ -19,10 +19,8 @@
 #include "tools/tool_util.h"
 
 static const rmq_tool_opt_t opts[] = {
-    {'n', "namesrvAddr", true, false, "ns"},
-    {'t', "topic", true, true, "topic"},
-    {'r', "readQueueNums", true, false, "r"},
-    {'m', "moreStats", false, false, "switch"},
+    {'n', "namesrvAddr", true, false, "ns"},  {'t', "topic", true, true, "topic"},
+    {'r', "readQueueNums", true, false, "r"}, {'m', "moreStats", false, false, "switch"},
     {0, "json", false, false, "json"},
 };
 #define NO ((int)(sizeof opts / sizeof opts[0]))
@@ -87,8 +85,7 @@ static void test_hist(void **st) {
     rmq_hist_t h;
     rmq_hist_init(&h);
     assert_true(rmq_hist_quantile(&h, 0.5) == 0);
-    for (uint64_t v = 1; v <= 100000; v++)
-        rmq_hist_add(&h, v);
+    for (uint64_t v = 1; v <= 100000; v++) rmq_hist_add(&h, v);
     assert_int_equal(h.n, 100000);
     assert_int_equal(h.max, 100000);
     double p50 = rmq_hist_quantile(&h, 0.5), p99 = rmq_hist_quantile(&h, 0.99);
@@ -100,8 +97,7 @@ static void test_hist(void **st) {
     /* small values are exact */
     rmq_hist_t s;
     rmq_hist_init(&s);
-    for (int i = 0; i < 99; i++)
-        rmq_hist_add(&s, 10);
+    for (int i = 0; i < 99; i++) rmq_hist_add(&s, 10);
     rmq_hist_add(&s, 5000000);
     assert_true(rmq_hist_quantile(&s, 0.5) == 10);
     assert_true(rmq_hist_quantile(&s, 0.999) > 4900000);
@@ -123,8 +119,8 @@ static void test_json_fix(void **st) {
     json_error_t je;
     json_t *j = json_loads(s, 0, &je);
     assert_non_null(j);
-    json_t *ad = json_object_get(json_array_get(json_object_get(j, "brokerDatas"), 0),
-                                 "brokerAddrs");
+    json_t *ad =
+        json_object_get(json_array_get(json_object_get(j, "brokerDatas"), 0), "brokerAddrs");
     assert_string_equal(json_string_value(json_object_get(ad, "1")), "10.0.0.2:10911");
     json_decref(j);
     free(s);

@@ -163,9 +163,11 @@ static rmq_err_t fetch_msgs(ctx_t *c, const char *addr, int code, const char *co
 /* QUERY_MESSAGE by unique key id in topic to the broker at addr (up to 32 messages). */
 static rmq_err_t fetch_by_uniq(ctx_t *c, const char *addr, const char *topic, const char *id,
                                rmq_tool_msg_t **v, size_t *n) {
+    /* clang-format off */
     const char *kv[] = {"topic", topic, "key", id, "maxNum", "32", "beginTimestamp", "0",
                         "endTimestamp", "9223372036854775807", "_UNIQUE_KEY_QUERY", "true",
                         NULL};
+    /* clang-format on */
     return fetch_msgs(c, addr, RMQ_REQ_QUERY_MESSAGE, kv, v, n);
 }
 
