@@ -170,10 +170,9 @@ rmq_err_t rmq_admin_invoke(rmq_admin_t *a, const char *broker_addr, int code,
     rmq_err_t e;
     if (broker_addr) {
         rmq_strlcpy(addr, broker_addr, sizeof addr);
-        e = rmq_rem_client_invoke_sync(rmq_instance_rem(a->in), broker_addr, req, timeout_ms,
-                                       &resp);
+        e = rmq_instance_invoke_sync(a->in, broker_addr, req, timeout_ms, &resp);
     } else {
-        e = rmq_instance_invoke_namesrv_raw(a->in, req, timeout_ms, &resp, addr, sizeof addr);
+        e = rmq_instance_invoke_namesrv_ex(a->in, req, timeout_ms, &resp, addr, sizeof addr);
     }
     if (e == RMQ_OK) {
         *out = resp_from_cmd(resp);

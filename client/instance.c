@@ -347,9 +347,9 @@ fail:
 }
 
 /* The one NameServer fail-over: the current NameServer, then each other one in turn on a
- * transport error; a success makes that one current. stamp: as rmq_instance_invoke_sync. */
-static rmq_err_t namesrv_failover(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
-                                  bool stamp, rmq_rem_cmd_t **resp, char *addr, size_t addr_n) {
+ * transport error; a success makes that one current. */
+rmq_err_t rmq_instance_invoke_namesrv_ex(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
+                                         rmq_rem_cmd_t **resp, char *addr, size_t addr_n) {
     rmq_err_t e = RMQ_ERR__CONN;
     int start = atomic_load(&in->ns_cur);
     for (int k = 0; k < in->nns; k++) {
@@ -360,11 +360,7 @@ static rmq_err_t namesrv_failover(rmq_instance_t *in, rmq_rem_cmd_t *req, int ti
             break;
         }
         if (c == req) req = NULL;
-        if (stamp)
-            e = rmq_instance_invoke_sync(in, in->ns[i], c, timeout_ms, resp);
-        else
-            e = rmq_rem_client_invoke_sync(in->rem, in->ns[i], c,
-                                           timeout_ms > 0 ? timeout_ms : api_timeout(in), resp);
+        e = rmq_instance_invoke_sync(in, in->ns[i], c, timeout_ms, resp);
         if (e == RMQ_OK) {
             if (i != start) {
                 atomic_store(&in->ns_cur, i);
@@ -382,12 +378,7 @@ static rmq_err_t namesrv_failover(rmq_instance_t *in, rmq_rem_cmd_t *req, int ti
 
 rmq_err_t rmq_instance_invoke_namesrv(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
                                       rmq_rem_cmd_t **resp) {
-    return namesrv_failover(in, req, timeout_ms, true, resp, NULL, 0);
-}
-
-rmq_err_t rmq_instance_invoke_namesrv_raw(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
-                                          rmq_rem_cmd_t **resp, char *addr, size_t addr_n) {
-    return namesrv_failover(in, req, timeout_ms, false, resp, addr, addr_n);
+    return rmq_instance_invoke_namesrv_ex(in, req, timeout_ms, resp, NULL, 0);
 }
 
 /* ---- routes ---------------------------------------------------------------------------- */

@@ -136,10 +136,9 @@ rmq_err_t rmq_instance_invoke_oneway(rmq_instance_t *in, const char *addr, rmq_r
  * other one in turn on a transport error. Takes req. */
 rmq_err_t rmq_instance_invoke_namesrv(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
                                       rmq_rem_cmd_t **resp);
-/* Same, sending req as built (no language stamp: the admin's raw requests) and, on failure,
- * naming the last NameServer tried in addr (may be NULL). */
-rmq_err_t rmq_instance_invoke_namesrv_raw(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
-                                          rmq_rem_cmd_t **resp, char *addr, size_t addr_n);
+/* Same, naming on failure the last NameServer tried in addr (the admin's error text). */
+rmq_err_t rmq_instance_invoke_namesrv_ex(rmq_instance_t *in, rmq_rem_cmd_t *req, int timeout_ms,
+                                         rmq_rem_cmd_t **resp, char *addr, size_t addr_n);
 
 /* ---- scheduling --------------------------------------------------------------------- */
 
