@@ -24,8 +24,8 @@
 #include <immintrin.h>
 #define HAVE_CLMUL_CRC 1
 
-__attribute__((target("pclmul,sse4.1"))) static uint32_t crc_fold(const uint8_t *buf,
-                                                                  size_t len, uint32_t crc) {
+__attribute__((target("pclmul,sse4.1"))) static uint32_t crc_fold(const uint8_t *buf, size_t len,
+                                                                  uint32_t crc) {
     /* len >= 64 and a multiple of 16; crc is the internal (pre-inverted) state */
     const __m128i k1k2 = _mm_set_epi64x(0x01c6e41596LL, 0x0154442bd4LL);
     const __m128i k3k4 = _mm_set_epi64x(0x00ccaa009eLL, 0x01751997d0LL);
@@ -49,14 +49,10 @@ __attribute__((target("pclmul,sse4.1"))) static uint32_t crc_fold(const uint8_t 
         x2 = _mm_clmulepi64_si128(x2, x0, 0x11);
         x3 = _mm_clmulepi64_si128(x3, x0, 0x11);
         x4 = _mm_clmulepi64_si128(x4, x0, 0x11);
-        x1 = _mm_xor_si128(_mm_xor_si128(x1, x5),
-                           _mm_loadu_si128((const __m128i *)(buf + 0x00)));
-        x2 = _mm_xor_si128(_mm_xor_si128(x2, x6),
-                           _mm_loadu_si128((const __m128i *)(buf + 0x10)));
-        x3 = _mm_xor_si128(_mm_xor_si128(x3, x7),
-                           _mm_loadu_si128((const __m128i *)(buf + 0x20)));
-        x4 = _mm_xor_si128(_mm_xor_si128(x4, x8),
-                           _mm_loadu_si128((const __m128i *)(buf + 0x30)));
+        x1 = _mm_xor_si128(_mm_xor_si128(x1, x5), _mm_loadu_si128((const __m128i *)(buf + 0x00)));
+        x2 = _mm_xor_si128(_mm_xor_si128(x2, x6), _mm_loadu_si128((const __m128i *)(buf + 0x10)));
+        x3 = _mm_xor_si128(_mm_xor_si128(x3, x7), _mm_loadu_si128((const __m128i *)(buf + 0x20)));
+        x4 = _mm_xor_si128(_mm_xor_si128(x4, x8), _mm_loadu_si128((const __m128i *)(buf + 0x30)));
         buf += 64;
         len -= 64;
     }
@@ -126,8 +122,7 @@ uint32_t rmq_msg_body_crc(const void *p, size_t n) {
 
 size_t rmq_msg_rec_size(size_t body_len, size_t topic_len, size_t props_len, bool born_v6,
                         bool store_v6) {
-    return FIXED_V4 + (born_v6 ? 12 : 0) + (store_v6 ? 12 : 0) + body_len + topic_len +
-           props_len;
+    return FIXED_V4 + (born_v6 ? 12 : 0) + (store_v6 ? 12 : 0) + body_len + topic_len + props_len;
 }
 
 static uint8_t *put_host(uint8_t *p, const rmq_msg_host_t *h) {
@@ -151,27 +146,41 @@ void rmq_msg_rec_encode(uint8_t *dst, const rmq_msg_rec_t *r, bool compute_crc) 
     if (compute_crc) crc = body_len ? rmq_msg_body_crc(r->body, body_len) : 0;
 
     uint8_t *p = dst;
-    rmq_put_be32(p, (uint32_t)total); p += 4;
-    rmq_put_be32(p, (uint32_t)RMQ_MSG_MAGIC_V1); p += 4;
-    rmq_put_be32(p, crc); p += 4;
-    rmq_put_be32(p, (uint32_t)r->queue_id); p += 4;
-    rmq_put_be32(p, (uint32_t)r->flag); p += 4;
-    rmq_put_be64(p, (uint64_t)r->queue_offset); p += 8;
-    rmq_put_be64(p, (uint64_t)r->phys_offset); p += 8;
-    rmq_put_be32(p, (uint32_t)sysflag); p += 4;
-    rmq_put_be64(p, (uint64_t)r->born_ts); p += 8;
+    rmq_put_be32(p, (uint32_t)total);
+    p += 4;
+    rmq_put_be32(p, (uint32_t)RMQ_MSG_MAGIC_V1);
+    p += 4;
+    rmq_put_be32(p, crc);
+    p += 4;
+    rmq_put_be32(p, (uint32_t)r->queue_id);
+    p += 4;
+    rmq_put_be32(p, (uint32_t)r->flag);
+    p += 4;
+    rmq_put_be64(p, (uint64_t)r->queue_offset);
+    p += 8;
+    rmq_put_be64(p, (uint64_t)r->phys_offset);
+    p += 8;
+    rmq_put_be32(p, (uint32_t)sysflag);
+    p += 4;
+    rmq_put_be64(p, (uint64_t)r->born_ts);
+    p += 8;
     p = put_host(p, &r->born_host);
-    rmq_put_be64(p, (uint64_t)r->store_ts); p += 8;
+    rmq_put_be64(p, (uint64_t)r->store_ts);
+    p += 8;
     p = put_host(p, &r->store_host);
-    rmq_put_be32(p, (uint32_t)r->reconsume_times); p += 4;
-    rmq_put_be64(p, (uint64_t)r->prepared_txn_offset); p += 8;
-    rmq_put_be32(p, (uint32_t)body_len); p += 4;
+    rmq_put_be32(p, (uint32_t)r->reconsume_times);
+    p += 4;
+    rmq_put_be64(p, (uint64_t)r->prepared_txn_offset);
+    p += 8;
+    rmq_put_be32(p, (uint32_t)body_len);
+    p += 4;
     if (body_len) memcpy(p, r->body, body_len);
     p += body_len;
     *p++ = (uint8_t)topic_len;
     if (topic_len) memcpy(p, r->topic, topic_len);
     p += topic_len;
-    rmq_put_be16(p, (uint16_t)props_len); p += 2;
+    rmq_put_be16(p, (uint16_t)props_len);
+    p += 2;
     if (props_len) memcpy(p, r->props, props_len);
 }
 
@@ -250,8 +259,7 @@ int64_t rmq_msg_rec_decode(const uint8_t *p, size_t len, bool check_crc, rmq_msg
     return total;
 }
 
-void rmq_msg_rec_patch(uint8_t *rec, int64_t queue_offset, int64_t phys_offset,
-                       int64_t store_ts) {
+void rmq_msg_rec_patch(uint8_t *rec, int64_t queue_offset, int64_t phys_offset, int64_t store_ts) {
     rmq_put_be64(rec + 20, (uint64_t)queue_offset);
     rmq_put_be64(rec + 28, (uint64_t)phys_offset);
     uint32_t sysflag = rmq_get_be32(rec + 36);
@@ -409,7 +417,8 @@ int64_t rmq_msg_tags_code(const char *tags, size_t len) {
     return (int64_t)rmq_java_hash(tags, len); /* sign-extended (store.md 3.2) */
 }
 
-/* ---- zlib -------------------------------------------------------------------------------------- */
+/* ---- zlib --------------------------------------------------------------------------------------
+ */
 
 rmq_err_t rmq_msg_inflate(const uint8_t *in, size_t len, size_t max_out, uint8_t **out,
                           size_t *out_len) {

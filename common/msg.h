@@ -81,7 +81,7 @@ typedef struct {
     int32_t body_len;
     const char *topic;
     int32_t topic_len;
-    const char *props;   /* properties string, not NUL-terminated */
+    const char *props; /* properties string, not NUL-terminated */
     int32_t props_len;
 } rmq_msg_rec_t;
 
@@ -135,7 +135,6 @@ int64_t rmq_msg_tags_code(const char *tags, size_t len);
 rmq_err_t rmq_msg_inflate(const uint8_t *in, size_t len, size_t max_out, uint8_t **out,
                           size_t *out_len);
 /* Compress with zlib (level 5, as the Java producer's default). */
-rmq_err_t rmq_msg_deflate(const uint8_t *in, size_t len, int level, uint8_t **out,
-                          size_t *out_len);
+rmq_err_t rmq_msg_deflate(const uint8_t *in, size_t len, int level, uint8_t **out, size_t *out_len);
 
 #endif

@@ -122,8 +122,8 @@ rmq_err_t rmq_rem_cmd_add_fields(rmq_rem_cmd_t *c, const rmq_rem_field_t *kv, si
     size_t kl[64], vl[64];
     if (c->ext_blk || n > 64) { /* one block per command: later additions go field by field */
         for (size_t i = 0; i < n; i++) {
-            rmq_err_t e = rmq_rem_cmd_append_(c, kv[i].key, strlen(kv[i].key), kv[i].val,
-                                              strlen(kv[i].val));
+            rmq_err_t e =
+                rmq_rem_cmd_append_(c, kv[i].key, strlen(kv[i].key), kv[i].val, strlen(kv[i].val));
             if (e) return e;
         }
         return RMQ_OK;
@@ -234,9 +234,12 @@ rmq_err_t rmq_rem_cmd_get_bool(const rmq_rem_cmd_t *c, const char *k, bool *out)
     /* Boolean.parseBoolean is "true" ignoring case, anything else false; we also refuse
      * values that are clearly not booleans so callers can report bad headers. */
     bool b;
-    if (strcasecmp(v, "true") == 0) b = true;
-    else if (strcasecmp(v, "false") == 0) b = false;
-    else return RMQ_ERR__INVALID_ARG;
+    if (strcasecmp(v, "true") == 0)
+        b = true;
+    else if (strcasecmp(v, "false") == 0)
+        b = false;
+    else
+        return RMQ_ERR__INVALID_ARG;
     if (out) *out = b;
     return RMQ_OK;
 }
@@ -314,8 +317,8 @@ size_t rmq_rem_cmd_body_len(const rmq_rem_cmd_t *c) {
 }
 
 static const char *const lang_names[] = {
-    "JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY",
-    "OTHER", "HTTP", "GO", "PHP", "OMS", "RUST",
+    "JAVA",  "CPP",  "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY",
+    "OTHER", "HTTP", "GO",     "PHP",    "OMS",    "RUST",
 };
 
 int rmq_rem_language_code(const char *name) {

@@ -21,20 +21,20 @@ typedef struct {
 typedef void (*rmq_rem_release_fn)(void *arg);
 
 typedef struct rmq_rem_cmd_s {
-    int code;            /* request code or response code (rmq_err_t) */
-    int language;        /* RMQ_LANG_*; unknown names decode to RMQ_LANG_OTHER */
+    int code;     /* request code or response code (rmq_err_t) */
+    int language; /* RMQ_LANG_*; unknown names decode to RMQ_LANG_OTHER */
     int version;
     int32_t opaque;
-    int flag;            /* RMQ_REM_FLAG_* */
-    int serialize_type;  /* RMQ_REM_SER_*: how it arrived / how it will be encoded */
-    char *remark;        /* owned, NULL when absent */
-    rmq_rem_field_t *ext;/* extFields in insertion order */
+    int flag;             /* RMQ_REM_FLAG_* */
+    int serialize_type;   /* RMQ_REM_SER_*: how it arrived / how it will be encoded */
+    char *remark;         /* owned, NULL when absent */
+    rmq_rem_field_t *ext; /* extFields in insertion order */
     size_t next, ext_cap;
-    bool has_ext;        /* emit "extFields" even when empty (a custom header was present) */
-    uint8_t *body;       /* owned (malloc), NULL when no body */
+    bool has_ext;  /* emit "extFields" even when empty (a custom header was present) */
+    uint8_t *body; /* owned (malloc), NULL when no body */
     size_t body_len;
     /* zero-copy body: used instead of body when niov > 0 */
-    uv_buf_t *iov;       /* owned array; slices borrowed */
+    uv_buf_t *iov; /* owned array; slices borrowed */
     size_t niov;
     rmq_rem_release_fn iov_release; /* called once when the slices are no longer needed */
     void *iov_arg;

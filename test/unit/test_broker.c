@@ -208,9 +208,9 @@ static void test_delay_levels(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_send_hdr_v2),   cmocka_unit_test(test_send_hdr_v1_and_errors),
-        cmocka_unit_test(test_batch_decode),  cmocka_unit_test(test_topic_rules),
-        cmocka_unit_test(test_sub_parse),     cmocka_unit_test(test_delay_levels),
+        cmocka_unit_test(test_send_hdr_v2),  cmocka_unit_test(test_send_hdr_v1_and_errors),
+        cmocka_unit_test(test_batch_decode), cmocka_unit_test(test_topic_rules),
+        cmocka_unit_test(test_sub_parse),    cmocka_unit_test(test_delay_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,13 +3,14 @@
  * and the fastjson normalizer they all rely on. No broker is started. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "broker/clients.h"
 #include "broker/offset.h"
@@ -231,7 +232,8 @@ static void test_heartbeat_cpp_go(void **st) {
                          RMQ_OK);
     const char *bad = "{\"clientID\":\"x\",\"consumerDataSet\":[{\"groupName\":\"g\","
                       "\"subscriptionDataSet\":[{\"topic\":\"T\",\"subString\":\"||\"}]}]}";
-    assert_int_not_equal(rmq_broker_heartbeat_parse(bad, strlen(bad), &hb, err, sizeof err), RMQ_OK);
+    assert_int_not_equal(rmq_broker_heartbeat_parse(bad, strlen(bad), &hb, err, sizeof err),
+                         RMQ_OK);
 }
 
 static void test_reset_bodies(void **st) {
@@ -266,8 +268,8 @@ static void test_reset_bodies(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_normalize),      cmocka_unit_test(test_offsets_file),
-        cmocka_unit_test(test_subgroup_json),  cmocka_unit_test(test_heartbeat_java),
+        cmocka_unit_test(test_normalize),        cmocka_unit_test(test_offsets_file),
+        cmocka_unit_test(test_subgroup_json),    cmocka_unit_test(test_heartbeat_java),
         cmocka_unit_test(test_heartbeat_cpp_go), cmocka_unit_test(test_reset_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

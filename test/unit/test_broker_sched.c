@@ -14,7 +14,8 @@
 
 static void test_levels_default(void **state) {
     int64_t *ms = NULL;
-    int n = rmq_broker_delay_parse("1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h", &ms);
+    int n =
+        rmq_broker_delay_parse("1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h", &ms);
     assert_int_equal(n, 18);
     assert_non_null(ms);
     assert_true(ms[0] == 1000);
@@ -27,7 +28,8 @@ static void test_levels_default(void **state) {
     free(ms);
     /* Same count as the send path's level counter. */
     assert_int_equal(rmq_broker_delay_levels("1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m "
-                                             "1h 2h"), 18);
+                                             "1h 2h"),
+                     18);
 }
 
 static void test_levels_units(void **state) {
@@ -44,9 +46,21 @@ static void test_levels_units(void **state) {
 }
 
 static void test_levels_bad(void **state) {
-    static const char *const bad[] = {"", "   ", "1", "s", "1x", "1s 2", "1s,2s", "1S", "-1s",
-                                      "0s", "1s 0m", "1ss", "99999999999999999999s",
-                                      "9999999999999999d", "1.5s"};
+    static const char *const bad[] = {"",
+                                      "   ",
+                                      "1",
+                                      "s",
+                                      "1x",
+                                      "1s 2",
+                                      "1s,2s",
+                                      "1S",
+                                      "-1s",
+                                      "0s",
+                                      "1s 0m",
+                                      "1ss",
+                                      "99999999999999999999s",
+                                      "9999999999999999d",
+                                      "1.5s"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t *ms = (int64_t *)&ms; /* must be reset to NULL */
         if (rmq_broker_delay_parse(bad[i], &ms) != -1) fail_msg("accepted '%s'", bad[i]);
@@ -96,8 +110,10 @@ static void test_offsets_decode_variants(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_levels_default), cmocka_unit_test(test_levels_units),
-        cmocka_unit_test(test_levels_bad), cmocka_unit_test(test_offsets_round_trip),
+        cmocka_unit_test(test_levels_default),
+        cmocka_unit_test(test_levels_units),
+        cmocka_unit_test(test_levels_bad),
+        cmocka_unit_test(test_offsets_round_trip),
         cmocka_unit_test(test_offsets_decode_variants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
