@@ -1045,7 +1045,8 @@ static rmq_instance_t *instance_new(const rmq_conf_t *c, const char *key, const 
     if (!ip) ip = (uint32_t)rmq_now_ms(); /* "fake ip" as Java when none is found */
     rmq_uniq_init(&in->uniq, ip, (uint16_t)getpid(),
                   (int32_t)(((uintptr_t)in >> 4) ^ (uint32_t)ts.tv_nsec));
-    rmq_rem_client_cfg_t rc = {.name = "rmq-client"};
+    /* the instance's connections log to its own sink, as everything else it does */
+    rmq_rem_client_cfg_t rc = {.name = "rmq-client", .log = &in->log};
     rmq_err_t e = rmq_rem_client_new(NULL, &rc, &in->rem);
     if (e) {
         snprintf(err, n, "remoting client: %s", rmq_strerror(e));

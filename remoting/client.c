@@ -45,6 +45,7 @@ struct rmq_rem_client_s {
     char name[32];
     size_t max_frame;
     int connect_timeout_ms;
+    const rmq_logger_t *log; /* borrowed from cfg; NULL = the process log */
     rmq_rem_ctx_t *ctx;
     pthread_mutex_t mu;
     chan_t *chans; /* under mu */
@@ -78,7 +79,7 @@ static chan_t *chan_get(rmq_rem_client_t *cl, const char *addr, bool create) {
     long port = colon ? strtol(colon + 1, &end, 10) : -1;
     if (!colon || colon == addr || !end || *end || port <= 0 || port > 65535) {
         pthread_mutex_unlock(&cl->mu);
-        RMQ_LOG_WARN("remoting", "%s: bad address '%s' (want host:port)", cl->name, addr);
+        RMQ_XLOG_WARN(cl->log, "remoting", "%s: bad address '%s' (want host:port)", cl->name, addr);
         return NULL;
     }
     ch = calloc(1, sizeof *ch);
@@ -110,13 +111,14 @@ static void on_connect(uv_connect_t *req, int status) {
     rmq_rem_conn_t *c = req->data;
     if (c->closed) return;
     if (status < 0) {
-        RMQ_LOG_WARN("remoting", "%s: connect to %s failed: %s", c->ctx->name, c->peer,
-                     uv_strerror(status));
+        RMQ_XLOG_WARN(c->ctx->log, "remoting", "%s: connect to %s failed: %s", c->ctx->name,
+                      c->peer, uv_strerror(status));
         rmq_rem_conn_close(c);
         return;
     }
     if (rmq_rem_conn_start_(c) == RMQ_OK)
-        RMQ_LOG_DEBUG("remoting", "%s: connected to %s from %s", c->ctx->name, c->peer, c->local);
+        RMQ_XLOG_DEBUG(c->ctx->log, "remoting", "%s: connected to %s from %s", c->ctx->name,
+                       c->peer, c->local);
 }
 
 static void start_connect(rmq_rem_conn_t *c, const struct sockaddr *sa) {
@@ -124,7 +126,8 @@ static void start_connect(rmq_rem_conn_t *c, const struct sockaddr *sa) {
     c->creq.data = c;
     int rc = uv_tcp_connect(&c->creq, &c->tcp, sa, on_connect);
     if (rc) {
-        RMQ_LOG_WARN("remoting", "%s: connect to %s: %s", c->ctx->name, c->peer, uv_strerror(rc));
+        RMQ_XLOG_WARN(c->ctx->log, "remoting", "%s: connect to %s: %s", c->ctx->name, c->peer,
+                      uv_strerror(rc));
         rmq_rem_conn_close(c);
     }
 }
@@ -141,8 +144,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
             if (a->ai_family == AF_INET6 && !pick) pick = a;
         }
         if (!pick) {
-            RMQ_LOG_WARN("remoting", "%s: cannot resolve %s: %s", c->ctx->name, c->peer,
-                         status ? uv_strerror(status) : "no address");
+            RMQ_XLOG_WARN(c->ctx->log, "remoting", "%s: cannot resolve %s: %s", c->ctx->name,
+                          c->peer, status ? uv_strerror(status) : "no address");
             rmq_rem_conn_close(c);
         } else {
             start_connect(c, pick->ai_addr);
@@ -177,7 +180,8 @@ static rmq_rem_conn_t *chan_conn(rmq_rem_client_t *cl, chan_t *ch) {
     int rc = uv_getaddrinfo(cl->loop, &c->gai, on_resolved, ch->host, port, &hints);
     if (rc) {
         rmq_rem_conn_unref(c);
-        RMQ_LOG_WARN("remoting", "%s: resolve %s: %s", cl->name, ch->host, uv_strerror(rc));
+        RMQ_XLOG_WARN(cl->log, "remoting", "%s: resolve %s: %s", cl->name, ch->host,
+                      uv_strerror(rc));
         c->state = RMQ_REM_CONN_CONNECTING; /* nothing to cancel */
         rmq_rem_conn_close(c);
     }
@@ -303,13 +307,14 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
     rmq_strlcpy(cl->name, cfg && cfg->name ? cfg->name : "rmq-remoting", sizeof cl->name);
     cl->max_frame = cfg && cfg->max_frame ? cfg->max_frame : RMQ_REM_FRAME_MAX_DEFAULT;
     cl->connect_timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 3000;
+    cl->log = cfg ? cfg->log : NULL;
     pthread_mutex_init(&cl->mu, NULL);
     atomic_init(&cl->closing, false);
     cl->shutdown_msg.kind = MSG_SHUTDOWN;
     if (!loop) {
         int rc = uv_loop_init(&cl->own_loop);
         if (rc) {
-            RMQ_LOG_ERROR("remoting", "%s: loop init: %s", cl->name, uv_strerror(rc));
+            RMQ_XLOG_ERROR(cl->log, "remoting", "%s: loop init: %s", cl->name, uv_strerror(rc));
             pthread_mutex_destroy(&cl->mu);
             free(cl);
             return RMQ_ERR__FAIL;
@@ -319,6 +324,7 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
     }
     cl->loop = loop;
     cl->ctx = rmq_rem_ctx_new_(loop, &cl_ops, cl, cl->max_frame, 0, cl->name);
+    if (cl->ctx) cl->ctx->log = cl->log;
     if (!cl->ctx) goto fail;
     /* The client's own reference: a late invoke from another thread still finds the (closed)
      * mailbox and gets RMQ_ERR__CLOSED instead of a freed context. */
@@ -326,7 +332,7 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
     if (cl->owns_loop) {
         int rc = uv_thread_create(&cl->thread, loop_thread, cl);
         if (rc) {
-            RMQ_LOG_ERROR("remoting", "%s: thread: %s", cl->name, uv_strerror(rc));
+            RMQ_XLOG_ERROR(cl->log, "remoting", "%s: thread: %s", cl->name, uv_strerror(rc));
             /* Close the context's handles on this thread: the loop never ran. */
             do_shutdown(cl);
             uv_run(loop, UV_RUN_DEFAULT);
@@ -430,8 +436,8 @@ rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq
     if (cl && cl->owns_loop) {
         uv_thread_t self = uv_thread_self();
         if (uv_thread_equal(&self, &cl->thread)) {
-            RMQ_LOG_ERROR("remoting", "%s: invoke_sync on the loop thread would deadlock",
-                          cl->name);
+            RMQ_XLOG_ERROR(cl->log, "remoting", "%s: invoke_sync on the loop thread would deadlock",
+                           cl->name);
             rmq_rem_cmd_destroy(req);
             return RMQ_ERR__STATE;
         }
@@ -498,17 +504,17 @@ void rmq_rem_client_destroy(rmq_rem_client_t *cl) {
     uv_thread_t self = uv_thread_self();
     if (uv_thread_equal(&self, &cl->thread)) {
         /* Joining ourselves would hang forever; shut down and leak the shell instead. */
-        RMQ_LOG_ERROR("remoting", "%s: destroy called on its own loop thread", cl->name);
+        RMQ_XLOG_ERROR(cl->log, "remoting", "%s: destroy called on its own loop thread", cl->name);
         do_shutdown(cl);
         return;
     }
     if (!rmq_rem_ctx_post_(cl->ctx, &cl->shutdown_msg))
-        RMQ_LOG_ERROR("remoting", "%s: destroy: loop already closed", cl->name);
+        RMQ_XLOG_ERROR(cl->log, "remoting", "%s: destroy: loop already closed", cl->name);
     uv_thread_join(&cl->thread);
     int rc = uv_loop_close(cl->loop);
     if (rc) {
         /* Should not happen: something still holds a handle. Let it finish and retry. */
-        RMQ_LOG_WARN("remoting", "%s: loop close: %s", cl->name, uv_strerror(rc));
+        RMQ_XLOG_WARN(cl->log, "remoting", "%s: loop close: %s", cl->name, uv_strerror(rc));
         uv_run(cl->loop, UV_RUN_DEFAULT);
         uv_loop_close(cl->loop);
     }

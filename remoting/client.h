@@ -11,14 +11,17 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "common/log.h"
 #include "remoting/conn.h"
 
 typedef struct rmq_rem_client_s rmq_rem_client_t;
 
 typedef struct {
-    size_t max_frame;       /* default RMQ_REM_FRAME_MAX_DEFAULT */
-    int connect_timeout_ms; /* default 3000 */
-    const char *name;       /* for logs and the loop thread's name */
+    size_t max_frame;        /* default RMQ_REM_FRAME_MAX_DEFAULT */
+    int connect_timeout_ms;  /* default 3000 */
+    const char *name;        /* for logs and the loop thread's name */
+    const rmq_logger_t *log; /* where this client's lines go (an SDK instance's sink); borrowed,
+                                must outlive the client; NULL = the process log */
 } rmq_rem_client_cfg_t;
 
 /* loop NULL: the client starts and owns a loop thread. cfg copied. */

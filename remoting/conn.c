@@ -149,11 +149,12 @@ static void on_tick(uv_timer_t *t) {
         if (c->closed) continue;
         if (c->state != RMQ_REM_CONN_OPEN) {
             if (c->connect_deadline && now >= c->connect_deadline) {
-                RMQ_LOG_WARN("remoting", "%s: connect to %s timed out", x->name, c->peer);
+                RMQ_XLOG_WARN(x->log, "remoting", "%s: connect to %s timed out", x->name, c->peer);
                 rmq_rem_conn_close(c);
             }
         } else if (x->idle_ms > 0 && lnow - c->last_active >= (uint64_t)x->idle_ms) {
-            RMQ_LOG_INFO("remoting", "%s: closing %s idle for %d ms", x->name, c->peer, x->idle_ms);
+            RMQ_XLOG_INFO(x->log, "remoting", "%s: closing %s idle for %d ms", x->name, c->peer,
+                          x->idle_ms);
             rmq_rem_conn_close(c);
         }
     }
@@ -196,7 +197,7 @@ rmq_rem_ctx_t *rmq_rem_ctx_new_(uv_loop_t *loop, const rmq_rem_ctx_ops_t *ops, v
     }
     int rc = rmq_mailbox_init(&x->mbox, loop, on_mbox, x);
     if (rc) {
-        RMQ_LOG_ERROR("remoting", "%s: mailbox: %s", x->name, uv_strerror(rc));
+        RMQ_XLOG_ERROR(x->log, "remoting", "%s: mailbox: %s", x->name, uv_strerror(rc));
         free(x->buckets);
         free(x);
         return NULL;
@@ -334,7 +335,7 @@ rmq_rem_conn_t *rmq_rem_conn_new_(rmq_rem_ctx_t *x) {
     if (!c) return NULL;
     int rc = uv_tcp_init(x->loop, &c->tcp);
     if (rc) {
-        RMQ_LOG_WARN("remoting", "%s: tcp init: %s", x->name, uv_strerror(rc));
+        RMQ_XLOG_WARN(x->log, "remoting", "%s: tcp init: %s", x->name, uv_strerror(rc));
         free(c);
         return NULL;
     }
@@ -391,8 +392,8 @@ static void on_write(uv_write_t *req, int status) {
     rmq_rem_cmd_destroy(w->cmd); /* runs a zero-copy body's release */
     free(w);
     if (status < 0 && status != UV_ECANCELED && !c->closed) {
-        RMQ_LOG_INFO("remoting", "%s: write to %s failed: %s", c->ctx->name, c->peer,
-                     uv_strerror(status));
+        RMQ_XLOG_INFO(c->ctx->log, "remoting", "%s: write to %s failed: %s", c->ctx->name, c->peer,
+                      uv_strerror(status));
         rmq_rem_conn_close(c);
     }
 }
@@ -410,7 +411,8 @@ static void write_now(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
         }
     }
     if (!w) {
-        RMQ_LOG_ERROR("remoting", "%s: out of memory writing to %s", c->ctx->name, c->peer);
+        RMQ_XLOG_ERROR(c->ctx->log, "remoting", "%s: out of memory writing to %s", c->ctx->name,
+                       c->peer);
         rmq_rem_cmd_destroy(cmd);
         rmq_rem_conn_close(c);
         return;
@@ -444,7 +446,8 @@ static void write_now(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
         rmq_rem_cmd_destroy(w->cmd);
         free(w);
         if (!c->closed) {
-            RMQ_LOG_INFO("remoting", "%s: write to %s: %s", c->ctx->name, c->peer, uv_strerror(rc));
+            RMQ_XLOG_INFO(c->ctx->log, "remoting", "%s: write to %s: %s", c->ctx->name, c->peer,
+                          uv_strerror(rc));
             rmq_rem_conn_close(c);
         }
     }
@@ -481,8 +484,8 @@ void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     rmq_err_t e =
         copy ? rmq_rem_frame_encode(cmd, &c->out) : rmq_rem_frame_encode_header(cmd, &c->out);
     if (e) {
-        RMQ_LOG_WARN("remoting", "%s: cannot encode code %d for %s: %s", c->ctx->name, cmd->code,
-                     c->peer, rmq_strerror(e));
+        RMQ_XLOG_WARN(c->ctx->log, "remoting", "%s: cannot encode code %d for %s: %s", c->ctx->name,
+                      cmd->code, c->peer, rmq_strerror(e));
         rmq_rem_cmd_destroy(cmd);
         return;
     }
@@ -555,8 +558,9 @@ static void handle_cmd(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     if (rmq_rem_cmd_is_response(cmd)) {
         rmq_rem_pending_t *p = pending_take(x, c, cmd->opaque);
         if (!p) {
-            RMQ_LOG_DEBUG("remoting", "%s: response with unknown opaque %" PRId32 " from %s",
-                          x->name, cmd->opaque, c->peer);
+            RMQ_XLOG_DEBUG(x->log, "remoting",
+                           "%s: response with unknown opaque %" PRId32 " from %s", x->name,
+                           cmd->opaque, c->peer);
             rmq_rem_cmd_destroy(cmd);
             return;
         }
@@ -572,8 +576,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     rmq_rem_ctx_t *x = c->ctx;
     if (nread < 0) {
         if (nread != UV_EOF)
-            RMQ_LOG_INFO("remoting", "%s: read from %s: %s", x->name, c->peer,
-                         uv_strerror((int)nread));
+            RMQ_XLOG_INFO(x->log, "remoting", "%s: read from %s: %s", x->name, c->peer,
+                          uv_strerror((int)nread));
         rmq_rem_conn_close(c);
         return;
     }
@@ -591,7 +595,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
             break;
         }
         if (r < 0) {
-            RMQ_LOG_WARN("remoting", "%s: closing %s: %s", x->name, c->peer, err);
+            RMQ_XLOG_WARN(x->log, "remoting", "%s: closing %s: %s", x->name, c->peer, err);
             rmq_rem_conn_close(c);
             break;
         }
@@ -618,8 +622,8 @@ rmq_err_t rmq_rem_conn_start_(rmq_rem_conn_t *c) {
     c->last_active = uv_now(c->ctx->loop);
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc) {
-        RMQ_LOG_WARN("remoting", "%s: read start on %s: %s", c->ctx->name, c->peer,
-                     uv_strerror(rc));
+        RMQ_XLOG_WARN(c->ctx->log, "remoting", "%s: read start on %s: %s", c->ctx->name, c->peer,
+                      uv_strerror(rc));
         rmq_rem_conn_close(c);
         return RMQ_ERR__CONN;
     }
@@ -640,8 +644,8 @@ void rmq_rem_dispatch_(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, rmq_rem_handler_fn
             resp = rmq_rem_cmd_new_response(req, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED, NULL);
             if (resp) rmq_rem_cmd_set_remarkf(resp, " request type %d not supported", req->code);
         }
-        RMQ_LOG_DEBUG("remoting", "%s: %s sent unsupported request code %d", c->ctx->name, c->peer,
-                      req->code);
+        RMQ_XLOG_DEBUG(c->ctx->log, "remoting", "%s: %s sent unsupported request code %d",
+                       c->ctx->name, c->peer, req->code);
         rmq_rem_cmd_destroy(req);
     }
     if (!resp) return;

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 #include "common/mailbox.h"
 #include "remoting/conn.h"
 
@@ -98,6 +99,7 @@ struct rmq_rem_ctx_s {
     size_t max_frame;
     int idle_ms;
     char name[32];
+    const rmq_logger_t *log; /* the owner's sink (SDK clients) or NULL: the process log */
     /* pending requests: hash by opaque + list in insertion order */
     rmq_rem_pending_t **buckets;
     size_t nbuckets, npending;

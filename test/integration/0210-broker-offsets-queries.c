@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "broker/mgr.h"
+#include "common/fjson.h"
 #include "common/msg.h"
 #include "common/util.h"
 #include "remoting/client.h"
@@ -195,8 +195,8 @@ static void test_query_by_key_and_id(void **st) {
         int64_t sz = rmq_msg_rec_decode(resp->body + off, resp->body_len - off, true, &r);
         assert_true(sz > 0);
         char keys[64];
-        assert_true(rmq_msg_prop_copy(r.props, (size_t)r.props_len, RMQ_PROP_KEYS, keys,
-                                      sizeof keys));
+        assert_true(
+            rmq_msg_prop_copy(r.props, (size_t)r.props_len, RMQ_PROP_KEYS, keys, sizeof keys));
         assert_string_equal(keys, "k-alpha other");
         assert_int_equal(r.topic_len, strlen(TOPIC));
         assert_memory_equal(r.topic, TOPIC, r.topic_len);
@@ -268,9 +268,8 @@ static void test_offsets_by_time(void **st) {
     assert_int_equal(first2, base + 3);
     wait_max_offset(TOPIC, 3, base + 6);
 
-    assert_int_equal(query_i64(RMQ_REQ_SEARCH_OFFSET_BY_TIMESTAMP, TOPIC, 3, "timestamp", t,
-                               "offset"),
-                     first2);
+    assert_int_equal(
+        query_i64(RMQ_REQ_SEARCH_OFFSET_BY_TIMESTAMP, TOPIC, 3, "timestamp", t, "offset"), first2);
     assert_int_equal(query_i64(RMQ_REQ_GET_MAX_OFFSET, TOPIC, 3, NULL, 0, "offset"), base + 6);
     assert_int_equal(query_i64(RMQ_REQ_GET_MIN_OFFSET, TOPIC, 3, NULL, 0, "offset"), 0);
     int64_t earliest =
@@ -315,8 +314,8 @@ static int64_t query_offset(const char *group, int qid, const char *zero_if_not_
 
 static void check_stats(void) {
     int64_t max[NQ];
-    for (int q = 0; q < NQ; q++) max[q] = query_i64(RMQ_REQ_GET_MAX_OFFSET, TOPIC, q, NULL, 0,
-                                                    "offset");
+    for (int q = 0; q < NQ; q++)
+        max[q] = query_i64(RMQ_REQ_GET_MAX_OFFSET, TOPIC, q, NULL, 0, "offset");
     /* GET_TOPIC_STATS_INFO */
     rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_GET_TOPIC_STATS_INFO);
     rmq_rem_cmd_set(req, "topic", TOPIC);
@@ -367,8 +366,10 @@ static void check_stats(void) {
         assert_int_equal(json_integer_value(json_object_get(v, "consumerOffset")), q + 1);
         /* store time of message consumerOffset - 1, 0 when there is none */
         int64_t last = json_integer_value(json_object_get(v, "lastTimestamp"));
-        if (q + 1 <= max[q]) assert_true(last >= t_start - 1000);
-        else assert_int_equal(last, 0);
+        if (q + 1 <= max[q])
+            assert_true(last >= t_start - 1000);
+        else
+            assert_int_equal(last, 0);
     }
     json_decref(j);
     rmq_rem_cmd_destroy(resp);
@@ -437,27 +438,37 @@ static void test_admin_views(void **st) {
     json_t *j = json_loadb((const char *)resp->body, resp->body_len, 0, NULL);
     assert_non_null(j);
     json_t *t = json_object_get(j, "table");
-    const char *keys[] = {"msgPutTotalTodayNow", "msgPutTotalTodayMorning",
-                          "msgPutTotalYesterdayMorning", "msgGetTotalTodayNow",
-                          "msgGetTotalTodayMorning", "msgGetTotalYesterdayMorning", "putTps",
-                          "getTransferedTps", "commitLogMaxOffset", "commitLogMinOffset",
-                          "commitLogDiskRatio", "earliestMessageTimeStamp", "brokerVersionDesc",
-                          "sendThreadPoolQueueSize", "pullThreadPoolQueueSize",
+    const char *keys[] = {"msgPutTotalTodayNow",
+                          "msgPutTotalTodayMorning",
+                          "msgPutTotalYesterdayMorning",
+                          "msgGetTotalTodayNow",
+                          "msgGetTotalTodayMorning",
+                          "msgGetTotalYesterdayMorning",
+                          "putTps",
+                          "getTransferedTps",
+                          "commitLogMaxOffset",
+                          "commitLogMinOffset",
+                          "commitLogDiskRatio",
+                          "earliestMessageTimeStamp",
+                          "brokerVersionDesc",
+                          "sendThreadPoolQueueSize",
+                          "pullThreadPoolQueueSize",
                           "sendThreadPoolQueueHeadWaitTimeMills",
-                          "pullThreadPoolQueueHeadWaitTimeMills", "pageCacheLockTimeMills",
-                          "bootTimestamp", "runtime", "dispatchBehindBytes"};
+                          "pullThreadPoolQueueHeadWaitTimeMills",
+                          "pageCacheLockTimeMills",
+                          "bootTimestamp",
+                          "runtime",
+                          "dispatchBehindBytes"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         json_t *v = json_object_get(t, keys[i]);
         if (!json_is_string(v)) fail_msg("runtime info lacks %s", keys[i]);
     }
     int64_t puts = 0, maxoff = 0;
-    assert_int_equal(rmq_parse_i64(json_string_value(json_object_get(t, "msgPutTotalTodayNow")),
-                                   &puts),
-                     0);
+    assert_int_equal(
+        rmq_parse_i64(json_string_value(json_object_get(t, "msgPutTotalTodayNow")), &puts), 0);
     assert_true(puts >= 14);
-    assert_int_equal(rmq_parse_i64(json_string_value(json_object_get(t, "commitLogMaxOffset")),
-                                   &maxoff),
-                     0);
+    assert_int_equal(
+        rmq_parse_i64(json_string_value(json_object_get(t, "commitLogMaxOffset")), &maxoff), 0);
     assert_true(maxoff > 14 * 100);
     assert_non_null(strchr(json_string_value(json_object_get(t, "putTps")), ' '));
     json_decref(j);
@@ -493,10 +504,8 @@ static void test_restart_keeps_offsets(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_query_by_key_and_id),
-        cmocka_unit_test(test_offsets_by_time),
-        cmocka_unit_test(test_consumer_offsets),
-        cmocka_unit_test(test_admin_views),
+        cmocka_unit_test(test_query_by_key_and_id),   cmocka_unit_test(test_offsets_by_time),
+        cmocka_unit_test(test_consumer_offsets),      cmocka_unit_test(test_admin_views),
         cmocka_unit_test(test_restart_keeps_offsets),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

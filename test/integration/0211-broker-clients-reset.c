@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "broker/mgr.h"
+#include "common/fjson.h"
 #include "common/msg.h"
 #include "common/util.h"
 #include "remoting/client.h"
@@ -36,11 +36,11 @@ typedef struct {
     int language;
     rmq_rem_client_t *cl;
     pthread_mutex_t mu;
-    int notifies;               /* NOTIFY_CONSUMER_IDS_CHANGED for GROUP */
-    int resets;                 /* RESET_CONSUMER_CLIENT_OFFSET */
+    int notifies; /* NOTIFY_CONSUMER_IDS_CHANGED for GROUP */
+    int resets;   /* RESET_CONSUMER_CLIENT_OFFSET */
     char reset_body[2048];
     char reset_ts[32];
-    atomic_bool keepalive;      /* heartbeat from the keep-alive thread */
+    atomic_bool keepalive; /* heartbeat from the keep-alive thread */
 } fake_t;
 
 static rmq_proc_t ns, br;
@@ -94,7 +94,9 @@ static rmq_rem_cmd_t *call_on(rmq_rem_client_t *cl, rmq_rem_cmd_t *req) {
     return resp;
 }
 
-static rmq_rem_cmd_t *call(rmq_rem_cmd_t *req) { return call_on(tool, req); }
+static rmq_rem_cmd_t *call(rmq_rem_cmd_t *req) {
+    return call_on(tool, req);
+}
 
 static char *body_str(const rmq_rem_cmd_t *r) {
     char *s = malloc(r->body_len + 1);
@@ -541,8 +543,8 @@ static int lock(int code, const char *client, int mask) {
 static void test_locks(void **st) {
     assert_int_equal(lock(RMQ_REQ_LOCK_BATCH_MQ, c1.id, 1), 1);
     assert_int_equal(lock(RMQ_REQ_LOCK_BATCH_MQ, c1.id, 1), 1); /* re-lock refreshes */
-    assert_int_equal(lock(RMQ_REQ_LOCK_BATCH_MQ, c2.id, 3), 2);  /* only queue 1 */
-    lock(RMQ_REQ_UNLOCK_BATCH_MQ, c2.id, 1);                     /* not c2's: stays */
+    assert_int_equal(lock(RMQ_REQ_LOCK_BATCH_MQ, c2.id, 3), 2); /* only queue 1 */
+    lock(RMQ_REQ_UNLOCK_BATCH_MQ, c2.id, 1);                    /* not c2's: stays */
     assert_int_equal(lock(RMQ_REQ_LOCK_BATCH_MQ, c2.id, 1), 0);
     lock(RMQ_REQ_UNLOCK_BATCH_MQ, c1.id, 1);
     assert_int_equal(lock(RMQ_REQ_LOCK_BATCH_MQ, c2.id, 1), 1);

@@ -695,6 +695,7 @@ static void test_conf(void **st) {
 
 typedef struct {
     int started, stopped, namesrv;
+    int remoting;    /* the connection's own lines (remoting/), e.g. the refused connect */
     char id[2][128]; /* client id named by the "started" and "stopped" lines */
 } sink_t;
 
@@ -716,6 +717,7 @@ static void sink_cb(int lvl, const char *ln, void *op) {
         sink_id(ln, s->id[1], sizeof s->id[1]);
     }
     if (strstr(ln, "name server 127.0.0.1:1:")) s->namesrv++;
+    if (strstr(ln, "remoting") && strstr(ln, "connect to 127.0.0.1:1")) s->remoting++;
 }
 
 static rmq_producer_t *sink_producer(const char *group, sink_t *s) {
@@ -752,8 +754,9 @@ static void test_log_sink_per_producer(void **st) {
     assert_string_equal(a.id[0], a.id[1]);
     assert_string_equal(b.id[0], b.id[1]);
     assert_string_not_equal(a.id[0], b.id[0]);
-    /* A's failed send is logged to A only */
+    /* A's failed send is logged to A only, the refused connection's line included */
     assert_true(a.namesrv > b.namesrv);
+    assert_true(a.remoting > 0);
 }
 
 /* ---- admin: the last error belongs to its handle ---------------------------------------- */
