@@ -241,6 +241,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     }
     atomic_store(&s->last_store_ts, last_ts > 0 ? last_ts : 0);
     atomic_store(&s->logics_ts, RMQ_MAX(atomic_load(&s->logics_ts), s->ckpt.logics_ts));
+    atomic_store(&s->repl_end, atomic_load(&s->max_offset));
     atomic_store(&s->writable, true);
     RMQ_LOG_INFO("store", "store %s opened (%s) in %" PRIu64 " ms: CommitLog [%" PRId64
                  ", %" PRId64 ")", s->root, clean ? "clean" : "recovered after crash",

@@ -69,6 +69,13 @@ struct rmq_store_s {
     _Atomic bool disk_full;
     _Atomic bool cq_error;        /* a ConsumeQueue write failed: puts refused */
 
+    /* replication (repl.c) */
+    _Atomic int64_t repl_end;     /* writer: appender (put_mu); max_offset + a partial record's
+                                     bytes received by a slave; == max_offset on a master */
+    _Atomic bool replica;         /* raw appends happened since open: local puts refused */
+    rmq_store_append_cb append_cb; /* set before start; called after every append */
+    void *append_arg;
+
     /* allocate-ahead (alloc.c) */
     pthread_t alloc_thr;
     bool alloc_running;
