@@ -14,7 +14,9 @@
  * once the whole segment tail has arrived. After a restart recovery finds the end of the last
  * complete record and the slave resumes from there (the partial bytes are zeroed as a torn
  * tail). */
+#include <errno.h>
 #include <inttypes.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,9 +26,24 @@
 
 #define REC_MIN 20 /* below this a TOTALSIZE cannot be a message record */
 
-void rmq_store_set_append_cb(rmq_store_t *s, rmq_store_append_cb cb, void *arg) {
-    s->append_cb = cb;
-    s->append_arg = arg;
+int rmq_store_notify_fd(rmq_store_t *s) { return s->notify_fd; }
+
+/* seq_cst pairs: the waiter stores armed and then loads max_offset; the appender stores
+ * max_offset and then loads armed. One of them sees the other's store: no lost wake-up. */
+void rmq_store_notify_arm(rmq_store_t *s) { atomic_store(&s->notify_armed, true); }
+
+void rmq_store__notify(rmq_store_t *s) {
+    if (atomic_load(&s->notify_armed) && atomic_exchange(&s->notify_armed, false)) {
+        uint64_t one = 1;
+        if (write(s->notify_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+            RMQ_LOG_WARN("store", "append notifier: %s", strerror(errno));
+    }
+}
+
+void rmq_store_notify_drain(rmq_store_t *s) {
+    uint64_t v;
+    while (read(s->notify_fd, &v, sizeof(v)) == (ssize_t)sizeof(v)) {
+    }
 }
 
 rmq_err_t rmq_store_cl_read(rmq_store_t *s, int64_t offset, size_t max, rmq_store_cl_slice_t *out) {
@@ -206,7 +223,7 @@ rmq_err_t rmq_store_cl_append(rmq_store_t *s, int64_t offset, const void *data, 
     }
     if (new_max > max) {
         rmq_store__reput_wake(s);
-        if (s->append_cb) s->append_cb(new_max, s->append_arg);
+        rmq_store__notify(s);
     }
     return RMQ_OK;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +64,7 @@ static void free_store(rmq_store_t *s) {
     free(s->gc_r);
     free(s->skip);
     if (s->lock_fd >= 0) close(s->lock_fd); /* releases the OFD lock */
+    if (s->notify_fd >= 0) close(s->notify_fd);
     free(s->root);
     free(s->cl_dir);
     free(s->cq_dir);
@@ -126,6 +128,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     rmq_store_t *s = calloc(1, sizeof(*s));
     if (!s) return RMQ_ERR__NOMEM;
     s->lock_fd = -1;
+    s->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     s->cfg = *cfg;
     s->cfg.store_path_root_dir = rmq_expand_home(cfg->store_path_root_dir ? cfg->store_path_root_dir
                                                                           : "~/store");
@@ -153,7 +156,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     rmq_hmap_init(&s->cqs);
     s->alloc_want = -1;
     atomic_init(&s->writable, false);
-    if (!s->cfg.store_path_root_dir || !s->cfg.delete_when) {
+    if (!s->cfg.store_path_root_dir || !s->cfg.delete_when || s->notify_fd < 0) {
         free_store(s);
         return RMQ_ERR__NOMEM;
     }

@@ -253,11 +253,13 @@ rmq_err_t rmq_store_delete_topic(rmq_store_t *s, const char *topic);
  * its max offset only up to the last complete record, so the dispatcher (reput) never sees a
  * partial one, and wakes it. The slave's segment files end up byte-identical to the master's. */
 
-/* Called on the appending thread after every append (put, batch, raw): must be quick and
- * thread-safe (the HA master does a coalescing uv_async_send when a writer waits). */
-typedef void (*rmq_store_append_cb)(int64_t max_offset, void *arg);
-/* Set before rmq_store_start (or before any append). */
-void rmq_store_set_append_cb(rmq_store_t *s, rmq_store_append_cb cb, void *arg);
+/* Append notifier for the HA writers (one waiter, the HA thread): arm it, re-check the max
+ * offset, and if there is still nothing new wait until rmq_store_notify_fd() is readable; the
+ * next append (put, batch or raw) after arming makes it readable, once. Drain before arming
+ * again. The fd belongs to the store (valid until rmq_store_close); it is an eventfd. */
+int rmq_store_notify_fd(rmq_store_t *s);
+void rmq_store_notify_arm(rmq_store_t *s);
+void rmq_store_notify_drain(rmq_store_t *s);
 
 /* Committed CommitLog bytes [offset, offset + len) inside one segment, borrowed from the
  * mapping: the segment stays pinned until rmq_store_cl_slice_release(). */

@@ -6,6 +6,7 @@
 #include "test_store_util.h"
 
 #include <dirent.h>
+#include <poll.h>
 
 #define SEG (64 * 1024)
 #define NMSG 700
@@ -300,19 +301,35 @@ static void test_refused(void **st) {
     compare_commitlogs(fx->mdir, fx->sdir, 0);
 }
 
-static void on_append(int64_t max_offset, void *arg) { *(int64_t *)arg = max_offset; }
+static bool readable(int fd, int ms) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, ms) == 1;
+}
 
 static void test_append_notifier(void **st) {
     rfx_t *fx = *st;
-    rmq_store_t *m = open_store(&fx->mcfg, false);
-    int64_t seen = -1;
-    rmq_store_set_append_cb(m, on_append, &seen);
-    assert_int_equal(rmq_store_start(m), RMQ_OK);
-    rmq_store_put_result_t r;
-    assert_int_equal(put_n(m, "T0", 0, 0, 100, NULL, &r), RMQ_OK);
-    assert_int_equal(seen, r.phys_offset + r.wrote_bytes);
-    assert_int_equal(put_n(m, "T0", 0, 1, 100, NULL, &r), RMQ_OK);
-    assert_int_equal(seen, rmq_store_commitlog_max_offset(m));
+    rmq_store_t *m = open_store(&fx->mcfg, true);
+    int fd = rmq_store_notify_fd(m);
+    assert_true(fd >= 0);
+    assert_int_equal(put_n(m, "T0", 0, 0, 100, NULL, NULL), RMQ_OK);
+    assert_false(readable(fd, 0)); /* not armed */
+    rmq_store_notify_arm(m);
+    assert_false(readable(fd, 0));
+    assert_int_equal(put_n(m, "T0", 0, 1, 100, NULL, NULL), RMQ_OK);
+    assert_true(readable(fd, 1000));
+    rmq_store_notify_drain(m);
+    assert_false(readable(fd, 0));
+    assert_int_equal(put_n(m, "T0", 0, 2, 100, NULL, NULL), RMQ_OK); /* once per arming */
+    assert_false(readable(fd, 0));
+    /* raw appends on a slave notify too */
+    rmq_store_t *s = open_store(&fx->scfg, true);
+    rmq_store_notify_arm(s);
+    size_t k = 0;
+    copy_until(m, s, 10, &k);
+    assert_false(readable(rmq_store_notify_fd(s), 0)); /* no complete record yet */
+    copy_until(m, s, rmq_store_commitlog_max_offset(m), &k);
+    assert_true(readable(rmq_store_notify_fd(s), 1000));
+    rmq_store_close(s);
     rmq_store_close(m);
 }
 
