@@ -126,7 +126,7 @@ rmq_err_t rmq_store_cl_append(rmq_store_t *s, int64_t offset, const void *data, 
     }
     int64_t max = atomic_load(&s->max_offset);
     int64_t repl = atomic_load(&s->replica) ? atomic_load(&s->repl_end) : max;
-    bool empty = rmq_mfq_count(&s->cl) == 0 && max == 0;
+    bool empty = max == 0 && repl == 0; /* no data (maybe empty segments left by a crash) */
     if (offset != repl && !(empty && offset >= 0 && offset % segsz == 0)) {
         pthread_mutex_unlock(&s->put_mu);
         RMQ_LOG_WARN("store", "replica append at %" PRId64 " refused: the CommitLog ends at %" PRId64
@@ -144,7 +144,15 @@ rmq_err_t rmq_store_cl_append(rmq_store_t *s, int64_t offset, const void *data, 
         return RMQ_ERR__INVALID_ARG;
     }
     if (empty && offset != max) {
-        /* a new slave starting at its master's last segment: the log begins here */
+        /* a new slave starting at its master's last segment: the log begins here; empty
+         * segments below it (allocated ahead before a crash) go */
+        if (rmq_mfq_count(&s->cl)) {
+            RMQ_LOG_INFO("store", "replica starts at %" PRId64 ": removing the empty segments "
+                         "before it", offset);
+            rmq_mfile_unpin(s->cur);
+            s->cur = NULL;
+            rmq_mfq_drop_from(&s->cl, INT64_MIN);
+        }
         atomic_store(&s->max_offset, offset);
         atomic_store(&s->flushed, offset);
         atomic_store(&s->reput_from, offset);
