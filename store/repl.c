@@ -167,7 +167,19 @@ rmq_err_t rmq_store_cl_append(rmq_store_t *s, int64_t offset, const void *data, 
         return e == RMQ_ERR__INVALID_ARG ? e : RMQ_ERR_SERVICE_NOT_AVAILABLE;
     }
     int64_t pos = offset - f->start;
-    memcpy(f->base + pos, data, len);
+    /* pwrite, not memcpy into the mapping: the page cache is the same (the mapping sees the
+     * bytes), but whole pages written by the kernel need no zero-fill fault first */
+    for (size_t done = 0; done < len;) {
+        ssize_t w = pwrite(f->fd, (const uint8_t *)data + done, len - done, (off_t)(pos + done));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            pthread_mutex_unlock(&s->put_mu);
+            RMQ_LOG_ERROR("store", "replica append: write %s at %" PRId64 ": %s", f->path,
+                          pos + (int64_t)done, w < 0 ? strerror(errno) : "short write");
+            return RMQ_ERR__IO;
+        }
+        done += (size_t)w;
+    }
     int64_t wend = pos + (int64_t)len; /* bytes present in f */
 
     /* walk the records that are complete now, from the published end */

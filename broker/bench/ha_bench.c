@@ -1,6 +1,6 @@
 /* ha_bench: replication catch-up over loopback (a figure for the README, not a test).
  *
- *   ha_bench [--mb 1024] [--seg-mb 64] [--msg-size 4096] [--dir /tmp]
+ *   ha_bench [--mb 1024] [--seg-mb 64] [--msg-size 4096] [--dir /tmp] [--slave-warm 1]
  *
  * Fills a master store with --mb of messages (64 MiB segments by default), starts the HA
  * master, then an empty slave store with haNewSlaveFromMinOffset so it copies the whole
@@ -28,13 +28,16 @@ static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw
     return remove(p);
 }
 
-static rmq_store_t *open_store(const char *dir, int64_t seg) {
+static int g_slave_warm = 1;
+
+static rmq_store_t *open_store(const char *dir, int64_t seg, bool warm) {
     rmq_store_cfg_t c;
     rmq_store_cfg_defaults(&c);
     free(c.store_path_root_dir);
     c.store_path_root_dir = strdup(dir);
     c.mapped_file_size_commitlog = seg;
     c.clean_resource_interval = 3600000;
+    c.warm_mapped_file_enable = warm;
     rmq_store_t *s = NULL;
     if (rmq_store_open(&c, &s) != RMQ_OK || rmq_store_start(s) != RMQ_OK) {
         fprintf(stderr, "cannot open the store in %s\n", dir);
@@ -64,14 +67,16 @@ int main(int argc, char **argv) {
                                          {"seg-mb", 1, NULL, 's'},
                                          {"msg-size", 1, NULL, 'z'},
                                          {"dir", 1, NULL, 'd'},
+                                         {"slave-warm", 1, NULL, 'w'},
                                          {NULL, 0, NULL, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
         if (c == 'm') mb = atoll(optarg);
         else if (c == 's') seg_mb = atoll(optarg);
         else if (c == 'z') msg = (size_t)atoll(optarg);
         else if (c == 'd') base = optarg;
+        else if (c == 'w') g_slave_warm = atoi(optarg);
         else {
-            fprintf(stderr, "usage: ha_bench [--mb N] [--seg-mb N] [--msg-size N] [--dir D]\n");
+            fprintf(stderr, "usage: ha_bench [--mb N] [--seg-mb N] [--msg-size N] [--dir D] [--slave-warm 0|1]\n");
             return 2;
         }
     }
@@ -84,7 +89,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     int64_t seg = seg_mb << 20;
-    rmq_store_t *m = open_store(mdir, seg);
+    rmq_store_t *m = open_store(mdir, seg, true);
     char *body = malloc(msg);
     memset(body, 'x', msg);
     rmq_store_msg_t sm;
@@ -119,7 +124,7 @@ int main(int argc, char **argv) {
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", rmq_ha_port(hm));
     free(hc.ha_master_address);
     hc.ha_master_address = strdup(addr);
-    rmq_store_t *s = open_store(sdir, seg);
+    rmq_store_t *s = open_store(sdir, seg, g_slave_warm);
     t0 = rmq_mono_us();
     if (rmq_ha_start(&hc, s, RMQ_HA_SLAVE, NULL, NULL, &hs) != RMQ_OK) return 1;
     while (rmq_store_cl_repl_offset(s) < total) usleep(1000);
