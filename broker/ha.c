@@ -584,9 +584,20 @@ static void slave_close(rmq_ha_t *ha) {
     uv_close((uv_handle_t *)&ha->stcp, on_slave_closed);
 }
 
+/* Inside a frame body the socket is read straight into the CommitLog mapping (one copy, the
+ * kernel's); headers are read on their own, 12 bytes at most, so a body never lands there. */
 static void on_slave_alloc(uv_handle_t *h, size_t sz, uv_buf_t *buf) {
     rmq_ha_t *ha = h->data;
-    *buf = uv_buf_init((char *)ha->sbuf, SLAVE_RBUF);
+    if (ha->sstate == S_CONNECTED && ha->body_left > 0) {
+        uint8_t *p;
+        size_t room;
+        if (rmq_store_cl_append_buf(ha->store, ha->frame_off, &p, &room) == RMQ_OK && room > 0) {
+            *buf = uv_buf_init((char *)p, (unsigned)RMQ_MIN(room, (size_t)ha->body_left));
+            return;
+        }
+    }
+    *buf = uv_buf_init((char *)ha->sbuf,
+                       ha->body_left > 0 ? SLAVE_RBUF : (unsigned)(RMQ_HA_HEADER_SIZE - ha->hdr_n));
 }
 
 /* A complete frame header: false when the connection must go. */

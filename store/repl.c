@@ -117,28 +117,22 @@ static rmq_err_t seg_at(rmq_store_t *s, int64_t offset, rmq_mfile_t **out) {
     return RMQ_OK;
 }
 
-rmq_err_t rmq_store_cl_append(rmq_store_t *s, int64_t offset, const void *data, size_t len) {
+/* Checks and segment for a raw append of len bytes at offset (put lock held; len 0: no size
+ * check). A new slave's first offset starts the log. *max gets the published max offset. */
+static rmq_err_t prepare_at(rmq_store_t *s, int64_t offset, size_t len, int64_t *maxp,
+                            rmq_mfile_t **out) {
     int64_t segsz = s->cfg.mapped_file_size_commitlog;
-    pthread_mutex_lock(&s->put_mu);
-    if (!atomic_load(&s->writable) || atomic_load(&s->disk_full)) {
-        pthread_mutex_unlock(&s->put_mu);
+    if (!atomic_load(&s->writable) || atomic_load(&s->disk_full))
         return RMQ_ERR_SERVICE_NOT_AVAILABLE;
-    }
     int64_t max = atomic_load(&s->max_offset);
     int64_t repl = atomic_load(&s->replica) ? atomic_load(&s->repl_end) : max;
     bool empty = max == 0 && repl == 0; /* no data (maybe empty segments left by a crash) */
     if (offset != repl && !(empty && offset >= 0 && offset % segsz == 0)) {
-        pthread_mutex_unlock(&s->put_mu);
         RMQ_LOG_WARN("store", "replica append at %" PRId64 " refused: the CommitLog ends at %" PRId64
                      "%s", offset, repl, empty ? " (empty: needs a segment-aligned offset)" : "");
         return RMQ_ERR__INVALID_ARG;
     }
-    if (len == 0) {
-        pthread_mutex_unlock(&s->put_mu);
-        return RMQ_OK;
-    }
-    if (offset / segsz != (offset + (int64_t)len - 1) / segsz) {
-        pthread_mutex_unlock(&s->put_mu);
+    if (len && offset / segsz != (offset + (int64_t)len - 1) / segsz) {
         RMQ_LOG_WARN("store", "replica append [%" PRId64 ", %" PRId64 ") refused: crosses a %"
                      PRId64 "-byte segment boundary", offset, offset + (int64_t)len, segsz);
         return RMQ_ERR__INVALID_ARG;
@@ -158,18 +152,46 @@ rmq_err_t rmq_store_cl_append(rmq_store_t *s, int64_t offset, const void *data, 
         atomic_store(&s->reput_from, offset);
         max = offset;
     }
-    rmq_mfile_t *f;
-    rmq_err_t e = seg_at(s, offset, &f);
+    *maxp = max;
+    rmq_err_t e = seg_at(s, offset, out);
     if (e != RMQ_OK) {
-        pthread_mutex_unlock(&s->put_mu);
         RMQ_LOG_ERROR("store", "replica append at %" PRId64 ": no CommitLog segment (%s)", offset,
                       rmq_strerror(e));
         return e == RMQ_ERR__INVALID_ARG ? e : RMQ_ERR_SERVICE_NOT_AVAILABLE;
     }
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_store_cl_append_buf(rmq_store_t *s, int64_t offset, uint8_t **buf, size_t *room) {
+    pthread_mutex_lock(&s->put_mu);
+    int64_t max;
+    rmq_mfile_t *f;
+    rmq_err_t e = prepare_at(s, offset, 0, &max, &f);
+    if (e == RMQ_OK) {
+        *buf = f->base + (offset - f->start);
+        *room = (size_t)(f->start + f->size - offset);
+    }
+    pthread_mutex_unlock(&s->put_mu);
+    return e;
+}
+
+rmq_err_t rmq_store_cl_append(rmq_store_t *s, int64_t offset, const void *data, size_t len) {
+    if (len == 0) {
+        int64_t repl = rmq_store_cl_repl_offset(s);
+        return offset == repl || repl == 0 ? RMQ_OK : RMQ_ERR__INVALID_ARG;
+    }
+    pthread_mutex_lock(&s->put_mu);
+    int64_t max;
+    rmq_mfile_t *f;
+    rmq_err_t e = prepare_at(s, offset, len, &max, &f);
+    if (e != RMQ_OK) {
+        pthread_mutex_unlock(&s->put_mu);
+        return e;
+    }
     int64_t pos = offset - f->start;
     /* pwrite, not memcpy into the mapping: the page cache is the same (the mapping sees the
      * bytes), but whole pages written by the kernel need no zero-fill fault first */
-    for (size_t done = 0; done < len;) {
+    for (size_t done = f->base + pos == data ? len : 0; done < len;) { /* in place: no copy */
         ssize_t w = pwrite(f->fd, (const uint8_t *)data + done, len - done, (off_t)(pos + done));
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {

@@ -298,6 +298,12 @@ int64_t rmq_store_cl_repl_offset(rmq_store_t *s);
  * to make it a master). Not to be mixed with puts on the same store. */
 rmq_err_t rmq_store_cl_append(rmq_store_t *s, int64_t offset, const void *data, size_t len);
 
+/* Where a raw append at offset goes: a pointer into the mapped segment and the room left in
+ * it (the segment is created when offset starts one). A slave receives straight into it and
+ * then commits with rmq_store_cl_append(s, offset, *buf, n), which skips the copy. Valid until
+ * the next append or close; for the one appending thread. Same errors as rmq_store_cl_append. */
+rmq_err_t rmq_store_cl_append_buf(rmq_store_t *s, int64_t offset, uint8_t **buf, size_t *room);
+
 /* Store time of the record at a physical offset; -1 if no record starts there. */
 int64_t rmq_store_cl_store_time(rmq_store_t *s, int64_t phys_offset);
 /* Store time of the newest appended record (0 when none yet). */
