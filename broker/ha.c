@@ -45,9 +45,9 @@
 #include "common/mailbox.h"
 #include "common/util.h"
 
-#define INFLIGHT (1 << 20)         /* bytes queued per slave connection */
-#define SLAVE_RBUF (256 * 1024)    /* slave's read buffer */
-#define MAX_FRAME_BODY (1 << 30)   /* a larger bodySize is garbage */
+#define INFLIGHT (1 << 20)       /* bytes queued per slave connection */
+#define SLAVE_RBUF (256 * 1024)  /* slave's read buffer */
+#define MAX_FRAME_BODY (1 << 30) /* a larger bodySize is garbage */
 
 typedef struct {
     rmq_ha_cfg_t c;
@@ -140,29 +140,29 @@ struct rmq_ha_s {
 
     uv_loop_t loop;
     uv_thread_t thr;
-    uv_async_t ctl;        /* stop, master address change */
-    rmq_mailbox_t mbox;    /* wait requests */
+    uv_async_t ctl;     /* stop, master address change */
+    rmq_mailbox_t mbox; /* wait requests */
     uv_timer_t tick;
     uv_timer_t wait_timer;
-    uv_poll_t notify;      /* the store's append notifier */
+    uv_poll_t notify; /* the store's append notifier */
     bool notify_on;
     int tick_ms;
 
-    pthread_mutex_t mu;    /* guards stop, new_master, master_changed */
+    pthread_mutex_t mu; /* guards stop, new_master, master_changed */
     bool stop;
     char new_master[64];
     bool master_changed;
-    bool closing;          /* loop thread */
+    bool closing; /* loop thread */
 
     /* master */
     uv_tcp_t listener;
     bool listening;
     int port;
     mconn_t *conns;
-    _Atomic int slaves;            /* connections that sent a valid report; writer: loop */
-    _Atomic int64_t acked_max;     /* push2SlaveMaxOffset; writer: loop */
+    _Atomic int slaves;        /* connections that sent a valid report; writer: loop */
+    _Atomic int64_t acked_max; /* push2SlaveMaxOffset; writer: loop */
     _Atomic uint64_t bytes_sent;
-    wait_t *waits;                 /* loop thread: sorted by target */
+    wait_t *waits; /* loop thread: sorted by target */
     size_t wn, wcap;
 
     /* slave */
@@ -186,13 +186,18 @@ struct rmq_ha_s {
     rmq_ha_stats_t snap;
 };
 
-static uint64_t now_ms(void) { return rmq_mono_ms(); }
+static uint64_t now_ms(void) {
+    return rmq_mono_ms();
+}
 
-/* ---- SYNC_MASTER waits (loop thread) ---------------------------------------------------------- */
+/* ---- SYNC_MASTER waits (loop thread) ----------------------------------------------------------
+ */
 
 static void finish(rmq_ha_t *ha, const wait_t *w, rmq_err_t st) {
-    if (ha->deliver) ha->deliver(w->cb, st, w->arg, ha->deliver_arg);
-    else w->cb(st, w->arg);
+    if (ha->deliver)
+        ha->deliver(w->cb, st, w->arg, ha->deliver_arg);
+    else
+        w->cb(st, w->arg);
 }
 
 static void on_wait_timer(uv_timer_t *t);
@@ -226,8 +231,10 @@ static void on_wait_timer(uv_timer_t *t) {
     uint64_t now = now_ms();
     size_t j = 0;
     for (size_t i = 0; i < ha->wn; i++) {
-        if (ha->waits[i].deadline_ms <= now) finish(ha, &ha->waits[i], RMQ_ERR_FLUSH_SLAVE_TIMEOUT);
-        else ha->waits[j++] = ha->waits[i];
+        if (ha->waits[i].deadline_ms <= now)
+            finish(ha, &ha->waits[i], RMQ_ERR_FLUSH_SLAVE_TIMEOUT);
+        else
+            ha->waits[j++] = ha->waits[i];
     }
     ha->wn = j;
     arm_wait_timer(ha);
@@ -292,7 +299,9 @@ rmq_err_t rmq_ha_wait_ack(rmq_ha_t *ha, int64_t end_offset, rmq_ha_wait_cb cb, v
 static void mconn_close(mconn_t *c);
 static void pump_all(rmq_ha_t *ha);
 
-static void on_mconn_closed(uv_handle_t *h) { free(h->data); }
+static void on_mconn_closed(uv_handle_t *h) {
+    free(h->data);
+}
 
 static void mconn_close(mconn_t *c) {
     if (c->closing) return;
@@ -358,12 +367,13 @@ static bool pump(mconn_t *c) {
     if (c->closing || !c->got_report) return !c->closing;
     while (c->inflight < INFLIGHT) {
         rmq_store_cl_slice_t sl;
-        rmq_err_t e = rmq_store_cl_read(ha->store, c->next_off,
-                                        (size_t)ha->cfg.ha_transfer_batch_size, &sl);
+        rmq_err_t e =
+            rmq_store_cl_read(ha->store, c->next_off, (size_t)ha->cfg.ha_transfer_batch_size, &sl);
         if (e != RMQ_OK) {
-            RMQ_LOG_WARN("ha", "slave %s: offset %" PRId64 " is not in the CommitLog [%" PRId64
-                         ", %" PRId64 "): closing", c->addr, c->next_off,
-                         rmq_store_commitlog_min_offset(ha->store),
+            RMQ_LOG_WARN("ha",
+                         "slave %s: offset %" PRId64 " is not in the CommitLog [%" PRId64
+                         ", %" PRId64 "): closing",
+                         c->addr, c->next_off, rmq_store_commitlog_min_offset(ha->store),
                          rmq_store_commitlog_max_offset(ha->store));
             mconn_close(c);
             return false;
@@ -409,8 +419,10 @@ static void on_report(mconn_t *c, int64_t off) {
     rmq_ha_t *ha = c->ha;
     int64_t max = rmq_store_commitlog_max_offset(ha->store);
     if (off < 0 || off > max) {
-        RMQ_LOG_WARN("ha", "slave %s reported offset %" PRId64 ", beyond this master's max offset %"
-                     PRId64 ": closing the connection", c->addr, off, max);
+        RMQ_LOG_WARN("ha",
+                     "slave %s reported offset %" PRId64
+                     ", beyond this master's max offset %" PRId64 ": closing the connection",
+                     c->addr, off, max);
         /* one heartbeat naming our offset, so a slave ahead of us can say so; best effort */
         uint8_t h[RMQ_HA_HEADER_SIZE];
         rmq_ha_encode_header(h, max, 0);
@@ -431,8 +443,10 @@ static void on_report(mconn_t *c, int64_t off) {
         else
             c->next_off = off;
         atomic_fetch_add(&ha->slaves, 1);
-        RMQ_LOG_INFO("ha", "slave %s reported %" PRId64 ": streaming from %" PRId64 " (master at %"
-                     PRId64 ")", c->addr, off, c->next_off, max);
+        RMQ_LOG_INFO("ha",
+                     "slave %s reported %" PRId64 ": streaming from %" PRId64 " (master at %" PRId64
+                     ")",
+                     c->addr, off, c->next_off, max);
     }
     if (off > atomic_load(&ha->acked_max)) {
         atomic_store(&ha->acked_max, off);
@@ -450,8 +464,10 @@ static void on_mconn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     mconn_t *c = st->data;
     if (n == 0 || c->closing) return;
     if (n < 0) {
-        if (n == UV_EOF) RMQ_LOG_INFO("ha", "slave %s disconnected", c->addr);
-        else RMQ_LOG_WARN("ha", "slave %s: read failed (%s): closing", c->addr, uv_strerror((int)n));
+        if (n == UV_EOF)
+            RMQ_LOG_INFO("ha", "slave %s disconnected", c->addr);
+        else
+            RMQ_LOG_WARN("ha", "slave %s: read failed (%s): closing", c->addr, uv_strerror((int)n));
         mconn_close(c);
         return;
     }
@@ -509,8 +525,10 @@ static void master_tick(rmq_ha_t *ha, uint64_t now) {
     for (mconn_t *c = ha->conns, *n; c; c = n) {
         n = c->next;
         if (now - c->last_read_ms >= (uint64_t)ha->cfg.ha_housekeeping_interval) {
-            RMQ_LOG_WARN("ha", "slave %s: no report for %" PRIu64 " ms (haHousekeepingInterval): "
-                         "closing", c->addr, now - c->last_read_ms);
+            RMQ_LOG_WARN("ha",
+                         "slave %s: no report for %" PRIu64 " ms (haHousekeepingInterval): "
+                         "closing",
+                         c->addr, now - c->last_read_ms);
             mconn_close(c);
             continue;
         }
@@ -604,20 +622,26 @@ static void on_slave_alloc(uv_handle_t *h, size_t sz, uv_buf_t *buf) {
 static bool on_header(rmq_ha_t *ha, int64_t start, int32_t size) {
     int64_t mine = rmq_store_cl_repl_offset(ha->store);
     if (size < 0 || size > MAX_FRAME_BODY || start < 0) {
-        RMQ_LOG_WARN("ha", "master %s: bad frame header (offset %" PRId64 ", size %" PRId32
-                     "): reconnecting", ha->master, start, size);
+        RMQ_LOG_WARN("ha",
+                     "master %s: bad frame header (offset %" PRId64 ", size %" PRId32
+                     "): reconnecting",
+                     ha->master, start, size);
         return false;
     }
     if (mine != 0 && start != mine) {
         if (start < mine) {
             if (!ha->behind_logged)
-                RMQ_LOG_ERROR("ha", "master %s is behind this slave: it is at offset %" PRId64
+                RMQ_LOG_ERROR("ha",
+                              "master %s is behind this slave: it is at offset %" PRId64
                               ", our CommitLog ends at %" PRId64 "; refusing it (retrying every %d"
-                              " ms)", ha->master, start, mine, ha->cfg.ha_reconnect_interval);
+                              " ms)",
+                              ha->master, start, mine, ha->cfg.ha_reconnect_interval);
             ha->behind_logged = true;
         } else {
-            RMQ_LOG_WARN("ha", "master %s sent offset %" PRId64 ", our CommitLog ends at %" PRId64
-                         ": reconnecting", ha->master, start, mine);
+            RMQ_LOG_WARN("ha",
+                         "master %s sent offset %" PRId64 ", our CommitLog ends at %" PRId64
+                         ": reconnecting",
+                         ha->master, start, mine);
         }
         return false;
     }
@@ -631,8 +655,10 @@ static void on_slave_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     rmq_ha_t *ha = st->data;
     if (n == 0 || ha->sstate != S_CONNECTED) return;
     if (n < 0) {
-        if (n == UV_EOF) RMQ_LOG_WARN("ha", "master %s closed the connection", ha->master);
-        else RMQ_LOG_WARN("ha", "master %s: read failed (%s)", ha->master, uv_strerror((int)n));
+        if (n == UV_EOF)
+            RMQ_LOG_WARN("ha", "master %s closed the connection", ha->master);
+        else
+            RMQ_LOG_WARN("ha", "master %s: read failed (%s)", ha->master, uv_strerror((int)n));
         slave_close(ha);
         return;
     }
@@ -662,8 +688,10 @@ static void on_slave_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
         size_t k = (size_t)RMQ_MIN((int64_t)left, ha->body_left);
         rmq_err_t e = rmq_store_cl_append(ha->store, ha->frame_off, p, k);
         if (e != RMQ_OK) {
-            RMQ_LOG_WARN("ha", "master %s: cannot append %zu bytes at %" PRId64 " (%s): "
-                         "reconnecting", ha->master, k, ha->frame_off, rmq_strerror(e));
+            RMQ_LOG_WARN("ha",
+                         "master %s: cannot append %zu bytes at %" PRId64 " (%s): "
+                         "reconnecting",
+                         ha->master, k, ha->frame_off, rmq_strerror(e));
             slave_close(ha);
             return;
         }
@@ -786,8 +814,10 @@ static void update_stats(rmq_ha_t *ha, uint64_t now) {
 static void on_tick(uv_timer_t *t) {
     rmq_ha_t *ha = t->data;
     uint64_t now = now_ms();
-    if (ha->role == RMQ_HA_MASTER) master_tick(ha, now);
-    else slave_tick(ha, now);
+    if (ha->role == RMQ_HA_MASTER)
+        master_tick(ha, now);
+    else
+        slave_tick(ha, now);
     update_stats(ha, now);
 }
 
@@ -834,7 +864,8 @@ static void on_ctl(uv_async_t *a) {
 
 static void ha_main(void *arg) {
     rmq_ha_t *ha = arg;
-    pthread_setname_np(pthread_self(), ha->role == RMQ_HA_MASTER ? "rmq-ha-master" : "rmq-ha-slave");
+    pthread_setname_np(pthread_self(),
+                       ha->role == RMQ_HA_MASTER ? "rmq-ha-master" : "rmq-ha-slave");
     if (ha->role == RMQ_HA_SLAVE && ha->master[0]) slave_connect(ha);
     uv_run(&ha->loop, UV_RUN_DEFAULT);
 }
@@ -934,7 +965,9 @@ rmq_err_t rmq_ha_start(const rmq_ha_cfg_t *cfg, rmq_store_t *store, rmq_ha_role_
     return RMQ_OK;
 }
 
-int rmq_ha_port(const rmq_ha_t *ha) { return ha->port; }
+int rmq_ha_port(const rmq_ha_t *ha) {
+    return ha->port;
+}
 
 void rmq_ha_set_master(rmq_ha_t *ha, const char *addr) {
     pthread_mutex_lock(&ha->mu);

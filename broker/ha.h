@@ -21,20 +21,21 @@
 
 /* broker.conf keys (RocketMQ's names, RMQ_HA_CFG_KV). */
 typedef struct {
-    int ha_listen_port;              /* haListenPort, 10912; 0 = any free port (tests) */
-    char *ha_listen_host;            /* haListenHost (ours), "0.0.0.0" */
-    char *ha_master_address;         /* haMasterAddress "ip:port", slave only; empty = learn it */
-    int ha_send_heartbeat_interval;  /* haSendHeartbeatInterval ms, 5000 */
-    int ha_housekeeping_interval;    /* haHousekeepingInterval ms, 20000 */
-    int ha_transfer_batch_size;      /* haTransferBatchSize bytes, 32768 */
-    int64_t ha_slave_fallbehind_max; /* haSlaveFallbehindMax bytes, 256 MiB */
-    int slave_timeout;               /* slaveTimeout ms, 3000: SYNC_MASTER wait */
+    int ha_listen_port;                /* haListenPort, 10912; 0 = any free port (tests) */
+    char *ha_listen_host;              /* haListenHost (ours), "0.0.0.0" */
+    char *ha_master_address;           /* haMasterAddress "ip:port", slave only; empty = learn it */
+    int ha_send_heartbeat_interval;    /* haSendHeartbeatInterval ms, 5000 */
+    int ha_housekeeping_interval;      /* haHousekeepingInterval ms, 20000 */
+    int ha_transfer_batch_size;        /* haTransferBatchSize bytes, 32768 */
+    int64_t ha_slave_fallbehind_max;   /* haSlaveFallbehindMax bytes, 256 MiB */
+    int slave_timeout;                 /* slaveTimeout ms, 3000: SYNC_MASTER wait */
     bool ha_new_slave_from_min_offset; /* haNewSlaveFromMinOffset (ours), false: a slave that
                                           reports 0 starts at the CommitLog's min offset (all
                                           history) instead of its last segment */
-    int ha_reconnect_interval;       /* haReconnectInterval ms (ours), 5000 */
+    int ha_reconnect_interval;         /* haReconnectInterval ms (ours), 5000 */
 } rmq_ha_cfg_t;
 
+/* clang-format off */
 #define RMQ_HA_CFG_KV(T, m)                                                                      \
     RMQ_KV_INT("haListenPort", T, m.ha_listen_port, 10912, 0, 65535,                            \
                "HA port (RocketMQ 4.9 forces listenPort + 1)"),                                  \
@@ -55,6 +56,7 @@ typedef struct {
                 "a new slave (reports 0) gets all history, not just the last segment"),          \
     RMQ_KV_INT("haReconnectInterval", T, m.ha_reconnect_interval, 5000, 10, 3600000,           \
                "slave: reconnect to the master every, ms")
+/* clang-format on */
 
 /* Fill cfg with the defaults (strings new: rmq_ha_cfg_free). */
 void rmq_ha_cfg_defaults(rmq_ha_cfg_t *cfg);
@@ -95,27 +97,27 @@ rmq_err_t rmq_ha_wait_ack(rmq_ha_t *ha, int64_t end_offset, rmq_ha_wait_cb cb, v
 /* Runtime figures (5.x HARuntimeInfo names in comments, for GET_BROKER_RUNTIME_INFO). */
 #define RMQ_HA_MAX_SLAVE_INFO 8
 typedef struct {
-    char addr[64];          /* addr */
-    int64_t ack_offset;     /* slaveAckOffset: last report */
-    int64_t behind_bytes;   /* diff: master max offset - ack */
-    int64_t behind_ms;      /* master's newest store time - store time of the record at ack */
-    int64_t next_offset;    /* transferFromWhere: next byte to send */
-    uint64_t bytes_sent;    /* body bytes sent on this connection */
+    char addr[64];        /* addr */
+    int64_t ack_offset;   /* slaveAckOffset: last report */
+    int64_t behind_bytes; /* diff: master max offset - ack */
+    int64_t behind_ms;    /* master's newest store time - store time of the record at ack */
+    int64_t next_offset;  /* transferFromWhere: next byte to send */
+    uint64_t bytes_sent;  /* body bytes sent on this connection */
 } rmq_ha_slave_info_t;
 
 typedef struct {
     rmq_ha_role_t role;
     /* master */
-    int connections;                 /* connected slaves (haConnectionInfo size) */
-    int64_t master_max_offset;       /* masterCommitLogMaxOffset */
-    int64_t acked_max_offset;        /* push2SlaveMaxOffset: max over slaves, ever */
-    uint64_t bytes_sent;             /* all connections, since start */
-    size_t nslaves;                  /* entries in slaves (at most RMQ_HA_MAX_SLAVE_INFO) */
+    int connections;           /* connected slaves (haConnectionInfo size) */
+    int64_t master_max_offset; /* masterCommitLogMaxOffset */
+    int64_t acked_max_offset;  /* push2SlaveMaxOffset: max over slaves, ever */
+    uint64_t bytes_sent;       /* all connections, since start */
+    size_t nslaves;            /* entries in slaves (at most RMQ_HA_MAX_SLAVE_INFO) */
     rmq_ha_slave_info_t slaves[RMQ_HA_MAX_SLAVE_INFO];
     /* slave */
-    char master_addr[64];            /* masterAddr */
-    bool connected;                  /* isActivated */
-    int64_t repl_offset;             /* maxOffset reported */
+    char master_addr[64]; /* masterAddr */
+    bool connected;       /* isActivated */
+    int64_t repl_offset;  /* maxOffset reported */
     uint64_t bytes_received;
     uint64_t reconnects;
 } rmq_ha_stats_t;

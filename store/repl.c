@@ -16,9 +16,9 @@
  * tail). */
 #include <errno.h>
 #include <inttypes.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -26,11 +26,15 @@
 
 #define REC_MIN 20 /* below this a TOTALSIZE cannot be a message record */
 
-int rmq_store_notify_fd(rmq_store_t *s) { return s->notify_fd; }
+int rmq_store_notify_fd(rmq_store_t *s) {
+    return s->notify_fd;
+}
 
 /* seq_cst pairs: the waiter stores armed and then loads max_offset; the appender stores
  * max_offset and then loads armed. One of them sees the other's store: no lost wake-up. */
-void rmq_store_notify_arm(rmq_store_t *s) { atomic_store(&s->notify_armed, true); }
+void rmq_store_notify_arm(rmq_store_t *s) {
+    atomic_store(&s->notify_armed, true);
+}
 
 void rmq_store__notify(rmq_store_t *s) {
     if (atomic_load(&s->notify_armed) && atomic_exchange(&s->notify_armed, false)) {
@@ -54,8 +58,8 @@ rmq_err_t rmq_store_cl_read(rmq_store_t *s, int64_t offset, size_t max, rmq_stor
     if (offset == end) return RMQ_OK;
     rmq_mfile_t *f = rmq_mfq_find(&s->cl, offset);
     if (!f) return RMQ_ERR__NOT_FOUND; /* below the min offset: removed by retention */
-    int64_t readable = RMQ_MIN(atomic_load_explicit(&f->wrote, memory_order_acquire),
-                               end - f->start);
+    int64_t readable =
+        RMQ_MIN(atomic_load_explicit(&f->wrote, memory_order_acquire), end - f->start);
     int64_t pos = offset - f->start;
     if (readable <= pos) {
         rmq_mfile_unpin(f);
@@ -90,7 +94,9 @@ int64_t rmq_store_cl_store_time(rmq_store_t *s, int64_t phys_offset) {
     return rmq_store__read_store_ts(s, phys_offset);
 }
 
-int64_t rmq_store_cl_last_store_time(rmq_store_t *s) { return atomic_load(&s->last_store_ts); }
+int64_t rmq_store_cl_last_store_time(rmq_store_t *s) {
+    return atomic_load(&s->last_store_ts);
+}
 
 static int64_t rec_store_ts(const uint8_t *p) {
     uint32_t sysflag = rmq_get_be32(p + 36);
@@ -128,21 +134,26 @@ static rmq_err_t prepare_at(rmq_store_t *s, int64_t offset, size_t len, int64_t 
     int64_t repl = atomic_load(&s->replica) ? atomic_load(&s->repl_end) : max;
     bool empty = max == 0 && repl == 0; /* no data (maybe empty segments left by a crash) */
     if (offset != repl && !(empty && offset >= 0 && offset % segsz == 0)) {
-        RMQ_LOG_WARN("store", "replica append at %" PRId64 " refused: the CommitLog ends at %" PRId64
-                     "%s", offset, repl, empty ? " (empty: needs a segment-aligned offset)" : "");
+        RMQ_LOG_WARN("store",
+                     "replica append at %" PRId64 " refused: the CommitLog ends at %" PRId64 "%s",
+                     offset, repl, empty ? " (empty: needs a segment-aligned offset)" : "");
         return RMQ_ERR__INVALID_ARG;
     }
     if (len && offset / segsz != (offset + (int64_t)len - 1) / segsz) {
-        RMQ_LOG_WARN("store", "replica append [%" PRId64 ", %" PRId64 ") refused: crosses a %"
-                     PRId64 "-byte segment boundary", offset, offset + (int64_t)len, segsz);
+        RMQ_LOG_WARN("store",
+                     "replica append [%" PRId64 ", %" PRId64 ") refused: crosses a %" PRId64
+                     "-byte segment boundary",
+                     offset, offset + (int64_t)len, segsz);
         return RMQ_ERR__INVALID_ARG;
     }
     if (empty && offset != max) {
         /* a new slave starting at its master's last segment: the log begins here; empty
          * segments below it (allocated ahead before a crash) go */
         if (rmq_mfq_count(&s->cl)) {
-            RMQ_LOG_INFO("store", "replica starts at %" PRId64 ": removing the empty segments "
-                         "before it", offset);
+            RMQ_LOG_INFO("store",
+                         "replica starts at %" PRId64 ": removing the empty segments "
+                         "before it",
+                         offset);
             rmq_mfile_unpin(s->cur);
             s->cur = NULL;
             rmq_mfq_drop_from(&s->cl, INT64_MIN);

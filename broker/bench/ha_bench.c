@@ -63,20 +63,23 @@ int main(int argc, char **argv) {
     int64_t mb = 1024, seg_mb = 64;
     size_t msg = 4096;
     const char *base = "/tmp";
-    static const struct option opts[] = {{"mb", 1, NULL, 'm'},
-                                         {"seg-mb", 1, NULL, 's'},
-                                         {"msg-size", 1, NULL, 'z'},
-                                         {"dir", 1, NULL, 'd'},
-                                         {"slave-warm", 1, NULL, 'w'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"mb", 1, NULL, 'm'},         {"seg-mb", 1, NULL, 's'},
+                                         {"msg-size", 1, NULL, 'z'},   {"dir", 1, NULL, 'd'},
+                                         {"slave-warm", 1, NULL, 'w'}, {NULL, 0, NULL, 0}};
     for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-        if (c == 'm') mb = atoll(optarg);
-        else if (c == 's') seg_mb = atoll(optarg);
-        else if (c == 'z') msg = (size_t)atoll(optarg);
-        else if (c == 'd') base = optarg;
-        else if (c == 'w') g_slave_warm = atoi(optarg);
+        if (c == 'm')
+            mb = atoll(optarg);
+        else if (c == 's')
+            seg_mb = atoll(optarg);
+        else if (c == 'z')
+            msg = (size_t)atoll(optarg);
+        else if (c == 'd')
+            base = optarg;
+        else if (c == 'w')
+            g_slave_warm = atoi(optarg);
         else {
-            fprintf(stderr, "usage: ha_bench [--mb N] [--seg-mb N] [--msg-size N] [--dir D] [--slave-warm 0|1]\n");
+            fprintf(stderr, "usage: ha_bench [--mb N] [--seg-mb N] [--msg-size N] [--dir D] "
+                            "[--slave-warm 0|1]\n");
             return 2;
         }
     }

@@ -63,9 +63,9 @@ static void put_msgs(rmq_store_t *m, int from, int n, size_t base_len) {
     for (int i = from; i < from + n; i++) {
         char topic[8];
         snprintf(topic, sizeof(topic), "T%d", i % 2);
-        assert_int_equal(put_n(m, topic, i % 4, i, base_len + (size_t)(i * 37) % 300,
-                               "TAGS\001a", NULL),
-                         RMQ_OK);
+        assert_int_equal(
+            put_n(m, topic, i % 4, i, base_len + (size_t)(i * 37) % 300, "TAGS\001a", NULL),
+            RMQ_OK);
     }
 }
 

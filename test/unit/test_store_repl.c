@@ -294,7 +294,8 @@ static void test_refused(void **st) {
     int64_t at = rmq_store_cl_repl_offset(s);
     assert_true(at < SEG);
     uint8_t *big = calloc(1, SEG);
-    assert_int_equal(rmq_store_cl_append(s, at, big, (size_t)(SEG - at) + 10), RMQ_ERR__INVALID_ARG);
+    assert_int_equal(rmq_store_cl_append(s, at, big, (size_t)(SEG - at) + 10),
+                     RMQ_ERR__INVALID_ARG);
     free(big);
     copy_until(m, s, SEG + 300, &k);
     /* garbage where a record must start: refused, nothing kept */
