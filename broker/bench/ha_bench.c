@@ -114,6 +114,13 @@ int main(int argc, char **argv) {
     double fill_s = (double)(rmq_mono_us() - t0) / 1e6;
     rmq_store_wait_dispatched(m, 60000);
     int64_t total = rmq_store_commitlog_max_offset(m);
+    /* a backlog is old data: let the master's flush finish first, so it does not compete */
+    for (int i = 0; i < 600; i++) {
+        rmq_store_stats_t st;
+        rmq_store_get_stats(m, &st);
+        if (st.flushed_offset >= total) break;
+        usleep(50000);
+    }
 
     rmq_ha_cfg_t hc;
     rmq_ha_cfg_defaults(&hc);

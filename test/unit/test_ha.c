@@ -208,6 +208,13 @@ static void test_master_scripted(void **st) {
     assert_int_equal(rmq_ha_start(&fx->hcfg, m, RMQ_HA_MASTER, NULL, NULL, &ha), RMQ_OK);
     int port = rmq_ha_port(ha);
     assert_true(port > 0);
+    /* the port is taken: a second master fails to start, cleanly */
+    rmq_ha_t *ha2 = NULL;
+    int saved = fx->hcfg.ha_listen_port;
+    fx->hcfg.ha_listen_port = port;
+    assert_int_equal(rmq_ha_start(&fx->hcfg, m, RMQ_HA_MASTER, NULL, NULL, &ha2), RMQ_ERR__IO);
+    assert_null(ha2);
+    fx->hcfg.ha_listen_port = saved;
 
     /* a new slave (report 0) starts at the start of the last segment, frames <= batch size */
     int fd = tcp_connect(port);
