@@ -35,6 +35,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -866,6 +867,11 @@ static void ha_main(void *arg) {
     rmq_ha_t *ha = arg;
     pthread_setname_np(pthread_self(),
                        ha->role == RMQ_HA_MASTER ? "rmq-ha-master" : "rmq-ha-slave");
+    /* a peer gone mid-write is EPIPE on this thread, not a SIGPIPE killing the process */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     if (ha->role == RMQ_HA_SLAVE && ha->master[0]) slave_connect(ha);
     uv_run(&ha->loop, UV_RUN_DEFAULT);
 }
