@@ -18,12 +18,14 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
 #include "store/store_int.h"
 
+#define READAHEAD (1 << 20) /* master reads: kernel read-ahead window */
 #define REC_MIN 20 /* below this a TOTALSIZE cannot be a message record */
 
 int rmq_store_notify_fd(rmq_store_t *s) {
@@ -67,6 +69,13 @@ rmq_err_t rmq_store_cl_read(rmq_store_t *s, int64_t offset, size_t max, rmq_stor
     }
     int64_t n = readable - pos;
     if (max && (int64_t)max < n) n = (int64_t)max;
+    if ((pos + n) / READAHEAD != pos / READAHEAD) {
+        /* a slave catching up reads history that may be cold: ask the kernel to read the next
+         * window ahead, so the HA loop's socket write does not wait on the disk page by page */
+        int64_t a = (pos + n) & ~(int64_t)4095;
+        int64_t l = RMQ_MIN(2 * READAHEAD, f->size - a);
+        if (l > 0) (void)madvise(f->base + a, (size_t)l, MADV_WILLNEED);
+    }
     out->data = f->base + pos;
     out->len = (size_t)n;
     out->pin_ = f;
