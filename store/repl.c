@@ -26,7 +26,7 @@
 #include "store/store_int.h"
 
 #define READAHEAD (1 << 20) /* master reads: kernel read-ahead window */
-#define REC_MIN 20 /* below this a TOTALSIZE cannot be a message record */
+#define REC_MIN 20          /* below this a TOTALSIZE cannot be a message record */
 
 int rmq_store_notify_fd(rmq_store_t *s) {
     return s->notify_fd;
