@@ -44,7 +44,9 @@ static rmq_store_t *fill_master(rfx_t *fx) {
     for (int i = 0; i < NMSG; i++) {
         char topic[8];
         snprintf(topic, sizeof(topic), "T%d", i % 2);
-        assert_int_equal(put_n(m, topic, i % 3, i, 40 + (size_t)(i * 37) % 1200, "TAGS\001a", NULL),
+        char props[64];
+        snprintf(props, sizeof(props), "TAGS\001a\002KEYS\001k%d", i);
+        assert_int_equal(put_n(m, topic, i % 3, i, 40 + (size_t)(i * 37) % 1200, props, NULL),
                          RMQ_OK);
     }
     assert_true(rmq_store_wait_dispatched(m, 5000));
@@ -193,6 +195,23 @@ static void test_copy_all(void **st) {
     rmq_store_cl_slice_release(&sl);
     assert_int_equal(rmq_store_cl_read(m, end + 1, 32768, &sl), RMQ_ERR__NOT_FOUND);
     verify_queues(m, s, true);
+    /* the slave's IndexFile finds messages by key, at the master's offsets */
+    for (int i = 0; i < NMSG; i += 97) {
+        char topic[8], key[16];
+        snprintf(topic, sizeof(topic), "T%d", i % 2);
+        snprintf(key, sizeof(key), "k%d", i);
+        int64_t *om, *os, lm, ls;
+        size_t nm, ns;
+        assert_int_equal(rmq_store_query_by_key(m, topic, key, 8, 0, INT64_MAX, &om, &nm, &lm),
+                         RMQ_OK);
+        assert_int_equal(rmq_store_query_by_key(s, topic, key, 8, 0, INT64_MAX, &os, &ns, &ls),
+                         RMQ_OK);
+        assert_int_equal(nm, 1);
+        assert_int_equal(ns, 1);
+        assert_int_equal(om[0], os[0]);
+        free(om);
+        free(os);
+    }
     /* a replica refuses local puts */
     assert_int_equal(put_n(s, "T0", 0, 0, 10, NULL, NULL), RMQ_ERR_SERVICE_NOT_AVAILABLE);
     rmq_store_close(s);
