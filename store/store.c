@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +71,7 @@ static void free_store(rmq_store_t *s) {
     free(s->gc_r);
     free(s->skip);
     if (s->lock_fd >= 0) close(s->lock_fd); /* releases the OFD lock */
+    if (s->notify_fd >= 0) close(s->notify_fd);
     free(s->root);
     free(s->cl_dir);
     free(s->cq_dir);
@@ -133,6 +135,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     rmq_store_t *s = calloc(1, sizeof(*s));
     if (!s) return RMQ_ERR__NOMEM;
     s->lock_fd = -1;
+    s->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     s->cfg = *cfg;
     s->cfg.store_path_root_dir =
         rmq_expand_home(cfg->store_path_root_dir ? cfg->store_path_root_dir : "~/store");
@@ -160,7 +163,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     rmq_map_init(&s->cqs);
     s->alloc_want = -1;
     atomic_init(&s->writable, false);
-    if (!s->cfg.store_path_root_dir || !s->cfg.delete_when) {
+    if (!s->cfg.store_path_root_dir || !s->cfg.delete_when || s->notify_fd < 0) {
         free_store(s);
         return RMQ_ERR__NOMEM;
     }
@@ -250,6 +253,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     }
     atomic_store(&s->last_store_ts, last_ts > 0 ? last_ts : 0);
     atomic_store(&s->logics_ts, RMQ_MAX(atomic_load(&s->logics_ts), s->ckpt.logics_ts));
+    atomic_store(&s->repl_end, atomic_load(&s->max_offset));
     atomic_store(&s->writable, true);
     RMQ_LOG_INFO("store",
                  "store %s opened (%s) in %" PRIu64 " ms: CommitLog [%" PRId64 ", %" PRId64 ")",

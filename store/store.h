@@ -248,6 +248,68 @@ void rmq_store_set_arrive_cb(rmq_store_t *s, rmq_store_arrive_cb cb, void *arg);
 /* Remove a topic's ConsumeQueues (DELETE_TOPIC_IN_BROKER); the CommitLog keeps its records. */
 rmq_err_t rmq_store_delete_topic(rmq_store_t *s, const char *topic);
 
+/* ---- replication (broker.md 9; the HA transport is broker/ha) -------------------------------
+ * Master: read committed CommitLog bytes as pinned slices, one segment at a time. Slave: append
+ * raw CommitLog bytes (they may end mid-record) at its replication offset; the store publishes
+ * its max offset only up to the last complete record, so the dispatcher (reput) never sees a
+ * partial one, and wakes it. The slave's segment files end up byte-identical to the master's. */
+
+/* Append notifier for the HA writers (one waiter, the HA thread): arm it, re-check the max
+ * offset, and if there is still nothing new wait until rmq_store_notify_fd() is readable; the
+ * next append (put, batch or raw) after arming makes it readable, once. Drain before arming
+ * again. The fd belongs to the store (valid until rmq_store_close); it is an eventfd. */
+int rmq_store_notify_fd(rmq_store_t *s);
+void rmq_store_notify_arm(rmq_store_t *s);
+void rmq_store_notify_drain(rmq_store_t *s);
+
+/* Committed CommitLog bytes [offset, offset + len) inside one segment, borrowed from the
+ * mapping: the segment stays pinned until rmq_store_cl_slice_release(). */
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+    int64_t offset;
+    void *pin_; /* internal */
+} rmq_store_cl_slice_t;
+
+/* Slice from offset up to the end of readable data in the segment holding it, at most max
+ * bytes (haTransferBatchSize); a blank end-of-segment region is included as stored. len 0:
+ * nothing readable there yet (offset >= max offset). RMQ_ERR__NOT_FOUND: offset is below the
+ * CommitLog's min offset (deleted) or beyond its max. The slice is released even when len 0. */
+rmq_err_t rmq_store_cl_read(rmq_store_t *s, int64_t offset, size_t max, rmq_store_cl_slice_t *out);
+void rmq_store_cl_slice_release(rmq_store_cl_slice_t *sl); /* NULL or empty is a no-op */
+
+/* Start of the CommitLog's last segment (max offset rounded down to the segment size): where
+ * a new slave that reports 0 starts. */
+int64_t rmq_store_cl_last_segment_start(rmq_store_t *s);
+
+/* A slave's replication offset: its max offset plus any partial record received after it. What
+ * it reports to its master, and where the next rmq_store_cl_append must start. */
+int64_t rmq_store_cl_repl_offset(rmq_store_t *s);
+
+/* Append raw CommitLog bytes (a master's frame body) at offset, which must equal
+ * rmq_store_cl_repl_offset(); on an empty store it may be any segment-aligned offset, and the
+ * store's first segment is created there (a new slave starting at its master's last segment).
+ * [offset, offset + len) must lie inside one segment. The bytes may end mid-record; records
+ * are checked as they complete (length, magic, stored physical offset) and the max offset
+ * moves to the end of the last complete one. Under SYNC_FLUSH everything appended is durable
+ * on return. Errors (nothing of this call kept): RMQ_ERR__INVALID_ARG wrong offset or a
+ * segment crossed (logged with both offsets), RMQ_ERR__CORRUPT the bytes do not form records,
+ * RMQ_ERR_SERVICE_NOT_AVAILABLE not writable, RMQ_ERR__IO / __DISK_FULL from the segment.
+ * After the first raw append the store refuses rmq_store_put (a slave is read-only; reopen it
+ * to make it a master). Not to be mixed with puts on the same store. */
+rmq_err_t rmq_store_cl_append(rmq_store_t *s, int64_t offset, const void *data, size_t len);
+
+/* Where a raw append at offset goes: a pointer into the mapped segment and the room left in
+ * it (the segment is created when offset starts one). A slave receives straight into it and
+ * then commits with rmq_store_cl_append(s, offset, *buf, n), which skips the copy. Valid until
+ * the next append or close; for the one appending thread. Same errors as rmq_store_cl_append. */
+rmq_err_t rmq_store_cl_append_buf(rmq_store_t *s, int64_t offset, uint8_t **buf, size_t *room);
+
+/* Store time of the record at a physical offset; -1 if no record starts there. */
+int64_t rmq_store_cl_store_time(rmq_store_t *s, int64_t phys_offset);
+/* Store time of the newest appended record (0 when none yet). */
+int64_t rmq_store_cl_last_store_time(rmq_store_t *s);
+
 /* Runtime figures for GET_BROKER_RUNTIME_INFO. */
 typedef struct {
     int64_t commitlog_min_offset, commitlog_max_offset;

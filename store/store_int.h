@@ -79,6 +79,13 @@ struct rmq_store_s {
     _Atomic bool disk_full;
     _Atomic bool cq_error; /* a ConsumeQueue write failed: puts refused */
 
+    /* replication (repl.c) */
+    _Atomic int64_t repl_end;     /* writer: appender (put_mu); max_offset + a partial record's
+                                     bytes received by a slave; == max_offset on a master */
+    _Atomic bool replica;         /* raw appends happened since open: local puts refused */
+    int notify_fd;                /* eventfd written after an append when armed */
+    _Atomic bool notify_armed;
+
     /* allocate-ahead (alloc.c) */
     rmq_store_thread_t alloc_thr;
     pthread_mutex_t alloc_mu;
@@ -224,6 +231,9 @@ static inline void rmq_store__reput_wake(rmq_store_t *s) {
     }
 }
 int64_t rmq_store__tags_code(const rmq_msg_rec_t *r);
+
+/* repl.c: after publishing a new max offset (seq_cst store): wake an armed HA waiter. */
+void rmq_store__notify(rmq_store_t *s);
 
 /* clean.c */
 rmq_err_t rmq_store__svc_start(rmq_store_t *s);
