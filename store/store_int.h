@@ -80,10 +80,10 @@ struct rmq_store_s {
     _Atomic bool cq_error; /* a ConsumeQueue write failed: puts refused */
 
     /* replication (repl.c) */
-    _Atomic int64_t repl_end;     /* writer: appender (put_mu); max_offset + a partial record's
-                                     bytes received by a slave; == max_offset on a master */
-    _Atomic bool replica;         /* raw appends happened since open: local puts refused */
-    int notify_fd;                /* eventfd written after an append when armed */
+    _Atomic int64_t repl_end; /* writer: appender (put_mu); max_offset + a partial record's
+                                 bytes received by a slave; == max_offset on a master */
+    _Atomic bool replica;     /* raw appends happened since open: local puts refused */
+    int notify_fd;            /* eventfd written after an append when armed */
     _Atomic bool notify_armed;
 
     /* allocate-ahead (alloc.c) */

@@ -78,9 +78,19 @@ enum {
 
 /* LanguageCode (protocol.md 2.5) */
 enum {
-    RMQ_LANG_JAVA = 0, RMQ_LANG_CPP = 1, RMQ_LANG_DOTNET = 2, RMQ_LANG_PYTHON = 3,
-    RMQ_LANG_DELPHI = 4, RMQ_LANG_ERLANG = 5, RMQ_LANG_RUBY = 6, RMQ_LANG_OTHER = 7,
-    RMQ_LANG_HTTP = 8, RMQ_LANG_GO = 9, RMQ_LANG_PHP = 10, RMQ_LANG_OMS = 11, RMQ_LANG_RUST = 12,
+    RMQ_LANG_JAVA = 0,
+    RMQ_LANG_CPP = 1,
+    RMQ_LANG_DOTNET = 2,
+    RMQ_LANG_PYTHON = 3,
+    RMQ_LANG_DELPHI = 4,
+    RMQ_LANG_ERLANG = 5,
+    RMQ_LANG_RUBY = 6,
+    RMQ_LANG_OTHER = 7,
+    RMQ_LANG_HTTP = 8,
+    RMQ_LANG_GO = 9,
+    RMQ_LANG_PHP = 10,
+    RMQ_LANG_OMS = 11,
+    RMQ_LANG_RUST = 12,
 };
 
 /* What our servers and SDK put in `version` (V4_9_8's ordinal, protocol.md 2.6). */

@@ -22,23 +22,23 @@ extern "C" {
 
 typedef enum {
     /* local errors */
-    RMQ_ERR__FAIL = -1,          /* generic failure, see the log */
-    RMQ_ERR__NOMEM = -2,         /* out of memory */
-    RMQ_ERR__INVALID_ARG = -3,   /* bad argument from the caller */
-    RMQ_ERR__TIMEOUT = -4,       /* request timed out */
-    RMQ_ERR__BAD_FRAME = -5,     /* malformed or oversized frame */
-    RMQ_ERR__CONN = -6,          /* cannot connect / connection lost */
-    RMQ_ERR__IO = -7,            /* file or socket I/O error (errno logged) */
-    RMQ_ERR__CONFIG = -8,        /* bad configuration */
-    RMQ_ERR__NOT_FOUND = -9,     /* nothing matched a local look-up */
-    RMQ_ERR__NO_ROUTE = -10,     /* no route for the topic */
-    RMQ_ERR__CLOSED = -11,       /* object shut down or closing */
-    RMQ_ERR__CORRUPT = -12,      /* on-disk data failed a check */
-    RMQ_ERR__DISK_FULL = -13,    /* no space left when reserving a file */
-    RMQ_ERR__MSG_TOO_BIG = -14,  /* message exceeds maxMessageSize */
-    RMQ_ERR__BAD_MSG = -15,      /* message failed a local validity check */
-    RMQ_ERR__STATE = -16,        /* call not valid in the current state */
-    RMQ_ERR__BUSY = -17,         /* flow control, try later */
+    RMQ_ERR__FAIL = -1,         /* generic failure, see the log */
+    RMQ_ERR__NOMEM = -2,        /* out of memory */
+    RMQ_ERR__INVALID_ARG = -3,  /* bad argument from the caller */
+    RMQ_ERR__TIMEOUT = -4,      /* request timed out */
+    RMQ_ERR__BAD_FRAME = -5,    /* malformed or oversized frame */
+    RMQ_ERR__CONN = -6,         /* cannot connect / connection lost */
+    RMQ_ERR__IO = -7,           /* file or socket I/O error (errno logged) */
+    RMQ_ERR__CONFIG = -8,       /* bad configuration */
+    RMQ_ERR__NOT_FOUND = -9,    /* nothing matched a local look-up */
+    RMQ_ERR__NO_ROUTE = -10,    /* no route for the topic */
+    RMQ_ERR__CLOSED = -11,      /* object shut down or closing */
+    RMQ_ERR__CORRUPT = -12,     /* on-disk data failed a check */
+    RMQ_ERR__DISK_FULL = -13,   /* no space left when reserving a file */
+    RMQ_ERR__MSG_TOO_BIG = -14, /* message exceeds maxMessageSize */
+    RMQ_ERR__BAD_MSG = -15,     /* message failed a local validity check */
+    RMQ_ERR__STATE = -16,       /* call not valid in the current state */
+    RMQ_ERR__BUSY = -17,        /* flow control, try later */
 
     RMQ_OK = 0,
 

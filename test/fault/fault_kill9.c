@@ -201,8 +201,12 @@ static void kill_loop(const char *flush) {
     assert_true(total > KILLS * 300);
 }
 
-static void test_sync_flush(void **st) { kill_loop("SYNC_FLUSH"); }
-static void test_async_flush(void **st) { kill_loop("ASYNC_FLUSH"); }
+static void test_sync_flush(void **st) {
+    kill_loop("SYNC_FLUSH");
+}
+static void test_async_flush(void **st) {
+    kill_loop("ASYNC_FLUSH");
+}
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_sync_flush),

@@ -27,9 +27,9 @@ struct pair_s {
     rmq_fault_proxy_t *fp;
     uv_tcp_t side[2];
     uv_connect_t conn_req;
-    bool up;      /* target connected: reads may run */
+    bool up; /* target connected: reads may run */
     bool closing;
-    int refs;     /* open handles */
+    int refs;         /* open handles */
     uint64_t seen[2]; /* bytes read from each side (CORRUPT's period counter) */
     chunk_t *chunks;
     pair_t *next;
@@ -77,7 +77,9 @@ static void pair_unref(pair_t *p) {
     free(p);
 }
 
-static void on_handle_closed(uv_handle_t *h) { pair_unref(h->data); }
+static void on_handle_closed(uv_handle_t *h) {
+    pair_unref(h->data);
+}
 
 static void on_chunk_closed(uv_handle_t *h) {
     chunk_t *c = h->data;
@@ -195,7 +197,8 @@ static void pair_close(pair_t *p, bool reset) {
         if (reset && uv_tcp_close_reset(&p->side[i], on_handle_closed) == 0) continue;
         uv_close(h, on_handle_closed);
     }
-    for (chunk_t *c = p->chunks; c; c = c->next) uv_close((uv_handle_t *)&c->timer, on_chunk_closed);
+    for (chunk_t *c = p->chunks; c; c = c->next)
+        uv_close((uv_handle_t *)&c->timer, on_chunk_closed);
     p->chunks = NULL;
 }
 
@@ -310,7 +313,9 @@ rmq_fault_proxy_t *rmq_fp_start(int listen_port, int target_port) {
     return fp;
 }
 
-int rmq_fp_port(const rmq_fault_proxy_t *fp) { return fp->port; }
+int rmq_fp_port(const rmq_fault_proxy_t *fp) {
+    return fp->port;
+}
 
 void rmq_fp_set(rmq_fault_proxy_t *fp, rmq_fp_mode_t mode, int arg) {
     pthread_mutex_lock(&fp->mu);

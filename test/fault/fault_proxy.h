@@ -26,11 +26,11 @@ typedef enum {
 } rmq_fp_mode_t;
 
 typedef struct {
-    uint64_t accepted;  /* connections accepted */
-    uint64_t up_bytes;  /* client -> server bytes forwarded */
+    uint64_t accepted;   /* connections accepted */
+    uint64_t up_bytes;   /* client -> server bytes forwarded */
     uint64_t down_bytes; /* server -> client bytes forwarded */
-    uint64_t dropped;   /* bytes thrown away (BLACKHOLE) */
-    int open;           /* connection pairs open now */
+    uint64_t dropped;    /* bytes thrown away (BLACKHOLE) */
+    int open;            /* connection pairs open now */
 } rmq_fp_stats_t;
 
 /* Listen on 127.0.0.1:listen_port (0 picks a free port: see rmq_fp_port) and forward to

@@ -8,7 +8,13 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include <cmocka.h>
+
 #include <jansson.h>
 
 #include "sdk_util.h"

@@ -176,8 +176,7 @@ static void test_produce_consume(void **state) {
     bt_create_topic(cl, br.addr, TOPIC, NQ, 6);
 
     pthread_t th[NTHREADS];
-    for (int t = 0; t < NTHREADS; t++)
-        pthread_create(&th[t], NULL, producer, (void *)(intptr_t)t);
+    for (int t = 0; t < NTHREADS; t++) pthread_create(&th[t], NULL, producer, (void *)(intptr_t)t);
     for (int t = 0; t < NTHREADS; t++) pthread_join(th[t], NULL);
     assert_int_equal(failures, 0);
     int total = 0;

@@ -194,8 +194,8 @@ static void test_badinput(void **state) {
            RMQ_ERR_PULL_OFFSET_MOVED, NULL);
     expect(cl, bt_pull_req("cg_bad", TOPIC_OK, 9, 0, 32, 0, 0, "*"), RMQ_ERR_SYSTEM_ERROR,
            "queueId");
-    expect(cl, bt_pull_req("cg_bad", "NoSuchTopic", 0, 0, 32, 0, 0, "*"),
-           RMQ_ERR_TOPIC_NOT_EXIST, "NoSuchTopic");
+    expect(cl, bt_pull_req("cg_bad", "NoSuchTopic", 0, 0, 32, 0, 0, "*"), RMQ_ERR_TOPIC_NOT_EXIST,
+           "NoSuchTopic");
     req = bt_pull_req("cg_bad", TOPIC_OK, 0, 0, 32, 0, 0, "*");
     rmq_rem_cmd_set(req, "queueOffset", "NaN");
     expect(cl, req, RMQ_ERR_SYSTEM_ERROR, "queueOffset");

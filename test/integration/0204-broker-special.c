@@ -25,9 +25,9 @@ static rmq_rem_client_t *cl;
 /* Long-poll queue (topic, qid) at offset; *rec is the first record, valid while the returned
  * response lives. */
 static rmq_rem_cmd_t *pull_at(const char *topic, int qid, int64_t off, rmq_msg_rec_t *rec) {
-    rmq_rem_cmd_t *r = bt_call(
-        cl, br.addr, bt_pull_req(GROUP, topic, qid, off, 32, BT_PULL_SUSPEND, 3000, "*"),
-        BT_TIMEOUT);
+    rmq_rem_cmd_t *r =
+        bt_call(cl, br.addr, bt_pull_req(GROUP, topic, qid, off, 32, BT_PULL_SUSPEND, 3000, "*"),
+                BT_TIMEOUT);
     if (r->code != 0)
         fprintf(stderr, "pull %s:%d@%" PRId64 ": %d %s\n", topic, qid, off, r->code,
                 r->remark ? r->remark : "");

@@ -30,9 +30,9 @@ static rmq_rem_client_t *cl;
  * a record came, else the response code. */
 static int pull_one(const char *topic, int qid, int64_t off, int wait_ms, rmq_rem_cmd_t **resp,
                     rmq_msg_rec_t *rec) {
-    *resp = bt_call(cl, br.addr,
-                    bt_pull_req(GROUP, topic, qid, off, 32, BT_PULL_SUSPEND, wait_ms, "*"),
-                    wait_ms + BT_TIMEOUT);
+    *resp =
+        bt_call(cl, br.addr, bt_pull_req(GROUP, topic, qid, off, 32, BT_PULL_SUSPEND, wait_ms, "*"),
+                wait_ms + BT_TIMEOUT);
     int code = (*resp)->code;
     if (code == 0) {
         assert_true(rmq_msg_rec_decode((*resp)->body, (*resp)->body_len, true, rec) > 0);

@@ -59,8 +59,8 @@ static inline void bt_props(char *out, size_t n, const char *keys, const char *t
     snprintf(out, n, "%s%s%s%s%s%sUNIQ_KEY\001%08X%08X%s\002WAIT\001true%s", keys ? "KEYS\001" : "",
              keys ? keys : "", keys ? "\002" : "", tags ? "TAGS\001" : "", tags ? tags : "",
              tags ? "\002" : "", (unsigned)getpid(),
-             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED),
-             "0000000000000000", extra ? extra : "");
+             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED), "0000000000000000",
+             extra ? extra : "");
 }
 
 /* SEND_MESSAGE_V2 with the Java client's header fields. Returns the response (caller frees). */

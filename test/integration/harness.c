@@ -17,7 +17,8 @@
 
 void rmq_sleep_ms(int ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {}
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    }
 }
 
 int rmq_free_port(void) {
@@ -43,15 +44,16 @@ int rmq_mkdtemp(const char *prefix, char *out, size_t outsz) {
 }
 
 static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb; (void)flag; (void)ftw;
+    (void)sb;
+    (void)flag;
+    (void)ftw;
     return remove(path);
 }
 
 void rmq_rm_rf(const char *dir) {
     const char *tmp = getenv("TMPDIR");
     if (!dir || !*dir) return;
-    if (strncmp(dir, "/tmp/", 5) != 0 && !(tmp && *tmp && !strncmp(dir, tmp, strlen(tmp))))
-        return;
+    if (strncmp(dir, "/tmp/", 5) != 0 && !(tmp && *tmp && !strncmp(dir, tmp, strlen(tmp)))) return;
     nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 

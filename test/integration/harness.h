@@ -8,12 +8,12 @@
 #include <sys/types.h>
 
 typedef struct {
-    pid_t pid;          /* 0 when not running */
-    int port;           /* listen port */
-    char dir[256];      /* temp dir: config file, log, store */
-    char conf[300];     /* config file written for the process */
-    char log[300];      /* its log file */
-    char addr[64];      /* "127.0.0.1:port" */
+    pid_t pid;      /* 0 when not running */
+    int port;       /* listen port */
+    char dir[256];  /* temp dir: config file, log, store */
+    char conf[300]; /* config file written for the process */
+    char log[300];  /* its log file */
+    char addr[64];  /* "127.0.0.1:port" */
 } rmq_proc_t;
 
 /* A port nobody listens on now (bind to 0, read it back, close). */

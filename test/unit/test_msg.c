@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +19,33 @@ typedef struct {
     uint8_t b[512];
     size_t n;
 } gold_t;
-static void g32(gold_t *g, uint32_t v) { rmq_put_be32(g->b + g->n, v); g->n += 4; }
-static void g64(gold_t *g, uint64_t v) { rmq_put_be64(g->b + g->n, v); g->n += 8; }
-static void gbytes(gold_t *g, const void *p, size_t n) { memcpy(g->b + g->n, p, n); g->n += n; }
-static void g8(gold_t *g, uint8_t v) { g->b[g->n++] = v; }
-static void g16(gold_t *g, uint16_t v) { rmq_put_be16(g->b + g->n, v); g->n += 2; }
+static void g32(gold_t *g, uint32_t v) {
+    rmq_put_be32(g->b + g->n, v);
+    g->n += 4;
+}
+static void g64(gold_t *g, uint64_t v) {
+    rmq_put_be64(g->b + g->n, v);
+    g->n += 8;
+}
+static void gbytes(gold_t *g, const void *p, size_t n) {
+    memcpy(g->b + g->n, p, n);
+    g->n += n;
+}
+static void g8(gold_t *g, uint8_t v) {
+    g->b[g->n++] = v;
+}
+static void g16(gold_t *g, uint16_t v) {
+    rmq_put_be16(g->b + g->n, v);
+    g->n += 2;
+}
 
 static rmq_msg_host_t host4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, int port) {
     rmq_msg_host_t h;
     memset(&h, 0, sizeof(h));
-    h.ip[0] = a; h.ip[1] = b; h.ip[2] = c; h.ip[3] = d;
+    h.ip[0] = a;
+    h.ip[1] = b;
+    h.ip[2] = c;
+    h.ip[3] = d;
     h.ip_len = 4;
     h.port = port;
     return h;
@@ -70,8 +89,8 @@ static rmq_msg_rec_t sample(bool bv6, bool sv6) {
 
 static void gold_record(gold_t *g, bool bv6, bool sv6) {
     size_t bl = strlen(BODY), tl = strlen(TOPIC), pl = strlen(PROPS);
-    size_t total = 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + (bv6 ? 20 : 8) + 8 + (sv6 ? 20 : 8) + 4 +
-                   8 + 4 + bl + 1 + tl + 2 + pl;
+    size_t total = 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + (bv6 ? 20 : 8) + 8 + (sv6 ? 20 : 8) + 4 + 8 +
+                   4 + bl + 1 + tl + 2 + pl;
     g->n = 0;
     g32(g, (uint32_t)total);
     g32(g, 0xDAA320A7u);
@@ -114,8 +133,8 @@ static void check_encode(bool bv6, bool sv6) {
     gold_t g;
     gold_record(&g, bv6, sv6);
     rmq_msg_rec_t r = sample(bv6, sv6);
-    size_t sz = rmq_msg_rec_size((size_t)r.body_len, (size_t)r.topic_len, (size_t)r.props_len,
-                                 bv6, sv6);
+    size_t sz =
+        rmq_msg_rec_size((size_t)r.body_len, (size_t)r.topic_len, (size_t)r.props_len, bv6, sv6);
     assert_int_equal(sz, g.n);
     uint8_t *buf = malloc(sz);
     rmq_msg_rec_encode(buf, &r, true);
@@ -161,7 +180,10 @@ static void check_encode(bool bv6, bool sv6) {
     free(buf);
 }
 
-static void test_encode_v4v4(void **st) { (void)st; check_encode(false, false); }
+static void test_encode_v4v4(void **st) {
+    (void)st;
+    check_encode(false, false);
+}
 static void test_encode_v6(void **st) {
     (void)st;
     check_encode(true, true);
@@ -390,11 +412,11 @@ static void test_decode_garbage(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sizes),       cmocka_unit_test(test_encode_v4v4),
-        cmocka_unit_test(test_encode_v6),   cmocka_unit_test(test_decode_v2_and_blank),
-        cmocka_unit_test(test_no_body),     cmocka_unit_test(test_props),
-        cmocka_unit_test(test_offset_id),   cmocka_unit_test(test_tags_code),
-        cmocka_unit_test(test_zlib),        cmocka_unit_test(test_body_crc),
+        cmocka_unit_test(test_sizes),          cmocka_unit_test(test_encode_v4v4),
+        cmocka_unit_test(test_encode_v6),      cmocka_unit_test(test_decode_v2_and_blank),
+        cmocka_unit_test(test_no_body),        cmocka_unit_test(test_props),
+        cmocka_unit_test(test_offset_id),      cmocka_unit_test(test_tags_code),
+        cmocka_unit_test(test_zlib),           cmocka_unit_test(test_body_crc),
         cmocka_unit_test(test_decode_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include <cmocka.h>
+
 #include <jansson.h>
 
 #include "client/admin_internal.h"
