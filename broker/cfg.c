@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <ifaddrs.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +27,6 @@ const rmq_kv_def_t rmq_broker_cfg_defs[] = {
     RMQ_KV_STR("brokerIP1", C, broker_ip1, NULL,
                "advertised address and store host (default: first non-loopback IPv4)"),
     RMQ_KV_STR("brokerIP2", C, broker_ip2, NULL, "HA address advertised to slaves (= brokerIP1)"),
-    RMQ_KV_INT("haListenPort", C, ha_listen_port, 10912, 1, 65535,
-               "HA port (always listenPort + 1, as RocketMQ 4.9)"),
     RMQ_KV_ENUM("brokerRole", C, broker_role, 0, rmq_broker_role_names,
                 "ASYNC_MASTER, SYNC_MASTER or SLAVE"),
     RMQ_KV_INT("brokerPermission", C, broker_permission, 6, 0, 7,
@@ -62,12 +61,15 @@ const rmq_kv_def_t rmq_broker_cfg_defs[] = {
                 "tell consumers when their group changes"),
     RMQ_KV_BOOL("offsetCheckInSlave", C, offset_check_in_slave, 0,
                 "correct pull offsets on a slave too"),
+    RMQ_KV_BOOL("slaveReadEnable", C, slave_read_enable, 0,
+                "let consumers read from a slave when the master's backlog leaves memory"),
     RMQ_KV_STR("messageDelayLevel", C, message_delay_level,
                "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h", "delay levels"),
     RMQ_KV_INT("maxTopicLength", C, max_topic_length, 127, 1, 127, "longest topic name"),
     RMQ_KV_STR("logFile", C, log_file, NULL, "log file (stderr is always written)"),
     RMQ_KV_STR("logLevel", C, log_level, "INFO", "ERROR, WARN, INFO or DEBUG"),
     RMQ_STORE_CFG_KV(C, store),
+    RMQ_HA_CFG_KV(C, ha),
 };
 #undef C
 const size_t rmq_broker_cfg_ndefs = RMQ_ARRAY_LEN(rmq_broker_cfg_defs);
@@ -114,14 +116,28 @@ rmq_err_t rmq_broker_cfg_finish(rmq_broker_cfg_t *cfg, char *err, size_t errlen)
     if (!cfg->broker_ip2 || !*cfg->broker_ip2)
         rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, cfg, "brokerIP2", cfg->broker_ip1, e,
                    sizeof e);
-    cfg->ha_listen_port = cfg->listen_port + 1; /* 4.9.x overwrites the configured value */
+    /* 4.9.x overwrites the configured value (broker.md 9.1) */
+    if (cfg->ha.ha_listen_port != 10912 && cfg->ha.ha_listen_port != cfg->listen_port + 1)
+        RMQ_LOG_WARN("broker", "haListenPort=%d ignored: the HA port is listenPort + 1 = %d",
+                     cfg->ha.ha_listen_port, cfg->listen_port + 1);
+    cfg->ha.ha_listen_port = cfg->listen_port + 1;
+    if (cfg->listen_port + 1 > 65535) {
+        snprintf(err, errlen, "listenPort: %d leaves no HA port (haListenPort = listenPort + 1)",
+                 cfg->listen_port);
+        return RMQ_ERR__CONFIG;
+    }
     if (cfg->broker_role == RMQ_ROLE_SLAVE) {
         if (cfg->broker_id <= 0) {
-            snprintf(err, errlen, "brokerId: a SLAVE needs brokerId > 0");
+            snprintf(err, errlen,
+                     "brokerId: brokerRole=SLAVE needs brokerId > 0 (got %" PRId64
+                     "); brokerId=0 is the master of the set",
+                     cfg->broker_id);
             return RMQ_ERR__CONFIG;
         }
-    } else {
-        cfg->broker_id = 0; /* forced for masters */
+    } else if (cfg->broker_id != 0) {
+        RMQ_LOG_WARN("broker", "brokerId=%" PRId64 " forced to 0: brokerRole=%s is a master",
+                     cfg->broker_id, rmq_broker_role_names[cfg->broker_role]);
+        cfg->broker_id = 0;
     }
     if (rmq_broker_delay_levels(cfg->message_delay_level) <= 0) {
         snprintf(err, errlen, "messageDelayLevel: malformed '%s'",

@@ -1,6 +1,7 @@
 /* The broker's configuration: broker.conf keys with RocketMQ's names and defaults, the table
  * that parses and prints them, and the constants every broker file shares (roles, permission
- * bits, system topic names). The bottom of broker/: includes nothing else of broker/.
+ * bits, system topic names). The bottom of broker/ but for ha.h (whose HA keys it embeds; ha
+ * includes nothing of broker/).
  *
  * The config is parsed once in main() and read-only afterwards (STYLE.md 2, State). */
 #ifndef RMQ_BROKER_CFG_H
@@ -10,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/ha.h"
 #include "common/kvconf.h"
 #include "store/store.h"
 
@@ -42,7 +44,6 @@ typedef struct {
     int listen_port;                         /* listenPort, 10911 */
     char *broker_ip1;                        /* brokerIP1, first non-loopback IPv4 if unset */
     char *broker_ip2;                        /* brokerIP2 (HA), = brokerIP1 if unset */
-    int ha_listen_port;                      /* haListenPort, listenPort + 1 */
     int broker_role;                         /* brokerRole ASYNC_MASTER|SYNC_MASTER|SLAVE */
     int broker_permission;                   /* brokerPermission, 6 */
     bool auto_create_topic_enable;           /* autoCreateTopicEnable, true */
@@ -61,11 +62,13 @@ typedef struct {
     bool reject_transaction_message;         /* rejectTransactionMessage, false */
     bool notify_consumer_ids_changed_enable; /* notifyConsumerIdsChangedEnable, true */
     bool offset_check_in_slave;              /* offsetCheckInSlave, false */
+    bool slave_read_enable;                  /* slaveReadEnable, false (broker.md 2.7) */
     char *message_delay_level;               /* messageDelayLevel "1s 5s 10s 30s 1m ... 2h" */
     int max_topic_length;                    /* topic name limit, 127 */
     char *log_file;        /* logFile, <storePathRootDir>/logs/broker.log if unset */
     char *log_level;       /* logLevel, INFO */
     rmq_store_cfg_t store; /* MessageStoreConfig keys, see store.h */
+    rmq_ha_cfg_t ha;       /* HA keys (haListenPort = listenPort + 1, slaveTimeout...), ha.h */
 } rmq_broker_cfg_t;
 
 extern const rmq_kv_def_t rmq_broker_cfg_defs[];
@@ -76,7 +79,8 @@ extern const char *const rmq_broker_role_names[]; /* ASYNC_MASTER, SYNC_MASTER, 
 /* Defaults plus what RocketMQ derives from the machine: brokerName = host name, brokerIP1 = first
  * non-loopback IPv4, namesrvAddr = $NAMESRV_ADDR (so -p prints them). */
 void rmq_broker_cfg_init(rmq_broker_cfg_t *cfg);
-/* After parsing: brokerIP2, haListenPort = listenPort + 1, brokerId rules, ~ expansion, checks.
+/* After parsing: brokerIP2, haListenPort = listenPort + 1, brokerId rules (a master's forced to 0
+ * with a WARN; a SLAVE needs > 0), ~ expansion, checks.
  * RMQ_ERR__CONFIG with the key named in err. */
 rmq_err_t rmq_broker_cfg_finish(rmq_broker_cfg_t *cfg, char *err, size_t errlen);
 
