@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "broker/clients.h"
+#include "broker/ha.h"
 #include "broker/offset.h"
 #include "broker/topic.h"
 #include "broker/util.h"
@@ -184,6 +185,46 @@ static void kv(rmq_buf_t *b, bool *first, const char *k, const char *fmt, ...) {
     rmq_json_put_str(b, v);
 }
 
+/* Replication figures (broker.md 9), named after 5.x's HARuntimeInfo fields with a "ha" or
+ * "slaveN" prefix so each is one flat key of the runtime-info table:
+ *   master: haConnectionCount, masterCommitLogMaxOffset, push2SlaveMaxOffset, haTransferredBytes,
+ *           and per connected slave N (0-based) slaveNAddr, slaveNAckOffset,
+ *           slaveNFallBehindBytes, slaveNFallBehindMs, slaveNTransferFromWhere;
+ *   slave:  haMasterAddr, haSlaveActivated, haSlaveMaxOffset (its replication offset),
+ *           haBytesReceived, haReconnects. */
+static void ha_runtime_info(rmq_broker_ctx_t *b, rmq_buf_t *body, bool *f) {
+    kv(body, f, "brokerRole", "%s", rmq_broker_role_names[b->env.cfg->broker_role]);
+    if (!b->ha) return;
+    rmq_ha_stats_t hs;
+    rmq_ha_get_stats(b->ha, &hs);
+    if (hs.role == RMQ_HA_MASTER) {
+        kv(body, f, "haConnectionCount", "%d", hs.connections);
+        kv(body, f, "masterCommitLogMaxOffset", "%" PRId64, hs.master_max_offset);
+        kv(body, f, "push2SlaveMaxOffset", "%" PRId64, hs.acked_max_offset);
+        kv(body, f, "haTransferredBytes", "%" PRIu64, hs.bytes_sent);
+        for (size_t i = 0; i < hs.nslaves; i++) {
+            const rmq_ha_slave_info_t *si = &hs.slaves[i];
+            char k[64];
+            snprintf(k, sizeof k, "slave%zuAddr", i);
+            kv(body, f, k, "%s", si->addr);
+            snprintf(k, sizeof k, "slave%zuAckOffset", i);
+            kv(body, f, k, "%" PRId64, si->ack_offset);
+            snprintf(k, sizeof k, "slave%zuFallBehindBytes", i);
+            kv(body, f, k, "%" PRId64, si->behind_bytes);
+            snprintf(k, sizeof k, "slave%zuFallBehindMs", i);
+            kv(body, f, k, "%" PRId64, si->behind_ms);
+            snprintf(k, sizeof k, "slave%zuTransferFromWhere", i);
+            kv(body, f, k, "%" PRId64, si->next_offset);
+        }
+    } else {
+        kv(body, f, "haMasterAddr", "%s", hs.master_addr);
+        kv(body, f, "haSlaveActivated", "%s", hs.connected ? "true" : "false");
+        kv(body, f, "haSlaveMaxOffset", "%" PRId64, hs.repl_offset);
+        kv(body, f, "haBytesReceived", "%" PRIu64, hs.bytes_received);
+        kv(body, f, "haReconnects", "%" PRIu64, hs.reconnects);
+    }
+}
+
 RMQ_BROKER_HANDLER(rmq_broker_admin_on_runtime_info) {
     rmq_store_stats_t st;
     rmq_store_get_stats(b->env.store, &st);
@@ -240,6 +281,7 @@ RMQ_BROKER_HANDLER(rmq_broker_admin_on_runtime_info) {
     kv(&body, &f, "startAcceptSendRequestTimeStamp", "0");
     kv(&body, &f, "commitLogSegments", "%d", st.commitlog_segments);
     kv(&body, &f, "storeWritable", "%s", st.writable ? "true" : "false");
+    ha_runtime_info(b, &body, &f);
     rmq_buf_append_str(&body, "}}");
     return rmq_broker_ok_body(req, &body);
 }

@@ -36,6 +36,7 @@
 #include "broker/clients.h"
 #include "broker/ctx.h"
 #include "broker/dispatch.h"
+#include "broker/ha.h"
 #include "broker/hold.h"
 #include "broker/offset.h"
 #include "broker/pull.h"
@@ -57,6 +58,8 @@ typedef struct rmq_broker_s {
     char config_dir[512]; /* <storePathRootDir>/config */
     char addr[64];        /* "brokerIP1:listenPort" */
     char ha_addr[64];     /* "brokerIP2:haListenPort" */
+    char master_addr[64]; /* slave: the master's remoting address (registration reply) */
+    char master_ha[64];   /* slave: the master's HA address given to rmq_ha_set_master */
     rmq_rem_server_t *server;
     rmq_rem_server_t *fast;   /* the "VIP channel" on listenPort - 2: same table */
     rmq_rem_client_t *client; /* NameServers; on the loop */
@@ -115,6 +118,25 @@ typedef struct {
     bool unregister;
 } reg_ctx_t;
 
+/* A slave learns its master from the registration reply (broker.md 10.1): masterAddr for the
+ * metadata sync, haServerAddr for replication unless haMasterAddress is configured. An empty
+ * answer (the master is not registered) keeps what it knew, as RocketMQ does. */
+static void slave_learn_master(rmq_broker_t *b, const rmq_rem_cmd_t *resp) {
+    if (b->cfg.broker_role != RMQ_ROLE_SLAVE) return;
+    const char *ma = rmq_rem_cmd_get(resp, "masterAddr");
+    const char *ha = rmq_rem_cmd_get(resp, "haServerAddr");
+    if (ma && *ma && strcmp(ma, b->master_addr) != 0) {
+        RMQ_LOG_INFO("broker", "master of %s is %s", b->cfg.broker_name, ma);
+        rmq_strlcpy(b->master_addr, ma, sizeof b->master_addr);
+    }
+    bool fixed = b->cfg.ha.ha_master_address && *b->cfg.ha.ha_master_address;
+    if (!fixed && ha && *ha && strcmp(ha, b->master_ha) != 0 && b->ctx.ha) {
+        RMQ_LOG_INFO("broker", "replicating from master HA address %s", ha);
+        rmq_strlcpy(b->master_ha, ha, sizeof b->master_ha);
+        rmq_ha_set_master(b->ctx.ha, ha);
+    }
+}
+
 static void on_register_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
     reg_ctx_t *r = arg;
     const char *what = r->unregister ? "unregister from" : "register with";
@@ -127,6 +149,7 @@ static void on_register_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
         RMQ_LOG_DEBUG("broker", "%s NameServer %s ok", what, r->addr);
         if (!r->unregister && !r->b->ctx.shutting_down && resp->body_len)
             rmq_broker_topics_update_order(r->b->ctx.topics, resp->body, resp->body_len);
+        if (!r->unregister && !r->b->ctx.shutting_down) slave_learn_master(r->b, resp);
     }
     if (r->unregister) r->b->unreg_pending--;
     rmq_rem_cmd_destroy(resp);
@@ -296,6 +319,10 @@ static void finish(rmq_broker_t *b) {
     x->subgroups = NULL;
     rmq_broker_topics_close(x->topics);
     x->topics = NULL;
+    /* HA before the store it reads or appends to: pending SYNC_MASTER waits complete with
+     * FLUSH_SLAVE_TIMEOUT through the mailbox, drained below. */
+    rmq_ha_shutdown(x->ha);
+    x->ha = NULL;
     /* The store last: its threads may still post (arrive); the mailbox drains them below. */
     rmq_store_close(x->env.store);
     x->env.store = NULL;
@@ -422,7 +449,7 @@ static rmq_err_t parse_store_host(rmq_broker_t *b) {
         return RMQ_ERR__CONFIG;
     }
     snprintf(b->addr, sizeof b->addr, "%s:%d", b->cfg.broker_ip1, b->cfg.listen_port);
-    snprintf(b->ha_addr, sizeof b->ha_addr, "%s:%d", b->cfg.broker_ip2, b->cfg.ha_listen_port);
+    snprintf(b->ha_addr, sizeof b->ha_addr, "%s:%d", b->cfg.broker_ip2, b->cfg.ha.ha_listen_port);
     return RMQ_OK;
 }
 
@@ -450,6 +477,74 @@ static rmq_err_t new_server(rmq_broker_t *b, const rmq_rem_server_cfg_t *scfg,
     rmq_rem_server_on_close(*out, on_conn_closed, b);
     rmq_broker_dispatch_attach(b->dispatch, *out);
     return RMQ_OK;
+}
+
+/* ---- HA (broker/ha on its own thread) ------------------------------------------------------ */
+
+/* A SYNC_MASTER completion carried to the loop. */
+typedef struct {
+    rmq_broker_job_t job;
+    rmq_ha_wait_cb cb;
+    rmq_err_t st;
+    void *arg;
+} ha_done_t;
+
+static void ha_done_on_loop(void *arg) {
+    ha_done_t *d = arg;
+    d->cb(d->st, d->arg);
+}
+
+/* rmq_ha_deliver_fn: the HA thread (or the loop itself, for an offset already acknowledged)
+ * hands a completion over; it runs on the loop like SYNC_FLUSH completions. */
+static void ha_deliver(rmq_ha_wait_cb cb, rmq_err_t st, void *arg, void *deliver_arg) {
+    rmq_broker_t *b = deliver_arg;
+    if (rmq_broker_on_loop(&b->ctx)) {
+        cb(st, arg);
+        return;
+    }
+    ha_done_t *d = malloc(sizeof *d);
+    if (!d) {
+        RMQ_LOG_WARN("broker", "a SYNC_MASTER reply was lost: out of memory");
+        return;
+    }
+    d->job.fn = ha_done_on_loop;
+    d->job.arg = d;
+    d->cb = cb;
+    d->st = st;
+    d->arg = arg;
+    if (!rmq_broker_post_job(&b->ctx, &d->job))
+        RMQ_LOG_WARN("broker", "a SYNC_MASTER reply was lost: the broker is shutting down");
+}
+
+/* Masters serve slaves on haListenPort; a slave replicates from haMasterAddress or from what
+ * the NameServer tells it. A SYNC_MASTER or SLAVE that cannot start HA does not start; an
+ * ASYNC_MASTER goes on alone with a WARN (it did before HA existed). */
+static bool start_ha(rmq_broker_t *b) {
+    bool slave = b->cfg.broker_role == RMQ_ROLE_SLAVE;
+    rmq_err_t err = rmq_ha_start(&b->cfg.ha, b->ctx.env.store, slave ? RMQ_HA_SLAVE : RMQ_HA_MASTER,
+                                 ha_deliver, b, &b->ctx.ha);
+    if (err == RMQ_OK) {
+        if (slave)
+            RMQ_LOG_INFO("broker", "slave of %s: replicating from %s", b->cfg.broker_name,
+                         b->cfg.ha.ha_master_address && *b->cfg.ha.ha_master_address
+                             ? b->cfg.ha.ha_master_address
+                             : "the master the NameServer names");
+        else
+            RMQ_LOG_INFO("broker", "HA: serving slaves on port %d", rmq_ha_port(b->ctx.ha));
+        return true;
+    }
+    b->ctx.ha = NULL;
+    if (b->cfg.broker_role == RMQ_ROLE_ASYNC_MASTER) {
+        RMQ_LOG_WARN("broker",
+                     "HA port %d unavailable (%s): no slave can replicate from this "
+                     "ASYNC_MASTER",
+                     b->cfg.ha.ha_listen_port, rmq_strerror(err));
+        return true;
+    }
+    RMQ_LOG_ERROR("broker", "cannot start HA (%s, haListenPort %d): a %s needs it",
+                  rmq_strerror(err), b->cfg.ha.ha_listen_port,
+                  rmq_broker_role_names[b->cfg.broker_role]);
+    return false;
 }
 
 /* Everything up to the loop; false (logged) when the broker cannot start. */
@@ -514,6 +609,7 @@ static bool start(rmq_broker_t *b) {
         RMQ_LOG_ERROR("broker", "cannot start the store: %s", rmq_strerror(err));
         return false;
     }
+    if (!start_ha(b)) return false;
     if (rmq_rem_server_start(b->server) != RMQ_OK) {
         RMQ_LOG_ERROR("broker", "cannot listen on port %d", b->cfg.listen_port);
         rmq_store_close(x->env.store);

@@ -54,6 +54,8 @@ typedef struct rmq_broker_ctx_s {
     rmq_broker_hold_t *hold;
     rmq_broker_schedule_t *schedule;
     rmq_broker_stats_t *stats; /* put-TPS sampler for runtime info (admin.c) */
+    rmq_ha_t *ha; /* HA service (ha.h): a master's (SYNC_MASTER waits, slaves' figures) or a
+                     slave's; NULL when it could not start or after shutdown */
     pthread_t loop_thread;
     rmq_mailbox_t mailbox; /* store threads -> loop */
     /* Parked pulls. writer: loop (hold.c); reader: the reput thread, which must not touch

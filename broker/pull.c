@@ -230,6 +230,10 @@ static rmq_rem_cmd_t *process(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cm
     default: code = RMQ_ERR_PULL_NOT_FOUND; break; /* OFFSET_FOUND_NULL, OVERFLOW_ONE */
     }
     int64_t next = g->next_begin_offset, suggest = 0;
+    /* broker.md 2.7: with slaveReadEnable a backlog that left memory sends the group to
+     * whichBrokerWhenConsumeSlowly, otherwise to its brokerId; without it, the master. */
+    if (b->env.cfg->slave_read_enable)
+        suggest = g->suggest_slave ? sg->which_broker_when_consume_slowly : sg->broker_id;
     if (code == RMQ_ERR_PULL_OFFSET_MOVED && !master && !b->env.cfg->offset_check_in_slave) {
         code = RMQ_ERR_PULL_RETRY_IMMEDIATELY;
         next = h.offset;

@@ -9,7 +9,10 @@
  *
  * Under SYNC_FLUSH the reply waits for the group commit without blocking the loop: the store's
  * completion runs on the flush thread, which posts the reply back to the loop (mailbox); the
- * connection is referenced until then. ASYNC_FLUSH and WAIT=false reply at once. */
+ * connection is referenced until then. On a SYNC_MASTER the reply also waits for a slave's ack
+ * of the record's end offset (broker.md 9.3, broker/ha), completed on the loop the same way;
+ * when both are needed the reply goes when both are in. ASYNC_FLUSH on an ASYNC_MASTER, and
+ * WAIT=false, reply at once. */
 #include "broker/send.h"
 
 #include <inttypes.h>
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "broker/ha.h"
 #include "broker/subgroup.h"
 #include "broker/topic.h"
 #include "broker/util.h"
@@ -318,23 +322,42 @@ static rmq_rem_cmd_t *put_failed(rmq_broker_ctx_t *b, const rmq_rem_cmd_t *req, 
     }
 }
 
+/* A reply waiting for the SYNC_FLUSH group commit, the SYNC_MASTER replication ack, or both.
+ * Every part completes on the loop; the reply goes out when pending drops to 0. */
 typedef struct {
     rmq_broker_ctx_t *b;
     rmq_rem_conn_t *conn;
     rmq_rem_cmd_t *resp;
-    rmq_err_t err;
-    bool done_inline; /* the completion already ran on the loop, inside the put */
+    rmq_err_t flush_err, repl_err;
+    int pending; /* parts not yet complete, plus one while put_and_reply runs; loop */
 } send_ctx_t;
 
-static void send_finish(void *arg) {
-    send_ctx_t *x = arg;
-    if (x->err != RMQ_OK) {
-        x->resp->code = x->err == RMQ_ERR_FLUSH_DISK_TIMEOUT ? RMQ_ERR_FLUSH_DISK_TIMEOUT
-                                                             : RMQ_ERR_SYSTEM_ERROR;
-        if (x->err == RMQ_ERR_FLUSH_DISK_TIMEOUT)
+/* The reply's status: a non-OK replication status wins over a non-OK flush one (broker.md 9.3
+ * step 4); the message is stored either way. */
+static void send_status(send_ctx_t *x) {
+    const rmq_broker_cfg_t *cfg = x->b->env.cfg;
+    if (x->repl_err == RMQ_ERR_SLAVE_NOT_AVAILABLE) {
+        x->resp->code = RMQ_ERR_SLAVE_NOT_AVAILABLE;
+        rmq_rem_cmd_set_remarkf(x->resp,
+                                "slave not available: no slave connected or it lags "
+                                "haSlaveFallbehindMax or more (message stored on the master)");
+    } else if (x->repl_err != RMQ_OK) {
+        x->resp->code = RMQ_ERR_FLUSH_SLAVE_TIMEOUT;
+        rmq_rem_cmd_set_remarkf(x->resp, "flush slave timeout (slaveTimeout=%d ms)",
+                                cfg->ha.slave_timeout);
+    } else if (x->flush_err != RMQ_OK) {
+        x->resp->code = x->flush_err == RMQ_ERR_FLUSH_DISK_TIMEOUT ? RMQ_ERR_FLUSH_DISK_TIMEOUT
+                                                                   : RMQ_ERR_SYSTEM_ERROR;
+        if (x->flush_err == RMQ_ERR_FLUSH_DISK_TIMEOUT)
             rmq_rem_cmd_set_remarkf(x->resp, "flush disk timeout (syncFlushTimeout=%d ms)",
-                                    x->b->env.cfg->store.sync_flush_timeout);
+                                    cfg->store.sync_flush_timeout);
     }
+}
+
+/* One part done (loop): the last one sends the reply. */
+static void send_part_done(send_ctx_t *x) {
+    if (--x->pending > 0) return;
+    send_status(x);
     if (!rmq_rem_conn_is_closed(x->conn))
         rmq_rem_conn_send(x->conn, x->resp);
     else
@@ -344,27 +367,42 @@ static void send_finish(void *arg) {
     free(x);
 }
 
+static void flush_done_on_loop(void *arg) {
+    send_part_done(arg);
+}
+
 /* Store completion: flush thread under SYNC_FLUSH (post to the loop), or inline on the loop. */
 static void on_put_done(rmq_err_t err, const rmq_store_put_result_t *r, void *arg) {
+    (void)r;
     send_ctx_t *x = arg;
-    x->err = err;
+    x->flush_err = err;
     if (rmq_broker_on_loop(x->b)) {
-        x->done_inline = true;
+        x->pending--; /* ran inside the put, on the loop */
         return;
     }
-    if (!rmq_broker_run_on_loop(x->b, send_finish, x))
+    if (!rmq_broker_run_on_loop(x->b, flush_done_on_loop, x))
         RMQ_LOG_WARN("send", "a SYNC_FLUSH reply was lost: the broker is shutting down");
 }
 
-/* Put m (n messages when batch) and produce the reply: now, or NULL when it will come from the
- * flush thread. resp is taken. */
+/* SYNC_MASTER completion, on the loop (broker.c's HA deliver hook posts it there). */
+static void on_repl_done(rmq_err_t st, void *arg) {
+    send_ctx_t *x = arg;
+    x->repl_err = st;
+    send_part_done(x);
+}
+
+/* Put m (n messages when batch) and produce the reply: now, or NULL when it will come later
+ * (SYNC_FLUSH group commit, SYNC_MASTER replication ack). resp is taken. The ASYNC_MASTER +
+ * ASYNC_FLUSH path allocates nothing here but a batch's offsets. */
 static rmq_rem_cmd_t *put_and_reply(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
                                     const rmq_rem_cmd_t *req, rmq_rem_cmd_t *resp,
                                     const rmq_store_msg_t *m, size_t n, bool wait,
                                     int32_t reply_qid, const char *uniq_props, size_t uniq_plen) {
-    bool sync = b->env.cfg->store.flush_disk_type == RMQ_FLUSH_SYNC && wait;
-    send_ctx_t *x = sync ? calloc(1, sizeof *x) : NULL;
-    if (sync && !x) {
+    const rmq_broker_cfg_t *cfg = b->env.cfg;
+    bool sync_flush = cfg->store.flush_disk_type == RMQ_FLUSH_SYNC && wait;
+    bool sync_repl = cfg->broker_role == RMQ_ROLE_SYNC_MASTER && wait;
+    send_ctx_t *x = sync_flush || sync_repl ? calloc(1, sizeof *x) : NULL;
+    if ((sync_flush || sync_repl) && !x) {
         rmq_rem_cmd_destroy(resp);
         return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
     }
@@ -372,12 +410,13 @@ static rmq_rem_cmd_t *put_and_reply(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
         x->b = b;
         x->conn = c;
         x->resp = resp;
+        x->pending = 1 + (sync_flush ? 1 : 0);
     }
+    rmq_store_put_cb done = sync_flush ? on_put_done : NULL;
     rmq_store_put_result_t r = {0};
     int64_t *offsets = n > 1 ? calloc(n, sizeof *offsets) : NULL;
-    rmq_err_t err =
-        n > 1 ? rmq_store_put_batch(b->env.store, m, n, &r, offsets, x ? on_put_done : NULL, x)
-              : rmq_store_put(b->env.store, m, &r, x ? on_put_done : NULL, x);
+    rmq_err_t err = n > 1 ? rmq_store_put_batch(b->env.store, m, n, &r, offsets, done, x)
+                          : rmq_store_put(b->env.store, m, &r, done, x);
     if (err != RMQ_OK) {
         free(offsets);
         free(x);
@@ -388,17 +427,23 @@ static rmq_rem_cmd_t *put_and_reply(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
     fill_response(b, resp, &r, offsets, reply_qid, n == 1 ? uniq_props : NULL, uniq_plen);
     free(offsets);
     if (!x) return resp;
-    if (x->done_inline) {
-        if (x->err != RMQ_OK) {
-            resp->code = x->err == RMQ_ERR_FLUSH_DISK_TIMEOUT ? RMQ_ERR_FLUSH_DISK_TIMEOUT
-                                                              : RMQ_ERR_SYSTEM_ERROR;
+    if (sync_repl) {
+        /* end of the record(s): a batch is one contiguous run */
+        x->pending++;
+        rmq_err_t e = rmq_ha_wait_ack(b->ha, r.phys_offset + r.wrote_bytes, on_repl_done, x);
+        if (e != RMQ_OK) { /* SLAVE_NOT_AVAILABLE (or out of memory): no callback comes */
+            x->pending--;
+            x->repl_err = RMQ_ERR_SLAVE_NOT_AVAILABLE;
         }
+    }
+    if (--x->pending == 0) { /* everything completed inside the put */
+        send_status(x);
         free(x);
         return resp;
     }
     rmq_rem_conn_ref(c);
     rmq_broker_inflight_add(b, 1);
-    return NULL; /* send_finish replies */
+    return NULL; /* send_part_done replies */
 }
 
 /* ---- SEND_MESSAGE / V2 / BATCH ------------------------------------------------------------- */
