@@ -165,4 +165,109 @@ static inline void bt_stop_clean(rmq_proc_t *p) {
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* ---- replication (0220-0229) ----------------------------------------------------------------
+ */
+
+/* Conf lines making a broker the slave (brokerId 1) of master's set; extra appended. */
+static inline void bt_slave_conf(char *out, size_t n, const rmq_proc_t *master, const char *extra) {
+    snprintf(out, n, "brokerName=broker-%d\nbrokerId=1\nbrokerRole=SLAVE\n%s", master->port,
+             extra ? extra : "");
+}
+
+/* GET_BROKER_RUNTIME_INFO's value for key as an integer ("true" is 1); def when absent. */
+static inline int64_t bt_runtime_i64(rmq_rem_client_t *cl, const char *addr, const char *key,
+                                     int64_t def) {
+    rmq_rem_cmd_t *resp =
+        bt_call(cl, addr, rmq_rem_cmd_new_request(RMQ_REQ_GET_BROKER_RUNTIME_INFO), BT_TIMEOUT);
+    assert_int_equal(resp->code, 0);
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    char *text = malloc(resp->body_len + 1);
+    memcpy(text, resp->body, resp->body_len);
+    text[resp->body_len] = 0;
+    const char *p = strstr(text, pat);
+    int64_t v = def;
+    if (p) {
+        p += strlen(pat);
+        v = !strncmp(p, "true", 4) ? 1 : strtoll(p, NULL, 10);
+    }
+    free(text);
+    rmq_rem_cmd_destroy(resp);
+    return v;
+}
+
+/* Wait until a master reports at least n connected slaves; false after timeout_ms. */
+static inline bool bt_wait_slaves(rmq_rem_client_t *cl, const char *master, int n, int timeout_ms) {
+    for (int waited = 0; waited < timeout_ms; waited += 100) {
+        if (bt_runtime_i64(cl, master, "haConnectionCount", 0) >= n) return true;
+        rmq_sleep_ms(100);
+    }
+    return false;
+}
+
+/* Wait until the slave's CommitLog max offset equals the master's (and the master's is
+ * stable over that read); returns it, or -1 after timeout_ms. */
+static inline int64_t bt_wait_caught_up(rmq_rem_client_t *cl, const char *master, const char *slave,
+                                        int timeout_ms) {
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        int64_t m = bt_runtime_i64(cl, master, "commitLogMaxOffset", -1);
+        int64_t s = bt_runtime_i64(cl, slave, "commitLogMaxOffset", -2);
+        if (m == s && m == bt_runtime_i64(cl, master, "commitLogMaxOffset", -1)) return m;
+        rmq_sleep_ms(50);
+    }
+    return -1;
+}
+
+/* GET_MAX_OFFSET of a queue. */
+static inline int64_t bt_max_offset(rmq_rem_client_t *cl, const char *addr, const char *topic,
+                                    int qid) {
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_GET_MAX_OFFSET);
+    rmq_rem_cmd_set(req, "topic", topic);
+    rmq_rem_cmd_set_i64(req, "queueId", qid);
+    rmq_rem_cmd_t *resp = bt_call(cl, addr, req, BT_TIMEOUT);
+    int64_t off = resp->code == 0 ? bt_i64(resp, "offset") : -1;
+    rmq_rem_cmd_destroy(resp);
+    return off;
+}
+
+/* Every record of a queue from offset 0 as "offset:body" lines (a long poll of 300 ms that
+ * finds nothing ends it); new string (free()). Fails the test on a gap or a duplicate. */
+static inline char *bt_queue_dump(rmq_rem_client_t *cl, const char *addr, const char *topic,
+                                  int qid, int64_t *count) {
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    out[0] = 0;
+    int64_t off = 0;
+    for (;;) {
+        rmq_rem_cmd_t *r = bt_call(
+            cl, addr, bt_pull_req("cg_dump", topic, qid, off, 32, BT_PULL_SUSPEND, 300, "*"),
+            BT_TIMEOUT);
+        if (r->code != 0) {
+            rmq_rem_cmd_destroy(r);
+            break;
+        }
+        size_t pos = 0;
+        while (pos < r->body_len) {
+            rmq_msg_rec_t rec;
+            int64_t n = rmq_msg_rec_decode(r->body + pos, r->body_len - pos, true, &rec);
+            assert_true(n > 0);
+            pos += (size_t)n;
+            assert_true(rec.queue_offset == off);
+            if (len + (size_t)rec.body_len + 32 > cap) {
+                cap = cap * 2 + (size_t)rec.body_len;
+                out = realloc(out, cap);
+            }
+            len += (size_t)snprintf(out + len, cap - len, "%" PRId64 ":", off);
+            memcpy(out + len, rec.body, (size_t)rec.body_len);
+            len += (size_t)rec.body_len;
+            out[len++] = '\n';
+            out[len] = 0;
+            off++;
+        }
+        rmq_rem_cmd_destroy(r);
+    }
+    if (count) *count = off;
+    return out;
+}
+
 #endif
