@@ -7,4 +7,8 @@ if(TARGET mqbroker AND TARGET mqnamesrv)
                          DEPENDS mqnamesrv mqbroker TIMEOUT 180)
     set_property(TEST ${t} APPEND PROPERTY LABELS ha)
   endforeach()
+  rmq_integration_test(0221-ha-sync-stall SOURCES ${CMAKE_CURRENT_LIST_DIR}/0221-ha-sync-stall.c
+                       LIBS rmq_fault_proxy rmq_remoting rmq_common Threads::Threads
+                       DEPENDS mqnamesrv mqbroker TIMEOUT 180)
+  set_property(TEST 0221-ha-sync-stall APPEND PROPERTY LABELS ha)
 endif()
