@@ -112,25 +112,41 @@ void rmq_route_free(rmq_route_t *r) {
     free(r);
 }
 
-static const rmq_bdata_t *find_bdata(const rmq_route_t *r, const char *broker) {
+const rmq_bdata_t *rmq_bdata_find(const rmq_route_t *r, const char *broker) {
     for (int i = 0; i < r->nb; i++)
         if (strcmp(r->b[i].broker, broker) == 0) return &r->b[i];
     return NULL;
 }
 
-const char *rmq_route_master(const rmq_route_t *r, const char *broker) {
-    const rmq_bdata_t *b = find_bdata(r, broker);
-    if (!b) return NULL;
+static const char *bdata_id(const rmq_bdata_t *b, int64_t id) {
     for (int i = 0; i < b->naddr; i++)
-        if (b->addr[i].id == 0) return b->addr[i].addr;
+        if (b->addr[i].id == id) return b->addr[i].addr;
     return NULL;
 }
 
+const char *rmq_bdata_addr(const rmq_bdata_t *b, int64_t id, bool only_this, int64_t *got_id) {
+    if (!b) return NULL;
+    const char *a = bdata_id(b, id);
+    int64_t got = id;
+    if (!a && id != 0 && (a = bdata_id(b, id + 1))) got = id + 1;
+    if (!a && !only_this && b->naddr > 0) {
+        int k = 0; /* the master when listed, else the lowest id (Java's HashMap order) */
+        for (int i = 1; i < b->naddr; i++)
+            if (b->addr[i].id < b->addr[k].id) k = i;
+        a = b->addr[k].addr;
+        got = b->addr[k].id;
+    }
+    if (a && got_id) *got_id = got;
+    return a;
+}
+
+const char *rmq_route_master(const rmq_route_t *r, const char *broker) {
+    const rmq_bdata_t *b = rmq_bdata_find(r, broker);
+    return b ? bdata_id(b, 0) : NULL;
+}
+
 const char *rmq_route_any_addr(const rmq_route_t *r, const char *broker) {
-    const char *m = rmq_route_master(r, broker);
-    if (m) return m;
-    const rmq_bdata_t *b = find_bdata(r, broker);
-    return b && b->naddr > 0 ? b->addr[0].addr : NULL;
+    return rmq_bdata_addr(rmq_bdata_find(r, broker), 0, false, NULL);
 }
 
 int rmq_mq_cmp(const void *a, const void *b) {
@@ -144,6 +160,45 @@ int rmq_mq_cmp(const void *a, const void *b) {
 
 bool rmq_mq_eq(const rmq_mq_t *a, const rmq_mq_t *b) {
     return rmq_mq_cmp(a, b) == 0;
+}
+
+void rmq_pull_nodes_init(rmq_pull_nodes_t *t) {
+    memset(t, 0, sizeof(*t));
+    pthread_mutex_init(&t->mu, NULL);
+}
+
+void rmq_pull_nodes_fini(rmq_pull_nodes_t *t) {
+    free(t->e);
+    pthread_mutex_destroy(&t->mu);
+}
+
+void rmq_pull_nodes_set(rmq_pull_nodes_t *t, const rmq_mq_t *mq, int64_t id) {
+    pthread_mutex_lock(&t->mu);
+    int i = 0;
+    while (i < t->n && !rmq_mq_eq(&t->e[i].mq, mq)) i++;
+    if (i == t->n && id != 0) { /* an absent entry already means the master */
+        if (t->n == t->cap) {
+            int nc = t->cap ? t->cap * 2 : 16;
+            struct rmq_pull_node_s *ne = realloc(t->e, (size_t)nc * sizeof(*ne));
+            if (!ne) goto out;
+            t->e = ne;
+            t->cap = nc;
+        }
+        t->e[t->n].mq = *mq;
+        t->n++;
+    }
+    if (i < t->n) t->e[i].id = id;
+out:
+    pthread_mutex_unlock(&t->mu);
+}
+
+int64_t rmq_pull_nodes_get(rmq_pull_nodes_t *t, const rmq_mq_t *mq) {
+    int64_t id = 0;
+    pthread_mutex_lock(&t->mu);
+    for (int i = 0; i < t->n; i++)
+        if (rmq_mq_eq(&t->e[i].mq, mq)) id = t->e[i].id;
+    pthread_mutex_unlock(&t->mu);
+    return id;
 }
 
 static rmq_err_t push_mq(rmq_mq_t **arr, int *n, int *cap, const char *topic, const char *broker,
@@ -413,7 +468,8 @@ static int64_t not_available_ms(int64_t latency) {
 
 void rmq_fault_update(rmq_fault_t *f, const char *broker, int64_t latency_ms, bool isolation,
                       int64_t now_ms) {
-    int64_t d = not_available_ms(isolation ? 30000 : latency_ms);
+    int64_t lat = isolation ? 30000 : latency_ms;
+    int64_t d = not_available_ms(lat);
     pthread_mutex_lock(&f->mu);
     int slot = -1;
     for (int i = 0; i < f->n; i++)
@@ -429,6 +485,7 @@ void rmq_fault_update(rmq_fault_t *f, const char *broker, int64_t latency_ms, bo
         }
         rmq_strlcpy(f->e[slot].broker, broker, sizeof(f->e[slot].broker));
     }
+    f->e[slot].latency_ms = lat;
     f->e[slot].until_ms = now_ms + d;
 out:
     pthread_mutex_unlock(&f->mu);
@@ -443,6 +500,39 @@ bool rmq_fault_ok(rmq_fault_t *f, const char *broker, int64_t now_ms) {
     return ok;
 }
 
+typedef struct {
+    int mq_idx; /* first queue of the broker in mqs */
+    bool ok;
+    int64_t latency, until;
+} least_t;
+
+static int least_cmp(const void *a, const void *b) {
+    const least_t *x = a, *y = b;
+    if (x->ok != y->ok) return x->ok ? -1 : 1;
+    if (x->latency != y->latency) return x->latency < y->latency ? -1 : 1;
+    if (x->until != y->until) return x->until < y->until ? -1 : 1;
+    return x->mq_idx - y->mq_idx;
+}
+
+int rmq_fault_pick_least(rmq_fault_t *f, const rmq_mq_t *mqs, int n, int64_t now_ms) {
+    least_t c[RMQ_FAULT_MAX];
+    int nc = 0;
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < f->n; i++) {
+        int idx = -1; /* only brokers that still have queues in the list count */
+        for (int k = 0; k < n && idx < 0; k++)
+            if (strcmp(mqs[k].broker, f->e[i].broker) == 0) idx = k;
+        if (idx < 0) continue;
+        c[nc++] = (least_t){idx, now_ms >= f->e[i].until_ms, f->e[i].latency_ms, f->e[i].until_ms};
+    }
+    uint32_t turn = f->worst++;
+    pthread_mutex_unlock(&f->mu);
+    if (nc == 0) return -1;
+    qsort(c, (size_t)nc, sizeof(c[0]), least_cmp);
+    int half = nc / 2;
+    return c[half <= 0 ? 0 : (int)(turn % (uint32_t)half)].mq_idx;
+}
+
 int rmq_select_queue(const rmq_mq_t *mqs, int n, _Atomic uint32_t *counter, const char *last_broker,
                      rmq_fault_t *fault, int64_t now_ms) {
     if (n <= 0) return -1;
@@ -453,7 +543,23 @@ int rmq_select_queue(const rmq_mq_t *mqs, int n, _Atomic uint32_t *counter, cons
         if (fault && !rmq_fault_ok(fault, mqs[i].broker, now_ms)) continue;
         return i;
     }
-    /* everything excluded: avoid only the broker that just failed, else take the plain pick */
+    if (fault) { /* every broker is isolated: the least bad one, a queue of it in turn */
+        int b = rmq_fault_pick_least(fault, mqs, n, now_ms);
+        if (b >= 0 && last_broker && strcmp(mqs[b].broker, last_broker) == 0) {
+            /* rather another broker than the one that just failed, if the list has one */
+            for (int k = 0; k < n; k++)
+                if (strcmp(mqs[k].broker, last_broker) != 0) b = -1;
+        }
+        if (b >= 0) {
+            int cnt = 0;
+            for (int k = 0; k < n; k++) cnt += strcmp(mqs[k].broker, mqs[b].broker) == 0;
+            int want =
+                (int)(atomic_fetch_add_explicit(counter, 1, memory_order_relaxed) % (uint32_t)cnt);
+            for (int k = 0; k < n; k++)
+                if (strcmp(mqs[k].broker, mqs[b].broker) == 0 && want-- == 0) return k;
+        }
+    }
+    /* avoid only the broker that just failed, else take the plain pick */
     for (int k = 0; k < n && last_broker; k++) {
         int i = (int)((start + (uint32_t)k) % (uint32_t)n);
         if (strcmp(mqs[i].broker, last_broker) != 0) return i;

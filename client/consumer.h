@@ -18,12 +18,24 @@ typedef struct {
 rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r);
 
 /* Map a pull response into res (status, offsets); decodes the body into res->msgs on FOUND,
- * setting the broker name, and for each message MIN_OFFSET / MAX_OFFSET. Non-pull codes are
- * returned as errors. */
-rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_pull_result_t *res);
+ * setting the broker name, and for each message MIN_OFFSET / MAX_OFFSET. *suggest (may be NULL)
+ * gets suggestWhichBrokerId (0 when absent). Non-pull codes are returned as errors. */
+rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_pull_result_t *res,
+                            int64_t *suggest);
 
-/* Master address of mq's broker (route looked up when not cached). */
+/* Master address of mq's broker (route looked up when not cached): sends, locks, send-back. */
 rmq_err_t rmq_consumer_broker_addr(rmq_instance_t *in, const rmq_mq_t *mq, char *addr, size_t n);
+/* Address for offset reads and commits of mq's broker set, as RocketMQ's
+ * findBrokerAddressInAdmin: the master, or a slave while the route lists no master (route
+ * looked up when not cached). */
+rmq_err_t rmq_consumer_admin_addr(rmq_instance_t *in, const rmq_mq_t *mq, char *addr, size_t n);
+/* Where to pull mq from (PullAPIWrapper): the broker id nodes suggests for it (the master
+ * without a suggestion), else any address of the set, so a slave serves while the master is
+ * gone and the master again once the route lists it. refresh: ask the NameServer when the
+ * cache has no address (not from the loop thread). *slave: the address is not the master's (a
+ * pull there must not ask the broker to commit the offset). */
+rmq_err_t rmq_consumer_pull_addr(rmq_instance_t *in, rmq_pull_nodes_t *nodes, const rmq_mq_t *mq,
+                                 bool refresh, char *addr, size_t n, bool *slave);
 /* QUERY_CONSUMER_OFFSET: RMQ_ERR_QUERY_NOT_FOUND when the group has none. */
 rmq_err_t rmq_query_offset(rmq_instance_t *in, const char *group, const rmq_mq_t *mq, int64_t *off);
 /* UPDATE_CONSUMER_OFFSET, oneway or sync. */

@@ -55,12 +55,7 @@ struct rmq_instance_s {
     pthread_mutex_t route_mu;
     rmq_topic_info_t **topics;
     int ntopics, cap_topics;
-    struct baddr {
-        char broker[64];
-        char master[64];
-        char addrs[8][64];
-        int naddrs;
-    } * brokers;
+    rmq_bdata_t *brokers; /* broker name -> addresses by id, from the newest route naming it */
     int nbrokers, cap_brokers;
 
     /* scheduler */
@@ -396,27 +391,20 @@ void rmq_topic_info_release(rmq_topic_info_t *ti) {
 static void learn_brokers(rmq_instance_t *in, const rmq_route_t *r) {
     for (int i = 0; i < r->nb; i++) {
         const rmq_bdata_t *b = &r->b[i];
-        struct baddr *slot = NULL;
+        rmq_bdata_t *slot = NULL;
         for (int k = 0; k < in->nbrokers; k++)
             if (strcmp(in->brokers[k].broker, b->broker) == 0) slot = &in->brokers[k];
         if (!slot) {
             if (in->nbrokers == in->cap_brokers) {
                 int nc = in->cap_brokers ? in->cap_brokers * 2 : 8;
-                struct baddr *nb = realloc(in->brokers, (size_t)nc * sizeof(*nb));
+                rmq_bdata_t *nb = realloc(in->brokers, (size_t)nc * sizeof(*nb));
                 if (!nb) return;
                 in->brokers = nb;
                 in->cap_brokers = nc;
             }
             slot = &in->brokers[in->nbrokers++];
-            memset(slot, 0, sizeof(*slot));
-            rmq_strlcpy(slot->broker, b->broker, sizeof(slot->broker));
         }
-        slot->master[0] = 0;
-        slot->naddrs = 0;
-        for (int k = 0; k < b->naddr && k < 8; k++) {
-            if (b->addr[k].id == 0) rmq_strlcpy(slot->master, b->addr[k].addr, 64);
-            rmq_strlcpy(slot->addrs[slot->naddrs++], b->addr[k].addr, 64);
-        }
+        *slot = *b;
     }
 }
 
@@ -565,13 +553,21 @@ rmq_err_t rmq_instance_route(rmq_instance_t *in, const char *topic, bool refresh
 }
 
 rmq_err_t rmq_instance_broker_addr(rmq_instance_t *in, const char *broker, char *addr, size_t n) {
+    return rmq_instance_find_broker(in, broker, 0, true, addr, n, NULL);
+}
+
+rmq_err_t rmq_instance_find_broker(rmq_instance_t *in, const char *broker, int64_t id,
+                                   bool only_this, char *addr, size_t n, int64_t *got_id) {
     rmq_err_t e = RMQ_ERR__NOT_FOUND;
     pthread_mutex_lock(&in->route_mu);
     for (int i = 0; i < in->nbrokers; i++) {
-        if (strcmp(in->brokers[i].broker, broker) == 0 && in->brokers[i].master[0]) {
-            rmq_strlcpy(addr, in->brokers[i].master, n);
+        if (strcmp(in->brokers[i].broker, broker) != 0) continue;
+        const char *a = rmq_bdata_addr(&in->brokers[i], id, only_this, got_id);
+        if (a) {
+            rmq_strlcpy(addr, a, n);
             e = RMQ_OK;
         }
+        break;
     }
     pthread_mutex_unlock(&in->route_mu);
     return e;
@@ -590,15 +586,15 @@ rmq_err_t rmq_instance_broker_addrs(rmq_instance_t *in, char ***addrs, int *n) {
     bool all = has_consumers(in);
     pthread_mutex_lock(&in->route_mu);
     int cap = 1;
-    for (int i = 0; i < in->nbrokers; i++) cap += in->brokers[i].naddrs;
+    for (int i = 0; i < in->nbrokers; i++) cap += in->brokers[i].naddr;
     char **a = calloc((size_t)cap, sizeof(char *));
     int cnt = 0;
     if (a) {
         for (int i = 0; i < in->nbrokers; i++) {
-            struct baddr *b = &in->brokers[i];
-            for (int k = 0; k < b->naddrs; k++) {
-                if (!all && strcmp(b->addrs[k], b->master) != 0) continue;
-                a[cnt] = strdup(b->addrs[k]);
+            const rmq_bdata_t *b = &in->brokers[i];
+            for (int k = 0; k < b->naddr; k++) {
+                if (!all && b->addr[k].id != 0) continue;
+                a[cnt] = strdup(b->addr[k].addr);
                 if (a[cnt]) cnt++;
             }
         }

@@ -112,6 +112,12 @@ void rmq_topic_info_release(rmq_topic_info_t *ti);
 /* Master address of broker name (from any cached route) into addr. RMQ_ERR__NOT_FOUND if no
  * route mentioned it. */
 rmq_err_t rmq_instance_broker_addr(rmq_instance_t *in, const char *broker, char *addr, size_t n);
+/* The address of broker id of broker name (from the cached routes), as RocketMQ's
+ * findBrokerAddressInSubscribe (rmq_bdata_addr): with only_this false a slave stands in for a
+ * master that is gone, and the master for a slave id not listed. *got_id (may be NULL) is the id
+ * chosen. RMQ_ERR__NOT_FOUND when no cached route has a fitting address. */
+rmq_err_t rmq_instance_find_broker(rmq_instance_t *in, const char *broker, int64_t id,
+                                   bool only_this, char *addr, size_t n, int64_t *got_id);
 /* Every broker address known (masters, and slaves when any consumer is registered); *addrs
  * new array of new strings (free each, then the array). */
 rmq_err_t rmq_instance_broker_addrs(rmq_instance_t *in, char ***addrs, int *n);

@@ -150,14 +150,39 @@ rmq_err_t rmq_route_parse(const char *json, size_t len, rmq_route_t **out);
 void rmq_route_free(rmq_route_t *r);
 /* Master (id 0) address of broker in r, or NULL. */
 const char *rmq_route_master(const rmq_route_t *r, const char *broker);
-/* Any address of broker (master first), or NULL. */
+/* Any address of broker (master first, else the lowest broker id), or NULL. */
 const char *rmq_route_any_addr(const rmq_route_t *r, const char *broker);
+/* broker's BrokerData in r, or NULL. */
+const rmq_bdata_t *rmq_bdata_find(const rmq_route_t *r, const char *broker);
+/* The address of broker id in b, as RocketMQ's findBrokerAddressInSubscribe: id itself; for a
+ * slave id not listed, id + 1; then, unless only_this, any address (the master when listed, else
+ * the lowest id: a slave stands in for a master that is gone). *got_id (may be NULL) is the id
+ * chosen. NULL when nothing fits. */
+const char *rmq_bdata_addr(const rmq_bdata_t *b, int64_t id, bool only_this, int64_t *got_id);
 /* Publish queues: writable QueueData sorted by broker name with a master, 0..writeQ-1 (or the
  * orderTopicConf list). max_q > 0 caps each broker's count (TBW102 fallback). *out new. */
 rmq_err_t rmq_route_pub_queues(const rmq_route_t *r, const char *topic, int max_q, rmq_mq_t **out,
                                int *n);
 /* Subscribe queues: readable QueueData, 0..readQ-1, sorted (topic, broker, qid). *out new. */
 rmq_err_t rmq_route_sub_queues(const rmq_route_t *r, const char *topic, rmq_mq_t **out, int *n);
+
+/* PullAPIWrapper.pullFromWhichNodeTable: the broker id each queue's last PULL_MESSAGE answer
+ * suggested (suggestWhichBrokerId, broker.md 2.7). Thread-safe. */
+typedef struct {
+    pthread_mutex_t mu;
+    struct rmq_pull_node_s {
+        rmq_mq_t mq;
+        int64_t id;
+    } * e;
+    int n, cap;
+} rmq_pull_nodes_t;
+
+void rmq_pull_nodes_init(rmq_pull_nodes_t *t);
+void rmq_pull_nodes_fini(rmq_pull_nodes_t *t);
+/* Remember id for mq (0, the master, is remembered too: it replaces an older suggestion). */
+void rmq_pull_nodes_set(rmq_pull_nodes_t *t, const rmq_mq_t *mq, int64_t id);
+/* The suggestion for mq, 0 (the master) when there is none. */
+int64_t rmq_pull_nodes_get(rmq_pull_nodes_t *t, const rmq_mq_t *mq);
 
 /* MessageQueue order: topic, broker name, queue id. */
 int rmq_mq_cmp(const void *a, const void *b);
@@ -195,8 +220,10 @@ typedef struct {
     int n;
     struct {
         char broker[64];
-        int64_t until_ms; /* monotonic ms before which the broker is avoided */
+        int64_t latency_ms; /* of the last send (30000 for a failure's isolation) */
+        int64_t until_ms;   /* monotonic ms before which the broker is avoided */
     } e[RMQ_FAULT_MAX];
+    uint32_t worst; /* pickOneAtLeast's rotation */
 } rmq_fault_t;
 
 void rmq_fault_init(rmq_fault_t *f);
@@ -205,10 +232,16 @@ void rmq_fault_init(rmq_fault_t *f);
 void rmq_fault_update(rmq_fault_t *f, const char *broker, int64_t latency_ms, bool isolation,
                       int64_t now_ms);
 bool rmq_fault_ok(rmq_fault_t *f, const char *broker, int64_t now_ms);
+/* RocketMQ's pickOneAtLeast over the brokers of mqs that f remembers: ordered available first,
+ * then by last latency, then by the end of their isolation; one of the better half in turn.
+ * Index of a broker name in mqs (its first queue), -1 when f knows none of them. */
+int rmq_fault_pick_least(rmq_fault_t *f, const rmq_mq_t *mqs, int n, int64_t now_ms);
 
-/* Queue choice: round robin from *counter over mqs; skips last_broker (the broker that just
- * failed, may be NULL) and, when fault is non-NULL, brokers it marks unavailable; falls back
- * to the plain round-robin pick when every queue is excluded. -1 when n == 0. */
+/* Queue choice (MQFaultStrategy.selectOneMessageQueue): round robin from *counter over mqs;
+ * skips last_broker (the broker that just failed, may be NULL) and, when fault is non-NULL,
+ * brokers it marks unavailable. When fault excludes every queue, a queue (round robin) of the
+ * least bad broker (rmq_fault_pick_least) other than last_broker if possible; without fault, or
+ * when that finds none, the plain round-robin pick avoiding last_broker. -1 when n == 0. */
 int rmq_select_queue(const rmq_mq_t *mqs, int n, _Atomic uint32_t *counter, const char *last_broker,
                      rmq_fault_t *fault, int64_t now_ms);
 

@@ -34,8 +34,13 @@ rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r) {
     return c;
 }
 
-rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_pull_result_t *res) {
+rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_pull_result_t *res,
+                            int64_t *suggest) {
     memset(res, 0, sizeof(*res));
+    if (suggest) {
+        *suggest = 0;
+        rmq_rem_cmd_get_i64(resp, "suggestWhichBrokerId", suggest);
+    }
     switch (resp->code) {
     case RMQ_OK: res->status = RMQ_PULL_FOUND; break;
     case RMQ_ERR_PULL_NOT_FOUND: res->status = RMQ_PULL_NO_NEW_MSG; break;
@@ -64,13 +69,34 @@ rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_p
     return RMQ_OK;
 }
 
-rmq_err_t rmq_consumer_broker_addr(rmq_instance_t *in, const rmq_mq_t *mq, char *addr, size_t n) {
-    if (rmq_instance_broker_addr(in, mq->broker, addr, n) == RMQ_OK) return RMQ_OK;
+/* The address of broker id (only_this as rmq_instance_find_broker), refreshing mq's route
+ * once when the cache has none. */
+static rmq_err_t find_addr(rmq_instance_t *in, const rmq_mq_t *mq, int64_t id, bool only_this,
+                           bool refresh, char *addr, size_t n, int64_t *got) {
+    if (rmq_instance_find_broker(in, mq->broker, id, only_this, addr, n, got) == RMQ_OK)
+        return RMQ_OK;
+    if (!refresh) return RMQ_ERR__NO_ROUTE;
     rmq_topic_info_t *ti = NULL;
     rmq_err_t e = rmq_instance_route(in, mq->topic, true, false, &ti);
     if (e) return e;
     rmq_topic_info_release(ti);
-    return rmq_instance_broker_addr(in, mq->broker, addr, n);
+    return rmq_instance_find_broker(in, mq->broker, id, only_this, addr, n, got);
+}
+
+rmq_err_t rmq_consumer_broker_addr(rmq_instance_t *in, const rmq_mq_t *mq, char *addr, size_t n) {
+    return find_addr(in, mq, 0, true, true, addr, n, NULL);
+}
+
+rmq_err_t rmq_consumer_admin_addr(rmq_instance_t *in, const rmq_mq_t *mq, char *addr, size_t n) {
+    return find_addr(in, mq, 0, false, true, addr, n, NULL);
+}
+
+rmq_err_t rmq_consumer_pull_addr(rmq_instance_t *in, rmq_pull_nodes_t *nodes, const rmq_mq_t *mq,
+                                 bool refresh, char *addr, size_t n, bool *slave) {
+    int64_t got = 0;
+    rmq_err_t e = find_addr(in, mq, rmq_pull_nodes_get(nodes, mq), false, refresh, addr, n, &got);
+    if (!e && slave) *slave = got != 0;
+    return e;
 }
 
 /* An offset request for mq (consumerGroup when group, k = v when k); *out new. */
@@ -101,7 +127,7 @@ static rmq_err_t offset_call(rmq_instance_t *in, int code, const char *group, co
                              const char *k, int64_t v, int64_t *off) {
     char addr[64];
     rmq_rem_cmd_t *req = NULL;
-    rmq_err_t e = rmq_consumer_broker_addr(in, mq, addr, sizeof addr);
+    rmq_err_t e = rmq_consumer_admin_addr(in, mq, addr, sizeof addr);
     if (!e) e = offset_req(code, group, mq, k, v, &req);
     if (e) return e;
     rmq_rem_cmd_t *resp = NULL;
@@ -125,7 +151,7 @@ rmq_err_t rmq_update_offset(rmq_instance_t *in, const char *group, const rmq_mq_
                            NULL);
     char addr[64];
     rmq_rem_cmd_t *req = NULL;
-    rmq_err_t e = rmq_consumer_broker_addr(in, mq, addr, sizeof addr);
+    rmq_err_t e = rmq_consumer_admin_addr(in, mq, addr, sizeof addr);
     if (!e) e = offset_req(RMQ_REQ_UPDATE_CONSUMER_OFFSET, group, mq, "commitOffset", off, &req);
     if (e) return e;
     return rmq_instance_invoke_oneway(in, addr, req);

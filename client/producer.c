@@ -345,8 +345,10 @@ static void on_async_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* lo
         async_finish(a, RMQ_OK);
         return;
     }
-    if (err != RMQ_ERR__CLOSED && a->attempts_left > 0 && rmq_send_retryable(e) &&
-        rmq_mono_ms() < a->deadline) {
+    /* as RocketMQ 4.9's async path: only a failed or timed-out request is retried (on another
+     * broker), never a broker's error answer; here within what is left of sendMsgTimeout */
+    bool transport = err == RMQ_ERR__CONN || err == RMQ_ERR__TIMEOUT;
+    if (transport && a->attempts_left > 0 && rmq_mono_ms() < a->deadline) {
         RMQ_ILOG_WARN(p->log, MOD, "async send %s to %s failed: %s, retrying", a->enc.topic,
                       a->mq.broker, rmq_strerror(e));
         a->attempts_left--;

@@ -13,6 +13,7 @@ struct rmq_pull_consumer_s {
     rmq_instance_t *in;
     rmq_member_t member;
     char group[256];
+    rmq_pull_nodes_t nodes; /* broker id to pull each queue from (suggestWhichBrokerId) */
 };
 
 static void heartbeat_data(void *owner, json_t *arr) {
@@ -41,6 +42,7 @@ rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *conf, char *err, size_t n
         free(c);
         return NULL;
     }
+    rmq_pull_nodes_init(&c->nodes);
     c->conf = conf;
     return c;
 }
@@ -68,8 +70,8 @@ rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags,
     rmq_sub_t sub;
     rmq_err_t e = rmq_sub_parse(mq->topic, tags, &sub);
     if (e) return e;
-    char addr[64];
-    e = rmq_consumer_broker_addr(c->in, mq, addr, sizeof addr);
+    char addr[64]; /* the broker's suggestion, a slave while the master is gone: per call */
+    e = rmq_consumer_pull_addr(c->in, &c->nodes, mq, true, addr, sizeof addr, NULL);
     if (e) {
         rmq_sub_fini(&sub);
         return e;
@@ -96,13 +98,15 @@ rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags,
     int api = (int)rmq_conf_i64(rmq_instance_conf(c->in), "mqClientApiTimeout");
     e = rmq_instance_invoke_sync(c->in, addr, req, timeout_ms > 0 ? timeout_ms + api : api, &resp);
     rmq_pull_result_t *res = NULL;
+    int64_t suggest = 0;
     if (!e) {
         res = calloc(1, sizeof(*res));
         if (!res)
             e = RMQ_ERR__NOMEM;
         else
-            e = rmq_pull_response(resp, mq, res);
+            e = rmq_pull_response(resp, mq, res, &suggest);
         rmq_rem_cmd_destroy(resp);
+        if (!e) rmq_pull_nodes_set(&c->nodes, mq, suggest);
     }
     if (!e && res->n) { /* the broker filters by tag hash; re-check the tag strings */
         size_t k = 0;
@@ -142,6 +146,7 @@ void rmq_pull_result_destroy(rmq_pull_result_t *r) {
 void rmq_pull_consumer_destroy(rmq_pull_consumer_t *c) {
     if (!c) return;
     rmq_instance_release(c->in, &c->member);
+    rmq_pull_nodes_fini(&c->nodes);
     rmq_conf_destroy(c->conf);
     free(c);
 }

@@ -219,8 +219,10 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
     }
     rmq_pull_result_t res;
     rmq_err_t e = err;
-    if (!e) e = rmq_pull_response(resp, &pq->mq, &res);
+    int64_t suggest = 0;
+    if (!e) e = rmq_pull_response(resp, &pq->mq, &res, &suggest);
     rmq_rem_cmd_destroy(resp);
+    if (!e) rmq_pull_nodes_set(&c->nodes, &pq->mq, suggest);
     if (e) {
         RMQ_ILOG_WARN(c->log, MOD, "pull %s@%s:%d: %s", pq->mq.topic, pq->mq.broker,
                       pq->mq.queue_id, rmq_strerror(e));
@@ -305,12 +307,15 @@ void rmq_pc_issue_pull(rmq_pq_t *pq) {
     }
     const rmq_csub_t *s = find_sub(c, pq->mq.topic);
     char addr[64];
-    if (rmq_instance_broker_addr(c->in, pq->mq.broker, addr, sizeof addr) != RMQ_OK) {
+    bool slave = false; /* cache only: this may run on the loop thread */
+    if (rmq_consumer_pull_addr(c->in, &c->nodes, &pq->mq, false, addr, sizeof addr, &slave) !=
+        RMQ_OK) {
         pull_later(pq, c->pull_delay_exc);
         return;
     }
     int sysflag = RMQ_PULL_F_SUSPEND | RMQ_PULL_F_SUBSCRIPTION;
-    if (!c->broadcast && commit > 0) sysflag |= RMQ_PULL_F_COMMIT_OFFSET;
+    /* a slave ignores the flag: that offset goes by UPDATE_CONSUMER_OFFSET (persist) */
+    if (!c->broadcast && commit > 0 && !slave) sysflag |= RMQ_PULL_F_COMMIT_OFFSET;
     rmq_pull_req_t r = {
         .group = c->group,
         .mq = &pq->mq,
@@ -490,6 +495,7 @@ rmq_push_consumer_t *rmq_push_consumer_new(rmq_conf_t *conf, char *err, size_t n
     atomic_init(&c->stopping, false);
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->rb_mu, NULL);
+    rmq_pull_nodes_init(&c->nodes);
     pthread_mutex_init(&c->pool_mu, NULL);
     pthread_cond_init(&c->pool_cv, NULL);
     return c;
@@ -621,6 +627,7 @@ static void consumer_free(rmq_push_consumer_t *c) {
     rmq_conf_destroy(c->conf);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->rb_mu);
+    rmq_pull_nodes_fini(&c->nodes);
     pthread_mutex_destroy(&c->pool_mu);
     pthread_cond_destroy(&c->pool_cv);
     free(c);

@@ -83,7 +83,8 @@ struct rmq_push_consumer_s {
 
     pthread_mutex_t mu; /* pqs, graveyard */
     rmq_pq_t *pqs, *grave;
-    pthread_mutex_t rb_mu; /* one rebalance at a time */
+    pthread_mutex_t rb_mu;  /* one rebalance at a time */
+    rmq_pull_nodes_t nodes; /* broker id to pull each queue from (suggestWhichBrokerId) */
 
     /* consume pool */
     pthread_mutex_t pool_mu;

@@ -107,7 +107,8 @@ static bool rebalance_topic(rmq_push_consumer_t *c, const char *topic) {
     char addrs[8][64];
     int naddr = 0;
     for (int i = 0; i < ti->route->nq && naddr < 8; i++) {
-        const char *a = rmq_route_master(ti->route, ti->route->q[i].broker);
+        /* master first; a slave answers too (consumers heartbeat every address of a set) */
+        const char *a = rmq_route_any_addr(ti->route, ti->route->q[i].broker);
         if (a) rmq_strlcpy(addrs[naddr++], a, sizeof addrs[0]);
     }
     rmq_topic_info_release(ti);

@@ -80,6 +80,119 @@ static void test_latency_fault(void **st) {
     pthread_mutex_destroy(&f.mu);
 }
 
+/* Both brokers isolated: the least bad one (available first, then the lower latency) takes
+ * the sends, on each of its queues in turn, rather than a plain round robin over both. */
+static void test_fault_pick_least(void **st) {
+    rmq_fault_t f;
+    rmq_fault_init(&f);
+    rmq_mq_t mqs[5];
+    mk_mq(&mqs[0], "T", "a", 0);
+    mk_mq(&mqs[1], "T", "a", 1);
+    mk_mq(&mqs[2], "T", "b", 0);
+    mk_mq(&mqs[3], "T", "b", 1);
+    mk_mq(&mqs[4], "T", "b", 2);
+    int64_t now = 1000000;
+    assert_int_equal(rmq_fault_pick_least(&f, mqs, 5, now), -1); /* nothing remembered */
+    rmq_fault_update(&f, "a", 40, true, now);                    /* failed: 30000 ms class, 600 s */
+    rmq_fault_update(&f, "b", 2500, false, now);                 /* slow: 120 s */
+    rmq_fault_update(&f, "gone", 1, true, now); /* no queue in the list: never picked */
+    assert_string_equal(mqs[rmq_fault_pick_least(&f, mqs, 5, now + 1)].broker, "b");
+    _Atomic uint32_t rr = 0;
+    int seen[5] = {0};
+    for (int i = 0; i < 30; i++) seen[rmq_select_queue(mqs, 5, &rr, NULL, &f, now + 1)]++;
+    assert_int_equal(seen[0] + seen[1], 0);
+    assert_int_equal(seen[2], 10);
+    assert_int_equal(seen[3], 10);
+    assert_int_equal(seen[4], 10);
+    /* the least bad broker just failed: another one is tried instead */
+    for (int i = 0; i < 10; i++)
+        assert_string_equal(mqs[rmq_select_queue(mqs, 5, &rr, "b", &f, now + 1)].broker, "a");
+    /* b's window ends first: available again, picked by the first pass */
+    for (int i = 0; i < 10; i++)
+        assert_string_equal(mqs[rmq_select_queue(mqs, 5, &rr, NULL, &f, now + 120000)].broker, "b");
+    pthread_mutex_destroy(&f.mu);
+}
+
+/* A broker set whose master is gone (issue 9, broker.md 9.5): its queues leave the publish set
+ * but stay readable, and reads find its slave. */
+static const char *ROUTE_MASTER_GONE =
+    "{\"brokerDatas\":[{\"brokerAddrs\":{\"1\":\"10.0.0.2:10911\"},\"brokerName\":\"broker-a\","
+    "\"cluster\":\"C\"},{\"brokerAddrs\":{\"0\":\"10.0.0.3:10911\",\"1\":\"10.0.0.4:10911\","
+    "\"3\":\"10.0.0.5:10911\"},\"brokerName\":\"broker-b\",\"cluster\":\"C\"}],"
+    "\"queueDatas\":[{\"brokerName\":\"broker-a\",\"perm\":6,\"readQueueNums\":4,"
+    "\"writeQueueNums\":4},{\"brokerName\":\"broker-b\",\"perm\":6,\"readQueueNums\":4,"
+    "\"writeQueueNums\":4}]}";
+
+static void test_route_master_gone(void **st) {
+    rmq_route_t *r = NULL;
+    assert_int_equal(rmq_route_parse(ROUTE_MASTER_GONE, strlen(ROUTE_MASTER_GONE), &r), RMQ_OK);
+    rmq_mq_t *pub = NULL, *sub = NULL;
+    int npub = 0, nsub = 0;
+    assert_int_equal(rmq_route_pub_queues(r, "T", 0, &pub, &npub), RMQ_OK);
+    assert_int_equal(npub, 4);
+    for (int i = 0; i < npub; i++) assert_string_equal(pub[i].broker, "broker-b");
+    assert_int_equal(rmq_route_sub_queues(r, "T", &sub, &nsub), RMQ_OK);
+    assert_int_equal(nsub, 8);
+    /* sends, retries and fault picks only ever see broker-b */
+    _Atomic uint32_t rr = 0;
+    rmq_fault_t f;
+    rmq_fault_init(&f);
+    rmq_fault_update(&f, "broker-b", 1, true, 0);
+    for (int i = 0; i < 8; i++) {
+        assert_string_equal(pub[rmq_select_queue(pub, npub, &rr, NULL, NULL, 0)].broker,
+                            "broker-b");
+        assert_string_equal(pub[rmq_select_queue(pub, npub, &rr, "broker-b", &f, 1)].broker,
+                            "broker-b");
+    }
+    pthread_mutex_destroy(&f.mu);
+    /* addresses: master only (sends, locks) vs any of the set (pulls, offsets) */
+    assert_null(rmq_route_master(r, "broker-a"));
+    assert_string_equal(rmq_route_any_addr(r, "broker-a"), "10.0.0.2:10911");
+    assert_string_equal(rmq_route_any_addr(r, "broker-b"), "10.0.0.3:10911");
+    const rmq_bdata_t *a = rmq_bdata_find(r, "broker-a"), *b = rmq_bdata_find(r, "broker-b");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_null(rmq_bdata_find(r, "broker-x"));
+    assert_null(rmq_bdata_addr(NULL, 0, false, NULL));
+    int64_t got = -1;
+    assert_null(rmq_bdata_addr(a, 0, true, &got));
+    assert_int_equal(got, -1);
+    assert_string_equal(rmq_bdata_addr(a, 0, false, &got), "10.0.0.2:10911"); /* the slave */
+    assert_int_equal(got, 1);
+    assert_string_equal(rmq_bdata_addr(a, 1, true, &got), "10.0.0.2:10911");
+    /* a suggested slave id: itself, else id + 1, else the master */
+    assert_string_equal(rmq_bdata_addr(b, 1, true, &got), "10.0.0.4:10911");
+    assert_int_equal(got, 1);
+    assert_string_equal(rmq_bdata_addr(b, 2, true, &got), "10.0.0.5:10911");
+    assert_int_equal(got, 3);
+    assert_null(rmq_bdata_addr(b, 5, true, NULL));
+    assert_string_equal(rmq_bdata_addr(b, 5, false, &got), "10.0.0.3:10911");
+    assert_int_equal(got, 0);
+    free(pub);
+    free(sub);
+    rmq_route_free(r);
+}
+
+/* pullFromWhichNodeTable: per queue, the last suggestion wins; none means the master. */
+static void test_pull_nodes(void **st) {
+    rmq_pull_nodes_t t;
+    rmq_pull_nodes_init(&t);
+    rmq_mq_t q[40];
+    for (int i = 0; i < 40; i++) mk_mq(&q[i], "T", i % 2 ? "b" : "a", i / 2);
+    assert_int_equal(rmq_pull_nodes_get(&t, &q[0]), 0);
+    rmq_pull_nodes_set(&t, &q[0], 0); /* the master: nothing stored */
+    assert_int_equal(t.n, 0);
+    for (int i = 0; i < 40; i++) rmq_pull_nodes_set(&t, &q[i], 1 + i % 3);
+    for (int i = 0; i < 40; i++) assert_int_equal(rmq_pull_nodes_get(&t, &q[i]), 1 + i % 3);
+    rmq_pull_nodes_set(&t, &q[7], 0); /* back to the master */
+    assert_int_equal(rmq_pull_nodes_get(&t, &q[7]), 0);
+    assert_int_equal(rmq_pull_nodes_get(&t, &q[8]), 1 + 8 % 3);
+    rmq_mq_t other;
+    mk_mq(&other, "U", "a", 0);
+    assert_int_equal(rmq_pull_nodes_get(&t, &other), 0);
+    rmq_pull_nodes_fini(&t);
+}
+
 /* ---- allocation ------------------------------------------------------------------------ */
 
 static void alloc_case(int nq, int nc, int idx, const int *expect, int nexpect) {
@@ -793,6 +906,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_select_round_robin),
         cmocka_unit_test(test_latency_fault),
+        cmocka_unit_test(test_fault_pick_least),
+        cmocka_unit_test(test_route_master_gone),
+        cmocka_unit_test(test_pull_nodes),
         cmocka_unit_test(test_allocate_averagely),
         cmocka_unit_test(test_mq_order),
         cmocka_unit_test(test_tag_expressions),
