@@ -41,6 +41,7 @@
 #include "broker/offset.h"
 #include "broker/pull.h"
 #include "broker/schedule.h"
+#include "broker/slave.h"
 #include "broker/subgroup.h"
 #include "broker/topic.h"
 #include "common/log.h"
@@ -64,6 +65,7 @@ typedef struct rmq_broker_s {
     rmq_rem_server_t *fast;   /* the "VIP channel" on listenPort - 2: same table */
     rmq_rem_client_t *client; /* NameServers; on the loop */
     rmq_broker_dispatch_t *dispatch;
+    rmq_broker_slave_sync_t *sync; /* slave: metadata sync from the master (slave.c) */
     /* shutdown (on the loop) */
     uv_signal_t sigterm, sigint;
     uv_timer_t reg_timer, offset_timer, stop_timer, final_timer;
@@ -384,6 +386,8 @@ static void begin_shutdown(rmq_broker_t *b, const char *why) {
     b->state_since = rmq_mono_ms();
     uv_timer_stop(&b->reg_timer);
     uv_timer_stop(&b->offset_timer);
+    rmq_broker_slave_sync_close(b->sync); /* applies nothing from now on */
+    b->sync = NULL;
     rmq_broker_hold_close(b->ctx.hold); /* answers every held pull now */
     b->ctx.hold = NULL;
     uv_timer_start(&b->stop_timer, on_stop_tick, 0, 10);
@@ -610,6 +614,15 @@ static bool start(rmq_broker_t *b) {
         return false;
     }
     if (!start_ha(b)) return false;
+    if (b->cfg.broker_role == RMQ_ROLE_SLAVE) {
+        rmq_broker_slave_deps_t deps = {.client = b->client,
+                                        .master_addr = b->master_addr,
+                                        .topics = x->topics,
+                                        .offsets = x->offsets,
+                                        .subgroups = x->subgroups,
+                                        .schedule = x->schedule};
+        if (rmq_broker_slave_sync_start(&x->env, &deps, &b->sync) != RMQ_OK) return false;
+    }
     if (rmq_rem_server_start(b->server) != RMQ_OK) {
         RMQ_LOG_ERROR("broker", "cannot listen on port %d", b->cfg.listen_port);
         rmq_store_close(x->env.store);

@@ -211,6 +211,14 @@ rmq_err_t rmq_broker_offsets_decode(rmq_broker_offsets_t *t, const char *text, s
     return RMQ_OK;
 }
 
+rmq_err_t rmq_broker_offsets_sync(rmq_broker_offsets_t *t, const void *body, size_t len) {
+    rmq_err_t e = rmq_broker_offsets_decode(t, body, len);
+    if (e != RMQ_OK) return e;
+    t->changes++;
+    rmq_broker_offsets_persist(t);
+    return RMQ_OK;
+}
+
 bool rmq_broker_offsets_has(rmq_broker_offsets_t *t, const char *group, const char *topic) {
     tg_t *tg = t ? tg_find(t, group, topic, false) : NULL;
     return tg && tg->n > 0;

@@ -22,6 +22,9 @@ int64_t rmq_broker_offset_get(rmq_broker_offsets_t *t, const char *group, const 
 /* A consumer's commit: stores it and feeds the group's consume rate. */
 void rmq_broker_offset_set(rmq_broker_offsets_t *t, const char *group, const char *topic, int qid,
                            int64_t offset);
+/* Slave metadata sync (broker.md 9.4): merge the master's GET_ALL_CONSUMER_OFFSET answer
+ * (overwrite per key) and persist. */
+rmq_err_t rmq_broker_offsets_sync(rmq_broker_offsets_t *t, const void *body, size_t len);
 /* Does group have any offset for topic? */
 bool rmq_broker_offsets_has(rmq_broker_offsets_t *t, const char *group, const char *topic);
 /* Messages per second the group consumed of topic, from its offset commits (last minute). */

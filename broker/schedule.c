@@ -370,6 +370,20 @@ rmq_err_t rmq_broker_schedule_open(const rmq_broker_env_t *env, const bool *stop
     return RMQ_OK;
 }
 
+rmq_err_t rmq_broker_schedule_sync(rmq_broker_schedule_t *s, const void *body, size_t len) {
+    rmq_err_t e = rmq_broker_delay_offsets_decode(body, len, s->offs, s->n);
+    if (e != RMQ_OK) return e;
+    char path[600];
+    offsets_path(s->env, path, sizeof path);
+    e = rmq_store_cfgfile_write(path, body, len);
+    if (e != RMQ_OK) {
+        RMQ_LOG_ERROR("schedule", "cannot write %s: %s", path, rmq_strerror(e));
+        return e;
+    }
+    s->persisted_changes = s->changes;
+    return RMQ_OK;
+}
+
 /* Every handle's data is the service once closing (set by rmq_broker_schedule_close). */
 static void on_handle_closed(uv_handle_t *h) {
     rmq_broker_schedule_t *s = h->data;

@@ -23,6 +23,9 @@ void rmq_broker_schedule_persist(rmq_broker_schedule_t *s);
  * callbacks). Call before the store closes. NULL is a no-op. */
 void rmq_broker_schedule_close(rmq_broker_schedule_t *s);
 
+/* Slave metadata sync (broker.md 9.4): the master's GET_ALL_DELAY_OFFSET answer becomes
+ * delayOffset.json verbatim (and the offsets in memory). RMQ_ERR__CORRUPT when unparsable. */
+rmq_err_t rmq_broker_schedule_sync(rmq_broker_schedule_t *s, const void *body, size_t len);
 /* GET_ALL_DELAY_OFFSET (45): the delayOffset.json content (dispatch.c). */
 RMQ_BROKER_HANDLER(rmq_broker_schedule_on_get_all);
 

@@ -793,11 +793,14 @@ static rmq_rem_cmd_t *handle_send_back(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, r
     if (!sg)
         return rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
                               "subscription group not exist, %s", group);
-    if (!(b->env.cfg->broker_permission & RMQ_PERM_WRITE) ||
-        b->env.cfg->broker_role == RMQ_ROLE_SLAVE)
+    if (!(b->env.cfg->broker_permission & RMQ_PERM_WRITE))
         return rmq_broker_err(req, RMQ_ERR_NO_PERMISSION,
                               "the broker[%s] sending message is forbidden",
                               b->env.cfg->broker_ip1);
+    /* RocketMQ's slave store refuses the put: SERVICE_NOT_AVAILABLE (broker.md 9.1) */
+    if (b->env.cfg->broker_role == RMQ_ROLE_SLAVE)
+        return rmq_broker_err(req, RMQ_ERR_SERVICE_NOT_AVAILABLE,
+                              "the broker is a slave, sending message back is forbidden");
     if (sg->retry_queue_nums <= 0) return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 
     char retry[300];

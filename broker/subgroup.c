@@ -193,6 +193,26 @@ rmq_err_t rmq_broker_subgroups_open(const rmq_broker_env_t *env,
     return RMQ_OK;
 }
 
+rmq_err_t rmq_broker_subgroups_sync(rmq_broker_subgroups_t *t, const void *body, size_t len) {
+    char err[160];
+    json_t *root = rmq_fjson_parse(body, len, err, sizeof err);
+    json_t *dv = root ? json_object_get(root, "dataVersion") : NULL;
+    if (!json_is_object(dv) || !json_is_object(json_object_get(root, "subscriptionGroupTable"))) {
+        json_decref(root);
+        return RMQ_ERR__CORRUPT;
+    }
+    int64_t counter = rmq_fj_get_i64(dv, "counter", 0), ts = rmq_fj_get_i64(dv, "timestamp", 0);
+    json_decref(root);
+    if (counter == t->dv_counter && ts == t->dv_timestamp) return RMQ_OK; /* unchanged */
+    rmq_map_fini(&t->map, free);
+    rmq_map_init(&t->map);
+    rmq_err_t e = decode_all(t, body, len);
+    persist(t);
+    RMQ_LOG_INFO("subgroup", "subscription groups synchronised from the master: %zu groups",
+                 t->map.count);
+    return e;
+}
+
 void rmq_broker_subgroups_close(rmq_broker_subgroups_t *t) {
     if (!t) return;
     rmq_map_fini(&t->map, free);

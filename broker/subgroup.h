@@ -28,6 +28,9 @@ rmq_err_t rmq_broker_subgroups_open(const rmq_broker_env_t *env,
                                     void (*drop_offsets)(const char *group, void *arg), void *arg,
                                     rmq_broker_subgroups_t **out);
 void rmq_broker_subgroups_close(rmq_broker_subgroups_t *t); /* NULL is a no-op */
+/* Slave metadata sync (broker.md 9.4): body is the master's GET_ALL_SUBSCRIPTIONGROUP_CONFIG
+ * answer; when its dataVersion differs from ours the table is replaced and persisted. */
+rmq_err_t rmq_broker_subgroups_sync(rmq_broker_subgroups_t *t, const void *body, size_t len);
 /* NULL when the group is not configured (no auto-create). Borrowed (loop). */
 const rmq_subgroup_t *rmq_broker_subgroup_find(rmq_broker_subgroups_t *t, const char *group);
 /* Find, or auto-create when autoCreateSubscriptionGroup; NULL otherwise. */

@@ -117,6 +117,36 @@ static void persist(rmq_broker_topics_t *t) {
     free(s);
 }
 
+/* One TopicConfig of a topicConfigTable (k its key). */
+static void tc_from_json(const char *k, json_t *v, rmq_topic_cfg_t *tc) {
+    memset(tc, 0, sizeof *tc);
+    json_t *name = json_object_get(v, "topicName");
+    rmq_strlcpy(tc->name, json_is_string(name) ? json_string_value(name) : k, sizeof tc->name);
+    tc->read_queue_nums = (int)jint(v, "readQueueNums", 16);
+    tc->write_queue_nums = (int)jint(v, "writeQueueNums", 16);
+    tc->perm = (int)jint(v, "perm", RMQ_PERM_READ | RMQ_PERM_WRITE);
+    json_t *ft = json_object_get(v, "topicFilterType");
+    tc->topic_filter_type = json_is_string(ft) && !strcmp(json_string_value(ft), "MULTI_TAG");
+    if (json_is_integer(ft)) tc->topic_filter_type = json_integer_value(ft) == 1;
+    tc->topic_sys_flag = (int)jint(v, "topicSysFlag", 0);
+    tc->order = json_is_true(json_object_get(v, "order"));
+}
+
+/* Upsert every entry of a topicConfigTable; returns how many. */
+static size_t upsert_table(rmq_broker_topics_t *t, json_t *table) {
+    const char *k;
+    json_t *v;
+    size_t n = 0;
+    json_object_foreach(table, k, v) {
+        if (!json_is_object(v)) continue;
+        rmq_topic_cfg_t tc;
+        tc_from_json(k, v, &tc);
+        upsert(t, &tc);
+        n++;
+    }
+    return n;
+}
+
 static rmq_err_t load(rmq_broker_topics_t *t) {
     char *text = NULL;
     size_t len = 0;
@@ -140,26 +170,7 @@ static rmq_err_t load(rmq_broker_topics_t *t) {
         t->dv_counter = jint(dv, "counter", 0);
         t->dv_timestamp = jint(dv, "timestamp", rmq_now_ms());
     }
-    json_t *table = json_object_get(root, "topicConfigTable");
-    const char *k;
-    json_t *v;
-    size_t n = 0;
-    json_object_foreach(table, k, v) {
-        if (!json_is_object(v)) continue;
-        rmq_topic_cfg_t tc = {0};
-        json_t *name = json_object_get(v, "topicName");
-        rmq_strlcpy(tc.name, json_is_string(name) ? json_string_value(name) : k, sizeof tc.name);
-        tc.read_queue_nums = (int)jint(v, "readQueueNums", 16);
-        tc.write_queue_nums = (int)jint(v, "writeQueueNums", 16);
-        tc.perm = (int)jint(v, "perm", RMQ_PERM_READ | RMQ_PERM_WRITE);
-        json_t *ft = json_object_get(v, "topicFilterType");
-        tc.topic_filter_type = json_is_string(ft) && !strcmp(json_string_value(ft), "MULTI_TAG");
-        if (json_is_integer(ft)) tc.topic_filter_type = json_integer_value(ft) == 1;
-        tc.topic_sys_flag = (int)jint(v, "topicSysFlag", 0);
-        tc.order = json_is_true(json_object_get(v, "order"));
-        upsert(t, &tc);
-        n++;
-    }
+    size_t n = upsert_table(t, json_object_get(root, "topicConfigTable"));
     json_decref(root);
     RMQ_LOG_INFO("topic", "loaded %zu topics from %s", n, t->path);
     return RMQ_OK;
@@ -215,6 +226,40 @@ void rmq_broker_topics_close(rmq_broker_topics_t *t) {
     persist(t);
     rmq_map_fini(&t->map, free);
     free(t);
+}
+
+/* ---- slave sync (broker.md 9.4) ------------------------------------------------------------ */
+
+static bool drop_absent(rmq_map_ent_t *e, void *table) {
+    if (json_object_get(table, e->key)) return false;
+    free(e->v.ptr);
+    return true;
+}
+
+rmq_err_t rmq_broker_topics_sync(rmq_broker_topics_t *t, const void *body, size_t len) {
+    json_error_t je;
+    json_t *root = json_loadb(body, len, 0, &je);
+    json_t *table = root ? json_object_get(root, "topicConfigTable") : NULL;
+    json_t *dv = root ? json_object_get(root, "dataVersion") : NULL;
+    if (!json_is_object(table) || !json_is_object(dv)) {
+        json_decref(root);
+        return RMQ_ERR__CORRUPT;
+    }
+    int64_t counter = jint(dv, "counter", 0), ts = jint(dv, "timestamp", 0);
+    if (counter == t->dv_counter && ts == t->dv_timestamp) {
+        json_decref(root);
+        return RMQ_OK; /* unchanged */
+    }
+    /* Replace: drop what the master no longer has, then take every entry. */
+    rmq_map_each(&t->map, drop_absent, table);
+    size_t n = upsert_table(t, table);
+    t->dv_counter = counter;
+    t->dv_timestamp = ts;
+    json_decref(root);
+    persist(t);
+    RMQ_LOG_INFO("topic", "topic table synchronised from the master: %zu topics", n);
+    if (t->changed) t->changed(t->changed_arg);
+    return RMQ_OK;
 }
 
 /* ---- queries and changes ------------------------------------------------------------------- */

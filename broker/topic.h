@@ -44,6 +44,10 @@ char *rmq_broker_topics_wrapper_json(rmq_broker_topics_t *t);
  * {"table":{topic:"brokerA:4;..."}}: topics listed become order topics, others stop being. */
 void rmq_broker_topics_update_order(rmq_broker_topics_t *t, const void *body, size_t len);
 
+/* Slave metadata sync (broker.md 9.4): body is the master's GET_ALL_TOPIC_CONFIG answer
+ * (TopicConfigSerializeWrapper); when its dataVersion differs from ours the whole table is
+ * replaced by the master's and persisted. RMQ_ERR__CORRUPT when body is not such a wrapper. */
+rmq_err_t rmq_broker_topics_sync(rmq_broker_topics_t *t, const void *body, size_t len);
 /* Topic name validity (broker.md 1.2 step 3) under cfg's maxTopicLength (127 when cfg is NULL):
  * NULL when valid, else a reason. */
 const char *rmq_broker_topic_invalid(const rmq_broker_cfg_t *cfg, const char *topic);
