@@ -1,7 +1,7 @@
 # Replication integration tests (issue 9): real NameServer, master and slave processes, raw
 # frames; 0221 puts the fault proxy between master and slave.
 if(TARGET mqbroker AND TARGET mqnamesrv)
-  foreach(t 0220-ha-sync-kill9)
+  foreach(t 0220-ha-sync-kill9 0222-ha-roles-sync)
     rmq_integration_test(${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/${t}.c
                          LIBS rmq_remoting rmq_common Threads::Threads
                          DEPENDS mqnamesrv mqbroker TIMEOUT 180)
