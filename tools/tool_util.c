@@ -220,3 +220,52 @@ rmq_conf_t *rmq_tool_conf_new(const char *ns) {
     }
     return c;
 }
+
+/* ---- replication ------------------------------------------------------------------- */
+
+static int64_t kv_i64(rmq_tool_kv_get get, void *tab, const char *k) {
+    const char *v = tab ? get(tab, k) : NULL;
+    char *end;
+    if (!v || !*v) return -1;
+    long long x = strtoll(v, &end, 10);
+    return *end ? -1 : (int64_t)x;
+}
+
+/* Length of addr's host part (before the last ':'). */
+static size_t host_len(const char *addr) {
+    const char *c = strrchr(addr, ':');
+    return c ? (size_t)(c - addr) : strlen(addr);
+}
+
+void rmq_tool_slave_repl(rmq_tool_kv_get get, void *st, void *mt, const char *slave_addr,
+                         rmq_tool_repl_t *out) {
+    out->slave_offset = kv_i64(get, st, "haSlaveMaxOffset");
+    if (out->slave_offset < 0) out->slave_offset = kv_i64(get, st, "commitLogMaxOffset");
+    out->master_offset = kv_i64(get, mt, "masterCommitLogMaxOffset");
+    if (out->master_offset < 0) out->master_offset = kv_i64(get, mt, "commitLogMaxOffset");
+    out->behind_bytes = -1;
+    out->behind_ms = -1;
+    if (out->slave_offset >= 0 && out->master_offset >= 0)
+        out->behind_bytes =
+            out->master_offset > out->slave_offset ? out->master_offset - out->slave_offset : 0;
+    if (!mt || out->slave_offset < 0) return;
+    size_t hl = host_len(slave_addr);
+    int64_t best = -1;
+    for (int i = 0; i < 64; i++) {
+        char k[48];
+        snprintf(k, sizeof k, "slave%dAddr", i);
+        const char *a = get(mt, k);
+        if (!a) break;
+        if (host_len(a) != hl || strncmp(a, slave_addr, hl) != 0) continue;
+        snprintf(k, sizeof k, "slave%dAckOffset", i);
+        int64_t ack = kv_i64(get, mt, k);
+        snprintf(k, sizeof k, "slave%dFallBehindMs", i);
+        int64_t ms = kv_i64(get, mt, k);
+        if (ack < 0 || ms < 0) continue;
+        int64_t d = ack > out->slave_offset ? ack - out->slave_offset : out->slave_offset - ack;
+        if (best < 0 || d < best) {
+            best = d;
+            out->behind_ms = ms;
+        }
+    }
+}

@@ -46,6 +46,23 @@ int64_t rmq_tool_parse_time(const char *s, int64_t now_ms);
 /* UtilAll.timeMillisToHumanString2: "yyyy-MM-dd HH:mm:ss,SSS" local time (out >= 32). */
 void rmq_tool_fmt_time(int64_t ms, char *out, size_t n);
 
+/* ---- replication (clusterList -r) --------------------------------------------------- */
+
+/* A runtime-info value: the string of key k in table tab, NULL when absent. */
+typedef const char *(*rmq_tool_kv_get)(void *tab, const char *k);
+/* How far a slave is behind its master; -1 where unknown. */
+typedef struct {
+    int64_t slave_offset;  /* the slave's haSlaveMaxOffset (else its commitLogMaxOffset) */
+    int64_t master_offset; /* the master's masterCommitLogMaxOffset (else commitLogMaxOffset) */
+    int64_t behind_bytes;  /* master_offset - slave_offset, at least 0 */
+    int64_t behind_ms;     /* the master's slaveNFallBehindMs for this slave's connection */
+} rmq_tool_repl_t;
+/* From the slave's runtime table st and its master's mt (NULL: unreachable). The master lists
+ * its HA connections as slaveN* keys by socket address; the slave's entry is the one on
+ * slave_addr's host whose slaveNAckOffset is nearest the slave's offset. */
+void rmq_tool_slave_repl(rmq_tool_kv_get get, void *st, void *mt, const char *slave_addr,
+                         rmq_tool_repl_t *out);
+
 /* ---- latency histogram ---------------------------------------------------------------- */
 
 /* HDR-style: values below 128 exact, then 64 linear sub-buckets per power of two (<= 1.6 %

@@ -226,11 +226,51 @@ static void test_msgrec(void **st) {
     rmq_buf_fini(&props);
 }
 
+static const char *jget(void *tab, const char *k) {
+    return json_string_value(json_object_get((json_t *)tab, k));
+}
+
+/* clusterList -r: a slave's lag from its own runtime table and its master's (two slaves on one
+ * host: the connection whose ack is nearest the slave's own offset is its). */
+static void test_slave_repl(void **st) {
+    (void)st;
+    json_t *s = json_pack("{s:s,s:s}", "haSlaveMaxOffset", "1000", "commitLogMaxOffset", "999");
+    json_t *m =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "masterCommitLogMaxOffset", "5000",
+                  "slave0Addr", "10.0.0.9:40000", "slave0AckOffset", "1000", "slave0FallBehindMs",
+                  "77", "slave1Addr", "10.0.0.2:40001", "slave1AckOffset", "4000",
+                  "slave1FallBehindMs", "5", "slave2Addr", "10.0.0.2:40002");
+    json_object_set_new(m, "slave2AckOffset", json_string("1100"));
+    json_object_set_new(m, "slave2FallBehindMs", json_string("1234"));
+    rmq_tool_repl_t r;
+    rmq_tool_slave_repl(jget, s, m, "10.0.0.2:10911", &r);
+    assert_int_equal(r.slave_offset, 1000);
+    assert_int_equal(r.master_offset, 5000);
+    assert_int_equal(r.behind_bytes, 4000);
+    assert_int_equal(r.behind_ms, 1234); /* slave2: same host, ack 1100 nearest 1000 */
+    /* master unreachable: only the slave's own offset is known */
+    rmq_tool_slave_repl(jget, s, NULL, "10.0.0.2:10911", &r);
+    assert_int_equal(r.slave_offset, 1000);
+    assert_int_equal(r.master_offset, -1);
+    assert_int_equal(r.behind_bytes, -1);
+    assert_int_equal(r.behind_ms, -1);
+    /* a slave without HA keys (older broker): commitLogMaxOffset; ahead of the master: 0 */
+    json_object_del(s, "haSlaveMaxOffset");
+    json_object_set_new(m, "masterCommitLogMaxOffset", json_string("900"));
+    rmq_tool_slave_repl(jget, s, m, "10.0.0.7:10911", &r);
+    assert_int_equal(r.slave_offset, 999);
+    assert_int_equal(r.behind_bytes, 0);
+    assert_int_equal(r.behind_ms, -1); /* no connection from that host */
+    json_decref(s);
+    json_decref(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_opts_forms), cmocka_unit_test(test_opts_errors),
-        cmocka_unit_test(test_time),       cmocka_unit_test(test_hist),
-        cmocka_unit_test(test_json_fix),   cmocka_unit_test(test_msgrec),
+        cmocka_unit_test(test_opts_forms),  cmocka_unit_test(test_slave_repl),
+        cmocka_unit_test(test_opts_errors), cmocka_unit_test(test_time),
+        cmocka_unit_test(test_hist),        cmocka_unit_test(test_json_fix),
+        cmocka_unit_test(test_msgrec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

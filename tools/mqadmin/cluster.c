@@ -1,4 +1,10 @@
-/* mqadmin cluster and broker commands: clusterList, brokerStatus. */
+/* mqadmin cluster and broker commands: clusterList, brokerStatus.
+ *
+ * Replication (issue 9): brokerStatus prints every runtime-info key, so the broker's HA keys
+ * (haSlaveMaxOffset, slaveNAckOffset, slaveNFallBehindBytes/Ms, ...) appear as they are.
+ * clusterList keeps 4.9.8's two layouts untouched (scripts parse them) and adds a third, -r:
+ * one row per slave with its master's offset, its own and how far behind it is in bytes and
+ * in time; --json rows of slaves carry the same four figures. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -35,7 +41,19 @@ static double first_num(const char *s) {
     return s && *s ? strtod(s, NULL) : 0;
 }
 
-static int cluster_once(ctx_t *c, bool more) {
+static const char *tab_get(void *tab, const char *k) {
+    return json_string_value(json_object_get((json_t *)tab, k));
+}
+
+/* -1 (unknown) as "-", else the number. */
+static const char *num_or_dash(int64_t v, char *buf, size_t n) {
+    if (v < 0) return "-";
+    snprintf(buf, n, "%lld", (long long)v);
+    return buf;
+}
+
+/* more: the -m layout; repl: the -r layout (one row per slave: how far it is behind). */
+static int cluster_once(ctx_t *c, bool more, bool repl) {
     json_t *ci = adm_cluster_info(c);
     if (!ci) return 1;
     json_t *cat = json_object_get(ci, "clusterAddrTable");
@@ -47,7 +65,11 @@ static int cluster_once(ctx_t *c, bool more) {
     json_t *v;
     json_t *rows = json_array();
     if (!c->json) {
-        if (more)
+        if (repl)
+            printf("%-16s  %-22s  %-4s  %-22s %18s %18s %16s %12s\n", "#Cluster Name",
+                   "#Broker Name", "#BID", "#Addr", "#Master Offset", "#Slave Offset",
+                   "#Behind(Bytes)", "#Behind(ms)");
+        else if (more)
             printf("%-16s  %-32s %14s %14s %14s %14s\n", "#Cluster Name", "#Broker Name",
                    "#InTotalYest", "#OutTotalYest", "#InTotalToday", "#OutTotalToday");
         else
@@ -74,6 +96,7 @@ static int cluster_once(ctx_t *c, bool more) {
                     ids[y] = ids[y - 1];
                     ids[y - 1] = t;
                 }
+            json_t *mt = NULL; /* the master's table (id 0 comes first), for its slaves */
             for (size_t x = 0; x < nid; x++) {
                 char idk[24];
                 snprintf(idk, sizeof idk, "%ld", ids[x]);
@@ -110,9 +133,29 @@ static int cluster_once(ctx_t *c, bool more) {
                     adm_jstr(t, "pageCacheLockTimeMills"), "hour", hour, "commitLogDiskRatio",
                     space, "inTotalYest", (json_int_t)iy, "outTotalYest", (json_int_t)oy,
                     "inTotalToday", (json_int_t)it, "outTotalToday", (json_int_t)ot);
+                rmq_tool_repl_t rp = {-1, -1, -1, -1};
+                if (ids[x] == 0) {
+                    json_decref(mt);
+                    mt = json_incref(t);
+                } else {
+                    rmq_tool_slave_repl(tab_get, t, mt, addr, &rp);
+                    json_object_set_new(row, "slaveOffset", json_integer(rp.slave_offset));
+                    json_object_set_new(row, "masterOffset", json_integer(rp.master_offset));
+                    json_object_set_new(row, "behindBytes", json_integer(rp.behind_bytes));
+                    json_object_set_new(row, "behindMs", json_integer(rp.behind_ms));
+                }
                 json_array_append_new(rows, row);
                 if (!c->json) {
-                    if (more) {
+                    if (repl) {
+                        char bid[24], m[24], so[24], bb[24], bm[24];
+                        snprintf(bid, sizeof bid, "%ld", ids[x]);
+                        if (ids[x] != 0)
+                            printf("%-16s  %-22s  %-4s  %-22s %18s %18s %16s %12s\n", cls[ic],
+                                   bns[ib], bid, addr, num_or_dash(rp.master_offset, m, sizeof m),
+                                   num_or_dash(rp.slave_offset, so, sizeof so),
+                                   num_or_dash(rp.behind_bytes, bb, sizeof bb),
+                                   num_or_dash(rp.behind_ms, bm, sizeof bm));
+                    } else if (more) {
                         printf("%-16s  %-32s %14lld %14lld %14lld %14lld\n", cls[ic], bns[ib],
                                (long long)iy, (long long)oy, (long long)it, (long long)ot);
                     } else {
@@ -133,6 +176,7 @@ static int cluster_once(ctx_t *c, bool more) {
                 }
                 json_decref(t);
             }
+            json_decref(mt);
         }
         free(bns);
     }
@@ -147,8 +191,9 @@ int adm_cmd_cluster_list(ctx_t *c) {
     int interval;
     if (adm_opt_int(c, 'i', 0, &interval)) return 1;
     bool more = adm_opt(c, 'm', NULL) != NULL;
+    bool repl = adm_opt(c, 'r', NULL) != NULL;
     for (;;) {
-        int rc = cluster_once(c, more);
+        int rc = cluster_once(c, more, repl);
         if (rc || interval <= 0) return rc;
         fflush(stdout);
         sleep((unsigned)interval);
