@@ -94,6 +94,46 @@ static void test_permissions(void **state) {
     }
 }
 
+/* broker.md 9.1: roles and brokerId, haListenPort = listenPort + 1. */
+static void test_cfg_roles(void **state) {
+    (void)state;
+    char err[256];
+    rmq_broker_cfg_t cfg;
+    rmq_broker_cfg_init(&cfg);
+    assert_int_equal(rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg, "brokerRole",
+                                "SLAVE", err, sizeof err),
+                     RMQ_OK);
+    assert_int_equal(rmq_broker_cfg_finish(&cfg, err, sizeof err), RMQ_ERR__CONFIG);
+    assert_non_null(strstr(err, "brokerId"));
+    assert_non_null(strstr(err, "brokerRole=SLAVE"));
+    rmq_kv_free(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg);
+
+    rmq_broker_cfg_init(&cfg);
+    rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg, "brokerRole", "SYNC_MASTER", err,
+               sizeof err);
+    rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg, "brokerId", "3", err, sizeof err);
+    rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg, "listenPort", "20911", err,
+               sizeof err);
+    rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg, "haListenPort", "30000", err,
+               sizeof err);
+    rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg, "slaveTimeout", "1500", err,
+               sizeof err);
+    assert_int_equal(rmq_broker_cfg_finish(&cfg, err, sizeof err), RMQ_OK);
+    assert_int_equal(cfg.broker_id, 0);
+    assert_int_equal(cfg.ha.ha_listen_port, 20912);
+    assert_int_equal(cfg.ha.slave_timeout, 1500);
+    assert_false(cfg.slave_read_enable);
+    rmq_kv_free(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg);
+
+    rmq_broker_cfg_init(&cfg);
+    rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg, "brokerRole", "SLAVE", err,
+               sizeof err);
+    rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg, "brokerId", "2", err, sizeof err);
+    assert_int_equal(rmq_broker_cfg_finish(&cfg, err, sizeof err), RMQ_OK);
+    assert_int_equal(cfg.broker_id, 2);
+    rmq_kv_free(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg);
+}
+
 static rmq_rem_cmd_t *run(rmq_broker_dispatch_t *d, int code) {
     rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(code);
     assert_non_null(req);
@@ -168,9 +208,8 @@ static void test_cmd_ref(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes),
-        cmocka_unit_test(test_permissions),
-        cmocka_unit_test(test_counters),
+        cmocka_unit_test(test_routes),   cmocka_unit_test(test_permissions),
+        cmocka_unit_test(test_counters), cmocka_unit_test(test_cfg_roles),
         cmocka_unit_test(test_cmd_ref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Replication figures (issue 9): the send rate of a SYNC_MASTER against an ASYNC_MASTER, each
+# with one slave (ASYNC_FLUSH), measured back to back in the same run, and the slave catch-up
+# rate of broker/bench/ha_bench. A benchmark, not a test: it prints figures and asserts nothing.
+#
+#   scripts/bench-ha.sh [build-dir]        (default: build; needs mqnamesrv, mqbroker, mqbench,
+#                                           ha_bench)
+#   SECONDS_PER_RUN=10 SIZE=1024 WINDOW=256 CATCHUP_MB=512 scripts/bench-ha.sh build-ha
+#
+# Starts a NameServer and, per role, a master and a slave on free ports in a temporary
+# directory; stops only the processes it started (by pid) and removes that directory.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-build}"
+case "$build" in /*) ;; *) build="$root/$build" ;; esac
+bin="$build/bin"
+secs="${SECONDS_PER_RUN:-10}"
+size="${SIZE:-1024}"
+window="${WINDOW:-256}"
+catchup_mb="${CATCHUP_MB:-512}"
+for b in mqnamesrv mqbroker mqbench ha_bench; do
+    [ -x "$bin/$b" ] || { echo "bench-ha: $bin/$b missing (build it first)" >&2; exit 1; }
+done
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/rmq-bench-ha.XXXXXX")"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A free port whose neighbours (-2 fast port, +1 HA port) are free too.
+free_port() {
+    python3 - <<'PY'
+import random, socket
+def free(p):
+    s = socket.socket()
+    try:
+        s.bind(("0.0.0.0", p)); return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+while True:
+    p = random.randint(20000, 60000)
+    if all(free(q) for q in (p - 2, p, p + 1)):
+        print(p); break
+PY
+}
+
+wait_port() {
+    for _ in $(seq 1 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "bench-ha: nothing listens on $1" >&2
+    return 1
+}
+
+ns_port="$(free_port)"
+printf 'listenPort=%s\nkvConfigPath=%s/kv.json\n' "$ns_port" "$work" > "$work/ns.conf"
+"$bin/mqnamesrv" -c "$work/ns.conf" > "$work/ns.log" 2>&1 &
+pids+=($!)
+wait_port "$ns_port"
+ns="127.0.0.1:$ns_port"
+
+# run ROLE: a master with that role and its slave, mqbench for $secs s; prints the send rate.
+run() {
+    local role="$1" mp sp mpid spid
+    mp="$(free_port)"
+    sp="$(free_port)"
+    local common="-n $ns -D brokerClusterName=BenchHa -D brokerIP1=127.0.0.1 -D flushDiskType=ASYNC_FLUSH"
+    # shellcheck disable=SC2086
+    "$bin/mqbroker" $common -D brokerName="bench-$role" -D brokerId=0 -D brokerRole="$role" \
+        -D listenPort="$mp" -D storePathRootDir="$work/$role-m" > "$work/$role-m.log" 2>&1 &
+    mpid=$!
+    pids+=("$mpid")
+    wait_port "$mp"
+    # shellcheck disable=SC2086
+    "$bin/mqbroker" $common -D brokerName="bench-$role" -D brokerId=1 -D brokerRole=SLAVE \
+        -D haMasterAddress="127.0.0.1:$((mp + 1))" -D listenPort="$sp" \
+        -D storePathRootDir="$work/$role-s" > "$work/$role-s.log" 2>&1 &
+    spid=$!
+    pids+=("$spid")
+    wait_port "$sp"
+    sleep 2 # the slave connects and reports
+    "$bin/mqbench" producer -n "$ns" -y --window "$window" -s "$size" --seconds "$secs" \
+        > "$work/$role-bench.log" 2>&1 || true
+    kill "$spid" "$mpid" 2>/dev/null || true
+    wait "$spid" "$mpid" 2>/dev/null || true
+    # the last "Send TPS: N" line mqbench prints (its summary)
+    local tps
+    tps="$(grep -oE 'Send TPS: *[0-9.]+' "$work/$role-bench.log" | tail -1 | grep -oE '[0-9.]+$' || true)"
+    if [ -z "$tps" ]; then
+        echo "bench-ha: no rate from mqbench for $role; its output:" >&2
+        tail -5 "$work/$role-bench.log" >&2
+        tps=0
+    fi
+    echo "$tps"
+}
+
+echo "machine: $(nproc) cores, shared; ${secs} s per run, ${size}-byte bodies, async window ${window}"
+async_tps="$(run ASYNC_MASTER)"
+sync_tps="$(run SYNC_MASTER)"
+ratio="$(awk -v a="$async_tps" -v s="$sync_tps" 'BEGIN { printf (a > 0 ? "%.1f" : "n/a"), (a > 0 ? 100 * s / a : 0) }')"
+printf 'ASYNC_MASTER + slave: %s msgs/s\n' "$async_tps"
+printf 'SYNC_MASTER  + slave: %s msgs/s  (%s %% of ASYNC_MASTER; goal >= 60 %%)\n' "$sync_tps" "$ratio"
+echo "catch-up (ha_bench --mb $catchup_mb):"
+"$bin/ha_bench" --mb "$catchup_mb" --dir "$work" 2>&1 | grep -vE ' (INFO|DEBUG) ' | sed 's/^/  /'
