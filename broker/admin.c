@@ -16,6 +16,7 @@
 #include "broker/clients.h"
 #include "broker/ha.h"
 #include "broker/offset.h"
+#include "broker/slave.h"
 #include "broker/topic.h"
 #include "broker/util.h"
 #include "common/fjson.h"
@@ -191,7 +192,8 @@ static void kv(rmq_buf_t *b, bool *first, const char *k, const char *fmt, ...) {
  *           and per connected slave N (0-based) slaveNAddr, slaveNAckOffset,
  *           slaveNFallBehindBytes, slaveNFallBehindMs, slaveNTransferFromWhere;
  *   slave:  haMasterAddr, haSlaveActivated, haSlaveMaxOffset (its replication offset),
- *           haBytesReceived, haReconnects. */
+ *           haBytesReceived, haReconnects, and from the last metadata sync round (<= 10 s old)
+ *           haMasterMaxOffset, haMasterMaxOffsetTimestamp, haSlaveFallBehindBytes. */
 static void ha_runtime_info(rmq_broker_ctx_t *b, rmq_buf_t *body, bool *f) {
     kv(body, f, "brokerRole", "%s", rmq_broker_role_names[b->env.cfg->broker_role]);
     if (!b->ha) return;
@@ -220,6 +222,12 @@ static void ha_runtime_info(rmq_broker_ctx_t *b, rmq_buf_t *body, bool *f) {
         kv(body, f, "haMasterAddr", "%s", hs.master_addr);
         kv(body, f, "haSlaveActivated", "%s", hs.connected ? "true" : "false");
         kv(body, f, "haSlaveMaxOffset", "%" PRId64, hs.repl_offset);
+        int64_t at = 0, mmax = rmq_broker_slave_master_max(b->slave_sync, &at);
+        if (mmax >= 0) {
+            kv(body, f, "haMasterMaxOffset", "%" PRId64, mmax);
+            kv(body, f, "haMasterMaxOffsetTimestamp", "%" PRId64, at);
+            kv(body, f, "haSlaveFallBehindBytes", "%" PRId64, RMQ_MAX(0, mmax - hs.repl_offset));
+        }
         kv(body, f, "haBytesReceived", "%" PRIu64, hs.bytes_received);
         kv(body, f, "haReconnects", "%" PRIu64, hs.reconnects);
     }

@@ -65,7 +65,6 @@ typedef struct rmq_broker_s {
     rmq_rem_server_t *fast;   /* the "VIP channel" on listenPort - 2: same table */
     rmq_rem_client_t *client; /* NameServers; on the loop */
     rmq_broker_dispatch_t *dispatch;
-    rmq_broker_slave_sync_t *sync; /* slave: metadata sync from the master (slave.c) */
     /* shutdown (on the loop) */
     uv_signal_t sigterm, sigint;
     uv_timer_t reg_timer, offset_timer, stop_timer, final_timer;
@@ -386,8 +385,8 @@ static void begin_shutdown(rmq_broker_t *b, const char *why) {
     b->state_since = rmq_mono_ms();
     uv_timer_stop(&b->reg_timer);
     uv_timer_stop(&b->offset_timer);
-    rmq_broker_slave_sync_close(b->sync); /* applies nothing from now on */
-    b->sync = NULL;
+    rmq_broker_slave_sync_close(b->ctx.slave_sync); /* applies nothing from now on */
+    b->ctx.slave_sync = NULL;
     rmq_broker_hold_close(b->ctx.hold); /* answers every held pull now */
     b->ctx.hold = NULL;
     uv_timer_start(&b->stop_timer, on_stop_tick, 0, 10);
@@ -621,7 +620,7 @@ static bool start(rmq_broker_t *b) {
                                         .offsets = x->offsets,
                                         .subgroups = x->subgroups,
                                         .schedule = x->schedule};
-        if (rmq_broker_slave_sync_start(&x->env, &deps, &b->sync) != RMQ_OK) return false;
+        if (rmq_broker_slave_sync_start(&x->env, &deps, &x->slave_sync) != RMQ_OK) return false;
     }
     if (rmq_rem_server_start(b->server) != RMQ_OK) {
         RMQ_LOG_ERROR("broker", "cannot listen on port %d", b->cfg.listen_port);

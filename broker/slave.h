@@ -1,7 +1,8 @@
 /* Metadata sync of a slave (broker.md 9.4, RocketMQ's SlaveSynchronize): every 10 s (first after
  * 3 s) a slave asks its master for the topic table, the consumer offsets, the delay offsets and
- * the subscription groups, and applies them to its own managers (persisted). The master's
- * remoting address comes from the NameServer registration reply (broker.c). Loop thread only. */
+ * the subscription groups (and its runtime info, for the CommitLog max offset), and applies them to
+ * its own managers (persisted). The master's remoting address comes from the NameServer
+ * registration reply (broker.c). Loop thread only. */
 #ifndef RMQ_BROKER_SLAVE_H
 #define RMQ_BROKER_SLAVE_H
 
@@ -24,6 +25,9 @@ typedef struct {
 rmq_err_t rmq_broker_slave_sync_start(const rmq_broker_env_t *env,
                                       const rmq_broker_slave_deps_t *deps,
                                       rmq_broker_slave_sync_t **out);
+/* The master's CommitLog max offset as of the last sync round (*at_ms: when, wall clock); -1
+ * before the first answer or when s is NULL. */
+int64_t rmq_broker_slave_master_max(const rmq_broker_slave_sync_t *s, int64_t *at_ms);
 /* Stop: no answer is applied from now on (the managers may close right after); memory goes when
  * the timer has closed and the last request in flight has completed. NULL is a no-op. */
 void rmq_broker_slave_sync_close(rmq_broker_slave_sync_t *s);

@@ -153,6 +153,14 @@ static void test_slave_roles_and_sync(void **state) {
     assert_true(topic);
     assert_true(offset);
     assert_true(rmq_now_ms() - t0 < 16000);
+    /* the slave's runtime info: replication offset and the master's max from the sync round */
+    for (int i = 0; i < 50 && bt_runtime_i64(cl, s.addr, "haMasterMaxOffset", -1) < 0; i++)
+        rmq_sleep_ms(100);
+    assert_true(bt_runtime_i64(cl, s.addr, "haMasterMaxOffset", -1) > 0);
+    assert_true(bt_runtime_i64(cl, s.addr, "haSlaveFallBehindBytes", -1) >= 0);
+    assert_true(bt_runtime_i64(cl, s.addr, "haSlaveMaxOffset", -1) > 0);
+    assert_int_equal(bt_runtime_i64(cl, s.addr, "haSlaveActivated", -1), 1);
+    assert_int_equal(bt_runtime_i64(cl, m.addr, "haConnectionCount", -1), 1);
     char path[600];
     snprintf(path, sizeof path, "%s/store/config/topics.json", s.dir);
     assert_true(file_has(path, TOPIC)); /* persisted on the slave */
