@@ -9,10 +9,15 @@
  *
  * Everything runs on one libuv loop (see broker.h). Store threads reach it only through the
  * mailbox: the reput thread's arrive callback (wakes held pulls) and the flush thread's
- * SYNC_FLUSH completions (send.c). Shutdown on SIGTERM/SIGINT is a small state machine driven
+ * SYNC_FLUSH completions (send.c). Replication (broker.md 9) runs on broker/ha's own thread:
+ * started here after the store (a master listens on haListenPort = listenPort + 1, a slave
+ * connects to haMasterAddress or to the haServerAddr its registration reply names), its
+ * SYNC_MASTER completions posted to the mailbox by ha_deliver, shut down before the store
+ * closes. A slave also runs the metadata sync (slave.c) against the masterAddr of that reply. Shutdown on SIGTERM/SIGINT is a small state machine driven
  * by a timer so that it can wait for in-flight completions and NameServer answers without
  * blocking the loop:
- *   DRAIN   held pulls answered, new sends refused, wait for SYNC_FLUSH completions
+ *   DRAIN   held pulls answered, new sends refused, wait for SYNC_FLUSH / SYNC_MASTER
+ *           completions
  *   UNREG   server closed, managers persisted, UNREGISTER_BROKER sent, wait for the answers
  *   DONE    store closed, handles closed, the loop ends and rmq_broker_run returns 0. */
 #include "broker/broker.h"
@@ -348,9 +353,10 @@ static void on_stop_tick(uv_timer_t *t) {
     uint64_t waited = rmq_mono_ms() - b->state_since;
     if (b->state == ST_DRAIN) {
         int n = x->inflight_puts;
-        int limit = b->cfg.store.sync_flush_timeout + 1000;
+        /* SYNC_FLUSH and SYNC_MASTER replies each end by their own timeout */
+        int limit = RMQ_MAX(b->cfg.store.sync_flush_timeout, b->cfg.ha.slave_timeout) + 1000;
         if (n > 0 && waited < (uint64_t)limit) return;
-        if (n > 0) RMQ_LOG_WARN("broker", "shutdown: %d SYNC_FLUSH replies still pending", n);
+        if (n > 0) RMQ_LOG_WARN("broker", "shutdown: %d SYNC_FLUSH/SYNC_MASTER replies pending", n);
         /* Persist what the clients told us, then leave the NameServers. */
         rmq_broker_offsets_persist(x->offsets);
         if (b->fast) {
