@@ -3,7 +3,9 @@
  * puts on the wire for sends (V2 header, UNIQ_KEY, compression, batch, retries on another
  * broker) and the transaction client side: half message, END_TRANSACTION after the local
  * callback, and the answer to a CHECK_TRANSACTION_STATE the peer sends on the producer's
- * connection. */
+ * connection. A second listener plays broker-a's slave (issue 9): pulls follow the broker's
+ * suggestWhichBrokerId, go to the slave while the route lists no master and back to the master
+ * when it does; offsets are committed to whichever is there; sends skip the masterless set. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +29,8 @@ typedef struct {
     int code;
     char a[64], b[128], e[16], f[16], i[512], m[16], n[64];
     char producer_group[64], tso[32], clo[32], cor[8], from_check[8], msg_id[64], txn_id[64];
+    char sys_flag[16], queue_id[16];
+    int node; /* 0: the peer's main listener (master), 1: the slave listener */
     size_t body_len;
     uint8_t body[16384];
 } rec_t;
@@ -48,16 +52,24 @@ typedef struct {
     int64_t next_offset;
     bool two_brokers;
     bool closed;
+    /* broker-a's slave (issue 9) */
+    rmq_rem_server_t *srv2;
+    char addr2[64];
+    int ha_route; /* 0: as two_brokers says; HA_BOTH: broker-a master + slave, broker-b master;
+                     HA_GONE: broker-a slave only, broker-b master */
+    int64_t suggest[2]; /* suggestWhichBrokerId answered by master / slave */
 } peer_t;
+enum { HA_BOTH = 1, HA_GONE = 2 };
 
 static peer_t P;
 
-static void record(rmq_rem_cmd_t *req) {
+static void record_at(rmq_rem_cmd_t *req, int node) {
     pthread_mutex_lock(&P.mu);
     if (P.nrec < MAX_REC) {
         rec_t *r = &P.recs[P.nrec++];
         memset(r, 0, sizeof *r);
         r->code = req->code;
+        r->node = node;
         const char *v;
 #define CP(f, k)                                                                                   \
     if ((v = rmq_rem_cmd_get(req, k))) rmq_strlcpy(r->f, v, sizeof r->f)
@@ -75,6 +87,8 @@ static void record(rmq_rem_cmd_t *req) {
         CP(from_check, "fromTransactionCheck");
         CP(msg_id, "msgId");
         CP(txn_id, "transactionId");
+        CP(sys_flag, "sysFlag");
+        CP(queue_id, "queueId");
 #undef CP
         r->body_len = RMQ_MIN(req->body_len, sizeof r->body);
         if (req->body) memcpy(r->body, req->body, r->body_len);
@@ -83,10 +97,31 @@ static void record(rmq_rem_cmd_t *req) {
     pthread_mutex_unlock(&P.mu);
 }
 
+static void record(rmq_rem_cmd_t *req) {
+    record_at(req, 0);
+}
+
 static rmq_rem_cmd_t *on_route(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
     const char *topic = rmq_rem_cmd_get(req, "topic");
     char body[1024];
-    if (P.two_brokers)
+    pthread_mutex_lock(&P.mu);
+    int ha = P.ha_route;
+    pthread_mutex_unlock(&P.mu);
+    char a_addrs[160];
+    if (ha == HA_BOTH)
+        snprintf(a_addrs, sizeof a_addrs, "0:\"%s\",1:\"%s\"", P.addr, P.addr2);
+    else
+        snprintf(a_addrs, sizeof a_addrs, "1:\"%s\"", P.addr2);
+    if (ha)
+        snprintf(body, sizeof body,
+                 "{\"brokerDatas\":[{\"brokerAddrs\":{%s},\"brokerName\":\"broker-a\","
+                 "\"cluster\":\"C\"},{\"brokerAddrs\":{0:\"%s\"},\"brokerName\":\"broker-b\","
+                 "\"cluster\":\"C\"}],\"filterServerTable\":{},\"queueDatas\":["
+                 "{\"brokerName\":\"broker-a\",\"perm\":6,\"readQueueNums\":2,\"topicSysFlag\":0,"
+                 "\"writeQueueNums\":2},{\"brokerName\":\"broker-b\",\"perm\":6,"
+                 "\"readQueueNums\":2,\"topicSysFlag\":0,\"writeQueueNums\":2}]}",
+                 a_addrs, P.addr);
+    else if (P.two_brokers)
         snprintf(body, sizeof body,
                  "{\"brokerDatas\":[{\"brokerAddrs\":{0:\"%s\"},\"brokerName\":\"broker-a\","
                  "\"cluster\":\"C\"},{\"brokerAddrs\":{0:\"%s\"},\"brokerName\":\"broker-b\","
@@ -148,6 +183,37 @@ static rmq_rem_cmd_t *on_heartbeat(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *
     return resp;
 }
 
+/* PULL_MESSAGE on either listener: nothing new, with that node's suggestWhichBrokerId. */
+static rmq_rem_cmd_t *on_pull(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    int node = arg ? 1 : 0;
+    record_at(req, node);
+    int64_t off = 0;
+    rmq_rem_cmd_get_i64(req, "queueOffset", &off);
+    pthread_mutex_lock(&P.mu);
+    int64_t suggest = P.suggest[node];
+    pthread_mutex_unlock(&P.mu);
+    rmq_rem_cmd_t *resp =
+        rmq_rem_cmd_new_response(req, RMQ_ERR_PULL_NOT_FOUND, "OFFSET_OVERFLOW_ONE");
+    rmq_rem_cmd_set_i64(resp, "nextBeginOffset", off);
+    rmq_rem_cmd_set_i64(resp, "minOffset", 0);
+    rmq_rem_cmd_set_i64(resp, "maxOffset", off);
+    rmq_rem_cmd_set_i64(resp, "suggestWhichBrokerId", suggest);
+    rmq_rem_cmd_destroy(req);
+    return resp;
+}
+
+/* UPDATE_CONSUMER_OFFSET / QUERY_CONSUMER_OFFSET on either listener. */
+static rmq_rem_cmd_t *on_offset(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    record_at(req, arg ? 1 : 0);
+    rmq_rem_cmd_t *resp = NULL;
+    if (!rmq_rem_cmd_is_oneway(req)) {
+        resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+        if (req->code == RMQ_REQ_QUERY_CONSUMER_OFFSET) rmq_rem_cmd_set_i64(resp, "offset", 0);
+    }
+    rmq_rem_cmd_destroy(req);
+    return resp;
+}
+
 static rmq_rem_cmd_t *on_record_oneway(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
     record(req);
     rmq_rem_cmd_t *resp =
@@ -162,6 +228,7 @@ static void on_stop(uv_async_t *h) {
         P.producer = NULL;
     }
     rmq_rem_server_close(P.srv, NULL, NULL);
+    if (P.srv2) rmq_rem_server_close(P.srv2, NULL, NULL);
     uv_close((uv_handle_t *)&P.stop, NULL);
 }
 
@@ -186,9 +253,22 @@ static int peer_start(bool two_brokers) {
     rmq_rem_server_register(P.srv, RMQ_REQ_HEART_BEAT, on_heartbeat, NULL);
     rmq_rem_server_register(P.srv, RMQ_REQ_END_TRANSACTION, on_record_oneway, NULL);
     rmq_rem_server_register(P.srv, RMQ_REQ_UNREGISTER_CLIENT, on_record_oneway, NULL);
+    rmq_rem_server_register(P.srv, RMQ_REQ_PULL_MESSAGE, on_pull, NULL);
+    rmq_rem_server_register(P.srv, RMQ_REQ_UPDATE_CONSUMER_OFFSET, on_offset, NULL);
+    rmq_rem_server_register(P.srv, RMQ_REQ_QUERY_CONSUMER_OFFSET, on_offset, NULL);
     if (rmq_rem_server_start(P.srv)) return -1;
     P.port = rmq_rem_server_port(P.srv);
     snprintf(P.addr, sizeof P.addr, "127.0.0.1:%d", P.port);
+    /* broker-a's slave: serves reads and offsets only */
+    rmq_rem_server_cfg_t cfg2 = {.host = "127.0.0.1", .port = 0, .name = "peer-slave"};
+    if (rmq_rem_server_new(&P.loop, &cfg2, &P.srv2)) return -1;
+    rmq_rem_server_register(P.srv2, RMQ_REQ_HEART_BEAT, on_heartbeat, NULL);
+    rmq_rem_server_register(P.srv2, RMQ_REQ_UNREGISTER_CLIENT, on_record_oneway, NULL);
+    rmq_rem_server_register(P.srv2, RMQ_REQ_PULL_MESSAGE, on_pull, (void *)1);
+    rmq_rem_server_register(P.srv2, RMQ_REQ_UPDATE_CONSUMER_OFFSET, on_offset, (void *)1);
+    rmq_rem_server_register(P.srv2, RMQ_REQ_QUERY_CONSUMER_OFFSET, on_offset, (void *)1);
+    if (rmq_rem_server_start(P.srv2)) return -1;
+    snprintf(P.addr2, sizeof P.addr2, "127.0.0.1:%d", rmq_rem_server_port(P.srv2));
     return pthread_create(&P.th, NULL, peer_main, NULL);
 }
 
@@ -534,11 +614,132 @@ static void test_transactions(void **st) {
     peer_stop();
 }
 
+/* ---- master / slave (issue 9) ---------------------------------------------------------- */
+
+static void set_ha(int route, int64_t master_suggests, int64_t slave_suggests) {
+    pthread_mutex_lock(&P.mu);
+    P.ha_route = route;
+    P.suggest[0] = master_suggests;
+    P.suggest[1] = slave_suggests;
+    pthread_mutex_unlock(&P.mu);
+}
+
+/* One pull of mq through c; the node that served it (0 master, 1 slave). */
+static int pull_node(rmq_pull_consumer_t *c, const rmq_mq_t *mq) {
+    pthread_mutex_lock(&P.mu);
+    int before = P.nrec;
+    pthread_mutex_unlock(&P.mu);
+    rmq_pull_result_t *r = NULL;
+    assert_int_equal(rmq_pull(c, mq, "*", 0, 8, 0, &r), RMQ_OK);
+    assert_int_equal(r->status, RMQ_PULL_NO_NEW_MSG);
+    rmq_pull_result_destroy(r);
+    int node = -1;
+    pthread_mutex_lock(&P.mu);
+    for (int i = before; i < P.nrec; i++)
+        if (P.recs[i].code == RMQ_REQ_PULL_MESSAGE) node = P.recs[i].node;
+    pthread_mutex_unlock(&P.mu);
+    return node;
+}
+
+static int nrec_now(void) {
+    pthread_mutex_lock(&P.mu);
+    int n = P.nrec;
+    pthread_mutex_unlock(&P.mu);
+    return n;
+}
+
+/* The node of the last record with code, -1 when none since index from. */
+static int last_node(int code, int from) {
+    int node = -1;
+    pthread_mutex_lock(&P.mu);
+    for (int i = from; i < P.nrec; i++)
+        if (P.recs[i].code == code) node = P.recs[i].node;
+    pthread_mutex_unlock(&P.mu);
+    return node;
+}
+
+static void test_master_slave_reads(void **st) {
+    assert_int_equal(peer_start(true), 0);
+    set_ha(HA_BOTH, 1, 1);
+    char err[256];
+    rmq_conf_t *cc = rmq_conf_new();
+    assert_int_equal(rmq_conf_set(cc, "namesrvAddr", P.addr, err, sizeof err), RMQ_CONF_OK);
+    assert_int_equal(rmq_conf_set(cc, "consumerGroup", "cg_ha", err, sizeof err), RMQ_CONF_OK);
+    rmq_pull_consumer_t *c = rmq_pull_consumer_new(cc, err, sizeof err);
+    assert_non_null(c);
+    rmq_mq_t *mqs = NULL;
+    size_t n = 0;
+    assert_int_equal(rmq_fetch_queues(c, "T3", &mqs, &n), RMQ_OK);
+    assert_int_equal(n, 4);
+    rmq_mq_t q0 = mqs[0], q1 = mqs[1]; /* broker-a 0 and 1 */
+    assert_string_equal(q0.broker, "broker-a");
+    assert_string_equal(q1.broker, "broker-a");
+    free(mqs);
+
+    /* the master's suggestion sends the next pull of that queue (only) to slave 1 */
+    assert_int_equal(pull_node(c, &q0), 0);
+    assert_int_equal(pull_node(c, &q0), 1);
+    assert_int_equal(pull_node(c, &q0), 1);
+    set_ha(HA_BOTH, 1, 0); /* the slave sends it back */
+    assert_int_equal(pull_node(c, &q0), 1);
+    assert_int_equal(pull_node(c, &q0), 0);
+    /* offsets: the master while it is there */
+    int from = nrec_now();
+    assert_int_equal(rmq_commit_offset(c, &q0, 5), RMQ_OK);
+    assert_int_equal(last_node(RMQ_REQ_UPDATE_CONSUMER_OFFSET, from), 0);
+
+    /* master gone from the route: reads and offsets go to the slave; sends skip broker-a */
+    set_ha(HA_GONE, 0, 0);
+    assert_int_equal(rmq_fetch_queues(c, "T3", &mqs, &n), RMQ_OK); /* refreshes the route */
+    assert_int_equal(n, 4);
+    free(mqs);
+    assert_int_equal(pull_node(c, &q1), 1);
+    assert_int_equal(pull_node(c, &q0), 1);
+    from = nrec_now();
+    assert_int_equal(rmq_commit_offset(c, &q1, 7), RMQ_OK);
+    assert_int_equal(last_node(RMQ_REQ_UPDATE_CONSUMER_OFFSET, from), 1);
+    int64_t off = -1;
+    from = nrec_now();
+    assert_int_equal(rmq_fetch_offset(c, &q1, &off), RMQ_OK);
+    assert_int_equal(last_node(RMQ_REQ_QUERY_CONSUMER_OFFSET, from), 1);
+    rmq_producer_t *p = rmq_producer_new(conf_for("pg_ha"), err, sizeof err);
+    assert_non_null(p);
+    from = nrec_now();
+    for (int k = 0; k < 6; k++) {
+        rmq_msg_t *m = rmq_msg_new("T3", NULL, NULL, "x", 1, 0);
+        rmq_send_result_t r;
+        assert_int_equal(rmq_send_sync(p, m, &r), RMQ_OK);
+        assert_string_equal(r.mq.broker, "broker-b");
+        rmq_msg_destroy(m);
+    }
+    int sends = 0;
+    pthread_mutex_lock(&P.mu);
+    for (int i = from; i < P.nrec; i++)
+        if (P.recs[i].code == RMQ_REQ_SEND_MESSAGE_V2) {
+            sends++;
+            assert_string_equal(P.recs[i].n, "broker-b");
+            assert_int_equal(P.recs[i].node, 0);
+        }
+    pthread_mutex_unlock(&P.mu);
+    assert_int_equal(sends, 6);
+    rmq_producer_destroy(p);
+
+    /* the master is back in the route: reads return to it */
+    set_ha(HA_BOTH, 0, 0);
+    assert_int_equal(rmq_fetch_queues(c, "T3", &mqs, &n), RMQ_OK);
+    free(mqs);
+    assert_int_equal(pull_node(c, &q1), 0);
+    assert_int_equal(pull_node(c, &q0), 0);
+    rmq_pull_consumer_destroy(c);
+    peer_stop();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sends_on_the_wire),
         cmocka_unit_test(test_retry_on_another_broker),
         cmocka_unit_test(test_transactions),
+        cmocka_unit_test(test_master_slave_reads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
