@@ -13,13 +13,12 @@
  * started here after the store (a master listens on haListenPort = listenPort + 1, a slave
  * connects to haMasterAddress or to the haServerAddr its registration reply names), its
  * SYNC_MASTER completions posted to the mailbox by ha_deliver, shut down before the store
- * closes. A slave also runs the metadata sync (slave.c) against the masterAddr of that reply. Shutdown on SIGTERM/SIGINT is a small state machine driven
- * by a timer so that it can wait for in-flight completions and NameServer answers without
- * blocking the loop:
- *   DRAIN   held pulls answered, new sends refused, wait for SYNC_FLUSH / SYNC_MASTER
- *           completions
- *   UNREG   server closed, managers persisted, UNREGISTER_BROKER sent, wait for the answers
- *   DONE    store closed, handles closed, the loop ends and rmq_broker_run returns 0. */
+ * closes. A slave also runs the metadata sync (slave.c) against the masterAddr of that reply.
+ * Shutdown on SIGTERM/SIGINT is a small state machine driven by a timer so that it can wait for
+ * in-flight completions and NameServer answers without blocking the loop: DRAIN   held pulls
+ * answered, new sends refused, wait for SYNC_FLUSH / SYNC_MASTER completions UNREG   server closed,
+ * managers persisted, UNREGISTER_BROKER sent, wait for the answers DONE    store closed, handles
+ * closed, the loop ends and rmq_broker_run returns 0. */
 #include "broker/broker.h"
 
 #include <arpa/inet.h>
