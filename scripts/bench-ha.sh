@@ -5,7 +5,7 @@
 #
 #   scripts/bench-ha.sh [build-dir]        (default: build; needs mqnamesrv, mqbroker, mqbench,
 #                                           ha_bench)
-#   SECONDS_PER_RUN=10 SIZE=1024 WINDOW=256 CATCHUP_MB=512 scripts/bench-ha.sh build-ha
+#   ROUNDS=2 SECONDS_PER_RUN=10 SIZE=1024 WINDOW=256 CATCHUP_MB=512 scripts/bench-ha.sh build-ha
 #
 # Starts a NameServer and, per role, a master and a slave on free ports in a temporary
 # directory; stops only the processes it started (by pid) and removes that directory.
@@ -75,14 +75,14 @@ run() {
     local common="-n $ns -D brokerClusterName=BenchHa -D brokerIP1=127.0.0.1 -D flushDiskType=ASYNC_FLUSH"
     # shellcheck disable=SC2086
     "$bin/mqbroker" $common -D brokerName="bench-$role" -D brokerId=0 -D brokerRole="$role" \
-        -D listenPort="$mp" -D storePathRootDir="$work/$role-m" > "$work/$role-m.log" 2>&1 &
+        -D listenPort="$mp" -D storePathRootDir="$work/$role-$mp-m" > "$work/$role-$mp-m.log" 2>&1 &
     mpid=$!
     pids+=("$mpid")
     wait_port "$mp"
     # shellcheck disable=SC2086
     "$bin/mqbroker" $common -D brokerName="bench-$role" -D brokerId=1 -D brokerRole=SLAVE \
         -D haMasterAddress="127.0.0.1:$((mp + 1))" -D listenPort="$sp" \
-        -D storePathRootDir="$work/$role-s" > "$work/$role-s.log" 2>&1 &
+        -D storePathRootDir="$work/$role-$mp-s" > "$work/$role-$mp-s.log" 2>&1 &
     spid=$!
     pids+=("$spid")
     wait_port "$sp"
@@ -102,11 +102,19 @@ run() {
     echo "$tps"
 }
 
-echo "machine: $(nproc) cores, shared; ${secs} s per run, ${size}-byte bodies, async window ${window}"
-async_tps="$(run ASYNC_MASTER)"
-sync_tps="$(run SYNC_MASTER)"
-ratio="$(awk -v a="$async_tps" -v s="$sync_tps" 'BEGIN { printf (a > 0 ? "%.1f" : "n/a"), (a > 0 ? 100 * s / a : 0) }')"
-printf 'ASYNC_MASTER + slave: %s msgs/s\n' "$async_tps"
-printf 'SYNC_MASTER  + slave: %s msgs/s  (%s %% of ASYNC_MASTER; goal >= 60 %%)\n' "$sync_tps" "$ratio"
+rounds="${ROUNDS:-2}"
+echo "machine: $(nproc) cores, shared (load average $(cut -d' ' -f1-3 /proc/loadavg)); ${secs} s per run, ${size}-byte bodies, async window ${window}; ${rounds} rounds, ASYNC and SYNC alternating"
+async_sum=0
+sync_sum=0
+for r in $(seq 1 "$rounds"); do
+    a="$(run ASYNC_MASTER)"
+    s="$(run SYNC_MASTER)"
+    printf 'round %d: ASYNC_MASTER + slave %s msgs/s, SYNC_MASTER + slave %s msgs/s\n' "$r" "$a" "$s"
+    async_sum="$(awk -v x="$async_sum" -v y="$a" 'BEGIN { print x + y }')"
+    sync_sum="$(awk -v x="$sync_sum" -v y="$s" 'BEGIN { print x + y }')"
+done
+awk -v a="$async_sum" -v s="$sync_sum" -v n="$rounds" 'BEGIN {
+    printf "mean: ASYNC_MASTER %.0f msgs/s, SYNC_MASTER %.0f msgs/s: SYNC at %s of ASYNC (goal >= 60 %%)\n",
+        a / n, s / n, (a > 0 ? sprintf("%.1f %%", 100 * s / a) : "n/a") }'
 echo "catch-up (ha_bench --mb $catchup_mb):"
 "$bin/ha_bench" --mb "$catchup_mb" --dir "$work" 2>&1 | grep -vE ' (INFO|DEBUG) ' | sed 's/^/  /'
