@@ -55,6 +55,8 @@ static void test_sync_master_stall(void **state) {
     int64_t ms;
     assert_int_equal(send_one(cl, m.addr, &ms), RMQ_ERR_SLAVE_NOT_AVAILABLE);
     assert_true(ms < 1000);
+    /* stored: the ConsumeQueue shows it once the reput thread has dispatched it */
+    for (int i = 0; i < 100 && bt_max_offset(cl, m.addr, TOPIC, 0) != 1; i++) rmq_sleep_ms(20);
     assert_int_equal(bt_max_offset(cl, m.addr, TOPIC, 0), 1);
 
     /* 2. a slave behind the proxy */
