@@ -131,7 +131,7 @@ static void test_async_master(void **state) {
             (long)sent, LOAD_MS, max_lag, samples);
     assert_true(sent > 1000);
     assert_true(acked_seen > 0);
-    assert_true(max_lag < 8 * 1024 * 1024); /* bounded: well under two 4 MiB segments */
+    assert_true(max_lag < 16 * 1024 * 1024); /* bounded: a few 4 MiB segments at most */
 
     int64_t end = bt_wait_caught_up(cl, m.addr, s.addr, 20000);
     assert_true(end > 0);
