@@ -91,6 +91,7 @@ run() {
         > "$work/$role-bench.log" 2>&1 || true
     kill "$spid" "$mpid" 2>/dev/null || true
     wait "$spid" "$mpid" 2>/dev/null || true
+    rm -rf "$work/$role-$mp-m" "$work/$role-$mp-s" # 1 GiB segments: free the disk at once
     # the last "Send TPS: N" line mqbench prints (its summary)
     local tps
     tps="$(grep -oE 'Send TPS: *[0-9.]+' "$work/$role-bench.log" | tail -1 | grep -oE '[0-9.]+$' || true)"
