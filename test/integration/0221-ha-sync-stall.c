@@ -7,7 +7,9 @@
  * 3. The proxy stalls the link: each send answers FLUSH_SLAVE_TIMEOUT (12) after slaveTimeout
  *    (1000 ms here) plus a small margin.
  * 4. The link passes again: sends answer SEND_OK again, and the slave's queues equal the
- *    master's, offset by offset: nothing lost, nothing duplicated. */
+ *    master's, offset by offset: nothing lost, nothing duplicated.
+ * And with SYNC_FLUSH too: single and batch sends answer SEND_OK, then SLAVE_NOT_AVAILABLE once
+ * the slave is gone. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -115,7 +117,75 @@ static void test_sync_master_stall(void **state) {
     rmq_rm_rf(ns.dir);
 }
 
+/* SEND_BATCH_MESSAGE of n bodies "batch-<i>" to queue 0; returns the response code. */
+static int send_batch(rmq_rem_client_t *cl, const char *addr, int n) {
+    uint8_t body[4096];
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        char b[32];
+        int bl = snprintf(b, sizeof b, "batch-%d", i);
+        uint32_t total = 20 + (uint32_t)bl + 2;
+        rmq_put_be32(body + len, total);
+        rmq_put_be32(body + len + 4, 0);
+        rmq_put_be32(body + len + 8, 0);
+        rmq_put_be32(body + len + 12, 0);
+        rmq_put_be32(body + len + 16, (uint32_t)bl);
+        memcpy(body + len + 20, b, (size_t)bl);
+        rmq_put_be16(body + len + 20 + bl, 0);
+        len += total;
+    }
+    rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_SEND_BATCH_MESSAGE);
+    rmq_rem_cmd_set(req, "a", "pg");
+    rmq_rem_cmd_set(req, "b", TOPIC);
+    rmq_rem_cmd_set(req, "c", "TBW102");
+    rmq_rem_cmd_set(req, "d", "4");
+    rmq_rem_cmd_set(req, "e", "0");
+    rmq_rem_cmd_set(req, "f", "0");
+    rmq_rem_cmd_set_i64(req, "g", rmq_now_ms());
+    rmq_rem_cmd_set(req, "h", "0");
+    rmq_rem_cmd_set(req, "m", "true");
+    rmq_rem_cmd_set_body_copy(req, body, len);
+    rmq_rem_cmd_t *r = bt_call(cl, addr, req, BT_TIMEOUT);
+    int code = r->code;
+    rmq_rem_cmd_destroy(r);
+    return code;
+}
+
+/* SYNC_MASTER with SYNC_FLUSH: single and batch sends wait for both and answer SEND_OK; with
+ * the slave killed they answer SLAVE_NOT_AVAILABLE (replication wins over flush). */
+static void test_sync_master_sync_flush(void **state) {
+    (void)state;
+    rmq_proc_t ns, m, s;
+    assert_int_equal(rmq_start_namesrv(&ns, NULL), 0);
+    memset(&m, 0, sizeof m);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(
+        rmq_start_broker(&m, ns.addr, "brokerRole=SYNC_MASTER\nflushDiskType=SYNC_FLUSH\n"), 0);
+    char extra[128], sconf[512];
+    snprintf(extra, sizeof extra, "haMasterAddress=127.0.0.1:%d\n", m.port + 1);
+    bt_slave_conf(sconf, sizeof sconf, &m, extra);
+    assert_int_equal(rmq_start_broker(&s, ns.addr, sconf), 0);
+    rmq_rem_client_t *cl = bt_client();
+    bt_create_topic(cl, m.addr, TOPIC, NQ, 6);
+    assert_true(bt_wait_slaves(cl, m.addr, 1, 20000));
+    for (int i = 0; i < 200; i++) assert_int_equal(send_one(cl, m.addr, NULL), 0);
+    for (int i = 0; i < 20; i++) assert_int_equal(send_batch(cl, m.addr, 16), 0);
+    rmq_proc_stop(&s, SIGKILL);
+    for (int i = 0; i < 100 && bt_runtime_i64(cl, m.addr, "haConnectionCount", -1) != 0; i++)
+        rmq_sleep_ms(50);
+    assert_int_equal(send_one(cl, m.addr, NULL), RMQ_ERR_SLAVE_NOT_AVAILABLE);
+    assert_int_equal(send_batch(cl, m.addr, 4), RMQ_ERR_SLAVE_NOT_AVAILABLE);
+    rmq_rem_client_destroy(cl);
+    bt_stop_clean(&m);
+    assert_int_equal(rmq_proc_log_errors(&m), 0);
+    rmq_proc_stop(&ns, SIGKILL);
+    rmq_rm_rf(m.dir);
+    rmq_rm_rf(s.dir);
+    rmq_rm_rf(ns.dir);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_sync_master_stall)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_sync_master_stall),
+                                       cmocka_unit_test(test_sync_master_sync_flush)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
