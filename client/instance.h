@@ -7,7 +7,8 @@
  *    callbacks there — responses are handed to the threads below);
  *  - the route cache: topic -> TopicRouteData + derived publish / subscribe queue lists,
  *    filled on first use (a miss asks the NameServer synchronously) and refreshed every
- *    pollNameServerInterval; also a broker-name -> master-address table from every route seen;
+ *    pollNameServerInterval; also a broker-name -> addresses-by-broker-id table from the newest
+ *    route naming each broker (masters for sends, any id for reads: rmq_instance_find_broker);
  *  - NameServer fail-over over the ';'-separated namesrvAddr list (the current one is kept
  *    until it fails with a transport error, then the next is tried);
  *  - a small scheduler (two "service" threads with a timer heap) for periodic work: route
