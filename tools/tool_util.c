@@ -243,6 +243,11 @@ void rmq_tool_slave_repl(rmq_tool_kv_get get, void *st, void *mt, const char *sl
     if (out->slave_offset < 0) out->slave_offset = kv_i64(get, st, "commitLogMaxOffset");
     out->master_offset = kv_i64(get, mt, "masterCommitLogMaxOffset");
     if (out->master_offset < 0) out->master_offset = kv_i64(get, mt, "commitLogMaxOffset");
+    /* master unreachable: what the slave last learned of it (its metadata sync, <= 10 s old) */
+    if (!mt) {
+        out->master_offset = kv_i64(get, st, "haMasterMaxOffset");
+        if (out->master_offset == 0) out->master_offset = -1; /* 0: it has not learned one */
+    }
     out->behind_bytes = -1;
     out->behind_ms = -1;
     if (out->slave_offset >= 0 && out->master_offset >= 0)

@@ -53,7 +53,8 @@ typedef const char *(*rmq_tool_kv_get)(void *tab, const char *k);
 /* How far a slave is behind its master; -1 where unknown. */
 typedef struct {
     int64_t slave_offset;  /* the slave's haSlaveMaxOffset (else its commitLogMaxOffset) */
-    int64_t master_offset; /* the master's masterCommitLogMaxOffset (else commitLogMaxOffset) */
+    int64_t master_offset; /* the master's masterCommitLogMaxOffset (else commitLogMaxOffset);
+                              master unreachable: the slave's haMasterMaxOffset, its last word */
     int64_t behind_bytes;  /* master_offset - slave_offset, at least 0 */
     int64_t behind_ms;     /* the master's slaveNFallBehindMs for this slave's connection */
 } rmq_tool_repl_t;

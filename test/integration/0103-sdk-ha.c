@@ -350,6 +350,25 @@ static void test_master_killed_and_back(void **st) {
         drained = backlog_miss == 0;
         if (!drained) rmq_sleep_ms(200);
     }
+    /* clusterList -r while a is down: a's slave row stays, with its own offset (the master's
+     * column is the slave's last word on it, or "-") */
+    char *cl_out = mqadmin("clusterList -r");
+    assert_non_null(cl_out);
+    fprintf(stderr, "%s", cl_out);
+    bool a_row = false;
+    for (char *ln = strtok(cl_out, "\n"); ln; ln = strtok(NULL, "\n")) {
+        char c0[64], bn[64], bid[16], addr[64], mo[32], so[32], bb[32], bm[32];
+        if (sscanf(ln, "%63s %63s %15s %63s %31s %31s %31s %31s", c0, bn, bid, addr, mo, so, bb,
+                   bm) == 8 &&
+            strcmp(bn, "broker-a") == 0) {
+            a_row = true;
+            assert_string_equal(addr, as.addr);
+            assert_true(atoll(so) > 0);
+            assert_true(strcmp(mo, "-") == 0 || atoll(mo) > 0);
+        }
+    }
+    assert_true(a_row);
+    free(cl_out);
     fprintf(stderr, "master down: %d more consumed from broker-a (slave)\n",
             atomic_load(&consumed_a) - a_at_kill);
     assert_true(atomic_load(&consumed_a) - a_at_kill >= 200);

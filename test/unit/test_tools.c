@@ -248,12 +248,22 @@ static void test_slave_repl(void **st) {
     assert_int_equal(r.master_offset, 5000);
     assert_int_equal(r.behind_bytes, 4000);
     assert_int_equal(r.behind_ms, 1234); /* slave2: same host, ack 1100 nearest 1000 */
-    /* master unreachable: only the slave's own offset is known */
+    /* master unreachable: only the slave's own offset is known... */
     rmq_tool_slave_repl(jget, s, NULL, "10.0.0.2:10911", &r);
     assert_int_equal(r.slave_offset, 1000);
     assert_int_equal(r.master_offset, -1);
     assert_int_equal(r.behind_bytes, -1);
     assert_int_equal(r.behind_ms, -1);
+    /* ...and what the slave last learned of its master's max offset */
+    json_object_set_new(s, "haMasterMaxOffset", json_string("1500"));
+    rmq_tool_slave_repl(jget, s, NULL, "10.0.0.2:10911", &r);
+    assert_int_equal(r.master_offset, 1500);
+    assert_int_equal(r.behind_bytes, 500);
+    assert_int_equal(r.behind_ms, -1);
+    json_object_set_new(s, "haMasterMaxOffset", json_string("0")); /* not learned */
+    rmq_tool_slave_repl(jget, s, NULL, "10.0.0.2:10911", &r);
+    assert_int_equal(r.master_offset, -1);
+    assert_int_equal(r.behind_bytes, -1);
     /* a slave without HA keys (older broker): commitLogMaxOffset; ahead of the master: 0 */
     json_object_del(s, "haSlaveMaxOffset");
     json_object_set_new(m, "masterCommitLogMaxOffset", json_string("900"));
