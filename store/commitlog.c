@@ -342,6 +342,19 @@ static bool skippable(rmq_store_t *s, rmq_mfile_t *f, int64_t off, int64_t *len)
     return ok;
 }
 
+/* The last record of the log with a NUL in its topic or properties is torn, not complete: a
+ * replica killed while receiving it (or a put interrupted mid-copy) has the record's header
+ * and body (so the body CRC holds) but zeros where its last bytes never arrived. Topic and
+ * properties are text and never hold a NUL; only the tail record is judged so (one followed by
+ * nothing), so a stored oddity in the middle of the log is never dropped here. */
+static bool torn_tail(const rmq_mfile_t *f, int64_t off, int64_t len, const rmq_msg_rec_t *r) {
+    if (!memchr(r->topic, 0, (size_t)r->topic_len) &&
+        !(r->props_len > 0 && memchr(r->props, 0, (size_t)r->props_len)))
+        return false;
+    int64_t next = off + len;
+    return next + 4 > f->size || rmq_get_be32(f->base + next) == 0;
+}
+
 static size_t pick_start_segment(rmq_store_t *s, rmq_mfile_t **files, size_t n, bool clean) {
     if (clean) return n > 3 ? n - 3 : 0;
     int64_t min_ts = RMQ_MIN(s->ckpt.physic_ts, s->ckpt.logics_ts) - 3000;
@@ -406,7 +419,7 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
         for (;;) {
             rmq_msg_rec_t r;
             int64_t rc = rmq_msg_rec_decode(f->base + off, (size_t)(f->size - off), crc, &r);
-            if (rc > 0 && r.phys_offset == f->start + off) {
+            if (rc > 0 && r.phys_offset == f->start + off && !torn_tail(f, off, rc, &r)) {
                 off += rc;
                 kept++;
                 process = f->start + off;
