@@ -72,6 +72,7 @@ typedef struct rmq_broker_s {
     /* shutdown (on the loop) */
     uv_signal_t sigterm, sigint;
     uv_timer_t reg_timer, offset_timer, stop_timer, final_timer;
+    uv_timer_t learn_timer; /* slave: re-register every 2 s until the master is known */
     int state;
     uint64_t state_since;
     int servers_open;  /* listening servers not yet closed */
@@ -337,6 +338,7 @@ static void finish(rmq_broker_t *b) {
     close_handle((uv_handle_t *)&b->reg_timer);
     close_handle((uv_handle_t *)&b->offset_timer);
     close_handle((uv_handle_t *)&b->stop_timer);
+    close_handle((uv_handle_t *)&b->learn_timer);
     /* Safety net, not keeping the loop alive by itself: a handle some manager forgot to close
      * must not keep the process from exiting. */
     uv_timer_init(&b->loop, &b->final_timer);
@@ -390,6 +392,7 @@ static void begin_shutdown(rmq_broker_t *b, const char *why) {
     b->state_since = rmq_mono_ms();
     uv_timer_stop(&b->reg_timer);
     uv_timer_stop(&b->offset_timer);
+    uv_timer_stop(&b->learn_timer);
     rmq_broker_slave_sync_close(b->ctx.slave_sync); /* applies nothing from now on */
     b->ctx.slave_sync = NULL;
     rmq_broker_hold_close(b->ctx.hold); /* answers every held pull now */
@@ -403,6 +406,19 @@ static void on_signal(uv_signal_t *s, int signum) {
 
 static void on_reg_timer(uv_timer_t *t) {
     register_all(t->data);
+}
+
+/* A slave that registered before its master did learns nothing from that reply; rather than
+ * wait for the next periodic registration (30 s) it asks again every 2 s until it knows the
+ * master's address (and its HA address, unless haMasterAddress is set). */
+static void on_learn_timer(uv_timer_t *t) {
+    rmq_broker_t *b = t->data;
+    bool fixed = b->cfg.ha.ha_master_address && *b->cfg.ha.ha_master_address;
+    if (b->master_addr[0] && (fixed || b->master_ha[0])) {
+        uv_timer_stop(t);
+        return;
+    }
+    register_all(b);
 }
 
 static void on_offset_timer(uv_timer_t *t) {
@@ -658,6 +674,10 @@ static bool start(rmq_broker_t *b) {
     uv_timer_start(&b->reg_timer, on_reg_timer, (uint64_t)period, (uint64_t)period);
     uv_timer_start(&b->offset_timer, on_offset_timer, 10000,
                    (uint64_t)b->cfg.flush_consumer_offset_interval);
+    uv_timer_init(&b->loop, &b->learn_timer);
+    b->learn_timer.data = b;
+    if (b->cfg.broker_role == RMQ_ROLE_SLAVE)
+        uv_timer_start(&b->learn_timer, on_learn_timer, 2000, 2000);
     register_all(b);
     /* RocketMQ's exact start-up line: runbooks and start scripts grep for "boot success". */
     RMQ_LOG_INFO("broker",
