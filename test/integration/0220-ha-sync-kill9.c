@@ -77,7 +77,7 @@ static void test_sync_master_kill9(void **state) {
     (void)state;
     rmq_proc_t ns, m, s;
     assert_int_equal(rmq_start_namesrv(&ns, NULL), 0);
-    memset(&m, 0, sizeof m);
+    assert_int_equal(rmq_broker_prepare(&m), 0);
     memset(&s, 0, sizeof s);
     assert_int_equal(rmq_start_broker(&m, ns.addr, "brokerRole=SYNC_MASTER\n"), 0);
     char conf[512];

@@ -45,7 +45,7 @@ static void test_sync_master_stall(void **state) {
     (void)state;
     rmq_proc_t ns, m, s;
     assert_int_equal(rmq_start_namesrv(&ns, NULL), 0);
-    memset(&m, 0, sizeof m);
+    assert_int_equal(rmq_broker_prepare(&m), 0);
     memset(&s, 0, sizeof s);
     char mconf[256];
     snprintf(mconf, sizeof mconf, "brokerRole=SYNC_MASTER\nslaveTimeout=%d\n", SLAVE_TIMEOUT);
@@ -157,7 +157,7 @@ static void test_sync_master_sync_flush(void **state) {
     (void)state;
     rmq_proc_t ns, m, s;
     assert_int_equal(rmq_start_namesrv(&ns, NULL), 0);
-    memset(&m, 0, sizeof m);
+    assert_int_equal(rmq_broker_prepare(&m), 0);
     memset(&s, 0, sizeof s);
     assert_int_equal(
         rmq_start_broker(&m, ns.addr, "brokerRole=SYNC_MASTER\nflushDiskType=SYNC_FLUSH\n"), 0);

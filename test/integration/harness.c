@@ -36,6 +36,43 @@ int rmq_free_port(void) {
     return port;
 }
 
+/* Can port be bound on 0.0.0.0 now (the way the broker binds)? */
+static bool port_free(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return false;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    a.sin_port = htons((uint16_t)port);
+    bool ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+int rmq_free_port_ha(void) {
+    /* below the kernel's ephemeral range, so no outgoing connection takes port + 1 meanwhile */
+    int lo = 32768;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d", &lo) != 1) lo = 32768;
+        fclose(f);
+    }
+    if (lo < 12000) return rmq_free_port();
+    unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+    for (int i = 0; i < 1000; i++) {
+        int p = 10002 + (int)(rand_r(&seed) % (unsigned)(lo - 10010));
+        if (port_free(p - 2) && port_free(p) && port_free(p + 1)) return p;
+    }
+    return rmq_free_port();
+}
+
+int rmq_broker_prepare(rmq_proc_t *p) {
+    memset(p, 0, sizeof *p);
+    if (rmq_mkdtemp("rmq-broker", p->dir, sizeof p->dir)) return -1;
+    p->port = rmq_free_port_ha();
+    return p->port > 0 ? 0 : -1;
+}
+
 int rmq_mkdtemp(const char *prefix, char *out, size_t outsz) {
     const char *tmp = getenv("TMPDIR");
     if (!tmp || !*tmp) tmp = "/tmp";

@@ -18,6 +18,13 @@ typedef struct {
 
 /* A port nobody listens on now (bind to 0, read it back, close). */
 int rmq_free_port(void);
+/* A port p with p - 2, p and p + 1 free (a broker's fast, remoting and HA ports), chosen below
+ * the kernel's ephemeral port range so that no client connection takes p + 1 before the broker
+ * binds it; rmq_free_port() when that range leaves no room. */
+int rmq_free_port_ha(void);
+/* For a master with slaves: zero p, make its temp dir and pick its port with rmq_free_port_ha;
+ * rmq_start_broker(p, ...) then starts it there. 0 or -1. */
+int rmq_broker_prepare(rmq_proc_t *p);
 /* New directory under $TMPDIR or /tmp named prefix.XXXXXX into out; 0 or -1. */
 int rmq_mkdtemp(const char *prefix, char *out, size_t outsz);
 /* Remove a tree (only under /tmp or $TMPDIR, as a guard). */
