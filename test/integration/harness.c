@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -159,6 +160,76 @@ int rmq_start_namesrv(rmq_proc_t *p, const char *extra) {
     return rmq_wait_port(p->port, 10000);
 }
 
+/* Ask the NameServer at port for GET_BROKER_CLUSTER_INFO (106) over a raw JSON frame: 1 when
+ * its body names addr, 0 when not (yet), -1 when the NameServer cannot be asked. */
+static int namesrv_knows(int port, const char *addr) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int rc = -1;
+    char *resp = NULL;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) goto out;
+    const char *h = "{\"code\":106,\"extFields\":{},\"flag\":0,\"language\":\"JAVA\","
+                    "\"opaque\":1,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":401}";
+    uint32_t hl = (uint32_t)strlen(h);
+    unsigned char pre[8];
+    uint32_t total = 4 + hl;
+    for (int i = 0; i < 4; i++) {
+        pre[i] = (unsigned char)(total >> (24 - 8 * i));
+        pre[4 + i] = (unsigned char)(hl >> (24 - 8 * i)); /* serialize type 0: JSON */
+    }
+    if (write(fd, pre, 8) != 8 || write(fd, h, hl) != (ssize_t)hl) goto out;
+    unsigned char lb[4];
+    size_t got = 0;
+    while (got < 4) {
+        ssize_t r = read(fd, lb + got, 4 - got);
+        if (r <= 0) goto out;
+        got += (size_t)r;
+    }
+    uint32_t len = (uint32_t)lb[0] << 24 | (uint32_t)lb[1] << 16 | (uint32_t)lb[2] << 8 | lb[3];
+    if (len < 4 || len > (64u << 20) || !(resp = malloc(len + 1))) goto out;
+    for (got = 0; got < len;) {
+        ssize_t r = read(fd, resp + got, len - got);
+        if (r <= 0) goto out;
+        got += (size_t)r;
+    }
+    resp[len] = 0;
+    /* the body (after the header) is text JSON: a search for the quoted address is enough */
+    char want[80];
+    snprintf(want, sizeof want, "\"%s\"", addr);
+    rc = memmem(resp, len, want, strlen(want)) != NULL;
+out:
+    free(resp);
+    close(fd);
+    return rc;
+}
+
+/* Wait until every NameServer in ns ("h:p;h:p") that answers lists addr (a broker's first
+ * registration is asynchronous: its port accepts before the NameServer knows it). */
+static void wait_registered(const char *ns, const char *addr, int timeout_ms) {
+    while (ns && *ns) {
+        const char *e = strchr(ns, ';');
+        size_t n = e ? (size_t)(e - ns) : strlen(ns);
+        char one[64];
+        snprintf(one, sizeof one, "%.*s", (int)n, ns);
+        const char *colon = strrchr(one, ':');
+        if (colon) {
+            int port = atoi(colon + 1);
+            for (int waited = 0; waited < timeout_ms; waited += 20) {
+                if (namesrv_knows(port, addr) != 0) break; /* known, or nobody to ask */
+                rmq_sleep_ms(20);
+            }
+        }
+        if (!e) break;
+        ns = e + 1;
+    }
+}
+
 int rmq_start_broker(rmq_proc_t *p, const char *namesrv, const char *extra) {
     if (!p->dir[0]) {
         memset(p, 0, sizeof *p);
@@ -182,7 +253,11 @@ int rmq_start_broker(rmq_proc_t *p, const char *namesrv, const char *extra) {
     rmq_bin_path("mqbroker", bin, sizeof bin);
     char *argv[] = {bin, "-c", p->conf, NULL};
     if (rmq_spawn(p, bin, argv)) return -1;
-    return rmq_wait_port(p->port, 20000);
+    if (rmq_wait_port(p->port, 20000) != 0) return -1;
+    /* Only the default address can be looked for (extra may set brokerIP1 or namesrvAddr). */
+    if (namesrv && *namesrv && !strstr(e, "brokerIP1=") && !strstr(e, "namesrvAddr="))
+        wait_registered(namesrv, p->addr, 10000);
+    return 0;
 }
 
 int rmq_proc_stop(rmq_proc_t *p, int sig) {
