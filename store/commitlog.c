@@ -16,21 +16,27 @@
  *   - an invalid record whose TOTALSIZE is sane (91 bytes .. maxMessageSize + 64 KiB + headers,
  *     and it leaves the 8 bytes every segment keeps free) and is immediately followed by a valid
  *     record (CRC-checked, with the right physical offset) or by the segment's BLANK record is a
- *     corrupt record in the middle of the log: it is reported with an ERROR log and skipped by
- *     its length, and the records after it are kept. It is not dispatched again: when its
- *     ConsumeQueue entry has to be rebuilt, the hole is filled with a blank entry that readers
- *     skip, so every later message keeps its queue offset (an entry written before the damage
- *     stays, and a consumer then receives the damaged bytes as stored);
- *   - any other invalid record is the torn tail: the log ends there. The rest of that segment is
- *     zeroed (hole punched and reserved again) and later segments are deleted, so no stale
- *     record can reappear after later appends, and ConsumeQueue entries at or past the end are
- *     truncated.
+ *     corrupt record in the middle of the log: it is skipped by its length;
+ *   - otherwise (a bad length, magic or CRC) the rest of this segment and the later ones are
+ *     scanned for the next record that validates (v1/v2 magic, sane length, CRC, stored physical
+ *     offset equal to its position; holes of sparse files skipped by SEEK_DATA) and recovery
+ *     resumes there: the bytes in between are one damaged range;
+ *   - skipped records and ranges are quarantined (ERROR log with offsets, one WARN line per
+ *     damaged segment, one store-wide line at open): the dispatcher gives them no ConsumeQueue
+ *     or index entry (a rebuilt queue gets blank entries there, so every later message keeps
+ *     its queue offset), and pulls, queries and reads by offset skip entries written before
+ *     the damage, so a damaged body is never served;
+ *   - when nothing after the damage validates it is the torn tail: the log ends there. The rest
+ *     of that segment is zeroed (hole punched and reserved again) and later segments are
+ *     deleted, so no stale record can reappear after later appends, and ConsumeQueue entries
+ *     at or past the end are truncated.
  * Apache RocketMQ instead truncates at the first invalid record, discarding every valid message
  * after a single corrupt one. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -114,6 +120,7 @@ static rmq_err_t segment_for(rmq_store_t *s, size_t total, rmq_mfile_t **out) {
             if (e != RMQ_OK) return e;
             s->cur = f;
         }
+        if (!rmq_mfile_reserve(f)) return RMQ_ERR__DISK_FULL; /* a padded segment, no room */
         int64_t wrote = atomic_load_explicit(&f->wrote, memory_order_relaxed);
         int64_t free_ = f->size - wrote;
         if ((int64_t)total + BLANK_MIN <= free_) {
@@ -301,6 +308,10 @@ int64_t rmq_store__read_store_ts(rmq_store_t *s, int64_t phys) {
 }
 
 rmq_err_t rmq_store_read_at(rmq_store_t *s, int64_t phys_offset, uint8_t **rec, size_t *len) {
+    if (s->skip_n && rmq_store__skip_end(s, phys_offset) >= 0) {
+        atomic_fetch_add_explicit(&s->quarantine_hits, 1, memory_order_relaxed);
+        return RMQ_ERR__NOT_FOUND; /* quarantined: never served */
+    }
     rmq_mfile_t *f = rmq_mfq_find(&s->cl, phys_offset);
     if (!f) return RMQ_ERR__NOT_FOUND;
     int64_t pos = phys_offset - f->start;
@@ -340,6 +351,89 @@ static bool skippable(rmq_store_t *s, rmq_mfile_t *f, int64_t off, int64_t *len)
         (rc > 0 && r.phys_offset == f->start + next) || (rc == 0 && r.total_size == f->size - next);
     if (ok) *len = L;
     return ok;
+}
+
+/* Does a valid record start at off of f: v1/v2 magic, a sane TOTALSIZE that leaves the 8 bytes
+ * every segment keeps free, the CRC, and its stored physical offset equal to its position. */
+static bool valid_at(rmq_store_t *s, rmq_mfile_t *f, int64_t off) {
+    if (off + 91 + BLANK_MIN > f->size) return false;
+    int64_t L = (int32_t)rmq_get_be32(f->base + off);
+    if (L < 91 || L > s->max_record || off + L + BLANK_MIN > f->size) return false;
+    rmq_msg_rec_t r;
+    int64_t rc = rmq_msg_rec_decode(f->base + off, (size_t)L, true, &r);
+    return rc == L && r.phys_offset == f->start + off;
+}
+
+/* After damage at files[j] + from - 1: the next valid record (valid_at) in this segment or a
+ * later one, found by scanning for the magic bytes through the data regions of the files
+ * (holes of a sparse or reserved-but-unwritten file are skipped cheaply). A later segment
+ * also resumes at its start when it begins with a valid record. false: nothing valid after,
+ * the damage is the torn tail. */
+static bool resync(rmq_store_t *s, rmq_mfile_t **files, size_t n, size_t j, int64_t from,
+                   size_t *rj, int64_t *roff) {
+    static const uint8_t magic3[3] = {0xDA, 0xA3, 0x20}; /* v1 0xDAA320A7, v2 0xDAA320AB */
+    for (size_t k = j; k < n; k++) {
+        rmq_mfile_t *f = files[k];
+        if (k > j && f->start != files[k - 1]->start + files[k - 1]->size) return false;
+        int64_t pos = k == j ? from : 0;
+        while (pos + 91 + BLANK_MIN <= f->size) {
+            off_t d = lseek(f->fd, (off_t)pos, SEEK_DATA);
+            if (d < 0) break; /* ENXIO: only a hole is left */
+            off_t h = lseek(f->fd, d, SEEK_HOLE);
+            if (h < 0 || h > (off_t)f->size) h = (off_t)f->size;
+            /* a record may start up to 4 bytes before its magic's data region */
+            int64_t a = RMQ_MAX(pos, (int64_t)d - 4), b = (int64_t)h;
+            while (a + 8 <= b) {
+                const uint8_t *m = memmem(f->base + a + 4, (size_t)(b - a - 4), magic3, 3);
+                if (!m) break;
+                int64_t cand = (m - f->base) - 4;
+                if (m + 3 < f->base + f->size && (m[3] == 0xA7 || m[3] == 0xAB) &&
+                    valid_at(s, f, cand)) {
+                    *rj = k;
+                    *roff = cand;
+                    return true;
+                }
+                a = cand + 1;
+            }
+            pos = RMQ_MAX(b, pos + 1);
+        }
+    }
+    return false;
+}
+
+static void add_skip(rmq_store_t *s, int64_t from, int64_t to, bool one_record) {
+    if (s->skip_n == s->skip_cap) {
+        size_t nc = s->skip_cap ? s->skip_cap * 2 : 8;
+        rmq_store_range_t *ns = realloc(s->skip, nc * sizeof(*ns));
+        if (!ns) return; /* dispatch then stops at the damage, as before */
+        s->skip = ns;
+        s->skip_cap = nc;
+    }
+    s->skip[s->skip_n++] = (rmq_store_range_t){from, to};
+    s->skip_bytes += (uint64_t)(to - from);
+    s->skip_records++;
+    (void)one_record;
+}
+
+int64_t rmq_store__skip_end(const rmq_store_t *s, int64_t phys) {
+    size_t lo = 0, hi = s->skip_n;
+    while (lo < hi) { /* first range with to > phys */
+        size_t mid = (lo + hi) / 2;
+        if (s->skip[mid].to <= phys)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < s->skip_n && s->skip[lo].from <= phys ? s->skip[lo].to : -1;
+}
+
+/* One line per damaged segment. */
+static void seg_summary(rmq_mfile_t *f, uint64_t kept, uint64_t ranges, uint64_t bytes) {
+    if (ranges)
+        RMQ_LOG_WARN("store",
+                     "CommitLog segment %s: %" PRIu64 " valid records kept, %" PRIu64
+                     " damaged range(s) of %" PRIu64 " bytes quarantined",
+                     f->path, kept, ranges, bytes);
 }
 
 static size_t pick_start_segment(rmq_store_t *s, rmq_mfile_t **files, size_t n, bool clean) {
@@ -392,55 +486,71 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
     int64_t process = files[start]->start;
     size_t j = start;
     int64_t off = 0;
-    uint64_t kept = 0, skipped = 0;
-    bool stop = false;
-    for (; j < n && !stop; j++) {
+    uint64_t kept = 0;
+    /* per segment: records kept, damaged ranges and bytes (for its summary line) */
+    uint64_t seg_kept = 0, seg_ranges = 0, seg_bytes = 0;
+    for (;;) {
         rmq_mfile_t *f = files[j];
-        if (j > start && f->start != files[j - 1]->start + files[j - 1]->size) {
-            RMQ_LOG_ERROR("store", "CommitLog gap before %s: recovery stops there", f->path);
-            process = files[j - 1]->start + files[j - 1]->size;
-            stop = true;
-            break;
+        rmq_msg_rec_t r;
+        int64_t rc = rmq_msg_rec_decode(f->base + off, (size_t)(f->size - off), crc, &r);
+        bool next_seg = false;
+        if (rc > 0 && r.phys_offset == f->start + off) {
+            off += rc;
+            kept++;
+            seg_kept++;
+            process = f->start + off;
+            continue;
         }
-        off = 0;
-        for (;;) {
-            rmq_msg_rec_t r;
-            int64_t rc = rmq_msg_rec_decode(f->base + off, (size_t)(f->size - off), crc, &r);
-            if (rc > 0 && r.phys_offset == f->start + off) {
-                off += rc;
-                kept++;
-                process = f->start + off;
-                continue;
-            }
-            if (rc == 0 && r.total_size == f->size - off) {
-                process = f->start + f->size; /* BLANK: the next segment continues */
+        if (rc == 0 && r.total_size == f->size - off) {
+            process = f->start + f->size; /* BLANK: the next segment continues */
+            next_seg = true;
+        } else {
+            int64_t L;
+            size_t rj = j;
+            int64_t roff = 0;
+            bool by_len = skippable(s, f, off, &L);
+            if (by_len) {
+                roff = off + L;
+            } else if (!resync(s, files, n, j, off + 1, &rj, &roff)) {
+                process = f->start + off; /* the torn tail: the log ends here */
+                seg_summary(f, seg_kept, seg_ranges, seg_bytes);
                 break;
             }
-            int64_t L;
-            if (skippable(s, f, off, &L)) {
-                RMQ_LOG_ERROR("store",
-                              "corrupt record at CommitLog offset %" PRId64 " (%" PRId64
-                              " bytes, %s): skipped, later records kept",
-                              f->start + off, L, rc == 0 ? "bad blank" : "CRC/format check failed");
-                if (s->skip_n == s->skip_cap) {
-                    size_t nc = s->skip_cap ? s->skip_cap * 2 : 8;
-                    int64_t *ns = realloc(s->skip, nc * sizeof(*ns));
-                    if (ns) {
-                        s->skip = ns;
-                        s->skip_cap = nc;
-                    }
-                }
-                if (s->skip_n < s->skip_cap) s->skip[s->skip_n++] = f->start + off;
-                off += L;
-                skipped++;
-                process = f->start + off;
-                continue;
+            int64_t from = f->start + off, to = files[rj]->start + roff;
+            RMQ_LOG_ERROR("store",
+                          "CommitLog damaged at [%" PRId64 ", %" PRId64 ") (%" PRId64
+                          " bytes, %s): quarantined, the records after it kept",
+                          from, to, to - from,
+                          by_len ? (rc == 0 ? "bad blank" : "record fails its CRC/format check")
+                                 : "invalid length, magic or CRC; resynchronised on the next "
+                                   "valid record");
+            add_skip(s, from, to, by_len);
+            seg_ranges++;
+            seg_bytes += (uint64_t)(to - from);
+            process = to;
+            while (j < rj) { /* whole segments inside the damaged range */
+                seg_summary(files[j], seg_kept, seg_ranges, seg_bytes);
+                seg_kept = seg_ranges = seg_bytes = 0;
+                j++;
             }
-            process = f->start + off;
-            stop = true;
-            break;
+            off = roff;
+            if (off < files[j]->size) continue;
+            next_seg = true;
+        }
+        if (next_seg) {
+            seg_summary(files[j], seg_kept, seg_ranges, seg_bytes);
+            seg_kept = seg_ranges = seg_bytes = 0;
+            if (j + 1 >= n) break;
+            if (files[j + 1]->start != files[j]->start + files[j]->size) {
+                RMQ_LOG_ERROR("store", "CommitLog gap before %s: recovery stops there",
+                              files[j + 1]->path);
+                break;
+            }
+            j++;
+            off = 0;
         }
     }
+    uint64_t skipped = s->skip_records;
     /* Set positions: every segment before the one holding process is full; the one holding
      * process ends there and is zeroed past it; later ones go. */
     rmq_mfile_t *tail = NULL;
@@ -458,6 +568,7 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
         bool dirty = false;
         for (int64_t k = pos; k < tail->size && k < pos + 4096 && !dirty; k++)
             dirty = tail->base[k] != 0;
+        if (dirty) s->torn_at = process;
         if (dirty)
             RMQ_LOG_WARN("store",
                          "CommitLog ends at %" PRId64 ": the torn or invalid bytes after "
@@ -478,8 +589,8 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
     atomic_store(&s->flushed, process);
     RMQ_LOG_INFO("store",
                  "CommitLog recovered (%s): end %" PRId64 ", %" PRIu64 " records checked, %" PRIu64
-                 " corrupt skipped",
-                 clean ? "clean" : "after crash", process, kept, skipped);
+                 " damaged range(s) of %" PRIu64 " bytes quarantined",
+                 clean ? "clean" : "after crash", process, kept, skipped, s->skip_bytes);
 
     if (cq_max >= process) {
         pthread_rwlock_rdlock(&s->cq_mu);

@@ -36,12 +36,6 @@ int64_t rmq_store__tags_code(const rmq_msg_rec_t *r) {
     return t ? rmq_msg_tags_code(t, vl) : 0;
 }
 
-static bool is_skipped(rmq_store_t *s, int64_t phys) {
-    for (size_t i = 0; i < s->skip_n; i++)
-        if (s->skip[i] == phys) return true;
-    return false;
-}
-
 /* The dispatcher's last queue: consecutive records mostly go to the same one. Deleted queues are
  * kept (graveyard) until close, so the pointer stays valid; its deleted flag forces a look-up.
  * Only one dispatcher runs at a time (recovery, then the reput thread, then close). */
@@ -99,8 +93,20 @@ static bool dispatch_round(rmq_store_t *s) {
         }
         int64_t readable =
             RMQ_MIN(atomic_load_explicit(&f->wrote, memory_order_acquire), end - f->start);
-        int64_t pos = from - f->start;
+        int64_t pos = from - f->start, jump = -1;
         while (pos < readable) {
+            if (s->skip_n) { /* a range quarantined by recovery: no entry, go past it */
+                int64_t je = rmq_store__skip_end(s, f->start + pos);
+                if (je >= f->start + f->size) {
+                    pos = f->size;
+                    jump = je;
+                    break;
+                }
+                if (je >= 0) {
+                    pos = je - f->start;
+                    continue;
+                }
+            }
             rmq_msg_rec_t r;
             int64_t rc = rmq_msg_rec_decode(f->base + pos, (size_t)(readable - pos), false, &r);
             if (rc == 0) {
@@ -124,15 +130,14 @@ static bool dispatch_round(rmq_store_t *s) {
                 }
                 continue;
             }
-            if ((!s->skip_n || !is_skipped(s, f->start + pos)) &&
-                !dispatch(s, &r, f->start + pos, rc)) {
+            if (!dispatch(s, &r, f->start + pos, rc)) {
                 stalled = true;
                 break;
             }
             pos += rc;
             any = true;
         }
-        from = f->start + pos;
+        from = jump >= 0 ? jump : f->start + pos;
         rmq_mfile_unpin(f);
         atomic_store(&s->reput_from, from);
         if (stalled || pos < f->size) break; /* end of what is readable */

@@ -162,6 +162,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     rmq_map_init(&s->qoff);
     rmq_map_init(&s->cqs);
     s->alloc_want = -1;
+    s->torn_at = -1;
     atomic_init(&s->writable, false);
     if (!s->cfg.store_path_root_dir || !s->cfg.delete_when || s->notify_fd < 0) {
         free_store(s);
@@ -255,6 +256,21 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     atomic_store(&s->logics_ts, RMQ_MAX(atomic_load(&s->logics_ts), s->ckpt.logics_ts));
     atomic_store(&s->repl_end, atomic_load(&s->max_offset));
     atomic_store(&s->writable, true);
+    int cq_fixed = 0;
+    pthread_rwlock_rdlock(&s->cq_mu);
+    for (rmq_map_ent_t *ent = rmq_map_first(&s->cqs, &bi); ent;
+         ent = rmq_map_next(&s->cqs, &bi, ent))
+        cq_fixed += ((rmq_cq_t *)ent->v.ptr)->q.repaired;
+    pthread_rwlock_unlock(&s->cq_mu);
+    if (s->skip_n || s->torn_at >= 0 || s->cl.repaired || cq_fixed)
+        RMQ_LOG_WARN("store",
+                     "store %s opened after damage: %zu CommitLog range(s) quarantined (%" PRIu64
+                     " bytes), torn tail %s %" PRId64
+                     ", %d CommitLog and %d ConsumeQueue file(s) resized to the segment size; "
+                     "every valid record after the damage is kept",
+                     s->root, s->skip_n, s->skip_bytes, s->torn_at >= 0 ? "cut at" : "none, end",
+                     s->torn_at >= 0 ? s->torn_at : (int64_t)atomic_load(&s->max_offset),
+                     s->cl.repaired, cq_fixed);
     RMQ_LOG_INFO("store",
                  "store %s opened (%s) in %" PRIu64 " ms: CommitLog [%" PRId64 ", %" PRId64 ")",
                  s->root, clean ? "clean" : "recovered after crash", rmq_mono_ms() - t0, cl_min,
@@ -460,6 +476,10 @@ rmq_err_t rmq_store_get(rmq_store_t *s, const char *topic, int32_t queue_id, int
             int32_t size = (int32_t)rmq_get_be32(ent + 8);
             int64_t tags = (int64_t)rmq_get_be64(ent + 12);
             if (size <= 0 || size == RMQ_CQ_BLANK_SIZE) continue; /* blank entry */
+            if (s->skip_n && rmq_store__skip_end(s, phys) >= 0) { /* quarantined: never served */
+                atomic_fetch_add_explicit(&s->quarantine_hits, 1, memory_order_relaxed);
+                continue;
+            }
             last_phys = phys;
             bool in_disk = cl_max - phys > mem_limit;
             if (g->count > 0) {
@@ -656,6 +676,9 @@ void rmq_store_get_stats(rmq_store_t *s, rmq_store_stats_t *st) {
     st->commitlog_segments = (int)rmq_mfq_count(&s->cl);
     st->writable =
         atomic_load(&s->writable) && !atomic_load(&s->disk_full) && !atomic_load(&s->cq_error);
+    st->quarantined_ranges = s->skip_n;
+    st->quarantined_bytes = s->skip_bytes;
+    st->quarantine_hits = atomic_load(&s->quarantine_hits);
 }
 
 bool rmq_store_wait_dispatched(rmq_store_t *s, int timeout_ms) {

@@ -321,6 +321,10 @@ typedef struct {
     int64_t earliest_msg_time; /* -1 if empty */
     int commitlog_segments;
     bool writable;
+    /* quarantine: CommitLog ranges that failed their checks (corrupt records, damaged runs of
+     * bytes), never served; hits counts the ConsumeQueue entries, index hits and reads by
+     * offset refused because they point into one */
+    uint64_t quarantined_ranges, quarantined_bytes, quarantine_hits;
 } rmq_store_stats_t;
 void rmq_store_get_stats(rmq_store_t *s, rmq_store_stats_t *st);
 

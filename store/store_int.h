@@ -54,6 +54,10 @@ typedef struct {
 } rmq_gc_req_t;
 
 typedef struct {
+    int64_t from, to; /* CommitLog physical offsets [from, to) */
+} rmq_store_range_t;
+
+typedef struct {
     int64_t physic_ts, logics_ts, index_ts;
     uint8_t raw[4096]; /* file image: bytes past 24 (5.x fields) are written back untouched */
 } rmq_checkpoint_t;
@@ -106,9 +110,19 @@ struct rmq_store_s {
     pthread_mutex_t flush_mu;            /* one CommitLog flush at a time */
     _Atomic uint64_t gc_rounds, gc_reqs; /* group commits done and requests they completed */
 
-    /* records skipped as corrupt by recovery: the dispatcher gives them no ConsumeQueue entry */
-    int64_t *skip;
+    /* CommitLog ranges quarantined by recovery (a corrupt record, or the damaged bytes between
+     * two valid records), ascending and disjoint: the dispatcher gives them no ConsumeQueue or
+     * index entry, and pulls, queries and reads by offset never return them. Written before
+     * the threads start, read-only after. */
+    rmq_store_range_t *skip;
     size_t skip_n, skip_cap;
+    uint64_t skip_bytes;   /* sum of the ranges */
+    uint64_t skip_records; /* corrupt records among them (a resynced range counts as one) */
+    _Atomic uint64_t quarantine_hits;
+    int64_t torn_at;
+        /* where recovery cut a torn tail with bytes after it, -1 none */ /* ConsumeQueue entries /
+                                                                             index hits refused for
+                                                                             them */
 
     /* ConsumeQueues */
     pthread_rwlock_t cq_mu;  /* guards cqs (the table), not entry contents */
@@ -170,6 +184,8 @@ void rmq_store__thread_stop(rmq_store_thread_t *t);
 
 /* commitlog.c */
 rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean_exit, int64_t *dispatch_from);
+/* End of the quarantined range holding phys, or -1 when phys is in none. */
+int64_t rmq_store__skip_end(const rmq_store_t *s, int64_t phys);
 /* Read TOTALSIZE and decode the record at phys into a pinned file view. */
 int64_t rmq_store__read_store_ts(rmq_store_t *s, int64_t phys);
 
