@@ -401,18 +401,79 @@ static bool resync(rmq_store_t *s, rmq_mfile_t **files, size_t n, size_t j, int6
     return false;
 }
 
-static void add_skip(rmq_store_t *s, int64_t from, int64_t to, bool one_record) {
+/* Insert [from, to) into the sorted quarantine list; false when it overlaps a known range (found
+ * again by this recovery) or on no memory. */
+static bool add_skip(rmq_store_t *s, int64_t from, int64_t to) {
+    size_t i = 0;
+    while (i < s->skip_n && s->skip[i].to <= from) i++;
+    if (i < s->skip_n && s->skip[i].from < to) return false;
     if (s->skip_n == s->skip_cap) {
         size_t nc = s->skip_cap ? s->skip_cap * 2 : 8;
         rmq_store_range_t *ns = realloc(s->skip, nc * sizeof(*ns));
-        if (!ns) return; /* dispatch then stops at the damage, as before */
+        if (!ns) return false; /* dispatch then stops at the damage, as before */
         s->skip = ns;
         s->skip_cap = nc;
     }
-    s->skip[s->skip_n++] = (rmq_store_range_t){from, to};
+    memmove(s->skip + i + 1, s->skip + i, (s->skip_n - i) * sizeof(*s->skip));
+    s->skip[i] = (rmq_store_range_t){from, to};
+    s->skip_n++;
     s->skip_bytes += (uint64_t)(to - from);
-    s->skip_records++;
-    (void)one_record;
+    return true;
+}
+
+/* ---- the quarantine file: <root>/quarantine, "from to" per line -----------------------------
+ * Recovery after a clean stop checks only the newest segments, so what an earlier recovery
+ * quarantined is remembered here and stays unserved across restarts. */
+
+static char *quarantine_path(rmq_store_t *s) {
+    size_t n = strlen(s->root) + 16;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/quarantine", s->root);
+    return p;
+}
+
+void rmq_store__quarantine_load(rmq_store_t *s) {
+    char *path = quarantine_path(s), *text = NULL;
+    size_t len;
+    if (!path || rmq_store_cfgfile_read(path, &text, &len) != RMQ_OK) {
+        free(path);
+        return;
+    }
+    int64_t cl_min = rmq_mfq_min(&s->cl);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        long long a, b;
+        if (line[0] == '#' || sscanf(line, "%lld %lld", &a, &b) != 2 || a < 0 || b <= a) continue;
+        if (cl_min < 0 || b <= cl_min) continue; /* deleted by retention since */
+        add_skip(s, a, b);
+    }
+    if (s->skip_n)
+        RMQ_LOG_WARN("store",
+                     "%zu CommitLog range(s) of %" PRIu64 " bytes stay quarantined (%s): "
+                     "never served",
+                     s->skip_n, s->skip_bytes, path);
+    free(text);
+    free(path);
+}
+
+static void quarantine_save(rmq_store_t *s) {
+    char *path = quarantine_path(s);
+    size_t cap = 128 + s->skip_n * 44;
+    char *buf = malloc(cap);
+    if (path && buf) {
+        size_t n = (size_t)snprintf(buf, cap,
+                                    "# CommitLog ranges [from, to) quarantined by recovery "
+                                    "(damaged, never served)\n");
+        for (size_t i = 0; i < s->skip_n; i++)
+            n += (size_t)snprintf(buf + n, cap - n, "%" PRId64 " %" PRId64 "\n", s->skip[i].from,
+                                  s->skip[i].to);
+        if (rmq_store_cfgfile_write(path, buf, n) != RMQ_OK)
+            RMQ_LOG_ERROR("store",
+                          "cannot write %s: quarantined ranges may be served after "
+                          "the next clean restart",
+                          path);
+    }
+    free(buf);
+    free(path);
 }
 
 int64_t rmq_store__skip_end(const rmq_store_t *s, int64_t phys) {
@@ -517,14 +578,16 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
                 break;
             }
             int64_t from = f->start + off, to = files[rj]->start + roff;
-            RMQ_LOG_ERROR("store",
-                          "CommitLog damaged at [%" PRId64 ", %" PRId64 ") (%" PRId64
-                          " bytes, %s): quarantined, the records after it kept",
-                          from, to, to - from,
-                          by_len ? (rc == 0 ? "bad blank" : "record fails its CRC/format check")
-                                 : "invalid length, magic or CRC; resynchronised on the next "
-                                   "valid record");
-            add_skip(s, from, to, by_len);
+            bool fresh = add_skip(s, from, to);
+            if (fresh) s->skip_records++;
+            if (fresh)
+                RMQ_LOG_ERROR("store",
+                              "CommitLog damaged at [%" PRId64 ", %" PRId64 ") (%" PRId64
+                              " bytes, %s): quarantined, the records after it kept",
+                              from, to, to - from,
+                              by_len ? (rc == 0 ? "bad blank" : "record fails its CRC/format check")
+                                     : "invalid length, magic or CRC; resynchronised on the next "
+                                       "valid record");
             seg_ranges++;
             seg_bytes += (uint64_t)(to - from);
             process = to;
@@ -551,6 +614,13 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
         }
     }
     uint64_t skipped = s->skip_records;
+    /* ranges at or past the end (a torn tail cut them off) are gone with it */
+    size_t before = s->skip_n;
+    while (s->skip_n && s->skip[s->skip_n - 1].from >= process) {
+        s->skip_n--;
+        s->skip_bytes -= (uint64_t)(s->skip[s->skip_n].to - s->skip[s->skip_n].from);
+    }
+    if (skipped || before != s->skip_n) quarantine_save(s);
     /* Set positions: every segment before the one holding process is full; the one holding
      * process ends there and is zeroed past it; later ones go. */
     rmq_mfile_t *tail = NULL;
@@ -589,8 +659,8 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
     atomic_store(&s->flushed, process);
     RMQ_LOG_INFO("store",
                  "CommitLog recovered (%s): end %" PRId64 ", %" PRIu64 " records checked, %" PRIu64
-                 " damaged range(s) of %" PRIu64 " bytes quarantined",
-                 clean ? "clean" : "after crash", process, kept, skipped, s->skip_bytes);
+                 " new damaged range(s) quarantined (%zu in all, %" PRIu64 " bytes)",
+                 clean ? "clean" : "after crash", process, kept, skipped, s->skip_n, s->skip_bytes);
 
     if (cq_max >= process) {
         pthread_rwlock_rdlock(&s->cq_mu);

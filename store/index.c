@@ -63,7 +63,14 @@ rmq_err_t rmq_store__index_load(rmq_store_t *s, bool clean, int64_t *redispatch_
     s->idx_hdr_bytes = HDR + 4LL * s->cfg.max_hash_slot_num;
     s->idx_file_size = s->idx_hdr_bytes + 20LL * s->cfg.max_index_num;
     DIR *d = opendir(s->index_dir);
-    if (!d) return RMQ_OK;
+    if (!d) {
+        if (s->cfg.message_index_enable && rmq_mfq_count(&s->cl)) {
+            /* deleted: every key of the CommitLog is indexed again by the start-up dispatch */
+            RMQ_LOG_WARN("store", "%s missing: re-indexing the CommitLog's keys", s->index_dir);
+            *redispatch_from = 0;
+        }
+        return RMQ_OK;
+    }
     char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *de;

@@ -108,7 +108,7 @@ static bool copy_range(int fd, int64_t from, int64_t to, const char *path) {
     return ok;
 }
 
-int rmq_mfile_fix_size(const char *path, int64_t size) {
+int rmq_mfile_fix_size(const char *path, int64_t size, int64_t unit) {
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) {
         RMQ_LOG_ERROR("store", "open %s: %s", path, strerror(errno));
@@ -134,6 +134,14 @@ int rmq_mfile_fix_size(const char *path, int64_t size) {
             RMQ_LOG_ERROR("store", "pad %s to %" PRId64 " bytes: %s", path, size, strerror(errno));
             close(fd);
             return -1;
+        }
+        /* a partial entry of a fixed-size unit (a ConsumeQueue's 20 bytes) would read as a
+         * wrong one once padded: zero it so recovery ends before it */
+        int64_t whole = unit > 1 ? have - have % unit : have;
+        if (whole < have) {
+            uint8_t z[64] = {0};
+            if (pwrite(fd, z, (size_t)RMQ_MIN(have - whole, (int64_t)sizeof(z)), whole) < 0)
+                RMQ_LOG_WARN("store", "zero the partial entry of %s: %s", path, strerror(errno));
         }
         /* reserve the padding when the disk has room; else it stays sparse (never written
          * before a reservation succeeds: see rmq_mfile_reserve) */
@@ -261,6 +269,7 @@ rmq_err_t rmq_mfq_init(rmq_mfq_t *q, const char *dir, int64_t fsize) {
     q->dir = strdup(dir);
     if (!q->dir) return RMQ_ERR__NOMEM;
     q->fsize = fsize;
+    q->unit = 1;
     pthread_mutex_init(&q->mu, NULL);
     return RMQ_OK;
 }
@@ -324,7 +333,7 @@ rmq_err_t rmq_mfq_load(rmq_mfq_t *q) {
             RMQ_LOG_WARN("store", "[BUG] %s does not follow the previous segment", path);
         /* a short or oversized file (a copy, a full disk, a bad restore) is recovered as far as
          * it is valid, never a reason to refuse to start (unlike RocketMQ) */
-        int fixed = rmq_mfile_fix_size(path, q->fsize);
+        int fixed = rmq_mfile_fix_size(path, q->fsize, q->unit);
         if (fixed < 0) {
             err = RMQ_ERR__IO;
             break;

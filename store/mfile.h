@@ -41,8 +41,9 @@ extern _Atomic(rmq_mfile_fallocate_fn) rmq_mfile__fallocate_hook;
 rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mfile_t **out);
 /* Bring the file at path to exactly size bytes: a short one is padded with zeros (its original
  * copied aside as path.short-<size>), an oversized one truncated (the excess copied to
- * path.excess-<size>); each logged. 0 already right, 1 repaired, -1 I/O error (logged). */
-int rmq_mfile_fix_size(const char *path, int64_t size);
+ * path.excess-<size>); each logged. A partial unit (entry size, 1 for none) at a short file's
+ * end is zeroed. 0 already right, 1 repaired, -1 I/O error (logged). */
+int rmq_mfile_fix_size(const char *path, int64_t size, int64_t unit);
 /* Reserve the blocks of a sparse (padded) file before writing into it; false on a full disk. */
 bool rmq_mfile_reserve(rmq_mfile_t *f);
 /* Map an existing file that must be exactly size bytes. wrote = flushed = size. */
@@ -69,6 +70,7 @@ typedef struct {
     pthread_mutex_t mu; /* guards files/n/cap */
     rmq_mfile_t **files;
     size_t n, cap;
+    int64_t unit; /* fixed entry size (ConsumeQueue 20), 1 for none: see rmq_mfile_fix_size */
     int repaired; /* files brought to the segment size by the load */
 } rmq_mfq_t;
 

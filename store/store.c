@@ -208,6 +208,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
         return e;
     }
     rmq_store__ckpt_load(s);
+    rmq_store__quarantine_load(s);
     bool cq_dir_present;
     if ((e = rmq_store__cq_load_all(s, &cq_dir_present)) != RMQ_OK) {
         free_store(s);
@@ -228,6 +229,14 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
         free_store(s);
         return e;
     }
+    /* a ConsumeQueue file padded at load lost entries: rebuild them from the CommitLog */
+    pthread_rwlock_rdlock(&s->cq_mu);
+    for (rmq_map_ent_t *ent = rmq_map_first(&s->cqs, &bi); ent;
+         ent = rmq_map_next(&s->cqs, &bi, ent)) {
+        rmq_cq_t *cq = ent->v.ptr;
+        if (cq->q.repaired && cq->max_phys < from) from = cq->max_phys;
+    }
+    pthread_rwlock_unlock(&s->cq_mu);
     int64_t cl_min = rmq_mfq_min(&s->cl);
     if (cl_min < 0) cl_min = 0;
     if (idx_from < from) from = idx_from;
@@ -265,10 +274,11 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     if (s->skip_n || s->torn_at >= 0 || s->cl.repaired || cq_fixed)
         RMQ_LOG_WARN("store",
                      "store %s opened after damage: %zu CommitLog range(s) quarantined (%" PRIu64
-                     " bytes), torn tail %s %" PRId64
+                     " found now, %" PRIu64 " bytes in all), torn tail %s %" PRId64
                      ", %d CommitLog and %d ConsumeQueue file(s) resized to the segment size; "
                      "every valid record after the damage is kept",
-                     s->root, s->skip_n, s->skip_bytes, s->torn_at >= 0 ? "cut at" : "none, end",
+                     s->root, s->skip_n, s->skip_records, s->skip_bytes,
+                     s->torn_at >= 0 ? "cut at" : "none, end",
                      s->torn_at >= 0 ? s->torn_at : (int64_t)atomic_load(&s->max_offset),
                      s->cl.repaired, cq_fixed);
     RMQ_LOG_INFO("store",

@@ -117,12 +117,12 @@ struct rmq_store_s {
     rmq_store_range_t *skip;
     size_t skip_n, skip_cap;
     uint64_t skip_bytes;   /* sum of the ranges */
-    uint64_t skip_records; /* corrupt records among them (a resynced range counts as one) */
+    uint64_t skip_records; /* ranges found by this open's recovery (the rest were known) */
     _Atomic uint64_t quarantine_hits;
     int64_t torn_at;
-        /* where recovery cut a torn tail with bytes after it, -1 none */ /* ConsumeQueue entries /
-                                                                             index hits refused for
-                                                                             them */
+    /* where recovery cut a torn tail with bytes after it, -1 none */ /* ConsumeQueue entries /
+                                                                         index hits refused for
+                                                                         them */
 
     /* ConsumeQueues */
     pthread_rwlock_t cq_mu;  /* guards cqs (the table), not entry contents */
@@ -184,6 +184,8 @@ void rmq_store__thread_stop(rmq_store_thread_t *t);
 
 /* commitlog.c */
 rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean_exit, int64_t *dispatch_from);
+/* Load <root>/quarantine (ranges quarantined by earlier recoveries); before the recovery. */
+void rmq_store__quarantine_load(rmq_store_t *s);
 /* End of the quarantined range holding phys, or -1 when phys is in none. */
 int64_t rmq_store__skip_end(const rmq_store_t *s, int64_t phys);
 /* Read TOTALSIZE and decode the record at phys into a pinned file view. */
