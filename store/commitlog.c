@@ -364,38 +364,69 @@ static bool valid_at(rmq_store_t *s, rmq_mfile_t *f, int64_t off) {
     return rc == L && r.phys_offset == f->start + off;
 }
 
+static bool all_zero(const uint8_t *p, size_t n) {
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++) acc |= p[i];
+    return acc == 0;
+}
+
+/* The first valid record of f starting in [a, b - 4): its magic's bytes are searched only in
+ * the 4 KiB pages that are not all zero (the unwritten end of a segment costs a zero test). */
+static bool scan_range(rmq_store_t *s, rmq_mfile_t *f, int64_t a, int64_t b, int64_t *out) {
+    static const uint8_t magic3[3] = {0xDA, 0xA3, 0x20}; /* v1 0xDAA320A7, v2 0xDAA320AB */
+    for (int64_t c = (a + 4) & ~(int64_t)4095; c < b; c += 4096) {
+        int64_t lo = RMQ_MAX(c, a + 4), hi = RMQ_MIN(c + 4096, b);
+        if (lo >= hi || all_zero(f->base + lo, (size_t)(hi - lo))) continue;
+        int64_t lim = RMQ_MIN(hi + 3, f->size);
+        for (int64_t mlo = lo; mlo + 3 <= lim;) {
+            const uint8_t *m = memmem(f->base + mlo, (size_t)(lim - mlo), magic3, 3);
+            if (!m) break;
+            int64_t mp = m - f->base;
+            if (mp >= hi) break;
+            if (mp + 3 < f->size && (m[3] == 0xA7 || m[3] == 0xAB) && valid_at(s, f, mp - 4)) {
+                *out = mp - 4;
+                return true;
+            }
+            mlo = mp + 1;
+        }
+    }
+    return false;
+}
+
 /* After damage at files[j] + from - 1: the next valid record (valid_at) in this segment or a
  * later one, found by scanning for the magic bytes through the data regions of the files
- * (holes of a sparse or reserved-but-unwritten file are skipped cheaply). A later segment
- * also resumes at its start when it begins with a valid record. false: nothing valid after,
- * the damage is the torn tail. */
+ * (holes of a sparse or reserved-but-unwritten file are skipped by SEEK_DATA, zero pages by a
+ * word test). A later segment also resumes at its start when it begins with a valid record.
+ * false: nothing valid after, the damage is the torn tail. */
 static bool resync(rmq_store_t *s, rmq_mfile_t **files, size_t n, size_t j, int64_t from,
                    size_t *rj, int64_t *roff) {
-    static const uint8_t magic3[3] = {0xDA, 0xA3, 0x20}; /* v1 0xDAA320A7, v2 0xDAA320AB */
     for (size_t k = j; k < n; k++) {
         rmq_mfile_t *f = files[k];
         if (k > j && f->start != files[k - 1]->start + files[k - 1]->size) return false;
         int64_t pos = k == j ? from : 0;
+        if (k > j && valid_at(s, f, 0)) {
+            *rj = k;
+            *roff = 0;
+            return true;
+        }
         while (pos + 91 + BLANK_MIN <= f->size) {
             off_t d = lseek(f->fd, (off_t)pos, SEEK_DATA);
             if (d < 0) break; /* ENXIO: only a hole is left */
             off_t h = lseek(f->fd, d, SEEK_HOLE);
             if (h < 0 || h > (off_t)f->size) h = (off_t)f->size;
-            /* a record may start up to 4 bytes before its magic's data region */
-            int64_t a = RMQ_MAX(pos, (int64_t)d - 4), b = (int64_t)h;
-            while (a + 8 <= b) {
-                const uint8_t *m = memmem(f->base + a + 4, (size_t)(b - a - 4), magic3, 3);
-                if (!m) break;
-                int64_t cand = (m - f->base) - 4;
-                if (m + 3 < f->base + f->size && (m[3] == 0xA7 || m[3] == 0xAB) &&
-                    valid_at(s, f, cand)) {
-                    *rj = k;
-                    *roff = cand;
-                    return true;
-                }
-                a = cand + 1;
+            int64_t cand;
+            if (scan_range(s, f, RMQ_MAX(pos, (int64_t)d - 4), (int64_t)h, &cand)) {
+                *rj = k;
+                *roff = cand;
+                return true;
             }
-            pos = RMQ_MAX(b, pos + 1);
+            pos = RMQ_MAX((int64_t)h, pos + 1);
         }
     }
     return false;
@@ -570,9 +601,13 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
             size_t rj = j;
             int64_t roff = 0;
             bool by_len = skippable(s, f, off, &L);
+            /* The usual end: zeros after a clean stop with nothing dispatched beyond them (a
+             * clean stop dispatches everything). Not worth reading the rest of the segment. */
+            bool plain_end = !by_len && clean && cq_max <= f->start + off &&
+                             all_zero(f->base + off, (size_t)RMQ_MIN(4096, f->size - off));
             if (by_len) {
                 roff = off + L;
-            } else if (!resync(s, files, n, j, off + 1, &rj, &roff)) {
+            } else if (plain_end || !resync(s, files, n, j, off + 1, &rj, &roff)) {
                 process = f->start + off; /* the torn tail: the log ends here */
                 seg_summary(f, seg_kept, seg_ranges, seg_bytes);
                 break;
