@@ -308,7 +308,7 @@ int64_t rmq_store__read_store_ts(rmq_store_t *s, int64_t phys) {
 }
 
 rmq_err_t rmq_store_read_at(rmq_store_t *s, int64_t phys_offset, uint8_t **rec, size_t *len) {
-    if (s->skip_n && rmq_store__skip_end(s, phys_offset) >= 0) {
+    if (rmq_store__skip_end(s, phys_offset) >= 0) {
         atomic_fetch_add_explicit(&s->quarantine_hits, 1, memory_order_relaxed);
         return RMQ_ERR__NOT_FOUND; /* quarantined: never served */
     }
@@ -434,7 +434,7 @@ static bool resync(rmq_store_t *s, rmq_mfile_t **files, size_t n, size_t j, int6
 
 /* Insert [from, to) into the sorted quarantine list; false when it overlaps a known range (found
  * again by this recovery) or on no memory. */
-static bool add_skip(rmq_store_t *s, int64_t from, int64_t to) {
+static bool add_skip_locked(rmq_store_t *s, int64_t from, int64_t to) {
     size_t i = 0;
     while (i < s->skip_n && s->skip[i].to <= from) i++;
     if (i < s->skip_n && s->skip[i].from < to) return false;
@@ -449,7 +449,15 @@ static bool add_skip(rmq_store_t *s, int64_t from, int64_t to) {
     s->skip[i] = (rmq_store_range_t){from, to};
     s->skip_n++;
     s->skip_bytes += (uint64_t)(to - from);
+    atomic_store(&s->skip_any, true);
     return true;
+}
+
+static bool add_skip(rmq_store_t *s, int64_t from, int64_t to) {
+    pthread_rwlock_wrlock(&s->skip_mu);
+    bool fresh = add_skip_locked(s, from, to);
+    pthread_rwlock_unlock(&s->skip_mu);
+    return fresh;
 }
 
 /* ---- the quarantine file: <root>/quarantine, "from to" per line -----------------------------
@@ -487,6 +495,7 @@ void rmq_store__quarantine_load(rmq_store_t *s) {
 }
 
 static void quarantine_save(rmq_store_t *s) {
+    pthread_rwlock_rdlock(&s->skip_mu);
     char *path = quarantine_path(s);
     size_t cap = 128 + s->skip_n * 44;
     char *buf = malloc(cap);
@@ -497,17 +506,22 @@ static void quarantine_save(rmq_store_t *s) {
         for (size_t i = 0; i < s->skip_n; i++)
             n += (size_t)snprintf(buf + n, cap - n, "%" PRId64 " %" PRId64 "\n", s->skip[i].from,
                                   s->skip[i].to);
+        pthread_rwlock_unlock(&s->skip_mu);
         if (rmq_store_cfgfile_write(path, buf, n) != RMQ_OK)
             RMQ_LOG_ERROR("store",
                           "cannot write %s: quarantined ranges may be served after "
                           "the next clean restart",
                           path);
+    } else {
+        pthread_rwlock_unlock(&s->skip_mu);
     }
     free(buf);
     free(path);
 }
 
-int64_t rmq_store__skip_end(const rmq_store_t *s, int64_t phys) {
+int64_t rmq_store__skip_end(rmq_store_t *s, int64_t phys) {
+    if (!atomic_load_explicit(&s->skip_any, memory_order_acquire)) return -1;
+    pthread_rwlock_rdlock(&s->skip_mu);
     size_t lo = 0, hi = s->skip_n;
     while (lo < hi) { /* first range with to > phys */
         size_t mid = (lo + hi) / 2;
@@ -516,7 +530,22 @@ int64_t rmq_store__skip_end(const rmq_store_t *s, int64_t phys) {
         else
             hi = mid;
     }
-    return lo < s->skip_n && s->skip[lo].from <= phys ? s->skip[lo].to : -1;
+    int64_t end = lo < s->skip_n && s->skip[lo].from <= phys ? s->skip[lo].to : -1;
+    pthread_rwlock_unlock(&s->skip_mu);
+    return end;
+}
+
+bool rmq_store__quarantine_add(rmq_store_t *s, int64_t from, int64_t to) {
+    if (!add_skip(s, from, to)) return false;
+    quarantine_save(s);
+    return true;
+}
+
+int64_t rmq_store__damage_end(rmq_store_t *s, rmq_mfile_t *f, int64_t pos) {
+    int64_t L, cand;
+    if (skippable(s, f, pos, &L)) return pos + L;
+    if (scan_range(s, f, pos + 1, f->size, &cand)) return cand;
+    return f->size;
 }
 
 /* One line per damaged segment. */

@@ -306,8 +306,7 @@ rmq_err_t rmq_store_query_by_key(rmq_store_t *s, const char *topic, const char *
                     int32_t prev = (int32_t)rmq_get_be32(ep + 16);
                     if (diff < 0) break;
                     int64_t t = x->begin_ts + (int64_t)diff * 1000;
-                    if (h == kh && t >= begin_ms && t <= end_ms &&
-                        (!s->skip_n || rmq_store__skip_end(s, phy) < 0))
+                    if (h == kh && t >= begin_ms && t <= end_ms && rmq_store__skip_end(s, phy) < 0)
                         out[cnt++] = phy;
                     if (cnt >= (size_t)max || prev <= 0 || prev > x->index_count || prev == cur ||
                         t < begin_ms)

@@ -95,7 +95,7 @@ static bool dispatch_round(rmq_store_t *s) {
             RMQ_MIN(atomic_load_explicit(&f->wrote, memory_order_acquire), end - f->start);
         int64_t pos = from - f->start, jump = -1;
         while (pos < readable) {
-            if (s->skip_n) { /* a range quarantined by recovery: no entry, go past it */
+            { /* a quarantined range: no entry, go past it */
                 int64_t je = rmq_store__skip_end(s, f->start + pos);
                 if (je >= f->start + f->size) {
                     pos = f->size;

@@ -95,6 +95,9 @@ static void free_store(rmq_store_t *s) {
     pthread_mutex_destroy(&s->ckpt_mu);
     pthread_mutex_destroy(&s->svc_mu);
     pthread_cond_destroy(&s->svc_cv);
+    pthread_rwlock_destroy(&s->skip_mu);
+    pthread_mutex_destroy(&s->scrub_mu);
+    pthread_cond_destroy(&s->scrub_cv);
     free(s);
 }
 
@@ -159,6 +162,9 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     pthread_mutex_init(&s->ckpt_mu, NULL);
     pthread_mutex_init(&s->svc_mu, NULL);
     pthread_cond_init(&s->svc_cv, NULL);
+    pthread_rwlock_init(&s->skip_mu, NULL);
+    pthread_mutex_init(&s->scrub_mu, NULL);
+    pthread_cond_init(&s->scrub_cv, NULL);
     rmq_map_init(&s->qoff);
     rmq_map_init(&s->cqs);
     s->alloc_want = -1;
@@ -322,6 +328,7 @@ void rmq_store__thread_stop(rmq_store_thread_t *t) {
 }
 
 static void stop_threads(rmq_store_t *s) {
+    rmq_store__thread_stop(&s->scrub_thr);
     rmq_store__thread_stop(&s->svc_thr);
     rmq_store__thread_stop(&s->alloc_thr);
     rmq_store_wait_dispatched(s, 10000);
@@ -333,7 +340,8 @@ rmq_err_t rmq_store_start(rmq_store_t *s) {
     if (s->started) return RMQ_ERR__STATE;
     rmq_err_t e;
     if ((e = rmq_store__alloc_start(s)) != RMQ_OK || (e = rmq_store__flush_start(s)) != RMQ_OK ||
-        (e = rmq_store__reput_start(s)) != RMQ_OK || (e = rmq_store__svc_start(s)) != RMQ_OK) {
+        (e = rmq_store__reput_start(s)) != RMQ_OK || (e = rmq_store__svc_start(s)) != RMQ_OK ||
+        (e = rmq_store__scrub_start(s)) != RMQ_OK) {
         RMQ_LOG_ERROR("store", "cannot start the store threads");
         stop_threads(s); /* the ones that did start */
         return e;
@@ -486,7 +494,7 @@ rmq_err_t rmq_store_get(rmq_store_t *s, const char *topic, int32_t queue_id, int
             int32_t size = (int32_t)rmq_get_be32(ent + 8);
             int64_t tags = (int64_t)rmq_get_be64(ent + 12);
             if (size <= 0 || size == RMQ_CQ_BLANK_SIZE) continue; /* blank entry */
-            if (s->skip_n && rmq_store__skip_end(s, phys) >= 0) { /* quarantined: never served */
+            if (rmq_store__skip_end(s, phys) >= 0) {              /* quarantined: never served */
                 atomic_fetch_add_explicit(&s->quarantine_hits, 1, memory_order_relaxed);
                 continue;
             }
@@ -686,8 +694,12 @@ void rmq_store_get_stats(rmq_store_t *s, rmq_store_stats_t *st) {
     st->commitlog_segments = (int)rmq_mfq_count(&s->cl);
     st->writable =
         atomic_load(&s->writable) && !atomic_load(&s->disk_full) && !atomic_load(&s->cq_error);
+    pthread_rwlock_rdlock(&s->skip_mu);
     st->quarantined_ranges = s->skip_n;
     st->quarantined_bytes = s->skip_bytes;
+    pthread_rwlock_unlock(&s->skip_mu);
+    st->scrubbed_bytes = atomic_load(&s->scrub_bytes);
+    st->scrub_passes = atomic_load(&s->scrub_passes);
     st->quarantine_hits = atomic_load(&s->quarantine_hits);
 }
 

@@ -48,6 +48,7 @@ typedef struct {
     int max_transfer_count_disk;           /* maxTransferCountOnMessageInDisk, 8 */
     int access_message_in_memory_max_ratio; /* accessMessageInMemoryMaxRatio, 40 */
     int default_query_max_num;              /* defaultQueryMaxNum, 32 */
+    int scrub_rate_mbps;                    /* scrubRateMBps: background CRC scrub, 0 off; 8 */
 } rmq_store_cfg_t;
 
 extern const char *const rmq_store_flush_names[]; /* {"ASYNC_FLUSH", "SYNC_FLUSH", NULL} */
@@ -111,7 +112,9 @@ void rmq_store_cfg_free(rmq_store_cfg_t *cfg);
         RMQ_KV_INT("accessMessageInMemoryMaxRatio", T, m.access_message_in_memory_max_ratio, 40,   \
                    0, 100, "RAM share below which data counts as in memory, %"),                   \
         RMQ_KV_INT("defaultQueryMaxNum", T, m.default_query_max_num, 32, 1, 65536,                 \
-                   "QUERY_MESSAGE result cap")
+                   "QUERY_MESSAGE result cap"),                                                    \
+        RMQ_KV_INT("scrubRateMBps", T, m.scrub_rate_mbps, 8, 0, 100000,                            \
+                   "background CRC check of sealed CommitLog segments, MB/s (0 = off; rmq only)")
 
 typedef struct rmq_store_s rmq_store_t;
 
@@ -325,6 +328,7 @@ typedef struct {
      * bytes), never served; hits counts the ConsumeQueue entries, index hits and reads by
      * offset refused because they point into one */
     uint64_t quarantined_ranges, quarantined_bytes, quarantine_hits;
+    uint64_t scrubbed_bytes, scrub_passes; /* background scrub (scrubRateMBps) since open */
 } rmq_store_stats_t;
 void rmq_store_get_stats(rmq_store_t *s, rmq_store_stats_t *st);
 

@@ -112,17 +112,25 @@ struct rmq_store_s {
 
     /* CommitLog ranges quarantined by recovery (a corrupt record, or the damaged bytes between
      * two valid records), ascending and disjoint: the dispatcher gives them no ConsumeQueue or
-     * index entry, and pulls, queries and reads by offset never return them. Written before
-     * the threads start, read-only after. */
+     * index entry, and pulls, queries and reads by offset never return them. Written by
+     * recovery (before the threads) and the scrub thread, under skip_mu; skip_any lets readers
+     * skip the lock while nothing is quarantined. */
+    pthread_rwlock_t skip_mu;
+    _Atomic bool skip_any;
     rmq_store_range_t *skip;
     size_t skip_n, skip_cap;
     uint64_t skip_bytes;   /* sum of the ranges */
     uint64_t skip_records; /* ranges found by this open's recovery (the rest were known) */
+    /* ConsumeQueue entries, index hits and reads by offset refused for them */
     _Atomic uint64_t quarantine_hits;
-    int64_t torn_at;
-    /* where recovery cut a torn tail with bytes after it, -1 none */ /* ConsumeQueue entries /
-                                                                         index hits refused for
-                                                                         them */
+    int64_t torn_at; /* where recovery cut a torn tail with bytes after it, -1 none */
+
+    /* background scrub of sealed segments (scrub.c) */
+    rmq_store_thread_t scrub_thr;
+    pthread_mutex_t scrub_mu;
+    pthread_cond_t scrub_cv;
+    _Atomic uint64_t scrub_bytes;  /* checked since open */
+    _Atomic uint64_t scrub_passes; /* complete passes over the sealed segments */
 
     /* ConsumeQueues */
     pthread_rwlock_t cq_mu;  /* guards cqs (the table), not entry contents */
@@ -184,10 +192,21 @@ void rmq_store__thread_stop(rmq_store_thread_t *t);
 
 /* commitlog.c */
 rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean_exit, int64_t *dispatch_from);
+/* Quarantine [from, to) (under skip_mu) and save the quarantine file; false when known. */
+bool rmq_store__quarantine_add(rmq_store_t *s, int64_t from, int64_t to);
+/* End of the damage that starts at pos of a sealed segment f: the next record that validates
+ * (this one's length, when the record after it validates; else a scan), or f->size. */
+int64_t rmq_store__damage_end(rmq_store_t *s, rmq_mfile_t *f, int64_t pos);
+
+/* scrub.c: start the scrub thread (scrubRateMBps > 0); one synchronous pass over the sealed,
+ * dispatched segments at most rate_mbps (0 = unlimited), returns ranges quarantined. */
+rmq_err_t rmq_store__scrub_start(rmq_store_t *s);
+uint64_t rmq_store__scrub_pass(rmq_store_t *s, int rate_mbps);
+
 /* Load <root>/quarantine (ranges quarantined by earlier recoveries); before the recovery. */
 void rmq_store__quarantine_load(rmq_store_t *s);
 /* End of the quarantined range holding phys, or -1 when phys is in none. */
-int64_t rmq_store__skip_end(const rmq_store_t *s, int64_t phys);
+int64_t rmq_store__skip_end(rmq_store_t *s, int64_t phys);
 /* Read TOTALSIZE and decode the record at phys into a pinned file view. */
 int64_t rmq_store__read_store_ts(rmq_store_t *s, int64_t phys);
 
