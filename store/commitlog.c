@@ -173,7 +173,8 @@ static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, rmq_msg_rec_t
     rmq_err_t e = segment_for(s, total, &f);
     if (e != RMQ_OK) {
         pthread_mutex_unlock(&s->put_mu);
-        RMQ_LOG_ERROR("store", "put failed: no CommitLog segment (%s)", rmq_strerror(e));
+        if (e != RMQ_ERR__DISK_FULL) /* no room is logged once per change by room_for */
+            RMQ_LOG_ERROR("store", "put failed: no CommitLog segment (%s)", rmq_strerror(e));
         return RMQ_ERR_SERVICE_NOT_AVAILABLE;
     }
     /* the entry stays put while it lives: one lookup per append, no allocation after the first */

@@ -60,6 +60,17 @@ static rmq_err_t map_fd(const char *path, int fd, int64_t start, int64_t size, i
 }
 
 rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mfile_t **out) {
+    return rmq_mfile_create_partial(path, start, size, size, out);
+}
+
+int rmq_mfile_reserve_range(rmq_mfile_t *f, int64_t off, int64_t len) {
+    rmq_mfile_fallocate_fn hook = atomic_load(&rmq_mfile__fallocate_hook);
+    if (hook) return hook(f->fd, off + len);
+    return posix_fallocate(f->fd, (off_t)off, (off_t)len);
+}
+
+rmq_err_t rmq_mfile_create_partial(const char *path, int64_t start, int64_t size, int64_t reserve,
+                                   rmq_mfile_t **out) {
     /* a name no other creator uses, and a rename that never replaces an existing segment */
     static _Atomic unsigned seq;
     char tmp[4096];
@@ -70,7 +81,9 @@ rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mf
         return errno == ENOSPC ? RMQ_ERR__DISK_FULL : RMQ_ERR__IO;
     }
     rmq_mfile_fallocate_fn hook = atomic_load(&rmq_mfile__fallocate_hook);
-    int rc = hook ? hook(fd, size) : posix_fallocate(fd, 0, (off_t)size);
+    if (reserve > size) reserve = size;
+    int rc = hook ? hook(fd, reserve) : posix_fallocate(fd, 0, (off_t)reserve);
+    if (rc == 0 && reserve < size && ftruncate(fd, (off_t)size) != 0) rc = errno;
     if (rc != 0) {
         RMQ_LOG_ERROR("store", "reserve %" PRId64 " bytes for %s: %s", size, path, strerror(rc));
         close(fd);

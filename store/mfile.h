@@ -39,6 +39,12 @@ extern _Atomic(rmq_mfile_fallocate_fn) rmq_mfile__fallocate_hook;
  * here and never a SIGBUS later) and map it. Created under a temporary name and renamed, so a
  * crash never leaves a short file. wrote = flushed = 0. */
 rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mfile_t **out);
+/* As rmq_mfile_create, but only [0, reserve) gets its blocks reserved; the rest is sparse and
+ * must be reserved (rmq_mfile_reserve_range) before it is written through the mapping. */
+rmq_err_t rmq_mfile_create_partial(const char *path, int64_t start, int64_t size, int64_t reserve,
+                                   rmq_mfile_t **out);
+/* posix_fallocate [off, off + len): 0 or an errno. */
+int rmq_mfile_reserve_range(rmq_mfile_t *f, int64_t off, int64_t len);
 /* Bring the file at path to exactly size bytes: a short one is padded with zeros (its original
  * copied aside as path.short-<size>), an oversized one truncated (the excess copied to
  * path.excess-<size>); each logged. A partial unit (entry size, 1 for none) at a short file's

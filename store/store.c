@@ -96,6 +96,7 @@ static void free_store(rmq_store_t *s) {
     pthread_mutex_destroy(&s->svc_mu);
     pthread_cond_destroy(&s->svc_cv);
     pthread_rwlock_destroy(&s->skip_mu);
+    pthread_mutex_destroy(&s->why_mu);
     pthread_mutex_destroy(&s->scrub_mu);
     pthread_cond_destroy(&s->scrub_cv);
     free(s);
@@ -163,6 +164,8 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     pthread_mutex_init(&s->svc_mu, NULL);
     pthread_cond_init(&s->svc_cv, NULL);
     pthread_rwlock_init(&s->skip_mu, NULL);
+    pthread_mutex_init(&s->why_mu, NULL);
+    s->idx_pending = -1;
     pthread_mutex_init(&s->scrub_mu, NULL);
     pthread_cond_init(&s->scrub_cv, NULL);
     rmq_map_init(&s->qoff);
@@ -701,6 +704,23 @@ void rmq_store_get_stats(rmq_store_t *s, rmq_store_stats_t *st) {
     st->scrubbed_bytes = atomic_load(&s->scrub_bytes);
     st->scrub_passes = atomic_load(&s->scrub_passes);
     st->quarantine_hits = atomic_load(&s->quarantine_hits);
+}
+
+void rmq_store_unwritable_reason(rmq_store_t *s, char *buf, size_t n) {
+    if (!n) return;
+    buf[0] = '\0';
+    pthread_mutex_lock(&s->why_mu);
+    if (atomic_load(&s->disk_full))
+        snprintf(buf, n, "%s", s->disk_full_why);
+    else if (atomic_load(&s->cl_no_room))
+        snprintf(buf, n, "%s", s->no_room_why);
+    else if (atomic_load(&s->cq_error))
+        snprintf(buf, n, "a ConsumeQueue write failed (disk full?) under %s", s->cq_dir);
+    else if (atomic_load(&s->replica))
+        snprintf(buf, n, "this store replicates a master (read-only)");
+    else if (!atomic_load(&s->writable))
+        snprintf(buf, n, "store not writable");
+    pthread_mutex_unlock(&s->why_mu);
 }
 
 bool rmq_store_wait_dispatched(rmq_store_t *s, int timeout_ms) {

@@ -49,6 +49,7 @@ typedef struct {
     int access_message_in_memory_max_ratio; /* accessMessageInMemoryMaxRatio, 40 */
     int default_query_max_num;              /* defaultQueryMaxNum, 32 */
     int scrub_rate_mbps;                    /* scrubRateMBps: background CRC scrub, 0 off; 8 */
+    bool clean_file_forcibly_enable; /* cleanFileForciblyEnable: false here (RocketMQ true) */
 } rmq_store_cfg_t;
 
 extern const char *const rmq_store_flush_names[]; /* {"ASYNC_FLUSH", "SYNC_FLUSH", NULL} */
@@ -114,7 +115,9 @@ void rmq_store_cfg_free(rmq_store_cfg_t *cfg);
         RMQ_KV_INT("defaultQueryMaxNum", T, m.default_query_max_num, 32, 1, 65536,                 \
                    "QUERY_MESSAGE result cap"),                                                    \
         RMQ_KV_INT("scrubRateMBps", T, m.scrub_rate_mbps, 8, 0, 100000,                            \
-                   "background CRC check of sealed CommitLog segments, MB/s (0 = off; rmq only)")
+                   "background CRC check of sealed CommitLog segments, MB/s (0 = off; rmq only)"), \
+        RMQ_KV_BOOL("cleanFileForciblyEnable", T, m.clean_file_forcibly_enable, 0,                 \
+                    "delete unexpired CommitLog segments under disk pressure (RocketMQ: true)")
 
 typedef struct rmq_store_s rmq_store_t;
 
@@ -312,6 +315,10 @@ rmq_err_t rmq_store_cl_append_buf(rmq_store_t *s, int64_t offset, uint8_t **buf,
 int64_t rmq_store_cl_store_time(rmq_store_t *s, int64_t phys_offset);
 /* Store time of the newest appended record (0 when none yet). */
 int64_t rmq_store_cl_last_store_time(rmq_store_t *s);
+
+/* Why puts are refused with RMQ_ERR_SERVICE_NOT_AVAILABLE, for the response's remark (names
+ * the disk path and the ratio or free space); "" while writable. */
+void rmq_store_unwritable_reason(rmq_store_t *s, char *buf, size_t n);
 
 /* Runtime figures for GET_BROKER_RUNTIME_INFO. */
 typedef struct {

@@ -42,6 +42,7 @@ typedef struct {
     rmq_mfile_t *f;
     int64_t begin_ts, end_ts, begin_phy, end_phy;
     int32_t slot_count, index_count;
+    int64_t reserved; /* bytes from 0 with blocks reserved: entries are reserved as they come */
 } rmq_index_file_t;
 
 /* A SYNC_FLUSH request waiting for the group commit. */
@@ -81,7 +82,11 @@ struct rmq_store_s {
     _Atomic uint64_t put_count, put_bytes, put_fail;
     _Atomic bool writable;
     _Atomic bool disk_full;
-    _Atomic bool cq_error; /* a ConsumeQueue write failed: puts refused */
+    _Atomic bool cq_error;    /* a ConsumeQueue write failed: puts refused */
+    _Atomic bool cl_no_room;  /* no room for a new CommitLog segment (headroom kept) */
+    _Atomic bool idx_no_room; /* no room for an index file: keys wait (reput.c idx_pending) */
+    pthread_mutex_t why_mu;   /* guards the two texts below */
+    char disk_full_why[512], no_room_why[512];
 
     /* replication (repl.c) */
     _Atomic int64_t repl_end; /* writer: appender (put_mu); max_offset + a partial record's
@@ -152,6 +157,8 @@ struct rmq_store_s {
     _Atomic int64_t reput_from; /* writer: dispatcher */
     _Atomic int64_t logics_ts;  /* store ts of the last dispatched record */
     rmq_cq_t *disp_cq;          /* dispatcher's last queue (reput.c) */
+    int64_t idx_pending;        /* writer: dispatcher; first record whose keys wait, -1 none */
+    uint64_t idx_retry_ms;      /* dispatcher: next try to index them */
     rmq_store_arrive_cb arrive_cb;
     void *arrive_arg;
 
@@ -244,7 +251,8 @@ void rmq_store__cq_delete_below(rmq_store_t *s, int64_t cl_min);
 /* index.c */
 rmq_err_t rmq_store__index_load(rmq_store_t *s, bool clean_exit, int64_t *redispatch_from);
 void rmq_store__index_close(rmq_store_t *s);
-void rmq_store__index_put(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys);
+/* false when no index file could be created (no room): the keys were not indexed */
+bool rmq_store__index_put(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys);
 void rmq_store__index_delete_below(rmq_store_t *s, int64_t cl_min);
 void rmq_store__index_flush(rmq_store_t *s);
 
@@ -280,5 +288,7 @@ rmq_err_t rmq_store__svc_start(rmq_store_t *s);
  * Tests call this directly. */
 int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms);
 double rmq_store__disk_ratio(const char *path);
+bool rmq_store__room_for(rmq_store_t *s, const char *dir, int64_t bytes, const char *what,
+                         _Atomic bool *state);
 
 #endif
