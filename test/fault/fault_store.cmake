@@ -11,3 +11,11 @@ if(TARGET mqbroker AND TARGET mqnamesrv)
                        TIMEOUT 120)
   set_property(TEST fault-broker-damage APPEND PROPERTY LABELS fault)
 endif()
+
+# Disk full on a loop-mounted ext4 through a real mqbroker (skips where it cannot mount).
+if(TARGET mqbroker AND TARGET mqnamesrv)
+  rmq_integration_test(fault-diskfull SOURCES ${CMAKE_CURRENT_LIST_DIR}/fault_diskfull.c
+                       LIBS rmq_remoting rmq_common Threads::Threads DEPENDS mqnamesrv mqbroker
+                       TIMEOUT 120)
+  set_property(TEST fault-diskfull APPEND PROPERTY LABELS fault)
+endif()
