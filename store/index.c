@@ -211,7 +211,7 @@ static bool put_key(rmq_store_t *s, const char *key, size_t klen, int64_t phys, 
         if (!s->idx_n || s->idx[s->idx_n - 1].index_count >= s->cfg.max_index_num) {
             rmq_err_t e = new_file(s);
             if (e != RMQ_OK) {
-                if (e != RMQ_ERR__DISK_FULL && !atomic_exchange(&s->idx_no_room, true))
+                if (!atomic_exchange(&s->idx_no_room, true)) /* else logged by room_for */
                     RMQ_LOG_ERROR("store", "cannot create an index file (%s): keys wait",
                                   rmq_strerror(e));
                 return false;

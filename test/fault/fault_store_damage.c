@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/stat.h>
@@ -417,6 +418,86 @@ static void test_flipped_body_clean_scrub(void **st) {
     rmq_store_close(s);
 }
 
+/* ---- disk pressure ------------------------------------------------------------------------ */
+
+static void test_pressure_keeps_unexpired(void **st) {
+    /* above diskMaxUsedSpaceRatio nothing unexpired goes unless cleanFileForciblyEnable */
+    dmg_t *d = *st;
+    d->fx->cfg.disk_max_used_space_ratio = 10; /* any disk is "full" */
+    fill(d);
+    rmq_store_t *s = open_store(&d->fx->cfg, false);
+    size_t before = rmq_mfq_count(&s->cl);
+    assert_true(before > 3);
+    assert_int_equal(rmq_store__run_clean(s, 0, 0), 0);
+    assert_int_equal(rmq_mfq_count(&s->cl), before);
+    bool lost[N] = {0};
+    assert_int_equal(check_survivors(s, lost), N);
+    rmq_store_close(s);
+    d->fx->cfg.clean_file_forcibly_enable = true; /* the operator asks for RocketMQ's way */
+    s = open_store(&d->fx->cfg, false);
+    assert_true(rmq_store__run_clean(s, 0, 0) > 0);
+    assert_true(rmq_mfq_count(&s->cl) < before);
+    rmq_store_close(s);
+}
+
+/* No room for an index file (its size with the test's 1000 slots and 4000 entries), room for
+ * everything else. */
+static int fail_alloc(int fd, int64_t len) {
+    return len == 40 + 4 * 1000 + 20 * 4000 ? ENOSPC : posix_fallocate(fd, 0, (off_t)len);
+}
+
+static void test_index_full_keys_wait(void **st) {
+    /* no index file can be created: the ConsumeQueues go on, the keys wait and are indexed
+     * in order once there is room */
+    dmg_t *d = *st;
+    rmq_store_t *s = open_store(&d->fx->cfg, true);
+    rmq_store_put_result_t r;
+    for (int i = 0; i < 10; i++) {
+        char props[64];
+        snprintf(props, sizeof(props), "KEYS\001k%d", i);
+        assert_int_equal(put_n(s, TOPIC, 0, i, 100, props, &r), RMQ_OK);
+        d->phys[i] = r.phys_offset;
+    }
+    assert_true(rmq_store_wait_dispatched(s, 5000));
+    /* the next index file cannot be reserved (test hook) */
+    atomic_store(&rmq_mfile__fallocate_hook, fail_alloc);
+    int n0 = d->fx->cfg.max_index_num; /* 4000 entries per file: fill the current one */
+    for (int i = 10; i < n0 + 200; i++) {
+        char props[64];
+        snprintf(props, sizeof(props), "KEYS\001k%d", i);
+        assert_int_equal(put_n(s, TOPIC, 0, i, 10, props, &r), RMQ_OK);
+        if (i < N) d->phys[i] = r.phys_offset;
+    }
+    assert_true(rmq_store_wait_dispatched(s, 10000)); /* dispatch was not stalled */
+    assert_int_equal(rmq_store_max_offset(s, TOPIC, 0), n0 + 200);
+    int64_t *offs;
+    size_t no;
+    char key[16];
+    snprintf(key, sizeof(key), "k%d", n0 + 150); /* past the full file: waiting */
+    assert_int_equal(rmq_store_query_by_key(s, TOPIC, key, 8, 0, INT64_MAX / 2, &offs, &no, NULL),
+                     RMQ_OK);
+    assert_int_equal(no, 0);
+    free(offs);
+    atomic_store(&rmq_mfile__fallocate_hook, NULL); /* room again */
+    bool hit = false;
+    for (int tries = 0; tries < 50 && !hit; tries++) {
+        usleep(100000);
+        rmq_store_wait_dispatched(s, 100); /* wakes the dispatcher */
+        assert_int_equal(
+            rmq_store_query_by_key(s, TOPIC, key, 8, 0, INT64_MAX / 2, &offs, &no, NULL), RMQ_OK);
+        hit = no == 1;
+        free(offs);
+    }
+    assert_true(hit);
+    snprintf(key, sizeof(key), "k%d", 5);
+    assert_int_equal(rmq_store_query_by_key(s, TOPIC, key, 8, 0, INT64_MAX / 2, &offs, &no, NULL),
+                     RMQ_OK);
+    assert_int_equal(no, 1);
+    assert_int_equal(offs[0], d->phys[5]);
+    free(offs);
+    rmq_store_close(s);
+}
+
 static void quiet(int lvl, const char *line, void *op) {
     (void)lvl;
     (void)op;
@@ -447,6 +528,8 @@ int main(void) {
         T(test_deleted_checkpoint),
         T(test_two_damages),
         T(test_flipped_body_clean_scrub),
+        T(test_pressure_keeps_unexpired),
+        T(test_index_full_keys_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
