@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "store/store_int.h" /* rmq_store__scrub_pass */
@@ -418,6 +419,45 @@ static void test_flipped_body_clean_scrub(void **st) {
     rmq_store_close(s);
 }
 
+/* ---- offline check (store_check) ------------------------------------------------------------ */
+
+static int run_check(dmg_t *d, char *out, size_t n) {
+    char cmd[1200], bin[600];
+    const char *bd = getenv("RMQ_BIN_DIR");
+    snprintf(bin, sizeof(bin), "%s/store_check", bd ? bd : "build/bin");
+    snprintf(cmd, sizeof(cmd), "%s --commitlog-size %d --cq-size 20000 --max-message-size 65536 %s",
+             bin, SEG, d->fx->dir);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t got = fread(out, 1, n - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_store_check(void **st) {
+    dmg_t *d = *st;
+    fill(d);
+    char *out = malloc(1 << 20);
+    assert_int_equal(run_check(d, out, 1 << 20), 0);
+    assert_non_null(strstr(out, "clean: every record valid"));
+    static const uint8_t big[4] = {0x7f, 0xff, 0x00, 0x00};
+    poke(d, d->phys[1000], 4, 2, big);
+    char p[600];
+    seg_path(d, d->phys[N - 1], p, sizeof(p));
+    cut_file(p, (off_t)(d->phys[N - 1] % SEG) + 30); /* and a short last segment */
+    assert_int_equal(run_check(d, out, 1 << 20), 1);
+    char want[128];
+    snprintf(want, sizeof(want), "CommitLog [%" PRId64 ", %" PRId64 ")", d->phys[1000],
+             d->phys[1000] + d->size[1000]);
+    if (!strstr(out, want)) fail_msg("store_check output lacks \"%s\":\n%s", want, out);
+    assert_non_null(strstr(out, "expected 65536"));
+    assert_non_null(strstr(out, "entries point to no valid record")); /* TD/0's entry 1000 */
+    /* offline: nothing was changed */
+    assert_int_equal(file_size(p), (off_t)(d->phys[N - 1] % SEG) + 30);
+    free(out);
+}
+
 /* ---- disk pressure ------------------------------------------------------------------------ */
 
 static void test_pressure_keeps_unexpired(void **st) {
@@ -528,6 +568,7 @@ int main(void) {
         T(test_deleted_checkpoint),
         T(test_two_damages),
         T(test_flipped_body_clean_scrub),
+        T(test_store_check),
         T(test_pressure_keeps_unexpired),
         T(test_index_full_keys_wait),
     };
