@@ -163,6 +163,8 @@ static void run(int how) {
     rmq_rem_client_destroy(cl);
     bt_stop_clean(&br);
     assert_true(log_has(br.log, "opened after damage"));
+    if (log_has(br.log, "runtime error") || log_has(br.log, "AddressSanitizer"))
+        fail_msg("sanitizer report in %s", br.log);
     rmq_proc_stop(&ns, SIGKILL);
     rmq_rm_rf(br.dir);
     rmq_rm_rf(ns.dir);

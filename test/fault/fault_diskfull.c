@@ -54,6 +54,16 @@ static int teardown(void **st) {
     return 0;
 }
 
+static bool log_has(const char *path, const char *needle) {
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    char line[4096];
+    bool hit = false;
+    while (!hit && fgets(line, sizeof line, f)) hit = strstr(line, needle) != NULL;
+    fclose(f);
+    return hit;
+}
+
 static void body_of(int i, char *out) {
     memset(out, 'a' + i % 26, BODY);
     snprintf(out, 32, "full-%d-", i);
@@ -213,6 +223,8 @@ static void test_disk_full(void **st) {
     rmq_rem_client_destroy(cl);
     free(acked);
     bt_stop_clean(&br);
+    if (log_has(br.log, "runtime error") || log_has(br.log, "AddressSanitizer"))
+        fail_msg("sanitizer report in %s", br.log);
     rmq_proc_stop(&ns, SIGKILL);
     rmq_rm_rf(br.dir);
     rmq_rm_rf(ns.dir);
