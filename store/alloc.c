@@ -16,6 +16,9 @@
 #include "store/store_int.h"
 
 static rmq_err_t create_seg(rmq_store_t *s, int64_t start, rmq_mfile_t **out) {
+    if (!rmq_store__room_for(s, s->cl_dir, s->cfg.mapped_file_size_commitlog, "CommitLog segment",
+                             &s->cl_no_room))
+        return RMQ_ERR__DISK_FULL;
     char path[4096], name[21];
     rmq_offset_name(name, start);
     snprintf(path, sizeof(path), "%s/%s", s->cl_dir, name);
@@ -80,7 +83,7 @@ static void *alloc_main(void *arg) {
         pthread_mutex_unlock(&s->alloc_mu);
         rmq_mfile_t *f = NULL;
         rmq_err_t e = create_seg(s, want, &f);
-        if (e != RMQ_OK)
+        if (e != RMQ_OK && e != RMQ_ERR__DISK_FULL) /* no room: logged once by room_for */
             RMQ_LOG_WARN("store", "allocate-ahead of segment %" PRId64 " failed: %s", want,
                          rmq_strerror(e));
         pthread_mutex_lock(&s->alloc_mu);

@@ -6,10 +6,12 @@
  * mtime is older than fileReservedTime hours while the local hour is one of deleteWhen's, or
  * regardless of age when the CommitLog's disk is above diskMaxUsedSpaceRatio; it stops at the
  * first segment that is not expired or that a reader still pins (retried on the next pass, so a
- * mapped segment is never pulled from under a reader). Then ConsumeQueue and index files wholly
- * below the new CommitLog min offset go. Above 90 % disk use puts are refused (disk full) until
- * use drops below 85 %. */
+ * mapped segment is never pulled from under a reader). Disk pressure deletes unexpired segments
+ * only with cleanFileForciblyEnable (default false, unlike RocketMQ). Then ConsumeQueue and index
+ * files wholly below the new CommitLog min offset go. Above 90 % disk use puts are refused (disk
+ * full) until use drops below 85 %. */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,6 +29,32 @@ double rmq_store__disk_ratio(const char *path) {
     double avail = (double)v.f_bavail * (double)v.f_frsize;
     if (used + avail <= 0) return -1;
     return used / (used + avail);
+}
+
+/* Free space on dir's file system after reserving bytes, less the headroom (5 % of the file
+ * system) kept so the store's own files cannot fill the disk; logs once per change of *state
+ * (true while there is no room) and says why in s->no_room_why. */
+bool rmq_store__room_for(rmq_store_t *s, const char *dir, int64_t bytes, const char *what,
+                         _Atomic bool *state) {
+    struct statvfs v;
+    if (statvfs(dir, &v) != 0) return true; /* cannot tell: let the reservation decide */
+    int64_t avail = (int64_t)v.f_bavail * (int64_t)v.f_frsize;
+    int64_t total = (int64_t)v.f_blocks * (int64_t)v.f_frsize;
+    int64_t headroom = total / 20;
+    bool ok = avail - bytes >= headroom;
+    if (!ok && !atomic_exchange(state, true)) {
+        pthread_mutex_lock(&s->why_mu);
+        snprintf(s->no_room_why, sizeof(s->no_room_why),
+                 "no room for a %" PRId64 " MB %s on %s: %" PRId64 " MB free, %" PRId64
+                 " MB kept as headroom",
+                 bytes >> 20, what, dir, avail >> 20, headroom >> 20);
+        RMQ_LOG_ERROR("store", "%s", s->no_room_why);
+        pthread_mutex_unlock(&s->why_mu);
+    } else if (ok && atomic_exchange(state, false)) {
+        RMQ_LOG_INFO("store", "room for a %s on %s again (%" PRId64 " MB free)", what, dir,
+                     avail >> 20);
+    }
+    return ok;
 }
 
 static bool in_delete_hour(const char *when, int64_t now_ms) {
@@ -51,13 +79,22 @@ int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms) {
     if (!now_ms) now_ms = rmq_now_ms();
     double ratio = rmq_store__disk_ratio(s->cl_dir);
     if (ratio > 0.90) {
-        if (!atomic_exchange(&s->disk_full, true))
-            RMQ_LOG_ERROR("store", "disk %.0f%% full: puts refused until below 85%%", ratio * 100);
+        if (!atomic_exchange(&s->disk_full, true)) {
+            pthread_mutex_lock(&s->why_mu);
+            snprintf(s->disk_full_why, sizeof(s->disk_full_why),
+                     "disk full: %s is %.0f%% used (puts refused above 90%% until below 85%%)",
+                     s->cl_dir, ratio * 100);
+            RMQ_LOG_ERROR("store", "%s", s->disk_full_why);
+            pthread_mutex_unlock(&s->why_mu);
+        }
     } else if (ratio >= 0 && ratio < 0.85) {
         if (atomic_exchange(&s->disk_full, false))
             RMQ_LOG_INFO("store", "disk %.0f%% used: puts accepted again", ratio * 100);
     }
     bool space = mode == 2 || ratio > s->cfg.disk_max_used_space_ratio / 100.0 || ratio > 0.85;
+    /* RocketMQ deletes unexpired segments under disk pressure (cleanFileForciblyEnable, true
+     * there); here only when the operator turns it on: a full disk refuses writes instead */
+    bool force = mode == 2 || (space && s->cfg.clean_file_forcibly_enable);
     bool timed = mode >= 1 || in_delete_hour(s->cfg.delete_when, now_ms);
     int deleted = 0;
     if (space || timed) {
@@ -66,7 +103,7 @@ int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms) {
             rmq_mfile_t *f = rmq_mfq_first(&s->cl);
             if (!f) break;
             struct stat st;
-            bool expired = space;
+            bool expired = force;
             if (!expired && stat(f->path, &st) == 0)
                 expired = (int64_t)st.st_mtime * 1000 + keep_ms <= now_ms;
             if (!expired) {
@@ -79,7 +116,7 @@ int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms) {
                 break;
             }
             RMQ_LOG_INFO("store", "deleted CommitLog segment %s (%s)", f->path,
-                         space ? "disk space" : "expired");
+                         force ? "disk space, cleanFileForciblyEnable" : "expired");
             rmq_mfile_unpin(f);
             deleted++;
         }

@@ -16,21 +16,27 @@
  *   - an invalid record whose TOTALSIZE is sane (91 bytes .. maxMessageSize + 64 KiB + headers,
  *     and it leaves the 8 bytes every segment keeps free) and is immediately followed by a valid
  *     record (CRC-checked, with the right physical offset) or by the segment's BLANK record is a
- *     corrupt record in the middle of the log: it is reported with an ERROR log and skipped by
- *     its length, and the records after it are kept. It is not dispatched again: when its
- *     ConsumeQueue entry has to be rebuilt, the hole is filled with a blank entry that readers
- *     skip, so every later message keeps its queue offset (an entry written before the damage
- *     stays, and a consumer then receives the damaged bytes as stored);
- *   - any other invalid record is the torn tail: the log ends there. The rest of that segment is
- *     zeroed (hole punched and reserved again) and later segments are deleted, so no stale
- *     record can reappear after later appends, and ConsumeQueue entries at or past the end are
- *     truncated.
+ *     corrupt record in the middle of the log: it is skipped by its length;
+ *   - otherwise (a bad length, magic or CRC) the rest of this segment and the later ones are
+ *     scanned for the next record that validates (v1/v2 magic, sane length, CRC, stored physical
+ *     offset equal to its position; holes of sparse files skipped by SEEK_DATA) and recovery
+ *     resumes there: the bytes in between are one damaged range;
+ *   - skipped records and ranges are quarantined (ERROR log with offsets, one WARN line per
+ *     damaged segment, one store-wide line at open): the dispatcher gives them no ConsumeQueue
+ *     or index entry (a rebuilt queue gets blank entries there, so every later message keeps
+ *     its queue offset), and pulls, queries and reads by offset skip entries written before
+ *     the damage, so a damaged body is never served;
+ *   - when nothing after the damage validates it is the torn tail: the log ends there. The rest
+ *     of that segment is zeroed (hole punched and reserved again) and later segments are
+ *     deleted, so no stale record can reappear after later appends, and ConsumeQueue entries
+ *     at or past the end are truncated.
  * Apache RocketMQ instead truncates at the first invalid record, discarding every valid message
  * after a single corrupt one. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -114,6 +120,7 @@ static rmq_err_t segment_for(rmq_store_t *s, size_t total, rmq_mfile_t **out) {
             if (e != RMQ_OK) return e;
             s->cur = f;
         }
+        if (!rmq_mfile_reserve(f)) return RMQ_ERR__DISK_FULL; /* a padded segment, no room */
         int64_t wrote = atomic_load_explicit(&f->wrote, memory_order_relaxed);
         int64_t free_ = f->size - wrote;
         if ((int64_t)total + BLANK_MIN <= free_) {
@@ -166,7 +173,8 @@ static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, rmq_msg_rec_t
     rmq_err_t e = segment_for(s, total, &f);
     if (e != RMQ_OK) {
         pthread_mutex_unlock(&s->put_mu);
-        RMQ_LOG_ERROR("store", "put failed: no CommitLog segment (%s)", rmq_strerror(e));
+        if (e != RMQ_ERR__DISK_FULL) /* no room is logged once per change by room_for */
+            RMQ_LOG_ERROR("store", "put failed: no CommitLog segment (%s)", rmq_strerror(e));
         return RMQ_ERR_SERVICE_NOT_AVAILABLE;
     }
     /* the entry stays put while it lives: one lookup per append, no allocation after the first */
@@ -301,6 +309,10 @@ int64_t rmq_store__read_store_ts(rmq_store_t *s, int64_t phys) {
 }
 
 rmq_err_t rmq_store_read_at(rmq_store_t *s, int64_t phys_offset, uint8_t **rec, size_t *len) {
+    if (rmq_store__skip_end(s, phys_offset) >= 0) {
+        atomic_fetch_add_explicit(&s->quarantine_hits, 1, memory_order_relaxed);
+        return RMQ_ERR__NOT_FOUND; /* quarantined: never served */
+    }
     rmq_mfile_t *f = rmq_mfq_find(&s->cl, phys_offset);
     if (!f) return RMQ_ERR__NOT_FOUND;
     int64_t pos = phys_offset - f->start;
@@ -355,6 +367,210 @@ static bool torn_tail(const rmq_mfile_t *f, int64_t off, int64_t len, const rmq_
     return next + 4 > f->size || rmq_get_be32(f->base + next) == 0;
 }
 
+/* Does a valid record start at off of f: v1/v2 magic, a sane TOTALSIZE that leaves the 8 bytes
+ * every segment keeps free, the CRC, and its stored physical offset equal to its position. */
+static bool valid_at(rmq_store_t *s, rmq_mfile_t *f, int64_t off) {
+    if (off + 91 + BLANK_MIN > f->size) return false;
+    int64_t L = (int32_t)rmq_get_be32(f->base + off);
+    if (L < 91 || L > s->max_record || off + L + BLANK_MIN > f->size) return false;
+    rmq_msg_rec_t r;
+    int64_t rc = rmq_msg_rec_decode(f->base + off, (size_t)L, true, &r);
+    return rc == L && r.phys_offset == f->start + off;
+}
+
+static bool all_zero(const uint8_t *p, size_t n) {
+    uint64_t acc = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++) acc |= p[i];
+    return acc == 0;
+}
+
+/* The first valid record of f starting in [a, b - 4): its magic's bytes are searched only in
+ * the 4 KiB pages that are not all zero (the unwritten end of a segment costs a zero test). */
+static bool scan_range(rmq_store_t *s, rmq_mfile_t *f, int64_t a, int64_t b, int64_t *out) {
+    static const uint8_t magic3[3] = {0xDA, 0xA3, 0x20}; /* v1 0xDAA320A7, v2 0xDAA320AB */
+    for (int64_t c = (a + 4) & ~(int64_t)4095; c < b; c += 4096) {
+        int64_t lo = RMQ_MAX(c, a + 4), hi = RMQ_MIN(c + 4096, b);
+        if (lo >= hi || all_zero(f->base + lo, (size_t)(hi - lo))) continue;
+        int64_t lim = RMQ_MIN(hi + 3, f->size);
+        for (int64_t mlo = lo; mlo + 3 <= lim;) {
+            const uint8_t *m = memmem(f->base + mlo, (size_t)(lim - mlo), magic3, 3);
+            if (!m) break;
+            int64_t mp = m - f->base;
+            if (mp >= hi) break;
+            if (mp + 3 < f->size && (m[3] == 0xA7 || m[3] == 0xAB) && valid_at(s, f, mp - 4)) {
+                *out = mp - 4;
+                return true;
+            }
+            mlo = mp + 1;
+        }
+    }
+    return false;
+}
+
+/* After damage at files[j] + from - 1: the next valid record (valid_at) in this segment or a
+ * later one, found by scanning for the magic bytes through the data regions of the files
+ * (holes of a sparse or reserved-but-unwritten file are skipped by SEEK_DATA, zero pages by a
+ * word test). A later segment also resumes at its start when it begins with a valid record.
+ * false: nothing valid after, the damage is the torn tail. */
+static bool resync(rmq_store_t *s, rmq_mfile_t **files, size_t n, size_t j, int64_t from,
+                   size_t *rj, int64_t *roff) {
+    for (size_t k = j; k < n; k++) {
+        rmq_mfile_t *f = files[k];
+        if (k > j && f->start != files[k - 1]->start + files[k - 1]->size) return false;
+        int64_t pos = k == j ? from : 0;
+        if (k > j && valid_at(s, f, 0)) {
+            *rj = k;
+            *roff = 0;
+            return true;
+        }
+        while (pos + 91 + BLANK_MIN <= f->size) {
+            off_t d = lseek(f->fd, (off_t)pos, SEEK_DATA);
+            if (d < 0) break; /* ENXIO: only a hole is left */
+            off_t h = lseek(f->fd, d, SEEK_HOLE);
+            if (h < 0 || h > (off_t)f->size) h = (off_t)f->size;
+            int64_t cand;
+            if (scan_range(s, f, RMQ_MAX(pos, (int64_t)d - 4), (int64_t)h, &cand)) {
+                *rj = k;
+                *roff = cand;
+                return true;
+            }
+            pos = RMQ_MAX((int64_t)h, pos + 1);
+        }
+    }
+    return false;
+}
+
+/* Insert [from, to) into the sorted quarantine list; false when it overlaps a known range (found
+ * again by this recovery) or on no memory. */
+static bool add_skip_locked(rmq_store_t *s, int64_t from, int64_t to) {
+    size_t i = 0;
+    while (i < s->skip_n && s->skip[i].to <= from) i++;
+    if (i < s->skip_n && s->skip[i].from < to) return false;
+    if (s->skip_n == s->skip_cap) {
+        size_t nc = s->skip_cap ? s->skip_cap * 2 : 8;
+        rmq_store_range_t *ns = realloc(s->skip, nc * sizeof(*ns));
+        if (!ns) return false; /* dispatch then stops at the damage, as before */
+        s->skip = ns;
+        s->skip_cap = nc;
+    }
+    memmove(s->skip + i + 1, s->skip + i, (s->skip_n - i) * sizeof(*s->skip));
+    s->skip[i] = (rmq_store_range_t){from, to};
+    s->skip_n++;
+    s->skip_bytes += (uint64_t)(to - from);
+    atomic_store(&s->skip_any, true);
+    return true;
+}
+
+static bool add_skip(rmq_store_t *s, int64_t from, int64_t to) {
+    pthread_rwlock_wrlock(&s->skip_mu);
+    bool fresh = add_skip_locked(s, from, to);
+    pthread_rwlock_unlock(&s->skip_mu);
+    return fresh;
+}
+
+/* ---- the quarantine file: <root>/quarantine, "from to" per line -----------------------------
+ * Recovery after a clean stop checks only the newest segments, so what an earlier recovery
+ * quarantined is remembered here and stays unserved across restarts. */
+
+static char *quarantine_path(rmq_store_t *s) {
+    size_t n = strlen(s->root) + 16;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s/quarantine", s->root);
+    return p;
+}
+
+void rmq_store__quarantine_load(rmq_store_t *s) {
+    char *path = quarantine_path(s), *text = NULL;
+    size_t len;
+    if (!path || rmq_store_cfgfile_read(path, &text, &len) != RMQ_OK) {
+        free(path);
+        return;
+    }
+    int64_t cl_min = rmq_mfq_min(&s->cl);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        long long a, b;
+        if (line[0] == '#' || sscanf(line, "%lld %lld", &a, &b) != 2 || a < 0 || b <= a) continue;
+        if (cl_min < 0 || b <= cl_min) continue; /* deleted by retention since */
+        add_skip(s, a, b);
+    }
+    if (s->skip_n)
+        RMQ_LOG_WARN("store",
+                     "%zu CommitLog range(s) of %" PRIu64 " bytes stay quarantined (%s): "
+                     "never served",
+                     s->skip_n, s->skip_bytes, path);
+    free(text);
+    free(path);
+}
+
+static void quarantine_save(rmq_store_t *s) {
+    pthread_rwlock_rdlock(&s->skip_mu);
+    char *path = quarantine_path(s);
+    size_t cap = 128 + s->skip_n * 44;
+    char *buf = malloc(cap);
+    if (path && buf) {
+        size_t n = (size_t)snprintf(buf, cap,
+                                    "# CommitLog ranges [from, to) quarantined by recovery "
+                                    "(damaged, never served)\n");
+        for (size_t i = 0; i < s->skip_n; i++)
+            n += (size_t)snprintf(buf + n, cap - n, "%" PRId64 " %" PRId64 "\n", s->skip[i].from,
+                                  s->skip[i].to);
+        pthread_rwlock_unlock(&s->skip_mu);
+        if (rmq_store_cfgfile_write(path, buf, n) != RMQ_OK)
+            RMQ_LOG_ERROR("store",
+                          "cannot write %s: quarantined ranges may be served after "
+                          "the next clean restart",
+                          path);
+    } else {
+        pthread_rwlock_unlock(&s->skip_mu);
+    }
+    free(buf);
+    free(path);
+}
+
+int64_t rmq_store__skip_end(rmq_store_t *s, int64_t phys) {
+    if (!atomic_load_explicit(&s->skip_any, memory_order_acquire)) return -1;
+    pthread_rwlock_rdlock(&s->skip_mu);
+    size_t lo = 0, hi = s->skip_n;
+    while (lo < hi) { /* first range with to > phys */
+        size_t mid = (lo + hi) / 2;
+        if (s->skip[mid].to <= phys)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    int64_t end = lo < s->skip_n && s->skip[lo].from <= phys ? s->skip[lo].to : -1;
+    pthread_rwlock_unlock(&s->skip_mu);
+    return end;
+}
+
+bool rmq_store__quarantine_add(rmq_store_t *s, int64_t from, int64_t to) {
+    if (!add_skip(s, from, to)) return false;
+    quarantine_save(s);
+    return true;
+}
+
+int64_t rmq_store__damage_end(rmq_store_t *s, rmq_mfile_t *f, int64_t pos) {
+    int64_t L, cand;
+    if (skippable(s, f, pos, &L)) return pos + L;
+    if (scan_range(s, f, pos + 1, f->size, &cand)) return cand;
+    return f->size;
+}
+
+/* One line per damaged segment. */
+static void seg_summary(rmq_mfile_t *f, uint64_t kept, uint64_t ranges, uint64_t bytes) {
+    if (ranges)
+        RMQ_LOG_WARN("store",
+                     "CommitLog segment %s: %" PRIu64 " valid records kept, %" PRIu64
+                     " damaged range(s) of %" PRIu64 " bytes quarantined",
+                     f->path, kept, ranges, bytes);
+}
+
 static size_t pick_start_segment(rmq_store_t *s, rmq_mfile_t **files, size_t n, bool clean) {
     if (clean) return n > 3 ? n - 3 : 0;
     int64_t min_ts = RMQ_MIN(s->ckpt.physic_ts, s->ckpt.logics_ts) - 3000;
@@ -405,55 +621,84 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
     int64_t process = files[start]->start;
     size_t j = start;
     int64_t off = 0;
-    uint64_t kept = 0, skipped = 0;
-    bool stop = false;
-    for (; j < n && !stop; j++) {
+    uint64_t kept = 0;
+    /* per segment: records kept, damaged ranges and bytes (for its summary line) */
+    uint64_t seg_kept = 0, seg_ranges = 0, seg_bytes = 0;
+    for (;;) {
         rmq_mfile_t *f = files[j];
-        if (j > start && f->start != files[j - 1]->start + files[j - 1]->size) {
-            RMQ_LOG_ERROR("store", "CommitLog gap before %s: recovery stops there", f->path);
-            process = files[j - 1]->start + files[j - 1]->size;
-            stop = true;
-            break;
+        rmq_msg_rec_t r;
+        int64_t rc = rmq_msg_rec_decode(f->base + off, (size_t)(f->size - off), crc, &r);
+        bool next_seg = false;
+        if (rc > 0 && r.phys_offset == f->start + off && !torn_tail(f, off, rc, &r)) {
+            off += rc;
+            kept++;
+            seg_kept++;
+            process = f->start + off;
+            continue;
         }
-        off = 0;
-        for (;;) {
-            rmq_msg_rec_t r;
-            int64_t rc = rmq_msg_rec_decode(f->base + off, (size_t)(f->size - off), crc, &r);
-            if (rc > 0 && r.phys_offset == f->start + off && !torn_tail(f, off, rc, &r)) {
-                off += rc;
-                kept++;
-                process = f->start + off;
-                continue;
-            }
-            if (rc == 0 && r.total_size == f->size - off) {
-                process = f->start + f->size; /* BLANK: the next segment continues */
+        if (rc == 0 && r.total_size == f->size - off) {
+            process = f->start + f->size; /* BLANK: the next segment continues */
+            next_seg = true;
+        } else {
+            int64_t L;
+            size_t rj = j;
+            int64_t roff = 0;
+            bool by_len = skippable(s, f, off, &L);
+            /* The usual end: zeros after a clean stop with nothing dispatched beyond them (a
+             * clean stop dispatches everything). Not worth reading the rest of the segment. */
+            bool plain_end = !by_len && clean && cq_max <= f->start + off &&
+                             all_zero(f->base + off, (size_t)RMQ_MIN(4096, f->size - off));
+            if (by_len) {
+                roff = off + L;
+            } else if (plain_end || !resync(s, files, n, j, off + 1, &rj, &roff)) {
+                process = f->start + off; /* the torn tail: the log ends here */
+                seg_summary(f, seg_kept, seg_ranges, seg_bytes);
                 break;
             }
-            int64_t L;
-            if (skippable(s, f, off, &L)) {
+            int64_t from = f->start + off, to = files[rj]->start + roff;
+            bool fresh = add_skip(s, from, to);
+            if (fresh) s->skip_records++;
+            if (fresh)
                 RMQ_LOG_ERROR("store",
-                              "corrupt record at CommitLog offset %" PRId64 " (%" PRId64
-                              " bytes, %s): skipped, later records kept",
-                              f->start + off, L, rc == 0 ? "bad blank" : "CRC/format check failed");
-                if (s->skip_n == s->skip_cap) {
-                    size_t nc = s->skip_cap ? s->skip_cap * 2 : 8;
-                    int64_t *ns = realloc(s->skip, nc * sizeof(*ns));
-                    if (ns) {
-                        s->skip = ns;
-                        s->skip_cap = nc;
-                    }
-                }
-                if (s->skip_n < s->skip_cap) s->skip[s->skip_n++] = f->start + off;
-                off += L;
-                skipped++;
-                process = f->start + off;
-                continue;
+                              "CommitLog damaged at [%" PRId64 ", %" PRId64 ") (%" PRId64
+                              " bytes, %s): quarantined, the records after it kept",
+                              from, to, to - from,
+                              by_len ? (rc == 0 ? "bad blank" : "record fails its CRC/format check")
+                                     : "invalid length, magic or CRC; resynchronised on the next "
+                                       "valid record");
+            seg_ranges++;
+            seg_bytes += (uint64_t)(to - from);
+            process = to;
+            while (j < rj) { /* whole segments inside the damaged range */
+                seg_summary(files[j], seg_kept, seg_ranges, seg_bytes);
+                seg_kept = seg_ranges = seg_bytes = 0;
+                j++;
             }
-            process = f->start + off;
-            stop = true;
-            break;
+            off = roff;
+            if (off < files[j]->size) continue;
+            next_seg = true;
+        }
+        if (next_seg) {
+            seg_summary(files[j], seg_kept, seg_ranges, seg_bytes);
+            seg_kept = seg_ranges = seg_bytes = 0;
+            if (j + 1 >= n) break;
+            if (files[j + 1]->start != files[j]->start + files[j]->size) {
+                RMQ_LOG_ERROR("store", "CommitLog gap before %s: recovery stops there",
+                              files[j + 1]->path);
+                break;
+            }
+            j++;
+            off = 0;
         }
     }
+    uint64_t skipped = s->skip_records;
+    /* ranges at or past the end (a torn tail cut them off) are gone with it */
+    size_t before = s->skip_n;
+    while (s->skip_n && s->skip[s->skip_n - 1].from >= process) {
+        s->skip_n--;
+        s->skip_bytes -= (uint64_t)(s->skip[s->skip_n].to - s->skip[s->skip_n].from);
+    }
+    if (skipped || before != s->skip_n) quarantine_save(s);
     /* Set positions: every segment before the one holding process is full; the one holding
      * process ends there and is zeroed past it; later ones go. */
     rmq_mfile_t *tail = NULL;
@@ -471,6 +716,7 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
         bool dirty = false;
         for (int64_t k = pos; k < tail->size && k < pos + 4096 && !dirty; k++)
             dirty = tail->base[k] != 0;
+        if (dirty) s->torn_at = process;
         if (dirty)
             RMQ_LOG_WARN("store",
                          "CommitLog ends at %" PRId64 ": the torn or invalid bytes after "
@@ -491,8 +737,8 @@ rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean, int64_t *dispatch_fr
     atomic_store(&s->flushed, process);
     RMQ_LOG_INFO("store",
                  "CommitLog recovered (%s): end %" PRId64 ", %" PRIu64 " records checked, %" PRIu64
-                 " corrupt skipped",
-                 clean ? "clean" : "after crash", process, kept, skipped);
+                 " new damaged range(s) quarantined (%zu in all, %" PRIu64 " bytes)",
+                 clean ? "clean" : "after crash", process, kept, skipped, s->skip_n, s->skip_bytes);
 
     if (cq_max >= process) {
         pthread_rwlock_rdlock(&s->cq_mu);

@@ -31,6 +31,7 @@ static rmq_cq_t *cq_new(rmq_store_t *s, const char *topic, size_t tlen, int32_t 
         free(cq);
         return NULL;
     }
+    cq->q.unit = RMQ_CQ_UNIT;
     atomic_init(&cq->min_logic, 0);
     atomic_init(&cq->deleted, false);
     return cq;

@@ -3,7 +3,13 @@
  * as they change. After a crash, index files newer than the checkpoint's indexMsgTimestamp are
  * deleted (as RocketMQ does) and, unlike RocketMQ without messageIndexSafe, rebuilt by
  * re-dispatching the CommitLog from the first deleted file's beginPhyOffset, so no key is lost.
- * All access is under idx_mu (one writer, rare queries). */
+ * All access is under idx_mu (one writer, rare queries).
+ *
+ * Disk space: a file is created with only its header and hash slots (random access) plus 1 MiB
+ * of entries reserved, and entries are reserved 1 MiB at a time as they come (never written
+ * into a hole, so never a SIGBUS on a full disk), each time keeping the store's headroom. When
+ * nothing more fits, put returns false and the dispatcher keeps the keys waiting (reput.c)
+ * while the ConsumeQueues go on; one log line when that starts and one when it ends. */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -18,6 +24,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "store/store_int.h"
+
+/* Index entries are reserved on disk this much at a time (the file is sparse past them). */
+#define IDX_CHUNK (1LL << 20)
 
 #define HDR 40
 
@@ -63,7 +72,14 @@ rmq_err_t rmq_store__index_load(rmq_store_t *s, bool clean, int64_t *redispatch_
     s->idx_hdr_bytes = HDR + 4LL * s->cfg.max_hash_slot_num;
     s->idx_file_size = s->idx_hdr_bytes + 20LL * s->cfg.max_index_num;
     DIR *d = opendir(s->index_dir);
-    if (!d) return RMQ_OK;
+    if (!d) {
+        if (s->cfg.message_index_enable && rmq_mfq_count(&s->cl)) {
+            /* deleted: every key of the CommitLog is indexed again by the start-up dispatch */
+            RMQ_LOG_WARN("store", "%s missing: re-indexing the CommitLog's keys", s->index_dir);
+            *redispatch_from = 0;
+        }
+        return RMQ_OK;
+    }
     char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *de;
@@ -100,6 +116,8 @@ rmq_err_t rmq_store__index_load(rmq_store_t *s, bool clean, int64_t *redispatch_
             continue;
         }
         hdr_read(&x);
+        /* what is written is reserved; entries after it are reserved as they come */
+        x.reserved = s->idx_hdr_bytes + 20LL * (x.index_count > 0 ? x.index_count : 1);
         if (!clean && x.end_ts > s->ckpt.index_ts) {
             RMQ_LOG_INFO("store", "index file %s newer than the checkpoint: rebuilt", path);
             *redispatch_from = RMQ_MIN(*redispatch_from, x.begin_phy);
@@ -151,10 +169,16 @@ static rmq_err_t new_file(rmq_store_t *s) {
         if (access(path, F_OK) != 0) break;
     }
     mkdir(s->index_dir, 0755);
+    /* never reserve what the disk cannot hold (420 MB for the default maxIndexNum): the keys
+     * wait (reput.c) and are indexed once there is room */
+    int64_t first = RMQ_MIN(s->idx_file_size, s->idx_hdr_bytes + IDX_CHUNK);
+    if (!rmq_store__room_for(s, s->index_dir, first, "index file", &s->idx_no_room))
+        return RMQ_ERR__DISK_FULL;
     rmq_index_file_t x;
     memset(&x, 0, sizeof(x));
-    rmq_err_t e = rmq_mfile_create(path, 0, s->idx_file_size, &x.f);
+    rmq_err_t e = rmq_mfile_create_partial(path, 0, s->idx_file_size, first, &x.f);
     if (e != RMQ_OK) return e;
+    x.reserved = first;
     if (s->idx_n) {
         rmq_index_file_t *prev = &s->idx[s->idx_n - 1];
         x.begin_phy = x.end_phy = prev->end_phy;
@@ -182,12 +206,15 @@ static uint32_t key_hash(const char *k, size_t n) {
     return (uint32_t)(h < 0 ? -h : h);
 }
 
-static void put_key(rmq_store_t *s, const char *key, size_t klen, int64_t phys, int64_t ts) {
+static bool put_key(rmq_store_t *s, const char *key, size_t klen, int64_t phys, int64_t ts) {
     for (int tries = 0; tries < 2; tries++) {
         if (!s->idx_n || s->idx[s->idx_n - 1].index_count >= s->cfg.max_index_num) {
-            if (new_file(s) != RMQ_OK) {
-                RMQ_LOG_ERROR("store", "cannot create an index file: key not indexed");
-                return;
+            rmq_err_t e = new_file(s);
+            if (e != RMQ_OK) {
+                if (!atomic_exchange(&s->idx_no_room, true)) /* else logged by room_for */
+                    RMQ_LOG_ERROR("store", "cannot create an index file (%s): keys wait",
+                                  rmq_strerror(e));
+                return false;
             }
         }
         rmq_index_file_t *x = &s->idx[s->idx_n - 1];
@@ -203,7 +230,17 @@ static void put_key(rmq_store_t *s, const char *key, size_t klen, int64_t phys, 
             if (diff > INT32_MAX) diff = INT32_MAX;
             if (diff < 0) diff = 0;
         }
-        uint8_t *ep = x->f->base + s->idx_hdr_bytes + 20ULL * (uint64_t)x->index_count;
+        int64_t eo = s->idx_hdr_bytes + 20LL * x->index_count;
+        if (eo + 20 > x->reserved) { /* reserve the next entries before writing into them */
+            int64_t len = RMQ_MIN(IDX_CHUNK, x->f->size - x->reserved);
+            if (!rmq_store__room_for(s, s->index_dir, len, "index file", &s->idx_no_room) ||
+                rmq_mfile_reserve_range(x->f, x->reserved, len) != 0) {
+                atomic_store(&s->idx_no_room, true);
+                return false;
+            }
+            x->reserved += len;
+        }
+        uint8_t *ep = x->f->base + eo;
         rmq_put_be32(ep, kh);
         rmq_put_be64(ep + 4, (uint64_t)phys);
         rmq_put_be32(ep + 12, (uint32_t)diff);
@@ -218,36 +255,38 @@ static void put_key(rmq_store_t *s, const char *key, size_t klen, int64_t phys, 
         x->end_phy = phys;
         x->end_ts = ts;
         hdr_write(x);
-        return;
+        return true;
     }
+    return true;
 }
 
-void rmq_store__index_put(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys) {
-    if (!s->cfg.message_index_enable) return;
-    if ((r->sysflag & RMQ_SYSFLAG_TXN_MASK) == RMQ_SYSFLAG_TXN_ROLLBACK) return;
+bool rmq_store__index_put(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys) {
+    if (!s->cfg.message_index_enable) return true;
+    if ((r->sysflag & RMQ_SYSFLAG_TXN_MASK) == RMQ_SYSFLAG_TXN_ROLLBACK) return true;
     size_t ul = 0, kl = 0;
     const char *uniq = rmq_msg_prop_get(r->props, (size_t)r->props_len, RMQ_PROP_UNIQ_KEY, &ul);
     const char *keys = rmq_msg_prop_get(r->props, (size_t)r->props_len, RMQ_PROP_KEYS, &kl);
-    if (!uniq && !keys) return;
+    if (!uniq && !keys) return true;
     pthread_mutex_lock(&s->idx_mu);
     if (s->idx_n) {
         rmq_index_file_t *x = &s->idx[s->idx_n - 1];
         if (x->index_count > 1 && phys <= x->end_phy) { /* already indexed (re-dispatch) */
             pthread_mutex_unlock(&s->idx_mu);
-            return;
+            return true;
         }
     }
+    bool ok = true;
     char buf[512];
     size_t tl = (size_t)r->topic_len;
     if (uniq && tl + 1 + ul < sizeof(buf)) {
         memcpy(buf, r->topic, tl);
         buf[tl] = '#';
         memcpy(buf + tl + 1, uniq, ul);
-        put_key(s, buf, tl + 1 + ul, phys, r->store_ts);
+        ok = put_key(s, buf, tl + 1 + ul, phys, r->store_ts);
     }
     if (keys) {
         size_t i = 0;
-        while (i < kl) {
+        while (ok && i < kl) {
             size_t j = i;
             while (j < kl && keys[j] != ' ') j++;
             size_t l = j - i;
@@ -255,12 +294,13 @@ void rmq_store__index_put(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys) 
                 memcpy(buf, r->topic, tl);
                 buf[tl] = '#';
                 memcpy(buf + tl + 1, keys + i, l);
-                put_key(s, buf, tl + 1 + l, phys, r->store_ts);
+                ok = put_key(s, buf, tl + 1 + l, phys, r->store_ts);
             }
             i = j + 1;
         }
     }
     pthread_mutex_unlock(&s->idx_mu);
+    return ok;
 }
 
 rmq_err_t rmq_store_query_by_key(rmq_store_t *s, const char *topic, const char *key, int max,
@@ -299,7 +339,8 @@ rmq_err_t rmq_store_query_by_key(rmq_store_t *s, const char *topic, const char *
                     int32_t prev = (int32_t)rmq_get_be32(ep + 16);
                     if (diff < 0) break;
                     int64_t t = x->begin_ts + (int64_t)diff * 1000;
-                    if (h == kh && t >= begin_ms && t <= end_ms) out[cnt++] = phy;
+                    if (h == kh && t >= begin_ms && t <= end_ms && rmq_store__skip_end(s, phy) < 0)
+                        out[cnt++] = phy;
                     if (cnt >= (size_t)max || prev <= 0 || prev > x->index_count || prev == cur ||
                         t < begin_ms)
                         break;

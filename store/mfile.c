@@ -54,11 +54,23 @@ static rmq_err_t map_fd(const char *path, int fd, int64_t start, int64_t size, i
     atomic_init(&f->flushed, pos);
     atomic_init(&f->refs, 1);
     atomic_init(&f->unlink_on_free, false);
+    atomic_init(&f->sparse, false);
     *out = f;
     return RMQ_OK;
 }
 
 rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mfile_t **out) {
+    return rmq_mfile_create_partial(path, start, size, size, out);
+}
+
+int rmq_mfile_reserve_range(rmq_mfile_t *f, int64_t off, int64_t len) {
+    rmq_mfile_fallocate_fn hook = atomic_load(&rmq_mfile__fallocate_hook);
+    if (hook) return hook(f->fd, off + len);
+    return posix_fallocate(f->fd, (off_t)off, (off_t)len);
+}
+
+rmq_err_t rmq_mfile_create_partial(const char *path, int64_t start, int64_t size, int64_t reserve,
+                                   rmq_mfile_t **out) {
     /* a name no other creator uses, and a rename that never replaces an existing segment */
     static _Atomic unsigned seq;
     char tmp[4096];
@@ -69,7 +81,9 @@ rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mf
         return errno == ENOSPC ? RMQ_ERR__DISK_FULL : RMQ_ERR__IO;
     }
     rmq_mfile_fallocate_fn hook = atomic_load(&rmq_mfile__fallocate_hook);
-    int rc = hook ? hook(fd, size) : posix_fallocate(fd, 0, (off_t)size);
+    if (reserve > size) reserve = size;
+    int rc = hook ? hook(fd, reserve) : posix_fallocate(fd, 0, (off_t)reserve);
+    if (rc == 0 && reserve < size && ftruncate(fd, (off_t)size) != 0) rc = errno;
     if (rc != 0) {
         RMQ_LOG_ERROR("store", "reserve %" PRId64 " bytes for %s: %s", size, path, strerror(rc));
         close(fd);
@@ -83,6 +97,98 @@ rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mf
         return RMQ_ERR__IO;
     }
     return map_fd(path, fd, start, size, 0, out);
+}
+
+/* Copy [from, to) of fd into a new file at path (kept for forensics); false on any failure. */
+static bool copy_range(int fd, int64_t from, int64_t to, const char *path) {
+    int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) return false;
+    bool ok = true;
+    off_t in_off = (off_t)from;
+    while (ok && in_off < (off_t)to) {
+        ssize_t n = copy_file_range(fd, &in_off, out, NULL, (size_t)(to - in_off), 0);
+        if (n <= 0) {
+            /* no copy_file_range on this file system: plain reads and writes */
+            uint8_t buf[65536];
+            ssize_t r = pread(fd, buf, (size_t)RMQ_MIN((int64_t)sizeof(buf), to - in_off), in_off);
+            ok = r > 0 && write(out, buf, (size_t)r) == r;
+            if (ok) in_off += r;
+        }
+    }
+    if (ok) ok = fsync(out) == 0;
+    close(out);
+    if (!ok) unlink(path);
+    return ok;
+}
+
+int rmq_mfile_fix_size(const char *path, int64_t size, int64_t unit) {
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        RMQ_LOG_ERROR("store", "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        RMQ_LOG_ERROR("store", "stat %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    int64_t have = (int64_t)st.st_size;
+    if (have == size) {
+        close(fd);
+        return 0;
+    }
+    char aside[4200];
+    bool kept;
+    if (have < size) {
+        snprintf(aside, sizeof(aside), "%s.short-%" PRId64, path, have);
+        kept = copy_range(fd, 0, have, aside);
+        if (ftruncate(fd, (off_t)size) != 0) {
+            RMQ_LOG_ERROR("store", "pad %s to %" PRId64 " bytes: %s", path, size, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        /* a partial entry of a fixed-size unit (a ConsumeQueue's 20 bytes) would read as a
+         * wrong one once padded: zero it so recovery ends before it */
+        int64_t whole = unit > 1 ? have - have % unit : have;
+        if (whole < have) {
+            uint8_t z[64] = {0};
+            if (pwrite(fd, z, (size_t)RMQ_MIN(have - whole, (int64_t)sizeof(z)), whole) < 0)
+                RMQ_LOG_WARN("store", "zero the partial entry of %s: %s", path, strerror(errno));
+        }
+        /* reserve the padding when the disk has room; else it stays sparse (never written
+         * before a reservation succeeds: see rmq_mfile_reserve) */
+        int rc = posix_fallocate(fd, (off_t)have, (off_t)(size - have));
+        RMQ_LOG_WARN("store",
+                     "%s was %" PRId64 " bytes, expected %" PRId64
+                     ": padded with zeros and recovered as far as valid (original %s%s)%s",
+                     path, have, size, kept ? "kept as " : "not kept: ", kept ? aside : "no room",
+                     rc ? ", padding left sparse (disk full)" : "");
+    } else {
+        snprintf(aside, sizeof(aside), "%s.excess-%" PRId64, path, have);
+        kept = copy_range(fd, size, have, aside);
+        if (ftruncate(fd, (off_t)size) != 0) {
+            RMQ_LOG_ERROR("store", "truncate %s to %" PRId64 " bytes: %s", path, size,
+                          strerror(errno));
+            close(fd);
+            return -1;
+        }
+        RMQ_LOG_WARN("store",
+                     "%s was %" PRId64 " bytes, expected %" PRId64
+                     ": truncated to the segment size (the %" PRId64 " excess bytes %s%s)",
+                     path, have, size, have - size, kept ? "kept as " : "lost: no room for ",
+                     aside);
+    }
+    fsync(fd);
+    close(fd);
+    return 1;
+}
+
+bool rmq_mfile_reserve(rmq_mfile_t *f) {
+    if (!atomic_load(&f->sparse)) return true;
+    if (posix_fallocate(f->fd, 0, (off_t)f->size) != 0) return false;
+    atomic_store(&f->sparse, false);
+    return true;
 }
 
 rmq_err_t rmq_mfile_open(const char *path, int64_t start, int64_t size, rmq_mfile_t **out) {
@@ -176,6 +282,7 @@ rmq_err_t rmq_mfq_init(rmq_mfq_t *q, const char *dir, int64_t fsize) {
     q->dir = strdup(dir);
     if (!q->dir) return RMQ_ERR__NOMEM;
     q->fsize = fsize;
+    q->unit = 1;
     pthread_mutex_init(&q->mu, NULL);
     return RMQ_OK;
 }
@@ -237,8 +344,22 @@ rmq_err_t rmq_mfq_load(rmq_mfq_t *q) {
         int64_t start = strtoll(names[i], NULL, 10);
         if (q->n && start != q->files[q->n - 1]->start + q->fsize)
             RMQ_LOG_WARN("store", "[BUG] %s does not follow the previous segment", path);
+        /* a short or oversized file (a copy, a full disk, a bad restore) is recovered as far as
+         * it is valid, never a reason to refuse to start (unlike RocketMQ) */
+        int fixed = rmq_mfile_fix_size(path, q->fsize, q->unit);
+        if (fixed < 0) {
+            err = RMQ_ERR__IO;
+            break;
+        }
+        if (fixed > 0) q->repaired++;
         rmq_mfile_t *f;
         err = rmq_mfile_open(path, start, q->fsize, &f);
+        if (err == RMQ_OK && fixed > 0) {
+            struct stat st;
+            /* blocks short of the size: sparse padding, reserved before any append */
+            if (fstat(f->fd, &st) == 0 && (int64_t)st.st_blocks * 512 < q->fsize)
+                atomic_store(&f->sparse, true);
+        }
         if (err == RMQ_OK && (err = push(q, f)) != RMQ_OK) rmq_mfile_unpin(f);
     }
     for (size_t i = 0; i < n; i++) free(names[i]);

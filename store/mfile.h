@@ -27,6 +27,7 @@ typedef struct rmq_mfile_s {
     _Atomic int64_t flushed; /* durable bytes; writer: flush thread */
     _Atomic int refs;
     _Atomic bool unlink_on_free;
+    _Atomic bool sparse; /* padded after a short load and not yet reserved: no appends */
 } rmq_mfile_t;
 
 /* Test hook: when set, called instead of posix_fallocate (return an errno to simulate a full
@@ -38,6 +39,19 @@ extern _Atomic(rmq_mfile_fallocate_fn) rmq_mfile__fallocate_hook;
  * here and never a SIGBUS later) and map it. Created under a temporary name and renamed, so a
  * crash never leaves a short file. wrote = flushed = 0. */
 rmq_err_t rmq_mfile_create(const char *path, int64_t start, int64_t size, rmq_mfile_t **out);
+/* As rmq_mfile_create, but only [0, reserve) gets its blocks reserved; the rest is sparse and
+ * must be reserved (rmq_mfile_reserve_range) before it is written through the mapping. */
+rmq_err_t rmq_mfile_create_partial(const char *path, int64_t start, int64_t size, int64_t reserve,
+                                   rmq_mfile_t **out);
+/* posix_fallocate [off, off + len): 0 or an errno. */
+int rmq_mfile_reserve_range(rmq_mfile_t *f, int64_t off, int64_t len);
+/* Bring the file at path to exactly size bytes: a short one is padded with zeros (its original
+ * copied aside as path.short-<size>), an oversized one truncated (the excess copied to
+ * path.excess-<size>); each logged. A partial unit (entry size, 1 for none) at a short file's
+ * end is zeroed. 0 already right, 1 repaired, -1 I/O error (logged). */
+int rmq_mfile_fix_size(const char *path, int64_t size, int64_t unit);
+/* Reserve the blocks of a sparse (padded) file before writing into it; false on a full disk. */
+bool rmq_mfile_reserve(rmq_mfile_t *f);
 /* Map an existing file that must be exactly size bytes. wrote = flushed = size. */
 rmq_err_t rmq_mfile_open(const char *path, int64_t start, int64_t size, rmq_mfile_t **out);
 static inline void rmq_mfile_pin(rmq_mfile_t *f) {
@@ -62,10 +76,13 @@ typedef struct {
     pthread_mutex_t mu; /* guards files/n/cap */
     rmq_mfile_t **files;
     size_t n, cap;
+    int64_t unit; /* fixed entry size (ConsumeQueue 20), 1 for none: see rmq_mfile_fix_size */
+    int repaired; /* files brought to the segment size by the load */
 } rmq_mfq_t;
 
 rmq_err_t rmq_mfq_init(rmq_mfq_t *q, const char *dir, int64_t fsize);
-/* Load every file in dir (sorted; any wrong-sized file fails the load, as RocketMQ does;
+/* Load every file in dir (sorted; a wrong-sized file is padded or truncated to the segment
+ * size by rmq_mfile_fix_size, where RocketMQ refuses to load;
  * leftover *.alloc files of an interrupted creation are removed). */
 rmq_err_t rmq_mfq_load(rmq_mfq_t *q);
 /* Unmap everything (drops the queue's references). */

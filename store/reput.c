@@ -36,12 +36,6 @@ int64_t rmq_store__tags_code(const rmq_msg_rec_t *r) {
     return t ? rmq_msg_tags_code(t, vl) : 0;
 }
 
-static bool is_skipped(rmq_store_t *s, int64_t phys) {
-    for (size_t i = 0; i < s->skip_n; i++)
-        if (s->skip[i] == phys) return true;
-    return false;
-}
-
 /* The dispatcher's last queue: consecutive records mostly go to the same one. Deleted queues are
  * kept (graveyard) until close, so the pointer stays valid; its deleted flag forces a look-up.
  * Only one dispatcher runs at a time (recovery, then the reput thread, then close). */
@@ -80,12 +74,53 @@ static bool dispatch(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys, int64
         }
         atomic_store(&s->logics_ts, r->store_ts);
     }
-    rmq_store__index_put(s, r, phys);
+    /* an index that cannot grow (disk full) never stalls the ConsumeQueues: its keys wait from
+     * idx_pending on and are indexed, in order, once an index file fits again */
+    if (s->idx_pending < 0 && !rmq_store__index_put(s, r, phys)) {
+        s->idx_pending = phys;
+        s->idx_retry_ms = rmq_mono_ms() + 1000;
+    }
     return true;
+}
+
+/* Index the keys of [idx_pending, reput_from) in CommitLog order, once an index file fits. */
+static void index_catch_up(rmq_store_t *s) {
+    uint64_t now = rmq_mono_ms();
+    if (now < s->idx_retry_ms) return;
+    s->idx_retry_ms = now + 1000;
+    int64_t from = s->idx_pending, end = atomic_load(&s->reput_from), n = 0;
+    int64_t cl_min = rmq_mfq_min(&s->cl);
+    if (from < cl_min) from = cl_min;
+    while (from < end) {
+        int64_t je = rmq_store__skip_end(s, from);
+        if (je >= 0) {
+            from = je;
+            continue;
+        }
+        rmq_mfile_t *f = rmq_mfq_find(&s->cl, from);
+        if (!f) break;
+        int64_t pos = from - f->start;
+        rmq_msg_rec_t r;
+        int64_t rc = rmq_msg_rec_decode(
+            f->base + pos, (size_t)(RMQ_MIN(end, f->start + f->size) - from), false, &r);
+        bool ok = true;
+        if (rc > 0) ok = rmq_store__index_put(s, &r, from);
+        int64_t next = rc > 0 ? from + rc : f->start + f->size; /* BLANK or unreadable */
+        rmq_mfile_unpin(f);
+        if (!ok) {
+            s->idx_pending = from;
+            return; /* still no room: next try in a second */
+        }
+        n++;
+        from = next;
+    }
+    s->idx_pending = -1;
+    RMQ_LOG_INFO("store", "index catches up: keys of %" PRId64 " records that waited indexed", n);
 }
 
 /* One pass up to the current end; returns true if anything was dispatched. */
 static bool dispatch_round(rmq_store_t *s) {
+    if (s->idx_pending >= 0) index_catch_up(s);
     int64_t from = atomic_load(&s->reput_from);
     int64_t end = atomic_load_explicit(&s->max_offset, memory_order_acquire);
     bool any = false, stalled = false;
@@ -99,8 +134,20 @@ static bool dispatch_round(rmq_store_t *s) {
         }
         int64_t readable =
             RMQ_MIN(atomic_load_explicit(&f->wrote, memory_order_acquire), end - f->start);
-        int64_t pos = from - f->start;
+        int64_t pos = from - f->start, jump = -1;
         while (pos < readable) {
+            { /* a quarantined range: no entry, go past it */
+                int64_t je = rmq_store__skip_end(s, f->start + pos);
+                if (je >= f->start + f->size) {
+                    pos = f->size;
+                    jump = je;
+                    break;
+                }
+                if (je >= 0) {
+                    pos = je - f->start;
+                    continue;
+                }
+            }
             rmq_msg_rec_t r;
             int64_t rc = rmq_msg_rec_decode(f->base + pos, (size_t)(readable - pos), false, &r);
             if (rc == 0) {
@@ -124,15 +171,14 @@ static bool dispatch_round(rmq_store_t *s) {
                 }
                 continue;
             }
-            if ((!s->skip_n || !is_skipped(s, f->start + pos)) &&
-                !dispatch(s, &r, f->start + pos, rc)) {
+            if (!dispatch(s, &r, f->start + pos, rc)) {
                 stalled = true;
                 break;
             }
             pos += rc;
             any = true;
         }
-        from = f->start + pos;
+        from = jump >= 0 ? jump : f->start + pos;
         rmq_mfile_unpin(f);
         atomic_store(&s->reput_from, from);
         if (stalled || pos < f->size) break; /* end of what is readable */

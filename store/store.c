@@ -95,6 +95,10 @@ static void free_store(rmq_store_t *s) {
     pthread_mutex_destroy(&s->ckpt_mu);
     pthread_mutex_destroy(&s->svc_mu);
     pthread_cond_destroy(&s->svc_cv);
+    pthread_rwlock_destroy(&s->skip_mu);
+    pthread_mutex_destroy(&s->why_mu);
+    pthread_mutex_destroy(&s->scrub_mu);
+    pthread_cond_destroy(&s->scrub_cv);
     free(s);
 }
 
@@ -159,9 +163,15 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     pthread_mutex_init(&s->ckpt_mu, NULL);
     pthread_mutex_init(&s->svc_mu, NULL);
     pthread_cond_init(&s->svc_cv, NULL);
+    pthread_rwlock_init(&s->skip_mu, NULL);
+    pthread_mutex_init(&s->why_mu, NULL);
+    s->idx_pending = -1;
+    pthread_mutex_init(&s->scrub_mu, NULL);
+    pthread_cond_init(&s->scrub_cv, NULL);
     rmq_map_init(&s->qoff);
     rmq_map_init(&s->cqs);
     s->alloc_want = -1;
+    s->torn_at = -1;
     atomic_init(&s->writable, false);
     if (!s->cfg.store_path_root_dir || !s->cfg.delete_when || s->notify_fd < 0) {
         free_store(s);
@@ -207,6 +217,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
         return e;
     }
     rmq_store__ckpt_load(s);
+    rmq_store__quarantine_load(s);
     bool cq_dir_present;
     if ((e = rmq_store__cq_load_all(s, &cq_dir_present)) != RMQ_OK) {
         free_store(s);
@@ -227,6 +238,14 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
         free_store(s);
         return e;
     }
+    /* a ConsumeQueue file padded at load lost entries: rebuild them from the CommitLog */
+    pthread_rwlock_rdlock(&s->cq_mu);
+    for (rmq_map_ent_t *ent = rmq_map_first(&s->cqs, &bi); ent;
+         ent = rmq_map_next(&s->cqs, &bi, ent)) {
+        rmq_cq_t *cq = ent->v.ptr;
+        if (cq->q.repaired && cq->max_phys < from) from = cq->max_phys;
+    }
+    pthread_rwlock_unlock(&s->cq_mu);
     int64_t cl_min = rmq_mfq_min(&s->cl);
     if (cl_min < 0) cl_min = 0;
     if (idx_from < from) from = idx_from;
@@ -255,6 +274,22 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     atomic_store(&s->logics_ts, RMQ_MAX(atomic_load(&s->logics_ts), s->ckpt.logics_ts));
     atomic_store(&s->repl_end, atomic_load(&s->max_offset));
     atomic_store(&s->writable, true);
+    int cq_fixed = 0;
+    pthread_rwlock_rdlock(&s->cq_mu);
+    for (rmq_map_ent_t *ent = rmq_map_first(&s->cqs, &bi); ent;
+         ent = rmq_map_next(&s->cqs, &bi, ent))
+        cq_fixed += ((rmq_cq_t *)ent->v.ptr)->q.repaired;
+    pthread_rwlock_unlock(&s->cq_mu);
+    if (s->skip_n || s->torn_at >= 0 || s->cl.repaired || cq_fixed)
+        RMQ_LOG_WARN("store",
+                     "store %s opened after damage: %zu CommitLog range(s) quarantined (%" PRIu64
+                     " found now, %" PRIu64 " bytes in all), torn tail %s %" PRId64
+                     ", %d CommitLog and %d ConsumeQueue file(s) resized to the segment size; "
+                     "every valid record after the damage is kept",
+                     s->root, s->skip_n, s->skip_records, s->skip_bytes,
+                     s->torn_at >= 0 ? "cut at" : "none, end",
+                     s->torn_at >= 0 ? s->torn_at : (int64_t)atomic_load(&s->max_offset),
+                     s->cl.repaired, cq_fixed);
     RMQ_LOG_INFO("store",
                  "store %s opened (%s) in %" PRIu64 " ms: CommitLog [%" PRId64 ", %" PRId64 ")",
                  s->root, clean ? "clean" : "recovered after crash", rmq_mono_ms() - t0, cl_min,
@@ -296,6 +331,7 @@ void rmq_store__thread_stop(rmq_store_thread_t *t) {
 }
 
 static void stop_threads(rmq_store_t *s) {
+    rmq_store__thread_stop(&s->scrub_thr);
     rmq_store__thread_stop(&s->svc_thr);
     rmq_store__thread_stop(&s->alloc_thr);
     rmq_store_wait_dispatched(s, 10000);
@@ -307,7 +343,8 @@ rmq_err_t rmq_store_start(rmq_store_t *s) {
     if (s->started) return RMQ_ERR__STATE;
     rmq_err_t e;
     if ((e = rmq_store__alloc_start(s)) != RMQ_OK || (e = rmq_store__flush_start(s)) != RMQ_OK ||
-        (e = rmq_store__reput_start(s)) != RMQ_OK || (e = rmq_store__svc_start(s)) != RMQ_OK) {
+        (e = rmq_store__reput_start(s)) != RMQ_OK || (e = rmq_store__svc_start(s)) != RMQ_OK ||
+        (e = rmq_store__scrub_start(s)) != RMQ_OK) {
         RMQ_LOG_ERROR("store", "cannot start the store threads");
         stop_threads(s); /* the ones that did start */
         return e;
@@ -460,6 +497,10 @@ rmq_err_t rmq_store_get(rmq_store_t *s, const char *topic, int32_t queue_id, int
             int32_t size = (int32_t)rmq_get_be32(ent + 8);
             int64_t tags = (int64_t)rmq_get_be64(ent + 12);
             if (size <= 0 || size == RMQ_CQ_BLANK_SIZE) continue; /* blank entry */
+            if (rmq_store__skip_end(s, phys) >= 0) {              /* quarantined: never served */
+                atomic_fetch_add_explicit(&s->quarantine_hits, 1, memory_order_relaxed);
+                continue;
+            }
             last_phys = phys;
             bool in_disk = cl_max - phys > mem_limit;
             if (g->count > 0) {
@@ -656,6 +697,30 @@ void rmq_store_get_stats(rmq_store_t *s, rmq_store_stats_t *st) {
     st->commitlog_segments = (int)rmq_mfq_count(&s->cl);
     st->writable =
         atomic_load(&s->writable) && !atomic_load(&s->disk_full) && !atomic_load(&s->cq_error);
+    pthread_rwlock_rdlock(&s->skip_mu);
+    st->quarantined_ranges = s->skip_n;
+    st->quarantined_bytes = s->skip_bytes;
+    pthread_rwlock_unlock(&s->skip_mu);
+    st->scrubbed_bytes = atomic_load(&s->scrub_bytes);
+    st->scrub_passes = atomic_load(&s->scrub_passes);
+    st->quarantine_hits = atomic_load(&s->quarantine_hits);
+}
+
+void rmq_store_unwritable_reason(rmq_store_t *s, char *buf, size_t n) {
+    if (!n) return;
+    buf[0] = '\0';
+    pthread_mutex_lock(&s->why_mu);
+    if (atomic_load(&s->disk_full))
+        snprintf(buf, n, "%s", s->disk_full_why);
+    else if (atomic_load(&s->cl_no_room))
+        snprintf(buf, n, "%s", s->no_room_why);
+    else if (atomic_load(&s->cq_error))
+        snprintf(buf, n, "a ConsumeQueue write failed (disk full?) under %s", s->cq_dir);
+    else if (atomic_load(&s->replica))
+        snprintf(buf, n, "this store replicates a master (read-only)");
+    else if (!atomic_load(&s->writable))
+        snprintf(buf, n, "store not writable");
+    pthread_mutex_unlock(&s->why_mu);
 }
 
 bool rmq_store_wait_dispatched(rmq_store_t *s, int timeout_ms) {

@@ -48,6 +48,8 @@ typedef struct {
     int max_transfer_count_disk;           /* maxTransferCountOnMessageInDisk, 8 */
     int access_message_in_memory_max_ratio; /* accessMessageInMemoryMaxRatio, 40 */
     int default_query_max_num;              /* defaultQueryMaxNum, 32 */
+    int scrub_rate_mbps;                    /* scrubRateMBps: background CRC scrub, 0 off; 8 */
+    bool clean_file_forcibly_enable; /* cleanFileForciblyEnable: false here (RocketMQ true) */
 } rmq_store_cfg_t;
 
 extern const char *const rmq_store_flush_names[]; /* {"ASYNC_FLUSH", "SYNC_FLUSH", NULL} */
@@ -111,7 +113,11 @@ void rmq_store_cfg_free(rmq_store_cfg_t *cfg);
         RMQ_KV_INT("accessMessageInMemoryMaxRatio", T, m.access_message_in_memory_max_ratio, 40,   \
                    0, 100, "RAM share below which data counts as in memory, %"),                   \
         RMQ_KV_INT("defaultQueryMaxNum", T, m.default_query_max_num, 32, 1, 65536,                 \
-                   "QUERY_MESSAGE result cap")
+                   "QUERY_MESSAGE result cap"),                                                    \
+        RMQ_KV_INT("scrubRateMBps", T, m.scrub_rate_mbps, 8, 0, 100000,                            \
+                   "background CRC check of sealed CommitLog segments, MB/s (0 = off; rmq only)"), \
+        RMQ_KV_BOOL("cleanFileForciblyEnable", T, m.clean_file_forcibly_enable, 0,                 \
+                    "delete unexpired CommitLog segments under disk pressure (RocketMQ: true)")
 
 typedef struct rmq_store_s rmq_store_t;
 
@@ -310,6 +316,10 @@ int64_t rmq_store_cl_store_time(rmq_store_t *s, int64_t phys_offset);
 /* Store time of the newest appended record (0 when none yet). */
 int64_t rmq_store_cl_last_store_time(rmq_store_t *s);
 
+/* Why puts are refused with RMQ_ERR_SERVICE_NOT_AVAILABLE, for the response's remark (names
+ * the disk path and the ratio or free space); "" while writable. */
+void rmq_store_unwritable_reason(rmq_store_t *s, char *buf, size_t n);
+
 /* Runtime figures for GET_BROKER_RUNTIME_INFO. */
 typedef struct {
     int64_t commitlog_min_offset, commitlog_max_offset;
@@ -321,6 +331,11 @@ typedef struct {
     int64_t earliest_msg_time; /* -1 if empty */
     int commitlog_segments;
     bool writable;
+    /* quarantine: CommitLog ranges that failed their checks (corrupt records, damaged runs of
+     * bytes), never served; hits counts the ConsumeQueue entries, index hits and reads by
+     * offset refused because they point into one */
+    uint64_t quarantined_ranges, quarantined_bytes, quarantine_hits;
+    uint64_t scrubbed_bytes, scrub_passes; /* background scrub (scrubRateMBps) since open */
 } rmq_store_stats_t;
 void rmq_store_get_stats(rmq_store_t *s, rmq_store_stats_t *st);
 

@@ -42,6 +42,7 @@ typedef struct {
     rmq_mfile_t *f;
     int64_t begin_ts, end_ts, begin_phy, end_phy;
     int32_t slot_count, index_count;
+    int64_t reserved; /* bytes from 0 with blocks reserved: entries are reserved as they come */
 } rmq_index_file_t;
 
 /* A SYNC_FLUSH request waiting for the group commit. */
@@ -52,6 +53,10 @@ typedef struct {
     void *arg;
     rmq_store_put_result_t r;
 } rmq_gc_req_t;
+
+typedef struct {
+    int64_t from, to; /* CommitLog physical offsets [from, to) */
+} rmq_store_range_t;
 
 typedef struct {
     int64_t physic_ts, logics_ts, index_ts;
@@ -77,7 +82,11 @@ struct rmq_store_s {
     _Atomic uint64_t put_count, put_bytes, put_fail;
     _Atomic bool writable;
     _Atomic bool disk_full;
-    _Atomic bool cq_error; /* a ConsumeQueue write failed: puts refused */
+    _Atomic bool cq_error;    /* a ConsumeQueue write failed: puts refused */
+    _Atomic bool cl_no_room;  /* no room for a new CommitLog segment (headroom kept) */
+    _Atomic bool idx_no_room; /* no room for an index file: keys wait (reput.c idx_pending) */
+    pthread_mutex_t why_mu;   /* guards the two texts below */
+    char disk_full_why[512], no_room_why[512];
 
     /* replication (repl.c) */
     _Atomic int64_t repl_end; /* writer: appender (put_mu); max_offset + a partial record's
@@ -106,9 +115,27 @@ struct rmq_store_s {
     pthread_mutex_t flush_mu;            /* one CommitLog flush at a time */
     _Atomic uint64_t gc_rounds, gc_reqs; /* group commits done and requests they completed */
 
-    /* records skipped as corrupt by recovery: the dispatcher gives them no ConsumeQueue entry */
-    int64_t *skip;
+    /* CommitLog ranges quarantined by recovery (a corrupt record, or the damaged bytes between
+     * two valid records), ascending and disjoint: the dispatcher gives them no ConsumeQueue or
+     * index entry, and pulls, queries and reads by offset never return them. Written by
+     * recovery (before the threads) and the scrub thread, under skip_mu; skip_any lets readers
+     * skip the lock while nothing is quarantined. */
+    pthread_rwlock_t skip_mu;
+    _Atomic bool skip_any;
+    rmq_store_range_t *skip;
     size_t skip_n, skip_cap;
+    uint64_t skip_bytes;   /* sum of the ranges */
+    uint64_t skip_records; /* ranges found by this open's recovery (the rest were known) */
+    /* ConsumeQueue entries, index hits and reads by offset refused for them */
+    _Atomic uint64_t quarantine_hits;
+    int64_t torn_at; /* where recovery cut a torn tail with bytes after it, -1 none */
+
+    /* background scrub of sealed segments (scrub.c) */
+    rmq_store_thread_t scrub_thr;
+    pthread_mutex_t scrub_mu;
+    pthread_cond_t scrub_cv;
+    _Atomic uint64_t scrub_bytes;  /* checked since open */
+    _Atomic uint64_t scrub_passes; /* complete passes over the sealed segments */
 
     /* ConsumeQueues */
     pthread_rwlock_t cq_mu;  /* guards cqs (the table), not entry contents */
@@ -130,6 +157,8 @@ struct rmq_store_s {
     _Atomic int64_t reput_from; /* writer: dispatcher */
     _Atomic int64_t logics_ts;  /* store ts of the last dispatched record */
     rmq_cq_t *disp_cq;          /* dispatcher's last queue (reput.c) */
+    int64_t idx_pending;        /* writer: dispatcher; first record whose keys wait, -1 none */
+    uint64_t idx_retry_ms;      /* dispatcher: next try to index them */
     rmq_store_arrive_cb arrive_cb;
     void *arrive_arg;
 
@@ -170,6 +199,21 @@ void rmq_store__thread_stop(rmq_store_thread_t *t);
 
 /* commitlog.c */
 rmq_err_t rmq_store__cl_recover(rmq_store_t *s, bool clean_exit, int64_t *dispatch_from);
+/* Quarantine [from, to) (under skip_mu) and save the quarantine file; false when known. */
+bool rmq_store__quarantine_add(rmq_store_t *s, int64_t from, int64_t to);
+/* End of the damage that starts at pos of a sealed segment f: the next record that validates
+ * (this one's length, when the record after it validates; else a scan), or f->size. */
+int64_t rmq_store__damage_end(rmq_store_t *s, rmq_mfile_t *f, int64_t pos);
+
+/* scrub.c: start the scrub thread (scrubRateMBps > 0); one synchronous pass over the sealed,
+ * dispatched segments at most rate_mbps (0 = unlimited), returns ranges quarantined. */
+rmq_err_t rmq_store__scrub_start(rmq_store_t *s);
+uint64_t rmq_store__scrub_pass(rmq_store_t *s, int rate_mbps);
+
+/* Load <root>/quarantine (ranges quarantined by earlier recoveries); before the recovery. */
+void rmq_store__quarantine_load(rmq_store_t *s);
+/* End of the quarantined range holding phys, or -1 when phys is in none. */
+int64_t rmq_store__skip_end(rmq_store_t *s, int64_t phys);
 /* Read TOTALSIZE and decode the record at phys into a pinned file view. */
 int64_t rmq_store__read_store_ts(rmq_store_t *s, int64_t phys);
 
@@ -207,7 +251,8 @@ void rmq_store__cq_delete_below(rmq_store_t *s, int64_t cl_min);
 /* index.c */
 rmq_err_t rmq_store__index_load(rmq_store_t *s, bool clean_exit, int64_t *redispatch_from);
 void rmq_store__index_close(rmq_store_t *s);
-void rmq_store__index_put(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys);
+/* false when no index file could be created (no room): the keys were not indexed */
+bool rmq_store__index_put(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys);
 void rmq_store__index_delete_below(rmq_store_t *s, int64_t cl_min);
 void rmq_store__index_flush(rmq_store_t *s);
 
@@ -243,5 +288,7 @@ rmq_err_t rmq_store__svc_start(rmq_store_t *s);
  * Tests call this directly. */
 int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms);
 double rmq_store__disk_ratio(const char *path);
+bool rmq_store__room_for(rmq_store_t *s, const char *dir, int64_t bytes, const char *what,
+                         _Atomic bool *state);
 
 #endif

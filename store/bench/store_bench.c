@@ -5,7 +5,8 @@
  *          pwrite + fdatasync and memcpy + msync in groups of 1, 8, 16, 64, 512 records
  *   store: rmq_store_put of --msg-size messages with 1 and 2 writer threads under ASYNC_FLUSH;
  *          SYNC_FLUSH with 1, 16 and 64 producers, each waiting for its done-callback;
- *          read back through rmq_store_get (ConsumeQueue), copying every message once
+ *          read back through rmq_store_get (ConsumeQueue), copying every message once;
+ *          the background scrub: a pass at full speed, then appends beside a looping scrub
  * and prints msgs/s, MB/s and the ratio to the matching raw figure. */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,6 +83,7 @@ static void prime_memory(void) {
 /* ---- raw limits ----------------------------------------------------------------------------- */
 
 static double raw_copy_mbs, raw_read_mbs, raw_crc_mbs, raw_touch_mbs, raw_read_flushed_mbs;
+static double raw_body_crc_mbs; /* the CRC the store computes */
 static const int groups[] = {1, 8, 16, 64, 512};
 #define NGROUPS 5
 static double raw_fdatasync_rps[NGROUPS], raw_msync_rps[NGROUPS];
@@ -141,6 +143,7 @@ static void raw_mapped_copy(void) {
         c ^= rmq_msg_body_crc(m + off, g_msg);
     t1 = now_s();
     double fast_crc = (double)(total / 4) / (1 << 20) / (t1 - t0);
+    raw_body_crc_mbs = fast_crc;
     if (c == 42) printf(" ");
     munmap(m, size);
     close(fd);
@@ -456,6 +459,52 @@ static void run_read(rmq_store_t *s, int queues, int pass) {
     free(dst);
 }
 
+/* The background scrub's cost: one pass over the sealed segments at full speed (its CPU cost
+ * per MB), then 1-writer appends with a scrub looping beside them, at scrubRateMBps's default
+ * and unlimited. */
+typedef struct {
+    rmq_store_t *s;
+    int rate;
+    _Atomic bool stop;
+} scrub_arg_t;
+
+static void *scrub_loop(void *arg) {
+    scrub_arg_t *a = arg;
+    while (!atomic_load(&a->stop)) {
+        rmq_store__scrub_pass(a->s, a->rate);
+        usleep(1000);
+    }
+    return NULL;
+}
+
+static void run_scrub(rmq_store_t *s) {
+    rmq_store_wait_dispatched(s, 60000);
+    rmq_store_stats_t a, b;
+    rmq_store_get_stats(s, &a);
+    double t0 = now_s();
+    rmq_store__scrub_pass(s, 0);
+    double t = now_s() - t0;
+    rmq_store_get_stats(s, &b);
+    double mb = (double)(b.scrubbed_bytes - a.scrubbed_bytes) / (1 << 20);
+    double mbs = t > 0 ? mb / t : 0;
+    printf("store scrub, sealed segments, full speed  %7.0f MB/s (%.0f MB)  = %3.0f%% of raw body "
+           "CRC; at scrubRateMBps=%d: %4.1f%% of one core\n",
+           mbs, mb, 100 * mbs / raw_body_crc_mbs, s->cfg.scrub_rate_mbps,
+           mbs > 0 ? 100.0 * s->cfg.scrub_rate_mbps / mbs : 0);
+    int rates[3] = {-1, s->cfg.scrub_rate_mbps, 0};
+    for (int i = 0; i < 3; i++) {
+        scrub_arg_t sa = {.s = s, .rate = rates[i]};
+        pthread_t th;
+        if (rates[i] >= 0) pthread_create(&th, NULL, scrub_loop, &sa);
+        printf("  %s: ", rates[i] < 0   ? "no scrub (same store)     "
+                         : rates[i] > 0 ? "scrub at the default rate "
+                                        : "scrub looping, full speed ");
+        run_async(1, s);
+        atomic_store(&sa.stop, true);
+        if (rates[i] >= 0) pthread_join(th, NULL);
+    }
+}
+
 static void usage(void) {
     printf("usage: store_bench [--dir DIR] [--segment-size BYTES] [--msg-size BYTES]\n"
            "                   [--async-mb MB] [--seconds S] [--raw-only]\n"
@@ -464,7 +513,7 @@ static void usage(void) {
            "  --msg-size      message body size (default 1024)\n"
            "  --async-mb      data written per ASYNC_FLUSH phase (default 1024)\n"
            "  --seconds       duration of each timed phase (default 2)\n"
-           "  --phases        any of async,read,sync (default all; raw limits always run)\n"
+           "  --phases        any of async,read,scrub,sync (default all; raw limits always run)\n"
            "  --no-warm       do not pre-touch new segments (warmMapedFileEnable=false)\n"
            "  --prime         touch and free anonymous memory first (VMs that fault guest memory\n"
            "                  in lazily)\n"
@@ -477,7 +526,7 @@ int main(int argc, char **argv) {
         {"async-mb", 1, 0, 'a'},   {"seconds", 1, 0, 't'},      {"raw-only", 0, 0, 'r'},
         {"help", 0, 0, 'h'},       {"phases", 1, 0, 'p'},       {"no-warm", 0, 0, 'W'},
         {"read-loops", 1, 0, 'L'}, {"prime", 0, 0, 'P'},        {0, 0, 0, 0}};
-    const char *phases = "async,read,sync";
+    const char *phases = "async,read,scrub,sync";
     bool raw_only = false, own_dir = true;
     int c;
     while ((c = getopt_long(argc, argv, "d:s:m:a:t:rp:WL:Ph", opts, NULL)) != -1) {
@@ -523,6 +572,7 @@ int main(int argc, char **argv) {
             run_async(w, s);
             if (w == 2 && has_phase(phases, "read"))
                 for (int k = 0; k < g_read_loops; k++) run_read(s, 2, k + 1);
+            if (w == 2 && has_phase(phases, "scrub")) run_scrub(s);
             rmq_store_close(s);
             char p[700];
             snprintf(p, sizeof(p), "%s/%s", g_dir, sub);
