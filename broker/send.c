@@ -309,9 +309,13 @@ static rmq_rem_cmd_t *put_failed(rmq_broker_ctx_t *b, const rmq_rem_cmd_t *req, 
                         "the message is illegal, maybe msg body or properties length not matched "
                         "(maxMessageSize=%d, properties <= %d)",
                         b->env.cfg->store.max_message_size, MAX_PROPS_LEN);
-    case RMQ_ERR_SERVICE_NOT_AVAILABLE:
-        return send_err(b, req, RMQ_ERR_SERVICE_NOT_AVAILABLE,
-                        "service not available now, maybe disk full or the broker is a slave");
+    case RMQ_ERR_SERVICE_NOT_AVAILABLE: {
+        /* the store says why (the disk path and its ratio, or the free space left) */
+        char why[256];
+        rmq_store_unwritable_reason(b->env.store, why, sizeof why);
+        return send_err(b, req, RMQ_ERR_SERVICE_NOT_AVAILABLE, "service not available now: %s",
+                        why[0] ? why : "the store refused the put");
+    }
     case RMQ_ERR__BUSY:
     case RMQ_ERR_SYSTEM_BUSY:
         return send_err(b, req, RMQ_ERR_SYSTEM_ERROR,

@@ -157,6 +157,9 @@ static void test_disk_full(void **st) {
            remark);
     assert_true(refused >= 20);
     assert_true(nacked > 1000);
+    /* the refusal says why: the store's disk (under the mount) and how full it is */
+    assert_non_null(strstr(remark, "service not available now: "));
+    assert_non_null(strstr(remark, g_mnt));
 
     /* nothing acknowledged is lost: pull the whole queue */
     rmq_sleep_ms(1500);
