@@ -277,6 +277,12 @@ RMQ_BROKER_HANDLER(rmq_broker_admin_on_runtime_info) {
     kv(&body, &f, "dispatchBehindBytes", "%" PRId64,
        RMQ_MAX(0, st.commitlog_max_offset - st.dispatched_offset));
     kv(&body, &f, "earliestMessageTimeStamp", "%" PRId64, st.earliest_msg_time);
+    /* rmq only: damaged ranges found by recovery or the scrub, never served (issue 12) */
+    kv(&body, &f, "storeQuarantinedRanges", "%" PRIu64, st.quarantined_ranges);
+    kv(&body, &f, "storeQuarantinedBytes", "%" PRIu64, st.quarantined_bytes);
+    kv(&body, &f, "storeQuarantineHits", "%" PRIu64, st.quarantine_hits);
+    kv(&body, &f, "storeScrubbedBytes", "%" PRIu64, st.scrubbed_bytes);
+    kv(&body, &f, "storeScrubPasses", "%" PRIu64, st.scrub_passes);
     kv(&body, &f, "pageCacheLockTimeMills", "0");
     kv(&body, &f, "sendThreadPoolQueueSize", "0");
     kv(&body, &f, "sendThreadPoolQueueCapacity", "10000");
