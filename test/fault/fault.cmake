@@ -6,6 +6,7 @@ target_link_libraries(rmq_fault_proxy PUBLIC PkgConfig::LIBUV Threads::Threads)
 
 rmq_unit_test(test_fault_proxy SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_fault_proxy.c
               LIBS rmq_fault_proxy)
+set_property(TEST test_fault_proxy APPEND PROPERTY LABELS fault)
 
 # kill -9 loops, 20 kills per flush mode, with an independent reader (fault_kill9.c).
 rmq_integration_test(fault-kill9 SOURCES ${CMAKE_CURRENT_LIST_DIR}/fault_kill9.c
