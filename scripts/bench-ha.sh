@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Replication figures (issue 9): the send rate of a SYNC_MASTER against an ASYNC_MASTER, each
-# with one slave (ASYNC_FLUSH), measured back to back in the same run, and the slave catch-up
-# rate of broker/bench/ha_bench. A benchmark, not a test: it prints figures and asserts nothing.
+# with one slave (ASYNC_FLUSH), measured back to back in the same run; the ASYNC_MASTER slave's
+# lag under that load (p50/p99/max of the master's runtime info sampled every 200 ms); and the
+# slave catch-up rate of broker/bench/ha_bench. A benchmark, not a test: it prints figures and
+# asserts nothing.
 #
 #   scripts/bench-ha.sh [build-dir]        (default: build; needs mqnamesrv, mqbroker, mqbench,
 #                                           ha_bench)
@@ -19,7 +21,7 @@ secs="${SECONDS_PER_RUN:-10}"
 size="${SIZE:-1024}"
 window="${WINDOW:-256}"
 catchup_mb="${CATCHUP_MB:-512}"
-for b in mqnamesrv mqbroker mqbench ha_bench; do
+for b in mqnamesrv mqbroker mqbench mqadmin ha_bench; do
     [ -x "$bin/$b" ] || { echo "bench-ha: $bin/$b missing (build it first)" >&2; exit 1; }
 done
 
@@ -89,8 +91,21 @@ run() {
     pids+=("$spid")
     wait_port "$sp"
     sleep 2 # the slave connects and reports
+    # While the load runs, sample the master's view of its slave (runtime info, as `mqadmin
+    # brokerStatus` prints it) every 200 ms: "bytes ms" per line, for the lag percentiles.
+    : > "$work/$role-lag.txt"
+    (
+        while sleep 0.2; do
+            "$bin/mqadmin" brokerStatus -n "$ns" -b "127.0.0.1:$mp" 2>/dev/null |
+                awk -F': ' '/^slave0FallBehindBytes /{b=$2} /^slave0FallBehindMs /{m=$2}
+                            END {if (b != "") print b, m}' >> "$work/$role-lag.txt"
+        done
+    ) &
+    local sampler=$!
     "$bin/mqbench" producer -n "$ns" -y --window "$window" -s "$size" --seconds "$secs" \
         > "$work/$role-bench.log" 2>&1 || true
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
     kill "$spid" "$mpid" 2>/dev/null || true
     wait "$spid" "$mpid" 2>/dev/null || true
     rm -rf "$work/$role-$mp-m" "$work/$role-$mp-s" # 1 GiB segments: free the disk at once
@@ -105,6 +120,17 @@ run() {
     echo "$tps"
 }
 
+# lag ROLE: p50 / p99 / max of the sampled slave lag (bytes, ms) during the last ROLE run.
+lag() {
+    local f="$work/$1-lag.txt" n
+    n="$(wc -l < "$f")"
+    if [ "$n" -eq 0 ]; then echo "no samples"; return; fi
+    pct() { sort -n | awk -v q="$1" '{v[NR]=$1} END {i=int(NR*q+0.999); if (i<1) i=1; print v[i]}'; }
+    printf '%d samples; behind in bytes p50 %s p99 %s max %s; in ms p50 %s p99 %s max %s' "$n" \
+        "$(cut -d' ' -f1 "$f" | pct 0.5)" "$(cut -d' ' -f1 "$f" | pct 0.99)" "$(cut -d' ' -f1 "$f" | pct 1)" \
+        "$(cut -d' ' -f2 "$f" | pct 0.5)" "$(cut -d' ' -f2 "$f" | pct 0.99)" "$(cut -d' ' -f2 "$f" | pct 1)"
+}
+
 rounds="${ROUNDS:-2}"
 echo "machine: $(nproc) cores, shared (load average $(cut -d' ' -f1-3 /proc/loadavg)); ${secs} s per run, ${size}-byte bodies, async window ${window}; ${rounds} rounds, ASYNC and SYNC alternating"
 async_sum=0
@@ -113,6 +139,7 @@ for r in $(seq 1 "$rounds"); do
     a="$(run ASYNC_MASTER)"
     s="$(run SYNC_MASTER)"
     printf 'round %d: ASYNC_MASTER + slave %s msgs/s, SYNC_MASTER + slave %s msgs/s\n' "$r" "$a" "$s"
+    printf '  ASYNC_MASTER slave lag under that load: %s\n' "$(lag ASYNC_MASTER)"
     async_sum="$(awk -v x="$async_sum" -v y="$a" 'BEGIN { print x + y }')"
     sync_sum="$(awk -v x="$sync_sum" -v y="$s" 'BEGIN { print x + y }')"
 done
