@@ -48,17 +48,7 @@ static void *producer(void *arg) {
         body_of(p->t, seq, body, sizeof body);
         bt_props(props, sizeof props, NULL, NULL, NULL);
         int qid = (p->t + seq) % NQ;
-        rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_SEND_MESSAGE_V2);
-        rmq_rem_cmd_set(req, "a", "ha_pg");
-        rmq_rem_cmd_set(req, "b", TOPIC);
-        rmq_rem_cmd_set(req, "c", "TBW102");
-        rmq_rem_cmd_set(req, "d", "4");
-        rmq_rem_cmd_set_i64(req, "e", qid);
-        rmq_rem_cmd_set(req, "f", "0");
-        rmq_rem_cmd_set_i64(req, "g", rmq_now_ms());
-        rmq_rem_cmd_set(req, "h", "0");
-        rmq_rem_cmd_set(req, "i", props);
-        rmq_rem_cmd_set_body_copy(req, body, strlen(body));
+        rmq_rem_cmd_t *req = bt_send_req(TOPIC, qid, body, strlen(body), props);
         rmq_rem_cmd_t *resp = NULL;
         if (rmq_rem_client_invoke_sync(cl, master_addr, req, 10000, &resp) != RMQ_OK) break;
         int64_t q, off;

@@ -63,9 +63,9 @@ static inline void bt_props(char *out, size_t n, const char *keys, const char *t
              extra ? extra : "");
 }
 
-/* SEND_MESSAGE_V2 with the Java client's header fields. Returns the response (caller frees). */
-static inline rmq_rem_cmd_t *bt_send(rmq_rem_client_t *cl, const char *addr, const char *topic,
-                                     int qid, const void *body, size_t blen, const char *props) {
+/* A SEND_MESSAGE_V2 request with the Java client's header fields (new; the caller sends it). */
+static inline rmq_rem_cmd_t *bt_send_req(const char *topic, int qid, const void *body, size_t blen,
+                                         const char *props) {
     rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_SEND_MESSAGE_V2);
     rmq_rem_cmd_set(req, "a", "test_pg");
     rmq_rem_cmd_set(req, "b", topic);
@@ -80,7 +80,13 @@ static inline rmq_rem_cmd_t *bt_send(rmq_rem_client_t *cl, const char *addr, con
     rmq_rem_cmd_set(req, "k", "false");
     rmq_rem_cmd_set(req, "m", "false");
     if (blen) rmq_rem_cmd_set_body_copy(req, body, blen);
-    return bt_call(cl, addr, req, BT_TIMEOUT);
+    return req;
+}
+
+/* Send bt_send_req's request and return the response (caller frees); a transport error fails. */
+static inline rmq_rem_cmd_t *bt_send(rmq_rem_client_t *cl, const char *addr, const char *topic,
+                                     int qid, const void *body, size_t blen, const char *props) {
+    return bt_call(cl, addr, bt_send_req(topic, qid, body, blen, props), BT_TIMEOUT);
 }
 
 static inline int64_t bt_i64(const rmq_rem_cmd_t *c, const char *k) {
