@@ -42,7 +42,12 @@ static size_t jf_skip_group(const char *in, size_t len, size_t i) {
     return 0;
 }
 
-static int jf_run(const char *in, size_t len, rmq_buf_t *b);
+/* How deep an object may stand as a key inside another object used as a key. fastjson writes
+ * one level (a MessageQueue as a map key); every level escapes the one inside it again, so the
+ * output doubles per level: without a bound a few KB of nested keys would ask for gigabytes. */
+#define JF_MAX_KEY_DEPTH 4
+
+static int jf_run(const char *in, size_t len, rmq_buf_t *b, int key_depth);
 
 /* Append in[0..len) as a JSON string literal (the escaper below). */
 static int jf_quote(const char *in, size_t len, rmq_buf_t *b) {
@@ -51,7 +56,7 @@ static int jf_quote(const char *in, size_t len, rmq_buf_t *b) {
 
 /* Copy in[0..len) fixing keys. A small stack of open containers says whether the next token
  * in an object is a key. */
-static int jf_run(const char *in, size_t len, rmq_buf_t *b) {
+static int jf_run(const char *in, size_t len, rmq_buf_t *b, int key_depth) {
     char stack[256];
     int sp = 0;
     bool want_key = false;
@@ -67,10 +72,11 @@ static int jf_run(const char *in, size_t len, rmq_buf_t *b) {
             want_key = false;
             if (c == '{' || c == '[') { /* object key: its own text, fixed, as a string */
                 size_t end = jf_skip_group(in, len, i);
-                if (end == 0) return -1;
+                if (end == 0 || key_depth >= JF_MAX_KEY_DEPTH) return -1;
                 rmq_buf_t k;
                 rmq_buf_init(&k);
-                if (jf_run(in + i, end - i, &k) || jf_quote((const char *)k.data, k.len, b)) {
+                if (jf_run(in + i, end - i, &k, key_depth + 1) ||
+                    jf_quote((const char *)k.data, k.len, b)) {
                     rmq_buf_fini(&k);
                     return -1;
                 }
@@ -112,7 +118,7 @@ static int jf_run(const char *in, size_t len, rmq_buf_t *b) {
 char *rmq_fjson_normalize(const char *in, size_t len) {
     rmq_buf_t b;
     rmq_buf_init(&b);
-    if (jf_run(in, len, &b) || rmq_buf_append_u8(&b, 0)) {
+    if (jf_run(in, len, &b, 0) || rmq_buf_append_u8(&b, 0)) {
         rmq_buf_fini(&b);
         return NULL;
     }
@@ -123,7 +129,7 @@ json_t *rmq_fjson_parse(const char *text, size_t len, char *err, size_t errlen) 
     while (len && text[len - 1] == '\0') len--; /* a length that counted the terminator */
     rmq_buf_t b;
     rmq_buf_init(&b);
-    if (jf_run(text, len, &b)) {
+    if (jf_run(text, len, &b, 0)) {
         rmq_buf_fini(&b);
         if (err) snprintf(err, errlen, "malformed JSON (unbalanced brackets) or out of memory");
         return NULL;

@@ -241,6 +241,19 @@ static void test_fjson(void **st) {
         free(o);
     }
     assert_null(rmq_fjson_normalize("{\"a\":[1,2}", 10));
+    /* objects as keys inside objects as keys: each level escapes the one inside again (the
+     * output doubles per level), so past a few levels the text is refused, not expanded */
+    char nest[256] = "", tail[256] = "";
+    for (int d = 0; d < 30; d++) {
+        strcat(nest, "{");
+        strcat(tail, ":1}");
+    }
+    strcat(nest, "{\"k\":1}");
+    strcat(nest, tail);
+    assert_null(rmq_fjson_normalize(nest, strlen(nest)));
+    char *two = rmq_fjson_normalize("{{{\"a\":1}:2}:3}", 15); /* two levels: still read */
+    assert_non_null(two);
+    free(two);
     char err[128];
     json_t *j = rmq_fjson_parse("{0:{\"x\":1}}", 12, err, sizeof err);
     assert_non_null(j);
