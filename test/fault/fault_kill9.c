@@ -121,47 +121,12 @@ static void kill_loop(const char *flush) {
     char *seen = calloc((size_t)NTHREADS * MAXPER, 1); /* (t, seq) stored already */
     assert_non_null(seen);
     for (int q = 0; q < NQ; q++) {
-        who[q] = NULL;
-        int64_t off = 0, cap = 0;
-        for (;;) {
-            rmq_rem_cmd_t *r = bt_call(
-                cl, br.addr, bt_pull_req("cg_k9", TOPIC, q, off, 32, BT_PULL_SUSPEND, 500, "*"),
-                BT_TIMEOUT);
-            if (r->code == RMQ_ERR_PULL_NOT_FOUND) {
-                assert_true(bt_i64(r, "maxOffset") == off); /* read to the end */
-                maxq[q] = off;
-                rmq_rem_cmd_destroy(r);
-                break;
-            }
-            assert_int_equal(r->code, 0);
-            size_t pos = 0;
-            while (pos < r->body_len) {
-                rmq_msg_rec_t rec;
-                int64_t n = rmq_msg_rec_decode(r->body + pos, r->body_len - pos, true, &rec);
-                assert_true(n > 0);
-                pos += (size_t)n;
-                assert_true(rec.queue_offset == off); /* dense: no hole, no repeated offset */
-                if (off >= cap) {
-                    cap = cap ? cap * 2 : 4096;
-                    who[q] = realloc(who[q], sizeof(int) * 2 * (size_t)cap);
-                    assert_non_null(who[q]);
-                }
-                int t = -1, s = -1;
-                char body[128], want[128];
-                size_t bl = RMQ_MIN((size_t)rec.body_len, sizeof body - 1);
-                memcpy(body, rec.body, bl);
-                body[bl] = 0;
-                assert_int_equal(sscanf(body, "k9-%d-%d-", &t, &s), 2);
-                assert_true(t >= 0 && t < NTHREADS && s >= 0 && s < MAXPER);
-                body_of(t, s, want, sizeof want);
-                assert_string_equal(body, want);
-                if (seen[(size_t)t * MAXPER + (size_t)s]++) dup_msgs++;
-                who[q][2 * off] = t;
-                who[q][2 * off + 1] = s;
-                off++;
-                stored++;
-            }
-            rmq_rem_cmd_destroy(r);
+        who[q] = bt_read_queue_ts(cl, br.addr, "cg_k9", TOPIC, q, "k9", body_of, &maxq[q]);
+        for (int64_t off = 0; off < maxq[q]; off++) {
+            int t = who[q][2 * off], sq = who[q][2 * off + 1];
+            assert_true(t >= 0 && t < NTHREADS && sq >= 0 && sq < MAXPER);
+            if (seen[(size_t)t * MAXPER + (size_t)sq]++) dup_msgs++;
+            stored++;
         }
     }
     int lost = 0;

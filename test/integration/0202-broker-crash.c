@@ -98,50 +98,8 @@ static void test_crash(void **state) {
     /* Read each queue completely: offset -> (thread, seq) from the body. */
     int64_t maxq[NQ];
     int *who[NQ];
-    for (int q = 0; q < NQ; q++) {
-        who[q] = NULL;
-        int64_t off = 0;
-        int cap = 0;
-        for (;;) {
-            /* Long-poll: after recovery the reput thread re-dispatches the tail; a pull that
-             * stays empty for 500 ms means the queue is complete. */
-            rmq_rem_cmd_t *r = bt_call(
-                cl, br.addr, bt_pull_req("cg_crash", TOPIC, q, off, 32, BT_PULL_SUSPEND, 500, "*"),
-                BT_TIMEOUT);
-            if (r->code == RMQ_ERR_PULL_NOT_FOUND) {
-                maxq[q] = bt_i64(r, "maxOffset");
-                rmq_rem_cmd_destroy(r);
-                break;
-            }
-            assert_int_equal(r->code, 0);
-            size_t pos = 0;
-            while (pos < r->body_len) {
-                rmq_msg_rec_t rec;
-                int64_t n = rmq_msg_rec_decode(r->body + pos, r->body_len - pos, true, &rec);
-                assert_true(n > 0);
-                pos += (size_t)n;
-                assert_true(rec.queue_offset == off); /* dense: no duplicates, no holes */
-                if (off >= cap) {
-                    cap = cap ? cap * 2 : 1024;
-                    who[q] = realloc(who[q], sizeof(int) * 2 * (size_t)cap);
-                }
-                int t = -1, s = -1;
-                char body[128];
-                size_t bl = RMQ_MIN((size_t)rec.body_len, sizeof body - 1);
-                memcpy(body, rec.body, bl);
-                body[bl] = 0;
-                assert_int_equal(sscanf(body, "crash-%d-%d-", &t, &s), 2);
-                char want[128];
-                body_of(t, s, want, sizeof want);
-                assert_string_equal(body, want);
-                who[q][2 * off] = t;
-                who[q][2 * off + 1] = s;
-                off++;
-            }
-            rmq_rem_cmd_destroy(r);
-        }
-        assert_true(off == maxq[q]);
-    }
+    for (int q = 0; q < NQ; q++)
+        who[q] = bt_read_queue_ts(cl, br.addr, "cg_crash", TOPIC, q, "crash", body_of, &maxq[q]);
     /* Every acknowledged message is at its acknowledged offset. */
     for (int t = 0; t < NTHREADS; t++) {
         for (int i = 0; i < prods[t].n; i++) {

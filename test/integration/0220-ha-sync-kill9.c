@@ -99,48 +99,8 @@ static void test_sync_master_kill9(void **state) {
 
     int64_t maxq[NQ];
     int *who[NQ];
-    for (int q = 0; q < NQ; q++) {
-        who[q] = NULL;
-        int64_t off = 0;
-        int cap = 0;
-        for (;;) {
-            rmq_rem_cmd_t *r = bt_call(
-                cl, s.addr, bt_pull_req("cg_ha", TOPIC, q, off, 32, BT_PULL_SUSPEND, 500, "*"),
-                BT_TIMEOUT);
-            if (r->code == RMQ_ERR_PULL_NOT_FOUND) {
-                maxq[q] = bt_i64(r, "maxOffset");
-                rmq_rem_cmd_destroy(r);
-                break;
-            }
-            assert_int_equal(r->code, 0);
-            size_t pos = 0;
-            while (pos < r->body_len) {
-                rmq_msg_rec_t rec;
-                int64_t n = rmq_msg_rec_decode(r->body + pos, r->body_len - pos, true, &rec);
-                assert_true(n > 0);
-                pos += (size_t)n;
-                assert_true(rec.queue_offset == off);
-                if (off >= cap) {
-                    cap = cap ? cap * 2 : 4096;
-                    who[q] = realloc(who[q], sizeof(int) * 2 * (size_t)cap);
-                }
-                int t = -1, sq = -1;
-                char body[128];
-                size_t bl = RMQ_MIN((size_t)rec.body_len, sizeof body - 1);
-                memcpy(body, rec.body, bl);
-                body[bl] = 0;
-                assert_int_equal(sscanf(body, "ha-%d-%d-", &t, &sq), 2);
-                char want[128];
-                body_of(t, sq, want, sizeof want);
-                assert_string_equal(body, want);
-                who[q][2 * off] = t;
-                who[q][2 * off + 1] = sq;
-                off++;
-            }
-            rmq_rem_cmd_destroy(r);
-        }
-        assert_true(off == maxq[q]);
-    }
+    for (int q = 0; q < NQ; q++)
+        who[q] = bt_read_queue_ts(cl, s.addr, "cg_ha", TOPIC, q, "ha", body_of, &maxq[q]);
     int checked = 0;
     for (int t = 0; t < NTHREADS; t++) {
         for (int i = 0; i < prods[t].n; i++) {

@@ -121,6 +121,59 @@ static inline rmq_rem_cmd_t *bt_pull_req(const char *group, const char *topic, i
     return req;
 }
 
+/* Read queue qid of topic at addr from offset 0 to its end with plain PULL_MESSAGE long polls
+ * (500 ms each: after a recovery or a replication the tail may still be dispatching), as an
+ * independent checker of what producers logged: offsets dense (no hole, no repeated offset),
+ * every body "<prefix>-<thread>-<seq>-..." exactly as body_of(thread, seq) writes it. Returns a
+ * new array (free()) of two ints per queue offset, thread and seq, and the queue's end (its max
+ * offset, = the messages read) in *end. */
+static inline int *bt_read_queue_ts(rmq_rem_client_t *cl, const char *addr, const char *group,
+                                    const char *topic, int qid, const char *prefix,
+                                    void (*body_of)(int t, int seq, char *out, size_t n),
+                                    int64_t *end) {
+    char fmt[64];
+    snprintf(fmt, sizeof fmt, "%s-%%d-%%d-", prefix);
+    int *who = NULL;
+    int64_t off = 0, cap = 0;
+    for (;;) {
+        rmq_rem_cmd_t *r =
+            bt_call(cl, addr, bt_pull_req(group, topic, qid, off, 32, BT_PULL_SUSPEND, 500, "*"),
+                    BT_TIMEOUT);
+        if (r->code == RMQ_ERR_PULL_NOT_FOUND) {
+            assert_true(bt_i64(r, "maxOffset") == off); /* read to the end */
+            rmq_rem_cmd_destroy(r);
+            break;
+        }
+        assert_int_equal(r->code, 0);
+        for (size_t pos = 0; pos < r->body_len;) {
+            rmq_msg_rec_t rec;
+            int64_t n = rmq_msg_rec_decode(r->body + pos, r->body_len - pos, true, &rec);
+            assert_true(n > 0);
+            pos += (size_t)n;
+            assert_true(rec.queue_offset == off); /* dense */
+            if (off >= cap) {
+                cap = cap ? cap * 2 : 4096;
+                who = realloc(who, sizeof(int) * 2 * (size_t)cap);
+                assert_non_null(who);
+            }
+            int t = -1, sq = -1;
+            char body[128], want[128];
+            size_t bl = RMQ_MIN((size_t)rec.body_len, sizeof body - 1);
+            memcpy(body, rec.body, bl);
+            body[bl] = 0;
+            assert_int_equal(sscanf(body, fmt, &t, &sq), 2);
+            body_of(t, sq, want, sizeof want);
+            assert_string_equal(body, want);
+            who[2 * off] = t;
+            who[2 * off + 1] = sq;
+            off++;
+        }
+        rmq_rem_cmd_destroy(r);
+    }
+    *end = off;
+    return who;
+}
+
 static inline rmq_rem_cmd_t *bt_pull(rmq_rem_client_t *cl, const char *addr, const char *group,
                                      const char *topic, int qid, int64_t offset, int max,
                                      const char *sub) {
