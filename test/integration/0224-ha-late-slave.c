@@ -8,7 +8,6 @@
  * mid-transfer. Restarted on the same store it resumes from its own max offset: in the end its
  * queues equal the master's (dense: no gap, no duplicate) and, after a clean stop, its CommitLog
  * files are byte-identical to the master's. */
-#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,16 +35,7 @@ static void *producer(void *arg) {
     for (int seq = 0; seq < TOTAL / NTHREADS; seq++) {
         char body[64];
         int n = snprintf(body, sizeof body, "late-%d-%d", t, seq);
-        rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_SEND_MESSAGE_V2);
-        rmq_rem_cmd_set(req, "a", "ha_pg");
-        rmq_rem_cmd_set(req, "b", TOPIC);
-        rmq_rem_cmd_set(req, "c", "TBW102");
-        rmq_rem_cmd_set(req, "d", "4");
-        rmq_rem_cmd_set_i64(req, "e", (t + seq) % NQ);
-        rmq_rem_cmd_set(req, "f", "0");
-        rmq_rem_cmd_set_i64(req, "g", rmq_now_ms());
-        rmq_rem_cmd_set(req, "h", "0");
-        rmq_rem_cmd_set_body_copy(req, body, (size_t)n);
+        rmq_rem_cmd_t *req = bt_send_req(TOPIC, (t + seq) % NQ, body, (size_t)n, NULL);
         rmq_rem_cmd_t *resp = NULL;
         if (rmq_rem_client_invoke_sync(cl, master_addr, req, 10000, &resp) != RMQ_OK) {
             failed_sends++;
@@ -56,47 +46,6 @@ static void *producer(void *arg) {
     }
     rmq_rem_client_destroy(cl);
     return NULL;
-}
-
-static void same_commitlogs(const char *a, const char *b) {
-    char da[600], db[600];
-    snprintf(da, sizeof da, "%s/store/commitlog", a);
-    snprintf(db, sizeof db, "%s/store/commitlog", b);
-    DIR *d = opendir(da);
-    assert_non_null(d);
-    struct dirent *e;
-    int files = 0;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char pa[900], pb[900];
-        snprintf(pa, sizeof pa, "%s/%s", da, e->d_name);
-        snprintf(pb, sizeof pb, "%s/%s", db, e->d_name);
-        FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
-        if (!fb) fprintf(stderr, "the slave has no %s\n", e->d_name);
-        assert_non_null(fa);
-        assert_non_null(fb);
-        static char ba[1 << 16], bb[1 << 16];
-        size_t na, nb;
-        long pos = 0;
-        do {
-            na = fread(ba, 1, sizeof ba, fa);
-            nb = fread(bb, 1, sizeof bb, fb);
-            assert_int_equal(na, nb);
-            for (size_t i = 0; i < na; i++)
-                if (ba[i] != bb[i]) {
-                    fprintf(stderr, "%s differs at byte %ld: master %02x slave %02x\n", e->d_name,
-                            pos + (long)i, (unsigned char)ba[i], (unsigned char)bb[i]);
-                    fail();
-                }
-            pos += (long)na;
-        } while (na > 0);
-        fclose(fa);
-        fclose(fb);
-        files++;
-    }
-    closedir(d);
-    fprintf(stderr, "%d CommitLog segments byte-identical\n", files);
-    assert_true(files > 1);
 }
 
 static void test_late_slave(void **state) {
@@ -163,7 +112,7 @@ static void test_late_slave(void **state) {
     bt_stop_clean(&m);
     bt_stop_clean(&s);
     rmq_fp_stop(fp);
-    same_commitlogs(m.dir, s.dir);
+    bt_same_commitlogs(m.dir, s.dir, 2);
     assert_int_equal(rmq_proc_log_errors(&m), 0);
     assert_int_equal(rmq_proc_log_errors(&s), 0);
     rmq_proc_stop(&ns, SIGKILL);
