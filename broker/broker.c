@@ -42,6 +42,7 @@
 #include "broker/dispatch.h"
 #include "broker/ha.h"
 #include "broker/hold.h"
+#include "broker/metrics.h"
 #include "broker/offset.h"
 #include "broker/pull.h"
 #include "broker/schedule.h"
@@ -286,6 +287,30 @@ static int mkdirs(const char *path) {
     return 0;
 }
 
+/* ---- metrics hooks (metrics.h): what only this file sees ---------------------------------- */
+
+static void metrics_rpc_one(const rmq_broker_route_t *r, const rmq_broker_code_stats_t *st,
+                            void *arg) {
+    rmq_broker_metrics_rpc_sample(arg, r->name, st->requests, st->errors, st->lat_total_us,
+                                  st->lat_log2, RMQ_BROKER_LAT_BUCKETS);
+}
+
+static void metrics_rpc(rmq_broker_metrics_scrape_t *sc, void *arg) {
+    rmq_broker_t *b = arg;
+    if (b->dispatch) rmq_broker_dispatch_each(b->dispatch, metrics_rpc_one, sc);
+}
+
+static void metrics_conns(rmq_broker_metrics_scrape_t *sc, void *arg) {
+    rmq_broker_t *b = arg;
+    if (b->server) rmq_broker_metrics_conn_sample(sc, "main", rmq_rem_server_conn_count(b->server));
+    if (b->fast) rmq_broker_metrics_conn_sample(sc, "fast", rmq_rem_server_conn_count(b->fast));
+}
+
+static int64_t metrics_delay_backlog(void *arg) {
+    rmq_broker_t *b = arg;
+    return rmq_broker_schedule_backlog(b->ctx.schedule);
+}
+
 /* ---- shutdown state machine ---------------------------------------------------------------- */
 
 static void on_server_closed(void *arg) {
@@ -397,6 +422,8 @@ static void begin_shutdown(rmq_broker_t *b, const char *why) {
     b->ctx.slave_sync = NULL;
     rmq_broker_hold_close(b->ctx.hold); /* answers every held pull now */
     b->ctx.hold = NULL;
+    rmq_broker_metrics_close(b->ctx.metrics); /* reads the managers closed from here on */
+    b->ctx.metrics = NULL;
     uv_timer_start(&b->stop_timer, on_stop_tick, 0, 10);
 }
 
@@ -634,6 +661,11 @@ static bool start(rmq_broker_t *b) {
         return false;
     }
     if (!start_ha(b)) return false;
+    rmq_broker_metrics_hooks_t mh = {.rpc = metrics_rpc,
+                                     .conns = metrics_conns,
+                                     .delay_backlog = metrics_delay_backlog,
+                                     .arg = b};
+    if (rmq_broker_metrics_open(x, &mh, &x->metrics) != RMQ_OK) return false;
     if (b->cfg.broker_role == RMQ_ROLE_SLAVE) {
         rmq_broker_slave_deps_t deps = {.client = b->client,
                                         .master_addr = b->master_addr,

@@ -16,6 +16,7 @@
 #include "common/util.h"
 
 const char *const rmq_broker_role_names[] = {"ASYNC_MASTER", "SYNC_MASTER", "SLAVE", NULL};
+const char *const rmq_broker_metrics_types[] = {"DISABLE", "OTLP_GRPC", "PROM", "LOG", NULL};
 
 #define C rmq_broker_cfg_t
 const rmq_kv_def_t rmq_broker_cfg_defs[] = {
@@ -68,6 +69,13 @@ const rmq_kv_def_t rmq_broker_cfg_defs[] = {
     RMQ_KV_INT("maxTopicLength", C, max_topic_length, 127, 1, 127, "longest topic name"),
     RMQ_KV_STR("logFile", C, log_file, NULL, "log file (stderr is always written)"),
     RMQ_KV_STR("logLevel", C, log_level, "INFO", "ERROR, WARN, INFO or DEBUG"),
+    RMQ_KV_ENUM("metricsExporterType", C, metrics_exporter_type, 0, rmq_broker_metrics_types,
+                "PROM serves Prometheus text on metricsPromExporterPort; DISABLE (default) off"),
+    RMQ_KV_STR("metricsPromExporterHost", C, metrics_prom_host, NULL,
+               "address /metrics listens on (default brokerIP1)"),
+    RMQ_KV_INT("metricsPromExporterPort", C, metrics_prom_port, 5557, 0, 65535,
+               "HTTP port of /metrics and /healthz"),
+    RMQ_KV_STR("metricsLabel", C, metrics_label, NULL, "extra labels on every sample, k1:v1,k2:v2"),
     RMQ_STORE_CFG_KV(C, store),
     RMQ_HA_CFG_KV(C, ha),
 };

@@ -65,16 +65,28 @@ typedef struct {
     bool slave_read_enable;                  /* slaveReadEnable, false (broker.md 2.7) */
     char *message_delay_level;               /* messageDelayLevel "1s 5s 10s 30s 1m ... 2h" */
     int max_topic_length;                    /* topic name limit, 127 */
-    char *log_file;        /* logFile, <storePathRootDir>/logs/broker.log if unset */
-    char *log_level;       /* logLevel, INFO */
-    rmq_store_cfg_t store; /* MessageStoreConfig keys, see store.h */
-    rmq_ha_cfg_t ha;       /* HA keys (haListenPort = listenPort + 1, slaveTimeout...), ha.h */
+    char *log_file;            /* logFile, <storePathRootDir>/logs/broker.log if unset */
+    char *log_level;           /* logLevel, INFO */
+    int metrics_exporter_type; /* metricsExporterType DISABLE|PROM (metrics.h) */
+    char *metrics_prom_host;   /* metricsPromExporterHost, brokerIP1 if unset */
+    int metrics_prom_port;     /* metricsPromExporterPort, 5557 */
+    char *metrics_label;       /* metricsLabel "k:v,k:v" added to every sample */
+    rmq_store_cfg_t store;     /* MessageStoreConfig keys, see store.h */
+    rmq_ha_cfg_t ha;           /* HA keys (haListenPort = listenPort + 1, slaveTimeout...), ha.h */
 } rmq_broker_cfg_t;
 
 extern const rmq_kv_def_t rmq_broker_cfg_defs[];
 extern const size_t rmq_broker_cfg_ndefs;
 
 extern const char *const rmq_broker_role_names[]; /* ASYNC_MASTER, SYNC_MASTER, SLAVE */
+/* DISABLE, OTLP_GRPC, PROM, LOG: RocketMQ 5's exporter types; rmq serves PROM only */
+extern const char *const rmq_broker_metrics_types[];
+enum {
+    RMQ_METRICS_DISABLE = 0,
+    RMQ_METRICS_OTLP_GRPC = 1,
+    RMQ_METRICS_PROM = 2,
+    RMQ_METRICS_LOG = 3
+};
 
 /* Defaults plus what RocketMQ derives from the machine: brokerName = host name, brokerIP1 = first
  * non-loopback IPv4, namesrvAddr = $NAMESRV_ADDR (so -p prints them). */

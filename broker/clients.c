@@ -600,6 +600,21 @@ size_t rmq_broker_clients_group_conns(rmq_broker_clients_t *cl, const char *grou
     return n;
 }
 
+void rmq_broker_clients_each_group(rmq_broker_clients_t *cl,
+                                   void (*fn)(const char *group, bool consumer, size_t members,
+                                              void *arg),
+                                   void *arg) {
+    if (!cl) return;
+    const rmq_map_t *maps[2] = {&cl->producers, &cl->consumers};
+    for (int k = 0; k < 2; k++) {
+        size_t bi;
+        for (rmq_map_ent_t *e = rmq_map_first(maps[k], &bi); e; e = rmq_map_next(maps[k], &bi, e)) {
+            const group_t *g = e->v.ptr;
+            fn(g->name, k == 1, g->nm, arg);
+        }
+    }
+}
+
 typedef struct {
     const char *topic;
     void (*fn)(const char *, void *);

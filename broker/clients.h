@@ -81,6 +81,11 @@ void rmq_broker_clients_on_conn_close(rmq_broker_clients_t *cl, rmq_rem_conn_t *
  * count. */
 size_t rmq_broker_clients_group_conns(rmq_broker_clients_t *cl, const char *group,
                                       rmq_rem_conn_t ***conns, int **langs, int **versions);
+/* Visit every producer and consumer group with its member count (metrics). Loop thread. */
+void rmq_broker_clients_each_group(rmq_broker_clients_t *cl,
+                                   void (*fn)(const char *group, bool consumer, size_t members,
+                                              void *arg),
+                                   void *arg);
 /* Groups with a consumer online that subscribe to topic (QUERY_TOPIC_CONSUME_BY_WHO). */
 void rmq_broker_clients_groups_of_topic(rmq_broker_clients_t *cl, const char *topic,
                                         void (*fn)(const char *group, void *arg), void *arg);

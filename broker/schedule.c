@@ -299,6 +299,16 @@ static void on_flush_timer(uv_timer_t *t) {
     persist(t->data, false);
 }
 
+int64_t rmq_broker_schedule_backlog(rmq_broker_schedule_t *s) {
+    if (!s) return 0;
+    int64_t n = 0;
+    for (int i = 0; i < s->n; i++) {
+        int64_t max = rmq_store_max_offset(s->env->store, RMQ_TOPIC_SCHEDULE, i);
+        if (max > s->offs[i]) n += max - s->offs[i];
+    }
+    return n;
+}
+
 void rmq_broker_schedule_persist(rmq_broker_schedule_t *s) {
     if (s) persist(s, false);
 }

@@ -23,6 +23,10 @@ void rmq_broker_schedule_persist(rmq_broker_schedule_t *s);
  * callbacks). Call before the store closes. NULL is a no-op. */
 void rmq_broker_schedule_close(rmq_broker_schedule_t *s);
 
+/* Delayed messages not yet delivered: over the levels, the schedule queue's max offset minus
+ * the next offset to examine (metrics). Loop thread. */
+int64_t rmq_broker_schedule_backlog(rmq_broker_schedule_t *s);
+
 /* Slave metadata sync (broker.md 9.4): the master's GET_ALL_DELAY_OFFSET answer becomes
  * delayOffset.json verbatim (and the offsets in memory). RMQ_ERR__CORRUPT when unparsable. */
 rmq_err_t rmq_broker_schedule_sync(rmq_broker_schedule_t *s, const void *body, size_t len);

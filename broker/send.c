@@ -23,6 +23,7 @@
 #include <strings.h>
 
 #include "broker/ha.h"
+#include "broker/metrics.h"
 #include "broker/subgroup.h"
 #include "broker/topic.h"
 #include "broker/util.h"
@@ -467,6 +468,8 @@ typedef struct {
     bool is_retry, to_dlq, wait;
     const char *props; /* the request's properties (NULL when absent) */
     size_t plen;
+    size_t count;   /* messages handed to the store (metrics) */
+    uint64_t bytes; /* their body bytes */
     char dlq[300];
 } send_t;
 
@@ -625,6 +628,8 @@ static rmq_rem_cmd_t *send_batch(send_t *s, const rmq_store_msg_t *m, const rmq_
                        "a batch message's properties exceed %d bytes", MAX_PROPS_LEN);
         rmq_rem_cmd_destroy(resp);
     } else {
+        s->count = n;
+        for (size_t i = 0; i < n; i++) s->bytes += items[i].body_len;
         out = put_and_reply(b, s->c, req, resp, ms, n, s->wait, s->qid, NULL, 0);
     }
     for (size_t i = 0; i < n; i++) rmq_buf_fini(&ps[i]);
@@ -687,6 +692,8 @@ static rmq_rem_cmd_t *send_one(send_t *s, rmq_store_msg_t *m, rmq_buf_t *pb, rmq
     m->body_len = req->body_len;
     m->props = (const char *)pb->data;
     m->props_len = pb->len;
+    s->count = 1;
+    s->bytes = req->body_len;
     return put_and_reply(b, s->c, req, resp, m, 1, s->wait, reply_qid, s->props, s->plen);
 }
 
@@ -722,6 +729,11 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_re
     set_region(b, resp);
     out = s.h.batch ? send_batch(&s, &m, &pb, resp) : send_one(&s, &m, &pb, resp);
     rmq_buf_fini(&pb);
+    /* stored: answered later (flush or slave wait) or now with a status that follows a put */
+    if (b->metrics && s.count &&
+        (!out || out->code == RMQ_OK || out->code == RMQ_ERR_FLUSH_DISK_TIMEOUT ||
+         out->code == RMQ_ERR_FLUSH_SLAVE_TIMEOUT || out->code == RMQ_ERR_SLAVE_NOT_AVAILABLE))
+        rmq_broker_metrics_on_put(b->metrics, s.h.topic, s.props, s.plen, s.count, s.bytes);
     return out;
 }
 

@@ -219,6 +219,10 @@ void rmq_broker_subgroups_close(rmq_broker_subgroups_t *t) {
     free(t);
 }
 
+size_t rmq_broker_subgroups_count(const rmq_broker_subgroups_t *t) {
+    return t ? t->map.count : 0;
+}
+
 const rmq_subgroup_t *rmq_broker_subgroup_find(rmq_broker_subgroups_t *t, const char *group) {
     return t ? rmq_map_get(&t->map, group) : NULL;
 }

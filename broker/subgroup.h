@@ -32,6 +32,8 @@ void rmq_broker_subgroups_close(rmq_broker_subgroups_t *t); /* NULL is a no-op *
  * answer; when its dataVersion differs from ours the table is replaced and persisted. */
 rmq_err_t rmq_broker_subgroups_sync(rmq_broker_subgroups_t *t, const void *body, size_t len);
 /* NULL when the group is not configured (no auto-create). Borrowed (loop). */
+/* Subscription groups in the table (metrics). */
+size_t rmq_broker_subgroups_count(const rmq_broker_subgroups_t *t);
 const rmq_subgroup_t *rmq_broker_subgroup_find(rmq_broker_subgroups_t *t, const char *group);
 /* Find, or auto-create when autoCreateSubscriptionGroup; NULL otherwise. */
 const rmq_subgroup_t *rmq_broker_subgroup_find_or_create(rmq_broker_subgroups_t *t,

@@ -264,6 +264,10 @@ rmq_err_t rmq_broker_topics_sync(rmq_broker_topics_t *t, const void *body, size_
 
 /* ---- queries and changes ------------------------------------------------------------------- */
 
+size_t rmq_broker_topics_count(const rmq_broker_topics_t *t) {
+    return t ? t->map.count : 0;
+}
+
 const rmq_topic_cfg_t *rmq_broker_topic_get(rmq_broker_topics_t *t, const char *topic) {
     return find(t, topic);
 }

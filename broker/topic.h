@@ -28,6 +28,8 @@ rmq_err_t rmq_broker_topics_open(const rmq_broker_env_t *env, void (*changed)(vo
 void rmq_broker_topics_close(rmq_broker_topics_t *t); /* persists; NULL is a no-op */
 /* Borrowed pointer valid until that topic is deleted; NULL if absent. */
 const rmq_topic_cfg_t *rmq_broker_topic_get(rmq_broker_topics_t *t, const char *topic);
+/* Topics in the table (metrics). */
+size_t rmq_broker_topics_count(const rmq_broker_topics_t *t);
 /* Create or update; persists, bumps the data version, runs the changed hook. */
 rmq_err_t rmq_broker_topic_put(rmq_broker_topics_t *t, const rmq_topic_cfg_t *tc);
 rmq_err_t rmq_broker_topic_delete(rmq_broker_topics_t *t, const char *topic);

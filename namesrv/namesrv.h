@@ -29,6 +29,10 @@ typedef struct {
     int server_channel_max_idle_s; /* serverChannelMaxIdleTimeSeconds, 120 */
     bool order_message_enable;     /* orderMessageEnable, false */
     int frame_max_length;          /* frameMaxLength, 16777216 */
+    int metrics_exporter_type;     /* metricsExporterType DISABLE|PROM (as the broker's) */
+    char *metrics_prom_host;       /* metricsPromExporterHost, bindAddress if unset */
+    int metrics_prom_port;         /* metricsPromExporterPort, 5557 */
+    char *metrics_label;           /* metricsLabel "k:v,k:v" */
 } rmq_ns_cfg_t;
 
 /* The config table (for rmq_kv_main_args / rmq_kv_defaults / rmq_kv_free). */
@@ -46,6 +50,8 @@ rmq_err_t rmq_ns_new(uv_loop_t *loop, const rmq_ns_cfg_t *cfg, rmq_ns_t **out);
 rmq_err_t rmq_ns_start(rmq_ns_t *ns);
 /* Port actually bound (after start). */
 int rmq_ns_port(const rmq_ns_t *ns);
+/* Port of /metrics (0 when metrics are off). */
+int rmq_ns_metrics_port(const rmq_ns_t *ns);
 /* The route tables (tests, diagnostics). */
 rmq_ns_route_t *rmq_ns_get_route(rmq_ns_t *ns);
 /* Persist the KV config, stop the timer and the server; ns is freed and done(arg) runs once

@@ -11,8 +11,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/httpd.h"
 #include "common/log.h"
+#include "common/prom.h"
 #include "common/util.h"
+#include "namesrv/metrics.h"
 #include "namesrv/namesrv.h"
 #include "remoting/server.h"
 
@@ -27,6 +30,8 @@
 #define REQ_GET_HAS_UNIT_SUB_UNUNIT_TOPIC_LIST 313
 
 const char *const rmq_ns_log_levels[] = {"ERROR", "WARN", "INFO", "DEBUG", "OFF", NULL};
+static const char *const metrics_types[] = {"DISABLE", "OTLP_GRPC", "PROM", "LOG", NULL};
+#define METRICS_PROM 2
 
 const rmq_kv_def_t rmq_ns_cfg_defs[] = {
     RMQ_KV_INT("listenPort", rmq_ns_cfg_t, listen_port, 9876, 1, 65535,
@@ -51,6 +56,14 @@ const rmq_kv_def_t rmq_ns_cfg_defs[] = {
                 "return orderTopicConf (KV namespace ORDER_TOPIC_CONFIG) in routes"),
     RMQ_KV_INT("frameMaxLength", rmq_ns_cfg_t, frame_max_length, 16777216, 1024, 1073741824,
                "largest accepted frame in bytes (RocketMQ: 16 MiB)"),
+    RMQ_KV_ENUM("metricsExporterType", rmq_ns_cfg_t, metrics_exporter_type, 0, metrics_types,
+                "PROM serves Prometheus text on metricsPromExporterPort; DISABLE (default) off"),
+    RMQ_KV_STR("metricsPromExporterHost", rmq_ns_cfg_t, metrics_prom_host, NULL,
+               "address /metrics listens on (default bindAddress)"),
+    RMQ_KV_INT("metricsPromExporterPort", rmq_ns_cfg_t, metrics_prom_port, 5557, 0, 65535,
+               "HTTP port of /metrics and /healthz"),
+    RMQ_KV_STR("metricsLabel", rmq_ns_cfg_t, metrics_label, NULL,
+               "extra labels on every sample, k1:v1,k2:v2"),
 };
 const size_t rmq_ns_cfg_ndefs = RMQ_ARRAY_LEN(rmq_ns_cfg_defs);
 
@@ -67,6 +80,11 @@ struct rmq_ns_s {
     int pending_closes; /* handles (timer, server) not yet closed during shutdown */
     void (*done)(void *arg);
     void *done_arg;
+    /* metrics: per-code counters parallel to requests[] (loop only) and the endpoint */
+    uint64_t *req_count, *req_errors;
+    int *req_codes;
+    rmq_httpd_t *httpd;
+    rmq_buf_t metrics_base;
 };
 
 /* ---------- request helpers ---------- */
@@ -445,6 +463,10 @@ static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void 
         resp = bad_request(conn, req, remark);
     else
         resp = requests[i].fn(ns, conn, req);
+    if (i < RMQ_ARRAY_LEN(requests)) {
+        ns->req_count[i]++;
+        if (resp && resp->code != RMQ_OK) ns->req_errors[i]++;
+    }
     rmq_rem_cmd_destroy(req);
     return resp;
 }
@@ -467,13 +489,73 @@ static void on_scan(uv_timer_t *t) {
                       close_expired_conn, ns);
 }
 
+/* ---------- metrics ---------- */
+
+static void render_metrics(rmq_buf_t *out, void *arg) {
+    rmq_ns_t *ns = arg;
+    rmq_ns_metrics_src_t src = {.codes = ns->req_codes,
+                                .requests = ns->req_count,
+                                .errors = ns->req_errors,
+                                .n = RMQ_ARRAY_LEN(requests),
+                                .connections = rmq_rem_server_conn_count(ns->server)};
+    rmq_ns_metrics_render(out, (const char *)ns->metrics_base.data, ns->route, &src);
+}
+
+static rmq_err_t start_metrics(rmq_ns_t *ns) {
+    const rmq_ns_cfg_t *cfg = ns->cfg;
+    if (cfg->metrics_exporter_type == 0) return RMQ_OK;
+    if (cfg->metrics_exporter_type != METRICS_PROM) {
+        RMQ_LOG_ERROR(MOD, "metricsExporterType=%s is not served by rmq (PROM or DISABLE)",
+                      metrics_types[cfg->metrics_exporter_type]);
+        return RMQ_ERR__INVALID_ARG;
+    }
+    rmq_prom_label_t l[] = {{"node_type", "namesrv"}};
+    rmq_prom_base(&ns->metrics_base, l, 1);
+    if (rmq_prom_base_parse(&ns->metrics_base, cfg->metrics_label) != 0) {
+        RMQ_LOG_ERROR(MOD, "metricsLabel=%s: expected name:value,name:value", cfg->metrics_label);
+        return RMQ_ERR__INVALID_ARG;
+    }
+    rmq_buf_append_u8(&ns->metrics_base, 0); /* a C string; len stays the text */
+    ns->metrics_base.len--;
+    const char *host = cfg->metrics_prom_host && *cfg->metrics_prom_host ? cfg->metrics_prom_host
+                                                                         : cfg->bind_address;
+    char err[160];
+    rmq_err_t e = rmq_httpd_start(ns->loop, host, cfg->metrics_prom_port, render_metrics, ns,
+                                  &ns->httpd, err, sizeof err);
+    if (e != RMQ_OK) {
+        RMQ_LOG_ERROR(MOD, "metrics endpoint: %s", err);
+        return e;
+    }
+    RMQ_LOG_INFO(MOD, "Prometheus metrics on http://%s:%d/metrics", host,
+                 rmq_httpd_port(ns->httpd));
+    return RMQ_OK;
+}
+
+static void free_metrics(rmq_ns_t *ns) {
+    free(ns->req_count);
+    free(ns->req_errors);
+    free(ns->req_codes);
+    rmq_buf_fini(&ns->metrics_base);
+}
+
+int rmq_ns_metrics_port(const rmq_ns_t *ns) {
+    return rmq_httpd_port(ns->httpd);
+}
+
 rmq_err_t rmq_ns_new(uv_loop_t *loop, const rmq_ns_cfg_t *cfg, rmq_ns_t **out) {
     *out = NULL;
     rmq_ns_t *ns = calloc(1, sizeof *ns);
     if (!ns) return RMQ_ERR__NOMEM;
     ns->loop = loop;
     ns->cfg = cfg;
+    rmq_buf_init(&ns->metrics_base);
     rmq_err_t e = RMQ_ERR__NOMEM;
+    size_t nreq = RMQ_ARRAY_LEN(requests);
+    ns->req_count = calloc(nreq, sizeof *ns->req_count);
+    ns->req_errors = calloc(nreq, sizeof *ns->req_errors);
+    ns->req_codes = calloc(nreq, sizeof *ns->req_codes);
+    if (!ns->req_count || !ns->req_errors || !ns->req_codes) goto fail;
+    for (size_t i = 0; i < nreq; i++) ns->req_codes[i] = requests[i].code;
     if (!(ns->route = rmq_ns_route_new())) goto fail;
     if ((e = rmq_ns_kv_open(cfg->kv_config_path, &ns->kv))) goto fail;
     rmq_rem_server_cfg_t scfg = {
@@ -492,6 +574,7 @@ rmq_err_t rmq_ns_new(uv_loop_t *loop, const rmq_ns_cfg_t *cfg, rmq_ns_t **out) {
 fail:
     rmq_ns_kv_close(ns->kv);
     rmq_ns_route_destroy(ns->route);
+    free_metrics(ns);
     free(ns);
     return e;
 }
@@ -499,6 +582,7 @@ fail:
 rmq_err_t rmq_ns_start(rmq_ns_t *ns) {
     rmq_err_t e = rmq_rem_server_start(ns->server);
     if (e) return e;
+    if ((e = start_metrics(ns)) != RMQ_OK) return e;
     ns->started = true;
     uv_timer_init(ns->loop, &ns->scan_timer);
     ns->scan_timer.data = ns;
@@ -524,6 +608,7 @@ static void finish(rmq_ns_t *ns) {
     void *arg = ns->done_arg;
     rmq_ns_kv_close(ns->kv);
     rmq_ns_route_destroy(ns->route);
+    free_metrics(ns);
     free(ns);
     if (done) done(arg);
 }
@@ -539,6 +624,8 @@ void rmq_ns_shutdown(rmq_ns_t *ns, void (*done)(void *arg), void *arg) {
     ns->done = done;
     ns->done_arg = arg;
     ns->stopping = true;
+    rmq_httpd_stop(ns->httpd); /* the route tables go with ns */
+    ns->httpd = NULL;
     /* A NameServer that never started (port taken) may share the default kvConfigPath with
      * the one that holds the port: leave the file alone. */
     if (ns->started && rmq_ns_kv_persist(ns->kv) == RMQ_OK)
