@@ -31,7 +31,7 @@ typedef struct {
     int frame_max_length;          /* frameMaxLength, 16777216 */
     int metrics_exporter_type;     /* metricsExporterType DISABLE|PROM (as the broker's) */
     char *metrics_prom_host;       /* metricsPromExporterHost, bindAddress if unset */
-    int metrics_prom_port;         /* metricsPromExporterPort, 5557 */
+    int metrics_prom_port;         /* metricsPromExporterPort, 5558 (a broker has 5557) */
     char *metrics_label;           /* metricsLabel "k:v,k:v" */
 } rmq_ns_cfg_t;
 

@@ -60,7 +60,7 @@ const rmq_kv_def_t rmq_ns_cfg_defs[] = {
                 "PROM serves Prometheus text on metricsPromExporterPort; DISABLE (default) off"),
     RMQ_KV_STR("metricsPromExporterHost", rmq_ns_cfg_t, metrics_prom_host, NULL,
                "address /metrics listens on (default bindAddress)"),
-    RMQ_KV_INT("metricsPromExporterPort", rmq_ns_cfg_t, metrics_prom_port, 5557, 0, 65535,
+    RMQ_KV_INT("metricsPromExporterPort", rmq_ns_cfg_t, metrics_prom_port, 5558, 0, 65535,
                "HTTP port of /metrics and /healthz"),
     RMQ_KV_STR("metricsLabel", rmq_ns_cfg_t, metrics_label, NULL,
                "extra labels on every sample, k1:v1,k2:v2"),
