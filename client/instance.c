@@ -57,6 +57,12 @@ struct rmq_instance_s {
     int ntopics, cap_topics;
     rmq_bdata_t *brokers; /* broker name -> addresses by id, from the newest route naming it */
     int nbrokers, cap_brokers;
+    /* broker addresses that just failed at the transport level (timeout, no connection), and
+     * until when reads avoid them for another address of the same set (a slave) */
+    struct {
+        char addr[64];
+        int64_t until_ms;
+    } down[16];
 
     /* scheduler */
     pthread_mutex_t sched_mu;
@@ -295,8 +301,10 @@ static int api_timeout(rmq_instance_t *in) {
 rmq_err_t rmq_instance_invoke_sync(rmq_instance_t *in, const char *addr, rmq_rem_cmd_t *req,
                                    int timeout_ms, rmq_rem_cmd_t **resp) {
     if (req->language == RMQ_LANG_JAVA) req->language = RMQ_LANG_CPP;
-    return rmq_rem_client_invoke_sync(in->rem, addr, req,
-                                      timeout_ms > 0 ? timeout_ms : api_timeout(in), resp);
+    rmq_err_t e = rmq_rem_client_invoke_sync(in->rem, addr, req,
+                                             timeout_ms > 0 ? timeout_ms : api_timeout(in), resp);
+    if (e == RMQ_ERR__TIMEOUT || e == RMQ_ERR__CONN) rmq_instance_addr_failed(in, addr);
+    return e;
 }
 
 rmq_err_t rmq_instance_invoke_json(rmq_instance_t *in, const char *addr, rmq_rem_cmd_t *req,
@@ -556,13 +564,56 @@ rmq_err_t rmq_instance_broker_addr(rmq_instance_t *in, const char *broker, char 
     return rmq_instance_find_broker(in, broker, 0, true, addr, n, NULL);
 }
 
+/* route_mu held */
+static bool addr_down(const rmq_instance_t *in, const char *addr, int64_t now) {
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(in->down); i++)
+        if (in->down[i].until_ms > now && !strcmp(in->down[i].addr, addr)) return true;
+    return false;
+}
+
+void rmq_instance_addr_failed(rmq_instance_t *in, const char *addr) {
+    int64_t now = (int64_t)rmq_mono_ms();
+    pthread_mutex_lock(&in->route_mu);
+    size_t k = 0; /* this address's slot, else the oldest */
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(in->down); i++) {
+        if (!strcmp(in->down[i].addr, addr)) {
+            k = i;
+            break;
+        }
+        if (in->down[i].until_ms < in->down[k].until_ms) k = i;
+    }
+    bool was = in->down[k].until_ms > now && !strcmp(in->down[k].addr, addr);
+    rmq_strlcpy(in->down[k].addr, addr, sizeof in->down[k].addr);
+    in->down[k].until_ms = now + RMQ_ADDR_DOWN_MS;
+    pthread_mutex_unlock(&in->route_mu);
+    if (!was)
+        RMQ_ILOG_WARN(&in->log, MOD,
+                      "broker %s unreachable: reads go to another address of its "
+                      "set for %d s",
+                      addr, RMQ_ADDR_DOWN_MS / 1000);
+}
+
 rmq_err_t rmq_instance_find_broker(rmq_instance_t *in, const char *broker, int64_t id,
                                    bool only_this, char *addr, size_t n, int64_t *got_id) {
     rmq_err_t e = RMQ_ERR__NOT_FOUND;
     pthread_mutex_lock(&in->route_mu);
     for (int i = 0; i < in->nbrokers; i++) {
         if (strcmp(in->brokers[i].broker, broker) != 0) continue;
-        const char *a = rmq_bdata_addr(&in->brokers[i], id, only_this, got_id);
+        const rmq_bdata_t *b = &in->brokers[i];
+        const char *a = rmq_bdata_addr(b, id, only_this, got_id);
+        int64_t now = (int64_t)rmq_mono_ms();
+        if (a && !only_this && addr_down(in, a, now)) {
+            /* a read that may go anywhere in the set: the lowest id that is not down */
+            int k = -1;
+            for (int j = 0; j < b->naddr; j++)
+                if (!addr_down(in, b->addr[j].addr, now) &&
+                    (k < 0 || b->addr[j].id < b->addr[k].id))
+                    k = j;
+            if (k >= 0) {
+                a = b->addr[k].addr;
+                if (got_id) *got_id = b->addr[k].id;
+            }
+        }
         if (a) {
             rmq_strlcpy(addr, a, n);
             e = RMQ_OK;

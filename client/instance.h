@@ -117,6 +117,12 @@ rmq_err_t rmq_instance_broker_addr(rmq_instance_t *in, const char *broker, char 
  * findBrokerAddressInSubscribe (rmq_bdata_addr): with only_this false a slave stands in for a
  * master that is gone, and the master for a slave id not listed. *got_id (may be NULL) is the id
  * chosen. RMQ_ERR__NOT_FOUND when no cached route has a fitting address. */
+/* addr failed at the transport level (timeout, no connection): for RMQ_ADDR_DOWN_MS, lookups
+ * that may use any address of a set (only_this false: pulls, offsets) take another one, so
+ * consumers read from a slave while its master is cut off, before the NameServer drops it.
+ * Sends (masters only) are not affected. Any thread. */
+#define RMQ_ADDR_DOWN_MS 30000
+void rmq_instance_addr_failed(rmq_instance_t *in, const char *addr);
 rmq_err_t rmq_instance_find_broker(rmq_instance_t *in, const char *broker, int64_t id,
                                    bool only_this, char *addr, size_t n, int64_t *got_id);
 /* Every broker address known (masters, and slaves when any consumer is registered); *addrs

@@ -226,6 +226,8 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
     if (e) {
         RMQ_ILOG_WARN(c->log, MOD, "pull %s@%s:%d: %s", pq->mq.topic, pq->mq.broker,
                       pq->mq.queue_id, rmq_strerror(e));
+        if (e == RMQ_ERR__TIMEOUT || e == RMQ_ERR__CONN)
+            rmq_instance_addr_failed(c->in, pq->pull_addr);
         pull_later(pq, e == RMQ_ERR_FLOW_CONTROL ? 20 : c->pull_delay_exc);
         consumer_unref(c);
         return;
@@ -335,6 +337,7 @@ void rmq_pc_issue_pull(rmq_pq_t *pq) {
     }
     if (!c->broadcast && (sysflag & RMQ_PULL_F_COMMIT_OFFSET)) pq->committed = commit;
     atomic_fetch_add(&c->refs, 1);
+    rmq_strlcpy(pq->pull_addr, addr, sizeof pq->pull_addr);
     if (rmq_instance_invoke_async(c->in, addr, req, PULL_TIMEOUT_MS, on_pull, pq) != RMQ_OK) {
         atomic_fetch_sub(&c->refs, 1);
         pull_later(pq, c->pull_delay_exc);

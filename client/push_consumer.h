@@ -34,9 +34,10 @@ typedef struct rmq_pq_s {
     rmq_pq_entry_t *ring; /* in-flight messages in offset order (a deque) */
     size_t head, count, cap;
     size_t bytes;
-    int64_t next_pull; /* offset of the next pull */
-    int64_t commit;    /* smallest unconsumed offset (what we commit); -1 unknown */
-    int64_t committed; /* last value sent */
+    int64_t next_pull;  /* offset of the next pull */
+    char pull_addr[64]; /* where the pull in flight went (one at a time per queue) */
+    int64_t commit;     /* smallest unconsumed offset (what we commit); -1 unknown */
+    int64_t committed;  /* last value sent */
     bool dropped;
     bool flow_wait; /* pulling paused by flow control; whoever clears it pulls next */
     int tasks;      /* consume tasks referencing this pq */

@@ -101,6 +101,8 @@ static const rmq_tool_opt_t k_opts[] = {
     {0, "window", true, false, "outstanding async sends (256)"},
     {'b', "batchSize", true, false, "producer: messages per batch; consumer: per listener call"},
     {'k', "keyEnable", false, false, "set a key on every message"},
+    {'l', "latencyFaultEnable", false, false,
+     "producer: sendLatencyFaultEnable=true (avoid a broker that failed or is slow)"},
     {0, "seconds", true, false, "run time in seconds"},
     {'g', "group", true, false, "consumer group (benchmark_consumer_<random>)"},
     {0, "from", true, false, "consumer start for a new group: first (default), last, TIMESTAMP_MS"},
@@ -113,7 +115,7 @@ typedef struct {
     const char *ns, *topic, *group, *from, *broker;
     int threads, size, batch, window, seconds;
     long long total;
-    bool async, keys;
+    bool async, keys, fault;
 } bench_cfg_t;
 
 /* ---- producer --------------------------------------------------------------------------- */
@@ -260,6 +262,7 @@ static int run_producer(bench_cfg_t *cfg) {
     char err[256];
     rmq_conf_set(conf, "producerGroup", "benchmark_producer", err, sizeof err);
     rmq_conf_set(conf, "compressMsgBodyOverHowmuch", "1000000000", err, sizeof err);
+    if (cfg->fault) rmq_conf_set(conf, "sendLatencyFaultEnable", "true", err, sizeof err);
     P.p = rmq_producer_new(conf, err, sizeof err);
     if (!P.p) {
         rmq_conf_destroy(conf);
@@ -629,6 +632,7 @@ int main(int argc, char **argv) {
     cfg.seconds = (int)v;
     cfg.async = rmq_tool_get(k_opts, NOPTS, &a, 'y', NULL) != NULL;
     cfg.keys = rmq_tool_get(k_opts, NOPTS, &a, 'k', NULL) != NULL;
+    cfg.fault = rmq_tool_get(k_opts, NOPTS, &a, 'l', NULL) != NULL;
     cfg.topic = rmq_tool_get(k_opts, NOPTS, &a, 't', NULL);
     if (!cfg.topic) cfg.topic = "BenchmarkTest";
     cfg.group = rmq_tool_get(k_opts, NOPTS, &a, 'g', NULL);

@@ -8,3 +8,4 @@ if(TARGET mqbroker AND TARGET mqnamesrv AND TARGET mqadmin AND TARGET mqbench)
     set_tests_properties(0500-metrics PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77 LABELS metrics)
   endif()
 endif()
+
