@@ -45,8 +45,9 @@
 
 #define MAX_DEPTH 200 /* nesting depth the recursive parser accepts */
 #define MAX_PROPS 64  /* distinct property names in one expression */
-#define MAX_TREE 1000 /* depth of the compiled tree (a chain of ANDs), bounds evaluation's stack   \
-                       */
+#define MAX_TREE                                                                                   \
+    1000 /* depth of the compiled tree (a chain of ANDs), bounds evaluation's stack                \
+          */
 
 /* ---- values --------------------------------------------------------------------------- */
 
