@@ -66,6 +66,9 @@ static const sql_case_t cases[] = {
     {"1.5e1 > a", 'T', 0},
     {".5 < a", 'T', 0},
     {"f = 10 AND f > 9.99", 'T', 0},
+    {"c > 0.0", 'T', 0},   /* RocketMQ refuses the literal 0.0; we accept it */
+    {"1e2 = 100", 'T', 0}, /* Double vs Integer compare as numbers */
+    {"a <> 5.5", 'T', 0},
     /* booleans */
     {"d = TRUE", 'T', 0}, /* Boolean.valueOf("true") */
     {"b = TRUE", 'F', 0},
