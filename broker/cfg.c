@@ -64,6 +64,8 @@ const rmq_kv_def_t rmq_broker_cfg_defs[] = {
                 "correct pull offsets on a slave too"),
     RMQ_KV_BOOL("slaveReadEnable", C, slave_read_enable, 0,
                 "let consumers read from a slave when the master's backlog leaves memory"),
+    RMQ_KV_BOOL("enablePropertyFilter", C, enable_property_filter, 0,
+                "serve SQL92 property-filter subscriptions"),
     RMQ_KV_STR("messageDelayLevel", C, message_delay_level,
                "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h", "delay levels"),
     RMQ_KV_INT("maxTopicLength", C, max_topic_length, 127, 1, 127, "longest topic name"),

@@ -52,6 +52,7 @@ typedef struct {
     char *region_id;                         /* regionId, DefaultRegion */
     bool trace_on;                           /* traceOn, true */
     bool long_polling_enable;                /* longPollingEnable, true */
+    bool enable_property_filter;             /* enablePropertyFilter, false */
     int short_polling_time_mills;            /* shortPollingTimeMills, 1000 */
     int register_name_server_period;         /* registerNameServerPeriod, 30000 */
     int register_broker_timeout_mills;       /* registerBrokerTimeoutMills, 6000 */

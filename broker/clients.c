@@ -69,7 +69,24 @@ void rmq_broker_sub_free(rmq_broker_sub_t *s) {
     for (size_t i = 0; i < s->ntags; i++) free(s->tags[i]);
     free(s->tags);
     free(s->s.codes);
+    rmq_broker_sql_destroy(s->s.sql);
+    free(s->s.sql_err);
     memset(s, 0, sizeof *s);
+}
+
+rmq_err_t rmq_broker_sub_compile(rmq_broker_sub_t *s) {
+    if (!strcmp(s->s.expression_type, "TAG") || s->s.sql || s->s.sql_err) return RMQ_OK;
+    char err[300];
+    if (strcmp(s->s.expression_type, "SQL92") != 0) {
+        snprintf(err, sizeof err, "unsupported expression type %s", s->s.expression_type);
+    } else {
+        rmq_err_t e = rmq_broker_sql_compile(s->s.sub_string, strlen(s->s.sub_string), &s->s.sql,
+                                             err, sizeof err);
+        if (e == RMQ_OK) return RMQ_OK;
+        if (e == RMQ_ERR__NOMEM) return e;
+    }
+    s->s.sql_err = strdup(err);
+    return s->s.sql_err ? RMQ_OK : RMQ_ERR__NOMEM;
 }
 
 rmq_err_t rmq_broker_sub_build(rmq_broker_sub_t *s, const char *topic, const char *sub_string,
@@ -79,10 +96,16 @@ rmq_err_t rmq_broker_sub_build(rmq_broker_sub_t *s, const char *topic, const cha
     rmq_strlcpy(s->s.expression_type, expr_type && *expr_type ? expr_type : "TAG",
                 sizeof s->s.expression_type);
     s->s.sub_version = sub_version;
+    if (strcmp(s->s.expression_type, "TAG") != 0) { /* compiled when adopted */
+        if (!sub_string) sub_string = "";
+        if (strlen(sub_string) >= sizeof s->s.sub_string) return RMQ_ERR__INVALID_ARG;
+        rmq_strlcpy(s->s.sub_string, sub_string, sizeof s->s.sub_string);
+        return RMQ_OK;
+    }
     if (!sub_string || !*sub_string) sub_string = "*";
     if (strlen(sub_string) >= sizeof s->s.sub_string) return RMQ_ERR__INVALID_ARG;
     rmq_strlcpy(s->s.sub_string, sub_string, sizeof s->s.sub_string);
-    if (strcmp(s->s.expression_type, "TAG") != 0 || strcmp(sub_string, "*") == 0) return RMQ_OK;
+    if (strcmp(sub_string, "*") == 0) return RMQ_OK;
     /* split on "||", trim, drop empties and duplicates */
     const char *p = sub_string;
     while (p) {
@@ -354,6 +377,17 @@ static const rmq_broker_sub_t *sub_find(const rmq_broker_sub_t *subs, size_t n, 
     return NULL;
 }
 
+/* A subscription about to be kept: compile its SQL92 expression (once per group, topic and
+ * subVersion); a bad one is kept with its reason, which pulls answer with. */
+static void sub_adopt(const group_t *g, rmq_broker_sub_t *in) {
+    if (rmq_broker_sub_compile(in) != RMQ_OK)
+        RMQ_LOG_WARN("clients", "out of memory compiling the %s expression of %s for %s",
+                     in->s.expression_type, g->name, in->s.topic);
+    else if (in->s.sql_err)
+        RMQ_LOG_WARN("clients", "group %s: %s expression for %s does not compile: %s [%s]", g->name,
+                     in->s.expression_type, in->s.topic, in->s.sql_err, in->s.sub_string);
+}
+
 /* ConsumerGroupInfo.updateSubscription: a topic's entry is replaced only by a higher
  * subVersion; topics missing from the heartbeat go. Takes the subs of cd (moved out).
  * True when the topic set changed. */
@@ -366,6 +400,7 @@ static bool update_subs(group_t *g, rmq_broker_consumer_data_t *cd) {
         rmq_broker_sub_t *in = &cd->subs[i];
         if (sub_find(ns, nn, in->s.topic)) continue; /* duplicate topic in one heartbeat */
         rmq_broker_sub_t *old = (rmq_broker_sub_t *)sub_find(g->subs, g->nsubs, in->s.topic);
+        if (!old || in->s.sub_version > old->s.sub_version) sub_adopt(g, in);
         if (!old) {
             changed = true;
             ns[nn++] = *in;
@@ -962,6 +997,7 @@ RMQ_BROKER_HANDLER(rmq_broker_clients_on_unlock) {
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }
 
+/* CHECK_CLIENT_CONFIG: a Java consumer's start-up check of each non-TAG subscription. */
 RMQ_BROKER_HANDLER(rmq_broker_clients_on_check_config) {
     char err[160];
     if (!req->body) return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
@@ -975,18 +1011,25 @@ RMQ_BROKER_HANDLER(rmq_broker_clients_on_check_config) {
         const char *et = rmq_fj_get_str(sd, "expressionType", t1, sizeof t1);
         const char *ss = rmq_fj_get_str(sd, "subString", t2, sizeof t2);
         const char *topic = json_string_value(json_object_get(sd, "topic"));
-        if (et && strcmp(et, "TAG") != 0) {
-            /* enablePropertyFilter is false here: no SQL92 / property filtering */
-            resp =
-                rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
-                               "The broker does not support consumer to filter message by %s", et);
+        bool tag = !et || !*et || !strcmp(et, "TAG");
+        rmq_broker_sub_t s;
+        if (!tag && !b->env.cfg->enable_property_filter) {
+            resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                                  "The broker does not support consumer to filter message by %s: "
+                                  "enablePropertyFilter=false on this broker",
+                                  et);
+        } else if (rmq_broker_sub_build(&s, topic ? topic : "", ss, tag ? "TAG" : et, 0) !=
+                   RMQ_OK) {
+            resp = rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_PARSE_FAILED,
+                                  "Parse %s expression failed: %.200s", tag ? "tag" : et,
+                                  ss ? ss : "");
         } else {
-            rmq_broker_sub_t s;
-            if (rmq_broker_sub_build(&s, topic ? topic : "", ss, "TAG", 0) != RMQ_OK)
+            if (rmq_broker_sub_compile(&s) != RMQ_OK)
+                resp = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+            else if (s.s.sql_err)
                 resp = rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_PARSE_FAILED,
-                                      "Parse tag expression failed: %s", ss ? ss : "");
-            else
-                rmq_broker_sub_free(&s);
+                                      "%s expression does not compile: %s", et, s.s.sql_err);
+            rmq_broker_sub_free(&s);
         }
     }
     json_decref(root);

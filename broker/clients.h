@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "broker/ctx.h"
+#include "broker/filter_sql.h"
 #include "broker/subgroup.h"
 #include "broker/topic.h"
 #include "common/buf.h"
@@ -17,11 +18,13 @@
 
 typedef struct {
     char topic[256];
-    char sub_string[512];
+    char sub_string[4096];
     int64_t *codes; /* tag hash codes; NULL/0 = all ("*") */
     size_t ncodes;
     int64_t sub_version;
     char expression_type[16]; /* TAG | SQL92 */
+    rmq_broker_sql_t *sql;    /* SQL92 once compiled (rmq_broker_sub_compile), owned */
+    char *sql_err;            /* SQL92 that did not compile: "position N: reason", owned */
 } rmq_subscription_t;
 
 /* ---- heartbeat body --------------------------------------------------------------- */
@@ -60,6 +63,10 @@ void rmq_broker_heartbeat_free(rmq_broker_heartbeat_t *hb);
 rmq_err_t rmq_broker_sub_build(rmq_broker_sub_t *s, const char *topic, const char *sub_string,
                                const char *expr_type, int64_t sub_version);
 void rmq_broker_sub_free(rmq_broker_sub_t *s);
+/* Non-TAG subscriptions: compile sub_string into s->s.sql, or keep the reason in s->s.sql_err
+ * (an unknown expression type is such a reason). Once per subscription; RMQ_OK unless out of
+ * memory. */
+rmq_err_t rmq_broker_sub_compile(rmq_broker_sub_t *s);
 /* SubscriptionData JSON as fastjson writes it. */
 void rmq_broker_sub_to_json(rmq_buf_t *b, const rmq_broker_sub_t *s);
 /* ---- the manager ------------------------------------------------------------------ */

@@ -137,6 +137,29 @@ static void offset_moved_event(rmq_broker_ctx_t *b, const pull_hdr_t *h, int64_t
     free(body);
 }
 
+static bool match_sql(void *arg, const uint8_t *rec, size_t len) {
+    return rmq_broker_sql_match_record(arg, rec, len);
+}
+
+/* A non-TAG subscription needs enablePropertyFilter and a known type that compiled (err: the
+ * reason it did not). NULL when it may go on, else the error response. */
+static rmq_rem_cmd_t *sql_check(rmq_broker_ctx_t *b, const rmq_rem_cmd_t *req, const pull_hdr_t *h,
+                                const char *et, const char *sub, const char *err) {
+    if (!b->env.cfg->enable_property_filter)
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                              "The broker does not support consumer to filter message by %s: "
+                              "enablePropertyFilter=false on this broker",
+                              et);
+    if (strcmp(et, "SQL92") != 0)
+        return rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_PARSE_FAILED,
+                              "unsupported expression type %s, group: %s", et, h->group);
+    if (err)
+        return rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_PARSE_FAILED,
+                              "parse the consumer's subscription[%.200s] failed, group: %s: %s",
+                              sub ? sub : "", h->group, err);
+    return NULL;
+}
+
 static void release_get(void *arg) {
     rmq_store_get_release(arg);
 }
@@ -176,14 +199,27 @@ static rmq_rem_cmd_t *process(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cm
     size_t ncodes = 0;
     const int64_t *fcodes = NULL;
     size_t nf = 0;
+    const rmq_broker_sql_t *sql = NULL;
+    rmq_broker_sql_t *own_sql = NULL; /* compiled for this request */
     if (h.sys_flag & PULL_FLAG_SUBSCRIPTION) {
         const char *et = rmq_rem_cmd_get(req, "expressionType");
-        if (et && *et && strcmp(et, "TAG"))
-            return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
-                                  "The broker does not support consumer to filter message by %s",
-                                  et);
         const char *sub = rmq_rem_cmd_get(req, "subscription");
-        rmq_err_t e = rmq_broker_sub_parse(sub, &codes, &ncodes);
+        if (et && *et && strcmp(et, "TAG")) {
+            resp = sql_check(b, req, &h, et, sub, NULL);
+            if (resp) return resp;
+            char err[300];
+            rmq_err_t e = rmq_broker_sql_compile(sub ? sub : "", sub ? strlen(sub) : 0, &own_sql,
+                                                 err, sizeof err);
+            if (e != RMQ_OK)
+                return rmq_broker_err(req,
+                                      e == RMQ_ERR__NOMEM ? RMQ_ERR_SYSTEM_ERROR
+                                                          : RMQ_ERR_SUBSCRIPTION_PARSE_FAILED,
+                                      "parse the consumer's subscription[%.200s] failed, group: "
+                                      "%s: %s",
+                                      sub ? sub : "", h.group, err);
+            sql = own_sql;
+        }
+        rmq_err_t e = own_sql ? RMQ_OK : rmq_broker_sub_parse(sub, &codes, &ncodes);
         if (e != RMQ_OK)
             return rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_PARSE_FAILED,
                                   "parse the consumer's subscription[%s] failed, group: %s",
@@ -199,20 +235,30 @@ static rmq_rem_cmd_t *process(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cm
         if (s->sub_version < h.sub_version)
             return rmq_broker_err(req, RMQ_ERR_SUBSCRIPTION_NOT_LATEST,
                                   "the consumer's subscription not latest, group: %s", h.group);
-        if (s->expression_type[0] && strcmp(s->expression_type, "TAG"))
-            return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
-                                  "The broker does not support consumer to filter message by %s",
-                                  s->expression_type);
+        if (s->expression_type[0] && strcmp(s->expression_type, "TAG")) {
+            resp = sql_check(b, req, &h, s->expression_type, s->sub_string, s->sql_err);
+            if (resp) return resp;
+            if (!s->sql)
+                return rmq_broker_err(req, RMQ_ERR_FILTER_DATA_NOT_EXIST,
+                                      "The broker's consumer filter data is not exist!");
+            sql = s->sql;
+        }
         fcodes = s->codes;
         nf = s->ncodes;
     }
 
-    rmq_store_filter_t filter = {fcodes, nf};
+    /* SQL92: each candidate's properties are read from its CommitLog record (the ConsumeQueue
+     * tag hash says nothing about them); held pulls wake on any new message and re-evaluate. */
+    rmq_store_filter_t filter = {.codes = fcodes,
+                                 .ncodes = nf,
+                                 .match_record = sql ? match_sql : NULL,
+                                 .match_arg = (void *)sql};
     rmq_store_get_t *g = NULL;
     int max_msgs = h.max_msgs > 0 ? h.max_msgs : 1;
     rmq_err_t e = rmq_store_get(b->env.store, h.topic, h.qid, h.offset, max_msgs, 0, &filter, &g);
     if (e != RMQ_OK || !g) {
         free(codes);
+        rmq_broker_sql_destroy(own_sql);
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "store getMessage failed: %s",
                               rmq_strerror(e));
     }
@@ -286,6 +332,7 @@ static rmq_rem_cmd_t *process(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cm
     if (allow_suspend && (h.sys_flag & PULL_FLAG_COMMIT_OFFSET) && master)
         rmq_broker_offset_set(b->offsets, h.group, h.topic, h.qid, h.commit_offset);
     free(codes);
+    rmq_broker_sql_destroy(own_sql);
     return resp;
 }
 

@@ -340,8 +340,19 @@ void rmq_sub_fini(rmq_sub_t *s) {
     memset(s, 0, sizeof(*s));
 }
 
+rmq_err_t rmq_sub_parse_sql(const char *topic, const char *expr, rmq_sub_t *out) {
+    memset(out, 0, sizeof(*out));
+    if (!topic || !*topic || strlen(topic) >= sizeof(out->topic) || !expr || !*expr)
+        return RMQ_ERR__INVALID_ARG;
+    rmq_strlcpy(out->topic, topic, sizeof(out->topic));
+    out->version = rmq_now_ms();
+    out->sql = true;
+    out->expr = strdup(expr);
+    return out->expr ? RMQ_OK : RMQ_ERR__NOMEM;
+}
+
 bool rmq_sub_match(const rmq_sub_t *s, const char *tag) {
-    if (s->all) return true;
+    if (s->all || s->sql) return true;
     if (!tag) return false;
     for (int i = 0; i < s->ntags; i++)
         if (strcmp(s->tags[i], tag) == 0) return true;

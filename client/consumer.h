@@ -10,8 +10,9 @@ typedef struct {
     int64_t offset, commit_offset, sub_version;
     int max_msgs, sysflag;
     int64_t suspend_ms;
-    const char *subscription; /* NULL: none */
-    bool binary_header;       /* serializeType=ROCKETMQ */
+    const char *subscription;    /* NULL: none */
+    const char *expression_type; /* NULL: TAG */
+    bool binary_header;          /* serializeType=ROCKETMQ */
 } rmq_pull_req_t;
 
 /* PULL_MESSAGE request (protocol.md 3.2.4). NULL on OOM. */

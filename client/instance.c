@@ -926,7 +926,8 @@ static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void 
         if (nt) {
             nt->in = in;
             rmq_strlcpy(nt->group, g, sizeof(nt->group));
-            if (rmq_instance_schedule(in, 0, notify_task, nt, NULL)) free(nt);
+            /* free when the instance stops before the task runs */
+            if (rmq_instance_schedule_ex(in, 0, notify_task, free, nt, NULL)) free(nt);
         }
         RMQ_ILOG_INFO(&in->log, MOD, "consumer ids of %s changed", g ? g : "?");
         return reply(req, RMQ_OK, NULL);

@@ -198,9 +198,12 @@ typedef struct {
     int32_t *codes; /* Java String.hashCode of each tag */
     int ntags;
     int64_t version; /* subVersion */
+    bool sql;        /* expressionType SQL92: the broker filters, nothing to re-check here */
 } rmq_sub_t;
 
 rmq_err_t rmq_sub_parse(const char *topic, const char *expr, rmq_sub_t *out);
+/* An SQL92 subscription (FilterAPI.build with SQL92): expr kept as given, must not be empty. */
+rmq_err_t rmq_sub_parse_sql(const char *topic, const char *expr, rmq_sub_t *out);
 void rmq_sub_fini(rmq_sub_t *s);
 /* Client-side re-check of a message's tag against s. */
 bool rmq_sub_match(const rmq_sub_t *s, const char *tag);

@@ -25,7 +25,8 @@ rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r) {
     if (!e) e = rmq_rem_cmd_set_i64(c, "suspendTimeoutMillis", r->suspend_ms);
     if (!e && r->subscription) e = rmq_rem_cmd_set(c, "subscription", r->subscription);
     if (!e) e = rmq_rem_cmd_set_i64(c, "subVersion", r->sub_version);
-    if (!e) e = rmq_rem_cmd_set(c, "expressionType", "TAG");
+    if (!e)
+        e = rmq_rem_cmd_set(c, "expressionType", r->expression_type ? r->expression_type : "TAG");
     if (!e) e = rmq_rem_cmd_set(c, "bname", r->mq->broker);
     if (e) {
         rmq_rem_cmd_destroy(c);

@@ -64,12 +64,10 @@ rmq_err_t rmq_fetch_queues(rmq_pull_consumer_t *c, const char *topic, rmq_mq_t *
     return RMQ_OK;
 }
 
-rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags, int64_t offset,
-                   int max_msgs, int timeout_ms, rmq_pull_result_t **out) {
-    if (!c || !mq || !out || offset < 0 || max_msgs <= 0) return RMQ_ERR__INVALID_ARG;
-    rmq_sub_t sub;
-    rmq_err_t e = rmq_sub_parse(mq->topic, tags, &sub);
-    if (e) return e;
+/* One pull with sub (taken: finished here). */
+static rmq_err_t pull_sub(rmq_pull_consumer_t *c, const rmq_mq_t *mq, rmq_sub_t sub, int64_t offset,
+                          int max_msgs, int timeout_ms, rmq_pull_result_t **out) {
+    rmq_err_t e;
     char addr[64]; /* the broker's suggestion, a slave while the master is gone: per call */
     e = rmq_consumer_pull_addr(c->in, &c->nodes, mq, true, addr, sizeof addr, NULL);
     if (e) {
@@ -87,6 +85,7 @@ rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags,
         .sysflag = sysflag,
         .suspend_ms = timeout_ms > 0 ? timeout_ms : 0,
         .subscription = sub.expr,
+        .expression_type = sub.sql ? "SQL92" : "TAG",
         .binary_header = strcmp(rmq_conf_str(c->conf, "serializeType"), "ROCKETMQ") == 0,
     };
     rmq_rem_cmd_t *req = rmq_pull_request(&r);
@@ -105,6 +104,9 @@ rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags,
             e = RMQ_ERR__NOMEM;
         else
             e = rmq_pull_response(resp, mq, res, &suggest);
+        if (e && sub.sql)
+            RMQ_ILOG_WARN(rmq_instance_log(c->in), "pull", "SQL92 pull of %s from %s: %s: %s",
+                          mq->topic, addr, rmq_strerror(e), resp->remark ? resp->remark : "");
         rmq_rem_cmd_destroy(resp);
         if (!e) rmq_pull_nodes_set(&c->nodes, mq, suggest);
     }
@@ -125,6 +127,22 @@ rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags,
     }
     *out = res;
     return RMQ_OK;
+}
+
+rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags, int64_t offset,
+                   int max_msgs, int timeout_ms, rmq_pull_result_t **out) {
+    if (!c || !mq || !out || offset < 0 || max_msgs <= 0) return RMQ_ERR__INVALID_ARG;
+    rmq_sub_t sub;
+    rmq_err_t e = rmq_sub_parse(mq->topic, tags, &sub);
+    return e ? e : pull_sub(c, mq, sub, offset, max_msgs, timeout_ms, out);
+}
+
+rmq_err_t rmq_pull_sql(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *expr, int64_t offset,
+                       int max_msgs, int timeout_ms, rmq_pull_result_t **out) {
+    if (!c || !mq || !out || offset < 0 || max_msgs <= 0) return RMQ_ERR__INVALID_ARG;
+    rmq_sub_t sub;
+    rmq_err_t e = rmq_sub_parse_sql(mq->topic, expr, &sub);
+    return e ? e : pull_sub(c, mq, sub, offset, max_msgs, timeout_ms, out);
 }
 
 rmq_err_t rmq_commit_offset(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t offset) {

@@ -221,11 +221,15 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
     rmq_err_t e = err;
     int64_t suggest = 0;
     if (!e) e = rmq_pull_response(resp, &pq->mq, &res, &suggest);
+    if (e && resp && resp->remark && e == (rmq_err_t)resp->code) /* the broker's reason too */
+        RMQ_ILOG_WARN(c->log, MOD, "pull %s@%s:%d: %s: %s", pq->mq.topic, pq->mq.broker,
+                      pq->mq.queue_id, rmq_strerror(e), resp->remark);
+    else if (e)
+        RMQ_ILOG_WARN(c->log, MOD, "pull %s@%s:%d: %s", pq->mq.topic, pq->mq.broker,
+                      pq->mq.queue_id, rmq_strerror(e));
     rmq_rem_cmd_destroy(resp);
     if (!e) rmq_pull_nodes_set(&c->nodes, &pq->mq, suggest);
     if (e) {
-        RMQ_ILOG_WARN(c->log, MOD, "pull %s@%s:%d: %s", pq->mq.topic, pq->mq.broker,
-                      pq->mq.queue_id, rmq_strerror(e));
         if (e == RMQ_ERR__TIMEOUT || e == RMQ_ERR__CONN)
             rmq_instance_addr_failed(c->in, pq->pull_addr);
         pull_later(pq, e == RMQ_ERR_FLOW_CONTROL ? 20 : c->pull_delay_exc);
@@ -315,7 +319,10 @@ void rmq_pc_issue_pull(rmq_pq_t *pq) {
         pull_later(pq, c->pull_delay_exc);
         return;
     }
-    int sysflag = RMQ_PULL_F_SUSPEND | RMQ_PULL_F_SUBSCRIPTION;
+    /* SQL92 goes as Java's push consumer sends it: no expression in the pull, so the broker
+     * uses the one it compiled from our heartbeat */
+    bool sql = s && s->sub.sql;
+    int sysflag = RMQ_PULL_F_SUSPEND | (sql ? 0 : RMQ_PULL_F_SUBSCRIPTION);
     /* a slave ignores the flag: that offset goes by UPDATE_CONSUMER_OFFSET (persist) */
     if (!c->broadcast && commit > 0 && !slave) sysflag |= RMQ_PULL_F_COMMIT_OFFSET;
     rmq_pull_req_t r = {
@@ -327,7 +334,10 @@ void rmq_pc_issue_pull(rmq_pq_t *pq) {
         .max_msgs = c->pull_batch,
         .sysflag = sysflag,
         .suspend_ms = PULL_SUSPEND_MS,
-        .subscription = s ? s->sub.expr : "*",
+        .subscription = sql ? NULL
+                        : s ? s->sub.expr
+                            : "*",
+        .expression_type = sql ? "SQL92" : "TAG",
         .binary_header = c->binary,
     };
     rmq_rem_cmd_t *req = rmq_pull_request(&r);
@@ -456,10 +466,11 @@ static void heartbeat_data(void *owner, json_t *arr) {
             json_array_append_new(tags, json_string(s->tags[k]));
             json_array_append_new(codes, json_integer(s->codes[k]));
         }
-        json_array_append_new(
-            subs, json_pack("{s:b,s:o,s:s,s:s,s:I,s:o,s:s}", "classFilterMode", 0, "codeSet", codes,
-                            "expressionType", "TAG", "subString", s->expr, "subVersion",
-                            (json_int_t)s->version, "tagsSet", tags, "topic", s->topic));
+        json_array_append_new(subs, json_pack("{s:b,s:o,s:s,s:s,s:I,s:o,s:s}", "classFilterMode", 0,
+                                              "codeSet", codes, "expressionType",
+                                              s->sql ? "SQL92" : "TAG", "subString", s->expr,
+                                              "subVersion", (json_int_t)s->version, "tagsSet", tags,
+                                              "topic", s->topic));
     }
     json_array_append_new(arr,
                           json_pack("{s:s,s:s,s:s,s:s,s:o,s:b}", "consumeFromWhere", c->from_where,
@@ -504,12 +515,9 @@ rmq_push_consumer_t *rmq_push_consumer_new(rmq_conf_t *conf, char *err, size_t n
     return c;
 }
 
-rmq_err_t rmq_push_consumer_subscribe(rmq_push_consumer_t *c, const char *topic, const char *tags) {
-    if (!c || !topic) return RMQ_ERR__INVALID_ARG;
-    if (c->started) return RMQ_ERR__STATE;
-    rmq_csub_t s = {0};
-    rmq_err_t e = rmq_sub_parse(topic, tags, &s.sub);
-    if (e) return e;
+/* Add or replace the subscription of s's topic; takes s. */
+static rmq_err_t add_sub(rmq_push_consumer_t *c, rmq_csub_t s) {
+    const char *topic = s.sub.topic;
     for (int i = 0; i < c->nsubs; i++) {
         if (strcmp(c->subs[i].sub.topic, topic) == 0) { /* replace */
             rmq_sub_fini(&c->subs[i].sub);
@@ -525,6 +533,69 @@ rmq_err_t rmq_push_consumer_subscribe(rmq_push_consumer_t *c, const char *topic,
     c->subs = ns;
     c->subs[c->nsubs++] = s;
     return RMQ_OK;
+}
+
+rmq_err_t rmq_push_consumer_subscribe(rmq_push_consumer_t *c, const char *topic, const char *tags) {
+    if (!c || !topic) return RMQ_ERR__INVALID_ARG;
+    if (c->started) return RMQ_ERR__STATE;
+    rmq_csub_t s = {0};
+    rmq_err_t e = rmq_sub_parse(topic, tags, &s.sub);
+    return e ? e : add_sub(c, s);
+}
+
+rmq_err_t rmq_push_consumer_subscribe_sql(rmq_push_consumer_t *c, const char *topic,
+                                          const char *expr) {
+    if (!c || !topic || !expr) return RMQ_ERR__INVALID_ARG;
+    if (c->started) return RMQ_ERR__STATE;
+    rmq_csub_t s = {0};
+    rmq_err_t e = rmq_sub_parse_sql(topic, expr, &s.sub);
+    return e ? e : add_sub(c, s);
+}
+
+/* CHECK_CLIENT_CONFIG (46) for an SQL92 subscription to every broker of its topic, as the Java
+ * consumer does at start: the broker compiles it. The first refusal is returned and logged
+ * with the broker's reason. */
+static rmq_err_t check_sql(rmq_push_consumer_t *c, const rmq_sub_t *s) {
+    rmq_topic_info_t *ti = NULL;
+    rmq_err_t e = rmq_instance_route(c->in, s->topic, false, false, &ti);
+    if (e) return RMQ_OK; /* no route yet: nothing to ask; pulls will tell */
+    for (int i = 0; i < ti->nsub && !e; i++) {
+        bool seen = false;
+        for (int k = 0; k < i && !seen; k++) seen = !strcmp(ti->sub[k].broker, ti->sub[i].broker);
+        char addr[64];
+        if (seen || rmq_consumer_broker_addr(c->in, &ti->sub[i], addr, sizeof addr)) continue;
+        rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(RMQ_REQ_CHECK_CLIENT_CONFIG);
+        json_t *body =
+            json_pack("{s:s,s:s,s:{s:b,s:[],s:s,s:s,s:I,s:[],s:s}}", "clientId",
+                      rmq_instance_client_id(c->in), "group", c->group, "subscriptionData",
+                      "classFilterMode", 0, "codeSet", "expressionType", "SQL92", "subString",
+                      s->expr, "subVersion", (json_int_t)s->version, "tagsSet", "topic", s->topic);
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
+        if (!req || !text) {
+            free(text);
+            rmq_rem_cmd_destroy(req);
+            e = RMQ_ERR__NOMEM;
+            break;
+        }
+        rmq_rem_cmd_set_body(req, text, strlen(text));
+        rmq_rem_cmd_t *resp = NULL;
+        e = rmq_instance_invoke_sync(c->in, addr, req, 0, &resp);
+        if (!e && resp->code != RMQ_OK) {
+            e = (rmq_err_t)resp->code;
+            RMQ_ILOG_ERROR(c->log, MOD,
+                           "consumer %s: broker %s refuses SQL92 filter on %s [%s]: %s", c->group,
+                           ti->sub[i].broker, s->topic, s->expr,
+                           resp->remark ? resp->remark : rmq_strerror(e));
+        } else if (e) {
+            RMQ_ILOG_WARN(c->log, MOD, "consumer %s: CHECK_CLIENT_CONFIG to %s: %s", c->group, addr,
+                          rmq_strerror(e));
+            e = RMQ_OK; /* unreachable now: pulls will tell */
+        }
+        rmq_rem_cmd_destroy(resp);
+    }
+    rmq_topic_info_release(ti);
+    return e;
 }
 
 rmq_err_t rmq_push_consumer_set_listener(rmq_push_consumer_t *c, rmq_listen_mode_t mode,
@@ -560,6 +631,14 @@ rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c) {
         rmq_logger_t lg = rmq_conf_logger(c->conf); /* no instance to log through */
         RMQ_ILOG_WARN(&lg, MOD, "consumer %s: %s", c->group, err);
         return RMQ_ERR__CONFIG;
+    }
+    for (int i = 0; i < c->nsubs; i++) {
+        rmq_err_t e = c->subs[i].sub.sql ? check_sql(c, &c->subs[i].sub) : RMQ_OK;
+        if (e) {
+            rmq_instance_release(c->in, &c->member);
+            c->in = NULL;
+            return e;
+        }
     }
     if (c->broadcast) {
         const char *dir = rmq_conf_str(c->conf, "offsetStoreDir");

@@ -541,6 +541,12 @@ rmq_err_t rmq_store_get(rmq_store_t *s, const char *topic, int32_t queue_id, int
                 clf = NULL;
                 continue;
             }
+            if (filter && filter->match_record &&
+                !filter->match_record(filter->match_arg, clf->base + (phys - clf->start),
+                                      (size_t)size)) {
+                if (g->count == 0) st = RMQ_GET_NO_MATCHED_MESSAGE;
+                continue;
+            }
             g->iov[g->count].iov_base = clf->base + (phys - clf->start);
             g->iov[g->count].iov_len = (size_t)size;
             g->queue_offsets[g->count] = offset + i;

@@ -203,10 +203,13 @@ typedef struct {
     void *pins_;            /* internal */
 } rmq_store_get_t;
 
-/* Tag filter for reads: NULL/0 codes means everything passes. */
+/* Filter for reads: tag codes (NULL/0 codes means everything passes), then, when set, a check
+ * of each remaining record's bytes (SQL92 property filters): false skips the record. */
 typedef struct {
     const int64_t *codes;
     size_t ncodes;
+    bool (*match_record)(void *arg, const uint8_t *rec, size_t len);
+    void *match_arg;
 } rmq_store_filter_t;
 
 /* Read up to max_msgs records of (topic, queue) from offset (store.md 9.3; max_bytes caps the

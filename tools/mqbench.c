@@ -107,13 +107,15 @@ static const rmq_tool_opt_t k_opts[] = {
     {'g', "group", true, false, "consumer group (benchmark_consumer_<random>)"},
     {0, "from", true, false, "consumer start for a new group: first (default), last, TIMESTAMP_MS"},
     {0, "broker", true, false, "rtt: broker address (default: the master of the topic)"},
+    {0, "propMod", true, false, "producer: property n = sequence mod this on every message"},
+    {0, "sql", true, false, "consumer: SQL92 subscription (broker needs enablePropertyFilter)"},
     {'h', "help", false, false, "help"},
 };
 #define NOPTS ((int)(sizeof k_opts / sizeof k_opts[0]))
 
 typedef struct {
-    const char *ns, *topic, *group, *from, *broker;
-    int threads, size, batch, window, seconds;
+    const char *ns, *topic, *group, *from, *broker, *sql;
+    int threads, size, batch, window, seconds, prop_mod;
     long long total;
     bool async, keys, fault;
 } bench_cfg_t;
@@ -124,7 +126,8 @@ static struct {
     bench_cfg_t *cfg;
     rmq_producer_t *p;
     uint8_t *body;
-    _Atomic long long claimed; /* messages handed to a sender */
+    _Atomic long long claimed;           /* messages handed to a sender */
+    _Atomic unsigned long long prop_seq; /* --propMod: global message number */
     _Atomic uint64_t ok, send_failed, resp_failed;
     _Atomic uint64_t rt_sum_ns, rt_n; /* since the last report line */
     _Atomic uint64_t rt_max_ns;       /* since the last report line */
@@ -210,8 +213,15 @@ static void on_sent(rmq_producer_t *p, rmq_err_t e, const rmq_send_result_t *r, 
 static rmq_msg_t *make_msg(int tid, uint64_t seq) {
     char key[64];
     if (P.cfg->keys) snprintf(key, sizeof key, "bench_%d_%llu", tid, (unsigned long long)seq);
-    return rmq_msg_new(P.cfg->topic, NULL, P.cfg->keys ? key : NULL, P.body, (size_t)P.cfg->size,
-                       0);
+    rmq_msg_t *m =
+        rmq_msg_new(P.cfg->topic, NULL, P.cfg->keys ? key : NULL, P.body, (size_t)P.cfg->size, 0);
+    if (m && P.cfg->prop_mod > 0) {
+        char v[24];
+        unsigned long long g = atomic_fetch_add(&P.prop_seq, 1);
+        snprintf(v, sizeof v, "%llu", g % (unsigned long long)P.cfg->prop_mod);
+        rmq_msg_set_property(m, "n", v);
+    }
+    return m;
 }
 
 static void *producer_thread(void *arg) {
@@ -417,7 +427,8 @@ static int run_consumer(bench_cfg_t *cfg) {
         rmq_conf_destroy(conf);
         return fail("consumer", "cannot create the consumer: %s", err);
     }
-    rmq_err_t e = rmq_push_consumer_subscribe(pc, cfg->topic, "*");
+    rmq_err_t e = cfg->sql ? rmq_push_consumer_subscribe_sql(pc, cfg->topic, cfg->sql)
+                           : rmq_push_consumer_subscribe(pc, cfg->topic, "*");
     if (e == RMQ_OK) e = rmq_push_consumer_set_listener(pc, RMQ_LISTEN_CONCURRENTLY, on_msgs, NULL);
     if (e == RMQ_OK) e = rmq_push_consumer_start(pc);
     if (e != RMQ_OK) {
@@ -630,6 +641,9 @@ int main(int argc, char **argv) {
     cfg.window = (int)v;
     if (int_opt(&a, 0, "seconds", 0, 0, &v, mode)) return 1;
     cfg.seconds = (int)v;
+    if (int_opt(&a, 0, "propMod", 0, 0, &v, mode)) return 1;
+    cfg.prop_mod = (int)v;
+    cfg.sql = rmq_tool_get(k_opts, NOPTS, &a, 0, "sql");
     cfg.async = rmq_tool_get(k_opts, NOPTS, &a, 'y', NULL) != NULL;
     cfg.keys = rmq_tool_get(k_opts, NOPTS, &a, 'k', NULL) != NULL;
     cfg.fault = rmq_tool_get(k_opts, NOPTS, &a, 'l', NULL) != NULL;

@@ -265,7 +265,7 @@ static void test_filter(void **st) {
                          RMQ_OK);
     assert_true(rmq_store_wait_dispatched(s, 5000));
     int64_t codes[] = {rmq_msg_tags_code("TagB", 4)};
-    rmq_store_filter_t flt = {codes, 1};
+    rmq_store_filter_t flt = {.codes = codes, .ncodes = 1};
     rmq_store_get_t *g;
     assert_int_equal(rmq_store_get(s, "TT", 0, 0, 32, 0, &flt, &g), RMQ_OK);
     assert_int_equal(g->status, RMQ_GET_FOUND);
@@ -282,7 +282,7 @@ static void test_filter(void **st) {
     assert_int_equal(g->next_begin_offset, 4);
     rmq_store_get_release(g);
     int64_t none[] = {rmq_msg_tags_code("TagC", 4)};
-    rmq_store_filter_t nf = {none, 1};
+    rmq_store_filter_t nf = {.codes = none, .ncodes = 1};
     assert_int_equal(rmq_store_get(s, "TT", 0, 3, 32, 0, &nf, &g), RMQ_OK);
     assert_int_equal(g->status, RMQ_GET_NO_MATCHED_MESSAGE);
     assert_int_equal(g->count, 0);

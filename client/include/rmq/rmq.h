@@ -164,6 +164,12 @@ RMQ_API rmq_push_consumer_t *rmq_push_consumer_new(rmq_conf_t *c, char *err, siz
 /* tags: "*" or "a || b". Before start. */
 RMQ_API rmq_err_t rmq_push_consumer_subscribe(rmq_push_consumer_t *c, const char *topic,
                                               const char *tags);
+/* An SQL92 property filter instead of tags, e.g. "color = 'red' AND price > 10"; the broker
+ * evaluates it (it needs enablePropertyFilter=true). Before start; start fails with the
+ * broker's answer (SUBSCRIPTION_PARSE_FAILED for a bad expression, logged with its position
+ * and reason; SYSTEM_ERROR when the broker's filter is off). */
+RMQ_API rmq_err_t rmq_push_consumer_subscribe_sql(rmq_push_consumer_t *c, const char *topic,
+                                                  const char *expr);
 RMQ_API rmq_err_t rmq_push_consumer_set_listener(rmq_push_consumer_t *c, rmq_listen_mode_t mode,
                                                  rmq_listener_cb cb, void *op);
 RMQ_API rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c);
@@ -193,6 +199,12 @@ RMQ_API rmq_err_t rmq_fetch_queues(rmq_pull_consumer_t *c, const char *topic, rm
 /* timeout_ms > 0 holds the pull on the broker (long poll) until a message arrives. */
 RMQ_API rmq_err_t rmq_pull(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *tags,
                            int64_t offset, int max_msgs, int timeout_ms, rmq_pull_result_t **out);
+/* rmq_pull with an SQL92 property filter evaluated by the broker (enablePropertyFilter=true);
+ * RMQ_ERR_SUBSCRIPTION_PARSE_FAILED for a bad expression, RMQ_ERR_SYSTEM_ERROR when the
+ * broker's filter is off (the broker's reason is logged). */
+RMQ_API rmq_err_t rmq_pull_sql(rmq_pull_consumer_t *c, const rmq_mq_t *mq, const char *expr,
+                               int64_t offset, int max_msgs, int timeout_ms,
+                               rmq_pull_result_t **out);
 RMQ_API rmq_err_t rmq_commit_offset(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t offset);
 /* The group's committed offset, or RMQ_ERR_QUERY_NOT_FOUND. */
 RMQ_API rmq_err_t rmq_fetch_offset(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t *offset);
