@@ -601,7 +601,7 @@ size_t rmq_broker_clients_group_conns(rmq_broker_clients_t *cl, const char *grou
 }
 
 rmq_rem_conn_t *rmq_broker_clients_find_client(rmq_broker_clients_t *cl, const char *group,
-                                              const char *client_id, int *version) {
+                                               const char *client_id, int *version) {
     if (!cl || !client_id) return NULL;
     if (group) {
         group_t *g = rmq_map_get(&cl->consumers, group);
@@ -615,7 +615,8 @@ rmq_rem_conn_t *rmq_broker_clients_find_client(rmq_broker_clients_t *cl, const c
         return NULL;
     }
     size_t bi;
-    for (rmq_map_ent_t *e = rmq_map_first(&cl->chans, &bi); e; e = rmq_map_next(&cl->chans, &bi, e)) {
+    for (rmq_map_ent_t *e = rmq_map_first(&cl->chans, &bi); e;
+         e = rmq_map_next(&cl->chans, &bi, e)) {
         chan_t *ch = e->v.ptr;
         if (!rmq_rem_conn_is_closed(ch->conn) && strcmp(ch->client_id, client_id) == 0) {
             if (version) *version = ch->version;

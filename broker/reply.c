@@ -90,17 +90,16 @@ static void on_push_done(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
     } else if (b->env.cfg->store_reply_message_enable && !b->shutting_down) {
         /* stored as a send; that path answers (now, or after the flush) */
         int code0 = p->req->code;
-        p->req->code = code0 == RMQ_REQ_SEND_REPLY_MESSAGE_V2 ? RMQ_REQ_SEND_MESSAGE_V2
-                                                              : RMQ_REQ_SEND_MESSAGE;
+        p->req->code =
+            code0 == RMQ_REQ_SEND_REPLY_MESSAGE_V2 ? RMQ_REQ_SEND_MESSAGE_V2 : RMQ_REQ_SEND_MESSAGE;
         out = rmq_broker_send_on_send(b, p->c, p->req);
         p->req->code = code0;
     } else {
         out = rmq_rem_cmd_new_response(p->req, RMQ_OK, NULL);
         if (out) {
             int64_t qid = 0;
-            const char *q = rmq_rem_cmd_get(p->req, p->req->code == RMQ_REQ_SEND_REPLY_MESSAGE_V2
-                                                        ? "e"
-                                                        : "queueId");
+            const char *q = rmq_rem_cmd_get(
+                p->req, p->req->code == RMQ_REQ_SEND_REPLY_MESSAGE_V2 ? "e" : "queueId");
             if (q) rmq_parse_java_long(q, &qid);
             rmq_rem_cmd_set(out, "msgId", "0");
             rmq_rem_cmd_set_i64(out, "queueId", qid < 0 ? 0 : qid);
@@ -142,9 +141,8 @@ RMQ_BROKER_HANDLER(rmq_broker_reply_on_send_reply) {
     rmq_rem_conn_t *target = rmq_broker_clients_find_client(b->clients, NULL, to, NULL);
     if (!target) {
         RMQ_LOG_WARN(MOD, "push reply message fail, channel of <%s> not found", to);
-        rmq_rem_cmd_t *r = rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
-                                          "push reply message fail, channel of <%s> not found.",
-                                          to);
+        rmq_rem_cmd_t *r = rmq_broker_err(
+            req, RMQ_ERR_SYSTEM_ERROR, "push reply message fail, channel of <%s> not found.", to);
         if (r) set_region(b, r);
         return r;
     }
@@ -232,8 +230,8 @@ static rmq_rem_cmd_t *call_consumer(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_
     rmq_rem_conn_t *target = rmq_broker_clients_find_client(b->clients, group, client_id, NULL);
     if (!target) {
         free(body);
-        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "The Consumer <%s> <%s> not online",
-                              group, client_id);
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "The Consumer <%s> <%s> not online", group,
+                              client_id);
     }
     rmq_rem_cmd_t *fwd = rmq_rem_cmd_new_request(req->code);
     pending_t *p = pending_new(b, c, req);

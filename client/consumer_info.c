@@ -103,15 +103,15 @@ static void put_status(rmq_push_consumer_t *c, int i, uint64_t now, rmq_buf_t *b
     snap(&c->stats[i], now, &cur);
     double secs = (double)(now - base->ts_ms) / 1000.0;
     if (secs < 0.001) secs = 0.001;
-    rmq_buf_appendf(b,
-                    "{\"consumeFailedMsgs\":%" PRIu64 ",\"consumeFailedTPS\":%.4f,"
-                    "\"consumeOKTPS\":%.4f,\"consumeRT\":%.4f,\"pullRT\":%.4f,\"pullTPS\":%.4f}",
-                    cur.consumed_failed, (double)(cur.consumed_failed - base->consumed_failed) / secs,
-                    (double)(cur.consumed_ok - base->consumed_ok) / secs,
-                    ratio(cur.consume_rt_ms - base->consume_rt_ms,
-                          cur.consume_calls - base->consume_calls),
-                    ratio(cur.pull_rt_ms - base->pull_rt_ms, cur.pulls - base->pulls),
-                    (double)(cur.pulled_msgs - base->pulled_msgs) / secs);
+    rmq_buf_appendf(
+        b,
+        "{\"consumeFailedMsgs\":%" PRIu64 ",\"consumeFailedTPS\":%.4f,"
+        "\"consumeOKTPS\":%.4f,\"consumeRT\":%.4f,\"pullRT\":%.4f,\"pullTPS\":%.4f}",
+        cur.consumed_failed, (double)(cur.consumed_failed - base->consumed_failed) / secs,
+        (double)(cur.consumed_ok - base->consumed_ok) / secs,
+        ratio(cur.consume_rt_ms - base->consume_rt_ms, cur.consume_calls - base->consume_calls),
+        ratio(cur.pull_rt_ms - base->pull_rt_ms, cur.pulls - base->pulls),
+        (double)(cur.pulled_msgs - base->pulled_msgs) / secs);
     if (now - c->snap_mid[i].ts_ms >= WINDOW_MS) {
         *base = c->snap_mid[i];
         c->snap_mid[i] = cur;
@@ -129,12 +129,22 @@ static void put_kv(rmq_buf_t *b, bool *first, const char *k, const char *v) {
 }
 
 static void put_props(rmq_push_consumer_t *c, rmq_buf_t *b) {
-    static const char *const conf_keys[] = {
-        "consumerGroup",     "messageModel",        "consumeFromWhere",
-        "consumeTimestamp",  "consumeThreadMin",    "consumeThreadMax",
-        "pullBatchSize",     "pullInterval",        "consumeMessageBatchMaxSize",
-        "maxReconsumeTimes", "pullThresholdForQueue", "pullThresholdSizeForQueue",
-        "suspendCurrentQueueTimeMillis", "instanceName", "unitMode", NULL};
+    static const char *const conf_keys[] = {"consumerGroup",
+                                            "messageModel",
+                                            "consumeFromWhere",
+                                            "consumeTimestamp",
+                                            "consumeThreadMin",
+                                            "consumeThreadMax",
+                                            "pullBatchSize",
+                                            "pullInterval",
+                                            "consumeMessageBatchMaxSize",
+                                            "maxReconsumeTimes",
+                                            "pullThresholdForQueue",
+                                            "pullThresholdSizeForQueue",
+                                            "suspendCurrentQueueTimeMillis",
+                                            "instanceName",
+                                            "unitMode",
+                                            NULL};
     bool first = true;
     char v[64];
     rmq_buf_append_u8(b, '{');
@@ -230,8 +240,8 @@ rmq_err_t rmq_pc_running_info(void *owner, bool jstack, rmq_buf_t *b) {
     if (jstack) {
         char js[256];
         snprintf(js, sizeof js,
-                 "librmq (C): %d consume threads, %zu process queues; no JVM thread dump", c->nthreads,
-                 n);
+                 "librmq (C): %d consume threads, %zu process queues; no JVM thread dump",
+                 c->nthreads, n);
         rmq_buf_append_str(b, "\"jstack\":");
         rmq_json_put_str(b, js);
         rmq_buf_append_u8(b, ',');
@@ -244,7 +254,8 @@ rmq_err_t rmq_pc_running_info(void *owner, bool jstack, rmq_buf_t *b) {
         rmq_buf_appendf(b,
                         ":{\"cachedMsgCount\":%" PRId64 ",\"cachedMsgMaxOffset\":%" PRId64
                         ",\"cachedMsgMinOffset\":%" PRId64 ",\"cachedMsgSizeInMiB\":%" PRId64
-                        ",\"commitOffset\":%" PRId64 ",\"droped\":%s,\"lastConsumeTimestamp\":%" PRId64
+                        ",\"commitOffset\":%" PRId64
+                        ",\"droped\":%s,\"lastConsumeTimestamp\":%" PRId64
                         ",\"lastLockTimestamp\":%" PRId64 ",\"lastPullTimestamp\":%" PRId64
                         ",\"locked\":%s,\"transactionMsgCount\":0,\"transactionMsgMaxOffset\":0,"
                         "\"transactionMsgMinOffset\":0,\"tryUnlockTimes\":0}",
@@ -266,8 +277,8 @@ rmq_err_t rmq_pc_running_info(void *owner, bool jstack, rmq_buf_t *b) {
     }
     for (int i = 0; i < c->nsubs; i++) order[i] = i;
     for (int i = 1; i < c->nsubs; i++) /* few topics: insertion sort by name */
-        for (int j = i; j > 0 && strcmp(c->subs[order[j - 1]].sub.topic,
-                                        c->subs[order[j]].sub.topic) > 0;
+        for (int j = i;
+             j > 0 && strcmp(c->subs[order[j - 1]].sub.topic, c->subs[order[j]].sub.topic) > 0;
              j--) {
             int t = order[j];
             order[j] = order[j - 1];

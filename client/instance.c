@@ -1058,7 +1058,7 @@ static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void 
 
 static void instance_free(rmq_instance_t *in) {
     rmq_rem_client_destroy(in->rem);
-    rmq_reqtab_destroy(in->reqtab); /* no more pushes: the connections are gone */
+    rmq_reqtab_destroy(in->reqtab);     /* no more pushes: the connections are gone */
     for (int i = 0; i < in->nheap; i++) /* never ran: let their owners release */
         if (in->heap[i].drop) in->heap[i].drop(in->heap[i].arg);
     for (int i = 0; i < in->nns; i++) free(in->ns[i]);

@@ -105,7 +105,8 @@ static rmq_err_t encode_msg(rmq_producer_t *p, const rmq_msg_t *m, bool txn, enc
         }
         if (txn && (strcmp(k, RMQ_PROP_TRAN_MSG) == 0 || strcmp(k, RMQ_PROP_PGROUP) == 0)) continue;
         if (strcmp(k, RMQ_PROP_WAIT) == 0) has_wait = true;
-        if (strcmp(k, RMQ_PROP_MSG_TYPE) == 0 && strcmp(m->props[i].val, RMQ_REPLY_MESSAGE_FLAG) == 0)
+        if (strcmp(k, RMQ_PROP_MSG_TYPE) == 0 &&
+            strcmp(m->props[i].val, RMQ_REPLY_MESSAGE_FLAG) == 0)
             out->reply = true;
         e = rmq_msg_prop_append(&b, k, m->props[i].val);
     }
@@ -583,9 +584,9 @@ static rmq_err_t prepare_request(rmq_producer_t *p, const rmq_msg_t *m, int time
     rmq_topic_info_release(ti);
     rmq_instance_heartbeat_sync(p->in);
     pthread_mutex_lock(&p->mu);
-    void *nt = p->nreq_topics < 64 ? realloc(p->req_topics, (size_t)(p->nreq_topics + 1) *
-                                                                sizeof(*p->req_topics))
-                                   : NULL;
+    void *nt = p->nreq_topics < 64
+                   ? realloc(p->req_topics, (size_t)(p->nreq_topics + 1) * sizeof(*p->req_topics))
+                   : NULL;
     if (nt) {
         p->req_topics = nt;
         rmq_strlcpy(p->req_topics[p->nreq_topics++], m->topic, sizeof(*p->req_topics));
@@ -713,8 +714,7 @@ rmq_err_t rmq_reply(rmq_producer_t *p, const rmq_msg_t *request, const void *bod
     const char *corr = rmq_msg_property(request, RMQ_PROP_CORRELATION_ID);
     const char *ttl = rmq_msg_property(request, RMQ_PROP_MESSAGE_TTL);
     if (!cluster || !to || !corr) {
-        RMQ_ILOG_WARN(p->log, MOD,
-                      "create reply message fail: the request has no %s property",
+        RMQ_ILOG_WARN(p->log, MOD, "create reply message fail: the request has no %s property",
                       !cluster ? RMQ_PROP_CLUSTER
                       : !to    ? RMQ_PROP_REPLY_TO_CLIENT
                                : RMQ_PROP_CORRELATION_ID);

@@ -60,7 +60,7 @@
 #define RMQ_PROP_MSG_TYPE "MSG_TYPE"
 #define RMQ_PROP_REPLY_ARRIVE_TIME "ARRIVE_TIME"
 #define RMQ_PROP_PUSH_REPLY_TIME "PUSH_REPLY_TIME"
-#define RMQ_REPLY_MESSAGE_FLAG "reply"   /* MSG_TYPE of a reply */
+#define RMQ_REPLY_MESSAGE_FLAG "reply"        /* MSG_TYPE of a reply */
 #define RMQ_REPLY_TOPIC_SUFFIX "_REPLY_TOPIC" /* <cluster>_REPLY_TOPIC */
 
 /* A host as stored: IPv4 (4 bytes) or IPv6 (16 bytes) plus port. */
