@@ -569,6 +569,107 @@ static void test_raw_java_frames(void **st) {
     rmq_rem_client_destroy(req_cl);
 }
 
+/* ---- mqadmin --------------------------------------------------------------------------- */
+
+/* Run mqadmin with args (and -n); stdout into a new string, exit status in *rc. */
+static char *mqadmin(int *rc, const char *fmt, ...) {
+    char bin[512], args[1024], cmd[2048];
+    rmq_bin_path("mqadmin", bin, sizeof bin);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "cd %s && %s %s -n %s 2>&1", su_broker.dir, bin, args, su_ns.addr);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    size_t got;
+    while ((got = fread(out + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (len + 1 >= cap) out = realloc(out, cap *= 2);
+    }
+    out[len] = 0;
+    *rc = pclose(f);
+    if (getenv("RMQ_TEST_VERBOSE")) fprintf(stderr, "$ mqadmin %s\n%s\n", args, out);
+    return out;
+}
+
+static void test_mqadmin(void **st) {
+    (void)st;
+    start_replier();
+    rmq_rem_client_t *cl = admin_client();
+    char cid[256];
+    client_id_of(cl, "cg_rr", cid, sizeof cid);
+    rmq_rem_client_destroy(cl);
+    int rc;
+    /* one client: its formatted running info */
+    char *out = mqadmin(&rc, "consumerStatus -g cg_rr -i %s", cid);
+    if (rc) fprintf(stderr, "%s\n", out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "#Consumer Properties#"));
+    assert_non_null(strstr(out, "PROP_CONSUMEORDERLY"));
+    assert_non_null(strstr(out, "Topic: RRTopic"));
+    assert_non_null(strstr(out, "#Consumer MQ Detail#"));
+    assert_non_null(strstr(out, "ProcessQueueInfo [commitOffset="));
+    assert_non_null(strstr(out, "#Consumer RT&TPS#"));
+    free(out);
+    /* the group: a table of clients and files written with each one's info */
+    out = mqadmin(&rc, "consumerStatus -g cg_rr");
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "#ConsumerRunningInfoFile"));
+    assert_non_null(strstr(out, cid));
+    assert_non_null(strstr(out, "Same subscription in the same group of consumer"));
+    free(out);
+    /* consumerProgress -s true: the client's IP owns the queues, no "NA" */
+    out = mqadmin(&rc, "consumerProgress -g cg_rr -s true");
+    assert_int_equal(rc, 0);
+    char ip[256];
+    snprintf(ip, sizeof ip, "%s", cid);
+    *strchr(ip, '@') = 0;
+    assert_non_null(strstr(out, "#Client IP"));
+    assert_non_null(strstr(out, ip));
+    assert_null(strstr(out, " NA "));
+    free(out);
+    /* unknown client: a clear error, non-zero exit */
+    out = mqadmin(&rc, "consumerStatus -g cg_rr -i 10.9.9.9@nobody");
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(out, "not online"));
+    free(out);
+}
+
+static void test_mqadmin_consume_directly(void **st) {
+    (void)st;
+    rmq_producer_t *p = su_producer("pg_dir2");
+    rmq_msg_t *m = rmq_msg_new("DirTopic", NULL, NULL, "direct", 6, RMQ_MSG_F_COPY);
+    rmq_send_result_t r;
+    assert_int_equal(rmq_send_sync(p, m, &r), RMQ_OK);
+    rmq_msg_destroy(m);
+    rmq_conf_t *c = su_conf("cg_dir2");
+    su_set(c, "consumeFromWhere", "CONSUME_FROM_LAST_OFFSET");
+    char err[256];
+    rmq_push_consumer_t *pc = rmq_push_consumer_new(c, err, sizeof err);
+    assert_non_null(pc);
+    assert_int_equal(rmq_push_consumer_subscribe(pc, "DirTopic", "*"), RMQ_OK);
+    assert_int_equal(
+        rmq_push_consumer_set_listener(pc, RMQ_LISTEN_CONCURRENTLY, dir_listener, NULL), RMQ_OK);
+    assert_int_equal(rmq_push_consumer_start(pc), RMQ_OK);
+    rmq_rem_client_t *cl = admin_client();
+    char cid[256];
+    client_id_of(cl, "cg_dir2", cid, sizeof cid);
+    rmq_rem_client_destroy(cl);
+    int before = atomic_load(&direct_seen), rc;
+    char *out = mqadmin(&rc, "queryMsgById -i %s -g cg_dir2 -d %s", r.offset_msg_id, cid);
+    if (rc) fprintf(stderr, "%s\n", out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "ConsumeMessageDirectlyResult [order=false, autoCommit=true, "
+                                "consumeResult=CR_SUCCESS, remark=null, spentTimeMills="));
+    free(out);
+    assert_int_equal(atomic_load(&direct_seen), before + 1);
+    rmq_push_consumer_destroy(pc);
+    rmq_producer_destroy(p);
+}
+
 static void test_shutdown_replier(void **st) {
     (void)st;
     if (rep_consumer) rmq_push_consumer_destroy(rep_consumer);
@@ -580,10 +681,16 @@ static void test_shutdown_replier(void **st) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_request_sync),    cmocka_unit_test(test_request_async),
-        cmocka_unit_test(test_request_timeout), cmocka_unit_test(test_reply_to_gone),
-        cmocka_unit_test(test_running_info),    cmocka_unit_test(test_consume_directly),
-        cmocka_unit_test(test_raw_java_frames), cmocka_unit_test(test_shutdown_replier),
+        cmocka_unit_test(test_request_sync),
+        cmocka_unit_test(test_request_async),
+        cmocka_unit_test(test_request_timeout),
+        cmocka_unit_test(test_reply_to_gone),
+        cmocka_unit_test(test_running_info),
+        cmocka_unit_test(test_consume_directly),
+        cmocka_unit_test(test_raw_java_frames),
+        cmocka_unit_test(test_mqadmin),
+        cmocka_unit_test(test_mqadmin_consume_directly),
+        cmocka_unit_test(test_shutdown_replier),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
