@@ -17,8 +17,15 @@
 #include "rmq/rmq_codes.h"
 #include "tools/mqadmin/mqadmin.h"
 
-/* A broker of the group (its %RETRY% topic's first master), as DefaultMQAdminExtImpl does. */
+/* A broker of the group (its %RETRY% topic's first master), as DefaultMQAdminExtImpl does;
+ * consumerStatus -b names one. */
 static rmq_err_t group_broker(ctx_t *c, const char *group, char *addr, size_t n) {
+    const char *b =
+        c->cmd && strcmp(c->cmd->name, "consumerStatus") == 0 ? adm_opt(c, 'b', NULL) : NULL;
+    if (b) { /* consumerStatus -b: ask this broker */
+        snprintf(addr, n, "%s", b);
+        return RMQ_OK;
+    }
     char retry[300];
     snprintf(retry, sizeof retry, "%%RETRY%%%s", group);
     char **addrs = NULL;
