@@ -58,6 +58,8 @@ const rmq_kv_def_t rmq_broker_cfg_defs[] = {
                "largest remoting frame accepted, bytes"),
     RMQ_KV_BOOL("rejectTransactionMessage", C, reject_transaction_message, 0,
                 "refuse transactional (half) messages"),
+    RMQ_KV_BOOL("storeReplyMessageEnable", C, store_reply_message_enable, 1,
+                "also store request-reply replies in <cluster>_REPLY_TOPIC"),
     RMQ_KV_BOOL("notifyConsumerIdsChangedEnable", C, notify_consumer_ids_changed_enable, 1,
                 "tell consumers when their group changes"),
     RMQ_KV_BOOL("offsetCheckInSlave", C, offset_check_in_slave, 0,

@@ -62,6 +62,7 @@ typedef struct {
     int max_frame_length;                    /* frameMaxLength, 16777216 */
     bool reject_transaction_message;         /* rejectTransactionMessage, false */
     bool notify_consumer_ids_changed_enable; /* notifyConsumerIdsChangedEnable, true */
+    bool store_reply_message_enable;         /* storeReplyMessageEnable, true */
     bool offset_check_in_slave;              /* offsetCheckInSlave, false */
     bool slave_read_enable;                  /* slaveReadEnable, false (broker.md 2.7) */
     char *message_delay_level;               /* messageDelayLevel "1s 5s 10s 30s 1m ... 2h" */

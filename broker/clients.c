@@ -650,6 +650,32 @@ void rmq_broker_clients_each_group(rmq_broker_clients_t *cl,
     }
 }
 
+rmq_rem_conn_t *rmq_broker_clients_find_client(rmq_broker_clients_t *cl, const char *group,
+                                               const char *client_id, int *version) {
+    if (!cl || !client_id) return NULL;
+    if (group) {
+        group_t *g = rmq_map_get(&cl->consumers, group);
+        for (size_t i = 0; g && i < g->nm; i++) {
+            chan_t *ch = g->m[i].ch;
+            if (!rmq_rem_conn_is_closed(ch->conn) && strcmp(ch->client_id, client_id) == 0) {
+                if (version) *version = ch->version;
+                return ch->conn;
+            }
+        }
+        return NULL;
+    }
+    size_t bi;
+    for (rmq_map_ent_t *e = rmq_map_first(&cl->chans, &bi); e;
+         e = rmq_map_next(&cl->chans, &bi, e)) {
+        chan_t *ch = e->v.ptr;
+        if (!rmq_rem_conn_is_closed(ch->conn) && strcmp(ch->client_id, client_id) == 0) {
+            if (version) *version = ch->version;
+            return ch->conn;
+        }
+    }
+    return NULL;
+}
+
 typedef struct {
     const char *topic;
     void (*fn)(const char *, void *);

@@ -84,6 +84,11 @@ rmq_rem_conn_t *rmq_broker_clients_pick_producer(rmq_broker_clients_t *cl, const
  * connection, so its producer/consumer channels leave their groups at once (consumers of the
  * group are notified). Loop thread. */
 void rmq_broker_clients_on_conn_close(rmq_broker_clients_t *cl, rmq_rem_conn_t *c);
+/* The live connection of the client with client_id: among group's consumers when group is
+ * set, else any channel that heartbeated with that id (a request-reply requester). *version
+ * (may be NULL) gets its remoting version. NULL if none. Borrowed (loop). */
+rmq_rem_conn_t *rmq_broker_clients_find_client(rmq_broker_clients_t *cl, const char *group,
+                                               const char *client_id, int *version);
 /* Consumers of a group: channels, languages, versions (new arrays, free() each). Returns the
  * count. */
 size_t rmq_broker_clients_group_conns(rmq_broker_clients_t *cl, const char *group,

@@ -12,6 +12,7 @@
 #include "broker/clients.h"
 #include "broker/offset.h"
 #include "broker/pull.h"
+#include "broker/reply.h"
 #include "broker/schedule.h"
 #include "broker/send.h"
 #include "broker/subgroup.h"
@@ -35,6 +36,8 @@ static const rmq_broker_route_t routes[] = {
     R(SEND_MESSAGE_V2, rmq_broker_send_on_send, PUB),
     R(SEND_BATCH_MESSAGE, rmq_broker_send_on_send, PUB),
     R(END_TRANSACTION, rmq_broker_txn_on_end, PUB),
+    R(SEND_REPLY_MESSAGE, rmq_broker_reply_on_send_reply, PUB),
+    R(SEND_REPLY_MESSAGE_V2, rmq_broker_reply_on_send_reply, PUB),
     /* consumers */
     R(PULL_MESSAGE, rmq_broker_pull_on_pull, SUB | GSUB),
     R(LITE_PULL_MESSAGE, rmq_broker_pull_on_pull, SUB | GSUB),
@@ -72,6 +75,8 @@ static const rmq_broker_route_t routes[] = {
     R(GET_TOPIC_STATS_INFO, rmq_broker_admin_on_topic_stats, ADMIN),
     R(GET_CONSUME_STATS, rmq_broker_admin_on_consume_stats, ADMIN),
     R(QUERY_TOPIC_CONSUME_BY_WHO, rmq_broker_admin_on_consume_by_who, ADMIN),
+    R(GET_CONSUMER_RUNNING_INFO, rmq_broker_reply_on_running_info, ADMIN),
+    R(CONSUME_MESSAGE_DIRECTLY, rmq_broker_reply_on_consume_directly, ADMIN),
 };
 #undef R
 #define NROUTES (sizeof routes / sizeof routes[0])

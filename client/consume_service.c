@@ -161,7 +161,7 @@ static void run_concurrent(rmq_push_consumer_t *c, rmq_consume_task_t *t) {
     pthread_mutex_unlock(&pq->mu);
     if (dropped || atomic_load(&c->stopping)) return;
     rmq_mq_t mq = pq->mq;
-    rmq_consume_status_t st = c->cb(c, &mq, t->msgs, t->n, c->cb_op);
+    rmq_consume_status_t st = rmq_pc_call_listener(c, pq, &mq, t->msgs, t->n);
     if (st != RMQ_CONSUME_SUCCESS && !c->broadcast) {
         for (size_t i = 0; i < t->n; i++) {
             if (send_back(c, &pq->mq, t->msgs[i]) != RMQ_OK) {
@@ -242,7 +242,7 @@ static void run_orderly(rmq_push_consumer_t *c, rmq_pq_t *pq) {
         }
         pthread_mutex_unlock(&pq->mu);
         rmq_mq_t mq = pq->mq;
-        rmq_consume_status_t st = c->cb(c, &mq, batch, n, c->cb_op);
+        rmq_consume_status_t st = rmq_pc_call_listener(c, pq, &mq, batch, n);
         if (st == RMQ_CONSUME_SUCCESS) {
             pthread_mutex_lock(&pq->mu);
             pq->later_rounds = 0;

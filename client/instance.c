@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "client/instance.h"
+#include "client/request.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/util.h"
@@ -82,6 +83,7 @@ struct rmq_instance_s {
     pthread_t cb_th;
 
     _Atomic bool hb_pending;
+    rmq_reqtab_t *reqtab; /* request-reply: requests waiting for their reply */
 };
 
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -287,6 +289,9 @@ const rmq_conf_t *rmq_instance_conf(const rmq_instance_t *in) {
 }
 const rmq_logger_t *rmq_instance_log(const rmq_instance_t *in) {
     return &in->log;
+}
+rmq_reqtab_t *rmq_instance_reqtab(rmq_instance_t *in) {
+    return in->reqtab;
 }
 rmq_uniq_t *rmq_instance_uniq(rmq_instance_t *in) {
     return &in->uniq;
@@ -909,6 +914,70 @@ static void reset_task(void *arg) {
     free(rt);
 }
 
+/* GET_CONSUMER_RUNNING_INFO / CONSUME_MESSAGE_DIRECTLY: answered by the group's member on a
+ * service thread, the response posted back on the connection that asked. */
+typedef struct {
+    rmq_instance_t *in;
+    rmq_rem_conn_t *conn; /* referenced */
+    rmq_rem_cmd_t *req;
+    rmq_msg_t *msg; /* 309: the message to consume */
+} call_t;
+
+static void call_free(void *arg) {
+    call_t *ct = arg;
+    rmq_rem_conn_unref(ct->conn);
+    rmq_rem_cmd_destroy(ct->req);
+    rmq_msg_destroy(ct->msg);
+    free(ct);
+}
+
+static void call_task(void *arg) {
+    call_t *ct = arg;
+    rmq_instance_t *in = ct->in;
+    const char *group = rmq_rem_cmd_get(ct->req, "consumerGroup");
+    rmq_buf_t out;
+    rmq_buf_init(&out);
+    rmq_err_t e = RMQ_OK;
+    bool found = false;
+    pthread_rwlock_rdlock(&in->members_rw);
+    for (rmq_member_t *m = in->members; m && group; m = m->next) {
+        if (!m->consumer || strcmp(m->group, group) != 0) continue;
+        if (ct->req->code == RMQ_REQ_GET_CONSUMER_RUNNING_INFO && m->running_info) {
+            bool js = false;
+            rmq_rem_cmd_get_bool(ct->req, "jstackEnable", &js);
+            e = m->running_info(m->owner, js, &out);
+            found = true;
+        } else if (ct->req->code == RMQ_REQ_CONSUME_MESSAGE_DIRECTLY && m->consume_direct) {
+            const char *bn = rmq_rem_cmd_get(ct->req, "brokerName");
+            e = m->consume_direct(m->owner, ct->msg, bn ? bn : "", &out);
+            found = true;
+        }
+        if (found) break;
+    }
+    pthread_rwlock_unlock(&in->members_rw);
+    rmq_rem_cmd_t *resp;
+    if (!found) {
+        char remark[400];
+        snprintf(remark, sizeof remark, "The Consumer Group <%s> not exist in this consumer",
+                 group ? group : "");
+        resp = rmq_rem_cmd_new_response(ct->req, RMQ_ERR_SYSTEM_ERROR, remark);
+    } else if (e) {
+        resp = rmq_rem_cmd_new_response(ct->req, RMQ_ERR_SYSTEM_ERROR, rmq_strerror(e));
+    } else {
+        resp = rmq_rem_cmd_new_response(ct->req, RMQ_OK, NULL);
+        if (resp) {
+            size_t n = out.len;
+            rmq_rem_cmd_set_body(resp, rmq_buf_detach(&out, NULL), n);
+        }
+    }
+    rmq_buf_fini(&out);
+    if (resp) {
+        resp->language = RMQ_LANG_CPP;
+        rmq_rem_conn_post(ct->conn, resp);
+    }
+    call_free(ct);
+}
+
 static rmq_rem_cmd_t *reply(rmq_rem_cmd_t *req, int code, const char *remark) {
     rmq_rem_cmd_t *r = NULL;
     if (!rmq_rem_cmd_is_oneway(req)) r = rmq_rem_cmd_new_response(req, code, remark);
@@ -988,6 +1057,47 @@ static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void 
         }
         return reply(req, RMQ_OK, NULL);
     }
+    case RMQ_REQ_PUSH_REPLY_MESSAGE_TO_CLIENT: {
+        rmq_msg_t *m = NULL;
+        if (rmq_reply_push_decode(req, &m) != RMQ_OK) {
+            RMQ_ILOG_WARN(&in->log, MOD, "PUSH_REPLY_MESSAGE_TO_CLIENT unreadable");
+            return reply(req, RMQ_ERR_SYSTEM_ERROR, "process reply message fail");
+        }
+        const char *corr = rmq_msg_property(m, RMQ_PROP_CORRELATION_ID);
+        char cid[64];
+        rmq_strlcpy(cid, corr ? corr : "", sizeof cid);
+        const char *bh = rmq_rem_cmd_get(req, "bornHost");
+        if (!rmq_reqtab_complete(in->reqtab, cid, m, RMQ_OK))
+            RMQ_ILOG_WARN(&in->log, MOD,
+                          "receive reply message, but not matched any request, CorrelationId: "
+                          "%s , reply from host: %s",
+                          cid, bh ? bh : "?");
+        return reply(req, RMQ_OK, NULL);
+    }
+    case RMQ_REQ_GET_CONSUMER_RUNNING_INFO:
+    case RMQ_REQ_CONSUME_MESSAGE_DIRECTLY: {
+        call_t *ct = calloc(1, sizeof *ct);
+        if (!ct) return reply(req, RMQ_ERR_SYSTEM_ERROR, "no memory");
+        if (req->code == RMQ_REQ_CONSUME_MESSAGE_DIRECTLY) {
+            rmq_msg_t **msgs = NULL;
+            size_t n = 0;
+            if (!req->body || rmq_msgs_decode(req->body, req->body_len, &msgs, &n) || n == 0) {
+                if (msgs) rmq_msgs_destroy(msgs, n);
+                free(ct);
+                RMQ_ILOG_WARN(&in->log, MOD, "CONSUME_MESSAGE_DIRECTLY without a readable message");
+                return reply(req, RMQ_ERR_SYSTEM_ERROR, "bad body");
+            }
+            ct->msg = msgs[0];
+            for (size_t i = 1; i < n; i++) rmq_msg_destroy(msgs[i]);
+            free(msgs);
+        }
+        ct->in = in;
+        ct->req = req; /* kept for the response */
+        ct->conn = conn;
+        rmq_rem_conn_ref(conn);
+        if (rmq_instance_schedule_ex(in, 0, call_task, call_free, ct, NULL)) call_free(ct);
+        return NULL;
+    }
     default: {
         char remark[64];
         snprintf(remark, sizeof remark, " request type %d not supported", req->code);
@@ -1000,6 +1110,7 @@ static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void 
 
 static void instance_free(rmq_instance_t *in) {
     rmq_rem_client_destroy(in->rem);
+    rmq_reqtab_destroy(in->reqtab);     /* no more pushes: the connections are gone */
     for (int i = 0; i < in->nheap; i++) /* never ran: let their owners release */
         if (in->heap[i].drop) in->heap[i].drop(in->heap[i].arg);
     for (int i = 0; i < in->nns; i++) free(in->ns[i]);
@@ -1056,6 +1167,11 @@ static rmq_instance_t *instance_new(const rmq_conf_t *c, const char *key, const 
     pthread_cond_init(&in->cb_cv, NULL);
     in->conf = rmq_conf_dup(c);
     in->log = rmq_conf_logger(c);
+    in->reqtab = rmq_reqtab_new();
+    if (!in->reqtab) {
+        snprintf(err, n, "out of memory");
+        goto fail_early;
+    }
     /* NameServer list */
     const char *ns = rmq_conf_str(c, "namesrvAddr");
     if (!ns) ns = getenv("NAMESRV_ADDR");

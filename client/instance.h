@@ -62,6 +62,12 @@ struct rmq_member_s {
     /* Consumers: RESET_CONSUMER_CLIENT_OFFSET for topic (service thread); arrays borrowed. */
     void (*reset_offset)(void *owner, const char *topic, const rmq_mq_t *mqs, const int64_t *offs,
                          int n);
+    /* Consumers: GET_CONSUMER_RUNNING_INFO (ConsumerRunningInfo JSON into out; jstack asks for
+     * the threads' state too). Service thread. NULL: not answered. */
+    rmq_err_t (*running_info)(void *owner, bool jstack, rmq_buf_t *out);
+    /* Consumers: CONSUME_MESSAGE_DIRECTLY: run the listener on msg (borrowed) as if pulled from
+     * broker; ConsumeMessageDirectlyResult JSON into out. Service thread. */
+    rmq_err_t (*consume_direct)(void *owner, rmq_msg_t *msg, const char *broker, rmq_buf_t *out);
     /* Producers: CHECK_TRANSACTION_STATE; runs on the callback thread. NULL: no check-back. */
     rmq_txn_state_t (*txn_check)(void *owner, const rmq_msg_t *half);
     rmq_member_t *next; /* instance's list */
@@ -87,6 +93,8 @@ rmq_rem_client_t *rmq_instance_rem(rmq_instance_t *in);
 const rmq_conf_t *rmq_instance_conf(const rmq_instance_t *in);
 /* The instance's logger (its creating conf's log callback); its members log through it. */
 const rmq_logger_t *rmq_instance_log(const rmq_instance_t *in);
+/* The requests of this instance waiting for their reply (request.h). */
+struct rmq_reqtab_s *rmq_instance_reqtab(rmq_instance_t *in);
 /* Process-wide unique id generator (UNIQ_KEY) shared by the instance's producers. */
 rmq_uniq_t *rmq_instance_uniq(rmq_instance_t *in);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "client/instance.h"
+#include "client/request.h"
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/util.h"
@@ -34,6 +35,9 @@ struct rmq_producer_s {
     /* async sends not yet completed; changed without mu (two lock round trips per message
      * otherwise), mu/cv only for destroy waiting for zero */
     _Atomic int outstanding;
+    /* request-reply: topics whose brokers had our heartbeat before the first request (mu) */
+    char (*req_topics)[128];
+    int nreq_topics;
 };
 
 /* One encoded send: everything needed to (re)build the request. */
@@ -45,6 +49,7 @@ typedef struct {
     int flag;
     int reconsume, max_reconsume;
     bool has_reconsume, batch;
+    bool reply; /* MSG_TYPE=reply: sent with SEND_REPLY_MESSAGE_V2 */
     int64_t born_ts;
     char topic[128];
     char uniq[33];
@@ -100,6 +105,9 @@ static rmq_err_t encode_msg(rmq_producer_t *p, const rmq_msg_t *m, bool txn, enc
         }
         if (txn && (strcmp(k, RMQ_PROP_TRAN_MSG) == 0 || strcmp(k, RMQ_PROP_PGROUP) == 0)) continue;
         if (strcmp(k, RMQ_PROP_WAIT) == 0) has_wait = true;
+        if (strcmp(k, RMQ_PROP_MSG_TYPE) == 0 &&
+            strcmp(m->props[i].val, RMQ_REPLY_MESSAGE_FLAG) == 0)
+            out->reply = true;
         e = rmq_msg_prop_append(&b, k, m->props[i].val);
     }
     if (!e && !has_wait) e = rmq_msg_prop_append(&b, RMQ_PROP_WAIT, "true");
@@ -145,6 +153,7 @@ static rmq_rem_cmd_t *build_request(rmq_producer_t *p, const enc_t *e, const rmq
     };
     rmq_rem_cmd_t *c = rmq_send_request(&h);
     if (!c) return NULL;
+    if (e->reply) c->code = RMQ_REQ_SEND_REPLY_MESSAGE_V2; /* as MQClientAPIImpl */
     if (rmq_rem_cmd_set_body_copy(c, e->body, e->body_len)) {
         rmq_rem_cmd_destroy(c);
         return NULL;
@@ -547,6 +556,183 @@ static rmq_txn_state_t member_check(void *owner, const rmq_msg_t *half) {
     return p->check ? p->check(p, half, p->check_op) : RMQ_TXN_UNKNOWN;
 }
 
+/* ---- request-reply (DefaultMQProducerImpl#request, RocketMQ 4.6+) ------------------------ */
+
+/* prepareSendRequest: CORRELATION_ID, REPLY_TO_CLIENT and TTL on the caller's message; the
+ * first request to a topic makes sure its brokers know this client (route, then a heartbeat)
+ * so that the reply can be pushed back on our connection. */
+static rmq_err_t prepare_request(rmq_producer_t *p, const rmq_msg_t *m, int timeout_ms,
+                                 char corr[33]) {
+    if (!m || !m->topic || !*m->topic || timeout_ms <= 0) return RMQ_ERR__INVALID_ARG;
+    rmq_msg_t *mm = (rmq_msg_t *)m; /* the properties go on the caller's message, as Java */
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%d", timeout_ms);
+    rmq_uniq_next(rmq_instance_uniq(p->in), corr);
+    if (rmq_msg_prop_set(mm, RMQ_PROP_CORRELATION_ID, corr) ||
+        rmq_msg_prop_set(mm, RMQ_PROP_REPLY_TO_CLIENT, rmq_instance_client_id(p->in)) ||
+        rmq_msg_prop_set(mm, RMQ_PROP_MESSAGE_TTL, ttl))
+        return RMQ_ERR__NOMEM;
+    pthread_mutex_lock(&p->mu);
+    bool known = false;
+    for (int i = 0; i < p->nreq_topics && !known; i++)
+        known = strcmp(p->req_topics[i], m->topic) == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (known) return RMQ_OK;
+    rmq_topic_info_t *ti = NULL;
+    rmq_err_t e = rmq_instance_route(p->in, m->topic, false, true, &ti);
+    if (e) return e;
+    rmq_topic_info_release(ti);
+    rmq_instance_heartbeat_sync(p->in);
+    pthread_mutex_lock(&p->mu);
+    void *nt = p->nreq_topics < 64
+                   ? realloc(p->req_topics, (size_t)(p->nreq_topics + 1) * sizeof(*p->req_topics))
+                   : NULL;
+    if (nt) {
+        p->req_topics = nt;
+        rmq_strlcpy(p->req_topics[p->nreq_topics++], m->topic, sizeof(*p->req_topics));
+    }
+    pthread_mutex_unlock(&p->mu);
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_request(rmq_producer_t *p, const rmq_msg_t *m, int timeout_ms, rmq_msg_t **reply) {
+    if (!p || !reply) return RMQ_ERR__INVALID_ARG;
+    *reply = NULL;
+    uint64_t deadline = rmq_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    char corr[33];
+    rmq_err_t e = prepare_request(p, m, timeout_ms, corr);
+    if (e) return e;
+    rmq_reqtab_t *t = rmq_instance_reqtab(p->in);
+    rmq_reqent_t ent;
+    memset(&ent, 0, sizeof ent);
+    rmq_strlcpy(ent.corr, corr, sizeof ent.corr);
+    rmq_reqtab_add(t, &ent);
+    e = rmq_send_sync(p, m, NULL);
+    if (e && rmq_reqtab_remove(t, &ent)) return e; /* never sent: nothing will answer */
+    rmq_reqtab_wait(t, &ent, deadline);
+    if (ent.err == RMQ_ERR__TIMEOUT)
+        RMQ_ILOG_WARN(p->log, MOD, "request %s to %s: no reply within %d ms", corr, m->topic,
+                      timeout_ms);
+    *reply = ent.reply;
+    return ent.err;
+}
+
+/* One async request: the table entry first, completed on the callback thread. */
+typedef struct {
+    rmq_reqent_t ent;
+    rmq_producer_t *p;
+    rmq_request_cb cb;
+    void *op;
+    rmq_cb_node_t node;
+} areq_t;
+
+typedef struct {
+    rmq_reqtab_t *t;
+    char corr[64];
+} areq_timer_t;
+
+static void areq_done_cb(void *arg) { /* callback thread */
+    areq_t *a = arg;
+    rmq_producer_t *p = a->p;
+    if (a->cb)
+        a->cb(p, a->ent.err, a->ent.reply, a->op);
+    else
+        rmq_msg_destroy(a->ent.reply);
+    free(a);
+    outstanding_done(p);
+}
+
+static void areq_complete(rmq_reqent_t *e) { /* whoever removed it from the table */
+    areq_t *a = (areq_t *)e;
+    a->node.fn = areq_done_cb;
+    a->node.arg = a;
+    a->node.heap = false;
+    rmq_instance_post_node(a->p->in, &a->node);
+}
+
+static void areq_timeout(void *arg) { /* service thread */
+    areq_timer_t *tm = arg;
+    rmq_reqtab_complete(tm->t, tm->corr, NULL, RMQ_ERR__TIMEOUT);
+    free(tm);
+}
+
+static void areq_sent(rmq_producer_t *p, rmq_err_t e, const rmq_send_result_t *r, void *op) {
+    (void)p;
+    (void)r;
+    areq_timer_t *tm = op;
+    if (e) rmq_reqtab_complete(tm->t, tm->corr, NULL, e); /* the request failed: done now */
+    free(tm);
+}
+
+rmq_err_t rmq_request_async(rmq_producer_t *p, const rmq_msg_t *m, int timeout_ms,
+                            rmq_request_cb cb, void *op) {
+    if (!p) return RMQ_ERR__INVALID_ARG;
+    char corr[33];
+    rmq_err_t e = prepare_request(p, m, timeout_ms, corr);
+    if (e) return e;
+    rmq_reqtab_t *t = rmq_instance_reqtab(p->in);
+    areq_t *a = calloc(1, sizeof *a);
+    areq_timer_t *tm = calloc(1, sizeof *tm), *sent = calloc(1, sizeof *sent);
+    if (!a || !tm || !sent) {
+        free(a);
+        free(tm);
+        free(sent);
+        return RMQ_ERR__NOMEM;
+    }
+    rmq_strlcpy(a->ent.corr, corr, sizeof a->ent.corr);
+    a->ent.complete = areq_complete;
+    a->p = p;
+    a->cb = cb;
+    a->op = op;
+    tm->t = sent->t = t;
+    rmq_strlcpy(tm->corr, corr, sizeof tm->corr);
+    rmq_strlcpy(sent->corr, corr, sizeof sent->corr);
+    atomic_fetch_add(&p->outstanding, 1); /* until the callback ran */
+    rmq_reqtab_add(t, &a->ent);
+    e = rmq_send_async(p, m, areq_sent, sent);
+    if (e) {
+        free(sent);
+        free(tm);
+        if (rmq_reqtab_remove(t, &a->ent)) { /* no callback for a failed call */
+            free(a);
+            outstanding_done(p);
+            return e;
+        }
+        return RMQ_OK; /* a reply already came (and is being delivered) */
+    }
+    if (rmq_instance_schedule_ex(p->in, timeout_ms, areq_timeout, free, tm, NULL) != RMQ_OK) {
+        free(tm); /* instance stopping: its table completes what is left */
+    }
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_reply(rmq_producer_t *p, const rmq_msg_t *request, const void *body, size_t len,
+                    rmq_send_result_t *r) {
+    if (!p || !request || (len && !body)) return RMQ_ERR__INVALID_ARG;
+    const char *cluster = rmq_msg_property(request, RMQ_PROP_CLUSTER);
+    const char *to = rmq_msg_property(request, RMQ_PROP_REPLY_TO_CLIENT);
+    const char *corr = rmq_msg_property(request, RMQ_PROP_CORRELATION_ID);
+    const char *ttl = rmq_msg_property(request, RMQ_PROP_MESSAGE_TTL);
+    if (!cluster || !to || !corr) {
+        RMQ_ILOG_WARN(p->log, MOD, "create reply message fail: the request has no %s property",
+                      !cluster ? RMQ_PROP_CLUSTER
+                      : !to    ? RMQ_PROP_REPLY_TO_CLIENT
+                               : RMQ_PROP_CORRELATION_ID);
+        return RMQ_ERR__INVALID_ARG;
+    }
+    char topic[300];
+    snprintf(topic, sizeof topic, "%s%s", cluster, RMQ_REPLY_TOPIC_SUFFIX);
+    rmq_msg_t *m = rmq_msg_new(topic, NULL, NULL, (void *)body, len, RMQ_MSG_F_COPY);
+    if (!m) return RMQ_ERR__NOMEM;
+    rmq_err_t e = rmq_msg_prop_set(m, RMQ_PROP_MSG_TYPE, RMQ_REPLY_MESSAGE_FLAG);
+    if (!e) e = rmq_msg_prop_set(m, RMQ_PROP_CORRELATION_ID, corr);
+    if (!e) e = rmq_msg_prop_set(m, RMQ_PROP_REPLY_TO_CLIENT, to);
+    if (!e && ttl) e = rmq_msg_prop_set(m, RMQ_PROP_MESSAGE_TTL, ttl);
+    if (!e) e = rmq_send_sync(p, m, r);
+    rmq_msg_destroy(m);
+    return e;
+}
+
 /* ---- lifetime ------------------------------------------------------------------------ */
 
 rmq_producer_t *rmq_producer_new(rmq_conf_t *c, char *err, size_t n) {
@@ -604,5 +790,6 @@ void rmq_producer_destroy(rmq_producer_t *p) {
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->fault.mu);
+    free(p->req_topics);
     free(p);
 }

@@ -229,6 +229,7 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
                       pq->mq.queue_id, rmq_strerror(e));
     rmq_rem_cmd_destroy(resp);
     if (!e) rmq_pull_nodes_set(&c->nodes, &pq->mq, suggest);
+    if (!e) rmq_pc_note_pull(c, pq, res.status == RMQ_PULL_FOUND ? res.n : 0);
     if (e) {
         if (e == RMQ_ERR__TIMEOUT || e == RMQ_ERR__CONN)
             rmq_instance_addr_failed(c->in, pq->pull_addr);
@@ -348,6 +349,8 @@ void rmq_pc_issue_pull(rmq_pq_t *pq) {
     if (!c->broadcast && (sysflag & RMQ_PULL_F_COMMIT_OFFSET)) pq->committed = commit;
     atomic_fetch_add(&c->refs, 1);
     rmq_strlcpy(pq->pull_addr, addr, sizeof pq->pull_addr);
+
+    pq->pull_t0 = rmq_mono_ms();
     if (rmq_instance_invoke_async(c->in, addr, req, PULL_TIMEOUT_MS, on_pull, pq) != RMQ_OK) {
         atomic_fetch_sub(&c->refs, 1);
         pull_later(pq, c->pull_delay_exc);
@@ -512,6 +515,7 @@ rmq_push_consumer_t *rmq_push_consumer_new(rmq_conf_t *conf, char *err, size_t n
     rmq_pull_nodes_init(&c->nodes);
     pthread_mutex_init(&c->pool_mu, NULL);
     pthread_cond_init(&c->pool_cv, NULL);
+    pthread_mutex_init(&c->stats_mu, NULL);
     return c;
 }
 
@@ -624,6 +628,9 @@ rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c) {
     c->member.rebalance = rmq_pc_rebalance;
     c->member.persist = persist;
     c->member.reset_offset = rmq_pc_reset_offset;
+    c->member.running_info = rmq_pc_running_info;
+    c->member.consume_direct = rmq_pc_consume_direct;
+    if (rmq_pc_stats_init(c)) return RMQ_ERR__NOMEM;
     char err[256];
     c->in = rmq_instance_get(c->conf, &c->member, err, sizeof err);
     if (c->in) c->log = rmq_instance_log(c->in);
@@ -703,6 +710,8 @@ static void consumer_free(rmq_push_consumer_t *c) {
         nx = pq->next;
         pq_free(pq);
     }
+    rmq_pc_stats_fini(c);
+    pthread_mutex_destroy(&c->stats_mu);
     for (int i = 0; i < c->nsubs; i++) rmq_sub_fini(&c->subs[i].sub);
     free(c->subs);
     free(c->threads);

@@ -46,6 +46,9 @@ typedef struct rmq_pq_s {
     uint64_t lock_ts;
     bool consuming;
     int later_rounds;
+    /* running info (ProcessQueueInfo): wall-clock ms, 0 never */
+    _Atomic int64_t last_pull_ts, last_consume_ts;
+    uint64_t pull_t0; /* mono ms the pull in flight was issued (one at a time per queue) */
     struct rmq_pq_s *next;
 } rmq_pq_t;
 
@@ -55,6 +58,18 @@ typedef struct rmq_consume_task_s {
     rmq_msg_t **msgs; /* concurrent: the batch; orderly: NULL */
     size_t n;
 } rmq_consume_task_t;
+
+/* Per-topic counters for GET_CONSUMER_RUNNING_INFO's statusTable (ConsumerStatsManager). */
+typedef struct {
+    _Atomic uint64_t pulls, pull_rt_ms, pulled_msgs;
+    _Atomic uint64_t consume_calls, consume_rt_ms, consumed_ok, consumed_failed;
+} rmq_cstats_t;
+
+/* A snapshot of the counters, for rates over a window. */
+typedef struct {
+    uint64_t ts_ms, pulls, pull_rt_ms, pulled_msgs, consume_calls, consume_rt_ms, consumed_ok,
+        consumed_failed;
+} rmq_cstats_snap_t;
 
 typedef struct {
     rmq_sub_t sub;
@@ -78,6 +93,12 @@ struct rmq_push_consumer_s {
     void *cb_op;
     rmq_csub_t *subs;
     int nsubs;
+    /* running info: stats[i] counts subs[i]'s topic (allocated at start, when subs is final);
+     * base/mid snapshots of the rate window (stats_mu) */
+    rmq_cstats_t *stats;
+    rmq_cstats_snap_t *snap_base, *snap_mid;
+    pthread_mutex_t stats_mu;
+    int64_t start_ts; /* wall ms of start */
     bool started;
     _Atomic bool stopping;
     _Atomic int refs;
@@ -124,6 +145,21 @@ void rmq_pc_task_release(rmq_consume_task_t *t);
 void *rmq_pc_pool_main(void *arg);
 /* Hand new messages of pq to the pool. */
 void rmq_pc_dispatch(rmq_push_consumer_t *c, rmq_pq_t *pq, rmq_msg_t **msgs, size_t n);
+
+/* ---- consumer_info.c -------------------------------------------------------------- */
+
+/* Run the listener on msgs of pq (or of mq when pq is NULL: consume directly), counting the
+ * call in the topic's stats and pq's last consume time. */
+rmq_consume_status_t rmq_pc_call_listener(rmq_push_consumer_t *c, rmq_pq_t *pq, const rmq_mq_t *mq,
+                                          rmq_msg_t *const *msgs, size_t n);
+/* A pull answered for pq (FOUND with n messages, or none): stats and last pull time. */
+void rmq_pc_note_pull(rmq_push_consumer_t *c, rmq_pq_t *pq, size_t n);
+/* Set up the stats at start (subs final). RMQ_ERR__NOMEM. */
+rmq_err_t rmq_pc_stats_init(rmq_push_consumer_t *c);
+void rmq_pc_stats_fini(rmq_push_consumer_t *c);
+/* Member hooks (instance.h): GET_CONSUMER_RUNNING_INFO and CONSUME_MESSAGE_DIRECTLY. */
+rmq_err_t rmq_pc_running_info(void *owner, bool jstack, rmq_buf_t *out);
+rmq_err_t rmq_pc_consume_direct(void *owner, rmq_msg_t *msg, const char *broker, rmq_buf_t *out);
 
 /* ---- rebalance.c ------------------------------------------------------------------- */
 

@@ -44,6 +44,7 @@
  *             committed copies, send-back of a committed message.
  *   text      UTF-8 raw, \u escapes, surrogate pairs, Go's \u003c: stored identically.
  *   vip       the listenPort-2 port, a 1 MiB body end to end.
+ *   reply     request-reply: SEND_REPLY_MESSAGE_V2 in, PUSH_REPLY_MESSAGE_TO_CLIENT out.
  *   shutdown  routes of every topic still present; both servers exit 0 on SIGTERM and logged
  *             no ERROR line or sanitizer report.
  *
@@ -2554,6 +2555,109 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* Request-reply as Java 4.9.8 (DefaultMQProducerImpl#request, MessageUtil.createReplyMessage):
+ * the requester heartbeats as a producer with its clientID; the replier sends
+ * SEND_REPLY_MESSAGE_V2 (325) to <cluster>_REPLY_TOPIC; the broker pushes
+ * PUSH_REPLY_MESSAGE_TO_CLIENT (326, a two-way request with ReplyMessageRequestHeader's fields
+ * as strings) on the requester's connection and answers the replier after the requester's
+ * SUCCESS, with the stored reply's offset msgId (storeReplyMessageEnable). A requester that is
+ * gone gets the replier SYSTEM_ERROR naming it. */
+static void test_request_reply(void **state) {
+    (void)state;
+    conn_t *rq = conn_open(br.port);
+    const char *hb = "{\"clientID\":\"127.0.0.1@rr#4242\",\"consumerDataSet\":[],"
+                     "\"producerDataSet\":[{\"groupName\":\"CLIENT_INNER_PRODUCER\"},"
+                     "{\"groupName\":\"pg_rr_req\"}]}";
+    frame_t *f = call(rq, JAVA, 34, NULL, hb, strlen(hb));
+    assert_int_equal(f->code, 0);
+    frame_free(f);
+    conn_t *rp = conn_open(br.port);
+    char e[1024];
+    snprintf(e, sizeof e,
+             "\"a\":\"pg_rr_rep\",\"b\":\"TestCluster_REPLY_TOPIC\",\"c\":\"TBW102\",\"d\":\"4\","
+             "\"e\":\"0\",\"f\":\"0\",\"g\":\"%" PRIu64 "\",\"h\":\"0\",\"i\":\"CORRELATION_ID"
+             "\\u00011-2-3\\u0002REPLY_TO_CLIENT\\u0001127.0.0.1@rr#4242\\u0002TTL\\u00013000"
+             "\\u0002MSG_TYPE\\u0001reply\\u0002CLUSTER\\u0001TestCluster\",\"j\":\"0\","
+             "\"k\":\"false\",\"m\":\"false\"",
+             mono_ms());
+    int o = req(rp, JAVA, 325, 0, e, "pong", 4);
+    frame_t *p = NULL;
+    uint64_t until = mono_ms() + TIMEOUT_MS;
+    while (!p && mono_ms() < until) {
+        frame_t *x = read_frame(rq, 1000);
+        if (x && x->code == 326 && !(x->flag & 1))
+            p = x;
+        else
+            frame_free(x);
+    }
+    assert_non_null(p);
+    if (getenv("RMQ_CONF_DUMP")) fprintf(stderr, "<< push: %s\n", p->hdr);
+    assert_int_equal(p->flag & 3, 0); /* a request the client must answer */
+    assert_true(p->ext_all_strings);
+    static const char *const need[] = {"producerGroup",
+                                       "topic",
+                                       "defaultTopic",
+                                       "defaultTopicQueueNums",
+                                       "queueId",
+                                       "sysFlag",
+                                       "bornTimestamp",
+                                       "flag",
+                                       "properties",
+                                       "reconsumeTimes",
+                                       "unitMode",
+                                       "bornHost",
+                                       "storeHost",
+                                       "storeTimestamp",
+                                       NULL};
+    for (const char *const *k = need; *k; k++) {
+        if (!ext(p, *k)) fprintf(stderr, "push lacks %s: %s\n", *k, p->hdr);
+        assert_non_null(ext(p, *k));
+    }
+    assert_string_equal(ext(p, "topic"), "TestCluster_REPLY_TOPIC");
+    assert_string_equal(ext(p, "producerGroup"), "pg_rr_rep");
+    assert_string_equal(ext(p, "unitMode"), "false");
+    assert_int_equal(ext_i64(p, "queueId"), 0);
+    assert_int_equal(ext_i64(p, "sysFlag"), 0);
+    assert_true(ext_i64(p, "storeTimestamp") > 0);
+    assert_true(ext_i64(p, "bornTimestamp") > 0);
+    char sh[64];
+    snprintf(sh, sizeof sh, "127.0.0.1:%d", br.port);
+    assert_string_equal(ext(p, "storeHost"), sh);
+    assert_true(strncmp(ext(p, "bornHost"), "127.0.0.1:", 10) == 0);
+    const char *pp = ext(p, "properties");
+    assert_non_null(strstr(pp, "CORRELATION_ID\0011-2-3"));
+    assert_non_null(strstr(pp, "REPLY_TO_CLIENT\001127.0.0.1@rr#4242"));
+    assert_non_null(strstr(pp, "PUSH_REPLY_TIME\001"));
+    assert_int_equal(p->body_len, 4);
+    assert_memory_equal(p->body, "pong", 4);
+    /* the Java client's answer: SUCCESS, same opaque, response flag */
+    req_o(rq, JAVA, 0, 1, p->opaque, NULL, NULL, 0);
+    frame_free(p);
+    f = await_resp(rp, o);
+    assert_int_equal(f->code, 0);
+    const char *mid = ext(f, "msgId");
+    assert_non_null(mid);
+    check_offset_msg_id(mid, strlen(mid));
+    assert_int_equal(ext_i64(f, "queueId"), 0);
+    assert_true(ext_i64(f, "queueOffset") >= 0);
+    frame_free(f);
+
+    /* the requester leaves: the next reply is refused, naming it */
+    conn_close(rq);
+    until = mono_ms() + TIMEOUT_MS;
+    for (;;) {
+        f = call(rp, JAVA, 325, e, "late", 4);
+        if (f->code != 0 || mono_ms() > until) break;
+        frame_free(f); /* the broker had not seen the close yet */
+        rmq_sleep_ms(100);
+    }
+    assert_int_equal(f->code, 1);
+    assert_non_null(f->remark);
+    assert_non_null(strstr(f->remark, "127.0.0.1@rr#4242"));
+    frame_free(f);
+    conn_close(rp);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_java_producer),  cmocka_unit_test(test_java_consumer),
@@ -2563,8 +2667,8 @@ int main(void) {
         cmocka_unit_test(test_batch),          cmocka_unit_test(test_held_pull),
         cmocka_unit_test(test_zlib_body),      cmocka_unit_test(test_transaction),
         cmocka_unit_test(test_delay_delivery), cmocka_unit_test(test_text_encoding),
-        cmocka_unit_test(test_vip_and_large),  cmocka_unit_test(test_routes_merged),
-        cmocka_unit_test(test_shutdown),
+        cmocka_unit_test(test_vip_and_large),  cmocka_unit_test(test_request_reply),
+        cmocka_unit_test(test_routes_merged),  cmocka_unit_test(test_shutdown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -52,7 +52,7 @@ static json_t *consume_stats(ctx_t *c, const char *group, const char *topic, dou
     return all;
 }
 
-static json_t *consumer_conn(ctx_t *c, const char *group, rmq_err_t *err) {
+json_t *adm_consumer_conn(ctx_t *c, const char *group, rmq_err_t *err) {
     char retry[300];
     snprintf(retry, sizeof retry, "%%RETRY%%%s", group);
     char **addrs = NULL;
@@ -69,6 +69,45 @@ static json_t *consumer_conn(ctx_t *c, const char *group, rmq_err_t *err) {
     free(addrs);
     *err = e;
     return cc;
+}
+
+/* "topic\001broker\001qid" -> client IP (the client id up to '@') of every queue the group's
+ * online clients hold, from their running info; NULL when none answered. */
+static json_t *queue_owners(ctx_t *c, const char *group) {
+    rmq_err_t e;
+    json_t *cc = adm_consumer_conn(c, group, &e);
+    if (!cc) return NULL;
+    json_t *own = json_object();
+    size_t i;
+    json_t *cn;
+    json_array_foreach(json_object_get(cc, "connectionSet"), i, cn) {
+        const char *id = adm_jstr(cn, "clientId");
+        json_t *info = adm_running_info(c, group, id, false, &e);
+        if (!info) continue;
+        char ip[256];
+        snprintf(ip, sizeof ip, "%s", id);
+        char *at = strchr(ip, '@');
+        if (at) *at = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(info, "mqTable"), k, v) {
+            rmq_mq_t mq;
+            if (!adm_mq_parse(k, &mq)) continue;
+            char key[400];
+            snprintf(key, sizeof key, "%s\001%s\001%d", mq.topic, mq.broker, mq.queue_id);
+            json_object_set_new(own, key, json_string(ip));
+        }
+        json_decref(info);
+    }
+    json_decref(cc);
+    return own;
+}
+
+static const char *owner_of(json_t *owners, const rmq_mq_t *mq) {
+    char key[400];
+    snprintf(key, sizeof key, "%s\001%s\001%d", mq->topic, mq->broker, mq->queue_id);
+    const char *ip = json_string_value(json_object_get(owners, key));
+    return ip ? ip : "NA";
 }
 
 int adm_cmd_consumer_progress(ctx_t *c) {
@@ -97,9 +136,10 @@ int adm_cmd_consumer_progress(ctx_t *c) {
         qsort(rows, n, sizeof *rows, adm_qrow_cmp);
         long long diff_total = 0;
         json_t *arr = c->json ? json_array() : NULL;
-        /* -s true adds the client IP column; this tool does not ask clients for their
-         * running info, so it prints Java's "NA" for an unknown owner */
+        /* -s true adds the client IP column: each online client's running info says which
+         * queues it holds (getMqAllocationsResult); "NA" for a queue nobody holds */
         bool ip = adm_opt_true(c, 's', NULL);
+        json_t *owners = ip ? queue_owners(c, group) : NULL;
         if (!arr && ip)
             printf("%-64s  %-32s  %-4s  %-20s  %-20s  %-20s  %-20s  %s\n", "#Topic", "#Broker Name",
                    "#QID", "#Broker Offset", "#Consumer Offset", "#Client IP", "#Diff",
@@ -123,7 +163,8 @@ int adm_cmd_consumer_progress(ctx_t *c) {
             else if (ip)
                 printf("%-64s  %-32s  %-4d  %-20lld  %-20lld  %-20s  %-20lld  %s\n",
                        rows[i].mq.topic, rows[i].mq.broker, rows[i].mq.queue_id,
-                       (long long)rows[i].a, (long long)rows[i].b, "NA", diff, lt);
+                       (long long)rows[i].a, (long long)rows[i].b, owner_of(owners, &rows[i].mq),
+                       diff, lt);
             else
                 printf("%-64s  %-32s  %-4d  %-20lld  %-20lld  %-20lld  %s\n", rows[i].mq.topic,
                        rows[i].mq.broker, rows[i].mq.queue_id, (long long)rows[i].a,
@@ -141,6 +182,7 @@ int adm_cmd_consumer_progress(ctx_t *c) {
         }
         free(rows);
         json_decref(tab);
+        json_decref(owners);
         return 0;
     }
     json_t *topics = adm_topic_list(c);
@@ -166,7 +208,7 @@ int adm_cmd_consumer_progress(ctx_t *c) {
         json_object_foreach(tab, key, v) diff +=
             adm_jint(v, "brokerOffset") - adm_jint(v, "consumerOffset");
         json_decref(tab);
-        json_t *cc = consumer_conn(c, groups[i], &e);
+        json_t *cc = adm_consumer_conn(c, groups[i], &e);
         json_t *conns = json_object_get(cc, "connectionSet");
         int count = (int)json_array_size(conns), minv = 0;
         size_t k;
@@ -201,7 +243,7 @@ int adm_cmd_consumer_progress(ctx_t *c) {
 int adm_cmd_consumer_connection(ctx_t *c) {
     const char *group = adm_opt(c, 'g', NULL);
     rmq_err_t e;
-    json_t *cc = consumer_conn(c, group, &e);
+    json_t *cc = adm_consumer_conn(c, group, &e);
     if (!cc) return adm_fail("consumer group %s: %s", group, adm_why(c, e));
     if (c->json) {
         adm_print_json(cc);

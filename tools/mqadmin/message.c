@@ -193,6 +193,7 @@ static int offset_id_addr(const char *id, char *addr, size_t n, char *off, size_
 
 int adm_cmd_query_msg_by_id(ctx_t *c) {
     const char *id = adm_opt(c, 'i', NULL), *topic = adm_opt(c, 't', NULL);
+    if (adm_opt(c, 'g', NULL) && adm_opt(c, 'd', NULL)) return adm_consume_directly(c, id);
     char addr[64], off[32];
     rmq_tool_msg_t *v = NULL;
     size_t n = 0;

@@ -110,5 +110,14 @@ int adm_cmd_consumer_progress(ctx_t *c);
 int adm_cmd_consumer_connection(ctx_t *c);
 int adm_cmd_reset_offset(ctx_t *c);
 int adm_cmd_update_sub_group(ctx_t *c);
+/* GET_CONSUMER_CONNECTION_LIST of group from one of its brokers (NULL with *err). */
+json_t *adm_consumer_conn(ctx_t *c, const char *group, rmq_err_t *err);
+/* ---- consumer_status.c ------------------------------------------------------------------- */
+/* GET_CONSUMER_RUNNING_INFO of client_id through a broker of group (NULL with *err). */
+json_t *adm_running_info(ctx_t *c, const char *group, const char *client_id, bool jstack,
+                         rmq_err_t *err);
+int adm_cmd_consumer_status(ctx_t *c);
+/* queryMsgById -g G -d clientId: consume the ids (comma-separated) directly on that client. */
+int adm_consume_directly(ctx_t *c, const char *ids);
 
 #endif

@@ -144,6 +144,28 @@ RMQ_API rmq_err_t rmq_send_batch_async(rmq_producer_t *p, rmq_msg_t *const *msgs
                                        rmq_send_cb cb, void *op);
 RMQ_API void rmq_producer_destroy(rmq_producer_t *p); /* flushes, waits for callbacks */
 
+/* Request-reply (RocketMQ 4.6+ DefaultMQProducer#request). The request is sent like any
+ * message with CORRELATION_ID, REPLY_TO_CLIENT (this client's id) and TTL set on m (the caller's
+ * message, as Java does); a consumer answers with rmq_reply and the broker pushes the reply
+ * back to this client. rmq_request waits up to timeout_ms: *reply new (rmq_msg_destroy), or
+ * RMQ_ERR__TIMEOUT when no reply came (nothing is left behind). rmq_request_async: cb runs once
+ * on the SDK's callback thread with the reply (taken: rmq_msg_destroy it) or the error
+ * (RMQ_ERR__TIMEOUT, or the send's), unless the call itself returns an error.
+ * rmq_producer_destroy waits for outstanding async requests. A reply whose requester is gone
+ * (or timed out) is logged and dropped. */
+typedef void (*rmq_request_cb)(rmq_producer_t *p, rmq_err_t e, rmq_msg_t *reply, void *op);
+RMQ_API rmq_err_t rmq_request(rmq_producer_t *p, const rmq_msg_t *m, int timeout_ms,
+                              rmq_msg_t **reply);
+RMQ_API rmq_err_t rmq_request_async(rmq_producer_t *p, const rmq_msg_t *m, int timeout_ms,
+                                    rmq_request_cb cb, void *op);
+/* Answer a received request (MessageUtil.createReplyMessage): body (copied) goes to
+ * <CLUSTER>_REPLY_TOPIC with the request's CORRELATION_ID, REPLY_TO_CLIENT and TTL, sent with
+ * SEND_REPLY_MESSAGE_V2. RMQ_OK once the broker pushed it to the requester (r may be NULL);
+ * RMQ_ERR_SYSTEM_ERROR when the requester is no longer connected; RMQ_ERR__INVALID_ARG when
+ * request is not a request-reply message. Any producer of the process may reply. */
+RMQ_API rmq_err_t rmq_reply(rmq_producer_t *p, const rmq_msg_t *request, const void *body,
+                            size_t len, rmq_send_result_t *r);
+
 /* Transactions */
 typedef enum { RMQ_TXN_COMMIT, RMQ_TXN_ROLLBACK, RMQ_TXN_UNKNOWN } rmq_txn_state_t;
 typedef rmq_txn_state_t (*rmq_txn_cb)(rmq_producer_t *p, const rmq_msg_t *half, void *op);
