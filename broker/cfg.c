@@ -66,7 +66,7 @@ const rmq_kv_def_t rmq_broker_cfg_defs[] = {
     RMQ_KV_STR("messageDelayLevel", C, message_delay_level,
                "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h", "delay levels"),
     RMQ_KV_INT("maxTopicLength", C, max_topic_length, 127, 1, 127, "longest topic name"),
-    RMQ_KV_STR("logFile", C, log_file, NULL, "log file (stderr is always written)"),
+    RMQ_KV_STR("logFile", C, log_file, NULL, "log file (then stderr is not written); SIGHUP reopens it"),
     RMQ_KV_STR("logLevel", C, log_level, "INFO", "ERROR, WARN, INFO or DEBUG"),
     RMQ_STORE_CFG_KV(C, store),
     RMQ_HA_CFG_KV(C, ha),
