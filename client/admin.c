@@ -583,7 +583,10 @@ rmq_err_t rmq_admin_reset_offset(rmq_admin_t *a, const char *group, const char *
     for (char **p = addrs; *p && e == RMQ_OK; p++) {
         char *js = NULL;
         e = rmq_admin_call_broker(a, *p, RMQ_REQ_INVOKE_BROKER_TO_RESET_OFFSET, kv, NULL, &js);
-        if (e == RMQ_ERR_CONSUMER_NOT_ONLINE) {
+        /* nobody online (or, from a RocketMQ 4.x broker, a group without offsets): the tool
+         * computes and writes the offsets itself, as ResetOffsetByTimeOldCommand */
+        if (e == RMQ_ERR_CONSUMER_NOT_ONLINE ||
+            (e == RMQ_ERR_SYSTEM_ERROR && strstr(a->err, "consumer group"))) {
             e = reset_old(a, *p, group, topic, ts_ms, force, &ov);
             continue;
         }
@@ -618,6 +621,7 @@ rmq_err_t rmq_admin_reset_offset(rmq_admin_t *a, const char *group, const char *
         return e;
     }
     if (ov.n) qsort(ov.v, ov.n, sizeof *ov.v, rmq_mq_cmp); /* mq is the first member */
+    set_err(a, "%s", ""); /* the fallback worked: no stale CONSUMER_NOT_ONLINE text */
     if (out)
         *out = ov.v;
     else

@@ -11,3 +11,10 @@ if(TARGET mqbroker AND TARGET mqnamesrv AND TARGET mqadmin AND TARGET mqbench AN
                        LIBS rmq_static Threads::Threads
                        DEPENDS mqnamesrv mqbroker mqadmin mqbench store_check TIMEOUT 240)
 endif()
+
+# mqadmin as a new operator meets it (issue 13): -h, hints, offline reset/progress, ids.
+if(TARGET mqbroker AND TARGET mqnamesrv AND TARGET mqadmin)
+  rmq_integration_test(0302-mqadmin-firsthour
+                       SOURCES ${CMAKE_CURRENT_LIST_DIR}/0302-mqadmin-firsthour.c
+                       LIBS rmq_static DEPENDS mqnamesrv mqbroker mqadmin TIMEOUT 180)
+endif()
