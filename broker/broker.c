@@ -625,7 +625,7 @@ static bool start(rmq_broker_t *b) {
     b->dispatch = rmq_broker_dispatch_new(x);
     if (!b->dispatch) return false;
 
-    rmq_rem_server_cfg_t scfg = {.host = "0.0.0.0",
+    rmq_rem_server_cfg_t scfg = {.host = b->cfg.bind_address ? b->cfg.bind_address : "0.0.0.0",
                                  .port = b->cfg.listen_port,
                                  .max_frame = (size_t)b->cfg.max_frame_length,
                                  .idle_ms = b->cfg.server_channel_max_idle_seconds * 1000,

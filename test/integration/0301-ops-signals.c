@@ -7,6 +7,8 @@
  *   the truncated file's start (no hole of NUL bytes, every line whole).
  * - With logFile set nothing is written to stderr (systemd would journal every line twice).
  * - --version on every binary names the project version and the RocketMQ version spoken. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -225,6 +228,70 @@ static void test_broker_sighup(void **state) {
     rmq_rm_rf(ns.dir);
 }
 
+/* 1 when ip:port accepts a TCP connection, 0 when refused. */
+static int accepts(const char *ip, int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    inet_pton(AF_INET, ip, &a.sin_addr);
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+static int wait_accepts(const char *ip, int port) {
+    for (int i = 0; i < 2000; i++) {
+        if (accepts(ip, port)) return 0;
+        rmq_sleep_ms(10);
+    }
+    return -1;
+}
+
+/* bindAddress=127.0.0.2: the NameServer's port, and the broker's main, fast and HA ports,
+ * accept there and refuse on 127.0.0.1. */
+static void test_bind_address(void **state) {
+    rmq_proc_t ns = {0}, br = {0};
+    assert_int_equal(rmq_mkdtemp("rmq-bind", ns.dir, sizeof ns.dir), 0);
+    ns.port = rmq_free_port();
+    snprintf(ns.conf, sizeof ns.conf, "%s/ns.conf", ns.dir);
+    snprintf(ns.log, sizeof ns.log, "%s/ns.out", ns.dir);
+    FILE *f = fopen(ns.conf, "w");
+    fprintf(f, "listenPort=%d\nbindAddress=127.0.0.2\nkvConfigPath=%s/kv.json\n", ns.port, ns.dir);
+    fclose(f);
+    char bin[512];
+    rmq_bin_path("mqnamesrv", bin, sizeof bin);
+    char *nargv[] = {bin, "-c", ns.conf, NULL};
+    assert_int_equal(rmq_spawn(&ns, bin, nargv), 0);
+    assert_int_equal(wait_accepts("127.0.0.2", ns.port), 0);
+    assert_false(accepts("127.0.0.1", ns.port));
+
+    assert_int_equal(rmq_broker_prepare(&br), 0); /* port p with p - 2 and p + 1 free */
+    snprintf(br.conf, sizeof br.conf, "%s/broker.conf", br.dir);
+    snprintf(br.log, sizeof br.log, "%s/broker.out", br.dir);
+    f = fopen(br.conf, "w");
+    fprintf(f,
+            "brokerName=bind-test\nlistenPort=%d\nbindAddress=127.0.0.2\nbrokerIP1=127.0.0.2\n"
+            "namesrvAddr=127.0.0.2:%d\nstorePathRootDir=%s/store\n"
+            "mappedFileSizeCommitLog=4194304\n",
+            br.port, ns.port, br.dir);
+    fclose(f);
+    rmq_bin_path("mqbroker", bin, sizeof bin);
+    char *bargv[] = {bin, "-c", br.conf, NULL};
+    assert_int_equal(rmq_spawn(&br, bin, bargv), 0);
+    int ports[] = {br.port, br.port - 2, br.port + 1}; /* main, fast, HA */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(wait_accepts("127.0.0.2", ports[i]), 0);
+        assert_false(accepts("127.0.0.1", ports[i]));
+    }
+    int st = rmq_proc_stop(&br, SIGTERM);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    st = rmq_proc_stop(&ns, SIGTERM);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    rmq_rm_rf(br.dir);
+    rmq_rm_rf(ns.dir);
+}
+
 static void test_version(void **state) {
     const char *bins[] = {"mqnamesrv", "mqbroker", "mqadmin", "mqbench", "store_check"};
     for (size_t i = 0; i < sizeof bins / sizeof bins[0]; i++) {
@@ -246,6 +313,7 @@ static void test_version(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),
+        cmocka_unit_test(test_bind_address),
         cmocka_unit_test(test_namesrv_rotation),
         cmocka_unit_test(test_broker_sighup),
     };

@@ -393,7 +393,7 @@ int adm_cmd_send_message(ctx_t *c) {
         rmq_conf_destroy(conf);
         return adm_fail("cannot start a producer: %s", err);
     }
-    rmq_msg_t *m = rmq_msg_new(topic, tags, keys, (void *)body, strlen(body), RMQ_MSG_F_COPY);
+    rmq_msg_t *m = rmq_msg_new(topic, tags, keys, body, strlen(body), RMQ_MSG_F_COPY);
     rmq_send_result_t r;
     memset(&r, 0, sizeof r);
     rmq_err_t e;

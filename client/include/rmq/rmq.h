@@ -75,9 +75,11 @@ RMQ_API void rmq_conf_destroy(rmq_conf_t *c);
 #define RMQ_MSG_F_COPY 0x1 /* SDK copies body */
 #define RMQ_MSG_F_FREE 0x2 /* SDK free()s body when the message is destroyed */
 /* New message; tags and keys may be NULL; keys are space-separated. Without a flag the body is
- * borrowed and must outlive the message. */
-RMQ_API rmq_msg_t *rmq_msg_new(const char *topic, const char *tags, const char *keys, void *body,
-                               size_t len, int flags);
+ * borrowed and must outlive the message (the SDK never writes to it). RMQ_MSG_F_FREE hands over
+ * a malloc()ed body the SDK later free()s: the parameter is const only so that string literals
+ * and const buffers pass without a cast from C and C++; a malloc()ed pointer converts itself. */
+RMQ_API rmq_msg_t *rmq_msg_new(const char *topic, const char *tags, const char *keys,
+                               const void *body, size_t len, int flags);
 RMQ_API rmq_err_t rmq_msg_set_property(rmq_msg_t *m, const char *k, const char *v);
 /* Property value or NULL (borrowed, valid while m lives). */
 RMQ_API const char *rmq_msg_property(const rmq_msg_t *m, const char *k);
