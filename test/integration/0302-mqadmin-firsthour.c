@@ -5,7 +5,7 @@
  * - resetOffsetByTime on a group that never committed (no consumer online) works, and then
  *   consumerProgress shows its rows; a group with no offsets anywhere gets a hint;
  * - queryMsgById takes the id sendMessage prints (a client UNIQ_KEY) without -t, and an
- *   offset msg id too;
+ *   offset msg id too; so does the SDK's rmq_query_by_id with no topic;
  * - the SDK's offline reset returns OK and clears rmq_admin_last_error. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -182,6 +182,14 @@ static void test_offline_group_reset_progress_and_ids(void **st) {
     assert_non_null(a);
     assert_int_equal(rmq_reset_offset_by_time(a, "cgFresh2", "FirstHour", 0), RMQ_OK);
     assert_string_equal(rmq_admin_last_error(a), "");
+    /* the SDK's look-up by the id a send returns, without its topic */
+    rmq_msg_t *m = NULL;
+    assert_int_equal(rmq_query_by_id(a, NULL, id, &m), RMQ_OK);
+    assert_string_equal(rmq_msg_topic(m), "FirstHour");
+    rmq_msg_destroy(m);
+    assert_int_equal(rmq_query_by_id(a, NULL, "0123456789ABCDEF0123456789ABCDEF", &m),
+                     RMQ_ERR_QUERY_NOT_FOUND);
+    assert_non_null(strstr(rmq_admin_last_error(a), "0123456789ABCDEF0123456789ABCDEF"));
     rmq_admin_destroy(a);
 }
 

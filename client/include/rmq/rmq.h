@@ -207,8 +207,9 @@ RMQ_API rmq_admin_t *rmq_admin_new(rmq_conf_t *c, char *err, size_t n); /* takes
 RMQ_API void rmq_admin_destroy(rmq_admin_t *a);
 RMQ_API rmq_err_t rmq_query_by_key(rmq_admin_t *a, const char *topic, const char *key, int max_msgs,
                                    int64_t begin_ms, int64_t end_ms, rmq_msg_t ***msgs, size_t *n);
-/* By offset id (32/56 hex) or, failing that, by unique key in topic (topic may be NULL for an
- * offset id). *msg new. */
+/* By offset id (32/56 hex) or, failing that, by unique key (the id a send returns) in topic;
+ * with topic NULL a unique key is looked for in every topic the NameServer knows (slower).
+ * *msg new. */
 RMQ_API rmq_err_t rmq_query_by_id(rmq_admin_t *a, const char *topic, const char *id,
                                   rmq_msg_t **msg);
 RMQ_API rmq_err_t rmq_reset_offset_by_time(rmq_admin_t *a, const char *group, const char *topic,
