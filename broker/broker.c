@@ -71,7 +71,7 @@ typedef struct rmq_broker_s {
     rmq_rem_client_t *client; /* NameServers; on the loop */
     rmq_broker_dispatch_t *dispatch;
     /* shutdown (on the loop) */
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_timer_t reg_timer, offset_timer, stop_timer, final_timer;
     uv_timer_t learn_timer; /* slave: re-register every 2 s until the master is known */
     int state;
@@ -360,6 +360,7 @@ static void finish(rmq_broker_t *b) {
     rmq_mailbox_close(&x->mailbox, on_mailbox_closed);
     close_handle((uv_handle_t *)&b->sigterm);
     close_handle((uv_handle_t *)&b->sigint);
+    close_handle((uv_handle_t *)&b->sighup);
     close_handle((uv_handle_t *)&b->reg_timer);
     close_handle((uv_handle_t *)&b->offset_timer);
     close_handle((uv_handle_t *)&b->stop_timer);
@@ -425,6 +426,14 @@ static void begin_shutdown(rmq_broker_t *b, const char *why) {
     rmq_broker_metrics_close(b->ctx.metrics); /* reads the managers closed from here on */
     b->ctx.metrics = NULL;
     uv_timer_start(&b->stop_timer, on_stop_tick, 0, 10);
+}
+
+/* SIGHUP: logrotate rotated the log file; reopen it by name and keep serving. */
+static void on_sighup(uv_signal_t *s, int signum) {
+    if (rmq_log_reopen() != 0)
+        RMQ_LOG_WARN("broker", "SIGHUP: cannot reopen the log file; still writing the old one");
+    else
+        RMQ_LOG_INFO("broker", "SIGHUP: log file reopened");
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -643,7 +652,7 @@ static bool start(rmq_broker_t *b) {
     b->dispatch = rmq_broker_dispatch_new(x);
     if (!b->dispatch) return false;
 
-    rmq_rem_server_cfg_t scfg = {.host = "0.0.0.0",
+    rmq_rem_server_cfg_t scfg = {.host = b->cfg.bind_address ? b->cfg.bind_address : "0.0.0.0",
                                  .port = b->cfg.listen_port,
                                  .max_frame = (size_t)b->cfg.max_frame_length,
                                  .idle_ms = b->cfg.server_channel_max_idle_seconds * 1000,
@@ -698,6 +707,9 @@ static bool start(rmq_broker_t *b) {
     b->sigterm.data = b->sigint.data = b;
     uv_signal_start(&b->sigterm, on_signal, SIGTERM);
     uv_signal_start(&b->sigint, on_signal, SIGINT);
+    uv_signal_init(&b->loop, &b->sighup);
+    b->sighup.data = b;
+    uv_signal_start(&b->sighup, on_sighup, SIGHUP);
     uv_timer_init(&b->loop, &b->reg_timer);
     uv_timer_init(&b->loop, &b->offset_timer);
     uv_timer_init(&b->loop, &b->stop_timer);

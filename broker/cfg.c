@@ -25,6 +25,10 @@ const rmq_kv_def_t rmq_broker_cfg_defs[] = {
     RMQ_KV_I64("brokerId", C, broker_id, 0, 0, 1LL << 40, "0 = master, > 0 = slave"),
     RMQ_KV_STR("namesrvAddr", C, namesrv_addr, NULL, "NameServers, host:port;host:port"),
     RMQ_KV_INT("listenPort", C, listen_port, 10911, 1, 65535, "remoting port"),
+    /* RocketMQ 5's NettyServerConfig.bindAddress; its fast port copies that config, so one key
+     * serves both; the HA port follows it unless haListenHost is set */
+    RMQ_KV_STR("bindAddress", C, bind_address, "0.0.0.0",
+               "local address the remoting (listenPort), fast (listenPort - 2) and HA ports bind"),
     RMQ_KV_STR("brokerIP1", C, broker_ip1, NULL,
                "advertised address and store host (default: first non-loopback IPv4)"),
     RMQ_KV_STR("brokerIP2", C, broker_ip2, NULL, "HA address advertised to slaves (= brokerIP1)"),
@@ -71,7 +75,8 @@ const rmq_kv_def_t rmq_broker_cfg_defs[] = {
     RMQ_KV_STR("messageDelayLevel", C, message_delay_level,
                "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h", "delay levels"),
     RMQ_KV_INT("maxTopicLength", C, max_topic_length, 127, 1, 127, "longest topic name"),
-    RMQ_KV_STR("logFile", C, log_file, NULL, "log file (stderr is always written)"),
+    RMQ_KV_STR("logFile", C, log_file, NULL,
+               "log file (then stderr is not written); SIGHUP reopens it"),
     RMQ_KV_STR("logLevel", C, log_level, "INFO", "ERROR, WARN, INFO or DEBUG"),
     RMQ_KV_ENUM("metricsExporterType", C, metrics_exporter_type, 0, rmq_broker_metrics_types,
                 "PROM serves Prometheus text on metricsPromExporterPort; DISABLE (default) off"),
@@ -127,6 +132,10 @@ rmq_err_t rmq_broker_cfg_finish(rmq_broker_cfg_t *cfg, char *err, size_t errlen)
     char e[256];
     if (!cfg->broker_ip2 || !*cfg->broker_ip2)
         rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, cfg, "brokerIP2", cfg->broker_ip1, e,
+                   sizeof e);
+    if (!cfg->ha.ha_listen_host || !*cfg->ha.ha_listen_host)
+        rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, cfg, "haListenHost",
+                   cfg->bind_address && *cfg->bind_address ? cfg->bind_address : "0.0.0.0", e,
                    sizeof e);
     /* 4.9.x overwrites the configured value (broker.md 9.1) */
     if (cfg->ha.ha_listen_port != 10912 && cfg->ha.ha_listen_port != cfg->listen_port + 1)

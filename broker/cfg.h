@@ -42,6 +42,7 @@ typedef struct {
     int64_t broker_id;                       /* brokerId, 0 = master */
     char *namesrv_addr;                      /* namesrvAddr "h:p;h:p" */
     int listen_port;                         /* listenPort, 10911 */
+    char *bind_address;                      /* bindAddress, 0.0.0.0 (main, fast, HA ports) */
     char *broker_ip1;                        /* brokerIP1, first non-loopback IPv4 if unset */
     char *broker_ip2;                        /* brokerIP2 (HA), = brokerIP1 if unset */
     int broker_role;                         /* brokerRole ASYNC_MASTER|SYNC_MASTER|SLAVE */

@@ -39,7 +39,7 @@ typedef struct {
 #define RMQ_HA_CFG_KV(T, m)                                                                      \
     RMQ_KV_INT("haListenPort", T, m.ha_listen_port, 10912, 0, 65535,                            \
                "HA port (RocketMQ 4.9 forces listenPort + 1)"),                                  \
-    RMQ_KV_STR("haListenHost", T, m.ha_listen_host, "0.0.0.0", "HA listener address"),          \
+    RMQ_KV_STR("haListenHost", T, m.ha_listen_host, NULL, "HA listener address (= bindAddress)"), \
     RMQ_KV_STR("haMasterAddress", T, m.ha_master_address, NULL,                                 \
                "slave: master HA address ip:port (else learned from the NameServer)"),           \
     RMQ_KV_INT("haSendHeartbeatInterval", T, m.ha_send_heartbeat_interval, 5000, 10, 3600000,   \

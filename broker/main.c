@@ -1,4 +1,6 @@
 /* mqbroker: parse broker.conf (-c), -n, -p, -D overrides; set up logging; run the broker. */
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -21,9 +23,13 @@ int main(int argc, char **argv) {
         rmq_kv_free(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg);
         return 2;
     }
-    /* stderr always (the foreground and the test harness read it); the file when configured. */
+    /* The file when configured, else stderr (the foreground and the test harness read it); not
+     * both, or under systemd every line lands twice in the journal. */
     rmq_log_close();
-    if (rmq_log_open(cfg.log_file, (rmq_log_lvl_t)rmq_log_level_parse(cfg.log_level), true) != 0) {
+    bool to_file = cfg.log_file && *cfg.log_file;
+    signal(SIGHUP, SIG_IGN); /* until the loop's handler is installed: never die of it */
+    if (rmq_log_open(to_file ? cfg.log_file : NULL,
+                     (rmq_log_lvl_t)rmq_log_level_parse(cfg.log_level), !to_file) != 0) {
         fprintf(stderr, "mqbroker: cannot open logFile %s\n", cfg.log_file);
         rmq_kv_free(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg);
         return 2;

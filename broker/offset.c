@@ -508,14 +508,10 @@ RMQ_BROKER_HANDLER(rmq_broker_offset_on_reset) {
         free(offs);
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
     }
-    /* RocketMQ 4.x refuses a group without offsets for the topic; a queue the group never
-     * committed (a partial assignment) simply gets the target, as 5.x's server-side reset */
-    if (!rmq_broker_offsets_has(b->offsets, group, topic)) {
-        free(qids);
-        free(offs);
-        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "THe consumer group <%s> not exist",
-                              group);
-    }
+    /* A queue the group never committed (a new group, or a partial assignment) gets the
+     * target, as 5.x's server-side reset: an operator can place a group before its first
+     * start. (RocketMQ 4.x's broker refused a group without offsets, "THe consumer group <g>
+     * not exist"; the SDK's admin falls back to its own reset on that answer.) */
     size_t k = 0;
     for (int q = 0; q < n; q++) {
         if (only_qid >= 0 && q != only_qid) continue;

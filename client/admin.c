@@ -425,7 +425,14 @@ static rmq_err_t view_by_offset_id(rmq_admin_t *a, const char *id, rmq_msg_t **m
         return RMQ_ERR__INVALID_ARG;
     }
     size_t iplen = nb - 12;
-    int port = (int)rmq_get_be32(raw + iplen);
+    uint32_t uport = rmq_get_be32(raw + iplen);
+    /* a client UNIQ_KEY has the IPv4 id's length; its pid and hash bytes stand where the port
+     * is, so a "port" outside 1..65535 means it is not an offset id */
+    if (uport == 0 || uport > 65535) {
+        set_err(a, "%s is not an offset message id", id);
+        return RMQ_ERR__INVALID_ARG;
+    }
+    int port = (int)uport;
     int64_t off = (int64_t)rmq_get_be64(raw + iplen + 4);
     char addr[80], offs[24];
     if (iplen == 4)
@@ -475,7 +482,40 @@ rmq_err_t rmq_query_by_id(rmq_admin_t *a, const char *topic, const char *id, rmq
             return RMQ_OK;
         }
     }
-    return view_by_offset_id(a, id, msg);
+    rmq_err_t e = view_by_offset_id(a, id, msg);
+    if (e == RMQ_OK || topic) return e;
+    /* a unique key without its topic: the index is per topic, so ask each topic the NameServer
+     * knows until one has it */
+    char *js = NULL;
+    if (rmq_admin_call_namesrv(a, RMQ_REQ_GET_ALL_TOPIC_LIST_FROM_NAMESERVER, NULL, NULL, &js) !=
+        RMQ_OK)
+        return e;
+    json_t *root = load_json(js);
+    free(js);
+    size_t i;
+    json_t *t;
+    rmq_err_t qe = RMQ_ERR_QUERY_NOT_FOUND;
+    json_array_foreach(json_object_get(root, "topicList"), i, t) {
+        const char *name = json_string_value(t);
+        rmq_msg_t **v = NULL;
+        size_t n = 0;
+        if (!name || rmq_query_by_unique_key(a, name, id, &v, &n) != RMQ_OK || n == 0) continue;
+        *msg = v[0];
+        for (size_t k = 1; k < n; k++) rmq_msg_destroy(v[k]);
+        free(v);
+        qe = RMQ_OK;
+        break;
+    }
+    json_decref(root);
+    if (qe == RMQ_OK) {
+        set_err(a, "%s", "");
+        return RMQ_OK;
+    }
+    set_err(a,
+            "no message with id %s: not an offset id of a reachable broker, nor a unique key of "
+            "any topic",
+            id);
+    return RMQ_ERR_QUERY_NOT_FOUND;
 }
 
 /* ---- reset offsets ------------------------------------------------------------------------ */
@@ -583,7 +623,10 @@ rmq_err_t rmq_admin_reset_offset(rmq_admin_t *a, const char *group, const char *
     for (char **p = addrs; *p && e == RMQ_OK; p++) {
         char *js = NULL;
         e = rmq_admin_call_broker(a, *p, RMQ_REQ_INVOKE_BROKER_TO_RESET_OFFSET, kv, NULL, &js);
-        if (e == RMQ_ERR_CONSUMER_NOT_ONLINE) {
+        /* nobody online (or, from a RocketMQ 4.x broker, a group without offsets): the tool
+         * computes and writes the offsets itself, as ResetOffsetByTimeOldCommand */
+        if (e == RMQ_ERR_CONSUMER_NOT_ONLINE ||
+            (e == RMQ_ERR_SYSTEM_ERROR && strstr(a->err, "consumer group"))) {
             e = reset_old(a, *p, group, topic, ts_ms, force, &ov);
             continue;
         }
@@ -618,6 +661,7 @@ rmq_err_t rmq_admin_reset_offset(rmq_admin_t *a, const char *group, const char *
         return e;
     }
     if (ov.n) qsort(ov.v, ov.n, sizeof *ov.v, rmq_mq_cmp); /* mq is the first member */
+    set_err(a, "%s", ""); /* the fallback worked: no stale CONSUMER_NOT_ONLINE text */
     if (out)
         *out = ov.v;
     else

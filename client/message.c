@@ -16,7 +16,7 @@ rmq_msg_t *rmq_msg_alloc(void) {
     return m;
 }
 
-rmq_msg_t *rmq_msg_new(const char *topic, const char *tags, const char *keys, void *body,
+rmq_msg_t *rmq_msg_new(const char *topic, const char *tags, const char *keys, const void *body,
                        size_t len, int flags) {
     if (!topic || !*topic || (len && !body)) return NULL;
     rmq_msg_t *m = rmq_msg_alloc();
@@ -28,9 +28,9 @@ rmq_msg_t *rmq_msg_new(const char *topic, const char *tags, const char *keys, vo
         if (!m->body) goto fail;
         if (len) memcpy(m->body, body, len);
         m->own_body = true;
-        if (flags & RMQ_MSG_F_FREE) free(body);
+        if (flags & RMQ_MSG_F_FREE) free((void *)body); /* the caller gave it away */
     } else {
-        m->body = body;
+        m->body = (void *)body; /* borrowed: never written; owned (F_FREE): freed once */
         m->own_body = (flags & RMQ_MSG_F_FREE) != 0;
     }
     m->body_len = len;

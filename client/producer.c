@@ -166,19 +166,28 @@ static rmq_err_t pick(rmq_producer_t *p, const char *topic, const char *last_bro
                       char *addr, size_t addrsz) {
     rmq_topic_info_t *ti = NULL;
     rmq_err_t e = rmq_instance_route(p->in, topic, false, true, &ti);
-    if (e) return e;
+    if (e) {
+        RMQ_ILOG_WARN(p->log, MOD,
+                      "no route for topic %s: %s (create it: mqadmin updateTopic -t %s)", topic,
+                      rmq_strerror(e), topic);
+        return e;
+    }
     if (ti->npub == 0) {
         rmq_topic_info_release(ti);
+        RMQ_ILOG_WARN(p->log, MOD, "no route for topic %s: no writable queue", topic);
         return RMQ_ERR__NO_ROUTE;
     }
     int i = rmq_select_queue(ti->pub, ti->npub, &p->rr, last_broker,
                              p->fault_enable ? &p->fault : NULL, (int64_t)rmq_mono_ms());
     *mq = ti->pub[i];
     const char *a = rmq_route_master(ti->route, mq->broker);
-    if (!a)
+    if (!a) {
+        RMQ_ILOG_WARN(p->log, MOD, "no route for topic %s: broker %s has no master now", topic,
+                      mq->broker);
         e = RMQ_ERR__NO_ROUTE;
-    else
+    } else {
         rmq_strlcpy(addr, a, addrsz);
+    }
     rmq_topic_info_release(ti);
     return e;
 }
@@ -209,7 +218,11 @@ static rmq_err_t send_enc_sync(rmq_producer_t *p, const enc_t *enc, const rmq_mq
                     rmq_topic_info_release(ti);
                     e = rmq_instance_broker_addr(p->in, mq.broker, addr, sizeof addr);
                 }
-                if (e) return RMQ_ERR__NO_ROUTE;
+                if (e) {
+                    RMQ_ILOG_WARN(p->log, MOD, "no route for topic %s: no master of broker %s",
+                                  mq.topic, mq.broker);
+                    return RMQ_ERR__NO_ROUTE;
+                }
             }
         } else {
             e = pick(p, enc->topic, last[0] ? last : NULL, &mq, addr, sizeof addr);

@@ -51,7 +51,11 @@ rmq_err_t rmq_fetch_queues(rmq_pull_consumer_t *c, const char *topic, rmq_mq_t *
     if (!c || !topic || !mqs || !n) return RMQ_ERR__INVALID_ARG;
     rmq_topic_info_t *ti = NULL;
     rmq_err_t e = rmq_instance_route(c->in, topic, true, false, &ti);
-    if (e) return e;
+    if (e) {
+        RMQ_ILOG_WARN(rmq_instance_log(c->in), "pull", "no route for topic %s: %s", topic,
+                      rmq_strerror(e));
+        return e;
+    }
     rmq_mq_t *arr = malloc((size_t)(ti->nsub ? ti->nsub : 1) * sizeof(*arr));
     if (!arr) {
         rmq_topic_info_release(ti);

@@ -247,8 +247,12 @@ int rmq_kv_main_args(int argc, char **argv, const char *prog, const rmq_kv_def_t
     if (!ovr) return -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: %s [-c FILE] %s[-p] [-D key=value]... [-h]\n"
+        if (rmq_is_version_arg(a, 1)) {
+            rmq_print_version(prog);
+            free(ovr);
+            return 1;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("usage: %s [-c FILE] %s[-p] [-D key=value]... [-h] [-v|--version]\n"
                    "  -c FILE   configuration file (key=value)\n"
                    "%s"
                    "  -p        print the effective configuration and exit\n"

@@ -16,6 +16,7 @@ volatile int rmq_log_level_ = RMQ_LOG_LVL_OFF;
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_file;
+static char log_path[4096]; /* log_file's path, for rmq_log_reopen() */
 static bool log_stderr;
 static rmq_log_cb log_cb;
 static void *log_cb_opaque;
@@ -33,11 +34,31 @@ int rmq_log_open(const char *file, rmq_log_lvl_t lvl, bool to_stderr) {
     pthread_mutex_lock(&log_mu);
     if (log_file) fclose(log_file);
     log_file = f;
+    snprintf(log_path, sizeof log_path, "%s", f ? file : "");
     log_stderr = to_stderr;
     log_cb = NULL;
     rmq_log_level_ = lvl;
     pthread_mutex_unlock(&log_mu);
     return 0;
+}
+
+int rmq_log_reopen(void) {
+    pthread_mutex_lock(&log_mu);
+    int rc = 0;
+    if (log_path[0]) {
+        /* "a" is O_APPEND: after a copytruncate the next line lands at the file's new end (0),
+         * and after a rename the path names the new file. Keep the old stream on failure. */
+        FILE *f = fopen(log_path, "a");
+        if (f) {
+            setvbuf(f, NULL, _IOLBF, 0);
+            if (log_file) fclose(log_file);
+            log_file = f;
+        } else {
+            rc = -1;
+        }
+    }
+    pthread_mutex_unlock(&log_mu);
+    return rc;
 }
 
 void rmq_log_set_cb(rmq_log_cb cb, void *opaque, rmq_log_lvl_t lvl) {
@@ -56,6 +77,7 @@ void rmq_log_close(void) {
     pthread_mutex_lock(&log_mu);
     if (log_file) fclose(log_file);
     log_file = NULL;
+    log_path[0] = 0;
     log_cb = NULL;
     rmq_log_level_ = RMQ_LOG_LVL_OFF;
     pthread_mutex_unlock(&log_mu);

@@ -24,6 +24,10 @@ typedef void (*rmq_log_cb)(int lvl, const char *line, void *opaque);
 
 /* Log to file (appended; NULL for none) and, if to_stderr, to stderr. 0 or -errno. */
 int rmq_log_open(const char *file, rmq_log_lvl_t lvl, bool to_stderr);
+/* Reopen the log file by its path (SIGHUP after logrotate, both the copytruncate and the create
+ * style); a no-op without a file. 0, or -1 when the path cannot be opened (the old stream stays).
+ */
+int rmq_log_reopen(void);
 /* Route every line to cb instead of files (the SDK's configured log callback). */
 void rmq_log_set_cb(rmq_log_cb cb, void *opaque, rmq_log_lvl_t lvl);
 void rmq_log_set_level(rmq_log_lvl_t lvl);

@@ -2,9 +2,25 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <zlib.h>
+
+#include "rmq/rmq_codes.h"
+
+#ifndef RMQ_VERSION
+#define RMQ_VERSION "unknown"
+#endif
+
+void rmq_print_version(const char *prog) {
+    printf("%s %s (rmq), speaks Apache RocketMQ 4.9.8 remoting (version %d)\n", prog, RMQ_VERSION,
+           RMQ_REM_VERSION);
+}
+
+int rmq_is_version_arg(const char *arg, int allow_v) {
+    return arg && (!strcmp(arg, "--version") || (allow_v && !strcmp(arg, "-v")));
+}
 
 int64_t rmq_now_ms(void) {
     struct timespec ts;

@@ -8,6 +8,12 @@
 #include <string.h>
 
 /* Wall-clock milliseconds since the epoch (timestamps that go on the wire or disk). */
+/* "<prog> <rmq version> (rmq), Apache RocketMQ remoting 4.9.8 (version 409)" on stdout: every
+ * binary's --version. */
+void rmq_print_version(const char *prog);
+/* True when arg is "--version" (or "-v" when allow_v): the check every main() makes. */
+int rmq_is_version_arg(const char *arg, int allow_v);
+
 int64_t rmq_now_ms(void);
 /* Monotonic clocks for timeouts and intervals. */
 uint64_t rmq_mono_ms(void);

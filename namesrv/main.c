@@ -9,7 +9,7 @@
 #include "namesrv/namesrv.h"
 
 typedef struct {
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     rmq_ns_t *ns;
     bool stopping;
 } app_t;
@@ -18,6 +18,15 @@ static void on_ns_done(void *arg) {
     app_t *app = arg;
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->sighup, NULL);
+}
+
+/* SIGHUP: logrotate rotated the log file; reopen it by name and keep serving. */
+static void on_sighup(uv_signal_t *h, int signum) {
+    if (rmq_log_reopen() != 0)
+        RMQ_LOG_WARN("namesrv", "SIGHUP: cannot reopen the log file; still writing the old one");
+    else
+        RMQ_LOG_INFO("namesrv", "SIGHUP: log file reopened");
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -44,12 +53,15 @@ int main(int argc, char **argv) {
     }
     /* rmq_ns_log_levels follows rmq_log_lvl_t from ERROR (0); "OFF" is index 4 */
     rmq_log_lvl_t lvl = cfg.log_level == 4 ? RMQ_LOG_LVL_OFF : (rmq_log_lvl_t)cfg.log_level;
-    if (rmq_log_open(cfg.log_file && *cfg.log_file ? cfg.log_file : NULL, lvl, true)) {
+    /* With logFile set, lines go to the file only (under systemd stderr is the journal too). */
+    bool to_file = cfg.log_file && *cfg.log_file;
+    if (rmq_log_open(to_file ? cfg.log_file : NULL, lvl, !to_file)) {
         fprintf(stderr, "mqnamesrv: cannot open logFile %s\n", cfg.log_file);
         rmq_kv_free(rmq_ns_cfg_defs, rmq_ns_cfg_ndefs, &cfg);
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN); /* until the loop's handler is installed: never die of it */
 
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -71,6 +83,9 @@ int main(int argc, char **argv) {
     app.sigint.data = app.sigterm.data = &app;
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+    uv_signal_init(&loop, &app.sighup);
+    app.sighup.data = &app;
+    uv_signal_start(&app.sighup, on_sighup, SIGHUP);
 
     uv_run(&loop, UV_RUN_DEFAULT);
     int lrc = uv_loop_close(&loop);

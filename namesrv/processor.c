@@ -44,7 +44,7 @@ const rmq_kv_def_t rmq_ns_cfg_defs[] = {
     RMQ_KV_ENUM("logLevel", rmq_ns_cfg_t, log_level, 2, rmq_ns_log_levels,
                 "ERROR|WARN|INFO|DEBUG|OFF"),
     RMQ_KV_STR("logFile", rmq_ns_cfg_t, log_file, NULL,
-               "log file, appended (empty: stderr only; when set: the file and stderr)"),
+               "log file, appended (empty: stderr; when set: the file only); SIGHUP reopens it"),
     {"brokerChannelExpiredTime", "brokerExpiredMs", RMQ_KV_T_I64,
      offsetof(rmq_ns_cfg_t, broker_expired_ms), 120000, NULL, 100, INT64_C(86400000), NULL,
      "ms without registration before a broker is removed (RocketMQ: fixed 120 s)"},

@@ -17,6 +17,7 @@
 
 #include "client/admin_internal.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "remoting/client.h"
 #include "remoting/cmd.h"
 #include "rmq/rmq.h"
@@ -609,6 +610,10 @@ int main(int argc, char **argv) {
     const char *ll = getenv("RMQ_LOG_LEVEL");
     int lvl = ll ? rmq_log_level_parse(ll) : RMQ_LOG_LVL_ERROR;
     rmq_log_open(NULL, lvl >= -1 ? (rmq_log_lvl_t)lvl : RMQ_LOG_LVL_ERROR, lvl >= 0);
+    if (argc > 1 && rmq_is_version_arg(argv[1], 1)) {
+        rmq_print_version("mqbench");
+        return 0;
+    }
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);

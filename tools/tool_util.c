@@ -71,11 +71,14 @@ int rmq_tool_parse(const rmq_tool_opt_t *opts, int nopts, int argc, char **argv,
     }
     for (int k = 0; k < nopts; k++) {
         if (opts[k].required && !out->v[k]) {
+            /* say what to pass: "-t <topic>: topic name" */
             if (opts[k].s)
-                snprintf(err, errn, "missing required option -%c (%s)", opts[k].s,
-                         opts[k].l ? opts[k].l : opts[k].desc);
+                snprintf(err, errn, "missing required option -%c%s%s%s: %s", opts[k].s,
+                         opts[k].has_arg ? " <" : "", opts[k].has_arg && opts[k].l ? opts[k].l : "",
+                         opts[k].has_arg ? ">" : "", opts[k].desc ? opts[k].desc : "");
             else
-                snprintf(err, errn, "missing required option --%s", opts[k].l);
+                snprintf(err, errn, "missing required option --%s: %s", opts[k].l,
+                         opts[k].desc ? opts[k].desc : "");
             return -1;
         }
     }

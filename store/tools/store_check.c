@@ -365,9 +365,10 @@ static void check_quarantine(const char *root) {
     fclose(f);
 }
 
-static void usage(void) {
-    fprintf(stderr, "usage: store_check [--commitlog-size N] [--cq-size N] [--max-message-size N] "
-                    "STORE_ROOT\n  exit 0 clean, 1 damage found, 2 error\n");
+static void usage(FILE *out) {
+    fprintf(out, "usage: store_check [--commitlog-size N] [--cq-size N] [--max-message-size N] "
+                 "STORE_ROOT\n       store_check --version\n"
+                 "  exit 0 clean, 1 damage found, 2 error\n");
 }
 
 int main(int argc, char **argv) {
@@ -376,17 +377,21 @@ int main(int argc, char **argv) {
                                          {"max-message-size", 1, 0, 'm'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
+    if (argc > 1 && rmq_is_version_arg(argv[1], 1)) {
+        rmq_print_version("store_check");
+        return 0;
+    }
     int c;
     while ((c = getopt_long(argc, argv, "s:q:m:h", opts, NULL)) != -1) {
         switch (c) {
         case 's': g_seg = strtoll(optarg, NULL, 10); break;
         case 'q': g_cq = (strtoll(optarg, NULL, 10) + 19) / 20 * 20; break;
         case 'm': g_max_rec = strtoll(optarg, NULL, 10) + 65536 + 256; break;
-        default: usage(); return c == 'h' ? 0 : 2;
+        default: usage(c == 'h' ? stdout : stderr); return c == 'h' ? 0 : 2;
         }
     }
     if (optind != argc - 1 || g_seg < 4096 || g_cq < 20) {
-        usage();
+        usage(stderr);
         return 2;
     }
     const char *root = argv[optind];

@@ -4,3 +4,17 @@ if(TARGET mqbroker AND TARGET mqnamesrv AND TARGET mqadmin AND TARGET mqbench)
                        LIBS rmq_static PkgConfig::JANSSON
                        DEPENDS mqnamesrv mqbroker mqadmin mqbench TIMEOUT 180)
 endif()
+
+# Operator signals and flags (issue 13): SIGHUP log reopen under load, logFile-only, --version.
+if(TARGET mqbroker AND TARGET mqnamesrv AND TARGET mqadmin AND TARGET mqbench AND TARGET store_check)
+  rmq_integration_test(0301-ops-signals SOURCES ${CMAKE_CURRENT_LIST_DIR}/0301-ops-signals.c
+                       LIBS rmq_static Threads::Threads
+                       DEPENDS mqnamesrv mqbroker mqadmin mqbench store_check TIMEOUT 240)
+endif()
+
+# mqadmin as a new operator meets it (issue 13): -h, hints, offline reset/progress, ids.
+if(TARGET mqbroker AND TARGET mqnamesrv AND TARGET mqadmin)
+  rmq_integration_test(0302-mqadmin-firsthour
+                       SOURCES ${CMAKE_CURRENT_LIST_DIR}/0302-mqadmin-firsthour.c
+                       LIBS rmq_static DEPENDS mqnamesrv mqbroker mqadmin TIMEOUT 180)
+endif()

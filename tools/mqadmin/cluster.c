@@ -108,8 +108,8 @@ static int cluster_once(ctx_t *c, bool more, bool repl) {
                 double in = first_num(adm_jstr(t, "putTps")),
                        out = first_num(adm_jstr(t, "getTransferedTps"));
                 int64_t earliest = adm_jint(t, "earliestMessageTimeStamp");
-                /* as Java: any present value counts, even 0 */
-                double hour = *adm_jstr(t, "earliestMessageTimeStamp")
+                /* an empty store answers -1: print 0, not the hours since 1970 (Java's quirk) */
+                double hour = *adm_jstr(t, "earliestMessageTimeStamp") && earliest > 0
                                   ? (double)(wall_ms() - earliest) / 1000.0 / 3600.0
                                   : 0;
                 double space = adm_jreal(t, "commitLogDiskRatio");

@@ -25,7 +25,26 @@ static const char *version_desc(int v) {
     return buf;
 }
 
-/* Merged ConsumeStats of group over the brokers of %RETRY%group (or topic's when given). */
+/* Masters of every broker the NameServer knows (new strv, NULL-terminated; NULL on error). */
+static char **all_masters(ctx_t *c) {
+    json_t *ci = adm_cluster_info(c);
+    if (!ci) return NULL;
+    json_t *tab = json_object_get(ci, "brokerAddrTable");
+    char **out = calloc(json_object_size(tab) + 1, sizeof *out);
+    size_t n = 0;
+    const char *k;
+    json_t *bd;
+    json_object_foreach(tab, k, bd) {
+        const char *m = adm_bd_master(bd);
+        if (out && m) out[n++] = strdup(m);
+    }
+    json_decref(ci);
+    return out;
+}
+
+/* Merged ConsumeStats of group over the brokers of %RETRY%group (or topic's when given); a
+ * group no consumer ever started has no retry topic yet (its offsets may come from
+ * resetOffsetByTime): then every broker is asked. */
 static json_t *consume_stats(ctx_t *c, const char *group, const char *topic, double *tps,
                              rmq_err_t *err) {
     char retry[300];
@@ -33,6 +52,13 @@ static json_t *consume_stats(ctx_t *c, const char *group, const char *topic, dou
     char **addrs = NULL;
     *tps = 0;
     rmq_err_t e = rmq_admin_topic_brokers(c->admin, topic ? topic : retry, &addrs, NULL);
+    if (e == RMQ_ERR_TOPIC_NOT_EXIST && !topic) {
+        if (!(addrs = all_masters(c))) {
+            *err = RMQ_ERR__FAIL;
+            return NULL;
+        }
+        e = RMQ_OK;
+    }
     if (e != RMQ_OK) {
         *err = e;
         return NULL;
@@ -119,7 +145,10 @@ int adm_cmd_consumer_progress(ctx_t *c) {
         if (!tab) return adm_fail("consumer group %s: %s", group, adm_why(c, e));
         if (json_object_size(tab) == 0) {
             json_decref(tab);
-            return adm_fail("consumer group %s: CONSUMER_NOT_ONLINE (no offsets)", group);
+            return adm_fail("consumer group %s: CONSUMER_NOT_ONLINE: no broker holds offsets of "
+                            "it yet (start a consumer, or place it with resetOffsetByTime -g %s "
+                            "-t <topic> -s now)",
+                            group, group);
         }
         size_t n = json_object_size(tab), i = 0;
         adm_qrow_t *rows = calloc(n, sizeof *rows);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "rmq/rmq_codes.h"
 #include "tools/mqadmin/mqadmin.h"
 #include "tools/msgrec.h"
@@ -116,7 +117,8 @@ static const cmd_t cmds[] = {
 static void print_usage(FILE *f) {
     fprintf(f, "The most commonly used mqadmin commands are:\n");
     for (int i = 0; i < NCMDS; i++) fprintf(f, "   %-20s %s\n", cmds[i].name, cmds[i].desc);
-    fprintf(f, "\nSee 'mqadmin help <command>' for more information on a specific command.\n");
+    fprintf(f, "\nSee 'mqadmin help <command>' (or 'mqadmin <command> -h') for more information on "
+               "a specific command.\nmqadmin --version prints the version.\n");
 }
 
 static void print_cmd_help(const cmd_t *cmd) {
@@ -154,6 +156,10 @@ int main(int argc, char **argv) {
     const char *ll = getenv("RMQ_LOG_LEVEL");
     int lvl = ll ? rmq_log_level_parse(ll) : RMQ_LOG_LVL_OFF;
     rmq_log_open(NULL, lvl >= -1 ? (rmq_log_lvl_t)lvl : RMQ_LOG_LVL_OFF, lvl >= 0);
+    if (argc > 1 && rmq_is_version_arg(argv[1], 1)) {
+        rmq_print_version("mqadmin");
+        return 0;
+    }
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         print_usage(stdout);
         return 0;
@@ -178,6 +184,13 @@ int main(int argc, char **argv) {
     ctx_t c = {.cmd = cmd};
     rmq_tool_opt_t all[RMQ_TOOL_MAX_OPTS];
     int n = adm_full_opts(cmd, all);
+    /* -h anywhere prints the usage, whatever else is missing or wrong on the line */
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "-help")) {
+            print_cmd_help(cmd);
+            return 0;
+        }
+    }
     char err[256];
     if (rmq_tool_parse(all, n, argc - 2, argv + 2, &c.args, err, sizeof err) != 0)
         return adm_fail("%s (see mqadmin help %s)", err, cmd->name);

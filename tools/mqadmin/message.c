@@ -186,6 +186,9 @@ static int offset_id_addr(const char *id, char *addr, size_t n, char *off, size_
     uint64_t po = 0;
     for (int i = 0; i < 8; i++) po = po << 8 | raw[ipl + 4 + i];
     if (ipl != 4) return -1; /* IPv6 store hosts: not printed by this tool */
+    /* a client UNIQ_KEY has the same length; its pid and hash bytes stand where an offset id
+     * has the port, so a "port" outside 1..65535 says this is not an offset id */
+    if (port == 0 || port > 65535) return -1;
     snprintf(addr, n, "%u.%u.%u.%u:%u", raw[0], raw[1], raw[2], raw[3], port);
     snprintf(off, offn, "%llu", (unsigned long long)po);
     return 0;
@@ -213,10 +216,38 @@ int adm_cmd_query_msg_by_id(ctx_t *c) {
             free(addrs);
         }
     }
+    if ((e != RMQ_OK || n == 0) && !topic) {
+        /* a UNIQ_KEY without -t: its index entry is per topic, so ask every topic's brokers
+         * (the NameServer's topic list) until one has it */
+        rmq_tool_msgs_free(v, n);
+        v = NULL;
+        n = 0;
+        e = RMQ_ERR_QUERY_NOT_FOUND;
+        json_t *tl = adm_ns_call(c, RMQ_REQ_GET_ALL_TOPIC_LIST_FROM_NAMESERVER, NULL, "topic list");
+        if (!tl) return 1;
+        size_t i;
+        json_t *t;
+        json_array_foreach(json_object_get(tl, "topicList"), i, t) {
+            const char *name = json_string_value(t);
+            char **addrs = NULL;
+            if (n || !name || rmq_admin_topic_brokers(c->admin, name, &addrs, NULL) != RMQ_OK)
+                continue;
+            for (char **p = addrs; *p && n == 0; p++) {
+                rmq_tool_msgs_free(v, n);
+                v = NULL;
+                if (fetch_by_uniq(c, *p, name, id, &v, &n) == RMQ_OK && n) e = RMQ_OK;
+            }
+            for (char **p = addrs; *p; p++) free(*p);
+            free(addrs);
+        }
+        json_decref(tl);
+    }
     if (e != RMQ_OK || n == 0) {
         rmq_tool_msgs_free(v, n);
         return adm_fail("no message with id %s: %s", id,
-                        e == RMQ_OK ? "not found" : rmq_strerror(e));
+                        e == RMQ_OK || e == RMQ_ERR_QUERY_NOT_FOUND
+                            ? "not found (neither a stored offset id nor a unique key of any topic)"
+                            : rmq_strerror(e));
     }
     print_msg(c, &v[0]);
     rmq_tool_msgs_free(v, n);
@@ -363,7 +394,7 @@ int adm_cmd_send_message(ctx_t *c) {
         rmq_conf_destroy(conf);
         return adm_fail("cannot start a producer: %s", err);
     }
-    rmq_msg_t *m = rmq_msg_new(topic, tags, keys, (void *)body, strlen(body), RMQ_MSG_F_COPY);
+    rmq_msg_t *m = rmq_msg_new(topic, tags, keys, body, strlen(body), RMQ_MSG_F_COPY);
     rmq_send_result_t r;
     memset(&r, 0, sizeof r);
     rmq_err_t e;

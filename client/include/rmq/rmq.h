@@ -75,9 +75,11 @@ RMQ_API void rmq_conf_destroy(rmq_conf_t *c);
 #define RMQ_MSG_F_COPY 0x1 /* SDK copies body */
 #define RMQ_MSG_F_FREE 0x2 /* SDK free()s body when the message is destroyed */
 /* New message; tags and keys may be NULL; keys are space-separated. Without a flag the body is
- * borrowed and must outlive the message. */
-RMQ_API rmq_msg_t *rmq_msg_new(const char *topic, const char *tags, const char *keys, void *body,
-                               size_t len, int flags);
+ * borrowed and must outlive the message (the SDK never writes to it). RMQ_MSG_F_FREE hands over
+ * a malloc()ed body the SDK later free()s: the parameter is const only so that string literals
+ * and const buffers pass without a cast from C and C++; a malloc()ed pointer converts itself. */
+RMQ_API rmq_msg_t *rmq_msg_new(const char *topic, const char *tags, const char *keys,
+                               const void *body, size_t len, int flags);
 RMQ_API rmq_err_t rmq_msg_set_property(rmq_msg_t *m, const char *k, const char *v);
 /* Property value or NULL (borrowed, valid while m lives). */
 RMQ_API const char *rmq_msg_property(const rmq_msg_t *m, const char *k);
@@ -239,8 +241,9 @@ RMQ_API rmq_admin_t *rmq_admin_new(rmq_conf_t *c, char *err, size_t n); /* takes
 RMQ_API void rmq_admin_destroy(rmq_admin_t *a);
 RMQ_API rmq_err_t rmq_query_by_key(rmq_admin_t *a, const char *topic, const char *key, int max_msgs,
                                    int64_t begin_ms, int64_t end_ms, rmq_msg_t ***msgs, size_t *n);
-/* By offset id (32/56 hex) or, failing that, by unique key in topic (topic may be NULL for an
- * offset id). *msg new. */
+/* By offset id (32/56 hex) or, failing that, by unique key (the id a send returns) in topic;
+ * with topic NULL a unique key is looked for in every topic the NameServer knows (slower).
+ * *msg new. */
 RMQ_API rmq_err_t rmq_query_by_id(rmq_admin_t *a, const char *topic, const char *id,
                                   rmq_msg_t **msg);
 RMQ_API rmq_err_t rmq_reset_offset_by_time(rmq_admin_t *a, const char *group, const char *topic,

@@ -1,0 +1,24 @@
+# Install, package and quick-start checks (issue 13). Shell scripts against the build tree.
+# sdk-link: an installed tree's librmq.a / librmq.so linked from C and C++, README C snippets.
+if(TARGET rmq AND TARGET rmq_static)
+  add_test(NAME sdk-link COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/sdk-link.sh ${CMAKE_SOURCE_DIR}
+                                 ${CMAKE_BINARY_DIR})
+  set_tests_properties(sdk-link PROPERTIES LABELS "sdk;package" TIMEOUT 300)
+endif()
+
+# package-deb: cpack -G DEB, dpkg -x into a scratch root, the packaged servers and mqadmin run.
+find_program(RMQ_DPKG_DEB dpkg-deb)
+find_program(RMQ_CPACK cpack)
+if(RMQ_DPKG_DEB AND RMQ_CPACK AND TARGET mqbroker AND TARGET mqnamesrv AND TARGET mqadmin)
+  add_test(NAME package-deb COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/package-deb.sh ${CMAKE_BINARY_DIR})
+  set_tests_properties(package-deb PROPERTIES LABELS "package;integration" TIMEOUT 600
+                       RUN_SERIAL TRUE)
+endif()
+
+# readme: scripts/test-readme.sh runs README.md's quick start and client/README.md's commands as
+# written. It installs packages, binds 9876/10911 and installs into /opt/rmq: opt-in (CI).
+option(RMQ_README_TEST "Register the readme test (scripts/test-readme.sh)" OFF)
+if(RMQ_README_TEST)
+  add_test(NAME readme COMMAND sh ${CMAKE_SOURCE_DIR}/scripts/test-readme.sh)
+  set_tests_properties(readme PROPERTIES LABELS readme TIMEOUT 1800 RUN_SERIAL TRUE)
+endif()
