@@ -24,6 +24,10 @@
 #include "common/prom.h"
 #include "common/util.h"
 
+#ifndef RMQ_VERSION
+#define RMQ_VERSION "unknown"
+#endif
+
 enum { MT_NORMAL, MT_FIFO, MT_DELAY, MT_TRANSACTION, MT_COUNT };
 static const char *const mt_names[MT_COUNT] = {"normal", "fifo", "delay", "transaction"};
 
@@ -390,11 +394,12 @@ static void render(rmq_buf_t *out, void *arg) {
     gauge(out, base, "rmq_up", "1 while the broker serves.", 1);
     char id[32];
     snprintf(id, sizeof id, "%" PRId64, cfg->broker_id);
-    rmq_prom_label_t info[] = {{"version", "V4_9_8"},
+    rmq_prom_label_t info[] = {{"version", RMQ_VERSION},
+                               {"rocketmq_version", "V4_9_8"},
                                {"role", rmq_broker_role_names[cfg->broker_role]},
                                {"broker_id", id}};
     rmq_prom_head(out, "rmq_broker_info", "gauge", "The broker's version, role and id.");
-    rmq_prom_val(out, "rmq_broker_info", base, info, 3, 1);
+    rmq_prom_val(out, "rmq_broker_info", base, info, 4, 1);
     gauge(out, base, "rocketmq_broker_permission", "brokerPermission (6 = read and write).",
           cfg->broker_permission);
     render_messages(m, out);
