@@ -70,6 +70,9 @@ typedef struct {
     int max_topic_length;                    /* topic name limit, 127 */
     char *log_file;            /* logFile, <storePathRootDir>/logs/broker.log if unset */
     char *log_level;           /* logLevel, INFO */
+    int64_t log_file_max_size; /* logFileMaxSize, 128 MiB: rotate past it */
+    int log_file_max_count;    /* logFileMaxCount, 20 rotated files kept (0: no rotation) */
+    bool log_roll_daily;       /* logRollDaily, true: rotate at the first line of a new day */
     int metrics_exporter_type; /* metricsExporterType DISABLE|PROM (metrics.h) */
     char *metrics_prom_host;   /* metricsPromExporterHost, brokerIP1 if unset */
     int metrics_prom_port;     /* metricsPromExporterPort, 5557 */

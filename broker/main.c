@@ -34,6 +34,9 @@ int main(int argc, char **argv) {
         rmq_kv_free(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg);
         return 2;
     }
+    if (to_file)
+        rmq_log_set_rotation((unsigned long long)cfg.log_file_max_size, cfg.log_file_max_count,
+                             cfg.log_roll_daily);
     rc = rmq_broker_run(&cfg);
     rmq_log_close();
     return rc;

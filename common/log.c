@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,22 +19,37 @@ static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_file;
 static char log_path[4096]; /* log_file's path, for rmq_log_reopen() */
 static bool log_stderr;
+static unsigned long long log_size; /* bytes in log_file (its size at open, plus writes) */
+static char log_day[11];            /* "YYYY-MM-DD" of the newest line in log_file */
+static unsigned long long rot_max;  /* rotation: size limit (0 none) */
+static int rot_keep;                /* files kept besides the current one; 0 = no rotation */
+static bool rot_daily;
 static rmq_log_cb log_cb;
 static void *log_cb_opaque;
 static atomic_ulong log_errors;
 
 static const char *lvl_name[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
+/* fopen(path, "a") line-buffered, and its current size into log_size. */
+static FILE *open_append(const char *path) {
+    FILE *f = fopen(path, "a");
+    if (!f) return NULL;
+    setvbuf(f, NULL, _IOLBF, 0);
+    struct stat st;
+    log_size = fstat(fileno(f), &st) == 0 ? (unsigned long long)st.st_size : 0;
+    return f;
+}
+
 int rmq_log_open(const char *file, rmq_log_lvl_t lvl, bool to_stderr) {
     FILE *f = NULL;
-    if (file && *file) {
-        f = fopen(file, "a");
-        if (!f) return -1;
-        setvbuf(f, NULL, _IOLBF, 0);
-    }
     pthread_mutex_lock(&log_mu);
+    if (file && *file && !(f = open_append(file))) {
+        pthread_mutex_unlock(&log_mu);
+        return -1;
+    }
     if (log_file) fclose(log_file);
     log_file = f;
+    log_day[0] = 0;
     snprintf(log_path, sizeof log_path, "%s", f ? file : "");
     log_stderr = to_stderr;
     log_cb = NULL;
@@ -48,9 +64,8 @@ int rmq_log_reopen(void) {
     if (log_path[0]) {
         /* "a" is O_APPEND: after a copytruncate the next line lands at the file's new end (0),
          * and after a rename the path names the new file. Keep the old stream on failure. */
-        FILE *f = fopen(log_path, "a");
+        FILE *f = open_append(log_path);
         if (f) {
-            setvbuf(f, NULL, _IOLBF, 0);
             if (log_file) fclose(log_file);
             log_file = f;
         } else {
@@ -59,6 +74,40 @@ int rmq_log_reopen(void) {
     }
     pthread_mutex_unlock(&log_mu);
     return rc;
+}
+
+void rmq_log_set_rotation(unsigned long long max_bytes, int keep, bool daily) {
+    pthread_mutex_lock(&log_mu);
+    rot_max = max_bytes;
+    rot_keep = keep > 0 ? keep : 0;
+    rot_daily = daily;
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* log_mu held, log_file open: shift path.N-1 .. path.1, path to path.1, open a new path. On a
+ * failure the current file goes on (a log line must never be lost to rotation). */
+static void rotate(const char *ts, const char *why) {
+    char from[4200], to[4200];
+    snprintf(to, sizeof to, "%s.%d", log_path, rot_keep);
+    unlink(to); /* the oldest goes */
+    for (int i = rot_keep - 1; i >= 1; i--) {
+        snprintf(from, sizeof from, "%s.%d", log_path, i);
+        snprintf(to, sizeof to, "%s.%d", log_path, i + 1);
+        rename(from, to);
+    }
+    snprintf(to, sizeof to, "%s.1", log_path);
+    if (rename(log_path, to) != 0) return;
+    unsigned long long old = log_size;
+    FILE *f = open_append(log_path);
+    if (!f) { /* keep writing to the renamed file */
+        log_size = old;
+        return;
+    }
+    fclose(log_file);
+    log_file = f;
+    int n =
+        fprintf(f, "%.23s INFO  [log] log rotated (%s): the lines before are in %s\n", ts, why, to);
+    if (n > 0) log_size += (unsigned long long)n;
 }
 
 void rmq_log_set_cb(rmq_log_cb cb, void *opaque, rmq_log_lvl_t lvl) {
@@ -134,7 +183,18 @@ void rmq_log_vwrite(rmq_log_lvl_t lvl, const char *mod, const char *fmt, va_list
     if (log_cb) {
         log_cb(lvl, line, log_cb_opaque);
     } else {
-        if (log_file) fprintf(log_file, "%s\n", line);
+        if (log_file) {
+            size_t len = strlen(line) + 1;
+            if (rot_keep) {
+                if (rot_daily && log_day[0] && strncmp(line, log_day, 10) != 0)
+                    rotate(line, "new day");
+                else if (rot_max && log_size > 0 && log_size + len > rot_max)
+                    rotate(line, "size");
+                memcpy(log_day, line, 10);
+                log_day[10] = 0;
+            }
+            if (fprintf(log_file, "%s\n", line) > 0) log_size += len;
+        }
         if (log_stderr) fprintf(stderr, "%s\n", line);
     }
     pthread_mutex_unlock(&log_mu);

@@ -28,6 +28,11 @@ int rmq_log_open(const char *file, rmq_log_lvl_t lvl, bool to_stderr);
  * style); a no-op without a file. 0, or -1 when the path cannot be opened (the old stream stays).
  */
 int rmq_log_reopen(void);
+/* Rotate the log file (servers): when a line would take it past max_bytes (0: no limit), or,
+ * with daily, when the first line of a new local day comes, path is renamed path.1 (path.1 to
+ * path.2, ..., the oldest beyond keep deleted) and a new path opened. keep 0 turns rotation
+ * off. One line per rotation in the new file says what happened. Set after rmq_log_open. */
+void rmq_log_set_rotation(unsigned long long max_bytes, int keep, bool daily);
 /* Route every line to cb instead of files (the SDK's configured log callback). */
 void rmq_log_set_cb(rmq_log_cb cb, void *opaque, rmq_log_lvl_t lvl);
 void rmq_log_set_level(rmq_log_lvl_t lvl);

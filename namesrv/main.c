@@ -60,6 +60,9 @@ int main(int argc, char **argv) {
         rmq_kv_free(rmq_ns_cfg_defs, rmq_ns_cfg_ndefs, &cfg);
         return 1;
     }
+    if (to_file)
+        rmq_log_set_rotation((unsigned long long)cfg.log_file_max_size, cfg.log_file_max_count,
+                             cfg.log_roll_daily);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN); /* until the loop's handler is installed: never die of it */
 

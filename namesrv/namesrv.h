@@ -24,6 +24,9 @@ typedef struct {
     char *kv_config_path;          /* kvConfigPath, ~/namesrv/kvConfig.json */
     int log_level;                 /* logLevel: index into rmq_ns_log_levels, INFO */
     char *log_file;                /* logFile, none (stderr only) */
+    int64_t log_file_max_size;     /* logFileMaxSize, 100 MiB: rotate past it */
+    int log_file_max_count;        /* logFileMaxCount, 10 rotated files kept (0: never) */
+    bool log_roll_daily;           /* logRollDaily, true */
     int64_t broker_expired_ms;     /* brokerChannelExpiredTime, 120000 */
     int64_t scan_interval_ms;      /* scanNotActiveBrokerInterval, 10000 */
     int server_channel_max_idle_s; /* serverChannelMaxIdleTimeSeconds, 120 */

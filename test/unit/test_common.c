@@ -429,14 +429,60 @@ static void test_json_put_str(void **st) {
     rmq_buf_fini(&b);
 }
 
+/* Size rotation: path, path.1 .. path.keep, the oldest dropped, every kept line whole and in
+ * order across the files, each file within the limit. */
+static void test_log_rotation(void **state) {
+    char dir[] = "/tmp/rmq-logrot.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], p[160];
+    snprintf(path, sizeof path, "%s/broker.log", dir);
+    assert_int_equal(rmq_log_open(path, RMQ_LOG_LVL_INFO, false), 0);
+    rmq_log_set_rotation(2000, 3, false);
+    for (int i = 0; i < 200; i++) RMQ_LOG_INFO("t", "line %04d of the rotation test", i);
+    rmq_log_set_rotation(0, 0, false);
+    rmq_log_close();
+    int last = -1, files = 0;
+    for (int k = 3; k >= 0; k--) { /* oldest first */
+        if (k)
+            snprintf(p, sizeof p, "%s.%d", path, k);
+        else
+            snprintf(p, sizeof p, "%s", path);
+        FILE *f = fopen(p, "r");
+        assert_non_null(f);
+        files++;
+        fseek(f, 0, SEEK_END);
+        assert_true(ftell(f) <= 2000);
+        rewind(f);
+        char line[256];
+        while (fgets(line, sizeof line, f)) {
+            const char *m = strstr(line, "line ");
+            if (!m) {
+                assert_non_null(strstr(line, "log rotated (size)"));
+                continue;
+            }
+            int n = atoi(m + 5);
+            if (last >= 0) assert_int_equal(n, last + 1); /* no line lost between files */
+            last = n;
+        }
+        fclose(f);
+        unlink(p);
+    }
+    assert_int_equal(files, 4);
+    assert_int_equal(last, 199);
+    snprintf(p, sizeof p, "%s.4", path);
+    assert_int_equal(access(p, F_OK), -1); /* keep 3: nothing beyond .3 */
+    rmdir(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_java_hash), cmocka_unit_test(test_crc32),
-        cmocka_unit_test(test_be),        cmocka_unit_test(test_buf),
-        cmocka_unit_test(test_kvconf),    cmocka_unit_test(test_main_args),
-        cmocka_unit_test(test_mailbox),   cmocka_unit_test(test_log),
-        cmocka_unit_test(test_fjson),     cmocka_unit_test(test_map),
-        cmocka_unit_test(test_java_long), cmocka_unit_test(test_json_put_str),
+        cmocka_unit_test(test_java_hash),    cmocka_unit_test(test_crc32),
+        cmocka_unit_test(test_be),           cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_kvconf),       cmocka_unit_test(test_main_args),
+        cmocka_unit_test(test_mailbox),      cmocka_unit_test(test_log),
+        cmocka_unit_test(test_log_rotation), cmocka_unit_test(test_fjson),
+        cmocka_unit_test(test_map),          cmocka_unit_test(test_java_long),
+        cmocka_unit_test(test_json_put_str),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
