@@ -70,6 +70,7 @@ const rmq_kv_def_t rmq_broker_cfg_defs[] = {
     RMQ_KV_STR("logLevel", C, log_level, "INFO", "ERROR, WARN, INFO or DEBUG"),
     RMQ_STORE_CFG_KV(C, store),
     RMQ_HA_CFG_KV(C, ha),
+    RMQ_REM_TLS_KV_DEFS(C, tls),
 };
 #undef C
 const size_t rmq_broker_cfg_ndefs = RMQ_ARRAY_LEN(rmq_broker_cfg_defs);
@@ -113,6 +114,7 @@ void rmq_broker_cfg_init(rmq_broker_cfg_t *cfg) {
 
 rmq_err_t rmq_broker_cfg_finish(rmq_broker_cfg_t *cfg, char *err, size_t errlen) {
     char e[256];
+    if (rmq_rem_tls_cfg_load_file(&cfg->tls, err, errlen)) return RMQ_ERR__CONFIG;
     if (!cfg->broker_ip2 || !*cfg->broker_ip2)
         rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, cfg, "brokerIP2", cfg->broker_ip1, e,
                    sizeof e);

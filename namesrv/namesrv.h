@@ -15,6 +15,7 @@
 #include "common/kvconf.h"
 #include "namesrv/kvconfig.h"
 #include "namesrv/route.h"
+#include "remoting/tls.h"
 #include "rmq/rmq_err.h"
 
 typedef struct {
@@ -29,6 +30,7 @@ typedef struct {
     int server_channel_max_idle_s; /* serverChannelMaxIdleTimeSeconds, 120 */
     bool order_message_enable;     /* orderMessageEnable, false */
     int frame_max_length;          /* frameMaxLength, 16777216 */
+    rmq_rem_tls_cfg_t tls;         /* tls.* keys (remoting/tls.h) */
 } rmq_ns_cfg_t;
 
 /* The config table (for rmq_kv_main_args / rmq_kv_defaults / rmq_kv_free). */

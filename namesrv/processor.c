@@ -51,6 +51,7 @@ const rmq_kv_def_t rmq_ns_cfg_defs[] = {
                 "return orderTopicConf (KV namespace ORDER_TOPIC_CONFIG) in routes"),
     RMQ_KV_INT("frameMaxLength", rmq_ns_cfg_t, frame_max_length, 16777216, 1024, 1073741824,
                "largest accepted frame in bytes (RocketMQ: 16 MiB)"),
+    RMQ_REM_TLS_KV_DEFS(rmq_ns_cfg_t, tls),
 };
 const size_t rmq_ns_cfg_ndefs = RMQ_ARRAY_LEN(rmq_ns_cfg_defs);
 
@@ -482,6 +483,7 @@ rmq_err_t rmq_ns_new(uv_loop_t *loop, const rmq_ns_cfg_t *cfg, rmq_ns_t **out) {
         .max_frame = (size_t)cfg->frame_max_length,
         .idle_ms = cfg->server_channel_max_idle_s * 1000,
         .name = "namesrv",
+        .tls = &cfg->tls,
     };
     if ((e = rmq_rem_server_new(loop, &scfg, &ns->server))) goto fail;
     for (size_t i = 0; i < RMQ_ARRAY_LEN(requests); i++)

@@ -595,6 +595,11 @@ int main(int argc, char **argv) {
     const char *ll = getenv("RMQ_LOG_LEVEL");
     int lvl = ll ? rmq_log_level_parse(ll) : RMQ_LOG_LVL_ERROR;
     rmq_log_open(NULL, lvl >= -1 ? (rmq_log_lvl_t)lvl : RMQ_LOG_LVL_ERROR, lvl >= 0);
+    char terr[256];
+    if ((argc = rmq_tool_take_tls_args(argc, argv, terr, sizeof terr)) < 0) {
+        fprintf(stderr, "mqbench: %s\n", terr);
+        return 1;
+    }
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
