@@ -545,6 +545,7 @@ static void ha_deliver(rmq_ha_wait_cb cb, rmq_err_t st, void *arg, void *deliver
  * ASYNC_MASTER goes on alone with a WARN (it did before HA existed). */
 static bool start_ha(rmq_broker_t *b) {
     bool slave = b->cfg.broker_role == RMQ_ROLE_SLAVE;
+    b->cfg.ha.tls = &b->cfg.tls; /* master: tls.server.mode; slave: tls.enable */
     rmq_err_t err = rmq_ha_start(&b->cfg.ha, b->ctx.env.store, slave ? RMQ_HA_SLAVE : RMQ_HA_MASTER,
                                  ha_deliver, b, &b->ctx.ha);
     if (err == RMQ_OK) {

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Make a test PKI in DIR with the openssl CLI: ca.crt (the CA), server.crt/key (127.0.0.1,
-# key encrypted with password "secret" in server-enc.key too), client.crt/key (signed by the
+# key encrypted with password "secret" in server-enc.key too: PKCS#8 with 3DES, as mbedTLS 2.28
+# reads no AES-encrypted PKCS#8), client.crt/key (signed by the
 # CA), and other-ca.crt with rogue.crt/key (a second CA and a server certificate it signed,
 # for "wrong CA" tests). EC P-256 keys: quick to make and to handshake with.
 set -eu
@@ -29,5 +30,5 @@ extendedKeyUsage=serverAuth"
 leaf client "/CN=rmq test client" ca "extendedKeyUsage=clientAuth"
 leaf rogue "/CN=127.0.0.1" other-ca "subjectAltName=IP:127.0.0.1
 extendedKeyUsage=serverAuth"
-openssl pkcs8 -topk8 -v2 aes-256-cbc -in server.key -passout pass:secret -out server-enc.key
+openssl pkcs8 -topk8 -v2 des3 -in server.key -passout pass:secret -out server-enc.key
 echo "$dir"
