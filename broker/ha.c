@@ -419,6 +419,8 @@ static bool send_frame(mconn_t *c, int64_t start, rmq_store_cl_slice_t *sl) {
     fr->req.data = fr;
     fr->c = c;
     fr->sl = *sl;
+    fr->ct = NULL;
+    fr->plen = 0;
     rmq_ha_encode_header(fr->hdr, start, (int32_t)sl->len);
     uv_buf_t b[2] = {uv_buf_init((char *)fr->hdr, RMQ_HA_HEADER_SIZE),
                      uv_buf_init((char *)sl->data, (unsigned)sl->len)};
