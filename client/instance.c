@@ -1112,6 +1112,22 @@ fail_early:
     return NULL;
 }
 
+/* FNV-1a over useTLS and the tls.* values of c (0 without TLS). */
+static uint64_t tls_conf_hash(const rmq_conf_t *c) {
+    static const char *const keys[] = {"tls.client.authServer",    "tls.client.certPath",
+                                       "tls.client.keyPath",       "tls.client.keyPassword",
+                                       "tls.client.trustCertPath", "tls.test.mode.enable",
+                                       "tls.handshake.timeout",    "tls.config.file"};
+    if (!rmq_conf_bool(c, "useTLS")) return 0;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(keys); i++) {
+        const char *v = rmq_conf_get(c, keys[i]);
+        for (const char *p = v ? v : "\x01"; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+        h = (h ^ 0xff) * 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
 rmq_instance_t *rmq_instance_get(const rmq_conf_t *c, rmq_member_t *m, char *err, size_t n) {
     char dummy[8];
     if (!err || !n) {
@@ -1123,7 +1139,9 @@ rmq_instance_t *rmq_instance_get(const rmq_conf_t *c, rmq_member_t *m, char *err
     if (!ns) ns = getenv("NAMESRV_ADDR");
     const char *iname = rmq_conf_str(c, "instanceName");
     char key[600];
-    snprintf(key, sizeof key, "%s|%s", ns ? ns : "", iname);
+    /* connections differ with the TLS keys: clients whose TLS settings differ share no
+     * instance (a plaintext producer beside a TLS one stays plaintext) */
+    snprintf(key, sizeof key, "%s|%s|tls:%016" PRIx64, ns ? ns : "", iname, tls_conf_hash(c));
     pthread_mutex_lock(&registry_mu);
     rmq_instance_t *in = NULL;
     rmq_logger_t log = rmq_conf_logger(c);
