@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "remoting/client.h"
 #include "remoting/cmd.h"
+#include "remoting/tls.h"
 #include "rmq/rmq.h"
 #include "rmq/rmq_codes.h"
 #include "tools/tool_util.h"
@@ -499,9 +500,16 @@ static int run_rtt(bench_cfg_t *cfg) {
     else if (find_broker(cfg, addr, sizeof addr))
         return 1;
     rmq_rem_client_t *cl = NULL;
-    rmq_rem_client_cfg_t ccfg = {.name = "mqbench-rtt", .connect_timeout_ms = 3000};
-    if (rmq_rem_client_new(NULL, &ccfg, &cl) != RMQ_OK)
-        return fail("rtt", "cannot start the remoting client");
+    rmq_rem_tls_cfg_t tls;
+    char terr[256];
+    if (rmq_tool_tls_cfg(&tls, terr, sizeof terr)) {
+        rmq_rem_tls_cfg_free(&tls);
+        return fail("rtt", "%s", terr);
+    }
+    rmq_rem_client_cfg_t ccfg = {.name = "mqbench-rtt", .connect_timeout_ms = 3000, .tls = &tls};
+    rmq_err_t ce = rmq_rem_client_new(NULL, &ccfg, &cl);
+    rmq_rem_tls_cfg_free(&tls);
+    if (ce != RMQ_OK) return fail("rtt", "cannot start the remoting client (TLS settings?)");
     int seconds = cfg->seconds > 0 ? cfg->seconds : (cfg->total > 0 ? 0 : 5);
     printf("rtt: broker %s request GET_MAX_OFFSET(30) sync on one connection, %s\n", addr,
            seconds ? "timed" : "counted");

@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/log.h"
+#include "remoting/tls.h"
 
 /* ---- options ------------------------------------------------------------------------ */
 
@@ -261,6 +263,18 @@ int rmq_tool_take_tls_args(int argc, char **argv, char *err, size_t errn) {
     }
     argv[out] = NULL;
     return out;
+}
+
+int rmq_tool_tls_cfg(void *tls_cfg, char *err, size_t errn) {
+    rmq_rem_tls_cfg_t *t = tls_cfg;
+    rmq_rem_tls_cfg_defaults(t);
+    for (int i = 0; i < tls_n; i++) {
+        if (strcmp(tls_keys[i], "useTLS") == 0)
+            t->enable = strcasecmp(tls_vals[i], "true") == 0;
+        else if (rmq_rem_tls_cfg_set(t, tls_keys[i], tls_vals[i], err, errn))
+            return -1;
+    }
+    return rmq_rem_tls_cfg_load_file(t, err, errn) ? -1 : 0;
 }
 
 rmq_conf_t *rmq_tool_conf_new(const char *ns) {

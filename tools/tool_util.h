@@ -95,5 +95,9 @@ rmq_conf_t *rmq_tool_conf_new(const char *ns);
  * and the SDK's tls.* keys (tls.config.file among them). Each conf rmq_tool_conf_new makes
  * carries them. Returns the new argc, or -1 with the reason in err. */
 int rmq_tool_take_tls_args(int argc, char **argv, char *err, size_t errn);
+/* The same options for a raw remoting client (remoting/tls.h's rmq_rem_tls_cfg_t, passed as
+ * void * to keep remoting out of this header): defaults plus what the command line set;
+ * free with rmq_rem_tls_cfg_free. -1 with err when tls.config.file cannot be read. */
+int rmq_tool_tls_cfg(void *tls_cfg, char *err, size_t errn);
 
 #endif
