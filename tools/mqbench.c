@@ -580,6 +580,9 @@ static void usage(FILE *f) {
                      k_opts[i].has_arg ? " <arg>" : "");
         fprintf(f, "%-32s %s\n", left, k_opts[i].desc);
     }
+    fprintf(f, "%-32s %s\n", "    --tls", "connect with TLS (useTLS=true)");
+    fprintf(f, "%-32s %s\n", " -D key=value",
+            "useTLS, tls.enable or a tls.* key (tls.config.file...)");
 }
 
 static int int_opt(const rmq_tool_args_t *a, char s, const char *l, long long dflt, long long lo,
