@@ -300,6 +300,13 @@ static void test_ha_over_tls(void **st) {
         assert_int_equal(resp->code, 0);
         rmq_rem_cmd_destroy(resp);
     }
+    /* the key password never leaves the broker */
+    rmq_rem_cmd_t *cfg =
+        bt_call(cl, m.addr, rmq_rem_cmd_new_request(RMQ_REQ_GET_BROKER_CONFIG), BT_TIMEOUT);
+    assert_int_equal(cfg->code, 0);
+    assert_non_null(memmem(cfg->body, cfg->body_len, "tls.server.keyPassword=******", 29));
+    assert_null(memmem(cfg->body, cfg->body_len, "secret", 6));
+    rmq_rem_cmd_destroy(cfg);
     int64_t off = bt_wait_caught_up(cl, m.addr, s.addr, 30000);
     assert_true(off > 0);
     assert_true(log_has(m.log, "TLS established"));
