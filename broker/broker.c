@@ -581,6 +581,7 @@ static void ha_deliver(rmq_ha_wait_cb cb, rmq_err_t st, void *arg, void *deliver
  * ASYNC_MASTER goes on alone with a WARN (it did before HA existed). */
 static bool start_ha(rmq_broker_t *b) {
     bool slave = b->cfg.broker_role == RMQ_ROLE_SLAVE;
+    b->cfg.ha.tls = &b->cfg.tls; /* master: tls.server.mode; slave: tls.enable */
     rmq_err_t err = rmq_ha_start(&b->cfg.ha, b->ctx.env.store, slave ? RMQ_HA_SLAVE : RMQ_HA_MASTER,
                                  ha_deliver, b, &b->ctx.ha);
     if (err == RMQ_OK) {
@@ -639,7 +640,8 @@ static bool start(rmq_broker_t *b) {
 
     rmq_rem_client_cfg_t ccfg = {.max_frame = (size_t)b->cfg.max_frame_length,
                                  .connect_timeout_ms = 3000,
-                                 .name = "broker-out"};
+                                 .name = "broker-out",
+                                 .tls = &b->cfg.tls};
     if (rmq_rem_client_new(&b->loop, &ccfg, &b->client) != RMQ_OK) {
         RMQ_LOG_ERROR("broker", "cannot create the remoting client");
         return false;
@@ -656,7 +658,8 @@ static bool start(rmq_broker_t *b) {
                                  .port = b->cfg.listen_port,
                                  .max_frame = (size_t)b->cfg.max_frame_length,
                                  .idle_ms = b->cfg.server_channel_max_idle_seconds * 1000,
-                                 .name = "broker"};
+                                 .name = "broker",
+                                 .tls = &b->cfg.tls};
     if (new_server(b, &scfg, &b->server) != RMQ_OK) return false;
     /* The fast ("VIP") port, listenPort - 2, serves every code too (protocol.md 7.1): clients
      * up to 4.4 send there by default. Not fatal when it cannot be had. */

@@ -93,6 +93,7 @@ const rmq_kv_def_t rmq_broker_cfg_defs[] = {
     RMQ_KV_STR("metricsLabel", C, metrics_label, NULL, "extra labels on every sample, k1:v1,k2:v2"),
     RMQ_STORE_CFG_KV(C, store),
     RMQ_HA_CFG_KV(C, ha),
+    RMQ_REM_TLS_KV_DEFS(C, tls),
 };
 #undef C
 const size_t rmq_broker_cfg_ndefs = RMQ_ARRAY_LEN(rmq_broker_cfg_defs);
@@ -136,6 +137,7 @@ void rmq_broker_cfg_init(rmq_broker_cfg_t *cfg) {
 
 rmq_err_t rmq_broker_cfg_finish(rmq_broker_cfg_t *cfg, char *err, size_t errlen) {
     char e[256];
+    if (rmq_rem_tls_cfg_load_file(&cfg->tls, err, errlen)) return RMQ_ERR__CONFIG;
     if (!cfg->broker_ip2 || !*cfg->broker_ip2)
         rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, cfg, "brokerIP2", cfg->broker_ip1, e,
                    sizeof e);

@@ -13,6 +13,7 @@
 
 #include "broker/ha.h"
 #include "common/kvconf.h"
+#include "remoting/tls.h"
 #include "store/store.h"
 
 typedef enum {
@@ -79,6 +80,8 @@ typedef struct {
     char *metrics_label;       /* metricsLabel "k:v,k:v" added to every sample */
     rmq_store_cfg_t store;     /* MessageStoreConfig keys, see store.h */
     rmq_ha_cfg_t ha;           /* HA keys (haListenPort = listenPort + 1, slaveTimeout...), ha.h */
+    rmq_rem_tls_cfg_t tls;     /* tls.* keys (remoting/tls.h): every listener, outbound with
+                                  tls.enable; tls.config.file read by rmq_broker_cfg_finish */
 } rmq_broker_cfg_t;
 
 extern const rmq_kv_def_t rmq_broker_cfg_defs[];

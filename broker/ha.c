@@ -45,6 +45,7 @@
 #include "common/log.h"
 #include "common/mailbox.h"
 #include "common/util.h"
+#include "remoting/tls.h"
 
 #define INFLIGHT (1 << 20)       /* bytes queued per slave connection */
 #define SLAVE_RBUF (256 * 1024)  /* slave's read buffer */
@@ -112,7 +113,15 @@ typedef struct {
     uint8_t hdr[RMQ_HA_HEADER_SIZE];
     rmq_store_cl_slice_t sl;
     mconn_t *c;
+    uint8_t *ct; /* TLS: the ciphertext written instead (sl already released) */
+    size_t plen; /* TLS: plaintext body bytes it carries */
 } frame_t;
+
+/* TLS ciphertext written on the slave's connection (handshake, reports). */
+typedef struct {
+    uv_write_t req;
+    uint8_t *data;
+} ctw_t;
 
 /* A slave connected to this master. Loop thread only. */
 struct mconn_s {
@@ -128,6 +137,9 @@ struct mconn_s {
     uint64_t last_read_ms, last_write_ms, caught_up_ms;
     size_t inflight;
     uint64_t bytes_sent;
+    rmq_rem_tls_t *tls; /* NULL: plaintext */
+    bool sniff;         /* permissive: the first byte decides */
+    rmq_buf_t plain;    /* TLS: decrypted report bytes */
 };
 
 enum { S_IDLE, S_CONNECTING, S_CONNECTED, S_CLOSING };
@@ -182,6 +194,13 @@ struct rmq_ha_s {
     uint8_t *sbuf;
     _Atomic uint64_t bytes_received, reconnects;
     _Atomic bool s_connected;
+
+    /* TLS (loop thread once started): the master's listener side and the slave's side */
+    rmq_rem_tls_ctx_t *tls_srv, *tls_cli;
+    int tls_mode;
+    rmq_rem_tls_t *stls; /* the slave's session on stcp */
+    bool s_tls_ready;    /* handshake done: reports may go */
+    rmq_buf_t splain;    /* decrypted bytes from the master */
 
     pthread_mutex_t stats_mu; /* guards snap */
     rmq_ha_stats_t snap;
@@ -301,7 +320,10 @@ static void mconn_close(mconn_t *c);
 static void pump_all(rmq_ha_t *ha);
 
 static void on_mconn_closed(uv_handle_t *h) {
-    free(h->data);
+    mconn_t *c = h->data;
+    rmq_rem_tls_destroy(c->tls);
+    rmq_buf_fini(&c->plain);
+    free(c);
 }
 
 static void mconn_close(mconn_t *c) {
@@ -320,8 +342,11 @@ static void mconn_close(mconn_t *c) {
 static void on_frame_written(uv_write_t *req, int status) {
     frame_t *fr = req->data;
     mconn_t *c = fr->c;
-    size_t len = fr->sl.len;
-    rmq_store_cl_slice_release(&fr->sl);
+    size_t len = fr->ct ? fr->plen : fr->sl.len;
+    if (fr->ct)
+        free(fr->ct);
+    else
+        rmq_store_cl_slice_release(&fr->sl);
     free(fr);
     c->inflight -= len;
     if (c->closing) return;
@@ -336,8 +361,56 @@ static void on_frame_written(uv_write_t *req, int status) {
     pump_all(c->ha);
 }
 
+/* Write the session's pending ciphertext carrying plen plaintext body bytes; false if c was
+ * closed. */
+static bool mconn_tls_flush(mconn_t *c, size_t plen) {
+    size_t len, cap;
+    uint8_t *d = rmq_rem_tls_take(c->tls, &len, &cap);
+    if (!d) return true;
+    frame_t *fr = calloc(1, sizeof(*fr));
+    if (!fr) {
+        free(d);
+        mconn_close(c);
+        return false;
+    }
+    fr->req.data = fr;
+    fr->c = c;
+    fr->ct = d;
+    fr->plen = plen;
+    uv_buf_t b = uv_buf_init((char *)d, (unsigned)len);
+    int rc = uv_write(&fr->req, (uv_stream_t *)&c->tcp, &b, 1, on_frame_written);
+    if (rc != 0) {
+        free(d);
+        free(fr);
+        RMQ_LOG_WARN("ha", "slave %s: write failed (%s): closing", c->addr, uv_strerror(rc));
+        mconn_close(c);
+        return false;
+    }
+    c->inflight += plen;
+    return true;
+}
+
+/* send_frame over TLS: the slice is encrypted now and released. */
+static bool send_frame_tls(mconn_t *c, int64_t start, rmq_store_cl_slice_t *sl) {
+    uint8_t hdr[RMQ_HA_HEADER_SIZE];
+    rmq_ha_encode_header(hdr, start, (int32_t)sl->len);
+    uv_buf_t b[2] = {uv_buf_init((char *)hdr, RMQ_HA_HEADER_SIZE),
+                     uv_buf_init((char *)sl->data, (unsigned)sl->len)};
+    char err[200];
+    size_t plen = sl->len;
+    int r = rmq_rem_tls_write(c->tls, b, sl->len ? 2 : 1, err, sizeof err);
+    rmq_store_cl_slice_release(sl);
+    if (r) {
+        RMQ_LOG_WARN("ha", "slave %s: %s: closing", c->addr, err);
+        mconn_close(c);
+        return false;
+    }
+    return mconn_tls_flush(c, plen);
+}
+
 /* Queue one frame: takes sl (released once written or the connection closes). */
 static bool send_frame(mconn_t *c, int64_t start, rmq_store_cl_slice_t *sl) {
+    if (c->tls) return send_frame_tls(c, start, sl);
     frame_t *fr = malloc(sizeof(*fr));
     if (!fr) {
         rmq_store_cl_slice_release(sl);
@@ -346,6 +419,8 @@ static bool send_frame(mconn_t *c, int64_t start, rmq_store_cl_slice_t *sl) {
     fr->req.data = fr;
     fr->c = c;
     fr->sl = *sl;
+    fr->ct = NULL;
+    fr->plen = 0;
     rmq_ha_encode_header(fr->hdr, start, (int32_t)sl->len);
     uv_buf_t b[2] = {uv_buf_init((char *)fr->hdr, RMQ_HA_HEADER_SIZE),
                      uv_buf_init((char *)sl->data, (unsigned)sl->len)};
@@ -428,7 +503,7 @@ static void on_report(mconn_t *c, int64_t off) {
         uint8_t h[RMQ_HA_HEADER_SIZE];
         rmq_ha_encode_header(h, max, 0);
         uv_buf_t b = uv_buf_init((char *)h, sizeof(h));
-        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
+        if (!c->tls && uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0)
             (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         mconn_close(c);
         return;
@@ -458,7 +533,44 @@ static void on_report(mconn_t *c, int64_t off) {
 
 static void on_mconn_alloc(uv_handle_t *h, size_t sz, uv_buf_t *buf) {
     mconn_t *c = h->data;
-    *buf = uv_buf_init((char *)c->rbuf, sizeof(c->rbuf));
+    uint8_t *p = c->tls ? rmq_rem_tls_in_space(c->tls, sizeof(c->rbuf)) : c->rbuf;
+    *buf = p ? uv_buf_init((char *)p, sizeof(c->rbuf)) : uv_buf_init(NULL, 0);
+}
+
+static void mconn_reports(mconn_t *c, const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n && !c->closing; i++) {
+        c->rb[c->rbn++] = p[i];
+        if (c->rbn == RMQ_HA_REPORT_SIZE) {
+            c->rbn = 0;
+            on_report(c, rmq_ha_decode_report(c->rb));
+        }
+    }
+}
+
+/* TLS input on a master connection: handshake, then reports. */
+static void mconn_tls_input(mconn_t *c) {
+    char err[300];
+    if (!rmq_rem_tls_established(c->tls)) {
+        int r = rmq_rem_tls_handshake(c->tls, err, sizeof err);
+        if (!mconn_tls_flush(c, 0)) return;
+        if (r < 0) {
+            RMQ_LOG_WARN("ha", "slave %s: TLS handshake failed: %s: closing", c->addr, err);
+            mconn_close(c);
+            return;
+        }
+        if (r == 0) return;
+        RMQ_LOG_INFO("ha", "slave %s: TLS established", c->addr);
+    }
+    int r = rmq_rem_tls_read(c->tls, &c->plain, err, sizeof err);
+    if (!mconn_tls_flush(c, 0)) return;
+    if (r < 0) {
+        if (strcmp(err, "closed") != 0) RMQ_LOG_WARN("ha", "slave %s: %s: closing", c->addr, err);
+        mconn_close(c);
+        return;
+    }
+    size_t n = rmq_buf_unread(&c->plain);
+    mconn_reports(c, rmq_buf_rptr(&c->plain), n);
+    if (!c->closing) rmq_buf_reset(&c->plain);
 }
 
 static void on_mconn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
@@ -473,14 +585,25 @@ static void on_mconn_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
         return;
     }
     c->last_read_ms = now_ms();
+    if (c->tls) {
+        rmq_rem_tls_in_commit(c->tls, (size_t)n);
+        mconn_tls_input(c);
+        return;
+    }
     const uint8_t *p = (const uint8_t *)buf->base;
-    for (ssize_t i = 0; i < n && !c->closing; i++) {
-        c->rb[c->rbn++] = p[i];
-        if (c->rbn == RMQ_HA_REPORT_SIZE) {
-            c->rbn = 0;
-            on_report(c, rmq_ha_decode_report(c->rb));
+    if (c->sniff) {
+        c->sniff = false;
+        if (p[0] == RMQ_REM_TLS_RECORD_HANDSHAKE) {
+            if (!(c->tls = rmq_rem_tls_new(c->ha->tls_srv)) ||
+                rmq_rem_tls_feed(c->tls, p, (size_t)n)) {
+                mconn_close(c);
+                return;
+            }
+            mconn_tls_input(c);
+            return;
         }
     }
+    mconn_reports(c, p, (size_t)n);
 }
 
 static void on_accept(uv_stream_t *server, int status) {
@@ -519,6 +642,11 @@ static void on_accept(uv_stream_t *server, int status) {
     c->next = ha->conns;
     ha->conns = c;
     RMQ_LOG_INFO("ha", "slave %s connected", c->addr);
+    if (ha->tls_mode == RMQ_REM_TLS_PERMISSIVE) c->sniff = true;
+    if (ha->tls_mode == RMQ_REM_TLS_ENFORCING && !(c->tls = rmq_rem_tls_new(ha->tls_srv))) {
+        mconn_close(c);
+        return;
+    }
     uv_read_start((uv_stream_t *)&c->tcp, on_mconn_alloc, on_mconn_read);
 }
 
@@ -547,6 +675,46 @@ static void master_tick(rmq_ha_t *ha, uint64_t now) {
 
 static void slave_close(rmq_ha_t *ha);
 
+static void on_ct_written(uv_write_t *req, int status) {
+    ctw_t *w = (ctw_t *)req;
+    free(w->data);
+    free(w); /* a failure shows on the next read or report */
+}
+
+/* Write the slave session's pending ciphertext; false (connection closing) on failure. */
+static bool slave_tls_flush(rmq_ha_t *ha) {
+    size_t len, cap;
+    uint8_t *d = rmq_rem_tls_take(ha->stls, &len, &cap);
+    if (!d) return true;
+    ctw_t *w = malloc(sizeof(*w));
+    uv_buf_t b = uv_buf_init((char *)d, (unsigned)len);
+    if (!w || uv_write(&w->req, (uv_stream_t *)&ha->stcp, &b, 1, on_ct_written) != 0) {
+        free(d);
+        free(w);
+        RMQ_LOG_WARN("ha", "master %s: write failed: reconnecting", ha->master);
+        slave_close(ha);
+        return false;
+    }
+    w->data = d;
+    return true;
+}
+
+static void on_report_written(uv_write_t *req, int status);
+
+/* A report's bytes: plaintext, or encrypted and flushed (then the report counts as written at
+ * once: TLS records carry it in order). */
+static int write_report(rmq_ha_t *ha) {
+    uv_buf_t b = uv_buf_init((char *)ha->rpt, sizeof(ha->rpt));
+    if (!ha->stls) {
+        ha->rreq.data = ha;
+        return uv_write(&ha->rreq, (uv_stream_t *)&ha->stcp, &b, 1, on_report_written);
+    }
+    char err[200];
+    if (rmq_rem_tls_write(ha->stls, &b, 1, err, sizeof err)) return UV_EPROTO;
+    ha->s_last_report = now_ms();
+    return slave_tls_flush(ha) ? 1 : UV_EPIPE;
+}
+
 static void on_report_written(uv_write_t *req, int status) {
     rmq_ha_t *ha = req->data;
     ha->report_inflight = false;
@@ -561,9 +729,7 @@ static void on_report_written(uv_write_t *req, int status) {
         ha->report_pending = false;
         int64_t off = rmq_store_cl_repl_offset(ha->store);
         rmq_ha_encode_report(ha->rpt, off);
-        uv_buf_t b = uv_buf_init((char *)ha->rpt, sizeof(ha->rpt));
-        ha->rreq.data = ha;
-        if (uv_write(&ha->rreq, (uv_stream_t *)&ha->stcp, &b, 1, on_report_written) == 0) {
+        if (write_report(ha) == 0) {
             ha->report_inflight = true;
             ha->s_last_report = now_ms();
         }
@@ -571,16 +737,16 @@ static void on_report_written(uv_write_t *req, int status) {
 }
 
 static void send_report(rmq_ha_t *ha) {
-    if (ha->sstate != S_CONNECTED) return;
+    if (ha->sstate != S_CONNECTED || (ha->stls && !ha->s_tls_ready)) return;
     if (ha->report_inflight) {
         ha->report_pending = true;
         return;
     }
     rmq_ha_encode_report(ha->rpt, rmq_store_cl_repl_offset(ha->store));
-    uv_buf_t b = uv_buf_init((char *)ha->rpt, sizeof(ha->rpt));
-    ha->rreq.data = ha;
-    int rc = uv_write(&ha->rreq, (uv_stream_t *)&ha->stcp, &b, 1, on_report_written);
+    int rc = write_report(ha);
+    if (rc == 1) return; /* TLS: already handed over */
     if (rc != 0) {
+        if (ha->sstate != S_CONNECTED) return;
         RMQ_LOG_WARN("ha", "master %s: report failed (%s): reconnecting", ha->master,
                      uv_strerror(rc));
         slave_close(ha);
@@ -592,6 +758,10 @@ static void send_report(rmq_ha_t *ha) {
 
 static void on_slave_closed(uv_handle_t *h) {
     rmq_ha_t *ha = h->data;
+    rmq_rem_tls_destroy(ha->stls);
+    ha->stls = NULL;
+    ha->s_tls_ready = false;
+    rmq_buf_fini(&ha->splain);
     ha->sstate = S_IDLE;
     ha->next_connect_ms = now_ms() + (uint64_t)ha->cfg.ha_reconnect_interval;
 }
@@ -607,6 +777,11 @@ static void slave_close(rmq_ha_t *ha) {
  * kernel's); headers are read on their own, 12 bytes at most, so a body never lands there. */
 static void on_slave_alloc(uv_handle_t *h, size_t sz, uv_buf_t *buf) {
     rmq_ha_t *ha = h->data;
+    if (ha->stls) {
+        uint8_t *p = rmq_rem_tls_in_space(ha->stls, SLAVE_RBUF);
+        *buf = p ? uv_buf_init((char *)p, SLAVE_RBUF) : uv_buf_init(NULL, 0);
+        return;
+    }
     if (ha->sstate == S_CONNECTED && ha->body_left > 0) {
         uint8_t *p;
         size_t room;
@@ -652,6 +827,39 @@ static bool on_header(rmq_ha_t *ha, int64_t start, int32_t size) {
     return true;
 }
 
+static void slave_consume(rmq_ha_t *ha, const uint8_t *p, size_t left);
+
+/* TLS input from the master: handshake (then the first report), then frames. */
+static void slave_tls_input(rmq_ha_t *ha) {
+    char err[300];
+    if (!ha->s_tls_ready) {
+        int r = rmq_rem_tls_handshake(ha->stls, err, sizeof err);
+        if (!slave_tls_flush(ha)) return;
+        if (r < 0) {
+            RMQ_LOG_WARN("ha", "master %s: TLS handshake failed: %s (retrying in %d ms)",
+                         ha->master, err, ha->cfg.ha_reconnect_interval);
+            slave_close(ha);
+            return;
+        }
+        if (r == 0) return;
+        ha->s_tls_ready = true;
+        RMQ_LOG_INFO("ha", "master %s: TLS established", ha->master);
+        send_report(ha);
+        if (ha->sstate != S_CONNECTED) return;
+    }
+    int r = rmq_rem_tls_read(ha->stls, &ha->splain, err, sizeof err);
+    if (!slave_tls_flush(ha)) return;
+    if (r < 0) {
+        RMQ_LOG_WARN("ha", "master %s: %s: reconnecting", ha->master, err);
+        slave_close(ha);
+        return;
+    }
+    size_t n = rmq_buf_unread(&ha->splain);
+    atomic_fetch_add_explicit(&ha->bytes_received, (uint64_t)n, memory_order_relaxed);
+    slave_consume(ha, rmq_buf_rptr(&ha->splain), n);
+    if (ha->sstate == S_CONNECTED) rmq_buf_reset(&ha->splain);
+}
+
 static void on_slave_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
     rmq_ha_t *ha = st->data;
     if (n == 0 || ha->sstate != S_CONNECTED) return;
@@ -664,10 +872,19 @@ static void on_slave_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
         return;
     }
     ha->s_last_read = now_ms();
+    if (ha->stls) {
+        rmq_rem_tls_in_commit(ha->stls, (size_t)n);
+        slave_tls_input(ha);
+        return;
+    }
     atomic_fetch_add_explicit(&ha->bytes_received, (uint64_t)n, memory_order_relaxed);
+    slave_consume(ha, (const uint8_t *)buf->base, (size_t)n);
+}
+
+/* Frames from the master (headers, bodies appended to the CommitLog); a report when the
+ * offset moved. */
+static void slave_consume(rmq_ha_t *ha, const uint8_t *p, size_t left) {
     int64_t before = rmq_store_cl_repl_offset(ha->store);
-    const uint8_t *p = (const uint8_t *)buf->base;
-    size_t left = (size_t)n;
     while (left > 0) {
         if (ha->body_left == 0) {
             size_t k = RMQ_MIN(left, (size_t)(RMQ_HA_HEADER_SIZE - ha->hdr_n));
@@ -722,8 +939,15 @@ static void on_slave_connect(uv_connect_t *req, int status) {
     uv_tcp_nodelay(&ha->stcp, 1);
     RMQ_LOG_INFO("ha", "connected to master %s, reporting offset %" PRId64, ha->master,
                  rmq_store_cl_repl_offset(ha->store));
+    if (ha->tls_cli && !(ha->stls = rmq_rem_tls_new(ha->tls_cli))) {
+        slave_close(ha);
+        return;
+    }
     uv_read_start((uv_stream_t *)&ha->stcp, on_slave_alloc, on_slave_read);
-    send_report(ha);
+    if (ha->stls)
+        slave_tls_input(ha); /* the hello; reports wait for the handshake */
+    else
+        send_report(ha);
 }
 
 static bool parse_addr(const char *addr, struct sockaddr_storage *sa) {
@@ -880,6 +1104,8 @@ static void ha_free(rmq_ha_t *ha) {
     rmq_ha_cfg_free(&ha->cfg);
     free(ha->waits);
     free(ha->sbuf);
+    rmq_rem_tls_ctx_destroy(ha->tls_srv);
+    rmq_rem_tls_ctx_destroy(ha->tls_cli);
     pthread_mutex_destroy(&ha->mu);
     pthread_mutex_destroy(&ha->stats_mu);
     free(ha);
@@ -902,6 +1128,19 @@ rmq_err_t rmq_ha_start(const rmq_ha_cfg_t *cfg, rmq_store_t *store, rmq_ha_role_
     if (!ha->cfg.ha_listen_host || !ha->cfg.ha_master_address) {
         ha_free(ha);
         return RMQ_ERR__NOMEM;
+    }
+    ha->cfg.tls = NULL;
+    if (cfg->tls) {
+        char err[300];
+        ha->tls_mode = role == RMQ_HA_MASTER ? cfg->tls->server_mode : RMQ_REM_TLS_DISABLED;
+        if ((ha->tls_mode != RMQ_REM_TLS_DISABLED &&
+             rmq_rem_tls_ctx_new(cfg->tls, true, &ha->tls_srv, err, sizeof err)) ||
+            (role == RMQ_HA_SLAVE && cfg->tls->enable &&
+             rmq_rem_tls_ctx_new(cfg->tls, false, &ha->tls_cli, err, sizeof err))) {
+            RMQ_LOG_ERROR("ha", "TLS: %s", err);
+            ha_free(ha);
+            return RMQ_ERR__CONFIG;
+        }
     }
     if (ha->cfg.ha_transfer_batch_size <= 0) ha->cfg.ha_transfer_batch_size = 32768;
     if (ha->cfg.ha_reconnect_interval <= 0) ha->cfg.ha_reconnect_interval = 5000;

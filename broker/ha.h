@@ -33,6 +33,10 @@ typedef struct {
                                           reports 0 starts at the CommitLog's min offset (all
                                           history) instead of its last segment */
     int ha_reconnect_interval;         /* haReconnectInterval ms (ours), 5000 */
+    const struct rmq_rem_tls_cfg_s *tls; /* not a key: the broker's tls.* (remoting/tls.h),
+                                            borrowed by rmq_ha_start; NULL = plaintext. The
+                                            master follows tls.server.mode, the slave
+                                            tls.enable */
 } rmq_ha_cfg_t;
 
 /* clang-format off */

@@ -63,6 +63,16 @@ static const kdef_t keys[] = {
     /* header encoding of sends and pulls (Java: rocketmq.serialize.type); ROCKETMQ's binary
      * header is about twice as cheap to encode and decode; every RocketMQ broker reads both */
     {"serializeType", K_ENUM, "JSON", 0, 0, sertypes},
+    /* TLS (remoting/tls.h): useTLS as RocketMQ's ClientConfig, the rest TlsSystemConfig's */
+    {"useTLS", K_BOOL, "false", 0, 0, NULL},
+    {"tls.client.authServer", K_BOOL, "false", 0, 0, NULL},
+    {"tls.client.certPath", K_STR, NULL, 0, 0, NULL},
+    {"tls.client.keyPath", K_STR, NULL, 0, 0, NULL},
+    {"tls.client.keyPassword", K_STR, NULL, 0, 0, NULL},
+    {"tls.client.trustCertPath", K_STR, NULL, 0, 0, NULL},
+    {"tls.test.mode.enable", K_BOOL, "false", 0, 0, NULL},
+    {"tls.handshake.timeout", K_INT, "10000", 100, 600000, NULL},
+    {"tls.config.file", K_STR, NULL, 0, 0, NULL},
 };
 
 static const kdef_t *find_key(const char *k) {

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/util.h"
+#include "remoting/tls.h"
 
 #define MOD "client"
 
@@ -1146,6 +1147,27 @@ static void stop_threads(rmq_instance_t *in, int nsched, bool cb) {
     }
 }
 
+/* The TLS keys of c (and its tls.config.file) as remoting takes them; err filled on failure,
+ * including certificate files that do not load. *t needs rmq_rem_tls_cfg_free either way. */
+static int tls_cfg_from_conf(const rmq_conf_t *c, rmq_rem_tls_cfg_t *t, char *err, size_t n) {
+    static const char *const keys[] = {"tls.client.authServer",    "tls.client.certPath",
+                                       "tls.client.keyPath",       "tls.client.keyPassword",
+                                       "tls.client.trustCertPath", "tls.test.mode.enable",
+                                       "tls.handshake.timeout",    "tls.config.file"};
+    rmq_rem_tls_cfg_defaults(t);
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(keys); i++) {
+        const char *v = rmq_conf_get(c, keys[i]);
+        if (v && rmq_rem_tls_cfg_set(t, keys[i], v, err, n)) return -1;
+    }
+    t->enable = rmq_conf_bool(c, "useTLS");
+    if (rmq_rem_tls_cfg_load_file(t, err, n)) return -1;
+    if (!t->enable) return 0;
+    rmq_rem_tls_ctx_t *x = NULL; /* load the files now: a bad one fails the constructor */
+    if (rmq_rem_tls_ctx_new(t, false, &x, err, n)) return -1;
+    rmq_rem_tls_ctx_destroy(x);
+    return 0;
+}
+
 static rmq_instance_t *instance_new(const rmq_conf_t *c, const char *key, const char *inst_name,
                                     char *err, size_t n) {
     rmq_instance_t *in = calloc(1, sizeof(*in));
@@ -1210,8 +1232,18 @@ static rmq_instance_t *instance_new(const rmq_conf_t *c, const char *key, const 
     rmq_uniq_init(&in->uniq, ip, (uint16_t)getpid(),
                   (int32_t)(((uintptr_t)in >> 4) ^ (uint32_t)ts.tv_nsec));
     /* the instance's connections log to its own sink, as everything else it does */
-    rmq_rem_client_cfg_t rc = {.name = "rmq-client", .log = &in->log};
+    rmq_rem_tls_cfg_t tls;
+    if (tls_cfg_from_conf(c, &tls, err, n)) {
+        rmq_rem_tls_cfg_free(&tls);
+        goto fail_early;
+    }
+    rmq_rem_client_cfg_t rc = {.name = "rmq-client", .log = &in->log, .tls = &tls};
     rmq_err_t e = rmq_rem_client_new(NULL, &rc, &in->rem);
+    rmq_rem_tls_cfg_free(&tls);
+    if (e == RMQ_ERR__CONFIG) {
+        snprintf(err, n, "TLS configuration refused (see the log)");
+        goto fail_early;
+    }
     if (e) {
         snprintf(err, n, "remoting client: %s", rmq_strerror(e));
         goto fail_early;
@@ -1248,6 +1280,22 @@ fail_early:
     return NULL;
 }
 
+/* FNV-1a over useTLS and the tls.* values of c (0 without TLS). */
+static uint64_t tls_conf_hash(const rmq_conf_t *c) {
+    static const char *const keys[] = {"tls.client.authServer",    "tls.client.certPath",
+                                       "tls.client.keyPath",       "tls.client.keyPassword",
+                                       "tls.client.trustCertPath", "tls.test.mode.enable",
+                                       "tls.handshake.timeout",    "tls.config.file"};
+    if (!rmq_conf_bool(c, "useTLS")) return 0;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(keys); i++) {
+        const char *v = rmq_conf_get(c, keys[i]);
+        for (const char *p = v ? v : "\x01"; *p; p++) h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+        h = (h ^ 0xff) * 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
 rmq_instance_t *rmq_instance_get(const rmq_conf_t *c, rmq_member_t *m, char *err, size_t n) {
     char dummy[8];
     if (!err || !n) {
@@ -1259,7 +1307,9 @@ rmq_instance_t *rmq_instance_get(const rmq_conf_t *c, rmq_member_t *m, char *err
     if (!ns) ns = getenv("NAMESRV_ADDR");
     const char *iname = rmq_conf_str(c, "instanceName");
     char key[600];
-    snprintf(key, sizeof key, "%s|%s", ns ? ns : "", iname);
+    /* connections differ with the TLS keys: clients whose TLS settings differ share no
+     * instance (a plaintext producer beside a TLS one stays plaintext) */
+    snprintf(key, sizeof key, "%s|%s|tls:%016" PRIx64, ns ? ns : "", iname, tls_conf_hash(c));
     pthread_mutex_lock(&registry_mu);
     rmq_instance_t *in = NULL;
     rmq_logger_t log = rmq_conf_logger(c);

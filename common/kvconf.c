@@ -194,7 +194,10 @@ void rmq_kv_print(const rmq_kv_def_t *defs, size_t n, const void *obj, FILE *out
         case RMQ_KV_T_ENUM: fprintf(out, "%s=%s\n", d->key, d->names[*CFIELD(obj, d, int)]); break;
         case RMQ_KV_T_STR: {
             const char *s = *CFIELD(obj, d, char *);
-            fprintf(out, "%s=%s\n", d->key, s ? s : "");
+            /* secrets (tls.*.keyPassword) never leave: -p and GET_BROKER_CONFIG print this */
+            size_t kl = strlen(d->key);
+            bool secret = kl >= 8 && strcmp(d->key + kl - 8, "Password") == 0;
+            fprintf(out, "%s=%s\n", d->key, s && *s && secret ? "******" : s ? s : "");
             break;
         }
         }

@@ -51,6 +51,12 @@ int main(int argc, char **argv) {
         rmq_kv_free(rmq_ns_cfg_defs, rmq_ns_cfg_ndefs, &cfg);
         return rc > 0 ? 0 : 1;
     }
+    char terr[300];
+    if (rmq_rem_tls_cfg_load_file(&cfg.tls, terr, sizeof terr)) {
+        fprintf(stderr, "mqnamesrv: %s\n", terr);
+        rmq_kv_free(rmq_ns_cfg_defs, rmq_ns_cfg_ndefs, &cfg);
+        return 1;
+    }
     /* rmq_ns_log_levels follows rmq_log_lvl_t from ERROR (0); "OFF" is index 4 */
     rmq_log_lvl_t lvl = cfg.log_level == 4 ? RMQ_LOG_LVL_OFF : (rmq_log_lvl_t)cfg.log_level;
     /* With logFile set, lines go to the file only (under systemd stderr is the journal too). */

@@ -15,6 +15,7 @@
 #include "common/kvconf.h"
 #include "namesrv/kvconfig.h"
 #include "namesrv/route.h"
+#include "remoting/tls.h"
 #include "rmq/rmq_err.h"
 
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
     char *metrics_prom_host;       /* metricsPromExporterHost, bindAddress if unset */
     int metrics_prom_port;         /* metricsPromExporterPort, 5558 (a broker has 5557) */
     char *metrics_label;           /* metricsLabel "k:v,k:v" */
+    rmq_rem_tls_cfg_t tls;         /* tls.* keys (remoting/tls.h) */
 } rmq_ns_cfg_t;
 
 /* The config table (for rmq_kv_main_args / rmq_kv_defaults / rmq_kv_free). */

@@ -70,6 +70,7 @@ const rmq_kv_def_t rmq_ns_cfg_defs[] = {
                "HTTP port of /metrics and /healthz"),
     RMQ_KV_STR("metricsLabel", rmq_ns_cfg_t, metrics_label, NULL,
                "extra labels on every sample, k1:v1,k2:v2"),
+    RMQ_REM_TLS_KV_DEFS(rmq_ns_cfg_t, tls),
 };
 const size_t rmq_ns_cfg_ndefs = RMQ_ARRAY_LEN(rmq_ns_cfg_defs);
 
@@ -570,6 +571,7 @@ rmq_err_t rmq_ns_new(uv_loop_t *loop, const rmq_ns_cfg_t *cfg, rmq_ns_t **out) {
         .max_frame = (size_t)cfg->frame_max_length,
         .idle_ms = cfg->server_channel_max_idle_s * 1000,
         .name = "namesrv",
+        .tls = &cfg->tls,
     };
     if ((e = rmq_rem_server_new(loop, &scfg, &ns->server))) goto fail;
     for (size_t i = 0; i < RMQ_ARRAY_LEN(requests); i++)

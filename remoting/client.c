@@ -308,6 +308,15 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
     cl->max_frame = cfg && cfg->max_frame ? cfg->max_frame : RMQ_REM_FRAME_MAX_DEFAULT;
     cl->connect_timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 3000;
     cl->log = cfg ? cfg->log : NULL;
+    rmq_rem_tls_ctx_t *tls = NULL;
+    if (cfg && cfg->tls && cfg->tls->enable) {
+        char err[300];
+        if (rmq_rem_tls_ctx_new(cfg->tls, false, &tls, err, sizeof err)) {
+            RMQ_XLOG_ERROR(cl->log, "remoting", "%s: TLS: %s", cl->name, err);
+            free(cl);
+            return RMQ_ERR__CONFIG;
+        }
+    }
     pthread_mutex_init(&cl->mu, NULL);
     atomic_init(&cl->closing, false);
     cl->shutdown_msg.kind = MSG_SHUTDOWN;
@@ -316,6 +325,7 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
         if (rc) {
             RMQ_XLOG_ERROR(cl->log, "remoting", "%s: loop init: %s", cl->name, uv_strerror(rc));
             pthread_mutex_destroy(&cl->mu);
+            rmq_rem_tls_ctx_destroy(tls);
             free(cl);
             return RMQ_ERR__FAIL;
         }
@@ -326,6 +336,9 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
     cl->ctx = rmq_rem_ctx_new_(loop, &cl_ops, cl, cl->max_frame, 0, cl->name);
     if (cl->ctx) cl->ctx->log = cl->log;
     if (!cl->ctx) goto fail;
+    cl->ctx->tls = tls;
+    cl->ctx->tls_mode = tls ? RMQ_REM_TLS_ENFORCING : RMQ_REM_TLS_DISABLED;
+    tls = NULL;
     /* The client's own reference: a late invoke from another thread still finds the (closed)
      * mailbox and gets RMQ_ERR__CLOSED instead of a freed context. */
     rmq_rem_ctx_ref_(cl->ctx);
@@ -344,6 +357,7 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
     *out = cl;
     return RMQ_OK;
 fail:
+    rmq_rem_tls_ctx_destroy(tls);
     if (cl->owns_loop) uv_loop_close(loop);
     pthread_mutex_destroy(&cl->mu);
     free(cl);

@@ -22,6 +22,8 @@ typedef struct {
     const char *name;        /* for logs and the loop thread's name */
     const rmq_logger_t *log; /* where this client's lines go (an SDK instance's sink); borrowed,
                                 must outlive the client; NULL = the process log */
+    const struct rmq_rem_tls_cfg_s *tls; /* with enable set: connect with TLS (tls.client.*);
+                                            borrowed until rmq_rem_client_new returns */
 } rmq_rem_client_cfg_t;
 
 /* loop NULL: the client starts and owns a loop thread. cfg copied. */

@@ -10,7 +10,15 @@
  * Close: rmq_rem_conn_close marks the connection closed and closes the handle; libuv cancels
  * queued writes (their callbacks release bodies), then the close callback fails the pending
  * requests with RMQ_ERR__CONN, tells the owner, and drops the handle's reference. Memory goes
- * with the last reference, from any thread. */
+ * with the last reference, from any thread.
+ *
+ * TLS (tls.h): a connection with a session hands its ciphertext reads to the session and
+ * decrypts into the same read buffer the frame decoder uses; its writes gather the same
+ * buffers the plaintext path hands to uv_write and encrypt them into one buffer written
+ * instead. Until the handshake is done the connection is in HANDSHAKE, where frames queue as
+ * while connecting; the context's tick closes it past its deadline. A permissive server looks
+ * at the first byte: 0x16 starts a session, anything else is a plaintext frame. Plaintext
+ * connections take none of these paths (one pointer test per read and write). */
 #include <arpa/inet.h>
 #include <inttypes.h>
 #include <stddef.h>
@@ -57,6 +65,7 @@ static void flush_out(rmq_rem_conn_t *c);
 
 static void ctx_free(rmq_rem_ctx_t *x) {
     pthread_mutex_destroy(&x->mbox.mu);
+    rmq_rem_tls_ctx_destroy(x->tls);
     free(x->buckets);
     free(x);
 }
@@ -149,7 +158,13 @@ static void on_tick(uv_timer_t *t) {
         if (c->closed) continue;
         if (c->state != RMQ_REM_CONN_OPEN) {
             if (c->connect_deadline && now >= c->connect_deadline) {
-                RMQ_XLOG_WARN(x->log, "remoting", "%s: connect to %s timed out", x->name, c->peer);
+                if (c->state == RMQ_REM_CONN_HANDSHAKE)
+                    RMQ_XLOG_WARN(x->log, "remoting", "%s: closing %s: %s not done in %d ms",
+                                  x->name, c->peer, c->sniff ? "first frame" : "TLS handshake",
+                                  rmq_rem_tls_ctx_handshake_timeout(x->tls));
+                else
+                    RMQ_XLOG_WARN(x->log, "remoting", "%s: connect to %s timed out", x->name,
+                                  c->peer);
                 rmq_rem_conn_close(c);
             }
         } else if (x->idle_ms > 0 && lnow - c->last_active >= (uint64_t)x->idle_ms) {
@@ -398,6 +413,61 @@ static void on_write(uv_write_t *req, int status) {
     }
 }
 
+/* Write the session's pending ciphertext in one uv_write. */
+static void tls_flush(rmq_rem_conn_t *c) {
+    size_t len, cap;
+    uint8_t *data = rmq_rem_tls_take(c->tls, &len, &cap);
+    if (!data) return;
+    wreq_t *w = calloc(1, sizeof *w);
+    if (!w) {
+        free(data);
+        RMQ_XLOG_ERROR(c->ctx->log, "remoting", "%s: out of memory writing to %s", c->ctx->name,
+                       c->peer);
+        rmq_rem_conn_close(c);
+        return;
+    }
+    w->conn = c;
+    w->data = data;
+    w->cap = cap;
+    w->bytes = len;
+    c->pending_bytes += len;
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc) {
+        c->pending_bytes -= len;
+        free(data);
+        free(w);
+        if (!c->closed) {
+            RMQ_XLOG_INFO(c->ctx->log, "remoting", "%s: write to %s: %s", c->ctx->name, c->peer,
+                          uv_strerror(rc));
+            rmq_rem_conn_close(c);
+        }
+    }
+}
+
+/* write_now on a TLS connection: encrypt w's buffers (out's len bytes first) and write the
+ * ciphertext; w's plaintext is done with at once. Takes w. */
+static void tls_write(rmq_rem_conn_t *c, wreq_t *w, const uv_buf_t *bufs, size_t nb, size_t len) {
+    char err[160];
+    int r = rmq_rem_tls_write(c->tls, bufs, nb, err, sizeof err);
+    c->pending_bytes -= len; /* out's bytes were counted when queued */
+    if (c->out.data == NULL && w->cap <= 4 * READ_CHUNK) {
+        c->out.data = w->data; /* the plaintext buffer serves again as out */
+        c->out.cap = w->cap;
+        c->out.len = c->out.rpos = 0;
+    } else {
+        free(w->data);
+    }
+    rmq_rem_cmd_destroy(w->cmd);
+    free(w);
+    if (r) {
+        RMQ_XLOG_WARN(c->ctx->log, "remoting", "%s: closing %s: %s", c->ctx->name, c->peer, err);
+        rmq_rem_conn_close(c);
+        return;
+    }
+    tls_flush(c);
+}
+
 /* Hand out (and cmd's body, if any) to one uv_write. Takes cmd. */
 static void write_now(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     wreq_t *w = calloc(1, sizeof *w);
@@ -435,6 +505,11 @@ static void write_now(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
             bufs[nb++] = uv_buf_init((char *)cmd->body, (unsigned)cmd->body_len);
             w->bytes += cmd->body_len;
         }
+    }
+    if (c->tls) {
+        tls_write(c, w, bufs, nb, len);
+        if (bufs != small) free(bufs);
+        return;
     }
     /* out's bytes were already counted when queued; count the body now. */
     c->pending_bytes += w->bytes - len;
@@ -520,6 +595,8 @@ static void on_conn_closed(uv_handle_t *h) {
     c->pending_bytes -= rmq_buf_unread(&c->out);
     rmq_buf_fini(&c->out);
     rmq_buf_fini(&c->rbuf);
+    rmq_rem_tls_destroy(c->tls);
+    c->tls = NULL;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -544,6 +621,11 @@ bool rmq_rem_conn_is_closed(const rmq_rem_conn_t *c) {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     rmq_rem_conn_t *c = h->data;
+    if (c->tls) {
+        uint8_t *p = rmq_rem_tls_in_space(c->tls, READ_CHUNK);
+        *buf = p ? uv_buf_init((char *)p, READ_CHUNK) : uv_buf_init(NULL, 0);
+        return;
+    }
     size_t want = READ_CHUNK, have = rmq_buf_unread(&c->rbuf);
     if (c->need > have && c->need - have > want) want = c->need - have;
     if (rmq_buf_reserve(&c->rbuf, want)) {
@@ -571,6 +653,67 @@ static void handle_cmd(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     x->ops->on_request(x->owner, c, cmd);
 }
 
+static void read_frames(rmq_rem_conn_t *c);
+
+/* The connection is usable: send what queued while it was not. */
+static void conn_opened(rmq_rem_conn_t *c) {
+    c->state = RMQ_REM_CONN_OPEN;
+    c->sniff = false;
+    c->connect_deadline = 0;
+    flush_out(c);
+}
+
+/* Ciphertext arrived (or the handshake starts): advance the handshake, then decrypt into
+ * rbuf and read frames. Closes c on any TLS failure, with a WARN line for handshakes. */
+static void tls_input(rmq_rem_conn_t *c) {
+    rmq_rem_ctx_t *x = c->ctx;
+    char err[300];
+    if (c->state != RMQ_REM_CONN_OPEN) {
+        int r = rmq_rem_tls_handshake(c->tls, err, sizeof err);
+        tls_flush(c);
+        if (r < 0) {
+            RMQ_XLOG_WARN(x->log, "remoting", "%s: TLS handshake with %s failed: %s", x->name,
+                          c->peer, err);
+            rmq_rem_conn_close(c);
+            return;
+        }
+        if (r == 0 || c->closed) return;
+        RMQ_XLOG_DEBUG(x->log, "remoting", "%s: TLS established with %s", x->name, c->peer);
+        conn_opened(c);
+        if (c->closed) return;
+    }
+    int r = rmq_rem_tls_read(c->tls, &c->rbuf, err, sizeof err);
+    tls_flush(c);
+    if (r < 0) {
+        if (strcmp(err, "closed") != 0)
+            RMQ_XLOG_WARN(x->log, "remoting", "%s: closing %s: %s", x->name, c->peer, err);
+        rmq_rem_conn_close(c);
+        return;
+    }
+    read_frames(c);
+}
+
+/* Permissive server, first bytes in rbuf: a TLS record header starts a session (true: the
+ * bytes went to it), else the connection is plaintext from here on (false). */
+static bool sniff(rmq_rem_conn_t *c) {
+    rmq_rem_ctx_t *x = c->ctx;
+    if (rmq_buf_rptr(&c->rbuf)[0] != RMQ_REM_TLS_RECORD_HANDSHAKE) {
+        conn_opened(c);
+        return false;
+    }
+    c->sniff = false;
+    c->tls = rmq_rem_tls_new(x->tls);
+    if (!c->tls || rmq_rem_tls_feed(c->tls, rmq_buf_rptr(&c->rbuf), rmq_buf_unread(&c->rbuf))) {
+        RMQ_XLOG_ERROR(x->log, "remoting", "%s: out of memory starting TLS with %s", x->name,
+                       c->peer);
+        rmq_rem_conn_close(c);
+        return true;
+    }
+    rmq_buf_reset(&c->rbuf);
+    tls_input(c);
+    return true;
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     rmq_rem_conn_t *c = s->data;
     rmq_rem_ctx_t *x = c->ctx;
@@ -582,8 +725,20 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     if (nread == 0 || c->closed) return;
-    c->rbuf.len += (size_t)nread;
     c->last_active = uv_now(x->loop);
+    if (c->tls) {
+        rmq_rem_tls_in_commit(c->tls, (size_t)nread);
+        tls_input(c);
+        return;
+    }
+    c->rbuf.len += (size_t)nread;
+    if (c->sniff && sniff(c)) return;
+    read_frames(c);
+}
+
+/* Decode and handle every whole frame in rbuf. */
+static void read_frames(rmq_rem_conn_t *c) {
+    rmq_rem_ctx_t *x = c->ctx;
     while (!c->closed) {
         rmq_rem_cmd_t *cmd;
         char err[160];
@@ -617,9 +772,22 @@ rmq_err_t rmq_rem_conn_start_(rmq_rem_conn_t *c) {
     if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         rmq_rem_addr_text_((struct sockaddr *)&ss, c->local, sizeof c->local);
     uv_tcp_nodelay(&c->tcp, 1);
+    rmq_rem_ctx_t *x = c->ctx;
     c->state = RMQ_REM_CONN_OPEN;
     c->connect_deadline = 0;
-    c->last_active = uv_now(c->ctx->loop);
+    c->last_active = uv_now(x->loop);
+    if (x->tls_mode != RMQ_REM_TLS_DISABLED) {
+        c->state = RMQ_REM_CONN_HANDSHAKE;
+        c->connect_deadline = rmq_mono_ms() + (uint64_t)rmq_rem_tls_ctx_handshake_timeout(x->tls);
+        if (x->tls_mode == RMQ_REM_TLS_PERMISSIVE) {
+            c->sniff = true;
+        } else if (!(c->tls = rmq_rem_tls_new(x->tls))) {
+            RMQ_XLOG_ERROR(x->log, "remoting", "%s: out of memory starting TLS with %s", x->name,
+                           c->peer);
+            rmq_rem_conn_close(c);
+            return RMQ_ERR__NOMEM;
+        }
+    }
     int rc = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (rc) {
         RMQ_XLOG_WARN(c->ctx->log, "remoting", "%s: read start on %s: %s", c->ctx->name, c->peer,
@@ -627,7 +795,10 @@ rmq_err_t rmq_rem_conn_start_(rmq_rem_conn_t *c) {
         rmq_rem_conn_close(c);
         return RMQ_ERR__CONN;
     }
-    flush_out(c);
+    if (c->tls)
+        tls_input(c); /* a client sends its hello; a server waits for one */
+    else if (c->state == RMQ_REM_CONN_OPEN)
+        flush_out(c);
     return RMQ_OK;
 }
 

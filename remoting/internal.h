@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/mailbox.h"
 #include "remoting/conn.h"
+#include "remoting/tls.h"
 
 typedef struct rmq_rem_ctx_s rmq_rem_ctx_t;
 typedef struct rmq_rem_pending_s rmq_rem_pending_t;
@@ -57,7 +58,9 @@ typedef struct {
     void (*on_all_closed)(void *owner);
 } rmq_rem_ctx_ops_t;
 
-enum { RMQ_REM_CONN_RESOLVING, RMQ_REM_CONN_CONNECTING, RMQ_REM_CONN_OPEN };
+/* HANDSHAKE: connected, TLS handshake (or, permissive, the first byte) not done; frames
+ * queue in out until OPEN. */
+enum { RMQ_REM_CONN_RESOLVING, RMQ_REM_CONN_CONNECTING, RMQ_REM_CONN_HANDSHAKE, RMQ_REM_CONN_OPEN };
 
 struct rmq_rem_conn_s {
     uv_tcp_t tcp;       /* tcp.data = the connection */
@@ -78,8 +81,10 @@ struct rmq_rem_conn_s {
     rmq_rem_pending_t *plist;    /* requests waiting for a response on this connection */
     rmq_rem_conn_t *prev, *next; /* ctx->conns */
     rmq_rem_conn_t *dirty_next;
-    void *data; /* user slot */
-    void *chan; /* client: the channel this connection serves */
+    void *data;         /* user slot */
+    void *chan;         /* client: the channel this connection serves */
+    rmq_rem_tls_t *tls; /* NULL: plaintext */
+    bool sniff;         /* permissive server: the first byte decides TLS or plaintext */
     uv_connect_t creq;
     uv_getaddrinfo_t gai;
     char peer[64], local[64];
@@ -107,6 +112,8 @@ struct rmq_rem_ctx_s {
     rmq_rem_conn_t *conns;
     size_t nconns;
     rmq_rem_conn_t *dirty;
+    rmq_rem_tls_ctx_t *tls; /* owned; NULL: plaintext only */
+    int tls_mode;           /* RMQ_REM_TLS_*: ENFORCING on a TLS client */
 };
 
 /* Context on loop (loop thread). NULL on failure (logged). */

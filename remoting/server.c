@@ -98,11 +98,25 @@ rmq_err_t rmq_rem_server_new(uv_loop_t *loop, const rmq_rem_server_cfg_t *cfg,
     s->cfg.name = s->name;
     if (!s->cfg.max_frame) s->cfg.max_frame = RMQ_REM_FRAME_MAX_DEFAULT;
     s->loop = loop;
+    rmq_rem_tls_ctx_t *tls = NULL;
+    int mode = s->cfg.tls ? s->cfg.tls->server_mode : RMQ_REM_TLS_DISABLED;
+    s->cfg.tls = NULL; /* borrowed only here */
+    if (mode != RMQ_REM_TLS_DISABLED) {
+        char err[300];
+        if (rmq_rem_tls_ctx_new(cfg->tls, true, &tls, err, sizeof err)) {
+            RMQ_LOG_ERROR("remoting", "%s: TLS: %s", s->name, err);
+            free(s);
+            return RMQ_ERR__CONFIG;
+        }
+    }
     s->ctx = rmq_rem_ctx_new_(loop, &srv_ops, s, s->cfg.max_frame, s->cfg.idle_ms, s->name);
     if (!s->ctx) {
+        rmq_rem_tls_ctx_destroy(tls);
         free(s);
         return RMQ_ERR__NOMEM;
     }
+    s->ctx->tls = tls;
+    s->ctx->tls_mode = mode;
     *out = s;
     return RMQ_OK;
 }

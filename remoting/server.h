@@ -21,6 +21,8 @@ typedef struct {
     int idle_ms;      /* close connections silent this long; 0 = never (default 120000
                          in RocketMQ: serverChannelMaxIdleTimeSeconds) */
     const char *name; /* for logs: "namesrv", "broker" */
+    const struct rmq_rem_tls_cfg_s *tls; /* tls.server.*; NULL or mode disabled: plaintext.
+                                            Borrowed until rmq_rem_server_new returns */
 } rmq_rem_server_cfg_t;
 
 typedef void (*rmq_rem_conn_event_fn)(rmq_rem_conn_t *c, void *arg);

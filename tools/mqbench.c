@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "remoting/client.h"
 #include "remoting/cmd.h"
+#include "remoting/tls.h"
 #include "rmq/rmq.h"
 #include "rmq/rmq_codes.h"
 #include "tools/tool_util.h"
@@ -514,9 +515,16 @@ static int run_rtt(bench_cfg_t *cfg) {
     else if (find_broker(cfg, addr, sizeof addr))
         return 1;
     rmq_rem_client_t *cl = NULL;
-    rmq_rem_client_cfg_t ccfg = {.name = "mqbench-rtt", .connect_timeout_ms = 3000};
-    if (rmq_rem_client_new(NULL, &ccfg, &cl) != RMQ_OK)
-        return fail("rtt", "cannot start the remoting client");
+    rmq_rem_tls_cfg_t tls;
+    char terr[256];
+    if (rmq_tool_tls_cfg(&tls, terr, sizeof terr)) {
+        rmq_rem_tls_cfg_free(&tls);
+        return fail("rtt", "%s", terr);
+    }
+    rmq_rem_client_cfg_t ccfg = {.name = "mqbench-rtt", .connect_timeout_ms = 3000, .tls = &tls};
+    rmq_err_t ce = rmq_rem_client_new(NULL, &ccfg, &cl);
+    rmq_rem_tls_cfg_free(&tls);
+    if (ce != RMQ_OK) return fail("rtt", "cannot start the remoting client (TLS settings?)");
     int seconds = cfg->seconds > 0 ? cfg->seconds : (cfg->total > 0 ? 0 : 5);
     printf("rtt: broker %s request GET_MAX_OFFSET(30) sync on one connection, %s\n", addr,
            seconds ? "timed" : "counted");
@@ -587,6 +595,9 @@ static void usage(FILE *f) {
                      k_opts[i].has_arg ? " <arg>" : "");
         fprintf(f, "%-32s %s\n", left, k_opts[i].desc);
     }
+    fprintf(f, "%-32s %s\n", "    --tls", "connect with TLS (useTLS=true)");
+    fprintf(f, "%-32s %s\n", " -D key=value",
+            "useTLS, tls.enable or a tls.* key (tls.config.file...)");
 }
 
 static int int_opt(const rmq_tool_args_t *a, char s, const char *l, long long dflt, long long lo,
@@ -613,6 +624,11 @@ int main(int argc, char **argv) {
     if (argc > 1 && rmq_is_version_arg(argv[1], 1)) {
         rmq_print_version("mqbench");
         return 0;
+    }
+    char terr[256];
+    if ((argc = rmq_tool_take_tls_args(argc, argv, terr, sizeof terr)) < 0) {
+        fprintf(stderr, "mqbench: %s\n", terr);
+        return 1;
     }
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "help") == 0) {

@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "common/log.h"
+#include "remoting/tls.h"
 
 /* ---- options ------------------------------------------------------------------------ */
 
@@ -209,6 +211,75 @@ static void sdk_log(int lvl, const char *line, void *op) {
     if (rmq_log_enabled((rmq_log_lvl_t)lvl)) fprintf(stderr, "%s\n", line);
 }
 
+/* --tls / -D tls.* from the command line (process config, set once in main) */
+#define TLS_ARGS_MAX 16
+static char *tls_keys[TLS_ARGS_MAX], *tls_vals[TLS_ARGS_MAX];
+static int tls_n;
+
+static int take_tls_kv(const char *kv, char *err, size_t errn) {
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) {
+        snprintf(err, errn, "-D %s: expected key=value", kv);
+        return -1;
+    }
+    char key[64];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+    if (strcmp(key, "tls.enable") == 0) snprintf(key, sizeof key, "useTLS");
+    if (strcmp(key, "useTLS") != 0 && strncmp(key, "tls.", 4) != 0) {
+        snprintf(err, errn, "-D %s: only useTLS and tls.* keys are taken with -D", key);
+        return -1;
+    }
+    rmq_conf_t *probe = rmq_conf_new(); /* refuse a bad key or value now, with its reason */
+    char why[200] = "";
+    rmq_conf_res_t r = probe ? rmq_conf_set(probe, key, eq + 1, why, sizeof why) : RMQ_CONF_INVALID;
+    rmq_conf_destroy(probe);
+    if (r != RMQ_CONF_OK) {
+        snprintf(err, errn, "-D %s: %s", kv, *why ? why : "unknown key");
+        return -1;
+    }
+    if (tls_n == TLS_ARGS_MAX) {
+        snprintf(err, errn, "too many -D options");
+        return -1;
+    }
+    tls_keys[tls_n] = strdup(key);
+    tls_vals[tls_n] = strdup(eq + 1);
+    tls_n++;
+    return 0;
+}
+
+int rmq_tool_take_tls_args(int argc, char **argv, char *err, size_t errn) {
+    int out = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r = 0;
+        if (strcmp(a, "--tls") == 0) {
+            r = take_tls_kv("useTLS=true", err, errn);
+        } else if (strcmp(a, "-D") == 0 && i + 1 < argc) {
+            r = take_tls_kv(argv[++i], err, errn);
+        } else if (strncmp(a, "-D", 2) == 0 && a[2]) {
+            r = take_tls_kv(a + 2, err, errn);
+        } else {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (r) return -1;
+    }
+    argv[out] = NULL;
+    return out;
+}
+
+int rmq_tool_tls_cfg(void *tls_cfg, char *err, size_t errn) {
+    rmq_rem_tls_cfg_t *t = tls_cfg;
+    rmq_rem_tls_cfg_defaults(t);
+    for (int i = 0; i < tls_n; i++) {
+        if (strcmp(tls_keys[i], "useTLS") == 0)
+            t->enable = strcasecmp(tls_vals[i], "true") == 0;
+        else if (rmq_rem_tls_cfg_set(t, tls_keys[i], tls_vals[i], err, errn))
+            return -1;
+    }
+    return rmq_rem_tls_cfg_load_file(t, err, errn) ? -1 : 0;
+}
+
 rmq_conf_t *rmq_tool_conf_new(const char *ns) {
     static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
     rmq_conf_t *c = rmq_conf_new();
@@ -221,6 +292,7 @@ rmq_conf_t *rmq_tool_conf_new(const char *ns) {
         rmq_conf_set(c, "logLevel", names[lvl], NULL, 0);
         rmq_conf_set_log_cb(c, sdk_log, NULL);
     }
+    for (int i = 0; i < tls_n; i++) rmq_conf_set(c, tls_keys[i], tls_vals[i], NULL, 0);
     return c;
 }
 

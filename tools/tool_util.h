@@ -90,4 +90,14 @@ double rmq_hist_mean(const rmq_hist_t *h);
  * is not a valid address list (or on OOM). */
 rmq_conf_t *rmq_tool_conf_new(const char *ns);
 
+/* TLS options of every tool, taken out of argv (anywhere after argv[0]) before the tool's own
+ * parsing: --tls (useTLS=true) and -D key=value / -Dkey=value for useTLS, tls.enable (same)
+ * and the SDK's tls.* keys (tls.config.file among them). Each conf rmq_tool_conf_new makes
+ * carries them. Returns the new argc, or -1 with the reason in err. */
+int rmq_tool_take_tls_args(int argc, char **argv, char *err, size_t errn);
+/* The same options for a raw remoting client (remoting/tls.h's rmq_rem_tls_cfg_t, passed as
+ * void * to keep remoting out of this header): defaults plus what the command line set;
+ * free with rmq_rem_tls_cfg_free. -1 with err when tls.config.file cannot be read. */
+int rmq_tool_tls_cfg(void *tls_cfg, char *err, size_t errn);
+
 #endif

@@ -160,6 +160,11 @@ int main(int argc, char **argv) {
         rmq_print_version("mqadmin");
         return 0;
     }
+    char terr[256];
+    if ((argc = rmq_tool_take_tls_args(argc, argv, terr, sizeof terr)) < 0) {
+        fprintf(stderr, "mqadmin: %s\n", terr);
+        return 1;
+    }
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         print_usage(stdout);
         return 0;
