@@ -63,6 +63,10 @@ static const kdef_t keys[] = {
     /* header encoding of sends and pulls (Java: rocketmq.serialize.type); ROCKETMQ's binary
      * header is about twice as cheap to encode and decode; every RocketMQ broker reads both */
     {"serializeType", K_ENUM, "JSON", 0, 0, sertypes},
+    /* ACL 1.0 credentials (AclClientRPCHook): every request signed when both are set */
+    {"accessKey", K_STR, NULL, 0, 0, NULL},
+    {"secretKey", K_STR, NULL, 0, 0, NULL},
+    {"securityToken", K_STR, NULL, 0, 0, NULL},
 };
 
 static const kdef_t *find_key(const char *k) {

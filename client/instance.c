@@ -1042,7 +1042,11 @@ static rmq_instance_t *instance_new(const rmq_conf_t *c, const char *key, const 
     rmq_uniq_init(&in->uniq, ip, (uint16_t)getpid(),
                   (int32_t)(((uintptr_t)in >> 4) ^ (uint32_t)ts.tv_nsec));
     /* the instance's connections log to its own sink, as everything else it does */
-    rmq_rem_client_cfg_t rc = {.name = "rmq-client", .log = &in->log};
+    rmq_rem_client_cfg_t rc = {.name = "rmq-client",
+                               .log = &in->log,
+                               .access_key = rmq_conf_str(in->conf, "accessKey"),
+                               .secret_key = rmq_conf_str(in->conf, "secretKey"),
+                               .security_token = rmq_conf_str(in->conf, "securityToken")};
     rmq_err_t e = rmq_rem_client_new(NULL, &rc, &in->rem);
     if (e) {
         snprintf(err, n, "remoting client: %s", rmq_strerror(e));

@@ -22,6 +22,9 @@ typedef struct {
     const char *name;        /* for logs and the loop thread's name */
     const rmq_logger_t *log; /* where this client's lines go (an SDK instance's sink); borrowed,
                                 must outlive the client; NULL = the process log */
+    /* ACL 1.0 (acl.h): when access_key and secret_key are set, every request is signed as
+     * RocketMQ's AclClientRPCHook (AccessKey, SecurityToken if set, Signature). Copied. */
+    const char *access_key, *secret_key, *security_token;
 } rmq_rem_client_cfg_t;
 
 /* loop NULL: the client starts and owns a loop thread. cfg copied. */

@@ -105,6 +105,8 @@ static const rmq_tool_opt_t k_opts[] = {
     {'g', "group", true, false, "consumer group (benchmark_consumer_<random>)"},
     {0, "from", true, false, "consumer start for a new group: first (default), last, TIMESTAMP_MS"},
     {0, "broker", true, false, "rtt: broker address (default: the master of the topic)"},
+    {0, "ak", true, false, "ACL accessKey (default: $ROCKETMQ_HOME/conf/tools.yml)"},
+    {0, "sk", true, false, "ACL secretKey (with -ak)"},
     {'h', "help", false, false, "help"},
 };
 #define NOPTS ((int)(sizeof k_opts / sizeof k_opts[0]))
@@ -499,7 +501,10 @@ static int run_rtt(bench_cfg_t *cfg) {
     else if (find_broker(cfg, addr, sizeof addr))
         return 1;
     rmq_rem_client_t *cl = NULL;
-    rmq_rem_client_cfg_t ccfg = {.name = "mqbench-rtt", .connect_timeout_ms = 3000};
+    rmq_rem_client_cfg_t ccfg = {.name = "mqbench-rtt",
+                                 .connect_timeout_ms = 3000,
+                                 .access_key = rmq_tool_access_key(),
+                                 .secret_key = rmq_tool_secret_key()};
     if (rmq_rem_client_new(NULL, &ccfg, &cl) != RMQ_OK)
         return fail("rtt", "cannot start the remoting client");
     int seconds = cfg->seconds > 0 ? cfg->seconds : (cfg->total > 0 ? 0 : 5);
@@ -612,6 +617,9 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    if (rmq_tool_creds_init(rmq_tool_get(k_opts, NOPTS, &a, 0, "ak"),
+                            rmq_tool_get(k_opts, NOPTS, &a, 0, "sk"), err, sizeof err))
+        return fail(mode, "%s", err);
     bench_cfg_t cfg = {0};
     bool cons = strcmp(mode, "consumer") == 0;
     long long v;

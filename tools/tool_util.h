@@ -90,4 +90,12 @@ double rmq_hist_mean(const rmq_hist_t *h);
  * is not a valid address list (or on OOM). */
 rmq_conf_t *rmq_tool_conf_new(const char *ns);
 
+/* ACL credentials of every conf rmq_tool_conf_new makes (the tool's config, set once in main):
+ * ak/sk when both are given (-ak/-sk), else $ROCKETMQ_HOME/conf/tools.yml when it names both
+ * (RocketMQ's tools.yml). 0, or -1 with err (one of -ak/-sk alone, tools.yml unreadable). */
+int rmq_tool_creds_init(const char *ak, const char *sk, char *err, size_t n);
+/* The credentials in force, NULL when none. */
+const char *rmq_tool_access_key(void);
+const char *rmq_tool_secret_key(void);
+
 #endif

@@ -29,7 +29,7 @@ struct cmd_s {
     const char *name;
     const char *desc;
     int (*run)(ctx_t *c);
-    rmq_tool_opt_t opts[RMQ_TOOL_MAX_OPTS - 3]; /* plus -n, -h, --json */
+    rmq_tool_opt_t opts[RMQ_TOOL_MAX_OPTS - 5]; /* plus -n, -h, --json, -ak, -sk */
 };
 
 /* A queue and three numbers, rows of the per-queue tables. */
@@ -110,5 +110,10 @@ int adm_cmd_consumer_progress(ctx_t *c);
 int adm_cmd_consumer_connection(ctx_t *c);
 int adm_cmd_reset_offset(ctx_t *c);
 int adm_cmd_update_sub_group(ctx_t *c);
+
+/* ---- config.c ---------------------------------------------------------------------------- */
+
+int adm_cmd_update_broker_config(ctx_t *c);
+int adm_cmd_get_broker_config(ctx_t *c);
 
 #endif
