@@ -29,6 +29,8 @@ typedef struct {
     int server_channel_max_idle_s; /* serverChannelMaxIdleTimeSeconds, 120 */
     bool order_message_enable;     /* orderMessageEnable, false */
     int frame_max_length;          /* frameMaxLength, 16777216 */
+    bool acl_enable;               /* aclEnable, false: NameServer ACL (processor.c) */
+    char *acl_file;                /* rocketmq.acl.plain.file, conf/plain_acl.yml under home */
 } rmq_ns_cfg_t;
 
 /* The config table (for rmq_kv_main_args / rmq_kv_defaults / rmq_kv_free). */
