@@ -299,6 +299,8 @@ static bool load_perms(yaml_document_t *d, yaml_node_t *n, const char *what, per
                        size_t *nout, char *err, size_t errn) {
     char **s;
     size_t ns;
+    for (size_t i = 0; i < *nout; i++) free((*out)[i].name); /* a key given twice: the last */
+    free(*out);
     *out = NULL;
     *nout = 0;
     if (!load_strs(d, n, what, &s, &ns, err, errn)) {
@@ -417,7 +419,7 @@ rmq_acl_t *rmq_acl_parse(const char *text, size_t len, char *err, size_t errn) {
         ok = false;
     }
     for (yaml_node_pair_t *pr = ok && root ? root->data.mapping.pairs.start : NULL;
-         ok && pr < root->data.mapping.pairs.top; pr++) {
+         ok && root && pr < root->data.mapping.pairs.top; pr++) {
         const char *k = scalar(&d, yaml_document_get_node(&d, pr->key));
         yaml_node_t *vn = yaml_document_get_node(&d, pr->value);
         if (!k || !vn) continue;
