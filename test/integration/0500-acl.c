@@ -639,6 +639,36 @@ static void test_broker_config(void **state) {
                      0);
 }
 
+/* Without ACL the allow-list holds all the same: no credentials needed, forbidden keys refused. */
+static void test_broker_config_acl_off(void **state) {
+    (void)state;
+    rmq_proc_t plain;
+    memset(&plain, 0, sizeof plain);
+    assert_int_equal(rmq_start_broker(&plain, ns.addr,
+                                      "brokerClusterName=PlainCluster\naccessKey=" BROKER_AK
+                                      "\nsecretKey=" BROKER_SK "\n"),
+                     0);
+    char mq[512], out[8192];
+    rmq_bin_path("mqadmin", mq, sizeof mq);
+    assert_int_not_equal(run(out, sizeof out,
+                             "%s updateBrokerConfig -n '%s' -b %s -k storePathCommitLog -v /tmp/x",
+                             mq, ns.addr, plain.addr),
+                         0);
+    assert_non_null(strstr(out, "cannot be changed remotely"));
+    assert_int_equal(run(out, sizeof out,
+                         "%s updateBrokerConfig -n '%s' -b %s -k diskMaxUsedSpaceRatio -v 80", mq,
+                         ns.addr, plain.addr),
+                     0);
+    assert_int_equal(
+        run(out, sizeof out, "%s getBrokerConfig -n '%s' -b %s", mq, ns.addr, plain.addr), 0);
+    assert_non_null(strstr(out, "diskMaxUsedSpaceRatio                             =  80\n"));
+    assert_non_null(strstr(out, "storePathCommitLog"));
+    assert_null(strstr(out, "/tmp/x"));
+    rmq_proc_stop(&plain, SIGTERM);
+    assert_int_equal(rmq_proc_log_errors(&plain), 0);
+    rmq_rm_rf(plain.dir);
+}
+
 /* ---- reload ------------------------------------------------------------------------------ */
 
 static int probe(const char *ak, const char *sk) {
@@ -697,6 +727,7 @@ int main(void) {
         cmocka_unit_test(test_namesrv_matrix),
         cmocka_unit_test(test_sdk),
         cmocka_unit_test(test_broker_config),
+        cmocka_unit_test(test_broker_config_acl_off),
         cmocka_unit_test(test_reload),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
