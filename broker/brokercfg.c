@@ -106,6 +106,7 @@ static rmq_err_t persist(const rmq_broker_cfg_t *cfg, const kv_t *kv, int n) {
 RMQ_BROKER_HANDLER(rmq_broker_cfg_on_update) {
     const char *ak = rmq_rem_cmd_get(req, RMQ_ACL_ACCESS_KEY);
     const char *peer = c ? rmq_rem_conn_peer(c) : "-";
+    if (!b->cfg_rw) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "config not writable here");
     if (!req->body || !req->body_len)
         return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "no key=value lines in the body");
     char *text = malloc(req->body_len + 1);
