@@ -7,6 +7,8 @@
  * shutdown; its timer is unref'd. */
 #include "broker/admin.h"
 
+#include "broker/brokercfg.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,7 +307,7 @@ RMQ_BROKER_HANDLER(rmq_broker_admin_on_broker_config) {
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     if (!f) return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
-    rmq_kv_print(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, b->env.cfg, f);
+    rmq_broker_cfg_print_public(b->env.cfg, f); /* never secretKey or passwords */
     fclose(f);
     rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
     if (!resp) {

@@ -51,6 +51,7 @@
 #include "broker/topic.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "remoting/acl.h"
 #include "remoting/client.h"
 #include "remoting/server.h"
 
@@ -365,6 +366,8 @@ static void finish(rmq_broker_t *b) {
     close_handle((uv_handle_t *)&b->offset_timer);
     close_handle((uv_handle_t *)&b->stop_timer);
     close_handle((uv_handle_t *)&b->learn_timer);
+    rmq_acl_watch_stop(x->acl);
+    x->acl = NULL;
     /* Safety net, not keeping the loop alive by itself: a handle some manager forgot to close
      * must not keep the process from exiting. */
     uv_timer_init(&b->loop, &b->final_timer);
@@ -463,6 +466,21 @@ static void on_offset_timer(uv_timer_t *t) {
 }
 
 /* ---- hooks the managers call upward ------------------------------------------------------- */
+
+/* UPDATE_BROKER_CONFIG applied key (brokercfg.c): make it take effect now. */
+static void on_config_changed(rmq_broker_ctx_t *x, const char *key) {
+    rmq_broker_t *b = (rmq_broker_t *)x;
+    if (!strcmp(key, "brokerPermission")) {
+        register_all(b); /* the NameServers publish the new permission */
+    } else if (!strcmp(key, "logLevel")) {
+        rmq_log_set_level((rmq_log_lvl_t)rmq_log_level_parse(b->cfg.log_level));
+    } else if (!strcmp(key, "fileReservedTime") || !strcmp(key, "deleteWhen") ||
+               !strcmp(key, "diskMaxUsedSpaceRatio") || !strcmp(key, "flushIntervalCommitLog")) {
+        if (rmq_store_set_tunables(x->env.store, &b->cfg.store) != RMQ_OK)
+            RMQ_LOG_ERROR("broker", "%s: the store did not take the new value (out of memory)",
+                          key);
+    }
+}
 
 static void on_conn_closed(rmq_rem_conn_t *c, void *arg) {
     rmq_broker_t *b = arg;
@@ -641,7 +659,9 @@ static bool start(rmq_broker_t *b) {
     rmq_rem_client_cfg_t ccfg = {.max_frame = (size_t)b->cfg.max_frame_length,
                                  .connect_timeout_ms = 3000,
                                  .name = "broker-out",
-                                 .tls = &b->cfg.tls};
+                                 .tls = &b->cfg.tls,
+                                 .access_key = b->cfg.access_key,
+                                 .secret_key = b->cfg.secret_key};
     if (rmq_rem_client_new(&b->loop, &ccfg, &b->client) != RMQ_OK) {
         RMQ_LOG_ERROR("broker", "cannot create the remoting client");
         return false;
@@ -653,6 +673,16 @@ static bool start(rmq_broker_t *b) {
     }
     b->dispatch = rmq_broker_dispatch_new(x);
     if (!b->dispatch) return false;
+    x->cfg_rw = &b->cfg;
+    x->config_changed = on_config_changed;
+    if (b->cfg.acl_enable) {
+        char path[4096], e[512];
+        rmq_acl_file_path(b->cfg.rocketmq_home, b->cfg.acl_file, path, sizeof path);
+        if (rmq_acl_watch_start(&b->loop, path, 2000, &x->acl, e, sizeof e) != RMQ_OK) {
+            RMQ_LOG_ERROR("broker", "aclEnable=true but the ACL file cannot be used: %s", e);
+            return false;
+        }
+    }
 
     rmq_rem_server_cfg_t scfg = {.host = b->cfg.bind_address ? b->cfg.bind_address : "0.0.0.0",
                                  .port = b->cfg.listen_port,

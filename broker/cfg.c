@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -91,6 +92,13 @@ const rmq_kv_def_t rmq_broker_cfg_defs[] = {
     RMQ_KV_INT("metricsPromExporterPort", C, metrics_prom_port, 5557, 0, 65535,
                "HTTP port of /metrics and /healthz"),
     RMQ_KV_STR("metricsLabel", C, metrics_label, NULL, "extra labels on every sample, k1:v1,k2:v2"),
+    RMQ_KV_BOOL("aclEnable", C, acl_enable, 0, "check requests against plain_acl.yml (ACL 1.0)"),
+    RMQ_KV_STR("rocketmqHome", C, rocketmq_home, NULL,
+               "home of conf/plain_acl.yml (default $ROCKETMQ_HOME)"),
+    RMQ_KV_STR("rocketmq.acl.plain.file", C, acl_file, NULL,
+               "ACL file, relative to rocketmqHome (default conf/plain_acl.yml)"),
+    RMQ_KV_STR("accessKey", C, access_key, NULL, "ACL account the broker signs its requests with"),
+    RMQ_KV_STR("secretKey", C, secret_key, NULL, "secret of accessKey (never shown remotely)"),
     RMQ_STORE_CFG_KV(C, store),
     RMQ_HA_CFG_KV(C, ha),
     RMQ_REM_TLS_KV_DEFS(C, tls),
@@ -208,4 +216,82 @@ int rmq_broker_delay_levels(const char *spec) {
         n++;
     }
     return n;
+}
+
+/* ---- run-time changes (UPDATE_BROKER_CONFIG) ---------------------------------------------- */
+
+/* Each is read where it is used (the loop) or handed to the store (rmq_store_set_tunables), so
+ * a change takes effect at once; everything naming a path, port, role, address, identity or
+ * security setting stays out. */
+static const char *const runtime_keys[] = {
+    "brokerPermission",
+    "autoCreateTopicEnable",
+    "autoCreateSubscriptionGroup",
+    "longPollingEnable",
+    "shortPollingTimeMills",
+    "slaveReadEnable",
+    "rejectTransactionMessage",
+    "notifyConsumerIdsChangedEnable",
+    "traceOn",
+    "logLevel",
+    "fileReservedTime",
+    "deleteWhen",
+    "diskMaxUsedSpaceRatio",
+    "flushIntervalCommitLog",
+    NULL,
+};
+
+bool rmq_broker_cfg_runtime_key(const char *key) {
+    for (int i = 0; runtime_keys[i]; i++)
+        if (!strcmp(runtime_keys[i], key)) return true;
+    return false;
+}
+
+static bool has_ci(const char *s, const char *sub) {
+    size_t n = strlen(sub);
+    for (; *s; s++)
+        if (!strncasecmp(s, sub, n)) return true;
+    return false;
+}
+
+bool rmq_broker_cfg_secret_key(const char *key) {
+    return has_ci(key, "secret") || has_ci(key, "password") || has_ci(key, "token");
+}
+
+void rmq_broker_cfg_runtime_path(const rmq_broker_cfg_t *cfg, char *out, size_t n) {
+    char *root = rmq_expand_home(cfg->store.store_path_root_dir ? cfg->store.store_path_root_dir
+                                                                : "~/store");
+    snprintf(out, n, "%s/config/broker_runtime.properties", root ? root : ".");
+    free(root);
+}
+
+rmq_err_t rmq_broker_cfg_load_runtime(rmq_broker_cfg_t *cfg, char *err, size_t errlen) {
+    char path[4096];
+    rmq_broker_cfg_runtime_path(cfg, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f) return RMQ_OK;
+    char line[4096];
+    int ln = 0;
+    rmq_err_t rc = RMQ_OK;
+    while (rc == RMQ_OK && fgets(line, sizeof line, f)) {
+        ln++;
+        line[strcspn(line, "\r\n")] = 0;
+        char *eq = strchr(line, '=');
+        if (line[0] == '#' || !eq) continue;
+        *eq = 0;
+        if (!rmq_broker_cfg_runtime_key(line)) {
+            RMQ_LOG_WARN("broker", "%s:%d: %s cannot be set here, skipped", path, ln, line);
+            continue;
+        }
+        char e[256];
+        if (rmq_kv_set(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, cfg, line, eq + 1, e, sizeof e) !=
+            RMQ_OK) {
+            snprintf(err, errlen, "%s:%d: %s", path, ln, e);
+            rc = RMQ_ERR__CONFIG;
+        } else {
+            RMQ_LOG_INFO("broker", "%s: %s=%s (changed at run time)", path, line, eq + 1);
+        }
+    }
+    fclose(f);
+    return rc;
 }

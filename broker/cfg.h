@@ -82,6 +82,11 @@ typedef struct {
     rmq_ha_cfg_t ha;           /* HA keys (haListenPort = listenPort + 1, slaveTimeout...), ha.h */
     rmq_rem_tls_cfg_t tls;     /* tls.* keys (remoting/tls.h): every listener, outbound with
                                   tls.enable; tls.config.file read by rmq_broker_cfg_finish */
+    bool acl_enable;           /* aclEnable, false: check every request against plain_acl.yml */
+    char *rocketmq_home;       /* rocketmqHome, $ROCKETMQ_HOME: <home>/conf/plain_acl.yml */
+    char *acl_file;            /* rocketmq.acl.plain.file, conf/plain_acl.yml (under home) */
+    char *access_key;          /* accessKey / secretKey: sign the broker's own requests */
+    char *secret_key;          /*   (NameServer registration, a slave's sync from its master) */
 } rmq_broker_cfg_t;
 
 extern const rmq_kv_def_t rmq_broker_cfg_defs[];
@@ -104,6 +109,17 @@ void rmq_broker_cfg_init(rmq_broker_cfg_t *cfg);
  * with a WARN; a SLAVE needs > 0), ~ expansion, checks.
  * RMQ_ERR__CONFIG with the key named in err. */
 rmq_err_t rmq_broker_cfg_finish(rmq_broker_cfg_t *cfg, char *err, size_t errlen);
+
+/* UPDATE_BROKER_CONFIG's allow-list: keys safe to change at run time (each applied live). */
+bool rmq_broker_cfg_runtime_key(const char *key);
+/* Keys GET_BROKER_CONFIG never returns (secretKey, passwords, ...). */
+bool rmq_broker_cfg_secret_key(const char *key);
+/* Where accepted runtime changes persist: <storePathRootDir>/config/broker_runtime.properties
+ * (a side file read after broker.conf; only allow-listed keys are taken from it). */
+void rmq_broker_cfg_runtime_path(const rmq_broker_cfg_t *cfg, char *out, size_t n);
+/* Apply the side file (if any) to cfg; call after broker.conf and before
+ * rmq_broker_cfg_finish. A key off the allow-list there is skipped with a WARN. */
+rmq_err_t rmq_broker_cfg_load_runtime(rmq_broker_cfg_t *cfg, char *err, size_t errlen);
 
 /* Delay levels: number of levels in a messageDelayLevel string ("1s 5s ... 2h"); -1 when
  * malformed. */

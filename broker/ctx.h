@@ -69,6 +69,11 @@ typedef struct rmq_broker_ctx_s {
     uint64_t rand_state; /* rmq_broker_rand; loop only */
     uint32_t uniq_salt;  /* txn.c's op-message UNIQ_KEYs; loop only */
     uint16_t uniq_counter;
+    /* ACL and UPDATE_BROKER_CONFIG (dispatch.c, brokercfg.c); loop only */
+    struct rmq_acl_watch_s *acl; /* plain_acl.yml in force; NULL when aclEnable=false */
+    rmq_broker_cfg_t *cfg_rw;    /* env.cfg, writable: UPDATE_BROKER_CONFIG only */
+    /* broker.c: apply a changed allow-listed key (re-register, log level, store tunables) */
+    void (*config_changed)(struct rmq_broker_ctx_s *b, const char *key);
 } rmq_broker_ctx_t;
 
 /* A request handler (dispatch.c holds the table of them): borrows req, valid until return (take

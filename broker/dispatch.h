@@ -9,6 +9,7 @@
 #ifndef RMQ_BROKER_DISPATCH_H
 #define RMQ_BROKER_DISPATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,10 +18,12 @@
 #include "remoting/conn.h"
 #include "remoting/server.h"
 
-/* What a request needs, RocketMQ's ACL semantics (bits; not enforced yet). The resources come
- * from the request: TOPIC_* the header's topic (a %RETRY%<group> topic stands for group <group>:
- * checked as GROUP_SUB of that group), GROUP_SUB the header's consumer group; HEART_BEAT and
- * LOCK/UNLOCK carry theirs in the body. */
+/* What a request needs, RocketMQ's ACL semantics, enforced when aclEnable=true (dispatch.c,
+ * remoting/acl.h). The resources come from the request: TOPIC_* the header field topic_f (a
+ * %RETRY%<group> topic stands for group <group>: checked as GROUP_SUB of that group),
+ * GROUP_SUB the header field group_f; with body set, HEART_BEAT, LOCK/UNLOCK and
+ * CHECK_CLIENT_CONFIG carry theirs in the JSON body. A field the request lacks names nothing
+ * to check (the handler refuses a missing required field); the signature is always checked. */
 typedef enum {
     RMQ_BROKER_PERM_ANY = 0,             /* anyone connected */
     RMQ_BROKER_PERM_TOPIC_PUB = 1u << 0, /* produce to the topic */
@@ -33,7 +36,10 @@ typedef struct {
     int code;         /* RMQ_REQ_* */
     const char *name; /* "SEND_MESSAGE" */
     rmq_broker_handler_fn fn;
-    unsigned perm; /* rmq_broker_perm_t bits */
+    unsigned perm;       /* rmq_broker_perm_t bits */
+    const char *topic_f; /* ext field naming the topic (TOPIC_* bits), NULL: none */
+    const char *group_f; /* ext field naming the consumer group (GROUP_SUB), NULL: none */
+    bool body;           /* resources in the JSON body (heartbeat, lock, client config) */
 } rmq_broker_route_t;
 
 #define RMQ_BROKER_LAT_BUCKETS 24 /* bucket i counts latencies < 2^i us; the last, the rest */

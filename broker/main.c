@@ -18,6 +18,12 @@ int main(int argc, char **argv) {
         return rc > 0 ? 0 : 2;
     }
     char err[512];
+    /* UPDATE_BROKER_CONFIG's changes, kept beside broker.conf (cfg.h) */
+    if (rmq_broker_cfg_load_runtime(&cfg, err, sizeof err) != RMQ_OK) {
+        fprintf(stderr, "mqbroker: %s\n", err);
+        rmq_kv_free(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg);
+        return 2;
+    }
     if (rmq_broker_cfg_finish(&cfg, err, sizeof err) != RMQ_OK) {
         fprintf(stderr, "mqbroker: %s\n", err);
         rmq_kv_free(rmq_broker_cfg_defs, rmq_broker_cfg_ndefs, &cfg);

@@ -73,6 +73,10 @@ static const kdef_t keys[] = {
     {"tls.test.mode.enable", K_BOOL, "false", 0, 0, NULL},
     {"tls.handshake.timeout", K_INT, "10000", 100, 600000, NULL},
     {"tls.config.file", K_STR, NULL, 0, 0, NULL},
+    /* ACL 1.0 credentials (AclClientRPCHook): every request signed when both are set */
+    {"accessKey", K_STR, NULL, 0, 0, NULL},
+    {"secretKey", K_STR, NULL, 0, 0, NULL},
+    {"securityToken", K_STR, NULL, 0, 0, NULL},
 };
 
 static const kdef_t *find_key(const char *k) {

@@ -1237,7 +1237,12 @@ static rmq_instance_t *instance_new(const rmq_conf_t *c, const char *key, const 
         rmq_rem_tls_cfg_free(&tls);
         goto fail_early;
     }
-    rmq_rem_client_cfg_t rc = {.name = "rmq-client", .log = &in->log, .tls = &tls};
+    rmq_rem_client_cfg_t rc = {.name = "rmq-client",
+                               .log = &in->log,
+                               .tls = &tls,
+                               .access_key = rmq_conf_str(in->conf, "accessKey"),
+                               .secret_key = rmq_conf_str(in->conf, "secretKey"),
+                               .security_token = rmq_conf_str(in->conf, "securityToken")};
     rmq_err_t e = rmq_rem_client_new(NULL, &rc, &in->rem);
     rmq_rem_tls_cfg_free(&tls);
     if (e == RMQ_ERR__CONFIG) {

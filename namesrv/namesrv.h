@@ -38,6 +38,8 @@ typedef struct {
     int metrics_prom_port;         /* metricsPromExporterPort, 5558 (a broker has 5557) */
     char *metrics_label;           /* metricsLabel "k:v,k:v" */
     rmq_rem_tls_cfg_t tls;         /* tls.* keys (remoting/tls.h) */
+    bool acl_enable;               /* aclEnable, false: NameServer ACL (processor.c) */
+    char *acl_file;                /* rocketmq.acl.plain.file, conf/plain_acl.yml under home */
 } rmq_ns_cfg_t;
 
 /* The config table (for rmq_kv_main_args / rmq_kv_defaults / rmq_kv_free). */

@@ -17,6 +17,7 @@
 #include "common/util.h"
 #include "namesrv/metrics.h"
 #include "namesrv/namesrv.h"
+#include "remoting/acl.h"
 #include "remoting/server.h"
 
 #define MOD "namesrv"
@@ -71,6 +72,10 @@ const rmq_kv_def_t rmq_ns_cfg_defs[] = {
     RMQ_KV_STR("metricsLabel", rmq_ns_cfg_t, metrics_label, NULL,
                "extra labels on every sample, k1:v1,k2:v2"),
     RMQ_REM_TLS_KV_DEFS(rmq_ns_cfg_t, tls),
+    RMQ_KV_BOOL("aclEnable", rmq_ns_cfg_t, acl_enable, false,
+                "check broker registrations and admin writes against plain_acl.yml"),
+    RMQ_KV_STR("rocketmq.acl.plain.file", rmq_ns_cfg_t, acl_file, NULL,
+               "ACL file, relative to rocketmqHome (default conf/plain_acl.yml)"),
 };
 const size_t rmq_ns_cfg_ndefs = RMQ_ARRAY_LEN(rmq_ns_cfg_defs);
 
@@ -92,6 +97,7 @@ struct rmq_ns_s {
     int *req_codes;
     rmq_httpd_t *httpd;
     rmq_buf_t metrics_base;
+    rmq_acl_watch_t *acl; /* aclEnable=true: plain_acl.yml in force */
 };
 
 /* ---------- request helpers ---------- */
@@ -457,6 +463,42 @@ static bool check_fields(const rmq_rem_cmd_t *req, const char *const *fields, ch
     return true;
 }
 
+/* NameServer ACL (beyond RocketMQ 4.9): what a code needs from the caller's account, -1 when
+ * it stays open to anyone (route and KV reads). Brokers' own traffic needs a broker account
+ * (broker: true, or admin); writes operators make need an admin account. */
+static int acl_need(int code) {
+    switch (code) {
+    case RMQ_REQ_REGISTER_BROKER:
+    case RMQ_REQ_UNREGISTER_BROKER:
+    case RMQ_REQ_QUERY_DATA_VERSION: /* refreshes a broker's liveness */
+    case REQ_REGISTER_TOPIC_IN_NAMESRV: return RMQ_ACL_NEED_BROKER;
+    case RMQ_REQ_DELETE_TOPIC_IN_NAMESRV:
+    case RMQ_REQ_WIPE_WRITE_PERM_OF_BROKER:
+    case RMQ_REQ_ADD_WRITE_PERM_OF_BROKER:
+    case RMQ_REQ_PUT_KV_CONFIG:
+    case RMQ_REQ_DELETE_KV_CONFIG:
+    case REQ_GET_NAMESRV_CONFIG: return RMQ_ACL_NEED_ADMIN;
+    default: return -1;
+    }
+}
+
+/* NULL when req may run (or ACL is off), else the NO_PERMISSION answer. */
+static rmq_rem_cmd_t *acl_refusal(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req,
+                                  bool *refused) {
+    int need = acl_need(req->code);
+    *refused = false;
+    if (!ns->acl || need < 0) return NULL;
+    char ip[64];
+    rmq_acl_peer_ip(rmq_rem_conn_peer(conn), ip, sizeof ip);
+    rmq_acl_verdict_t v;
+    rmq_acl_check(rmq_acl_watch_get(ns->acl), req, ip, (unsigned)need, NULL, 0, &v);
+    if (v.ok) return NULL;
+    *refused = true;
+    RMQ_LOG_WARN("acl", "refused code %d from %s accessKey=%s: %s", req->code,
+                 rmq_rem_conn_peer(conn), v.access_key[0] ? v.access_key : "(none)", v.why);
+    return rmq_rem_cmd_is_oneway(req) ? NULL : respond(req, RMQ_ERR_NO_PERMISSION, v.why);
+}
+
 /* The one entry point of every served code: owns req, checks its header, runs its handler. */
 static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void *arg) {
     rmq_ns_t *ns = arg;
@@ -464,7 +506,11 @@ static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *conn, rmq_rem_cmd_t *req, void 
     while (i < RMQ_ARRAY_LEN(requests) && requests[i].code != req->code) i++;
     rmq_rem_cmd_t *resp;
     char remark[256];
-    if (i == RMQ_ARRAY_LEN(requests)) /* not registered, so not reached */
+    bool refused = false;
+    rmq_rem_cmd_t *denied = acl_refusal(ns, conn, req, &refused);
+    if (refused)
+        resp = denied;
+    else if (i == RMQ_ARRAY_LEN(requests)) /* not registered, so not reached */
         resp = respond(req, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED, "request code not supported");
     else if (!check_fields(req, requests[i].fields, remark, sizeof remark))
         resp = bad_request(conn, req, remark);
@@ -573,6 +619,14 @@ rmq_err_t rmq_ns_new(uv_loop_t *loop, const rmq_ns_cfg_t *cfg, rmq_ns_t **out) {
         .name = "namesrv",
         .tls = &cfg->tls,
     };
+    if (cfg->acl_enable) {
+        char path[4096], why[512];
+        rmq_acl_file_path(cfg->rocketmq_home, cfg->acl_file, path, sizeof path);
+        if ((e = rmq_acl_watch_start(loop, path, 2000, &ns->acl, why, sizeof why))) {
+            RMQ_LOG_ERROR(MOD, "aclEnable=true but the ACL file cannot be used: %s", why);
+            goto fail;
+        }
+    }
     if ((e = rmq_rem_server_new(loop, &scfg, &ns->server))) goto fail;
     for (size_t i = 0; i < RMQ_ARRAY_LEN(requests); i++)
         rmq_rem_server_register(ns->server, requests[i].code, on_request, ns);
@@ -580,6 +634,7 @@ rmq_err_t rmq_ns_new(uv_loop_t *loop, const rmq_ns_cfg_t *cfg, rmq_ns_t **out) {
     *out = ns;
     return RMQ_OK;
 fail:
+    rmq_acl_watch_stop(ns->acl);
     rmq_ns_kv_close(ns->kv);
     rmq_ns_route_destroy(ns->route);
     free_metrics(ns);
@@ -634,6 +689,8 @@ void rmq_ns_shutdown(rmq_ns_t *ns, void (*done)(void *arg), void *arg) {
     ns->stopping = true;
     rmq_httpd_stop(ns->httpd); /* the route tables go with ns */
     ns->httpd = NULL;
+    rmq_acl_watch_stop(ns->acl);
+    ns->acl = NULL;
     /* A NameServer that never started (port taken) may share the default kvConfigPath with
      * the one that holds the port: leave the file alone. */
     if (ns->started && rmq_ns_kv_persist(ns->kv) == RMQ_OK)

@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "remoting/acl.h"
 #include "remoting/frame.h"
 #include "remoting/internal.h"
 
@@ -56,6 +57,7 @@ struct rmq_rem_client_s {
     void (*on_close)(const char *addr, void *arg);
     void *on_close_arg;
     rmq_rem_msg_t shutdown_msg;
+    char ak[256], sk[256], token[1024]; /* ACL credentials (cfg), "" when unset */
 };
 
 /* ------------------------------------------------------------------------ channels */
@@ -308,6 +310,11 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
     cl->max_frame = cfg && cfg->max_frame ? cfg->max_frame : RMQ_REM_FRAME_MAX_DEFAULT;
     cl->connect_timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 3000;
     cl->log = cfg ? cfg->log : NULL;
+    if (cfg && cfg->access_key && cfg->secret_key && *cfg->access_key && *cfg->secret_key) {
+        rmq_strlcpy(cl->ak, cfg->access_key, sizeof cl->ak);
+        rmq_strlcpy(cl->sk, cfg->secret_key, sizeof cl->sk);
+        if (cfg->security_token) rmq_strlcpy(cl->token, cfg->security_token, sizeof cl->token);
+    }
     rmq_rem_tls_ctx_t *tls = NULL;
     if (cfg && cfg->tls && cfg->tls->enable) {
         char err[300];
@@ -387,6 +394,8 @@ static rmq_err_t request_chan(rmq_rem_client_t *cl, const char *addr, rmq_rem_cm
         e = RMQ_ERR__CLOSED;
     else if (!(*out = chan_get(cl, addr, true)))
         e = RMQ_ERR__INVALID_ARG;
+    else if (cl->ak[0]) /* signed last: the request is complete by now */
+        e = rmq_acl_sign(req, cl->ak, cl->sk, cl->token);
     if (e) rmq_rem_cmd_destroy(req);
     return e;
 }

@@ -24,6 +24,9 @@ typedef struct {
                                 must outlive the client; NULL = the process log */
     const struct rmq_rem_tls_cfg_s *tls; /* with enable set: connect with TLS (tls.client.*);
                                             borrowed until rmq_rem_client_new returns */
+    /* ACL 1.0 (acl.h): when access_key and secret_key are set, every request is signed as
+     * RocketMQ's AclClientRPCHook (AccessKey, SecurityToken if set, Signature). Copied. */
+    const char *access_key, *secret_key, *security_token;
 } rmq_rem_client_cfg_t;
 
 /* loop NULL: the client starts and owns a loop thread. cfg copied. */

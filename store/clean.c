@@ -91,14 +91,19 @@ int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms) {
         if (atomic_exchange(&s->disk_full, false))
             RMQ_LOG_INFO("store", "disk %.0f%% used: puts accepted again", ratio * 100);
     }
-    bool space = mode == 2 || ratio > s->cfg.disk_max_used_space_ratio / 100.0 || ratio > 0.85;
+    bool space =
+        mode == 2 ||
+        ratio > __atomic_load_n(&s->cfg.disk_max_used_space_ratio, __ATOMIC_RELAXED) / 100.0 ||
+        ratio > 0.85;
     /* RocketMQ deletes unexpired segments under disk pressure (cleanFileForciblyEnable, true
      * there); here only when the operator turns it on: a full disk refuses writes instead */
     bool force = mode == 2 || (space && s->cfg.clean_file_forcibly_enable);
-    bool timed = mode >= 1 || in_delete_hour(s->cfg.delete_when, now_ms);
+    bool timed =
+        mode >= 1 || in_delete_hour(__atomic_load_n(&s->cfg.delete_when, __ATOMIC_ACQUIRE), now_ms);
     int deleted = 0;
     if (space || timed) {
-        int64_t keep_ms = (int64_t)s->cfg.file_reserved_time * 3600000LL;
+        int64_t keep_ms =
+            (int64_t)__atomic_load_n(&s->cfg.file_reserved_time, __ATOMIC_RELAXED) * 3600000LL;
         while (deleted < 10 && rmq_mfq_count(&s->cl) > 1) {
             rmq_mfile_t *f = rmq_mfq_first(&s->cl);
             if (!f) break;

@@ -138,7 +138,8 @@ static void *flush_main(void *arg) {
         for (;;) {
             pthread_mutex_lock(&s->gc_mu);
             if (!s->flush_thr.stop)
-                timed_wait(&s->gc_cv, &s->gc_mu, s->cfg.flush_interval_commitlog);
+                timed_wait(&s->gc_cv, &s->gc_mu,
+                           __atomic_load_n(&s->cfg.flush_interval_commitlog, __ATOMIC_RELAXED));
             bool stop = s->flush_thr.stop;
             pthread_mutex_unlock(&s->gc_mu);
             if (stop) break;

@@ -82,6 +82,8 @@ static void free_store(rmq_store_t *s) {
     free(s->cfg.store_path_root_dir);
     free(s->cfg.store_path_commitlog);
     free(s->cfg.delete_when);
+    for (size_t i = 0; i < s->n_old_delete_when; i++) free(s->old_delete_when[i]);
+    free(s->old_delete_when);
     pthread_mutex_destroy(&s->put_mu);
     pthread_mutex_destroy(&s->alloc_mu);
     pthread_cond_destroy(&s->alloc_cv);
@@ -742,4 +744,25 @@ bool rmq_store_wait_dispatched(rmq_store_t *s, int timeout_ms) {
         if (rmq_mono_ms() >= end) return false;
         usleep(500);
     }
+}
+
+rmq_err_t rmq_store_set_tunables(rmq_store_t *s, const rmq_store_cfg_t *cfg) {
+    if (cfg->delete_when && strcmp(cfg->delete_when, s->cfg.delete_when)) {
+        char *nw = strdup(cfg->delete_when);
+        char **old = realloc(s->old_delete_when, (s->n_old_delete_when + 1) * sizeof *old);
+        if (!nw || !old) {
+            free(nw);
+            if (old) s->old_delete_when = old;
+            return RMQ_ERR__NOMEM;
+        }
+        s->old_delete_when = old;
+        old[s->n_old_delete_when++] =
+            __atomic_exchange_n(&s->cfg.delete_when, nw, __ATOMIC_ACQ_REL);
+    }
+    __atomic_store_n(&s->cfg.file_reserved_time, cfg->file_reserved_time, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cfg.disk_max_used_space_ratio, cfg->disk_max_used_space_ratio,
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&s->cfg.flush_interval_commitlog, cfg->flush_interval_commitlog,
+                     __ATOMIC_RELAXED);
+    return RMQ_OK;
 }

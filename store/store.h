@@ -352,4 +352,9 @@ bool rmq_store_wait_dispatched(rmq_store_t *s, int timeout_ms);
 rmq_err_t rmq_store_cfgfile_write(const char *path, const char *text, size_t len);
 rmq_err_t rmq_store_cfgfile_read(const char *path, char **text, size_t *len);
 
+/* Run-time retention and flush tunables (UPDATE_BROKER_CONFIG): fileReservedTime,
+ * diskMaxUsedSpaceRatio, flushIntervalCommitLog and deleteWhen of cfg take effect from the
+ * next clean / flush round. One caller at a time (the broker loop). */
+rmq_err_t rmq_store_set_tunables(rmq_store_t *s, const rmq_store_cfg_t *cfg);
+
 #endif

@@ -64,7 +64,12 @@ typedef struct {
 } rmq_checkpoint_t;
 
 struct rmq_store_s {
+    /* fileReservedTime, diskMaxUsedSpaceRatio, flushIntervalCommitLog and deleteWhen change
+     * at run time (rmq_store_set_tunables): read them with __atomic_load_n */
     rmq_store_cfg_t cfg;
+    char *
+        *old_delete_when; /* replaced deleteWhen strings, freed at close (a reader may hold one) */
+    size_t n_old_delete_when;
     char *root, *cl_dir, *cq_dir, *index_dir, *ckpt_path, *abort_path, *lock_path;
     int lock_fd;
     int64_t cq_fsize;

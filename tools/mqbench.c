@@ -111,6 +111,8 @@ static const rmq_tool_opt_t k_opts[] = {
     {0, "broker", true, false, "rtt: broker address (default: the master of the topic)"},
     {0, "propMod", true, false, "producer: property n = sequence mod this on every message"},
     {0, "sql", true, false, "consumer: SQL92 subscription (broker needs enablePropertyFilter)"},
+    {0, "ak", true, false, "ACL accessKey (default: $ROCKETMQ_HOME/conf/tools.yml)"},
+    {0, "sk", true, false, "ACL secretKey (with -ak)"},
     {'h', "help", false, false, "help"},
 };
 #define NOPTS ((int)(sizeof k_opts / sizeof k_opts[0]))
@@ -521,7 +523,11 @@ static int run_rtt(bench_cfg_t *cfg) {
         rmq_rem_tls_cfg_free(&tls);
         return fail("rtt", "%s", terr);
     }
-    rmq_rem_client_cfg_t ccfg = {.name = "mqbench-rtt", .connect_timeout_ms = 3000, .tls = &tls};
+    rmq_rem_client_cfg_t ccfg = {.name = "mqbench-rtt",
+                                 .connect_timeout_ms = 3000,
+                                 .tls = &tls,
+                                 .access_key = rmq_tool_access_key(),
+                                 .secret_key = rmq_tool_secret_key()};
     rmq_err_t ce = rmq_rem_client_new(NULL, &ccfg, &cl);
     rmq_rem_tls_cfg_free(&tls);
     if (ce != RMQ_OK) return fail("rtt", "cannot start the remoting client (TLS settings?)");
@@ -647,6 +653,9 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
+    if (rmq_tool_creds_init(rmq_tool_get(k_opts, NOPTS, &a, 0, "ak"),
+                            rmq_tool_get(k_opts, NOPTS, &a, 0, "sk"), err, sizeof err))
+        return fail(mode, "%s", err);
     bench_cfg_t cfg = {0};
     bool cons = strcmp(mode, "consumer") == 0;
     long long v;

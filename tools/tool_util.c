@@ -7,6 +7,8 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/util.h"
+#include "remoting/acl.h"
 #include "remoting/tls.h"
 
 /* ---- options ------------------------------------------------------------------------ */
@@ -44,8 +46,11 @@ int rmq_tool_parse(const rmq_tool_opt_t *opts, int nopts, int argc, char **argv,
             }
             if (eq) inl = eq + 1;
         } else {
-            k = find_opt(opts, nopts, a[1], NULL, 0);
-            if (k < 0 && a[2])
+            /* "-ak": a long name after one dash wins over -a with value "k" (commons-cli) */
+            k = a[2] ? find_opt(opts, nopts, 0, a + 1, strlen(a + 1)) : -1;
+            if (k >= 0) {
+                /* exact long name, value in the next word */
+            } else if ((k = find_opt(opts, nopts, a[1], NULL, 0)) < 0 && a[2])
                 k = find_opt(opts, nopts, 0, a + 1, strlen(a + 1));
             else if (k >= 0 && a[2])
                 inl = a + 2;
@@ -280,12 +285,46 @@ int rmq_tool_tls_cfg(void *tls_cfg, char *err, size_t errn) {
     return rmq_rem_tls_cfg_load_file(t, err, errn) ? -1 : 0;
 }
 
+static char g_ak[256], g_sk[256]; /* the tool's credentials: set once in main */
+
+int rmq_tool_creds_init(const char *ak, const char *sk, char *err, size_t n) {
+    g_ak[0] = g_sk[0] = 0;
+    if (ak || sk) {
+        if (!ak || !sk || !*ak || !*sk) {
+            snprintf(err, n, "-ak and -sk go together");
+            return -1;
+        }
+        rmq_strlcpy(g_ak, ak, sizeof g_ak);
+        rmq_strlcpy(g_sk, sk, sizeof g_sk);
+        return 0;
+    }
+    const char *home = getenv("ROCKETMQ_HOME");
+    if (!home || !*home) return 0;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/conf/tools.yml", home);
+    int rc = rmq_acl_tools_file(path, g_ak, sizeof g_ak, g_sk, sizeof g_sk, err, n);
+    if (rc != 1) g_ak[0] = g_sk[0] = 0;
+    return rc < 0 ? -1 : 0;
+}
+
+const char *rmq_tool_access_key(void) {
+    return g_ak[0] ? g_ak : NULL;
+}
+
+const char *rmq_tool_secret_key(void) {
+    return g_ak[0] ? g_sk : NULL;
+}
+
 rmq_conf_t *rmq_tool_conf_new(const char *ns) {
     static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
     rmq_conf_t *c = rmq_conf_new();
     if (!c || !ns || rmq_conf_set(c, "namesrvAddr", ns, NULL, 0) != RMQ_CONF_OK) {
         rmq_conf_destroy(c);
         return NULL;
+    }
+    if (rmq_tool_access_key()) {
+        rmq_conf_set(c, "accessKey", rmq_tool_access_key(), NULL, 0);
+        rmq_conf_set(c, "secretKey", rmq_tool_secret_key(), NULL, 0);
     }
     int lvl = rmq_log_level_;
     if (lvl >= RMQ_LOG_LVL_ERROR && lvl <= RMQ_LOG_LVL_DEBUG) {

@@ -99,5 +99,12 @@ int rmq_tool_take_tls_args(int argc, char **argv, char *err, size_t errn);
  * void * to keep remoting out of this header): defaults plus what the command line set;
  * free with rmq_rem_tls_cfg_free. -1 with err when tls.config.file cannot be read. */
 int rmq_tool_tls_cfg(void *tls_cfg, char *err, size_t errn);
+/* ACL credentials of every conf rmq_tool_conf_new makes (the tool's config, set once in main):
+ * ak/sk when both are given (-ak/-sk), else $ROCKETMQ_HOME/conf/tools.yml when it names both
+ * (RocketMQ's tools.yml). 0, or -1 with err (one of -ak/-sk alone, tools.yml unreadable). */
+int rmq_tool_creds_init(const char *ak, const char *sk, char *err, size_t n);
+/* The credentials in force, NULL when none. */
+const char *rmq_tool_access_key(void);
+const char *rmq_tool_secret_key(void);
 
 #endif

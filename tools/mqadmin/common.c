@@ -41,7 +41,7 @@ const char *adm_why(ctx_t *c, rmq_err_t e) {
 
 static int nopts_of(const cmd_t *cmd) {
     int n = 0;
-    while (n < RMQ_TOOL_MAX_OPTS - 3 && (cmd->opts[n].s || cmd->opts[n].l)) n++;
+    while (n < RMQ_TOOL_MAX_OPTS - 5 && (cmd->opts[n].s || cmd->opts[n].l)) n++;
     return n;
 }
 
@@ -53,6 +53,9 @@ int adm_full_opts(const cmd_t *cmd, rmq_tool_opt_t *out) {
                                 "Name server address list, eg: 192.168.0.1:9876;192.168.0.2:9876"};
     out[n++] = (rmq_tool_opt_t){'h', "help", false, false, "Print help"};
     out[n++] = (rmq_tool_opt_t){0, "json", false, false, "Print JSON instead of columns"};
+    out[n++] = (rmq_tool_opt_t){0, "ak", true, false,
+                                "ACL accessKey (default: $ROCKETMQ_HOME/conf/tools.yml)"};
+    out[n++] = (rmq_tool_opt_t){0, "sk", true, false, "ACL secretKey (with -ak)"};
     return n;
 }
 

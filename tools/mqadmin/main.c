@@ -109,6 +109,14 @@ static const cmd_t cmds[] = {
       O('s', "beginTimestamp", 1, 0, "Begin timestamp"),
       O('e', "endTimestamp", 1, 0, "End timestamp"),
       O('c', "MessageNumber", 1, 0, "Number of message to be consumed")}},
+    {"updateBrokerConfig", "Update broker's config", adm_cmd_update_broker_config,
+     {O('b', "brokerAddr", 1, 0, "update which broker"),
+      O('c', "clusterName", 1, 0, "update which cluster"), O('k', "key", 1, 1, "config key"),
+      O('v', "value", 1, 1, "config value")}},
+    {"getBrokerConfig", "Get broker config by cluster or special broker!",
+     adm_cmd_get_broker_config,
+     {O('b', "brokerAddr", 1, 0, "get which broker"),
+      O('c', "clusterName", 1, 0, "get which cluster")}},
 };
 #undef O
 /* clang-format on */
@@ -209,6 +217,9 @@ int main(int argc, char **argv) {
     c.ns = rmq_tool_get(all, n, &c.args, 0, "namesrvAddr");
     if (!c.ns) c.ns = getenv("NAMESRV_ADDR");
     if (!c.ns || !*c.ns) return adm_fail("no NameServer: give -n host:port or set NAMESRV_ADDR");
+    if (rmq_tool_creds_init(rmq_tool_get(all, n, &c.args, 0, "ak"),
+                            rmq_tool_get(all, n, &c.args, 0, "sk"), err, sizeof err) != 0)
+        return adm_fail("%s", err);
     rmq_conf_t *conf = rmq_tool_conf_new(c.ns);
     if (!conf) return adm_fail("bad NameServer address %s", c.ns);
     c.admin = rmq_admin_new(conf, err, sizeof err);

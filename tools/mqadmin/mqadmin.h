@@ -29,7 +29,7 @@ struct cmd_s {
     const char *name;
     const char *desc;
     int (*run)(ctx_t *c);
-    rmq_tool_opt_t opts[RMQ_TOOL_MAX_OPTS - 3]; /* plus -n, -h, --json */
+    rmq_tool_opt_t opts[RMQ_TOOL_MAX_OPTS - 5]; /* plus -n, -h, --json, -ak, -sk */
 };
 
 /* A queue and three numbers, rows of the per-queue tables. */
@@ -119,5 +119,10 @@ json_t *adm_running_info(ctx_t *c, const char *group, const char *client_id, boo
 int adm_cmd_consumer_status(ctx_t *c);
 /* queryMsgById -g G -d clientId: consume the ids (comma-separated) directly on that client. */
 int adm_consume_directly(ctx_t *c, const char *ids);
+
+/* ---- config.c ---------------------------------------------------------------------------- */
+
+int adm_cmd_update_broker_config(ctx_t *c);
+int adm_cmd_get_broker_config(ctx_t *c);
 
 #endif

@@ -54,6 +54,8 @@ typedef struct {
  * suspendCurrentQueueTimeMillis (1000), pullTimeDelayMillsWhenException (1000),
  * rebalanceInterval (20000), mqClientApiTimeout (3000), serializeType (JSON|ROCKETMQ: header
  * encoding of sends and pulls; ROCKETMQ's binary header is cheaper and every broker reads it).
+ * ACL 1.0: accessKey / secretKey (and securityToken) sign every request as RocketMQ's
+ * AclClientRPCHook (the instance's first conf decides, so give each account its instanceName).
  * Unknown keys: RMQ_CONF_UNKNOWN; bad values: RMQ_CONF_INVALID with the reason in err. */
 typedef enum { RMQ_CONF_UNKNOWN = -2, RMQ_CONF_INVALID = -1, RMQ_CONF_OK = 0 } rmq_conf_res_t;
 RMQ_API rmq_conf_t *rmq_conf_new(void);
