@@ -47,8 +47,8 @@ static const rmq_broker_route_t routes[] = {
     RA(SEND_MESSAGE_V2, rmq_broker_send_on_send, PUB, "b", NULL),
     RA(SEND_BATCH_MESSAGE, rmq_broker_send_on_send, PUB, "b", NULL),
     R(END_TRANSACTION, rmq_broker_txn_on_end, PUB),
-    R(SEND_REPLY_MESSAGE, rmq_broker_reply_on_send_reply, PUB),
-    R(SEND_REPLY_MESSAGE_V2, rmq_broker_reply_on_send_reply, PUB),
+    RA(SEND_REPLY_MESSAGE, rmq_broker_reply_on_send_reply, PUB, "topic", NULL),
+    RA(SEND_REPLY_MESSAGE_V2, rmq_broker_reply_on_send_reply, PUB, "b", NULL),
     /* consumers */
     RA(PULL_MESSAGE, rmq_broker_pull_on_pull, SUB | GSUB, "topic", "consumerGroup"),
     RA(LITE_PULL_MESSAGE, rmq_broker_pull_on_pull, SUB | GSUB, "topic", "consumerGroup"),

@@ -36,7 +36,7 @@ static const char *const mt_names[MT_COUNT] = {"normal", "fifo", "delay", "trans
 static const double size_le[SIZE_BUCKETS] = {1024,      4096,          524288,
                                              1048576.0, 2.0 * 1048576, 4.0 * 1048576};
 
-#define TRANS_GROUP "CID_SYS_RMQ_TRANS" /* the check service's progress on the half queue */
+#define TRANS_GROUP "CID_RMQ_SYS_TRANS" /* the check service's progress on the half queue */
 
 typedef struct {
     uint64_t msgs[MT_COUNT], bytes[MT_COUNT];
