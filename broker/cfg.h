@@ -65,6 +65,11 @@ typedef struct {
     bool slave_read_enable;                  /* slaveReadEnable, false (broker.md 2.7) */
     char *message_delay_level;               /* messageDelayLevel "1s 5s 10s 30s 1m ... 2h" */
     int max_topic_length;                    /* topic name limit, 127 */
+    bool timer_wheel_enable;                 /* timerWheelEnable, true (5.x timers, broker/timer) */
+    int timer_max_delay_sec;                 /* timerMaxDelaySec, 259200 (3 days) */
+    int timer_precision_ms;                  /* timerPrecisionMs, 1000 */
+    int timer_flush_interval_ms;             /* timerFlushIntervalMs, 1000 */
+    int mapped_file_size_timer_log;          /* mappedFileSizeTimerLog, 100 MiB */
     char *log_file;        /* logFile, <storePathRootDir>/logs/broker.log if unset */
     char *log_level;       /* logLevel, INFO */
     rmq_store_cfg_t store; /* MessageStoreConfig keys, see store.h */
