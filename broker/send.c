@@ -24,7 +24,7 @@
 
 #include "broker/ha.h"
 #include "broker/subgroup.h"
-#include "broker/timer.h"
+#include "broker/timer_intake.h"
 #include "broker/topic.h"
 #include "broker/util.h"
 #include "common/log.h"

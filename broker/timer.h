@@ -11,8 +11,7 @@
 #include <stdint.h>
 
 #include "broker/ctx.h"
-
-#define RMQ_TOPIC_TIMER "rmq_sys_wheel_timer"
+#include "broker/timer_intake.h"
 
 typedef struct rmq_broker_timer_s rmq_broker_timer_t;
 
@@ -24,14 +23,6 @@ rmq_err_t rmq_broker_timer_open(const rmq_broker_env_t *env, const bool *stoppin
 /* Stop, flush the files, close the timers (freed in their close callbacks). Before the store
  * closes. NULL is a no-op. */
 void rmq_broker_timer_close(rmq_broker_timer_t *t);
-
-/* What a send with these properties becomes (HookUtils.handleScheduleMessage): RMQ_OK with
- * *out_ms = -1 when it is no timer message or already due (stored as is), or with *out_ms = the
- * TIMER_OUT_MS slot when it is to be parked; else the response code (MESSAGE_ILLEGAL beyond
- * timerMaxDelaySec or unparsable, SYSTEM_ERROR when timerWheelEnable=false) with the remark in
- * err. Pure: now is the broker's clock. */
-rmq_err_t rmq_broker_timer_intake(const rmq_broker_cfg_t *cfg, const char *props, size_t len,
-                                  int64_t now, int64_t *out_ms, char *err, size_t errlen);
 
 /* Runtime figures (GET_BROKER_RUNTIME_INFO). */
 typedef struct {

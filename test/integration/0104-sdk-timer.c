@@ -2,10 +2,10 @@
  * timerPrecisionMs=100: a push consumer gets every timer message once, never before its
  * deliver time, with its msg id (UNIQ_KEY) as sent; normal messages sent alongside come at
  * once. */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <inttypes.h>
 #include <stdint.h>
 
 #include <cmocka.h>
