@@ -5,14 +5,20 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/msg.h"
 #include "common/util.h"
 
-static bool prop_i64(const char *props, size_t len, const char *key, bool *present, int64_t *v) {
+/* The value of key (present) as a Java long: false when empty, too long or not a number. */
+static bool prop_i64(const char *props, size_t len, const char *key, int64_t *v) {
+    size_t vl = 0;
+    const char *p = rmq_msg_prop_get(props, len, key, &vl);
     char s[40];
-    *present = props && rmq_msg_prop_copy(props, len, key, s, sizeof s);
-    return !*present || rmq_parse_java_long(s, v) == 0;
+    if (!p || vl == 0 || vl >= sizeof s) return false;
+    memcpy(s, p, vl);
+    s[vl] = 0;
+    return rmq_parse_java_long(s, v) == 0;
 }
 
 rmq_err_t rmq_broker_timer_intake(const rmq_broker_cfg_t *cfg, const char *props, size_t len,
@@ -33,9 +39,8 @@ rmq_err_t rmq_broker_timer_intake(const rmq_broker_cfg_t *cfg, const char *props
     const char *key = has_sec  ? RMQ_PROP_TIMER_DELAY_SEC
                       : has_ms ? RMQ_PROP_TIMER_DELAY_MS
                                : RMQ_PROP_TIMER_DELIVER_MS;
-    bool present;
     int64_t v = 0, deliver;
-    if (!prop_i64(props, len, key, &present, &v)) goto illegal;
+    if (!prop_i64(props, len, key, &v)) goto illegal;
     if (has_sec) {
         if (v > (INT64_MAX - now) / 1000 || v < -(INT64_MAX / 1000) + now / 1000) goto illegal;
         deliver = now + v * 1000;
