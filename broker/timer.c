@@ -310,7 +310,7 @@ static void load_slot(rmq_broker_timer_t *t) {
             t->buf[t->n++] = (due_t){u.due_ms, u.pos, u.offset_py, u.write_ms};
         }
     }
-    qsort(t->buf, t->n, sizeof *t->buf, cmp_due);
+    if (t->n > 1) qsort(t->buf, t->n, sizeof *t->buf, cmp_due);
     t->loaded = true;
 }
 
