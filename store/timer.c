@@ -88,9 +88,12 @@ static uint8_t *map_file(const char *path, size_t len, bool *fresh, const char *
         RMQ_LOG_ERROR("timer", "open %s: %s", path, strerror(errno));
         return NULL;
     }
-    if (!exists && ftruncate(fd, (off_t)len) != 0) {
-        RMQ_LOG_ERROR("timer", "size %s: %s", path, strerror(errno));
+    /* reserved, not sparse: a full disk is an error here, not a SIGBUS when a page is written */
+    int rc = exists ? 0 : posix_fallocate(fd, 0, (off_t)len);
+    if (rc != 0) {
+        RMQ_LOG_ERROR("timer", "cannot reserve %zu bytes for %s: %s", len, path, strerror(rc));
         close(fd);
+        unlink(path);
         return NULL;
     }
     void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

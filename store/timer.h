@@ -17,9 +17,10 @@
  *               appendedTotal, deliveredTotal, precisionMs, slots}, mmap'd and written in
  *               place as progress is made.
  *
- * Everything is written through shared mappings, so a kill -9 loses nothing the process had
- * written; rmq_store_timer_flush makes it durable against power loss too. Opening scans the
- * log past the checkpoint's position and links any unit a crash left unlinked.
+ * The files are reserved (posix_fallocate) when made, so a full disk fails an append or the
+ * start instead of raising SIGBUS. Everything is written through shared mappings, so a kill -9
+ * loses nothing the process had written; rmq_store_timer_flush msyncs them (power loss). Opening
+ * scans the log past the checkpoint's position and links any unit a crash left unlinked.
  *
  * Not thread-safe: one thread (the broker's loop) uses a timer store. No sockets, no messages:
  * the broker decides what a unit means. */
