@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker/send.h"
 #include "common/buf.h"
@@ -157,10 +158,24 @@ static bool enqueue_one(rmq_broker_timer_t *t, int64_t qoff, const rmq_msg_rec_t
     return true;
 }
 
+static rmq_err_t files_open(rmq_broker_timer_t *t);
+
 static void on_enq_timer(uv_timer_t *h) {
     rmq_broker_timer_t *t = h->data;
     rmq_store_t *store = t->env->store;
     if (t->closing || *t->stopping) return;
+    if (!t->st) {
+        if (rmq_store_max_offset(store, RMQ_TOPIC_TIMER, 0) <= 0) return;
+        rmq_err_t e = files_open(t);
+        if (e != RMQ_OK) {
+            if (!t->failing)
+                RMQ_LOG_ERROR("timer", "cannot open the timer wheel (%s); timer messages wait",
+                              rmq_strerror(e));
+            t->failing = true;
+            return;
+        }
+        t->failing = false;
+    }
     int handled = 0;
     rmq_store_timer_progress_t pr;
     rmq_store_timer_progress(t->st, &pr);
@@ -316,7 +331,7 @@ static void load_slot(rmq_broker_timer_t *t) {
 
 static void on_deq_timer(uv_timer_t *h) {
     rmq_broker_timer_t *t = h->data;
-    if (t->closing || *t->stopping) return;
+    if (t->closing || *t->stopping || !t->st) return;
     int delivered = 0, slots = 0;
     for (;;) {
         int64_t now = rmq_now_ms();
@@ -355,7 +370,7 @@ static void on_deq_timer(uv_timer_t *h) {
 
 static void on_flush_timer(uv_timer_t *h) {
     rmq_broker_timer_t *t = h->data;
-    if (t->closing) return;
+    if (t->closing || !t->st) return;
     rmq_store_timer_flush(t->st);
     /* log segments whose units were all written long enough ago are all delivered */
     rmq_store_timer_clean(t->st, t->read_ms - t->max_ms - 2 * t->p);
@@ -369,6 +384,33 @@ static void on_handle_closed(uv_handle_t *h) {
     free(t);
 }
 
+/* Open the wheel files and start delivering from the checkpoint. */
+static rmq_err_t files_open(rmq_broker_timer_t *t) {
+    const rmq_broker_cfg_t *cfg = t->env->cfg;
+    /* twice the longest delay in slots, at least RocketMQ's 2 x 7 days of 1 s slots (its file) */
+    int64_t need = 2 * ((t->max_ms + t->p - 1) / t->p) + 2;
+    rmq_store_timer_cfg_t sc = {.root = cfg->store.store_path_root_dir,
+                                .precision_ms = cfg->timer_precision_ms,
+                                .slots = RMQ_MAX(need, (int64_t)WHEEL_DAYS_SLOTS),
+                                .log_seg_size = cfg->mapped_file_size_timer_log};
+    rmq_err_t e = rmq_store_timer_open(&sc, &t->st);
+    if (e != RMQ_OK) return e;
+    rmq_store_timer_progress_t pr;
+    rmq_store_timer_progress(t->st, &pr);
+    t->read_ms = pr.read_ms / t->p * t->p;
+    t->delivered_ms = pr.delivered_ms;
+    uv_timer_start(&t->flush_timer, on_flush_timer, (uint64_t)cfg->timer_flush_interval_ms,
+                   (uint64_t)cfg->timer_flush_interval_ms);
+    arm_deq(t, 0);
+    RMQ_LOG_INFO("timer",
+                 "timer wheel: precision %" PRId64 " ms, max delay %d s, %" PRId64
+                 " slots; %" PRId64 " pending, delivering from %" PRId64 " (%" PRId64
+                 " ms behind), next timer queue offset %" PRId64,
+                 t->p, cfg->timer_max_delay_sec, sc.slots, pr.appended_total - pr.delivered_total,
+                 t->read_ms, RMQ_MAX(0, rmq_now_ms() - t->read_ms), pr.enq_offset);
+    return RMQ_OK;
+}
+
 rmq_err_t rmq_broker_timer_open(const rmq_broker_env_t *env, const bool *stopping,
                                 rmq_broker_timer_t **out) {
     *out = NULL;
@@ -380,44 +422,31 @@ rmq_err_t rmq_broker_timer_open(const rmq_broker_env_t *env, const bool *stoppin
     t->stopping = stopping;
     t->p = cfg->timer_precision_ms;
     t->max_ms = (int64_t)cfg->timer_max_delay_sec * 1000;
-    /* twice the longest delay in slots, at least RocketMQ's 2 x 7 days of 1 s slots (its file) */
-    int64_t need = 2 * ((t->max_ms + t->p - 1) / t->p) + 2;
-    rmq_store_timer_cfg_t sc = {.root = cfg->store.store_path_root_dir,
-                                .precision_ms = cfg->timer_precision_ms,
-                                .slots = RMQ_MAX(need, (int64_t)WHEEL_DAYS_SLOTS),
-                                .log_seg_size = cfg->mapped_file_size_timer_log};
-    rmq_err_t e = rmq_store_timer_open(&sc, &t->st);
-    if (e != RMQ_OK) {
-        free(t);
-        return e;
-    }
-    rmq_store_timer_progress_t pr;
-    rmq_store_timer_progress(t->st, &pr);
-    t->read_ms = pr.read_ms / t->p * t->p;
-    t->delivered_ms = pr.delivered_ms;
     uv_timer_init(env->loop, &t->enq_timer);
     uv_timer_init(env->loop, &t->deq_timer);
     uv_timer_init(env->loop, &t->flush_timer);
     t->enq_timer.data = t->deq_timer.data = t->flush_timer.data = t;
     t->open_handles = 3;
-    uv_timer_start(&t->enq_timer, on_enq_timer, 0, ENQ_POLL_MS);
-    uv_timer_start(&t->flush_timer, on_flush_timer, (uint64_t)cfg->timer_flush_interval_ms,
-                   (uint64_t)cfg->timer_flush_interval_ms);
-    arm_deq(t, 0);
-    RMQ_LOG_INFO("timer",
-                 "timer wheel: precision %" PRId64 " ms, max delay %d s, %" PRId64
-                 " slots; %" PRId64 " pending, delivering from %" PRId64 " (%" PRId64
-                 " ms behind), next timer queue offset %" PRId64,
-                 t->p, cfg->timer_max_delay_sec, sc.slots, pr.appended_total - pr.delivered_total,
-                 t->read_ms, RMQ_MAX(0, rmq_now_ms() - t->read_ms), pr.enq_offset);
+    /* The files (a wheel of tens of MB, reserved) are made with the first timer message; a
+     * broker that has them, or parked messages, opens them now so a mismatch stops the start. */
+    char ck[700];
+    snprintf(ck, sizeof ck, "%s/config/timercheck", cfg->store.store_path_root_dir);
+    rmq_err_t e = RMQ_OK;
+    if (access(ck, F_OK) == 0 || rmq_store_max_offset(env->store, RMQ_TOPIC_TIMER, 0) > 0)
+        e = files_open(t);
+    if (e != RMQ_OK) {
+        rmq_broker_timer_close(t); /* freed by the handles' close callbacks */
+        return e;
+    }
     *out = t;
+    uv_timer_start(&t->enq_timer, on_enq_timer, 0, ENQ_POLL_MS);
     return RMQ_OK;
 }
 
 void rmq_broker_timer_close(rmq_broker_timer_t *t) {
     if (!t) return;
     t->closing = true;
-    rmq_store_timer_flush(t->st);
+    if (t->st) rmq_store_timer_flush(t->st);
     uv_close((uv_handle_t *)&t->enq_timer, on_handle_closed);
     uv_close((uv_handle_t *)&t->deq_timer, on_handle_closed);
     uv_close((uv_handle_t *)&t->flush_timer, on_handle_closed);
@@ -426,6 +455,10 @@ void rmq_broker_timer_close(rmq_broker_timer_t *t) {
 void rmq_broker_timer_stats(rmq_broker_timer_t *t, rmq_broker_timer_stats_t *st) {
     memset(st, 0, sizeof *st);
     if (!t) return;
+    if (!t->st) {
+        st->offset_behind = rmq_store_max_offset(t->env->store, RMQ_TOPIC_TIMER, 0);
+        return;
+    }
     rmq_store_timer_progress_t pr;
     rmq_store_timer_progress(t->st, &pr);
     st->backlog = RMQ_MAX(0, pr.appended_total - pr.delivered_total);
