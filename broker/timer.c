@@ -62,7 +62,10 @@ struct rmq_broker_timer_s {
     bool failing;
     uint64_t enqueued, delivered;
     uv_timer_t enq_timer, deq_timer, flush_timer;
-    int open_handles;
+    uv_work_t flush_work; /* the msync, on libuv's thread pool: it can block for long */
+    rmq_store_timer_sync_t sync;
+    bool flushing;
+    int open_handles; /* handles and the flush work whose callbacks are pending */
     bool closing;
 };
 
@@ -368,20 +371,43 @@ static void on_deq_timer(uv_timer_t *h) {
 
 /* ---- flush, open, close --------------------------------------------------------------------- */
 
-static void on_flush_timer(uv_timer_t *h) {
-    rmq_broker_timer_t *t = h->data;
-    if (t->closing || !t->st) return;
-    rmq_store_timer_flush(t->st);
-    /* log segments whose units were all written long enough ago are all delivered */
-    rmq_store_timer_clean(t->st, t->read_ms - t->max_ms - 2 * t->p);
-}
-
-static void on_handle_closed(uv_handle_t *h) {
-    rmq_broker_timer_t *t = h->data;
+static void free_timer(rmq_broker_timer_t *t) {
     if (--t->open_handles > 0) return;
     rmq_store_timer_close(t->st);
     free(t->buf);
     free(t);
+}
+
+static void flush_work(uv_work_t *w) {
+    rmq_broker_timer_t *t = w->data;
+    rmq_store_timer_sync_run(&t->sync);
+}
+
+static void flush_done(uv_work_t *w, int status) {
+    (void)status;
+    rmq_broker_timer_t *t = w->data;
+    t->flushing = false;
+    /* log segments whose units were all written long enough ago are all delivered; not while
+     * a sync may touch their mappings */
+    if (!t->closing) rmq_store_timer_clean(t->st, t->read_ms - t->max_ms - 2 * t->p);
+    free_timer(t);
+}
+
+static void on_flush_timer(uv_timer_t *h) {
+    rmq_broker_timer_t *t = h->data;
+    if (t->closing || !t->st || t->flushing) return;
+    rmq_store_timer_sync_prepare(t->st, &t->sync);
+    t->flush_work.data = t;
+    if (uv_queue_work(t->env->loop, &t->flush_work, flush_work, flush_done) != 0) {
+        rmq_store_timer_sync_run(&t->sync); /* no thread pool: here then */
+        return;
+    }
+    t->flushing = true;
+    t->open_handles++;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+    free_timer(h->data);
 }
 
 /* Open the wheel files and start delivering from the checkpoint. */

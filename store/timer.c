@@ -421,15 +421,34 @@ void rmq_store_timer_set_enq_offset(rmq_store_timer_t *t, int64_t next) {
     ck_put(t, CK_MASTER_ENQ, next);
 }
 
-rmq_err_t rmq_store_timer_flush(rmq_store_timer_t *t) {
-    rmq_err_t err = RMQ_OK;
-    seg_t *s = seg_find(t, ck_get(t, CK_LOG_POS) - 1);
-    if (s && msync(s->map, (size_t)t->seg_size, MS_SYNC) != 0) err = RMQ_ERR__IO;
-    if (msync(t->wheel, t->wheel_len, MS_SYNC) != 0) err = RMQ_ERR__IO;
+void rmq_store_timer_sync_prepare(rmq_store_timer_t *t, rmq_store_timer_sync_t *s) {
+    s->n = 0;
+    seg_t *g = seg_find(t, ck_get(t, CK_LOG_POS) - 1);
+    if (g) {
+        s->addr[s->n] = g->map;
+        s->len[s->n++] = (size_t)t->seg_size;
+    }
+    s->addr[s->n] = t->wheel;
+    s->len[s->n++] = t->wheel_len;
     ck_put(t, CK_TIMESTAMP, rmq_now_ms());
-    if (msync(t->ck, CK_SIZE, MS_SYNC) != 0) err = RMQ_ERR__IO;
-    if (err != RMQ_OK) RMQ_LOG_ERROR("timer", "msync of timer files failed: %s", strerror(errno));
-    return err;
+    s->addr[s->n] = t->ck;
+    s->len[s->n++] = CK_SIZE;
+}
+
+rmq_err_t rmq_store_timer_sync_run(const rmq_store_timer_sync_t *s) {
+    for (int i = 0; i < s->n; i++) {
+        if (msync(s->addr[i], s->len[i], MS_SYNC) != 0) {
+            RMQ_LOG_ERROR("timer", "msync of timer files failed: %s", strerror(errno));
+            return RMQ_ERR__IO;
+        }
+    }
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_store_timer_flush(rmq_store_timer_t *t) {
+    rmq_store_timer_sync_t s;
+    rmq_store_timer_sync_prepare(t, &s);
+    return rmq_store_timer_sync_run(&s);
 }
 
 int rmq_store_timer_clean(rmq_store_timer_t *t, int64_t before_ms) {

@@ -28,6 +28,7 @@
 #define RMQ_STORE_TIMER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rmq/rmq_err.h"
@@ -99,6 +100,17 @@ void rmq_store_timer_set_enq_offset(rmq_store_timer_t *t, int64_t next);
 
 /* msync wheel, log and checkpoint (power-loss durability). RMQ_ERR__IO logged. */
 rmq_err_t rmq_store_timer_flush(rmq_store_timer_t *t);
+
+/* The same in two halves, so the blocking msync runs off the owning thread: prepare (owning
+ * thread) notes the mapped ranges to sync; run (any thread) msyncs them. The ranges stay valid
+ * while the store is open and no rmq_store_timer_clean runs in between. */
+typedef struct {
+    void *addr[3];
+    size_t len[3];
+    int n;
+} rmq_store_timer_sync_t;
+void rmq_store_timer_sync_prepare(rmq_store_timer_t *t, rmq_store_timer_sync_t *s);
+rmq_err_t rmq_store_timer_sync_run(const rmq_store_timer_sync_t *s);
 /* Delete leading log segments whose last unit was written before before_ms (all due, given the
  * maximum delay); returns the number deleted. The segment being written is kept. */
 int rmq_store_timer_clean(rmq_store_timer_t *t, int64_t before_ms);
