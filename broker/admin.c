@@ -19,6 +19,7 @@
 #include "broker/ha.h"
 #include "broker/offset.h"
 #include "broker/slave.h"
+#include "broker/timer.h"
 #include "broker/topic.h"
 #include "broker/util.h"
 #include "common/fjson.h"
@@ -298,6 +299,14 @@ RMQ_BROKER_HANDLER(rmq_broker_admin_on_runtime_info) {
     kv(&body, &f, "commitLogSegments", "%d", st.commitlog_segments);
     kv(&body, &f, "storeWritable", "%s", st.writable ? "true" : "false");
     ha_runtime_info(b, &body, &f);
+    /* 5.x timer wheel (broker/timer): RocketMQ 5's keys, then rmq's pending count */
+    rmq_broker_timer_stats_t ts;
+    rmq_broker_timer_stats(b->timer, &ts);
+    kv(&body, &f, "timerReadBehind", "%" PRId64, ts.read_behind_s);
+    kv(&body, &f, "timerOffsetBehind", "%" PRId64, ts.offset_behind);
+    kv(&body, &f, "timerCongestNum", "0");
+    kv(&body, &f, "timerBacklog", "%" PRId64, ts.backlog);
+    kv(&body, &f, "timerEnqueueOffset", "%" PRId64, ts.enq_offset);
     rmq_buf_append_str(&body, "}}");
     return rmq_broker_ok_body(req, &body);
 }

@@ -48,6 +48,7 @@
 #include "broker/schedule.h"
 #include "broker/slave.h"
 #include "broker/subgroup.h"
+#include "broker/timer.h"
 #include "broker/topic.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -345,6 +346,8 @@ static void finish(rmq_broker_t *b) {
     b->client = NULL;
     rmq_broker_schedule_close(x->schedule); /* persists delayOffset.json; before the store */
     x->schedule = NULL;
+    rmq_broker_timer_close(x->timer); /* flushes the timer files; before the store */
+    x->timer = NULL;
     rmq_broker_offsets_close(x->offsets);
     x->offsets = NULL;
     rmq_broker_subgroups_close(x->subgroups);
@@ -542,7 +545,8 @@ static rmq_err_t open_managers(rmq_broker_t *b) {
         (err = rmq_broker_clients_open(env, x->topics, x->subgroups, &x->clients)) != RMQ_OK ||
         (err = rmq_broker_hold_open(env, &x->held_count, rmq_broker_pull_rerun, x, &x->hold)) !=
             RMQ_OK ||
-        (err = rmq_broker_schedule_open(env, &x->shutting_down, &x->schedule)) != RMQ_OK)
+        (err = rmq_broker_schedule_open(env, &x->shutting_down, &x->schedule)) != RMQ_OK ||
+        (err = rmq_broker_timer_open(env, &x->shutting_down, &x->timer)) != RMQ_OK)
         return err;
     rmq_broker_stats_open(env, &x->stats);
     return RMQ_OK;

@@ -87,6 +87,11 @@ typedef struct {
     char *acl_file;            /* rocketmq.acl.plain.file, conf/plain_acl.yml (under home) */
     char *access_key;          /* accessKey / secretKey: sign the broker's own requests */
     char *secret_key;          /*   (NameServer registration, a slave's sync from its master) */
+    bool timer_wheel_enable;   /* timerWheelEnable, true (5.x timers, broker/timer) */
+    int timer_max_delay_sec;   /* timerMaxDelaySec, 259200 (3 days) */
+    int timer_precision_ms;    /* timerPrecisionMs, 1000 */
+    int timer_flush_interval_ms;    /* timerFlushIntervalMs, 1000 */
+    int mapped_file_size_timer_log; /* mappedFileSizeTimerLog, 100 MiB */
 } rmq_broker_cfg_t;
 
 extern const rmq_kv_def_t rmq_broker_cfg_defs[];

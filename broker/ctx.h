@@ -42,6 +42,7 @@ typedef struct rmq_broker_subgroups_s rmq_broker_subgroups_t;
 typedef struct rmq_broker_clients_s rmq_broker_clients_t;
 typedef struct rmq_broker_hold_s rmq_broker_hold_t;
 typedef struct rmq_broker_schedule_s rmq_broker_schedule_t;
+typedef struct rmq_broker_timer_s rmq_broker_timer_t;
 typedef struct rmq_broker_stats_s rmq_broker_stats_t;
 typedef struct rmq_broker_metrics_s rmq_broker_metrics_t;
 typedef struct rmq_broker_slave_sync_s rmq_broker_slave_sync_t;
@@ -55,8 +56,9 @@ typedef struct rmq_broker_ctx_s {
     rmq_broker_clients_t *clients;
     rmq_broker_hold_t *hold;
     rmq_broker_schedule_t *schedule;
-    rmq_broker_stats_t *stats;           /* put-TPS sampler for runtime info (admin.c) */
-    rmq_broker_metrics_t *metrics;       /* Prometheus counters; NULL when metrics are off */
+    rmq_broker_stats_t *stats;     /* put-TPS sampler for runtime info (admin.c) */
+    rmq_broker_metrics_t *metrics; /* Prometheus counters; NULL when metrics are off */
+    rmq_broker_timer_t *timer;     /* 5.x timer wheel (timer.h); NULL when off or on a slave */
     rmq_broker_slave_sync_t *slave_sync; /* slave: metadata sync from the master (slave.c) */
     rmq_ha_t *ha; /* HA service (ha.h): a master's (SYNC_MASTER waits, slaves' figures) or a
                      slave's; NULL when it could not start or after shutdown */
