@@ -111,4 +111,9 @@ int adm_cmd_consumer_connection(ctx_t *c);
 int adm_cmd_reset_offset(ctx_t *c);
 int adm_cmd_update_sub_group(ctx_t *c);
 
+/* ---- dlq.c ------------------------------------------------------------------------------- */
+
+int adm_cmd_query_dlq_msg(ctx_t *c);
+int adm_cmd_resend_dlq_msg(ctx_t *c);
+
 #endif
