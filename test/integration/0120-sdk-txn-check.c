@@ -17,6 +17,8 @@
 #define TOPIC "TxnCheckTopic"
 #define GROUP "PG_TXN_A"
 #define KGROUP "PG_TXN_K"
+#define BULK0 100 /* ids of the bulk */
+#define BULKN 700 /* more than a check slice (256 records) walks at once */
 #define BEXTRA "transactionCheckInterval=500\ntransactionTimeOut=1000\n"
 
 static int failures;
@@ -34,6 +36,7 @@ typedef struct {
     pthread_mutex_t mu;
     int checks[16];
     int times[16][64]; /* TRANSACTION_CHECK_TIMES seen per check */
+    int bulk_checks;
 } checks_t;
 
 static checks_t ck = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -53,6 +56,12 @@ static rmq_txn_state_t on_check(rmq_producer_t *p, const rmq_msg_t *m, void *op)
     int id = msg_id(m);
     const char *tv = rmq_msg_property(m, "TRANSACTION_CHECK_TIMES");
     int times = tv ? atoi(tv) : -1;
+    if (id >= BULK0) { /* the bulk: committed on the first check */
+        pthread_mutex_lock(&ck.mu);
+        ck.bulk_checks++;
+        pthread_mutex_unlock(&ck.mu);
+        return RMQ_TXN_COMMIT;
+    }
     if (id < 0 || id >= 16) return RMQ_TXN_UNKNOWN;
     pthread_mutex_lock(&ck.mu);
     int n = ck.checks[id]++;
@@ -167,6 +176,11 @@ static bool id3_four(void) {
 static bool id3_done(void) {
     return delivered(3) >= 1;
 }
+static bool bulk_done(void) {
+    for (int i = 0; i < BULKN; i++)
+        if (delivered(BULK0 + i) < 1) return false;
+    return true;
+}
 static bool all_resolved(void) {
     return delivered(0) >= 1 && delivered(3) >= 1 && delivered(10) >= 1 && checks_of(1) >= 1 &&
            checks_of(2) >= 15;
@@ -244,7 +258,19 @@ int main(int argc, char **argv) {
     CHECK(wait_for(all_resolved, 120000),
           "not resolved: delivered 0:%d 3:%d 10:%d checks 1:%d 2:%d", delivered(0), delivered(3),
           delivered(10), checks_of(1), checks_of(2));
+    /* the bulk: several slices of one run, each message checked and committed once */
+    for (int i = 0; i < BULKN; i++)
+        CHECK(send_txn(p, BULK0 + i, exec_unknown) == RMQ_OK, "send bulk %d", i);
+    CHECK(wait_for(bulk_done, 120000), "bulk not delivered: %d checks", ck.bulk_checks);
     rmq_sleep_ms(3000); /* a few more runs: nothing more may come */
+    for (int i = 0; i < BULKN; i++)
+        if (delivered(BULK0 + i) != 1) {
+            CHECK(false, "bulk id %d delivered %d times", BULK0 + i, delivered(BULK0 + i));
+            break;
+        }
+    pthread_mutex_lock(&ck.mu);
+    CHECK(ck.bulk_checks == BULKN, "%d checks for %d bulk halves", ck.bulk_checks, BULKN);
+    pthread_mutex_unlock(&ck.mu);
     CHECK(delivered(0) == 1, "id 0 delivered %d times", delivered(0));
     CHECK(delivered(1) == 0, "id 1 (rolled back) delivered %d times", delivered(1));
     CHECK(delivered(2) == 0, "id 2 (never resolved) delivered %d times", delivered(2));
