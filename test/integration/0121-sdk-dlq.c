@@ -168,6 +168,16 @@ static void test_dlq(const char *mqadmin) {
         rmq_sleep_ms(300);
     }
     CHECK(n == 2, "%zu messages with key dlqkey-1 in %s after the resend", n, TOPIC);
+    /* without -i: every dead letter of the group (the one there is) */
+    rc = run(out, sizeof out, "%s resendDlqMsg -n '%s' -g %s", mqadmin, su_ns.addr, GROUP);
+    CHECK(rc == 0 && strstr(out, "resent 1 of 1"), "resendDlqMsg (all) rc %d: %s", rc, out);
+    n = 0;
+    for (uint64_t until = rmq_mono_ms() + 30000; a && rmq_mono_ms() < until && n < 3;) {
+        n = by_key(a, TOPIC, "dlqkey-1", &msgs);
+        if (msgs) rmq_msgs_destroy(msgs, n);
+        if (n < 3) rmq_sleep_ms(300);
+    }
+    CHECK(n == 3, "%zu messages with key dlqkey-1 in %s after resending all", n, TOPIC);
     if (a) rmq_admin_destroy(a);
     rmq_producer_destroy(p);
 }
