@@ -10,7 +10,9 @@
  *     CHECK_IMMUNITY_TIME_IN_SECONDS), ends the walk; with the property set the young half is
  *     forwarded as a copy carrying TRAN_PREPARED_QUEUE_OFFSET instead;
  *   - otherwise it is re-put at the end of the half queue with TRANSACTION_CHECK_TIMES + 1 and
- *     CHECK_TRANSACTION_STATE goes oneway, for the copy, to one live producer of its PGROUP.
+ *     CHECK_TRANSACTION_STATE goes oneway, for the copy, to one live producer of its PGROUP;
+ *   - unlike RocketMQ, a copy is not checked again until transactionTimeOut after its check
+ *     went out (its store time), so a producer answering slowly is not asked twice.
  * The group's two offsets then move to the first unprocessed half and past the contiguous run
  * of consumed ops, and consumerOffset.json is written at once, before the checks leave the
  * loop: a broker killed with -9 restarts from there (a copy re-put just before the kill may be
@@ -343,6 +345,14 @@ static walk_t walk_queue(rmq_broker_txn_check_t *t, int32_t qid, int64_t start, 
             continue;
         }
         if (rec.store_ts >= start) {
+            rmq_store_get_release(g);
+            res = WALK_DONE;
+            break;
+        }
+        if (times > 0 && now - rec.store_ts >= 0 && now - rec.store_ts < timeout) {
+            /* A copy whose check went out less than transactionTimeOut ago: its producer may
+             * still be answering. RocketMQ checks it again at the next run, which commits a
+             * transaction twice when the answers cross; later records are younger still. */
             rmq_store_get_release(g);
             res = WALK_DONE;
             break;

@@ -218,7 +218,11 @@ int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "child")) return child_main(argv[2], atoi(argv[3]));
     setvbuf(stdout, NULL, _IONBF, 0);
     /* the child producer is started before any SDK thread exists here */
-    if (su_start(BEXTRA) != 0) {
+    /* a port whose HA neighbour (listenPort + 1) no client connection takes: restarted below */
+    memset(&su_ns, 0, sizeof su_ns);
+    memset(&su_broker, 0, sizeof su_broker);
+    if (rmq_start_namesrv(&su_ns, NULL) != 0 || rmq_broker_prepare(&su_broker) != 0 ||
+        rmq_start_broker(&su_broker, su_ns.addr, BEXTRA) != 0) {
         fprintf(stderr, "cannot start servers\n");
         return 1;
     }
