@@ -319,6 +319,7 @@ static void finish(rmq_broker_t *b) {
     b->state = ST_DONE;
     rmq_rem_client_destroy(b->client); /* on our loop: returns before its handles finish */
     b->client = NULL;
+    rmq_map_fini(&x->txn_recent, NULL);
     rmq_broker_schedule_close(x->schedule); /* persists delayOffset.json; before the store */
     x->schedule = NULL;
     rmq_broker_offsets_close(x->offsets);

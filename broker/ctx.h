@@ -22,6 +22,7 @@
 
 #include "broker/cfg.h"
 #include "common/mailbox.h"
+#include "common/map.h"
 #include "common/msg.h"
 #include "remoting/cmd.h"
 #include "remoting/conn.h"
@@ -67,6 +68,10 @@ typedef struct rmq_broker_ctx_s {
     uint64_t rand_state; /* rmq_broker_rand; loop only */
     uint32_t uniq_salt;  /* txn.c's op-message UNIQ_KEYs; loop only */
     uint16_t uniq_counter;
+    /* txn.c: UNIQ_KEY -> ms of late commits (halves older than transactionTimeOut), so a
+     * second checked copy of one transaction is not committed again; loop only. Zero is an
+     * empty map; broker.c finis it. */
+    rmq_map_t txn_recent;
 } rmq_broker_ctx_t;
 
 /* A request handler (dispatch.c holds the table of them): borrows req, valid until return (take

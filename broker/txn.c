@@ -21,6 +21,30 @@
 
 #define TXN_COMMIT 8
 #define TXN_ROLLBACK 12
+#define RECENT_MS 600000 /* late commits remembered in memory */
+#define RECENT_MAX 100000
+
+static bool recent_expired(rmq_map_ent_t *e, void *arg) {
+    return e->v.i64 < *(const int64_t *)arg;
+}
+
+/* Remember a late commit of uniq (see already_committed). */
+static void remember_commit(rmq_broker_ctx_t *b, const rmq_msg_rec_t *half) {
+    int64_t now = rmq_now_ms();
+    if (now - half->born_ts <= b->env.cfg->transaction_timeout) return;
+    char uniq[128];
+    if (!rmq_msg_prop_copy(half->props, (size_t)half->props_len, RMQ_PROP_UNIQ_KEY, uniq,
+                           sizeof uniq) ||
+        !uniq[0])
+        return;
+    if (b->txn_recent.count >= RECENT_MAX) {
+        int64_t cut = now - RECENT_MS;
+        rmq_map_each(&b->txn_recent, recent_expired, &cut);
+        if (b->txn_recent.count >= RECENT_MAX) rmq_map_clear(&b->txn_recent, NULL);
+    }
+    rmq_map_ent_t *e = rmq_map_upsert(&b->txn_recent, uniq, strlen(uniq), &(bool){0});
+    if (e) e->v.i64 = now;
+}
 
 /* A fresh UNIQ_KEY (protocol.md 6.9 layout: ip | pid | random | ms | counter), upper-case hex. */
 static void new_uniq_key(rmq_broker_ctx_t *b, char out[33]) {
@@ -60,8 +84,9 @@ static rmq_err_t put_op(rmq_broker_ctx_t *b, int32_t qid, int64_t half_qoff) {
  * copy of the half? The check-back re-puts a half as a copy per check, and a producer that
  * answers a check late, or ends its transaction itself after being checked, commits two copies
  * of one transaction (RocketMQ then delivers it twice). Only halves older than
- * transactionTimeOut can have been checked, so fresh commits skip the index lookup; a commit
- * the reput thread has not indexed yet (milliseconds) is not seen. */
+ * transactionTimeOut can have been checked, so fresh commits skip the lookup. Late commits of
+ * the last RECENT_MS are remembered in memory (the index lags the commit by a few ms); older
+ * ones, and those before a restart, are found in the index. */
 static bool already_committed(rmq_broker_ctx_t *b, const rmq_msg_rec_t *half,
                               const char *real_topic) {
     if (rmq_now_ms() - half->born_ts <= b->env.cfg->transaction_timeout) return false;
@@ -70,6 +95,7 @@ static bool already_committed(rmq_broker_ctx_t *b, const rmq_msg_rec_t *half,
                            sizeof uniq) ||
         !uniq[0])
         return false;
+    if (rmq_map_find(&b->txn_recent, uniq, strlen(uniq))) return true; /* not indexed yet */
     int64_t *offs = NULL, last = 0;
     size_t n = 0;
     if (rmq_store_query_by_key(b->env.store, real_topic, uniq, 64, half->born_ts - 60000, INT64_MAX,
@@ -173,6 +199,7 @@ static rmq_rem_cmd_t *handle_end(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const r
             free(raw);
             return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "commit failed: %s", rmq_strerror(e));
         }
+        remember_commit(b, &half);
     }
     e = put_op(b, half.queue_id, half.queue_offset);
     if (e != RMQ_OK)

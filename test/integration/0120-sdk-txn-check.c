@@ -273,15 +273,17 @@ int main(int argc, char **argv) {
             break;
         }
     pthread_mutex_lock(&ck.mu);
-    CHECK(ck.bulk_checks == BULKN, "%d checks for %d bulk halves", ck.bulk_checks, BULKN);
+    /* each was checked; one whose answer took longer than transactionTimeOut (a loaded
+     * machine) is checked again, and must still be committed once (asserted above) */
+    CHECK(ck.bulk_checks >= BULKN, "%d checks for %d bulk halves", ck.bulk_checks, BULKN);
     pthread_mutex_unlock(&ck.mu);
     CHECK(delivered(0) == 1, "id 0 delivered %d times", delivered(0));
     CHECK(delivered(1) == 0, "id 1 (rolled back) delivered %d times", delivered(1));
     CHECK(delivered(2) == 0, "id 2 (never resolved) delivered %d times", delivered(2));
     CHECK(delivered(3) == 1, "id 3 delivered %d times", delivered(3));
     CHECK(delivered(10) == 1, "id 10 (killed producer) delivered %d times", delivered(10));
-    CHECK(checks_of(0) == 2, "id 0 checked %d times", checks_of(0));
-    CHECK(checks_of(1) == 1, "id 1 checked %d times", checks_of(1));
+    CHECK(checks_of(0) >= 2, "id 0 checked %d times", checks_of(0)); /* more if slow */
+    CHECK(checks_of(1) >= 1, "id 1 checked %d times", checks_of(1));
     CHECK(checks_of(2) == 15, "id 2 checked %d times (transactionCheckMax 15)", checks_of(2));
     /* check counts as the producer saw them: first check 1, never back (no restart storm) */
     pthread_mutex_lock(&ck.mu);
