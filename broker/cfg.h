@@ -37,32 +37,32 @@ typedef enum {
 
 /* broker.conf keys with RocketMQ's names and defaults (conf/broker.conf documents each). */
 typedef struct {
-    char *broker_cluster_name;           /* brokerClusterName, DefaultCluster */
-    char *broker_name;                   /* brokerName, hostname-ish default "broker-a" */
-    int64_t broker_id;                   /* brokerId, 0 = master */
-    char *namesrv_addr;                  /* namesrvAddr "h:p;h:p" */
-    int listen_port;                     /* listenPort, 10911 */
-    char *broker_ip1;                    /* brokerIP1, first non-loopback IPv4 if unset */
-    char *broker_ip2;                    /* brokerIP2 (HA), = brokerIP1 if unset */
-    int broker_role;                     /* brokerRole ASYNC_MASTER|SYNC_MASTER|SLAVE */
-    int broker_permission;               /* brokerPermission, 6 */
-    bool auto_create_topic_enable;       /* autoCreateTopicEnable, true */
-    int default_topic_queue_nums;        /* defaultTopicQueueNums, 8 */
-    bool auto_create_subscription_group; /* autoCreateSubscriptionGroup, true */
-    char *region_id;                     /* regionId, DefaultRegion */
-    bool trace_on;                       /* traceOn, true */
-    bool long_polling_enable;            /* longPollingEnable, true */
-    int short_polling_time_mills;        /* shortPollingTimeMills, 1000 */
-    int register_name_server_period;     /* registerNameServerPeriod, 30000 */
-    int register_broker_timeout_mills;   /* registerBrokerTimeoutMills, 6000 */
-    int flush_consumer_offset_interval;  /* flushConsumerOffsetInterval, 5000 */
-    int client_channel_expired_ms;       /* channelExpiredTimeout 120000 (RocketMQ hardcodes) */
-    int server_channel_max_idle_seconds; /* serverChannelMaxIdleTimeSeconds, 120 */
-    int max_frame_length;                /* frameMaxLength, 16777216 */
-    bool reject_transaction_message;     /* rejectTransactionMessage, false */
-    int transaction_check_interval;      /* transactionCheckInterval ms, 60000 (broker.md 8.4) */
-    int transaction_timeout;             /* transactionTimeOut ms, 6000 */
-    int transaction_check_max;           /* transactionCheckMax, 15 */
+    char *broker_cluster_name;               /* brokerClusterName, DefaultCluster */
+    char *broker_name;                       /* brokerName, hostname-ish default "broker-a" */
+    int64_t broker_id;                       /* brokerId, 0 = master */
+    char *namesrv_addr;                      /* namesrvAddr "h:p;h:p" */
+    int listen_port;                         /* listenPort, 10911 */
+    char *broker_ip1;                        /* brokerIP1, first non-loopback IPv4 if unset */
+    char *broker_ip2;                        /* brokerIP2 (HA), = brokerIP1 if unset */
+    int broker_role;                         /* brokerRole ASYNC_MASTER|SYNC_MASTER|SLAVE */
+    int broker_permission;                   /* brokerPermission, 6 */
+    bool auto_create_topic_enable;           /* autoCreateTopicEnable, true */
+    int default_topic_queue_nums;            /* defaultTopicQueueNums, 8 */
+    bool auto_create_subscription_group;     /* autoCreateSubscriptionGroup, true */
+    char *region_id;                         /* regionId, DefaultRegion */
+    bool trace_on;                           /* traceOn, true */
+    bool long_polling_enable;                /* longPollingEnable, true */
+    int short_polling_time_mills;            /* shortPollingTimeMills, 1000 */
+    int register_name_server_period;         /* registerNameServerPeriod, 30000 */
+    int register_broker_timeout_mills;       /* registerBrokerTimeoutMills, 6000 */
+    int flush_consumer_offset_interval;      /* flushConsumerOffsetInterval, 5000 */
+    int client_channel_expired_ms;           /* channelExpiredTimeout 120000 (RocketMQ hardcodes) */
+    int server_channel_max_idle_seconds;     /* serverChannelMaxIdleTimeSeconds, 120 */
+    int max_frame_length;                    /* frameMaxLength, 16777216 */
+    bool reject_transaction_message;         /* rejectTransactionMessage, false */
+    int transaction_check_interval;          /* transactionCheckInterval ms, 60000 */
+    int transaction_timeout;                 /* transactionTimeOut ms, 6000 */
+    int transaction_check_max;               /* transactionCheckMax, 15 */
     bool notify_consumer_ids_changed_enable; /* notifyConsumerIdsChangedEnable, true */
     bool offset_check_in_slave;              /* offsetCheckInSlave, false */
     bool slave_read_enable;                  /* slaveReadEnable, false (broker.md 2.7) */
