@@ -500,3 +500,19 @@ void rmq_broker_stats_open(const rmq_broker_env_t *env, rmq_broker_stats_t **out
     uv_unref((uv_handle_t *)&sp->timer);
     *out = sp;
 }
+
+/* DELETE_TOPIC_IN_BROKER (215): the topic and its queues (topic.c), then every group's consumer
+ * offsets of it (RocketMQ's cleanOffsetByTopic). %RETRY%<group> and %DLQ%<group> stay: they
+ * belong to groups, not to the topic, as in RocketMQ. */
+RMQ_BROKER_HANDLER(rmq_broker_admin_on_delete_topic) {
+    rmq_rem_cmd_t *resp = rmq_broker_topic_on_delete(b, c, req);
+    const char *topic = rmq_rem_cmd_get(req, "topic");
+    if (!resp || resp->code != RMQ_OK || !topic) return resp;
+    size_t n = rmq_broker_offsets_remove_topic(b->offsets, topic);
+    if (n) {
+        rmq_broker_offsets_persist(b->offsets);
+        RMQ_LOG_INFO("admin", "DELETE_TOPIC_IN_BROKER %s: offsets of %zu group(s) removed", topic,
+                     n);
+    }
+    return resp;
+}

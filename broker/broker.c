@@ -50,6 +50,7 @@
 #include "broker/subgroup.h"
 #include "broker/timer.h"
 #include "broker/topic.h"
+#include "broker/txncheck.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "remoting/acl.h"
@@ -72,6 +73,7 @@ typedef struct rmq_broker_s {
     rmq_rem_server_t *fast;   /* the "VIP channel" on listenPort - 2: same table */
     rmq_rem_client_t *client; /* NameServers; on the loop */
     rmq_broker_dispatch_t *dispatch;
+    rmq_broker_txn_check_t *txn_check; /* masters: transaction check-back (txncheck.h) */
     /* shutdown (on the loop) */
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t reg_timer, offset_timer, stop_timer, final_timer;
@@ -344,6 +346,7 @@ static void finish(rmq_broker_t *b) {
     b->state = ST_DONE;
     rmq_rem_client_destroy(b->client); /* on our loop: returns before its handles finish */
     b->client = NULL;
+    rmq_map_fini(&x->txn_recent, NULL);
     rmq_broker_schedule_close(x->schedule); /* persists delayOffset.json; before the store */
     x->schedule = NULL;
     rmq_broker_timer_close(x->timer); /* flushes the timer files; before the store */
@@ -431,6 +434,8 @@ static void begin_shutdown(rmq_broker_t *b, const char *why) {
     b->ctx.hold = NULL;
     rmq_broker_metrics_close(b->ctx.metrics); /* reads the managers closed from here on */
     b->ctx.metrics = NULL;
+    rmq_broker_txn_check_shutdown(b->txn_check); /* before clients, offsets and the store */
+    b->txn_check = NULL;
     uv_timer_start(&b->stop_timer, on_stop_tick, 0, 10);
 }
 
@@ -759,6 +764,10 @@ static bool start(rmq_broker_t *b) {
     b->learn_timer.data = b;
     if (b->cfg.broker_role == RMQ_ROLE_SLAVE)
         uv_timer_start(&b->learn_timer, on_learn_timer, 2000, 2000);
+    if (b->cfg.broker_role != RMQ_ROLE_SLAVE &&
+        rmq_broker_txn_check_start(&x->env, x->offsets, x->topics, x->clients, &b->txn_check) !=
+            RMQ_OK)
+        RMQ_LOG_WARN("broker", "transaction check-back not started");
     register_all(b);
     /* RocketMQ's exact start-up line: runbooks and start scripts grep for "boot success". */
     RMQ_LOG_INFO("broker",

@@ -63,6 +63,9 @@ typedef struct {
     int server_channel_max_idle_seconds;     /* serverChannelMaxIdleTimeSeconds, 120 */
     int max_frame_length;                    /* frameMaxLength, 16777216 */
     bool reject_transaction_message;         /* rejectTransactionMessage, false */
+    int transaction_check_interval;          /* transactionCheckInterval ms, 60000 */
+    int transaction_timeout;                 /* transactionTimeOut ms, 6000 */
+    int transaction_check_max;               /* transactionCheckMax, 15 */
     bool notify_consumer_ids_changed_enable; /* notifyConsumerIdsChangedEnable, true */
     bool store_reply_message_enable;         /* storeReplyMessageEnable, true */
     bool offset_check_in_slave;              /* offsetCheckInSlave, false */

@@ -22,6 +22,7 @@
 
 #include "broker/cfg.h"
 #include "common/mailbox.h"
+#include "common/map.h"
 #include "common/msg.h"
 #include "remoting/cmd.h"
 #include "remoting/conn.h"
@@ -76,6 +77,10 @@ typedef struct rmq_broker_ctx_s {
     rmq_broker_cfg_t *cfg_rw;    /* env.cfg, writable: UPDATE_BROKER_CONFIG only */
     /* broker.c: apply a changed allow-listed key (re-register, log level, store tunables) */
     void (*config_changed)(struct rmq_broker_ctx_s *b, const char *key);
+    /* txn.c: UNIQ_KEY -> ms of late commits (halves older than transactionTimeOut), so a
+     * second checked copy of one transaction is not committed again; loop only. Zero is an
+     * empty map; broker.c finis it. */
+    rmq_map_t txn_recent;
 } rmq_broker_ctx_t;
 
 /* A request handler (dispatch.c holds the table of them): borrows req, valid until return (take

@@ -73,7 +73,7 @@ static const rmq_broker_route_t routes[] = {
     /* operators */
     R(UPDATE_AND_CREATE_TOPIC, rmq_broker_topic_on_update, ADMIN),
     R(GET_ALL_TOPIC_CONFIG, rmq_broker_topic_on_get_all, ADMIN),
-    R(DELETE_TOPIC_IN_BROKER, rmq_broker_topic_on_delete, ADMIN),
+    R(DELETE_TOPIC_IN_BROKER, rmq_broker_admin_on_delete_topic, ADMIN),
     R(UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, rmq_broker_subgroup_on_update, ADMIN),
     R(GET_ALL_SUBSCRIPTIONGROUP_CONFIG, rmq_broker_subgroup_on_get_all, ADMIN),
     R(DELETE_SUBSCRIPTIONGROUP, rmq_broker_subgroup_on_delete, ADMIN),
