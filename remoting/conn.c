@@ -137,6 +137,13 @@ static void on_tick(uv_timer_t *t) {
     for (rmq_rem_pending_t *p = x->phead, *nx; p; p = nx) {
         nx = p->next;
         if (p->deadline > now) continue;
+        /* Nothing at all came back over the connection during a whole request timeout: the
+         * peer is gone (half-open) or the stream lost its framing (a corrupted length keeps
+         * both ends waiting for a frame that never ends). Closed below so the next request
+         * reconnects, as Java's clientCloseSocketIfTimeout does. */
+        if (p->conn && !p->conn->closed && p->conn->state == RMQ_REM_CONN_OPEN &&
+            p->conn->last_read <= p->sent)
+            p->conn->mute = true;
         rmq_rem_pending_remove_(x, p);
         p->hnext = NULL;
         *tail = p;
@@ -147,7 +154,13 @@ static void on_tick(uv_timer_t *t) {
     for (rmq_rem_conn_t *c = x->conns, *nx; c; c = nx) {
         nx = c->next;
         if (c->closed) continue;
-        if (c->state != RMQ_REM_CONN_OPEN) {
+        if (c->mute) {
+            RMQ_XLOG_INFO(x->log, "remoting",
+                          "%s: closing %s: a request timed out with nothing received since it "
+                          "was sent",
+                          x->name, c->peer);
+            rmq_rem_conn_close(c);
+        } else if (c->state != RMQ_REM_CONN_OPEN) {
             if (c->connect_deadline && now >= c->connect_deadline) {
                 RMQ_XLOG_WARN(x->log, "remoting", "%s: connect to %s timed out", x->name, c->peer);
                 rmq_rem_conn_close(c);
@@ -257,6 +270,7 @@ static void pending_grow(rmq_rem_ctx_t *x) {
 }
 
 void rmq_rem_pending_add_(rmq_rem_ctx_t *x, rmq_rem_pending_t *p) {
+    p->sent = uv_now(x->loop);
     if (x->npending >= x->nbuckets) pending_grow(x);
     size_t h = (uint32_t)p->opaque & (x->nbuckets - 1);
     p->hnext = x->buckets[h];
@@ -583,7 +597,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     if (nread == 0 || c->closed) return;
     c->rbuf.len += (size_t)nread;
-    c->last_active = uv_now(x->loop);
+    c->last_active = c->last_read = uv_now(x->loop);
     while (!c->closed) {
         rmq_rem_cmd_t *cmd;
         char err[160];
