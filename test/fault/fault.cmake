@@ -27,3 +27,10 @@ rmq_integration_test(fault-net-client SOURCES ${CMAKE_CURRENT_LIST_DIR}/fault_ne
                      LIBS rmq_fault_proxy rmq_static rmq_remoting rmq_common
                      DEPENDS mqnamesrv mqbroker TIMEOUT 300)
 set_property(TEST fault-net-client APPEND PROPERTY LABELS fault)
+
+# netfuzz (tools/netfuzz.c) against a NameServer and a broker for 20 s while a legitimate
+# producer sends (fault_netfuzz.c); RMQ_NETFUZZ_SECONDS=N for a longer run.
+rmq_integration_test(fault-netfuzz SOURCES ${CMAKE_CURRENT_LIST_DIR}/fault_netfuzz.c
+                     LIBS rmq_static rmq_remoting rmq_common
+                     DEPENDS mqnamesrv mqbroker netfuzz TIMEOUT 300)
+set_property(TEST fault-netfuzz APPEND PROPERTY LABELS fault)
