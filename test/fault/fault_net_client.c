@@ -53,7 +53,7 @@ static const char *const phase_names[NPHASES] = {"pass",  "delay", "stall",   "p
                                                  "pass3", "reset", "corrupt", "final"};
 static _Atomic int ok_in[NPHASES], fail_in[NPHASES], pull_ok_in[NPHASES], pull_fail_in[NPHASES];
 static _Atomic int64_t max_send_ms, max_pull_ms;
-static _Atomic int last_results; /* bit i: the i-th latest send succeeded (newest in bit 0) */
+static _Atomic unsigned last_results; /* bit i: the i-th latest send succeeded (newest in bit 0) */
 
 /* What the consumer saw: per seq, and per queue which offsets. */
 static _Atomic unsigned char seen_seq[MAXMSG];
@@ -112,7 +112,7 @@ static void *producer(void *arg) {
             atomic_fetch_add(&fail_in[ph], 1);
             rmq_sleep_ms(20);
         }
-        atomic_store(&last_results, (atomic_load(&last_results) << 1) | (ok ? 1 : 0));
+        atomic_store(&last_results, (atomic_load(&last_results) << 1) | (ok ? 1u : 0u));
     }
     rmq_producer_destroy(p);
     return NULL;
@@ -288,7 +288,7 @@ static void test_client_faults(void **state) {
     assert_true(atomic_load(&ok_in[0]) > 0 && atomic_load(&ok_in[3]) > 0 &&
                 atomic_load(&ok_in[5]) > 0 && atomic_load(&ok_in[8]) > 0);
     /* recovered: the last 16 sends all succeeded */
-    assert_int_equal(atomic_load(&last_results) & 0xFFFF, 0xFFFF);
+    assert_int_equal(atomic_load(&last_results) & 0xFFFFu, 0xFFFFu);
     assert_int_equal(kill(br.pid, 0), 0);
 }
 
