@@ -137,12 +137,12 @@ static void on_tick(uv_timer_t *t) {
     for (rmq_rem_pending_t *p = x->phead, *nx; p; p = nx) {
         nx = p->next;
         if (p->deadline > now) continue;
-        /* Nothing at all came back over the connection during a whole request timeout: the
-         * peer is gone (half-open) or the stream lost its framing (a corrupted length keeps
-         * both ends waiting for a frame that never ends). Closed below so the next request
+        /* Not one whole frame came back over the connection during a whole request timeout:
+         * the peer is gone (half-open) or the stream lost its framing (a corrupted length
+         * keeps this end reading a frame that never ends). Closed below so the next request
          * reconnects, as Java's clientCloseSocketIfTimeout does. */
         if (p->conn && !p->conn->closed && p->conn->state == RMQ_REM_CONN_OPEN &&
-            p->conn->last_read <= p->sent)
+            p->conn->last_frame <= p->sent)
             p->conn->mute = true;
         rmq_rem_pending_remove_(x, p);
         p->hnext = NULL;
@@ -156,7 +156,7 @@ static void on_tick(uv_timer_t *t) {
         if (c->closed) continue;
         if (c->mute) {
             RMQ_XLOG_INFO(x->log, "remoting",
-                          "%s: closing %s: a request timed out with nothing received since it "
+                          "%s: closing %s: a request timed out with no frame received since it "
                           "was sent",
                           x->name, c->peer);
             rmq_rem_conn_close(c);
@@ -597,7 +597,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     }
     if (nread == 0 || c->closed) return;
     c->rbuf.len += (size_t)nread;
-    c->last_active = c->last_read = uv_now(x->loop);
+    c->last_active = uv_now(x->loop);
     while (!c->closed) {
         rmq_rem_cmd_t *cmd;
         char err[160];
@@ -615,6 +615,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         }
         rmq_buf_consume(&c->rbuf, (size_t)r);
         c->need = 0;
+        c->last_frame = c->last_active;
         handle_cmd(c, cmd);
     }
     /* Do not keep a big frame's buffer for the connection's life. */

@@ -75,8 +75,8 @@ struct rmq_rem_conn_s {
     size_t spare_cap;
     size_t pending_bytes;        /* out + bytes inside uv_write requests */
     uint64_t last_active;        /* uv_now() of the last read or write */
-    uint64_t last_read;          /* uv_now() of the last bytes read */
-    bool mute;                   /* a request timed out with nothing read since it was sent */
+    uint64_t last_frame;         /* uv_now() of the last whole frame read */
+    bool mute;                   /* a request timed out with no frame read since it was sent */
     uint64_t connect_deadline;   /* rmq_mono_ms(); client connections while connecting */
     rmq_rem_pending_t *plist;    /* requests waiting for a response on this connection */
     rmq_rem_conn_t *prev, *next; /* ctx->conns */
