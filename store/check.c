@@ -413,6 +413,17 @@ int rmq_store_check(const rmq_store_check_cfg_t *cfg, FILE *out) {
     check_quarantine(&k, root);
     check_cqs(&k, root, cl_min, end);
     check_index(&k, root, cl_min, end);
+    snprintf(p, sizeof p, "%s/indexPending", root);
+    FILE *ip = fopen(p, "r");
+    if (ip) {
+        char line[64] = "";
+        if (fgets(line, sizeof line, ip))
+            fprintf(out,
+                    "index: the keys of the records from %.*s wait to be indexed (the next start "
+                    "indexes them)\n",
+                    (int)strcspn(line, "\n"), line);
+        fclose(ip);
+    }
     fprintf(out, "%s\n",
             k.damage ? "damage found: a start would keep and skip as listed above"
                      : "clean: every record valid");

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store/check.h"
 #include "store/store_int.h" /* rmq_store__scrub_pass */
 #include "test/unit/test_store_util.h"
 
@@ -571,6 +572,17 @@ static void test_index_keys_wait_across_restart(void **st) {
     char p[600];
     snprintf(p, sizeof(p), "%s/indexPending", d->fx->cfg.store_path_root_dir);
     assert_int_equal(access(p, F_OK), 0);
+    /* the offline check says so, and calls it no damage */
+    char *report = NULL;
+    size_t rlen = 0;
+    FILE *out = open_memstream(&report, &rlen);
+    rmq_store_check_cfg_t cc = {.root = d->fx->cfg.store_path_root_dir,
+                                .commitlog_size = d->fx->cfg.mapped_file_size_commitlog,
+                                .cq_size = d->fx->cfg.mapped_file_size_cq};
+    assert_int_equal(rmq_store_check(&cc, out), 0);
+    fclose(out);
+    assert_non_null(strstr(report, "wait to be indexed"));
+    free(report);
 
     atomic_store(&rmq_mfile__fallocate_hook, NULL); /* room again, then a clean start */
     s = open_store(&d->fx->cfg, true);
