@@ -147,11 +147,19 @@ static rmq_rem_cmd_t *ok_with_body(const rmq_rem_cmd_t *req, rmq_buf_t *b) {
 
 /* ---------- broker requests ---------- */
 
-/* Who sends req over conn, for rmq_ns_may_change. The ACL hook: an admin-signed request sets
- * .admin here (not yet: without ACL nobody is admin). */
-static rmq_ns_who_t who_of(rmq_rem_conn_t *conn, const rmq_rem_cmd_t *req) {
-    (void)req;
-    return (rmq_ns_who_t){.conn = conn, .peer = conn ? rmq_rem_conn_peer(conn) : NULL};
+/* Who sends req over conn, for rmq_ns_may_change: with the NameServer ACL on, a request signed
+ * by an admin account may replace or remove another connection's registration (an operator
+ * retiring a dead broker); without ACL nobody is admin. */
+static rmq_ns_who_t who_of(rmq_ns_t *ns, rmq_rem_conn_t *conn, const rmq_rem_cmd_t *req) {
+    rmq_ns_who_t w = {.conn = conn, .peer = conn ? rmq_rem_conn_peer(conn) : NULL};
+    if (ns->acl && conn) {
+        char ip[64];
+        rmq_acl_peer_ip(rmq_rem_conn_peer(conn), ip, sizeof ip);
+        rmq_acl_verdict_t v;
+        rmq_acl_check(rmq_acl_watch_get(ns->acl), req, ip, RMQ_ACL_NEED_ADMIN, NULL, 0, &v);
+        w.admin = v.ok;
+    }
+    return w;
 }
 
 static rmq_rem_cmd_t *on_register_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
@@ -189,7 +197,7 @@ static rmq_rem_cmd_t *on_register_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq
                         .body = &body,
                         .conn = conn,
                         .timeout_ms = num_field(req, "heartbeatTimeoutMillis", 0)};
-    rmq_ns_who_t who = who_of(conn, req);
+    rmq_ns_who_t who = who_of(ns, conn, req);
     reg.peer = who.peer;
     reg.admin = who.admin;
     rmq_ns_reg_result_t res;
@@ -213,7 +221,7 @@ static rmq_rem_cmd_t *on_register_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq
 }
 
 static rmq_rem_cmd_t *on_unregister_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
-    rmq_ns_who_t who = who_of(conn, req);
+    rmq_ns_who_t who = who_of(ns, conn, req);
     char why[384];
     if (rmq_ns_route_unregister(ns->route, field(req, "clusterName"), field(req, "brokerAddr"),
                                 field(req, "brokerName"), num_field(req, "brokerId", 0), &who, why,
