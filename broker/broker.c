@@ -310,6 +310,14 @@ static void metrics_conns(rmq_broker_metrics_scrape_t *sc, void *arg) {
     if (b->fast) rmq_broker_metrics_conn_sample(sc, "fast", rmq_rem_server_conn_count(b->fast));
 }
 
+static int64_t metrics_timer_backlog(void *arg) {
+    rmq_broker_t *b = arg;
+    if (!b->ctx.timer) return -1;
+    rmq_broker_timer_stats_t ts;
+    rmq_broker_timer_stats(b->ctx.timer, &ts);
+    return ts.backlog;
+}
+
 static int64_t metrics_delay_backlog(void *arg) {
     rmq_broker_t *b = arg;
     return rmq_broker_schedule_backlog(b->ctx.schedule);
@@ -715,6 +723,7 @@ static bool start(rmq_broker_t *b) {
     rmq_broker_metrics_hooks_t mh = {.rpc = metrics_rpc,
                                      .conns = metrics_conns,
                                      .delay_backlog = metrics_delay_backlog,
+                                     .timer_backlog = metrics_timer_backlog,
                                      .arg = b};
     if (rmq_broker_metrics_open(x, &mh, &x->metrics) != RMQ_OK) return false;
     if (b->cfg.broker_role == RMQ_ROLE_SLAVE) {

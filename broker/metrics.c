@@ -336,6 +336,10 @@ static void render_store(rmq_broker_metrics_t *m, rmq_buf_t *out) {
             (double)st.scrubbed_bytes);
     gauge(out, base, "rmq_delay_messages", "Delayed messages (delay levels) not yet due.",
           m->hooks.delay_backlog ? (double)m->hooks.delay_backlog(m->hooks.arg) : 0);
+    int64_t timers = m->hooks.timer_backlog ? m->hooks.timer_backlog(m->hooks.arg) : -1;
+    if (timers >= 0)
+        gauge(out, base, "rmq_timer_messages", "Timer messages (5.x arbitrary delay) not yet due.",
+              (double)timers);
     int64_t hmax = rmq_store_max_offset(b->env.store, RMQ_TOPIC_TRANS_HALF, 0);
     int64_t hoff =
         b->offsets ? rmq_broker_offset_get(b->offsets, TRANS_GROUP, RMQ_TOPIC_TRANS_HALF, 0) : -1;
