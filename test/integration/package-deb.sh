@@ -67,7 +67,7 @@ mkdir -p "$tmp/store" "$tmp/home"
 nspid=$!
 # the broker registers at start and then every 30 s: let the NameServer listen first
 for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$nsport") 2>/dev/null && break
+    grep -q "boot success" "$tmp/namesrv.out" 2>/dev/null && break
     sleep 0.1
 done
 "$R/bin/mqbroker" -c "$R/etc/rmq/broker.conf" -n "127.0.0.1:$nsport" -D listenPort="$brport" \
