@@ -66,7 +66,7 @@ static const char *acl_yml = "globalWhiteRemoteAddresses:\n"
                              "    broker: true\n";
 
 static void write_text(const char *path, const char *text) {
-    char tmp[512];
+    char tmp[640];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
     assert_non_null(f);
