@@ -117,7 +117,8 @@ try:
             for so, lib in re.findall(r"^\s*(\S+) => (/\S+)", out, re.M):
                 if so not in direct:  # a dependency's dependency comes with its package
                     continue
-                if re.search(r"/(libc|libm|libpthread|libdl|librt|libgcc_s|ld-linux)[.-]", lib):
+                if re.search(r"/(libc|libm|libpthread|libdl|librt|libgcc_s|ld-linux|libasan|"
+                             r"libubsan|libtsan|liblsan)[.-]", lib):  # libc, or a sanitizer build
                     continue
                 real = os.path.realpath(lib)
                 r = subprocess.run(["dpkg", "-S", real], capture_output=True, text=True)

@@ -22,7 +22,8 @@ void rmq_sleep_ms(int ms) {
     }
 }
 
-int rmq_free_port(void) {
+/* A port the kernel says is free now (inside its ephemeral range). */
+static int kernel_free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     struct sockaddr_in a = {0};
@@ -58,13 +59,20 @@ int rmq_free_port_ha(void) {
         if (fscanf(f, "%d", &lo) != 1) lo = 32768;
         fclose(f);
     }
-    if (lo < 12000) return rmq_free_port();
+    if (lo < 12000) return kernel_free_port();
     unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
     for (int i = 0; i < 1000; i++) {
         int p = 10002 + (int)(rand_r(&seed) % (unsigned)(lo - 10010));
         if (port_free(p - 2) && port_free(p) && port_free(p + 1)) return p;
     }
-    return rmq_free_port();
+    return kernel_free_port();
+}
+
+/* Every server port of the tests comes from below the ephemeral range: a port taken from
+ * inside it may be handed to some outgoing connection (a client's, the broker's own) while a
+ * restarted server wants it back, and a broker's HA port (+1) next to it as well. */
+int rmq_free_port(void) {
+    return rmq_free_port_ha();
 }
 
 int rmq_broker_prepare(rmq_proc_t *p) {
