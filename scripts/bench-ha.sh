@@ -13,61 +13,14 @@
 # directory; stops only the processes it started (by pid) and removes that directory.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="${1:-build}"
-case "$build" in /*) ;; *) build="$root/$build" ;; esac
-bin="$build/bin"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+bench_init bench-ha "${1:-build}" mqnamesrv mqbroker mqbench mqadmin ha_bench
 secs="${SECONDS_PER_RUN:-10}"
 size="${SIZE:-1024}"
 window="${WINDOW:-256}"
 catchup_mb="${CATCHUP_MB:-512}"
-for b in mqnamesrv mqbroker mqbench mqadmin ha_bench; do
-    [ -x "$bin/$b" ] || { echo "bench-ha: $bin/$b missing (build it first)" >&2; exit 1; }
-done
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/rmq-bench-ha.XXXXXX")"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# A free port whose neighbours (-2 fast port, +1 HA port) are free too.
-free_port() {
-    python3 - <<'PY'
-import random, socket
-def free(p):
-    s = socket.socket()
-    try:
-        s.bind(("0.0.0.0", p)); return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-while True:
-    p = random.randint(20000, 60000)
-    if all(free(q) for q in (p - 2, p, p + 1)):
-        print(p); break
-PY
-}
-
-wait_port() {
-    for _ in $(seq 1 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "bench-ha: nothing listens on $1" >&2
-    return 1
-}
-
-ns_port="$(free_port)"
-printf 'listenPort=%s\nkvConfigPath=%s/kv.json\n' "$ns_port" "$work" > "$work/ns.conf"
-"$bin/mqnamesrv" -c "$work/ns.conf" > "$work/ns.log" 2>&1 &
-pids+=($!)
-wait_port "$ns_port"
-ns="127.0.0.1:$ns_port"
+bench_namesrv
 
 # run ROLE: a master with that role and its slave, mqbench for $secs s; prints the send rate.
 run() {

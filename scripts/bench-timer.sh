@@ -13,61 +13,15 @@
 # temporary directory; stops only the processes it started (by pid) and removes the directory.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="${1:-build}"
-case "$build" in /*) ;; *) build="$root/$build" ;; esac
-bin="$build/bin"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+bench_init bench-timer "${1:-build}" mqnamesrv mqbroker mqadmin timer_bench
 rate="${RATE:-10000}"
 window_s="${WINDOW_S:-10}"
 lead_s="${LEAD_S:-15}"
 parked="${PARKED:-1000000}"
 precision="${PRECISION:-100}"
-for b in mqnamesrv mqbroker mqadmin timer_bench; do
-    [ -x "$bin/$b" ] || { echo "bench-timer: $bin/$b missing (build it first)" >&2; exit 1; }
-done
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/rmq-bench-timer.XXXXXX")"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 - <<'PY'
-import random, socket
-def free(p):
-    s = socket.socket()
-    try:
-        s.bind(("0.0.0.0", p)); return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-while True:
-    p = random.randint(20000, 60000)
-    if all(free(q) for q in (p - 2, p, p + 1)):
-        print(p); break
-PY
-}
-
-wait_port() {
-    for _ in $(seq 1 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "bench-timer: nothing listens on $1" >&2
-    return 1
-}
-
-ns_port="$(free_port)"
-printf 'listenPort=%s\nkvConfigPath=%s/kv.json\n' "$ns_port" "$work" > "$work/ns.conf"
-"$bin/mqnamesrv" -c "$work/ns.conf" > "$work/ns.log" 2>&1 &
-pids+=($!)
-wait_port "$ns_port"
-ns="127.0.0.1:$ns_port"
+bench_namesrv
 
 bp="$(free_port)"
 "$bin/mqbroker" -n "$ns" -D brokerClusterName=BenchTimer -D brokerName=bench-timer -D brokerIP1=127.0.0.1 \
