@@ -19,6 +19,7 @@
 #include "broker/ha.h"
 #include "broker/offset.h"
 #include "broker/slave.h"
+#include "broker/timer.h"
 #include "broker/topic.h"
 #include "broker/util.h"
 #include "common/fjson.h"
@@ -298,6 +299,14 @@ RMQ_BROKER_HANDLER(rmq_broker_admin_on_runtime_info) {
     kv(&body, &f, "commitLogSegments", "%d", st.commitlog_segments);
     kv(&body, &f, "storeWritable", "%s", st.writable ? "true" : "false");
     ha_runtime_info(b, &body, &f);
+    /* 5.x timer wheel (broker/timer): RocketMQ 5's keys, then rmq's pending count */
+    rmq_broker_timer_stats_t ts;
+    rmq_broker_timer_stats(b->timer, &ts);
+    kv(&body, &f, "timerReadBehind", "%" PRId64, ts.read_behind_s);
+    kv(&body, &f, "timerOffsetBehind", "%" PRId64, ts.offset_behind);
+    kv(&body, &f, "timerCongestNum", "0");
+    kv(&body, &f, "timerBacklog", "%" PRId64, ts.backlog);
+    kv(&body, &f, "timerEnqueueOffset", "%" PRId64, ts.enq_offset);
     rmq_buf_append_str(&body, "}}");
     return rmq_broker_ok_body(req, &body);
 }
@@ -490,4 +499,20 @@ void rmq_broker_stats_open(const rmq_broker_env_t *env, rmq_broker_stats_t **out
     uv_timer_start(&sp->timer, on_sample, 0, 1000);
     uv_unref((uv_handle_t *)&sp->timer);
     *out = sp;
+}
+
+/* DELETE_TOPIC_IN_BROKER (215): the topic and its queues (topic.c), then every group's consumer
+ * offsets of it (RocketMQ's cleanOffsetByTopic). %RETRY%<group> and %DLQ%<group> stay: they
+ * belong to groups, not to the topic, as in RocketMQ. */
+RMQ_BROKER_HANDLER(rmq_broker_admin_on_delete_topic) {
+    rmq_rem_cmd_t *resp = rmq_broker_topic_on_delete(b, c, req);
+    const char *topic = rmq_rem_cmd_get(req, "topic");
+    if (!resp || resp->code != RMQ_OK || !topic) return resp;
+    size_t n = rmq_broker_offsets_remove_topic(b->offsets, topic);
+    if (n) {
+        rmq_broker_offsets_persist(b->offsets);
+        RMQ_LOG_INFO("admin", "DELETE_TOPIC_IN_BROKER %s: offsets of %zu group(s) removed", topic,
+                     n);
+    }
+    return resp;
 }

@@ -23,4 +23,7 @@ RMQ_BROKER_HANDLER(rmq_broker_admin_on_topic_stats);    /* GET_TOPIC_STATS_INFO 
 RMQ_BROKER_HANDLER(rmq_broker_admin_on_consume_stats);  /* GET_CONSUME_STATS */
 RMQ_BROKER_HANDLER(rmq_broker_admin_on_consume_by_who); /* QUERY_TOPIC_CONSUME_BY_WHO */
 
+/* DELETE_TOPIC_IN_BROKER: topic.c's delete plus the topic's consumer offsets (dispatch.c). */
+RMQ_BROKER_HANDLER(rmq_broker_admin_on_delete_topic);
+
 #endif

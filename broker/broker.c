@@ -48,7 +48,9 @@
 #include "broker/schedule.h"
 #include "broker/slave.h"
 #include "broker/subgroup.h"
+#include "broker/timer.h"
 #include "broker/topic.h"
+#include "broker/txncheck.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "remoting/acl.h"
@@ -71,6 +73,7 @@ typedef struct rmq_broker_s {
     rmq_rem_server_t *fast;   /* the "VIP channel" on listenPort - 2: same table */
     rmq_rem_client_t *client; /* NameServers; on the loop */
     rmq_broker_dispatch_t *dispatch;
+    rmq_broker_txn_check_t *txn_check; /* masters: transaction check-back (txncheck.h) */
     /* shutdown (on the loop) */
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t reg_timer, offset_timer, stop_timer, final_timer;
@@ -307,6 +310,14 @@ static void metrics_conns(rmq_broker_metrics_scrape_t *sc, void *arg) {
     if (b->fast) rmq_broker_metrics_conn_sample(sc, "fast", rmq_rem_server_conn_count(b->fast));
 }
 
+static int64_t metrics_timer_backlog(void *arg) {
+    rmq_broker_t *b = arg;
+    if (!b->ctx.timer) return -1;
+    rmq_broker_timer_stats_t ts;
+    rmq_broker_timer_stats(b->ctx.timer, &ts);
+    return ts.backlog;
+}
+
 static int64_t metrics_delay_backlog(void *arg) {
     rmq_broker_t *b = arg;
     return rmq_broker_schedule_backlog(b->ctx.schedule);
@@ -343,8 +354,11 @@ static void finish(rmq_broker_t *b) {
     b->state = ST_DONE;
     rmq_rem_client_destroy(b->client); /* on our loop: returns before its handles finish */
     b->client = NULL;
+    rmq_map_fini(&x->txn_recent, NULL);
     rmq_broker_schedule_close(x->schedule); /* persists delayOffset.json; before the store */
     x->schedule = NULL;
+    rmq_broker_timer_close(x->timer); /* flushes the timer files; before the store */
+    x->timer = NULL;
     rmq_broker_offsets_close(x->offsets);
     x->offsets = NULL;
     rmq_broker_subgroups_close(x->subgroups);
@@ -428,6 +442,8 @@ static void begin_shutdown(rmq_broker_t *b, const char *why) {
     b->ctx.hold = NULL;
     rmq_broker_metrics_close(b->ctx.metrics); /* reads the managers closed from here on */
     b->ctx.metrics = NULL;
+    rmq_broker_txn_check_shutdown(b->txn_check); /* before clients, offsets and the store */
+    b->txn_check = NULL;
     uv_timer_start(&b->stop_timer, on_stop_tick, 0, 10);
 }
 
@@ -542,7 +558,8 @@ static rmq_err_t open_managers(rmq_broker_t *b) {
         (err = rmq_broker_clients_open(env, x->topics, x->subgroups, &x->clients)) != RMQ_OK ||
         (err = rmq_broker_hold_open(env, &x->held_count, rmq_broker_pull_rerun, x, &x->hold)) !=
             RMQ_OK ||
-        (err = rmq_broker_schedule_open(env, &x->shutting_down, &x->schedule)) != RMQ_OK)
+        (err = rmq_broker_schedule_open(env, &x->shutting_down, &x->schedule)) != RMQ_OK ||
+        (err = rmq_broker_timer_open(env, &x->shutting_down, &x->timer)) != RMQ_OK)
         return err;
     rmq_broker_stats_open(env, &x->stats);
     return RMQ_OK;
@@ -706,6 +723,7 @@ static bool start(rmq_broker_t *b) {
     rmq_broker_metrics_hooks_t mh = {.rpc = metrics_rpc,
                                      .conns = metrics_conns,
                                      .delay_backlog = metrics_delay_backlog,
+                                     .timer_backlog = metrics_timer_backlog,
                                      .arg = b};
     if (rmq_broker_metrics_open(x, &mh, &x->metrics) != RMQ_OK) return false;
     if (b->cfg.broker_role == RMQ_ROLE_SLAVE) {
@@ -755,6 +773,10 @@ static bool start(rmq_broker_t *b) {
     b->learn_timer.data = b;
     if (b->cfg.broker_role == RMQ_ROLE_SLAVE)
         uv_timer_start(&b->learn_timer, on_learn_timer, 2000, 2000);
+    if (b->cfg.broker_role != RMQ_ROLE_SLAVE &&
+        rmq_broker_txn_check_start(&x->env, x->offsets, x->topics, x->clients, &b->txn_check) !=
+            RMQ_OK)
+        RMQ_LOG_WARN("broker", "transaction check-back not started");
     register_all(b);
     /* RocketMQ's exact start-up line: runbooks and start scripts grep for "boot success". */
     RMQ_LOG_INFO("broker",

@@ -63,6 +63,9 @@ typedef struct {
     int server_channel_max_idle_seconds;     /* serverChannelMaxIdleTimeSeconds, 120 */
     int max_frame_length;                    /* frameMaxLength, 16777216 */
     bool reject_transaction_message;         /* rejectTransactionMessage, false */
+    int transaction_check_interval;          /* transactionCheckInterval ms, 60000 */
+    int transaction_timeout;                 /* transactionTimeOut ms, 6000 */
+    int transaction_check_max;               /* transactionCheckMax, 15 */
     bool notify_consumer_ids_changed_enable; /* notifyConsumerIdsChangedEnable, true */
     bool store_reply_message_enable;         /* storeReplyMessageEnable, true */
     bool offset_check_in_slave;              /* offsetCheckInSlave, false */
@@ -87,6 +90,11 @@ typedef struct {
     char *acl_file;            /* rocketmq.acl.plain.file, conf/plain_acl.yml (under home) */
     char *access_key;          /* accessKey / secretKey: sign the broker's own requests */
     char *secret_key;          /*   (NameServer registration, a slave's sync from its master) */
+    bool timer_wheel_enable;   /* timerWheelEnable, true (5.x timers, broker/timer) */
+    int timer_max_delay_sec;   /* timerMaxDelaySec, 259200 (3 days) */
+    int timer_precision_ms;    /* timerPrecisionMs, 1000 */
+    int timer_flush_interval_ms;    /* timerFlushIntervalMs, 1000 */
+    int mapped_file_size_timer_log; /* mappedFileSizeTimerLog, 100 MiB */
 } rmq_broker_cfg_t;
 
 extern const rmq_kv_def_t rmq_broker_cfg_defs[];

@@ -45,6 +45,7 @@ typedef struct {
     bool unit_mode;
     rmq_broker_sub_t *subs;
     size_t nsubs;
+    uint32_t rr; /* producer groups: round-robin start of rmq_broker_clients_pick_producer */
 } group_t;
 
 typedef struct {
@@ -607,10 +608,18 @@ const rmq_subscription_t *rmq_broker_clients_subscription(rmq_broker_clients_t *
 rmq_rem_conn_t *rmq_broker_clients_pick_producer(rmq_broker_clients_t *cl, const char *group) {
     if (!cl) return NULL;
     group_t *g = rmq_map_get(&cl->producers, group);
-    if (!g) return NULL;
-    for (size_t i = 0; i < g->nm; i++)
-        if (!rmq_rem_conn_is_closed(g->m[i].ch->conn)) return g->m[i].ch->conn;
-    return NULL;
+    if (!g || !g->nm) return NULL;
+    /* ProducerManager#getAvailableChannel: a round-robin start, up to 3 tries for an open
+     * channel with no write backlog, else the last open one seen. */
+    rmq_rem_conn_t *open = NULL;
+    size_t start = g->rr++ % g->nm;
+    for (size_t k = 0; k < g->nm; k++) {
+        rmq_rem_conn_t *c = g->m[(start + k) % g->nm].ch->conn;
+        if (rmq_rem_conn_is_closed(c)) continue;
+        if (k < 3 && rmq_rem_conn_pending_bytes(c) < (1u << 20)) return c;
+        open = c;
+    }
+    return open;
 }
 
 size_t rmq_broker_clients_group_conns(rmq_broker_clients_t *cl, const char *group,

@@ -22,6 +22,7 @@
 
 #include "broker/cfg.h"
 #include "common/mailbox.h"
+#include "common/map.h"
 #include "common/msg.h"
 #include "remoting/cmd.h"
 #include "remoting/conn.h"
@@ -42,6 +43,7 @@ typedef struct rmq_broker_subgroups_s rmq_broker_subgroups_t;
 typedef struct rmq_broker_clients_s rmq_broker_clients_t;
 typedef struct rmq_broker_hold_s rmq_broker_hold_t;
 typedef struct rmq_broker_schedule_s rmq_broker_schedule_t;
+typedef struct rmq_broker_timer_s rmq_broker_timer_t;
 typedef struct rmq_broker_stats_s rmq_broker_stats_t;
 typedef struct rmq_broker_metrics_s rmq_broker_metrics_t;
 typedef struct rmq_broker_slave_sync_s rmq_broker_slave_sync_t;
@@ -55,8 +57,9 @@ typedef struct rmq_broker_ctx_s {
     rmq_broker_clients_t *clients;
     rmq_broker_hold_t *hold;
     rmq_broker_schedule_t *schedule;
-    rmq_broker_stats_t *stats;           /* put-TPS sampler for runtime info (admin.c) */
-    rmq_broker_metrics_t *metrics;       /* Prometheus counters; NULL when metrics are off */
+    rmq_broker_stats_t *stats;     /* put-TPS sampler for runtime info (admin.c) */
+    rmq_broker_metrics_t *metrics; /* Prometheus counters; NULL when metrics are off */
+    rmq_broker_timer_t *timer;     /* 5.x timer wheel (timer.h); NULL when off or on a slave */
     rmq_broker_slave_sync_t *slave_sync; /* slave: metadata sync from the master (slave.c) */
     rmq_ha_t *ha; /* HA service (ha.h): a master's (SYNC_MASTER waits, slaves' figures) or a
                      slave's; NULL when it could not start or after shutdown */
@@ -74,6 +77,10 @@ typedef struct rmq_broker_ctx_s {
     rmq_broker_cfg_t *cfg_rw;    /* env.cfg, writable: UPDATE_BROKER_CONFIG only */
     /* broker.c: apply a changed allow-listed key (re-register, log level, store tunables) */
     void (*config_changed)(struct rmq_broker_ctx_s *b, const char *key);
+    /* txn.c: UNIQ_KEY -> ms of late commits (halves older than transactionTimeOut), so a
+     * second checked copy of one transaction is not committed again; loop only. Zero is an
+     * empty map; broker.c finis it. */
+    rmq_map_t txn_recent;
 } rmq_broker_ctx_t;
 
 /* A request handler (dispatch.c holds the table of them): borrows req, valid until return (take

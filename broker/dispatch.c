@@ -47,8 +47,8 @@ static const rmq_broker_route_t routes[] = {
     RA(SEND_MESSAGE_V2, rmq_broker_send_on_send, PUB, "b", NULL),
     RA(SEND_BATCH_MESSAGE, rmq_broker_send_on_send, PUB, "b", NULL),
     R(END_TRANSACTION, rmq_broker_txn_on_end, PUB),
-    R(SEND_REPLY_MESSAGE, rmq_broker_reply_on_send_reply, PUB),
-    R(SEND_REPLY_MESSAGE_V2, rmq_broker_reply_on_send_reply, PUB),
+    RA(SEND_REPLY_MESSAGE, rmq_broker_reply_on_send_reply, PUB, "topic", NULL),
+    RA(SEND_REPLY_MESSAGE_V2, rmq_broker_reply_on_send_reply, PUB, "b", NULL),
     /* consumers */
     RA(PULL_MESSAGE, rmq_broker_pull_on_pull, SUB | GSUB, "topic", "consumerGroup"),
     RA(LITE_PULL_MESSAGE, rmq_broker_pull_on_pull, SUB | GSUB, "topic", "consumerGroup"),
@@ -73,7 +73,7 @@ static const rmq_broker_route_t routes[] = {
     /* operators */
     R(UPDATE_AND_CREATE_TOPIC, rmq_broker_topic_on_update, ADMIN),
     R(GET_ALL_TOPIC_CONFIG, rmq_broker_topic_on_get_all, ADMIN),
-    R(DELETE_TOPIC_IN_BROKER, rmq_broker_topic_on_delete, ADMIN),
+    R(DELETE_TOPIC_IN_BROKER, rmq_broker_admin_on_delete_topic, ADMIN),
     R(UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, rmq_broker_subgroup_on_update, ADMIN),
     R(GET_ALL_SUBSCRIPTIONGROUP_CONFIG, rmq_broker_subgroup_on_get_all, ADMIN),
     R(DELETE_SUBSCRIPTIONGROUP, rmq_broker_subgroup_on_delete, ADMIN),

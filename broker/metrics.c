@@ -36,7 +36,7 @@ static const char *const mt_names[MT_COUNT] = {"normal", "fifo", "delay", "trans
 static const double size_le[SIZE_BUCKETS] = {1024,      4096,          524288,
                                              1048576.0, 2.0 * 1048576, 4.0 * 1048576};
 
-#define TRANS_GROUP "CID_SYS_RMQ_TRANS" /* the check service's progress on the half queue */
+#define TRANS_GROUP "CID_RMQ_SYS_TRANS" /* the check service's progress on the half queue */
 
 typedef struct {
     uint64_t msgs[MT_COUNT], bytes[MT_COUNT];
@@ -336,6 +336,10 @@ static void render_store(rmq_broker_metrics_t *m, rmq_buf_t *out) {
             (double)st.scrubbed_bytes);
     gauge(out, base, "rmq_delay_messages", "Delayed messages (delay levels) not yet due.",
           m->hooks.delay_backlog ? (double)m->hooks.delay_backlog(m->hooks.arg) : 0);
+    int64_t timers = m->hooks.timer_backlog ? m->hooks.timer_backlog(m->hooks.arg) : -1;
+    if (timers >= 0)
+        gauge(out, base, "rmq_timer_messages", "Timer messages (5.x arbitrary delay) not yet due.",
+              (double)timers);
     int64_t hmax = rmq_store_max_offset(b->env.store, RMQ_TOPIC_TRANS_HALF, 0);
     int64_t hoff =
         b->offsets ? rmq_broker_offset_get(b->offsets, TRANS_GROUP, RMQ_TOPIC_TRANS_HALF, 0) : -1;

@@ -25,6 +25,7 @@ typedef struct {
     void (*rpc)(rmq_broker_metrics_scrape_t *sc, void *arg);
     void (*conns)(rmq_broker_metrics_scrape_t *sc, void *arg);
     int64_t (*delay_backlog)(void *arg); /* delayed messages not yet due */
+    int64_t (*timer_backlog)(void *arg); /* 5.x timer messages not yet due; -1 when off */
     void *arg;
 } rmq_broker_metrics_hooks_t;
 

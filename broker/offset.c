@@ -244,6 +244,28 @@ void rmq_broker_offsets_remove_group(rmq_broker_offsets_t *t, const char *group)
 }
 
 typedef struct {
+    const char *topic;
+    size_t removed;
+} rmt_ctx_t;
+
+static bool rm_topic(rmq_map_ent_t *ent, void *arg) {
+    tg_t *tg = ent->v.ptr;
+    rmt_ctx_t *c = arg;
+    if (strcmp(tg->topic, c->topic) != 0) return false;
+    tg_free(tg);
+    c->removed++;
+    return true;
+}
+
+size_t rmq_broker_offsets_remove_topic(rmq_broker_offsets_t *t, const char *topic) {
+    if (!t) return 0;
+    rmt_ctx_t c = {topic, 0};
+    rmq_map_each(&t->map, rm_topic, &c);
+    if (c.removed) t->changes++;
+    return c.removed;
+}
+
+typedef struct {
     void (*fn)(const char *, const char *, const int *, const int64_t *, size_t, void *);
     void *arg;
 } each_ctx_t;

@@ -31,6 +31,9 @@ bool rmq_broker_offsets_has(rmq_broker_offsets_t *t, const char *group, const ch
 double rmq_broker_offsets_tps(rmq_broker_offsets_t *t, const char *group, const char *topic);
 /* Drop every offset of group (DELETE_SUBSCRIPTIONGROUP removeOffset). */
 void rmq_broker_offsets_remove_group(rmq_broker_offsets_t *t, const char *group);
+/* Drop every group's offsets of topic (DELETE_TOPIC_IN_BROKER, ConsumerOffsetManager
+ * cleanOffsetByTopic); returns how many topic@group entries went. */
+size_t rmq_broker_offsets_remove_topic(rmq_broker_offsets_t *t, const char *topic);
 /* Iterate the (topic, group) pairs with offsets: fn gets the queue ids and offsets. */
 void rmq_broker_offsets_each(rmq_broker_offsets_t *t,
                              void (*fn)(const char *topic, const char *group, const int *qids,

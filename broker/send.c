@@ -25,6 +25,7 @@
 #include "broker/ha.h"
 #include "broker/metrics.h"
 #include "broker/subgroup.h"
+#include "broker/timer_intake.h"
 #include "broker/topic.h"
 #include "broker/util.h"
 #include "common/log.h"
@@ -580,11 +581,15 @@ static rmq_rem_cmd_t *send_batch(send_t *s, const rmq_store_msg_t *m, const rmq_
     const rmq_rem_cmd_t *req = s->req;
     char err[512];
     if (s->is_retry || delay_level(b, s->props, s->plen) > 0 ||
-        (s->props && rmq_msg_prop_get(s->props, s->plen, RMQ_PROP_TRAN_MSG, &(size_t){0}))) {
+        (s->props && rmq_msg_prop_get(s->props, s->plen, RMQ_PROP_TRAN_MSG, &(size_t){0})) ||
+        (s->props &&
+         (rmq_msg_prop_get(s->props, s->plen, RMQ_PROP_TIMER_DELIVER_MS, &(size_t){0}) ||
+          rmq_msg_prop_get(s->props, s->plen, RMQ_PROP_TIMER_DELAY_SEC, &(size_t){0}) ||
+          rmq_msg_prop_get(s->props, s->plen, RMQ_PROP_TIMER_DELAY_MS, &(size_t){0})))) {
         rmq_rem_cmd_destroy(resp);
         return send_err(b, req, RMQ_ERR_MESSAGE_ILLEGAL,
-                        "batch messages may not be delayed, transactional or sent to a "
-                        "retry topic");
+                        "batch messages may not be delayed (DELAY or TIMER_*), transactional or "
+                        "sent to a retry topic");
     }
     rmq_broker_batch_item_t *items;
     size_t n;
@@ -653,6 +658,28 @@ static rmq_rem_cmd_t *send_one(send_t *s, rmq_store_msg_t *m, rmq_buf_t *pb, rmq
                 !strcasecmp(tranv, "true");
     int txn = m->sysflag & RMQ_SYSFLAG_TXN_MASK;
     int lvl = s->to_dlq ? 0 : delay_level(b, s->props, s->plen);
+    /* 5.x timer properties (broker.md 7.6, broker/timer): a DELAY level wins and drops them;
+     * else a future due time parks the message in the timer topic. */
+    int64_t timer_out = -1;
+    if (!half && !s->to_dlq && (txn == RMQ_SYSFLAG_TXN_NOT || txn == RMQ_SYSFLAG_TXN_COMMIT)) {
+        static const char *const timer_props[] = {
+            RMQ_PROP_TIMER_DELIVER_MS, RMQ_PROP_TIMER_DELAY_SEC, RMQ_PROP_TIMER_DELAY_MS, NULL};
+        if (lvl > 0) {
+            rmq_buf_t nb;
+            rmq_buf_init(&nb);
+            rmq_msg_prop_filter_keys(&nb, (const char *)pb->data, pb->len, timer_props);
+            rmq_buf_fini(pb);
+            *pb = nb;
+        } else {
+            char terr[400];
+            rmq_err_t te = rmq_broker_timer_intake(b->env.cfg, (const char *)pb->data, pb->len,
+                                                   rmq_now_ms(), &timer_out, terr, sizeof terr);
+            if (te != RMQ_OK) {
+                rmq_rem_cmd_destroy(resp);
+                return send_err(b, req, te, "%s", terr);
+            }
+        }
+    }
     if (half) {
         if (b->env.cfg->reject_transaction_message) {
             rmq_rem_cmd_destroy(resp);
@@ -679,6 +706,19 @@ static rmq_rem_cmd_t *send_one(send_t *s, rmq_store_msg_t *m, rmq_buf_t *pb, rmq
         *pb = nb;
         topic = RMQ_TOPIC_SCHEDULE;
         qid = lvl - 1;
+    } else if (timer_out >= 0) {
+        static const char *const drop_real[] = {RMQ_PROP_REAL_TOPIC, RMQ_PROP_REAL_QID,
+                                                RMQ_PROP_TIMER_OUT_MS, NULL};
+        rmq_buf_t nb;
+        rmq_buf_init(&nb);
+        rmq_msg_prop_filter_keys(&nb, (const char *)pb->data, pb->len, drop_real);
+        props_add_i64(&nb, RMQ_PROP_TIMER_OUT_MS, timer_out);
+        props_add(&nb, RMQ_PROP_REAL_TOPIC, topic);
+        props_add_i64(&nb, RMQ_PROP_REAL_QID, qid);
+        rmq_buf_fini(pb);
+        *pb = nb;
+        topic = RMQ_TOPIC_TIMER;
+        qid = 0;
     }
     if (pb->len > MAX_PROPS_LEN) {
         rmq_rem_cmd_destroy(resp);

@@ -1,7 +1,8 @@
 /* Transactions, the producer's half (broker.md 8.2, 8.3): END_TRANSACTION (37) commits a half
  * message to its real topic or rolls it back, and records either outcome with an op message in
- * RMQ_SYS_TRANS_OP_HALF_TOPIC. Half messages themselves are stored by send.c. The check-back
- * service (8.4, CHECK_TRANSACTION_STATE to producers) is a later issue.
+ * RMQ_SYS_TRANS_OP_HALF_TOPIC. Half messages themselves are stored by send.c; the check-back
+ * service (8.4, CHECK_TRANSACTION_STATE to producers) is txncheck.c. A commit of a transaction
+ * already committed through another checked copy of its half only writes the op message.
  *
  * Loop thread only. The commit's store put does not wait for a SYNC_FLUSH group commit: every
  * client sends END_TRANSACTION oneway, so nobody would read the wait's outcome. */
@@ -20,6 +21,30 @@
 
 #define TXN_COMMIT 8
 #define TXN_ROLLBACK 12
+#define RECENT_MS 600000 /* late commits remembered in memory */
+#define RECENT_MAX 100000
+
+static bool recent_expired(rmq_map_ent_t *e, void *arg) {
+    return e->v.i64 < *(const int64_t *)arg;
+}
+
+/* Remember a late commit of uniq (see already_committed). */
+static void remember_commit(rmq_broker_ctx_t *b, const rmq_msg_rec_t *half) {
+    int64_t now = rmq_now_ms();
+    if (now - half->born_ts <= b->env.cfg->transaction_timeout) return;
+    char uniq[128];
+    if (!rmq_msg_prop_copy(half->props, (size_t)half->props_len, RMQ_PROP_UNIQ_KEY, uniq,
+                           sizeof uniq) ||
+        !uniq[0])
+        return;
+    if (b->txn_recent.count >= RECENT_MAX) {
+        int64_t cut = now - RECENT_MS;
+        rmq_map_each(&b->txn_recent, recent_expired, &cut);
+        if (b->txn_recent.count >= RECENT_MAX) rmq_map_clear(&b->txn_recent, NULL);
+    }
+    rmq_map_ent_t *e = rmq_map_upsert(&b->txn_recent, uniq, strlen(uniq), &(bool){0});
+    if (e) e->v.i64 = now;
+}
 
 /* A fresh UNIQ_KEY (protocol.md 6.9 layout: ip | pid | random | ms | counter), upper-case hex. */
 static void new_uniq_key(rmq_broker_ctx_t *b, char out[33]) {
@@ -53,6 +78,47 @@ static rmq_err_t put_op(rmq_broker_ctx_t *b, int32_t qid, int64_t half_qoff) {
     rmq_err_t e = rmq_broker_put_local(&b->env, RMQ_TOPIC_TRANS_OP_HALF, qid, body, &pb);
     rmq_buf_fini(&pb);
     return e;
+}
+
+/* Was the transaction of half (its UNIQ_KEY) committed to real_topic already, through another
+ * copy of the half? The check-back re-puts a half as a copy per check, and a producer that
+ * answers a check late, or ends its transaction itself after being checked, commits two copies
+ * of one transaction (RocketMQ then delivers it twice). Only halves older than
+ * transactionTimeOut can have been checked, so fresh commits skip the lookup. Late commits of
+ * the last RECENT_MS are remembered in memory (the index lags the commit by a few ms); older
+ * ones, and those before a restart, are found in the index. */
+static bool already_committed(rmq_broker_ctx_t *b, const rmq_msg_rec_t *half,
+                              const char *real_topic) {
+    if (rmq_now_ms() - half->born_ts <= b->env.cfg->transaction_timeout) return false;
+    char uniq[128];
+    if (!rmq_msg_prop_copy(half->props, (size_t)half->props_len, RMQ_PROP_UNIQ_KEY, uniq,
+                           sizeof uniq) ||
+        !uniq[0])
+        return false;
+    if (rmq_map_find(&b->txn_recent, uniq, strlen(uniq))) return true; /* not indexed yet */
+    int64_t *offs = NULL, last = 0;
+    size_t n = 0;
+    if (rmq_store_query_by_key(b->env.store, real_topic, uniq, 64, half->born_ts - 60000, INT64_MAX,
+                               &offs, &n, &last) != RMQ_OK)
+        return false;
+    bool found = false;
+    for (size_t i = 0; i < n && !found; i++) {
+        uint8_t *raw = NULL;
+        size_t len = 0;
+        rmq_msg_rec_t r;
+        char u[128];
+        if (rmq_store_read_at(b->env.store, offs[i], &raw, &len) == RMQ_OK &&
+            rmq_msg_rec_decode(raw, len, false, &r) > 0 &&
+            (r.sysflag & RMQ_SYSFLAG_TXN_MASK) == RMQ_SYSFLAG_TXN_COMMIT &&
+            (size_t)r.topic_len == strlen(real_topic) &&
+            !memcmp(r.topic, real_topic, (size_t)r.topic_len) &&
+            rmq_msg_prop_copy(r.props, (size_t)r.props_len, RMQ_PROP_UNIQ_KEY, u, sizeof u) &&
+            !strcmp(u, uniq))
+            found = true;
+        free(raw);
+    }
+    free(offs);
+    return found;
 }
 
 static rmq_rem_cmd_t *handle_end(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const rmq_rem_cmd_t *req) {
@@ -114,6 +180,13 @@ static rmq_rem_cmd_t *handle_end(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const r
         free(raw);
         return resp;
     }
+    if (action == TXN_COMMIT && already_committed(b, &half, real_topic)) {
+        RMQ_LOG_INFO("txn",
+                     "half %" PRId64 " of group %s: its transaction was committed already "
+                     "(another checked copy); resolved without a second commit",
+                     half.queue_offset, group);
+        action = TXN_ROLLBACK; /* only the op message below */
+    }
     if (action == TXN_COMMIT) {
         /* The real message keeps the half's properties string verbatim (broker.md 8.2). */
         rmq_msg_rec_t m = half;
@@ -126,6 +199,7 @@ static rmq_rem_cmd_t *handle_end(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const r
             free(raw);
             return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR, "commit failed: %s", rmq_strerror(e));
         }
+        remember_commit(b, &half);
     }
     e = put_op(b, half.queue_id, half.queue_offset);
     if (e != RMQ_OK)
@@ -134,8 +208,8 @@ static rmq_rem_cmd_t *handle_end(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, const r
                      "again)",
                      half.queue_offset, rmq_strerror(e));
     RMQ_LOG_DEBUG("txn", "%s half %" PRId64 " of group %s from %s",
-                  action == TXN_COMMIT ? "committed" : "rolled back", half.queue_offset, group,
-                  rmq_rem_conn_peer(c));
+                  action == TXN_COMMIT ? "committed" : "resolved without commit", half.queue_offset,
+                  group, rmq_rem_conn_peer(c));
     free(raw);
     return rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
 }

@@ -147,6 +147,21 @@ static rmq_rem_cmd_t *ok_with_body(const rmq_rem_cmd_t *req, rmq_buf_t *b) {
 
 /* ---------- broker requests ---------- */
 
+/* Who sends req over conn, for rmq_ns_may_change: with the NameServer ACL on, a request signed
+ * by an admin account may replace or remove another connection's registration (an operator
+ * retiring a dead broker); without ACL nobody is admin. */
+static rmq_ns_who_t who_of(rmq_ns_t *ns, rmq_rem_conn_t *conn, const rmq_rem_cmd_t *req) {
+    rmq_ns_who_t w = {.conn = conn, .peer = conn ? rmq_rem_conn_peer(conn) : NULL};
+    if (ns->acl && conn) {
+        char ip[64];
+        rmq_acl_peer_ip(rmq_rem_conn_peer(conn), ip, sizeof ip);
+        rmq_acl_verdict_t v;
+        rmq_acl_check(rmq_acl_watch_get(ns->acl), req, ip, RMQ_ACL_NEED_ADMIN, NULL, 0, &v);
+        w.admin = v.ok;
+    }
+    return w;
+}
+
 static rmq_rem_cmd_t *on_register_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
     const char *name = field(req, "brokerName"), *addr = field(req, "brokerAddr");
     const char *cluster = field(req, "clusterName");
@@ -182,11 +197,15 @@ static rmq_rem_cmd_t *on_register_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq
                         .body = &body,
                         .conn = conn,
                         .timeout_ms = num_field(req, "heartbeatTimeoutMillis", 0)};
+    rmq_ns_who_t who = who_of(ns, conn, req);
+    reg.peer = who.peer;
+    reg.admin = who.admin;
     rmq_ns_reg_result_t res;
     e = rmq_ns_route_register(ns->route, &reg, rmq_mono_ms(), &res);
     rmq_ns_reg_body_fini(&body);
     RMQ_LOG_DEBUG(MOD, "register broker %s %s id %" PRId64 " cluster %s: %s", name, addr, id,
                   cluster, rmq_strerror(e));
+    if (e == RMQ_ERR_NO_PERMISSION) return respond(req, RMQ_ERR_NO_PERMISSION, res.why);
     if (e) return respond(req, RMQ_ERR_SYSTEM_ERROR, "register broker failed: out of memory");
 
     rmq_rem_cmd_t *resp = respond(req, RMQ_OK, NULL);
@@ -202,8 +221,12 @@ static rmq_rem_cmd_t *on_register_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq
 }
 
 static rmq_rem_cmd_t *on_unregister_broker(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
-    rmq_ns_route_unregister(ns->route, field(req, "clusterName"), field(req, "brokerAddr"),
-                            field(req, "brokerName"), num_field(req, "brokerId", 0));
+    rmq_ns_who_t who = who_of(ns, conn, req);
+    char why[384];
+    if (rmq_ns_route_unregister(ns->route, field(req, "clusterName"), field(req, "brokerAddr"),
+                                field(req, "brokerName"), num_field(req, "brokerId", 0), &who, why,
+                                sizeof why))
+        return respond(req, RMQ_ERR_NO_PERMISSION, why);
     return respond(req, RMQ_OK, NULL);
 }
 

@@ -58,6 +58,7 @@ typedef struct { /* value of the live map */
     rmq_ns_dv_t dv;
     void *conn;
     char *ha_addr;
+    char owner_host[64]; /* remote address (no port) of the connection that registered it */
 } live_t;
 
 struct rmq_ns_route_s {
@@ -679,11 +680,56 @@ bool rmq_ns_route_dv_changed(const rmq_ns_route_t *r, const char *addr, const rm
     return !l || !rmq_ns_dv_equal(&l->dv, dv);
 }
 
+/* ---------- who may change a registration ---------- */
+
+/* "ip:port" -> "ip" ("[v6]:port" -> "[v6]"); empty when peer is NULL. */
+static void host_of(const char *peer, char *out, size_t n) {
+    out[0] = '\0';
+    if (!peer) return;
+    const char *colon = strrchr(peer, ':');
+    size_t len = colon ? (size_t)(colon - peer) : strlen(peer);
+    if (len >= n) len = n - 1;
+    memcpy(out, peer, len);
+    out[len] = '\0';
+}
+
+bool rmq_ns_may_change(const rmq_ns_who_t *who, const void *owner_conn, const char *owner_host) {
+    if (who->admin) return true;
+    if (owner_conn && who->conn == owner_conn) return true;
+    char host[64];
+    host_of(who->peer, host, sizeof host);
+    return host[0] && owner_host && !strcmp(host, owner_host);
+}
+
+/* A live registration at addr that who may not change: fill why and return true. */
+static bool live_refuses(const rmq_ns_route_t *r, const char *addr, const rmq_ns_who_t *who,
+                         const char *what, char *why, size_t n) {
+    const live_t *l = addr ? rmq_map_get(&r->live, addr) : NULL;
+    if (!l || rmq_ns_may_change(who, l->conn, l->owner_host)) return false;
+    snprintf(why, n,
+             "%s: broker %s is live, registered from %s; only its own connection or host "
+             "may change it until it expires or unregisters",
+             what, addr, l->owner_host[0] ? l->owner_host : "an unknown address");
+    return true;
+}
+
 rmq_err_t rmq_ns_route_register(rmq_ns_route_t *r, const rmq_ns_reg_t *reg, uint64_t now_ms,
                                 rmq_ns_reg_result_t *res) {
     static const rmq_ns_reg_body_t empty;
     const rmq_ns_reg_body_t *body = reg->body ? reg->body : &empty;
     memset(res, 0, sizeof *res);
+    rmq_ns_who_t who = {.conn = reg->conn, .peer = reg->peer, .admin = reg->admin};
+    broker_t *cur = rmq_map_get(&r->brokers, reg->broker_name);
+    const char *cur_addr = cur ? broker_addr_of(cur, reg->broker_id) : NULL;
+    /* (cluster, name, id) held by another live address, or this address live for another */
+    if ((cur_addr && strcmp(cur_addr, reg->broker_addr) &&
+         live_refuses(r, cur_addr, &who, "register refused", res->why, sizeof res->why)) ||
+        live_refuses(r, reg->broker_addr, &who, "register refused", res->why, sizeof res->why)) {
+        RMQ_LOG_WARN(MOD, "REGISTER_BROKER %s %s id %" PRId64 " cluster %s from %s: %s",
+                     reg->broker_name, reg->broker_addr, reg->broker_id, reg->cluster,
+                     reg->peer ? reg->peer : "?", res->why);
+        return RMQ_ERR_NO_PERMISSION;
+    }
     rmq_err_t e = cluster_add(r, reg->cluster, reg->broker_name);
     if (e) return e;
 
@@ -723,6 +769,7 @@ rmq_err_t rmq_ns_route_register(rmq_ns_route_t *r, const rmq_ns_reg_t *reg, uint
     l->timeout_ms = reg->timeout_ms > 0 ? (uint64_t)reg->timeout_ms : 0;
     l->dv = body->dv;
     l->conn = reg->conn;
+    host_of(reg->peer, l->owner_host, sizeof l->owner_host);
     l->ha_addr = strdup(reg->ha_addr ? reg->ha_addr : "");
     void *old = NULL;
     if (!l->ha_addr || rmq_map_put(&r->live, reg->broker_addr, l, &old)) {
@@ -799,8 +846,20 @@ static void destroy_addr(rmq_ns_route_t *r, const char *addr) {
     free(ents);
 }
 
-void rmq_ns_route_unregister(rmq_ns_route_t *r, const char *cluster, const char *addr,
-                             const char *broker_name, int64_t broker_id) {
+rmq_err_t rmq_ns_route_unregister(rmq_ns_route_t *r, const char *cluster, const char *addr,
+                                  const char *broker_name, int64_t broker_id,
+                                  const rmq_ns_who_t *who, char *why, size_t whylen) {
+    char tmp[384];
+    if (!why) why = tmp, whylen = sizeof tmp;
+    why[0] = '\0';
+    if (who && live_refuses(r, addr, who, "unregister refused", why, whylen)) {
+        RMQ_LOG_WARN(MOD, "UNREGISTER_BROKER %s %s id %" PRId64 " from %s: %s", broker_name, addr,
+                     broker_id, who->peer ? who->peer : "?", why);
+        return RMQ_ERR_NO_PERMISSION;
+    }
+    if (who)
+        RMQ_LOG_INFO(MOD, "UNREGISTER_BROKER %s %s id %" PRId64 " cluster %s from %s accepted",
+                     broker_name, addr, broker_id, cluster, who->peer ? who->peer : "?");
     void *v = rmq_map_del(&r->live, addr);
     RMQ_LOG_INFO(MOD, "unregisterBroker, remove from brokerLiveTable %s, %s", v ? "OK" : "Failed",
                  addr);
@@ -808,7 +867,7 @@ void rmq_ns_route_unregister(rmq_ns_route_t *r, const char *cluster, const char 
     if ((v = rmq_map_del(&r->filter, addr))) strlist_free(v);
 
     broker_t *b = rmq_map_get(&r->brokers, broker_name);
-    if (!b) return;
+    if (!b) return RMQ_OK;
     for (size_t i = 0; i < b->n; i++) {
         /* RocketMQ removes by id alone; we also require the address to match so a late
          * unregister of a replaced master cannot drop its successor. */
@@ -817,15 +876,16 @@ void rmq_ns_route_unregister(rmq_ns_route_t *r, const char *cluster, const char 
         broker_remove_at(b, i);
         break;
     }
-    if (b->n) return;
+    if (b->n) return RMQ_OK;
     RMQ_LOG_INFO(MOD, "unregisterBroker, remove name from brokerAddrTable OK, %s", broker_name);
     char *name = strdup(broker_name);
     broker_free(rmq_map_del(&r->brokers, broker_name));
-    if (!name) return;
+    if (!name) return RMQ_OK;
     (void)cluster; /* RocketMQ looks in the named cluster only; the name is in at most one */
     clusters_remove_name(r, name);
     topics_remove_broker(r, name, "broker unregistered");
     free(name);
+    return RMQ_OK;
 }
 
 /* Collect the addresses whose live entry matches pred. */

@@ -71,29 +71,54 @@ typedef struct rmq_ns_route_s rmq_ns_route_t;
 rmq_ns_route_t *rmq_ns_route_new(void);
 void rmq_ns_route_destroy(rmq_ns_route_t *r); /* NULL is a no-op */
 
+/* Who sends a request that changes a registration. */
+typedef struct {
+    const void *conn; /* the connection it came over; opaque, borrowed */
+    const char *peer; /* its remote "ip:port", borrowed; NULL when unknown */
+    bool admin;       /* ACL: signed by an admin (set by the ACL check; false without ACL) */
+} rmq_ns_who_t;
+
+/* The one rule deciding whether who may replace or remove a live registration made over
+ * owner_conn from owner_host (the registering connection's remote address without port):
+ * the same connection, or the same remote host (a broker restarting on its machine comes
+ * back over a new connection), or an admin-signed request. A hook point: ACL widens it only
+ * through who->admin. */
+bool rmq_ns_may_change(const rmq_ns_who_t *who, const void *owner_conn, const char *owner_host);
+
 typedef struct {
     const char *cluster, *broker_name, *broker_addr, *ha_addr; /* borrowed */
     int64_t broker_id;                                         /* 0 = master */
     const rmq_ns_reg_body_t *body; /* borrowed; NULL = empty table, fresh DataVersion */
     void *conn;                    /* the connection it came over; opaque, borrowed */
     int64_t timeout_ms;            /* 5.x heartbeatTimeoutMillis; <= 0: the scan's expire_ms */
+    const char *peer;              /* conn's remote "ip:port", borrowed; NULL when unknown */
+    bool admin;                    /* ACL: an admin-signed request (see rmq_ns_may_change) */
 } rmq_ns_reg_t;
 
 typedef struct {
     char master_addr[256]; /* empty unless a slave registered and its master is live */
     char ha_addr[256];     /* the master's HA address, with master_addr */
     bool first;            /* the address was not live before (logged "new broker registered") */
+    char why[384];         /* why a registration was refused (RMQ_ERR_NO_PERMISSION) */
 } rmq_ns_reg_result_t;
 
 /* RocketMQ's registerBroker: cluster set, broker addresses (a slave promoted to master keeps
  * one entry per address), queue data from the master only when first registered or its data
- * version changed (merged per topic, never deleting), live entry, filter servers. */
+ * version changed (merged per topic, never deleting), live entry, filter servers.
+ * Unlike RocketMQ, a live registration is never taken over by someone rmq_ns_may_change
+ * refuses: neither (cluster, name, id) pointing at another live address nor a live address
+ * claimed from another host. Then nothing changes, RMQ_ERR_NO_PERMISSION is returned, res->why
+ * says why, and a WARN is logged. */
 rmq_err_t rmq_ns_route_register(rmq_ns_route_t *r, const rmq_ns_reg_t *reg, uint64_t now_ms,
                                 rmq_ns_reg_result_t *res);
 /* UNREGISTER_BROKER: drop addr's live entry and the id from brokerName; when the broker name
- * has no address left, its cluster membership and queue data go too. */
-void rmq_ns_route_unregister(rmq_ns_route_t *r, const char *cluster, const char *addr,
-                             const char *broker_name, int64_t broker_id);
+ * has no address left, its cluster membership and queue data go too. who NULL: trusted
+ * (internal); else a live addr is only removed when rmq_ns_may_change(who, its owner) holds,
+ * otherwise nothing changes, RMQ_ERR_NO_PERMISSION is returned and why (may be NULL) says why.
+ * Logged either way. */
+rmq_err_t rmq_ns_route_unregister(rmq_ns_route_t *r, const char *cluster, const char *addr,
+                                  const char *broker_name, int64_t broker_id,
+                                  const rmq_ns_who_t *who, char *why, size_t whylen);
 /* A connection closed: remove every broker address that last registered over conn (or, when
  * none did, the address equal to peer, as RocketMQ falls back to the remote address).
  * Returns the number of addresses removed. */

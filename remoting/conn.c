@@ -146,6 +146,13 @@ static void on_tick(uv_timer_t *t) {
     for (rmq_rem_pending_t *p = x->phead, *nx; p; p = nx) {
         nx = p->next;
         if (p->deadline > now) continue;
+        /* Not one whole frame came back over the connection during a whole request timeout:
+         * the peer is gone (half-open) or the stream lost its framing (a corrupted length
+         * keeps this end reading a frame that never ends). Closed below so the next request
+         * reconnects, as Java's clientCloseSocketIfTimeout does. */
+        if (p->conn && !p->conn->closed && p->conn->state == RMQ_REM_CONN_OPEN &&
+            p->conn->last_frame <= p->sent)
+            p->conn->mute = true;
         rmq_rem_pending_remove_(x, p);
         p->hnext = NULL;
         *tail = p;
@@ -156,7 +163,13 @@ static void on_tick(uv_timer_t *t) {
     for (rmq_rem_conn_t *c = x->conns, *nx; c; c = nx) {
         nx = c->next;
         if (c->closed) continue;
-        if (c->state != RMQ_REM_CONN_OPEN) {
+        if (c->mute) {
+            RMQ_XLOG_INFO(x->log, "remoting",
+                          "%s: closing %s: a request timed out with no frame received since it "
+                          "was sent",
+                          x->name, c->peer);
+            rmq_rem_conn_close(c);
+        } else if (c->state != RMQ_REM_CONN_OPEN) {
             if (c->connect_deadline && now >= c->connect_deadline) {
                 if (c->state == RMQ_REM_CONN_HANDSHAKE)
                     RMQ_XLOG_WARN(x->log, "remoting", "%s: closing %s: %s not done in %d ms",
@@ -272,6 +285,7 @@ static void pending_grow(rmq_rem_ctx_t *x) {
 }
 
 void rmq_rem_pending_add_(rmq_rem_ctx_t *x, rmq_rem_pending_t *p) {
+    p->sent = uv_now(x->loop);
     if (x->npending >= x->nbuckets) pending_grow(x);
     size_t h = (uint32_t)p->opaque & (x->nbuckets - 1);
     p->hnext = x->buckets[h];
@@ -756,6 +770,7 @@ static void read_frames(rmq_rem_conn_t *c) {
         }
         rmq_buf_consume(&c->rbuf, (size_t)r);
         c->need = 0;
+        c->last_frame = c->last_active;
         handle_cmd(c, cmd);
     }
     /* Do not keep a big frame's buffer for the connection's life. */

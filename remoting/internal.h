@@ -36,6 +36,7 @@ struct rmq_rem_pending_s {
     rmq_rem_msg_t msg; /* the client posts the pending itself to its loop */
     int32_t opaque;
     uint64_t deadline; /* rmq_mono_ms() */
+    uint64_t sent;     /* uv_now() when it went on its connection */
     rmq_rem_resp_cb cb;
     void *arg;
     rmq_rem_conn_t *conn;             /* the connection the request went out on */
@@ -77,6 +78,8 @@ struct rmq_rem_conn_s {
     size_t spare_cap;
     size_t pending_bytes;        /* out + bytes inside uv_write requests */
     uint64_t last_active;        /* uv_now() of the last read or write */
+    uint64_t last_frame;         /* uv_now() of the last whole frame read */
+    bool mute;                   /* a request timed out with no frame read since it was sent */
     uint64_t connect_deadline;   /* rmq_mono_ms(); client connections while connecting */
     rmq_rem_pending_t *plist;    /* requests waiting for a response on this connection */
     rmq_rem_conn_t *prev, *next; /* ctx->conns */

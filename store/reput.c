@@ -1,10 +1,14 @@
 /* The dispatcher ("reput", store.md 6.6): reads the CommitLog from reput_from up to the published
  * write position (only complete records), appends ConsumeQueue entries (NOT_TYPE and COMMIT
- * records) and IndexFile keys, then calls the arrive callback. Whenever it has caught up it
- * sleeps on a condition variable that the next append signals (a flag exchanged after each
- * append: one signal per sleep, nothing while the dispatcher is awake), so a held pull learns of
- * a message as soon as it is appended instead of up to 1 ms later. */
+ * records) and IndexFile keys, then calls the arrive callback. Below ~20k records/s it sleeps
+ * whenever it has caught up, on a condition variable that the next append signals (a flag
+ * exchanged after each append: one signal per sleep, nothing while it is awake), so a held pull
+ * learns of a message as soon as it is appended; above that rate it polls every 1 ms, so a busy
+ * appender does not pay a futex wake-up per message (see reput_main). */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,6 +53,59 @@ static rmq_cq_t *cq_for(rmq_store_t *s, const rmq_msg_rec_t *r) {
     return cq;
 }
 
+/* ---------- keys that wait for the index, across restarts ----------
+ * <root>/indexPending holds idx_pending (the first record whose keys are not indexed) while
+ * keys wait, so a clean restart indexes them too instead of forgetting them (dispatch after a
+ * clean stop starts past them). Written on each change (a few bytes, tmp + fsync + rename; the
+ * store keeps a headroom, so it fits on a full disk), removed once they are all indexed. */
+
+static void pending_path(const rmq_store_t *s, char *out, size_t n) {
+    snprintf(out, n, "%s/indexPending", s->root);
+}
+
+static void pending_save(rmq_store_t *s, int64_t from) {
+    if (from == s->idx_pending_saved) return;
+    char path[4200], tmp[4210], text[32];
+    pending_path(s, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int len = snprintf(text, sizeof text, "%" PRId64 "\n", from);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0 && write(fd, text, (size_t)len) == len && fsync(fd) == 0;
+    int err = errno;
+    if (fd >= 0) close(fd);
+    ok = ok && rename(tmp, path) == 0;
+    if (ok) {
+        s->idx_pending_saved = from;
+    } else if (s->idx_pending_saved != -2) { /* once per failure run */
+        RMQ_LOG_WARN("store", "cannot record in %s that keys from %" PRId64 " wait: %s", path, from,
+                     strerror(err ? err : errno));
+        s->idx_pending_saved = -2;
+    }
+}
+
+static void pending_clear(rmq_store_t *s) {
+    char path[4200];
+    pending_path(s, path, sizeof path);
+    if (unlink(path) == 0 || errno == ENOENT) s->idx_pending_saved = -1;
+}
+
+int64_t rmq_store__index_pending_load(rmq_store_t *s) {
+    char path[4200], text[32] = "";
+    pending_path(s, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    int64_t v = -1;
+    if (!fgets(text, sizeof text, f) || (text[strcspn(text, "\n")] = 0, rmq_parse_i64(text, &v)) ||
+        v < 0)
+        v = -1;
+    fclose(f);
+    if (v < 0)
+        RMQ_LOG_WARN("store", "%s unreadable: ignored", path);
+    else
+        s->idx_pending_saved = v;
+    return v;
+}
+
 /* false when the ConsumeQueue entry could not be written (disk full): the record is retried on
  * the next round and puts are refused meanwhile (RocketMQ's logic-queue error). */
 static bool dispatch(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys, int64_t size) {
@@ -79,6 +136,7 @@ static bool dispatch(rmq_store_t *s, const rmq_msg_rec_t *r, int64_t phys, int64
     if (s->idx_pending < 0 && !rmq_store__index_put(s, r, phys)) {
         s->idx_pending = phys;
         s->idx_retry_ms = rmq_mono_ms() + 1000;
+        pending_save(s, phys);
     }
     return true;
 }
@@ -109,12 +167,14 @@ static void index_catch_up(rmq_store_t *s) {
         rmq_mfile_unpin(f);
         if (!ok) {
             s->idx_pending = from;
+            pending_save(s, from);
             return; /* still no room: next try in a second */
         }
         n++;
         from = next;
     }
     s->idx_pending = -1;
+    pending_clear(s);
     RMQ_LOG_INFO("store", "index catches up: keys of %" PRId64 " records that waited indexed", n);
 }
 

@@ -168,6 +168,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     pthread_rwlock_init(&s->skip_mu, NULL);
     pthread_mutex_init(&s->why_mu, NULL);
     s->idx_pending = -1;
+    s->idx_pending_saved = -1;
     pthread_mutex_init(&s->scrub_mu, NULL);
     pthread_cond_init(&s->scrub_cv, NULL);
     rmq_map_init(&s->qoff);
@@ -252,6 +253,16 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     if (cl_min < 0) cl_min = 0;
     if (idx_from < from) from = idx_from;
     if (from < cl_min) from = cl_min;
+    /* keys that waited for the index when the store last ran: indexed first (reput.c) */
+    int64_t waiting = rmq_store__index_pending_load(s);
+    if (waiting >= 0) {
+        s->idx_pending = RMQ_MIN(waiting, idx_from);
+        s->idx_retry_ms = 0;
+        RMQ_LOG_INFO("store",
+                     "keys of the records from %" PRId64 " still wait for the index: "
+                     "indexing them",
+                     s->idx_pending);
+    }
     atomic_store(&s->reput_from, from);
     rmq_store__dispatch_until_end(s);
     /* queue offsets continue after each ConsumeQueue's end (store.md 5.6) */

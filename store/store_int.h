@@ -164,6 +164,7 @@ struct rmq_store_s {
     rmq_cq_t *disp_cq;          /* dispatcher's last queue (reput.c) */
     int64_t idx_pending;        /* writer: dispatcher; first record whose keys wait, -1 none */
     uint64_t idx_retry_ms;      /* dispatcher: next try to index them */
+    int64_t idx_pending_saved;  /* dispatcher: value in <root>/indexPending, -1 none, -2 failed */
     rmq_store_arrive_cb arrive_cb;
     void *arrive_arg;
 
@@ -269,6 +270,9 @@ rmq_err_t rmq_store__ckpt_write(rmq_store_t *s);
 rmq_err_t rmq_store__reput_start(rmq_store_t *s);
 /* Dispatch everything from reput_from up to the CommitLog end on this thread (recovery). */
 void rmq_store__dispatch_until_end(rmq_store_t *s);
+/* <root>/indexPending (reput.c): the first record whose keys still wait for the index when the
+ * store last ran, -1 when none. */
+int64_t rmq_store__index_pending_load(rmq_store_t *s);
 static inline void rmq_store__reput_wake(rmq_store_t *s) {
     /* seq_cst: the appender's seq_cst store of max_offset and this exchange pair with the
      * dispatcher's store of reput_waiting and its re-read of max_offset (no lost wake-up).

@@ -25,7 +25,12 @@ pids=()
 
 cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2> /dev/null; done
-    sleep 1
+    for i in $(seq 1 50); do # brokers unregister and flush: up to 5 s, then SIGKILL
+        alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2> /dev/null && alive=1; done
+        [ $alive -eq 0 ] && break
+        sleep 0.1
+    done
     for p in "${pids[@]}"; do kill -KILL "$p" 2> /dev/null; done
     for h in $hosts; do ip netns del "$tag-${h%%:*}" 2> /dev/null; done
     ip netns del "$tag-sw" 2> /dev/null
@@ -71,7 +76,9 @@ NS="$net.1:9876;$net.2:9876"
 for n in ns1 ns2; do
     printf 'listenPort=9876\nkvConfigPath=%s/%s/kv.json\n' "$work" "$n" > "$work/$n.conf"
     mkdir -p "$work/$n"
-    in_ns "$n" "$build/bin/mqnamesrv" -c "$work/$n.conf" > "$work/$n.log" 2>&1 &
+    # ip netns exec execs the server: $! is the server's own pid (a shell function here would
+    # leave the server behind when the pid is killed)
+    ip netns exec "$tag-$n" "$build/bin/mqnamesrv" -c "$work/$n.conf" > "$work/$n.log" 2>&1 &
     pids+=($!)
 done
 sleep 0.5
@@ -83,7 +90,7 @@ for h in ma mb sa sb; do
     cp "$root/conf/2m-2s-sync/${prop[$h]}.properties" "$c"
     printf '\nnamesrvAddr=%s\nbrokerIP1=%s\nstorePathRootDir=%s/%s\nmapedFileSizeCommitLog=67108864\n' \
         "$NS" "${ipof[$h]}" "$work" "$h" >> "$c"
-    in_ns "$h" "$build/bin/mqbroker" -c "$c" > "$work/$h.log" 2>&1 &
+    ip netns exec "$tag-$h" "$build/bin/mqbroker" -c "$c" > "$work/$h.log" 2>&1 &
     pids+=($!)
 done
 for i in $(seq 1 100); do
@@ -181,8 +188,15 @@ done
 wait_same "$net.11:10911" "$net.12:10911" && ok "broker-a's slave caught up after the heal" ||
     bad "broker-a replication after heal"
 
+# stop the servers and check they were the ones running (no server left in any namespace)
 for p in "${pids[@]}"; do kill -TERM "$p" 2> /dev/null; done
 for p in "${pids[@]}"; do wait "$p" 2> /dev/null; done
 pids=()
+left=0
+for h in $hosts; do
+    n=$(ip netns pids "$tag-${h%%:*}" 2> /dev/null | wc -l)
+    left=$((left + n))
+done
+[ $left -eq 0 ] && ok "every server stopped by its pid" || bad "$left processes left in the namespaces"
 echo "netns-cluster: $([ $fails -eq 0 ] && echo ok || echo "$fails failed")"
 [ $fails -eq 0 ]

@@ -4,7 +4,9 @@
  * its original queue offset with its own body, the damaged ones never, and the broker must log
  * its damage summary instead of exiting.
  *   - length field: TOTALSIZE of record 1,000 set to 0x7fff0000;
- *   - truncated segment: the segment file holding record 1,000 cut short in that record. */
+ *   - truncated segment: the segment file holding record 1,000 cut short in that record.
+ * Before the restart, `mqbroker --check -c <its config>` must call the clean store clean (exit
+ * 0) and the damaged one damaged (exit 1, naming the damage). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -104,6 +106,19 @@ static bool log_has(const char *path, const char *needle) {
     return hit;
 }
 
+/* mqbroker --check on br's config: its exit status; its report in out. */
+static int broker_check(const rmq_proc_t *br, char *out, size_t n) {
+    char bin[512], cmd[1400];
+    rmq_bin_path("mqbroker", bin, sizeof bin);
+    snprintf(cmd, sizeof cmd, "'%s' --check -c '%s' 2>/dev/null", bin, br->conf);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t len = fread(out, 1, n - 1, f);
+    out[len] = '\0';
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 static void run(int how) {
     rmq_proc_t ns, br;
     assert_int_equal(rmq_start_namesrv(&ns, NULL), 0);
@@ -122,6 +137,9 @@ static void run(int how) {
     }
     rmq_rem_client_destroy(cl);
     bt_stop_clean(&br);
+    static char report[1 << 16];
+    assert_int_equal(broker_check(&br, report, sizeof report), 0);
+    assert_non_null(strstr(report, "clean: every record valid"));
 
     char store[400], p[600];
     snprintf(store, sizeof store, "%s/store", br.dir);
@@ -151,6 +169,10 @@ static void run(int how) {
     FILE *f = fopen(p, "w");
     assert_non_null(f);
     fclose(f);
+    assert_int_equal(broker_check(&br, report, sizeof report), 1);
+    printf("%s", report);
+    assert_non_null(strstr(report, how == 0 ? "DAMAGE CommitLog [" : "DAMAGE "));
+    assert_non_null(strstr(report, "would be"));
 
     assert_int_equal(rmq_start_broker(&br, ns.addr, CONF), 0);
     cl = bt_client();

@@ -2,7 +2,8 @@
  * file leaving ~40 MB, sends with keys until the broker refuses them (code 14, a remark naming
  * the disk), then: every acknowledged message is pulled with its body, nothing was deleted, the
  * broker logged a handful of lines and not one per attempt; the filler removed, sends resume and
- * every sampled key is queryable (QUERY_MESSAGE), the ones sent before and after the fill.
+ * every sampled key is queryable (QUERY_MESSAGE), the ones sent before and after the fill, and
+ * again after a clean restart.
  * Needs root and loop devices; skips with a clear line where it cannot mount. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -222,6 +223,21 @@ static void test_disk_full(void **st) {
             if (!hit) rmq_sleep_ms(200);
         }
         if (!hit) fail_msg("key%d not queryable after the disk had room again", i);
+    }
+    /* and after a clean restart on the same store */
+    rmq_rem_client_destroy(cl);
+    bt_stop_clean(&br);
+    assert_int_equal(rmq_start_broker(&br, ns.addr, conf), 0);
+    cl = bt_client();
+    for (size_t k = 0; k < sizeof sample / sizeof sample[0]; k++) {
+        int i = sample[k];
+        if (i < first_after && acked[i] < 0) continue;
+        bool hit = false;
+        for (int tries = 0; tries < 50 && !hit; tries++) {
+            hit = key_found(cl, br.addr, i);
+            if (!hit) rmq_sleep_ms(200);
+        }
+        if (!hit) fail_msg("key%d not queryable after a clean restart", i);
     }
     rmq_rem_client_destroy(cl);
     free(acked);

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "store/check.h"
 #include "store/store_int.h" /* rmq_store__scrub_pass */
 #include "test/unit/test_store_util.h"
 
@@ -538,6 +539,66 @@ static void test_index_full_keys_wait(void **st) {
     rmq_store_close(s);
 }
 
+static bool key_hits(rmq_store_t *s, int i, int64_t want_phys) {
+    char key[16];
+    snprintf(key, sizeof(key), "k%d", i);
+    int64_t *offs;
+    size_t no;
+    assert_int_equal(rmq_store_query_by_key(s, TOPIC, key, 8, 0, INT64_MAX / 2, &offs, &no, NULL),
+                     RMQ_OK);
+    bool hit = no == 1 && (want_phys < 0 || offs[0] == want_phys);
+    free(offs);
+    return hit;
+}
+
+static void test_index_keys_wait_across_restart(void **st) {
+    /* keys waiting for room in the index when the store stops cleanly are indexed after the
+     * next start (<root>/indexPending), not forgotten */
+    dmg_t *d = *st;
+    rmq_store_t *s = open_store(&d->fx->cfg, true);
+    rmq_store_put_result_t r;
+    atomic_store(&rmq_mfile__fallocate_hook, fail_alloc);
+    int n0 = d->fx->cfg.max_index_num;
+    int64_t last_phys = -1;
+    for (int i = 0; i < n0 + 200; i++) {
+        char props[64];
+        snprintf(props, sizeof(props), "KEYS\001k%d", i);
+        assert_int_equal(put_n(s, TOPIC, 0, i, 10, props, &r), RMQ_OK);
+        last_phys = r.phys_offset;
+    }
+    assert_true(rmq_store_wait_dispatched(s, 10000));
+    assert_false(key_hits(s, n0 + 199, -1)); /* waiting */
+    rmq_store_close(s);
+    char p[600];
+    snprintf(p, sizeof(p), "%s/indexPending", d->fx->cfg.store_path_root_dir);
+    assert_int_equal(access(p, F_OK), 0);
+    /* the offline check says so, and calls it no damage */
+    char *report = NULL;
+    size_t rlen = 0;
+    FILE *out = open_memstream(&report, &rlen);
+    rmq_store_check_cfg_t cc = {.root = d->fx->cfg.store_path_root_dir,
+                                .commitlog_size = d->fx->cfg.mapped_file_size_commitlog,
+                                .cq_size = d->fx->cfg.mapped_file_size_cq};
+    assert_int_equal(rmq_store_check(&cc, out), 0);
+    fclose(out);
+    assert_non_null(strstr(report, "wait to be indexed"));
+    free(report);
+
+    atomic_store(&rmq_mfile__fallocate_hook, NULL); /* room again, then a clean start */
+    s = open_store(&d->fx->cfg, true);
+    bool hit = false;
+    for (int tries = 0; tries < 50 && !hit; tries++) {
+        rmq_store_wait_dispatched(s, 100);
+        hit = key_hits(s, n0 + 199, last_phys);
+        if (!hit) usleep(100000);
+    }
+    assert_true(hit);
+    assert_true(key_hits(s, 3, -1));
+    assert_true(key_hits(s, n0 + 100, -1)); /* once each: nothing indexed twice */
+    assert_int_equal(access(p, F_OK), -1);
+    rmq_store_close(s);
+}
+
 static void quiet(int lvl, const char *line, void *op) {
     (void)lvl;
     (void)op;
@@ -550,6 +611,7 @@ int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_flipped_body),
+        T(test_index_keys_wait_across_restart),
         T(test_flipped_header_crc_field),
         T(test_flipped_header_phys_field),
         T(test_length_field),

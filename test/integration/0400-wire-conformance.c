@@ -2285,6 +2285,120 @@ static void test_transaction(void **state) {
     conn_close(b);
 }
 
+/* broker.md 8.5: the check-back as the Java 4.9.8 broker sends it, from a broker of its own
+ * with transactionCheckInterval/transactionTimeOut shortened: CHECK_TRANSACTION_STATE (39)
+ * one-way to the producer connection of the half's PGROUP, header {tranStateTableOffset,
+ * commitLogOffset, msgId, transactionId, offsetMsgId} naming the re-put copy, body the copy
+ * encoded with REAL_TOPIC/REAL_QID restored and TRANSACTION_CHECK_TIMES=1. The answer is
+ * END_TRANSACTION as DefaultMQProducerImpl#processTransactionState sends it (one-way,
+ * fromTransactionCheck=true, the check's offsets): the message must be committed once and
+ * never checked again. */
+static void test_txn_check(void **state) {
+    (void)state;
+    rmq_proc_t saved = br;
+    char saved_name[64];
+    memcpy(saved_name, broker_name, sizeof saved_name);
+    memset(&br, 0, sizeof br);
+    assert_int_equal(
+        rmq_start_broker(&br, ns.addr, "transactionCheckInterval=300\ntransactionTimeOut=300\n"),
+        0);
+    snprintf(broker_name, sizeof broker_name, "broker-%d", br.port);
+    conn_t *b = conn_open(br.port);
+    const char *hb = "{\"clientID\":\"127.0.0.1@4712#2734510929382750\",\"consumerDataSet\":[],"
+                     "\"producerDataSet\":[{\"groupName\":\"CLIENT_INNER_PRODUCER\"},"
+                     "{\"groupName\":\"pg_chk\"}]}";
+    frame_t *f = call(b, JAVA, 34, NULL, hb, strlen(hb));
+    assert_int_equal(f->code, 0);
+    frame_free(f);
+    char u[40], props[256], se[4096];
+    java_uniq(u, 301);
+    snprintf(props, sizeof props,
+             "TRAN_MSG\001true\002PGROUP\001pg_chk\002UNIQ_KEY\001%s\002KEYS\001chk\002WAIT"
+             "\001true",
+             u);
+    java_send_ext(se, sizeof se, "pg_chk", "TopicChk", 0, 4, props);
+    f = call(b, JAVA, 310, se, "chk-body", 8);
+    int32_t qid;
+    int64_t hq;
+    int64_t h = check_send_ok(f, &qid, &hq);
+    frame_free(f);
+    /* the local transaction "answered" UNKNOWN: no END_TRANSACTION; wait for the check */
+    frame_t *ck = NULL;
+    for (uint64_t until = mono_ms() + TIMEOUT_MS; !ck && mono_ms() < until;) {
+        f = read_frame(b, 200);
+        if (f && !(f->flag & 1) && f->code == 39)
+            ck = f;
+        else if (f)
+            frame_free(f);
+    }
+    if (!ck) fail_msg("no CHECK_TRANSACTION_STATE within %d ms", TIMEOUT_MS);
+    assert_true(ck->flag & 2); /* one-way, as Broker2Client#checkProducerTransactionState */
+    int64_t tq = ext_i64(ck, "tranStateTableOffset"), cl = ext_i64(ck, "commitLogOffset");
+    assert_true(tq > hq); /* the re-put copy, not the original half */
+    assert_true(cl > h);
+    const char *oid = ext(ck, "offsetMsgId");
+    assert_non_null(oid);
+    assert_int_equal(check_offset_msg_id(oid, strlen(oid)), cl);
+    assert_non_null(ext(ck, "msgId"));
+    assert_string_equal(ext(ck, "msgId"), u);
+    assert_non_null(ext(ck, "transactionId"));
+    assert_string_equal(ext(ck, "transactionId"), u);
+    rec_t r;
+    assert_int_equal(rec_decode(ck->body, ck->body_len, &r), ck->body_len);
+    assert_string_equal(r.topic, "TopicChk");
+    assert_int_equal(r.qid, 0);
+    assert_int_equal(r.phys, cl);
+    assert_int_equal(r.qoff, tq);
+    assert_memory_equal(r.body, "chk-body", 8);
+    char v[64];
+    assert_true(prop_get(r.props, "TRANSACTION_CHECK_TIMES", v, sizeof v));
+    assert_string_equal(v, "1");
+    assert_true(prop_get(r.props, "PGROUP", v, sizeof v));
+    assert_string_equal(v, "pg_chk");
+    frame_free(ck);
+    char e[1024];
+    snprintf(e, sizeof e,
+             "\"commitLogOffset\":\"%" PRId64 "\",\"commitOrRollback\":\"8\","
+             "\"fromTransactionCheck\":\"true\",\"msgId\":\"%s\",\"producerGroup\":\"pg_chk\","
+             "\"tranStateTableOffset\":\"%" PRId64 "\",\"transactionId\":\"%s\"",
+             cl, u, tq, u);
+    int ow = req(b, JAVA, 37, 2, e, NULL, 0);
+    if (!wait_max(b, "TopicChk", 0, 1)) fail_msg("the checked transaction was not committed");
+    char pe[1024];
+    java_pull_ext(pe, sizeof pe, "cg_chk", "TopicChk", 0, 0, 4, 0, 0, "*");
+    f = call(b, JAVA, 11, pe, NULL, 0);
+    assert_int_equal(f->code, 0);
+    assert_int_equal(rec_decode(f->body, f->body_len, &r), f->body_len);
+    assert_int_equal(r.sysflag & 0xC, 8);
+    assert_int_equal(r.prep, cl);
+    frame_free(f);
+    assert_null(try_await(b, ow, 1));
+    /* The producer's own late END_TRANSACTION for the original half (its local transaction
+     * finished after the check): the transaction is committed already, so no second message
+     * (RocketMQ 4.9 stores it twice). */
+    snprintf(e, sizeof e,
+             "\"commitLogOffset\":\"%" PRId64 "\",\"commitOrRollback\":\"8\","
+             "\"fromTransactionCheck\":\"false\",\"msgId\":\"%s\",\"producerGroup\":\"pg_chk\","
+             "\"tranStateTableOffset\":\"%" PRId64 "\",\"transactionId\":\"%s\"",
+             h, u, hq, u);
+    ow = req(b, JAVA, 37, 2, e, NULL, 0);
+    rmq_sleep_ms(500);
+    assert_true(wait_max(b, "TopicChk", 0, 1)); /* still one message */
+    assert_null(try_await(b, ow, 1));
+    /* resolved: a few more runs send no check */
+    for (uint64_t until = mono_ms() + 1500; mono_ms() < until;) {
+        f = read_frame(b, 100);
+        if (f && !(f->flag & 1) && f->code == 39) fail_msg("checked again after the commit");
+        if (f) frame_free(f);
+    }
+    conn_close(b);
+    rmq_proc_stop(&br, SIGTERM);
+    assert_int_equal(rmq_proc_log_errors(&br), 0);
+    rmq_rm_rf(br.dir);
+    br = saved;
+    memcpy(broker_name, saved_name, sizeof saved_name);
+}
+
 /* §2.4: header strings are JSON-escaped by every client in its own way — fastjson and
  * JSON.stringify write UTF-8 raw, encoding/json (Go) escapes < > & as \u003c \u003e \u0026,
  * other JSON writers escape all non-ASCII, including surrogate pairs. All must store the same
@@ -2660,15 +2774,16 @@ static void test_request_reply(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_java_producer),  cmocka_unit_test(test_java_consumer),
-        cmocka_unit_test(test_java5_client),   cmocka_unit_test(test_go_client),
-        cmocka_unit_test(test_cpp_client),     cmocka_unit_test(test_ons_client),
-        cmocka_unit_test(test_binary_golden),  cmocka_unit_test(test_framing),
-        cmocka_unit_test(test_batch),          cmocka_unit_test(test_held_pull),
-        cmocka_unit_test(test_zlib_body),      cmocka_unit_test(test_transaction),
-        cmocka_unit_test(test_delay_delivery), cmocka_unit_test(test_text_encoding),
-        cmocka_unit_test(test_vip_and_large),  cmocka_unit_test(test_request_reply),
-        cmocka_unit_test(test_routes_merged),  cmocka_unit_test(test_shutdown),
+        cmocka_unit_test(test_java_producer), cmocka_unit_test(test_java_consumer),
+        cmocka_unit_test(test_java5_client),  cmocka_unit_test(test_go_client),
+        cmocka_unit_test(test_cpp_client),    cmocka_unit_test(test_ons_client),
+        cmocka_unit_test(test_binary_golden), cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_batch),         cmocka_unit_test(test_held_pull),
+        cmocka_unit_test(test_zlib_body),     cmocka_unit_test(test_transaction),
+        cmocka_unit_test(test_txn_check),     cmocka_unit_test(test_delay_delivery),
+        cmocka_unit_test(test_text_encoding), cmocka_unit_test(test_vip_and_large),
+        cmocka_unit_test(test_request_reply), cmocka_unit_test(test_routes_merged),
+        cmocka_unit_test(test_shutdown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -285,7 +285,9 @@ int rmq_proc_log_errors(const rmq_proc_t *p) {
     char line[4096];
     int n = 0;
     while (fgets(line, sizeof line, f))
-        if (strstr(line, " ERROR ")) n++;
+        if (strstr(line, " ERROR ")) {
+            if (n++ < 5) fprintf(stderr, "[%s] %s", p->log, line); /* say which, when asserted */
+        }
     fclose(f);
     return n;
 }

@@ -65,6 +65,11 @@ mkdir -p "$tmp/store" "$tmp/home"
 "$R/bin/mqnamesrv" -c "$R/etc/rmq/namesrv.conf" -D listenPort="$nsport" \
     -D kvConfigPath="$tmp/home/kvConfig.json" >"$tmp/namesrv.out" 2>&1 &
 nspid=$!
+# the broker registers at start and then every 30 s: let the NameServer listen first
+for _ in $(seq 1 100); do
+    grep -q "boot success" "$tmp/namesrv.out" 2>/dev/null && break
+    sleep 0.1
+done
 "$R/bin/mqbroker" -c "$R/etc/rmq/broker.conf" -n "127.0.0.1:$nsport" -D listenPort="$brport" \
     -D brokerIP1=127.0.0.1 -D storePathRootDir="$tmp/store" \
     -D mappedFileSizeCommitLog=4194304 -D mapedFileSizeConsumeQueue=60000 \

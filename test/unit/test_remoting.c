@@ -1205,6 +1205,36 @@ static void test_connect_timeout(void **st) {
     close(l);
 }
 
+/* A peer that accepts and never sends a byte: once a request times out with nothing received,
+ * the client closes the connection (so the next request reconnects) instead of keeping it. */
+static void test_mute_peer_closed(void **st) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 4), 0);
+    socklen_t al = sizeof a;
+    getsockname(l, (struct sockaddr *)&a, &al);
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(a.sin_port));
+    rmq_rem_client_t *cl = new_client();
+    rmq_rem_cmd_t *resp = NULL;
+    assert_int_equal(rmq_rem_client_invoke_sync(cl, addr, echo_req("x"), 300, &resp),
+                     RMQ_ERR__TIMEOUT);
+    int fd = accept(l, NULL, NULL);
+    assert_true(fd >= 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[4096];
+    ssize_t r;
+    while ((r = recv(fd, buf, sizeof buf, 0)) > 0) {
+    } /* the request's bytes, then the close */
+    assert_int_equal(r, 0);
+    close(fd);
+    rmq_rem_client_destroy(cl);
+    close(l);
+}
+
 /* Client on a loop the caller runs (the broker's service loop). */
 static void test_rt_caller_loop(void **st) {
     uv_loop_t loop;
@@ -1244,6 +1274,7 @@ int main(void) {
                                  clients that tests drop */
     const struct CMUnitTest codec[] = {
         cmocka_unit_test(test_golden_json_encode),
+        cmocka_unit_test(test_mute_peer_closed),
         cmocka_unit_test(test_golden_json_decode),
         cmocka_unit_test(test_golden_binary),
         cmocka_unit_test(test_binary_remark_body_roundtrip),

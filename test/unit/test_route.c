@@ -343,10 +343,25 @@ static void test_master_slave(void **state) {
     rmq_buf_init(&b);
     assert_non_null(
         strstr(route(r, "T", false, &b), "{0:\"10.0.0.1:10911\",1:\"10.0.0.2:10911\"}"));
-    /* the slave is promoted: same address re-registers as id 0, one entry per address */
+    /* the slave cannot take id 0 while the master is live over another connection */
+    rmq_ns_reg_body_t body;
+    decode_ok(body1("T", 4, 6, 1), &body);
+    rmq_ns_reg_t rg = {.cluster = "C",
+                       .broker_name = "b1",
+                       .broker_addr = "10.0.0.2:10911",
+                       .ha_addr = "",
+                       .broker_id = 0,
+                       .body = &body,
+                       .conn = &CONN_B};
+    assert_int_equal(rmq_ns_route_register(r, &rg, 2500, &res), RMQ_ERR_NO_PERMISSION);
+    rmq_ns_reg_body_fini(&body);
+    /* the master dies; the slave is promoted: same address re-registers as id 0, one entry
+     * per address */
+    assert_int_equal(rmq_ns_route_conn_closed(r, &CONN_A, "10.0.0.1:55554"), 1);
     reg(r, "C", "b1", "10.0.0.2:10911", 0, body1("T", 4, 6, 1), &CONN_B, 3000, &res);
     assert_non_null(strstr(route(r, "T", false, &b), "{0:\"10.0.0.2:10911\"}"));
-    /* the master goes: the topic stays routed with the remaining member */
+    /* the old master comes back as a slave; the new master goes: the topic stays routed with
+     * the remaining member */
     reg(r, "C", "b1", "10.0.0.1:10911", 1, body1("T", 4, 6, 1), &CONN_A, 3000, &res);
     assert_int_equal(rmq_ns_route_conn_closed(r, &CONN_B, "10.0.0.2:55555"), 1);
     assert_non_null(strstr(route(r, "T", false, &b), "{1:\"10.0.0.1:10911\"}"));
@@ -478,9 +493,9 @@ static void test_unregister_delete_perm(void **state) {
     assert_false(rmq_ns_route_delete_topic(r, "TBW102", NULL));
 
     /* unregister with a wrong id leaves the address; the right one removes the broker */
-    rmq_ns_route_unregister(r, "C1", "10.0.0.1:10911", "b1", 1);
+    rmq_ns_route_unregister(r, "C1", "10.0.0.1:10911", "b1", 1, NULL, NULL, 0);
     assert_true(rmq_ns_route_has_topic(r, "TopicTest"));
-    rmq_ns_route_unregister(r, "C1", "10.0.0.1:10911", "b1", 0);
+    rmq_ns_route_unregister(r, "C1", "10.0.0.1:10911", "b1", 0, NULL, NULL, 0);
     assert_false(rmq_ns_route_has_topic(r, "TopicTest"));
     assert_false(rmq_ns_route_has_topic(r, "%RETRY%cg1"));
     rmq_buf_reset(&b);
@@ -594,6 +609,82 @@ static void test_kv_persist(void **state) {
     rmdir(dir);
 }
 
+/* A registration from conn with remote address peer; returns the route's answer. */
+static rmq_err_t reg_from(rmq_ns_route_t *r, const char *name, const char *addr, int64_t id,
+                          void *conn, const char *peer, uint64_t now, rmq_ns_reg_result_t *res) {
+    rmq_ns_reg_body_t body;
+    decode_ok(body1("T", 4, 6, 1), &body);
+    rmq_ns_reg_t rg = {.cluster = "C",
+                       .broker_name = name,
+                       .broker_addr = addr,
+                       .ha_addr = "",
+                       .broker_id = id,
+                       .body = &body,
+                       .conn = conn,
+                       .peer = peer};
+    rmq_err_t e = rmq_ns_route_register(r, &rg, now, res);
+    rmq_ns_reg_body_fini(&body);
+    return e;
+}
+
+/* A live registration is changed only by its own connection or host until it goes. */
+static void test_registration_owner(void **state) {
+    rmq_ns_route_t *r = rmq_ns_route_new();
+    rmq_ns_reg_result_t res;
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    assert_int_equal(reg_from(r, "b1", "10.0.0.1:10911", 0, &CONN_A, "10.0.0.1:40000", 1000, &res),
+                     RMQ_OK);
+    /* another host claims (C, b1, 0) with its own address: refused, route unchanged */
+    assert_int_equal(reg_from(r, "b1", "10.0.0.9:10911", 0, &CONN_B, "10.0.0.9:40001", 2000, &res),
+                     RMQ_ERR_NO_PERMISSION);
+    assert_non_null(strstr(res.why, "10.0.0.1:10911"));
+    assert_non_null(strstr(route(r, "T", false, &b), "{0:\"10.0.0.1:10911\"}"));
+    assert_int_equal(rmq_ns_route_live_count(r), 1);
+    /* ... or claims the live address itself from another host: refused too */
+    assert_int_equal(reg_from(r, "b1", "10.0.0.1:10911", 0, &CONN_B, "10.0.0.9:40001", 2000, &res),
+                     RMQ_ERR_NO_PERMISSION);
+    /* an anonymous unregister from another host: refused, broker still routed */
+    rmq_ns_who_t stranger = {.conn = &CONN_B, .peer = "10.0.0.9:40001"};
+    char why[384];
+    assert_int_equal(
+        rmq_ns_route_unregister(r, "C", "10.0.0.1:10911", "b1", 0, &stranger, why, sizeof why),
+        RMQ_ERR_NO_PERMISSION);
+    assert_non_null(strstr(why, "unregister refused"));
+    assert_true(rmq_ns_route_has_topic(r, "T"));
+    /* the same host over a new connection (a broker restarting): allowed at once */
+    assert_int_equal(reg_from(r, "b1", "10.0.0.1:10911", 0, &CONN_C, "10.0.0.1:40002", 3000, &res),
+                     RMQ_OK);
+    /* the old connection closing no longer takes the registration with it */
+    assert_int_equal(rmq_ns_route_conn_closed(r, &CONN_A, "10.0.0.1:40000"), 0);
+    assert_true(rmq_ns_route_has_topic(r, "T"));
+    /* an admin-signed request (ACL) may change it */
+    rmq_ns_who_t admin = {.conn = &CONN_B, .peer = "10.0.0.9:40001", .admin = true};
+    assert_true(rmq_ns_may_change(&admin, &CONN_C, "10.0.0.1"));
+    assert_false(rmq_ns_may_change(&stranger, &CONN_C, "10.0.0.1"));
+    /* its own connection unregisters it; then another host may take the name */
+    rmq_ns_who_t owner = {.conn = &CONN_C, .peer = "10.0.0.1:40002"};
+    assert_int_equal(rmq_ns_route_unregister(r, "C", "10.0.0.1:10911", "b1", 0, &owner, NULL, 0),
+                     RMQ_OK);
+    assert_false(rmq_ns_route_has_topic(r, "T"));
+    assert_int_equal(reg_from(r, "b1", "10.0.0.9:10911", 0, &CONN_B, "10.0.0.9:40001", 4000, &res),
+                     RMQ_OK);
+    assert_non_null(strstr(route(r, "T", false, &b), "{0:\"10.0.0.9:10911\"}"));
+    /* once the holder expires (120 s silent), the name is free for another host */
+    assert_int_equal(reg_from(r, "b1", "10.0.0.1:10911", 0, &CONN_A, "10.0.0.1:40003", 5000, &res),
+                     RMQ_ERR_NO_PERMISSION);
+    assert_int_equal(rmq_ns_route_scan(r, 124001, 120000, NULL, NULL), 1);
+    assert_int_equal(
+        reg_from(r, "b1", "10.0.0.1:10911", 0, &CONN_A, "10.0.0.1:40003", 125000, &res), RMQ_OK);
+    /* a slave (another id) from another host is a different registration */
+    assert_int_equal(
+        reg_from(r, "b1", "10.0.0.2:10911", 1, &CONN_B, "10.0.0.2:40004", 125000, &res), RMQ_OK);
+    assert_non_null(
+        strstr(route(r, "T", false, &b), "{0:\"10.0.0.1:10911\",1:\"10.0.0.2:10911\"}"));
+    rmq_buf_fini(&b);
+    rmq_ns_route_destroy(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_body_decode),        cmocka_unit_test(test_body_compressed),
@@ -603,6 +694,7 @@ int main(void) {
         cmocka_unit_test(test_conn_close),         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_register_topic),     cmocka_unit_test(test_unregister_delete_perm),
         cmocka_unit_test(test_route_json_details), cmocka_unit_test(test_kv_persist),
+        cmocka_unit_test(test_registration_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

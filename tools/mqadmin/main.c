@@ -117,6 +117,8 @@ static const cmd_t cmds[] = {
      adm_cmd_get_broker_config,
      {O('b', "brokerAddr", 1, 0, "get which broker"),
       O('c', "clusterName", 1, 0, "get which cluster")}},
+    {"queryDlqMsg", "List the dead letters (%DLQ%<group>) of a consumer group", adm_cmd_query_dlq_msg, {O('g', "consumerGroup", 1, 1, "consumer group name"), O('i', "msgId", 1, 0, "only this msgId or offsetMsgId"), O('c', "maxNum", 1, 0, "at most this many, default 1000")}},
+    {"resendDlqMsg", "Resend dead letters of a group to their original topic", adm_cmd_resend_dlq_msg, {O('g', "consumerGroup", 1, 1, "consumer group name"), O('i', "msgId", 1, 0, "only this msgId or offsetMsgId"), O('c', "maxNum", 1, 0, "at most this many, default 1000")}},
 };
 #undef O
 /* clang-format on */

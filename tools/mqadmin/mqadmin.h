@@ -125,4 +125,9 @@ int adm_consume_directly(ctx_t *c, const char *ids);
 int adm_cmd_update_broker_config(ctx_t *c);
 int adm_cmd_get_broker_config(ctx_t *c);
 
+/* ---- dlq.c ------------------------------------------------------------------------------- */
+
+int adm_cmd_query_dlq_msg(ctx_t *c);
+int adm_cmd_resend_dlq_msg(ctx_t *c);
+
 #endif
