@@ -4,11 +4,18 @@
 #   rtt (raw request/response rate, one connection, sync)   producer sync 1 thread
 #   producer sync 32 threads   producer async, 256 outstanding   producer batches of 32
 #   consumer draining a 1,000,000-message backlog
+#   e2e: send -> listener latency at 1,000 and 5,000 msgs/s (producer and push consumer in one
+#        mqbench, sends paced by the clock)
 # then print every [Complete] line and each rate as a ratio to the rtt rate of the same run.
+# Before the brokers start, rawbench measures the raw loopback request -> ack limit of the host
+# (a bare libuv server, 1 KiB requests, 32-byte acks, window 1 and window 256); every rate is
+# also printed as a ratio to those two, and the e2e percentiles as multiples of the raw
+# window-1 round trip's same percentile.
 # Only the processes this script started are stopped (by pid).
 #
 # Usage: tools/bench.sh [bin-dir]          (default: build/bin of this repo)
 # Env:   BENCH_SECONDS (10) per producer run, BENCH_BACKLOG (1000000), BENCH_SIZE (1024),
+#        BENCH_E2E_SECONDS (20) per e2e rate, BENCH_E2E_RATES ("1000 5000"),
 #        BENCH_PIN=1 pins broker+NameServer to CPU 0 and mqbench to CPU 1 with taskset.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +23,9 @@ bin=${1:-$here/build/bin}
 secs=${BENCH_SECONDS:-10}
 backlog=${BENCH_BACKLOG:-1000000}
 size=${BENCH_SIZE:-1024}
-for b in mqnamesrv mqbroker mqadmin mqbench; do
+e2e_secs=${BENCH_E2E_SECONDS:-20}
+e2e_rates=${BENCH_E2E_RATES:-1000 5000}
+for b in mqnamesrv mqbroker mqadmin mqbench rawbench; do
   [ -x "$bin/$b" ] || { echo "bench.sh: $bin/$b not found (build first or pass the bin dir)" >&2; exit 1; }
 done
 
@@ -59,6 +68,23 @@ echo "body: $size bytes, producer runs: ${secs}s each, backlog: $backlog message
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 summary=()
+e2e_summary=()
+
+field() { # field LINE NAME -> number after "NAME: "
+  printf '%s\n' "$1" | sed -n "s/.*$2: \([0-9.]*\).*/\1/p"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+
+echo
+echo "==== raw loopback request -> ack limit (rawbench: libuv server, no rmq code)"
+raw() { # raw WINDOW -> [Complete] line in $LAST
+  echo "-- rawbench window $1: rawbench --window $1 --size $size --seconds 5"
+  LAST=$($cli_pin "$bin/rawbench" --window "$1" --size "$size" --seconds 5 2>&1 | grep '^\[Complete\]')
+  echo "$LAST"
+}
+raw 1; raw1_line=$LAST; raw1=$(field "$raw1_line" "TPS")
+raw1_p50=$(field "$raw1_line" "p50(ms)"); raw1_p99=$(field "$raw1_line" "p99(ms)")
+raw 256; raw256_line=$LAST; raw256=$(field "$raw256_line" "TPS")
 
 start_cluster() { # $1 = flush type
   local d; d=$(mktemp -d /tmp/rmq-bench.XXXXXX); dirs+=("$d")
@@ -77,7 +103,7 @@ start_cluster() { # $1 = flush type
   NS=127.0.0.1:$nsp
   BROKER=127.0.0.1:$bp
   echo "NameServer $NS (pid ${pids[-2]}), broker $BROKER (pid ${pids[-1]}), $1, store $d/broker/store"
-  for t in BenchTopic BenchBacklog; do
+  for t in BenchTopic BenchBacklog BenchE2E; do
     for _ in $(seq 1 50); do
       "$bin/mqadmin" updateTopic -n "$NS" -c BenchCluster -t "$t" -r 8 -w 8 >/dev/null 2>&1 && break
       sleep 0.2
@@ -100,38 +126,44 @@ run() {
   echo "$LAST"
   [ $rc -eq 0 ] || echo "   (exit status $rc)"
 }
-field() { # field LINE NAME -> number after "NAME: "
-  printf '%s\n' "$1" | sed -n "s/.*$2: \([0-9.]*\).*/\1/p"
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
-
 for mode in ASYNC_FLUSH SYNC_FLUSH; do
   echo
   echo "==== $mode"
   start_cluster "$mode"
   run "rtt (GET_MAX_OFFSET, 1 connection, sync)" rtt -t BenchTopic --seconds 5
   rtt_line=$LAST; rtt=$(field "$rtt_line" "RTT TPS")
-  summary+=("$mode|rtt, 1 connection sync|$rtt|$(field "$rtt_line" "p50(ms)")|$(field "$rtt_line" "p99(ms)")|1.000")
+  summary+=("$mode|rtt, 1 connection sync|$rtt|$(field "$rtt_line" "p50(ms)")|$(field "$rtt_line" "p99(ms)")|1.000|$(ratio "$rtt" "$raw1")|$(ratio "$rtt" "$raw256")")
   run "producer sync, 1 thread" producer -t BenchTopic -w 1 -s "$size" --seconds "$secs"
-  summary+=("$mode|producer sync, 1 thread|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")")
+  summary+=("$mode|producer sync, 1 thread|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")|$(ratio "$(field "$LAST" "Send TPS")" "$raw1")|$(ratio "$(field "$LAST" "Send TPS")" "$raw256")")
   run "producer sync, 32 threads" producer -t BenchTopic -w 32 -s "$size" --seconds "$secs"
-  summary+=("$mode|producer sync, 32 threads|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")")
+  summary+=("$mode|producer sync, 32 threads|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")|$(ratio "$(field "$LAST" "Send TPS")" "$raw1")|$(ratio "$(field "$LAST" "Send TPS")" "$raw256")")
   run "producer async, window 256" producer -t BenchTopic -w 1 -y --window 256 -s "$size" --seconds "$secs"
-  summary+=("$mode|producer async, 256 outstanding|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")")
+  summary+=("$mode|producer async, 256 outstanding|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")|$(ratio "$(field "$LAST" "Send TPS")" "$raw1")|$(ratio "$(field "$LAST" "Send TPS")" "$raw256")")
   run "producer batch 32, 4 threads" producer -t BenchTopic -w 4 -b 32 -s "$size" --seconds "$secs"
-  summary+=("$mode|producer batch 32 (4 threads sync)|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")")
+  summary+=("$mode|producer batch 32 (4 threads sync)|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")|$(ratio "$(field "$LAST" "Send TPS")" "$raw1")|$(ratio "$(field "$LAST" "Send TPS")" "$raw256")")
   run "backlog fill ($backlog messages, batches of 32)" producer -t BenchBacklog -w 4 -b 32 -s "$size" -q "$backlog"
   run "consumer draining the backlog" consumer -t BenchBacklog -g bench_drain_$mode -w 20 -b 32 -q "$backlog" --seconds 300
-  summary+=("$mode|consumer drain $backlog (batch 32)|$(field "$LAST" "Consume TPS")|-|p99 B2C $(field "$LAST" "p99 B2C RT(ms)")|$(ratio "$(field "$LAST" "Consume TPS")" "$rtt")")
+  summary+=("$mode|consumer drain $backlog (batch 32)|$(field "$LAST" "Consume TPS")|-|p99 B2C $(field "$LAST" "p99 B2C RT(ms)")|$(ratio "$(field "$LAST" "Consume TPS")" "$rtt")|$(ratio "$(field "$LAST" "Consume TPS")" "$raw1")|$(ratio "$(field "$LAST" "Consume TPS")" "$raw256")")
+  for r in $e2e_rates; do
+    run "e2e at $r msgs/s for ${e2e_secs}s" e2e -t BenchE2E -w 20 -s "$size" --rate "$r" --seconds "$e2e_secs"
+    e2e_summary+=("$mode|$r|$(field "$LAST" "Pub rate")|$(field "$LAST" "Cons rate")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(field "$LAST" "p999(ms)")|$(field "$LAST" "Max(ms)")|$(ratio "$(field "$LAST" "p50(ms)")" "$raw1_p50")|$(ratio "$(field "$LAST" "p99(ms)")" "$raw1_p99")|$(field "$LAST" "Missing")")
+  done
   echo "broker log ERROR lines: $(cat "${dirs[-1]}"/broker/broker.out "${dirs[-1]}"/broker/store/*.log 2>/dev/null | grep -c ' ERROR ')"
   cleanup
 done
 
 echo
-echo "==== summary (msgs/s; ratio = rate / rtt rate of the same flush mode; $placement)"
-printf '%-12s %-38s %12s %10s %16s %8s\n' "#Flush" "#Run" "#TPS" "#p50(ms)" "#p99(ms)" "#xRTT"
+echo "==== raw limit (rawbench, same run): window 1: $raw1 req/s (p50 $raw1_p50 ms, p99 $raw1_p99 ms); window 256: $raw256 req/s"
+echo "==== summary (msgs/s; xRTT = rate / rtt rate of the same flush mode; xRaw1 / xRaw256 = rate / raw window-1 / window-256 rate; $placement)"
+printf '%-12s %-38s %12s %10s %16s %8s %8s %8s\n' "#Flush" "#Run" "#TPS" "#p50(ms)" "#p99(ms)" "#xRTT" "#xRaw1" "#xRaw256"
 for s in "${summary[@]}"; do
-  IFS='|' read -r m n t p50 p99 r <<< "$s"
-  printf '%-12s %-38s %12s %10s %16s %8s\n' "$m" "$n" "$t" "$p50" "$p99" "$r"
+  IFS='|' read -r m n t p50 p99 r r1 r256 <<< "$s"
+  printf '%-12s %-38s %12s %10s %16s %8s %8s %8s\n' "$m" "$n" "$t" "$p50" "$p99" "$r" "$r1" "$r256"
+done
+echo "==== end to end, send -> listener (ms; p50/p99 xRaw1 = multiple of the raw window-1 round trip's p50/p99)"
+printf '%-12s %8s %8s %8s %9s %9s %9s %9s %10s %10s %8s\n' "#Flush" "#Rate" "#Pub" "#Cons" "#p50" "#p99" "#p99.9" "#max" "#p50xRaw1" "#p99xRaw1" "#Missing"
+for s in "${e2e_summary[@]}"; do
+  IFS='|' read -r m r pub cons p50 p99 p999 mx x50 x99 miss <<< "$s"
+  printf '%-12s %8s %8s %8s %9s %9s %9s %9s %10s %10s %8s\n' "$m" "$r" "$pub" "$cons" "$p50" "$p99" "$p999" "$mx" "$x50" "$x99" "$miss"
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,5 +1,6 @@
 /* mqbench: producer / consumer benchmarks with RocketMQ's benchmark flags (operations.md 8),
- * plus `rtt`, the raw request/response rate of one connection, to compare against.
+ * plus `rtt`, the raw request/response rate of one connection, to compare against, and `e2e`,
+ * send -> listener latency at a fixed rate (OpenMessaging Benchmark style).
  *
  * Output: one "Current Time: ..." line a second and one "[Complete] ..." line at the end with
  * percentiles from per-thread log-bucket histograms. Exit 0 on a clean run (no failures and,
@@ -14,6 +15,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "client/admin_internal.h"
 #include "common/log.h"
@@ -111,6 +115,8 @@ static const rmq_tool_opt_t k_opts[] = {
     {0, "broker", true, false, "rtt: broker address (default: the master of the topic)"},
     {0, "propMod", true, false, "producer: property n = sequence mod this on every message"},
     {0, "sql", true, false, "consumer: SQL92 subscription (broker needs enablePropertyFilter)"},
+    {0, "rate", true, false, "e2e: messages per second, sent on a clock schedule (1000)"},
+    {0, "warmup", true, false, "e2e: seconds at the rate before measuring (1)"},
     {0, "ak", true, false, "ACL accessKey (default: $ROCKETMQ_HOME/conf/tools.yml)"},
     {0, "sk", true, false, "ACL secretKey (with -ak)"},
     {'h', "help", false, false, "help"},
@@ -119,7 +125,7 @@ static const rmq_tool_opt_t k_opts[] = {
 
 typedef struct {
     const char *ns, *topic, *group, *from, *broker, *sql;
-    int threads, size, batch, window, seconds, prop_mod;
+    int threads, size, batch, window, seconds, prop_mod, rate, warmup;
     long long total;
     bool async, keys, fault;
 } bench_cfg_t;
@@ -587,10 +593,261 @@ static int run_rtt(bench_cfg_t *cfg) {
     return failed ? 1 : 0;
 }
 
+/* ---- e2e -------------------------------------------------------------------------------- */
+
+/* End to end at a fixed rate, as OpenMessaging Benchmark measures it: one sender thread sends
+ * message i at t0 + i / rate by the clock (async, so a slow reply does not shift the schedule;
+ * a sender that falls behind catches up at once and the lag is reported), a push consumer in
+ * the same process records now - send time in its listener. Every message carries its send
+ * time (CLOCK_MONOTONIC ns, valid because both ends are this process), its number and this
+ * run's id as properties; messages of other runs on the topic are ignored. Before the measured
+ * part, probes go out every 50 ms until the consumer gets one (it has its queues), then
+ * --warmup seconds at the rate that are not recorded. */
+#define E2E_RUN "e2eRun"
+#define E2E_TS "e2eNs"
+#define E2E_SEQ "e2eSeq"
+
+static struct {
+    bench_cfg_t *cfg;
+    char run_id[32];
+    long long n;           /* measured messages: rate * seconds */
+    _Atomic uint8_t *seen; /* per measured message: received at least once */
+    _Atomic uint64_t got, dups, probes, other;
+    _Atomic uint64_t send_failed; /* async callbacks with an error */
+    _Atomic uint64_t first_rx_ns, last_rx_ns;
+    _Atomic int outstanding;
+} E;
+
+static rmq_consume_status_t on_e2e(rmq_push_consumer_t *pc, const rmq_mq_t *mq,
+                                   rmq_msg_t *const *msgs, size_t n, void *op) {
+    (void)pc;
+    (void)mq;
+    (void)op;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t = now_ns();
+        const char *run = rmq_msg_property(msgs[i], E2E_RUN);
+        const char *ts = rmq_msg_property(msgs[i], E2E_TS);
+        const char *seq = rmq_msg_property(msgs[i], E2E_SEQ);
+        if (!run || strcmp(run, E.run_id) || !ts || !seq) {
+            atomic_fetch_add(&E.other, 1);
+            continue;
+        }
+        long long s = strtoll(seq, NULL, 10);
+        if (s < 0) { /* probe or warm-up */
+            atomic_fetch_add(&E.probes, 1);
+            continue;
+        }
+        if (s >= E.n) {
+            atomic_fetch_add(&E.other, 1);
+            continue;
+        }
+        if (atomic_exchange(&E.seen[s], 1)) {
+            atomic_fetch_add(&E.dups, 1);
+            continue;
+        }
+        uint64_t sent = strtoull(ts, NULL, 10);
+        hist_record(t > sent ? t - sent : 0);
+        uint64_t zero = 0;
+        atomic_compare_exchange_strong(&E.first_rx_ns, &zero, t);
+        atomic_max(&E.last_rx_ns, t);
+        atomic_fetch_add(&E.got, 1);
+    }
+    return RMQ_CONSUME_SUCCESS;
+}
+
+static void on_e2e_sent(rmq_producer_t *p, rmq_err_t e, const rmq_send_result_t *r, void *op) {
+    (void)p;
+    (void)r;
+    (void)op;
+    if (e != RMQ_OK) atomic_fetch_add(&E.send_failed, 1);
+    atomic_fetch_sub(&E.outstanding, 1);
+}
+
+static void sleep_until(uint64_t t_ns) {
+    struct timespec ts = {(time_t)(t_ns / 1000000000ULL), (long)(t_ns % 1000000000ULL)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR && !g_stop) {
+    }
+}
+
+/* Send one message numbered seq (< 0: not measured) stamped with the time of the call; false
+ * when it was not submitted. Waits while the window is full (counted as lag by the caller). */
+static bool e2e_send(rmq_producer_t *p, const uint8_t *body, long long seq) {
+    while (atomic_load(&E.outstanding) >= E.cfg->window && !g_stop) {
+        struct timespec ts = {0, 20000};
+        nanosleep(&ts, NULL);
+    }
+    rmq_msg_t *m = rmq_msg_new(E.cfg->topic, NULL, NULL, body, (size_t)E.cfg->size, 0);
+    if (!m) return false;
+    char v[32];
+    rmq_msg_set_property(m, E2E_RUN, E.run_id);
+    snprintf(v, sizeof v, "%lld", seq);
+    rmq_msg_set_property(m, E2E_SEQ, v);
+    atomic_fetch_add(&E.outstanding, 1);
+    snprintf(v, sizeof v, "%llu", (unsigned long long)now_ns());
+    rmq_msg_set_property(m, E2E_TS, v);
+    rmq_err_t e = rmq_send_async(p, m, on_e2e_sent, NULL);
+    rmq_msg_destroy(m);
+    if (e != RMQ_OK) {
+        atomic_fetch_sub(&E.outstanding, 1);
+        return false;
+    }
+    return true;
+}
+
+static int run_e2e(bench_cfg_t *cfg) {
+    E.cfg = cfg;
+    if (cfg->seconds <= 0) cfg->seconds = 10;
+    E.n = (long long)cfg->rate * cfg->seconds;
+    E.seen = calloc((size_t)E.n, sizeof *E.seen);
+    uint8_t *body = malloc((size_t)cfg->size);
+    if (!E.seen || !body) {
+        free(body);
+        return fail("e2e", "out of memory for %lld messages", E.n);
+    }
+    for (int i = 0; i < cfg->size; i++) body[i] = (uint8_t)('a' + i % 26);
+    snprintf(E.run_id, sizeof E.run_id, "%ld-%lld", (long)getpid(), (long long)wall_ms());
+#ifdef __linux__
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* 50 us default slack would blur the schedule */
+#endif
+    int rc = 1;
+    rmq_producer_t *p = NULL;
+    rmq_push_consumer_t *pc = NULL;
+    char err[256], buf[64], group[128];
+    /* consumer: from a second before now, so nothing of this run can be skipped however late
+     * the rebalance comes; older messages are ignored by run id */
+    rmq_conf_t *cc = rmq_tool_conf_new(cfg->ns);
+    if (cfg->group)
+        snprintf(group, sizeof group, "%s", cfg->group);
+    else
+        snprintf(group, sizeof group, "benchmark_e2e_%ld", (long)(wall_ms() % 100000000));
+    rmq_conf_set(cc, "consumerGroup", group, err, sizeof err);
+    rmq_conf_set(cc, "consumeFromWhere", "CONSUME_FROM_TIMESTAMP", err, sizeof err);
+    snprintf(buf, sizeof buf, "%lld", (long long)wall_ms() - 1000);
+    rmq_conf_set(cc, "consumeTimestamp", buf, err, sizeof err);
+    snprintf(buf, sizeof buf, "%d", cfg->threads);
+    rmq_conf_set(cc, "consumeThreadMin", buf, err, sizeof err);
+    rmq_conf_set(cc, "consumeThreadMax", buf, err, sizeof err);
+    snprintf(buf, sizeof buf, "%d", cfg->batch > 0 ? cfg->batch : 1);
+    rmq_conf_set(cc, "consumeMessageBatchMaxSize", buf, err, sizeof err);
+    pc = rmq_push_consumer_new(cc, err, sizeof err);
+    if (!pc) {
+        rmq_conf_destroy(cc);
+        fail("e2e", "cannot create the consumer: %s", err);
+        goto out;
+    }
+    rmq_err_t e = rmq_push_consumer_subscribe(pc, cfg->topic, "*");
+    if (e == RMQ_OK) e = rmq_push_consumer_set_listener(pc, RMQ_LISTEN_CONCURRENTLY, on_e2e, NULL);
+    if (e == RMQ_OK) e = rmq_push_consumer_start(pc);
+    if (e != RMQ_OK) {
+        fail("e2e", "cannot start the consumer: %s", rmq_strerror(e));
+        goto out;
+    }
+    rmq_conf_t *pcf = rmq_tool_conf_new(cfg->ns);
+    rmq_conf_set(pcf, "producerGroup", "benchmark_e2e_producer", err, sizeof err);
+    rmq_conf_set(pcf, "compressMsgBodyOverHowmuch", "1000000000", err, sizeof err);
+    p = rmq_producer_new(pcf, err, sizeof err);
+    if (!p) {
+        rmq_conf_destroy(pcf);
+        fail("e2e", "cannot start the producer: %s", err);
+        goto out;
+    }
+    printf("topic: %s group: %s rate: %d msgs/s seconds: %d warmup: %d messageSize: %d "
+           "consumer threads: %d batchSize: %d window: %d\n",
+           cfg->topic, group, cfg->rate, cfg->seconds, cfg->warmup, cfg->size, cfg->threads,
+           cfg->batch > 0 ? cfg->batch : 1, cfg->window);
+    fflush(stdout);
+    /* probes until the consumer has its queues (60 s at most) */
+    uint64_t pt0 = now_ns();
+    while (atomic_load(&E.probes) == 0 && !g_stop) {
+        if (now_ns() - pt0 > 60000000000ULL) {
+            fail("e2e", "the consumer received nothing in 60 s (topic %s routable?)", cfg->topic);
+            goto out;
+        }
+        e2e_send(p, body, -1);
+        sleep_until(now_ns() + 50000000ULL);
+    }
+    uint64_t period = 1000000000ULL / (uint64_t)cfg->rate;
+    long long nwarm = (long long)cfg->rate * cfg->warmup;
+    uint64_t t0 = now_ns() + 1000000; /* first send in 1 ms */
+    for (long long i = 0; i < nwarm && !g_stop; i++) {
+        sleep_until(t0 + (uint64_t)((double)i * 1e9 / (double)cfg->rate));
+        e2e_send(p, body, -1);
+    }
+    /* the measured part */
+    t0 = now_ns() + 1000000;
+    uint64_t max_lag = 0, last_print = t0;
+    long long sent = 0, last_sent = 0, not_sent = 0;
+    uint64_t last_got = 0;
+    for (long long i = 0; i < E.n && !g_stop; i++) {
+        uint64_t due = t0 + (uint64_t)((double)i * 1e9 / (double)cfg->rate);
+        uint64_t t = now_ns();
+        if (t < due)
+            sleep_until(due);
+        else if (t - due > max_lag)
+            max_lag = t - due;
+        if (e2e_send(p, body, i))
+            sent++;
+        else
+            not_sent++;
+        t = now_ns();
+        if (t - last_print >= 1000000000ULL) {
+            uint64_t got = atomic_load(&E.got);
+            char now[40];
+            fmt_now(now, sizeof now);
+            printf("Current Time: %s | Pub rate: %.0f | Cons rate: %.0f | Send Failed: %llu\n", now,
+                   (double)(sent - last_sent) * 1e9 / (double)(t - last_print),
+                   (double)(got - last_got) * 1e9 / (double)(t - last_print),
+                   (unsigned long long)(atomic_load(&E.send_failed) + (uint64_t)not_sent));
+            fflush(stdout);
+            last_print = t;
+            last_sent = sent;
+            last_got = got;
+        }
+    }
+    uint64_t t_last_send = now_ns();
+    /* wait for what was sent (30 s at most after the last send callback) */
+    uint64_t w0 = now_ns();
+    while (!g_stop && now_ns() - w0 < 30000000000ULL &&
+           (atomic_load(&E.outstanding) > 0 ||
+            atomic_load(&E.got) + atomic_load(&E.send_failed) < (uint64_t)sent)) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    rmq_producer_destroy(p);
+    p = NULL;
+    rmq_push_consumer_destroy(pc);
+    pc = NULL;
+    rmq_hist_t h;
+    hist_merged(&h);
+    uint64_t got = atomic_load(&E.got), cbf = atomic_load(&E.send_failed);
+    uint64_t sf = cbf + (uint64_t)not_sent;
+    /* rates over the span of n messages: first to last plus one period */
+    double pub_secs = (double)(t_last_send - t0 + period) / 1e9;
+    uint64_t f = atomic_load(&E.first_rx_ns), l = atomic_load(&E.last_rx_ns);
+    double cons_secs = l > f ? (double)(l - f + period) / 1e9 : 0;
+    long long lost = (long long)sent - (long long)cbf - (long long)got;
+    printf("[Complete] E2E Total: %llu | Target Rate: %d | Pub rate: %.0f | Cons rate: %.0f | "
+           "p50(ms): %.3f | p99(ms): %.3f | p999(ms): %.3f | Max(ms): %.3f | Avg(ms): %.3f | "
+           "Max send lag(ms): %.3f | Send Failed: %llu | Missing: %lld | Duplicates: %llu\n",
+           (unsigned long long)got, cfg->rate, pub_secs > 0 ? (double)sent / pub_secs : 0.0,
+           cons_secs > 0 ? (double)got / cons_secs : 0.0, rmq_hist_quantile(&h, 0.50) / 1e6,
+           rmq_hist_quantile(&h, 0.99) / 1e6, rmq_hist_quantile(&h, 0.999) / 1e6,
+           (double)h.max / 1e6, rmq_hist_mean(&h) / 1e6, (double)max_lag / 1e6,
+           (unsigned long long)sf, lost > 0 ? lost : 0, (unsigned long long)atomic_load(&E.dups));
+    fflush(stdout);
+    rc = (sf == 0 && got == (uint64_t)E.n) ? 0 : 1;
+out:
+    if (p) rmq_producer_destroy(p);
+    if (pc) rmq_push_consumer_destroy(pc);
+    free(body);
+    free(E.seen);
+    return rc;
+}
+
 /* ---- main -------------------------------------------------------------------------------- */
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: mqbench producer|consumer|rtt [options]\n");
+    fprintf(f, "usage: mqbench producer|consumer|rtt|e2e [options]\n");
     for (int i = 0; i < NOPTS; i++) {
         char left[48];
         if (k_opts[i].s)
@@ -642,8 +899,9 @@ int main(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     const char *mode = argv[1];
-    if (strcmp(mode, "producer") && strcmp(mode, "consumer") && strcmp(mode, "rtt"))
-        return fail(mode, "unknown mode (producer, consumer or rtt)");
+    if (strcmp(mode, "producer") && strcmp(mode, "consumer") && strcmp(mode, "rtt") &&
+        strcmp(mode, "e2e"))
+        return fail(mode, "unknown mode (producer, consumer, rtt or e2e)");
     rmq_tool_args_t a;
     char err[256];
     if (rmq_tool_parse(k_opts, NOPTS, argc - 2, argv + 2, &a, err, sizeof err))
@@ -657,9 +915,9 @@ int main(int argc, char **argv) {
                             rmq_tool_get(k_opts, NOPTS, &a, 0, "sk"), err, sizeof err))
         return fail(mode, "%s", err);
     bench_cfg_t cfg = {0};
-    bool cons = strcmp(mode, "consumer") == 0;
+    bool cons = strcmp(mode, "consumer") == 0, e2e = strcmp(mode, "e2e") == 0;
     long long v;
-    if (int_opt(&a, 'w', NULL, cons ? 20 : 64, 1, &v, mode)) return 1;
+    if (int_opt(&a, 'w', NULL, cons || e2e ? 20 : 64, 1, &v, mode)) return 1;
     cfg.threads = (int)v;
     if (int_opt(&a, 's', NULL, 1024, 1, &v, mode)) return 1;
     cfg.size = (int)v;
@@ -673,6 +931,11 @@ int main(int argc, char **argv) {
     cfg.seconds = (int)v;
     if (int_opt(&a, 0, "propMod", 0, 0, &v, mode)) return 1;
     cfg.prop_mod = (int)v;
+    if (int_opt(&a, 0, "rate", 1000, 1, &v, mode)) return 1;
+    if (v > 10000000) return fail(mode, "--rate %lld is above 10000000", v);
+    cfg.rate = (int)v;
+    if (int_opt(&a, 0, "warmup", 1, 0, &v, mode)) return 1;
+    cfg.warmup = (int)v;
     cfg.sql = rmq_tool_get(k_opts, NOPTS, &a, 0, "sql");
     cfg.async = rmq_tool_get(k_opts, NOPTS, &a, 'y', NULL) != NULL;
     cfg.keys = rmq_tool_get(k_opts, NOPTS, &a, 'k', NULL) != NULL;
@@ -694,5 +957,6 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     if (strcmp(mode, "producer") == 0) return run_producer(&cfg);
     if (cons) return run_consumer(&cfg);
+    if (e2e) return run_e2e(&cfg);
     return run_rtt(&cfg);
 }

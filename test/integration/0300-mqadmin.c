@@ -465,6 +465,31 @@ static void test_mqbench(void **st) {
     free(out);
     free(err);
 
+    /* end to end at a fixed rate: every one of rate x seconds messages reaches the listener
+     * once (the count is exact on a healthy run; 2 % slack as the brief allows) */
+    rc = run(&out, &err, "%s e2e -n %s -t Bench0300 --rate 200 --seconds 3", mqbench, ns.addr);
+    if (rc != 0) fprintf(stderr, "e2e rc %d: %s\n%s\n", rc, err, out);
+    assert_int_equal(rc, 0);
+    line = strstr(out, "[Complete] E2E Total: ");
+    assert_non_null(line);
+    double total = field(line, "E2E Total: ");
+    assert_true(total >= 588 && total <= 612);
+    assert_int_equal((int)field(line, "Target Rate: "), 200);
+    assert_true(field(line, "Pub rate: ") > 0);
+    assert_true(field(line, "p99(ms): ") >= field(line, "p50(ms): "));
+    assert_true(field(line, "Max(ms): ") >= field(line, "p999(ms): "));
+    assert_int_equal((int)field(line, "Send Failed: "), 0);
+    assert_int_equal((int)field(line, "Missing: "), 0);
+    assert_int_equal((int)field(line, "Duplicates: "), 0);
+    free(out);
+    free(err);
+
+    rc = run(&out, &err, "%s e2e -n %s -t Bench0300 --rate 0", mqbench, ns.addr);
+    assert_int_not_equal(rc, 0);
+    assert_non_null(strstr(err, "--rate needs a number"));
+    free(out);
+    free(err);
+
     rc = run(&out, &err, "%s producer -n %s --bogus", mqbench, ns.addr);
     assert_int_not_equal(rc, 0);
     assert_int_equal(count_lines(err), 1);
