@@ -105,6 +105,7 @@ struct rmq_rem_ctx_s {
     const rmq_rem_ctx_ops_t *ops;
     void *owner;
     size_t max_frame;
+    bool borrow_bodies; /* request bodies are slices of rbuf (rmq_rem_server_borrow_bodies) */
     int idle_ms;
     char name[32];
     const rmq_logger_t *log; /* the owner's sink (SDK clients) or NULL: the process log */
