@@ -797,10 +797,14 @@ static rmq_rem_cmd_t *send_plain(send_t *s, rmq_store_msg_t *m, const plain_prop
     size_t kept = s->plen - pp->cut_len;
     char cp[300];
     size_t cl = 0;
-    if (cluster && *cluster) {
-        int w = snprintf(cp, sizeof cp, "%s%s%c%s", kept ? "\002" : "", RMQ_PROP_CLUSTER,
-                         RMQ_PROP_NAME_SEP, cluster);
-        cl = (size_t)w; /* a name that does not fit was refused by the caller */
+    if (cluster && *cluster) { /* "[\002]CLUSTER\001name": the caller checked it fits */
+        size_t nl = strlen(cluster);
+        if (kept) cp[cl++] = RMQ_PROP_SEP;
+        memcpy(cp + cl, RMQ_PROP_CLUSTER, sizeof RMQ_PROP_CLUSTER - 1);
+        cl += sizeof RMQ_PROP_CLUSTER - 1;
+        cp[cl++] = RMQ_PROP_NAME_SEP;
+        memcpy(cp + cl, cluster, nl);
+        cl += nl;
     }
     if (kept + cl > MAX_PROPS_LEN) {
         rmq_rem_cmd_destroy(resp);
