@@ -60,6 +60,7 @@ typedef struct {
 } wreq_t;
 
 static void flush_out(rmq_rem_conn_t *c);
+static bool addr_v4(const rmq_rem_conn_t *c, bool peer, uint32_t *ip, uint16_t *port);
 
 /* ------------------------------------------------------------------------ context */
 
@@ -799,6 +800,7 @@ rmq_err_t rmq_rem_conn_start_(rmq_rem_conn_t *c) {
     len = sizeof ss;
     if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         rmq_rem_addr_text_((struct sockaddr *)&ss, c->local, sizeof c->local);
+    c->peer_v4_ok = addr_v4(c, true, &c->peer_ip, &c->peer_port);
     uv_tcp_nodelay(&c->tcp, 1);
     rmq_rem_ctx_t *x = c->ctx;
     c->state = RMQ_REM_CONN_OPEN;
@@ -939,7 +941,10 @@ static bool addr_v4(const rmq_rem_conn_t *c, bool peer, uint32_t *ip, uint16_t *
 }
 
 bool rmq_rem_conn_peer_v4(const rmq_rem_conn_t *c, uint32_t *ip, uint16_t *port) {
-    return addr_v4(c, true, ip, port);
+    if (!c->peer_v4_ok) return addr_v4(c, true, ip, port);
+    if (ip) *ip = c->peer_ip;
+    if (port) *port = c->peer_port;
+    return true;
 }
 bool rmq_rem_conn_local_v4(const rmq_rem_conn_t *c, uint32_t *ip, uint16_t *port) {
     return addr_v4(c, false, ip, port);
