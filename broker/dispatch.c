@@ -238,6 +238,9 @@ static rmq_rem_cmd_t *on_request(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *ar
 }
 
 void rmq_broker_dispatch_attach(rmq_broker_dispatch_t *d, rmq_rem_server_t *s) {
+    /* every handler borrows its request and takes a reference to keep it (ctx.h), so a send's
+     * body can go from the read buffer straight into the CommitLog */
+    rmq_rem_server_borrow_bodies(s, true);
     for (size_t i = 0; i < NROUTES; i++)
         rmq_rem_server_register(s, routes[i].code, on_request, &d->slots[i]);
 }

@@ -271,9 +271,13 @@ static void fill_response(rmq_broker_ctx_t *b, rmq_rem_cmd_t *resp, const rmq_st
     } else {
         rmq_msg_offset_id_encode(id, &b->env.store_host, r->phys_offset);
     }
-    /* the reply's own fields, set once each: one allocation (rmq_rem_cmd_add_fields) */
-    rmq_rem_field_t kv[4];
+    /* the reply's fields (set_region's two first), set once each: one allocation
+     * (rmq_rem_cmd_add_fields) instead of one per field */
+    rmq_rem_field_t kv[6];
     size_t n = 0;
+    const char *region = b->env.cfg->region_id ? b->env.cfg->region_id : "";
+    kv[n++] = (rmq_rem_field_t){RMQ_PROP_MSG_REGION, (char *)region};
+    kv[n++] = (rmq_rem_field_t){RMQ_PROP_TRACE_ON, b->env.cfg->trace_on ? "true" : "false"};
     if (msg_id) kv[n++] = (rmq_rem_field_t){"msgId", (char *)msg_id};
     kv[n++] = (rmq_rem_field_t){"queueId", (char *)i64_text(qid, qid_t)};
     kv[n++] = (rmq_rem_field_t){"queueOffset", (char *)i64_text(r->queue_offset, qoff_t)};
@@ -737,21 +741,118 @@ static rmq_rem_cmd_t *send_one(send_t *s, rmq_store_msg_t *m, rmq_buf_t *pb, rmq
     return put_and_reply(b, s->c, req, resp, m, 1, s->wait, reply_qid, s->props, s->plen);
 }
 
+/* The common send's properties in one pass: when every pair is well formed ("k\001v" pairs joined
+ * by single \002, as a 4.9.1+ client writes them), none asks for a redirection (TRAN_MSG,
+ * DELAY, TIMER_*) and WAIT appears at most once, the stored properties are the sender's bytes
+ * with the WAIT pair cut out and CLUSTER appended (what the filter below would build, byte for
+ * byte), handed to the store in pieces: no second copy. False: take the general path. */
+typedef struct {
+    size_t cut_at, cut_len; /* the WAIT pair and one separator beside it; 0 length: none */
+    bool wait;              /* WAIT is not "false" */
+} plain_props_t;
+
+static bool key_is(const char *k, size_t kl, const char *lit) {
+    return kl == strlen(lit) && memcmp(k, lit, kl) == 0;
+}
+
+static bool plain_props(const char *props, size_t len, plain_props_t *pp) {
+    *pp = (plain_props_t){.wait = true};
+    if (!props || !len) return true;
+    bool seen_wait = false;
+    size_t i = 0;
+    for (;;) {
+        const char *pair = props + i;
+        const char *end = memchr(pair, RMQ_PROP_SEP, len - i);
+        size_t pl = end ? (size_t)(end - pair) : len - i;
+        const char *sep = memchr(pair, RMQ_PROP_NAME_SEP, pl);
+        if (!sep || sep == pair || sep + 1 == pair + pl) return false; /* the filter drops it */
+        size_t kl = (size_t)(sep - pair);
+        if (key_is(pair, kl, RMQ_PROP_TRAN_MSG) || key_is(pair, kl, RMQ_PROP_DELAY) ||
+            (kl >= 6 && memcmp(pair, "TIMER_", 6) == 0))
+            return false;
+        if (key_is(pair, kl, RMQ_PROP_WAIT)) {
+            if (seen_wait) return false;
+            seen_wait = true;
+            pp->wait = !(pl - kl - 1 == 5 && memcmp(sep + 1, "false", 5) == 0);
+            if (end) { /* the pair and the separator after it */
+                pp->cut_at = i;
+                pp->cut_len = pl + 1;
+            } else { /* the last pair: the separator before it, if any */
+                pp->cut_at = i ? i - 1 : 0;
+                pp->cut_len = len - pp->cut_at;
+            }
+        }
+        if (!end) return true;
+        i += pl + 1;
+        if (i >= len) return false; /* a trailing separator: the filter drops it */
+    }
+}
+
+/* Store one message whose properties plain_props accepted: pieces of the request's bytes plus
+ * CLUSTER (the caller checked the cluster name is short). resp is taken. */
+static rmq_rem_cmd_t *send_plain(send_t *s, rmq_store_msg_t *m, const plain_props_t *pp,
+                                 rmq_rem_cmd_t *resp) {
+    rmq_broker_ctx_t *b = s->b;
+    const char *cluster = b->env.cfg->broker_cluster_name;
+    size_t kept = s->plen - pp->cut_len;
+    char cp[300];
+    size_t cl = 0;
+    if (cluster && *cluster) { /* "[\002]CLUSTER\001name": the caller checked it fits */
+        size_t nl = strlen(cluster);
+        if (kept) cp[cl++] = RMQ_PROP_SEP;
+        memcpy(cp + cl, RMQ_PROP_CLUSTER, sizeof RMQ_PROP_CLUSTER - 1);
+        cl += sizeof RMQ_PROP_CLUSTER - 1;
+        cp[cl++] = RMQ_PROP_NAME_SEP;
+        memcpy(cp + cl, cluster, nl);
+        cl += nl;
+    }
+    if (kept + cl > MAX_PROPS_LEN) {
+        rmq_rem_cmd_destroy(resp);
+        return send_err(b, s->req, RMQ_ERR_MESSAGE_ILLEGAL,
+                        "the properties length %zu is over the limit %d", kept + cl, MAX_PROPS_LEN);
+    }
+    m->topic = s->topic;
+    m->topic_len = strlen(s->topic);
+    m->queue_id = s->qid;
+    m->body = s->req->body;
+    m->body_len = s->req->body_len;
+    m->props = s->props;
+    m->props_len = pp->cut_at;
+    m->props_more[0] = s->props ? s->props + pp->cut_at + pp->cut_len : NULL;
+    m->props_more_len[0] = s->plen - pp->cut_at - pp->cut_len;
+    m->props_more[1] = cp;
+    m->props_more_len[1] = cl;
+    s->count = 1;
+    s->bytes = s->req->body_len;
+    return put_and_reply(b, s->c, s->req, resp, m, 1, s->wait, s->qid, s->props, s->plen);
+}
+
 static rmq_rem_cmd_t *handle_send(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cmd_t *req) {
     send_t s = {.b = b, .c = c, .req = req};
     rmq_rem_cmd_t *out;
     if ((out = send_check(&s)) || (out = send_resolve(&s)) || (out = send_limits_and_dlq(&s)))
         return out;
 
-    /* Properties: drop WAIT (kept for the flush decision), add CLUSTER. */
+    /* Properties: drop WAIT (kept for the flush decision), add CLUSTER; the common case
+     * without a copy (plain_props). */
+    plain_props_t pp;
+    const char *cluster = b->env.cfg->broker_cluster_name;
+    bool plain = !s.h.batch && !s.to_dlq && (!cluster || strlen(cluster) < 200) &&
+                 plain_props(s.props, s.plen, &pp);
     char waitv[16] = "";
-    s.wait = !(s.props && rmq_msg_prop_copy(s.props, s.plen, RMQ_PROP_WAIT, waitv, sizeof waitv) &&
-               !strcmp(waitv, "false"));
+    if (plain)
+        s.wait = pp.wait;
+    else
+        s.wait =
+            !(s.props && rmq_msg_prop_copy(s.props, s.plen, RMQ_PROP_WAIT, waitv, sizeof waitv) &&
+              !strcmp(waitv, "false"));
     static const char *const drop_wait_delay[] = {RMQ_PROP_WAIT, RMQ_PROP_DELAY, NULL};
     rmq_buf_t pb;
     rmq_buf_init(&pb);
-    rmq_msg_prop_filter_keys(&pb, s.props, s.plen, s.to_dlq ? drop_wait_delay : drop_wait);
-    props_add(&pb, RMQ_PROP_CLUSTER, b->env.cfg->broker_cluster_name);
+    if (!plain) {
+        rmq_msg_prop_filter_keys(&pb, s.props, s.plen, s.to_dlq ? drop_wait_delay : drop_wait);
+        props_add(&pb, RMQ_PROP_CLUSTER, b->env.cfg->broker_cluster_name);
+    }
 
     rmq_store_msg_t m = {0};
     m.flag = s.h.flag;
@@ -761,13 +862,15 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_re
     rmq_broker_peer_host(c, &m.born_host);
     m.store_host = b->env.store_host;
     m.reconsume_times = s.h.reconsume_times;
+    /* MSG_REGION and TRACE_ON are added with the reply's other fields (fill_response) */
     rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
     if (!resp) {
         rmq_buf_fini(&pb);
         return NULL;
     }
-    set_region(b, resp);
-    out = s.h.batch ? send_batch(&s, &m, &pb, resp) : send_one(&s, &m, &pb, resp);
+    out = plain       ? send_plain(&s, &m, &pp, resp)
+          : s.h.batch ? send_batch(&s, &m, &pb, resp)
+                      : send_one(&s, &m, &pb, resp);
     rmq_buf_fini(&pb);
     /* stored: answered later (flush or slave wait) or now with a status that follows a put */
     if (b->metrics && s.count &&

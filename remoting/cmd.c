@@ -87,7 +87,7 @@ void rmq_rem_cmd_destroy(rmq_rem_cmd_t *c) {
     free(c->ext);
     free(c->ext_blk);
     free(c->remark);
-    free(c->body);
+    if (!c->body_borrowed) free(c->body);
     free(c);
 }
 
@@ -257,9 +257,20 @@ void rmq_rem_cmd_set_remarkf(rmq_rem_cmd_t *c, const char *fmt, ...) {
 
 static void drop_body(rmq_rem_cmd_t *c) {
     release_iov(c);
-    free(c->body);
+    if (!c->body_borrowed) free(c->body);
+    c->body_borrowed = false;
     c->body = NULL;
     c->body_len = 0;
+}
+
+rmq_err_t rmq_rem_cmd_own_body(rmq_rem_cmd_t *c) {
+    if (!c->body_borrowed) return RMQ_OK;
+    uint8_t *b = malloc(c->body_len);
+    if (b) memcpy(b, c->body, c->body_len);
+    c->body_borrowed = false;
+    c->body = b;
+    if (!b) c->body_len = 0;
+    return b ? RMQ_OK : RMQ_ERR__NOMEM;
 }
 
 void rmq_rem_cmd_set_body(rmq_rem_cmd_t *c, void *body, size_t len) {

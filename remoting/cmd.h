@@ -31,8 +31,11 @@ typedef struct rmq_rem_cmd_s {
     rmq_rem_field_t *ext; /* extFields in insertion order */
     size_t next, ext_cap;
     bool has_ext;  /* emit "extFields" even when empty (a custom header was present) */
-    uint8_t *body; /* owned (malloc), NULL when no body */
+    uint8_t *body; /* owned (malloc), NULL when no body; borrowed when body_borrowed */
     size_t body_len;
+    /* body is a slice of the connection's read buffer (a request decoded by a server that
+     * borrows bodies, rmq_rem_server_borrow_bodies): valid until its handler returns */
+    bool body_borrowed;
     /* zero-copy body: used instead of body when niov > 0 */
     uv_buf_t *iov; /* owned array; slices borrowed */
     size_t niov;
@@ -94,6 +97,9 @@ rmq_err_t rmq_rem_cmd_set_body_copy(rmq_rem_cmd_t *c, const void *body, size_t l
  * release(arg) runs once the frame is written or dropped. */
 rmq_err_t rmq_rem_cmd_set_body_iov(rmq_rem_cmd_t *c, const uv_buf_t *iov, size_t n,
                                    rmq_rem_release_fn release, void *arg);
+/* Make a borrowed body (body_borrowed) the command's own malloc'd copy; no-op otherwise.
+ * RMQ_ERR__NOMEM leaves the command without a body. */
+rmq_err_t rmq_rem_cmd_own_body(rmq_rem_cmd_t *c);
 /* Total body length whichever form it has. */
 size_t rmq_rem_cmd_body_len(const rmq_rem_cmd_t *c);
 

@@ -60,6 +60,7 @@ typedef struct {
 } wreq_t;
 
 static void flush_out(rmq_rem_conn_t *c);
+static bool addr_v4(const rmq_rem_conn_t *c, bool peer, uint32_t *ip, uint16_t *port);
 
 /* ------------------------------------------------------------------------ context */
 
@@ -757,8 +758,8 @@ static void read_frames(rmq_rem_conn_t *c) {
         rmq_rem_cmd_t *cmd;
         char err[160];
         size_t have = rmq_buf_unread(&c->rbuf);
-        ssize_t r =
-            rmq_rem_frame_decode(rmq_buf_rptr(&c->rbuf), have, x->max_frame, &cmd, err, sizeof err);
+        ssize_t r = rmq_rem_frame_decode_ex(rmq_buf_rptr(&c->rbuf), have, x->max_frame,
+                                            x->borrow_bodies, &cmd, err, sizeof err);
         if (r == 0) {
             c->need = have >= 4 ? (size_t)rmq_get_be32(rmq_buf_rptr(&c->rbuf)) + 4 : 0;
             break;
@@ -771,7 +772,20 @@ static void read_frames(rmq_rem_conn_t *c) {
         rmq_buf_consume(&c->rbuf, (size_t)r);
         c->need = 0;
         c->last_frame = c->last_active;
+        if (!cmd->body_borrowed) {
+            handle_cmd(c, cmd);
+            continue;
+        }
+        /* The body points into rbuf, which nothing touches until this loop reads on: a
+         * handler that keeps the request (its own reference) gets a copy once it returns. */
+        rmq_rem_cmd_ref(cmd);
         handle_cmd(c, cmd);
+        if (cmd->extra_refs > 0 && rmq_rem_cmd_own_body(cmd) != RMQ_OK) {
+            RMQ_XLOG_ERROR(x->log, "remoting", "%s: out of memory keeping a request from %s",
+                           x->name, c->peer);
+            rmq_rem_conn_close(c);
+        }
+        rmq_rem_cmd_destroy(cmd);
     }
     /* Do not keep a big frame's buffer for the connection's life. */
     if (!c->closed && rmq_buf_unread(&c->rbuf) == 0 && c->rbuf.cap > 4 * READ_CHUNK)
@@ -786,6 +800,7 @@ rmq_err_t rmq_rem_conn_start_(rmq_rem_conn_t *c) {
     len = sizeof ss;
     if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         rmq_rem_addr_text_((struct sockaddr *)&ss, c->local, sizeof c->local);
+    c->peer_v4_ok = addr_v4(c, true, &c->peer_ip, &c->peer_port);
     uv_tcp_nodelay(&c->tcp, 1);
     rmq_rem_ctx_t *x = c->ctx;
     c->state = RMQ_REM_CONN_OPEN;
@@ -926,7 +941,10 @@ static bool addr_v4(const rmq_rem_conn_t *c, bool peer, uint32_t *ip, uint16_t *
 }
 
 bool rmq_rem_conn_peer_v4(const rmq_rem_conn_t *c, uint32_t *ip, uint16_t *port) {
-    return addr_v4(c, true, ip, port);
+    if (!c->peer_v4_ok) return addr_v4(c, true, ip, port);
+    if (ip) *ip = c->peer_ip;
+    if (port) *port = c->peer_port;
+    return true;
 }
 bool rmq_rem_conn_local_v4(const rmq_rem_conn_t *c, uint32_t *ip, uint16_t *port) {
     return addr_v4(c, false, ip, port);

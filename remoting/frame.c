@@ -588,6 +588,11 @@ static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, ch
 
 ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, rmq_rem_cmd_t **out,
                              char *err, size_t errlen) {
+    return rmq_rem_frame_decode_ex(buf, len, max_frame, false, out, err, errlen);
+}
+
+ssize_t rmq_rem_frame_decode_ex(const uint8_t *buf, size_t len, size_t max_frame, bool borrow_body,
+                                rmq_rem_cmd_t **out, char *err, size_t errlen) {
     *out = NULL;
     if (max_frame == 0) max_frame = RMQ_REM_FRAME_MAX_DEFAULT;
     if (len < 4) return 0;
@@ -615,7 +620,11 @@ ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, r
         return r;
     }
     size_t blen = (size_t)total - 4 - hlen;
-    if (blen) {
+    if (blen && borrow_body && !rmq_rem_cmd_is_response(c)) {
+        c->body = (uint8_t *)(h + hlen); /* freed never: see rmq_rem_cmd_own_body */
+        c->body_len = blen;
+        c->body_borrowed = true;
+    } else if (blen) {
         c->body = malloc(blen);
         if (!c->body) {
             rmq_rem_cmd_destroy(c);

@@ -5,6 +5,7 @@
 #ifndef RMQ_REM_FRAME_H
 #define RMQ_REM_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -22,6 +23,11 @@
  *      above max_frame is refused as soon as its 4 bytes are seen. */
 ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, rmq_rem_cmd_t **out,
                              char *err, size_t errlen);
+/* The same; with borrow_body a request's body (never a response's) is a slice of buf instead of a
+ * copy (cmd->body_borrowed): buf must stay unchanged while the command lives, or
+ * rmq_rem_cmd_own_body() must copy it out first. */
+ssize_t rmq_rem_frame_decode_ex(const uint8_t *buf, size_t len, size_t max_frame, bool borrow_body,
+                                rmq_rem_cmd_t **out, char *err, size_t errlen);
 
 /* Append length prefix, header word and header of c to b. The prefix counts the body
  * (rmq_rem_cmd_body_len) but the body bytes are not appended: the caller writes them (copy or

@@ -91,6 +91,11 @@ struct rmq_rem_conn_s {
     uv_connect_t creq;
     uv_getaddrinfo_t gai;
     char peer[64], local[64];
+    /* the peer's IPv4 address and port parsed once from peer (rmq_rem_conn_start_), so a send
+     * does not run inet_pton per message; peer_v4_ok false: not parsed or not IPv4 */
+    bool peer_v4_ok;
+    uint32_t peer_ip;
+    uint16_t peer_port;
 };
 
 struct rmq_rem_ctx_s {
@@ -105,6 +110,7 @@ struct rmq_rem_ctx_s {
     const rmq_rem_ctx_ops_t *ops;
     void *owner;
     size_t max_frame;
+    bool borrow_bodies; /* request bodies are slices of rbuf (rmq_rem_server_borrow_bodies) */
     int idle_ms;
     char name[32];
     const rmq_logger_t *log; /* the owner's sink (SDK clients) or NULL: the process log */

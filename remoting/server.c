@@ -145,6 +145,10 @@ void rmq_rem_server_set_default(rmq_rem_server_t *s, rmq_rem_handler_fn fn, void
     s->dflt = (slot_t){fn, arg};
 }
 
+void rmq_rem_server_borrow_bodies(rmq_rem_server_t *s, bool on) {
+    s->ctx->borrow_bodies = on;
+}
+
 void rmq_rem_server_on_open(rmq_rem_server_t *s, rmq_rem_conn_event_fn fn, void *arg) {
     s->on_open = fn;
     s->on_open_arg = arg;

@@ -7,6 +7,7 @@
 #ifndef RMQ_REM_SERVER_H
 #define RMQ_REM_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -35,6 +36,10 @@ void rmq_rem_server_register(rmq_rem_server_t *s, int code, rmq_rem_handler_fn f
 /* Handler for codes with no registered handler; without one the server answers
  * REQUEST_CODE_NOT_SUPPORTED with remark " request type <code> not supported". */
 void rmq_rem_server_set_default(rmq_rem_server_t *s, rmq_rem_handler_fn fn, void *arg);
+/* Handlers promise to run on the loop and to keep a request past their return only with
+ * rmq_rem_cmd_ref: request bodies are then slices of the connection's read buffer (no copy),
+ * copied out only for a request still referenced when its handler returns. Before start. */
+void rmq_rem_server_borrow_bodies(rmq_rem_server_t *s, bool on);
 /* Connection opened / closed callbacks (loop thread). The closed callback runs once per
  * connection, before its last reference can go. */
 void rmq_rem_server_on_open(rmq_rem_server_t *s, rmq_rem_conn_event_fn fn, void *arg);

@@ -48,13 +48,18 @@ static int64_t fixed_sysflag(const rmq_store_msg_t *m) {
     return m->sysflag & ~(RMQ_SYSFLAG_BORNHOST_V6 | RMQ_SYSFLAG_STOREHOST_V6);
 }
 
+/* The properties' length with their pieces (props_more). */
+static size_t props_total(const rmq_store_msg_t *m) {
+    return (m->props ? m->props_len : 0) + m->props_more_len[0] + m->props_more_len[1];
+}
+
 static rmq_err_t validate(rmq_store_t *s, const rmq_store_msg_t *m) {
     if (!m->topic || m->topic_len == 0 || m->topic_len > 127) {
         RMQ_LOG_WARN("store", "put refused: topic length %zu not in 1..127", m->topic_len);
         return RMQ_ERR_MESSAGE_ILLEGAL;
     }
-    if (m->props_len > 32767) {
-        RMQ_LOG_WARN("store", "put refused: properties %zu bytes > 32767", m->props_len);
+    if (props_total(m) > 32767) {
+        RMQ_LOG_WARN("store", "put refused: properties %zu bytes > 32767", props_total(m));
         return RMQ_ERR_MESSAGE_ILLEGAL;
     }
     if (m->body_len > (size_t)s->cfg.max_message_size) {
@@ -70,8 +75,8 @@ static rmq_err_t validate(rmq_store_t *s, const rmq_store_msg_t *m) {
 }
 
 static size_t rec_size(const rmq_store_msg_t *m) {
-    return rmq_msg_rec_size(m->body_len, m->topic_len, m->props ? m->props_len : 0,
-                            m->born_host.ip_len == 16, m->store_host.ip_len == 16);
+    return rmq_msg_rec_size(m->body_len, m->topic_len, props_total(m), m->born_host.ip_len == 16,
+                            m->store_host.ip_len == 16);
 }
 
 /* Everything but the queue offset, physical offset and store time, which are assigned under
@@ -95,6 +100,22 @@ static void prepare(rmq_msg_rec_t *r, const rmq_store_msg_t *m) {
     r->topic_len = (int32_t)m->topic_len;
     r->props = m->props;
     r->props_len = m->props ? (int32_t)m->props_len : 0;
+}
+
+/* The record at dst (size bytes) was encoded with m->props alone: the properties are its last
+ * field, so their other pieces follow them and the total and properties lengths grow. */
+static void encode_props_more(uint8_t *dst, size_t size, const rmq_store_msg_t *m) {
+    size_t more = m->props_more_len[0] + m->props_more_len[1];
+    if (!more) return;
+    size_t plen = props_total(m);
+    rmq_put_be32(dst, (uint32_t)size);
+    uint8_t *p = dst + size - plen - 2;
+    rmq_put_be16(p, (uint16_t)plen);
+    p += 2 + (plen - more);
+    for (int i = 0; i < 2; i++) {
+        if (m->props_more_len[i]) memcpy(p, m->props_more[i], m->props_more_len[i]);
+        p += m->props_more_len[i];
+    }
 }
 
 static bool advances_queue(int32_t sysflag) {
@@ -196,6 +217,7 @@ static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, rmq_msg_rec_t
         recs[i].phys_offset = phys + (int64_t)off;
         recs[i].store_ts = ts;
         rmq_msg_rec_encode(f->base + wrote + off, &recs[i], false);
+        if (n == 1) encode_props_more(f->base + wrote + off, sizes[i], m0);
         if (offsets) offsets[i] = phys + (int64_t)off;
         off += sizes[i];
     }
@@ -260,6 +282,10 @@ rmq_err_t rmq_store_put_batch(rmq_store_t *s, const rmq_store_msg_t *m, size_t n
     rmq_err_t e = RMQ_OK;
     for (size_t i = 0; i < n && e == RMQ_OK; i++) {
         if ((e = validate(s, &m[i])) != RMQ_OK) break;
+        if (m[i].props_more_len[0] || m[i].props_more_len[1]) {
+            e = RMQ_ERR__INVALID_ARG; /* pieces are for single puts */
+            break;
+        }
         if (m[i].topic_len != m[0].topic_len || memcmp(m[i].topic, m[0].topic, m[0].topic_len) ||
             m[i].queue_id != m[0].queue_id) {
             RMQ_LOG_WARN("store", "put_batch refused: records of different topic/queue");

@@ -131,6 +131,11 @@ typedef struct {
     size_t body_len;
     const char *props; /* encoded properties (k\001v\002...), may be NULL */
     size_t props_len;
+    /* Up to two more pieces of the properties, stored right after props (the record's
+     * properties are props then these): a sender's bytes stored as they came, with one pair cut
+     * out and the broker's appended, without assembling a copy first. rmq_store_put only. */
+    const char *props_more[2];
+    size_t props_more_len[2];
     int32_t sysflag; /* COMPRESSED / TXN bits; the V6 bits are derived from the hosts */
     int64_t born_ts;
     rmq_msg_host_t born_host;

@@ -66,7 +66,9 @@ static int drain(rmq_buf_t *b, size_t max_frame, int *frames) {
         size_t have = rmq_buf_unread(b);
         static const uint8_t none[1];
         const uint8_t *p = have ? rmq_buf_rptr(b) : none; /* an empty buf has no data */
-        ssize_t r = rmq_rem_frame_decode(p, have, max_frame, &c, err, sizeof err);
+        /* half the frames as a borrowing server decodes them (body a slice of the input) */
+        bool borrow = (have & 1) != 0;
+        ssize_t r = rmq_rem_frame_decode_ex(p, have, max_frame, borrow, &c, err, sizeof err);
         if (r == 0) {
             check(c == NULL, "command on need-more");
             return 0;
@@ -77,7 +79,11 @@ static int drain(rmq_buf_t *b, size_t max_frame, int *frames) {
         }
         check((size_t)r <= have && r >= 8, "consumed past input");
         check(c != NULL && (size_t)r <= max_frame, "frame over the cap");
+        check(!c->body_borrowed || (borrow && !rmq_rem_cmd_is_response(c) && c->body >= p + 8 &&
+                                    c->body + c->body_len == p + r),
+              "borrowed body outside its frame");
         roundtrip(c);
+        if (c->body_borrowed) check(rmq_rem_cmd_own_body(c) == RMQ_OK, "own body");
         rmq_rem_cmd_destroy(c);
         rmq_buf_consume(b, (size_t)r);
         (*frames)++;

@@ -113,6 +113,60 @@ static void expect(rmq_rem_client_t *cl, rmq_rem_cmd_t *req, int code, const cha
     sanity();
 }
 
+/* Stored properties, byte for byte, for the forms a sender may use: the broker cuts WAIT and
+ * appends CLUSTER, storing the sender's bytes in pieces when they are well formed and
+ * rebuilding them otherwise (malformed pairs and a trailing separator dropped); both ways
+ * must store the same string. */
+static void props_forms(rmq_rem_client_t *cl) {
+    static const char *const forms[][2] = {
+        {"KEYS\001k\002WAIT\001true\002TAGS\001t",
+         "KEYS\001k\002TAGS\001t\002CLUSTER\001TestCluster"},
+        {"WAIT\001true\002KEYS\001k", "KEYS\001k\002CLUSTER\001TestCluster"},
+        {"KEYS\001k\002WAIT\001false", "KEYS\001k\002CLUSTER\001TestCluster"},
+        {"WAIT\001true", "CLUSTER\001TestCluster"},
+        {NULL, "CLUSTER\001TestCluster"},
+        {"KEYS\001k\002TAGS\001t\002", "KEYS\001k\002TAGS\001t\002CLUSTER\001TestCluster"},
+        {"KEYS\001k\002bogus\002TAGS\001t", "KEYS\001k\002TAGS\001t\002CLUSTER\001TestCluster"},
+        {"KEYS\001k\002WAIT\001true\002WAIT\001false", "KEYS\001k\002CLUSTER\001TestCluster"},
+        {"KEYS\001k", "KEYS\001k\002CLUSTER\001TestCluster"},
+        {"\002KEYS\001k", "KEYS\001k\002CLUSTER\001TestCluster"},
+    };
+    size_t n = sizeof forms / sizeof forms[0];
+    bt_create_topic(cl, br.addr, "PropsForms", 1, 6);
+    for (size_t i = 0; i < n; i++) {
+        rmq_rem_cmd_t *r = bt_send(cl, br.addr, "PropsForms", 0, "b", 1, forms[i][0]);
+        assert_int_equal(r->code, 0);
+        assert_int_equal(bt_i64(r, "queueOffset"), (int64_t)i);
+        rmq_rem_cmd_destroy(r);
+    }
+    size_t got = 0;
+    for (int tries = 0; tries < 50 && got < n; tries++) {
+        rmq_rem_cmd_t *r = bt_pull(cl, br.addr, "props_g", "PropsForms", 0, (int64_t)got, 32, NULL);
+        if (r->code != 0) {
+            rmq_rem_cmd_destroy(r);
+            usleep(100 * 1000);
+            continue;
+        }
+        size_t len, pos = 0;
+        const uint8_t *p = bt_body(r, &len);
+        while (pos < len) {
+            rmq_msg_rec_t m;
+            int64_t k = rmq_msg_rec_decode(p + pos, len - pos, true, &m);
+            assert_true(k > 0);
+            pos += (size_t)k;
+            assert_int_equal(m.queue_offset, (int64_t)got);
+            const char *want = forms[got][1];
+            if ((size_t)m.props_len != strlen(want) || memcmp(m.props, want, strlen(want)))
+                fprintf(stderr, "form %zu stored as '%.*s'\n", got, (int)m.props_len, m.props);
+            assert_int_equal(m.props_len, (int)strlen(want));
+            assert_memory_equal(m.props, want, strlen(want));
+            got++;
+        }
+        rmq_rem_cmd_destroy(r);
+    }
+    assert_int_equal(got, n);
+}
+
 static void test_badinput(void **state) {
     rmq_proc_t ns;
     assert_int_equal(rmq_start_namesrv(&ns, NULL), 0);
@@ -122,6 +176,7 @@ static void test_badinput(void **state) {
     bt_create_topic(cl, br.addr, TOPIC_OK, 2, 6);
     bt_create_topic(cl, br.addr, TOPIC_RO, 2, 4);
     sanity();
+    props_forms(cl);
 
     /* Garbage: an HTTP request (its first 4 bytes read as a 1.2 GB length), a frame whose
      * header length exceeds the frame, a frame with a non-JSON header. */

@@ -1236,6 +1236,154 @@ static void test_mute_peer_closed(void **st) {
 }
 
 /* Client on a loop the caller runs (the broker's service loop). */
+
+/* ------------------------------------------------------------- borrowed request bodies */
+
+/* A request's body is a slice of the buffer it was decoded from; a response's never is; owning
+ * it copies it out so the buffer can change. */
+static void test_borrow_decode(void **st) {
+    rmq_rem_cmd_t *q = rmq_rem_cmd_new_request(310);
+    rmq_rem_cmd_set(q, "b", "T");
+    rmq_rem_cmd_set_body_copy(q, "hello body", 10);
+    rmq_rem_cmd_t *p = rmq_rem_cmd_new_response(q, RMQ_OK, NULL);
+    rmq_rem_cmd_set_body_copy(p, "response", 8);
+    rmq_buf_t b;
+    rmq_buf_init(&b);
+    assert_int_equal(rmq_rem_frame_encode(q, &b), RMQ_OK);
+    size_t qlen = b.len;
+    assert_int_equal(rmq_rem_frame_encode(p, &b), RMQ_OK);
+    char err[160];
+    rmq_rem_cmd_t *d, *e;
+    assert_int_equal(rmq_rem_frame_decode_ex(b.data, b.len, 0, true, &d, err, sizeof err),
+                     (ssize_t)qlen);
+    assert_true(d->body_borrowed);
+    assert_ptr_equal(d->body, b.data + qlen - 10);
+    assert_memory_equal(d->body, "hello body", 10);
+    assert_int_equal(
+        rmq_rem_frame_decode_ex(b.data + qlen, b.len - qlen, 0, true, &e, err, sizeof err),
+        (ssize_t)(b.len - qlen));
+    assert_false(e->body_borrowed);
+    assert_true(e->body < b.data || e->body >= b.data + b.len);
+    assert_memory_equal(e->body, "response", 8);
+    assert_int_equal(rmq_rem_cmd_own_body(d), RMQ_OK);
+    assert_false(d->body_borrowed);
+    memset(b.data, 'x', b.len); /* the read buffer moves on */
+    assert_int_equal(d->body_len, 10);
+    assert_memory_equal(d->body, "hello body", 10);
+    /* a plain decode never borrows */
+    rmq_rem_cmd_t *f;
+    rmq_buf_reset(&b);
+    assert_int_equal(rmq_rem_frame_encode(q, &b), RMQ_OK);
+    assert_int_equal(rmq_rem_frame_decode(b.data, b.len, 0, &f, err, sizeof err), (ssize_t)b.len);
+    assert_false(f->body_borrowed);
+    rmq_rem_cmd_destroy(f);
+    rmq_rem_cmd_destroy(d);
+    rmq_rem_cmd_destroy(e);
+    rmq_rem_cmd_destroy(p);
+    rmq_rem_cmd_destroy(q);
+    rmq_buf_fini(&b);
+}
+
+/* A borrowing server: H_KEEP keeps its request (a reference) and is answered, with its body,
+ * when the next H_ECHO arrives, after that frame has been read over the same buffer bytes. */
+enum { BODY_N = 1000 };
+static struct {
+    uv_loop_t loop;
+    uv_async_t stop;
+    rmq_rem_server_t *srv;
+    rmq_rem_conn_t *kept_conn;
+    rmq_rem_cmd_t *kept;
+    atomic_int got_keep;
+    char addr[64];
+} B;
+
+static rmq_rem_cmd_t *b_keep(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    B.kept = rmq_rem_cmd_ref(req);
+    B.kept_conn = c;
+    rmq_rem_conn_ref(c);
+    rmq_rem_cmd_destroy(req); /* the dispatcher's reference, as broker/dispatch.c drops it */
+    atomic_store(&B.got_keep, 1);
+    return NULL;
+}
+
+static rmq_rem_cmd_t *b_echo(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    if (B.kept) {
+        rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(B.kept, RMQ_OK, NULL);
+        rmq_rem_cmd_set_body_copy(r, B.kept->body, B.kept->body_len);
+        rmq_rem_conn_send(B.kept_conn, r);
+        rmq_rem_conn_unref(B.kept_conn);
+        rmq_rem_cmd_destroy(B.kept);
+        B.kept = NULL;
+    }
+    assert_true(req->body_borrowed); /* not kept: no copy */
+    rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    rmq_rem_cmd_set_body_copy(r, req->body, req->body_len);
+    rmq_rem_cmd_destroy(req);
+    return r;
+}
+
+static void b_closed(void *arg) {
+    uv_close((uv_handle_t *)&B.stop, NULL);
+}
+static void b_on_stop(uv_async_t *h) {
+    rmq_rem_server_close(B.srv, b_closed, NULL);
+}
+static void *b_thread(void *arg) {
+    uv_run(&B.loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static rmq_rem_resp_cb b_keep_cb;
+static atomic_int b_keep_done;
+static char b_keep_body[BODY_N];
+static void on_keep_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
+    if (!err && resp->body_len == BODY_N) memcpy(b_keep_body, resp->body, BODY_N);
+    rmq_rem_cmd_destroy(resp);
+    atomic_store(&b_keep_done, err ? -1 : 1);
+}
+
+static void test_rt_borrow_kept(void **st) {
+    memset(&B, 0, sizeof B);
+    assert_int_equal(uv_loop_init(&B.loop), 0);
+    assert_int_equal(uv_async_init(&B.loop, &B.stop, b_on_stop), 0);
+    rmq_rem_server_cfg_t cfg = {.host = "127.0.0.1", .port = 0, .name = "borrow-srv"};
+    assert_int_equal(rmq_rem_server_new(&B.loop, &cfg, &B.srv), RMQ_OK);
+    rmq_rem_server_borrow_bodies(B.srv, true);
+    rmq_rem_server_register(B.srv, H_ECHO, b_echo, NULL);
+    rmq_rem_server_register(B.srv, H_LATER, b_keep, NULL);
+    assert_int_equal(rmq_rem_server_start(B.srv), RMQ_OK);
+    snprintf(B.addr, sizeof B.addr, "127.0.0.1:%d", rmq_rem_server_port(B.srv));
+    pthread_t thr;
+    pthread_create(&thr, NULL, b_thread, NULL);
+    b_keep_cb = on_keep_resp;
+    rmq_rem_client_t *cl = new_client();
+    char a[BODY_N], bb[BODY_N];
+    memset(a, 'A', sizeof a);
+    memset(bb, 'B', sizeof bb);
+    for (int round = 0; round < 3; round++) {
+        atomic_store(&b_keep_done, 0);
+        atomic_store(&B.got_keep, 0);
+        rmq_rem_cmd_t *k = rmq_rem_cmd_new_request(H_LATER);
+        rmq_rem_cmd_set_body_copy(k, a, sizeof a);
+        assert_int_equal(rmq_rem_client_invoke_async(cl, B.addr, k, 5000, b_keep_cb, NULL), RMQ_OK);
+        for (int i = 0; i < 500 && !atomic_load(&B.got_keep); i++) usleep(10 * 1000);
+        assert_int_equal(atomic_load(&B.got_keep), 1);
+        rmq_rem_cmd_t *q = rmq_rem_cmd_new_request(H_ECHO), *resp;
+        rmq_rem_cmd_set_body_copy(q, bb, sizeof bb);
+        assert_int_equal(rmq_rem_client_invoke_sync(cl, B.addr, q, 5000, &resp), RMQ_OK);
+        assert_int_equal(resp->body_len, BODY_N);
+        assert_memory_equal(resp->body, bb, BODY_N);
+        rmq_rem_cmd_destroy(resp);
+        for (int i = 0; i < 500 && !atomic_load(&b_keep_done); i++) usleep(10 * 1000);
+        assert_int_equal(atomic_load(&b_keep_done), 1);
+        assert_memory_equal(b_keep_body, a, BODY_N); /* its own bytes, not the next frame's */
+    }
+    rmq_rem_client_destroy(cl);
+    uv_async_send(&B.stop);
+    pthread_join(thr, NULL);
+    assert_int_equal(uv_loop_close(&B.loop), 0);
+}
+
 static void test_rt_caller_loop(void **st) {
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
@@ -1285,6 +1433,8 @@ int main(void) {
         cmocka_unit_test(test_bad_frames),
         cmocka_unit_test(test_cmd_api),
         cmocka_unit_test(test_iov_release_on_destroy),
+        cmocka_unit_test(test_borrow_decode),
+        cmocka_unit_test(test_rt_borrow_kept),
         cmocka_unit_test(test_fast_json_matches_jansson),
         cmocka_unit_test(test_idle_close),
         cmocka_unit_test(test_connect_timeout),

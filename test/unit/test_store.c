@@ -155,6 +155,56 @@ static void fill_to(rmq_store_t *s, int64_t left, const char *topic) {
     }
 }
 
+/* Properties in pieces (props_more): stored as one string, the record and its queue entry as
+ * with the same properties in one piece; a batch refuses pieces. */
+static void test_props_pieces(void **st) {
+    fx_t *fx = *st;
+    rmq_store_t *s = open_store(&fx->cfg, true);
+    static const char whole[] = "TAGS\001TagA\002KEYS\001k1\002CLUSTER\001C";
+    rmq_store_msg_t m = {.topic = "TP", .topic_len = 2, .body = "body!", .body_len = 5};
+    m.born_host.ip_len = m.store_host.ip_len = 4;
+    rmq_store_put_result_t r[3];
+    /* whole, then cut at two places, then only pieces */
+    m.props = whole;
+    m.props_len = sizeof whole - 1;
+    assert_int_equal(rmq_store_put(s, &m, &r[0], NULL, NULL), RMQ_OK);
+    m.props_len = 9; /* "TAGS\001TagA" */
+    m.props_more[0] = whole + 9;
+    m.props_more_len[0] = 8; /* "\002KEYS\001k1" */
+    m.props_more[1] = whole + 17;
+    m.props_more_len[1] = sizeof whole - 1 - 17;
+    assert_int_equal(rmq_store_put(s, &m, &r[1], NULL, NULL), RMQ_OK);
+    m.props = NULL;
+    m.props_len = 0;
+    m.props_more[0] = whole;
+    m.props_more_len[0] = 17;
+    assert_int_equal(rmq_store_put(s, &m, &r[2], NULL, NULL), RMQ_OK);
+    assert_int_equal(r[1].wrote_bytes, r[0].wrote_bytes);
+    for (int i = 0; i < 3; i++) {
+        uint8_t *rec;
+        size_t len;
+        assert_int_equal(rmq_store_read_at(s, r[i].phys_offset, &rec, &len), RMQ_OK);
+        rmq_msg_rec_t d;
+        assert_int_equal(rmq_msg_rec_decode(rec, len, true, &d), (int64_t)len);
+        assert_int_equal(d.total_size, (int32_t)len);
+        assert_int_equal(d.body_len, 5);
+        assert_memory_equal(d.body, "body!", 5);
+        assert_int_equal(d.props_len, (int32_t)(sizeof whole - 1));
+        assert_memory_equal(d.props, whole, sizeof whole - 1);
+        assert_int_equal(r[i].queue_offset, i);
+        free(rec);
+    }
+    rmq_store_msg_t b[2] = {m, m};
+    assert_int_equal(rmq_store_put_batch(s, b, 2, NULL, NULL, NULL, NULL), RMQ_ERR__INVALID_ARG);
+    assert_true(rmq_store_wait_dispatched(s, 5000));
+    assert_int_equal(rmq_store_max_offset(s, "TP", 0), 3);
+    rmq_store_get_t *g;
+    assert_int_equal(rmq_store_get(s, "TP", 0, 0, 32, 0, NULL, &g), RMQ_OK);
+    assert_int_equal(g->count, 3);
+    rmq_store_get_release(g);
+    rmq_store_close(s);
+}
+
 static void test_roll_boundary(void **st) {
     fx_t *fx = *st;
     rmq_store_t *s = open_store(&fx->cfg, true);
@@ -876,6 +926,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cfg_keys),
         cmocka_unit_test_setup_teardown(test_put_get, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_props_pieces, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_roll_boundary, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_roll_blank_larger, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cq_contents, setup, fx_teardown),
