@@ -51,7 +51,8 @@ fail:
 
 static bool in_pack(const rmq_msg_t *m, const void *p) {
     const rmq_msg_slab_t *sl = m->slab;
-    return sl && (const char *)p >= (const char *)sl && (const char *)p < (const char *)sl + sl->len;
+    return sl && (const char *)p >= (const char *)sl &&
+           (const char *)p < (const char *)sl + sl->len;
 }
 
 void rmq_msg_free_part(const rmq_msg_t *m, void *p) {
@@ -263,8 +264,8 @@ static bool pack_prop(const char *k, size_t kl, const char *v, size_t vl, void *
     memcpy(vs, v, vl);
     vs[vl] = 0;
     c->s = vs + vl + 1;
-    for (size_t i = 0; i < m->nprops; i++) {
-        if (strcmp(m->props[i].key, ks) == 0) {
+    for (size_t i = 0; i < m->nprops; i++) { /* first byte first: repeats are rare */
+        if (m->props[i].key[0] == ks[0] && strcmp(m->props[i].key, ks) == 0) {
             m->props[i].val = vs;
             return true;
         }

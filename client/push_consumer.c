@@ -245,7 +245,8 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
         pthread_mutex_lock(&pq->mu);
         for (size_t i = 0; i < res.n; i++) {
             rmq_msg_t *m = res.msgs[i];
-            if (s && !rmq_sub_match(&s->sub, rmq_msg_tags(m))) {
+            /* TAGS looked up only when the subscription names tags */
+            if (s && !s->sub.all && !s->sub.sql && !rmq_sub_match(&s->sub, rmq_msg_tags(m))) {
                 rmq_msg_destroy(m);
                 continue;
             }

@@ -36,9 +36,9 @@ typedef struct {
     bool in_refused_call[NMSG];   /* ids of the listener call that was refused */
     int refused_calls;
     size_t max_n, calls;
-    int errors;            /* a call over the batch size, mixing queues or out of order */
-    int delay_ms;          /* per call, for the mid-batch destroy */
-    atomic_int consumed;   /* messages acknowledged (first deliveries) */
+    int errors;          /* a call over the batch size, mixing queues or out of order */
+    int delay_ms;        /* per call, for the mid-batch destroy */
+    atomic_int consumed; /* messages acknowledged (first deliveries) */
     size_t batch;
 } bh_t;
 
