@@ -153,59 +153,59 @@ static rmq_err_t send_back(rmq_push_consumer_t *c, const rmq_mq_t *mq, const rmq
 
 /* ---- listeners --------------------------------------------------------------------- */
 
+/* Send back the messages of one failed listener call; a message whose send-back fails stays
+ * in flight and is handed to the pool again on its own (Java: consumed again here in 5 s), its
+ * slot in msgs set to NULL so the caller does not mark it done. */
+static void send_back_failed(rmq_push_consumer_t *c, rmq_pq_t *pq, rmq_msg_t **msgs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (send_back(c, &pq->mq, msgs[i]) == RMQ_OK) continue;
+        RMQ_ILOG_WARN(c->log, MOD, "message %s kept for a local retry", rmq_msg_id(msgs[i]));
+        rmq_consume_task_t *again = calloc(1, sizeof(*again));
+        rmq_msg_t **one = malloc(sizeof(*one));
+        if (!again || !one) {
+            free(again);
+            free(one);
+            continue; /* marked done: as before, a send-back that cannot even be queued */
+        }
+        one[0] = msgs[i];
+        again->pq = pq;
+        again->msgs = one;
+        again->n = 1;
+        usleep(100000); /* crude delay: the pool is the only place tasks run */
+        pool_submit(c, again);
+        msgs[i] = NULL;
+    }
+}
+
+/* One task is one pull result of one queue (a single hand-off to the pool): the listener is
+ * called on consumeMessageBatchMaxSize messages at a time, and each call's status applies to
+ * its messages alone, as one ConsumeRequest of Java's ConsumeMessageConcurrentlyService:
+ * SUCCESS marks them consumed; LATER sends each of them back (Java's ackIndex is -1 for
+ * RECONSUME_LATER: the whole call is retried) and marks them consumed once sent back. The
+ * queue's commit offset moves after every call, so a consumer killed mid-task is redelivered
+ * only what was not yet acknowledged. */
 static void run_concurrent(rmq_push_consumer_t *c, rmq_consume_task_t *t) {
     rmq_pq_t *pq = t->pq;
-    bool dropped;
-    pthread_mutex_lock(&pq->mu);
-    dropped = pq->dropped;
-    pthread_mutex_unlock(&pq->mu);
-    if (dropped || atomic_load(&c->stopping)) return;
-    rmq_mq_t mq = pq->mq;
-    rmq_consume_status_t st = rmq_pc_call_listener(c, pq, &mq, t->msgs, t->n);
-    if (st != RMQ_CONSUME_SUCCESS && !c->broadcast) {
-        for (size_t i = 0; i < t->n; i++) {
-            if (send_back(c, &pq->mq, t->msgs[i]) != RMQ_OK) {
-                /* keep it in flight and consume it again here later (Java: 5 s) */
-                RMQ_ILOG_WARN(c->log, MOD, "message %s kept for a local retry",
-                              rmq_msg_id(t->msgs[i]));
-                rmq_consume_task_t *again = calloc(1, sizeof(*again));
-                rmq_msg_t **one = malloc(sizeof(*one));
-                if (again && one) {
-                    one[0] = t->msgs[i];
-                    again->pq = pq;
-                    again->msgs = one;
-                    again->n = 1;
-                    pthread_mutex_lock(&pq->mu);
-                    pq->tasks++;
-                    pthread_mutex_unlock(&pq->mu);
-                    /* crude delay: the pool is the only place tasks run */
-                    usleep(100000);
-                    pthread_mutex_lock(&c->pool_mu);
-                    again->next = NULL;
-                    if (c->q_tail)
-                        c->q_tail->next = again;
-                    else
-                        c->q_head = again;
-                    c->q_tail = again;
-                    pthread_cond_signal(&c->pool_cv);
-                    pthread_mutex_unlock(&c->pool_mu);
-                    t->msgs[i] = NULL;
-                    continue;
-                }
-                free(again);
-                free(one);
-            }
-        }
+    size_t bmax = c->batch_max > 0 ? (size_t)c->batch_max : 1;
+    for (size_t i = 0; i < t->n; i += bmax) {
+        pthread_mutex_lock(&pq->mu);
+        bool dropped = pq->dropped;
+        pthread_mutex_unlock(&pq->mu);
+        if (dropped || atomic_load(&c->stopping)) return; /* the rest stays unacknowledged */
+        rmq_msg_t **msgs = t->msgs + i;
+        size_t n = RMQ_MIN(bmax, t->n - i);
+        rmq_mq_t mq = pq->mq;
+        rmq_consume_status_t st = rmq_pc_call_listener(c, pq, &mq, msgs, n);
+        if (st != RMQ_CONSUME_SUCCESS && !c->broadcast) send_back_failed(c, pq, msgs, n);
+        size_t k = 0; /* compact out messages kept for a local retry */
+        for (size_t j = 0; j < n; j++)
+            if (msgs[j]) msgs[k++] = msgs[j];
+        pthread_mutex_lock(&pq->mu);
+        if (!pq->dropped) rmq_pc_pq_mark_done(pq, msgs, k);
+        bool resume = rmq_pc_pq_flow_resume(pq);
+        pthread_mutex_unlock(&pq->mu);
+        if (resume) rmq_pc_issue_pull(pq); /* pq lives: this task still counts in pq->tasks */
     }
-    /* compact out messages kept for retry */
-    size_t k = 0;
-    for (size_t i = 0; i < t->n; i++)
-        if (t->msgs[i]) t->msgs[k++] = t->msgs[i];
-    pthread_mutex_lock(&pq->mu);
-    if (!pq->dropped) rmq_pc_pq_mark_done(pq, t->msgs, k);
-    bool resume = rmq_pc_pq_flow_resume(pq);
-    pthread_mutex_unlock(&pq->mu);
-    if (resume) rmq_pc_issue_pull(pq); /* pq lives: this task still counts in pq->tasks */
 }
 
 static void resubmit_orderly(void *arg);
@@ -308,9 +308,10 @@ void *rmq_pc_pool_main(void *arg) {
     return NULL;
 }
 
-/* Hand new messages of pq to the pool. */
+/* Hand new messages of pq to the pool: one task for the whole pull result. */
 void rmq_pc_dispatch(rmq_push_consumer_t *c, rmq_pq_t *pq, rmq_msg_t **msgs, size_t n) {
     if (c->mode == RMQ_LISTEN_ORDERLY) {
+        free(msgs); /* the messages are in pq; orderly rounds read them from there */
         pthread_mutex_lock(&pq->mu);
         bool start = !pq->consuming;
         pq->consuming = true;
@@ -328,19 +329,13 @@ void rmq_pc_dispatch(rmq_push_consumer_t *c, rmq_pq_t *pq, rmq_msg_t **msgs, siz
         }
         return;
     }
-    for (size_t i = 0; i < n; i += (size_t)c->batch_max) {
-        size_t k = RMQ_MIN((size_t)c->batch_max, n - i);
-        rmq_consume_task_t *t = calloc(1, sizeof(*t));
-        rmq_msg_t **arr = malloc(k * sizeof(*arr));
-        if (!t || !arr) {
-            free(t);
-            free(arr);
-            continue; /* stays in flight; the offset will not pass it (redelivered later) */
-        }
-        memcpy(arr, msgs + i, k * sizeof(*arr));
-        t->pq = pq;
-        t->msgs = arr;
-        t->n = k;
-        pool_submit(c, t);
+    rmq_consume_task_t *t = calloc(1, sizeof(*t));
+    if (!t) {
+        free(msgs);
+        return; /* stays in flight; the offset will not pass it (redelivered later) */
     }
+    t->pq = pq;
+    t->msgs = msgs;
+    t->n = n;
+    pool_submit(c, t);
 }

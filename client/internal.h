@@ -62,6 +62,9 @@ int64_t rmq_conf_parse_ts(const char *s);
 
 /* ---- messages ----------------------------------------------------------------------- */
 
+typedef struct rmq_msg_slab_s rmq_msg_slab_t;
+void rmq_msg_slab_unref(rmq_msg_slab_t *sl);
+
 struct rmq_msg_s {
     char *topic;
     uint8_t *body; /* owned when own_body */
@@ -76,10 +79,13 @@ struct rmq_msg_s {
     int64_t queue_offset, commitlog_offset, born_ts, store_ts, prepared_txn_offset;
     char offset_id[57];
     char broker[64];
-    /* > 0: a decoded message laid out as one block of pack_len bytes starting at the struct
-     * (topic, body, property array and strings inside it): one malloc per pulled message.
-     * Pointers inside the block are never freed on their own (rmq_msg_free_part). */
-    size_t pack_len;
+    /* A decoded (pulled, queried) message lives in the slab of its batch: one block holding
+     * every message struct, property array and string of the batch, and the batch's records,
+     * which the bodies point into (no per-message body copy; a compressed body is inflated into
+     * its own malloc, own_body). rmq_msg_destroy releases the message's reference; the last one
+     * frees the slab and the records. Pointers inside the slab are never freed on their own
+     * (rmq_msg_free_part). NULL for a message built with rmq_msg_new. */
+    rmq_msg_slab_t *slab;
 };
 
 rmq_msg_t *rmq_msg_alloc(void);
@@ -97,6 +103,11 @@ rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t
  * inside each message's block: the pull path's MIN_OFFSET / MAX_OFFSET). */
 rmq_err_t rmq_msgs_decode_ex(const uint8_t *p, size_t len, const rmq_kv_t *extra, size_t nextra,
                              rmq_msg_t ***out, size_t *n);
+/* Same, decoding src in place: takes src (a malloc()ed copy of the records, e.g. a pull
+ * response's body taken from the command), which the messages' bodies then point into; it is
+ * free()d with the last message of the batch, or at once on an error or an empty batch. */
+rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra, size_t nextra,
+                                rmq_msg_t ***out, size_t *n);
 /* SEND_BATCH_MESSAGE body (protocol.md 6.6): one record per message; each message must already
  * carry its UNIQ_KEY. */
 rmq_err_t rmq_batch_encode(rmq_msg_t *const *msgs, size_t n, rmq_buf_t *b);

@@ -7,6 +7,13 @@
 #include "common/msg.h"
 #include "common/util.h"
 
+/* The shared block of one decoded batch (see rmq_msg_t.slab). */
+struct rmq_msg_slab_s {
+    _Atomic size_t refs; /* messages of the batch not yet destroyed */
+    size_t len;          /* of this block, header included */
+    uint8_t *src;        /* the records the bodies point into (owned, free()d last) */
+};
+
 rmq_msg_t *rmq_msg_alloc(void) {
     rmq_msg_t *m = calloc(1, sizeof(*m));
     if (!m) return NULL;
@@ -43,8 +50,9 @@ fail:
 }
 
 static bool in_pack(const rmq_msg_t *m, const void *p) {
-    return m->pack_len && (const char *)p >= (const char *)m &&
-           (const char *)p < (const char *)m + m->pack_len;
+    const rmq_msg_slab_t *sl = m->slab;
+    return sl && (const char *)p >= (const char *)sl &&
+           (const char *)p < (const char *)sl + sl->len;
 }
 
 void rmq_msg_free_part(const rmq_msg_t *m, void *p) {
@@ -187,7 +195,10 @@ void rmq_msg_destroy(rmq_msg_t *m) {
         rmq_msg_free_part(m, m->props[i].val);
     }
     rmq_msg_free_part(m, m->props);
-    free(m);
+    if (m->slab)
+        rmq_msg_slab_unref(m->slab); /* m lives in it */
+    else
+        free(m);
 }
 
 void rmq_msgs_destroy(rmq_msg_t **msgs, size_t n) {
@@ -253,8 +264,8 @@ static bool pack_prop(const char *k, size_t kl, const char *v, size_t vl, void *
     memcpy(vs, v, vl);
     vs[vl] = 0;
     c->s = vs + vl + 1;
-    for (size_t i = 0; i < m->nprops; i++) {
-        if (strcmp(m->props[i].key, ks) == 0) {
+    for (size_t i = 0; i < m->nprops; i++) { /* first byte first: repeats are rare */
+        if (m->props[i].key[0] == ks[0] && strcmp(m->props[i].key, ks) == 0) {
             m->props[i].val = vs;
             return true;
         }
@@ -267,31 +278,36 @@ static bool pack_prop(const char *k, size_t kl, const char *v, size_t vl, void *
 
 #define PACK_ALIGN(n) (((n) + 15) & ~(size_t)15)
 
-/* One decoded record as a single block (see rmq_msg_t.pack_len): struct, property array,
- * body (unless compressed), topic and property strings. Pulls decode tens of messages per
- * response on the loop thread while consume threads free them; one allocation each keeps
- * malloc's cross-thread arena traffic low. */
-static rmq_err_t decode_one(const rmq_msg_rec_t *r, const rmq_kv_t *extra, size_t nextra,
-                            rmq_msg_t **out) {
-    *out = NULL;
-    size_t nprops = 0, extra_len = 0;
+void rmq_msg_slab_unref(rmq_msg_slab_t *sl) {
+    if (atomic_fetch_sub(&sl->refs, 1) != 1) return;
+    free(sl->src);
+    free(sl);
+}
+
+/* Bytes one record takes in the block: struct, property array, topic and property strings
+ * (the body stays in the records, unless compressed: then it is inflated on its own). */
+static size_t rec_block_len(const rmq_msg_rec_t *r, size_t nextra, size_t extra_len,
+                            size_t *nprops_out) {
+    size_t nprops = 0;
     if (r->props_len > 0) rmq_msg_prop_each(r->props, (size_t)r->props_len, count_prop, &nprops);
-    for (size_t i = 0; i < nextra; i++)
-        extra_len += strlen(extra[i].key) + strlen(extra[i].val) + 2;
     nprops += nextra;
-    bool compressed = (r->sysflag & RMQ_SYSFLAG_COMPRESSED) != 0;
-    size_t body_len = compressed ? 0 : (size_t)r->body_len;
-    size_t off_props = PACK_ALIGN(sizeof(rmq_msg_t));
-    size_t off_body = off_props + PACK_ALIGN(nprops * sizeof(rmq_kv_t));
-    size_t off_str = off_body + body_len;
+    *nprops_out = nprops;
     /* each property's key and value are disjoint pieces of the properties text separated by
      * a byte, so their NUL-terminated copies fit in props_len + 1 */
-    size_t total = off_str + (size_t)r->topic_len + 1 + (size_t)r->props_len + 1 + extra_len;
-    char *blk = malloc(total);
-    if (!blk) return RMQ_ERR__NOMEM;
+    return PACK_ALIGN(sizeof(rmq_msg_t)) + PACK_ALIGN(nprops * sizeof(rmq_kv_t)) +
+           PACK_ALIGN((size_t)r->topic_len + 1 + (size_t)r->props_len + 1 + extra_len);
+}
+
+/* One decoded record laid out at blk (rec_block_len bytes inside the slab): the body points
+ * into the records (a slice, no copy) unless compressed. */
+static rmq_err_t decode_one(const rmq_msg_rec_t *r, const rmq_kv_t *extra, size_t nextra,
+                            size_t nprops, char *blk, rmq_msg_slab_t *sl, rmq_msg_t **out) {
+    *out = NULL;
+    size_t off_props = PACK_ALIGN(sizeof(rmq_msg_t));
+    size_t off_str = off_props + PACK_ALIGN(nprops * sizeof(rmq_kv_t));
     rmq_msg_t *m = (rmq_msg_t *)blk;
     memset(m, 0, sizeof(*m));
-    m->pack_len = total;
+    m->slab = sl;
     m->received = true;
     m->props = nprops ? (rmq_kv_t *)(blk + off_props) : NULL;
     m->cap_props = nprops;
@@ -309,9 +325,8 @@ static rmq_err_t decode_one(const rmq_msg_rec_t *r, const rmq_kv_t *extra, size_
     m->reconsume_times = r->reconsume_times;
     m->prepared_txn_offset = r->prepared_txn_offset;
     rmq_msg_offset_id_encode(m->offset_id, &r->store_host, r->phys_offset);
-    m->own_body = true;
     rmq_err_t e = RMQ_OK;
-    if (compressed) {
+    if (r->sysflag & RMQ_SYSFLAG_COMPRESSED) {
         int ctype = (r->sysflag & RMQ_SYSFLAG_COMPRESSION_TYPE_MASK) >> 8;
         if (ctype != 0 && ctype != 3) {
             e = RMQ_ERR__BAD_MSG; /* LZ4 / ZSTD: not supported, refuse rather than garble */
@@ -319,11 +334,11 @@ static rmq_err_t decode_one(const rmq_msg_rec_t *r, const rmq_kv_t *extra, size_
             size_t ol = 0;
             e = rmq_msg_inflate(r->body, (size_t)r->body_len, 64u << 20, &m->body, &ol);
             m->body_len = ol;
+            m->own_body = e == RMQ_OK;
         }
     } else {
-        m->body = (uint8_t *)blk + off_body;
-        if (body_len) memcpy(m->body, r->body, body_len);
-        m->body_len = body_len;
+        m->body = (uint8_t *)r->body; /* inside sl->src, which lives as long as m */
+        m->body_len = (size_t)r->body_len;
     }
     if (!e && nprops) {
         pack_ctx_t c = {m, topic + r->topic_len + 1};
@@ -331,10 +346,7 @@ static rmq_err_t decode_one(const rmq_msg_rec_t *r, const rmq_kv_t *extra, size_
         for (size_t i = 0; i < nextra; i++) /* set after the record's own: they win */
             pack_prop(extra[i].key, strlen(extra[i].key), extra[i].val, strlen(extra[i].val), &c);
     }
-    if (e) {
-        rmq_msg_destroy(m);
-        return e;
-    }
+    if (e) return e;
     *out = m;
     return RMQ_OK;
 }
@@ -345,35 +357,74 @@ rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t
 
 rmq_err_t rmq_msgs_decode_ex(const uint8_t *p, size_t len, const rmq_kv_t *extra, size_t nextra,
                              rmq_msg_t ***out, size_t *n) {
-    size_t cap = 32, cnt = 0, pos = 0;
-    rmq_msg_t **arr = malloc(cap * sizeof(*arr));
-    if (!arr) return RMQ_ERR__NOMEM;
-    rmq_err_t e = RMQ_OK;
+    uint8_t *cp = malloc(len ? len : 1);
+    if (!cp) return RMQ_ERR__NOMEM;
+    if (len) memcpy(cp, p, len);
+    return rmq_msgs_decode_owned(cp, len, extra, nextra, out, n);
+}
+
+/* Two passes over the records: sizes, then one block for every message of the batch. */
+rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra, size_t nextra,
+                                rmq_msg_t ***out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    size_t extra_len = 0;
+    for (size_t i = 0; i < nextra; i++)
+        extra_len += strlen(extra[i].key) + strlen(extra[i].val) + 2;
+    size_t cnt = 0, pos = 0, total = PACK_ALIGN(sizeof(rmq_msg_slab_t)), np;
     while (pos < len) {
         rmq_msg_rec_t r;
-        int64_t sz = rmq_msg_rec_decode(p + pos, len - pos, false, &r);
-        if (sz <= 0) {
-            e = sz == 0 ? RMQ_OK : RMQ_ERR__CORRUPT;
-            break;
+        int64_t sz = rmq_msg_rec_decode(src + pos, len - pos, false, &r);
+        if (sz < 0) {
+            free(src);
+            return RMQ_ERR__CORRUPT;
         }
+        if (sz == 0) break; /* a BLANK record ends the records */
         pos += (size_t)sz;
-        rmq_msg_t *m;
-        e = decode_one(&r, extra, nextra, &m);
+        total += rec_block_len(&r, nextra, extra_len, &np);
+        cnt++;
+    }
+    size_t end = pos;
+    rmq_msg_t **arr = malloc((cnt ? cnt : 1) * sizeof(*arr));
+    rmq_msg_slab_t *sl = cnt ? malloc(total) : NULL;
+    if (!arr || (cnt && !sl)) {
+        free(arr);
+        free(sl);
+        free(src);
+        return RMQ_ERR__NOMEM;
+    }
+    if (!cnt) {
+        free(src);
+        *out = arr;
+        return RMQ_OK;
+    }
+    atomic_init(&sl->refs, cnt);
+    sl->len = total;
+    sl->src = src;
+    char *blk = (char *)sl + PACK_ALIGN(sizeof(rmq_msg_slab_t));
+    rmq_err_t e = RMQ_OK;
+    size_t k = 0;
+    for (pos = 0; pos < end && k < cnt;) {
+        rmq_msg_rec_t r;
+        int64_t sz = rmq_msg_rec_decode(src + pos, end - pos, false, &r);
+        pos += (size_t)sz;
+        size_t bl = rec_block_len(&r, nextra, extra_len, &np);
+        e = decode_one(&r, extra, nextra, np, blk, sl, &arr[k]);
         if (e) break;
-        if (cnt == cap) {
-            cap *= 2;
-            rmq_msg_t **na = realloc(arr, cap * sizeof(*arr));
-            if (!na) {
-                rmq_msg_destroy(m);
-                e = RMQ_ERR__NOMEM;
-                break;
-            }
-            arr = na;
-        }
-        arr[cnt++] = m;
+        blk += bl;
+        k++;
     }
     if (e) {
-        rmq_msgs_destroy(arr, cnt);
+        /* the k built messages hold k references; drop the others', then theirs */
+        if (k == 0) {
+            free(src);
+            free(sl);
+        } else {
+            atomic_fetch_sub(&sl->refs, cnt - k);
+            rmq_msgs_destroy(arr, k);
+            return e;
+        }
+        free(arr);
         return e;
     }
     *out = arr;

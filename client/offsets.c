@@ -35,7 +35,7 @@ rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r) {
     return c;
 }
 
-rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_pull_result_t *res,
+rmq_err_t rmq_pull_response(rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_pull_result_t *res,
                             int64_t *suggest) {
     memset(res, 0, sizeof(*res));
     if (suggest) {
@@ -60,7 +60,12 @@ rmq_err_t rmq_pull_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_p
         /* set while decoding, inside each message's block (no per-message mallocs) */
         const rmq_kv_t extra[2] = {{(char *)RMQ_PROP_MIN_OFFSET, mn},
                                    {(char *)RMQ_PROP_MAX_OFFSET, mx}};
-        rmq_err_t e = rmq_msgs_decode_ex(resp->body, resp->body_len, extra, 2, &res->msgs, &res->n);
+        /* the messages' bodies point into the response's body, taken from resp */
+        uint8_t *body = resp->body;
+        size_t body_len = resp->body_len;
+        resp->body = NULL;
+        resp->body_len = 0;
+        rmq_err_t e = rmq_msgs_decode_owned(body, body_len, extra, 2, &res->msgs, &res->n);
         if (e) return e;
         for (size_t i = 0; i < res->n; i++)
             rmq_strlcpy(res->msgs[i]->broker, mq->broker, sizeof(res->msgs[i]->broker));

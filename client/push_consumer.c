@@ -245,7 +245,8 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
         pthread_mutex_lock(&pq->mu);
         for (size_t i = 0; i < res.n; i++) {
             rmq_msg_t *m = res.msgs[i];
-            if (s && !rmq_sub_match(&s->sub, rmq_msg_tags(m))) {
+            /* TAGS looked up only when the subscription names tags */
+            if (s && !s->sub.all && !s->sub.sql && !rmq_sub_match(&s->sub, rmq_msg_tags(m))) {
                 rmq_msg_destroy(m);
                 continue;
             }
@@ -269,8 +270,10 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
         if (pq->count == 0) pq->commit = pq->next_pull;
         pq->tasks++; /* keeps the messages alive until dispatched (a reset may drop pq) */
         pthread_mutex_unlock(&pq->mu);
-        if (k) rmq_pc_dispatch(c, pq, res.msgs, k);
-        free(res.msgs);
+        if (k)
+            rmq_pc_dispatch(c, pq, res.msgs, k); /* takes the array */
+        else
+            free(res.msgs);
         pthread_mutex_lock(&pq->mu);
         if (--pq->tasks == 0 && pq->dropped) rmq_pc_pq_free_msgs(pq);
         pthread_mutex_unlock(&pq->mu);

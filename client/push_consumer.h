@@ -55,7 +55,7 @@ typedef struct rmq_pq_s {
 typedef struct rmq_consume_task_s {
     struct rmq_consume_task_s *next;
     rmq_pq_t *pq;
-    rmq_msg_t **msgs; /* concurrent: the batch; orderly: NULL */
+    rmq_msg_t **msgs; /* concurrent: a pull result's messages (owned array); orderly: NULL */
     size_t n;
 } rmq_consume_task_t;
 
@@ -143,7 +143,9 @@ int64_t rmq_pc_start_offset(rmq_push_consumer_t *c, const rmq_mq_t *mq);
 
 void rmq_pc_task_release(rmq_consume_task_t *t);
 void *rmq_pc_pool_main(void *arg);
-/* Hand new messages of pq to the pool. */
+/* Hand new messages of pq to the pool: one task per pull result (concurrent listeners take
+ * consumeMessageBatchMaxSize of them per call on one pool thread). Takes msgs (the array, not
+ * the messages: those belong to pq's ring). */
 void rmq_pc_dispatch(rmq_push_consumer_t *c, rmq_pq_t *pq, rmq_msg_t **msgs, size_t n);
 
 /* ---- consumer_info.c -------------------------------------------------------------- */

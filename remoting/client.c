@@ -15,6 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "common/log.h"
 #include "common/util.h"
@@ -480,6 +485,64 @@ rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq
     pthread_cond_destroy(&s.cv);
     pthread_mutex_destroy(&s.mu);
     return e;
+}
+
+/* rmq_rem_client_invoke_wait: the same blocking call, the caller parked on a futex word the
+ * loop sets (no mutex for the two threads to hand over: the waker never blocks and the waiter
+ * runs as soon as it is woken). */
+typedef struct {
+    _Atomic uint32_t done; /* futex word: 0 waiting, 2 waiter asleep, 1 answered */
+    rmq_err_t err;
+    rmq_rem_cmd_t *resp;
+} wait_call_t;
+
+static void on_wait_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thread */
+    wait_call_t *w = arg;
+    w->err = err;
+    w->resp = resp;
+#ifdef __linux__
+    /* no system call unless the waiter went to sleep; w may be gone once done is 1 (the
+     * waiter returned): a wake on a stale address wakes nobody or causes a spurious wake-up,
+     * which every futex waiter tolerates */
+    _Atomic uint32_t *word = &w->done;
+    if (atomic_exchange_explicit(word, 1, memory_order_acq_rel) == 2)
+        syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#endif
+}
+
+rmq_err_t rmq_rem_client_invoke_wait(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
+                                     int timeout_ms, rmq_rem_cmd_t **resp) {
+#ifndef __linux__
+    return rmq_rem_client_invoke_sync(cl, addr, req, timeout_ms, resp);
+#else
+    if (resp) *resp = NULL;
+    if (!resp) {
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__INVALID_ARG;
+    }
+    if (cl && cl->owns_loop) {
+        uv_thread_t self = uv_thread_self();
+        if (uv_thread_equal(&self, &cl->thread)) {
+            RMQ_XLOG_ERROR(cl->log, "remoting", "%s: invoke_sync on the loop thread would deadlock",
+                           cl->name);
+            rmq_rem_cmd_destroy(req);
+            return RMQ_ERR__STATE;
+        }
+    }
+    wait_call_t w = {.err = RMQ_OK, .resp = NULL};
+    atomic_init(&w.done, 0);
+    rmq_err_t e = rmq_rem_client_invoke_async(cl, addr, req, timeout_ms, on_wait_resp, &w);
+    if (e) return e;
+    /* The loop always calls back (response, timeout, connection loss or destroy). */
+    for (;;) {
+        uint32_t v = atomic_load_explicit(&w.done, memory_order_acquire);
+        if (v == 1) break;
+        if (v == 0 && !atomic_compare_exchange_weak(&w.done, &v, 2)) continue;
+        syscall(SYS_futex, &w.done, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+    }
+    *resp = w.resp;
+    return w.err;
+#endif
 }
 
 static rmq_err_t post_chan_msg(rmq_rem_client_t *cl, int kind, chan_t *ch, rmq_rem_cmd_t *cmd) {

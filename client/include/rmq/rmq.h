@@ -101,6 +101,10 @@ RMQ_API int64_t rmq_msg_born_ts(const rmq_msg_t *m);
 RMQ_API int64_t rmq_msg_store_ts(const rmq_msg_t *m);
 RMQ_API int rmq_msg_reconsume_times(const rmq_msg_t *m);
 RMQ_API int64_t rmq_msg_commitlog_offset(const rmq_msg_t *m);
+/* A received message (pulled, queried) shares one block with the other messages of its batch,
+ * its body a slice of the batch's response: the body and every string stay valid until that
+ * message is destroyed; messages of a batch may be destroyed in any order, on any thread; the
+ * block goes with the last one (so keeping one message keeps its batch's memory). */
 RMQ_API void rmq_msg_destroy(rmq_msg_t *m);
 /* For arrays the SDK returns (and frees the array too). */
 RMQ_API void rmq_msgs_destroy(rmq_msg_t **msgs, size_t n);
