@@ -34,8 +34,13 @@ root=$(pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rmq-readme.XXXXXX")
 bgpids=""
 cleanup() {
-    for p in $bgpids; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
+    # the whole group ("-PID"; dash's kill takes no "--")
+    for p in $bgpids; do kill -TERM "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null || true; done
     for p in $bgpids; do wait "$p" 2>/dev/null || true; done
+    for p in $bgpids; do # until every process of the group stopped (brokers shut down cleanly)
+        n=0
+        while kill -0 "-$p" 2>/dev/null && [ $n -lt 150 ]; do sleep 0.2; n=$((n + 1)); done
+    done
     rm -f "$root/app.c" "$root/app" "$root/app-static"
     rm -rf "$tmp"
 }
