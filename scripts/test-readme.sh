@@ -18,11 +18,12 @@
 #
 # ```c blocks of README.md and client/README.md: each is compiled as C (cc -std=c11 -Wall
 # -Werror -c) and as C++ (g++ -x c++ -Wall -Werror -c) against client/include and include (the
-# installed rmq.h and rmq_err.h), after <stdio.h>, <stdlib.h>, <string.h>, <rmq/rmq.h>. A snippet may be a fragment: a column-0
-# line starting with `static `, `int `, `void ` or `const ` that has a "(" and does not end in
-# ";" starts a function definition, kept at file scope up to the next "}" at column 0; every
-# other line is a statement, placed in order in the body of `int readme_snippet(void)`
-# (unused variables, parameters and results are not errors; everything else is).
+# installed rmq.h and rmq_err.h), after <stdio.h>, <stdlib.h>, <string.h>, <rmq/rmq.h>. A
+# snippet may be a fragment: a column-0 line starting with `static `, `int `, `void ` or
+# `const ` that has a "(" and does not end in ";" starts a function definition, kept at file
+# scope up to the next "}" at column 0; every other line is a statement, placed in order in the
+# body of `int readme_snippet(void)` (unused variables, parameters and results are not errors;
+# everything else is).
 #
 # client/README.md's `cc app.c` lines get a small app.c in the repository root (removed
 # afterwards); then app-static must not need librmq.so and both programs must run.
