@@ -177,6 +177,7 @@ for f in $files; do
             fi
             # its own session and process group (setsid execs in place: $! is the group), so
             # stopping it stops what its commands started in the foreground too
+            : >"$b.log"
             (cd "$root" && exec setsid sh -e "$b.sh") >"$b.log" 2>&1 &
             bgpids="$bgpids $!"
             n=0
