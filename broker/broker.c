@@ -82,6 +82,14 @@ typedef struct rmq_broker_s {
     uint64_t state_since;
     int servers_open;  /* listening servers not yet closed */
     int unreg_pending; /* UNREGISTER_BROKER answers awaited */
+    /* REGISTER_BROKER per NameServer: at most one in flight; a change meanwhile sends the latest
+     * table once it is answered (1,000 new groups' %RETRY% topics made 1,000 registrations of
+     * the whole, growing table in flight at once: ~87 MB of request bodies; issue 15) */
+    struct {
+        char addr[128];
+        bool inflight, again;
+    } reg[16];
+    int nreg;
     int exit_code;
 } rmq_broker_t;
 
@@ -148,6 +156,16 @@ static void slave_learn_master(rmq_broker_t *b, const rmq_rem_cmd_t *resp) {
     }
 }
 
+/* The registration slot of NameServer addr (created; NULL when all 16 are taken: no coalescing). */
+static int reg_slot(rmq_broker_t *b, const char *addr) {
+    for (int i = 0; i < b->nreg; i++)
+        if (!strcmp(b->reg[i].addr, addr)) return i;
+    if (b->nreg == (int)(sizeof b->reg / sizeof b->reg[0])) return -1;
+    rmq_strlcpy(b->reg[b->nreg].addr, addr, sizeof b->reg[0].addr);
+    return b->nreg++;
+}
+
+static void register_done(rmq_broker_t *b, const char *addr);
 static void on_register_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
     reg_ctx_t *r = arg;
     const char *what = r->unregister ? "unregister from" : "register with";
@@ -164,6 +182,7 @@ static void on_register_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
     }
     if (r->unregister) r->b->unreg_pending--;
     rmq_rem_cmd_destroy(resp);
+    if (!r->unregister) register_done(r->b, r->addr);
     free(r);
 }
 
@@ -215,6 +234,11 @@ static rmq_rem_cmd_t *namesrv_request(rmq_broker_t *b, const char *addr, bool un
 
 static void register_one(rmq_broker_t *b, const char *addr, void *arg) {
     const char *body = arg;
+    int slot = reg_slot(b, addr);
+    if (slot >= 0 && b->reg[slot].inflight) {
+        b->reg[slot].again = true; /* sent when the one in flight is answered */
+        return;
+    }
     reg_ctx_t *r;
     rmq_rem_cmd_t *req = namesrv_request(b, addr, false, &r);
     if (!req) return;
@@ -227,6 +251,8 @@ static void register_one(rmq_broker_t *b, const char *addr, void *arg) {
                                     on_register_resp, r) != RMQ_OK) {
         RMQ_LOG_WARN("broker", "register with NameServer %s: cannot send", addr);
         free(r);
+    } else if (slot >= 0) {
+        b->reg[slot].inflight = true;
     }
 }
 
@@ -262,6 +288,23 @@ static void register_all(rmq_broker_t *b) {
         return;
     }
     each_namesrv(b, register_one, body);
+    free(body);
+}
+
+/* A registration with addr was answered (or failed): send the latest table if it changed. */
+static void register_done(rmq_broker_t *b, const char *addr) {
+    int slot = reg_slot(b, addr);
+    if (slot < 0) return;
+    b->reg[slot].inflight = false;
+    if (!b->reg[slot].again) return;
+    b->reg[slot].again = false;
+    if (b->ctx.shutting_down) return;
+    char *body = register_body(b);
+    if (!body) {
+        RMQ_LOG_WARN("broker", "cannot build the registration body");
+        return;
+    }
+    register_one(b, addr, body);
     free(body);
 }
 

@@ -25,6 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
 
 #include "common/log.h"
 #include "common/util.h"
@@ -34,7 +37,10 @@
 #define COPY_MAX (16 * 1024) /* bodies up to this are copied next to their header */
 #define FLUSH_AT (64 * 1024) /* flush the out buffer early past this */
 #define READ_CHUNK (64 * 1024)
+#define READ_CHUNK_MIN (4 * 1024) /* the first reads of a connection (issue 15: memory) */
 #define TICK_MS 100
+#define IDLE_TRIM_MS 1000              /* idle_trim after this long without a read or write */
+#define IDLE_TRIM_RETURN (1024 * 1024) /* malloc_trim once a tick freed this much */
 
 static atomic_uint_fast64_t conn_ids;
 
@@ -139,9 +145,35 @@ static void fail_pending_list(rmq_rem_pending_t *list, rmq_err_t err) {
     }
 }
 
+/* A connection idle for IDLE_TRIM_MS keeps no buffers: its read buffer (when empty), out buffer
+ * (when empty) and spare are freed, and its reads start small again. 1,000 mostly idle
+ * connections (consumers between heartbeats) otherwise keep up to 64 KiB + 2 x 256 KiB each after
+ * a burst, e.g. a group's NOTIFY_CONSUMER_IDS_CHANGED storm (issue 15). Returns the bytes freed. */
+static size_t idle_trim(rmq_rem_conn_t *c) {
+    size_t freed = 0;
+    if (c->pending_bytes != 0 || c->dirty) return 0;
+    if (c->rbuf.data && rmq_buf_unread(&c->rbuf) == 0) {
+        freed += c->rbuf.cap;
+        rmq_buf_fini(&c->rbuf);
+        c->rchunk = 0;
+    }
+    if (c->out.data && rmq_buf_unread(&c->out) == 0) {
+        freed += c->out.cap;
+        rmq_buf_fini(&c->out);
+    }
+    if (c->spare) {
+        freed += c->spare_cap;
+        free(c->spare);
+        c->spare = NULL;
+        c->spare_cap = 0;
+    }
+    return freed;
+}
+
 static void on_tick(uv_timer_t *t) {
     rmq_rem_ctx_t *x = t->data;
     uint64_t now = rmq_mono_ms();
+    size_t freed = 0;
     /* Collect first: a callback may send, close or add requests. */
     rmq_rem_pending_t *expired = NULL, **tail = &expired;
     for (rmq_rem_pending_t *p = x->phead, *nx; p; p = nx) {
@@ -185,8 +217,14 @@ static void on_tick(uv_timer_t *t) {
             RMQ_XLOG_INFO(x->log, "remoting", "%s: closing %s idle for %d ms", x->name, c->peer,
                           x->idle_ms);
             rmq_rem_conn_close(c);
+        } else if (lnow - c->last_active >= IDLE_TRIM_MS) {
+            freed += idle_trim(c);
         }
     }
+#ifdef __GLIBC__
+    /* hand the freed pages back (glibc keeps free heap memory resident otherwise) */
+    if (freed >= IDLE_TRIM_RETURN) malloc_trim(0);
+#endif
 }
 
 static void flush_dirty(rmq_rem_ctx_t *x) {
@@ -641,7 +679,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
         *buf = p ? uv_buf_init((char *)p, READ_CHUNK) : uv_buf_init(NULL, 0);
         return;
     }
-    size_t want = READ_CHUNK, have = rmq_buf_unread(&c->rbuf);
+    if (c->rchunk == 0) c->rchunk = READ_CHUNK_MIN;
+    size_t want = c->rchunk, have = rmq_buf_unread(&c->rbuf);
     if (c->need > have && c->need - have > want) want = c->need - have;
     if (rmq_buf_reserve(&c->rbuf, want)) {
         *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
@@ -746,6 +785,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         tls_input(c);
         return;
     }
+    /* a read that filled what was offered: the peer sends more, offer more next time */
+    if ((size_t)nread == buf->len && c->rchunk < READ_CHUNK) c->rchunk *= 2;
     c->rbuf.len += (size_t)nread;
     if (c->sniff && sniff(c)) return;
     read_frames(c);

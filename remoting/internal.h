@@ -73,6 +73,8 @@ struct rmq_rem_conn_s {
     bool dirty;         /* on ctx->dirty: out has bytes to flush */
     rmq_buf_t rbuf;     /* read buffer */
     size_t need;        /* size of the frame being read, when known */
+    size_t rchunk;      /* free space asked of rbuf per read: READ_CHUNK_MIN, doubled up to
+                         * READ_CHUNK each time a read fills it (idle peers keep a small rbuf) */
     rmq_buf_t out;      /* coalesced small frames not yet handed to uv_write */
     uint8_t *spare;     /* a written-out buffer kept to become the next out */
     size_t spare_cap;

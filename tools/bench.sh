@@ -17,6 +17,8 @@
 # Env:   BENCH_SECONDS (10) per producer run, BENCH_BACKLOG (1000000), BENCH_SIZE (1024),
 #        BENCH_E2E_SECONDS (20) per e2e rate, BENCH_E2E_RATES ("1000 5000"),
 #        BENCH_PIN=1 pins broker+NameServer to CPU 0 and mqbench to CPU 1 with taskset.
+#        BENCH_MEM=0 skips the last part, the broker's memory with a backlog and 1,000
+#        connections (scripts/bench-mem.sh, with BENCH_BACKLOG and BENCH_SIZE).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${1:-$here/build/bin}
@@ -166,4 +168,9 @@ for s in "${e2e_summary[@]}"; do
   IFS='|' read -r m r pub cons p50 p99 p999 mx x50 x99 miss <<< "$s"
   printf '%-12s %8s %8s %8s %9s %9s %9s %9s %10s %10s %8s\n' "$m" "$r" "$pub" "$cons" "$p50" "$p99" "$p999" "$mx" "$x50" "$x99" "$miss"
 done
+if [ "${BENCH_MEM:-1}" != 0 ]; then
+  echo
+  echo "==== broker anonymous memory, $backlog backlog + 1,000 connections (scripts/bench-mem.sh; BENCH_MEM=0 skips)"
+  BACKLOG=$backlog SIZE=$size "$here/scripts/bench-mem.sh" "$bin/.." || echo "   (bench-mem.sh failed: $?)"
+fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

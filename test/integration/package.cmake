@@ -16,6 +16,11 @@ if(RMQ_DPKG_DEB AND RMQ_CPACK AND TARGET mqbroker AND TARGET mqnamesrv AND TARGE
                        RUN_SERIAL TRUE)
 endif()
 
+# readme-markers: every sh block of the three READMEs is classified for test-readme.sh (runs
+# nothing; fails naming each unmarked block).
+add_test(NAME readme-markers COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/readme-markers.sh ${CMAKE_SOURCE_DIR})
+set_tests_properties(readme-markers PROPERTIES LABELS "readme;package" TIMEOUT 60)
+
 # readme: scripts/test-readme.sh runs README.md's quick start and client/README.md's commands as
 # written. It installs packages, binds 9876/10911 and installs into /opt/rmq: opt-in (CI).
 option(RMQ_README_TEST "Register the readme test (scripts/test-readme.sh)" OFF)
