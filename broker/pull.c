@@ -303,8 +303,8 @@ static rmq_rem_cmd_t *process(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cm
                 uint64_t bytes = 0;
                 for (size_t i = 0; i < g->count; i++) bytes += g->iov[i].iov_len;
                 if (b->metrics)
-                    rmq_broker_metrics_on_pull(b->metrics, h.group, h.topic, h.qid, g->count,
-                                               bytes, next);
+                    rmq_broker_metrics_on_pull(b->metrics, h.group, h.topic, h.qid, g->count, bytes,
+                                               next);
                 rmq_broker_bstats_on_get(b->bstats, h.group, h.topic, g->count, bytes,
                                          (int64_t)uv_now(b->env.loop));
             }
