@@ -23,6 +23,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "client/admin_internal.h"
+#include "rmq/rmq_codes.h"
 #include "test/integration/sdk_util.h"
 
 #define BROKER_EXTRA                                                                               \
@@ -290,6 +292,62 @@ static void test_query_cq(void **st) {
     json_decref(j);
 }
 
+/* Malformed or unknown requests get an error with a remark; the broker keeps serving. */
+static void test_bad_input(void **st) {
+    rmq_conf_t *conf = rmq_conf_new();
+    rmq_conf_set(conf, "namesrvAddr", su_ns.addr, NULL, 0);
+    char e[256];
+    rmq_admin_t *a = rmq_admin_new(conf, e, sizeof e);
+    assert_non_null(a);
+    struct {
+        int code;
+        const char *kv[9];
+        const char *remark;
+    } bad[] = {
+        {RMQ_REQ_VIEW_BROKER_STATS_DATA, {"statsName", "TOPIC_PUT_NUMS", NULL}, "statsKey"},
+        {RMQ_REQ_VIEW_BROKER_STATS_DATA,
+         {"statsName", "NOPE", "statsKey", "StatsT", NULL},
+         "not exist"},
+        {RMQ_REQ_VIEW_BROKER_STATS_DATA,
+         {"statsName", "TOPIC_PUT_NUMS", "statsKey", "NoSuchTopic", NULL},
+         "not exist"},
+        {RMQ_REQ_QUERY_CONSUME_QUEUE,
+         {"topic", "StatsT", "queueId", "abc", "index", "0", NULL},
+         "queueId"},
+        {RMQ_REQ_QUERY_CONSUME_QUEUE,
+         {"topic", "StatsT", "queueId", "7", "index", "0", NULL},
+         "7@StatsT is not exist!"},
+        {RMQ_REQ_GET_BROKER_CONSUME_STATS, {"isOrder", "maybe", NULL}, "isOrder"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rmq_admin_resp_t *r = NULL;
+        assert_int_equal(
+            rmq_admin_invoke(a, su_broker.addr, bad[i].code, bad[i].kv, NULL, 0, 0, &r), RMQ_OK);
+        if (r->code == 0) fail_msg("bad request %zu (code %d) accepted", i, bad[i].code);
+        assert_non_null(r->remark);
+        if (!strstr(r->remark, bad[i].remark))
+            fail_msg("request %zu: remark \"%s\" lacks \"%s\"", i, r->remark, bad[i].remark);
+        rmq_admin_resp_destroy(r);
+    }
+    /* an index past the queue: an answer with the bounds and no entries */
+    const char *kv[] = {"topic", "StatsT", "queueId", "0", "index", "99", NULL};
+    rmq_admin_resp_t *r = NULL;
+    assert_int_equal(
+        rmq_admin_invoke(a, su_broker.addr, RMQ_REQ_QUERY_CONSUME_QUEUE, kv, NULL, 0, 0, &r),
+        RMQ_OK);
+    assert_int_equal(r->code, 0);
+    assert_non_null(strstr(r->remark, "Index 99 of 0@StatsT is not exist!"));
+    rmq_admin_resp_destroy(r);
+    rmq_admin_destroy(a);
+    char *out = ok("queryCq -t StatsT -q 0 -i 99");
+    assert_non_null(strstr(out, "max: 10, min: 0"));
+    assert_null(strstr(out, "idx: "));
+    free(out);
+    out = ok("statsAll -t StatsT"); /* still serving */
+    assert_non_null(strstr(out, "cgStats"));
+    free(out);
+}
+
 static void test_clients_and_config(void **st) {
     char *out = NULL;
     for (int i = 0; i < 50; i++) {
@@ -412,6 +470,7 @@ int main(void) {
         cmocka_unit_test(test_broker_consume_stats),
         cmocka_unit_test(test_print_msg),
         cmocka_unit_test(test_query_cq),
+        cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_clients_and_config),
         cmocka_unit_test(test_send_probes),
         cmocka_unit_test(test_housekeeping),
