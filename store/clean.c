@@ -167,8 +167,12 @@ static void *svc_main(void *arg) {
             rmq_store__run_clean(s, 0, 0);
         }
         if (atomic_exchange(&s->clean_asked, false)) {
-            int n = rmq_store__run_clean(s, 1, 0);
-            RMQ_LOG_INFO("store", "retention pass on request: %d CommitLog segment(s) deleted", n);
+            /* up to 20 passes of at most 10 segments each, as executeDeleteFilesManually */
+            int n = 0, k = 0, d;
+            do {
+                n += d = rmq_store__run_clean(s, 1, 0);
+            } while (d == 10 && ++k < 20);
+            RMQ_LOG_INFO("store", "retention on request: %d CommitLog segment(s) deleted", n);
         }
         pthread_mutex_lock(&s->svc_mu);
     }

@@ -270,8 +270,9 @@ rmq_err_t rmq_store_topics(rmq_store_t *s, char ***names, size_t *n);
  * messages are gone), SCHEDULE_TOPIC_XXXX's excepted, as RocketMQ's cleanExpiredConsumerQueue.
  * Returns the number of queues removed. */
 int rmq_store_clean_expired_cqs(rmq_store_t *s);
-/* Ask the service thread for one retention pass as if in the deleteWhen hour
- * (fileReservedTime still applies), as RocketMQ's executeDeleteFilesManually; returns at once. */
+/* Ask the service thread for retention as if in the deleteWhen hour (fileReservedTime still
+ * applies; up to 20 passes of 10 segments), as RocketMQ's executeDeleteFilesManually; returns at
+ * once. */
 void rmq_store_clean_expired_commitlog(rmq_store_t *s);
 
 /* ---- replication (broker.md 9; the HA transport is broker/ha) -------------------------------
