@@ -37,6 +37,7 @@
 #include <jansson.h>
 
 #include "broker/admin.h"
+#include "broker/admin_stats.h"
 #include "broker/clients.h"
 #include "broker/ctx.h"
 #include "broker/dispatch.h"
@@ -456,6 +457,8 @@ static void on_stop_tick(uv_timer_t *t) {
         }
         rmq_broker_stats_close(x->stats);
         x->stats = NULL;
+        rmq_broker_bstats_destroy(x->bstats);
+        x->bstats = NULL;
         rmq_broker_clients_close(x->clients);
         x->clients = NULL; /* connections closing from now on find no channel */
         each_namesrv(b, unregister_one, NULL);
@@ -605,6 +608,8 @@ static rmq_err_t open_managers(rmq_broker_t *b) {
         (err = rmq_broker_timer_open(env, &x->shutting_down, &x->timer)) != RMQ_OK)
         return err;
     rmq_broker_stats_open(env, &x->stats);
+    if (!(x->bstats = rmq_broker_bstats_new()))
+        RMQ_LOG_WARN("broker", "no memory for the statsAll counters: VIEW_BROKER_STATS_DATA empty");
     return RMQ_OK;
 }
 

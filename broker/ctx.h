@@ -45,6 +45,7 @@ typedef struct rmq_broker_hold_s rmq_broker_hold_t;
 typedef struct rmq_broker_schedule_s rmq_broker_schedule_t;
 typedef struct rmq_broker_timer_s rmq_broker_timer_t;
 typedef struct rmq_broker_stats_s rmq_broker_stats_t;
+typedef struct rmq_broker_bstats_s rmq_broker_bstats_t;
 typedef struct rmq_broker_metrics_s rmq_broker_metrics_t;
 typedef struct rmq_broker_slave_sync_s rmq_broker_slave_sync_t;
 
@@ -58,6 +59,7 @@ typedef struct rmq_broker_ctx_s {
     rmq_broker_hold_t *hold;
     rmq_broker_schedule_t *schedule;
     rmq_broker_stats_t *stats;     /* put-TPS sampler for runtime info (admin.c) */
+    rmq_broker_bstats_t *bstats;   /* per topic / group counters for statsAll (admin_stats.c) */
     rmq_broker_metrics_t *metrics; /* Prometheus counters; NULL when metrics are off */
     rmq_broker_timer_t *timer;     /* 5.x timer wheel (timer.h); NULL when off or on a slave */
     rmq_broker_slave_sync_t *slave_sync; /* slave: metadata sync from the master (slave.c) */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "broker/admin.h"
+#include "broker/admin_stats.h"
 #include "broker/brokercfg.h"
 #include "broker/clients.h"
 #include "broker/offset.h"
@@ -90,6 +91,13 @@ static const rmq_broker_route_t routes[] = {
     R(QUERY_TOPIC_CONSUME_BY_WHO, rmq_broker_admin_on_consume_by_who, ADMIN),
     R(GET_CONSUMER_RUNNING_INFO, rmq_broker_reply_on_running_info, ADMIN),
     R(CONSUME_MESSAGE_DIRECTLY, rmq_broker_reply_on_consume_directly, ADMIN),
+    /* mqadmin statistics and housekeeping (admin_stats.c) */
+    R(VIEW_BROKER_STATS_DATA, rmq_broker_admin_on_view_stats, ADMIN),
+    R(GET_BROKER_CONSUME_STATS, rmq_broker_admin_on_broker_consume_stats, ADMIN),
+    R(QUERY_CONSUME_QUEUE, rmq_broker_admin_on_query_cq, ADMIN),
+    R(CLEAN_EXPIRED_CONSUMEQUEUE, rmq_broker_admin_on_clean_expired_cq, ADMIN),
+    R(CLEAN_UNUSED_TOPIC, rmq_broker_admin_on_clean_unused_topic, ADMIN),
+    R(DELETE_EXPIRED_COMMITLOG, rmq_broker_admin_on_delete_expired_cl, ADMIN),
 };
 #undef R
 #undef RA

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "broker/admin_stats.h"
 #include "broker/clients.h"
 #include "broker/hold.h"
 #include "broker/metrics.h"
@@ -298,11 +299,14 @@ static rmq_rem_cmd_t *process(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_rem_cm
         resp = pull_resp(req, code, rmq_get_status_name(g->status), next, g->min_offset,
                          g->max_offset, suggest);
         if (code == RMQ_OK && resp && g->count > 0) {
-            if (b->metrics) {
+            if (b->metrics || b->bstats) {
                 uint64_t bytes = 0;
                 for (size_t i = 0; i < g->count; i++) bytes += g->iov[i].iov_len;
-                rmq_broker_metrics_on_pull(b->metrics, h.group, h.topic, h.qid, g->count, bytes,
-                                           next);
+                if (b->metrics)
+                    rmq_broker_metrics_on_pull(b->metrics, h.group, h.topic, h.qid, g->count, bytes,
+                                               next);
+                rmq_broker_bstats_on_get(b->bstats, h.group, h.topic, g->count, bytes,
+                                         (int64_t)uv_now(b->env.loop));
             }
             uv_buf_t stack[64];
             uv_buf_t *bufs = g->count <= 64 ? stack : malloc(g->count * sizeof *bufs);

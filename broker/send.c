@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "broker/admin_stats.h"
 #include "broker/ha.h"
 #include "broker/metrics.h"
 #include "broker/subgroup.h"
@@ -877,6 +878,11 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_re
         (!out || out->code == RMQ_OK || out->code == RMQ_ERR_FLUSH_DISK_TIMEOUT ||
          out->code == RMQ_ERR_FLUSH_SLAVE_TIMEOUT || out->code == RMQ_ERR_SLAVE_NOT_AVAILABLE))
         rmq_broker_metrics_on_put(b->metrics, s.h.topic, s.props, s.plen, s.count, s.bytes);
+    if (b->bstats && s.count &&
+        (!out || out->code == RMQ_OK || out->code == RMQ_ERR_FLUSH_DISK_TIMEOUT ||
+         out->code == RMQ_ERR_FLUSH_SLAVE_TIMEOUT || out->code == RMQ_ERR_SLAVE_NOT_AVAILABLE))
+        rmq_broker_bstats_on_put(b->bstats, s.h.topic, s.count, s.bytes,
+                                 (int64_t)uv_now(b->env.loop));
     return out;
 }
 

@@ -166,6 +166,14 @@ static void *svc_main(void *arg) {
             last_clean = now;
             rmq_store__run_clean(s, 0, 0);
         }
+        if (atomic_exchange(&s->clean_asked, false)) {
+            /* up to 20 passes of at most 10 segments each, as executeDeleteFilesManually */
+            int n = 0, k = 0, d;
+            do {
+                n += d = rmq_store__run_clean(s, 1, 0);
+            } while (d == 10 && ++k < 20);
+            RMQ_LOG_INFO("store", "retention on request: %d CommitLog segment(s) deleted", n);
+        }
         pthread_mutex_lock(&s->svc_mu);
     }
     pthread_mutex_unlock(&s->svc_mu);
@@ -174,4 +182,11 @@ static void *svc_main(void *arg) {
 
 rmq_err_t rmq_store__svc_start(rmq_store_t *s) {
     return rmq_store__thread_start(&s->svc_thr, svc_main, s, &s->svc_mu, &s->svc_cv);
+}
+
+void rmq_store_clean_expired_commitlog(rmq_store_t *s) {
+    atomic_store(&s->clean_asked, true);
+    pthread_mutex_lock(&s->svc_mu);
+    pthread_cond_signal(&s->svc_cv);
+    pthread_mutex_unlock(&s->svc_mu);
 }

@@ -428,3 +428,93 @@ rmq_err_t rmq_store_topic_queues(rmq_store_t *s, const char *topic, int32_t **id
     pthread_rwlock_unlock(&s->cq_mu);
     return e;
 }
+
+rmq_err_t rmq_store_cq_entry(rmq_store_t *s, const char *topic, int32_t queue_id, int64_t index,
+                             int64_t *phys, int32_t *size, int64_t *tags_code) {
+    rmq_cq_t *cq = rmq_store__cq_get(s, topic, strlen(topic), queue_id, false);
+    if (!cq || index < rmq_store__cq_min_offset(cq) || index >= rmq_store__cq_max_offset(cq))
+        return RMQ_ERR__NOT_FOUND;
+    int64_t n;
+    rmq_mfile_t *pin;
+    const uint8_t *e = rmq_store__cq_entries(cq, index, &n, &pin);
+    if (!e || n < 1) return RMQ_ERR__NOT_FOUND;
+    *phys = (int64_t)rmq_get_be64(e);
+    *size = (int32_t)rmq_get_be32(e + 8);
+    *tags_code = (int64_t)rmq_get_be64(e + 12);
+    rmq_mfile_unpin(pin);
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_store_topics(rmq_store_t *s, char ***names, size_t *n) {
+    rmq_map_t seen;
+    rmq_map_init(&seen);
+    rmq_err_t e = RMQ_OK;
+    size_t bi;
+    pthread_rwlock_rdlock(&s->cq_mu);
+    for (rmq_map_ent_t *ent = rmq_map_first(&s->cqs, &bi); ent && e == RMQ_OK;
+         ent = rmq_map_next(&s->cqs, &bi, ent)) {
+        rmq_cq_t *cq = ent->v.ptr;
+        if (!rmq_map_upsert(&seen, cq->topic, strlen(cq->topic), NULL)) e = RMQ_ERR__NOMEM;
+    }
+    pthread_rwlock_unlock(&s->cq_mu);
+    *names = calloc(seen.count + 1, sizeof **names);
+    *n = 0;
+    if (!*names) e = RMQ_ERR__NOMEM;
+    for (rmq_map_ent_t *ent = rmq_map_first(&seen, &bi); ent && *names;
+         ent = rmq_map_next(&seen, &bi, ent))
+        if (((*names)[*n] = strdup(ent->key))) (*n)++;
+    rmq_map_fini(&seen, NULL);
+    return e;
+}
+
+typedef struct {
+    rmq_store_t *s;
+    int64_t cl_min;
+    char (*gone)[320]; /* "topic\x01qid" keys removed, for the directories and queue offsets */
+    size_t n;
+} expired_cq_t;
+
+/* rmq_map_each: retire a queue whose last entry ends at or below the CommitLog's min offset. */
+static bool retire_expired(rmq_map_ent_t *e, void *arg) {
+    expired_cq_t *x = arg;
+    rmq_cq_t *cq = e->v.ptr;
+    int64_t end = __atomic_load_n(&cq->max_phys, __ATOMIC_RELAXED);
+    if (strcmp(cq->topic, "SCHEDULE_TOPIC_XXXX") == 0 || end <= 0 || end > x->cl_min ||
+        strlen(cq->topic) > 300)
+        return false;
+    rmq_cq_t **g = realloc(x->s->cq_graveyard, (x->s->cq_graveyard_n + 1) * sizeof(*g));
+    char(*ng)[320] = realloc(x->gone, (x->n + 1) * sizeof *ng);
+    if (g) x->s->cq_graveyard = g;
+    if (ng) x->gone = ng;
+    if (!g || !ng) return false;
+    snprintf(x->gone[x->n++], 320, "%s/%d", cq->topic, cq->qid);
+    RMQ_LOG_INFO("store",
+                 "ConsumeQueue %s:%d removed: its last entry ends at %" PRId64
+                 ", below the CommitLog min offset %" PRId64,
+                 cq->topic, cq->qid, end, x->cl_min);
+    g[x->s->cq_graveyard_n++] = cq;
+    atomic_store(&cq->deleted, true);
+    rmq_mfq_destroy_all(&cq->q);
+    return true;
+}
+
+int rmq_store_clean_expired_cqs(rmq_store_t *s) {
+    expired_cq_t x = {.s = s, .cl_min = rmq_mfq_min(&s->cl)};
+    if (x.cl_min <= 0) return 0; /* nothing ever deleted: every entry still points at data */
+    pthread_rwlock_wrlock(&s->cq_mu);
+    rmq_map_each(&s->cqs, retire_expired, &x);
+    pthread_rwlock_unlock(&s->cq_mu);
+    for (size_t i = 0; i < x.n; i++) {
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s/%s", s->cq_dir, x.gone[i]);
+        rm_dir(dir);
+        char *slash = strrchr(x.gone[i], '/');
+        *slash = '-'; /* queue offsets are keyed "topic-qid" */
+        pthread_mutex_lock(&s->put_mu);
+        rmq_map_ent_t *e = rmq_map_find(&s->qoff, x.gone[i], strlen(x.gone[i]));
+        if (e) rmq_map_remove(&s->qoff, e);
+        pthread_mutex_unlock(&s->put_mu);
+    }
+    free(x.gone);
+    return (int)x.n;
+}

@@ -262,6 +262,24 @@ void rmq_store_set_arrive_cb(rmq_store_t *s, rmq_store_arrive_cb cb, void *arg);
 /* Remove a topic's ConsumeQueues (DELETE_TOPIC_IN_BROKER); the CommitLog keeps its records. */
 rmq_err_t rmq_store_delete_topic(rmq_store_t *s, const char *topic);
 
+/* ---- housekeeping on request (mqadmin cleanExpiredCQ / cleanUnusedTopic / deleteExpiredCommitLog)
+ * Any thread. */
+
+/* One ConsumeQueue entry of (topic, queue) at index: physical offset, size, tags code.
+ * RMQ_ERR__NOT_FOUND outside [min, max) or for an unknown queue. */
+rmq_err_t rmq_store_cq_entry(rmq_store_t *s, const char *topic, int32_t queue_id, int64_t index,
+                             int64_t *phys, int32_t *size, int64_t *tags_code);
+/* Topics that have ConsumeQueues; *names new (free each and the array). */
+rmq_err_t rmq_store_topics(rmq_store_t *s, char ***names, size_t *n);
+/* Remove every ConsumeQueue whose entries all lie below the CommitLog's min offset (their
+ * messages are gone), SCHEDULE_TOPIC_XXXX's excepted, as RocketMQ's cleanExpiredConsumerQueue.
+ * Returns the number of queues removed. */
+int rmq_store_clean_expired_cqs(rmq_store_t *s);
+/* Ask the service thread for retention as if in the deleteWhen hour (fileReservedTime still
+ * applies; up to 20 passes of 10 segments), as RocketMQ's executeDeleteFilesManually; returns at
+ * once. */
+void rmq_store_clean_expired_commitlog(rmq_store_t *s);
+
 /* ---- replication (broker.md 9; the HA transport is broker/ha) -------------------------------
  * Master: read committed CommitLog bytes as pinned slices, one segment at a time. Slave: append
  * raw CommitLog bytes (they may end mid-record) at its replication offset; the store publishes

@@ -174,7 +174,8 @@ struct rmq_store_s {
     rmq_store_thread_t svc_thr;
     pthread_mutex_t svc_mu;
     pthread_cond_t svc_cv;
-    int64_t last_clean_min; /* CommitLog min offset at the last CQ/index clean */
+    int64_t last_clean_min;   /* CommitLog min offset at the last CQ/index clean */
+    _Atomic bool clean_asked; /* rmq_store_clean_expired_commitlog: one pass as if in deleteWhen */
 };
 
 /* "topic<sep>qid" into out (>= tlen + 13 bytes); returns the length. snprintf is too slow for

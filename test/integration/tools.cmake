@@ -18,3 +18,10 @@ if(TARGET mqbroker AND TARGET mqnamesrv AND TARGET mqadmin)
                        SOURCES ${CMAKE_CURRENT_LIST_DIR}/0302-mqadmin-firsthour.c
                        LIBS rmq_static DEPENDS mqnamesrv mqbroker mqadmin TIMEOUT 180)
 endif()
+
+# mqadmin statistics, message printing, send probes and housekeeping (issue 13).
+if(TARGET mqbroker AND TARGET mqnamesrv AND TARGET mqadmin)
+  rmq_integration_test(0303-mqadmin-stats SOURCES ${CMAKE_CURRENT_LIST_DIR}/0303-mqadmin-stats.c
+                       LIBS rmq_static PkgConfig::JANSSON Threads::Threads
+                       DEPENDS mqnamesrv mqbroker mqadmin TIMEOUT 240)
+endif()

@@ -693,6 +693,54 @@ static void test_retention_space(void **st) {
     rmq_store_close(s);
 }
 
+/* mqadmin's housekeeping: ConsumeQueue entries, the topic list, deleteExpiredCommitLog through
+ * the service thread, then cleanExpiredCQ removing the queues whose messages are all gone. */
+static void test_housekeeping_on_request(void **st) {
+    fx_t *fx = *st;
+    fx->cfg.file_reserved_time = 0; /* every sealed segment is expired */
+    free(fx->cfg.delete_when);
+    fx->cfg.delete_when = strdup("99"); /* never the hour: only a request deletes */
+    rmq_store_t *s = open_store(&fx->cfg, true);
+    assert_int_equal(put_n(s, "OLD", 0, 0, 100, NULL, NULL), RMQ_OK);
+    assert_int_equal(put_n(s, "OLD", 1, 0, 100, NULL, NULL), RMQ_OK);
+    while (rmq_store_commitlog_max_offset(s) < 2 * SEG + 100)
+        assert_int_equal(put_n(s, "TR", 0, 0, 900, NULL, NULL), RMQ_OK);
+    assert_true(rmq_store_wait_dispatched(s, 5000));
+    int64_t phys, tags;
+    int32_t size;
+    assert_int_equal(rmq_store_cq_entry(s, "OLD", 0, 0, &phys, &size, &tags), RMQ_OK);
+    assert_int_equal(phys, 0);
+    assert_true(size > 100);
+    assert_int_equal(rmq_store_cq_entry(s, "OLD", 0, 1, &phys, &size, &tags), RMQ_ERR__NOT_FOUND);
+    assert_int_equal(rmq_store_cq_entry(s, "NONE", 0, 0, &phys, &size, &tags), RMQ_ERR__NOT_FOUND);
+    char **names;
+    size_t n;
+    assert_int_equal(rmq_store_topics(s, &names, &n), RMQ_OK);
+    assert_int_equal(n, 2); /* OLD (two queues) and TR */
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
+    assert_int_equal(rmq_store_clean_expired_cqs(s), 0); /* nothing deleted yet */
+    rmq_store_clean_expired_commitlog(s);
+    for (int k = 0; k < 500 && rmq_store_commitlog_min_offset(s) < 2 * SEG; k++) usleep(10000);
+    assert_int_equal(rmq_store_commitlog_min_offset(s), 2 * SEG);
+    assert_int_equal(rmq_store_clean_expired_cqs(s), 2); /* OLD:0 and OLD:1 */
+    assert_int_equal(rmq_store_max_offset(s, "OLD", 0), 0);
+    assert_true(rmq_store_max_offset(s, "TR", 0) > 0);
+    assert_int_equal(rmq_store_topics(s, &names, &n), RMQ_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(names[0], "TR");
+    free(names[0]);
+    free(names);
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/consumequeue/OLD/0", fx->dir);
+    assert_int_not_equal(access(dir, F_OK), 0);
+    /* the queue starts again from offset 0 */
+    rmq_store_put_result_t r;
+    assert_int_equal(put_n(s, "OLD", 0, 1, 100, NULL, &r), RMQ_OK);
+    assert_int_equal(r.queue_offset, 0);
+    rmq_store_close(s);
+}
+
 static void test_cfgfile(void **st) {
     fx_t *fx = *st;
     char p[512], bak[520];
@@ -943,6 +991,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_get_statuses, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_transactions, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_delete_topic, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_housekeeping_on_request, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_arrive, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -130,4 +130,24 @@ int adm_cmd_get_broker_config(ctx_t *c);
 int adm_cmd_query_dlq_msg(ctx_t *c);
 int adm_cmd_resend_dlq_msg(ctx_t *c);
 
+/* ---- stats.c ----------------------------------------------------------------------------- */
+
+int adm_cmd_stats_all(ctx_t *c);
+int adm_cmd_broker_consume_stats(ctx_t *c);
+int adm_cmd_query_cq(ctx_t *c);
+int adm_cmd_producer_connection(ctx_t *c);
+int adm_cmd_get_consumer_config(ctx_t *c);
+int adm_cmd_allocate_mq(ctx_t *c);
+int adm_cmd_clean_expired_cq(ctx_t *c);
+int adm_cmd_clean_unused_topic(ctx_t *c);
+int adm_cmd_delete_expired_commitlog(ctx_t *c);
+
+/* ---- msgprint.c -------------------------------------------------------------------------- */
+
+int adm_cmd_print_msg(ctx_t *c);
+int adm_cmd_print_msg_by_queue(ctx_t *c);
+int adm_cmd_send_msg_status(ctx_t *c);
+int adm_cmd_check_msg_send_rt(ctx_t *c);
+int adm_cmd_cluster_rt(ctx_t *c);
+
 #endif
