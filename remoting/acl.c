@@ -723,6 +723,14 @@ const rmq_acl_t *rmq_acl_watch_get(const rmq_acl_watch_t *w) {
     return w->acl;
 }
 
+const char *rmq_acl_watch_path(const rmq_acl_watch_t *w) {
+    return w->path;
+}
+
+void rmq_acl_watch_poll(rmq_acl_watch_t *w) {
+    on_poll(&w->timer);
+}
+
 static void on_watch_closed(uv_handle_t *h) {
     rmq_acl_watch_t *w = h->data;
     rmq_acl_free(w->acl);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -480,6 +481,113 @@ static void test_group_offsets(void **st) {
     assert_int_equal(group_offset("GrpSkip", "GrpT1", 0), 3);
 }
 
+/* ---- ACL 1.0 writes on a broker with aclEnable=true (its own NameServer) ------------------ */
+
+#define ADM "-ak rmqadmin1 -sk rmqadmin1sk"
+
+/* mqadmin args -n addr; the exit status, stderr into *err (new) when err. */
+static int run_on(const char *nsaddr, char **err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int run_on(const char *nsaddr, char **err, const char *fmt, ...) {
+    char args[2048], full[2400], *out, *e;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "%s -n '%s'", args, nsaddr);
+    int rc = run(&out, &e, full);
+    free(out);
+    if (err)
+        *err = e;
+    else
+        free(e);
+    return rc;
+}
+
+/* sendMessage to AclT with creds ("" for none) until it succeeds (want 0) or is refused. */
+static int send_as(const char *nsaddr, const char *creds) {
+    int rc = 1;
+    for (int i = 0; i < 50; i++) {
+        char *err;
+        rc = run_on(nsaddr, &err, "sendMessage -t AclT -p hi %s", creds);
+        bool refused = strstr(err, "No permission") || strstr(err, "NO_PERMISSION") ||
+                       strstr(err, "CODE: 16") || strstr(err, "permission") ||
+                       strstr(err, "refused");
+        free(err);
+        if (rc == 0 || refused) return rc;
+        rmq_sleep_ms(200); /* route not there yet */
+    }
+    return rc;
+}
+
+static void test_acl_commands(void **st) {
+    rmq_proc_t ns3 = {0}, bra = {0};
+    char home[300], path[400], *err;
+    assert_int_equal(rmq_mkdtemp("rmq-0304-acl", home, sizeof home), 0);
+    snprintf(path, sizeof path, "%s/conf", home);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/conf/plain_acl.yml", home);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("# test accounts\nglobalWhiteRemoteAddresses: []\naccounts:\n"
+          "  - accessKey: rmqadmin1\n    secretKey: rmqadmin1sk\n    admin: true\n",
+          f);
+    fclose(f);
+    assert_int_equal(rmq_start_namesrv(&ns3, NULL), 0);
+    char extra[600];
+    snprintf(extra, sizeof extra, "aclEnable=true\nrocketmqHome=%s\nbrokerName=acl-b\n", home);
+    assert_int_equal(rmq_start_broker(&bra, ns3.addr, extra), 0);
+    assert_int_equal(run_on(ns3.addr, NULL, "updateTopic -b %s -t AclT " ADM, bra.addr), 0);
+
+    /* unknown user refused; created by the admin, it can send */
+    assert_int_not_equal(send_as(ns3.addr, "-ak newuser01 -sk newuser01sk"), 0);
+    assert_int_equal(run_on(ns3.addr, NULL,
+                            "updateAclConfig -b %s -a newuser01 -s newuser01sk -i PUB -u SUB "
+                            "-t AclT=PUB " ADM,
+                            bra.addr),
+                     0);
+    assert_int_equal(send_as(ns3.addr, "-ak newuser01 -sk newuser01sk"), 0);
+    /* a non-admin account cannot write the ACL */
+    assert_int_equal(run_on(ns3.addr, &err,
+                            "updateAclConfig -b %s -a newuser02 -s newuser02sk "
+                            "-ak newuser01 -sk newuser01sk",
+                            bra.addr),
+                     1);
+    free(err);
+    /* deleted: refused again */
+    assert_int_equal(run_on(ns3.addr, NULL, "deleteAclConfig -b %s -a newuser01 " ADM, bra.addr),
+                     0);
+    assert_int_not_equal(send_as(ns3.addr, "-ak newuser01 -sk newuser01sk"), 0);
+    assert_int_equal(run_on(ns3.addr, &err, "deleteAclConfig -b %s -a newuser01 " ADM, bra.addr),
+                     1);
+    assert_non_null(strstr(err, "no account with accessKey newuser01"));
+    free(err);
+    /* global white list: unsigned requests from 127.0.0.1 pass */
+    assert_int_not_equal(send_as(ns3.addr, ""), 0);
+    assert_int_equal(
+        run_on(ns3.addr, NULL, "updateGlobalWhiteAddr -b %s -g 127.0.0.1 " ADM, bra.addr), 0);
+    assert_int_equal(send_as(ns3.addr, ""), 0);
+    /* the file still loads (the broker logged no error) and kept the admin */
+    f = fopen(path, "r");
+    assert_non_null(f);
+    char text[4096];
+    text[fread(text, 1, sizeof text - 1, f)] = 0;
+    fclose(f);
+    assert_non_null(strstr(text, "rmqadmin1"));
+    assert_null(strstr(text, "newuser01"));
+    assert_int_equal(rmq_proc_log_errors(&bra), 0);
+    /* ACL off: said so, nothing done */
+    assert_int_equal(
+        run_on(nss, &err, "updateAclConfig -b %s -a newuser03 -s newuser03sk", br.addr), 1);
+    assert_non_null(strstr(err, "ACL is off"));
+    free(err);
+    rmq_proc_stop(&bra, SIGTERM);
+    rmq_proc_stop(&ns3, SIGTERM);
+    rmq_rm_rf(bra.dir);
+    rmq_rm_rf(ns3.dir);
+    rmq_rm_rf(home);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_498_command_answers),
@@ -488,6 +596,7 @@ int main(void) {
         cmocka_unit_test(test_namesrv_config),
         cmocka_unit_test(test_topic_perm_and_clusters),
         cmocka_unit_test(test_group_offsets),
+        cmocka_unit_test(test_acl_commands),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
