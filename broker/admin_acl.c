@@ -85,6 +85,18 @@ static void put_scalar(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* A key as written: bare when it is a plain name (all of RocketMQ's are), else quoted. */
+static void put_key(FILE *f, const char *k) {
+    bool plain = *k != 0;
+    for (const char *p = k; *p && plain; p++)
+        plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                *p == '_' || *p == '.';
+    if (plain)
+        fputs(k, f);
+    else
+        put_scalar(f, k);
+}
+
 static void put_value(FILE *f, json_t *v, int ind);
 
 /* key: value lines of o at indent ind; first_inline: the first line already has its indent
@@ -96,7 +108,7 @@ static void put_map(FILE *f, json_t *o, int ind, bool first_inline) {
     json_object_foreach(o, k, v) {
         if (!(first && first_inline)) fprintf(f, "%*s", ind, "");
         first = false;
-        put_scalar(f, k);
+        put_key(f, k);
         fputc(':', f);
         put_value(f, v, ind + 2);
     }

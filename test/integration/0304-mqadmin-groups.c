@@ -481,6 +481,51 @@ static void test_group_offsets(void **st) {
     assert_int_equal(group_offset("GrpSkip", "GrpT1", 0), 3);
 }
 
+static void test_export(void **st) {
+    free(ok("updateSubGroup -b %s -g GrpExport -q 3", br.addr));
+    char *out = ok("exportMetadata -c %s -f %s/exp", cluster, tmpdir);
+    char path[400];
+    snprintf(path, sizeof path, "%s/exp/metadata.json", tmpdir);
+    assert_non_null(strstr(out, path));
+    free(out);
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    assert_non_null(j);
+    json_t *tt = json_object_get(j, "topicConfigTable");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(tt, "GrpT1"), "writeQueueNums")), 2);
+    assert_null(json_object_get(tt, "TBW102")); /* system topics stay out */
+    json_t *gt = json_object_get(j, "subscriptionGroupTable");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(gt, "GrpExport"), "retryQueueNums")), 3);
+    assert_null(json_object_get(gt, "TOOLS_CONSUMER"));
+    assert_true(json_integer_value(json_object_get(j, "exportTime")) > 0);
+    json_decref(j);
+
+    out = ok("exportMetadata -b %s -t -f %s/exp", br.addr, tmpdir);
+    free(out);
+    snprintf(path, sizeof path, "%s/exp/topic.json", tmpdir);
+    j = json_load_file(path, 0, &je);
+    assert_non_null(json_object_get(json_object_get(j, "topicConfigTable"), "GrpT2"));
+    assert_null(json_object_get(j, "subscriptionGroupTable"));
+    json_decref(j);
+
+    out = ok("exportConfigs -c %s -f %s/exp --json", cluster, tmpdir);
+    j = json_loads(out, 0, &je);
+    free(out);
+    json_t *scale = json_object_get(json_object_get(j, "content"), "clusterScale");
+    assert_int_equal(json_integer_value(json_object_get(scale, "namesrvSize")), 2);
+    assert_int_equal(json_integer_value(json_object_get(scale, "masterBrokerSize")), 1);
+    json_t *bc = json_object_get(json_object_get(j, "content"), "brokerConfigs");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(bc, bname), "brokerName")), bname);
+    json_decref(j);
+    snprintf(path, sizeof path, "%s/exp/configs.json", tmpdir);
+    j = json_load_file(path, 0, &je);
+    assert_non_null(json_object_get(j, "brokerConfigs"));
+    json_decref(j);
+}
+
 /* ---- ACL 1.0 writes on a broker with aclEnable=true (its own NameServer) ------------------ */
 
 #define ADM "-ak rmqadmin1 -sk rmqadmin1sk"
@@ -596,6 +641,7 @@ int main(void) {
         cmocka_unit_test(test_namesrv_config),
         cmocka_unit_test(test_topic_perm_and_clusters),
         cmocka_unit_test(test_group_offsets),
+        cmocka_unit_test(test_export),
         cmocka_unit_test(test_acl_commands),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
