@@ -315,3 +315,32 @@ RMQ_BROKER_HANDLER(rmq_broker_acl_on_update_white) {
                               rmq_acl_watch_path(b->acl));
     return edit_acl(b, req, edit_white, "UPDATE_GLOBAL_WHITE_ADDRS_CONFIG");
 }
+
+/* GET_BROKER_CLUSTER_ACL_INFO: this broker's names and its one ACL file's DataVersion (counter
+ * = reloads since start, timestamp = last load). */
+RMQ_BROKER_HANDLER(rmq_broker_acl_on_version) {
+    if (!b->acl)
+        return rmq_broker_err(req, RMQ_ERR_SYSTEM_ERROR,
+                              "ACL is off on this broker (aclEnable=false): no ACL file in force");
+    const rmq_broker_cfg_t *cfg = b->env.cfg;
+    int64_t counter, ts;
+    rmq_acl_watch_version(b->acl, &counter, &ts);
+    char ver[128], addr[300];
+    snprintf(ver, sizeof ver, "{\"counter\":%lld,\"timestamp\":%lld}", (long long)counter,
+             (long long)ts);
+    json_t *all = json_object();
+    json_object_set_new(all, rmq_acl_watch_path(b->acl), json_loads(ver, 0, NULL));
+    char *alls = json_dumps(all, JSON_COMPACT);
+    json_decref(all);
+    snprintf(addr, sizeof addr, "%s:%d", cfg->broker_ip1 ? cfg->broker_ip1 : "", cfg->listen_port);
+    rmq_rem_cmd_t *r = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    if (r) {
+        rmq_rem_cmd_set(r, "version", ver);
+        rmq_rem_cmd_set(r, "allAclFileVersion", alls ? alls : "{}");
+        rmq_rem_cmd_set(r, "brokerAddr", addr);
+        rmq_rem_cmd_set(r, "brokerName", cfg->broker_name ? cfg->broker_name : "");
+        rmq_rem_cmd_set(r, "clusterName", cfg->broker_cluster_name ? cfg->broker_cluster_name : "");
+    }
+    free(alls);
+    return r;
+}

@@ -14,5 +14,6 @@
 RMQ_BROKER_HANDLER(rmq_broker_acl_on_update);       /* UPDATE_AND_CREATE_ACL_CONFIG */
 RMQ_BROKER_HANDLER(rmq_broker_acl_on_delete);       /* DELETE_ACL_CONFIG */
 RMQ_BROKER_HANDLER(rmq_broker_acl_on_update_white); /* UPDATE_GLOBAL_WHITE_ADDRS_CONFIG */
+RMQ_BROKER_HANDLER(rmq_broker_acl_on_version);      /* GET_BROKER_CLUSTER_ACL_INFO */
 
 #endif

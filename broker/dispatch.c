@@ -83,6 +83,7 @@ static const rmq_broker_route_t routes[] = {
     R(UPDATE_AND_CREATE_ACL_CONFIG, rmq_broker_acl_on_update, ADMIN),
     R(DELETE_ACL_CONFIG, rmq_broker_acl_on_delete, ADMIN),
     R(UPDATE_GLOBAL_WHITE_ADDRS_CONFIG, rmq_broker_acl_on_update_white, ADMIN),
+    R(GET_BROKER_CLUSTER_ACL_INFO, rmq_broker_acl_on_version, ADMIN),
     R(GET_ALL_CONSUMER_OFFSET, rmq_broker_offset_on_all, ADMIN),
     R(INVOKE_BROKER_TO_RESET_OFFSET, rmq_broker_offset_on_reset, ADMIN),
     R(GET_ALL_DELAY_OFFSET, rmq_broker_schedule_on_get_all, ADMIN),

@@ -621,9 +621,27 @@ static void test_acl_commands(void **st) {
     assert_non_null(strstr(text, "rmqadmin1"));
     assert_null(strstr(text, "newuser01"));
     assert_int_equal(rmq_proc_log_errors(&bra), 0);
+    /* three rewrites, three reloads: the DataVersion counter */
+    char args[600], *out;
+    snprintf(args, sizeof args, "clusterAclConfigVersion -b %s --json " ADM " -n %s", bra.addr,
+             ns3.addr);
+    assert_int_equal(run(&out, &err, args), 0);
+    free(err);
+    json_error_t je;
+    json_t *j = json_loads(out, 0, &je);
+    free(out);
+    assert_int_equal(json_array_size(j), 1);
+    json_t *row = json_array_get(j, 0);
+    assert_int_equal(json_integer_value(json_object_get(row, "counter")), 3);
+    assert_string_equal(json_string_value(json_object_get(row, "aclFilePath")), path);
+    assert_string_equal(json_string_value(json_object_get(row, "brokerName")), "acl-b");
+    json_decref(j);
     /* ACL off: said so, nothing done */
     assert_int_equal(
         run_on(nss, &err, "updateAclConfig -b %s -a newuser03 -s newuser03sk", br.addr), 1);
+    assert_non_null(strstr(err, "ACL is off"));
+    free(err);
+    assert_int_equal(run_on(nss, &err, "clusterAclConfigVersion -b %s", br.addr), 1);
     assert_non_null(strstr(err, "ACL is off"));
     free(err);
     rmq_proc_stop(&bra, SIGTERM);

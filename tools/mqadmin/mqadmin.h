@@ -142,6 +142,7 @@ int adm_cmd_update_namesrv_config(ctx_t *c);
 int adm_cmd_update_acl_config(ctx_t *c);
 int adm_cmd_delete_acl_config(ctx_t *c);
 int adm_cmd_update_global_white_addr(ctx_t *c);
+int adm_cmd_cluster_acl_config_version(ctx_t *c);
 int adm_cmd_export_metadata(ctx_t *c); /* export.c */
 int adm_cmd_export_configs(ctx_t *c);
 /* A 4.9.8 command rmq does not offer: main() prints the row's desc (the reason), exit 1. */
