@@ -578,9 +578,13 @@ static void test_acl_commands(void **st) {
           "  - accessKey: rmqadmin1\n    secretKey: rmqadmin1sk\n    admin: true\n",
           f);
     fclose(f);
-    assert_int_equal(rmq_start_namesrv(&ns3, NULL), 0);
     char extra[600];
-    snprintf(extra, sizeof extra, "aclEnable=true\nrocketmqHome=%s\nbrokerName=acl-b\n", home);
+    snprintf(extra, sizeof extra, "aclEnable=true\nrocketmqHome=%s\n", home);
+    assert_int_equal(rmq_start_namesrv(&ns3, extra), 0);
+    snprintf(extra, sizeof extra,
+             "aclEnable=true\nrocketmqHome=%s\nbrokerName=acl-b\naccessKey=rmqadmin1\n"
+             "secretKey=rmqadmin1sk\n",
+             home);
     assert_int_equal(rmq_start_broker(&bra, ns3.addr, extra), 0);
     assert_int_equal(run_on(ns3.addr, NULL, "updateTopic -b %s -t AclT " ADM, bra.addr), 0);
 
@@ -607,6 +611,13 @@ static void test_acl_commands(void **st) {
                      1);
     assert_non_null(strstr(err, "no account with accessKey newuser01"));
     free(err);
+    /* NameServer ACL on: its config update needs an admin account */
+    assert_int_equal(run_on(ns3.addr, &err, "updateNamesrvConfig -k orderMessageEnable -v true"),
+                     1);
+    assert_non_null(strstr(err, "CODE: 16")); /* NO_PERMISSION */
+    free(err);
+    assert_int_equal(
+        run_on(ns3.addr, NULL, "updateNamesrvConfig -k orderMessageEnable -v true " ADM), 0);
     /* global white list: unsigned requests from 127.0.0.1 pass */
     assert_int_not_equal(send_as(ns3.addr, ""), 0);
     assert_int_equal(
