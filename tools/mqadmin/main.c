@@ -156,7 +156,7 @@ static const cmd_t cmds[] = {
     {"updateNamesrvConfig", "Update configs of name server (live keys only: orderMessageEnable, brokerChannelExpiredTime, scanNotActiveBrokerInterval, logLevel).",
      adm_cmd_update_namesrv_config,
      {O('k', "key", 1, 1, "config key"), O('v', "value", 1, 1, "config value")}},
-    {"queryMsgTraceById", "not available in rmq: message trace (RMQ_SYS_TRACE_TOPIC records) is not decoded; trace messages a client writes can be read with queryMsgByKey -t RMQ_SYS_TRACE_TOPIC -k <msgId>", adm_cmd_unavailable, {{0}}},
+    {"queryMsgTraceById", "not available in rmq: message trace records (RMQ_SYS_TRACE_TOPIC) are not decoded", adm_cmd_unavailable, {{0}}},
     {"producer", "not available in rmq: the brokers do not serve GET_ALL_PRODUCER_INFO; use producerConnection -g <group> -t <topic>", adm_cmd_unavailable, {{0}}},
     {"startMonitoring", "not available in rmq: there is no monitor service; scrape the Prometheus endpoints instead (metricsExporterType=PROM) and read lag with consumerProgress", adm_cmd_unavailable, {{0}}},
     {"updateAclConfig", "Update acl config yaml file in broker", adm_cmd_update_acl_config,
