@@ -12,6 +12,9 @@
 
 #include "broker/admin.h"
 #include "broker/admin_stats.h"
+
+#include "broker/admin_acl.h"
+#include "broker/admin_group.h"
 #include "broker/brokercfg.h"
 #include "broker/clients.h"
 #include "broker/offset.h"
@@ -78,6 +81,11 @@ static const rmq_broker_route_t routes[] = {
     R(UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, rmq_broker_subgroup_on_update, ADMIN),
     R(GET_ALL_SUBSCRIPTIONGROUP_CONFIG, rmq_broker_subgroup_on_get_all, ADMIN),
     R(DELETE_SUBSCRIPTIONGROUP, rmq_broker_subgroup_on_delete, ADMIN),
+    RA(CLONE_GROUP_OFFSET, rmq_broker_admin_on_clone_group_offset, ADMIN, "topic", "destGroup"),
+    R(UPDATE_AND_CREATE_ACL_CONFIG, rmq_broker_acl_on_update, ADMIN),
+    R(DELETE_ACL_CONFIG, rmq_broker_acl_on_delete, ADMIN),
+    R(UPDATE_GLOBAL_WHITE_ADDRS_CONFIG, rmq_broker_acl_on_update_white, ADMIN),
+    R(GET_BROKER_CLUSTER_ACL_INFO, rmq_broker_acl_on_version, ADMIN),
     R(GET_ALL_CONSUMER_OFFSET, rmq_broker_offset_on_all, ADMIN),
     R(INVOKE_BROKER_TO_RESET_OFFSET, rmq_broker_offset_on_reset, ADMIN),
     R(GET_ALL_DELAY_OFFSET, rmq_broker_schedule_on_get_all, ADMIN),

@@ -25,6 +25,7 @@
 /* Not in rmq/rmq_codes.h (NameServer-only codes). */
 #define REQ_GET_SYSTEM_TOPIC_LIST_FROM_NS 304
 #define REQ_GET_NAMESRV_CONFIG 319
+#define REQ_UPDATE_NAMESRV_CONFIG 318
 #define REQ_REGISTER_TOPIC_IN_NAMESRV 217
 #define REQ_GET_UNIT_TOPIC_LIST 311
 #define REQ_GET_HAS_UNIT_SUB_TOPIC_LIST 312
@@ -404,9 +405,7 @@ static rmq_rem_cmd_t *on_kvlist(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_
     return ok_with_body(req, &b);
 }
 
-/* GET_NAMESRV_CONFIG: the effective configuration as Java Properties text (key=value lines).
- * UPDATE_NAMESRV_CONFIG (318) is deliberately not served: changing a running NameServer's
- * paths remotely was CVE-2023-37582. */
+/* GET_NAMESRV_CONFIG: the effective configuration as Java Properties text (key=value lines). */
 static rmq_rem_cmd_t *on_get_config(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
     char *text = NULL;
     size_t len = 0;
@@ -420,6 +419,76 @@ static rmq_rem_cmd_t *on_get_config(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_
     else
         free(text);
     return resp;
+}
+
+/* UPDATE_NAMESRV_CONFIG: Properties text; only keys the running NameServer reads live are
+ * taken (an allow-list, never a path: letting a remote caller repoint kvConfigPath or a config
+ * path was CVE-2023-37582). All keys or none: the first refused key or bad value is the
+ * remark. Applied in memory; the config file is not rewritten, a restart goes back to it. */
+static void on_scan(uv_timer_t *t);
+
+static const char *const live_keys[] = {"orderMessageEnable", "brokerChannelExpiredTime",
+                                        "scanNotActiveBrokerInterval", "logLevel", NULL};
+
+static bool is_live_key(const char *k) {
+    for (size_t i = 0; live_keys[i]; i++)
+        if (!strcmp(live_keys[i], k)) return true;
+    return false;
+}
+
+static rmq_rem_cmd_t *on_update_config(rmq_ns_t *ns, rmq_rem_conn_t *conn, rmq_rem_cmd_t *req) {
+    char *text = calloc(1, req->body_len + 1), remark[512] = "";
+    if (!text) return respond(req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
+    if (req->body_len) memcpy(text, req->body, req->body_len);
+    /* cfg is main()'s object, borrowed by ns; only the scalar live keys change, on the loop
+     * thread that is the only reader, so a shallow copy validates them all first */
+    rmq_ns_cfg_t tmp = *ns->cfg;
+    int n = 0;
+    char *save = NULL;
+    for (char *ln = strtok_r(text, "\r\n", &save); ln && !remark[0];
+         ln = strtok_r(NULL, "\r\n", &save)) {
+        while (*ln == ' ' || *ln == '\t') ln++;
+        if (!*ln || *ln == '#' || *ln == '!') continue;
+        char *eq = strchr(ln, '=');
+        if (!eq) {
+            snprintf(remark, sizeof remark, "not key=value: %.100s", ln);
+            break;
+        }
+        *eq = 0;
+        char *k = ln, *v = eq + 1, *e = eq;
+        while (e > k && (e[-1] == ' ' || e[-1] == '\t')) *--e = 0;
+        if (!is_live_key(k)) {
+            snprintf(remark, sizeof remark,
+                     "%.100s cannot be changed on a running NameServer (paths never are); "
+                     "allowed: orderMessageEnable, brokerChannelExpiredTime, "
+                     "scanNotActiveBrokerInterval, logLevel",
+                     k);
+            break;
+        }
+        char err[256];
+        if (rmq_kv_set(rmq_ns_cfg_defs, rmq_ns_cfg_ndefs, &tmp, k, v, err, sizeof err) != RMQ_OK)
+            snprintf(remark, sizeof remark, "%.100s: %.300s", k, err);
+        n++;
+    }
+    free(text);
+    if (!remark[0] && n == 0) snprintf(remark, sizeof remark, "no key=value in the request body");
+    if (remark[0]) return bad_request(conn, req, remark);
+    rmq_ns_cfg_t *live = (rmq_ns_cfg_t *)ns->cfg;
+    bool rescan = live->scan_interval_ms != tmp.scan_interval_ms;
+    live->order_message_enable = tmp.order_message_enable;
+    live->broker_expired_ms = tmp.broker_expired_ms;
+    live->scan_interval_ms = tmp.scan_interval_ms;
+    if (live->log_level != tmp.log_level) {
+        live->log_level = tmp.log_level;
+        rmq_log_set_level(tmp.log_level == 4 ? RMQ_LOG_LVL_OFF : (rmq_log_lvl_t)tmp.log_level);
+    }
+    if (rescan && ns->timer_inited && !ns->stopping) {
+        uint64_t iv = (uint64_t)live->scan_interval_ms;
+        uv_timer_start(&ns->scan_timer, on_scan, iv, iv);
+    }
+    RMQ_LOG_INFO(MOD, "config updated by %s (%d key%s, in memory)", rmq_rem_conn_peer(conn), n,
+                 n == 1 ? "" : "s");
+    return respond(req, RMQ_OK, NULL);
 }
 
 /* ---------- the request table ---------- */
@@ -462,6 +531,7 @@ static const struct {
     {RMQ_REQ_DELETE_KV_CONFIG, on_delete_kv, {"namespace", "key"}},
     {RMQ_REQ_GET_KVLIST_BY_NAMESPACE, on_kvlist, {"namespace"}},
     {REQ_GET_NAMESRV_CONFIG, on_get_config, {NULL}},
+    {REQ_UPDATE_NAMESRV_CONFIG, on_update_config, {NULL}},
 };
 
 static bool check_fields(const rmq_rem_cmd_t *req, const char *const *fields, char *remark,
@@ -500,7 +570,8 @@ static int acl_need(int code) {
     case RMQ_REQ_ADD_WRITE_PERM_OF_BROKER:
     case RMQ_REQ_PUT_KV_CONFIG:
     case RMQ_REQ_DELETE_KV_CONFIG:
-    case REQ_GET_NAMESRV_CONFIG: return RMQ_ACL_NEED_ADMIN;
+    case REQ_GET_NAMESRV_CONFIG:
+    case REQ_UPDATE_NAMESRV_CONFIG: return RMQ_ACL_NEED_ADMIN;
     default: return -1;
     }
 }

@@ -664,6 +664,7 @@ struct rmq_acl_watch_s {
     struct timespec mtime; /* of the last file looked at (good or not) */
     off_t size;
     ino_t ino;
+    int64_t reloads, loaded_ms; /* rmq_acl_watch_version */
 };
 
 static void stamp(rmq_acl_watch_t *w, const struct stat *st) {
@@ -689,6 +690,8 @@ static void on_poll(uv_timer_t *t) {
     }
     rmq_acl_free(w->acl);
     w->acl = a;
+    w->reloads++;
+    w->loaded_ms = rmq_now_ms();
     RMQ_LOG_INFO("acl", "%s reloaded: %zu accounts, %zu global white addresses", w->path, a->nacc,
                  a->nglobal);
 }
@@ -710,6 +713,7 @@ rmq_err_t rmq_acl_watch_start(uv_loop_t *loop, const char *path, int interval_ms
         free(w);
         return RMQ_ERR__CONFIG;
     }
+    w->loaded_ms = rmq_now_ms();
     uv_timer_init(loop, &w->timer);
     w->timer.data = w;
     uv_timer_start(&w->timer, on_poll, (uint64_t)interval_ms, (uint64_t)interval_ms);
@@ -721,6 +725,19 @@ rmq_err_t rmq_acl_watch_start(uv_loop_t *loop, const char *path, int interval_ms
 
 const rmq_acl_t *rmq_acl_watch_get(const rmq_acl_watch_t *w) {
     return w->acl;
+}
+
+const char *rmq_acl_watch_path(const rmq_acl_watch_t *w) {
+    return w->path;
+}
+
+void rmq_acl_watch_version(const rmq_acl_watch_t *w, int64_t *counter, int64_t *ts_ms) {
+    *counter = w->reloads;
+    *ts_ms = w->loaded_ms;
+}
+
+void rmq_acl_watch_poll(rmq_acl_watch_t *w) {
+    on_poll(&w->timer);
 }
 
 static void on_watch_closed(uv_handle_t *h) {

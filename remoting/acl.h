@@ -109,6 +109,13 @@ rmq_err_t rmq_acl_watch_start(uv_loop_t *loop, const char *path, int interval_ms
                               rmq_acl_watch_t **out, char *err, size_t errn);
 /* The accounts in force (borrowed until the next loop turn). */
 const rmq_acl_t *rmq_acl_watch_get(const rmq_acl_watch_t *w);
+/* The file watched (borrowed for the watcher's life). */
+const char *rmq_acl_watch_path(const rmq_acl_watch_t *w);
+/* How many times the file was reloaded since start (0: the first load only) and the ms time of
+ * the last load, RocketMQ's DataVersion of the ACL config. */
+void rmq_acl_watch_version(const rmq_acl_watch_t *w, int64_t *counter, int64_t *ts_ms);
+/* Look at the file now instead of at the next poll (after a write of ours). Loop thread. */
+void rmq_acl_watch_poll(rmq_acl_watch_t *w);
 /* Stop polling; freed in the timer's close callback. Loop thread. NULL is a no-op. */
 void rmq_acl_watch_stop(rmq_acl_watch_t *w);
 

@@ -25,3 +25,11 @@ if(TARGET mqbroker AND TARGET mqnamesrv AND TARGET mqadmin)
                        LIBS rmq_static PkgConfig::JANSSON Threads::Threads
                        DEPENDS mqnamesrv mqbroker mqadmin TIMEOUT 240)
 endif()
+
+# mqadmin part B (issue 13): groups, perms, NameServer KV/config on two NameServers, and every
+# name of RocketMQ 4.9.8's command list answering.
+if(TARGET mqbroker AND TARGET mqnamesrv AND TARGET mqadmin)
+  rmq_integration_test(0304-mqadmin-groups SOURCES ${CMAKE_CURRENT_LIST_DIR}/0304-mqadmin-groups.c
+                       LIBS rmq_static PkgConfig::JANSSON DEPENDS mqnamesrv mqbroker mqadmin
+                       TIMEOUT 240)
+endif()

@@ -125,6 +125,29 @@ int adm_consume_directly(ctx_t *c, const char *ids);
 int adm_cmd_update_broker_config(ctx_t *c);
 int adm_cmd_get_broker_config(ctx_t *c);
 
+/* ---- group.c, nsadmin.c, acl.c (groups, perms, NameServer KV/config, ACL 1.0) ----------- */
+
+int adm_cmd_delete_sub_group(ctx_t *c);
+int adm_cmd_update_topic_perm(ctx_t *c);
+int adm_cmd_topic_cluster_list(ctx_t *c);
+int adm_cmd_clone_group_offset(ctx_t *c);
+int adm_cmd_skip_accumulated(ctx_t *c);
+int adm_cmd_wipe_write_perm(ctx_t *c);
+int adm_cmd_add_write_perm(ctx_t *c);
+int adm_cmd_update_kv_config(ctx_t *c);
+int adm_cmd_delete_kv_config(ctx_t *c);
+int adm_cmd_update_order_conf(ctx_t *c);
+int adm_cmd_get_namesrv_config(ctx_t *c);
+int adm_cmd_update_namesrv_config(ctx_t *c);
+int adm_cmd_update_acl_config(ctx_t *c);
+int adm_cmd_delete_acl_config(ctx_t *c);
+int adm_cmd_update_global_white_addr(ctx_t *c);
+int adm_cmd_cluster_acl_config_version(ctx_t *c);
+int adm_cmd_export_metadata(ctx_t *c); /* export.c */
+int adm_cmd_export_configs(ctx_t *c);
+/* A 4.9.8 command rmq does not offer: main() prints the row's desc (the reason), exit 1. */
+int adm_cmd_unavailable(ctx_t *c);
+
 /* ---- dlq.c ------------------------------------------------------------------------------- */
 
 int adm_cmd_query_dlq_msg(ctx_t *c);
