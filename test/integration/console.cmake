@@ -7,4 +7,8 @@ if(TARGET mqconsole AND TARGET mqbroker AND TARGET mqnamesrv)
                                     ${CMAKE_BINARY_DIR})
   set_tests_properties(console-api PROPERTIES LABELS "console;integration" TIMEOUT 600
                        SKIP_RETURN_CODE 77)
+  add_test(NAME console-browser COMMAND bash ${CMAKE_SOURCE_DIR}/test/browser/console-browser.sh
+                                        ${CMAKE_BINARY_DIR})
+  set_tests_properties(console-browser PROPERTIES LABELS "console;integration" TIMEOUT 900
+                       SKIP_RETURN_CODE 77)
 endif()
