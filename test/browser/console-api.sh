@@ -85,6 +85,31 @@ want 404 "'dead letters' in j['error']"
 api POST $P message/resend "{\"id\":\"$offid\",\"group\":\"ApiGroup\"}"
 want 409 "'no online client' in j['error']"
 
+# an online push consumer (mqbench): members, running info, which groups consumed the message,
+# and CONSUME_MESSAGE_DIRECTLY on that member
+"$build/bin/mqbench" consumer -n "127.0.0.1:$nsport" -t ApiTopic -g ApiConsumer -w 1 \
+    --seconds 300 >"$tmp/mqbench.out" 2>&1 &
+benchpid=$!
+pids="$pids $benchpid"
+for _ in $(seq 1 100); do
+    api GET $P "group?group=ApiConsumer"
+    [ "$code" = 200 ] && python3 -c "import json; j=json.load(open('$tmp/r.json')); exit(0 if j['online'] and j['diffTotal']==0 and j['queues'] else 1)" && break
+    sleep 0.3
+done
+want 200 "j['online'] and len(j['connections'])==1 and j['diffTotal']==0 and j['subscriptions'][0]['topic']=='ApiTopic'"
+cid=$(python3 -c "import json; print(json.load(open('$tmp/r.json'))['connections'][0]['clientId'])")
+ecid=$(python3 -c "import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=''))" "$cid")
+api GET $P "group/running-info?group=ApiConsumer&clientId=$ecid"
+want 200 "'properties' in j or 'subscriptionSet' in j"
+api GET $P groups
+want 200 "any(g['group']=='ApiConsumer' and g['count']==1 for g in j['groups'])"
+api GET $P "message?id=$offid"
+want 200 "{'consumerGroup':'ApiConsumer','trackType':'CONSUMED','exceptionDesc':''} in j['tracks']"
+api POST $P message/resend "{\"id\":\"$offid\",\"group\":\"ApiConsumer\"}"
+want 200 "j['clientId']=='$cid' and j['result']['consumeResult']=='CR_SUCCESS'"
+kill -TERM $benchpid 2>/dev/null || true
+wait $benchpid 2>/dev/null || true
+
 # the sampler (1 s here) has points with the broker's TPS and the lag of the group looked at
 for _ in $(seq 1 30); do
     api GET $P series
