@@ -164,5 +164,6 @@ want 401 "'login required' in j['error']"
 
 # the page itself is served by the binary
 curl -sf "http://127.0.0.1:$P/" | grep -q '<title>' || fail "no page at /"
-grep -h " ERROR " "$tmp"/broker.out "$tmp"/namesrv.out && fail "ERROR lines in the server logs"
+stop_all
+check_logs
 echo "console-api: ok"

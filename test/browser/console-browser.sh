@@ -32,5 +32,6 @@ CHROMIUM="$chromium" node "$here/console.test.js" "http://127.0.0.1:$open_port/"
 for p in cluster topics send messages groups dlq readonly login after-login; do
     [ -s "$shots/$p.png" ] || fail "no screenshot $p.png"
 done
-grep -h " ERROR " "$tmp"/broker.out "$tmp"/namesrv.out && fail "ERROR lines in the server logs"
+stop_all
+check_logs
 echo "console-browser: ok"

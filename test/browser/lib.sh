@@ -2,11 +2,26 @@
 # dir, mqconsole instances, and a cleanup that stops only the processes started here, by pid.
 # Needs $build (the build dir) and $tmp (a scratch dir) set by the caller.
 pids=""
-cleanup() {
+# stop_all: SIGTERM to every process started here, up to 15 s to exit, then SIGKILL.
+stop_all() {
     for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
-    sleep 0.5
+    for _ in $(seq 1 150); do
+        alive=
+        for p in $pids; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ -n "$alive" ] || break
+        sleep 0.1
+    done
     for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
+    pids=""
+}
+cleanup() {
+    stop_all
     rm -rf "$tmp"
+}
+# check_logs: no ERROR line from the servers, no sanitizer report from anyone (after stop_all).
+check_logs() {
+    if grep -h " ERROR " "$tmp"/broker.out "$tmp"/namesrv.out; then fail "ERROR lines in the server logs"; fi
+    if grep -l "Sanitizer" "$tmp"/*.out; then fail "sanitizer report(s) above"; fi
 }
 fail() {
     echo "FAIL: $*" >&2
