@@ -48,6 +48,9 @@ api GET $P topic/create
 want 405 "'POST' in j['error']"
 api POST $P topic/create '{not json'
 want 400 "'not a JSON object' in j['error']"
+code=$(curl -s -o "$tmp/r.json" -w '%{http_code}' -X POST -H 'Content-Type: text/plain' \
+    --data '{"topic":"FormTopic"}' "http://127.0.0.1:$P/api/topic/create")
+want 415 "'application/json' in j['error']"
 api GET $P nosuchcall
 want 404 "'/api/nosuchcall' in j['error']"
 api GET $P "topic/status?topic=NoSuchTopic"

@@ -10,7 +10,8 @@
  * HTTP: libmicrohttpd with a thread per connection; the handlers block on admin calls, which
  * run one at a time (console_t.mu). Mutating API calls are POST only (405 otherwise) and 403 in
  * read-only mode or for a "viewer" user. With --users every /api/ call but login and whoami
- * needs the session cookie (401 otherwise). */
+ * needs the session cookie (401 otherwise). POST bodies must be Content-Type: application/json
+ * (415 otherwise), which keeps other web sites' forms out. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -164,6 +165,11 @@ static mhd_result_t serve_api(console_t *k, struct MHD_Connection *conn, const c
                               const char *path, upload_t *up) {
     bool post = !strcmp(method, "POST");
     if (!post && strcmp(method, "GET")) return send_error(conn, 405, "only GET and POST");
+    /* a POST must say it is JSON: a browser sends that type cross-site only after a CORS
+     * preflight this server never grants, so another site's form cannot drive the API */
+    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    if (post && (!ct || strncasecmp(ct, "application/json", 16) != 0))
+        return send_error(conn, 415, "POST a JSON body with Content-Type: application/json");
     json_t *body = NULL;
     if (post && up->len) {
         json_error_t je;
