@@ -166,7 +166,10 @@ api GET $A cluster "" -b "$tmp/alice.jar"
 want 401 "'login required' in j['error']"
 
 # the page itself is served by the binary
-curl -sf "http://127.0.0.1:$P/" | grep -q '<title>' || fail "no page at /"
+curl -sf -o "$tmp/index.html" "http://127.0.0.1:$P/" || fail "no page at /"
+grep -q '<title>rmq console</title>' "$tmp/index.html" || fail "/ is not the console's page"
+curl -sf -o "$tmp/app.js" "http://127.0.0.1:$P/app.js" || fail "no app.js"
+cmp -s "$tmp/app.js" "$(dirname "$0")/../../tools/mqconsole/web/app.js" || fail "app.js differs from web/app.js"
 stop_all
 check_logs
 echo "console-api: ok"

@@ -24,6 +24,10 @@ const char *adm_last_failure(void) {
     return last_failure;
 }
 
+void adm_clear_failure(void) {
+    last_failure[0] = 0;
+}
+
 /* One line on stderr; returns the exit status. */
 int adm_fail(const char *fmt, ...) {
     char line[1024];

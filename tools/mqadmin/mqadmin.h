@@ -45,6 +45,8 @@ extern const char *adm_cmd_name;
 extern bool adm_quiet;
 /* The calling thread's last adm_fail line ("" before any). */
 const char *adm_last_failure(void);
+/* Forget it (before a new unit of work on a reused thread). */
+void adm_clear_failure(void);
 
 /* ---- common.c ------------------------------------------------------------------------ */
 

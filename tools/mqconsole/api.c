@@ -109,7 +109,7 @@ static void strv_free(char **v) {
 
 static json_t *api_cluster(console_t *k, con_req_t *r) {
     json_t *rows = adm_cluster_rows(&k->c);
-    if (!rows) return con_fail(r, 502, "cluster info: %s", why(k));
+    if (!rows) return con_fail(r, 502, "%s", why(k)); /* "cluster info: ..." */
     size_t i;
     json_t *row;
     json_array_foreach(rows, i, row) json_object_set_new(
@@ -136,7 +136,7 @@ static const char *topic_kind(const char *t, json_t *ci) {
 
 static json_t *api_topics(console_t *k, con_req_t *r) {
     json_t *list = adm_topic_list(&k->c);
-    if (!list) return con_fail(r, 502, "topic list: %s", why(k));
+    if (!list) return con_fail(r, 502, "%s", why(k)); /* "topic list: ..." */
     json_t *ci = adm_cluster_info(&k->c);
     size_t n;
     json_t *tmp = json_object();
@@ -162,7 +162,7 @@ static json_t *target_brokers(console_t *k, con_req_t *r) {
     const char *b = con_arg(r, "broker", b1, sizeof b1), *cl = con_arg(r, "cluster", b2, sizeof b2);
     if (b && *b) return json_pack("[s]", b);
     json_t *ci = adm_cluster_info(&k->c);
-    if (!ci) return con_fail(r, 502, "cluster info: %s", why(k));
+    if (!ci) return con_fail(r, 502, "%s", why(k)); /* "cluster info: ..." */
     json_t *cat = json_object_get(ci, "clusterAddrTable");
     if (!cl || !*cl) {
         if (json_object_size(cat) != 1) {

@@ -225,6 +225,7 @@ static mhd_result_t serve_api(console_t *k, struct MHD_Connection *conn, const c
                    .role = logged_in ? role : NULL,
                    .status = 500};
     pthread_mutex_lock(&k->mu);
+    adm_clear_failure(); /* a kept-alive connection's thread may hold an old one */
     json_t *out = rt->fn(k, &r);
     pthread_mutex_unlock(&k->mu);
     if (out) {
