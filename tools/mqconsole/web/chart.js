@@ -32,7 +32,7 @@ function lineChart(el, series) {
   for (let i = 0; i <= 4; i++) { /* horizontal grid with values */
     const v = y1 * i / 4, y = py(v);
     svg.appendChild(mk('line', { x1: L, x2: W - R, y1: y, y2: y, stroke: '#eceff4' }));
-    svg.appendChild(mk('text', { x: 4, y: y + 4 }, v >= 100 ? v.toFixed(0) : v.toFixed(1)));
+    svg.appendChild(mk('text', { x: 4, y: y + 4 }, v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)));
   }
   const hhmmss = t => new Date(t).toTimeString().slice(0, 8);
   svg.appendChild(mk('text', { x: L, y: H - 6 }, hhmmss(x0)));
