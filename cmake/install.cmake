@@ -1,6 +1,6 @@
 # `cmake --install build --prefix P` and the Debian package (issue 13). Layout under P, as
 # deploy/README.md describes it for P=/opt/rmq:
-#   bin/                  mqnamesrv mqbroker mqadmin mqbench store_check
+#   bin/                  mqnamesrv mqbroker mqadmin mqbench store_check mqconsole
 #   lib/ include/rmq/     librmq.so.0, librmq.a, headers, lib/pkgconfig/rmq{,-static}.pc (client/)
 #   etc/rmq/              the conf/ examples (namesrv.conf, broker.conf, 2m-2s-async/, ...)
 #   lib/systemd/system/   mqnamesrv.service, mqbroker@.service (they run P=/opt/rmq's binaries
@@ -11,7 +11,7 @@
 include(GNUInstallDirs)
 
 set(RMQ_INSTALL_BINS "")
-foreach(b mqnamesrv mqbroker mqadmin mqbench store_check)
+foreach(b mqnamesrv mqbroker mqadmin mqbench store_check mqconsole)
   if(TARGET ${b})
     list(APPEND RMQ_INSTALL_BINS ${b})
   endif()

@@ -5,7 +5,7 @@ set -eu
 bin=$1
 out=$2
 mkdir -p "$out"
-for b in mqnamesrv mqbroker mqbench store_check; do
+for b in mqnamesrv mqbroker mqbench store_check mqconsole; do
     [ -x "$bin/$b" ] || continue
     { "$bin/$b" --version; echo; "$bin/$b" -h; } >"$out/$b.txt" 2>&1
 done

@@ -10,6 +10,7 @@
 #   3. with broker-a's master cut off (its link down) producers keep sending (to broker-b),
 #      and a consumer reads broker-a's messages from broker-a's slave;
 #   4. the link restored, broker-a takes writes again and its slave catches up.
+# mqconsole runs on a host of its own (web) and is asked from prod for /api/cluster.
 # Needs root (ip netns); exits 77 (skipped) where namespaces cannot be made.
 #
 #   test/cluster/netns-cluster.sh [BUILD_DIR]        (default: build)
@@ -19,7 +20,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 tag=rq$$
 net=10.77.0
 work=$(mktemp -d /tmp/rmq-netns.XXXXXX)
-hosts="ns1:1 ns2:2 ma:11 sa:12 mb:13 sb:14 prod:21 cons:22"
+hosts="ns1:1 ns2:2 ma:11 sa:12 mb:13 sb:14 prod:21 cons:22 web:31"
 fails=0
 pids=()
 
@@ -110,6 +111,30 @@ for a in "$net.11:10911" "$net.12:10911" "$net.13:10911" "$net.14:10911"; do
 done
 [ $all -eq 1 ] && ok "clusterList shows every broker at its host's address (brokerIP1)" ||
     bad "clusterList lacks an address: $cl"
+# the web console in a namespace of its own, asked from another one: all four brokers listed
+if [ -x "$build/bin/mqconsole" ] && command -v curl > /dev/null; then
+    ip netns exec "$tag-web" "$build/bin/mqconsole" -n "$NS" --host "$net.31" --port 8080 \
+        > "$work/web.log" 2>&1 &
+    pids+=($!)
+    webok=0
+    for i in $(seq 1 50); do
+        in_ns prod curl -s "http://$net.31:8080/api/cluster" > "$work/console-cluster.json" 2> /dev/null &&
+            python3 - "$work/console-cluster.json" "$net" << 'PY' && webok=1 && break
+import json, sys
+j = json.load(open(sys.argv[1]))
+want = {f"{sys.argv[2]}.{o}:10911" for o in (11, 12, 13, 14)}
+sys.exit(0 if want <= {b["addr"] for b in j["brokers"]} else 1)
+PY
+        sleep 0.2
+    done
+    [ $webok -eq 1 ] && ok "mqconsole (own namespace) lists all four brokers to another host" ||
+        bad "mqconsole /api/cluster: $(cat "$work/console-cluster.json" 2> /dev/null)"
+    # stopped before the partition checks: with it sampling throughout, the cut-off consumer
+    # below got only broker-b's messages in 2 runs of 3 (not understood yet; see the report)
+    webpid=${pids[-1]}
+    kill -TERM "$webpid" 2> /dev/null
+    wait "$webpid" 2> /dev/null
+fi
 admin updateTopic -c DefaultCluster -t NetT -r 4 -w 4 > /dev/null 2>&1 ||
     admin updateTopic -b "$net.11:10911" -t NetT -r 4 -w 4 > /dev/null 2>&1
 admin updateTopic -b "$net.13:10911" -t NetT -r 4 -w 4 > /dev/null 2>&1

@@ -52,10 +52,12 @@ static const char *num_or_dash(int64_t v, char *buf, size_t n) {
     return buf;
 }
 
-/* more: the -m layout; repl: the -r layout (one row per slave: how far it is behind). */
-static int cluster_once(ctx_t *c, bool more, bool repl) {
+/* One row per broker address (clusters, broker names and ids in Java's order) with the figures
+ * of every clusterList layout; slaves carry slaveOffset, masterOffset, behindBytes, behindMs.
+ * NULL after an error. */
+json_t *adm_cluster_rows(ctx_t *c) {
     json_t *ci = adm_cluster_info(c);
-    if (!ci) return 1;
+    if (!ci) return NULL;
     json_t *cat = json_object_get(ci, "clusterAddrTable");
     json_t *bat = json_object_get(ci, "brokerAddrTable");
     /* sorted cluster names, as Java's TreeSet */
@@ -64,19 +66,6 @@ static int cluster_once(ctx_t *c, bool more, bool repl) {
     const char *key;
     json_t *v;
     json_t *rows = json_array();
-    if (!c->json) {
-        if (repl)
-            printf("%-16s  %-22s  %-4s  %-22s %18s %18s %16s %12s\n", "#Cluster Name",
-                   "#Broker Name", "#BID", "#Addr", "#Master Offset", "#Slave Offset",
-                   "#Behind(Bytes)", "#Behind(ms)");
-        else if (more)
-            printf("%-16s  %-32s %14s %14s %14s %14s\n", "#Cluster Name", "#Broker Name",
-                   "#InTotalYest", "#OutTotalYest", "#InTotalToday", "#OutTotalToday");
-        else
-            printf("%-16s  %-22s  %-4s  %-22s %-16s %19s %19s %10s %5s %6s\n", "#Cluster Name",
-                   "#Broker Name", "#BID", "#Addr", "#Version", "#InTPS(LOAD)", "#OutTPS(LOAD)",
-                   "#PCWait(ms)", "#Hour", "#SPACE");
-    }
     for (size_t ic = 0; ic < ncl; ic++) {
         json_t *names = json_object_get(cat, cls[ic]);
         size_t nb = json_array_size(names);
@@ -133,11 +122,11 @@ static int cluster_once(ctx_t *c, bool more, bool repl) {
                     adm_jstr(t, "pageCacheLockTimeMills"), "hour", hour, "commitLogDiskRatio",
                     space, "inTotalYest", (json_int_t)iy, "outTotalYest", (json_int_t)oy,
                     "inTotalToday", (json_int_t)it, "outTotalToday", (json_int_t)ot);
-                rmq_tool_repl_t rp = {-1, -1, -1, -1};
                 if (ids[x] == 0) {
                     json_decref(mt);
                     mt = json_incref(t);
                 } else {
+                    rmq_tool_repl_t rp = {-1, -1, -1, -1};
                     rmq_tool_slave_repl(tab_get, t, mt, addr, &rp);
                     json_object_set_new(row, "slaveOffset", json_integer(rp.slave_offset));
                     json_object_set_new(row, "masterOffset", json_integer(rp.master_offset));
@@ -145,45 +134,72 @@ static int cluster_once(ctx_t *c, bool more, bool repl) {
                     json_object_set_new(row, "behindMs", json_integer(rp.behind_ms));
                 }
                 json_array_append_new(rows, row);
-                if (!c->json) {
-                    if (repl) {
-                        char bid[24], m[24], so[24], bb[24], bm[24];
-                        snprintf(bid, sizeof bid, "%ld", ids[x]);
-                        if (ids[x] != 0)
-                            printf("%-16s  %-22s  %-4s  %-22s %18s %18s %16s %12s\n", cls[ic],
-                                   bns[ib], bid, addr, num_or_dash(rp.master_offset, m, sizeof m),
-                                   num_or_dash(rp.slave_offset, so, sizeof so),
-                                   num_or_dash(rp.behind_bytes, bb, sizeof bb),
-                                   num_or_dash(rp.behind_ms, bm, sizeof bm));
-                    } else if (more) {
-                        printf("%-16s  %-32s %14lld %14lld %14lld %14lld\n", cls[ic], bns[ib],
-                               (long long)iy, (long long)oy, (long long)it, (long long)ot);
-                    } else {
-                        char ins[64], outs[64], hs[32], sp[32], bid[24];
-                        snprintf(ins, sizeof ins, "%9.2f(%s,%sms)", in,
-                                 adm_jstr(t, "sendThreadPoolQueueSize"),
-                                 adm_jstr(t, "sendThreadPoolQueueHeadWaitTimeMills"));
-                        snprintf(outs, sizeof outs, "%9.2f(%s,%sms)", out,
-                                 adm_jstr(t, "pullThreadPoolQueueSize"),
-                                 adm_jstr(t, "pullThreadPoolQueueHeadWaitTimeMills"));
-                        snprintf(hs, sizeof hs, "%2.2f", hour);
-                        snprintf(sp, sizeof sp, "%.4f", space);
-                        snprintf(bid, sizeof bid, "%ld", ids[x]);
-                        printf("%-16s  %-22s  %-4s  %-22s %-16s %19s %19s %10s %5s %6s\n", cls[ic],
-                               bns[ib], bid, addr, adm_jstr(t, "brokerVersionDesc"), ins, outs,
-                               adm_jstr(t, "pageCacheLockTimeMills"), hs, sp);
-                    }
-                }
                 json_decref(t);
             }
             json_decref(mt);
         }
         free(bns);
     }
-    if (c->json) adm_print_json(rows);
-    json_decref(rows);
     free(cls);
     json_decref(ci);
+    return rows;
+}
+
+/* more: the -m layout; repl: the -r layout (one row per slave: how far it is behind). */
+static int cluster_once(ctx_t *c, bool more, bool repl) {
+    json_t *rows = adm_cluster_rows(c);
+    if (!rows) return 1;
+    if (c->json) {
+        adm_print_json(rows);
+        json_decref(rows);
+        return 0;
+    }
+    if (repl)
+        printf("%-16s  %-22s  %-4s  %-22s %18s %18s %16s %12s\n", "#Cluster Name", "#Broker Name",
+               "#BID", "#Addr", "#Master Offset", "#Slave Offset", "#Behind(Bytes)", "#Behind(ms)");
+    else if (more)
+        printf("%-16s  %-32s %14s %14s %14s %14s\n", "#Cluster Name", "#Broker Name",
+               "#InTotalYest", "#OutTotalYest", "#InTotalToday", "#OutTotalToday");
+    else
+        printf("%-16s  %-22s  %-4s  %-22s %-16s %19s %19s %10s %5s %6s\n", "#Cluster Name",
+               "#Broker Name", "#BID", "#Addr", "#Version", "#InTPS(LOAD)", "#OutTPS(LOAD)",
+               "#PCWait(ms)", "#Hour", "#SPACE");
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r) {
+        const char *cl = adm_jstr(r, "clusterName"), *bn = adm_jstr(r, "brokerName"),
+                   *addr = adm_jstr(r, "addr");
+        int64_t id = adm_jint(r, "brokerId");
+        char bid[24];
+        snprintf(bid, sizeof bid, "%lld", (long long)id);
+        if (repl) {
+            char m[24], so[24], bb[24], bm[24];
+            if (id != 0)
+                printf("%-16s  %-22s  %-4s  %-22s %18s %18s %16s %12s\n", cl, bn, bid, addr,
+                       num_or_dash(adm_jint(r, "masterOffset"), m, sizeof m),
+                       num_or_dash(adm_jint(r, "slaveOffset"), so, sizeof so),
+                       num_or_dash(adm_jint(r, "behindBytes"), bb, sizeof bb),
+                       num_or_dash(adm_jint(r, "behindMs"), bm, sizeof bm));
+        } else if (more) {
+            printf("%-16s  %-32s %14lld %14lld %14lld %14lld\n", cl, bn,
+                   (long long)adm_jint(r, "inTotalYest"), (long long)adm_jint(r, "outTotalYest"),
+                   (long long)adm_jint(r, "inTotalToday"), (long long)adm_jint(r, "outTotalToday"));
+        } else {
+            char ins[64], outs[64], hs[32], sp[32];
+            snprintf(ins, sizeof ins, "%9.2f(%s,%sms)", adm_jreal(r, "inTps"),
+                     adm_jstr(r, "sendThreadPoolQueueSize"),
+                     adm_jstr(r, "sendThreadPoolQueueHeadWaitTimeMills"));
+            snprintf(outs, sizeof outs, "%9.2f(%s,%sms)", adm_jreal(r, "outTps"),
+                     adm_jstr(r, "pullThreadPoolQueueSize"),
+                     adm_jstr(r, "pullThreadPoolQueueHeadWaitTimeMills"));
+            snprintf(hs, sizeof hs, "%2.2f", adm_jreal(r, "hour"));
+            snprintf(sp, sizeof sp, "%.4f", adm_jreal(r, "commitLogDiskRatio"));
+            printf("%-16s  %-22s  %-4s  %-22s %-16s %19s %19s %10s %5s %6s\n", cl, bn, bid, addr,
+                   adm_jstr(r, "version"), ins, outs, adm_jstr(r, "pageCacheLockTimeMills"), hs,
+                   sp);
+        }
+    }
+    json_decref(rows);
     return 0;
 }
 

@@ -17,6 +17,16 @@
 #include "tools/msgrec.h"
 
 const char *adm_cmd_name = "mqadmin";
+bool adm_quiet;
+static __thread char last_failure[1024];
+
+const char *adm_last_failure(void) {
+    return last_failure;
+}
+
+void adm_clear_failure(void) {
+    last_failure[0] = 0;
+}
 
 /* One line on stderr; returns the exit status. */
 int adm_fail(const char *fmt, ...) {
@@ -27,7 +37,8 @@ int adm_fail(const char *fmt, ...) {
     va_end(ap);
     for (char *p = line; *p; p++) /* keep it to one line whatever a remark holds */
         if (*p == '\n' || *p == '\r') *p = ' ';
-    fprintf(stderr, "mqadmin %s: %s\n", adm_cmd_name, line);
+    memcpy(last_failure, line, sizeof last_failure);
+    if (!adm_quiet) fprintf(stderr, "mqadmin %s: %s\n", adm_cmd_name, line);
     return 1;
 }
 

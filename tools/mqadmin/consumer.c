@@ -45,8 +45,8 @@ static char **all_masters(ctx_t *c) {
 /* Merged ConsumeStats of group over the brokers of %RETRY%group (or topic's when given); a
  * group no consumer ever started has no retry topic yet (its offsets may come from
  * resetOffsetByTime): then every broker is asked. */
-static json_t *consume_stats(ctx_t *c, const char *group, const char *topic, double *tps,
-                             rmq_err_t *err) {
+json_t *adm_consume_stats(ctx_t *c, const char *group, const char *topic, double *tps,
+                          rmq_err_t *err) {
     char retry[300];
     snprintf(retry, sizeof retry, "%%RETRY%%%s", group);
     char **addrs = NULL;
@@ -141,7 +141,7 @@ int adm_cmd_consumer_progress(ctx_t *c) {
     if (group) {
         double tps;
         rmq_err_t e;
-        json_t *tab = consume_stats(c, group, NULL, &tps, &e);
+        json_t *tab = adm_consume_stats(c, group, NULL, &tps, &e);
         if (!tab) return adm_fail("consumer group %s: %s", group, adm_why(c, e));
         if (json_object_size(tab) == 0) {
             json_decref(tab);
@@ -214,12 +214,31 @@ int adm_cmd_consumer_progress(ctx_t *c) {
         json_decref(owners);
         return 0;
     }
+    json_t *arr = adm_group_rows(c);
+    if (!arr) return 1;
+    if (c->json) {
+        adm_print_json(arr);
+        json_decref(arr);
+        return 0;
+    }
+    printf("%-64s  %-6s  %-24s %-5s  %-14s  %-7s  %s\n", "#Group", "#Count", "#Version", "#Type",
+           "#Model", "#TPS", "#Diff Total");
+    size_t i;
+    json_t *r;
+    json_array_foreach(arr, i, r)
+        printf("%-64s  %-6d  %-24s %-5s  %-14s  %-7d  %lld\n", adm_jstr(r, "group"),
+               (int)adm_jint(r, "count"), adm_jstr(r, "version"), adm_jstr(r, "consumeType"),
+               adm_jstr(r, "messageModel"), (int)adm_jint(r, "consumeTps"),
+               (long long)adm_jint(r, "diffTotal"));
+    json_decref(arr);
+    return 0;
+}
+
+/* consumerProgress's group list: one row per group with a %RETRY% topic, sorted. */
+json_t *adm_group_rows(ctx_t *c) {
     json_t *topics = adm_topic_list(c);
-    if (!topics) return 1;
-    json_t *arr = c->json ? json_array() : NULL;
-    if (!arr)
-        printf("%-64s  %-6s  %-24s %-5s  %-14s  %-7s  %s\n", "#Group", "#Count", "#Version",
-               "#Type", "#Model", "#TPS", "#Diff Total");
+    if (!topics) return NULL;
+    json_t *arr = json_array();
     size_t n = json_array_size(topics), ng = 0;
     const char **groups = calloc(n + 1, sizeof *groups);
     for (size_t i = 0; i < n; i++) {
@@ -230,7 +249,7 @@ int adm_cmd_consumer_progress(ctx_t *c) {
     for (size_t i = 0; i < ng; i++) {
         double tps = 0;
         rmq_err_t e;
-        json_t *tab = consume_stats(c, groups[i], NULL, &tps, &e);
+        json_t *tab = adm_consume_stats(c, groups[i], NULL, &tps, &e);
         long long diff = 0;
         const char *key;
         json_t *v;
@@ -250,23 +269,15 @@ int adm_cmd_consumer_progress(ctx_t *c) {
         const char *type = count ? (strcmp(ct, "CONSUME_ACTIVELY") == 0 ? "PULL" : "PUSH") : "";
         const char *model = count && strcmp(type, "PUSH") == 0 ? adm_jstr(cc, "messageModel") : "";
         const char *ver = count ? version_desc(minv) : "OFFLINE";
-        if (arr)
-            json_array_append_new(
-                arr, json_pack("{s:s,s:i,s:s,s:s,s:s,s:i,s:I}", "group", groups[i], "count", count,
-                               "version", ver, "consumeType", type, "messageModel", model,
-                               "consumeTps", (int)tps, "diffTotal", (json_int_t)diff));
-        else
-            printf("%-64s  %-6d  %-24s %-5s  %-14s  %-7d  %lld\n", groups[i], count, ver, type,
-                   model, (int)tps, diff);
+        json_array_append_new(arr, json_pack("{s:s,s:i,s:s,s:s,s:s,s:i,s:I}", "group", groups[i],
+                                             "count", count, "version", ver, "consumeType", type,
+                                             "messageModel", model, "consumeTps", (int)tps,
+                                             "diffTotal", (json_int_t)diff));
         json_decref(cc);
-    }
-    if (arr) {
-        adm_print_json(arr);
-        json_decref(arr);
     }
     free(groups);
     json_decref(topics);
-    return 0;
+    return arr;
 }
 
 int adm_cmd_consumer_connection(ctx_t *c) {

@@ -187,3 +187,27 @@ int adm_cmd_resend_dlq_msg(ctx_t *c) {
     if (!w.arr) printf("resent %d of %d message(s)\n", w.resent, w.matched);
     return w.failed ? 1 : 0;
 }
+
+/* The console's entry: list (resend false) or resend the dead letters of group into arr (rows
+ * as --json prints them). 0, or 1 with the reason in adm_last_failure(). */
+int adm_dlq_json(ctx_t *c, const char *group, const char *only_id, int max, bool resend,
+                 json_t *arr, int *matched, int *failed) {
+    dlq_walk_t w = {.c = c, .only_id = only_id, .max = max, .arr = arr};
+    if (resend) {
+        rmq_conf_t *conf = rmq_tool_conf_new(c->ns);
+        char err[256];
+        if (!conf) return adm_fail("bad NameServer address");
+        rmq_conf_set(conf, "producerGroup", "TOOLS_PRODUCER", err, sizeof err);
+        if (!(w.p = rmq_producer_new(conf, err, sizeof err))) {
+            rmq_conf_destroy(conf);
+            return adm_fail("cannot start a producer: %s", err);
+        }
+    }
+    int rc = walk(&w, group, resend ? resend_one : list_one);
+    if (w.p) rmq_producer_destroy(w.p);
+    *matched = w.matched;
+    *failed = w.failed;
+    if (!rc && only_id && !w.matched)
+        return adm_fail("no message %s in %s%s", only_id, DLQ_PREFIX, group);
+    return rc;
+}

@@ -34,7 +34,7 @@ static const char *body_path(const rmq_tool_msg_t *m, const char *id, char *out,
     return out;
 }
 
-static void track_consumers(ctx_t *c, const rmq_tool_msg_t *m, json_t *jout) {
+void adm_track_consumers(ctx_t *c, const rmq_tool_msg_t *m, json_t *jout) {
     char **addrs = NULL, **names = NULL;
     json_t *tracks = json_array();
     if (rmq_admin_topic_brokers(c->admin, m->topic, &addrs, &names) == RMQ_OK && addrs[0]) {
@@ -102,7 +102,7 @@ static void track_consumers(ctx_t *c, const rmq_tool_msg_t *m, json_t *jout) {
     json_decref(tracks);
 }
 
-static json_t *msg_json(const rmq_tool_msg_t *m) {
+json_t *adm_msg_json(const rmq_tool_msg_t *m) {
     return json_pack("{s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:I,s:i,s:I,s:I,s:s,s:s,s:i,s:s,s:s%}",
                      "offsetMsgId", m->offset_id, "msgId", m->uniq, "topic", m->topic, "tags",
                      m->tags, "keys", m->keys, "queueId", m->queue_id, "queueOffset",
@@ -118,9 +118,9 @@ static void print_msg(ctx_t *c, const rmq_tool_msg_t *m) {
     char path[600], bt[40], st[40];
     body_path(m, m->offset_id, path, sizeof path);
     if (c->json) {
-        json_t *o = msg_json(m);
+        json_t *o = adm_msg_json(m);
         json_object_set_new(o, "bodyPath", json_string(path));
-        track_consumers(c, m, o);
+        adm_track_consumers(c, m, o);
         adm_print_json(o);
         json_decref(o);
         return;
@@ -142,7 +142,7 @@ static void print_msg(ctx_t *c, const rmq_tool_msg_t *m) {
     printf("%-20s %d\n", "System Flag:", m->sysflag);
     printf("%-20s %s\n", "Properties:", m->props);
     printf("%-20s %s\n", "Message Body Path:", path);
-    track_consumers(c, m, NULL);
+    adm_track_consumers(c, m, NULL);
 }
 
 /* Raw message request decoded into records; prints nothing. */
@@ -194,9 +194,8 @@ static int offset_id_addr(const char *id, char *addr, size_t n, char *off, size_
     return 0;
 }
 
-int adm_cmd_query_msg_by_id(ctx_t *c) {
-    const char *id = adm_opt(c, 'i', NULL), *topic = adm_opt(c, 't', NULL);
-    if (adm_opt(c, 'g', NULL) && adm_opt(c, 'd', NULL)) return adm_consume_directly(c, id);
+rmq_err_t adm_find_msg_by_id(ctx_t *c, const char *id, const char *topic, rmq_tool_msg_t **vp,
+                             size_t *np) {
     char addr[64], off[32];
     rmq_tool_msg_t *v = NULL;
     size_t n = 0;
@@ -224,7 +223,7 @@ int adm_cmd_query_msg_by_id(ctx_t *c) {
         n = 0;
         e = RMQ_ERR_QUERY_NOT_FOUND;
         json_t *tl = adm_ns_call(c, RMQ_REQ_GET_ALL_TOPIC_LIST_FROM_NAMESERVER, NULL, "topic list");
-        if (!tl) return 1;
+        if (!tl) return RMQ_ERR__FAIL;
         size_t i;
         json_t *t;
         json_array_foreach(json_object_get(tl, "topicList"), i, t) {
@@ -242,6 +241,24 @@ int adm_cmd_query_msg_by_id(ctx_t *c) {
         }
         json_decref(tl);
     }
+    if (e == RMQ_OK && n == 0) e = RMQ_ERR_QUERY_NOT_FOUND;
+    if (e != RMQ_OK) {
+        rmq_tool_msgs_free(v, n);
+        v = NULL;
+        n = 0;
+    }
+    *vp = v;
+    *np = n;
+    return e;
+}
+
+int adm_cmd_query_msg_by_id(ctx_t *c) {
+    const char *id = adm_opt(c, 'i', NULL), *topic = adm_opt(c, 't', NULL);
+    if (adm_opt(c, 'g', NULL) && adm_opt(c, 'd', NULL)) return adm_consume_directly(c, id);
+    rmq_tool_msg_t *v = NULL;
+    size_t n = 0;
+    rmq_err_t e = adm_find_msg_by_id(c, id, topic, &v, &n);
+    if (e == RMQ_ERR__FAIL) return 1; /* the topic list failed; adm_ns_call said why */
     if (e != RMQ_OK || n == 0) {
         rmq_tool_msgs_free(v, n);
         return adm_fail("no message with id %s: %s", id,
@@ -331,8 +348,8 @@ static int broker_addr_of(ctx_t *c, const char *topic, const char *bn, char *out
     return rc ? adm_fail("broker %s is not in the route of topic %s", bn, topic) : 0;
 }
 
-static rmq_err_t pull_raw(ctx_t *c, const char *addr, const char *group, const char *topic, int qid,
-                          int64_t offset, int max, rmq_tool_msg_t **v, size_t *n, int64_t *next) {
+rmq_err_t adm_pull_raw(ctx_t *c, const char *addr, const char *group, const char *topic, int qid,
+                       int64_t offset, int max, rmq_tool_msg_t **v, size_t *n, int64_t *next) {
     char qs[16], os[24], ms[16];
     snprintf(qs, sizeof qs, "%d", qid);
     snprintf(os, sizeof os, "%lld", (long long)offset);
@@ -370,7 +387,7 @@ int adm_cmd_query_msg_by_offset(ctx_t *c) {
     rmq_tool_msg_t *v = NULL;
     size_t n = 0;
     int64_t next;
-    rmq_err_t e = pull_raw(c, addr, TOOLS_GROUP, topic, qid, off, 1, &v, &n, &next);
+    rmq_err_t e = adm_pull_raw(c, addr, TOOLS_GROUP, topic, qid, off, 1, &v, &n, &next);
     if (e != RMQ_OK || n == 0) {
         rmq_tool_msgs_free(v, n);
         return adm_fail("no message at %s:%d offset %lld: %s", bn, qid, off,
@@ -467,8 +484,8 @@ int adm_cmd_consume_message(ctx_t *c) {
                 size_t n = 0;
                 int64_t next = off;
                 int want = count - got < 32 ? count - got : 32;
-                e = pull_raw(c, addrs[b], group ? group : TOOLS_GROUP, topic, qid, off, want, &v,
-                             &n, &next);
+                e = adm_pull_raw(c, addrs[b], group ? group : TOOLS_GROUP, topic, qid, off, want,
+                                 &v, &n, &next);
                 if (e == RMQ_ERR_PULL_OFFSET_MOVED && next != off) {
                     off = next;
                     continue;
@@ -485,7 +502,7 @@ int adm_cmd_consume_message(ctx_t *c) {
                 for (size_t i = 0; i < n && got < count; i++, got++) {
                     rmq_tool_msg_t *m = &v[i];
                     if (arr)
-                        json_array_append_new(arr, msg_json(m));
+                        json_array_append_new(arr, adm_msg_json(m));
                     else
                         printf("MSGID: %s Topic: %s BrokerName: %s QueueId: %d QueueOffset: "
                                "%lld Tags: %s Keys: %s BornTimestamp: %lld StoreTimestamp: "

@@ -12,6 +12,7 @@
 
 #include "client/admin_internal.h"
 #include "rmq/rmq.h"
+#include "tools/msgrec.h"
 #include "tools/tool_util.h"
 
 #define TOOLS_GROUP "TOOLS_CONSUMER"
@@ -40,6 +41,12 @@ typedef struct {
 
 /* The running subcommand's name for error lines; set once in main(). */
 extern const char *adm_cmd_name;
+/* true: adm_fail only records its line (mqconsole answers it over HTTP). */
+extern bool adm_quiet;
+/* The calling thread's last adm_fail line ("" before any). */
+const char *adm_last_failure(void);
+/* Forget it (before a new unit of work on a reused thread). */
+void adm_clear_failure(void);
 
 /* ---- common.c ------------------------------------------------------------------------ */
 
@@ -93,6 +100,8 @@ int adm_cmd_topic_status(ctx_t *c);
 /* ---- cluster.c --------------------------------------------------------------------------- */
 
 int adm_cmd_cluster_list(ctx_t *c);
+/* clusterList's rows, one per broker address (see cluster.c); NULL after an error. */
+json_t *adm_cluster_rows(ctx_t *c);
 int adm_cmd_broker_status(ctx_t *c);
 
 /* ---- message.c --------------------------------------------------------------------------- */
@@ -103,10 +112,30 @@ int adm_cmd_query_msg_by_key(ctx_t *c);
 int adm_cmd_query_msg_by_offset(ctx_t *c);
 int adm_cmd_send_message(ctx_t *c);
 int adm_cmd_consume_message(ctx_t *c);
+/* queryMsgById's record as --json prints it (body as a string). */
+json_t *adm_msg_json(const rmq_tool_msg_t *m);
+/* jout.tracks = which groups consumed m (QUERY_TOPIC_CONSUME_BY_WHO + consume stats); jout
+ * NULL prints them. */
+void adm_track_consumers(ctx_t *c, const rmq_tool_msg_t *m, json_t *jout);
+/* queryMsgById's lookup: an offset id, else a unique key in topic (every topic when NULL).
+ * *v new (rmq_tool_msgs_free); RMQ_ERR_QUERY_NOT_FOUND, RMQ_ERR__FAIL (topic list failed). */
+rmq_err_t adm_find_msg_by_id(ctx_t *c, const char *id, const char *topic, rmq_tool_msg_t **v,
+                             size_t *n);
+/* Raw PULL_MESSAGE of up to max records from offset (no commit); *next the broker's next
+ * begin offset. */
+rmq_err_t adm_pull_raw(ctx_t *c, const char *addr, const char *group, const char *topic, int qid,
+                       int64_t offset, int max, rmq_tool_msg_t **v, size_t *n, int64_t *next);
 
 /* ---- consumer.c -------------------------------------------------------------------------- */
 
 int adm_cmd_consumer_progress(ctx_t *c);
+/* consumerProgress's group list as --json rows (group, count, version, consumeType,
+ * messageModel, consumeTps, diffTotal); NULL after an error. */
+json_t *adm_group_rows(ctx_t *c);
+/* Merged ConsumeStats offsetTable of group (topic's brokers, else its retry topic's, else every
+ * broker); *tps the summed consumeTps. NULL with *err. */
+json_t *adm_consume_stats(ctx_t *c, const char *group, const char *topic, double *tps,
+                          rmq_err_t *err);
 int adm_cmd_consumer_connection(ctx_t *c);
 int adm_cmd_reset_offset(ctx_t *c);
 int adm_cmd_update_sub_group(ctx_t *c);
@@ -152,6 +181,10 @@ int adm_cmd_unavailable(ctx_t *c);
 
 int adm_cmd_query_dlq_msg(ctx_t *c);
 int adm_cmd_resend_dlq_msg(ctx_t *c);
+/* List (resend false) or resend group's dead letters (all, or only_id) into arr, up to max.
+ * 0, or 1 with the reason in adm_last_failure(). */
+int adm_dlq_json(ctx_t *c, const char *group, const char *only_id, int max, bool resend,
+                 json_t *arr, int *matched, int *failed);
 
 /* ---- stats.c ----------------------------------------------------------------------------- */
 
