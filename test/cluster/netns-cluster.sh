@@ -129,8 +129,8 @@ PY
     done
     [ $webok -eq 1 ] && ok "mqconsole (own namespace) lists all four brokers to another host" ||
         bad "mqconsole /api/cluster: $(cat "$work/console-cluster.json" 2> /dev/null)"
-    # stopped before the partition checks: with it sampling throughout, the cut-off consumer
-    # below got only broker-b's messages in 2 runs of 3 (not understood yet; see the report)
+    # stopped before the partition checks, which are about the brokers and clients (its extra
+    # load once made a slave's metadata sync time out; see the wait for the slaves below)
     webpid=${pids[-1]}
     kill -TERM "$webpid" 2> /dev/null
     wait "$webpid" 2> /dev/null
@@ -139,6 +139,21 @@ admin updateTopic -c DefaultCluster -t NetT -r 4 -w 4 > /dev/null 2>&1 ||
     admin updateTopic -b "$net.11:10911" -t NetT -r 4 -w 4 > /dev/null 2>&1
 admin updateTopic -b "$net.13:10911" -t NetT -r 4 -w 4 > /dev/null 2>&1
 sleep 3 # routes: brokers re-register the new topic; clients look it up
+# a slave serves a topic only once its metadata sync (every 10 s, as RocketMQ's
+# SlaveSynchronize) has copied the master's topic config; a pull before that answers
+# TOPIC_NOT_EXIST. Cut a master before its slave knows the topic and a consumer cannot read
+# that master's messages from the slave (what this test once hit on a loaded host).
+slave_knows() { # slave address -> 0 when it lists NetT
+    admin exportMetadata -b "$1" -t -f "$work/meta" --json 2> /dev/null | grep -q '"NetT"'
+}
+for s in "$net.12:10911" "$net.14:10911"; do
+    for i in $(seq 1 150); do
+        slave_knows "$s" && break
+        sleep 0.2
+    done
+    slave_knows "$s" && ok "slave $s has the topic's config from its master" ||
+        bad "slave $s did not sync NetT's config within 30 s"
+done
 
 bench_send() { # host count -> "sent failed"
     local out
