@@ -9,7 +9,7 @@ $SUDO apt-get install -y -qq --no-install-recommends \
     build-essential cmake pkg-config git ca-certificates \
     libuv1-dev libjansson-dev libmbedtls-dev libcmocka-dev zlib1g-dev libyaml-dev \
     clang libclang-rt-14-dev clang-format python3 \
-    libmicrohttpd-dev python3-prometheus-client curl
+    libmicrohttpd-dev python3-prometheus-client curl systemd
 # mqconsole's browser test (test/browser): Debian's Chromium, and puppeteer-core from npm when
 # node/npm are there (pinned in test/browser/package-lock.json; it drives that Chromium and
 # downloads no browser). Best effort: without them that one test says "skipped" and exits 77.
