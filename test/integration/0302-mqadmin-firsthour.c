@@ -21,56 +21,18 @@
 #include "client/admin_internal.h"
 #include "rmq/rmq.h"
 #include "test/integration/harness.h"
+#include "test/integration/mqadmin_util.h"
 
 static rmq_proc_t ns, br;
 static char tmpdir[256], mqadmin[512];
-
-/* Run "mqadmin args"; stdout and stderr into new strings; returns the exit status. */
-static int run(char **out, char **err, const char *args) {
-    char cmd[4096], errf[400];
-    snprintf(errf, sizeof errf, "%s/stderr.txt", tmpdir);
-    snprintf(cmd, sizeof cmd, "%s %s 2>%s", mqadmin, args, errf);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, n = 0, r;
-    char *buf = malloc(cap);
-    while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += r;
-        if (cap - n < 1024) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
-    int st = pclose(p);
-    FILE *f = fopen(errf, "r");
-    char *eb = calloc(1, 8192);
-    if (f) {
-        eb[fread(eb, 1, 8191, f)] = 0;
-        fclose(f);
-    }
-    *out = buf;
-    *err = eb;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static char *ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *ok(const char *fmt, ...) {
-    char args[2048], full[2300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s -n %s", args, ns.addr);
-    char *out, *err;
-    int rc = run(&out, &err, full);
-    if (rc != 0) fprintf(stderr, "mqadmin %s -> rc %d: %s\n", full, rc, err);
-    assert_int_equal(rc, 0);
-    free(err);
-    return out;
-}
 
 static int setup(void **st) {
     assert_int_equal(rmq_mkdtemp("rmq-0302", tmpdir, sizeof tmpdir), 0);
     setenv("TMPDIR", tmpdir, 1); /* queryMsgById writes bodies under $TMPDIR/rocketmq */
     rmq_bin_path("mqadmin", mqadmin, sizeof mqadmin);
+    mqa_bin = mqadmin;
+    mqa_tmp = tmpdir;
+    mqa_ns = ns.addr;
     assert_int_equal(rmq_start_namesrv(&ns, NULL), 0);
     assert_int_equal(rmq_start_broker(&br, ns.addr, NULL), 0);
     return 0;
@@ -91,7 +53,7 @@ static void test_help_and_missing(void **st) {
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char args[128], *out, *err;
         snprintf(args, sizeof args, "%s -h", cmds[i]);
-        assert_int_equal(run(&out, &err, args), 0);
+        assert_int_equal(mqa_run(&out, &err, args), 0);
         assert_non_null(strstr(out, "usage: mqadmin "));
         assert_non_null(strstr(out, cmds[i]));
         assert_string_equal(err, "");
@@ -101,7 +63,7 @@ static void test_help_and_missing(void **st) {
     char *out, *err;
     char args[256];
     snprintf(args, sizeof args, "updateTopic -n %s -c DefaultCluster", ns.addr);
-    assert_int_equal(run(&out, &err, args), 1);
+    assert_int_equal(mqa_run(&out, &err, args), 1);
     assert_non_null(strstr(err, "-t <topic>"));
     free(out);
     free(err);
@@ -111,7 +73,7 @@ static void test_cluster_list_empty_store(void **st) {
     char *out = NULL;
     for (int i = 0; i < 50; i++) {
         free(out);
-        out = ok("clusterList");
+        out = mqa_ok("clusterList");
         if (strstr(out, br.addr)) break;
         rmq_sleep_ms(200);
     }
@@ -129,14 +91,14 @@ static void test_cluster_list_empty_store(void **st) {
 }
 
 static void test_offline_group_reset_progress_and_ids(void **st) {
-    free(ok("updateTopic -b %s -t FirstHour -r 2 -w 2", br.addr));
+    free(mqa_ok("updateTopic -b %s -t FirstHour -r 2 -w 2", br.addr));
     char *out = NULL;
     for (int i = 0; i < 50; i++) { /* route registration lag */
         free(out);
         char *err;
         char args[512];
         snprintf(args, sizeof args, "sendMessage -n %s -t FirstHour -p hello", ns.addr);
-        int rc = run(&out, &err, args);
+        int rc = mqa_run(&out, &err, args);
         free(err);
         if (rc == 0 && strstr(out, "SEND_OK")) break;
         rmq_sleep_ms(200);
@@ -148,28 +110,28 @@ static void test_offline_group_reset_progress_and_ids(void **st) {
     assert_int_equal(sscanf(l, "SEND_OK %79s", id), 1);
     free(out);
 
-    out = ok("queryMsgById -i %s", id);
+    out = mqa_ok("queryMsgById -i %s", id);
     assert_non_null(strstr(out, "FirstHour"));
     char offid[80] = "";
     const char *o = strstr(out, "OffsetID:");
     assert_non_null(o);
     assert_int_equal(sscanf(o, "OffsetID: %79s", offid), 1);
     free(out);
-    out = ok("queryMsgById -i %s", offid); /* the offset id works too */
+    out = mqa_ok("queryMsgById -i %s", offid); /* the offset id works too */
     assert_non_null(strstr(out, "FirstHour"));
     free(out);
 
     /* a group nobody started: no offsets, no retry topic */
     char args[512], *err;
     snprintf(args, sizeof args, "consumerProgress -n %s -g cgFresh", ns.addr);
-    assert_int_equal(run(&out, &err, args), 1);
+    assert_int_equal(mqa_run(&out, &err, args), 1);
     assert_non_null(strstr(err, "resetOffsetByTime"));
     free(out);
     free(err);
-    out = ok("resetOffsetByTime -g cgFresh -t FirstHour -s 0");
+    out = mqa_ok("resetOffsetByTime -g cgFresh -t FirstHour -s 0");
     assert_non_null(strstr(out, "#offset"));
     free(out);
-    out = ok("consumerProgress -g cgFresh");
+    out = mqa_ok("consumerProgress -g cgFresh");
     assert_non_null(strstr(out, "FirstHour"));
     assert_non_null(strstr(out, "Diff Total: 1"));
     free(out);

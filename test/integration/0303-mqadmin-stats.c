@@ -25,6 +25,7 @@
 
 #include "client/admin_internal.h"
 #include "rmq/rmq_codes.h"
+#include "test/integration/mqadmin_util.h"
 #include "test/integration/sdk_util.h"
 
 #define BROKER_EXTRA                                                                               \
@@ -35,48 +36,6 @@ static rmq_producer_t *prod;
 static rmq_push_consumer_t *cons;
 static su_counter_t cnt;
 
-/* Run "mqadmin args"; stdout and stderr into new strings; returns the exit status. */
-static int run(char **out, char **err, const char *args) {
-    char cmd[4096], errf[400];
-    snprintf(errf, sizeof errf, "%s/stderr.txt", tmpdir);
-    snprintf(cmd, sizeof cmd, "%s %s 2>%s", mqadmin, args, errf);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, n = 0, r;
-    char *buf = malloc(cap);
-    while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += r;
-        if (cap - n < 1024) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
-    int st = pclose(p);
-    FILE *f = fopen(errf, "r");
-    char *eb = calloc(1, 8192);
-    if (f) {
-        eb[fread(eb, 1, 8191, f)] = 0;
-        fclose(f);
-    }
-    *out = buf;
-    *err = eb;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static char *ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *ok(const char *fmt, ...) {
-    char args[2048], full[2300];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s -n %s", args, su_ns.addr);
-    char *out, *err;
-    int rc = run(&out, &err, full);
-    if (rc != 0) fprintf(stderr, "mqadmin %s -> rc %d: %s\n", full, rc, err);
-    assert_int_equal(rc, 0);
-    free(err);
-    return out;
-}
-
 static json_t *ok_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static json_t *ok_json(const char *fmt, ...) {
     char args[2048];
@@ -84,7 +43,7 @@ static json_t *ok_json(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    char *out = ok("%s --json", args);
+    char *out = mqa_ok("%s --json", args);
     json_error_t je;
     json_t *j = json_loads(out, 0, &je);
     if (!j) fprintf(stderr, "not JSON (%s): %s\n", je.text, out);
@@ -121,11 +80,14 @@ static bool exists(const char *fmt, const char *arg) {
 static int setup(void **st) {
     assert_int_equal(rmq_mkdtemp("rmq-0303", tmpdir, sizeof tmpdir), 0);
     rmq_bin_path("mqadmin", mqadmin, sizeof mqadmin);
+    mqa_bin = mqadmin;
+    mqa_tmp = tmpdir;
+    mqa_ns = su_ns.addr;
     assert_int_equal(su_start(BROKER_EXTRA), 0);
-    char *out = ok("updateTopic -b %s -t StatsT -r 2 -w 2", su_broker.addr);
+    char *out = mqa_ok("updateTopic -b %s -t StatsT -r 2 -w 2", su_broker.addr);
     free(out);
-    free(ok("updateTopic -b %s -t OldT -r 1 -w 1", su_broker.addr));
-    free(ok("updateTopic -b %s -t OrphanT -r 1 -w 1", su_broker.addr));
+    free(mqa_ok("updateTopic -b %s -t OldT -r 1 -w 1", su_broker.addr));
+    free(mqa_ok("updateTopic -b %s -t OrphanT -r 1 -w 1", su_broker.addr));
     assert_non_null(prod = su_producer("PG_STATS"));
     /* one message each for the housekeeping test, in the first CommitLog segment */
     send_ok("OldT", NULL, "old");
@@ -168,7 +130,7 @@ static void test_help(void **st) {
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         char args[128], *out, *err;
         snprintf(args, sizeof args, "%s -h", cmds[i]);
-        assert_int_equal(run(&out, &err, args), 0);
+        assert_int_equal(mqa_run(&out, &err, args), 0);
         assert_non_null(strstr(out, "usage: mqadmin "));
         assert_non_null(strstr(out, cmds[i]));
         free(out);
@@ -184,7 +146,7 @@ static void test_stats_all(void **st) {
     double in_tps = 0, out_tps = 0;
     for (int i = 0; i < 50; i++) {
         free(out);
-        out = ok("statsAll -t StatsT");
+        out = mqa_ok("statsAll -t StatsT");
         row = strstr(out, "cgStats");
         if (row &&
             sscanf(row + 7, "%lld %lf %lf %lld %lld", &acc, &in_tps, &out_tps, &in24, &out24) ==
@@ -207,12 +169,12 @@ static void test_stats_all(void **st) {
     assert_int_equal(json_integer_value(json_object_get(r, "inMsg24Hour")), 20);
     json_decref(j);
     /* -a skips a topic nobody used */
-    free(ok("updateTopic -b %s -t IdleT", su_broker.addr));
-    out = ok("statsAll -a");
+    free(mqa_ok("updateTopic -b %s -t IdleT", su_broker.addr));
+    out = mqa_ok("statsAll -a");
     assert_null(strstr(out, "IdleT"));
     assert_non_null(strstr(out, "StatsT"));
     free(out);
-    out = ok("statsAll");
+    out = mqa_ok("statsAll");
     assert_non_null(strstr(out, "IdleT"));
     free(out);
 }
@@ -221,7 +183,7 @@ static void test_broker_consume_stats(void **st) {
     char *out = NULL;
     for (int i = 0; i < 50; i++) { /* consumer offsets arrive with the client's next commit */
         free(out);
-        out = ok("brokerConsumeStats -b %s", su_broker.addr);
+        out = mqa_ok("brokerConsumeStats -b %s", su_broker.addr);
         if (strstr(out, "cgStats") && strstr(out, "Diff Total: 0")) break;
         rmq_sleep_ms(200);
     }
@@ -238,12 +200,12 @@ static void test_broker_consume_stats(void **st) {
 }
 
 static void test_print_msg(void **st) {
-    char *out = ok("printMsg -t StatsT");
+    char *out = mqa_ok("printMsg -t StatsT");
     assert_int_equal(count_of(out, "MSGID: "), 20);
     assert_non_null(strstr(out, "BODY: id:7\n"));
     assert_int_equal(count_of(out, "minOffset=0, maxOffset=10, MessageQueue [topic=StatsT"), 2);
     free(out);
-    out = ok("printMsg -t StatsT -s TagA -d false");
+    out = mqa_ok("printMsg -t StatsT -s TagA -d false");
     assert_int_equal(count_of(out, "MSGID: "), 10);
     assert_int_equal(count_of(out, "BODY: NOT PRINT BODY"), 10);
     free(out);
@@ -256,7 +218,7 @@ static void test_print_msg(void **st) {
     /* per queue, tag statistics */
     long long a = 0, b = 0;
     for (int qid = 0; qid < 2; qid++) {
-        out = ok("printMsgByQueue -t StatsT -a bStats -i %d -f true", qid);
+        out = mqa_ok("printMsgByQueue -t StatsT -a bStats -i %d -f true", qid);
         const char *ta = strstr(out, "Tag: TagA"), *tb = strstr(out, "Tag: TagB");
         long long x;
         if (ta && sscanf(ta + 9, " Count: %lld", &x) == 1) a += x;
@@ -266,24 +228,24 @@ static void test_print_msg(void **st) {
     }
     assert_int_equal(a, 10);
     assert_int_equal(b, 10);
-    out = ok("printMsgByQueue -t StatsT -a bStats -i 0 -p true -d true");
+    out = mqa_ok("printMsgByQueue -t StatsT -a bStats -i 0 -p true -d true");
     assert_true(count_of(out, "MSGID: ") > 0);
     free(out);
     char args[256], *e;
     snprintf(args, sizeof args, "printMsgByQueue -n %s -t StatsT -a nope -i 0", su_ns.addr);
-    assert_int_equal(run(&out, &e, args), 1);
+    assert_int_equal(mqa_run(&out, &e, args), 1);
     assert_non_null(strstr(e, "no queue 0 on broker nope"));
     free(out);
     free(e);
 }
 
 static void test_query_cq(void **st) {
-    char *out = ok("queryCq -t StatsT -q 0 -i 0 -c 3 -b %s", su_broker.addr);
+    char *out = mqa_ok("queryCq -t StatsT -q 0 -i 0 -c 3 -b %s", su_broker.addr);
     assert_non_null(strstr(out, "max: 10, min: 0"));
     assert_int_equal(count_of(out, "idx: "), 3);
     assert_non_null(strstr(out, "physicSize="));
     free(out);
-    out = ok("queryCq -t StatsT -q 1 -i 0 -g cgStats");
+    out = mqa_ok("queryCq -t StatsT -q 1 -i 0 -g cgStats");
     assert_non_null(strstr(out, "Subscription data"));
     assert_int_equal(count_of(out, "eval=true"), 10);
     free(out);
@@ -339,11 +301,11 @@ static void test_bad_input(void **st) {
     assert_non_null(strstr(r->remark, "Index 99 of 0@StatsT is not exist!"));
     rmq_admin_resp_destroy(r);
     rmq_admin_destroy(a);
-    char *out = ok("queryCq -t StatsT -q 0 -i 99");
+    char *out = mqa_ok("queryCq -t StatsT -q 0 -i 99");
     assert_non_null(strstr(out, "max: 10, min: 0"));
     assert_null(strstr(out, "idx: "));
     free(out);
-    out = ok("statsAll -t StatsT"); /* still serving */
+    out = mqa_ok("statsAll -t StatsT"); /* still serving */
     assert_non_null(strstr(out, "cgStats"));
     free(out);
 }
@@ -352,20 +314,20 @@ static void test_clients_and_config(void **st) {
     char *out = NULL;
     for (int i = 0; i < 50; i++) {
         free(out);
-        out = ok("producerConnection -g PG_STATS -t StatsT");
+        out = mqa_ok("producerConnection -g PG_STATS -t StatsT");
         if (strstr(out, "0001  ")) break;
         rmq_sleep_ms(200);
     }
     assert_non_null(strstr(out, "0001  "));
     assert_non_null(strstr(out, "127.0.0.1"));
     free(out);
-    out = ok("getConsumerConfig -g cgStats");
+    out = mqa_ok("getConsumerConfig -g cgStats");
     assert_non_null(strstr(out, "TestCluster:bStats"));
     assert_non_null(strstr(out, "groupName"));
     assert_non_null(strstr(out, "=  cgStats"));
     assert_non_null(strstr(out, "retryMaxTimes"));
     free(out);
-    out = ok("allocateMQ -t StatsT -i 10.0.0.1,10.0.0.2");
+    out = mqa_ok("allocateMQ -t StatsT -i 10.0.0.1,10.0.0.2");
     json_error_t je;
     json_t *j = json_loads(out, 0, &je);
     assert_non_null(j);
@@ -377,16 +339,16 @@ static void test_clients_and_config(void **st) {
 }
 
 static void test_send_probes(void **st) {
-    char *out = ok("sendMsgStatus -b bStats -c 3 -s 64");
+    char *out = mqa_ok("sendMsgStatus -b bStats -c 3 -s 64");
     assert_int_equal(count_of(out, "sendStatus=SEND_OK"), 3);
     assert_int_equal(count_of(out, "rt="), 3);
     free(out);
-    out = ok("checkMsgSendRT -t StatsT -a 4 -s 32");
+    out = mqa_ok("checkMsgSendRT -t StatsT -a 4 -s 32");
     assert_int_equal(count_of(out, "  true "), 4);
     assert_non_null(strstr(out, "Avg RT: "));
     free(out);
     setenv("RMQ_CLUSTERRT_ROUNDS", "1", 1);
-    out = ok("clusterRT -a 3 -s 16");
+    out = mqa_ok("clusterRT -a 3 -s 16");
     const char *row = strstr(out, "TestCluster");
     assert_non_null(row);
     double rt;
@@ -397,7 +359,7 @@ static void test_send_probes(void **st) {
     free(out);
     char args[256], *e;
     snprintf(args, sizeof args, "sendMsgStatus -n %s -b noSuchBroker -c 1", su_ns.addr);
-    assert_int_equal(run(&out, &e, args), 1);
+    assert_int_equal(mqa_run(&out, &e, args), 1);
     assert_non_null(strstr(e, "topic noSuchBroker does not exist"));
     free(out);
     free(e);
@@ -411,13 +373,13 @@ static void test_housekeeping(void **st) {
     for (int i = 0; i < 80; i++) send_ok("StatsT", "TagC", big);
     assert_true(exists("%s/store/consumequeue/%s/0", "OldT"));
     assert_true(exists("%s/store/commitlog/%s", "00000000000000000000"));
-    char *out = ok("deleteExpiredCommitLog -b %s", su_broker.addr);
+    char *out = mqa_ok("deleteExpiredCommitLog -b %s", su_broker.addr);
     assert_non_null(strstr(out, "success"));
     free(out);
     for (int i = 0; i < 100 && exists("%s/store/commitlog/%s", "00000000000000000000"); i++)
         rmq_sleep_ms(100);
     assert_false(exists("%s/store/commitlog/%s", "00000000000000000000"));
-    out = ok("cleanExpiredCQ -c TestCluster");
+    out = mqa_ok("cleanExpiredCQ -c TestCluster");
     assert_non_null(strstr(out, "success"));
     int n = 0;
     const char *r = strstr(out, ": ");
@@ -429,7 +391,7 @@ static void test_housekeeping(void **st) {
     assert_true(exists("%s/store/consumequeue/%s/0", "StatsT")); /* has newer messages */
 
     /* a topic whose config is gone but whose ConsumeQueues are on disk */
-    free(ok("updateTopic -b %s -t GhostT -r 1 -w 1", su_broker.addr));
+    free(mqa_ok("updateTopic -b %s -t GhostT -r 1 -w 1", su_broker.addr));
     send_ok("GhostT", NULL, "ghost");
     assert_int_equal(rmq_proc_stop(&su_broker, SIGTERM), 0);
     char path[600];
@@ -446,7 +408,7 @@ static void test_housekeeping(void **st) {
         char *e;
         char args[256];
         snprintf(args, sizeof args, "cleanUnusedTopic -n %s -c TestCluster", su_ns.addr);
-        int rc = run(&out, &e, args);
+        int rc = mqa_run(&out, &e, args);
         free(e);
         if (rc == 0 && strstr(out, "ConsumeQueues of 1 unused")) break;
         free(out);

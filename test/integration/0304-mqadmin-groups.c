@@ -25,53 +25,11 @@
 #include "rmq/rmq.h"
 #include "rmq/rmq_codes.h"
 #include "test/integration/harness.h"
+#include "test/integration/mqadmin_util.h"
 
 static rmq_proc_t ns1, ns2, br;
 static char tmpdir[256], mqadmin[512], nss[200], bname[128], cluster[128];
 static rmq_admin_t *adm;
-
-/* Run "mqadmin args"; stdout and stderr into new strings; returns the exit status. */
-static int run(char **out, char **err, const char *args) {
-    char cmd[4096], errf[400];
-    snprintf(errf, sizeof errf, "%s/stderr.txt", tmpdir);
-    snprintf(cmd, sizeof cmd, "%s %s 2>%s", mqadmin, args, errf);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 1 << 16, n = 0, r;
-    char *buf = malloc(cap);
-    while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += r;
-        if (cap - n < 1024) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
-    int st = pclose(p);
-    FILE *f = fopen(errf, "r");
-    char *eb = calloc(1, 8192);
-    if (f) {
-        eb[fread(eb, 1, 8191, f)] = 0;
-        fclose(f);
-    }
-    *out = buf;
-    *err = eb;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-/* mqadmin <fmt> -n 'ns1;ns2' must exit 0; returns its stdout. */
-static char *ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *ok(const char *fmt, ...) {
-    char args[2048], full[2400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s -n '%s'", args, nss);
-    char *out, *err;
-    int rc = run(&out, &err, full);
-    if (rc != 0) fprintf(stderr, "mqadmin %s -> rc %d: %s\n", full, rc, err);
-    assert_int_equal(rc, 0);
-    free(err);
-    return out;
-}
 
 /* mqadmin <fmt> -n 'ns1;ns2' must exit 1; returns its stderr. */
 static char *fails(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -83,7 +41,7 @@ static char *fails(const char *fmt, ...) {
     va_end(ap);
     snprintf(full, sizeof full, "%s -n '%s'", args, nss);
     char *out, *err;
-    int rc = run(&out, &err, full);
+    int rc = mqa_run(&out, &err, full);
     if (rc != 1) fprintf(stderr, "mqadmin %s -> rc %d (want 1): %s\n", full, rc, out);
     assert_int_equal(rc, 1);
     free(out);
@@ -125,7 +83,7 @@ static int64_t group_offset(const char *group, const char *topic, int qid) {
 static int route_perm(const char *nsaddr, const char *topic) {
     char args[512], *out, *err;
     snprintf(args, sizeof args, "topicRoute -t %s -n %s", topic, nsaddr);
-    int rc = run(&out, &err, args);
+    int rc = mqa_run(&out, &err, args);
     int perm = -1;
     if (rc == 0) {
         json_error_t je;
@@ -155,6 +113,9 @@ static void wait_perm(const char *topic, int want) {
 static int setup(void **st) {
     assert_int_equal(rmq_mkdtemp("rmq-0304", tmpdir, sizeof tmpdir), 0);
     rmq_bin_path("mqadmin", mqadmin, sizeof mqadmin);
+    mqa_bin = mqadmin;
+    mqa_tmp = tmpdir;
+    mqa_ns = nss;
     assert_int_equal(rmq_start_namesrv(&ns1, NULL), 0);
     assert_int_equal(rmq_start_namesrv(&ns2, NULL), 0);
     snprintf(nss, sizeof nss, "%s;%s", ns1.addr, ns2.addr);
@@ -165,11 +126,11 @@ static int setup(void **st) {
     adm = rmq_admin_new(c, err, sizeof err);
     assert_non_null(adm);
     /* topics on the broker, routed by both NameServers */
-    free(ok("updateTopic -b %s -t GrpT1 -r 2 -w 2", br.addr));
-    free(ok("updateTopic -b %s -t GrpT2 -r 2 -w 2", br.addr));
+    free(mqa_ok("updateTopic -b %s -t GrpT1 -r 2 -w 2", br.addr));
+    free(mqa_ok("updateTopic -b %s -t GrpT2 -r 2 -w 2", br.addr));
     wait_perm("GrpT1", 6);
     wait_perm("GrpT2", 6);
-    char *out = ok("topicRoute -t GrpT1");
+    char *out = mqa_ok("topicRoute -t GrpT1");
     json_error_t je;
     json_t *j = json_loads(out, 0, &je);
     snprintf(bname, sizeof bname, "%s",
@@ -178,7 +139,7 @@ static int setup(void **st) {
     json_decref(j);
     free(out);
     assert_true(bname[0]);
-    out = ok("topicClusterList -t GrpT1");
+    out = mqa_ok("topicClusterList -t GrpT1");
     size_t n = strcspn(out, "\n");
     assert_true(n > 0 && n < sizeof cluster);
     memcpy(cluster, out, n);
@@ -265,7 +226,7 @@ static void test_every_498_command_answers(void **st) {
     for (size_t i = 0; i < n; i++) {
         char args[128], *out, *err;
         snprintf(args, sizeof args, "%s -h", java_cmds[i]);
-        int rc = run(&out, &err, args);
+        int rc = mqa_run(&out, &err, args);
         char usage[160], reason[160];
         snprintf(usage, sizeof usage, "usage: mqadmin %s", java_cmds[i]);
         snprintf(reason, sizeof reason, "mqadmin %s: not available in rmq", java_cmds[i]);
@@ -281,7 +242,7 @@ static void test_every_498_command_answers(void **st) {
 }
 
 static void test_write_perm_on_every_namesrv(void **st) {
-    char *out = ok("wipeWritePerm -b %s", bname);
+    char *out = mqa_ok("wipeWritePerm -b %s", bname);
     char line[512];
     snprintf(line, sizeof line, "wipe write perm of broker[%s] in name server[%s] OK, ", bname,
              ns1.addr);
@@ -293,7 +254,7 @@ static void test_write_perm_on_every_namesrv(void **st) {
     /* read right away: the broker's next registration (30 s) gives its own perm back */
     assert_int_equal(route_perm(ns1.addr, "GrpT1"), 4);
     assert_int_equal(route_perm(ns2.addr, "GrpT1"), 4);
-    out = ok("addWritePerm -b %s --json", bname);
+    out = mqa_ok("addWritePerm -b %s --json", bname);
     json_error_t je;
     json_t *j = json_loads(out, 0, &je);
     assert_int_equal(json_array_size(json_object_get(j, "nameServers")), 2);
@@ -304,7 +265,7 @@ static void test_write_perm_on_every_namesrv(void **st) {
 }
 
 static void test_kv_and_order_conf(void **st) {
-    char *out = ok("updateKvConfig -s AdmB -k color -v blue");
+    char *out = mqa_ok("updateKvConfig -s AdmB -k color -v blue");
     assert_non_null(strstr(out, "create or update kv config to namespace success."));
     free(out);
     const char *kv[] = {"namespace", "AdmB", "key", "color", NULL};
@@ -315,11 +276,11 @@ static void test_kv_and_order_conf(void **st) {
     assert_int_equal(raw(ns2.addr, RMQ_REQ_GET_KV_CONFIG, kv, "value", &v), RMQ_OK);
     assert_string_equal(v, "blue");
     free(v);
-    free(ok("deleteKvConfig -s AdmB -k color"));
+    free(mqa_ok("deleteKvConfig -s AdmB -k color"));
     assert_int_equal(raw(ns1.addr, RMQ_REQ_GET_KV_CONFIG, kv, NULL, NULL), RMQ_ERR_QUERY_NOT_FOUND);
     assert_int_equal(raw(ns2.addr, RMQ_REQ_GET_KV_CONFIG, kv, NULL, NULL), RMQ_ERR_QUERY_NOT_FOUND);
 
-    out = ok("updateOrderConf -t GrpT1 -m put -v '%s:2'", bname);
+    out = mqa_ok("updateOrderConf -t GrpT1 -m put -v '%s:2'", bname);
     assert_non_null(strstr(out, "update orderConf success. topic=[GrpT1]"));
     free(out);
     const char *okv[] = {"namespace", "ORDER_TOPIC_CONFIG", "key", "GrpT1", NULL};
@@ -328,11 +289,11 @@ static void test_kv_and_order_conf(void **st) {
     assert_int_equal(raw(ns2.addr, RMQ_REQ_GET_KV_CONFIG, okv, "value", &v), RMQ_OK);
     assert_string_equal(v, want);
     free(v);
-    out = ok("updateOrderConf -t GrpT1 -m get");
+    out = mqa_ok("updateOrderConf -t GrpT1 -m get");
     snprintf(want, sizeof want, "get orderConf success. topic=[GrpT1], orderConf=[%s:2]", bname);
     assert_non_null(strstr(out, want));
     free(out);
-    free(ok("updateOrderConf -t GrpT1 -m delete"));
+    free(mqa_ok("updateOrderConf -t GrpT1 -m delete"));
     assert_int_equal(raw(ns1.addr, RMQ_REQ_GET_KV_CONFIG, okv, NULL, NULL),
                      RMQ_ERR_QUERY_NOT_FOUND);
     assert_int_equal(raw(ns2.addr, RMQ_REQ_GET_KV_CONFIG, okv, NULL, NULL),
@@ -343,7 +304,7 @@ static void test_kv_and_order_conf(void **st) {
 }
 
 static void test_namesrv_config(void **st) {
-    char *out = ok("getNamesrvConfig");
+    char *out = mqa_ok("getNamesrvConfig");
     char banner[160];
     snprintf(banner, sizeof banner, "============%s============", ns1.addr);
     assert_non_null(strstr(out, banner));
@@ -351,10 +312,10 @@ static void test_namesrv_config(void **st) {
     assert_non_null(strstr(out, banner));
     assert_non_null(strstr(out, "orderMessageEnable                                =  false"));
     free(out);
-    out = ok("updateNamesrvConfig -k orderMessageEnable -v true");
+    out = mqa_ok("updateNamesrvConfig -k orderMessageEnable -v true");
     assert_non_null(strstr(out, "update name server config success!"));
     free(out);
-    out = ok("getNamesrvConfig --json");
+    out = mqa_ok("getNamesrvConfig --json");
     json_error_t je;
     json_t *j = json_loads(out, 0, &je);
     assert_string_equal(
@@ -376,7 +337,7 @@ static void test_namesrv_config(void **st) {
     err = fails("updateNamesrvConfig -k scanNotActiveBrokerInterval -v banana");
     assert_non_null(strstr(err, "scanNotActiveBrokerInterval"));
     free(err);
-    out = ok("getNamesrvConfig --json");
+    out = mqa_ok("getNamesrvConfig --json");
     j = json_loads(out, 0, &je);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(j, ns1.addr), "kvConfigPath")),
@@ -384,26 +345,26 @@ static void test_namesrv_config(void **st) {
     json_decref(j);
     free(out);
     free(kvpath_before);
-    free(ok("updateNamesrvConfig -k orderMessageEnable -v false"));
+    free(mqa_ok("updateNamesrvConfig -k orderMessageEnable -v false"));
 }
 
 static void test_topic_perm_and_clusters(void **st) {
-    char *out = ok("updateTopicPerm -b %s -t GrpT2 -p 4", br.addr);
+    char *out = mqa_ok("updateTopicPerm -b %s -t GrpT2 -p 4", br.addr);
     char line[256];
     snprintf(line, sizeof line, "update topic perm from 6 to 4 in %s success.", br.addr);
     assert_non_null(strstr(out, line));
     assert_non_null(strstr(out, "perm=R--"));
     free(out);
     wait_perm("GrpT2", 4);
-    out = ok("updateTopicPerm -b %s -t GrpT2 -p 4", br.addr);
+    out = mqa_ok("updateTopicPerm -b %s -t GrpT2 -p 4", br.addr);
     assert_non_null(strstr(out, "new perm equals to the old one!"));
     free(out);
-    free(ok("updateTopicPerm -c %s -t GrpT2 -p 6", cluster));
+    free(mqa_ok("updateTopicPerm -c %s -t GrpT2 -p 6", cluster));
     wait_perm("GrpT2", 6);
     char *err = fails("updateTopicPerm -b %s -t NoSuchTopicB -p 4", br.addr);
     assert_non_null(strstr(err, "does not exist"));
     free(err);
-    out = ok("topicClusterList -t GrpT1 --json");
+    out = mqa_ok("topicClusterList -t GrpT1 --json");
     json_error_t je;
     json_t *j = json_loads(out, 0, &je);
     assert_int_equal(json_array_size(json_object_get(j, "clusters")), 1);
@@ -414,30 +375,30 @@ static void test_topic_perm_and_clusters(void **st) {
 }
 
 static void test_group_offsets(void **st) {
-    for (int i = 0; i < 3; i++) free(ok("sendMessage -t GrpT1 -p m%d -b %s -i 0", i, bname));
+    for (int i = 0; i < 3; i++) free(mqa_ok("sendMessage -t GrpT1 -p m%d -b %s -i 0", i, bname));
     const char *kv[] = {"consumerGroup", "GrpSrc", "topic", "GrpT1", "queueId", "0",
                         "commitOffset",  "2",      NULL};
     assert_int_equal(raw(br.addr, RMQ_REQ_UPDATE_CONSUMER_OFFSET, kv, NULL, NULL), RMQ_OK);
     assert_int_equal(group_offset("GrpDst", "GrpT1", 0), -1);
-    char *out = ok("cloneGroupOffset -s GrpSrc -d GrpDst -t GrpT1");
+    char *out = mqa_ok("cloneGroupOffset -s GrpSrc -d GrpDst -t GrpT1");
     assert_non_null(
         strstr(out, "clone group offset success. srcGroup[GrpSrc], destGroup=[GrpDst]"));
     free(out);
     assert_int_equal(group_offset("GrpDst", "GrpT1", 0), 2);
 
     /* a group that never committed: straight to the max offset (3 messages on queue 0) */
-    out = ok("skipAccumulatedMessage -g GrpSkip -t GrpT1");
+    out = mqa_ok("skipAccumulatedMessage -g GrpSkip -t GrpT1");
     assert_non_null(strstr(out, "#brokerName"));
     free(out);
     assert_int_equal(group_offset("GrpSkip", "GrpT1", 0), 3);
     /* a group behind: also to the max */
-    out = ok("skipAccumulatedMessage -g GrpSrc -t GrpT1 --json");
+    out = mqa_ok("skipAccumulatedMessage -g GrpSrc -t GrpT1 --json");
     free(out);
     assert_int_equal(group_offset("GrpSrc", "GrpT1", 0), 3);
 
     /* deleteSubGroup -r true: the group's config and its offsets go */
-    free(ok("updateSubGroup -b %s -g GrpDst", br.addr));
-    out = ok("deleteSubGroup -b %s -g GrpDst -r true", br.addr);
+    free(mqa_ok("updateSubGroup -b %s -g GrpDst", br.addr));
+    out = mqa_ok("deleteSubGroup -b %s -g GrpDst -r true", br.addr);
     assert_non_null(strstr(out, "delete subscription group [GrpDst] from broker"));
     free(out);
     assert_int_equal(group_offset("GrpDst", "GrpT1", 0), -1);
@@ -451,14 +412,14 @@ static void test_group_offsets(void **st) {
     free(body);
     rmq_admin_resp_destroy(r);
     /* without -r the offsets stay */
-    out = ok("deleteSubGroup -b %s -g GrpSkip", br.addr);
+    out = mqa_ok("deleteSubGroup -b %s -g GrpSkip", br.addr);
     free(out);
     assert_int_equal(group_offset("GrpSkip", "GrpT1", 0), 3);
 }
 
 static void test_export(void **st) {
-    free(ok("updateSubGroup -b %s -g GrpExport -q 3", br.addr));
-    char *out = ok("exportMetadata -c %s -f %s/exp", cluster, tmpdir);
+    free(mqa_ok("updateSubGroup -b %s -g GrpExport -q 3", br.addr));
+    char *out = mqa_ok("exportMetadata -c %s -f %s/exp", cluster, tmpdir);
     char path[400];
     snprintf(path, sizeof path, "%s/exp/metadata.json", tmpdir);
     assert_non_null(strstr(out, path));
@@ -477,7 +438,7 @@ static void test_export(void **st) {
     assert_true(json_integer_value(json_object_get(j, "exportTime")) > 0);
     json_decref(j);
 
-    out = ok("exportMetadata -b %s -t -f %s/exp", br.addr, tmpdir);
+    out = mqa_ok("exportMetadata -b %s -t -f %s/exp", br.addr, tmpdir);
     free(out);
     snprintf(path, sizeof path, "%s/exp/topic.json", tmpdir);
     j = json_load_file(path, 0, &je);
@@ -485,7 +446,7 @@ static void test_export(void **st) {
     assert_null(json_object_get(j, "subscriptionGroupTable"));
     json_decref(j);
 
-    out = ok("exportConfigs -c %s -f %s/exp --json", cluster, tmpdir);
+    out = mqa_ok("exportConfigs -c %s -f %s/exp --json", cluster, tmpdir);
     j = json_loads(out, 0, &je);
     free(out);
     json_t *scale = json_object_get(json_object_get(j, "content"), "clusterScale");
@@ -515,7 +476,7 @@ static int run_on(const char *nsaddr, char **err, const char *fmt, ...) {
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(full, sizeof full, "%s -n '%s'", args, nsaddr);
-    int rc = run(&out, &e, full);
+    int rc = mqa_run(&out, &e, full);
     free(out);
     if (err)
         *err = e;
@@ -611,7 +572,7 @@ static void test_acl_commands(void **st) {
     char args[600], *out;
     snprintf(args, sizeof args, "clusterAclConfigVersion -b %s --json " ADM " -n %s", bra.addr,
              ns3.addr);
-    assert_int_equal(run(&out, &err, args), 0);
+    assert_int_equal(mqa_run(&out, &err, args), 0);
     free(err);
     json_error_t je;
     json_t *j = json_loads(out, 0, &je);
