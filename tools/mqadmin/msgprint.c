@@ -408,7 +408,7 @@ int adm_cmd_send_msg_status(ctx_t *c) {
     if (!probe_topic_exists(c, bn, "sendMsgStatus")) return 1;
     rmq_producer_t *p = probe_producer(c, "PID_SMSC");
     if (!p) return 1;
-    size_t wl, bl;
+    size_t wl = 0, bl = 0;
     char *warm = probe_body(16, true, &wl), *body = probe_body(size, true, &bl);
     rmq_send_result_t r;
     rmq_msg_t *m = rmq_msg_new(bn, NULL, NULL, warm, wl, RMQ_MSG_F_COPY);
@@ -462,7 +462,7 @@ int adm_cmd_check_msg_send_rt(ctx_t *c) {
     if (!probe_topic_exists(c, topic, "checkMsgSendRT")) return 1;
     rmq_producer_t *p = probe_producer(c, NULL);
     if (!p) return 1;
-    size_t bl;
+    size_t bl = 0;
     char *body = probe_body(size, false, &bl);
     json_t *arr = c->json ? json_array() : NULL;
     if (!arr) printf("%-32s  %-4s  %-20s    %s\n", "#Broker Name", "#QID", "#Send Result", "#RT");
@@ -567,7 +567,7 @@ int adm_cmd_cluster_rt(ctx_t *c) {
         json_decref(ci);
         return 1;
     }
-    size_t bl;
+    size_t bl = 0;
     char *body = probe_body(size, false, &bl);
     if (!tlog && !c->json)
         printf("%-24s  %-24s  %-4s  %-8s  %-8s\n", "#Cluster Name", "#Broker Name", "#RT",
