@@ -307,7 +307,7 @@ static int api_timeout(rmq_instance_t *in) {
 rmq_err_t rmq_instance_invoke_sync(rmq_instance_t *in, const char *addr, rmq_rem_cmd_t *req,
                                    int timeout_ms, rmq_rem_cmd_t **resp) {
     if (req->language == RMQ_LANG_JAVA) req->language = RMQ_LANG_CPP;
-    rmq_err_t e = rmq_rem_client_invoke_wait(in->rem, addr, req,
+    rmq_err_t e = rmq_rem_client_invoke_sync(in->rem, addr, req,
                                              timeout_ms > 0 ? timeout_ms : api_timeout(in), resp);
     if (e == RMQ_ERR__TIMEOUT || e == RMQ_ERR__CONN) rmq_instance_addr_failed(in, addr);
     return e;

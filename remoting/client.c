@@ -436,22 +436,39 @@ rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rm
     return RMQ_OK;
 }
 
+/* A blocking call's state, on the caller's stack. On Linux the caller parks on a futex word the
+ * loop sets: no mutex for the two threads to hand over, and no system call for the loop unless
+ * the caller went to sleep. Elsewhere a mutex and condition variable. */
 typedef struct {
+#ifdef __linux__
+    _Atomic uint32_t done; /* futex word: 0 waiting, 2 caller asleep, 1 answered */
+#else
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool done;
+#endif
     rmq_err_t err;
     rmq_rem_cmd_t *resp;
 } sync_call_t;
 
-static void on_sync_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
+static void on_sync_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thread */
     sync_call_t *s = arg;
+#ifdef __linux__
+    s->err = err;
+    s->resp = resp;
+    /* s may be gone once done is 1 (the caller returned): a wake on a stale address wakes
+     * nobody or causes a spurious wake-up, which every futex waiter tolerates */
+    _Atomic uint32_t *word = &s->done;
+    if (atomic_exchange_explicit(word, 1, memory_order_acq_rel) == 2)
+        syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#else
     pthread_mutex_lock(&s->mu);
     s->err = err;
     s->resp = resp;
     s->done = true;
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
+#endif
 }
 
 rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
@@ -470,7 +487,20 @@ rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq
             return RMQ_ERR__STATE;
         }
     }
-    sync_call_t s = {.done = false};
+    sync_call_t s = {.err = RMQ_OK, .resp = NULL};
+#ifdef __linux__
+    atomic_init(&s.done, 0);
+    rmq_err_t e = rmq_rem_client_invoke_async(cl, addr, req, timeout_ms, on_sync_resp, &s);
+    if (e) return e;
+    /* The loop always calls back (response, timeout, connection loss or destroy). */
+    for (;;) {
+        uint32_t v = atomic_load_explicit(&s.done, memory_order_acquire);
+        if (v == 1) break;
+        if (v == 0 && !atomic_compare_exchange_weak(&s.done, &v, 2)) continue;
+        syscall(SYS_futex, &s.done, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+    }
+#else
+    s.done = false;
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.cv, NULL);
     rmq_err_t e = rmq_rem_client_invoke_async(cl, addr, req, timeout_ms, on_sync_resp, &s);
@@ -479,70 +509,13 @@ rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq
         pthread_mutex_lock(&s.mu);
         while (!s.done) pthread_cond_wait(&s.cv, &s.mu);
         pthread_mutex_unlock(&s.mu);
-        e = s.err;
-        *resp = s.resp;
     }
     pthread_cond_destroy(&s.cv);
     pthread_mutex_destroy(&s.mu);
-    return e;
-}
-
-/* rmq_rem_client_invoke_wait: the same blocking call, the caller parked on a futex word the
- * loop sets (no mutex for the two threads to hand over: the waker never blocks and the waiter
- * runs as soon as it is woken). */
-typedef struct {
-    _Atomic uint32_t done; /* futex word: 0 waiting, 2 waiter asleep, 1 answered */
-    rmq_err_t err;
-    rmq_rem_cmd_t *resp;
-} wait_call_t;
-
-static void on_wait_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thread */
-    wait_call_t *w = arg;
-    w->err = err;
-    w->resp = resp;
-#ifdef __linux__
-    /* no system call unless the waiter went to sleep; w may be gone once done is 1 (the
-     * waiter returned): a wake on a stale address wakes nobody or causes a spurious wake-up,
-     * which every futex waiter tolerates */
-    _Atomic uint32_t *word = &w->done;
-    if (atomic_exchange_explicit(word, 1, memory_order_acq_rel) == 2)
-        syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-#endif
-}
-
-rmq_err_t rmq_rem_client_invoke_wait(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
-                                     int timeout_ms, rmq_rem_cmd_t **resp) {
-#ifndef __linux__
-    return rmq_rem_client_invoke_sync(cl, addr, req, timeout_ms, resp);
-#else
-    if (resp) *resp = NULL;
-    if (!resp) {
-        rmq_rem_cmd_destroy(req);
-        return RMQ_ERR__INVALID_ARG;
-    }
-    if (cl && cl->owns_loop) {
-        uv_thread_t self = uv_thread_self();
-        if (uv_thread_equal(&self, &cl->thread)) {
-            RMQ_XLOG_ERROR(cl->log, "remoting", "%s: invoke_sync on the loop thread would deadlock",
-                           cl->name);
-            rmq_rem_cmd_destroy(req);
-            return RMQ_ERR__STATE;
-        }
-    }
-    wait_call_t w = {.err = RMQ_OK, .resp = NULL};
-    atomic_init(&w.done, 0);
-    rmq_err_t e = rmq_rem_client_invoke_async(cl, addr, req, timeout_ms, on_wait_resp, &w);
     if (e) return e;
-    /* The loop always calls back (response, timeout, connection loss or destroy). */
-    for (;;) {
-        uint32_t v = atomic_load_explicit(&w.done, memory_order_acquire);
-        if (v == 1) break;
-        if (v == 0 && !atomic_compare_exchange_weak(&w.done, &v, 2)) continue;
-        syscall(SYS_futex, &w.done, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
-    }
-    *resp = w.resp;
-    return w.err;
 #endif
+    *resp = s.resp;
+    return s.err;
 }
 
 static rmq_err_t post_chan_msg(rmq_rem_client_t *cl, int kind, chan_t *ch, rmq_rem_cmd_t *cmd) {

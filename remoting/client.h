@@ -50,10 +50,6 @@ rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rm
  * The return value is the transport result; check (*resp)->code for the server's answer. */
 rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
                                      int timeout_ms, rmq_rem_cmd_t **resp);
-/* The same as rmq_rem_client_invoke_sync, woken through a futex instead of a mutex and
- * condition variable (Linux; elsewhere it is rmq_rem_client_invoke_sync). */
-rmq_err_t rmq_rem_client_invoke_wait(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
-                                     int timeout_ms, rmq_rem_cmd_t **resp);
 /* Oneway: flag set, no response expected; takes req. */
 rmq_err_t rmq_rem_client_invoke_oneway(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req);
 /* Close the connection to addr if open (pending requests fail with RMQ_ERR__CONN). */
