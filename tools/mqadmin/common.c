@@ -163,6 +163,32 @@ const char **adm_sorted_keys(json_t *o, size_t *n) {
     return keys;
 }
 
+json_t *adm_props_json(const void *body, size_t len) {
+    char *text = calloc(1, len + 1);
+    json_t *props = text ? json_object() : NULL;
+    if (!props) {
+        free(text);
+        return NULL;
+    }
+    if (len) memcpy(text, body, len);
+    for (char *save, *ln = strtok_r(text, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
+        char *eq = strchr(ln, '=');
+        if (!eq || ln[0] == '#') continue;
+        *eq = 0;
+        json_object_set_new(props, ln, json_string(eq + 1));
+    }
+    free(text);
+    return props;
+}
+
+void adm_print_props(json_t *props) {
+    size_t n;
+    const char **keys = adm_sorted_keys(props, &n);
+    for (size_t i = 0; i < n; i++)
+        printf("%-50s=  %s\n", keys[i], json_string_value(json_object_get(props, keys[i])));
+    free(keys);
+}
+
 int adm_str_cmp(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }

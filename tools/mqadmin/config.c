@@ -55,32 +55,16 @@ static int get_and_print(ctx_t *c, const char *banner, const char *addr, json_t 
     rmq_admin_resp_t *r = NULL;
     if (!c->json) printf("%s", banner);
     if (call(c, addr, RMQ_REQ_GET_BROKER_CONFIG, NULL, &r) != 0) return 1;
-    char *text = calloc(1, r->body_len + 1);
-    if (!text) {
-        rmq_admin_resp_destroy(r);
-        return adm_fail("out of memory");
-    }
-    if (r->body_len) memcpy(text, r->body, r->body_len);
+    json_t *props = adm_props_json(r->body, r->body_len);
     rmq_admin_resp_destroy(r);
-    json_t *props = json_object();
-    for (char *save, *ln = strtok_r(text, "\n", &save); ln; ln = strtok_r(NULL, "\n", &save)) {
-        char *eq = strchr(ln, '=');
-        if (!eq || ln[0] == '#') continue;
-        *eq = 0;
-        json_object_set_new(props, ln, json_string(eq + 1));
-    }
-    free(text);
+    if (!props) return adm_fail("out of memory");
     if (c->json) {
         json_object_set_new(all, addr, props);
         return 0;
     }
     if (!json_object_size(props)) printf("Broker[%s] has no config property!\n", addr);
-    size_t n;
-    const char **keys = adm_sorted_keys(props, &n);
-    for (size_t i = 0; i < n; i++)
-        printf("%-50s=  %s\n", keys[i], json_string_value(json_object_get(props, keys[i])));
+    adm_print_props(props);
     printf("\n");
-    free(keys);
     json_decref(props);
     return 0;
 }

@@ -193,19 +193,9 @@ static json_t *broker_props(ctx_t *c, const char *addr) {
         rmq_admin_resp_destroy(r);
         return NULL;
     }
-    char *text = calloc(1, r->body_len + 1);
-    if (text && r->body_len) memcpy(text, r->body, r->body_len);
+    json_t *props = adm_props_json(r->body, r->body_len);
     rmq_admin_resp_destroy(r);
-    json_t *props = json_object();
-    char *save = NULL;
-    for (char *ln = text ? strtok_r(text, "\n", &save) : NULL; ln;
-         ln = strtok_r(NULL, "\n", &save)) {
-        char *eq = strchr(ln, '=');
-        if (!eq || ln[0] == '#') continue;
-        *eq = 0;
-        json_object_set_new(props, ln, json_string(eq + 1));
-    }
-    free(text);
+    if (!props) adm_fail("out of memory");
     return props;
 }
 

@@ -72,6 +72,11 @@ int adm_str_cmp(const void *a, const void *b);
 /* o's keys in strcmp order (borrowed from o), as Java's TreeMap prints them; new array
  * (free()), NULL on OOM with *n 0. */
 const char **adm_sorted_keys(json_t *o, size_t *n);
+/* A properties body ("key=value" lines; '#' comments and lines without '=' skipped) as a new
+ * JSON object of strings; NULL on OOM. */
+json_t *adm_props_json(const void *body, size_t len);
+/* props as "%-50s=  %s" lines in key order (Java's getBrokerConfig / getNamesrvConfig). */
+void adm_print_props(json_t *props);
 /* NameServer call returning parsed JSON (NULL after printing the error). */
 json_t *adm_ns_call(ctx_t *c, int code, const char *const *kv, const char *what);
 json_t *adm_broker_call(ctx_t *c, const char *addr, int code, const char *const *kv,

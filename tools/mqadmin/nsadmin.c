@@ -209,26 +209,15 @@ int adm_cmd_get_namesrv_config(ctx_t *c) {
             rc = adm_fail("NameServer %s: %s", addr, why);
             continue;
         }
-        char *text = calloc(1, r->body_len + 1);
-        if (text && r->body_len) memcpy(text, r->body, r->body_len);
+        json_t *props = adm_props_json(r->body, r->body_len);
         rmq_admin_resp_destroy(r);
-        json_t *props = json_object();
-        char *save = NULL;
-        for (char *ln = text ? strtok_r(text, "\n", &save) : NULL; ln;
-             ln = strtok_r(NULL, "\n", &save)) {
-            char *eq = strchr(ln, '=');
-            if (!eq || ln[0] == '#') continue;
-            *eq = 0;
-            json_object_set_new(props, ln, json_string(eq + 1));
+        if (!props) {
+            rc = adm_fail("out of memory");
+            continue;
         }
-        free(text);
         if (!c->json) {
             printf("============%s============\n", addr);
-            size_t n;
-            const char **keys = adm_sorted_keys(props, &n);
-            for (size_t k = 0; k < n; k++)
-                printf("%-50s=  %s\n", keys[k], json_string_value(json_object_get(props, keys[k])));
-            free(keys);
+            adm_print_props(props);
         }
         json_object_set_new(all, addr, props);
     }
