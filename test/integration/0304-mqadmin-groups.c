@@ -34,14 +34,11 @@ static rmq_admin_t *adm;
 /* mqadmin <fmt> -n 'ns1;ns2' must exit 1; returns its stderr. */
 static char *fails(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *fails(const char *fmt, ...) {
-    char args[2048], full[2400];
+    char full[2400], *out, *err;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = mqa_vrun_on(nss, full, sizeof full, &out, &err, fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "%s -n '%s'", args, nss);
-    char *out, *err;
-    int rc = mqa_run(&out, &err, full);
     if (rc != 1) fprintf(stderr, "mqadmin %s -> rc %d (want 1): %s\n", full, rc, out);
     assert_int_equal(rc, 1);
     free(out);
@@ -470,13 +467,11 @@ static void test_export(void **st) {
 static int run_on(const char *nsaddr, char **err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int run_on(const char *nsaddr, char **err, const char *fmt, ...) {
-    char args[2048], full[2400], *out, *e;
+    char full[2400], *out, *e;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = mqa_vrun_on(nsaddr, full, sizeof full, &out, &e, fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "%s -n '%s'", args, nsaddr);
-    int rc = mqa_run(&out, &e, full);
     free(out);
     if (err)
         *err = e;

@@ -43,17 +43,24 @@ static int mqa_run(char **out, char **err, const char *args) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
+/* Run "mqadmin <fmt formatted> -n '<ns>'"; full (n bytes) gets those arguments for messages;
+ * *out and *err as mqa_run. Returns the exit status. */
+static int mqa_vrun_on(const char *ns, char *full, size_t n, char **out, char **err,
+                       const char *fmt, va_list ap) {
+    char args[2048];
+    vsnprintf(args, sizeof args, fmt, ap);
+    snprintf(full, n, "%s -n '%s'", args, ns);
+    return mqa_run(out, err, full);
+}
+
 /* mqadmin <fmt> -n '<mqa_ns>' must exit 0; returns its stdout (free()). */
 static char *mqa_ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *mqa_ok(const char *fmt, ...) {
-    char args[2048], full[2400];
+    char full[2400], *out, *err;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
+    int rc = mqa_vrun_on(mqa_ns, full, sizeof full, &out, &err, fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "%s -n '%s'", args, mqa_ns);
-    char *out, *err;
-    int rc = mqa_run(&out, &err, full);
     if (rc != 0) fprintf(stderr, "mqadmin %s -> rc %d: %s\n", full, rc, err);
     assert_int_equal(rc, 0);
     free(err);
