@@ -15,14 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __linux__
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 #include "common/log.h"
 #include "common/util.h"
+#include "common/wake.h"
 #include "remoting/acl.h"
 #include "remoting/frame.h"
 #include "remoting/internal.h"
@@ -504,39 +500,20 @@ rmq_err_t rmq_rem_client_invoke_frame(rmq_rem_client_t *cl, const char *addr, rm
     return rmq_rem_ctx_post_(cl->ctx, &p->msg) ? RMQ_OK : RMQ_ERR__CLOSED;
 }
 
-/* A blocking call's state, on the caller's stack. On Linux the caller parks on a futex word the
- * loop sets: no mutex for the two threads to hand over, and no system call for the loop unless
- * the caller went to sleep. Elsewhere a mutex and condition variable. */
+/* A blocking call's state, on the caller's stack. The caller parks on a wake (a futex word on
+ * Linux) the loop signals: no mutex for the two threads to hand over, and no system call for
+ * the loop unless the caller went to sleep. */
 typedef struct {
-#ifdef __linux__
-    _Atomic uint32_t done; /* futex word: 0 waiting, 2 caller asleep, 1 answered */
-#else
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-#endif
+    rmq_wake_t done;
     rmq_err_t err;
     rmq_rem_cmd_t *resp;
 } sync_call_t;
 
 static void on_sync_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thread */
     sync_call_t *s = arg;
-#ifdef __linux__
     s->err = err;
     s->resp = resp;
-    /* s may be gone once done is 1 (the caller returned): a wake on a stale address wakes
-     * nobody or causes a spurious wake-up, which every futex waiter tolerates */
-    _Atomic uint32_t *word = &s->done;
-    if (atomic_exchange_explicit(word, 1, memory_order_acq_rel) == 2)
-        syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-#else
-    pthread_mutex_lock(&s->mu);
-    s->err = err;
-    s->resp = resp;
-    s->done = true;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-#endif
+    rmq_wake_signal(&s->done); /* s may be gone after this */
 }
 
 rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
@@ -556,32 +533,12 @@ rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq
         }
     }
     sync_call_t s = {.err = RMQ_OK, .resp = NULL};
-#ifdef __linux__
-    atomic_init(&s.done, 0);
+    rmq_wake_init(&s.done);
     rmq_err_t e = rmq_rem_client_invoke_async(cl, addr, req, timeout_ms, on_sync_resp, &s);
-    if (e) return e;
     /* The loop always calls back (response, timeout, connection loss or destroy). */
-    for (;;) {
-        uint32_t v = atomic_load_explicit(&s.done, memory_order_acquire);
-        if (v == 1) break;
-        if (v == 0 && !atomic_compare_exchange_weak(&s.done, &v, 2)) continue;
-        syscall(SYS_futex, &s.done, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
-    }
-#else
-    s.done = false;
-    pthread_mutex_init(&s.mu, NULL);
-    pthread_cond_init(&s.cv, NULL);
-    rmq_err_t e = rmq_rem_client_invoke_async(cl, addr, req, timeout_ms, on_sync_resp, &s);
-    if (e == RMQ_OK) {
-        /* The loop always calls back (response, timeout, connection loss or destroy). */
-        pthread_mutex_lock(&s.mu);
-        while (!s.done) pthread_cond_wait(&s.cv, &s.mu);
-        pthread_mutex_unlock(&s.mu);
-    }
-    pthread_cond_destroy(&s.cv);
-    pthread_mutex_destroy(&s.mu);
+    if (e == RMQ_OK) rmq_wake_wait(&s.done);
+    rmq_wake_fini(&s.done);
     if (e) return e;
-#endif
     *resp = s.resp;
     return s.err;
 }

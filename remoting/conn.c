@@ -71,7 +71,6 @@ static bool addr_v4(const rmq_rem_conn_t *c, bool peer, uint32_t *ip, uint16_t *
 /* ------------------------------------------------------------------------ context */
 
 static void ctx_free(rmq_rem_ctx_t *x) {
-    pthread_mutex_destroy(&x->mbox.mu);
     rmq_rem_tls_ctx_destroy(x->tls);
     free(x->buckets);
     free(x);
@@ -128,7 +127,7 @@ static void on_mbox(rmq_mbox_node_t *n, void *arg) {
         free(r);
         break;
     }
-    default: x->ops->on_msg(x->owner, m, x->mbox.closed);
+    default: x->ops->on_msg(x->owner, m, rmq_mailbox_closed(&x->mbox));
     }
 }
 
