@@ -356,8 +356,8 @@ static void outstanding_done(rmq_producer_t *p) {
     pthread_mutex_unlock(&p->mu);
 }
 
-#define POOL_DATA 2048 /* properties + body of a pooled record: a 1 KiB message and more */
-#define POOL_MAX 512   /* records kept: ~2.3 MB at most */
+#define POOL_DATA 512 /* the properties of a pooled record */
+#define POOL_MAX 512  /* records kept: ~1.8 MB at most with 1 KiB bodies */
 #define FRAME_KEEP (8 * 1024)
 
 static async_t *async_get(rmq_producer_t *p, size_t need) {
@@ -463,14 +463,27 @@ static rmq_err_t async_issue(async_t *a, const char *last_broker) {
     if (e) return e;
     rmq_rem_cmd_t *req = build_request(a->p, &a->enc, &a->mq);
     if (!req) return RMQ_ERR__NOMEM;
-    /* encoded here into the record, which lives until the callback: remoting keeps no copy
-     * (a retry runs from that callback, when remoting is done with the previous frame) */
+    /* Encoded here into the record, which lives until the callback: remoting keeps no copy,
+     * and the body's one copy is the frame's (enc.body points there afterwards). A retry
+     * runs from that callback, when remoting is done with the previous frame, but its body is
+     * read from that frame, so it encodes into a new buffer. */
     rmq_rem_client_t *rem = rmq_instance_rem(a->p->in);
-    a->frame.len = a->frame.rpos = 0;
-    e = rmq_rem_client_encode(rem, req, &a->frame);
+    bool retry =
+        a->frame.data && a->enc.body >= a->frame.data && a->enc.body < a->frame.data + a->frame.len;
+    rmq_buf_t b = a->frame; /* reused: its capacity stays with the pooled record */
+    b.len = b.rpos = 0;
+    if (retry) rmq_buf_init(&b);
+    e = rmq_rem_client_encode(rem, req, &b);
     int32_t opaque = req->opaque;
     rmq_rem_cmd_destroy(req);
-    if (e) return e;
+    if (e) {
+        if (retry) rmq_buf_fini(&b);
+        return e;
+    }
+    if (retry) rmq_buf_fini(&a->frame);
+    a->frame = b;
+    a->enc.body = a->frame.data + a->frame.len - a->enc.body_len;
+    a->enc.body_borrowed = true;
     a->t0 = rmq_mono_ms();
     uint64_t left = a->deadline > a->t0 ? a->deadline - a->t0 : 1;
     return rmq_rem_client_invoke_frame(rem, addr, &a->call, a->frame.data, a->frame.len, opaque,
@@ -479,24 +492,22 @@ static rmq_err_t async_issue(async_t *a, const char *last_broker) {
 
 static rmq_err_t send_async_enc(rmq_producer_t *p, enc_t *enc, rmq_send_cb cb, void *op) {
     size_t pl = strlen(enc->props) + 1;
-    async_t *a = async_get(p, pl + enc->body_len);
+    async_t *a = async_get(p, pl);
     if (!a) {
         enc_fini(enc);
         return RMQ_ERR__NOMEM;
     }
     a->p = p;
-    a->enc = *enc;
+    a->enc = *enc; /* body still the caller's (or enc's): async_issue copies it into the frame */
     a->enc.props = memcpy(a->data, enc->props, pl);
-    a->enc.body = (uint8_t *)a->data + pl;
-    if (enc->body_len) memcpy(a->enc.body, enc->body, enc->body_len);
-    enc_fini(enc); /* freed on this thread, where they were allocated */
     a->cb = cb;
     a->op = op;
     a->attempts_left = p->retries_async;
     a->deadline = rmq_mono_ms() + (uint64_t)p->send_timeout;
     atomic_fetch_add(&p->outstanding, 1);
     rmq_err_t e = async_issue(a, NULL);
-    if (e) { /* not issued: no callback (libuv rule: a failed call never fires it) */
+    enc_fini(enc); /* on this thread, where it was allocated; a no longer points into it */
+    if (e) {       /* not issued: no callback (libuv rule: a failed call never fires it) */
         async_put(p, a);
         outstanding_done(p);
     }
