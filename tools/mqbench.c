@@ -864,7 +864,8 @@ static void usage(FILE *f) {
     }
     fprintf(f, "%-32s %s\n", "    --tls", "connect with TLS (useTLS=true)");
     fprintf(f, "%-32s %s\n", " -D key=value",
-            "useTLS, tls.enable or a tls.* key (tls.config.file...)");
+            "useTLS, tls.enable, a tls.* key (tls.config.file...) or serializeType "
+            "(JSON, ROCKETMQ: the binary header)");
 }
 
 static int int_opt(const rmq_tool_args_t *a, char s, const char *l, long long dflt, long long lo,
