@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/msg.h"
 #include "common/util.h"
+#include "common/wake.h"
 #include "remoting/tls.h"
 
 #define MOD "client"
@@ -76,11 +77,13 @@ struct rmq_instance_s {
     pthread_t sched_th[SCHED_THREADS];
     bool stopping;
 
-    /* callback thread */
-    pthread_mutex_t cb_mu;
-    pthread_cond_t cb_cv;
-    cb_node_t *cb_head, *cb_tail;
-    bool cb_stop;
+    /* callback thread: nodes pushed without a lock (newest first), taken whole by the thread,
+     * which sleeps on cb_wake when there are none. A mutex and condition variable here made
+     * the loop thread and the callback thread contend on every completion of an async
+     * producer (perf, issue 15: most of its remaining futex calls). */
+    cb_node_t *_Atomic cb_stack;
+    _Atomic bool cb_stop;
+    rmq_wake_t cb_wake;
     pthread_t cb_th;
 
     _Atomic bool hb_pending;
@@ -232,13 +235,20 @@ void rmq_instance_cancel(rmq_instance_t *in, void *owner) {
 static void *cb_main(void *p) {
     rmq_instance_t *in = p;
     pthread_setname_np(pthread_self(), "rmq-callback");
-    pthread_mutex_lock(&in->cb_mu);
     for (;;) {
-        while (!in->cb_head && !in->cb_stop) pthread_cond_wait(&in->cb_cv, &in->cb_mu);
-        if (!in->cb_head && in->cb_stop) break;
-        cb_node_t *batch = in->cb_head; /* take everything queued: one lock per batch */
-        in->cb_head = in->cb_tail = NULL;
-        pthread_mutex_unlock(&in->cb_mu);
+        cb_node_t *taken = atomic_exchange(&in->cb_stack, NULL);
+        if (!taken) {
+            if (atomic_load(&in->cb_stop)) break; /* stop is set after the last post */
+            rmq_wake_wait(&in->cb_wake);
+            continue;
+        }
+        cb_node_t *batch = NULL; /* in post order */
+        while (taken) {
+            cb_node_t *nx = taken->next;
+            taken->next = batch;
+            batch = taken;
+            taken = nx;
+        }
         while (batch) {
             cb_node_t *nx = batch->next;
             bool heap = batch->heap;
@@ -248,9 +258,7 @@ static void *cb_main(void *p) {
             fn(arg); /* may free an embedded node */
             batch = nx;
         }
-        pthread_mutex_lock(&in->cb_mu);
     }
-    pthread_mutex_unlock(&in->cb_mu);
     return NULL;
 }
 
@@ -265,16 +273,12 @@ rmq_err_t rmq_instance_post_cb(rmq_instance_t *in, void (*fn)(void *arg), void *
 }
 
 void rmq_instance_post_node(rmq_instance_t *in, rmq_cb_node_t *n) {
-    n->next = NULL;
-    pthread_mutex_lock(&in->cb_mu);
-    bool wake = in->cb_head == NULL;
-    if (in->cb_tail)
-        in->cb_tail->next = n;
-    else
-        in->cb_head = n;
-    in->cb_tail = n;
-    if (wake) pthread_cond_signal(&in->cb_cv);
-    pthread_mutex_unlock(&in->cb_mu);
+    /* push-only (the thread takes the whole stack): no ABA */
+    n->next = atomic_load_explicit(&in->cb_stack, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&in->cb_stack, &n->next, n, memory_order_release,
+                                                  memory_order_relaxed)) {
+    }
+    rmq_wake_signal(&in->cb_wake);
 }
 
 /* ---- accessors --------------------------------------------------------------------- */
@@ -1126,8 +1130,7 @@ static void instance_free(rmq_instance_t *in) {
     pthread_mutex_destroy(&in->sched_mu);
     pthread_cond_destroy(&in->sched_cv);
     pthread_cond_destroy(&in->sched_done_cv);
-    pthread_mutex_destroy(&in->cb_mu);
-    pthread_cond_destroy(&in->cb_cv);
+    rmq_wake_fini(&in->cb_wake);
     pthread_mutex_destroy(&in->uniq.mu);
     free(in);
 }
@@ -1139,10 +1142,8 @@ static void stop_threads(rmq_instance_t *in, int nsched, bool cb) {
     pthread_mutex_unlock(&in->sched_mu);
     for (int i = 0; i < nsched; i++) pthread_join(in->sched_th[i], NULL);
     if (cb) {
-        pthread_mutex_lock(&in->cb_mu);
-        in->cb_stop = true;
-        pthread_cond_broadcast(&in->cb_cv);
-        pthread_mutex_unlock(&in->cb_mu);
+        atomic_store(&in->cb_stop, true);
+        rmq_wake_signal(&in->cb_wake);
         pthread_join(in->cb_th, NULL);
     }
 }
@@ -1185,8 +1186,7 @@ static rmq_instance_t *instance_new(const rmq_conf_t *c, const char *key, const 
     pthread_cond_init(&in->sched_cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&in->sched_done_cv, NULL);
-    pthread_mutex_init(&in->cb_mu, NULL);
-    pthread_cond_init(&in->cb_cv, NULL);
+    rmq_wake_init(&in->cb_wake);
     in->conf = rmq_conf_dup(c);
     in->log = rmq_conf_logger(c);
     in->reqtab = rmq_reqtab_new();

@@ -35,6 +35,12 @@ struct rmq_producer_s {
     /* async sends not yet completed; changed without mu (two lock round trips per message
      * otherwise), mu/cv only for destroy waiting for zero */
     _Atomic int outstanding;
+    /* async records for reuse (see async_get): pool under pool_mu for senders, returned
+     * pushed by the callback thread without a lock and taken whole when pool runs dry */
+    pthread_mutex_t pool_mu;
+    struct async_s *pool;
+    struct async_s *_Atomic returned;
+    _Atomic int pooled;
     /* request-reply: topics whose brokers had our heartbeat before the first request (mu) */
     char (*req_topics)[128];
     int nreq_topics;
@@ -43,8 +49,9 @@ struct rmq_producer_s {
 /* One encoded send: everything needed to (re)build the request. */
 typedef struct {
     char *props;   /* owned */
-    uint8_t *body; /* owned copy (or compressed) */
+    uint8_t *body; /* owned (compressed, a batch), or the message's own when body_borrowed */
     size_t body_len;
+    bool body_borrowed; /* the caller's message body: valid for the call only */
     int sysflag;
     int flag;
     int reconsume, max_reconsume;
@@ -57,7 +64,7 @@ typedef struct {
 
 static void enc_fini(enc_t *e) {
     free(e->props);
-    free(e->body);
+    if (!e->body_borrowed) free(e->body);
 }
 
 static bool is_retry_topic(const char *t) {
@@ -125,8 +132,15 @@ static rmq_err_t encode_msg(rmq_producer_t *p, const rmq_msg_t *m, bool txn, enc
     }
     out->props = (char *)rmq_buf_detach(&b, NULL);
     if (txn) out->sysflag |= RMQ_SYSFLAG_TXN_PREPARED;
-    if (rmq_body_encode(m->body, m->body_len, p->compress_over, p->compress_level, &out->body,
-                        &out->body_len, &out->sysflag)) {
+    /* Below compressMsgBodyOverHowmuch the body goes as the caller's bytes: every send copies
+     * it before returning (remoting encodes the frame in the caller's thread, an async send
+     * keeps its own copy for retries), so it is not copied here first. */
+    if (p->compress_over <= 0 || m->body_len < (size_t)p->compress_over) {
+        out->body = (uint8_t *)m->body;
+        out->body_len = m->body_len;
+        out->body_borrowed = true;
+    } else if (rmq_body_encode(m->body, m->body_len, p->compress_over, p->compress_level,
+                               &out->body, &out->body_len, &out->sysflag)) {
         enc_fini(out);
         return RMQ_ERR__NOMEM;
     }
@@ -154,10 +168,8 @@ static rmq_rem_cmd_t *build_request(rmq_producer_t *p, const enc_t *e, const rmq
     rmq_rem_cmd_t *c = rmq_send_request(&h);
     if (!c) return NULL;
     if (e->reply) c->code = RMQ_REQ_SEND_REPLY_MESSAGE_V2; /* as MQClientAPIImpl */
-    if (rmq_rem_cmd_set_body_copy(c, e->body, e->body_len)) {
-        rmq_rem_cmd_destroy(c);
-        return NULL;
-    }
+    /* borrowed: the invoke calls copy a borrowed body before they return */
+    rmq_rem_cmd_set_body_ref(c, e->body, e->body_len);
     return c;
 }
 
@@ -309,10 +321,17 @@ rmq_err_t rmq_send_orderly(rmq_producer_t *p, const rmq_msg_t *m, rmq_selector_c
 
 /* ---- async ------------------------------------------------------------------------- */
 
-/* One async send, allocated as a single block with the encoded properties and body after
- * it: the callback thread frees it, and one cross-thread free per message instead of three
- * keeps malloc's arena locks quiet. */
-typedef struct {
+/* One async send: the encoded properties and body in data[], the request frame as sent, and
+ * remoting's record of it in call, so the send path allocates nothing of its own in the steady
+ * state. The callback thread is done with it after the caller's callback; it goes back to
+ * the producer's pool, because every free there was a free into the sender's malloc arena
+ * under that arena's lock, contended by the sender's own allocations (perf, issue 15: malloc
+ * and its lock wake-ups were the largest cost of an async producer after system calls). */
+typedef struct async_s {
+    rmq_rem_call_t call;
+    struct async_s *pool_next;
+    rmq_buf_t frame; /* kept with the record when it is reused */
+    size_t cap;      /* bytes of data[]: POOL_DATA for a pooled record */
     rmq_producer_t *p;
     enc_t enc; /* props and body point into data[] (never enc_fini) */
     rmq_send_cb cb;
@@ -337,11 +356,67 @@ static void outstanding_done(rmq_producer_t *p) {
     pthread_mutex_unlock(&p->mu);
 }
 
+#define POOL_DATA 512 /* the properties of a pooled record */
+#define POOL_MAX 512  /* records kept: ~1.8 MB at most with 1 KiB bodies */
+#define FRAME_KEEP (8 * 1024)
+
+static async_t *async_get(rmq_producer_t *p, size_t need) {
+    async_t *a = NULL;
+    if (need <= POOL_DATA) {
+        pthread_mutex_lock(&p->pool_mu);
+        if (!p->pool) p->pool = atomic_exchange(&p->returned, NULL);
+        a = p->pool;
+        if (a) p->pool = a->pool_next;
+        pthread_mutex_unlock(&p->pool_mu);
+        if (a) atomic_fetch_sub_explicit(&p->pooled, 1, memory_order_relaxed);
+    }
+    if (!a) {
+        size_t cap = need <= POOL_DATA ? POOL_DATA : need;
+        a = malloc(sizeof(*a) + cap);
+        if (!a) return NULL;
+        rmq_buf_init(&a->frame);
+        a->cap = cap;
+    }
+    rmq_buf_t frame = a->frame;
+    size_t cap = a->cap;
+    memset(a, 0, sizeof(*a));
+    a->frame = frame;
+    a->frame.len = a->frame.rpos = 0;
+    a->cap = cap;
+    return a;
+}
+
+/* Any thread; the callback thread returns records without a lock. */
+static void async_put(rmq_producer_t *p, async_t *a) {
+    if (a->frame.cap > FRAME_KEEP) rmq_buf_fini(&a->frame);
+    if (a->cap != POOL_DATA ||
+        atomic_fetch_add_explicit(&p->pooled, 1, memory_order_relaxed) >= POOL_MAX) {
+        if (a->cap == POOL_DATA) atomic_fetch_sub_explicit(&p->pooled, 1, memory_order_relaxed);
+        rmq_buf_fini(&a->frame);
+        free(a);
+        return;
+    }
+    /* a push-only stack (taken whole with an exchange): no ABA */
+    a->pool_next = atomic_load_explicit(&p->returned, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&p->returned, &a->pool_next, a,
+                                                  memory_order_release, memory_order_relaxed)) {
+    }
+}
+
+static void pool_free(async_t *a) {
+    while (a) {
+        async_t *nx = a->pool_next;
+        rmq_buf_fini(&a->frame);
+        free(a);
+        a = nx;
+    }
+}
+
 static void async_done_cb(void *arg) { /* callback thread */
     async_t *a = arg;
     rmq_producer_t *p = a->p;
     if (a->cb) a->cb(p, a->err, a->err ? NULL : &a->res, a->op);
-    free(a);
+    async_put(p, a);
     outstanding_done(p);
 }
 
@@ -388,33 +463,52 @@ static rmq_err_t async_issue(async_t *a, const char *last_broker) {
     if (e) return e;
     rmq_rem_cmd_t *req = build_request(a->p, &a->enc, &a->mq);
     if (!req) return RMQ_ERR__NOMEM;
+    /* Encoded here into the record, which lives until the callback: remoting keeps no copy,
+     * and the body's one copy is the frame's (enc.body points there afterwards). A retry
+     * runs from that callback, when remoting is done with the previous frame, but its body is
+     * read from that frame, so it encodes into a new buffer. */
+    rmq_rem_client_t *rem = rmq_instance_rem(a->p->in);
+    bool retry =
+        a->frame.data && a->enc.body >= a->frame.data && a->enc.body < a->frame.data + a->frame.len;
+    rmq_buf_t b = a->frame; /* reused: its capacity stays with the pooled record */
+    b.len = b.rpos = 0;
+    if (retry) rmq_buf_init(&b);
+    e = rmq_rem_client_encode(rem, req, &b);
+    int32_t opaque = req->opaque;
+    rmq_rem_cmd_destroy(req);
+    if (e) {
+        if (retry) rmq_buf_fini(&b);
+        return e;
+    }
+    if (retry) rmq_buf_fini(&a->frame);
+    a->frame = b;
+    a->enc.body = a->frame.data + a->frame.len - a->enc.body_len;
+    a->enc.body_borrowed = true;
     a->t0 = rmq_mono_ms();
     uint64_t left = a->deadline > a->t0 ? a->deadline - a->t0 : 1;
-    return rmq_instance_invoke_async(a->p->in, addr, req, (int)left, on_async_resp, a);
+    return rmq_rem_client_invoke_frame(rem, addr, &a->call, a->frame.data, a->frame.len, opaque,
+                                       (int)left, on_async_resp, a);
 }
 
 static rmq_err_t send_async_enc(rmq_producer_t *p, enc_t *enc, rmq_send_cb cb, void *op) {
     size_t pl = strlen(enc->props) + 1;
-    async_t *a = malloc(sizeof(*a) + pl + enc->body_len);
+    async_t *a = async_get(p, pl);
     if (!a) {
         enc_fini(enc);
         return RMQ_ERR__NOMEM;
     }
-    memset(a, 0, sizeof(*a));
     a->p = p;
-    a->enc = *enc;
+    a->enc = *enc; /* body still the caller's (or enc's): async_issue copies it into the frame */
     a->enc.props = memcpy(a->data, enc->props, pl);
-    a->enc.body = (uint8_t *)a->data + pl;
-    if (enc->body_len) memcpy(a->enc.body, enc->body, enc->body_len);
-    enc_fini(enc); /* freed on this thread, where they were allocated */
     a->cb = cb;
     a->op = op;
     a->attempts_left = p->retries_async;
     a->deadline = rmq_mono_ms() + (uint64_t)p->send_timeout;
     atomic_fetch_add(&p->outstanding, 1);
     rmq_err_t e = async_issue(a, NULL);
-    if (e) { /* not issued: no callback (libuv rule: a failed call never fires it) */
-        free(a);
+    enc_fini(enc); /* on this thread, where it was allocated; a no longer points into it */
+    if (e) {       /* not issued: no callback (libuv rule: a failed call never fires it) */
+        async_put(p, a);
         outstanding_done(p);
     }
     return e;
@@ -771,6 +865,7 @@ rmq_producer_t *rmq_producer_new(rmq_conf_t *c, char *err, size_t n) {
     rmq_fault_init(&p->fault);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
+    pthread_mutex_init(&p->pool_mu, NULL);
     rmq_strlcpy(p->member.group, p->group, sizeof(p->member.group));
     p->member.consumer = false;
     p->member.owner = p;
@@ -778,6 +873,7 @@ rmq_producer_t *rmq_producer_new(rmq_conf_t *c, char *err, size_t n) {
     p->in = rmq_instance_get(c, &p->member, err, n);
     if (p->in) p->log = rmq_instance_log(p->in);
     if (!p->in) {
+        pthread_mutex_destroy(&p->pool_mu);
         pthread_mutex_destroy(&p->mu);
         pthread_cond_destroy(&p->cv);
         pthread_mutex_destroy(&p->fault.mu);
@@ -803,6 +899,9 @@ void rmq_producer_destroy(rmq_producer_t *p) {
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->fault.mu);
+    pool_free(p->pool);
+    pool_free(atomic_load(&p->returned));
+    pthread_mutex_destroy(&p->pool_mu);
     free(p->req_topics);
     free(p);
 }

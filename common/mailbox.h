@@ -1,4 +1,4 @@
-/* Mailbox: a locked intrusive queue drained on a libuv loop, woken by uv_async_send().
+/* Mailbox: an intrusive queue drained on a libuv loop, woken by uv_async_send().
  * The one way other threads hand work to a loop thread (DESIGN.md "Threads").
  *
  * Embed rmq_mbox_node_t in the item; post from any thread; the callback runs on the loop
@@ -6,7 +6,7 @@
 #ifndef RMQ_MAILBOX_H
 #define RMQ_MAILBOX_H
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <uv.h>
 
@@ -18,11 +18,12 @@ typedef void (*rmq_mailbox_cb)(rmq_mbox_node_t *node, void *arg);
 
 typedef struct {
     uv_async_t async; /* async.data = the mailbox */
-    pthread_mutex_t mu;
-    rmq_mbox_node_t *head, *tail; /* guarded by mu */
+    /* Posted items, newest first, pushed without a lock and taken whole by the drain (which
+     * restores post order); a sentinel once closed: posts after close are handed back. A
+     * mutex here had every poster contend with the loop thread's drain. */
+    rmq_mbox_node_t *_Atomic top;
     rmq_mailbox_cb cb;
     void *arg;
-    bool closed; /* guarded by mu: posts after close are handed back (false) */
 } rmq_mailbox_t;
 
 /* Loop thread. 0 or a libuv error. */
@@ -34,5 +35,7 @@ void rmq_mailbox_drain(rmq_mailbox_t *mb);
 /* Loop thread: refuse further posts, run the callback for what is queued, close the handle.
  * close_cb (may be NULL) gets the uv handle; free mb's owner there or later. */
 void rmq_mailbox_close(rmq_mailbox_t *mb, uv_close_cb close_cb);
+/* Whether rmq_mailbox_close has run (its callbacks see true). */
+bool rmq_mailbox_closed(rmq_mailbox_t *mb);
 
 #endif

@@ -15,14 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __linux__
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
 
 #include "common/log.h"
 #include "common/util.h"
+#include "common/wake.h"
 #include "remoting/acl.h"
 #include "remoting/frame.h"
 #include "remoting/internal.h"
@@ -200,22 +196,19 @@ static rmq_rem_conn_t *chan_conn(rmq_rem_client_t *cl, chan_t *ch) {
 static void do_invoke(rmq_rem_client_t *cl, rmq_rem_pending_t *p, bool closing) {
     rmq_rem_cmd_t *req = p->req;
     p->req = NULL;
-    if (closing || cl->shut) {
-        rmq_rem_cmd_destroy(req);
-        p->cb(RMQ_ERR__CLOSED, NULL, p->arg);
-        free(p);
-        return;
-    }
-    rmq_rem_conn_t *c = chan_conn(cl, p->chan);
+    rmq_rem_conn_t *c = closing || cl->shut ? NULL : chan_conn(cl, p->chan);
     if (!c) {
         rmq_rem_cmd_destroy(req);
-        p->cb(RMQ_ERR__CONN, NULL, p->arg);
-        free(p);
+        rmq_rem_pending_finish_(p, closing || cl->shut ? RMQ_ERR__CLOSED : RMQ_ERR__CONN, NULL);
         return;
     }
     p->conn = c;
     rmq_rem_pending_add_(cl->ctx, p);
-    rmq_rem_conn_send(c, req); /* dropped if c is already closed; p then fails with CONN */
+    /* either is dropped if c is already closed; p then fails with CONN */
+    if (req)
+        rmq_rem_conn_send(c, req);
+    else
+        rmq_rem_conn_send_bytes(c, p->frame, p->frame_len);
 }
 
 static void do_shutdown(rmq_rem_client_t *cl) {
@@ -405,6 +398,40 @@ static rmq_err_t request_chan(rmq_rem_client_t *cl, const char *addr, rmq_rem_cm
     return e;
 }
 
+/* A request with a body up to ENCODE_MAX (the size a connection copies next to its header
+ * anyway) is encoded here, on the caller's thread, into the tail of its pending record: the
+ * loop thread then only copies the bytes into the connection's out buffer, and the command
+ * with its header fields and body is freed by the thread that allocated it. The loop had
+ * been encoding every header and freeing some five blocks per request that another thread
+ * allocated, each free taking that thread's malloc arena lock (perf, issue 15: malloc, free
+ * and their lock wake-ups were a third of an async producer's CPU). A larger or zero-copy
+ * body keeps the command, which the connection writes with the body as its own buffer; a
+ * borrowed body is copied then, so it never outlives the call. Returns the zeroed record
+ * (frame_len 0 when not encoded) or NULL on OOM. */
+#define ENCODE_MAX (16 * 1024)
+static rmq_rem_pending_t *encode_pending(rmq_rem_cmd_t *req) {
+    size_t blen = rmq_rem_cmd_body_len(req);
+    if (req->niov == 0 && blen <= ENCODE_MAX) {
+        rmq_buf_t b;
+        rmq_buf_init(&b);
+        /* a SEND_MESSAGE_V2 header is ~300 bytes plus the properties: one allocation */
+        if (rmq_buf_reserve(&b, sizeof(rmq_rem_pending_t) + 512 + blen) == RMQ_OK) {
+            memset(b.data, 0, sizeof(rmq_rem_pending_t));
+            b.len = sizeof(rmq_rem_pending_t);
+            if (rmq_rem_frame_encode(req, &b) == RMQ_OK) {
+                size_t len;
+                rmq_rem_pending_t *p = (rmq_rem_pending_t *)rmq_buf_detach(&b, &len);
+                p->frame = (const uint8_t *)(p + 1);
+                p->frame_len = len - sizeof *p;
+                return p;
+            }
+        }
+        rmq_buf_fini(&b); /* not encodable here: the loop's encode logs why */
+    }
+    if (rmq_rem_cmd_own_body(req)) return NULL;
+    return calloc(1, sizeof(rmq_rem_pending_t));
+}
+
 rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
                                       int timeout_ms, rmq_rem_resp_cb cb, void *arg) {
     if (!cb) {
@@ -414,20 +441,24 @@ rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rm
     chan_t *ch;
     rmq_err_t e = request_chan(cl, addr, req, &ch);
     if (e) return e;
-    rmq_rem_pending_t *p = malloc(sizeof *p);
+    req->flag &= ~(RMQ_REM_FLAG_RESPONSE | RMQ_REM_FLAG_ONEWAY);
+    rmq_rem_pending_t *p = encode_pending(req);
     if (!p) {
         rmq_rem_cmd_destroy(req);
         return RMQ_ERR__NOMEM;
     }
-    memset(p, 0, sizeof *p);
     p->msg.kind = MSG_INVOKE;
-    req->flag &= ~(RMQ_REM_FLAG_RESPONSE | RMQ_REM_FLAG_ONEWAY);
     p->opaque = req->opaque;
     p->deadline = rmq_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     p->cb = cb;
     p->arg = arg;
     p->chan = ch;
-    p->req = req;
+    if (p->frame_len) {
+        rmq_rem_cmd_destroy(req); /* on the thread that built it (see encode_pending) */
+        req = NULL;
+    } else {
+        p->req = req;
+    }
     if (!rmq_rem_ctx_post_(cl->ctx, &p->msg)) {
         rmq_rem_cmd_destroy(req);
         free(p);
@@ -436,39 +467,53 @@ rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rm
     return RMQ_OK;
 }
 
-/* A blocking call's state, on the caller's stack. On Linux the caller parks on a futex word the
- * loop sets: no mutex for the two threads to hand over, and no system call for the loop unless
- * the caller went to sleep. Elsewhere a mutex and condition variable. */
+_Static_assert(sizeof(rmq_rem_pending_t) <= sizeof(rmq_rem_call_t), "RMQ_REM_CALL_SIZE");
+
+rmq_err_t rmq_rem_client_encode(rmq_rem_client_t *cl, rmq_rem_cmd_t *req, rmq_buf_t *out) {
+    if (!cl || !req || !out) return RMQ_ERR__INVALID_ARG;
+    req->flag &= ~(RMQ_REM_FLAG_RESPONSE | RMQ_REM_FLAG_ONEWAY);
+    if (cl->ak[0]) {
+        rmq_err_t e = rmq_acl_sign(req, cl->ak, cl->sk, cl->token);
+        if (e) return e;
+    }
+    return rmq_rem_frame_encode(req, out);
+}
+
+rmq_err_t rmq_rem_client_invoke_frame(rmq_rem_client_t *cl, const char *addr, rmq_rem_call_t *call,
+                                      const uint8_t *frame, size_t len, int32_t opaque,
+                                      int timeout_ms, rmq_rem_resp_cb cb, void *arg) {
+    if (!cl || !addr || !call || !frame || !len || !cb) return RMQ_ERR__INVALID_ARG;
+    if (atomic_load_explicit(&cl->closing, memory_order_relaxed)) return RMQ_ERR__CLOSED;
+    chan_t *ch = chan_get(cl, addr, true);
+    if (!ch) return RMQ_ERR__INVALID_ARG;
+    rmq_rem_pending_t *p = (rmq_rem_pending_t *)call->space;
+    memset(p, 0, sizeof *p);
+    p->msg.kind = MSG_INVOKE;
+    p->opaque = opaque;
+    p->deadline = rmq_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    p->cb = cb;
+    p->arg = arg;
+    p->chan = ch;
+    p->frame = frame;
+    p->frame_len = len;
+    p->caller_owned = true;
+    return rmq_rem_ctx_post_(cl->ctx, &p->msg) ? RMQ_OK : RMQ_ERR__CLOSED;
+}
+
+/* A blocking call's state, on the caller's stack. The caller parks on a wake (a futex word on
+ * Linux) the loop signals: no mutex for the two threads to hand over, and no system call for
+ * the loop unless the caller went to sleep. */
 typedef struct {
-#ifdef __linux__
-    _Atomic uint32_t done; /* futex word: 0 waiting, 2 caller asleep, 1 answered */
-#else
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-#endif
+    rmq_wake_t done;
     rmq_err_t err;
     rmq_rem_cmd_t *resp;
 } sync_call_t;
 
 static void on_sync_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thread */
     sync_call_t *s = arg;
-#ifdef __linux__
     s->err = err;
     s->resp = resp;
-    /* s may be gone once done is 1 (the caller returned): a wake on a stale address wakes
-     * nobody or causes a spurious wake-up, which every futex waiter tolerates */
-    _Atomic uint32_t *word = &s->done;
-    if (atomic_exchange_explicit(word, 1, memory_order_acq_rel) == 2)
-        syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-#else
-    pthread_mutex_lock(&s->mu);
-    s->err = err;
-    s->resp = resp;
-    s->done = true;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-#endif
+    rmq_wake_signal(&s->done); /* s may be gone after this */
 }
 
 rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
@@ -488,32 +533,12 @@ rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq
         }
     }
     sync_call_t s = {.err = RMQ_OK, .resp = NULL};
-#ifdef __linux__
-    atomic_init(&s.done, 0);
+    rmq_wake_init(&s.done);
     rmq_err_t e = rmq_rem_client_invoke_async(cl, addr, req, timeout_ms, on_sync_resp, &s);
-    if (e) return e;
     /* The loop always calls back (response, timeout, connection loss or destroy). */
-    for (;;) {
-        uint32_t v = atomic_load_explicit(&s.done, memory_order_acquire);
-        if (v == 1) break;
-        if (v == 0 && !atomic_compare_exchange_weak(&s.done, &v, 2)) continue;
-        syscall(SYS_futex, &s.done, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
-    }
-#else
-    s.done = false;
-    pthread_mutex_init(&s.mu, NULL);
-    pthread_cond_init(&s.cv, NULL);
-    rmq_err_t e = rmq_rem_client_invoke_async(cl, addr, req, timeout_ms, on_sync_resp, &s);
-    if (e == RMQ_OK) {
-        /* The loop always calls back (response, timeout, connection loss or destroy). */
-        pthread_mutex_lock(&s.mu);
-        while (!s.done) pthread_cond_wait(&s.cv, &s.mu);
-        pthread_mutex_unlock(&s.mu);
-    }
-    pthread_cond_destroy(&s.cv);
-    pthread_mutex_destroy(&s.mu);
+    if (e == RMQ_OK) rmq_wake_wait(&s.done);
+    rmq_wake_fini(&s.done);
     if (e) return e;
-#endif
     *resp = s.resp;
     return s.err;
 }
@@ -540,6 +565,10 @@ rmq_err_t rmq_rem_client_invoke_oneway(rmq_rem_client_t *cl, const char *addr, r
     rmq_err_t e = request_chan(cl, addr, req, &ch);
     if (e) return e;
     req->flag = (req->flag & ~RMQ_REM_FLAG_RESPONSE) | RMQ_REM_FLAG_ONEWAY;
+    if (rmq_rem_cmd_own_body(req)) { /* a borrowed body is the caller's for the call only */
+        rmq_rem_cmd_destroy(req);
+        return RMQ_ERR__NOMEM;
+    }
     return post_chan_msg(cl, MSG_ONEWAY, ch, req);
 }
 

@@ -9,8 +9,10 @@
 #define RMQ_REM_CLIENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "remoting/conn.h"
 
@@ -45,6 +47,21 @@ void rmq_rem_client_on_close(rmq_rem_client_t *cl, void (*fn)(const char *addr, 
  * RMQ_ERR__CLOSED when the client is destroyed first. Returns an error (cb not called) only
  * for bad arguments or a client already closing. */
 rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
+                                      int timeout_ms, rmq_rem_resp_cb cb, void *arg);
+/* Storage for one request that its caller keeps (rmq_rem_client_invoke_frame). */
+#define RMQ_REM_CALL_SIZE 192
+typedef struct {
+    _Alignas(max_align_t) unsigned char space[RMQ_REM_CALL_SIZE];
+} rmq_rem_call_t;
+/* Sign req when the client has ACL credentials and append its whole frame (header and body)
+ * to out, for rmq_rem_client_invoke_frame. req is not taken. Any thread. */
+rmq_err_t rmq_rem_client_encode(rmq_rem_client_t *cl, rmq_rem_cmd_t *req, rmq_buf_t *out);
+/* Async request encoded by rmq_rem_client_encode, whose req->opaque is opaque. call and frame
+ * are the caller's and must stay unchanged until cb has run: nothing is allocated or freed for
+ * the request (the hot path of an async producer). Otherwise as rmq_rem_client_invoke_async,
+ * including the error return when cb will not run. */
+rmq_err_t rmq_rem_client_invoke_frame(rmq_rem_client_t *cl, const char *addr, rmq_rem_call_t *call,
+                                      const uint8_t *frame, size_t len, int32_t opaque,
                                       int timeout_ms, rmq_rem_resp_cb cb, void *arg);
 /* Blocking request (not on the loop thread); takes req; *resp new on RMQ_OK (caller destroys).
  * The return value is the transport result; check (*resp)->code for the server's answer. */

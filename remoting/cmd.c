@@ -295,6 +295,14 @@ rmq_err_t rmq_rem_cmd_set_body_copy(rmq_rem_cmd_t *c, const void *body, size_t l
     return RMQ_OK;
 }
 
+void rmq_rem_cmd_set_body_ref(rmq_rem_cmd_t *c, const void *body, size_t len) {
+    if (!c) return;
+    drop_body(c);
+    c->body = (uint8_t *)body;
+    c->body_len = body ? len : 0;
+    c->body_borrowed = body != NULL;
+}
+
 rmq_err_t rmq_rem_cmd_set_body_iov(rmq_rem_cmd_t *c, const uv_buf_t *iov, size_t n,
                                    rmq_rem_release_fn release, void *arg) {
     if (!c || (n && !iov)) return RMQ_ERR__INVALID_ARG;

@@ -93,6 +93,11 @@ void rmq_rem_cmd_set_remarkf(rmq_rem_cmd_t *c, const char *fmt, ...)
 /* Body: takes a malloc'd buffer (freed with the command). */
 void rmq_rem_cmd_set_body(rmq_rem_cmd_t *c, void *body, size_t len);
 rmq_err_t rmq_rem_cmd_set_body_copy(rmq_rem_cmd_t *c, const void *body, size_t len);
+/* Body borrowed from the caller (body_borrowed): it must stay unchanged while the command
+ * lives, or be copied with rmq_rem_cmd_own_body(). The client's invoke calls copy it (into the
+ * encoded frame or with rmq_rem_cmd_own_body) before they return, so a caller may pass its own
+ * buffer for the duration of the call. */
+void rmq_rem_cmd_set_body_ref(rmq_rem_cmd_t *c, const void *body, size_t len);
 /* Zero-copy body from borrowed slices (e.g. mapped CommitLog segments). Copies the iov array;
  * release(arg) runs once the frame is written or dropped. */
 rmq_err_t rmq_rem_cmd_set_body_iov(rmq_rem_cmd_t *c, const uv_buf_t *iov, size_t n,

@@ -71,7 +71,6 @@ static bool addr_v4(const rmq_rem_conn_t *c, bool peer, uint32_t *ip, uint16_t *
 /* ------------------------------------------------------------------------ context */
 
 static void ctx_free(rmq_rem_ctx_t *x) {
-    pthread_mutex_destroy(&x->mbox.mu);
     rmq_rem_tls_ctx_destroy(x->tls);
     free(x->buckets);
     free(x);
@@ -128,7 +127,7 @@ static void on_mbox(rmq_mbox_node_t *n, void *arg) {
         free(r);
         break;
     }
-    default: x->ops->on_msg(x->owner, m, x->mbox.closed);
+    default: x->ops->on_msg(x->owner, m, rmq_mailbox_closed(&x->mbox));
     }
 }
 
@@ -140,8 +139,7 @@ static void fail_pending_list(rmq_rem_pending_t *list, rmq_err_t err) {
     while (list) {
         rmq_rem_pending_t *p = list;
         list = p->hnext;
-        p->cb(err, NULL, p->arg);
-        free(p);
+        rmq_rem_pending_finish_(p, err, NULL);
     }
 }
 
@@ -582,7 +580,27 @@ static void write_now(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
 }
 
 static void flush_out(rmq_rem_conn_t *c) {
-    if (rmq_buf_unread(&c->out) == 0) return;
+    size_t n = rmq_buf_unread(&c->out);
+    if (n == 0) return;
+    /* Plaintext: try the socket directly first (libuv refuses with EAGAIN while earlier writes
+     * are queued, so order holds). A uv_write costs a request, a callback deferred to the next
+     * iteration and, when it completed at once, an epoll_ctl: libuv re-arms the watcher as it
+     * drops POLLOUT interest. That was one extra system call per flush on both sides (perf,
+     * issue 15: ~14,000/s on an async producer's loop). What the socket does not take goes
+     * the uv_write way. */
+    if (!c->tls && !c->closed) {
+        uv_buf_t b = uv_buf_init((char *)rmq_buf_rptr(&c->out), (unsigned)n);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (r > 0) {
+            c->pending_bytes -= (size_t)r;
+            if ((size_t)r == n) {
+                c->out.len = c->out.rpos = 0;
+                return;
+            }
+            rmq_buf_consume(&c->out, (size_t)r);
+        }
+        /* EAGAIN or an error: uv_write queues the rest or reports the error */
+    }
     write_now(c, NULL);
 }
 
@@ -629,6 +647,28 @@ void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
         return;
     }
     write_now(c, cmd);
+}
+
+void rmq_rem_conn_send_bytes(rmq_rem_conn_t *c, const uint8_t *frame, size_t len) {
+    if (!c || c->closed || !len) return;
+    if (c->out.data == NULL && c->spare) { /* as rmq_rem_conn_send */
+        c->out.data = c->spare;
+        c->out.cap = c->spare_cap;
+        c->out.len = c->out.rpos = 0;
+        c->spare = NULL;
+    }
+    if (rmq_buf_append(&c->out, frame, len)) {
+        RMQ_XLOG_WARN(c->ctx->log, "remoting", "%s: no memory for a %zu-byte frame to %s",
+                      c->ctx->name, len, c->peer);
+        return;
+    }
+    c->pending_bytes += len;
+    c->last_active = uv_now(c->ctx->loop);
+    if (c->state != RMQ_REM_CONN_OPEN) return; /* flushed once connected */
+    if (rmq_buf_unread(&c->out) >= FLUSH_AT)
+        flush_out(c);
+    else
+        mark_dirty(c);
 }
 
 static void on_conn_closed(uv_handle_t *h) {
@@ -700,8 +740,7 @@ static void handle_cmd(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
             rmq_rem_cmd_destroy(cmd);
             return;
         }
-        p->cb(RMQ_OK, cmd, p->arg);
-        free(p);
+        rmq_rem_pending_finish_(p, RMQ_OK, cmd);
         return;
     }
     x->ops->on_request(x->owner, c, cmd);

@@ -25,6 +25,9 @@ typedef void (*rmq_rem_resp_cb)(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg);
 
 /* Queue a frame; takes cmd (freed once written or when c closes). Loop thread. */
 void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd);
+/* Queue a frame encoded already (rmq_rem_frame_encode): its bytes are copied into the
+ * connection's out buffer, flushed with the others of this loop iteration. Loop thread. */
+void rmq_rem_conn_send_bytes(rmq_rem_conn_t *c, const uint8_t *frame, size_t len);
 /* Same from any thread: handed to the loop through its mailbox. Takes cmd. The caller must
  * hold a reference on c. A frame for a closed connection is dropped. */
 void rmq_rem_conn_post(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd);

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -46,7 +47,22 @@ struct rmq_rem_pending_s {
     /* client only: where to send, and the request until it is handed to a connection */
     void *chan;
     rmq_rem_cmd_t *req;
+    /* or, instead of req, the request encoded on the caller's thread (client.c): frame_len
+     * bytes, right after this record in the same allocation or the caller's */
+    const uint8_t *frame;
+    size_t frame_len;
+    bool caller_owned; /* storage and frame are the caller's (rmq_rem_client_invoke_frame) */
 };
+
+/* Hand p's outcome to its callback and free p unless it is the caller's; p is not touched
+ * once the callback runs (the caller may reuse its storage from there). */
+static inline void rmq_rem_pending_finish_(rmq_rem_pending_t *p, rmq_err_t err,
+                                           rmq_rem_cmd_t *resp) {
+    rmq_rem_resp_cb cb = p->cb;
+    void *arg = p->arg;
+    if (!p->caller_owned) free(p);
+    cb(err, resp, arg);
+}
 
 typedef struct {
     /* A request (not a response) arrived on c; takes req. */

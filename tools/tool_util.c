@@ -216,7 +216,8 @@ static void sdk_log(int lvl, const char *line, void *op) {
     if (rmq_log_enabled((rmq_log_lvl_t)lvl)) fprintf(stderr, "%s\n", line);
 }
 
-/* --tls / -D tls.* from the command line (process config, set once in main) */
+/* --tls / -D tls.* / -D serializeType from the command line (process config, set once in
+ * main) */
 #define TLS_ARGS_MAX 16
 static char *tls_keys[TLS_ARGS_MAX], *tls_vals[TLS_ARGS_MAX];
 static int tls_n;
@@ -230,8 +231,9 @@ static int take_tls_kv(const char *kv, char *err, size_t errn) {
     char key[64];
     snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
     if (strcmp(key, "tls.enable") == 0) snprintf(key, sizeof key, "useTLS");
-    if (strcmp(key, "useTLS") != 0 && strncmp(key, "tls.", 4) != 0) {
-        snprintf(err, errn, "-D %s: only useTLS and tls.* keys are taken with -D", key);
+    if (strcmp(key, "useTLS") != 0 && strncmp(key, "tls.", 4) != 0 &&
+        strcmp(key, "serializeType") != 0) {
+        snprintf(err, errn, "-D %s: only useTLS, tls.* and serializeType are taken with -D", key);
         return -1;
     }
     rmq_conf_t *probe = rmq_conf_new(); /* refuse a bad key or value now, with its reason */
@@ -279,7 +281,8 @@ int rmq_tool_tls_cfg(void *tls_cfg, char *err, size_t errn) {
     for (int i = 0; i < tls_n; i++) {
         if (strcmp(tls_keys[i], "useTLS") == 0)
             t->enable = strcasecmp(tls_vals[i], "true") == 0;
-        else if (rmq_rem_tls_cfg_set(t, tls_keys[i], tls_vals[i], err, errn))
+        else if (strncmp(tls_keys[i], "tls.", 4) == 0 &&
+                 rmq_rem_tls_cfg_set(t, tls_keys[i], tls_vals[i], err, errn))
             return -1;
     }
     return rmq_rem_tls_cfg_load_file(t, err, errn) ? -1 : 0;

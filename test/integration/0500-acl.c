@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,6 +496,31 @@ static rmq_conf_t *sdk_conf(const char *group_key, const char *group, bool creds
     return conf;
 }
 
+/* An async send's outcome, polled by the test thread. */
+typedef struct {
+    _Atomic int done;
+    rmq_err_t err;
+    rmq_send_result_t r;
+} async_out_t;
+
+static void on_async(rmq_producer_t *p, rmq_err_t e, const rmq_send_result_t *r, void *op) {
+    (void)p;
+    async_out_t *o = op;
+    o->err = e;
+    if (r) o->r = *r;
+    atomic_store(&o->done, 1);
+}
+
+static rmq_err_t send_async_wait(rmq_producer_t *p, rmq_msg_t *m, rmq_send_result_t *r) {
+    async_out_t o = {0};
+    rmq_err_t e = rmq_send_async(p, m, on_async, &o);
+    if (e) return e;
+    for (int i = 0; i < 1000 && !atomic_load(&o.done); i++) usleep(10 * 1000);
+    assert_true(atomic_load(&o.done));
+    *r = o.r;
+    return o.err;
+}
+
 static void test_sdk(void **state) {
     (void)state;
     char err[256];
@@ -502,7 +528,9 @@ static void test_sdk(void **state) {
     rmq_producer_t *p = rmq_producer_new(sdk_conf("producerGroup", "aclPG", true), err, sizeof err);
     assert_non_null(p);
     rmq_msg_t *m = rmq_msg_new(TOPIC, "tagA", "key1", "signed body", 11, RMQ_MSG_F_COPY);
-    rmq_send_result_t r;
+    rmq_send_result_t r, ra;
+    /* async sends are encoded (and signed) on the caller's thread: the same account */
+    assert_int_equal(send_async_wait(p, m, &ra), RMQ_OK);
     assert_int_equal(rmq_send_sync(p, m, &r), RMQ_OK);
     rmq_producer_destroy(p);
     rmq_pull_consumer_t *c =
@@ -516,6 +544,13 @@ static void test_sdk(void **state) {
     assert_int_equal(len, 11);
     assert_memory_equal(b, "signed body", 11);
     rmq_pull_result_destroy(pr);
+    pr = NULL; /* and the async one */
+    assert_int_equal(rmq_pull(c, &ra.mq, "*", ra.offset, 1, 5000, &pr), RMQ_OK);
+    assert_int_equal(pr->status, RMQ_PULL_FOUND);
+    b = rmq_msg_body(pr->msgs[0], &len);
+    assert_int_equal(len, 11);
+    assert_memory_equal(b, "signed body", 11);
+    rmq_pull_result_destroy(pr);
     assert_int_equal(rmq_commit_offset(c, &r.mq, r.offset + 1), RMQ_OK);
     rmq_pull_consumer_destroy(c);
 
@@ -524,6 +559,7 @@ static void test_sdk(void **state) {
     assert_non_null(p);
     rmq_err_t e = rmq_send_sync(p, m, &r);
     assert_int_equal(e, RMQ_ERR_NO_PERMISSION);
+    assert_int_equal(send_async_wait(p, m, &ra), RMQ_ERR_NO_PERMISSION);
     rmq_producer_destroy(p);
     c = rmq_pull_consumer_new(sdk_conf("consumerGroup", GROUP, false), err, sizeof err);
     assert_non_null(c);
