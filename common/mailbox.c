@@ -9,10 +9,15 @@
 #include <sys/eventfd.h>
 #endif
 
-/* Reads every pending wake-up (before the drain: a post after the read writes again). */
-static void consume_wakeups(int fd) {
+/* Reads every pending wake-up (before the drain: a post after the read writes again). One read
+ * resets an eventfd's counter; a pipe is read until empty. */
+static void consume_wakeups(const rmq_mailbox_t *mb) {
     uint64_t v[8];
-    while (read(fd, v, sizeof v) > 0) {
+    if (mb->rfd == mb->wfd) {
+        (void)!read(mb->rfd, v, sizeof v[0]);
+        return;
+    }
+    while (read(mb->rfd, v, sizeof v) > 0) {
     }
 }
 
@@ -20,7 +25,7 @@ static void on_wake(uv_poll_t *h, int status, int events) {
     (void)status;
     (void)events;
     rmq_mailbox_t *mb = h->data;
-    consume_wakeups(mb->rfd);
+    consume_wakeups(mb);
     rmq_mailbox_drain(mb); /* may close the mailbox: nothing of it is touched after */
 }
 
