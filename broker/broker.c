@@ -524,7 +524,7 @@ static void on_learn_timer(uv_timer_t *t) {
 
 static void on_offset_timer(uv_timer_t *t) {
     rmq_broker_t *b = t->data;
-    rmq_broker_offsets_persist(b->ctx.offsets);
+    rmq_broker_offsets_persist_bg(b->ctx.offsets);
 }
 
 /* ---- hooks the managers call upward ------------------------------------------------------- */

@@ -10,6 +10,8 @@
 #include "broker/offset.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +40,31 @@ typedef struct {
     int64_t win_start_ms, win_count, prev_count;
 } tg_t;
 
+/* Writes the file for the table and for a background write in flight, which may outlive the
+ * table (the broker closes while it runs): referenced by both. A write happens under mu and
+ * only with an encoding newer than the last one written, so a late background write never
+ * replaces what a later synchronous one (shutdown, admin) wrote. */
+typedef struct {
+    pthread_mutex_t mu;
+    uint64_t written; /* guarded by mu: change count of the last good write */
+    _Atomic int refs;
+    _Atomic bool failed; /* a background write failed: the next tick writes again */
+    bool inflight;       /* loop only: a background write is queued or running */
+} writer_t;
+
 struct rmq_broker_offsets_s {
     rmq_map_t map;               /* "topic@group" -> tg_t */
     const rmq_broker_env_t *env; /* borrowed; NULL for a bare table */
     uint64_t changes; /* bumped on every set; persisted_changes tells if a write is due */
     uint64_t persisted_changes;
+    writer_t *wr; /* referenced; NULL for a bare table */
 };
+
+static void writer_unref(writer_t *wr) {
+    if (!wr || atomic_fetch_sub(&wr->refs, 1) != 1) return;
+    pthread_mutex_destroy(&wr->mu);
+    free(wr);
+}
 
 /* ---- table ------------------------------------------------------------------------- */
 
@@ -64,6 +85,7 @@ rmq_broker_offsets_t *rmq_broker_offsets_new(void) {
 
 void rmq_broker_offsets_free(rmq_broker_offsets_t *t) {
     if (!t) return;
+    writer_unref(t->wr);
     rmq_map_fini(&t->map, tg_free);
     free(t);
 }
@@ -329,6 +351,13 @@ rmq_err_t rmq_broker_offsets_open(const rmq_broker_env_t *env, rmq_broker_offset
     rmq_broker_offsets_t *t = rmq_broker_offsets_new();
     if (!t) return RMQ_ERR__NOMEM;
     t->env = env;
+    t->wr = calloc(1, sizeof *t->wr);
+    if (!t->wr) {
+        rmq_broker_offsets_free(t);
+        return RMQ_ERR__NOMEM;
+    }
+    pthread_mutex_init(&t->wr->mu, NULL);
+    atomic_init(&t->wr->refs, 1);
     char path[600];
     offsets_path(env, path, sizeof path);
     rmq_broker_load_config("offset", path, "starting with no consumer offsets", decode_file, t);
@@ -338,8 +367,21 @@ rmq_err_t rmq_broker_offsets_open(const rmq_broker_env_t *env, rmq_broker_offset
     return RMQ_OK;
 }
 
+/* Any thread: write text as the encoding of change count seq unless a newer one was written. */
+static rmq_err_t write_if_newer(writer_t *wr, const char *path, const char *text, uint64_t seq) {
+    rmq_err_t e = RMQ_OK;
+    pthread_mutex_lock(&wr->mu);
+    if (seq > wr->written || wr->written == 0) {
+        e = rmq_store_cfgfile_write(path, text, strlen(text));
+        if (e == RMQ_OK) wr->written = seq;
+    }
+    pthread_mutex_unlock(&wr->mu);
+    return e;
+}
+
 void rmq_broker_offsets_persist(rmq_broker_offsets_t *t) {
-    if (!t || !t->env || t->changes == t->persisted_changes) return;
+    if (!t || !t->env || !t->wr) return;
+    if (t->changes == t->persisted_changes && !atomic_load(&t->wr->failed)) return;
     char *text = rmq_broker_offsets_encode(t, true);
     if (!text) {
         RMQ_LOG_ERROR("offset", "out of memory persisting consumer offsets");
@@ -347,13 +389,71 @@ void rmq_broker_offsets_persist(rmq_broker_offsets_t *t) {
     }
     char path[600];
     offsets_path(t->env, path, sizeof path);
-    rmq_err_t e = rmq_store_cfgfile_write(path, text, strlen(text));
+    rmq_err_t e = write_if_newer(t->wr, path, text, t->changes);
     free(text);
     if (e != RMQ_OK) {
         RMQ_LOG_ERROR("offset", "cannot write %s: %s", path, rmq_strerror(e));
         return;
     }
+    atomic_store(&t->wr->failed, false);
     t->persisted_changes = t->changes;
+}
+
+typedef struct {
+    uv_work_t work;
+    writer_t *wr; /* referenced */
+    char *text;   /* owned */
+    uint64_t seq;
+    char path[600];
+} persist_job_t;
+
+static void persist_work(uv_work_t *w) {
+    persist_job_t *j = w->data;
+    rmq_err_t e = write_if_newer(j->wr, j->path, j->text, j->seq);
+    if (e != RMQ_OK) {
+        atomic_store(&j->wr->failed, true);
+        RMQ_LOG_ERROR("offset", "cannot write %s: %s (retried at the next tick)", j->path,
+                      rmq_strerror(e));
+    }
+}
+
+static void persist_done(uv_work_t *w, int status) {
+    (void)status;
+    persist_job_t *j = w->data;
+    j->wr->inflight = false;
+    writer_unref(j->wr);
+    free(j->text);
+    free(j);
+}
+
+void rmq_broker_offsets_persist_bg(rmq_broker_offsets_t *t) {
+    if (!t || !t->env || !t->wr || !t->env->loop) return;
+    writer_t *wr = t->wr;
+    if (wr->inflight) return; /* the next tick writes what changed meanwhile */
+    if (t->changes == t->persisted_changes && !atomic_load(&wr->failed)) return;
+    persist_job_t *j = calloc(1, sizeof *j);
+    char *text = j ? rmq_broker_offsets_encode(t, true) : NULL;
+    if (!text) {
+        free(j);
+        RMQ_LOG_ERROR("offset", "out of memory persisting consumer offsets");
+        return;
+    }
+    j->text = text;
+    j->seq = t->changes;
+    j->wr = wr;
+    offsets_path(t->env, j->path, sizeof j->path);
+    j->work.data = j;
+    atomic_fetch_add(&wr->refs, 1);
+    atomic_store(&wr->failed, false);
+    if (uv_queue_work(t->env->loop, &j->work, persist_work, persist_done) != 0) {
+        atomic_fetch_sub(&wr->refs, 1);
+        free(j->text);
+        free(j);
+        rmq_broker_offsets_persist(t); /* no thread pool: here then */
+        return;
+    }
+    wr->inflight = true;
+    t->persisted_changes = j->seq;
 }
 
 void rmq_broker_offsets_close(rmq_broker_offsets_t *t) {

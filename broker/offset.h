@@ -14,8 +14,10 @@
 
 /* Load consumerOffset.json; env is borrowed for the table's life. */
 rmq_err_t rmq_broker_offsets_open(const rmq_broker_env_t *env, rmq_broker_offsets_t **out);
-void rmq_broker_offsets_persist(rmq_broker_offsets_t *t); /* every 5 s and at shutdown */
-void rmq_broker_offsets_close(rmq_broker_offsets_t *t);   /* persists; NULL is a no-op */
+void rmq_broker_offsets_persist(rmq_broker_offsets_t *t); /* now, on the loop (shutdown, admin) */
+/* The timer's: encoded now, written on libuv's thread pool (skipped while one is in flight). */
+void rmq_broker_offsets_persist_bg(rmq_broker_offsets_t *t);
+void rmq_broker_offsets_close(rmq_broker_offsets_t *t); /* persists; NULL is a no-op */
 /* -1 when the group has no offset for the queue. */
 int64_t rmq_broker_offset_get(rmq_broker_offsets_t *t, const char *group, const char *topic,
                               int qid);

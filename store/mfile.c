@@ -237,10 +237,14 @@ rmq_err_t rmq_mfile_flush(rmq_mfile_t *f, int64_t upto) {
 
 void rmq_mfile_warm(rmq_mfile_t *f) {
     /* MADV_POPULATE_WRITE faults pages in writable without changing their bytes, so warming
-     * is safe while the appender already writes into the segment; in 64 MiB steps so the
-     * appender's own faults and the warm-up meet halfway. Without it (Linux < 5.14), read
-     * faults: they allocate and zero-fill the pages, also without touching data. */
-    const int64_t step = 64LL << 20;
+     * is safe while the appender already writes into the segment. Without it (Linux < 5.14),
+     * read faults: they allocate and zero-fill the pages, also without touching data.
+     * In 256 KiB steps: each call holds the process's mmap lock for reading while it faults
+     * its range in, and an mmap, munmap or mprotect of any thread (malloc, a new ConsumeQueue
+     * file, a thread stack) waits for it, with every page fault of every other thread queued
+     * behind that writer. 64 MiB steps took 0.2-0.7 s each on this VM and stalled the broker's
+     * loop and dispatcher for 20-30 ms at a time; 256 KiB is ~64 pages, well under 1 ms. */
+    const int64_t step = 256LL << 10;
     for (int64_t off = 0; off < f->size; off += step) {
         size_t n = (size_t)RMQ_MIN(step, f->size - off);
         if (madvise(f->base + off, n, MADV_POPULATE_WRITE) != 0) {

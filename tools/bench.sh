@@ -3,7 +3,7 @@
 # one broker in temp dirs on free ports, and run with mqbench:
 #   rtt (raw request/response rate, one connection, sync)   producer sync 1 thread
 #   producer sync 32 threads   producer async, 256 outstanding   producer batches of 32
-#   consumer draining a 1,000,000-message backlog
+#   consumer draining a 1,000,000-message backlog (32 per listener call, then the default 1)
 #   e2e: send -> listener latency at 1,000 and 5,000 msgs/s (producer and push consumer in one
 #        mqbench, sends paced by the clock)
 # then print every [Complete] line and each rate as a ratio to the rtt rate of the same run.
@@ -94,7 +94,7 @@ start_cluster() { # $1 = flush type
   mkdir -p "$d/ns" "$d/broker"
   printf 'listenPort=%s\nrocketmqHome=%s/ns\nkvConfigPath=%s/ns/kvConfig.json\n' "$nsp" "$d" "$d" \
     > "$d/ns/namesrv.conf"
-  printf 'brokerClusterName=BenchCluster\nbrokerName=bench-broker\nbrokerId=0\nlistenPort=%s\nbrokerIP1=127.0.0.1\nnamesrvAddr=127.0.0.1:%s\nstorePathRootDir=%s/broker/store\nflushDiskType=%s\nmappedFileSizeCommitLog=268435456\n' \
+  printf 'brokerClusterName=BenchCluster\nbrokerName=bench-broker\nbrokerId=0\nlistenPort=%s\nbrokerIP1=127.0.0.1\nnamesrvAddr=127.0.0.1:%s\nstorePathRootDir=%s/broker/store\nflushDiskType=%s\n' \
     "$bp" "$nsp" "$d" "$1" > "$d/broker/broker.conf"
   $srv_pin "$bin/mqnamesrv" -c "$d/ns/namesrv.conf" > "$d/ns/namesrv.out" 2>&1 &
   pids+=($!)
@@ -146,6 +146,10 @@ for mode in ASYNC_FLUSH SYNC_FLUSH; do
   run "backlog fill ($backlog messages, batches of 32)" producer -t BenchBacklog -w 4 -b 32 -s "$size" -q "$backlog"
   run "consumer draining the backlog" consumer -t BenchBacklog -g bench_drain_$mode -w 20 -b 32 -q "$backlog" --seconds 300
   summary+=("$mode|consumer drain $backlog (batch 32)|$(field "$LAST" "Consume TPS")|-|p99 B2C $(field "$LAST" "p99 B2C RT(ms)")|$(ratio "$(field "$LAST" "Consume TPS")" "$rtt")|$(ratio "$(field "$LAST" "Consume TPS")" "$raw1")|$(ratio "$(field "$LAST" "Consume TPS")" "$raw256")")
+  # the default push consumer: 20 threads, consumeMessageBatchMaxSize 1 (one message per
+  # listener call), a new group so it drains the same backlog from its first offset
+  run "default consumer (1 per listener call) draining the backlog" consumer -t BenchBacklog -g bench_drain1_$mode -w 20 -b 1 -q "$backlog" --seconds 300
+  summary+=("$mode|consumer drain $backlog (1 per call)|$(field "$LAST" "Consume TPS")|-|p99 B2C $(field "$LAST" "p99 B2C RT(ms)")|$(ratio "$(field "$LAST" "Consume TPS")" "$rtt")|$(ratio "$(field "$LAST" "Consume TPS")" "$raw1")|$(ratio "$(field "$LAST" "Consume TPS")" "$raw256")")
   for r in $e2e_rates; do
     run "e2e at $r msgs/s for ${e2e_secs}s" e2e -t BenchE2E -w 20 -s "$size" --rate "$r" --seconds "$e2e_secs"
     e2e_summary+=("$mode|$r|$(field "$LAST" "Pub rate")|$(field "$LAST" "Cons rate")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(field "$LAST" "p999(ms)")|$(field "$LAST" "Max(ms)")|$(ratio "$(field "$LAST" "p50(ms)")" "$raw1_p50")|$(ratio "$(field "$LAST" "p99(ms)")" "$raw1_p99")|$(field "$LAST" "Missing")")

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -486,7 +488,23 @@ static void test_admin_views(void **st) {
     rmq_rem_cmd_destroy(resp);
 }
 
+/* true once the broker's periodic write (on its thread pool, every flushConsumerOffsetInterval)
+ * has put g-off's offsets into consumerOffset.json, before any shutdown write */
+static bool offsets_file_has_group(void) {
+    char path[600], text[8192];
+    snprintf(path, sizeof path, "%s/store/config/consumerOffset.json", br.dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return false;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return strstr(text, "@g-off\"") != NULL;
+}
+
 static void test_restart_keeps_offsets(void **st) {
+    uint64_t t0 = rmq_now_ms();
+    while (!offsets_file_has_group() && rmq_now_ms() - t0 < 30000) usleep(100000);
+    assert_true(offsets_file_has_group());
     int status = rmq_proc_stop(&br, SIGTERM);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "broker exit status %#x; log %s\n", status, br.log);
