@@ -28,11 +28,14 @@ static void pool_submit(rmq_push_consumer_t *c, rmq_consume_task_t *t) {
     else
         c->q_head = t;
     c->q_tail = t;
-    bool wake = c->pool_idle > 0;
+    bool wake = c->pool_idle > 0 && !c->pool_waking;
+    if (wake) c->pool_waking = true;
     pthread_mutex_unlock(&c->pool_mu);
     /* after the unlock: a woken thread does not block on pool_mu still held here (glibc does
-     * not move waiters from the condition to the mutex), and no system call when every thread
-     * is busy (each takes the next task before it waits again) */
+     * not move waiters from the condition to the mutex); none when every thread is busy (each
+     * takes the next task before it waits again) or one woken has not yet taken its task: it
+     * wakes the next itself (pool_main), so a loop iteration queueing several pull results pays
+     * one wake-up system call, not one per result, and every task still gets its own thread */
     if (wake) pthread_cond_signal(&c->pool_cv);
 }
 
@@ -300,12 +303,17 @@ void *rmq_pc_pool_main(void *arg) {
             c->pool_idle++;
             pthread_cond_wait(&c->pool_cv, &c->pool_mu);
             c->pool_idle--;
+            c->pool_waking = false; /* the woken one (or a spurious return: one wake more) */
         }
         if (c->pool_stop) break;
         rmq_consume_task_t *t = c->q_head;
         c->q_head = t->next;
         if (!c->q_head) c->q_tail = NULL;
+        /* more queued behind this task: pass the wake-up on (see pool_submit) */
+        bool wake = c->q_head && c->pool_idle > 0 && !c->pool_waking;
+        if (wake) c->pool_waking = true;
         pthread_mutex_unlock(&c->pool_mu);
+        if (wake) pthread_cond_signal(&c->pool_cv);
         if (t->msgs)
             run_concurrent(c, t);
         else
