@@ -243,11 +243,14 @@ oom:
     return RMQ_ERR__NOMEM;
 }
 
-/* An upper bound of the properties in props (one name separator per pair); a byte loop: the
- * texts are short and a libc call per separator cost more here. */
+/* An upper bound of the properties in props (one name separator per pair). */
 static size_t count_props(const char *props, size_t len) {
     size_t n = 0;
-    for (size_t i = 0; i < len; i++) n += props[i] == RMQ_PROP_NAME_SEP;
+    for (const char *p = props, *e = props + len; p < e; p++) {
+        p = memchr(p, RMQ_PROP_NAME_SEP, (size_t)(e - p));
+        if (!p) break;
+        n++;
+    }
     return n;
 }
 
@@ -271,15 +274,18 @@ static void pack_kv(rmq_msg_t *m, char *ks, char *vs) {
 static void pack_props_text(rmq_msg_t *m, const char *props, size_t len, char *dst) {
     memcpy(dst, props, len);
     dst[len] = 0;
-    char *p = dst, *e = dst + len;
-    while (p < e) {
-        char *pair = p, *sep = NULL;
-        for (; p < e && *p != RMQ_PROP_SEP; p++)
-            if (!sep && *p == RMQ_PROP_NAME_SEP) sep = p;
-        char *end = p++; /* the pair separator, or the terminator past the text */
-        if (!sep || sep == pair || sep + 1 == end) continue; /* no name, or empty name/value */
+    size_t i = 0;
+    while (i < len) {
+        char *pair = dst + i;
+        char *end = memchr(pair, RMQ_PROP_SEP, len - i);
+        size_t pl = end ? (size_t)(end - pair) : len - i;
+        i += pl + 1;
+        char *sep = memchr(pair, RMQ_PROP_NAME_SEP, pl);
+        if (!sep) continue;
+        size_t kl = (size_t)(sep - pair), vl = pl - kl - 1;
+        if (kl == 0 || vl == 0) continue;
         *sep = 0;
-        *end = 0;
+        pair[pl] = 0; /* the pair separator, or the terminator past the text */
         pack_kv(m, pair, sep + 1);
     }
 }
