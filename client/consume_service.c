@@ -28,8 +28,15 @@ static void pool_submit(rmq_push_consumer_t *c, rmq_consume_task_t *t) {
     else
         c->q_head = t;
     c->q_tail = t;
-    pthread_cond_signal(&c->pool_cv);
+    bool wake = c->pool_idle > 0 && !c->pool_waking;
+    if (wake) c->pool_waking = true;
     pthread_mutex_unlock(&c->pool_mu);
+    /* after the unlock: a woken thread does not block on pool_mu still held here (glibc does
+     * not move waiters from the condition to the mutex); none when every thread is busy (each
+     * takes the next task before it waits again) or one woken has not yet taken its task: it
+     * wakes the next itself (pool_main), so a loop iteration queueing several pull results pays
+     * one wake-up system call, not one per result, and every task still gets its own thread */
+    if (wake) pthread_cond_signal(&c->pool_cv);
 }
 
 void rmq_pc_task_release(rmq_consume_task_t *t) {
@@ -187,10 +194,10 @@ static void send_back_failed(rmq_push_consumer_t *c, rmq_pq_t *pq, rmq_msg_t **m
 static void run_concurrent(rmq_push_consumer_t *c, rmq_consume_task_t *t) {
     rmq_pq_t *pq = t->pq;
     size_t bmax = c->batch_max > 0 ? (size_t)c->batch_max : 1;
+    pthread_mutex_lock(&pq->mu);
+    bool dropped = pq->dropped;
+    pthread_mutex_unlock(&pq->mu);
     for (size_t i = 0; i < t->n; i += bmax) {
-        pthread_mutex_lock(&pq->mu);
-        bool dropped = pq->dropped;
-        pthread_mutex_unlock(&pq->mu);
         if (dropped || atomic_load(&c->stopping)) return; /* the rest stays unacknowledged */
         rmq_msg_t **msgs = t->msgs + i;
         size_t n = RMQ_MIN(bmax, t->n - i);
@@ -200,8 +207,9 @@ static void run_concurrent(rmq_push_consumer_t *c, rmq_consume_task_t *t) {
         size_t k = 0; /* compact out messages kept for a local retry */
         for (size_t j = 0; j < n; j++)
             if (msgs[j]) msgs[k++] = msgs[j];
-        pthread_mutex_lock(&pq->mu);
-        if (!pq->dropped) rmq_pc_pq_mark_done(pq, msgs, k);
+        pthread_mutex_lock(&pq->mu); /* one lock per call: marks, flow check, next drop check */
+        dropped = pq->dropped;
+        if (!dropped) rmq_pc_pq_mark_done(pq, msgs, k);
         bool resume = rmq_pc_pq_flow_resume(pq);
         pthread_mutex_unlock(&pq->mu);
         if (resume) rmq_pc_issue_pull(pq); /* pq lives: this task still counts in pq->tasks */
@@ -291,12 +299,21 @@ void *rmq_pc_pool_main(void *arg) {
     pthread_setname_np(pthread_self(), "rmq-consume");
     pthread_mutex_lock(&c->pool_mu);
     for (;;) {
-        while (!c->q_head && !c->pool_stop) pthread_cond_wait(&c->pool_cv, &c->pool_mu);
+        while (!c->q_head && !c->pool_stop) {
+            c->pool_idle++;
+            pthread_cond_wait(&c->pool_cv, &c->pool_mu);
+            c->pool_idle--;
+            c->pool_waking = false; /* the woken one (or a spurious return: one wake more) */
+        }
         if (c->pool_stop) break;
         rmq_consume_task_t *t = c->q_head;
         c->q_head = t->next;
         if (!c->q_head) c->q_tail = NULL;
+        /* more queued behind this task: pass the wake-up on (see pool_submit) */
+        bool wake = c->q_head && c->pool_idle > 0 && !c->pool_waking;
+        if (wake) c->pool_waking = true;
         pthread_mutex_unlock(&c->pool_mu);
+        if (wake) pthread_cond_signal(&c->pool_cv);
         if (t->msgs)
             run_concurrent(c, t);
         else

@@ -243,9 +243,51 @@ oom:
     return RMQ_ERR__NOMEM;
 }
 
-static bool count_prop(const char *k, size_t kl, const char *v, size_t vl, void *arg) {
-    (*(size_t *)arg)++;
-    return true;
+/* An upper bound of the properties in props (one name separator per pair). */
+static size_t count_props(const char *props, size_t len) {
+    size_t n = 0;
+    for (const char *p = props, *e = props + len; p < e; p++) {
+        p = memchr(p, RMQ_PROP_NAME_SEP, (size_t)(e - p));
+        if (!p) break;
+        n++;
+    }
+    return n;
+}
+
+/* Add key ks = vs to m's array; a repeated key replaces the earlier value (last wins, as
+ * rmq_msg_prop_set would). */
+static void pack_kv(rmq_msg_t *m, char *ks, char *vs) {
+    for (size_t i = 0; i < m->nprops; i++) { /* two bytes first: repeats are rare */
+        const char *k = m->props[i].key;
+        if (k[0] == ks[0] && (!k[0] || (k[1] == ks[1] && strcmp(k, ks) == 0))) {
+            m->props[i].val = vs;
+            return;
+        }
+    }
+    m->props[m->nprops].key = ks;
+    m->props[m->nprops].val = vs;
+    m->nprops++;
+}
+
+/* The record's properties text copied to dst once (len + 1 bytes) and cut into NUL-terminated
+ * keys and values in place: the pairs rmq_msg_prop_each would pass, in its order. */
+static void pack_props_text(rmq_msg_t *m, const char *props, size_t len, char *dst) {
+    memcpy(dst, props, len);
+    dst[len] = 0;
+    size_t i = 0;
+    while (i < len) {
+        char *pair = dst + i;
+        char *end = memchr(pair, RMQ_PROP_SEP, len - i);
+        size_t pl = end ? (size_t)(end - pair) : len - i;
+        i += pl + 1;
+        char *sep = memchr(pair, RMQ_PROP_NAME_SEP, pl);
+        if (!sep) continue;
+        size_t kl = (size_t)(sep - pair), vl = pl - kl - 1;
+        if (kl == 0 || vl == 0) continue;
+        *sep = 0;
+        pair[pl] = 0; /* the pair separator, or the terminator past the text */
+        pack_kv(m, pair, sep + 1);
+    }
 }
 
 typedef struct {
@@ -264,15 +306,7 @@ static bool pack_prop(const char *k, size_t kl, const char *v, size_t vl, void *
     memcpy(vs, v, vl);
     vs[vl] = 0;
     c->s = vs + vl + 1;
-    for (size_t i = 0; i < m->nprops; i++) { /* first byte first: repeats are rare */
-        if (m->props[i].key[0] == ks[0] && strcmp(m->props[i].key, ks) == 0) {
-            m->props[i].val = vs;
-            return true;
-        }
-    }
-    m->props[m->nprops].key = ks;
-    m->props[m->nprops].val = vs;
-    m->nprops++;
+    pack_kv(m, ks, vs);
     return true;
 }
 
@@ -288,8 +322,7 @@ void rmq_msg_slab_unref(rmq_msg_slab_t *sl) {
  * (the body stays in the records, unless compressed: then it is inflated on its own). */
 static size_t rec_block_len(const rmq_msg_rec_t *r, size_t nextra, size_t extra_len,
                             size_t *nprops_out) {
-    size_t nprops = 0;
-    if (r->props_len > 0) rmq_msg_prop_each(r->props, (size_t)r->props_len, count_prop, &nprops);
+    size_t nprops = r->props_len > 0 ? count_props(r->props, (size_t)r->props_len) : 0;
     nprops += nextra;
     *nprops_out = nprops;
     /* each property's key and value are disjoint pieces of the properties text separated by
@@ -341,8 +374,12 @@ static rmq_err_t decode_one(const rmq_msg_rec_t *r, const rmq_kv_t *extra, size_
         m->body_len = (size_t)r->body_len;
     }
     if (!e && nprops) {
-        pack_ctx_t c = {m, topic + r->topic_len + 1};
-        if (r->props_len > 0) rmq_msg_prop_each(r->props, (size_t)r->props_len, pack_prop, &c);
+        char *text = topic + r->topic_len + 1;
+        pack_ctx_t c = {m, text};
+        if (r->props_len > 0) {
+            pack_props_text(m, r->props, (size_t)r->props_len, text);
+            c.s = text + r->props_len + 1;
+        }
         for (size_t i = 0; i < nextra; i++) /* set after the record's own: they win */
             pack_prop(extra[i].key, strlen(extra[i].key), extra[i].val, strlen(extra[i].val), &c);
     }
@@ -372,6 +409,12 @@ rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra,
     for (size_t i = 0; i < nextra; i++)
         extra_len += strlen(extra[i].key) + strlen(extra[i].val) + 2;
     size_t cnt = 0, pos = 0, total = PACK_ALIGN(sizeof(rmq_msg_slab_t)), np;
+    /* the first pass keeps what it decoded of the first records (a default pull is 32) */
+    enum { KEEP = 64 };
+    struct {
+        rmq_msg_rec_t r;
+        size_t np, bl, sz;
+    } kept[KEEP];
     while (pos < len) {
         rmq_msg_rec_t r;
         int64_t sz = rmq_msg_rec_decode(src + pos, len - pos, false, &r);
@@ -381,7 +424,14 @@ rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra,
         }
         if (sz == 0) break; /* a BLANK record ends the records */
         pos += (size_t)sz;
-        total += rec_block_len(&r, nextra, extra_len, &np);
+        size_t bl = rec_block_len(&r, nextra, extra_len, &np);
+        total += bl;
+        if (cnt < KEEP) { /* (decoding into kept directly costs a copy when cnt >= KEEP) */
+            kept[cnt].r = r;
+            kept[cnt].np = np;
+            kept[cnt].bl = bl;
+            kept[cnt].sz = (size_t)sz;
+        }
         cnt++;
     }
     size_t end = pos;
@@ -405,11 +455,19 @@ rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra,
     rmq_err_t e = RMQ_OK;
     size_t k = 0;
     for (pos = 0; pos < end && k < cnt;) {
-        rmq_msg_rec_t r;
-        int64_t sz = rmq_msg_rec_decode(src + pos, end - pos, false, &r);
-        pos += (size_t)sz;
-        size_t bl = rec_block_len(&r, nextra, extra_len, &np);
-        e = decode_one(&r, extra, nextra, np, blk, sl, &arr[k]);
+        rmq_msg_rec_t more;
+        const rmq_msg_rec_t *r = &more;
+        size_t bl;
+        if (k < KEEP) {
+            r = &kept[k].r;
+            np = kept[k].np;
+            bl = kept[k].bl;
+            pos += kept[k].sz;
+        } else {
+            pos += (size_t)rmq_msg_rec_decode(src + pos, end - pos, false, &more);
+            bl = rec_block_len(&more, nextra, extra_len, &np);
+        }
+        e = decode_one(r, extra, nextra, np, blk, sl, &arr[k]);
         if (e) break;
         blk += bl;
         k++;

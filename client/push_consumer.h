@@ -112,6 +112,8 @@ struct rmq_push_consumer_s {
     pthread_mutex_t pool_mu;
     pthread_cond_t pool_cv;
     rmq_consume_task_t *q_head, *q_tail;
+    int pool_idle;    /* threads waiting on pool_cv (pool_mu) */
+    bool pool_waking; /* a thread signalled has not yet returned from its wait (pool_mu) */
     bool pool_stop;
     pthread_t *threads;
     int nthreads;

@@ -38,6 +38,9 @@
 #define FLUSH_AT (64 * 1024) /* flush the out buffer early past this */
 #define READ_CHUNK (64 * 1024)
 #define READ_CHUNK_MIN (4 * 1024) /* the first reads of a connection (issue 15: memory) */
+/* A frame body at least this big, its header read, is read straight into its own buffer (see
+ * read_frames), not copied out of rbuf. */
+#define DIRECT_BODY_MIN (16 * 1024)
 #define TICK_MS 100
 #define IDLE_TRIM_MS 1000              /* idle_trim after this long without a read or write */
 #define IDLE_TRIM_RETURN (1024 * 1024) /* malloc_trim once a tick freed this much */
@@ -422,6 +425,7 @@ rmq_rem_conn_t *rmq_rem_conn_new_(rmq_rem_ctx_t *x) {
 
 static void conn_free(rmq_rem_conn_t *c) {
     rmq_rem_ctx_t *x = c->ctx;
+    rmq_rem_cmd_destroy(c->rcmd);
     rmq_buf_fini(&c->rbuf);
     rmq_buf_fini(&c->out);
     free(c->spare);
@@ -688,6 +692,8 @@ static void on_conn_closed(uv_handle_t *h) {
     c->pending_bytes -= rmq_buf_unread(&c->out);
     rmq_buf_fini(&c->out);
     rmq_buf_fini(&c->rbuf);
+    rmq_rem_cmd_destroy(c->rcmd);
+    c->rcmd = NULL;
     rmq_rem_tls_destroy(c->tls);
     c->tls = NULL;
     if (c->prev)
@@ -717,6 +723,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     if (c->tls) {
         uint8_t *p = rmq_rem_tls_in_space(c->tls, READ_CHUNK);
         *buf = p ? uv_buf_init((char *)p, READ_CHUNK) : uv_buf_init(NULL, 0);
+        return;
+    }
+    if (c->rcmd) { /* the rest of a big body, straight into its buffer */
+        *buf = uv_buf_init((char *)c->rcmd->body + c->rcmd_have,
+                           (unsigned)(c->rcmd->body_len - c->rcmd_have));
         return;
     }
     if (c->rchunk == 0) c->rchunk = READ_CHUNK_MIN;
@@ -824,11 +835,58 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
         tls_input(c);
         return;
     }
+    if (c->rcmd) {
+        c->rcmd_have += (size_t)nread;
+        if (c->rcmd_have < c->rcmd->body_len) return;
+        rmq_rem_cmd_t *cmd = c->rcmd;
+        c->rcmd = NULL;
+        c->need = 0;
+        c->last_frame = c->last_active;
+        handle_cmd(c, cmd);
+        return;
+    }
     /* a read that filled what was offered: the peer sends more, offer more next time */
     if ((size_t)nread == buf->len && c->rchunk < READ_CHUNK) c->rchunk *= 2;
     c->rbuf.len += (size_t)nread;
     if (c->sniff && sniff(c)) return;
     read_frames(c);
+}
+
+/* The frame at the start of rbuf is big and incomplete: once its header is here, decode it,
+ * give the command a body buffer holding what rbuf has of the body, and let the next reads
+ * fill the rest in place (on_alloc): the body is written once, by the kernel, instead of into
+ * rbuf, then moved to the front of rbuf and copied out (issue 15: the client's pull results).
+ * True when rbuf was consumed or c closed; false to wait for more header bytes. Only where
+ * bodies are not borrowed (requests a server borrows stay slices of rbuf) and not under TLS
+ * (records are decrypted into rbuf). */
+static bool direct_body(rmq_rem_conn_t *c) {
+    rmq_rem_ctx_t *x = c->ctx;
+    char err[160];
+    rmq_rem_cmd_t *cmd;
+    size_t blen, have = rmq_buf_unread(&c->rbuf);
+    ssize_t hl = rmq_rem_frame_decode_head(rmq_buf_rptr(&c->rbuf), have, x->max_frame, &cmd, &blen,
+                                           err, sizeof err);
+    if (hl == 0) return false;
+    if (hl < 0) {
+        RMQ_XLOG_WARN(x->log, "remoting", "%s: closing %s: %s", x->name, c->peer, err);
+        rmq_rem_conn_close(c);
+        return true;
+    }
+    size_t part = have - (size_t)hl; /* < blen: the frame is incomplete */
+    cmd->body = malloc(blen);
+    if (!cmd->body) {
+        RMQ_XLOG_ERROR(x->log, "remoting", "%s: out of memory for a %zu-byte body from %s", x->name,
+                       blen, c->peer);
+        rmq_rem_cmd_destroy(cmd);
+        rmq_rem_conn_close(c);
+        return true;
+    }
+    cmd->body_len = blen;
+    memcpy(cmd->body, rmq_buf_rptr(&c->rbuf) + hl, part);
+    rmq_buf_consume(&c->rbuf, have);
+    c->rcmd = cmd;
+    c->rcmd_have = part;
+    return true;
 }
 
 /* Decode and handle every whole frame in rbuf. */
@@ -842,6 +900,8 @@ static void read_frames(rmq_rem_conn_t *c) {
                                             x->borrow_bodies, &cmd, err, sizeof err);
         if (r == 0) {
             c->need = have >= 4 ? (size_t)rmq_get_be32(rmq_buf_rptr(&c->rbuf)) + 4 : 0;
+            if (c->need >= DIRECT_BODY_MIN && !x->borrow_bodies && !c->tls && direct_body(c))
+                continue; /* closed, or rbuf is empty now */
             break;
         }
         if (r < 0) {

@@ -591,9 +591,10 @@ ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, r
     return rmq_rem_frame_decode_ex(buf, len, max_frame, false, out, err, errlen);
 }
 
-ssize_t rmq_rem_frame_decode_ex(const uint8_t *buf, size_t len, size_t max_frame, bool borrow_body,
-                                rmq_rem_cmd_t **out, char *err, size_t errlen) {
+ssize_t rmq_rem_frame_decode_head(const uint8_t *buf, size_t len, size_t max_frame,
+                                  rmq_rem_cmd_t **out, size_t *body_len, char *err, size_t errlen) {
     *out = NULL;
+    *body_len = 0;
     if (max_frame == 0) max_frame = RMQ_REM_FRAME_MAX_DEFAULT;
     if (len < 4) return 0;
     uint64_t total = rmq_get_be32(buf);
@@ -601,7 +602,7 @@ ssize_t rmq_rem_frame_decode_ex(const uint8_t *buf, size_t len, size_t max_frame
         return bad(err, errlen, "frame length %" PRIu64 " exceeds max frame %zu", total + 4,
                    max_frame);
     if (total < 4) return bad(err, errlen, "frame length %" PRIu64 " too short", total);
-    if (len - 4 < total) return 0;
+    if (len < 8) return 0;
     uint32_t hw = rmq_get_be32(buf + 4);
     unsigned type = hw >> 24;
     size_t hlen = hw & HEADER_MAX;
@@ -609,6 +610,7 @@ ssize_t rmq_rem_frame_decode_ex(const uint8_t *buf, size_t len, size_t max_frame
         return bad(err, errlen, "header length %zu exceeds frame length %" PRIu64, hlen, total);
     if (type != RMQ_REM_SER_JSON && type != RMQ_REM_SER_ROCKETMQ)
         return bad(err, errlen, "unknown serialize type %u", type);
+    if (len - 8 < hlen) return 0;
     rmq_rem_cmd_t *c = calloc(1, sizeof *c);
     if (!c) return bad(err, errlen, "out of memory");
     c->serialize_type = (int)type;
@@ -619,9 +621,25 @@ ssize_t rmq_rem_frame_decode_ex(const uint8_t *buf, size_t len, size_t max_frame
         rmq_rem_cmd_destroy(c);
         return r;
     }
-    size_t blen = (size_t)total - 4 - hlen;
+    *out = c;
+    *body_len = (size_t)total - 4 - hlen;
+    return (ssize_t)(8 + hlen);
+}
+
+ssize_t rmq_rem_frame_decode_ex(const uint8_t *buf, size_t len, size_t max_frame, bool borrow_body,
+                                rmq_rem_cmd_t **out, char *err, size_t errlen) {
+    *out = NULL;
+    if (max_frame == 0) max_frame = RMQ_REM_FRAME_MAX_DEFAULT;
+    if (len < 4) return 0;
+    uint64_t total = rmq_get_be32(buf);
+    if (total + 4 <= max_frame && total >= 4 && len - 4 < total) return 0; /* not all here */
+    rmq_rem_cmd_t *c;
+    size_t blen;
+    ssize_t hl = rmq_rem_frame_decode_head(buf, len, max_frame, &c, &blen, err, errlen);
+    if (hl <= 0) return hl;
+    const uint8_t *b = buf + hl;
     if (blen && borrow_body && !rmq_rem_cmd_is_response(c)) {
-        c->body = (uint8_t *)(h + hlen); /* freed never: see rmq_rem_cmd_own_body */
+        c->body = (uint8_t *)b; /* freed never: see rmq_rem_cmd_own_body */
         c->body_len = blen;
         c->body_borrowed = true;
     } else if (blen) {
@@ -630,7 +648,7 @@ ssize_t rmq_rem_frame_decode_ex(const uint8_t *buf, size_t len, size_t max_frame
             rmq_rem_cmd_destroy(c);
             return bad(err, errlen, "out of memory for a %zu-byte body", blen);
         }
-        memcpy(c->body, h + hlen, blen);
+        memcpy(c->body, b, blen);
         c->body_len = blen;
     }
     *out = c;

@@ -23,8 +23,13 @@
  *      above max_frame is refused as soon as its 4 bytes are seen. */
 ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, rmq_rem_cmd_t **out,
                              char *err, size_t errlen);
-/* The same; with borrow_body a request's body (never a response's) is a slice of buf instead of a
- * copy (cmd->body_borrowed): buf must stay unchanged while the command lives, or
+/* The header of the frame at buf: > 0 the bytes of length, header length and header (the
+ * body follows), with *out new (no body yet) and *body_len set; 0 when the header is not all
+ * in buf; < 0 on a bad frame (err says why). */
+ssize_t rmq_rem_frame_decode_head(const uint8_t *buf, size_t len, size_t max_frame,
+                                  rmq_rem_cmd_t **out, size_t *body_len, char *err, size_t errlen);
+/* As rmq_rem_frame_decode; with borrow_body a request's body (never a response's) is a slice of buf
+ * instead of a copy (cmd->body_borrowed): buf must stay unchanged while the command lives, or
  * rmq_rem_cmd_own_body() must copy it out first. */
 ssize_t rmq_rem_frame_decode_ex(const uint8_t *buf, size_t len, size_t max_frame, bool borrow_body,
                                 rmq_rem_cmd_t **out, char *err, size_t errlen);

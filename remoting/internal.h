@@ -102,6 +102,10 @@ struct rmq_rem_conn_s {
     rmq_rem_pending_t *plist;    /* requests waiting for a response on this connection */
     rmq_rem_conn_t *prev, *next; /* ctx->conns */
     rmq_rem_conn_t *dirty_next;
+    /* a big frame whose body is read straight into rcmd->body (header decoded, rbuf empty
+     * meanwhile; conn.c direct_body), or NULL; rcmd_have: its body bytes read so far */
+    rmq_rem_cmd_t *rcmd;
+    size_t rcmd_have;
     void *data;         /* user slot */
     void *chan;         /* client: the channel this connection serves */
     rmq_rem_tls_t *tls; /* NULL: plaintext */

@@ -5,7 +5,8 @@
  * (batch size 1: only the refused message comes back; batch size 4: the whole call comes back,
  * as Java's ackIndex = -1 for RECONSUME_LATER), nothing else is redelivered; and a consumer
  * destroyed in the middle of a pull result loses nothing: a second consumer of the group gets
- * every message the first did not consume. */
+ * every message the first did not consume; slow listener calls of different queues run side by
+ * side (the pool passes its one wake-up in flight on, it does not serialise them). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -212,11 +213,51 @@ static void test_destroy_mid_batch(void **st) {
     assert_int_equal(b1.errors + b2.errors, 0);
 }
 
+/* Pull results of several queues queued while the pool threads sleep: each gets a thread of
+ * its own (the pool passes one wake-up on from thread to thread), so slow listener calls run
+ * side by side, never one after the other behind a busy thread. */
+static atomic_int par_now, par_max, par_calls;
+
+static rmq_consume_status_t par_listener(rmq_push_consumer_t *pc, const rmq_mq_t *mq,
+                                         rmq_msg_t *const *msgs, size_t n, void *op) {
+    int now = atomic_fetch_add(&par_now, 1) + 1;
+    int m = atomic_load(&par_max);
+    while (now > m && !atomic_compare_exchange_weak(&par_max, &m, now)) {
+    }
+    rmq_sleep_ms(200);
+    atomic_fetch_sub(&par_now, 1);
+    atomic_fetch_add(&par_calls, 1);
+    return RMQ_CONSUME_SUCCESS;
+}
+
+static void test_slow_listeners_side_by_side(void **st) {
+    send_all("SdkBatchPar"); /* spread over the topic's queues */
+    rmq_conf_t *c = su_conf("cg_batchpar");
+    su_set(c, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET");
+    su_set(c, "consumeThreadMin", "4");
+    su_set(c, "consumeThreadMax", "4");
+    char err[256];
+    rmq_push_consumer_t *pc = rmq_push_consumer_new(c, err, sizeof err);
+    assert_non_null(pc);
+    assert_int_equal(rmq_push_consumer_subscribe(pc, "SdkBatchPar", "*"), RMQ_OK);
+    assert_int_equal(
+        rmq_push_consumer_set_listener(pc, RMQ_LISTEN_CONCURRENTLY, par_listener, NULL), RMQ_OK);
+    assert_int_equal(rmq_push_consumer_start(pc), RMQ_OK);
+    uint64_t end = rmq_mono_ms() + 30000;
+    while (atomic_load(&par_calls) < 12 && rmq_mono_ms() < end) rmq_sleep_ms(20);
+    rmq_push_consumer_destroy(pc);
+    fprintf(stderr, "slow listeners: %d calls, at most %d at once\n", atomic_load(&par_calls),
+            atomic_load(&par_max));
+    assert_true(atomic_load(&par_calls) >= 12);
+    assert_true(atomic_load(&par_max) >= 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_later_batch1),
         cmocka_unit_test(test_later_batch4),
         cmocka_unit_test(test_destroy_mid_batch),
+        cmocka_unit_test(test_slow_listeners_side_by_side),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

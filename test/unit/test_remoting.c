@@ -819,6 +819,55 @@ static void test_rt_async_many(void **st) {
     rmq_rem_client_destroy(cl);
 }
 
+/* Big response bodies back to back on one connection: a read ends inside a frame's header,
+ * inside its body (the rest is read straight into the body buffer) or between frames; every
+ * body must come back whole and in place. */
+typedef struct {
+    waiter_t *w;
+    int idx;
+    size_t len;
+} big_arg_t;
+
+static uint8_t big_byte(int idx, size_t j) {
+    return (uint8_t)(j * 31 + (size_t)idx * 7 + (j >> 8));
+}
+
+static void on_big_echo(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
+    big_arg_t *a = arg;
+    bool ok = err == RMQ_OK && resp && resp->code == 0 && resp->body_len == a->len;
+    for (size_t j = 0; ok && j < a->len; j++) ok = resp->body[j] == big_byte(a->idx, j);
+    rmq_rem_cmd_destroy(resp);
+    pthread_mutex_lock(&a->w->mu);
+    a->w->done++;
+    a->w->ok += ok;
+    if (a->w->done == a->w->total) pthread_cond_signal(&a->w->cv);
+    pthread_mutex_unlock(&a->w->mu);
+}
+
+static void test_rt_big_bodies_many(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    enum { N = 96 };
+    static big_arg_t args[N];
+    waiter_t w;
+    waiter_init(&w, N);
+    for (int i = 0; i < N; i++) {
+        /* 1 KiB to ~105 KiB: below and above the direct-read threshold */
+        size_t len = 1024 + (size_t)i * 1097;
+        uint8_t *b = malloc(len);
+        assert_non_null(b);
+        for (size_t j = 0; j < len; j++) b[j] = big_byte(i, j);
+        rmq_rem_cmd_t *q = echo_req("big");
+        rmq_rem_cmd_set_body_copy(q, b, len);
+        free(b);
+        args[i] = (big_arg_t){&w, i, len};
+        assert_int_equal(rmq_rem_client_invoke_async(cl, E.addr, q, 10000, on_big_echo, &args[i]),
+                         RMQ_OK);
+    }
+    waiter_wait(&w);
+    assert_int_equal(w.ok, N);
+    rmq_rem_client_destroy(cl);
+}
+
 static void test_rt_oneway_and_unknown(void **st) {
     rmq_rem_client_t *cl = new_client();
     rmq_rem_cmd_t *resp;
@@ -1512,6 +1561,7 @@ int main(void) {
     };
     const struct CMUnitTest loopback[] = {
         cmocka_unit_test_setup_teardown(test_rt_sync, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_big_bodies_many, srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_rt_async_many, srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_rt_oneway_and_unknown, srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_rt_timeout, srv_setup, srv_teardown),
