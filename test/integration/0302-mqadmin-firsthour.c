@@ -110,7 +110,19 @@ static void test_offline_group_reset_progress_and_ids(void **st) {
     assert_int_equal(sscanf(l, "SEND_OK %79s", id), 1);
     free(out);
 
-    out = mqa_ok("queryMsgById -i %s", id);
+    /* a UNIQ_KEY is found through the IndexFile, which the dispatcher builds after SEND_OK (as
+     * in RocketMQ): wait for it on a loaded host */
+    out = NULL;
+    for (int i = 0; i < 50; i++) {
+        free(out);
+        char *err;
+        char args[512];
+        snprintf(args, sizeof args, "queryMsgById -n %s -i %s", ns.addr, id);
+        int rc = mqa_run(&out, &err, args);
+        free(err);
+        if (rc == 0 && strstr(out, "FirstHour")) break;
+        rmq_sleep_ms(100);
+    }
     assert_non_null(strstr(out, "FirstHour"));
     char offid[80] = "";
     const char *o = strstr(out, "OffsetID:");
