@@ -772,6 +772,16 @@ static void waiter_init(waiter_t *w, int total) {
     w->total = total;
 }
 
+/* One answer came (callback thread). */
+static void waiter_done(waiter_t *w, bool ok, rmq_err_t err) {
+    pthread_mutex_lock(&w->mu);
+    w->done++;
+    w->ok += ok;
+    w->last_err = err;
+    if (w->done == w->total) pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 static void waiter_wait(waiter_t *w) {
     pthread_mutex_lock(&w->mu);
     while (w->done < w->total) pthread_cond_wait(&w->cv, &w->mu);
@@ -792,12 +802,7 @@ static void on_async_echo(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
     bool ok = err == RMQ_OK && resp && resp->code == 0 && rmq_rem_cmd_get(resp, "echo") &&
               strcmp(rmq_rem_cmd_get(resp, "echo"), want) == 0;
     rmq_rem_cmd_destroy(resp);
-    pthread_mutex_lock(&a->w->mu);
-    a->w->done++;
-    a->w->ok += ok;
-    a->w->last_err = err;
-    if (a->w->done == a->w->total) pthread_cond_signal(&a->w->cv);
-    pthread_mutex_unlock(&a->w->mu);
+    waiter_done(a->w, ok, err);
 }
 
 static void test_rt_async_many(void **st) {
@@ -837,11 +842,7 @@ static void on_big_echo(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
     bool ok = err == RMQ_OK && resp && resp->code == 0 && resp->body_len == a->len;
     for (size_t j = 0; ok && j < a->len; j++) ok = resp->body[j] == big_byte(a->idx, j);
     rmq_rem_cmd_destroy(resp);
-    pthread_mutex_lock(&a->w->mu);
-    a->w->done++;
-    a->w->ok += ok;
-    if (a->w->done == a->w->total) pthread_cond_signal(&a->w->cv);
-    pthread_mutex_unlock(&a->w->mu);
+    waiter_done(a->w, ok, err);
 }
 
 static void test_rt_big_bodies_many(void **st) {
