@@ -97,4 +97,5 @@ echo "== a consumer drains $drain messages (mqbench consumer, connections still 
 sleep 1
 mem "after draining $drain, $conns connections"
 kill -0 "$cpid" 2>/dev/null || { echo "bench-mem: the connection holder died:" >&2; cat "$work/conns.log" >&2; }
-grep -c ' ERROR ' "$work/broker.log" | sed 's/^/broker log ERROR lines: /'
+# grep -c exits 1 when it counts none: that is the good case, not a failure of the bench
+echo "broker log ERROR lines: $(grep -c ' ERROR ' "$work/broker.log" || true)"
