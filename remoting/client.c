@@ -2,8 +2,10 @@
  *
  * Every public call posts to the loop through the context's mailbox (even from the loop thread,
  * so a callback never runs inside the call that caused it). An async request is one
- * allocation besides the command: the pending record travels through the mailbox, then sits
- * in the context's table until its response, timeout or connection loss.
+ * allocation, its pending record with the frame encoded on the caller's thread after it (the
+ * command is freed there; see encode_pending), or none when the caller keeps both
+ * (rmq_rem_client_invoke_frame); the record travels through the mailbox, then sits in the
+ * context's table until its response, timeout or connection loss.
  *
  * Channels are created on first use under a mutex and live until the client is destroyed; the
  * connection inside a channel is touched only on the loop thread. A closed connection is
