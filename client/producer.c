@@ -477,7 +477,10 @@ static rmq_err_t async_issue(async_t *a, const char *last_broker) {
     int32_t opaque = req->opaque;
     rmq_rem_cmd_destroy(req);
     if (e) {
-        if (retry) rmq_buf_fini(&b);
+        if (retry)
+            rmq_buf_fini(&b);
+        else
+            a->frame = b; /* the encode may have moved the buffer before it failed */
         return e;
     }
     if (retry) rmq_buf_fini(&a->frame);
