@@ -42,6 +42,8 @@ api GET $P "topic/route?topic=ApiTopic"
 want 200 "j['queueDatas'][0]['writeQueueNums']==4"
 api GET $P "topic/status?topic=ApiTopic"
 want 200 "len(j['queues'])==4"
+api POST $P topic/create '{"topic":"NoClusterTopic","cluster":"NoSuchCluster"}'
+want 404 "'cluster NoSuchCluster does not exist' in j['error']"
 api POST $P topic/create '{"topic":"bad name!"}'
 want 400 "'bad topic name' in j['error']"
 api GET $P topic/create

@@ -244,16 +244,9 @@ json_t *adm_cluster_info(ctx_t *c) {
     return adm_ns_call(c, RMQ_REQ_GET_BROKER_CLUSTER_INFO, NULL, "cluster info");
 }
 
-/* Masters of every broker of cluster (array of strings; NULL after an error). */
-json_t *adm_cluster_masters(ctx_t *c, const char *cluster) {
-    json_t *ci = adm_cluster_info(c);
-    if (!ci) return NULL;
+json_t *adm_masters_in(json_t *ci, const char *cluster) {
     json_t *names = json_object_get(json_object_get(ci, "clusterAddrTable"), cluster);
-    if (!json_is_array(names)) {
-        json_decref(ci);
-        adm_fail("cluster %s does not exist", cluster);
-        return NULL;
-    }
+    if (!json_is_array(names)) return NULL;
     json_t *out = json_array();
     size_t i;
     json_t *n;
@@ -262,7 +255,16 @@ json_t *adm_cluster_masters(ctx_t *c, const char *cluster) {
         const char *m = json_string_value(json_object_get(json_object_get(bd, "brokerAddrs"), "0"));
         if (m) json_array_append_new(out, json_string(m));
     }
+    return out;
+}
+
+/* Masters of every broker of cluster (array of strings; NULL after an error). */
+json_t *adm_cluster_masters(ctx_t *c, const char *cluster) {
+    json_t *ci = adm_cluster_info(c);
+    if (!ci) return NULL;
+    json_t *out = adm_masters_in(ci, cluster);
     json_decref(ci);
+    if (!out) adm_fail("cluster %s does not exist", cluster);
     return out;
 }
 

@@ -85,6 +85,9 @@ json_t *adm_route_of(ctx_t *c, const char *topic);
 /* Master address of a BrokerData, or any address. */
 const char *adm_bd_master(json_t *bd);
 json_t *adm_cluster_info(ctx_t *c);
+/* Masters of every broker of cluster in a cluster info ci (array of strings, empty when none is
+ * online; NULL when ci has no such cluster). ci is not taken. */
+json_t *adm_masters_in(json_t *ci, const char *cluster);
 /* Masters of every broker of cluster (array of strings; NULL after an error). */
 json_t *adm_cluster_masters(ctx_t *c, const char *cluster);
 /* Brokers to act on: -b addr wins over -c cluster (RocketMQ's rule). */

@@ -174,19 +174,11 @@ static json_t *target_brokers(console_t *k, con_req_t *r) {
         json_t *v;
         json_object_foreach(cat, only, v) cl = only;
     }
-    json_t *names = json_object_get(cat, cl);
-    if (!json_is_array(names)) {
-        json_t *e = con_fail(r, 404, "cluster %s does not exist", cl);
+    json_t *out = adm_masters_in(ci, cl);
+    if (!out) {
+        json_t *e = con_fail(r, 404, "cluster %s does not exist", cl); /* cl may be ci's */
         json_decref(ci);
         return e;
-    }
-    json_t *out = json_array();
-    size_t i;
-    json_t *n;
-    json_array_foreach(names, i, n) {
-        json_t *bd = json_object_get(json_object_get(ci, "brokerAddrTable"), json_string_value(n));
-        const char *m = json_string_value(json_object_get(json_object_get(bd, "brokerAddrs"), "0"));
-        if (m) json_array_append_new(out, json_string(m));
     }
     json_decref(ci);
     if (json_array_size(out) == 0) {
