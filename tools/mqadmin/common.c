@@ -1,6 +1,7 @@
 /* mqadmin helpers shared by every command family: errors, option access, JSON, and the
  * NameServer / broker calls through the admin API. */
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -242,6 +243,25 @@ const char *adm_bd_master(json_t *bd) {
 
 json_t *adm_cluster_info(ctx_t *c) {
     return adm_ns_call(c, RMQ_REQ_GET_BROKER_CLUSTER_INFO, NULL, "cluster info");
+}
+
+rmq_err_t adm_put_topic(ctx_t *c, const char *addr, const char *topic, int64_t rq, int64_t wq,
+                        int perm, int64_t sysflag, const char *filter, bool order,
+                        const char *what) {
+    char rs[24], ws[24], ps[16], ss[24];
+    snprintf(rs, sizeof rs, "%" PRId64, rq);
+    snprintf(ws, sizeof ws, "%" PRId64, wq);
+    snprintf(ps, sizeof ps, "%d", perm);
+    snprintf(ss, sizeof ss, "%" PRId64, sysflag);
+    /* clang-format off */
+    const char *kv[] = {"topic", topic, "defaultTopic", "TBW102", "readQueueNums", rs,
+                        "writeQueueNums", ws, "perm", ps,
+                        "topicFilterType", filter ? filter : "SINGLE_TAG",
+                        "topicSysFlag", ss, "order", order ? "true" : "false", NULL};
+    /* clang-format on */
+    rmq_err_t e;
+    json_decref(adm_broker_call(c, addr, RMQ_REQ_UPDATE_AND_CREATE_TOPIC, kv, NULL, what, &e));
+    return e;
 }
 
 json_t *adm_masters_in(json_t *ci, const char *cluster) {

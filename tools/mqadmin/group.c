@@ -140,22 +140,10 @@ int adm_cmd_update_topic_perm(ctx_t *c) {
             json_decref(tc);
             continue;
         }
-        char rs[16], ws[16], ps[16], ss[16];
-        snprintf(rs, sizeof rs, "%lld", (long long)adm_jint(tc, "readQueueNums"));
-        snprintf(ws, sizeof ws, "%lld", (long long)adm_jint(tc, "writeQueueNums"));
-        snprintf(ps, sizeof ps, "%d", perm);
-        snprintf(ss, sizeof ss, "%lld", (long long)adm_jint(tc, "topicSysFlag"));
-        const char *tft =
-            *adm_jstr(tc, "topicFilterType") ? adm_jstr(tc, "topicFilterType") : "SINGLE_TAG";
-        /* clang-format off */
-        const char *kv[] = {"topic", topic, "defaultTopic", "TBW102", "readQueueNums", rs,
-                            "writeQueueNums", ws, "perm", ps, "topicFilterType", tft,
-                            "topicSysFlag", ss,
-                            "order", json_is_true(json_object_get(tc, "order")) ? "true" : "false",
-                            NULL};
-        /* clang-format on */
-        rmq_err_t e;
-        json_decref(adm_broker_call(c, addr, RMQ_REQ_UPDATE_AND_CREATE_TOPIC, kv, NULL, "", &e));
+        const char *tft = *adm_jstr(tc, "topicFilterType") ? adm_jstr(tc, "topicFilterType") : NULL;
+        rmq_err_t e = adm_put_topic(
+            c, addr, topic, adm_jint(tc, "readQueueNums"), adm_jint(tc, "writeQueueNums"), perm,
+            adm_jint(tc, "topicSysFlag"), tft, json_is_true(json_object_get(tc, "order")), "");
         if (e != RMQ_OK) {
             rc = adm_fail("update perm of topic %s on %s: %s", topic, addr, adm_why(c, e));
         } else if (c->json) {

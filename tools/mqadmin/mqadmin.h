@@ -85,6 +85,11 @@ json_t *adm_route_of(ctx_t *c, const char *topic);
 /* Master address of a BrokerData, or any address. */
 const char *adm_bd_master(json_t *bd);
 json_t *adm_cluster_info(ctx_t *c);
+/* UPDATE_AND_CREATE_TOPIC of topic on the broker at addr with RocketMQ's TopicConfig fields
+ * (filter NULL: SINGLE_TAG); what labels a failure in adm_why as adm_broker_call does. */
+rmq_err_t adm_put_topic(ctx_t *c, const char *addr, const char *topic, int64_t rq, int64_t wq,
+                        int perm, int64_t sysflag, const char *filter, bool order,
+                        const char *what);
 /* Masters of every broker of cluster in a cluster info ci (array of strings, empty when none is
  * online; NULL when ci has no such cluster). ci is not taken. */
 json_t *adm_masters_in(json_t *ci, const char *cluster);

@@ -88,24 +88,13 @@ int adm_cmd_update_topic(ctx_t *c) {
     bool order = adm_opt_true(c, 'o', NULL);
     json_t *targets = adm_target_brokers(c);
     if (!targets) return 1;
-    char rs[16], ws[16], ps[16];
-    snprintf(rs, sizeof rs, "%d", r);
-    snprintf(ws, sizeof ws, "%d", w);
-    snprintf(ps, sizeof ps, "%d", p);
-    /* clang-format off */
-    const char *kv[] = {"topic", topic, "defaultTopic", "TBW102", "readQueueNums", rs,
-                        "writeQueueNums", ws, "perm", ps, "topicFilterType", "SINGLE_TAG",
-                        "topicSysFlag", "0", "order", order ? "true" : "false", NULL};
-    /* clang-format on */
     json_t *done = json_array();
     size_t i;
     json_t *a;
     int rc = 0;
     json_array_foreach(targets, i, a) {
-        rmq_err_t e;
-        json_t *j = adm_broker_call(c, json_string_value(a), RMQ_REQ_UPDATE_AND_CREATE_TOPIC, kv,
-                                    NULL, "update topic", &e);
-        json_decref(j);
+        rmq_err_t e =
+            adm_put_topic(c, json_string_value(a), topic, r, w, p, 0, NULL, order, "update topic");
         if (e != RMQ_OK) {
             rc = adm_fail("create topic %s on %s failed: %s", topic, json_string_value(a),
                           adm_why(c, e));

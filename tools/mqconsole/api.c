@@ -198,21 +198,11 @@ static json_t *api_topic_create(console_t *k, con_req_t *r) {
         return NULL;
     json_t *targets = target_brokers(k, r);
     if (!targets) return NULL;
-    char rs[16], ws[16], ps[16];
-    snprintf(rs, sizeof rs, "%lld", rq);
-    snprintf(ws, sizeof ws, "%lld", wq);
-    snprintf(ps, sizeof ps, "%lld", perm);
-    /* clang-format off */
-    const char *kv[] = {"topic", topic, "defaultTopic", "TBW102", "readQueueNums", rs,
-                        "writeQueueNums", ws, "perm", ps, "topicFilterType", "SINGLE_TAG",
-                        "topicSysFlag", "0", "order", "false", NULL};
-    /* clang-format on */
     size_t i;
     json_t *a;
     json_array_foreach(targets, i, a) {
-        rmq_err_t e;
-        json_decref(adm_broker_call(&k->c, json_string_value(a), RMQ_REQ_UPDATE_AND_CREATE_TOPIC,
-                                    kv, NULL, "update topic", &e));
+        rmq_err_t e = adm_put_topic(&k->c, json_string_value(a), topic, rq, wq, (int)perm, 0, NULL,
+                                    false, "update topic");
         if (e != RMQ_OK) {
             json_t *x =
                 con_fail(r, 502, "create topic %s on %s: %s", topic, json_string_value(a), why(k));
