@@ -616,18 +616,35 @@ static void mark_dirty(rmq_rem_conn_t *c) {
     c->ctx->dirty = c;
 }
 
+/* Before appending to out: reuse a written-out buffer (see on_write). */
+static void out_take_spare(rmq_rem_conn_t *c) {
+    if (c->out.data == NULL && c->spare) {
+        c->out.data = c->spare;
+        c->out.cap = c->spare_cap;
+        c->out.len = c->out.rpos = 0;
+        c->spare = NULL;
+    }
+}
+
+/* After n bytes of whole frames went into out: count them, and flush now past FLUSH_AT or at the
+ * end of this loop iteration (once connected). */
+static void out_queued(rmq_rem_conn_t *c, size_t n) {
+    c->pending_bytes += n;
+    c->last_active = uv_now(c->ctx->loop);
+    if (c->state != RMQ_REM_CONN_OPEN) return; /* flushed once connected */
+    if (rmq_buf_unread(&c->out) >= FLUSH_AT)
+        flush_out(c);
+    else
+        mark_dirty(c);
+}
+
 void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     if (!cmd) return;
     if (!c || c->closed) {
         rmq_rem_cmd_destroy(cmd);
         return;
     }
-    if (c->out.data == NULL && c->spare) { /* reuse a written-out buffer (see on_write) */
-        c->out.data = c->spare;
-        c->out.cap = c->spare_cap;
-        c->out.len = c->out.rpos = 0;
-        c->spare = NULL;
-    }
+    out_take_spare(c);
     size_t before = c->out.len;
     size_t blen = rmq_rem_cmd_body_len(cmd);
     bool copy = c->state != RMQ_REM_CONN_OPEN || (cmd->niov == 0 && blen <= COPY_MAX);
@@ -639,40 +656,25 @@ void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
         rmq_rem_cmd_destroy(cmd);
         return;
     }
-    c->pending_bytes += c->out.len - before;
-    c->last_active = uv_now(c->ctx->loop);
     if (copy) {
         rmq_rem_cmd_destroy(cmd);
-        if (c->state != RMQ_REM_CONN_OPEN) return; /* flushed once connected */
-        if (rmq_buf_unread(&c->out) >= FLUSH_AT)
-            flush_out(c);
-        else
-            mark_dirty(c);
+        out_queued(c, c->out.len - before);
         return;
     }
+    c->pending_bytes += c->out.len - before;
+    c->last_active = uv_now(c->ctx->loop);
     write_now(c, cmd);
 }
 
 void rmq_rem_conn_send_bytes(rmq_rem_conn_t *c, const uint8_t *frame, size_t len) {
     if (!c || c->closed || !len) return;
-    if (c->out.data == NULL && c->spare) { /* as rmq_rem_conn_send */
-        c->out.data = c->spare;
-        c->out.cap = c->spare_cap;
-        c->out.len = c->out.rpos = 0;
-        c->spare = NULL;
-    }
+    out_take_spare(c);
     if (rmq_buf_append(&c->out, frame, len)) {
         RMQ_XLOG_WARN(c->ctx->log, "remoting", "%s: no memory for a %zu-byte frame to %s",
                       c->ctx->name, len, c->peer);
         return;
     }
-    c->pending_bytes += len;
-    c->last_active = uv_now(c->ctx->loop);
-    if (c->state != RMQ_REM_CONN_OPEN) return; /* flushed once connected */
-    if (rmq_buf_unread(&c->out) >= FLUSH_AT)
-        flush_out(c);
-    else
-        mark_dirty(c);
+    out_queued(c, len);
 }
 
 static void on_conn_closed(uv_handle_t *h) {
