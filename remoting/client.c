@@ -411,6 +411,17 @@ static rmq_err_t request_chan(rmq_rem_client_t *cl, const char *addr, rmq_rem_cm
  * borrowed body is copied then, so it never outlives the call. Returns the zeroed record
  * (frame_len 0 when not encoded) or NULL on OOM. */
 #define ENCODE_MAX (16 * 1024)
+
+/* What every pending record of an invoke carries to the loop. */
+static void pending_fill(rmq_rem_pending_t *p, chan_t *ch, int32_t opaque, int timeout_ms,
+                         rmq_rem_resp_cb cb, void *arg) {
+    p->msg.kind = MSG_INVOKE;
+    p->opaque = opaque;
+    p->deadline = rmq_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    p->cb = cb;
+    p->arg = arg;
+    p->chan = ch;
+}
 static rmq_rem_pending_t *encode_pending(rmq_rem_cmd_t *req) {
     size_t blen = rmq_rem_cmd_body_len(req);
     if (req->niov == 0 && blen <= ENCODE_MAX) {
@@ -449,12 +460,7 @@ rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rm
         rmq_rem_cmd_destroy(req);
         return RMQ_ERR__NOMEM;
     }
-    p->msg.kind = MSG_INVOKE;
-    p->opaque = req->opaque;
-    p->deadline = rmq_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
-    p->cb = cb;
-    p->arg = arg;
-    p->chan = ch;
+    pending_fill(p, ch, req->opaque, timeout_ms, cb, arg);
     if (p->frame_len) {
         rmq_rem_cmd_destroy(req); /* on the thread that built it (see encode_pending) */
         req = NULL;
@@ -490,12 +496,7 @@ rmq_err_t rmq_rem_client_invoke_frame(rmq_rem_client_t *cl, const char *addr, rm
     if (!ch) return RMQ_ERR__INVALID_ARG;
     rmq_rem_pending_t *p = (rmq_rem_pending_t *)call->space;
     memset(p, 0, sizeof *p);
-    p->msg.kind = MSG_INVOKE;
-    p->opaque = opaque;
-    p->deadline = rmq_mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
-    p->cb = cb;
-    p->arg = arg;
-    p->chan = ch;
+    pending_fill(p, ch, opaque, timeout_ms, cb, arg);
     p->frame = frame;
     p->frame_len = len;
     p->caller_owned = true;
