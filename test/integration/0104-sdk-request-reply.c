@@ -406,15 +406,9 @@ static void test_consume_directly(void **st) {
     rmq_send_result_t r;
     assert_int_equal(rmq_send_sync(p, m, &r), RMQ_OK);
     rmq_msg_destroy(m);
-    rmq_conf_t *c = su_conf("cg_dir");
-    su_set(c, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET");
-    char err[256];
-    rmq_push_consumer_t *pc = rmq_push_consumer_new(c, err, sizeof err);
+    rmq_push_consumer_t *pc = su_consumer_fn("cg_dir", "DirTopic", "*", RMQ_LISTEN_CONCURRENTLY,
+                                             dir_listener, NULL, NULL);
     assert_non_null(pc);
-    assert_int_equal(rmq_push_consumer_subscribe(pc, "DirTopic", "*"), RMQ_OK);
-    assert_int_equal(
-        rmq_push_consumer_set_listener(pc, RMQ_LISTEN_CONCURRENTLY, dir_listener, NULL), RMQ_OK);
-    assert_int_equal(rmq_push_consumer_start(pc), RMQ_OK);
     uint64_t end = rmq_mono_ms() + 30000;
     while (atomic_load(&direct_seen) < 1 && rmq_mono_ms() < end) rmq_sleep_ms(50);
     assert_int_equal(atomic_load(&direct_seen), 1);

@@ -232,17 +232,10 @@ static rmq_consume_status_t par_listener(rmq_push_consumer_t *pc, const rmq_mq_t
 
 static void test_slow_listeners_side_by_side(void **st) {
     send_all("SdkBatchPar"); /* spread over the topic's queues */
-    rmq_conf_t *c = su_conf("cg_batchpar");
-    su_set(c, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET");
-    su_set(c, "consumeThreadMin", "4");
-    su_set(c, "consumeThreadMax", "4");
-    char err[256];
-    rmq_push_consumer_t *pc = rmq_push_consumer_new(c, err, sizeof err);
+    const char *kv[] = {"consumeThreadMin", "4", "consumeThreadMax", "4", NULL};
+    rmq_push_consumer_t *pc = su_consumer_fn("cg_batchpar", "SdkBatchPar", "*",
+                                             RMQ_LISTEN_CONCURRENTLY, par_listener, NULL, kv);
     assert_non_null(pc);
-    assert_int_equal(rmq_push_consumer_subscribe(pc, "SdkBatchPar", "*"), RMQ_OK);
-    assert_int_equal(
-        rmq_push_consumer_set_listener(pc, RMQ_LISTEN_CONCURRENTLY, par_listener, NULL), RMQ_OK);
-    assert_int_equal(rmq_push_consumer_start(pc), RMQ_OK);
     uint64_t end = rmq_mono_ms() + 30000;
     while (atomic_load(&par_calls) < 12 && rmq_mono_ms() < end) rmq_sleep_ms(20);
     rmq_push_consumer_destroy(pc);

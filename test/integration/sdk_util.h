@@ -141,9 +141,12 @@ static inline bool su_wait_all(su_counter_t *c, int n, int times, int timeout_ms
     return false;
 }
 
-static inline rmq_push_consumer_t *su_consumer(const char *group, const char *topic,
-                                               const char *tags, rmq_listen_mode_t mode,
-                                               su_counter_t *cnt, const char *const *extra_kv) {
+/* A started push consumer of group on topic from the first offset with listener fn(op);
+ * extra_kv: more key, value pairs for its conf (NULL-terminated). NULL after printing why. */
+static inline rmq_push_consumer_t *su_consumer_fn(const char *group, const char *topic,
+                                                  const char *tags, rmq_listen_mode_t mode,
+                                                  rmq_listener_cb fn, void *op,
+                                                  const char *const *extra_kv) {
     rmq_conf_t *c = su_conf(group);
     su_set(c, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET");
     for (int i = 0; extra_kv && extra_kv[i]; i += 2) su_set(c, extra_kv[i], extra_kv[i + 1]);
@@ -154,11 +157,18 @@ static inline rmq_push_consumer_t *su_consumer(const char *group, const char *to
         return NULL;
     }
     if (rmq_push_consumer_subscribe(pc, topic, tags) ||
-        rmq_push_consumer_set_listener(pc, mode, su_listener, cnt) || rmq_push_consumer_start(pc)) {
+        rmq_push_consumer_set_listener(pc, mode, fn, op) || rmq_push_consumer_start(pc)) {
         rmq_push_consumer_destroy(pc);
         return NULL;
     }
     return pc;
+}
+
+/* The same with su_listener counting into cnt. */
+static inline rmq_push_consumer_t *su_consumer(const char *group, const char *topic,
+                                               const char *tags, rmq_listen_mode_t mode,
+                                               su_counter_t *cnt, const char *const *extra_kv) {
+    return su_consumer_fn(group, topic, tags, mode, su_listener, cnt, extra_kv);
 }
 
 static inline size_t su_assigned(rmq_push_consumer_t *pc) {
