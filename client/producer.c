@@ -420,12 +420,18 @@ static void async_done_cb(void *arg) { /* callback thread */
     outstanding_done(p);
 }
 
-static void async_finish(async_t *a, rmq_err_t e) {
+/* from_read: on the loop thread, for a response read from the connection (its iteration ends
+ * by waking the callback thread); otherwise (a timeout, a dropped connection, the client
+ * shutting down, a failed retry) the callback thread is woken now. */
+static void async_finish(async_t *a, rmq_err_t e, bool from_read) {
     a->err = e;
     a->node.fn = async_done_cb;
     a->node.arg = a;
     a->node.heap = false;
-    rmq_instance_post_node(a->p->in, &a->node);
+    if (from_read)
+        rmq_instance_post_node_loop(a->p->in, &a->node);
+    else
+        rmq_instance_post_node(a->p->in, &a->node);
 }
 
 static rmq_err_t async_issue(async_t *a, const char *last_broker);
@@ -439,7 +445,7 @@ static void on_async_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* lo
     note_latency(p, a->mq.broker, a->t0, e != RMQ_OK);
     if (e == RMQ_OK) {
         rmq_strlcpy(a->res.msg_id, a->enc.uniq, sizeof(a->res.msg_id));
-        async_finish(a, RMQ_OK);
+        async_finish(a, RMQ_OK, true);
         return;
     }
     /* as RocketMQ 4.9's async path: only a failed or timed-out request is retried (on another
@@ -454,7 +460,7 @@ static void on_async_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* lo
         /* route look-ups here only read the cache (the topic was routed before) */
         if (async_issue(a, last) == RMQ_OK) return;
     }
-    async_finish(a, e);
+    async_finish(a, e, err == RMQ_OK);
 }
 
 static rmq_err_t async_issue(async_t *a, const char *last_broker) {

@@ -60,7 +60,9 @@ struct rmq_rem_client_s {
     void (*on_close)(const char *addr, void *arg);
     void *on_close_arg;
     rmq_rem_msg_t shutdown_msg;
-    char ak[256], sk[256], token[1024]; /* ACL credentials (cfg), "" when unset */
+    char ak[256], sk[256], token[1024];  /* ACL credentials (cfg), "" when unset */
+    void (*on_iteration_end)(void *arg); /* cfg; NULL: none */
+    void *iteration_arg;
 };
 
 /* ------------------------------------------------------------------------ channels */
@@ -278,11 +280,17 @@ static void cl_on_all_closed(void *owner) {
     if (!cl->owns_loop) free_client(cl);
 }
 
+static void cl_on_iteration_end(void *owner) {
+    rmq_rem_client_t *cl = owner;
+    if (cl->on_iteration_end) cl->on_iteration_end(cl->iteration_arg);
+}
+
 static const rmq_rem_ctx_ops_t cl_ops = {
     .on_request = cl_on_request,
     .on_conn_closed = cl_on_conn_closed,
     .on_msg = cl_on_msg,
     .on_all_closed = cl_on_all_closed,
+    .on_iteration_end = cl_on_iteration_end,
 };
 
 static void loop_thread(void *arg) {
@@ -308,6 +316,10 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
     if (!cl) return RMQ_ERR__NOMEM;
     rmq_strlcpy(cl->name, cfg && cfg->name ? cfg->name : "rmq-remoting", sizeof cl->name);
     cl->max_frame = cfg && cfg->max_frame ? cfg->max_frame : RMQ_REM_FRAME_MAX_DEFAULT;
+    if (cfg) {
+        cl->on_iteration_end = cfg->on_iteration_end;
+        cl->iteration_arg = cfg->iteration_arg;
+    }
     cl->connect_timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 3000;
     cl->log = cfg ? cfg->log : NULL;
     if (cfg && cfg->access_key && cfg->secret_key && *cfg->access_key && *cfg->secret_key) {

@@ -29,6 +29,11 @@ typedef struct {
     /* ACL 1.0 (acl.h): when access_key and secret_key are set, every request is signed as
      * RocketMQ's AclClientRPCHook (AccessKey, SecurityToken if set, Signature). Copied. */
     const char *access_key, *secret_key, *security_token;
+    /* Called on the loop thread once per loop iteration, after that iteration's reads and
+     * response callbacks: where a callback's hand-off to another thread can wake it once for
+     * the whole batch instead of once per response. May be NULL. */
+    void (*on_iteration_end)(void *arg);
+    void *iteration_arg;
 } rmq_rem_client_cfg_t;
 
 /* loop NULL: the client starts and owns a loop thread. cfg copied. */

@@ -243,7 +243,9 @@ static void on_prepare(uv_prepare_t *h) {
     flush_dirty(h->data);
 }
 static void on_check(uv_check_t *h) {
-    flush_dirty(h->data);
+    rmq_rem_ctx_t *x = h->data;
+    if (x->ops->on_iteration_end) x->ops->on_iteration_end(x->owner);
+    flush_dirty(x);
 }
 
 rmq_rem_ctx_t *rmq_rem_ctx_new_(uv_loop_t *loop, const rmq_rem_ctx_ops_t *ops, void *owner,

@@ -73,6 +73,8 @@ typedef struct {
     void (*on_msg)(void *owner, rmq_rem_msg_t *m, bool closing);
     /* Everything closed after rmq_rem_ctx_shutdown_: free the owner. */
     void (*on_all_closed)(void *owner);
+    /* Once per loop iteration, after its I/O callbacks (uv_check). May be NULL. */
+    void (*on_iteration_end)(void *owner);
 } rmq_rem_ctx_ops_t;
 
 /* HANDSHAKE: connected, TLS handshake (or, permissive, the first byte) not done; frames
