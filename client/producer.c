@@ -147,8 +147,8 @@ static rmq_err_t encode_msg(rmq_producer_t *p, const rmq_msg_t *m, bool txn, enc
     return RMQ_OK;
 }
 
-static rmq_rem_cmd_t *build_request(rmq_producer_t *p, const enc_t *e, const rmq_mq_t *mq) {
-    rmq_send_hdr_t h = {
+static rmq_send_hdr_t send_hdr(rmq_producer_t *p, const enc_t *e, const rmq_mq_t *mq) {
+    return (rmq_send_hdr_t){
         .group = p->group,
         .topic = e->topic,
         .default_topic = RMQ_DEFAULT_TOPIC,
@@ -165,6 +165,10 @@ static rmq_rem_cmd_t *build_request(rmq_producer_t *p, const enc_t *e, const rmq
         .has_reconsume = e->has_reconsume,
         .binary_header = p->binary,
     };
+}
+
+static rmq_rem_cmd_t *build_request(rmq_producer_t *p, const enc_t *e, const rmq_mq_t *mq) {
+    rmq_send_hdr_t h = send_hdr(p, e, mq);
     rmq_rem_cmd_t *c = rmq_send_request(&h);
     if (!c) return NULL;
     if (e->reply) c->code = RMQ_REQ_SEND_REPLY_MESSAGE_V2; /* as MQClientAPIImpl */
@@ -467,21 +471,23 @@ static rmq_err_t async_issue(async_t *a, const char *last_broker) {
     char addr[64];
     rmq_err_t e = pick(a->p, a->enc.topic, last_broker, &a->mq, addr, sizeof addr);
     if (e) return e;
-    rmq_rem_cmd_t *req = build_request(a->p, &a->enc, &a->mq);
-    if (!req) return RMQ_ERR__NOMEM;
     /* Encoded here into the record, which lives until the callback: remoting keeps no copy,
      * and the body's one copy is the frame's (enc.body points there afterwards). A retry
      * runs from that callback, when remoting is done with the previous frame, but its body is
-     * read from that frame, so it encodes into a new buffer. */
+     * read from that frame, so it encodes into a new buffer. No command is built: the header
+     * is written from a field array on the stack (rmq_send_head). */
+    rmq_send_hdr_t h = send_hdr(a->p, &a->enc, &a->mq);
+    rmq_send_head_t sh;
+    rmq_send_head(&h, &sh);
+    if (a->enc.reply) sh.head.code = RMQ_REQ_SEND_REPLY_MESSAGE_V2; /* as MQClientAPIImpl */
     rmq_rem_client_t *rem = rmq_instance_rem(a->p->in);
     bool retry =
         a->frame.data && a->enc.body >= a->frame.data && a->enc.body < a->frame.data + a->frame.len;
     rmq_buf_t b = a->frame; /* reused: its capacity stays with the pooled record */
     b.len = b.rpos = 0;
     if (retry) rmq_buf_init(&b);
-    e = rmq_rem_client_encode(rem, req, &b);
-    int32_t opaque = req->opaque;
-    rmq_rem_cmd_destroy(req);
+    e = rmq_rem_client_encode_head(rem, &sh.head, a->enc.body, a->enc.body_len, &b);
+    int32_t opaque = sh.head.opaque;
     if (e) {
         if (retry)
             rmq_buf_fini(&b);

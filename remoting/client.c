@@ -499,6 +499,30 @@ rmq_err_t rmq_rem_client_encode(rmq_rem_client_t *cl, rmq_rem_cmd_t *req, rmq_bu
     return rmq_rem_frame_encode(req, out);
 }
 
+rmq_err_t rmq_rem_client_encode_head(rmq_rem_client_t *cl, const rmq_rem_head_t *h,
+                                     const void *body, size_t body_len, rmq_buf_t *out) {
+    if (!cl || !h || !out || (body_len && !body)) return RMQ_ERR__INVALID_ARG;
+    rmq_rem_head_t req = *h;
+    req.flag &= ~(RMQ_REM_FLAG_RESPONSE | RMQ_REM_FLAG_ONEWAY);
+    if (!cl->ak[0]) return rmq_rem_frame_encode_head(&req, body, body_len, out);
+    /* the signature covers every field: build the command rmq_acl_sign works on */
+    rmq_rem_cmd_t *c = rmq_rem_cmd_new_request(req.code);
+    if (!c) return RMQ_ERR__NOMEM;
+    c->language = req.language;
+    c->version = req.version;
+    c->flag = req.flag;
+    c->serialize_type = req.serialize_type;
+    c->opaque = req.opaque;
+    c->has_ext = req.has_ext;
+    rmq_err_t e = rmq_rem_cmd_add_fields(c, req.ext, req.next);
+    if (req.remark) rmq_rem_cmd_set_remarkf(c, "%s", req.remark);
+    if (!e && req.remark && !c->remark) e = RMQ_ERR__NOMEM;
+    rmq_rem_cmd_set_body_ref(c, body, body_len);
+    if (!e) e = rmq_rem_client_encode(cl, c, out);
+    rmq_rem_cmd_destroy(c);
+    return e;
+}
+
 rmq_err_t rmq_rem_client_invoke_frame(rmq_rem_client_t *cl, const char *addr, rmq_rem_call_t *call,
                                       const uint8_t *frame, size_t len, int32_t opaque,
                                       int timeout_ms, rmq_rem_resp_cb cb, void *arg) {
