@@ -682,9 +682,16 @@ static rmq_err_t encode_json(const rmq_rem_head_t *c, rmq_buf_t *b) {
     if (!e && (c->next > 0 || c->has_ext)) {
         e = PUT_LIT(b, ",\"extFields\":{");
         for (size_t i = 0; !e && i < c->next; i++) {
-            if (i) e = rmq_buf_append_u8(b, ',');
-            if (!e) e = json_str(b, c->ext[i].key);
-            if (!e) e = rmq_buf_append_u8(b, ':');
+            const char *k = c->ext[i].key;
+            if (k[0] > ' ' && k[0] != '"' && k[0] != '\\' && (uint8_t)k[0] < 0x80 && !k[1]) {
+                /* a one-letter key (SEND_MESSAGE_V2's a..n): no scan, no escaper */
+                char kt[5] = {',', '"', k[0], '"', ':'};
+                e = i ? rmq_buf_append(b, kt, 5) : rmq_buf_append(b, kt + 1, 4);
+            } else {
+                if (i) e = rmq_buf_append_u8(b, ',');
+                if (!e) e = json_str(b, k);
+                if (!e) e = rmq_buf_append_u8(b, ':');
+            }
             if (!e) e = json_str(b, c->ext[i].val);
         }
         if (!e) e = rmq_buf_append_u8(b, '}');

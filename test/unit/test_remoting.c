@@ -79,6 +79,28 @@ static void test_golden_json_encode(void **st) {
     assert_memory_equal(b.data + 8, GOLDEN_JSON, 131);
     rmq_buf_fini(&b);
     rmq_rem_cmd_destroy(c);
+
+    /* one-letter keys (written without the escaper) and ones that need it, mixed */
+    c = rmq_rem_cmd_new_request(310);
+    c->opaque = 7;
+    c->version = 433;
+    c->language = RMQ_LANG_CPP;
+    assert_int_equal(rmq_rem_cmd_set(c, "a", "g\"1"), RMQ_OK);
+    assert_int_equal(rmq_rem_cmd_set(c, "\"", "q"), RMQ_OK);
+    assert_int_equal(rmq_rem_cmd_set(c, "\\", "s"), RMQ_OK);
+    assert_int_equal(rmq_rem_cmd_set(c, "\001", "c"), RMQ_OK);
+    assert_int_equal(rmq_rem_cmd_set(c, "\xc3\xa9", "u"), RMQ_OK);
+    assert_int_equal(rmq_rem_cmd_set(c, "zz", "2"), RMQ_OK);
+    rmq_buf_init(&b);
+    assert_int_equal(rmq_rem_frame_encode(c, &b), RMQ_OK);
+    static const char want[] =
+        "{\"code\":310,\"extFields\":{\"a\":\"g\\\"1\",\"\\\"\":\"q\",\"\\\\\":\"s\","
+        "\"\\u0001\":\"c\",\"\xc3\xa9\":\"u\",\"zz\":\"2\"},\"flag\":0,\"language\":\"CPP\","
+        "\"opaque\":7,\"serializeTypeCurrentRPC\":\"JSON\",\"version\":433}";
+    assert_int_equal(b.len, 8 + sizeof want - 1);
+    assert_memory_equal(b.data + 8, want, sizeof want - 1);
+    rmq_buf_fini(&b);
+    rmq_rem_cmd_destroy(c);
 }
 
 static void test_golden_json_decode(void **st) {
