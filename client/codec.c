@@ -597,33 +597,46 @@ static const char *i64_text(int64_t v, char *t) {
     return t;
 }
 
-rmq_rem_cmd_t *rmq_send_request(const rmq_send_hdr_t *h) {
-    rmq_rem_cmd_t *c =
-        rmq_rem_cmd_new_request(h->batch ? RMQ_REQ_SEND_BATCH_MESSAGE : RMQ_REQ_SEND_MESSAGE_V2);
-    if (!c) return NULL;
-    c->language = RMQ_LANG_CPP;
-    if (h->binary_header) c->serialize_type = RMQ_REM_SER_ROCKETMQ;
-    /* every field in one allocation (rmq_rem_cmd_add_fields), keys in the a..n order */
-    char d[24], e_[24], f[24], g[24], hh[24], j[24], l[24];
-    rmq_rem_field_t kv[14];
+void rmq_send_head(const rmq_send_hdr_t *h, rmq_send_head_t *out) {
+    rmq_rem_field_t *kv = out->kv;
     size_t n = 0;
+    /* keys in the a..n order */
 #define KV(k, v) kv[n++] = (rmq_rem_field_t){(char *)(k), (char *)(v)}
     KV("a", h->group);
     KV("b", h->topic);
     KV("c", h->default_topic ? h->default_topic : RMQ_DEFAULT_TOPIC);
-    KV("d", i64_text(h->default_queues ? h->default_queues : 4, d));
-    KV("e", i64_text(h->queue_id, e_));
-    KV("f", i64_text(h->sysflag, f));
-    KV("g", i64_text(h->born_ts, g));
-    KV("h", i64_text(h->flag, hh));
+    KV("d", i64_text(h->default_queues ? h->default_queues : 4, out->num[0]));
+    KV("e", i64_text(h->queue_id, out->num[1]));
+    KV("f", i64_text(h->sysflag, out->num[2]));
+    KV("g", i64_text(h->born_ts, out->num[3]));
+    KV("h", i64_text(h->flag, out->num[4]));
     if (h->props && *h->props) KV("i", h->props);
-    KV("j", i64_text(h->reconsume_times, j));
+    KV("j", i64_text(h->reconsume_times, out->num[5]));
     KV("k", "false");
-    if (h->has_reconsume) KV("l", i64_text(h->max_reconsume_times, l));
+    if (h->has_reconsume) KV("l", i64_text(h->max_reconsume_times, out->num[6]));
     KV("m", h->batch ? "true" : "false");
     if (h->broker && *h->broker) KV("n", h->broker);
 #undef KV
-    if (rmq_rem_cmd_add_fields(c, kv, n)) {
+    out->head = (rmq_rem_head_t){
+        .code = h->batch ? RMQ_REQ_SEND_BATCH_MESSAGE : RMQ_REQ_SEND_MESSAGE_V2,
+        .language = RMQ_LANG_CPP,
+        .version = RMQ_REM_VERSION,
+        .serialize_type = h->binary_header ? RMQ_REM_SER_ROCKETMQ : RMQ_REM_SER_JSON,
+        .opaque = rmq_rem_next_opaque(),
+        .ext = kv,
+        .next = n,
+    };
+}
+
+rmq_rem_cmd_t *rmq_send_request(const rmq_send_hdr_t *h) {
+    rmq_send_head_t sh;
+    rmq_send_head(h, &sh);
+    rmq_rem_cmd_t *c = rmq_rem_cmd_new_request(sh.head.code);
+    if (!c) return NULL;
+    c->language = sh.head.language;
+    c->serialize_type = sh.head.serialize_type;
+    /* every field in one allocation (rmq_rem_cmd_add_fields) */
+    if (rmq_rem_cmd_add_fields(c, sh.kv, sh.head.next)) {
         rmq_rem_cmd_destroy(c);
         return NULL;
     }

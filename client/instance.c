@@ -84,6 +84,9 @@ struct rmq_instance_s {
     cb_node_t *_Atomic cb_stack;
     _Atomic bool cb_stop;
     rmq_wake_t cb_wake;
+    /* loop thread only: rmq_instance_post_node_loop pushed nodes whose wake-up is still owed
+     * (paid by cb_iteration_end: one per loop iteration, not one per response) */
+    bool cb_owed;
     pthread_t cb_th;
 
     _Atomic bool hb_pending;
@@ -272,12 +275,31 @@ rmq_err_t rmq_instance_post_cb(rmq_instance_t *in, void (*fn)(void *arg), void *
     return RMQ_OK;
 }
 
-void rmq_instance_post_node(rmq_instance_t *in, rmq_cb_node_t *n) {
+static void cb_push(rmq_instance_t *in, rmq_cb_node_t *n) {
     /* push-only (the thread takes the whole stack): no ABA */
     n->next = atomic_load_explicit(&in->cb_stack, memory_order_relaxed);
     while (!atomic_compare_exchange_weak_explicit(&in->cb_stack, &n->next, n, memory_order_release,
                                                   memory_order_relaxed)) {
     }
+}
+
+void rmq_instance_post_node(rmq_instance_t *in, rmq_cb_node_t *n) {
+    cb_push(in, n);
+    rmq_wake_signal(&in->cb_wake);
+}
+
+/* A loop iteration reads up to a socket buffer of responses; waking the callback thread at
+ * the first made it take one or two and sleep again while the loop went on (a futex call and
+ * a context switch on each side per few messages, perf: issue 15's async sender). */
+void rmq_instance_post_node_loop(rmq_instance_t *in, rmq_cb_node_t *n) {
+    cb_push(in, n);
+    in->cb_owed = true;
+}
+
+static void cb_iteration_end(void *arg) { /* loop thread */
+    rmq_instance_t *in = arg;
+    if (!in->cb_owed) return;
+    in->cb_owed = false;
     rmq_wake_signal(&in->cb_wake);
 }
 
@@ -1242,7 +1264,9 @@ static rmq_instance_t *instance_new(const rmq_conf_t *c, const char *key, const 
                                .tls = &tls,
                                .access_key = rmq_conf_str(in->conf, "accessKey"),
                                .secret_key = rmq_conf_str(in->conf, "secretKey"),
-                               .security_token = rmq_conf_str(in->conf, "securityToken")};
+                               .security_token = rmq_conf_str(in->conf, "securityToken"),
+                               .on_iteration_end = cb_iteration_end,
+                               .iteration_arg = in};
     rmq_err_t e = rmq_rem_client_new(NULL, &rc, &in->rem);
     rmq_rem_tls_cfg_free(&tls);
     if (e == RMQ_ERR__CONFIG) {

@@ -184,6 +184,10 @@ typedef struct rmq_cb_node_s {
     bool heap; /* internal: allocated by rmq_instance_post_cb */
 } rmq_cb_node_t;
 void rmq_instance_post_node(rmq_instance_t *in, rmq_cb_node_t *node);
+/* As rmq_instance_post_node, from a response callback on the remoting loop thread (a response
+ * read from a connection): the callback thread is woken once at the end of the loop iteration,
+ * for every node posted in it, instead of once per node. */
+void rmq_instance_post_node_loop(rmq_instance_t *in, rmq_cb_node_t *node);
 /* Heartbeat every broker soon (after a subscription change or a new route). */
 void rmq_instance_heartbeat_soon(rmq_instance_t *in);
 /* Send the heartbeat now and wait for the answers (consumer start). */

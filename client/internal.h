@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "remoting/cmd.h"
+#include "remoting/frame.h"
 #include "rmq/rmq.h"
 
 #define RMQ_DEFAULT_TOPIC "TBW102"
@@ -271,6 +272,15 @@ typedef struct {
 
 /* SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE request with the short header keys a..n. NULL on OOM. */
 rmq_rem_cmd_t *rmq_send_request(const rmq_send_hdr_t *h);
+/* The same request as a header view (remoting/frame.h) with a fresh opaque, for
+ * rmq_rem_client_encode_head: no command, no allocation. Borrows h's strings; the numbers'
+ * texts live in *out. */
+typedef struct {
+    rmq_rem_head_t head;
+    rmq_rem_field_t kv[14];
+    char num[7][24];
+} rmq_send_head_t;
+void rmq_send_head(const rmq_send_hdr_t *h, rmq_send_head_t *out);
 /* Map a send response to a result; RMQ_OK for SUCCESS and the three "stored" statuses. */
 rmq_err_t rmq_send_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_send_result_t *r);
 /* Codes after which a send is retried on another broker (Java's retryResponseCodes). */

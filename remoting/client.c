@@ -60,7 +60,9 @@ struct rmq_rem_client_s {
     void (*on_close)(const char *addr, void *arg);
     void *on_close_arg;
     rmq_rem_msg_t shutdown_msg;
-    char ak[256], sk[256], token[1024]; /* ACL credentials (cfg), "" when unset */
+    char ak[256], sk[256], token[1024];  /* ACL credentials (cfg), "" when unset */
+    void (*on_iteration_end)(void *arg); /* cfg; NULL: none */
+    void *iteration_arg;
 };
 
 /* ------------------------------------------------------------------------ channels */
@@ -278,11 +280,17 @@ static void cl_on_all_closed(void *owner) {
     if (!cl->owns_loop) free_client(cl);
 }
 
+static void cl_on_iteration_end(void *owner) {
+    rmq_rem_client_t *cl = owner;
+    if (cl->on_iteration_end) cl->on_iteration_end(cl->iteration_arg);
+}
+
 static const rmq_rem_ctx_ops_t cl_ops = {
     .on_request = cl_on_request,
     .on_conn_closed = cl_on_conn_closed,
     .on_msg = cl_on_msg,
     .on_all_closed = cl_on_all_closed,
+    .on_iteration_end = cl_on_iteration_end,
 };
 
 static void loop_thread(void *arg) {
@@ -308,6 +316,10 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
     if (!cl) return RMQ_ERR__NOMEM;
     rmq_strlcpy(cl->name, cfg && cfg->name ? cfg->name : "rmq-remoting", sizeof cl->name);
     cl->max_frame = cfg && cfg->max_frame ? cfg->max_frame : RMQ_REM_FRAME_MAX_DEFAULT;
+    if (cfg) {
+        cl->on_iteration_end = cfg->on_iteration_end;
+        cl->iteration_arg = cfg->iteration_arg;
+    }
     cl->connect_timeout_ms = cfg && cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : 3000;
     cl->log = cfg ? cfg->log : NULL;
     if (cfg && cfg->access_key && cfg->secret_key && *cfg->access_key && *cfg->secret_key) {
@@ -485,6 +497,30 @@ rmq_err_t rmq_rem_client_encode(rmq_rem_client_t *cl, rmq_rem_cmd_t *req, rmq_bu
         if (e) return e;
     }
     return rmq_rem_frame_encode(req, out);
+}
+
+rmq_err_t rmq_rem_client_encode_head(rmq_rem_client_t *cl, const rmq_rem_head_t *h,
+                                     const void *body, size_t body_len, rmq_buf_t *out) {
+    if (!cl || !h || !out || (body_len && !body)) return RMQ_ERR__INVALID_ARG;
+    rmq_rem_head_t req = *h;
+    req.flag &= ~(RMQ_REM_FLAG_RESPONSE | RMQ_REM_FLAG_ONEWAY);
+    if (!cl->ak[0]) return rmq_rem_frame_encode_head(&req, body, body_len, out);
+    /* the signature covers every field: build the command rmq_acl_sign works on */
+    rmq_rem_cmd_t *c = rmq_rem_cmd_new_request(req.code);
+    if (!c) return RMQ_ERR__NOMEM;
+    c->language = req.language;
+    c->version = req.version;
+    c->flag = req.flag;
+    c->serialize_type = req.serialize_type;
+    c->opaque = req.opaque;
+    c->has_ext = req.has_ext;
+    rmq_err_t e = rmq_rem_cmd_add_fields(c, req.ext, req.next);
+    if (req.remark) rmq_rem_cmd_set_remarkf(c, "%s", req.remark);
+    if (!e && req.remark && !c->remark) e = RMQ_ERR__NOMEM;
+    rmq_rem_cmd_set_body_ref(c, body, body_len);
+    if (!e) e = rmq_rem_client_encode(cl, c, out);
+    rmq_rem_cmd_destroy(c);
+    return e;
 }
 
 rmq_err_t rmq_rem_client_invoke_frame(rmq_rem_client_t *cl, const char *addr, rmq_rem_call_t *call,

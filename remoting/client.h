@@ -15,6 +15,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "remoting/conn.h"
+#include "remoting/frame.h"
 
 typedef struct rmq_rem_client_s rmq_rem_client_t;
 
@@ -29,6 +30,11 @@ typedef struct {
     /* ACL 1.0 (acl.h): when access_key and secret_key are set, every request is signed as
      * RocketMQ's AclClientRPCHook (AccessKey, SecurityToken if set, Signature). Copied. */
     const char *access_key, *secret_key, *security_token;
+    /* Called on the loop thread once per loop iteration, after that iteration's reads and
+     * response callbacks: where a callback's hand-off to another thread can wake it once for
+     * the whole batch instead of once per response. May be NULL. */
+    void (*on_iteration_end)(void *arg);
+    void *iteration_arg;
 } rmq_rem_client_cfg_t;
 
 /* loop NULL: the client starts and owns a loop thread. cfg copied. */
@@ -56,6 +62,12 @@ typedef struct {
 /* Sign req when the client has ACL credentials and append its whole frame (header and body)
  * to out, for rmq_rem_client_invoke_frame. req is not taken. Any thread. */
 rmq_err_t rmq_rem_client_encode(rmq_rem_client_t *cl, rmq_rem_cmd_t *req, rmq_buf_t *out);
+/* As rmq_rem_client_encode for a request given as a header view (frame.h) and a body, so the
+ * caller builds no command: h->opaque is the request's opaque (rmq_rem_next_opaque), its flag's
+ * response and oneway bits are ignored. A client with ACL credentials builds the command to sign
+ * it. */
+rmq_err_t rmq_rem_client_encode_head(rmq_rem_client_t *cl, const rmq_rem_head_t *h,
+                                     const void *body, size_t body_len, rmq_buf_t *out);
 /* Async request encoded by rmq_rem_client_encode, whose req->opaque is opaque. call and frame
  * are the caller's and must stay unchanged until cb has run: nothing is allocated or freed for
  * the request (the hot path of an async producer). Otherwise as rmq_rem_client_invoke_async,

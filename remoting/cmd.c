@@ -33,8 +33,12 @@ rmq_rem_cmd_t *rmq_rem_cmd_new_request(int code) {
     if (!c) return NULL;
     c->code = code;
     c->language = RMQ_LANG_OTHER;
-    c->opaque = (int32_t)atomic_fetch_add_explicit(&opaque_counter, 1, memory_order_relaxed);
+    c->opaque = rmq_rem_next_opaque();
     return c;
+}
+
+int32_t rmq_rem_next_opaque(void) {
+    return (int32_t)atomic_fetch_add_explicit(&opaque_counter, 1, memory_order_relaxed);
 }
 
 rmq_rem_cmd_t *rmq_rem_cmd_new_response(const rmq_rem_cmd_t *req, int code, const char *remark) {

@@ -53,6 +53,8 @@ typedef struct rmq_rem_cmd_s {
 /* New request with a fresh opaque from a process-wide counter, language OTHER... set by
  * caller if needed, version RMQ_REM_VERSION, JSON. NULL on OOM. */
 rmq_rem_cmd_t *rmq_rem_cmd_new_request(int code);
+/* The next opaque of that counter, for a request encoded without a command. */
+int32_t rmq_rem_next_opaque(void);
 /* New response to req: same opaque and serialize type, flag RESPONSE, language JAVA (what
  * Java servers send), remark copied when non-NULL. */
 rmq_rem_cmd_t *rmq_rem_cmd_new_response(const rmq_rem_cmd_t *req, int code, const char *remark);

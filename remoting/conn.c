@@ -7,6 +7,11 @@
  * borrowed slices) alive until the write callback; order is preserved because the out buffer
  * is always handed over first.
  *
+ * An encoded frame handed over by its sender (a request's frame that lives until its response,
+ * rmq_rem_conn_send_bytes) is not copied when the connection has nothing else queued: the flush
+ * writes the borrowed frames straight from their owners with one writev and copies only what the
+ * socket did not take (issue 15: the client's last copy of a sent body).
+ *
  * Close: rmq_rem_conn_close marks the connection closed and closes the handle; libuv cancels
  * queued writes (their callbacks release bodies), then the close callback fails the pending
  * requests with RMQ_ERR__CONN, tells the owner, and drops the handle's reference. Memory goes
@@ -21,6 +26,7 @@
  * connections take none of these paths (one pointer test per read and write). */
 #include <arpa/inet.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +42,7 @@
 
 #define COPY_MAX (16 * 1024) /* bodies up to this are copied next to their header */
 #define FLUSH_AT (64 * 1024) /* flush the out buffer early past this */
+#define BOR_MAX 128          /* borrowed frames per flush (conn->bor) */
 #define READ_CHUNK (64 * 1024)
 #define READ_CHUNK_MIN (4 * 1024) /* the first reads of a connection (issue 15: memory) */
 /* A frame body at least this big, its header read, is read straight into its own buffer (see
@@ -243,7 +250,9 @@ static void on_prepare(uv_prepare_t *h) {
     flush_dirty(h->data);
 }
 static void on_check(uv_check_t *h) {
-    flush_dirty(h->data);
+    rmq_rem_ctx_t *x = h->data;
+    if (x->ops->on_iteration_end) x->ops->on_iteration_end(x->owner);
+    flush_dirty(x);
 }
 
 rmq_rem_ctx_t *rmq_rem_ctx_new_(uv_loop_t *loop, const rmq_rem_ctx_ops_t *ops, void *owner,
@@ -429,6 +438,7 @@ static void conn_free(rmq_rem_conn_t *c) {
     rmq_buf_fini(&c->rbuf);
     rmq_buf_fini(&c->out);
     free(c->spare);
+    free(c->bor);
     free(c);
     rmq_rem_ctx_unref_(x);
 }
@@ -583,7 +593,45 @@ static void write_now(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     }
 }
 
+/* Copy the borrowed frames into out, skipping their first skip bytes (written already). out is
+ * empty: borrowing starts only then and everything appended meanwhile spilled first. false: no
+ * memory (the connection is closed). */
+static bool bor_spill(rmq_rem_conn_t *c, size_t skip) {
+    size_t n = c->nbor;
+    c->nbor = 0;
+    c->bor_bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = c->bor[i].len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        if (rmq_buf_append(&c->out, c->bor[i].base + skip, len - skip)) {
+            RMQ_XLOG_ERROR(c->ctx->log, "remoting", "%s: out of memory writing to %s", c->ctx->name,
+                           c->peer);
+            rmq_rem_conn_close(c);
+            return false;
+        }
+        skip = 0;
+    }
+    return true;
+}
+
 static void flush_out(rmq_rem_conn_t *c) {
+    if (c->nbor) {
+        /* borrowing implies plaintext, open, and nothing else queued (send_bytes) */
+        int r = c->closed ? 0 : uv_try_write((uv_stream_t *)&c->tcp, c->bor, (unsigned)c->nbor);
+        size_t done = r > 0 ? (size_t)r : 0;
+        c->pending_bytes -= done;
+        if (done == c->bor_bytes) {
+            c->nbor = 0;
+            c->bor_bytes = 0;
+            return;
+        }
+        if (!bor_spill(c, done)) return;
+        write_now(c, NULL); /* EAGAIN or an error: uv_write queues the rest or reports it */
+        return;
+    }
     size_t n = rmq_buf_unread(&c->out);
     if (n == 0) return;
     /* Plaintext: try the socket directly first (libuv refuses with EAGAIN while earlier writes
@@ -640,7 +688,7 @@ static void out_queued(rmq_rem_conn_t *c, size_t n) {
 
 void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     if (!cmd) return;
-    if (!c || c->closed) {
+    if (!c || c->closed || (c->nbor && !bor_spill(c, 0))) {
         rmq_rem_cmd_destroy(cmd);
         return;
     }
@@ -668,6 +716,21 @@ void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
 
 void rmq_rem_conn_send_bytes(rmq_rem_conn_t *c, const uint8_t *frame, size_t len) {
     if (!c || c->closed || !len) return;
+    /* borrow when the frame goes first: nothing in out or in a uv_write (else the writev
+     * would be refused anyway and everything copied) */
+    if (c->state == RMQ_REM_CONN_OPEN && !c->tls && c->pending_bytes == c->bor_bytes &&
+        len <= UINT_MAX && (c->bor || (c->bor = malloc(BOR_MAX * sizeof *c->bor)))) {
+        c->bor[c->nbor++] = uv_buf_init((char *)frame, (unsigned)len);
+        c->bor_bytes += len;
+        c->pending_bytes += len;
+        c->last_active = uv_now(c->ctx->loop);
+        if (c->nbor == BOR_MAX || c->bor_bytes >= FLUSH_AT)
+            flush_out(c);
+        else
+            mark_dirty(c);
+        return;
+    }
+    if (c->nbor && !bor_spill(c, 0)) return;
     out_take_spare(c);
     if (rmq_buf_append(&c->out, frame, len)) {
         RMQ_XLOG_WARN(c->ctx->log, "remoting", "%s: no memory for a %zu-byte frame to %s",
@@ -691,7 +754,8 @@ static void on_conn_closed(uv_handle_t *h) {
         tail = &p->hnext;
     }
     fail_pending_list(list, RMQ_ERR__CONN);
-    c->pending_bytes -= rmq_buf_unread(&c->out);
+    c->pending_bytes -= rmq_buf_unread(&c->out) + c->bor_bytes;
+    c->nbor = c->bor_bytes = 0;
     rmq_buf_fini(&c->out);
     rmq_buf_fini(&c->rbuf);
     rmq_rem_cmd_destroy(c->rcmd);

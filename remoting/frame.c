@@ -676,15 +676,22 @@ static rmq_err_t put_int(rmq_buf_t *b, int64_t v) {
 
 #define PUT_LIT(b, s) rmq_buf_append(b, s, sizeof(s) - 1)
 
-static rmq_err_t encode_json(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
+static rmq_err_t encode_json(const rmq_rem_head_t *c, rmq_buf_t *b) {
     rmq_err_t e = PUT_LIT(b, "{\"code\":");
     if (!e) e = put_int(b, c->code);
     if (!e && (c->next > 0 || c->has_ext)) {
         e = PUT_LIT(b, ",\"extFields\":{");
         for (size_t i = 0; !e && i < c->next; i++) {
-            if (i) e = rmq_buf_append_u8(b, ',');
-            if (!e) e = json_str(b, c->ext[i].key);
-            if (!e) e = rmq_buf_append_u8(b, ':');
+            const char *k = c->ext[i].key;
+            if (k[0] > ' ' && k[0] != '"' && k[0] != '\\' && (uint8_t)k[0] < 0x80 && !k[1]) {
+                /* a one-letter key (SEND_MESSAGE_V2's a..n): no scan, no escaper */
+                char kt[5] = {',', '"', k[0], '"', ':'};
+                e = i ? rmq_buf_append(b, kt, 5) : rmq_buf_append(b, kt + 1, 4);
+            } else {
+                if (i) e = rmq_buf_append_u8(b, ',');
+                if (!e) e = json_str(b, k);
+                if (!e) e = rmq_buf_append_u8(b, ':');
+            }
             if (!e) e = json_str(b, c->ext[i].val);
         }
         if (!e) e = rmq_buf_append_u8(b, '}');
@@ -707,7 +714,7 @@ static rmq_err_t encode_json(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
 
 /* ------------------------------------------------------------ binary header encode */
 
-static rmq_err_t encode_binary(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
+static rmq_err_t encode_binary(const rmq_rem_head_t *c, rmq_buf_t *b) {
     uint8_t fix[17];
     rmq_put_be16(fix, (uint16_t)c->code);
     fix[2] = (uint8_t)c->language;
@@ -737,16 +744,16 @@ static rmq_err_t encode_binary(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
     return e;
 }
 
-rmq_err_t rmq_rem_frame_encode_header(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
-    if (!c || !b) return RMQ_ERR__INVALID_ARG;
+/* Prefix, header word and header of h; the prefix counts body_len bytes not written here. */
+static rmq_err_t encode_head(const rmq_rem_head_t *h, size_t body_len, rmq_buf_t *b) {
     size_t start = b->len;
     /* Room for the prefix and header word, filled in once the header length is known. */
     rmq_err_t e = rmq_buf_append(b, "\0\0\0\0\0\0\0\0", 8);
     if (e) return e;
-    bool bin = c->serialize_type == RMQ_REM_SER_ROCKETMQ;
-    e = bin ? encode_binary(c, b) : encode_json(c, b);
+    bool bin = h->serialize_type == RMQ_REM_SER_ROCKETMQ;
+    e = bin ? encode_binary(h, b) : encode_json(h, b);
     size_t hlen = b->len - start - 8;
-    uint64_t total = 4 + (uint64_t)hlen + rmq_rem_cmd_body_len(c);
+    uint64_t total = 4 + (uint64_t)hlen + body_len;
     if (!e && (hlen > HEADER_MAX || total > INT32_MAX)) e = RMQ_ERR__INVALID_ARG;
     if (e) {
         b->len = start;
@@ -755,6 +762,25 @@ rmq_err_t rmq_rem_frame_encode_header(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
     rmq_put_be32(b->data + start, (uint32_t)total);
     rmq_put_be32(b->data + start + 4, ((uint32_t)(bin ? 1 : 0) << 24) | (uint32_t)hlen);
     return RMQ_OK;
+}
+
+static rmq_rem_head_t head_of(const rmq_rem_cmd_t *c) {
+    return (rmq_rem_head_t){.code = c->code,
+                            .language = c->language,
+                            .version = c->version,
+                            .flag = c->flag,
+                            .serialize_type = c->serialize_type,
+                            .opaque = c->opaque,
+                            .remark = c->remark,
+                            .ext = c->ext,
+                            .next = c->next,
+                            .has_ext = c->has_ext};
+}
+
+rmq_err_t rmq_rem_frame_encode_header(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
+    if (!c || !b) return RMQ_ERR__INVALID_ARG;
+    rmq_rem_head_t h = head_of(c);
+    return encode_head(&h, rmq_rem_cmd_body_len(c), b);
 }
 
 rmq_err_t rmq_rem_frame_encode(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
@@ -767,6 +793,16 @@ rmq_err_t rmq_rem_frame_encode(const rmq_rem_cmd_t *c, rmq_buf_t *b) {
     } else {
         e = rmq_buf_append(b, c->body, c->body_len);
     }
+    if (e) b->len = start;
+    return e;
+}
+
+rmq_err_t rmq_rem_frame_encode_head(const rmq_rem_head_t *h, const void *body, size_t body_len,
+                                    rmq_buf_t *b) {
+    if (!h || !b || (body_len && !body)) return RMQ_ERR__INVALID_ARG;
+    size_t start = b->len;
+    rmq_err_t e = encode_head(h, body_len, b);
+    if (!e) e = rmq_buf_append(b, body, body_len);
     if (e) b->len = start;
     return e;
 }

@@ -41,4 +41,19 @@ rmq_err_t rmq_rem_frame_encode_header(const rmq_rem_cmd_t *c, rmq_buf_t *b);
 /* Append the whole frame including a copy of the body (tools and tests). */
 rmq_err_t rmq_rem_frame_encode(const rmq_rem_cmd_t *c, rmq_buf_t *b);
 
+/* What a request header holds, borrowed: the fields of a command without building one (an
+ * async producer's hot path writes its SEND_MESSAGE_V2 frame from its own field array). */
+typedef struct {
+    int code, language, version, flag, serialize_type;
+    int32_t opaque;
+    const char *remark;         /* NULL when absent */
+    const rmq_rem_field_t *ext; /* keys and values borrowed */
+    size_t next;
+    bool has_ext;
+} rmq_rem_head_t;
+/* Append the frame of h with a copy of body[0..body_len): the same bytes rmq_rem_frame_encode
+ * writes for a command with these fields and body. */
+rmq_err_t rmq_rem_frame_encode_head(const rmq_rem_head_t *h, const void *body, size_t body_len,
+                                    rmq_buf_t *b);
+
 #endif

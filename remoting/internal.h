@@ -73,6 +73,8 @@ typedef struct {
     void (*on_msg)(void *owner, rmq_rem_msg_t *m, bool closing);
     /* Everything closed after rmq_rem_ctx_shutdown_: free the owner. */
     void (*on_all_closed)(void *owner);
+    /* Once per loop iteration, after its I/O callbacks (uv_check). May be NULL. */
+    void (*on_iteration_end)(void *owner);
 } rmq_rem_ctx_ops_t;
 
 /* HANDSHAKE: connected, TLS handshake (or, permissive, the first byte) not done; frames
@@ -92,7 +94,13 @@ struct rmq_rem_conn_s {
     size_t rchunk;      /* free space asked of rbuf per read: READ_CHUNK_MIN, doubled up to
                          * READ_CHUNK each time a read fills it (idle peers keep a small rbuf) */
     rmq_buf_t out;      /* coalesced small frames not yet handed to uv_write */
-    uint8_t *spare;     /* a written-out buffer kept to become the next out */
+    /* Frames rmq_rem_conn_send_bytes borrowed instead of copying into out (only while out is
+     * empty and nothing is queued), in order. The flush at the end of the loop iteration
+     * writes them with one writev and copies what the socket did not take into out; so they
+     * are never referenced after that iteration. bor: BOR_MAX slots, allocated on first use. */
+    uv_buf_t *bor;
+    size_t nbor, bor_bytes;
+    uint8_t *spare; /* a written-out buffer kept to become the next out */
     size_t spare_cap;
     size_t pending_bytes;        /* out + bytes inside uv_write requests */
     uint64_t last_active;        /* uv_now() of the last read or write */

@@ -426,6 +426,27 @@ static void test_json_put_str(void **st) {
     rmq_buf_reset(&b);
     assert_int_equal(rmq_json_put_str(&b, NULL), RMQ_OK);
     assert_memory_equal(b.data, "\"\"", 2);
+    /* one special byte at every position of a 24-byte run of plain ones: the 8-at-a-time copy
+     * stops exactly before it (and 0x7f, ' ', UTF-8 stay as they are) */
+    static const struct {
+        const char *in, *out;
+    } sp[] = {{"\"", "\\\""},      {"\\", "\\\\"},   {"\n", "\\n"}, {"\x01", "\\u0001"},
+              {"\x1f", "\\u001f"}, {"\x7f", "\x7f"}, {" ", " "},    {"\xc3\xa9", "\xc3\xa9"}};
+    for (size_t k = 0; k < sizeof sp / sizeof sp[0]; k++) {
+        for (size_t pos = 0; pos <= 22; pos++) {
+            char in2[40], want[64];
+            size_t il = strlen(sp[k].in);
+            memset(in2, 'x', sizeof in2);
+            memcpy(in2 + pos, sp[k].in, il);
+            size_t n = 24 > pos + il ? 24 : pos + il;
+            int wl = snprintf(want, sizeof want, "\"%.*s%s%.*s\"", (int)pos, in2, sp[k].out,
+                              (int)(n - pos - il), in2 + pos + il);
+            rmq_buf_reset(&b);
+            assert_int_equal(rmq_json_put_strn(&b, in2, n, false), RMQ_OK);
+            assert_int_equal(b.len, (size_t)wl);
+            assert_memory_equal(b.data, want, (size_t)wl);
+        }
+    }
     rmq_buf_fini(&b);
 }
 
