@@ -556,13 +556,17 @@ static void test_write_json_response(void **st) {
         rmq_rem_cmd_destroy(req);
     }
     /* a byte JSON escapes, in a value or a key: 0 (the caller encodes a command instead) */
-    const char *esc[] = {"a\"b", "a\\b", "a\nb", "\x01", "\x1f"};
+    const char *esc[] = {"\"", "\\", "\n", "\x01", "\x1f"};
     for (size_t i = 0; i < RMQ_ARRAY_LEN(esc); i++) {
-        uint8_t out[256];
-        rmq_rem_field_t v[] = {{"msgId", (char *)esc[i]}};
-        assert_int_equal(rmq_rem_frame_write_json_response(0, 1, v, 1, out, sizeof out), 0);
-        rmq_rem_field_t k[] = {{(char *)esc[i], "x"}};
-        assert_int_equal(rmq_rem_frame_write_json_response(0, 1, k, 1, out, sizeof out), 0);
+        for (int pre = 0; pre < 18; pre++) { /* at every place of an 8-byte word */
+            char t[64];
+            snprintf(t, sizeof t, "%.*s%s\xc3\xa9xyz", pre, "0123456789ABCDEFGHIJ", esc[i]);
+            uint8_t out[256];
+            rmq_rem_field_t v[] = {{"msgId", t}};
+            assert_int_equal(rmq_rem_frame_write_json_response(0, 1, v, 1, out, sizeof out), 0);
+            rmq_rem_field_t k[] = {{t, "x"}};
+            assert_int_equal(rmq_rem_frame_write_json_response(0, 1, k, 1, out, sizeof out), 0);
+        }
     }
 }
 
