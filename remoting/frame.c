@@ -297,7 +297,8 @@ static bool jp_lit(jp_t *j, const char *lit) {
 
 static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
     uint32_t hashes[64];
-    j->p++; /* '{' */
+    uint64_t seen = 0; /* one bit per hash value mod 64: most keys need no comparison at all */
+    j->p++;            /* '{' */
     c->has_ext = true;
     jp_ws(j);
     if (j->p < j->end && *j->p == '}') {
@@ -315,8 +316,11 @@ static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
         /* Duplicates follow jansson's rules: compare a cheap hash before the bytes. */
         uint32_t last = (uint8_t)k[kl ? kl - 1 : 0];
         uint32_t hk = (uint32_t)kl * 2654435761u ^ (uint8_t)k[0] ^ (last << 8);
-        for (size_t i = 0; i < c->next; i++)
-            if (hashes[i] == hk && strcmp(c->ext[i].key, k) == 0) return false;
+        uint64_t bit = 1ull << (hk & 63);
+        if (seen & bit)
+            for (size_t i = 0; i < c->next; i++)
+                if (hashes[i] == hk && strcmp(c->ext[i].key, k) == 0) return false;
+        seen |= bit;
         hashes[c->next] = hk;
         jp_ws(j);
         if (j->p >= j->end || *j->p++ != ':') return false;
