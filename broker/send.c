@@ -31,6 +31,7 @@
 #include "broker/util.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "remoting/frame.h"
 
 #define MAX_PROPS_LEN 32767
 
@@ -251,41 +252,58 @@ static const char *i64_text(int64_t v, char *t) {
     return t;
 }
 
-static void fill_response(rmq_broker_ctx_t *b, rmq_rem_cmd_t *resp, const rmq_store_put_result_t *r,
-                          const int64_t *offsets, int32_t qid, const char *props, size_t plen) {
-    char id[64], qid_t[24], qoff_t[24], uniq[128];
-    char *ids = NULL;
-    const char *msg_id = id;
+/* The reply's fields (MSG_REGION and TRACE_ON first, as set_region puts them), pointing into
+ * this struct or the configuration. */
+typedef struct {
+    rmq_rem_field_t kv[6];
+    size_t n;
+    char id[64], qid[24], qoff[24], uniq[128];
+    char *ids; /* a batch's ids, malloc'd (NULL otherwise) */
+} reply_fields_t;
+
+static void reply_fields(rmq_broker_ctx_t *b, reply_fields_t *f, const rmq_store_put_result_t *r,
+                         const int64_t *offsets, int32_t qid, const char *props, size_t plen) {
+    const char *msg_id = f->id;
+    f->ids = NULL;
     if (offsets && r->count > 1) {
         size_t n = (size_t)r->count;
-        ids = malloc(n * 57 + 1);
-        if (ids) {
+        f->ids = malloc(n * 57 + 1);
+        if (f->ids) {
             size_t pos = 0;
             for (size_t i = 0; i < n; i++) {
-                if (i) ids[pos++] = ',';
-                rmq_msg_offset_id_encode(ids + pos, &b->env.store_host, offsets[i]);
-                pos += strlen(ids + pos);
+                if (i) f->ids[pos++] = ',';
+                rmq_msg_offset_id_encode(f->ids + pos, &b->env.store_host, offsets[i]);
+                pos += strlen(f->ids + pos);
             }
-            ids[pos] = 0;
+            f->ids[pos] = 0;
         }
-        msg_id = ids;
+        msg_id = f->ids;
     } else {
-        rmq_msg_offset_id_encode(id, &b->env.store_host, r->phys_offset);
+        rmq_msg_offset_id_encode(f->id, &b->env.store_host, r->phys_offset);
     }
-    /* the reply's fields (set_region's two first), set once each: one allocation
-     * (rmq_rem_cmd_add_fields) instead of one per field */
-    rmq_rem_field_t kv[6];
     size_t n = 0;
     const char *region = b->env.cfg->region_id ? b->env.cfg->region_id : "";
-    kv[n++] = (rmq_rem_field_t){RMQ_PROP_MSG_REGION, (char *)region};
-    kv[n++] = (rmq_rem_field_t){RMQ_PROP_TRACE_ON, b->env.cfg->trace_on ? "true" : "false"};
-    if (msg_id) kv[n++] = (rmq_rem_field_t){"msgId", (char *)msg_id};
-    kv[n++] = (rmq_rem_field_t){"queueId", (char *)i64_text(qid, qid_t)};
-    kv[n++] = (rmq_rem_field_t){"queueOffset", (char *)i64_text(r->queue_offset, qoff_t)};
-    if (props && rmq_msg_prop_copy(props, plen, RMQ_PROP_UNIQ_KEY, uniq, sizeof uniq))
-        kv[n++] = (rmq_rem_field_t){"transactionId", uniq};
-    rmq_rem_cmd_add_fields(resp, kv, n);
-    free(ids);
+    f->kv[n++] = (rmq_rem_field_t){RMQ_PROP_MSG_REGION, (char *)region};
+    f->kv[n++] = (rmq_rem_field_t){RMQ_PROP_TRACE_ON, b->env.cfg->trace_on ? "true" : "false"};
+    if (msg_id) f->kv[n++] = (rmq_rem_field_t){"msgId", (char *)msg_id};
+    f->kv[n++] = (rmq_rem_field_t){"queueId", (char *)i64_text(qid, f->qid)};
+    f->kv[n++] = (rmq_rem_field_t){"queueOffset", (char *)i64_text(r->queue_offset, f->qoff)};
+    if (props && rmq_msg_prop_copy(props, plen, RMQ_PROP_UNIQ_KEY, f->uniq, sizeof f->uniq))
+        f->kv[n++] = (rmq_rem_field_t){"transactionId", f->uniq};
+    f->n = n;
+}
+
+/* A reply due now to a JSON request written straight to its connection (no command to build,
+ * encode and free): true when done, or nothing is due (one-way); false: send a command. */
+static bool reply_flat(rmq_rem_conn_t *c, const rmq_rem_cmd_t *req, const reply_fields_t *f) {
+    if (!c || req->serialize_type != RMQ_REM_SER_JSON) return false;
+    if (rmq_rem_cmd_is_oneway(req)) return true;
+    uint8_t frame[1024];
+    size_t len =
+        rmq_rem_frame_write_json_response(RMQ_OK, req->opaque, f->kv, f->n, frame, sizeof frame);
+    if (!len) return false;
+    rmq_rem_conn_send_bytes(c, frame, len);
+    return true;
 }
 
 static void set_region(rmq_broker_ctx_t *b, rmq_rem_cmd_t *resp) {
@@ -403,8 +421,9 @@ static void on_repl_done(rmq_err_t st, void *arg) {
 }
 
 /* Put m (n messages when batch) and produce the reply: now, or NULL when it will come later
- * (SYNC_FLUSH group commit, SYNC_MASTER replication ack). resp is taken. The ASYNC_MASTER +
- * ASYNC_FLUSH path allocates nothing here but a batch's offsets. */
+ * (SYNC_FLUSH group commit, SYNC_MASTER replication ack) or was written already (reply_flat).
+ * resp is taken; NULL: made here if needed. The ASYNC_MASTER + ASYNC_FLUSH path allocates
+ * nothing here but a batch's offsets. */
 static rmq_rem_cmd_t *put_and_reply(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
                                     const rmq_rem_cmd_t *req, rmq_rem_cmd_t *resp,
                                     const rmq_store_msg_t *m, size_t n, bool wait,
@@ -412,6 +431,8 @@ static rmq_rem_cmd_t *put_and_reply(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
     const rmq_broker_cfg_t *cfg = b->env.cfg;
     bool sync_flush = cfg->store.flush_disk_type == RMQ_FLUSH_SYNC && wait;
     bool sync_repl = cfg->broker_role == RMQ_ROLE_SYNC_MASTER && wait;
+    if (!resp && (sync_flush || sync_repl) && !(resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL)))
+        return send_err(b, req, RMQ_ERR_SYSTEM_ERROR, "out of memory");
     send_ctx_t *x = sync_flush || sync_repl ? calloc(1, sizeof *x) : NULL;
     if ((sync_flush || sync_repl) && !x) {
         rmq_rem_cmd_destroy(resp);
@@ -435,8 +456,17 @@ static rmq_rem_cmd_t *put_and_reply(rmq_broker_ctx_t *b, rmq_rem_conn_t *c,
         return put_failed(b, req, err, m->topic);
     }
     if (n > 1 && r.count == 0) r.count = (int32_t)n;
-    fill_response(b, resp, &r, offsets, reply_qid, n == 1 ? uniq_props : NULL, uniq_plen);
+    reply_fields_t f;
+    reply_fields(b, &f, &r, offsets, reply_qid, n == 1 ? uniq_props : NULL, uniq_plen);
     free(offsets);
+    if (!x && reply_flat(c, req, &f)) {
+        free(f.ids);
+        rmq_rem_cmd_destroy(resp);
+        return NULL;
+    }
+    if (!resp) resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
+    if (resp) rmq_rem_cmd_add_fields(resp, f.kv, f.n); /* one allocation for all */
+    free(f.ids);
     if (!x) return resp;
     if (sync_repl) {
         /* end of the record(s): a batch is one contiguous run */
@@ -863,9 +893,10 @@ static rmq_rem_cmd_t *handle_send(rmq_broker_ctx_t *b, rmq_rem_conn_t *c, rmq_re
     rmq_broker_peer_host(c, &m.born_host);
     m.store_host = b->env.store_host;
     m.reconsume_times = s.h.reconsume_times;
-    /* MSG_REGION and TRACE_ON are added with the reply's other fields (fill_response) */
-    rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL);
-    if (!resp) {
+    /* MSG_REGION and TRACE_ON are added with the reply's other fields (reply_fields); the
+     * common send's reply is built by put_and_reply only if it cannot be written flat */
+    rmq_rem_cmd_t *resp = NULL;
+    if (!plain && !(resp = rmq_rem_cmd_new_response(req, RMQ_OK, NULL))) {
         rmq_buf_fini(&pb);
         return NULL;
     }

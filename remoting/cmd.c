@@ -85,6 +85,9 @@ void rmq_rem_cmd_destroy(rmq_rem_cmd_t *c) {
     }
     release_iov(c);
     for (size_t i = 0; i < c->next; i++) {
+        /* both in the block (a decoded header's fields): nothing of their own to free */
+        if (rmq_rem_cmd_in_blk_(c, c->ext[i].key) && rmq_rem_cmd_in_blk_(c, c->ext[i].val))
+            continue;
         free_val(&c->ext[i]);
         rmq_rem_cmd_free_key_(c, c->ext[i].key);
     }

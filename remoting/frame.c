@@ -111,7 +111,8 @@ typedef struct {
     size_t sused;
 } jp_t;
 
-static void jp_ws(jp_t *j) {
+static inline void jp_ws(jp_t *j) {
+    if (j->p<j->end && * j->p> ' ') return; /* the usual case: compact JSON */
     while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
         j->p++;
 }
@@ -157,12 +158,42 @@ static size_t utf8_len(const uint8_t *p, const uint8_t *end) {
     return n;
 }
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define JP_SWAR 1
+/* High bit of each byte of v that is '"', '\\', below 0x20 or 0x80 and up. Exact for the lowest
+ * such byte (a borrow only runs upwards from one), which is all jp_str uses. */
+static inline uint64_t special8(uint64_t v) {
+    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
+    uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
+    return (((q - ones) & ~q) | ((bs - ones) & ~bs) | (v - ones * 0x20) | v) & high;
+}
+#endif
+
 /* Parse a string at j->p (at its quote) into scratch; false to give up. */
 static bool jp_str(jp_t *j, const char **out, size_t *outlen) {
     if (j->p >= j->end || *j->p != '"') return false;
     j->p++;
     char *o = j->scratch + j->sused, *start = o;
     for (;;) {
+#ifdef JP_SWAR
+        /* Plain bytes 8 at a time (most of a header). Writing 8 bytes at o is in bounds: the
+         * output never runs ahead of the input (decode_json_fast), and 8 input bytes remain. */
+        while (j->end - j->p >= 8) {
+            uint64_t v;
+            memcpy(&v, j->p, 8);
+            memcpy(o, &v, 8);
+            uint64_t sp = special8(v);
+            if (!sp) {
+                o += 8;
+                j->p += 8;
+                continue;
+            }
+            size_t n = (size_t)__builtin_ctzll(sp) >> 3; /* plain bytes before it */
+            o += n;
+            j->p += n;
+            break;
+        }
+#endif
         if (j->p >= j->end) return false;
         uint8_t c = *j->p;
         if (c == '"') {
@@ -266,7 +297,8 @@ static bool jp_lit(jp_t *j, const char *lit) {
 
 static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
     uint32_t hashes[64];
-    j->p++; /* '{' */
+    uint64_t seen = 0; /* one bit per hash value mod 64: most keys need no comparison at all */
+    j->p++;            /* '{' */
     c->has_ext = true;
     jp_ws(j);
     if (j->p < j->end && *j->p == '}') {
@@ -284,8 +316,11 @@ static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
         /* Duplicates follow jansson's rules: compare a cheap hash before the bytes. */
         uint32_t last = (uint8_t)k[kl ? kl - 1 : 0];
         uint32_t hk = (uint32_t)kl * 2654435761u ^ (uint8_t)k[0] ^ (last << 8);
-        for (size_t i = 0; i < c->next; i++)
-            if (hashes[i] == hk && strcmp(c->ext[i].key, k) == 0) return false;
+        uint64_t bit = 1ull << (hk & 63);
+        if (seen & bit)
+            for (size_t i = 0; i < c->next; i++)
+                if (hashes[i] == hk && strcmp(c->ext[i].key, k) == 0) return false;
+        seen |= bit;
         hashes[c->next] = hk;
         jp_ws(j);
         if (j->p >= j->end || *j->p++ != ':') return false;
@@ -710,6 +745,86 @@ static rmq_err_t encode_json(const rmq_rem_head_t *c, rmq_buf_t *b) {
     if (!e) e = put_int(b, c->version);
     if (!e) e = rmq_buf_append_u8(b, '}');
     return e;
+}
+
+/* ------------------------------------------------ server: a plain JSON response, written flat */
+
+/* Append the decimal text of v at o; returns the end. */
+static uint8_t *put_int_raw(uint8_t *o, int64_t v) {
+    char t[24], *e = t + sizeof t, *p = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *--p = '-';
+    memcpy(o, p, (size_t)(e - p));
+    return o + (e - p);
+}
+
+/* A JSON string with no byte fastjson's writer would escape (rmq_json_put_strn copies it as is):
+ * no control byte, '"' or '\\'; 8 bytes at a time where the word order allows. */
+static bool json_plain(const char *s, size_t n) {
+    size_t i = 0;
+#ifdef JP_SWAR
+    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v, q, bs;
+        memcpy(&v, s + i, 8);
+        q = v ^ (ones * '"');
+        bs = v ^ (ones * '\\');
+        /* bytes 0x80 and up pass: the high bit of v masks their false "below 0x20" */
+        if ((((q - ones) & ~q) | ((bs - ones) & ~bs) | ((v - ones * 0x20) & ~v)) & high)
+            return false;
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch < 0x20 || ch == '"' || ch == '\\') return false;
+    }
+    return true;
+}
+
+#define PUT_RAW(o, s) (memcpy(o, s, sizeof(s) - 1), (o) + sizeof(s) - 1)
+
+size_t rmq_rem_frame_write_json_response(int code, int32_t opaque, const rmq_rem_field_t *kv,
+                                         size_t n, uint8_t *out, size_t cap) {
+    /* the fixed text plus two ints: well under 160 bytes; each field adds its quotes, ':', ',' */
+    size_t need = 160, lens[32][2];
+    if (n > 32) return 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = lens[i][0] = strlen(kv[i].key), vl = lens[i][1] = strlen(kv[i].val);
+        if (!json_plain(kv[i].key, kl) || !json_plain(kv[i].val, vl)) return 0;
+        need += kl + vl + 6;
+    }
+    if (need > cap) return 0;
+    uint8_t *o = out + 8;
+    o = PUT_RAW(o, "{\"code\":");
+    o = put_int_raw(o, code);
+    if (n) {
+        o = PUT_RAW(o, ",\"extFields\":{");
+        for (size_t i = 0; i < n; i++) {
+            size_t kl = lens[i][0], vl = lens[i][1];
+            if (i) *o++ = ',';
+            *o++ = '"';
+            memcpy(o, kv[i].key, kl);
+            o += kl;
+            o = PUT_RAW(o, "\":\"");
+            memcpy(o, kv[i].val, vl);
+            o += vl;
+            *o++ = '"';
+        }
+        *o++ = '}';
+    }
+    o = PUT_RAW(o, ",\"flag\":1,\"language\":\"JAVA\",\"opaque\":");
+    o = put_int_raw(o, opaque);
+    o = PUT_RAW(o, ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
+    o = put_int_raw(o, RMQ_REM_VERSION);
+    *o++ = '}';
+    size_t hlen = (size_t)(o - out) - 8;
+    rmq_put_be32(out, (uint32_t)(4 + hlen));
+    rmq_put_be32(out + 4, (uint32_t)hlen); /* serialize type JSON (0) in the top byte */
+    return (size_t)(o - out);
 }
 
 /* ------------------------------------------------------------ binary header encode */

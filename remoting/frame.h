@@ -56,4 +56,12 @@ typedef struct {
 rmq_err_t rmq_rem_frame_encode_head(const rmq_rem_head_t *h, const void *body, size_t body_len,
                                     rmq_buf_t *b);
 
+/* Server only (the broker's SEND_OK): write into out the whole JSON frame of a response with
+ * code, opaque, the ext fields kv[0..n) in that order, no remark and no body, as
+ * rmq_rem_cmd_new_response + rmq_rem_cmd_add_fields + rmq_rem_frame_encode_header would, byte
+ * for byte, without a command or an allocation. Returns its length, or 0 when it does not fit
+ * cap or a key or value has a byte JSON escapes (control, '"', '\\'): use the command then. */
+size_t rmq_rem_frame_write_json_response(int code, int32_t opaque, const rmq_rem_field_t *kv,
+                                         size_t n, uint8_t *out, size_t cap);
+
 #endif

@@ -487,6 +487,111 @@ static void test_fast_json_matches_jansson(void **st) {
     rmq_rem_cmd_destroy(c);
 }
 
+/* The fast parser copies plain bytes 8 at a time: a special byte at every position of a
+ * word, near the end of the header and next to another must still decode as jansson does. */
+static void test_fast_json_words(void **st) {
+    (void)st;
+    const char *special[] = {"\\\"",     "\\\\",           "\\u0001", "\\u0002\\u0001",
+                             "\xc3\xa9", "\\ud83d\\ude00", "\\/",     "\xe2\x82\xac",
+                             "\\n"};
+    char val[128], hdr[256];
+    for (size_t s = 0; s < RMQ_ARRAY_LEN(special); s++) {
+        for (size_t pre = 0; pre < 19; pre++) {
+            for (size_t post = 0; post < 11; post += 5) {
+                size_t n = 0;
+                for (size_t i = 0; i < pre; i++) val[n++] = (char)('a' + i % 26);
+                n += (size_t)sprintf(val + n, "%s", special[s]);
+                for (size_t i = 0; i < post; i++) val[n++] = (char)('A' + i);
+                val[n] = 0;
+                int hl =
+                    snprintf(hdr, sizeof hdr, "{\"code\":310,\"extFields\":{\"i\":\"%s\"}}", val);
+                rmq_rem_cmd_t *f = calloc(1, sizeof *f), *j = calloc(1, sizeof *j);
+                char err[128];
+                assert_int_equal(rmq_rem_decode_json_fast_((const uint8_t *)hdr, (size_t)hl, f), 1);
+                assert_int_equal(
+                    rmq_rem_decode_json_slow_((const uint8_t *)hdr, (size_t)hl, j, err, sizeof err),
+                    0);
+                assert_int_equal(f->next, 1);
+                assert_string_equal(f->ext[0].val, j->ext[0].val);
+                rmq_rem_cmd_destroy(f);
+                rmq_rem_cmd_destroy(j);
+            }
+        }
+    }
+    /* raw control bytes, invalid UTF-8 and an unterminated string anywhere in a word: the fast
+     * parser gives up (jansson refuses them, or decides) */
+    const char *bad[] = {"\x01", "\x1f", "\xff", "\xc3(", "\t"};
+    for (size_t s = 0; s < RMQ_ARRAY_LEN(bad); s++) {
+        for (size_t pre = 0; pre < 17; pre++) {
+            int hl = snprintf(hdr, sizeof hdr,
+                              "{\"code\":310,\"extFields\":{\"i\":\"%.*s%sxyzxyzxyz\"}}", (int)pre,
+                              "abcdefghijklmnopqrstuvwxyz", bad[s]);
+            rmq_rem_cmd_t *f = calloc(1, sizeof *f);
+            assert_int_equal(rmq_rem_decode_json_fast_((const uint8_t *)hdr, (size_t)hl, f), 0);
+            rmq_rem_cmd_destroy(f);
+            /* and the same string cut before its closing quote */
+            rmq_rem_cmd_t *g = calloc(1, sizeof *g);
+            const char *cut = "{\"code\":310,\"extFields\":{\"i\":\"abcdefghijklmnopqrstu";
+            assert_int_equal(rmq_rem_decode_json_fast_((const uint8_t *)cut, strlen(cut) - pre, g),
+                             0);
+            rmq_rem_cmd_destroy(g);
+        }
+    }
+}
+
+/* The broker's flat SEND_OK writer gives the bytes the command encoder gives, or 0. */
+static void test_write_json_response(void **st) {
+    (void)st;
+    rmq_rem_field_t ok[] = {
+        {"MSG_REGION", "DefaultRegion"},
+        {"TRACE_ON", "true"},
+        {"msgId", "7F00000100002A9F0000000012345678"},
+        {"queueId", "3"},
+        {"queueOffset", "123456789012"},
+        {"transactionId", "caf\xc3\xa9-7F000001 {x}:'/"},
+        {"empty", ""},
+    };
+    struct {
+        int code;
+        int32_t opaque;
+        size_t n;
+    } cases[] = {{0, 7, 7}, {0, -2147483647 - 1, 5}, {0, 2147483647, 1}, {0, 0, 0}, {-3, 42, 6}};
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(cases); i++) {
+        rmq_rem_cmd_t *req = rmq_rem_cmd_new_request(310);
+        req->opaque = cases[i].opaque;
+        rmq_rem_cmd_t *resp = rmq_rem_cmd_new_response(req, cases[i].code, NULL);
+        if (cases[i].n) assert_int_equal(rmq_rem_cmd_add_fields(resp, ok, cases[i].n), RMQ_OK);
+        rmq_buf_t b;
+        rmq_buf_init(&b);
+        assert_int_equal(rmq_rem_frame_encode_header(resp, &b), RMQ_OK);
+        uint8_t out[1024];
+        size_t n = rmq_rem_frame_write_json_response(cases[i].code, cases[i].opaque, ok, cases[i].n,
+                                                     out, sizeof out);
+        assert_int_equal(n, b.len);
+        assert_memory_equal(out, b.data, n);
+        /* too small a buffer: 0, nothing promised */
+        assert_int_equal(rmq_rem_frame_write_json_response(cases[i].code, cases[i].opaque, ok,
+                                                           cases[i].n, out, n - 1),
+                         0);
+        rmq_buf_fini(&b);
+        rmq_rem_cmd_destroy(resp);
+        rmq_rem_cmd_destroy(req);
+    }
+    /* a byte JSON escapes, in a value or a key: 0 (the caller encodes a command instead) */
+    const char *esc[] = {"\"", "\\", "\n", "\x01", "\x1f"};
+    for (size_t i = 0; i < RMQ_ARRAY_LEN(esc); i++) {
+        for (int pre = 0; pre < 18; pre++) { /* at every place of an 8-byte word */
+            char t[64];
+            snprintf(t, sizeof t, "%.*s%s\xc3\xa9xyz", pre, "0123456789ABCDEFGHIJ", esc[i]);
+            uint8_t out[256];
+            rmq_rem_field_t v[] = {{"msgId", t}};
+            assert_int_equal(rmq_rem_frame_write_json_response(0, 1, v, 1, out, sizeof out), 0);
+            rmq_rem_field_t k[] = {{t, "x"}};
+            assert_int_equal(rmq_rem_frame_write_json_response(0, 1, k, 1, out, sizeof out), 0);
+        }
+    }
+}
+
 static void count_release(void *arg) {
     (*(int *)arg)++;
 }
@@ -1657,6 +1762,8 @@ int main(void) {
         cmocka_unit_test(test_borrow_decode),
         cmocka_unit_test(test_rt_borrow_kept),
         cmocka_unit_test(test_fast_json_matches_jansson),
+        cmocka_unit_test(test_fast_json_words),
+        cmocka_unit_test(test_write_json_response),
         cmocka_unit_test(test_idle_close),
         cmocka_unit_test(test_connect_timeout),
     };
