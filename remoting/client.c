@@ -212,7 +212,7 @@ static void do_invoke(rmq_rem_client_t *cl, rmq_rem_pending_t *p, bool closing) 
     if (req)
         rmq_rem_conn_send(c, req);
     else
-        rmq_rem_conn_send_bytes(c, p->frame, p->frame_len);
+        rmq_rem_conn_send_borrowed(c, p->frame, p->frame_len); /* p lives until its response */
 }
 
 static void do_shutdown(rmq_rem_client_t *cl) {

@@ -8,7 +8,7 @@
  * is always handed over first.
  *
  * An encoded frame handed over by its sender (a request's frame that lives until its response,
- * rmq_rem_conn_send_bytes) is not copied when the connection has nothing else queued: the flush
+ * rmq_rem_conn_send_borrowed) is not copied when the connection has nothing else queued: the flush
  * writes the borrowed frames straight from their owners with one writev and copies only what the
  * socket did not take (issue 15: the client's last copy of a sent body).
  *
@@ -619,7 +619,7 @@ static bool bor_spill(rmq_rem_conn_t *c, size_t skip) {
 
 static void flush_out(rmq_rem_conn_t *c) {
     if (c->nbor) {
-        /* borrowing implies plaintext, open, and nothing else queued (send_bytes) */
+        /* borrowing implies plaintext, open, and nothing else queued (send_borrowed) */
         int r = c->closed ? 0 : uv_try_write((uv_stream_t *)&c->tcp, c->bor, (unsigned)c->nbor);
         size_t done = r > 0 ? (size_t)r : 0;
         c->pending_bytes -= done;
@@ -716,6 +716,18 @@ void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
 
 void rmq_rem_conn_send_bytes(rmq_rem_conn_t *c, const uint8_t *frame, size_t len) {
     if (!c || c->closed || !len) return;
+    if (c->nbor && !bor_spill(c, 0)) return;
+    out_take_spare(c);
+    if (rmq_buf_append(&c->out, frame, len)) {
+        RMQ_XLOG_WARN(c->ctx->log, "remoting", "%s: no memory for a %zu-byte frame to %s",
+                      c->ctx->name, len, c->peer);
+        return;
+    }
+    out_queued(c, len);
+}
+
+void rmq_rem_conn_send_borrowed(rmq_rem_conn_t *c, const uint8_t *frame, size_t len) {
+    if (!c || c->closed || !len) return;
     /* borrow when the frame goes first: nothing in out or in a uv_write (else the writev
      * would be refused anyway and everything copied) */
     if (c->state == RMQ_REM_CONN_OPEN && !c->tls && c->pending_bytes == c->bor_bytes &&
@@ -730,14 +742,7 @@ void rmq_rem_conn_send_bytes(rmq_rem_conn_t *c, const uint8_t *frame, size_t len
             mark_dirty(c);
         return;
     }
-    if (c->nbor && !bor_spill(c, 0)) return;
-    out_take_spare(c);
-    if (rmq_buf_append(&c->out, frame, len)) {
-        RMQ_XLOG_WARN(c->ctx->log, "remoting", "%s: no memory for a %zu-byte frame to %s",
-                      c->ctx->name, len, c->peer);
-        return;
-    }
-    out_queued(c, len);
+    rmq_rem_conn_send_bytes(c, frame, len);
 }
 
 static void on_conn_closed(uv_handle_t *h) {

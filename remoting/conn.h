@@ -25,11 +25,13 @@ typedef void (*rmq_rem_resp_cb)(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg);
 
 /* Queue a frame; takes cmd (freed once written or when c closes). Loop thread. */
 void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd);
-/* Queue a frame encoded already (rmq_rem_frame_encode), flushed with the others of this loop
- * iteration. frame must stay unchanged until this iteration's flush: it is written from where
- * it is when nothing else is queued, and what the socket does not take is copied (so is the
- * whole frame otherwise). Loop thread. */
+/* Queue a frame encoded already (rmq_rem_frame_encode): its bytes are copied into the
+ * connection's out buffer, flushed with the others of this loop iteration. Loop thread. */
 void rmq_rem_conn_send_bytes(rmq_rem_conn_t *c, const uint8_t *frame, size_t len);
+/* The same for a frame that stays unchanged until this iteration's flush (a request's frame,
+ * kept until its response): written from where it is when nothing else is queued, and only
+ * what the socket does not take is copied (the whole frame otherwise). Loop thread. */
+void rmq_rem_conn_send_borrowed(rmq_rem_conn_t *c, const uint8_t *frame, size_t len);
 /* Same from any thread: handed to the loop through its mailbox. Takes cmd. The caller must
  * hold a reference on c. A frame for a closed connection is dropped. */
 void rmq_rem_conn_post(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd);

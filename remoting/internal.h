@@ -94,7 +94,7 @@ struct rmq_rem_conn_s {
     size_t rchunk;      /* free space asked of rbuf per read: READ_CHUNK_MIN, doubled up to
                          * READ_CHUNK each time a read fills it (idle peers keep a small rbuf) */
     rmq_buf_t out;      /* coalesced small frames not yet handed to uv_write */
-    /* Frames rmq_rem_conn_send_bytes borrowed instead of copying into out (only while out is
+    /* Frames rmq_rem_conn_send_borrowed borrowed instead of copying into out (only while out is
      * empty and nothing is queued), in order. The flush at the end of the loop iteration
      * writes them with one writev and copies what the socket did not take into out; so they
      * are never referenced after that iteration. bor: BOR_MAX slots, allocated on first use. */
