@@ -159,14 +159,7 @@ static size_t utf8_len(const uint8_t *p, const uint8_t *end) {
 }
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define JP_SWAR 1
-/* High bit of each byte of v that is '"', '\\', below 0x20 or 0x80 and up. Exact for the lowest
- * such byte (a borrow only runs upwards from one), which is all jp_str uses. */
-static inline uint64_t special8(uint64_t v) {
-    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
-    uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
-    return (((q - ones) & ~q) | ((bs - ones) & ~bs) | (v - ones * 0x20) | v) & high;
-}
+#define JP_SWAR 1 /* rmq_json_special8 (common/fjson.h): '"', '\\', below 0x20, 0x80 and up */
 #endif
 
 /* Parse a string at j->p (at its quote) into scratch; false to give up. */
@@ -182,7 +175,7 @@ static bool jp_str(jp_t *j, const char **out, size_t *outlen) {
             uint64_t v;
             memcpy(&v, j->p, 8);
             memcpy(o, &v, 8);
-            uint64_t sp = special8(v);
+            uint64_t sp = rmq_json_special8(v);
             if (!sp) {
                 o += 8;
                 j->p += 8;
