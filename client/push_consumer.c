@@ -201,25 +201,29 @@ void rmq_pc_restart_queue(rmq_push_consumer_t *c, rmq_pq_t *pq, int64_t off, boo
 
 /* Pipelined pulls. Apache RocketMQ's push consumer keeps one pull per queue in flight and
  * issues the next one from the pull callback; with a backlog, a queue then sits idle for a
- * whole round trip after every 32 messages (8 queues: 256 messages per round trip). A
- * concurrently consumed queue whose last result was a full, dense batch (32 messages over 32
- * entries, more behind it per the result's maxOffset) also gets a second pull, speculative,
- * at the offset the first one is expected to end at. Results are applied strictly in issue
- * order; a speculative pull whose offset turns out not to be where the previous result ended
- * (filtered entries, a short batch, an error) is dropped unread when its turn comes, and the
- * queue pulls again from its true position, so no message is skipped or delivered twice. A
- * speculative pull never asks the broker to hold it (no suspend flag), carries no commit
- * offset, and is only sent below the flow-control thresholds; orderly queues keep one pull. */
+ * whole round trip after every 32 messages (8 queues: 256 messages per round trip), and every
+ * loop iteration of client and broker carries at most one result per queue. A concurrently
+ * consumed queue whose last result was a full, dense batch (32 messages over 32 entries, more
+ * behind it per the result's maxOffset) also gets speculative pulls, up to RMQ_PULL_DEPTH in
+ * flight, each at the offset the pull before it is expected to end at. Results are applied
+ * strictly in issue order; a speculative pull whose offset turns out not to be where the
+ * previous result ended (filtered entries, a batch cut short by the broker's byte limit, an
+ * error) is dropped unread when its turn comes, and the queue pulls again from its true
+ * position, so no message is skipped or delivered twice. A speculative pull never asks the
+ * broker to hold it (no suspend flag), carries no commit offset, and is only sent while the
+ * queue's messages plus those in flight stay under pullThresholdForQueue and its bytes under
+ * half of pullThresholdSizeForQueue; orderly queues keep one pull. */
 
-/* Whether the result of a pull at off (raw: as the broker answered, before tag filtering)
- * makes a speculative pull worth sending after one at next. mu held. */
+/* Whether res, the result of a pull at off (raw: as the broker answered, before tag
+ * filtering), makes a speculative pull at spec worth sending. mu held. */
 static bool spec_ok(const rmq_pq_t *pq, int64_t off, const rmq_pull_result_t *res, int64_t spec) {
     const rmq_push_consumer_t *c = pq->c;
     int64_t batch = c->pull_batch;
     return c->mode == RMQ_LISTEN_CONCURRENTLY && pq->inflight < RMQ_PULL_DEPTH &&
            res->status == RMQ_PULL_FOUND && (int64_t)res->n == batch &&
            res->next_offset - off == batch && spec < res->max_offset &&
-           (int64_t)pq->count + 2 * batch <= c->thr_count && (int64_t)pq->bytes * 2 <= c->thr_bytes;
+           (int64_t)pq->count + (pq->inflight + 1) * batch <= c->thr_count &&
+           (int64_t)pq->bytes * 2 <= c->thr_bytes;
 }
 
 /* Take a slot for a pull of pq at off (mu held); NULL when all are busy. */
@@ -318,24 +322,31 @@ static bool pull_send(rmq_pq_t *pq, int64_t off, int64_t commit, bool spec) {
     return true;
 }
 
-/* After a FOUND or empty result at off was applied (loop thread): keep the queue pulling. The pull
- * after it may be in flight already (the speculative one, if it guessed right); otherwise the
- * normal pull goes out now, and a speculative one ahead of it when the backlog allows. */
+/* After a FOUND or empty result at off was applied (loop thread): keep the queue pulling. The
+ * pull after it may be in flight already (a speculative one that guessed right); otherwise the
+ * normal pull goes out now. Then speculative ones ahead of the chain while the backlog and the
+ * thresholds allow, up to RMQ_PULL_DEPTH in flight. */
 static void pull_next(rmq_pq_t *pq, int64_t off, const rmq_pull_result_t *res) {
+    int64_t batch = pq->c->pull_batch;
     pthread_mutex_lock(&pq->mu);
-    const rmq_pull_slot_t *ahead =
-        pq->inflight > 0 ? &pq->slot[pq->seq_apply % RMQ_PULL_DEPTH] : NULL;
-    bool valid = ahead && ahead->busy && ahead->off == pq->next_pull;
-    int64_t base = valid ? ahead->off : pq->next_pull;
-    int64_t spec = base + pq->c->pull_batch;
-    bool more = !pq->dropped && spec_ok(pq, off, res, spec);
+    bool valid = false;
+    int64_t tail = pq->next_pull; /* where the valid chain in flight ends */
+    for (uint64_t q = pq->seq_apply; q < pq->seq_issue; q++) {
+        const rmq_pull_slot_t *sl = &pq->slot[q % RMQ_PULL_DEPTH];
+        if (sl->busy && sl->off == tail) {
+            valid = true;
+            tail += batch;
+        }
+    }
+    if (!valid) tail += batch; /* the normal pull issued below */
     pthread_mutex_unlock(&pq->mu);
     if (!valid && !rmq_pc_issue_pull(pq)) return; /* stale or none ahead: pull from next_pull */
-    if (more && !atomic_load(&pq->c->stopping)) {
+    while (!atomic_load(&pq->c->stopping)) {
         pthread_mutex_lock(&pq->mu);
-        more = !pq->dropped && spec_ok(pq, off, res, spec);
+        bool more = !pq->dropped && spec_ok(pq, off, res, tail);
         pthread_mutex_unlock(&pq->mu);
-        if (more) pull_send(pq, spec, 0, true);
+        if (!more || !pull_send(pq, tail, 0, true)) break;
+        tail += batch;
     }
 }
 

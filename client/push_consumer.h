@@ -27,11 +27,14 @@ typedef struct {
     bool handed; /* orderly: given to the listener at least once and not yet done */
 } rmq_pq_entry_t;
 
-/* One pull of a queue in flight. A concurrently consumed queue with a backlog keeps up to two
- * (RMQ_PULL_DEPTH): the one at next_pull and a speculative one at the offset the first is
- * expected to end at. Results are applied in issue order (seq); one whose offset is not the
- * queue's next_pull when its turn comes is stale and dropped unread. Slots are pq->mu's. */
-#define RMQ_PULL_DEPTH 2
+/* One pull of a queue in flight. A concurrently consumed queue with a backlog keeps up to
+ * RMQ_PULL_DEPTH: the one at next_pull and speculative ones at the offsets the pulls before them
+ * are expected to end at (client/push_consumer.c, "Pipelined pulls"). Results are applied in
+ * issue order (seq); one whose offset is not the queue's next_pull when its turn comes is stale
+ * and dropped unread. Slots are pq->mu's. */
+#ifndef RMQ_PULL_DEPTH
+#define RMQ_PULL_DEPTH 4
+#endif
 typedef struct rmq_pull_slot_s {
     struct rmq_pq_s *pq;
     uint64_t seq; /* issue order within pq */

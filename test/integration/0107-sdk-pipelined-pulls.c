@@ -1,11 +1,11 @@
-/* librmq against real mqnamesrv + mqbroker: the push consumer keeps a speculative second pull
- * in flight per queue while a concurrently consumed queue has a backlog (client/push_consumer.c,
+/* librmq against real mqnamesrv + mqbroker: the push consumer keeps speculative pulls in flight
+ * ahead of the next one while a concurrently consumed queue has a backlog (client/push_consumer.c,
  * "Pipelined pulls"). Checked here, with one consume thread so that listener calls run in the
  * order pull results were applied: every queue's offsets reach the listener strictly increasing,
  * without a gap and without a duplicate, and the committed offsets add up to what was consumed,
  *  - on a backlog of small messages with a large one now and then: the broker's byte limit
  *    (maxTransferBytesOnMessageInMemory, lowered here) cuts those batches short, so the
- *    speculative pull sent ahead of them starts at the wrong offset and must be dropped;
+ *    speculative pulls sent ahead of them start at the wrong offsets and must be dropped;
  *  - with a tag subscription over runs of another tag (the broker skips entries, so results
  *    end where the guess did not);
  *  - while a second consumer joins the group mid-drain (queues move, stale pulls of dropped
