@@ -27,6 +27,7 @@
 #include "common/util.h"
 
 static void consumer_unref(rmq_push_consumer_t *c);
+static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg);
 
 /* ---- process queue ----------------------------------------------------------------- */
 
@@ -50,6 +51,7 @@ void rmq_pc_pq_free_msgs(rmq_pq_t *pq) { /* pq->mu held or pq private */
 }
 
 static void pq_free(rmq_pq_t *pq) {
+    for (int i = 0; i < RMQ_PULL_DEPTH; i++) rmq_rem_cmd_destroy(pq->slot[i].resp);
     rmq_pc_pq_free_msgs(pq);
     free(pq->ring);
     pthread_mutex_destroy(&pq->mu);
@@ -197,24 +199,172 @@ void rmq_pc_restart_queue(rmq_push_consumer_t *c, rmq_pq_t *pq, int64_t off, boo
     pull_later(np, 0);
 }
 
-typedef struct {
-    rmq_pq_t *pq;
-} pull_ctx_t;
+/* Pipelined pulls. Apache RocketMQ's push consumer keeps one pull per queue in flight and
+ * issues the next one from the pull callback; with a backlog, a queue then sits idle for a
+ * whole round trip after every 32 messages (8 queues: 256 messages per round trip), and every
+ * loop iteration of client and broker carries at most one result per queue. A concurrently
+ * consumed queue whose last result was a full, dense batch (32 messages over 32 entries, more
+ * behind it per the result's maxOffset) also gets speculative pulls, up to RMQ_PULL_DEPTH in
+ * flight, each at the offset the pull before it is expected to end at. Results are applied
+ * strictly in issue order; a speculative pull whose offset turns out not to be where the
+ * previous result ended (filtered entries, a batch cut short by the broker's byte limit, an
+ * error) is dropped unread when its turn comes, and the queue pulls again from its true
+ * position, so no message is skipped or delivered twice. A speculative pull never asks the
+ * broker to hold it (no suspend flag), carries no commit offset, and is only sent while the
+ * queue's messages plus those in flight stay under pullThresholdForQueue and its bytes under
+ * half of pullThresholdSizeForQueue; orderly queues keep one pull. */
 
-static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thread */
-    rmq_pq_t *pq = arg;
+/* Whether res, the result of a pull at off (raw: as the broker answered, before tag
+ * filtering), makes a speculative pull at spec worth sending. mu held. */
+static bool spec_ok(const rmq_pq_t *pq, int64_t off, const rmq_pull_result_t *res, int64_t spec) {
+    const rmq_push_consumer_t *c = pq->c;
+    int64_t batch = c->pull_batch;
+    return c->mode == RMQ_LISTEN_CONCURRENTLY && pq->inflight < RMQ_PULL_DEPTH &&
+           res->status == RMQ_PULL_FOUND && (int64_t)res->n == batch &&
+           res->next_offset - off == batch && spec < res->max_offset &&
+           (int64_t)pq->count + (pq->inflight + 1) * batch <= c->thr_count &&
+           (int64_t)pq->bytes * 2 <= c->thr_bytes;
+}
+
+/* Take a slot for a pull of pq at off (mu held); NULL when all are busy. */
+static rmq_pull_slot_t *slot_take(rmq_pq_t *pq, int64_t off, bool spec, const char *addr) {
+    if (pq->inflight >= RMQ_PULL_DEPTH) return NULL;
+    rmq_pull_slot_t *sl = &pq->slot[pq->seq_issue % RMQ_PULL_DEPTH];
+    if (sl->busy) return NULL;
+    sl->pq = pq;
+    sl->seq = pq->seq_issue++;
+    sl->off = off;
+    sl->t0 = rmq_mono_ms();
+    sl->busy = true;
+    sl->arrived = false;
+    sl->spec = spec;
+    sl->err = RMQ_OK;
+    sl->resp = NULL;
+    rmq_strlcpy(sl->addr, addr, sizeof sl->addr);
+    pq->inflight++;
+    return sl;
+}
+
+/* Give back the slot of a pull that could not be sent (mu held). It was the last one taken:
+ * pulls are issued by one party at a time (the chain's holder). */
+static void slot_undo(rmq_pq_t *pq, rmq_pull_slot_t *sl) {
+    if (sl->seq + 1 == pq->seq_issue) {
+        pq->seq_issue--;
+        sl->busy = false;
+        pq->inflight--;
+    } else { /* not expected; let it be dropped as stale in its turn */
+        sl->off = -1;
+        sl->err = RMQ_ERR__FAIL;
+        sl->arrived = true;
+    }
+}
+
+/* Send a pull of pq at off. spec: speculative (see above). Returns false when it could not be
+ * sent (no slot, no route, no memory); a normal pull then retries later. */
+static bool pull_send(rmq_pq_t *pq, int64_t off, int64_t commit, bool spec) {
     rmq_push_consumer_t *c = pq->c;
+    const rmq_csub_t *s = find_sub(c, pq->mq.topic);
+    char addr[64];
+    bool slave = false; /* cache only: this may run on the loop thread */
+    if (rmq_consumer_pull_addr(c->in, &c->nodes, &pq->mq, false, addr, sizeof addr, &slave) !=
+        RMQ_OK) {
+        if (!spec) pull_later(pq, c->pull_delay_exc);
+        return false;
+    }
+    /* SQL92 goes as Java's push consumer sends it: no expression in the pull, so the broker
+     * uses the one it compiled from our heartbeat */
+    bool sql = s && s->sub.sql;
+    int sysflag = (spec ? 0 : RMQ_PULL_F_SUSPEND) | (sql ? 0 : RMQ_PULL_F_SUBSCRIPTION);
+    /* a slave ignores the flag: that offset goes by UPDATE_CONSUMER_OFFSET (persist) */
+    if (!spec && !c->broadcast && commit > 0 && !slave) sysflag |= RMQ_PULL_F_COMMIT_OFFSET;
+    rmq_pull_req_t r = {
+        .group = c->group,
+        .mq = &pq->mq,
+        .offset = off,
+        .commit_offset = (c->broadcast || spec) ? 0 : commit,
+        .sub_version = s ? s->sub.version : 0,
+        .max_msgs = c->pull_batch,
+        .sysflag = sysflag,
+        .suspend_ms = PULL_SUSPEND_MS,
+        .subscription = sql ? NULL
+                        : s ? s->sub.expr
+                            : "*",
+        .expression_type = sql ? "SQL92" : "TAG",
+        .binary_header = c->binary,
+    };
+    rmq_rem_cmd_t *req = rmq_pull_request(&r);
+    if (!req) {
+        if (!spec) pull_later(pq, c->pull_delay_exc);
+        return false;
+    }
+    pthread_mutex_lock(&pq->mu);
+    rmq_pull_slot_t *sl = slot_take(pq, off, spec, addr);
+    if (sl && !c->broadcast && (sysflag & RMQ_PULL_F_COMMIT_OFFSET)) pq->committed = commit;
+    pthread_mutex_unlock(&pq->mu);
+    if (!sl) {
+        rmq_rem_cmd_destroy(req);
+        if (!spec) {
+            RMQ_ILOG_WARN(c->log, MOD, "pull %s@%s:%d: %d pulls already in flight", pq->mq.topic,
+                          pq->mq.broker, pq->mq.queue_id, RMQ_PULL_DEPTH);
+            pull_later(pq, c->pull_delay_exc);
+        }
+        return false;
+    }
+    atomic_fetch_add(&c->refs, 1);
+    if (rmq_instance_invoke_async(c->in, addr, req, PULL_TIMEOUT_MS, on_pull, sl) != RMQ_OK) {
+        pthread_mutex_lock(&pq->mu);
+        slot_undo(pq, sl);
+        pthread_mutex_unlock(&pq->mu);
+        atomic_fetch_sub(&c->refs, 1);
+        if (!spec) pull_later(pq, c->pull_delay_exc);
+        return false;
+    }
+    return true;
+}
+
+/* After a FOUND or empty result at off was applied (loop thread): keep the queue pulling. The
+ * pull after it may be in flight already (a speculative one that guessed right); otherwise the
+ * normal pull goes out now. Then speculative ones ahead of the chain while the backlog and the
+ * thresholds allow, up to RMQ_PULL_DEPTH in flight. */
+static void pull_next(rmq_pq_t *pq, int64_t off, const rmq_pull_result_t *res) {
+    int64_t batch = pq->c->pull_batch;
+    pthread_mutex_lock(&pq->mu);
+    bool valid = false;
+    int64_t tail = pq->next_pull; /* where the valid chain in flight ends */
+    for (uint64_t q = pq->seq_apply; q < pq->seq_issue; q++) {
+        const rmq_pull_slot_t *sl = &pq->slot[q % RMQ_PULL_DEPTH];
+        if (sl->busy && sl->off == tail) {
+            valid = true;
+            tail += batch;
+        }
+    }
+    if (!valid) tail += batch; /* the normal pull issued below */
+    pthread_mutex_unlock(&pq->mu);
+    if (!valid && !rmq_pc_issue_pull(pq)) return; /* stale or none ahead: pull from next_pull */
+    while (!atomic_load(&pq->c->stopping)) {
+        pthread_mutex_lock(&pq->mu);
+        bool more = !pq->dropped && spec_ok(pq, off, res, tail);
+        pthread_mutex_unlock(&pq->mu);
+        if (!more || !pull_send(pq, tail, 0, true)) break;
+        tail += batch;
+    }
+}
+
+/* Apply one answered pull of pq, in issue order (loop thread). sl is a copy of its slot. */
+static void pull_apply(rmq_pq_t *pq, const rmq_pull_slot_t *sl) {
+    rmq_push_consumer_t *c = pq->c;
+    rmq_rem_cmd_t *resp = sl->resp;
+    rmq_err_t err = sl->err;
     if (atomic_load(&c->stopping) || err == RMQ_ERR__CLOSED) {
         rmq_rem_cmd_destroy(resp);
-        consumer_unref(c);
         return;
     }
     pthread_mutex_lock(&pq->mu);
     bool dropped = pq->dropped;
+    bool stale = sl->off != pq->next_pull;
     pthread_mutex_unlock(&pq->mu);
-    if (dropped) {
+    if (dropped || stale) { /* stale: a speculative pull that guessed wrong; the chain goes on */
         rmq_rem_cmd_destroy(resp);
-        consumer_unref(c);
         return;
     }
     rmq_pull_result_t res;
@@ -228,13 +378,12 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
         RMQ_ILOG_WARN(c->log, MOD, "pull %s@%s:%d: %s", pq->mq.topic, pq->mq.broker,
                       pq->mq.queue_id, rmq_strerror(e));
     rmq_rem_cmd_destroy(resp);
+    pq->pull_t0 = sl->t0;
     if (!e) rmq_pull_nodes_set(&c->nodes, &pq->mq, suggest);
     if (!e) rmq_pc_note_pull(c, pq, res.status == RMQ_PULL_FOUND ? res.n : 0);
     if (e) {
-        if (e == RMQ_ERR__TIMEOUT || e == RMQ_ERR__CONN)
-            rmq_instance_addr_failed(c->in, pq->pull_addr);
+        if (e == RMQ_ERR__TIMEOUT || e == RMQ_ERR__CONN) rmq_instance_addr_failed(c->in, sl->addr);
         pull_later(pq, e == RMQ_ERR_FLOW_CONTROL ? 20 : c->pull_delay_exc);
-        consumer_unref(c);
         return;
     }
     switch (res.status) {
@@ -277,7 +426,8 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
         pthread_mutex_lock(&pq->mu);
         if (--pq->tasks == 0 && pq->dropped) rmq_pc_pq_free_msgs(pq);
         pthread_mutex_unlock(&pq->mu);
-        rmq_pc_issue_pull(pq);
+        res.msgs = NULL;
+        pull_next(pq, sl->off, &res);
         break;
     }
     case RMQ_PULL_NO_NEW_MSG:
@@ -286,7 +436,7 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
         pq->next_pull = res.next_offset;
         if (pq->count == 0) pq->commit = pq->next_pull;
         pthread_mutex_unlock(&pq->mu);
-        rmq_pc_issue_pull(pq);
+        pull_next(pq, sl->off, &res);
         break;
     case RMQ_PULL_OFFSET_ILLEGAL:
         RMQ_ILOG_WARN(c->log, MOD, "pull %s@%s:%d offset %" PRId64 " moved to %" PRId64,
@@ -294,12 +444,41 @@ static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thr
         rmq_pc_restart_queue(c, pq, res.next_offset, true);
         break;
     }
-    consumer_unref(c);
 }
 
-void rmq_pc_issue_pull(rmq_pq_t *pq) {
+/* A pull answered (loop thread): keep it in its slot until every earlier pull of the queue
+ * has been applied, then apply what is ready, in order. Each pull holds a consumer reference,
+ * let go once it has been applied. */
+static void on_pull(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
+    rmq_pull_slot_t *arrived = arg;
+    rmq_pq_t *pq = arrived->pq;
     rmq_push_consumer_t *c = pq->c;
-    if (atomic_load(&c->stopping)) return;
+    int done = 0;
+    pthread_mutex_lock(&pq->mu);
+    arrived->resp = resp;
+    arrived->err = err;
+    arrived->arrived = true;
+    for (;;) {
+        rmq_pull_slot_t *h = &pq->slot[pq->seq_apply % RMQ_PULL_DEPTH];
+        if (!h->busy || !h->arrived || h->seq != pq->seq_apply) break;
+        rmq_pull_slot_t sl = *h;
+        h->busy = false;
+        h->arrived = false;
+        h->resp = NULL;
+        pq->seq_apply++;
+        pq->inflight--;
+        pthread_mutex_unlock(&pq->mu);
+        pull_apply(pq, &sl);
+        done++;
+        pthread_mutex_lock(&pq->mu);
+    }
+    pthread_mutex_unlock(&pq->mu);
+    while (done-- > 0) consumer_unref(c);
+}
+
+bool rmq_pc_issue_pull(rmq_pq_t *pq) {
+    rmq_push_consumer_t *c = pq->c;
+    if (atomic_load(&c->stopping)) return false;
     pthread_mutex_lock(&pq->mu);
     bool dropped = pq->dropped;
     size_t cnt = pq->count, bytes = pq->bytes;
@@ -307,57 +486,15 @@ void rmq_pc_issue_pull(rmq_pq_t *pq) {
     bool flow = !dropped && ((int64_t)cnt > c->thr_count || (int64_t)bytes > c->thr_bytes);
     if (flow) pq->flow_wait = true;
     pthread_mutex_unlock(&pq->mu);
-    if (dropped) return;
+    if (dropped) return false;
     if (flow) { /* flow control: retry in FLOW_DELAY_MS, or sooner once consumption drains */
         atomic_fetch_add(&c->refs, 1);
         if (rmq_instance_schedule_ex(c->in, FLOW_DELAY_MS, pull_flow_task, pull_later_drop, pq,
                                      c) != RMQ_OK)
             atomic_fetch_sub(&c->refs, 1);
-        return;
+        return false;
     }
-    const rmq_csub_t *s = find_sub(c, pq->mq.topic);
-    char addr[64];
-    bool slave = false; /* cache only: this may run on the loop thread */
-    if (rmq_consumer_pull_addr(c->in, &c->nodes, &pq->mq, false, addr, sizeof addr, &slave) !=
-        RMQ_OK) {
-        pull_later(pq, c->pull_delay_exc);
-        return;
-    }
-    /* SQL92 goes as Java's push consumer sends it: no expression in the pull, so the broker
-     * uses the one it compiled from our heartbeat */
-    bool sql = s && s->sub.sql;
-    int sysflag = RMQ_PULL_F_SUSPEND | (sql ? 0 : RMQ_PULL_F_SUBSCRIPTION);
-    /* a slave ignores the flag: that offset goes by UPDATE_CONSUMER_OFFSET (persist) */
-    if (!c->broadcast && commit > 0 && !slave) sysflag |= RMQ_PULL_F_COMMIT_OFFSET;
-    rmq_pull_req_t r = {
-        .group = c->group,
-        .mq = &pq->mq,
-        .offset = off,
-        .commit_offset = c->broadcast ? 0 : commit,
-        .sub_version = s ? s->sub.version : 0,
-        .max_msgs = c->pull_batch,
-        .sysflag = sysflag,
-        .suspend_ms = PULL_SUSPEND_MS,
-        .subscription = sql ? NULL
-                        : s ? s->sub.expr
-                            : "*",
-        .expression_type = sql ? "SQL92" : "TAG",
-        .binary_header = c->binary,
-    };
-    rmq_rem_cmd_t *req = rmq_pull_request(&r);
-    if (!req) {
-        pull_later(pq, c->pull_delay_exc);
-        return;
-    }
-    if (!c->broadcast && (sysflag & RMQ_PULL_F_COMMIT_OFFSET)) pq->committed = commit;
-    atomic_fetch_add(&c->refs, 1);
-    rmq_strlcpy(pq->pull_addr, addr, sizeof pq->pull_addr);
-
-    pq->pull_t0 = rmq_mono_ms();
-    if (rmq_instance_invoke_async(c->in, addr, req, PULL_TIMEOUT_MS, on_pull, pq) != RMQ_OK) {
-        atomic_fetch_sub(&c->refs, 1);
-        pull_later(pq, c->pull_delay_exc);
-    }
+    return pull_send(pq, off, commit, false);
 }
 
 /* ---- offsets ------------------------------------------------------------------------- */

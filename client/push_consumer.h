@@ -27,6 +27,27 @@ typedef struct {
     bool handed; /* orderly: given to the listener at least once and not yet done */
 } rmq_pq_entry_t;
 
+/* One pull of a queue in flight. A concurrently consumed queue with a backlog keeps up to
+ * RMQ_PULL_DEPTH: the one at next_pull and speculative ones at the offsets the pulls before them
+ * are expected to end at (client/push_consumer.c, "Pipelined pulls"). Results are applied in
+ * issue order (seq); one whose offset is not the queue's next_pull when its turn comes is stale
+ * and dropped unread. Slots are pq->mu's. */
+#ifndef RMQ_PULL_DEPTH
+#define RMQ_PULL_DEPTH 4
+#endif
+typedef struct rmq_pull_slot_s {
+    struct rmq_pq_s *pq;
+    uint64_t seq; /* issue order within pq */
+    int64_t off;  /* the pull's queue offset */
+    uint64_t t0;  /* mono ms it was issued */
+    bool busy;    /* issued, not yet applied */
+    bool arrived; /* answered, waiting for an earlier pull's result (resp, err kept) */
+    bool spec;    /* speculative: no long-poll hold, no commit offset */
+    rmq_err_t err;
+    rmq_rem_cmd_t *resp;
+    char addr[64]; /* where it went */
+} rmq_pull_slot_t;
+
 typedef struct rmq_pq_s {
     rmq_mq_t mq;
     struct rmq_push_consumer_s *c;
@@ -34,10 +55,12 @@ typedef struct rmq_pq_s {
     rmq_pq_entry_t *ring; /* in-flight messages in offset order (a deque) */
     size_t head, count, cap;
     size_t bytes;
-    int64_t next_pull;  /* offset of the next pull */
-    char pull_addr[64]; /* where the pull in flight went (one at a time per queue) */
-    int64_t commit;     /* smallest unconsumed offset (what we commit); -1 unknown */
-    int64_t committed;  /* last value sent */
+    int64_t next_pull; /* offset of the next pull: where the results applied so far end */
+    rmq_pull_slot_t slot[RMQ_PULL_DEPTH]; /* pulls in flight, slot[seq % RMQ_PULL_DEPTH] */
+    uint64_t seq_issue, seq_apply;        /* next seq to issue; next seq to apply */
+    int inflight;                         /* busy slots */
+    int64_t commit;    /* smallest unconsumed offset (what we commit); -1 unknown */
+    int64_t committed; /* last value sent */
     bool dropped;
     bool flow_wait; /* pulling paused by flow control; whoever clears it pulls next */
     int tasks;      /* consume tasks referencing this pq */
@@ -48,7 +71,7 @@ typedef struct rmq_pq_s {
     int later_rounds;
     /* running info (ProcessQueueInfo): wall-clock ms, 0 never */
     _Atomic int64_t last_pull_ts, last_consume_ts;
-    uint64_t pull_t0; /* mono ms the pull in flight was issued (one at a time per queue) */
+    uint64_t pull_t0; /* mono ms the pull being applied was issued (loop thread, stats) */
     struct rmq_pq_s *next;
 } rmq_pq_t;
 
@@ -137,7 +160,8 @@ void rmq_pc_pq_mark_done(rmq_pq_t *pq, rmq_msg_t *const *msgs, size_t n); /* mu 
 bool rmq_pc_pq_flow_resume(rmq_pq_t *pq);
 /* Replace pq by a fresh one at offset (reset / offset moved): drop in-flight messages. */
 void rmq_pc_restart_queue(rmq_push_consumer_t *c, rmq_pq_t *pq, int64_t off, bool commit_now);
-void rmq_pc_issue_pull(rmq_pq_t *pq);
+/* Issue pq's next pull at next_pull (or schedule it: flow control, no route). True if sent. */
+bool rmq_pc_issue_pull(rmq_pq_t *pq);
 /* Where to start a newly assigned queue (protocol.md 7.7). -1: try again later. */
 int64_t rmq_pc_start_offset(rmq_push_consumer_t *c, const rmq_mq_t *mq);
 
