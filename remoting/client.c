@@ -293,8 +293,12 @@ static const rmq_rem_ctx_ops_t cl_ops = {
     .on_iteration_end = cl_on_iteration_end,
 };
 
+/* The client whose own loop runs on this thread (loop_thread), else NULL. */
+static _Thread_local rmq_rem_client_t *tl_loop_client;
+
 static void loop_thread(void *arg) {
     rmq_rem_client_t *cl = arg;
+    tl_loop_client = cl;
     char tname[16];
     rmq_strlcpy(tname, cl->name, sizeof tname);
     pthread_setname_np(pthread_self(), tname);
@@ -457,6 +461,20 @@ static rmq_rem_pending_t *encode_pending(rmq_rem_cmd_t *req) {
     return calloc(1, sizeof(rmq_rem_pending_t));
 }
 
+/* Post p to the loop; or, made from the loop's own callbacks (a push consumer's next pull from
+ * its pull callback) to an open connection, queue it there at once: through the mailbox it
+ * cost an eventfd write and waited for the next loop iteration. Never where do_invoke could
+ * fail p at once (no connection yet, shutting down): the callback would run inside the call. */
+static bool post_invoke(rmq_rem_client_t *cl, rmq_rem_pending_t *p) {
+    chan_t *ch = p->chan;
+    if (tl_loop_client == cl && !cl->shut && ch->conn && !ch->conn->closed &&
+        ch->conn->state == RMQ_REM_CONN_OPEN) {
+        do_invoke(cl, p, false);
+        return true;
+    }
+    return rmq_rem_ctx_post_(cl->ctx, &p->msg);
+}
+
 rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
                                       int timeout_ms, rmq_rem_resp_cb cb, void *arg) {
     if (!cb) {
@@ -479,7 +497,7 @@ rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rm
     } else {
         p->req = req;
     }
-    if (!rmq_rem_ctx_post_(cl->ctx, &p->msg)) {
+    if (!post_invoke(cl, p)) {
         rmq_rem_cmd_destroy(req);
         free(p);
         return RMQ_ERR__CLOSED;
@@ -536,7 +554,7 @@ rmq_err_t rmq_rem_client_invoke_frame(rmq_rem_client_t *cl, const char *addr, rm
     p->frame = frame;
     p->frame_len = len;
     p->caller_owned = true;
-    return rmq_rem_ctx_post_(cl->ctx, &p->msg) ? RMQ_OK : RMQ_ERR__CLOSED;
+    return post_invoke(cl, p) ? RMQ_OK : RMQ_ERR__CLOSED;
 }
 
 /* A blocking call's state, on the caller's stack. The caller parks on a wake (a futex word on

@@ -1435,6 +1435,44 @@ static void test_rt_invoke_frame_partial(void **st) {
     rmq_rem_client_destroy(cl);
 }
 
+/* Requests made from the loop's own callbacks (each answer sends the next): they go to the
+ * open connection at once, and every one is answered in order. */
+typedef struct {
+    rmq_rem_client_t *cl;
+    waiter_t *w;
+    int next, n;
+} chain_t;
+
+static void on_chain(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
+    chain_t *ch = arg;
+    char want[16];
+    snprintf(want, sizeof want, "%d", ch->next);
+    bool ok = err == RMQ_OK && resp && rmq_rem_cmd_get(resp, "echo") &&
+              strcmp(rmq_rem_cmd_get(resp, "echo"), want) == 0;
+    rmq_rem_cmd_destroy(resp);
+    if (ok && ++ch->next < ch->n) {
+        snprintf(want, sizeof want, "%d", ch->next);
+        if (rmq_rem_client_invoke_async(ch->cl, E.addr, echo_req(want), 5000, on_chain, ch) ==
+            RMQ_OK)
+            return;
+    }
+    waiter_done(ch->w, ok && ch->next == ch->n, err);
+}
+
+static void test_rt_invoke_from_loop(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    waiter_t w;
+    waiter_init(&w, 1);
+    static chain_t ch;
+    ch = (chain_t){cl, &w, 0, 2000};
+    assert_int_equal(rmq_rem_client_invoke_async(cl, E.addr, echo_req("0"), 5000, on_chain, &ch),
+                     RMQ_OK);
+    waiter_wait(&w);
+    assert_int_equal(w.ok, 1);
+    assert_int_equal(ch.next, 2000);
+    rmq_rem_client_destroy(cl);
+}
+
 static void test_rt_connect_fail(void **st) {
     rmq_rem_client_t *cl = new_client();
     rmq_rem_cmd_t *resp;
@@ -1782,6 +1820,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_rt_destroy_pending, srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_rt_invoke_frame, srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_rt_invoke_frame_partial, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_invoke_from_loop, srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_rt_connect_fail, srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_rt_caller_loop, srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_rt_close_with_pending_write, srv_setup, srv_teardown),
