@@ -167,6 +167,10 @@ struct rmq_store_s {
     int64_t idx_pending_saved;  /* dispatcher: value in <root>/indexPending, -1 none, -2 failed */
     rmq_store_arrive_cb arrive_cb;
     void *arrive_arg;
+    /* rmq_store_kick_attach: puts on this thread leave the wake-up to rmq_store_kick */
+    pthread_t kicker;
+    _Atomic bool has_kicker;
+    int reput_net_ms; /* a caught-up dispatcher's safety-net wait; 0 = 1 s (tests change it) */
 
     /* checkpoint + service thread (clean.c) */
     pthread_mutex_t ckpt_mu;
@@ -274,16 +278,24 @@ void rmq_store__dispatch_until_end(rmq_store_t *s);
 /* <root>/indexPending (reput.c): the first record whose keys still wait for the index when the
  * store last ran, -1 when none. */
 int64_t rmq_store__index_pending_load(rmq_store_t *s);
+/* Wake the dispatcher if it sleeps (after publishing a new max_offset with a seq_cst store).
+ * seq_cst: that store and this load pair with the dispatcher's store of reput_waiting and its
+ * re-read of max_offset (no lost wake-up; on x86 both loads are plain moves). The exchange makes
+ * it one signal per sleep, not one per message. */
 static inline void rmq_store__reput_wake(rmq_store_t *s) {
-    /* seq_cst: the appender's seq_cst store of max_offset and this exchange pair with the
-     * dispatcher's store of reput_waiting and its re-read of max_offset (no lost wake-up).
-     * The exchange makes it one signal per sleep, not one per message. */
-    if (atomic_load_explicit(&s->reput_waiting, memory_order_relaxed) &&
-        atomic_exchange(&s->reput_waiting, false)) {
+    if (atomic_load(&s->reput_waiting) && atomic_exchange(&s->reput_waiting, false)) {
         pthread_mutex_lock(&s->reput_mu);
         pthread_cond_signal(&s->reput_cv);
         pthread_mutex_unlock(&s->reput_mu);
     }
+}
+/* After a put: wake the dispatcher, unless the putting thread is the store's kicker (its
+ * rmq_store_kick wakes it once for all the puts of its loop iteration). */
+static inline void rmq_store__put_wake(rmq_store_t *s) {
+    if (atomic_load_explicit(&s->has_kicker, memory_order_acquire) &&
+        pthread_equal(pthread_self(), s->kicker))
+        return;
+    rmq_store__reput_wake(s);
 }
 int64_t rmq_store__tags_code(const rmq_msg_rec_t *r);
 
