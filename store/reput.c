@@ -1,9 +1,9 @@
 /* The dispatcher ("reput", store.md 6.6): reads the CommitLog from reput_from up to the published
  * write position (only complete records), appends ConsumeQueue entries (NOT_TYPE and COMMIT
  * records) and IndexFile keys, then calls the arrive callback. It is woken by appends at every
- * rate, never by a clock: it dispatches while records keep coming and sleeps on a condition
- * variable only once it has caught up; the first put after that wakes it (a flag exchanged, so
- * one signal per sleep, nothing while it is awake). A thread that puts many records per turn
+ * rate, never by a clock: it dispatches while records keep coming and sleeps (on a futex) only
+ * once it has caught up; the first put after that wakes it (a flag exchanged, so one wake-up
+ * per sleep, nothing while it is awake). A thread that puts many records per turn
  * (the broker's loop) defers that wake-up to one rmq_store_kick per turn, so a busy appender pays
  * at most one futex wake per loop iteration, not one per record (see reput_main). */
 #include <errno.h>
@@ -14,6 +14,10 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 #include "common/log.h"
 #include "common/util.h"
@@ -264,7 +268,7 @@ void rmq_store__dispatch_until_end(rmq_store_t *s) {
 
 /* Woken by appends at every rate: after a round that dispatched something it looks again at
  * once (more may have come meanwhile); once caught up it arms reput_waiting and sleeps until a
- * put (rmq_store__put_wake) or the kicker's rmq_store_kick signals, at most reput_net_ms (1 s)
+ * put (rmq_store__put_wake) or the kicker's rmq_store_kick wakes it, at most reput_net_ms (1 s)
  * as a safety net. A held pull learns of a message in the wake-up that dispatches it.
  * No polling clock: a wake-up per record used to cost an async sender at ~100k msgs/s a quarter
  * of its rate (the dispatcher, faster than the appender, slept after every record), which the
@@ -275,27 +279,47 @@ void rmq_store__dispatch_until_end(rmq_store_t *s) {
 #define REPUT_STALL_US 10000
 #define REPUT_CQ_RETRY_US 100000
 
-static bool stopping(rmq_store_t *s) {
+/* Sleep while reput_waiting is 1, at most ms: a futex on Linux (a waker pays one syscall and
+ * takes no lock, so the woken dispatcher never blocks again on a lock its waker holds), else the
+ * condition variable. */
+static void park(rmq_store_t *s, int ms) {
+#ifdef __linux__
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    syscall(SYS_futex, &s->reput_waiting, FUTEX_WAIT_PRIVATE, 1u, &ts, NULL, 0);
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + (int64_t)(ms % 1000) * 1000000;
+    ts.tv_sec += ms / 1000 + (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
     pthread_mutex_lock(&s->reput_mu);
-    bool stop = s->reput_thr.stop;
+    if (atomic_load(&s->reput_waiting)) pthread_cond_timedwait(&s->reput_cv, &s->reput_mu, &ts);
     pthread_mutex_unlock(&s->reput_mu);
-    return stop;
+#endif
 }
 
-/* Sleep until a put or a kick signals (or ms pass), unless a record came meanwhile. */
-static void sleep_caught_up(rmq_store_t *s, int ms) {
+/* After reput_waiting went 1 -> 0 (rmq_store__reput_wake). */
+void rmq_store__reput_unpark(rmq_store_t *s) {
+#ifdef __linux__
+    syscall(SYS_futex, &s->reput_waiting, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#else
     pthread_mutex_lock(&s->reput_mu);
-    atomic_store(&s->reput_waiting, true); /* seq_cst: see rmq_store__reput_wake */
-    if (!s->reput_thr.stop && atomic_load(&s->reput_from) >= atomic_load(&s->max_offset)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = (int64_t)ts.tv_nsec + (int64_t)(ms % 1000) * 1000000;
-        ts.tv_sec += ms / 1000 + (time_t)(ns / 1000000000);
-        ts.tv_nsec = (long)(ns % 1000000000);
-        pthread_cond_timedwait(&s->reput_cv, &s->reput_mu, &ts);
-    }
-    atomic_store(&s->reput_waiting, false);
+    pthread_cond_signal(&s->reput_cv);
     pthread_mutex_unlock(&s->reput_mu);
+#endif
+}
+
+/* Sleep until a put or a kick wakes it (or ms pass), unless a record came meanwhile. seq_cst
+ * store, then loads: see rmq_store__reput_wake and rmq_store__reput_stop. */
+static void sleep_caught_up(rmq_store_t *s, int ms) {
+    atomic_store(&s->reput_waiting, 1);
+    if (!atomic_load(&s->reput_stop) &&
+        atomic_load(&s->reput_from) >= atomic_load(&s->max_offset)) {
+        atomic_store_explicit(&s->reput_parked, true, memory_order_relaxed);
+        park(s, ms);
+        atomic_store_explicit(&s->reput_parked, false, memory_order_relaxed);
+    }
+    atomic_store(&s->reput_waiting, 0);
 }
 
 static void *reput_main(void *arg) {
@@ -303,7 +327,7 @@ static void *reput_main(void *arg) {
     pthread_setname_np(pthread_self(), "rmq-reput");
     for (;;) {
         int64_t n = dispatch_round(s);
-        if (stopping(s)) break;
+        if (atomic_load(&s->reput_stop)) break;
         if (atomic_load(&s->cq_error)) { /* retry a failed ConsumeQueue write 10 times a second */
             usleep(REPUT_CQ_RETRY_US);
             continue;
@@ -316,6 +340,13 @@ static void *reput_main(void *arg) {
         sleep_caught_up(s, s->reput_net_ms > 0 ? s->reput_net_ms : REPUT_NET_MS);
     }
     return NULL;
+}
+
+void rmq_store__reput_stop(rmq_store_t *s) {
+    atomic_store(&s->reput_stop, true);
+    atomic_store(&s->reput_waiting, 0);
+    rmq_store__reput_unpark(s);
+    rmq_store__thread_stop(&s->reput_thr);
 }
 
 void rmq_store_kick_attach(rmq_store_t *s) {
