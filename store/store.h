@@ -263,7 +263,7 @@ void rmq_store_set_arrive_cb(rmq_store_t *s, rmq_store_arrive_cb cb, void *arg);
  * loop). The dispatcher sleeps once it has caught up and a put wakes it; after
  * rmq_store_kick_attach, puts on the calling thread no longer do, and that thread calls
  * rmq_store_kick after its puts and before it blocks (once per loop iteration): a futex wake-up
- * when the dispatcher sleeps with records to dispatch, else two loads. Puts on other threads
+ * when the dispatcher sleeps with records to dispatch, else a load. Puts on other threads
  * (replication, tools) still wake it themselves. Attach once, before the thread's first put. */
 void rmq_store_kick_attach(rmq_store_t *s);
 void rmq_store_kick(rmq_store_t *s);
