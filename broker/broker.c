@@ -79,6 +79,7 @@ typedef struct rmq_broker_s {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t reg_timer, offset_timer, stop_timer, final_timer;
     uv_timer_t learn_timer; /* slave: re-register every 2 s until the master is known */
+    uv_prepare_t kick;      /* before each poll: wake the dispatcher for this turn's puts */
     int state;
     uint64_t state_since;
     int servers_open;  /* listening servers not yet closed */
@@ -128,6 +129,13 @@ static void on_arrive(const char *topic, int32_t qid, int64_t queue_offset, int6
     a->job.fn = arrive_on_loop;
     a->job.arg = a;
     rmq_broker_post_job(&b->ctx, &a->job); /* frees a when the mailbox is closed */
+}
+
+/* Once per loop iteration, before the loop blocks: the puts of this iteration (sends, re-puts
+ * of timers, delays and transactions, all on this thread) wake the dispatcher once. */
+static void on_kick(uv_prepare_t *h) {
+    rmq_broker_t *b = h->data;
+    rmq_store_kick(b->ctx.env.store);
 }
 
 /* ---- registration with the NameServers ------------------------------------------------------ */
@@ -413,6 +421,7 @@ static void finish(rmq_broker_t *b) {
      * FLUSH_SLAVE_TIMEOUT through the mailbox, drained below. */
     rmq_ha_shutdown(x->ha);
     x->ha = NULL;
+    close_handle((uv_handle_t *)&b->kick); /* stops it: the store goes next */
     /* The store last: its threads may still post (arrive); the mailbox drains them below. */
     rmq_store_close(x->env.store);
     x->env.store = NULL;
@@ -767,6 +776,11 @@ static bool start(rmq_broker_t *b) {
         RMQ_LOG_ERROR("broker", "cannot start the store: %s", rmq_strerror(err));
         return false;
     }
+    rmq_store_kick_attach(x->env.store);
+    uv_prepare_init(&b->loop, &b->kick);
+    b->kick.data = b;
+    uv_prepare_start(&b->kick, on_kick);
+    uv_unref((uv_handle_t *)&b->kick); /* never keeps the loop alive by itself */
     if (!start_ha(b)) return false;
     rmq_broker_metrics_hooks_t mh = {.rpc = metrics_rpc,
                                      .conns = metrics_conns,

@@ -239,7 +239,7 @@ static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, rmq_msg_rec_t
 
 static rmq_err_t complete(rmq_store_t *s, const rmq_store_put_result_t *r, rmq_store_put_cb done,
                           void *arg) {
-    rmq_store__reput_wake(s);
+    rmq_store__put_wake(s);
     rmq_store__notify(s);
     if (s->cfg.flush_disk_type == RMQ_FLUSH_SYNC && done) {
         if (rmq_store__gc_enqueue(s, r, r->phys_offset + r->wrote_bytes, done, arg)) return RMQ_OK;

@@ -1,17 +1,23 @@
 /* The dispatcher ("reput", store.md 6.6): reads the CommitLog from reput_from up to the published
  * write position (only complete records), appends ConsumeQueue entries (NOT_TYPE and COMMIT
- * records) and IndexFile keys, then calls the arrive callback. Below ~20k records/s it sleeps
- * whenever it has caught up, on a condition variable that the next append signals (a flag
- * exchanged after each append: one signal per sleep, nothing while it is awake), so a held pull
- * learns of a message as soon as it is appended; above that rate it polls every 1 ms, so a busy
- * appender does not pay a futex wake-up per message (see reput_main). */
+ * records) and IndexFile keys, then calls the arrive callback. It is woken by appends at every
+ * rate, never by a clock: it dispatches while records keep coming and sleeps (on a futex) only
+ * once it has caught up; the first put after that wakes it (a flag exchanged, so one wake-up
+ * per sleep, nothing while it is awake). A thread that puts many records per turn
+ * (the broker's loop) defers that wake-up to one rmq_store_kick per turn, so a busy appender pays
+ * at most one futex wake per loop iteration, not one per record (see reput_main). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
 
 #include "common/log.h"
 #include "common/util.h"
@@ -260,74 +266,101 @@ void rmq_store__dispatch_until_end(rmq_store_t *s) {
         }
 }
 
-/* Two modes, chosen by the rate of records:
- * - below REPUT_BUSY_RATE it is woken by appends: after a round that dispatched something it
- *   looks again at once (more may have come meanwhile); once caught up it arms reput_waiting
- *   and sleeps until an append signals (rmq_store__reput_wake), at most 1 s as a safety net.
- *   A held pull then learns of a message as soon as it is appended.
- * - at or above it, it polls every 1 ms, as RocketMQ's ReputMessageService does: a wake-up per
- *   record would cost a futex call on the appender and a context switch per message (an async
- *   sender at ~100k msgs/s lost a quarter of its rate on 2 vCPUs), while at that rate a 1 ms
- *   round finds dozens of records. It goes back to wake-ups when a round finds fewer.
- * Appenders pay a wake-up only when the dispatcher sleeps; otherwise one relaxed load. A published
- * end that is not readable (a dispatch that stalled) is retried every 1 ms. */
-#define REPUT_POLL_US 1000
-#define REPUT_BUSY_RATE 20000 /* records per second */
-#define REPUT_BUSY_PER_POLL (REPUT_BUSY_RATE / (1000000 / REPUT_POLL_US))
+/* Woken by appends at every rate: after a round that dispatched something it looks again at
+ * once (more may have come meanwhile); once caught up it arms reput_waiting and sleeps until a
+ * put (rmq_store__put_wake) or the kicker's rmq_store_kick wakes it, at most reput_net_ms (1 s)
+ * as a safety net. A held pull learns of a message in the wake-up that dispatches it.
+ * No polling clock: a wake-up per record used to cost an async sender at ~100k msgs/s a quarter
+ * of its rate (the dispatcher, faster than the appender, slept after every record), which the
+ * old code answered with a 1 ms poll above 20k records/s; deferring the broker loop's wake-ups
+ * to one kick per loop iteration bounds them by the loop's iterations instead. A published end
+ * that is not readable (a stall: a bug or a missing segment, logged) is retried every 10 ms. */
+#define REPUT_NET_MS 1000
+#define REPUT_STALL_US 10000
+#define REPUT_CQ_RETRY_US 100000
+
+/* Sleep while reput_waiting is 1, at most ms: a futex on Linux (a waker pays one syscall and
+ * takes no lock, so the woken dispatcher never blocks again on a lock its waker holds), else the
+ * condition variable. */
+static void park(rmq_store_t *s, int ms) {
+#ifdef __linux__
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    syscall(SYS_futex, &s->reput_waiting, FUTEX_WAIT_PRIVATE, 1u, &ts, NULL, 0);
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + (int64_t)(ms % 1000) * 1000000;
+    ts.tv_sec += ms / 1000 + (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&s->reput_mu);
+    if (atomic_load(&s->reput_waiting)) pthread_cond_timedwait(&s->reput_cv, &s->reput_mu, &ts);
+    pthread_mutex_unlock(&s->reput_mu);
+#endif
+}
+
+/* After reput_waiting went 1 -> 0 (rmq_store__reput_wake). */
+void rmq_store__reput_unpark(rmq_store_t *s) {
+#ifdef __linux__
+    syscall(SYS_futex, &s->reput_waiting, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#else
+    pthread_mutex_lock(&s->reput_mu);
+    pthread_cond_signal(&s->reput_cv);
+    pthread_mutex_unlock(&s->reput_mu);
+#endif
+}
+
+/* Sleep until a put or a kick wakes it (or ms pass), unless a record came meanwhile. seq_cst
+ * store, then loads: see rmq_store__reput_wake and rmq_store__reput_stop. */
+static void sleep_caught_up(rmq_store_t *s, int ms) {
+    atomic_store(&s->reput_waiting, 1);
+    if (!atomic_load(&s->reput_stop) &&
+        atomic_load(&s->reput_from) >= atomic_load(&s->max_offset)) {
+        atomic_store_explicit(&s->reput_parked, true, memory_order_relaxed);
+        park(s, ms);
+        atomic_store_explicit(&s->reput_parked, false, memory_order_relaxed);
+    }
+    atomic_store(&s->reput_waiting, 0);
+}
+
 static void *reput_main(void *arg) {
     rmq_store_t *s = arg;
     pthread_setname_np(pthread_self(), "rmq-reput");
-    bool polling = false;
-    uint64_t win_us = rmq_mono_us();
-    int64_t win_n = 0; /* records dispatched in wake-up mode since win_us */
     for (;;) {
         int64_t n = dispatch_round(s);
-        pthread_mutex_lock(&s->reput_mu);
-        bool stop = s->reput_thr.stop;
-        pthread_mutex_unlock(&s->reput_mu);
-        if (stop) break;
+        if (atomic_load(&s->reput_stop)) break;
         if (atomic_load(&s->cq_error)) { /* retry a failed ConsumeQueue write 10 times a second */
-            usleep(100000);
+            usleep(REPUT_CQ_RETRY_US);
             continue;
-        }
-        if (polling) {
-            if (n >= REPUT_BUSY_PER_POLL) {
-                usleep(REPUT_POLL_US);
-                continue;
-            }
-            polling = false;
-            win_us = rmq_mono_us();
-            win_n = 0;
-        } else if (n > 0) {
-            win_n += n;
-            uint64_t now = rmq_mono_us(), span = now - win_us;
-            if (span >= 4 * REPUT_POLL_US) {
-                polling = (uint64_t)win_n * 1000000 >= (uint64_t)REPUT_BUSY_RATE * span;
-                win_us = now;
-                win_n = 0;
-                if (polling) {
-                    usleep(REPUT_POLL_US);
-                    continue;
-                }
-            }
         }
         if (n > 0) continue;
         if (atomic_load(&s->reput_from) < atomic_load(&s->max_offset)) {
-            usleep(REPUT_POLL_US); /* stalled short of the end: not a reason to spin */
+            usleep(REPUT_STALL_US); /* stalled short of the end: not a reason to spin */
             continue;
         }
-        pthread_mutex_lock(&s->reput_mu);
-        atomic_store(&s->reput_waiting, true);
-        if (!s->reput_thr.stop && atomic_load(&s->reput_from) >= atomic_load(&s->max_offset)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += 1;
-            pthread_cond_timedwait(&s->reput_cv, &s->reput_mu, &ts);
-        }
-        atomic_store(&s->reput_waiting, false);
-        pthread_mutex_unlock(&s->reput_mu);
+        sleep_caught_up(s, s->reput_net_ms > 0 ? s->reput_net_ms : REPUT_NET_MS);
     }
     return NULL;
+}
+
+void rmq_store__reput_stop(rmq_store_t *s) {
+    atomic_store(&s->reput_stop, true);
+    atomic_store(&s->reput_waiting, 0);
+    rmq_store__reput_unpark(s);
+    rmq_store__thread_stop(&s->reput_thr);
+}
+
+void rmq_store_kick_attach(rmq_store_t *s) {
+    s->kicker = pthread_self();
+    atomic_store_explicit(&s->has_kicker, true, memory_order_release);
+}
+
+void rmq_store_kick(rmq_store_t *s) {
+    /* seq_cst load after the puts' seq_cst stores of max_offset: see rmq_store__reput_wake. A
+     * sleeping dispatcher with nothing new (an idle loop iteration) is left asleep. */
+    if (atomic_load(&s->reput_waiting) &&
+        atomic_load_explicit(&s->max_offset, memory_order_relaxed) >
+            atomic_load_explicit(&s->reput_from, memory_order_relaxed))
+        rmq_store__reput_wake(s);
 }
 
 rmq_err_t rmq_store__reput_start(rmq_store_t *s) {

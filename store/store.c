@@ -348,7 +348,7 @@ static void stop_threads(rmq_store_t *s) {
     rmq_store__thread_stop(&s->svc_thr);
     rmq_store__thread_stop(&s->alloc_thr);
     rmq_store_wait_dispatched(s, 10000);
-    rmq_store__thread_stop(&s->reput_thr);
+    rmq_store__reput_stop(s);
     rmq_store__thread_stop(&s->flush_thr);
 }
 

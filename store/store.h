@@ -259,6 +259,15 @@ typedef void (*rmq_store_arrive_cb)(const char *topic, int32_t queue_id, int64_t
 /* Set before rmq_store_start. */
 void rmq_store_set_arrive_cb(rmq_store_t *s, rmq_store_arrive_cb cb, void *arg);
 
+/* Deferred dispatcher wake-ups for a thread that puts many records per turn (the broker's
+ * loop). The dispatcher sleeps once it has caught up and a put wakes it; after
+ * rmq_store_kick_attach, puts on the calling thread no longer do, and that thread calls
+ * rmq_store_kick after its puts and before it blocks (once per loop iteration): a futex wake-up
+ * when the dispatcher sleeps with records to dispatch, else a load. Puts on other threads
+ * (replication, tools) still wake it themselves. Attach once, before the thread's first put. */
+void rmq_store_kick_attach(rmq_store_t *s);
+void rmq_store_kick(rmq_store_t *s);
+
 /* Remove a topic's ConsumeQueues (DELETE_TOPIC_IN_BROKER); the CommitLog keeps its records. */
 rmq_err_t rmq_store_delete_topic(rmq_store_t *s, const char *topic);
 

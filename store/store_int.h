@@ -158,7 +158,9 @@ struct rmq_store_s {
     rmq_store_thread_t reput_thr;
     pthread_mutex_t reput_mu;
     pthread_cond_t reput_cv;
-    _Atomic bool reput_waiting;
+    _Atomic uint32_t reput_waiting; /* 1 while the dispatcher sleeps on it (a futex word) */
+    _Atomic bool reput_stop;
+    _Atomic bool reput_parked;  /* caught up and past its last look at max_offset: asleep (tests) */
     _Atomic int64_t reput_from; /* writer: dispatcher */
     _Atomic int64_t logics_ts;  /* store ts of the last dispatched record */
     rmq_cq_t *disp_cq;          /* dispatcher's last queue (reput.c) */
@@ -167,6 +169,10 @@ struct rmq_store_s {
     int64_t idx_pending_saved;  /* dispatcher: value in <root>/indexPending, -1 none, -2 failed */
     rmq_store_arrive_cb arrive_cb;
     void *arrive_arg;
+    /* rmq_store_kick_attach: puts on this thread leave the wake-up to rmq_store_kick */
+    pthread_t kicker;
+    _Atomic bool has_kicker;
+    int reput_net_ms; /* a caught-up dispatcher's safety-net wait; 0 = 1 s (tests change it) */
 
     /* checkpoint + service thread (clean.c) */
     pthread_mutex_t ckpt_mu;
@@ -269,21 +275,29 @@ rmq_err_t rmq_store__ckpt_write(rmq_store_t *s);
 
 /* reput.c */
 rmq_err_t rmq_store__reput_start(rmq_store_t *s);
+/* Stop the dispatcher thread (wakes it if it sleeps). */
+void rmq_store__reput_stop(rmq_store_t *s);
 /* Dispatch everything from reput_from up to the CommitLog end on this thread (recovery). */
 void rmq_store__dispatch_until_end(rmq_store_t *s);
 /* <root>/indexPending (reput.c): the first record whose keys still wait for the index when the
  * store last ran, -1 when none. */
 int64_t rmq_store__index_pending_load(rmq_store_t *s);
+/* Wake the dispatcher if it sleeps (after publishing a new max_offset with a seq_cst store).
+ * seq_cst: that store and this load pair with the dispatcher's store of reput_waiting and its
+ * re-read of max_offset (no lost wake-up; on x86 both loads are plain moves). The exchange makes
+ * it one futex wake per sleep, not one per message, and no lock is taken. */
+void rmq_store__reput_unpark(rmq_store_t *s);
 static inline void rmq_store__reput_wake(rmq_store_t *s) {
-    /* seq_cst: the appender's seq_cst store of max_offset and this exchange pair with the
-     * dispatcher's store of reput_waiting and its re-read of max_offset (no lost wake-up).
-     * The exchange makes it one signal per sleep, not one per message. */
-    if (atomic_load_explicit(&s->reput_waiting, memory_order_relaxed) &&
-        atomic_exchange(&s->reput_waiting, false)) {
-        pthread_mutex_lock(&s->reput_mu);
-        pthread_cond_signal(&s->reput_cv);
-        pthread_mutex_unlock(&s->reput_mu);
-    }
+    if (atomic_load(&s->reput_waiting) && atomic_exchange(&s->reput_waiting, 0))
+        rmq_store__reput_unpark(s);
+}
+/* After a put: wake the dispatcher, unless the putting thread is the store's kicker (its
+ * rmq_store_kick wakes it once for all the puts of its loop iteration). */
+static inline void rmq_store__put_wake(rmq_store_t *s) {
+    if (atomic_load_explicit(&s->has_kicker, memory_order_acquire) &&
+        pthread_equal(pthread_self(), s->kicker))
+        return;
+    rmq_store__reput_wake(s);
 }
 int64_t rmq_store__tags_code(const rmq_msg_rec_t *r);
 

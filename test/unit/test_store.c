@@ -1,5 +1,6 @@
 /* Unit tests for store/: appends, segment roll-over, ConsumeQueue and IndexFile contents, reads
- * and their statuses, offset by time, batches, retention, config files, disk full. */
+ * and their statuses, offset by time, batches, retention, config files, disk full, the
+ * dispatcher woken by appends and kicks. */
 #include "test_store_util.h"
 
 #include <dirent.h>
@@ -786,6 +787,9 @@ static void test_disk_full(void **st) {
     rmq_store_put_result_t r;
     assert_int_equal(put_n(s, "TD", 0, 0, 100, NULL, &r), RMQ_OK);
     usleep(100000); /* let the allocate-ahead prepare segment 1 (or not): both must work */
+    /* TD's ConsumeQueue file exists before the disk "fills" (a loaded host may not have run the
+     * dispatcher within the 100 ms) */
+    assert_true(rmq_store_wait_dispatched(s, 30000));
     rmq_mfile__fallocate_hook = fail_alloc;
     int i = 1;
     rmq_err_t e = RMQ_OK;
@@ -943,6 +947,74 @@ static void test_arrive(void **st) {
     rmq_store_close(s);
 }
 
+/* ---- the dispatcher is woken by appends (reput.c): no clock, no wake-up lost ---- */
+
+#define WAKE_N 20000
+
+static void *wake_writer(void *arg) {
+    rmq_store_t *s = arg;
+    for (int i = 0; i < WAKE_N; i++)
+        if (put_n(s, "TW", 0, i, 64, NULL, NULL) != RMQ_OK) return (void *)1;
+    return NULL;
+}
+
+/* Whether (topic, 0) reaches n entries within 30 s, without waking the dispatcher. */
+static bool cq_reaches(rmq_store_t *s, const char *topic, int64_t n) {
+    for (int i = 0; i < 30000 && rmq_store_max_offset(s, topic, 0) < n; i++) usleep(1000);
+    return rmq_store_max_offset(s, topic, 0) == n;
+}
+
+/* Whether the dispatcher sleeps within 30 s: past its last look at max_offset, so only a
+ * wake-up (or the safety net) dispatches what comes next. */
+static bool dispatcher_asleep(rmq_store_t *s) {
+    for (int i = 0; i < 30000 && !atomic_load(&s->reput_parked); i++) usleep(1000);
+    return atomic_load(&s->reput_parked) && atomic_load(&s->reput_waiting);
+}
+
+static void test_reput_wake(void **st) {
+    fx_t *fx = *st;
+    fx->cfg.mapped_file_size_commitlog = 1024 * 1024;
+    rmq_store_t *s = open_store(&fx->cfg, false);
+    /* the safety-net wait far beyond the test's waits: only a wake-up dispatches in time */
+    s->reput_net_ms = 3600 * 1000;
+    assert_int_equal(rmq_store_start(s), RMQ_OK);
+
+    /* a burst from a thread that never kicks: every record dispatched */
+    pthread_t thr;
+    void *rc = (void *)1;
+    assert_int_equal(pthread_create(&thr, NULL, wake_writer, s), 0);
+    pthread_join(thr, &rc);
+    assert_null(rc);
+    assert_true(cq_reaches(s, "TW", WAKE_N));
+
+    /* one record after the dispatcher fell asleep: its put wakes it */
+    assert_true(dispatcher_asleep(s));
+    assert_int_equal(put_n(s, "TW", 0, WAKE_N, 64, NULL, NULL), RMQ_OK);
+    assert_true(cq_reaches(s, "TW", WAKE_N + 1));
+
+    /* the kicker's puts leave the dispatcher asleep; its kick wakes it */
+    rmq_store_kick_attach(s);
+    assert_true(dispatcher_asleep(s));
+    assert_int_equal(put_n(s, "TK", 0, 0, 64, NULL, NULL), RMQ_OK);
+    assert_true(atomic_load(&s->reput_waiting)); /* the put did not wake it */
+    assert_int_equal(rmq_store_max_offset(s, "TK", 0), 0);
+    rmq_store_kick(s);
+    assert_true(cq_reaches(s, "TK", 1));
+    /* a kick with nothing new leaves it asleep */
+    assert_true(dispatcher_asleep(s));
+    rmq_store_kick(s);
+    assert_true(atomic_load(&s->reput_waiting));
+
+    /* the kicker at a high rate, one kick per 64 puts: every record dispatched */
+    for (int i = 1; i < WAKE_N; i++) {
+        assert_int_equal(put_n(s, "TK", 0, i, 64, NULL, NULL), RMQ_OK);
+        if (i % 64 == 0) rmq_store_kick(s);
+    }
+    rmq_store_kick(s);
+    assert_true(cq_reaches(s, "TK", WAKE_N));
+    rmq_store_close(s);
+}
+
 typedef struct {
     int other;
     rmq_store_cfg_t store;
@@ -993,6 +1065,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_delete_topic, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_housekeeping_on_request, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_arrive, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reput_wake, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
