@@ -17,26 +17,58 @@
 
 /* ---- pool -------------------------------------------------------------------------- */
 
-static void pool_submit(rmq_push_consumer_t *c, rmq_consume_task_t *t) {
-    pthread_mutex_lock(&t->pq->mu);
-    t->pq->tasks++;
-    pthread_mutex_unlock(&t->pq->mu);
+/* Queue the tasks head..tail (each counted in its pq->tasks already) and wake one idle thread.
+ * After the pool stopped (destroy), release them instead: nobody would run them. */
+static void pool_queue(rmq_push_consumer_t *c, rmq_consume_task_t *head, rmq_consume_task_t *tail) {
     pthread_mutex_lock(&c->pool_mu);
-    t->next = NULL;
+    if (c->pool_stop) {
+        pthread_mutex_unlock(&c->pool_mu);
+        for (rmq_consume_task_t *t = head, *nx; t; t = nx) {
+            nx = t->next;
+            rmq_pc_task_release(t);
+        }
+        return;
+    }
+    tail->next = NULL;
     if (c->q_tail)
-        c->q_tail->next = t;
+        c->q_tail->next = head;
     else
-        c->q_head = t;
-    c->q_tail = t;
+        c->q_head = head;
+    c->q_tail = tail;
     bool wake = c->pool_idle > 0 && !c->pool_waking;
     if (wake) c->pool_waking = true;
     pthread_mutex_unlock(&c->pool_mu);
     /* after the unlock: a woken thread does not block on pool_mu still held here (glibc does
      * not move waiters from the condition to the mutex); none when every thread is busy (each
      * takes the next task before it waits again) or one woken has not yet taken its task: it
-     * wakes the next itself (pool_main), so a loop iteration queueing several pull results pays
-     * one wake-up system call, not one per result, and every task still gets its own thread */
+     * wakes the next itself (pool_main), so a batch of tasks pays one wake-up system call here,
+     * not one per task, and every task still gets its own thread */
     if (wake) pthread_cond_signal(&c->pool_cv);
+}
+
+static void task_count(rmq_consume_task_t *t) {
+    pthread_mutex_lock(&t->pq->mu);
+    t->pq->tasks++;
+    pthread_mutex_unlock(&t->pq->mu);
+}
+
+static void pool_submit(rmq_push_consumer_t *c, rmq_consume_task_t *t) {
+    task_count(t);
+    pool_queue(c, t, t);
+}
+
+/* The end of the loop iteration that dispatched c->lp_head..: one lock of pool_mu and at most
+ * one wake-up for all of them. Handing each pull result over as it was applied (several per
+ * iteration since pulls are pipelined) woke a thread at the first, which then contended for
+ * pool_mu with the loop's next hand-offs: the slow runs of the 32-per-call drain had twice the
+ * futex calls and context switches per message (issue 15). */
+static void pool_flush(void *arg) { /* loop thread */
+    rmq_push_consumer_t *c = arg;
+    rmq_consume_task_t *head = c->lp_head, *tail = c->lp_tail;
+    c->lp_head = c->lp_tail = NULL;
+    c->lp_queued = false;
+    if (head) pool_queue(c, head, tail);
+    rmq_pc_unref(c);
 }
 
 void rmq_pc_task_release(rmq_consume_task_t *t) {
@@ -354,5 +386,17 @@ void rmq_pc_dispatch(rmq_push_consumer_t *c, rmq_pq_t *pq, rmq_msg_t **msgs, siz
     t->pq = pq;
     t->msgs = msgs;
     t->n = n;
-    pool_submit(c, t);
+    task_count(t); /* now: a rebalance may drop pq before the iteration ends */
+    t->next = NULL;
+    if (c->lp_tail)
+        c->lp_tail->next = t;
+    else
+        c->lp_head = t;
+    c->lp_tail = t;
+    if (!c->lp_queued) { /* the first of this iteration: hand them over at its end */
+        c->lp_queued = true;
+        atomic_fetch_add(&c->refs, 1);
+        c->lp_node = (rmq_cb_node_t){.fn = pool_flush, .arg = c};
+        rmq_instance_at_iteration_end(c->in, &c->lp_node);
+    }
 }

@@ -87,6 +87,7 @@ struct rmq_instance_s {
     /* loop thread only: rmq_instance_post_node_loop pushed nodes whose wake-up is still owed
      * (paid by cb_iteration_end: one per loop iteration, not one per response) */
     bool cb_owed;
+    rmq_cb_node_t *iter_nodes; /* loop thread only: rmq_instance_at_iteration_end's, newest first */
     pthread_t cb_th;
 
     _Atomic bool hb_pending;
@@ -296,8 +297,28 @@ void rmq_instance_post_node_loop(rmq_instance_t *in, rmq_cb_node_t *n) {
     in->cb_owed = true;
 }
 
+void rmq_instance_at_iteration_end(rmq_instance_t *in, rmq_cb_node_t *n) {
+    n->next = in->iter_nodes;
+    in->iter_nodes = n;
+}
+
 static void cb_iteration_end(void *arg) { /* loop thread */
     rmq_instance_t *in = arg;
+    while (in->iter_nodes) { /* in the order queued; a node may queue another */
+        rmq_cb_node_t *list = in->iter_nodes, *rev = NULL;
+        in->iter_nodes = NULL;
+        while (list) {
+            rmq_cb_node_t *nx = list->next;
+            list->next = rev;
+            rev = list;
+            list = nx;
+        }
+        while (rev) {
+            rmq_cb_node_t *nx = rev->next;
+            rev->fn(rev->arg); /* may reuse its node */
+            rev = nx;
+        }
+    }
     if (!in->cb_owed) return;
     in->cb_owed = false;
     rmq_wake_signal(&in->cb_wake);

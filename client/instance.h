@@ -188,6 +188,10 @@ void rmq_instance_post_node(rmq_instance_t *in, rmq_cb_node_t *node);
  * read from a connection): the callback thread is woken once at the end of the loop iteration,
  * for every node posted in it, instead of once per node. */
 void rmq_instance_post_node_loop(rmq_instance_t *in, rmq_cb_node_t *node);
+/* Run node->fn(node->arg) on the loop thread at the end of the current loop iteration, after
+ * its reads and response callbacks (a push consumer hands the iteration's pull results to its
+ * pool with one lock and one wake-up). Loop thread only; node not queued already. */
+void rmq_instance_at_iteration_end(rmq_instance_t *in, rmq_cb_node_t *node);
 /* Heartbeat every broker soon (after a subscription change or a new route). */
 void rmq_instance_heartbeat_soon(rmq_instance_t *in);
 /* Send the heartbeat now and wait for the answers (consumer start). */

@@ -868,6 +868,10 @@ static void consumer_unref(rmq_push_consumer_t *c) {
     if (atomic_fetch_sub(&c->refs, 1) == 1) consumer_free(c);
 }
 
+void rmq_pc_unref(rmq_push_consumer_t *c) {
+    consumer_unref(c);
+}
+
 void rmq_push_consumer_destroy(rmq_push_consumer_t *c) {
     if (!c) return;
     if (c->in) {

@@ -138,6 +138,12 @@ struct rmq_push_consumer_s {
     int pool_idle;    /* threads waiting on pool_cv (pool_mu) */
     bool pool_waking; /* a thread signalled has not yet returned from its wait (pool_mu) */
     bool pool_stop;
+    /* loop thread only: concurrent tasks of this loop iteration's pull results, handed to the
+     * pool together at its end (rmq_pc_dispatch, pool_flush); lp_queued: lp_node is queued
+     * (holding a consumer reference) */
+    rmq_consume_task_t *lp_head, *lp_tail;
+    bool lp_queued;
+    rmq_cb_node_t lp_node;
     pthread_t *threads;
     int nthreads;
 
@@ -168,10 +174,13 @@ int64_t rmq_pc_start_offset(rmq_push_consumer_t *c, const rmq_mq_t *mq);
 /* ---- consume_service.c ------------------------------------------------------------- */
 
 void rmq_pc_task_release(rmq_consume_task_t *t);
+/* Drop a consumer reference (the last frees it). */
+void rmq_pc_unref(rmq_push_consumer_t *c);
 void *rmq_pc_pool_main(void *arg);
 /* Hand new messages of pq to the pool: one task per pull result (concurrent listeners take
- * consumeMessageBatchMaxSize of them per call on one pool thread). Takes msgs (the array, not
- * the messages: those belong to pq's ring). */
+ * consumeMessageBatchMaxSize of them per call on one pool thread); a concurrent task reaches
+ * the pool at the end of the loop iteration, with the iteration's others. Takes msgs (the
+ * array, not the messages: those belong to pq's ring). Loop thread (a pull callback). */
 void rmq_pc_dispatch(rmq_push_consumer_t *c, rmq_pq_t *pq, rmq_msg_t **msgs, size_t n);
 
 /* ---- consumer_info.c -------------------------------------------------------------- */
