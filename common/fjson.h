@@ -58,6 +58,9 @@ bool rmq_fj_mq_from_key(const char *key, char *topic, size_t tsz, char *broker, 
  * U+FFFF), as fastjson's BrowserCompatible feature writes it. RMQ_ERR__NOMEM on failure. */
 rmq_err_t rmq_json_put_strn(rmq_buf_t *b, const char *s, size_t n, bool ascii_only);
 
+/* The same for a NUL-terminated s; NULL writes "". */
+rmq_err_t rmq_json_put_str(rmq_buf_t *b, const char *s);
+
 /* The high bit of each byte of the 8 (little-endian word v) that a JSON string cannot carry
  * as is: '"', '\\', below 0x20, and 0x80 and up (the callers decide about those). Exact for
  * the lowest such byte (a borrow only runs upwards from one), which is all the callers use:
@@ -67,7 +70,5 @@ static inline uint64_t rmq_json_special8(uint64_t v) {
     uint64_t q = v ^ (ones * '"'), bs = v ^ (ones * '\\');
     return (((q - ones) & ~q) | ((bs - ones) & ~bs) | (v - ones * 0x20) | v) & high;
 }
-/* The same for a NUL-terminated s; NULL writes "". */
-rmq_err_t rmq_json_put_str(rmq_buf_t *b, const char *s);
 
 #endif
