@@ -87,7 +87,8 @@ struct rmq_instance_s {
     /* loop thread only: rmq_instance_post_node_loop pushed nodes whose wake-up is still owed
      * (paid by cb_iteration_end: one per loop iteration, not one per response) */
     bool cb_owed;
-    rmq_cb_node_t *iter_nodes; /* loop thread only: rmq_instance_at_iteration_end's, newest first */
+    /* loop thread only: rmq_instance_at_iteration_end's nodes, in the order queued */
+    rmq_cb_node_t *iter_head, **iter_tail;
     pthread_t cb_th;
 
     _Atomic bool hb_pending;
@@ -298,26 +299,18 @@ void rmq_instance_post_node_loop(rmq_instance_t *in, rmq_cb_node_t *n) {
 }
 
 void rmq_instance_at_iteration_end(rmq_instance_t *in, rmq_cb_node_t *n) {
-    n->next = in->iter_nodes;
-    in->iter_nodes = n;
+    n->next = NULL;
+    if (!in->iter_head) in->iter_tail = &in->iter_head;
+    *in->iter_tail = n;
+    in->iter_tail = &n->next;
 }
 
 static void cb_iteration_end(void *arg) { /* loop thread */
     rmq_instance_t *in = arg;
-    while (in->iter_nodes) { /* in the order queued; a node may queue another */
-        rmq_cb_node_t *list = in->iter_nodes, *rev = NULL;
-        in->iter_nodes = NULL;
-        while (list) {
-            rmq_cb_node_t *nx = list->next;
-            list->next = rev;
-            rev = list;
-            list = nx;
-        }
-        while (rev) {
-            rmq_cb_node_t *nx = rev->next;
-            rev->fn(rev->arg); /* may reuse its node */
-            rev = nx;
-        }
+    while (in->iter_head) { /* a node may queue another: it runs in this same call */
+        rmq_cb_node_t *n = in->iter_head;
+        in->iter_head = n->next;
+        n->fn(n->arg); /* may reuse its node */
     }
     if (!in->cb_owed) return;
     in->cb_owed = false;
