@@ -622,7 +622,6 @@ void rmq_send_head(const rmq_send_hdr_t *h, rmq_send_head_t *out) {
         .language = RMQ_LANG_CPP,
         .version = RMQ_REM_VERSION,
         .serialize_type = h->binary_header ? RMQ_REM_SER_ROCKETMQ : RMQ_REM_SER_JSON,
-        .opaque = rmq_rem_next_opaque(),
         .ext = kv,
         .next = n,
     };

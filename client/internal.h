@@ -272,9 +272,9 @@ typedef struct {
 
 /* SEND_MESSAGE_V2 / SEND_BATCH_MESSAGE request with the short header keys a..n. NULL on OOM. */
 rmq_rem_cmd_t *rmq_send_request(const rmq_send_hdr_t *h);
-/* The same request as a header view (remoting/frame.h) with a fresh opaque, for
- * rmq_rem_client_encode_head: no command, no allocation. Borrows h's strings; the numbers'
- * texts live in *out. */
+/* The same request as a header view (remoting/frame.h), for rmq_rem_client_encode_head: no
+ * command, no allocation; the opaque is left 0 for the caller (rmq_rem_next_opaque). Borrows
+ * h's strings; the numbers' texts live in *out. */
 typedef struct {
     rmq_rem_head_t head;
     rmq_rem_field_t kv[14];

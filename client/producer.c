@@ -480,6 +480,7 @@ static rmq_err_t async_issue(async_t *a, const char *last_broker, uint64_t now) 
     rmq_send_hdr_t h = send_hdr(a->p, &a->enc, &a->mq);
     rmq_send_head_t sh;
     rmq_send_head(&h, &sh);
+    sh.head.opaque = rmq_rem_next_opaque();
     if (a->enc.reply) sh.head.code = RMQ_REQ_SEND_REPLY_MESSAGE_V2; /* as MQClientAPIImpl */
     rmq_rem_client_t *rem = rmq_instance_rem(a->p->in);
     bool retry =

@@ -566,7 +566,7 @@ static void test_send_header_v2(void **st) {
             rmq_send_head(&h, &sh);
             c = rmq_send_request(&h);
             assert_non_null(c);
-            c->opaque = sh.head.opaque;
+            sh.head.opaque = c->opaque; /* the caller sets it (rmq_rem_next_opaque) */
             rmq_rem_cmd_set_body_ref(c, body, sizeof body - 1);
             rmq_buf_t want, got;
             rmq_buf_init(&want);
