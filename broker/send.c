@@ -237,21 +237,6 @@ static int delay_level(rmq_broker_ctx_t *b, const char *props, size_t len) {
 
 /* ---- replies ------------------------------------------------------------------------------- */
 
-/* Decimal text of v (t holds at least 21 bytes): printf was a visible share of each reply. */
-static const char *i64_text(int64_t v, char *t) {
-    char tmp[24];
-    size_t n = 0, o = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) t[o++] = '-';
-    while (n) t[o++] = tmp[--n];
-    t[o] = 0;
-    return t;
-}
-
 /* The reply's fields (MSG_REGION and TRACE_ON first, as set_region puts them), pointing into
  * this struct or the configuration. */
 typedef struct {
@@ -286,8 +271,8 @@ static void reply_fields(rmq_broker_ctx_t *b, reply_fields_t *f, const rmq_store
     f->kv[n++] = (rmq_rem_field_t){RMQ_PROP_MSG_REGION, (char *)region};
     f->kv[n++] = (rmq_rem_field_t){RMQ_PROP_TRACE_ON, b->env.cfg->trace_on ? "true" : "false"};
     if (msg_id) f->kv[n++] = (rmq_rem_field_t){"msgId", (char *)msg_id};
-    f->kv[n++] = (rmq_rem_field_t){"queueId", (char *)i64_text(qid, f->qid)};
-    f->kv[n++] = (rmq_rem_field_t){"queueOffset", (char *)i64_text(r->queue_offset, f->qoff)};
+    f->kv[n++] = (rmq_rem_field_t){"queueId", (char *)rmq_i64_str(qid, f->qid)};
+    f->kv[n++] = (rmq_rem_field_t){"queueOffset", (char *)rmq_i64_str(r->queue_offset, f->qoff)};
     if (props && rmq_msg_prop_copy(props, plen, RMQ_PROP_UNIQ_KEY, f->uniq, sizeof f->uniq))
         f->kv[n++] = (rmq_rem_field_t){"transactionId", f->uniq};
     f->n = n;

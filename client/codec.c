@@ -580,23 +580,6 @@ int rmq_select_queue(const rmq_mq_t *mqs, int n, _Atomic uint32_t *counter, cons
 
 /* ---- send request / response -------------------------------------------------------- */
 
-/* Decimal text of v into t (at least 21 bytes); returns t. printf costs more than the
- * whole rest of a send header on the hot path. */
-static const char *i64_text(int64_t v, char *t) {
-    char tmp[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    size_t o = 0;
-    if (v < 0) t[o++] = '-';
-    while (n) t[o++] = tmp[--n];
-    t[o] = 0;
-    return t;
-}
-
 void rmq_send_head(const rmq_send_hdr_t *h, rmq_send_head_t *out) {
     rmq_rem_field_t *kv = out->kv;
     size_t n = 0;
@@ -605,15 +588,15 @@ void rmq_send_head(const rmq_send_hdr_t *h, rmq_send_head_t *out) {
     KV("a", h->group);
     KV("b", h->topic);
     KV("c", h->default_topic ? h->default_topic : RMQ_DEFAULT_TOPIC);
-    KV("d", i64_text(h->default_queues ? h->default_queues : 4, out->num[0]));
-    KV("e", i64_text(h->queue_id, out->num[1]));
-    KV("f", i64_text(h->sysflag, out->num[2]));
-    KV("g", i64_text(h->born_ts, out->num[3]));
-    KV("h", i64_text(h->flag, out->num[4]));
+    KV("d", rmq_i64_str(h->default_queues ? h->default_queues : 4, out->num[0]));
+    KV("e", rmq_i64_str(h->queue_id, out->num[1]));
+    KV("f", rmq_i64_str(h->sysflag, out->num[2]));
+    KV("g", rmq_i64_str(h->born_ts, out->num[3]));
+    KV("h", rmq_i64_str(h->flag, out->num[4]));
     if (h->props && *h->props) KV("i", h->props);
-    KV("j", i64_text(h->reconsume_times, out->num[5]));
+    KV("j", rmq_i64_str(h->reconsume_times, out->num[5]));
     KV("k", "false");
-    if (h->has_reconsume) KV("l", i64_text(h->max_reconsume_times, out->num[6]));
+    if (h->has_reconsume) KV("l", rmq_i64_str(h->max_reconsume_times, out->num[6]));
     KV("m", h->batch ? "true" : "false");
     if (h->broker && *h->broker) KV("n", h->broker);
 #undef KV

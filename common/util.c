@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <zlib.h>
 
@@ -114,6 +115,19 @@ int rmq_parse_java_long(const char *s, int64_t *out) {
     }
     *out = neg ? (int64_t)(0 - v) : (int64_t)v;
     return 0;
+}
+
+char *rmq_i64_dec(int64_t v, char *out) {
+    char t[20], *p = t + sizeof t;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *out++ = '-';
+    size_t n = (size_t)(t + sizeof t - p);
+    memcpy(out, p, n);
+    return out + n;
 }
 
 int rmq_parse_i64(const char *s, int64_t *out) {

@@ -28,6 +28,14 @@ int32_t rmq_java_hash(const char *s, size_t n);
 /* Copy at most dstsz-1 bytes and NUL-terminate; returns strlen(src). */
 size_t rmq_strlcpy(char *dst, const char *src, size_t dstsz);
 
+/* Write the decimal text of v at out (at most 20 bytes, no NUL); returns its end. printf was a
+ * visible share of every request and reply header. */
+char *rmq_i64_dec(int64_t v, char *out);
+/* The same NUL-terminated in t (at least 21 bytes); returns t. */
+static inline const char *rmq_i64_str(int64_t v, char *t) {
+    *rmq_i64_dec(v, t) = 0;
+    return t;
+}
 /* Parse a whole decimal integer; 0 on success, -1 on junk, empty or overflow. */
 int rmq_parse_i64(const char *s, int64_t *out);
 /* Java Long.parseLong, as request headers are read: optional sign, decimal digits only (no

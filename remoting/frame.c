@@ -692,14 +692,8 @@ static inline rmq_err_t json_str(rmq_buf_t *b, const char *s) {
 
 /* Append the decimal text of v (printf is a tenth of the encode cost otherwise). */
 static rmq_err_t put_int(rmq_buf_t *b, int64_t v) {
-    char t[24], *o = t + sizeof t;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--o = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) *--o = '-';
-    return rmq_buf_append(b, o, (size_t)(t + sizeof t - o));
+    char t[20];
+    return rmq_buf_append(b, t, (size_t)(rmq_i64_dec(v, t) - t));
 }
 
 #define PUT_LIT(b, s) rmq_buf_append(b, s, sizeof(s) - 1)
@@ -742,19 +736,6 @@ static rmq_err_t encode_json(const rmq_rem_head_t *c, rmq_buf_t *b) {
 
 /* ------------------------------------------------ server: a plain JSON response, written flat */
 
-/* Append the decimal text of v at o; returns the end. */
-static uint8_t *put_int_raw(uint8_t *o, int64_t v) {
-    char t[24], *e = t + sizeof t, *p = e;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) *--p = '-';
-    memcpy(o, p, (size_t)(e - p));
-    return o + (e - p);
-}
-
 /* A JSON string with no byte fastjson's writer would escape (rmq_json_put_strn copies it as is):
  * no control byte, '"' or '\\'; 8 bytes at a time where the word order allows. */
 static bool json_plain(const char *s, size_t n) {
@@ -793,7 +774,7 @@ size_t rmq_rem_frame_write_json_response(int code, int32_t opaque, const rmq_rem
     if (need > cap) return 0;
     uint8_t *o = out + 8;
     o = PUT_RAW(o, "{\"code\":");
-    o = put_int_raw(o, code);
+    o = (uint8_t *)rmq_i64_dec(code, (char *)o);
     if (n) {
         o = PUT_RAW(o, ",\"extFields\":{");
         for (size_t i = 0; i < n; i++) {
@@ -810,9 +791,9 @@ size_t rmq_rem_frame_write_json_response(int code, int32_t opaque, const rmq_rem
         *o++ = '}';
     }
     o = PUT_RAW(o, ",\"flag\":1,\"language\":\"JAVA\",\"opaque\":");
-    o = put_int_raw(o, opaque);
+    o = (uint8_t *)rmq_i64_dec(opaque, (char *)o);
     o = PUT_RAW(o, ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
-    o = put_int_raw(o, RMQ_REM_VERSION);
+    o = (uint8_t *)rmq_i64_dec(RMQ_REM_VERSION, (char *)o);
     *o++ = '}';
     size_t hlen = (size_t)(o - out) - 8;
     rmq_put_be32(out, (uint32_t)(4 + hlen));

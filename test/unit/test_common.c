@@ -402,6 +402,13 @@ static void test_java_long(void **st) {
     assert_int_equal(v, 5);
     assert_true(rmq_hash("", 0) == 14695981039346656037ULL);
     assert_true(rmq_hash("a", 1) == 0xaf63dc4c8601ec8cULL); /* FNV-1a 64 test vector */
+    char dec[21];
+    assert_string_equal(rmq_i64_str(0, dec), "0");
+    assert_string_equal(rmq_i64_str(-7, dec), "-7");
+    assert_string_equal(rmq_i64_str(1700000000000LL, dec), "1700000000000");
+    assert_string_equal(rmq_i64_str(INT64_MAX, dec), "9223372036854775807");
+    assert_string_equal(rmq_i64_str(INT64_MIN, dec), "-9223372036854775808");
+    assert_int_equal(rmq_i64_dec(-12, dec) - dec, 3);
 }
 
 static void test_json_put_str(void **st) {
