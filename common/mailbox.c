@@ -42,6 +42,7 @@ int rmq_mailbox_init(rmq_mailbox_t *mb, uv_loop_t *loop, rmq_mailbox_cb cb, void
     mb->cb = cb;
     mb->arg = arg;
     atomic_init(&mb->writers, 0);
+    atomic_init(&mb->running, 0);
 #ifdef __linux__
     mb->rfd = mb->wfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (mb->rfd < 0) return uv_translate_sys_error(errno);
@@ -113,11 +114,19 @@ static void run(rmq_mailbox_t *mb, rmq_mbox_node_t *n) {
 
 void rmq_mailbox_drain(rmq_mailbox_t *mb) {
     rmq_mbox_node_t *top = atomic_load_explicit(&mb->top, memory_order_acquire);
-    do {
-        if (top == NULL || top == CLOSED) return;
-    } while (!atomic_compare_exchange_weak_explicit(&mb->top, &top, NULL, memory_order_acquire,
-                                                    memory_order_acquire));
+    if (top == NULL || top == CLOSED) return;
+    /* Counted before the take: rmq_mailbox_idle reads top and then running, so an item is
+     * always seen in one or the other until it has run (all seq_cst). A callback may close the
+     * mailbox; its memory lives until the close callback, after this drain. */
+    atomic_fetch_add(&mb->running, 1);
+    top = atomic_exchange(&mb->top, NULL); /* only this thread closes: still not CLOSED */
     run(mb, top);
+    atomic_fetch_sub(&mb->running, 1);
+}
+
+bool rmq_mailbox_idle(rmq_mailbox_t *mb) {
+    rmq_mbox_node_t *top = atomic_load(&mb->top);
+    return (top == NULL || top == CLOSED) && atomic_load(&mb->running) == 0;
 }
 
 bool rmq_mailbox_closed(rmq_mailbox_t *mb) {

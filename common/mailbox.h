@@ -30,6 +30,7 @@ typedef struct {
     _Atomic int writers; /* posts under way: close waits for them before closing the fds */
     /* posted items, newest first; a sentinel once closed (posts after close are handed back) */
     rmq_mbox_node_t *_Atomic top;
+    _Atomic int running; /* drains taking or running items (rmq_mailbox_idle) */
     rmq_mailbox_cb cb;
     void *arg;
 } rmq_mailbox_t;
@@ -43,6 +44,10 @@ void rmq_mailbox_drain(rmq_mailbox_t *mb);
 /* Loop thread: refuse further posts, run the callback for what is queued, close the handle.
  * close_cb (may be NULL) gets the uv handle; free mb's owner there or later. */
 void rmq_mailbox_close(rmq_mailbox_t *mb, uv_close_cb close_cb);
+/* Any thread: nothing posted waits or is being run. When it returns true, every item the
+ * calling thread posted before has been run (a thread that acts on its own outside the mailbox,
+ * e.g. a direct write, keeps its order behind what it posted). */
+bool rmq_mailbox_idle(rmq_mailbox_t *mb);
 /* Whether rmq_mailbox_close has run (its callbacks see true). */
 bool rmq_mailbox_closed(rmq_mailbox_t *mb);
 

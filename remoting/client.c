@@ -1,7 +1,9 @@
 /* Remoting client: channels by "host:port", each with at most one live connection.
  *
  * Every public call posts to the loop through the context's mailbox (even from the loop thread,
- * so a callback never runs inside the call that caused it). An async request is one
+ * so a callback never runs inside the call that caused it), except a sync invoke from another
+ * thread on an open, idle connection, which writes its request to the socket itself
+ * (sync_direct). An async request is one
  * allocation, its pending record with the frame encoded on the caller's thread after it (the
  * command is freed there; see encode_pending), or none when the caller keeps both
  * (rmq_rem_client_invoke_frame); the record travels through the mailbox, then sits in the
@@ -32,7 +34,7 @@ typedef struct chan_s {
     char *addr;          /* "host:port" as given */
     char *host;
     int port;
-    rmq_rem_conn_t *conn; /* loop thread only */
+    rmq_rem_conn_t *conn; /* set by the loop thread under the client's mu (read by sync_direct) */
 } chan_t;
 
 typedef struct {
@@ -169,7 +171,9 @@ static rmq_rem_conn_t *chan_conn(rmq_rem_client_t *cl, chan_t *ch) {
     rmq_rem_conn_t *c = rmq_rem_conn_new_(cl->ctx);
     if (!c) return NULL;
     c->chan = ch;
+    pthread_mutex_lock(&cl->mu);
     ch->conn = c;
+    pthread_mutex_unlock(&cl->mu);
     rmq_strlcpy(c->peer, ch->addr, sizeof c->peer);
     c->state = RMQ_REM_CONN_RESOLVING;
     c->connect_deadline = rmq_mono_ms() + (uint64_t)cl->connect_timeout_ms;
@@ -257,7 +261,11 @@ static void cl_on_conn_closed(void *owner, rmq_rem_conn_t *c) {
     rmq_rem_client_t *cl = owner;
     chan_t *ch = c->chan;
     if (!ch) return;
-    if (ch->conn == c) ch->conn = NULL;
+    if (ch->conn == c) {
+        pthread_mutex_lock(&cl->mu);
+        ch->conn = NULL;
+        pthread_mutex_unlock(&cl->mu);
+    }
     c->chan = NULL;
     if (!cl->shut && cl->on_close) cl->on_close(ch->addr, cl->on_close_arg);
 }
@@ -357,8 +365,9 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
     }
     cl->loop = loop;
     cl->ctx = rmq_rem_ctx_new_(loop, &cl_ops, cl, cl->max_frame, 0, cl->name);
-    if (cl->ctx) cl->ctx->log = cl->log;
     if (!cl->ctx) goto fail;
+    cl->ctx->log = cl->log;
+    cl->ctx->direct_writes = true; /* sync invokes (sync_direct) */
     cl->ctx->tls = tls;
     cl->ctx->tls_mode = tls ? RMQ_REM_TLS_ENFORCING : RMQ_REM_TLS_DISABLED;
     tls = NULL;
@@ -475,8 +484,27 @@ static bool post_invoke(rmq_rem_client_t *cl, rmq_rem_pending_t *p) {
     return rmq_rem_ctx_post_(cl->ctx, &p->msg);
 }
 
-rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
-                                      int timeout_ms, rmq_rem_resp_cb cb, void *arg) {
+/* A sync invoke's request, written by the calling thread itself when its connection is open and
+ * idle (rmq_rem_conn_write_direct_): the caller is about to sleep until the answer, and handing
+ * the request to the loop cost an eventfd write and a wake-up of the loop thread on the way
+ * out, one of the two thread hops a sync send paid beyond the round trip (issue 15). Not for
+ * async requests: a busy producer's loop writes a whole iteration's requests with one system
+ * call, where this would make one per request. true: p is the loop's now. */
+static bool sync_direct(rmq_rem_client_t *cl, rmq_rem_pending_t *p) {
+    if (!p->frame_len || tl_loop_client == cl) return false;
+    chan_t *ch = p->chan;
+    pthread_mutex_lock(&cl->mu); /* the loop replaces ch->conn under it */
+    rmq_rem_conn_t *c = ch->conn;
+    if (c) rmq_rem_conn_ref(c);
+    pthread_mutex_unlock(&cl->mu);
+    if (!c) return false;
+    bool done = rmq_rem_conn_write_direct_(c, p);
+    rmq_rem_conn_unref(c);
+    return done;
+}
+
+static rmq_err_t invoke(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req, int timeout_ms,
+                        rmq_rem_resp_cb cb, void *arg, bool sync) {
     if (!cb) {
         rmq_rem_cmd_destroy(req);
         return RMQ_ERR__INVALID_ARG;
@@ -497,12 +525,18 @@ rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rm
     } else {
         p->req = req;
     }
+    if (sync && sync_direct(cl, p)) return RMQ_OK;
     if (!post_invoke(cl, p)) {
         rmq_rem_cmd_destroy(req);
         free(p);
         return RMQ_ERR__CLOSED;
     }
     return RMQ_OK;
+}
+
+rmq_err_t rmq_rem_client_invoke_async(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,
+                                      int timeout_ms, rmq_rem_resp_cb cb, void *arg) {
+    return invoke(cl, addr, req, timeout_ms, cb, arg, false);
 }
 
 _Static_assert(sizeof(rmq_rem_pending_t) <= sizeof(rmq_rem_call_t), "RMQ_REM_CALL_SIZE");
@@ -591,7 +625,7 @@ rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq
     }
     sync_call_t s = {.err = RMQ_OK, .resp = NULL};
     rmq_wake_init(&s.done);
-    rmq_err_t e = rmq_rem_client_invoke_async(cl, addr, req, timeout_ms, on_sync_resp, &s);
+    rmq_err_t e = invoke(cl, addr, req, timeout_ms, on_sync_resp, &s, true);
     /* The loop always calls back (response, timeout, connection loss or destroy). */
     if (e == RMQ_OK) rmq_wake_wait(&s.done);
     rmq_wake_fini(&s.done);

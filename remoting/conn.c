@@ -12,6 +12,15 @@
  * writes the borrowed frames straight from their owners with one writev and copies only what the
  * socket did not take (issue 15: the client's last copy of a sent body).
  *
+ * Direct writes (a client's connections): while the loop has nothing queued or in flight on a
+ * plaintext open connection, another thread may write a whole request frame to the socket
+ * itself under the connection's wmu (rmq_rem_conn_write_direct_); its pending record waits in
+ * the connection's adopt list until the loop takes it into the table: when a response finds no
+ * request, at the next tick (timeouts), or before the loop queues its own next byte. The loop
+ * ends direct writes (direct_stop, under wmu) before it queues anything and allows them again
+ * once everything it wrote is written (direct_resume); a direct write the socket took only part
+ * of leaves the rest for the loop to queue first.
+ *
  * Close: rmq_rem_conn_close marks the connection closed and closes the handle; libuv cancels
  * queued writes (their callbacks release bodies), then the close callback fails the pending
  * requests with RMQ_ERR__CONN, tells the owner, and drops the handle's reference. Memory goes
@@ -25,12 +34,14 @@
  * at the first byte: 0x16 starts a session, anything else is a plaintext frame. Plaintext
  * connections take none of these paths (one pointer test per read and write). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #ifdef __GLIBC__
 #include <malloc.h> /* malloc_trim */
 #endif
@@ -76,6 +87,9 @@ typedef struct {
 } wreq_t;
 
 static void flush_out(rmq_rem_conn_t *c);
+static void direct_stop(rmq_rem_conn_t *c);
+static void direct_resume(rmq_rem_conn_t *c);
+static bool direct_adopt(rmq_rem_conn_t *c);
 static bool addr_v4(const rmq_rem_conn_t *c, bool peer, uint32_t *ip, uint16_t *port);
 
 /* ------------------------------------------------------------------------ context */
@@ -182,6 +196,8 @@ static void on_tick(uv_timer_t *t) {
     rmq_rem_ctx_t *x = t->data;
     uint64_t now = rmq_mono_ms();
     size_t freed = 0;
+    if (x->direct_writes) /* requests written directly time out too */
+        for (rmq_rem_conn_t *c = x->conns; c; c = c->next) direct_adopt(c);
     /* Collect first: a callback may send, close or add requests. */
     rmq_rem_pending_t *expired = NULL, **tail = &expired;
     for (rmq_rem_pending_t *p = x->phead, *nx; p; p = nx) {
@@ -241,7 +257,10 @@ static void flush_dirty(rmq_rem_ctx_t *x) {
         x->dirty = c->dirty_next;
         c->dirty = false;
         c->dirty_next = NULL;
-        if (!c->closed && c->state == RMQ_REM_CONN_OPEN) flush_out(c);
+        if (!c->closed && c->state == RMQ_REM_CONN_OPEN) {
+            flush_out(c);
+            direct_resume(c);
+        }
         rmq_rem_conn_unref(c);
     }
 }
@@ -295,6 +314,7 @@ rmq_rem_ctx_t *rmq_rem_ctx_new_(uv_loop_t *loop, const rmq_rem_ctx_ops_t *ops, v
 }
 
 void rmq_rem_ctx_shutdown_(rmq_rem_ctx_t *x, rmq_err_t err) {
+    for (rmq_rem_conn_t *c = x->conns; c; c = c->next) direct_stop(c);
     rmq_rem_pending_t *all = NULL, **tail = &all;
     while (x->phead) {
         rmq_rem_pending_t *p = x->phead;
@@ -419,6 +439,8 @@ rmq_rem_conn_t *rmq_rem_conn_new_(rmq_rem_ctx_t *x) {
     }
     c->tcp.data = c;
     c->ctx = x;
+    pthread_mutex_init(&c->wmu, NULL);
+    c->wfd = -1;
     atomic_fetch_add(&x->refs, 1);
     atomic_init(&c->refs, 1);
     c->id = atomic_fetch_add(&conn_ids, 1) + 1;
@@ -439,6 +461,8 @@ static void conn_free(rmq_rem_conn_t *c) {
     rmq_buf_fini(&c->out);
     free(c->spare);
     free(c->bor);
+    free(c->wtail); /* NULL: close takes it */
+    pthread_mutex_destroy(&c->wmu);
     free(c);
     rmq_rem_ctx_unref_(x);
 }
@@ -475,7 +499,9 @@ static void on_write(uv_write_t *req, int status) {
         RMQ_XLOG_INFO(c->ctx->log, "remoting", "%s: write to %s failed: %s", c->ctx->name, c->peer,
                       uv_strerror(status));
         rmq_rem_conn_close(c);
+        return;
     }
+    direct_resume(c);
 }
 
 /* Write the session's pending ciphertext in one uv_write. */
@@ -686,8 +712,139 @@ static void out_queued(rmq_rem_conn_t *c, size_t n) {
         mark_dirty(c);
 }
 
+/* ------------------------------------------------------------------ direct writes */
+
+/* Loop thread: put the requests written directly on c into the table. true: there were some. */
+static bool direct_adopt(rmq_rem_conn_t *c) {
+    if (!c->wmaybe) return false; /* direct_stop adopted them */
+    pthread_mutex_lock(&c->wmu);
+    rmq_rem_pending_t *p = c->wadopt;
+    c->wadopt = NULL;
+    pthread_mutex_unlock(&c->wmu);
+    bool any = p != NULL;
+    while (p) {
+        rmq_rem_pending_t *nx = p->hnext;
+        rmq_rem_pending_add_(c->ctx, p);
+        p = nx;
+    }
+    return any;
+}
+
+/* Loop thread, before it queues a byte on c or closes it: no direct write from here on (one in
+ * progress is waited out on wmu), the ones done go into the table, and what one left unwritten
+ * is queued first. */
+static void direct_stop(rmq_rem_conn_t *c) {
+    if (!c->wmaybe) return;
+    direct_adopt(c);
+    pthread_mutex_lock(&c->wmu);
+    c->wmaybe = c->wdirect = false;
+    uint8_t *tail = c->wtail;
+    size_t n = c->wtail_len;
+    bool fail = c->wfail;
+    rmq_rem_pending_t *late = c->wadopt; /* written between the adopt and the lock */
+    c->wtail = NULL;
+    c->wtail_len = 0;
+    c->wadopt = NULL;
+    pthread_mutex_unlock(&c->wmu);
+    for (rmq_rem_pending_t *nx; late; late = nx) {
+        nx = late->hnext;
+        rmq_rem_pending_add_(c->ctx, late);
+    }
+    if (fail && !c->closed) {
+        RMQ_XLOG_INFO(c->ctx->log, "remoting", "%s: closing %s: a direct write failed",
+                      c->ctx->name, c->peer);
+        rmq_rem_conn_close(c);
+    }
+    if (tail && !c->closed) {
+        out_take_spare(c);
+        if (rmq_buf_append(&c->out, tail, n)) {
+            RMQ_XLOG_ERROR(c->ctx->log, "remoting", "%s: out of memory writing to %s",
+                           c->ctx->name, c->peer);
+            rmq_rem_conn_close(c); /* the frame is cut: the stream cannot go on */
+        } else {
+            out_queued(c, n);
+        }
+    }
+    free(tail);
+}
+
+/* Loop thread, when c has nothing queued or in flight: let other threads write again. */
+static void direct_resume(rmq_rem_conn_t *c) {
+    if (c->wmaybe || !c->ctx->direct_writes || c->closed || c->tls ||
+        c->state != RMQ_REM_CONN_OPEN || c->pending_bytes || c->dirty)
+        return;
+    if (c->wfd < 0) {
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd)) return;
+        c->wfd = fd;
+    }
+    pthread_mutex_lock(&c->wmu);
+    c->wdirect = true;
+    pthread_mutex_unlock(&c->wmu);
+    c->wmaybe = true;
+}
+
+/* On c's loop after a direct write left a tail or failed (c referenced by the poster). */
+static void direct_kick(void *arg) {
+    rmq_rem_conn_t *c = arg;
+    direct_stop(c);
+    direct_resume(c); /* at once if a send had taken the tail already and it is all written */
+    rmq_rem_conn_unref(c);
+}
+
+size_t rmq_rem_direct_max_;
+
+bool rmq_rem_conn_write_direct_(rmq_rem_conn_t *c, rmq_rem_pending_t *p) {
+    if (!p->frame_len) return false;
+    pthread_mutex_lock(&c->wmu);
+    /* Not ahead of what this thread posted and the loop has not handled yet (an async send, a
+     * oneway, closing the address): once the mailbox is idle those have queued their bytes,
+     * which keeps wdirect off until they are written. */
+    if (!c->wdirect || !rmq_mailbox_idle(&c->ctx->mbox)) {
+        pthread_mutex_unlock(&c->wmu);
+        return false;
+    }
+    /* In the adopt list before the first byte leaves: the response can come back at once, and
+     * the loop looks here (under wmu, so only once this write is over) when it finds none. */
+    p->conn = c;
+    p->hnext = c->wadopt;
+    c->wadopt = p;
+    const uint8_t *f = p->frame;
+    size_t len = p->frame_len, done = 0;
+    size_t upto = rmq_rem_direct_max_ && rmq_rem_direct_max_ < len ? rmq_rem_direct_max_ : len;
+    int err = 0;
+    while (done < upto) {
+        ssize_t n = send(c->wfd, f + done, upto - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            done += (size_t)n;
+        } else if (n < 0 && errno != EINTR) {
+            err = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno;
+            break;
+        }
+    }
+    bool kick = done < len;
+    if (kick) {
+        /* The socket took part of it (or nothing): the rest must go before anything else, so
+         * the loop takes it over; or the connection broke: the loop closes it, failing p. */
+        c->wdirect = false;
+        if (!err && !(c->wtail = malloc(len - done))) err = ENOMEM;
+        if (err) {
+            c->wfail = true;
+        } else {
+            memcpy(c->wtail, f + done, len - done);
+            c->wtail_len = len - done;
+        }
+        rmq_rem_conn_ref(c);
+    }
+    pthread_mutex_unlock(&c->wmu);
+    /* The mailbox refuses only when the context is shutting down, which closes c. */
+    if (kick && !rmq_rem_conn_run_on_loop(c, direct_kick, c)) rmq_rem_conn_unref(c);
+    return true;
+}
+
 void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     if (!cmd) return;
+    if (c && c->wmaybe) direct_stop(c);
     if (!c || c->closed || (c->nbor && !bor_spill(c, 0))) {
         rmq_rem_cmd_destroy(cmd);
         return;
@@ -716,6 +873,7 @@ void rmq_rem_conn_send(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
 
 void rmq_rem_conn_send_bytes(rmq_rem_conn_t *c, const uint8_t *frame, size_t len) {
     if (!c || c->closed || !len) return;
+    if (c->wmaybe) direct_stop(c);
     if (c->nbor && !bor_spill(c, 0)) return;
     out_take_spare(c);
     if (rmq_buf_append(&c->out, frame, len)) {
@@ -728,6 +886,7 @@ void rmq_rem_conn_send_bytes(rmq_rem_conn_t *c, const uint8_t *frame, size_t len
 
 void rmq_rem_conn_send_borrowed(rmq_rem_conn_t *c, const uint8_t *frame, size_t len) {
     if (!c || c->closed || !len) return;
+    if (c->wmaybe) direct_stop(c);
     /* borrow when the frame goes first: nothing in out or in a uv_write (else the writev
      * would be refused anyway and everything copied) */
     if (c->state == RMQ_REM_CONN_OPEN && !c->tls && c->pending_bytes == c->bor_bytes &&
@@ -781,6 +940,7 @@ static void on_conn_closed(uv_handle_t *h) {
 void rmq_rem_conn_close(rmq_rem_conn_t *c) {
     if (!c || c->closed) return;
     c->closed = true;
+    direct_stop(c); /* waits out a direct write in progress: the socket closes after it */
     if (c->state == RMQ_REM_CONN_RESOLVING) uv_cancel((uv_req_t *)&c->gai);
     uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
@@ -815,6 +975,7 @@ static void handle_cmd(rmq_rem_conn_t *c, rmq_rem_cmd_t *cmd) {
     rmq_rem_ctx_t *x = c->ctx;
     if (rmq_rem_cmd_is_response(cmd)) {
         rmq_rem_pending_t *p = pending_take(x, c, cmd->opaque);
+        if (!p && direct_adopt(c)) p = pending_take(x, c, cmd->opaque);
         if (!p) {
             RMQ_XLOG_DEBUG(x->log, "remoting",
                            "%s: response with unknown opaque %" PRId32 " from %s", x->name,
@@ -1036,10 +1197,12 @@ rmq_err_t rmq_rem_conn_start_(rmq_rem_conn_t *c) {
         rmq_rem_conn_close(c);
         return RMQ_ERR__CONN;
     }
-    if (c->tls)
+    if (c->tls) {
         tls_input(c); /* a client sends its hello; a server waits for one */
-    else if (c->state == RMQ_REM_CONN_OPEN)
+    } else if (c->state == RMQ_REM_CONN_OPEN) {
         flush_out(c);
+        direct_resume(c);
+    }
     return RMQ_OK;
 }
 

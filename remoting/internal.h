@@ -9,6 +9,7 @@
 #ifndef RMQ_REM_INTERNAL_H
 #define RMQ_REM_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -126,6 +127,19 @@ struct rmq_rem_conn_s {
     bool peer_v4_ok;
     uint32_t peer_ip;
     uint16_t peer_port;
+    /* Direct writes (contexts with direct_writes; rmq_rem_conn_write_direct_): while the loop has
+     * nothing queued on a plaintext open connection, another thread may write a request to the
+     * socket itself instead of handing it to the loop (issue 15: a sync send paid a mailbox
+     * post and a loop wake-up before its bytes left). wmu orders such a write against the loop's
+     * first queued byte and against close. */
+    pthread_mutex_t wmu;
+    bool wdirect;     /* under wmu: a direct write may start; set by the loop, cleared by both */
+    bool wmaybe;      /* loop only: it set wdirect and has not taken it back (direct_stop) */
+    bool wfail;       /* under wmu: a direct write failed part-way; the loop closes c */
+    int wfd;          /* the socket, cached when wdirect is first set */
+    uint8_t *wtail;   /* under wmu: what a direct write left unwritten, first in line */
+    size_t wtail_len;
+    rmq_rem_pending_t *wadopt; /* under wmu: written directly, not yet in the table (hnext) */
 };
 
 struct rmq_rem_ctx_s {
@@ -151,6 +165,7 @@ struct rmq_rem_ctx_s {
     rmq_rem_conn_t *conns;
     size_t nconns;
     rmq_rem_conn_t *dirty;
+    bool direct_writes;     /* connections take direct writes (a client's; see conn) */
     rmq_rem_tls_ctx_t *tls; /* owned; NULL: plaintext only */
     int tls_mode;           /* RMQ_REM_TLS_*: ENFORCING on a TLS client */
 };
@@ -172,6 +187,16 @@ bool rmq_rem_ctx_post_(rmq_rem_ctx_t *x, rmq_rem_msg_t *m);
 rmq_rem_conn_t *rmq_rem_conn_new_(rmq_rem_ctx_t *x);
 /* The handle is connected: record addresses, TCP_NODELAY, start reading, flush queued output. */
 rmq_err_t rmq_rem_conn_start_(rmq_rem_conn_t *c);
+
+/* From a thread that is not c's loop: write p's encoded frame (p->frame, frame_len) to c's socket
+ * now if c is open, plaintext and has nothing queued, and leave p for the loop to put in its
+ * table (before it looks a response up, at its next tick, or when c closes). true: written, or
+ * failed in a way the loop reports through p (p is the loop's: the caller must not touch it or
+ * its frame again); false: not written, post p as usual. */
+bool rmq_rem_conn_write_direct_(rmq_rem_conn_t *c, rmq_rem_pending_t *p);
+/* Tests: a direct write sends at most this many bytes and leaves the rest to the loop, as when
+ * the socket takes only part of it (0, the default: no limit). */
+extern size_t rmq_rem_direct_max_;
 
 /* Register p (conn, opaque, deadline, cb set) in the context and on its connection. */
 void rmq_rem_pending_add_(rmq_rem_ctx_t *x, rmq_rem_pending_t *p);

@@ -627,6 +627,7 @@ enum {
     H_ZC_CLOSE,
     H_NOTIFY,
     H_NAP,
+    H_SEQ,
     H_HI = 2000,
     C_PING = 950,
     C_NOTIFY = 951
@@ -643,6 +644,8 @@ typedef struct {
     pthread_mutex_t mu;
     pthread_t later[16];
     int nlater;
+    char seq[64][16]; /* H_SEQ requests' "k", in arrival order (under mu) */
+    int nseq;
 } srv_env_t;
 
 static srv_env_t E;
@@ -766,6 +769,15 @@ static rmq_rem_cmd_t *h_nap(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
     return r;
 }
 
+/* Records the request's "k" in arrival order, then echoes it. */
+static rmq_rem_cmd_t *h_seq(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
+    const char *k = rmq_rem_cmd_get(req, "k");
+    pthread_mutex_lock(&E.mu);
+    if (E.nseq < 64) rmq_strlcpy(E.seq[E.nseq++], k ? k : "", sizeof E.seq[0]);
+    pthread_mutex_unlock(&E.mu);
+    return h_echo(c, req, arg);
+}
+
 static rmq_rem_cmd_t *h_close(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, void *arg) {
     rmq_rem_conn_close(c);
     assert_true(rmq_rem_conn_is_closed(c));
@@ -825,6 +837,7 @@ static int srv_setup(void **st) {
     rmq_rem_server_register(E.srv, H_ZC_CLOSE, h_zc_close, NULL);
     rmq_rem_server_register(E.srv, H_NOTIFY, h_notify, NULL);
     rmq_rem_server_register(E.srv, H_NAP, h_nap, NULL);
+    rmq_rem_server_register(E.srv, H_SEQ, h_seq, NULL);
     rmq_rem_server_on_open(E.srv, on_open, NULL);
     rmq_rem_server_on_close(E.srv, on_close, NULL);
     assert_int_equal(rmq_rem_server_start(E.srv), RMQ_OK);
@@ -1199,6 +1212,219 @@ static void test_rt_concurrent_invokers(void **st) {
     for (int t = 0; t < T; t++) pthread_join(th[t], NULL);
     waiter_wait(&w);
     assert_int_equal(w.ok, T * PER);
+    rmq_rem_client_destroy(cl);
+}
+
+/* ---- sync invokes written from the caller's thread (remoting/conn.c, direct writes) */
+
+static rmq_rem_cmd_t *seq_req(const char *k) {
+    rmq_rem_cmd_t *q = rmq_rem_cmd_new_request(H_SEQ);
+    rmq_rem_cmd_set(q, "k", k);
+    return q;
+}
+
+/* The position of k among the H_SEQ requests the server saw, or -1. */
+static int seq_pos(const char *k) {
+    pthread_mutex_lock(&E.mu);
+    int at = -1;
+    for (int i = 0; i < E.nseq && at < 0; i++)
+        if (strcmp(E.seq[i], k) == 0) at = i;
+    pthread_mutex_unlock(&E.mu);
+    return at;
+}
+
+static bool wait_seq(const char *k) {
+    for (int i = 0; i < 500; i++) {
+        if (seq_pos(k) >= 0) return true;
+        usleep(10 * 1000);
+    }
+    return false;
+}
+
+/* An async callback that holds the client's loop until released: while it runs, nothing the
+ * loop would do (mailbox, writes) happens. */
+static atomic_int loop_held, loop_release;
+static void on_hold_loop(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
+    rmq_rem_cmd_destroy(resp);
+    atomic_store(&loop_held, 1);
+    for (int i = 0; i < 1000 && !atomic_load(&loop_release); i++) usleep(10 * 1000);
+    atomic_store(&loop_held, 0);
+}
+
+static void hold_loop(rmq_rem_client_t *cl) {
+    atomic_store(&loop_release, 0);
+    assert_int_equal(rmq_rem_client_invoke_async(cl, E.addr, echo_req("hold"), 3000, on_hold_loop,
+                                                 NULL),
+                     RMQ_OK);
+    for (int i = 0; i < 500 && !atomic_load(&loop_held); i++) usleep(10 * 1000);
+    assert_int_equal(atomic_load(&loop_held), 1);
+}
+
+typedef struct {
+    rmq_rem_client_t *cl;
+    const char *k;
+    size_t body; /* 0: none */
+    rmq_err_t err;
+    bool ok;
+} sync_job_t;
+
+static void *sync_job(void *arg) {
+    sync_job_t *j = arg;
+    rmq_rem_cmd_t *q = seq_req(j->k), *resp = NULL;
+    uint8_t *b = NULL;
+    if (j->body) {
+        b = malloc(j->body);
+        for (size_t i = 0; i < j->body; i++) b[i] = (uint8_t)(i * 7 + 3);
+        rmq_rem_cmd_set_body_copy(q, b, j->body);
+    }
+    j->err = rmq_rem_client_invoke_sync(j->cl, E.addr, q, 5000, &resp);
+    j->ok = j->err == RMQ_OK && resp && rmq_rem_cmd_get(resp, "echo") &&
+            strcmp(rmq_rem_cmd_get(resp, "echo"), j->k) == 0 && resp->body_len == j->body &&
+            (!j->body || memcmp(resp->body, b, j->body) == 0);
+    rmq_rem_cmd_destroy(resp);
+    free(b);
+    return NULL;
+}
+
+static void *release_later(void *arg) {
+    usleep(200 * 1000);
+    atomic_store(&loop_release, 1);
+    return NULL;
+}
+
+/* A sync invoke on an open, idle connection leaves from the calling thread: the server gets it
+ * while the client's loop is held in a callback, and the answer arrives once the loop runs. */
+static void test_rt_sync_direct(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    sync_job_t warm = {cl, "warm", 0, 0, false};
+    sync_job(&warm);
+    assert_true(warm.ok);
+    hold_loop(cl);
+    sync_job_t j = {cl, "direct", 100, 0, false};
+    pthread_t th;
+    pthread_create(&th, NULL, sync_job, &j);
+    assert_true(wait_seq("direct")); /* written without the loop */
+    assert_int_equal(atomic_load(&loop_held), 1);
+    atomic_store(&loop_release, 1);
+    pthread_join(th, NULL);
+    assert_true(j.ok);
+    rmq_rem_client_destroy(cl);
+}
+
+/* What the caller posted before (an async invoke still in the mailbox) goes out first: the sync
+ * invoke after it waits behind it instead of writing directly. */
+static void test_rt_sync_direct_order(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    sync_job_t warm = {cl, "warm", 0, 0, false};
+    sync_job(&warm);
+    assert_true(warm.ok);
+    hold_loop(cl);
+    waiter_t w;
+    waiter_init(&w, 1);
+    async_arg_t a = {&w, 0};
+    rmq_rem_cmd_t *first = seq_req("0"); /* on_async_echo wants echo == idx */
+    assert_int_equal(rmq_rem_client_invoke_async(cl, E.addr, first, 5000, on_async_echo, &a),
+                     RMQ_OK);
+    pthread_t rel;
+    pthread_create(&rel, NULL, release_later, NULL);
+    sync_job_t j = {cl, "second", 0, 0, false};
+    sync_job(&j); /* this thread, right after its async invoke */
+    pthread_join(rel, NULL);
+    waiter_wait(&w);
+    assert_int_equal(w.ok, 1);
+    assert_true(j.ok);
+    assert_true(seq_pos("0") >= 0);
+    assert_true(seq_pos("0") < seq_pos("second"));
+    /* and closing the address before a sync invoke means a new connection for it */
+    int opened = atomic_load(&E.opened);
+    rmq_rem_client_close_addr(cl, E.addr);
+    sync_job_t k = {cl, "third", 0, 0, false};
+    sync_job(&k);
+    assert_true(k.ok);
+    assert_int_equal(atomic_load(&E.opened), opened + 1);
+    rmq_rem_client_destroy(cl);
+}
+
+/* A direct write the socket takes only part of (forced: rmq_rem_direct_max_) leaves the rest to
+ * the loop, ahead of anything else: every frame arrives whole, with async traffic mixed in. */
+static void test_rt_sync_direct_partial(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    sync_job_t warm = {cl, "warm", 0, 0, false};
+    sync_job(&warm);
+    assert_true(warm.ok);
+    rmq_rem_direct_max_ = 37;
+    enum { N = 40 };
+    static async_arg_t args[N];
+    waiter_t w;
+    waiter_init(&w, N);
+    for (int i = 0; i < N; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "%d", i);
+        args[i] = (async_arg_t){&w, i};
+        assert_int_equal(
+            rmq_rem_client_invoke_async(cl, E.addr, echo_req(k), 5000, on_async_echo, &args[i]),
+            RMQ_OK);
+        snprintf(k, sizeof k, "s%d", i);
+        sync_job_t j = {cl, k, (size_t)(i % 3 == 0 ? 0 : 100 * i), 0, false};
+        sync_job(&j);
+        assert_true(j.ok);
+    }
+    waiter_wait(&w);
+    assert_int_equal(w.ok, N);
+    rmq_rem_direct_max_ = 0;
+    rmq_rem_client_destroy(cl);
+}
+
+typedef struct {
+    rmq_rem_client_t *cl;
+    int ok, conn, other;
+    atomic_int *stop;
+} churn_t;
+
+static void *churn_sync(void *arg) {
+    churn_t *ch = arg;
+    while (!atomic_load(ch->stop)) {
+        rmq_rem_cmd_t *resp = NULL;
+        rmq_err_t e = rmq_rem_client_invoke_sync(ch->cl, E.addr, echo_req("x"), 5000, &resp);
+        if (e == RMQ_OK && resp && rmq_rem_cmd_get(resp, "echo") &&
+            strcmp(rmq_rem_cmd_get(resp, "echo"), "x") == 0)
+            ch->ok++;
+        else if (e == RMQ_ERR__CONN)
+            ch->conn++;
+        else
+            ch->other++;
+        rmq_rem_cmd_destroy(resp);
+    }
+    return NULL;
+}
+
+/* Sync invokes from several threads while the address is closed again and again: each ends with
+ * its answer or a connection error, none hangs, and (ASan) no record outlives its connection. */
+static void test_rt_sync_direct_close_churn(void **st) {
+    rmq_rem_client_t *cl = new_client();
+    atomic_int stop = 0;
+    enum { T = 3 };
+    churn_t ch[T];
+    pthread_t th[T];
+    for (int t = 0; t < T; t++) {
+        ch[t] = (churn_t){cl, 0, 0, 0, &stop};
+        pthread_create(&th[t], NULL, churn_sync, &ch[t]);
+    }
+    for (int i = 0; i < 50; i++) {
+        usleep(5 * 1000);
+        rmq_rem_client_close_addr(cl, E.addr);
+    }
+    atomic_store(&stop, 1);
+    int ok = 0;
+    for (int t = 0; t < T; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(ch[t].other, 0);
+        ok += ch[t].ok;
+    }
+    assert_true(ok > 0);
+    sync_job_t j = {cl, "after", 0, 0, false};
+    sync_job(&j);
+    assert_true(j.ok);
     rmq_rem_client_destroy(cl);
 }
 
@@ -1825,6 +2051,11 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_rt_caller_loop, srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_rt_close_with_pending_write, srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_rt_concurrent_invokers, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_sync_direct, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_sync_direct_order, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_sync_direct_partial, srv_setup, srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_sync_direct_close_churn, srv_setup,
+                                        srv_teardown),
     };
     int fails = cmocka_run_group_tests_name("remoting codec", codec, NULL, NULL);
     fails += cmocka_run_group_tests_name("remoting loopback", loopback, NULL, NULL);
