@@ -758,8 +758,8 @@ static void direct_stop(rmq_rem_conn_t *c) {
     if (tail && !c->closed) {
         out_take_spare(c);
         if (rmq_buf_append(&c->out, tail, n)) {
-            RMQ_XLOG_ERROR(c->ctx->log, "remoting", "%s: out of memory writing to %s",
-                           c->ctx->name, c->peer);
+            RMQ_XLOG_ERROR(c->ctx->log, "remoting", "%s: out of memory writing to %s", c->ctx->name,
+                           c->peer);
             rmq_rem_conn_close(c); /* the frame is cut: the stream cannot go on */
         } else {
             out_queued(c, n);

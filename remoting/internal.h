@@ -133,11 +133,11 @@ struct rmq_rem_conn_s {
      * post and a loop wake-up before its bytes left). wmu orders such a write against the loop's
      * first queued byte and against close. */
     pthread_mutex_t wmu;
-    bool wdirect;     /* under wmu: a direct write may start; set by the loop, cleared by both */
-    bool wmaybe;      /* loop only: it set wdirect and has not taken it back (direct_stop) */
-    bool wfail;       /* under wmu: a direct write failed part-way; the loop closes c */
-    int wfd;          /* the socket, cached when wdirect is first set */
-    uint8_t *wtail;   /* under wmu: what a direct write left unwritten, first in line */
+    bool wdirect;   /* under wmu: a direct write may start; set by the loop, cleared by both */
+    bool wmaybe;    /* loop only: it set wdirect and has not taken it back (direct_stop) */
+    bool wfail;     /* under wmu: a direct write failed part-way; the loop closes c */
+    int wfd;        /* the socket, cached when wdirect is first set */
+    uint8_t *wtail; /* under wmu: what a direct write left unwritten, first in line */
     size_t wtail_len;
     rmq_rem_pending_t *wadopt; /* under wmu: written directly, not yet in the table (hnext) */
 };

@@ -1253,9 +1253,9 @@ static void on_hold_loop(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) {
 
 static void hold_loop(rmq_rem_client_t *cl) {
     atomic_store(&loop_release, 0);
-    assert_int_equal(rmq_rem_client_invoke_async(cl, E.addr, echo_req("hold"), 3000, on_hold_loop,
-                                                 NULL),
-                     RMQ_OK);
+    assert_int_equal(
+        rmq_rem_client_invoke_async(cl, E.addr, echo_req("hold"), 3000, on_hold_loop, NULL),
+        RMQ_OK);
     for (int i = 0; i < 500 && !atomic_load(&loop_held); i++) usleep(10 * 1000);
     assert_int_equal(atomic_load(&loop_held), 1);
 }
@@ -2054,8 +2054,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_rt_sync_direct, srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_rt_sync_direct_order, srv_setup, srv_teardown),
         cmocka_unit_test_setup_teardown(test_rt_sync_direct_partial, srv_setup, srv_teardown),
-        cmocka_unit_test_setup_teardown(test_rt_sync_direct_close_churn, srv_setup,
-                                        srv_teardown),
+        cmocka_unit_test_setup_teardown(test_rt_sync_direct_close_churn, srv_setup, srv_teardown),
     };
     int fails = cmocka_run_group_tests_name("remoting codec", codec, NULL, NULL);
     fails += cmocka_run_group_tests_name("remoting loopback", loopback, NULL, NULL);
