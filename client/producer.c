@@ -437,7 +437,7 @@ static void async_finish(async_t *a, rmq_err_t e, bool from_read) {
         rmq_instance_post_node(a->p->in, &a->node);
 }
 
-static rmq_err_t async_issue(async_t *a, const char *last_broker, uint64_t now);
+static rmq_err_t async_issue(async_t *a, const char *last_broker, uint64_t now, bool alone);
 
 static void on_async_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* loop thread */
     async_t *a = arg;
@@ -462,13 +462,15 @@ static void on_async_resp(rmq_err_t err, rmq_rem_cmd_t *resp, void *arg) { /* lo
         char last[64];
         rmq_strlcpy(last, a->mq.broker, sizeof last);
         /* route look-ups here only read the cache (the topic was routed before) */
-        if (async_issue(a, last, now) == RMQ_OK) return;
+        if (async_issue(a, last, now, false) == RMQ_OK) return;
     }
     async_finish(a, e, err == RMQ_OK);
 }
 
-/* now: rmq_mono_ms(), read once per send (a clock read costs ~0.5 % of an async send) */
-static rmq_err_t async_issue(async_t *a, const char *last_broker, uint64_t now) {
+/* now: rmq_mono_ms(), read once per send (a clock read costs ~0.5 % of an async send). alone:
+ * the producer has no other async send under way, so an idle connection takes the frame from
+ * this thread (rmq_rem_client_invoke_frame's direct: at a low rate, no hop through the loop). */
+static rmq_err_t async_issue(async_t *a, const char *last_broker, uint64_t now, bool alone) {
     char addr[64];
     rmq_err_t e = pick(a->p, a->enc.topic, last_broker, &a->mq, addr, sizeof addr, now);
     if (e) return e;
@@ -504,7 +506,7 @@ static rmq_err_t async_issue(async_t *a, const char *last_broker, uint64_t now) 
     a->t0 = now;
     uint64_t left = a->deadline > now ? a->deadline - now : 1;
     return rmq_rem_client_invoke_frame(rem, addr, &a->call, a->frame.data, a->frame.len, opaque,
-                                       (int)left, on_async_resp, a);
+                                       (int)left, on_async_resp, a, alone);
 }
 
 static rmq_err_t send_async_enc(rmq_producer_t *p, enc_t *enc, rmq_send_cb cb, void *op) {
@@ -522,8 +524,8 @@ static rmq_err_t send_async_enc(rmq_producer_t *p, enc_t *enc, rmq_send_cb cb, v
     a->attempts_left = p->retries_async;
     uint64_t now = rmq_mono_ms();
     a->deadline = now + (uint64_t)p->send_timeout;
-    atomic_fetch_add(&p->outstanding, 1);
-    rmq_err_t e = async_issue(a, NULL, now);
+    bool alone = atomic_fetch_add(&p->outstanding, 1) == 0;
+    rmq_err_t e = async_issue(a, NULL, now, alone);
     enc_fini(enc); /* on this thread, where it was allocated; a no longer points into it */
     if (e) {       /* not issued: no callback (libuv rule: a failed call never fires it) */
         async_put(p, a);

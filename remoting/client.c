@@ -3,7 +3,7 @@
  * Every public call posts to the loop through the context's mailbox (even from the loop thread,
  * so a callback never runs inside the call that caused it), except a sync invoke from another
  * thread on an open, idle connection, which writes its request to the socket itself
- * (sync_direct). An async request is one
+ * (write_direct). An async request is one
  * allocation, its pending record with the frame encoded on the caller's thread after it (the
  * command is freed there; see encode_pending), or none when the caller keeps both
  * (rmq_rem_client_invoke_frame); the record travels through the mailbox, then sits in the
@@ -34,7 +34,7 @@ typedef struct chan_s {
     char *addr;          /* "host:port" as given */
     char *host;
     int port;
-    rmq_rem_conn_t *conn; /* set by the loop thread under the client's mu (read by sync_direct) */
+    rmq_rem_conn_t *conn; /* set by the loop thread under the client's mu (read by write_direct) */
 } chan_t;
 
 typedef struct {
@@ -367,7 +367,7 @@ rmq_err_t rmq_rem_client_new(uv_loop_t *loop, const rmq_rem_client_cfg_t *cfg,
     cl->ctx = rmq_rem_ctx_new_(loop, &cl_ops, cl, cl->max_frame, 0, cl->name);
     if (!cl->ctx) goto fail;
     cl->ctx->log = cl->log;
-    cl->ctx->direct_writes = true; /* sync invokes (sync_direct) */
+    cl->ctx->direct_writes = true; /* see write_direct */
     cl->ctx->tls = tls;
     cl->ctx->tls_mode = tls ? RMQ_REM_TLS_ENFORCING : RMQ_REM_TLS_DISABLED;
     tls = NULL;
@@ -487,10 +487,11 @@ static bool post_invoke(rmq_rem_client_t *cl, rmq_rem_pending_t *p) {
 /* A sync invoke's request, written by the calling thread itself when its connection is open and
  * idle (rmq_rem_conn_write_direct_): the caller is about to sleep until the answer, and handing
  * the request to the loop cost an eventfd write and a wake-up of the loop thread on the way
- * out, one of the two thread hops a sync send paid beyond the round trip (issue 15). Not for
- * async requests: a busy producer's loop writes a whole iteration's requests with one system
- * call, where this would make one per request. true: p is the loop's now. */
-static bool sync_direct(rmq_rem_client_t *cl, rmq_rem_pending_t *p) {
+ * out, one of the two thread hops a sync send paid beyond the round trip (issue 15). Likewise
+ * an async request whose caller has no other under way (invoke_frame's direct). Not for a
+ * busy async sender: its loop writes a whole iteration's requests with one system call, where
+ * this would make one per request. true: p is the loop's now. */
+static bool write_direct(rmq_rem_client_t *cl, rmq_rem_pending_t *p) {
     if (!p->frame_len || tl_loop_client == cl) return false;
     chan_t *ch = p->chan;
     pthread_mutex_lock(&cl->mu); /* the loop replaces ch->conn under it */
@@ -525,7 +526,7 @@ static rmq_err_t invoke(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *r
     } else {
         p->req = req;
     }
-    if (sync && sync_direct(cl, p)) return RMQ_OK;
+    if (sync && write_direct(cl, p)) return RMQ_OK;
     if (!post_invoke(cl, p)) {
         rmq_rem_cmd_destroy(req);
         free(p);
@@ -577,7 +578,7 @@ rmq_err_t rmq_rem_client_encode_head(rmq_rem_client_t *cl, const rmq_rem_head_t 
 
 rmq_err_t rmq_rem_client_invoke_frame(rmq_rem_client_t *cl, const char *addr, rmq_rem_call_t *call,
                                       const uint8_t *frame, size_t len, int32_t opaque,
-                                      int timeout_ms, rmq_rem_resp_cb cb, void *arg) {
+                                      int timeout_ms, rmq_rem_resp_cb cb, void *arg, bool direct) {
     if (!cl || !addr || !call || !frame || !len || !cb) return RMQ_ERR__INVALID_ARG;
     if (atomic_load_explicit(&cl->closing, memory_order_relaxed)) return RMQ_ERR__CLOSED;
     chan_t *ch = chan_get(cl, addr, true);
@@ -588,6 +589,7 @@ rmq_err_t rmq_rem_client_invoke_frame(rmq_rem_client_t *cl, const char *addr, rm
     p->frame = frame;
     p->frame_len = len;
     p->caller_owned = true;
+    if (direct && write_direct(cl, p)) return RMQ_OK;
     return post_invoke(cl, p) ? RMQ_OK : RMQ_ERR__CLOSED;
 }
 

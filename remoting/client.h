@@ -71,10 +71,12 @@ rmq_err_t rmq_rem_client_encode_head(rmq_rem_client_t *cl, const rmq_rem_head_t 
 /* Async request encoded by rmq_rem_client_encode, whose req->opaque is opaque. call and frame
  * are the caller's and must stay unchanged until cb has run: nothing is allocated or freed for
  * the request (the hot path of an async producer). Otherwise as rmq_rem_client_invoke_async,
- * including the error return when cb will not run. */
+ * including the error return when cb will not run. direct: the caller has nothing else under
+ * way, so the frame may be written from this thread when the connection is idle, as a sync
+ * invoke's is (one system call per request: not for a sender with many outstanding). */
 rmq_err_t rmq_rem_client_invoke_frame(rmq_rem_client_t *cl, const char *addr, rmq_rem_call_t *call,
                                       const uint8_t *frame, size_t len, int32_t opaque,
-                                      int timeout_ms, rmq_rem_resp_cb cb, void *arg);
+                                      int timeout_ms, rmq_rem_resp_cb cb, void *arg, bool direct);
 /* Blocking request (not on the loop thread); takes req; *resp new on RMQ_OK (caller destroys).
  * The return value is the transport result; check (*resp)->code for the server's answer. */
 rmq_err_t rmq_rem_client_invoke_sync(rmq_rem_client_t *cl, const char *addr, rmq_rem_cmd_t *req,

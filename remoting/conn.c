@@ -215,7 +215,6 @@ static void on_tick(uv_timer_t *t) {
         *tail = p;
         tail = &p->hnext;
     }
-    fail_pending_list(expired, RMQ_ERR__TIMEOUT);
     uint64_t lnow = uv_now(x->loop);
     for (rmq_rem_conn_t *c = x->conns, *nx; c; c = nx) {
         nx = c->next;
@@ -245,6 +244,9 @@ static void on_tick(uv_timer_t *t) {
             freed += idle_trim(c);
         }
     }
+    /* After the closes: a caller woken by its timeout and asking again must not find the mute
+     * connection still open (a sync invoke would write to it directly). */
+    fail_pending_list(expired, RMQ_ERR__TIMEOUT);
 #ifdef __GLIBC__
     /* hand the freed pages back (glibc keeps free heap memory resident otherwise) */
     if (freed >= IDLE_TRIM_RETURN) malloc_trim(0);

@@ -1553,7 +1553,7 @@ static void test_rt_invoke_frame(void **st) {
         args[i] = (async_arg_t){&w, i};
         assert_int_equal(rmq_rem_client_invoke_frame(cl, E.addr, &calls[i], frames[i].data,
                                                      frames[i].len, opaque, 10000, on_async_echo,
-                                                     &args[i]),
+                                                     &args[i], i % 2 == 0),
                          RMQ_OK);
     }
     waiter_wait(&w);
@@ -1573,13 +1573,14 @@ static void test_rt_invoke_frame(void **st) {
         frame_err[i] = 1;
     }
     assert_int_equal(rmq_rem_client_invoke_frame(cl, E.addr, &more[0], f[0].data, f[0].len, op[0],
-                                                 200, on_frame_cb, &frame_err[0]),
+                                                 200, on_frame_cb, &frame_err[0], false),
                      RMQ_OK);
     for (int i = 0; i < 300 && frame_err[0] == 1; i++) usleep(10 * 1000);
     assert_int_equal(frame_err[0], RMQ_ERR__TIMEOUT);
     for (int i = 1; i < 3; i++)
         assert_int_equal(rmq_rem_client_invoke_frame(cl, E.addr, &more[i], f[i].data, f[i].len,
-                                                     op[i], 60000, on_frame_cb, &frame_err[i]),
+                                                     op[i], 60000, on_frame_cb, &frame_err[i],
+                                                     true),
                          RMQ_OK);
     rmq_rem_client_destroy(cl);
     assert_int_equal(frame_err[1], RMQ_ERR__CLOSED);
@@ -1588,7 +1589,7 @@ static void test_rt_invoke_frame(void **st) {
     /* bad arguments are refused before anything is queued */
     cl = new_client();
     assert_int_equal(rmq_rem_client_invoke_frame(cl, E.addr, &more[0], NULL, 0, 1, 100, on_frame_cb,
-                                                 &frame_err[3]),
+                                                 &frame_err[3], true),
                      RMQ_ERR__INVALID_ARG);
     rmq_rem_client_destroy(cl);
 }
@@ -1649,7 +1650,7 @@ static void test_rt_invoke_frame_partial(void **st) {
         args[i] = (async_arg_t){&w, i};
         assert_int_equal(rmq_rem_client_invoke_frame(cl, E.addr, &calls[i], frames[i].data,
                                                      frames[i].len, opaque, 20000,
-                                                     on_big_frame_echo, &args[i]),
+                                                     on_big_frame_echo, &args[i], true),
                          RMQ_OK);
     }
     waiter_wait(&w);
