@@ -148,7 +148,8 @@ struct rmq_push_consumer_s {
     /* (pool_mu) running: threads not idle (in a task, or woken to take one); the queue wakes
      * an idle thread only while running < active (about the CPUs), the watcher (an idle thread
      * off the stack) adds one more whenever the queue's head has waited POOL_AGE_MS: tasks that
-     * block or run long get every thread, short ones stay on a few hot threads (consume_service.c) */
+     * block or run long get every thread, short ones stay on a few hot threads (consume_service.c)
+     */
     rmq_pool_thr_t *pool_thr, *pool_idle, *pool_watcher;
     int pool_running, pool_active;
     bool pool_watch_timed; /* the watcher waits with a timeout (it saw the queue non-empty) */
