@@ -32,9 +32,7 @@
 
 int rmq_pc_pool_active(int nthreads) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int a = ncpu > 2 ? (int)ncpu - 1 : 1;
-    const char *env = getenv("RMQ_POOL_ACTIVE"); /* XXX experiment */
-    if (env && atoi(env) > 0) a = atoi(env);
+    int a = ncpu > 2 ? (int)ncpu - 1 : 1; /* one CPU for the client's loop (and the broker) */
     return RMQ_MIN(a, nthreads > 0 ? nthreads : 1);
 }
 
