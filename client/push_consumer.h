@@ -145,11 +145,10 @@ struct rmq_push_consumer_s {
     /* consume pool */
     pthread_mutex_t pool_mu;
     rmq_consume_task_t *q_head, *q_tail;
-    /* (pool_mu) running: threads not idle (in a task, or woken to take one); the queue wakes
-     * an idle thread only while running < active (about the CPUs), the watcher (an idle thread
-     * off the stack) adds one more whenever the queue's head has waited POOL_AGE_MS: tasks that
-     * block or run long get every thread, short ones stay on a few hot threads (consume_service.c)
-     */
+    /* (pool_mu) running: threads not idle (in a task, or woken to take one). The queue wakes
+     * an idle thread only while running < active (about the CPUs beside the loop's); the
+     * watcher, an idle thread off the idle stack, adds one whenever the queue's head has waited
+     * 2 ms (consume_service.c) */
     rmq_pool_thr_t *pool_thr, *pool_idle, *pool_watcher;
     int pool_running, pool_active;
     bool pool_watch_timed; /* the watcher waits with a timeout (it saw the queue non-empty) */
