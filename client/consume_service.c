@@ -17,9 +17,52 @@
 
 /* ---- pool -------------------------------------------------------------------------- */
 
-/* Queue the tasks head..tail (each counted in its pq->tasks already) and wake one idle thread.
- * After the pool stopped (destroy), release them instead: nobody would run them. */
+/* The pool. Java's ThreadPoolExecutor wakes a thread for every task it queues; here, on a host
+ * with few CPUs, that put 20 threads in turn on the CPUs the client's loop and the broker need,
+ * for listener calls of a few microseconds each (issue 15). So the pool keeps about as many
+ * threads running as there are CPUs besides the loop's (pool_active): a thread that finishes a
+ * task takes the next without sleeping, and the queue wakes an idle thread (the most recently
+ * idle: its cache is warm) only while fewer than pool_active run. That must not cap concurrency
+ * when listeners block or run long: one idle thread, the watcher, looks at the queue every
+ * POOL_TICK_MS while tasks wait, and whenever the head has waited POOL_AGE_US it takes it
+ * itself, and the next idle thread becomes the watcher: one thread more per POOL_AGE_US while
+ * the queue stands still, up to consumeThreadMin, as many as the tasks keep busy. */
+#define POOL_AGE_US 2000
+#define POOL_TICK_MS 1
+
+int rmq_pc_pool_active(int nthreads) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int a = ncpu > 2 ? (int)ncpu - 1 : 1; /* one CPU for the client's loop (and the broker) */
+    return RMQ_MIN(a, nthreads > 0 ? nthreads : 1);
+}
+
+/* pool_mu held, a task queued: the thread to wake for it, or NULL. An idle one (counted as
+ * running from now on: it will take a task, or go idle again) while fewer than pool_active
+ * run; else the watcher, once, if it does not yet time the queue. */
+static rmq_pool_thr_t *pool_pick(rmq_push_consumer_t *c) {
+    rmq_pool_thr_t *w = NULL;
+    if (c->pool_running < c->pool_active) {
+        if ((w = c->pool_idle))
+            c->pool_idle = w->next_idle;
+        else if ((w = c->pool_watcher))
+            c->pool_watcher = NULL;
+        if (w) {
+            w->go = true;
+            c->pool_running++;
+        }
+    } else if (c->pool_watcher && !c->pool_watch_timed) {
+        c->pool_watch_timed = true;
+        w = c->pool_watcher;
+    }
+    return w;
+}
+
+/* Queue the tasks head..tail (each counted in its pq->tasks already) and wake a thread if one
+ * is wanted (pool_pick). After the pool stopped (destroy), release them instead: nobody would
+ * run them. */
 static void pool_queue(rmq_push_consumer_t *c, rmq_consume_task_t *head, rmq_consume_task_t *tail) {
+    uint64_t now = rmq_mono_us();
+    for (rmq_consume_task_t *t = head; t; t = t->next) t->queued_us = now;
     pthread_mutex_lock(&c->pool_mu);
     if (c->pool_stop) {
         pthread_mutex_unlock(&c->pool_mu);
@@ -35,15 +78,58 @@ static void pool_queue(rmq_push_consumer_t *c, rmq_consume_task_t *head, rmq_con
     else
         c->q_head = head;
     c->q_tail = tail;
-    bool wake = c->pool_idle > 0 && !c->pool_waking;
-    if (wake) c->pool_waking = true;
+    rmq_pool_thr_t *w = pool_pick(c);
     pthread_mutex_unlock(&c->pool_mu);
-    /* after the unlock: a woken thread does not block on pool_mu still held here (glibc does
-     * not move waiters from the condition to the mutex); none when every thread is busy (each
-     * takes the next task before it waits again) or one woken has not yet taken its task: it
-     * wakes the next itself (pool_main), so a batch of tasks pays one wake-up system call here,
-     * not one per task, and every task still gets its own thread */
-    if (wake) pthread_cond_signal(&c->pool_cv);
+    /* after the unlock: the woken thread does not block on pool_mu still held here; one per
+     * hand-off: a woken thread that sees more queued wakes the next itself (pool_main) */
+    if (w) rmq_wake_signal(&w->wake);
+}
+
+/* pool_mu held (released while asleep): me found the queue empty and stops counting as
+ * running. True once it is to take a task (counted as running again), false on pool_stop. */
+static bool pool_idle_wait(rmq_push_consumer_t *c, rmq_pool_thr_t *me) {
+    c->pool_running--;
+    me->go = false;
+    if (!c->pool_watcher) {
+        c->pool_watcher = me;
+        c->pool_watch_timed = false;
+    } else {
+        me->next_idle = c->pool_idle;
+        c->pool_idle = me;
+    }
+    for (;;) {
+        if (me->go) return true; /* pool_pick took me off the stack (or the watch) */
+        if (c->pool_stop) return false;
+        if (c->pool_watcher != me) {
+            pthread_mutex_unlock(&c->pool_mu);
+            rmq_wake_wait(&me->wake);
+            pthread_mutex_lock(&c->pool_mu);
+            continue; /* given a task, made the watcher, stopped, or a stale signal */
+        }
+        rmq_consume_task_t *h = c->q_head;
+        if (h && rmq_mono_us() - h->queued_us >= POOL_AGE_US) {
+            /* the running threads have not taken it: blocked or long listeners; one more, and
+             * the next idle thread watches */
+            rmq_pool_thr_t *nw = c->pool_idle;
+            if (nw) c->pool_idle = nw->next_idle;
+            c->pool_watcher = nw;
+            c->pool_watch_timed = false;
+            c->pool_running++;
+            if (nw) {
+                pthread_mutex_unlock(&c->pool_mu);
+                rmq_wake_signal(&nw->wake);
+                pthread_mutex_lock(&c->pool_mu);
+            }
+            return true;
+        }
+        c->pool_watch_timed = h != NULL;
+        pthread_mutex_unlock(&c->pool_mu);
+        if (h)
+            rmq_wake_wait_ms(&me->wake, POOL_TICK_MS);
+        else
+            rmq_wake_wait(&me->wake);
+        pthread_mutex_lock(&c->pool_mu);
+    }
 }
 
 static void task_count(rmq_consume_task_t *t) {
@@ -327,25 +413,23 @@ static void resubmit_orderly(void *arg) { /* service thread */
 }
 
 void *rmq_pc_pool_main(void *arg) {
-    rmq_push_consumer_t *c = arg;
+    rmq_pool_thr_t *me = arg;
+    rmq_push_consumer_t *c = me->c;
     pthread_setname_np(pthread_self(), "rmq-consume");
     pthread_mutex_lock(&c->pool_mu);
-    for (;;) {
-        while (!c->q_head && !c->pool_stop) {
-            c->pool_idle++;
-            pthread_cond_wait(&c->pool_cv, &c->pool_mu);
-            c->pool_idle--;
-            c->pool_waking = false; /* the woken one (or a spurious return: one wake more) */
-        }
+    for (;;) { /* counted in pool_running here */
         if (c->pool_stop) break;
         rmq_consume_task_t *t = c->q_head;
+        if (!t) {
+            if (!pool_idle_wait(c, me)) break;
+            continue;
+        }
         c->q_head = t->next;
         if (!c->q_head) c->q_tail = NULL;
-        /* more queued behind this task: pass the wake-up on (see pool_submit) */
-        bool wake = c->q_head && c->pool_idle > 0 && !c->pool_waking;
-        if (wake) c->pool_waking = true;
+        /* more queued behind this task: pass a wake-up on (see pool_queue) */
+        rmq_pool_thr_t *w = c->q_head ? pool_pick(c) : NULL;
         pthread_mutex_unlock(&c->pool_mu);
-        if (wake) pthread_cond_signal(&c->pool_cv);
+        if (w) rmq_wake_signal(&w->wake);
         if (t->msgs)
             run_concurrent(c, t);
         else

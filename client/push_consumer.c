@@ -654,7 +654,6 @@ rmq_push_consumer_t *rmq_push_consumer_new(rmq_conf_t *conf, char *err, size_t n
     pthread_mutex_init(&c->rb_mu, NULL);
     rmq_pull_nodes_init(&c->nodes);
     pthread_mutex_init(&c->pool_mu, NULL);
-    pthread_cond_init(&c->pool_cv, NULL);
     pthread_mutex_init(&c->stats_mu, NULL);
     return c;
 }
@@ -798,10 +797,24 @@ rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c) {
         snprintf(c->offset_file, sizeof c->offset_file, "%s/%s/%s/offsets.json", dir,
                  rmq_instance_client_id(c->in), c->group);
     }
-    c->threads = calloc((size_t)c->nthreads, sizeof(pthread_t));
+    c->pool_thr = calloc((size_t)c->nthreads, sizeof(*c->pool_thr));
+    c->pool_active = rmq_pc_pool_active(c->nthreads);
     int started = 0;
-    for (; c->threads && started < c->nthreads; started++)
-        if (pthread_create(&c->threads[started], NULL, rmq_pc_pool_main, c)) break;
+    for (; c->pool_thr && started < c->nthreads; started++) {
+        rmq_pool_thr_t *th = &c->pool_thr[started];
+        th->c = c;
+        rmq_wake_init(&th->wake);
+        pthread_mutex_lock(&c->pool_mu);
+        c->pool_running++; /* until it finds the queue empty */
+        pthread_mutex_unlock(&c->pool_mu);
+        if (pthread_create(&th->tid, NULL, rmq_pc_pool_main, th)) {
+            pthread_mutex_lock(&c->pool_mu);
+            c->pool_running--;
+            pthread_mutex_unlock(&c->pool_mu);
+            rmq_wake_fini(&th->wake);
+            break;
+        }
+    }
     c->nthreads = started;
     if (started == 0) {
         rmq_instance_release(c->in, &c->member);
@@ -854,13 +867,13 @@ static void consumer_free(rmq_push_consumer_t *c) {
     pthread_mutex_destroy(&c->stats_mu);
     for (int i = 0; i < c->nsubs; i++) rmq_sub_fini(&c->subs[i].sub);
     free(c->subs);
-    free(c->threads);
+    for (int i = 0; c->pool_thr && i < c->nthreads; i++) rmq_wake_fini(&c->pool_thr[i].wake);
+    free(c->pool_thr);
     rmq_conf_destroy(c->conf);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->rb_mu);
     rmq_pull_nodes_fini(&c->nodes);
     pthread_mutex_destroy(&c->pool_mu);
-    pthread_cond_destroy(&c->pool_cv);
     free(c);
 }
 
@@ -882,9 +895,9 @@ void rmq_push_consumer_destroy(rmq_push_consumer_t *c) {
         /* wait for running listeners; queued tasks are dropped (their messages come again) */
         pthread_mutex_lock(&c->pool_mu);
         c->pool_stop = true;
-        pthread_cond_broadcast(&c->pool_cv);
         pthread_mutex_unlock(&c->pool_mu);
-        for (int i = 0; i < c->nthreads; i++) pthread_join(c->threads[i], NULL);
+        for (int i = 0; i < c->nthreads; i++) rmq_wake_signal(&c->pool_thr[i].wake);
+        for (int i = 0; i < c->nthreads; i++) pthread_join(c->pool_thr[i].tid, NULL);
         for (rmq_consume_task_t *t = c->q_head, *nx; t; t = nx) {
             nx = t->next;
             rmq_pc_task_release(t);

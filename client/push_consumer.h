@@ -13,6 +13,7 @@
 
 #include "client/consumer.h"
 #include "common/log.h"
+#include "common/wake.h"
 
 #define MOD "consumer"
 #define PULL_SUSPEND_MS 15000
@@ -80,7 +81,17 @@ typedef struct rmq_consume_task_s {
     rmq_pq_t *pq;
     rmq_msg_t **msgs; /* concurrent: a pull result's messages (owned array); orderly: NULL */
     size_t n;
+    uint64_t queued_us; /* mono us it reached the pool's queue (pool_mu) */
 } rmq_consume_task_t;
+
+/* One consume thread: its wake word, and its link in the pool's idle stack (pool_mu). */
+typedef struct rmq_pool_thr_s {
+    struct rmq_push_consumer_s *c;
+    pthread_t tid;
+    rmq_wake_t wake;
+    struct rmq_pool_thr_s *next_idle;
+    bool go; /* given a task to take: counted in pool_running by whoever set it (pool_mu) */
+} rmq_pool_thr_t;
 
 /* Per-topic counters for GET_CONSUMER_RUNNING_INFO's statusTable (ConsumerStatsManager). */
 typedef struct {
@@ -133,10 +144,14 @@ struct rmq_push_consumer_s {
 
     /* consume pool */
     pthread_mutex_t pool_mu;
-    pthread_cond_t pool_cv;
     rmq_consume_task_t *q_head, *q_tail;
-    int pool_idle;    /* threads waiting on pool_cv (pool_mu) */
-    bool pool_waking; /* a thread signalled has not yet returned from its wait (pool_mu) */
+    /* (pool_mu) running: threads not idle (in a task, or woken to take one). The queue wakes
+     * an idle thread only while running < active (about the CPUs beside the loop's); the
+     * watcher, an idle thread off the idle stack, adds one whenever the queue's head has waited
+     * 2 ms (consume_service.c) */
+    rmq_pool_thr_t *pool_thr, *pool_idle, *pool_watcher;
+    int pool_running, pool_active;
+    bool pool_watch_timed; /* the watcher waits with a timeout (it saw the queue non-empty) */
     bool pool_stop;
     /* loop thread only: concurrent tasks of this loop iteration's pull results, handed to the
      * pool together at its end (rmq_pc_dispatch, pool_flush); lp_queued: lp_node is queued
@@ -144,7 +159,6 @@ struct rmq_push_consumer_s {
     rmq_consume_task_t *lp_head, *lp_tail;
     bool lp_queued;
     rmq_cb_node_t lp_node;
-    pthread_t *threads;
     int nthreads;
 
     char offset_file[1024];
@@ -176,7 +190,9 @@ int64_t rmq_pc_start_offset(rmq_push_consumer_t *c, const rmq_mq_t *mq);
 void rmq_pc_task_release(rmq_consume_task_t *t);
 /* Drop a consumer reference (the last frees it). */
 void rmq_pc_unref(rmq_push_consumer_t *c);
-void *rmq_pc_pool_main(void *arg);
+void *rmq_pc_pool_main(void *arg); /* arg: its rmq_pool_thr_t */
+/* How many consume threads run at once while tasks are short (see consume_service.c). */
+int rmq_pc_pool_active(int nthreads);
 /* Hand new messages of pq to the pool: one task per pull result (concurrent listeners take
  * consumeMessageBatchMaxSize of them per call on one pool thread); a concurrent task reaches
  * the pool at the end of the loop iteration, with the iteration's others. Takes msgs (the

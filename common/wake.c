@@ -3,6 +3,7 @@
 #ifdef __linux__
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 void rmq_wake_init(rmq_wake_t *w) {
@@ -22,6 +23,32 @@ void rmq_wake_wait(rmq_wake_t *w) {
         }
         if (v == 0 && !atomic_compare_exchange_weak(&w->word, &v, 2)) continue;
         syscall(SYS_futex, &w->word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+    }
+}
+
+static uint64_t mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+bool rmq_wake_wait_ms(rmq_wake_t *w, int ms) {
+    uint64_t end = mono_ns() + (uint64_t)(ms > 0 ? ms : 0) * 1000000u;
+    for (;;) {
+        uint32_t v = atomic_load_explicit(&w->word, memory_order_acquire);
+        if (v == 1) {
+            atomic_store_explicit(&w->word, 0, memory_order_relaxed);
+            return true;
+        }
+        uint64_t now = mono_ns();
+        if (now >= end) { /* 2 back to 0, unless a signal raced in (then it counts) */
+            if (v == 0 || atomic_compare_exchange_strong(&w->word, &v, 0)) return false;
+            continue;
+        }
+        if (v == 0 && !atomic_compare_exchange_weak(&w->word, &v, 2)) continue;
+        uint64_t left = end - now;
+        struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+        syscall(SYS_futex, &w->word, FUTEX_WAIT_PRIVATE, 2, &ts, NULL, 0);
     }
 }
 
@@ -50,6 +77,24 @@ void rmq_wake_wait(rmq_wake_t *w) {
     while (!w->signaled) pthread_cond_wait(&w->cv, &w->mu);
     w->signaled = false;
     pthread_mutex_unlock(&w->mu);
+}
+
+bool rmq_wake_wait_ms(rmq_wake_t *w, int ms) {
+    struct timespec end;
+    clock_gettime(CLOCK_REALTIME, &end);
+    end.tv_sec += ms / 1000;
+    end.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (end.tv_nsec >= 1000000000L) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (!w->signaled)
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &end) != 0) break;
+    bool got = w->signaled;
+    w->signaled = false;
+    pthread_mutex_unlock(&w->mu);
+    return got;
 }
 
 void rmq_wake_signal(rmq_wake_t *w) {

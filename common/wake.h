@@ -32,6 +32,9 @@ void rmq_wake_init(rmq_wake_t *w);
 void rmq_wake_fini(rmq_wake_t *w);
 /* The sleeper: return after a signal (one sent since the last wait returned counts). */
 void rmq_wake_wait(rmq_wake_t *w);
+/* The same, but return after ms milliseconds at the latest: true if signaled (the signal is
+ * consumed), false on the timeout. */
+bool rmq_wake_wait_ms(rmq_wake_t *w, int ms);
 /* Any thread, after making what the sleeper waits for visible. */
 void rmq_wake_signal(rmq_wake_t *w);
 
