@@ -342,10 +342,15 @@ static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
             j->sused += vl + 1;
         }
         if (c->next == c->ext_cap) {
-            if (c->ext_inline) return false; /* sized to the header's ':' count: not reached */
             size_t cap = c->ext_cap ? c->ext_cap * 2 : 16;
-            rmq_rem_field_t *e = realloc(c->ext, cap * sizeof *e);
-            if (!e) return false;
+            rmq_rem_field_t *e;
+            if (c->ext_inline) { /* the array in the command's block moves to its own */
+                if (!(e = malloc(cap * sizeof *e))) return false;
+                memcpy(e, c->ext, c->next * sizeof *e);
+                c->ext_inline = false;
+            } else if (!(e = realloc(c->ext, cap * sizeof *e))) {
+                return false;
+            }
             c->ext = e;
             c->ext_cap = cap;
         }
@@ -619,14 +624,14 @@ static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, ch
     return 0;
 }
 
-/* A zeroed command for a JSON header h, in one block with room for its fields: an array of
- * one entry per ':' in h (every ext field has one; at most 64, what the fast path takes) and
- * the fast path's string block (hlen + 1, see decode_json_fast). One malloc instead of three
- * (command, ext array, string block). */
-static rmq_rem_cmd_t *json_cmd_alloc(const uint8_t *h, size_t hlen) {
-    size_t cap = 0;
-    for (size_t i = 0; i < hlen; i++) cap += h[i] == ':';
-    if (cap > 64) cap = 64;
+/* A zeroed command for a JSON header of hlen bytes, in one block with room for its fields:
+ * an array of INLINE_FIELDS entries (fewer for a header too short to hold them: a field takes
+ * at least 5 bytes, "":1,) and the fast path's string block (hlen + 1, see decode_json_fast).
+ * One malloc instead of three (command, ext array, string block); a header with more fields
+ * moves its array out (jp_ext, ext_reserve). */
+enum { INLINE_FIELDS = 16 }; /* the hot requests: a send has 13 (a..m), a pull ~12 */
+static rmq_rem_cmd_t *json_cmd_alloc(size_t hlen) {
+    size_t cap = hlen / 5 < INLINE_FIELDS ? hlen / 5 : INLINE_FIELDS;
     size_t off_ext = sizeof(rmq_rem_cmd_t), off_blk = off_ext + cap * sizeof(rmq_rem_field_t);
     char *m = malloc(off_blk + hlen + 1);
     if (!m) return NULL;
@@ -669,7 +674,7 @@ ssize_t rmq_rem_frame_decode_head(const uint8_t *buf, size_t len, size_t max_fra
         return bad(err, errlen, "unknown serialize type %u", type);
     if (len - 8 < hlen) return 0;
     const uint8_t *h = buf + 8;
-    rmq_rem_cmd_t *c = type == RMQ_REM_SER_JSON ? json_cmd_alloc(h, hlen) : calloc(1, sizeof *c);
+    rmq_rem_cmd_t *c = type == RMQ_REM_SER_JSON ? json_cmd_alloc(hlen) : calloc(1, sizeof *c);
     if (!c) return bad(err, errlen, "out of memory");
     c->serialize_type = (int)type;
     ssize_t r = type == RMQ_REM_SER_JSON ? decode_json(h, hlen, c, err, errlen)
