@@ -84,10 +84,11 @@ void rmq_rem_cmd_destroy(rmq_rem_cmd_t *c) {
         return;
     }
     release_iov(c);
+    const char *lo = c->ext_blk, *hi = lo ? lo + c->ext_blk_len : NULL;
     for (size_t i = 0; i < c->next; i++) {
         /* both in the block (a decoded header's fields): nothing of their own to free */
-        if (rmq_rem_cmd_in_blk_(c, c->ext[i].key) && rmq_rem_cmd_in_blk_(c, c->ext[i].val))
-            continue;
+        const char *k = c->ext[i].key, *v = c->ext[i].val;
+        if (k >= lo && k < hi && v >= lo && v < hi) continue;
         free_val(&c->ext[i]);
         rmq_rem_cmd_free_key_(c, c->ext[i].key);
     }

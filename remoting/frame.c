@@ -776,7 +776,12 @@ static bool json_plain(const char *s, size_t n) {
     size_t i = 0;
 #ifdef JP_SWAR
     const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
-    for (; i + 8 <= n; i += 8) {
+    for (;; i += 8) {
+        /* the last word overlaps the one before instead of a byte-wise tail */
+        if (i + 8 > n) {
+            if (n < 8 || i == n) break;
+            i = n - 8;
+        }
         uint64_t v, q, bs;
         memcpy(&v, s + i, 8);
         q = v ^ (ones * '"');
@@ -784,6 +789,7 @@ static bool json_plain(const char *s, size_t n) {
         /* bytes 0x80 and up pass: the high bit of v masks their false "below 0x20" */
         if ((((q - ones) & ~q) | ((bs - ones) & ~bs) | ((v - ones * 0x20) & ~v)) & high)
             return false;
+        if (i + 8 == n) return true;
     }
 #endif
     for (; i < n; i++) {

@@ -2,7 +2,7 @@
  * command, its ext array and its string block share one allocation. Every field, the remark
  * and the body must come out as the header says, through the fast path, the jansson fallback
  * and later growth (set, add_fields) that moves the array out of the block. Run under ASan to
- * catch a part freed on its own. */
+ * catch a part freed on its own. Also the flat SEND_OK writer's word-wise escape check. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -347,11 +347,40 @@ static void test_back_to_back(void **st) {
     free(h2);
 }
 
+/* The flat SEND_OK writer's escape check reads whole words, the last one overlapping the one
+ * before: a byte JSON escapes at any place of a key or value of any length up to 40 (the last
+ * byte included) gives 0; plain text of every length, UTF-8 too, is written. */
+static void test_flat_writer_every_place(void **st) {
+    (void)st;
+    const char esc[] = {'"', '\\', '\n', 0x01, 0x1f};
+    uint8_t out[512];
+    for (size_t len = 0; len <= 40; len++) {
+        char t[48];
+        for (size_t i = 0; i < len; i++) t[i] = i % 7 == 3 ? (char)0xc3 : (char)('a' + i % 26);
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)t[i] == 0xc3) t[i] = i + 1 < len ? (char)0xc3 : 'z';
+        t[len] = 0;
+        rmq_rem_field_t plain[] = {{"msgId", t}, {t[0] ? t : "k", "v"}};
+        assert_true(rmq_rem_frame_write_json_response(0, 1, plain, 2, out, sizeof out) > 0);
+        for (size_t p = 0; p < len; p++) {
+            for (size_t e = 0; e < sizeof esc; e++) {
+                char u[48];
+                memcpy(u, t, len + 1);
+                u[p] = esc[e];
+                rmq_rem_field_t v[] = {{"msgId", u}};
+                assert_int_equal(rmq_rem_frame_write_json_response(0, 1, v, 1, out, sizeof out), 0);
+                rmq_rem_field_t k[] = {{u, "x"}};
+                assert_int_equal(rmq_rem_frame_write_json_response(0, 1, k, 1, out, sizeof out), 0);
+            }
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_fields),       cmocka_unit_test(test_growth_after_decode),
         cmocka_unit_test(test_fallback_in_block), cmocka_unit_test(test_remark_and_large_ext),
-        cmocka_unit_test(test_back_to_back),
+        cmocka_unit_test(test_back_to_back),      cmocka_unit_test(test_flat_writer_every_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
