@@ -136,6 +136,7 @@ static void on_arrive(const char *topic, int32_t qid, int64_t queue_offset, int6
 static void on_kick(uv_prepare_t *h) {
     rmq_broker_t *b = h->data;
     rmq_store_kick(b->ctx.env.store);
+    rmq_broker_dispatch_turn(b->dispatch);
 }
 
 /* ---- registration with the NameServers ------------------------------------------------------ */

@@ -45,7 +45,8 @@ typedef struct {
 #define RMQ_BROKER_LAT_BUCKETS 24 /* bucket i counts latencies < 2^i us; the last, the rest */
 
 /* Per-code counters. A request answered later (a held pull, a SYNC_FLUSH send) counts the
- * handler's time only; errors are responses returned with code != 0. */
+ * handler's time only (plus, for a request following another of its connection in one loop
+ * turn, its frame's decode: dispatch.c); errors are responses returned with code != 0. */
 typedef struct {
     uint64_t requests;
     uint64_t errors;
@@ -68,6 +69,9 @@ void rmq_broker_dispatch_destroy(rmq_broker_dispatch_t *d); /* NULL is a no-op *
  * now). A code missing from the table is answered REQUEST_CODE_NOT_SUPPORTED. */
 rmq_rem_cmd_t *rmq_broker_dispatch_run(rmq_broker_dispatch_t *d, rmq_rem_conn_t *c,
                                        rmq_rem_cmd_t *req);
+/* Once per loop turn, before the loop sleeps: the next request of any connection reads the
+ * clock at its start instead of chaining from the previous one's end (dispatch.c). */
+void rmq_broker_dispatch_turn(rmq_broker_dispatch_t *d);
 /* Visit every code of the table with its counters, in table order. Loop thread. */
 void rmq_broker_dispatch_each(const rmq_broker_dispatch_t *d,
                               void (*fn)(const rmq_broker_route_t *r,

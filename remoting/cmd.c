@@ -84,15 +84,16 @@ void rmq_rem_cmd_destroy(rmq_rem_cmd_t *c) {
         return;
     }
     release_iov(c);
+    const char *lo = c->ext_blk, *hi = lo ? lo + c->ext_blk_len : NULL;
     for (size_t i = 0; i < c->next; i++) {
         /* both in the block (a decoded header's fields): nothing of their own to free */
-        if (rmq_rem_cmd_in_blk_(c, c->ext[i].key) && rmq_rem_cmd_in_blk_(c, c->ext[i].val))
-            continue;
+        const char *k = c->ext[i].key, *v = c->ext[i].val;
+        if (k >= lo && k < hi && v >= lo && v < hi) continue;
         free_val(&c->ext[i]);
         rmq_rem_cmd_free_key_(c, c->ext[i].key);
     }
-    free(c->ext);
-    free(c->ext_blk);
+    if (!c->ext_inline) free(c->ext);
+    if (!c->blk_inline) free(c->ext_blk);
     free(c->remark);
     if (!c->body_borrowed) free(c->body);
     free(c);
@@ -116,8 +117,16 @@ static rmq_err_t ext_reserve(rmq_rem_cmd_t *c, size_t more) {
     if (c->ext_cap - c->next >= more) return RMQ_OK;
     size_t cap = c->ext_cap ? c->ext_cap * 2 : 8;
     while (cap - c->next < more) cap *= 2;
-    rmq_rem_field_t *e = realloc(c->ext, cap * sizeof *e);
-    if (!e) return RMQ_ERR__NOMEM;
+    rmq_rem_field_t *e;
+    if (c->ext_inline) { /* the array inside the command's block moves to its own */
+        e = malloc(cap * sizeof *e);
+        if (!e) return RMQ_ERR__NOMEM;
+        if (c->next) memcpy(e, c->ext, c->next * sizeof *e);
+        c->ext_inline = false;
+    } else {
+        e = realloc(c->ext, cap * sizeof *e);
+        if (!e) return RMQ_ERR__NOMEM;
+    }
     c->ext = e;
     c->ext_cap = cap;
     return RMQ_OK;
@@ -146,6 +155,7 @@ rmq_err_t rmq_rem_cmd_add_fields(rmq_rem_cmd_t *c, const rmq_rem_field_t *kv, si
     if (!blk) return RMQ_ERR__NOMEM;
     c->ext_blk = blk;
     c->ext_blk_len = total;
+    c->blk_inline = false;
     /* "key\0val\0" side by side, the layout free_val recognises as not separately owned */
     for (size_t i = 0; i < n; i++) {
         rmq_rem_field_t *f = &c->ext[c->next++];

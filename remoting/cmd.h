@@ -45,6 +45,10 @@ typedef struct rmq_rem_cmd_s {
      * rmq_rem_cmd_add_fields); strings inside it are not freed on their own. NULL if none. */
     char *ext_blk;
     size_t ext_blk_len;
+    /* A decoded JSON header's command is one allocation: the command, then its ext array
+     * (ext_inline, until it grows past ext_cap and moves to its own array), then ext_blk
+     * (blk_inline). Inline parts are freed with the command, never on their own. */
+    bool ext_inline, blk_inline;
     /* References beyond the first (rmq_rem_cmd_ref); 0 for a command with one owner, which
      * is what calloc gives, so every constructor starts there. */
     uint32_t extra_refs;

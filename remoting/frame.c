@@ -343,8 +343,14 @@ static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
         }
         if (c->next == c->ext_cap) {
             size_t cap = c->ext_cap ? c->ext_cap * 2 : 16;
-            rmq_rem_field_t *e = realloc(c->ext, cap * sizeof *e);
-            if (!e) return false;
+            rmq_rem_field_t *e;
+            if (c->ext_inline) { /* the array in the command's block moves to its own */
+                if (!(e = malloc(cap * sizeof *e))) return false;
+                memcpy(e, c->ext, c->next * sizeof *e);
+                c->ext_inline = false;
+            } else if (!(e = realloc(c->ext, cap * sizeof *e))) {
+                return false;
+            }
             c->ext = e;
             c->ext_cap = cap;
         }
@@ -371,10 +377,12 @@ static int decode_json_fast(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c) {
      * followed by at least one delimiter, which pays for its NUL), so hlen + 1 bytes hold
      * every ext key and value. The block becomes the command's ext_blk: one allocation for
      * all fields instead of one each. */
-    jp_t j = {.p = h, .end = h + hlen, .scratch = malloc(hlen + 1)};
-    if (!j.scratch) return 0;
-    c->ext_blk = j.scratch;
-    c->ext_blk_len = hlen + 1;
+    jp_t j = {.p = h, .end = h + hlen, .scratch = c->ext_blk};
+    if (!c->blk_inline) { /* a command of its own (rmq_rem_decode_json_fast_) */
+        if (!(j.scratch = malloc(hlen + 1))) return 0;
+        c->ext_blk = j.scratch;
+        c->ext_blk_len = hlen + 1;
+    }
     int ok = 0;
     unsigned seen = 0;
     c->language = RMQ_LANG_JAVA;
@@ -456,9 +464,10 @@ tail:
     ok = j.p == j.end;
 out:
     if (c->next == 0) { /* nothing kept: no block */
-        free(c->ext_blk);
+        if (!c->blk_inline) free(c->ext_blk);
         c->ext_blk = NULL;
         c->ext_blk_len = 0;
+        c->blk_inline = false;
     }
     return ok;
 }
@@ -470,9 +479,10 @@ static void reset_fields(rmq_rem_cmd_t *c) {
         if (f->val != f->key + strlen(f->key) + 1) free(f->val);
         rmq_rem_cmd_free_key_(c, f->key);
     }
-    free(c->ext_blk);
+    if (!c->blk_inline) free(c->ext_blk);
     c->ext_blk = NULL;
     c->ext_blk_len = 0;
+    c->blk_inline = false;
     c->next = 0;
     c->has_ext = false;
     free(c->remark);
@@ -614,6 +624,30 @@ static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, ch
     return 0;
 }
 
+/* A zeroed command for a JSON header of hlen bytes, in one block with room for its fields:
+ * an array of INLINE_FIELDS entries (fewer for a header too short to hold them: a field takes
+ * at least 5 bytes, "":1,) and the fast path's string block (hlen + 1, see decode_json_fast).
+ * One malloc instead of three (command, ext array, string block); a header with more fields
+ * moves its array out (jp_ext, ext_reserve). */
+enum { INLINE_FIELDS = 16 }; /* the hot requests: a send has 13 (a..m), a pull ~12 */
+static rmq_rem_cmd_t *json_cmd_alloc(size_t hlen) {
+    size_t cap = hlen / 5 < INLINE_FIELDS ? hlen / 5 : INLINE_FIELDS;
+    size_t off_ext = sizeof(rmq_rem_cmd_t), off_blk = off_ext + cap * sizeof(rmq_rem_field_t);
+    char *m = malloc(off_blk + hlen + 1);
+    if (!m) return NULL;
+    rmq_rem_cmd_t *c = (rmq_rem_cmd_t *)m;
+    memset(c, 0, sizeof *c);
+    if (cap) {
+        c->ext = (rmq_rem_field_t *)(m + off_ext);
+        c->ext_cap = cap;
+        c->ext_inline = true;
+    }
+    c->ext_blk = m + off_blk;
+    c->ext_blk_len = hlen + 1;
+    c->blk_inline = true;
+    return c;
+}
+
 ssize_t rmq_rem_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, rmq_rem_cmd_t **out,
                              char *err, size_t errlen) {
     return rmq_rem_frame_decode_ex(buf, len, max_frame, false, out, err, errlen);
@@ -639,10 +673,10 @@ ssize_t rmq_rem_frame_decode_head(const uint8_t *buf, size_t len, size_t max_fra
     if (type != RMQ_REM_SER_JSON && type != RMQ_REM_SER_ROCKETMQ)
         return bad(err, errlen, "unknown serialize type %u", type);
     if (len - 8 < hlen) return 0;
-    rmq_rem_cmd_t *c = calloc(1, sizeof *c);
+    const uint8_t *h = buf + 8;
+    rmq_rem_cmd_t *c = type == RMQ_REM_SER_JSON ? json_cmd_alloc(hlen) : calloc(1, sizeof *c);
     if (!c) return bad(err, errlen, "out of memory");
     c->serialize_type = (int)type;
-    const uint8_t *h = buf + 8;
     ssize_t r = type == RMQ_REM_SER_JSON ? decode_json(h, hlen, c, err, errlen)
                                          : decode_binary(h, hlen, c, err, errlen);
     if (r < 0) {
@@ -742,7 +776,12 @@ static bool json_plain(const char *s, size_t n) {
     size_t i = 0;
 #ifdef JP_SWAR
     const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
-    for (; i + 8 <= n; i += 8) {
+    for (;; i += 8) {
+        /* the last word overlaps the one before instead of a byte-wise tail */
+        if (i + 8 > n) {
+            if (n < 8 || i == n) break;
+            i = n - 8;
+        }
         uint64_t v, q, bs;
         memcpy(&v, s + i, 8);
         q = v ^ (ones * '"');
@@ -750,6 +789,7 @@ static bool json_plain(const char *s, size_t n) {
         /* bytes 0x80 and up pass: the high bit of v masks their false "below 0x20" */
         if ((((q - ones) & ~q) | ((bs - ones) & ~bs) | ((v - ones * 0x20) & ~v)) & high)
             return false;
+        if (i + 8 == n) return true;
     }
 #endif
     for (; i < n; i++) {
