@@ -140,6 +140,8 @@ struct rmq_rem_conn_s {
     uint8_t *wtail; /* under wmu: what a direct write left unwritten, first in line */
     size_t wtail_len;
     rmq_rem_pending_t *wadopt; /* under wmu: written directly, not yet in the table (hnext) */
+    int nplist;                /* loop only: requests on plist */
+    atomic_int inflight;       /* nplist, published (relaxed) for direct writers */
 };
 
 struct rmq_rem_ctx_s {
