@@ -126,13 +126,7 @@ static void heap_down(task_t *h, int n, int i) {
 }
 
 static void abs_deadline(struct timespec *ts, uint64_t wait_ms) {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)(wait_ms / 1000);
-    ts->tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
+    *ts = rmq_deadline_ts(CLOCK_MONOTONIC, wait_ms);
 }
 
 typedef struct {

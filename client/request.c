@@ -108,15 +108,7 @@ void rmq_reqtab_wait(rmq_reqtab_t *t, rmq_reqent_t *e, uint64_t deadline_ms) {
             e->done = true;
             break;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t wait = deadline_ms - now;
-        ts.tv_sec += (time_t)(wait / 1000);
-        ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = rmq_deadline_ts(CLOCK_MONOTONIC, deadline_ms - now);
         pthread_cond_timedwait(&t->cv, &t->mu, &ts);
     }
     pthread_mutex_unlock(&t->mu);

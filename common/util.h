@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 /* Wall-clock milliseconds since the epoch (timestamps that go on the wire or disk). */
 /* "<prog> <rmq version> (rmq), Apache RocketMQ remoting 4.9.8 (version 409)" on stdout: every
@@ -18,6 +19,9 @@ int64_t rmq_now_ms(void);
 /* Monotonic clocks for timeouts and intervals. */
 uint64_t rmq_mono_ms(void);
 uint64_t rmq_mono_us(void);
+/* clk's time ms milliseconds from now: a pthread_cond_timedwait deadline (clk is the
+ * condition's clock: CLOCK_REALTIME unless set with pthread_condattr_setclock). */
+struct timespec rmq_deadline_ts(clockid_t clk, uint64_t ms);
 
 /* CRC32 (zlib polynomial, as java.util.zip.CRC32); start with crc = 0. */
 uint32_t rmq_crc32(uint32_t crc, const void *p, size_t n);

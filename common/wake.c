@@ -60,6 +60,7 @@ void rmq_wake_signal(rmq_wake_t *w) {
 }
 
 #else
+#include "common/util.h"
 
 void rmq_wake_init(rmq_wake_t *w) {
     pthread_mutex_init(&w->mu, NULL);
@@ -80,14 +81,7 @@ void rmq_wake_wait(rmq_wake_t *w) {
 }
 
 bool rmq_wake_wait_ms(rmq_wake_t *w, int ms) {
-    struct timespec end;
-    clock_gettime(CLOCK_REALTIME, &end);
-    end.tv_sec += ms / 1000;
-    end.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (end.tv_nsec >= 1000000000L) {
-        end.tv_sec++;
-        end.tv_nsec -= 1000000000L;
-    }
+    struct timespec end = rmq_deadline_ts(CLOCK_REALTIME, ms > 0 ? (uint64_t)ms : 0);
     pthread_mutex_lock(&w->mu);
     while (!w->signaled)
         if (pthread_cond_timedwait(&w->cv, &w->mu, &end) != 0) break;

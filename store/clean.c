@@ -141,13 +141,7 @@ static void *svc_main(void *arg) {
     uint64_t last_cq = rmq_mono_ms(), last_clean = rmq_mono_ms();
     pthread_mutex_lock(&s->svc_mu);
     while (!s->svc_thr.stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = rmq_deadline_ts(CLOCK_REALTIME, 100);
         pthread_cond_timedwait(&s->svc_cv, &s->svc_mu, &ts);
         if (s->svc_thr.stop) break;
         pthread_mutex_unlock(&s->svc_mu);

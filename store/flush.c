@@ -85,14 +85,7 @@ bool rmq_store__gc_enqueue(rmq_store_t *s, const rmq_store_put_result_t *r, int6
 }
 
 static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = rmq_deadline_ts(CLOCK_MONOTONIC, ms > 0 ? (uint64_t)ms : 0);
     pthread_cond_timedwait(cv, mu, &ts);
 }
 

@@ -21,14 +21,7 @@
 static bool nap(rmq_store_t *s, int64_t ms) {
     pthread_mutex_lock(&s->scrub_mu);
     if (!s->scrub_thr.stop && ms > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = rmq_deadline_ts(CLOCK_REALTIME, (uint64_t)ms);
         pthread_cond_timedwait(&s->scrub_cv, &s->scrub_mu, &ts);
     }
     bool stop = s->scrub_thr.stop;

@@ -502,15 +502,31 @@ static void test_log_rotation(void **state) {
     rmdir(dir);
 }
 
+/* Deadlines: normalised, and ms from now on the clock asked for. */
+static void test_deadline_ts(void **st) {
+    (void)st;
+    for (uint64_t ms = 0; ms < 3000; ms += 37) {
+        struct timespec now, d = rmq_deadline_ts(CLOCK_MONOTONIC, ms);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        assert_true(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+        int64_t ahead =
+            ((int64_t)d.tv_sec - now.tv_sec) * 1000 + (d.tv_nsec - now.tv_nsec) / 1000000;
+        assert_true(ahead <= (int64_t)ms && ahead >= (int64_t)ms - 50);
+    }
+    struct timespec now, d = rmq_deadline_ts(CLOCK_REALTIME, 1500);
+    clock_gettime(CLOCK_REALTIME, &now);
+    assert_true(d.tv_sec - now.tv_sec >= 1 && d.tv_sec - now.tv_sec <= 2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_java_hash),    cmocka_unit_test(test_crc32),
-        cmocka_unit_test(test_be),           cmocka_unit_test(test_buf),
-        cmocka_unit_test(test_kvconf),       cmocka_unit_test(test_main_args),
-        cmocka_unit_test(test_mailbox),      cmocka_unit_test(test_log),
-        cmocka_unit_test(test_log_rotation), cmocka_unit_test(test_fjson),
-        cmocka_unit_test(test_map),          cmocka_unit_test(test_java_long),
-        cmocka_unit_test(test_json_put_str),
+        cmocka_unit_test(test_deadline_ts), cmocka_unit_test(test_java_hash),
+        cmocka_unit_test(test_crc32),       cmocka_unit_test(test_be),
+        cmocka_unit_test(test_buf),         cmocka_unit_test(test_kvconf),
+        cmocka_unit_test(test_main_args),   cmocka_unit_test(test_mailbox),
+        cmocka_unit_test(test_log),         cmocka_unit_test(test_log_rotation),
+        cmocka_unit_test(test_fjson),       cmocka_unit_test(test_map),
+        cmocka_unit_test(test_java_long),   cmocka_unit_test(test_json_put_str),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

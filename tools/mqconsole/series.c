@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "rmq/rmq_codes.h"
 #include "tools/mqconsole/console.h"
 
@@ -111,14 +112,8 @@ static void *sampler_main(void *arg) {
             json_array_append_new(k->points, p);
             while (json_array_size(k->points) > CON_SERIES_POINTS) json_array_remove(k->points, 0);
         }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += k->sample_ms / 1000;
-        until.tv_nsec += (long)(k->sample_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until =
+            rmq_deadline_ts(CLOCK_REALTIME, k->sample_ms > 0 ? (uint64_t)k->sample_ms : 0);
         while (!k->stopping &&
                pthread_cond_timedwait(&k->series_cv, &k->series_mu, &until) != ETIMEDOUT) {
         }
