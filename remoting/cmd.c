@@ -113,7 +113,7 @@ void rmq_rem_cmd_free_key_(const rmq_rem_cmd_t *c, char *k) {
     if (!rmq_rem_cmd_in_blk_(c, k)) free(k);
 }
 
-static rmq_err_t ext_reserve(rmq_rem_cmd_t *c, size_t more) {
+rmq_err_t rmq_rem_cmd_ext_reserve_(rmq_rem_cmd_t *c, size_t more) {
     if (c->ext_cap - c->next >= more) return RMQ_OK;
     size_t cap = c->ext_cap ? c->ext_cap * 2 : 8;
     while (cap - c->next < more) cap *= 2;
@@ -150,7 +150,7 @@ rmq_err_t rmq_rem_cmd_add_fields(rmq_rem_cmd_t *c, const rmq_rem_field_t *kv, si
         vl[i] = strlen(kv[i].val);
         total += kl[i] + vl[i] + 2;
     }
-    if (ext_reserve(c, n)) return RMQ_ERR__NOMEM;
+    if (rmq_rem_cmd_ext_reserve_(c, n)) return RMQ_ERR__NOMEM;
     char *blk = malloc(total);
     if (!blk) return RMQ_ERR__NOMEM;
     c->ext_blk = blk;
@@ -178,7 +178,7 @@ static rmq_rem_field_t *find_field(const rmq_rem_cmd_t *c, const char *k) {
 
 rmq_err_t rmq_rem_cmd_append_(rmq_rem_cmd_t *c, const char *k, size_t klen, const char *v,
                               size_t vlen) {
-    if (ext_reserve(c, 1)) return RMQ_ERR__NOMEM;
+    if (rmq_rem_cmd_ext_reserve_(c, 1)) return RMQ_ERR__NOMEM;
     char *blk = malloc(klen + vlen + 2);
     if (!blk) return RMQ_ERR__NOMEM;
     memcpy(blk, k, klen);

@@ -719,6 +719,14 @@ static void out_queued(rmq_rem_conn_t *c, size_t n) {
 
 /* ------------------------------------------------------------------ direct writes */
 
+/* Loop thread: put the adopt list p (taken from c under wmu) into the table. */
+static void adopt_list(rmq_rem_conn_t *c, rmq_rem_pending_t *p) {
+    for (rmq_rem_pending_t *nx; p; p = nx) {
+        nx = p->hnext;
+        rmq_rem_pending_add_(c->ctx, p);
+    }
+}
+
 /* Loop thread: put the requests written directly on c into the table. true: there were some. */
 static bool direct_adopt(rmq_rem_conn_t *c) {
     if (!c->wmaybe) return false; /* direct_stop adopted them */
@@ -726,13 +734,8 @@ static bool direct_adopt(rmq_rem_conn_t *c) {
     rmq_rem_pending_t *p = c->wadopt;
     c->wadopt = NULL;
     pthread_mutex_unlock(&c->wmu);
-    bool any = p != NULL;
-    while (p) {
-        rmq_rem_pending_t *nx = p->hnext;
-        rmq_rem_pending_add_(c->ctx, p);
-        p = nx;
-    }
-    return any;
+    adopt_list(c, p);
+    return p != NULL;
 }
 
 /* Loop thread, before it queues a byte on c or closes it: no direct write from here on (one in
@@ -740,21 +743,17 @@ static bool direct_adopt(rmq_rem_conn_t *c) {
  * is queued first. */
 static void direct_stop(rmq_rem_conn_t *c) {
     if (!c->wmaybe) return;
-    direct_adopt(c);
     pthread_mutex_lock(&c->wmu);
     c->wmaybe = c->wdirect = false;
     uint8_t *tail = c->wtail;
     size_t n = c->wtail_len;
     bool fail = c->wfail;
-    rmq_rem_pending_t *late = c->wadopt; /* written between the adopt and the lock */
+    rmq_rem_pending_t *adopt = c->wadopt;
     c->wtail = NULL;
     c->wtail_len = 0;
     c->wadopt = NULL;
     pthread_mutex_unlock(&c->wmu);
-    for (rmq_rem_pending_t *nx; late; late = nx) {
-        nx = late->hnext;
-        rmq_rem_pending_add_(c->ctx, late);
-    }
+    adopt_list(c, adopt);
     if (fail && !c->closed) {
         RMQ_XLOG_INFO(c->ctx->log, "remoting", "%s: closing %s: a direct write failed",
                       c->ctx->name, c->peer);

@@ -341,19 +341,7 @@ static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
             v = o;
             j->sused += vl + 1;
         }
-        if (c->next == c->ext_cap) {
-            size_t cap = c->ext_cap ? c->ext_cap * 2 : 16;
-            rmq_rem_field_t *e;
-            if (c->ext_inline) { /* the array in the command's block moves to its own */
-                if (!(e = malloc(cap * sizeof *e))) return false;
-                memcpy(e, c->ext, c->next * sizeof *e);
-                c->ext_inline = false;
-            } else if (!(e = realloc(c->ext, cap * sizeof *e))) {
-                return false;
-            }
-            c->ext = e;
-            c->ext_cap = cap;
-        }
+        if (rmq_rem_cmd_ext_reserve_(c, 1)) return false;
         c->ext[c->next].key = (char *)k;
         c->ext[c->next].val = (char *)v;
         c->next++;
@@ -369,6 +357,14 @@ static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
         }
         return false;
     }
+}
+
+/* Forget c's string block, freeing it unless it is part of the command's allocation. */
+static void drop_blk(rmq_rem_cmd_t *c) {
+    if (!c->blk_inline) free(c->ext_blk);
+    c->ext_blk = NULL;
+    c->ext_blk_len = 0;
+    c->blk_inline = false;
 }
 
 /* 1: decoded; 0: give up (c may hold partial fields: the caller resets it). */
@@ -463,12 +459,7 @@ tail:
     jp_ws(&j);
     ok = j.p == j.end;
 out:
-    if (c->next == 0) { /* nothing kept: no block */
-        if (!c->blk_inline) free(c->ext_blk);
-        c->ext_blk = NULL;
-        c->ext_blk_len = 0;
-        c->blk_inline = false;
-    }
+    if (c->next == 0) drop_blk(c); /* nothing kept: no block */
     return ok;
 }
 
@@ -479,10 +470,7 @@ static void reset_fields(rmq_rem_cmd_t *c) {
         if (f->val != f->key + strlen(f->key) + 1) free(f->val);
         rmq_rem_cmd_free_key_(c, f->key);
     }
-    if (!c->blk_inline) free(c->ext_blk);
-    c->ext_blk = NULL;
-    c->ext_blk_len = 0;
-    c->blk_inline = false;
+    drop_blk(c);
     c->next = 0;
     c->has_ext = false;
     free(c->remark);
@@ -628,7 +616,7 @@ static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, ch
  * an array of INLINE_FIELDS entries (fewer for a header too short to hold them: a field takes
  * at least 5 bytes, "":1,) and the fast path's string block (hlen + 1, see decode_json_fast).
  * One malloc instead of three (command, ext array, string block); a header with more fields
- * moves its array out (jp_ext, ext_reserve). */
+ * moves its array out (rmq_rem_cmd_ext_reserve_). */
 enum { INLINE_FIELDS = 16 }; /* the hot requests: a send has 13 (a..m), a pull ~12 */
 static rmq_rem_cmd_t *json_cmd_alloc(size_t hlen) {
     size_t cap = hlen / 5 < INLINE_FIELDS ? hlen / 5 : INLINE_FIELDS;

@@ -210,6 +210,9 @@ void rmq_rem_dispatch_(rmq_rem_conn_t *c, rmq_rem_cmd_t *req, rmq_rem_handler_fn
 /* Whether p points into c's ext block; free a key unless it does. */
 bool rmq_rem_cmd_in_blk_(const rmq_rem_cmd_t *c, const char *p);
 void rmq_rem_cmd_free_key_(const rmq_rem_cmd_t *c, char *k);
+/* Room for more fields in c's ext array (grown by doubling; an array inside the command's
+ * block, ext_inline, moves to its own allocation). RMQ_ERR__NOMEM on failure. */
+rmq_err_t rmq_rem_cmd_ext_reserve_(rmq_rem_cmd_t *c, size_t more);
 /* Append a field without looking for an existing key (decoder). */
 rmq_err_t rmq_rem_cmd_append_(rmq_rem_cmd_t *c, const char *k, size_t klen, const char *v,
                               size_t vlen);
