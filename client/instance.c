@@ -125,10 +125,6 @@ static void heap_down(task_t *h, int n, int i) {
     }
 }
 
-static void abs_deadline(struct timespec *ts, uint64_t wait_ms) {
-    *ts = rmq_deadline_ts(CLOCK_MONOTONIC, wait_ms);
-}
-
 typedef struct {
     rmq_instance_t *in;
     int idx;
@@ -148,8 +144,7 @@ static void *sched_main(void *p) {
         }
         uint64_t now = rmq_mono_ms();
         if (in->heap[0].due > now) {
-            struct timespec ts;
-            abs_deadline(&ts, in->heap[0].due - now);
+            struct timespec ts = rmq_deadline_ts(CLOCK_MONOTONIC, in->heap[0].due - now);
             pthread_cond_timedwait(&in->sched_cv, &in->sched_mu, &ts);
             continue;
         }

@@ -1,5 +1,7 @@
 #include "common/wake.h"
 
+#include "common/util.h"
+
 #ifdef __linux__
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -26,28 +28,22 @@ void rmq_wake_wait(rmq_wake_t *w) {
     }
 }
 
-static uint64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 bool rmq_wake_wait_ms(rmq_wake_t *w, int ms) {
-    uint64_t end = mono_ns() + (uint64_t)(ms > 0 ? ms : 0) * 1000000u;
+    uint64_t end = rmq_mono_us() + (uint64_t)(ms > 0 ? ms : 0) * 1000u;
     for (;;) {
         uint32_t v = atomic_load_explicit(&w->word, memory_order_acquire);
         if (v == 1) {
             atomic_store_explicit(&w->word, 0, memory_order_relaxed);
             return true;
         }
-        uint64_t now = mono_ns();
+        uint64_t now = rmq_mono_us();
         if (now >= end) { /* 2 back to 0, unless a signal raced in (then it counts) */
             if (v == 0 || atomic_compare_exchange_strong(&w->word, &v, 0)) return false;
             continue;
         }
         if (v == 0 && !atomic_compare_exchange_weak(&w->word, &v, 2)) continue;
         uint64_t left = end - now;
-        struct timespec ts = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+        struct timespec ts = {(time_t)(left / 1000000u), (long)(left % 1000000u) * 1000L};
         syscall(SYS_futex, &w->word, FUTEX_WAIT_PRIVATE, 2, &ts, NULL, 0);
     }
 }
@@ -60,7 +56,6 @@ void rmq_wake_signal(rmq_wake_t *w) {
 }
 
 #else
-#include "common/util.h"
 
 void rmq_wake_init(rmq_wake_t *w) {
     pthread_mutex_init(&w->mu, NULL);
