@@ -226,6 +226,7 @@ static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, rmq_msg_rec_t
     atomic_store_explicit(&s->last_store_ts, ts, memory_order_relaxed);
     if (adv) slot->v.i64 = qo + (int64_t)n;
     pthread_mutex_unlock(&s->put_mu);
+    rmq_store__warm_kick(s, phys + (int64_t)total);
 
     atomic_fetch_add_explicit(&s->put_count, n, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->put_bytes, total, memory_order_relaxed);

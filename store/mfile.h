@@ -61,8 +61,11 @@ static inline void rmq_mfile_pin(rmq_mfile_t *f) {
 void rmq_mfile_unpin(rmq_mfile_t *f);
 /* Make [flushed, upto) durable (msync MS_SYNC on the dirty pages); sets flushed = upto. */
 rmq_err_t rmq_mfile_flush(rmq_mfile_t *f, int64_t upto);
-/* Write a zero into every page so later appends do not fault (warmMapedFileEnable). */
-void rmq_mfile_warm(rmq_mfile_t *f);
+/* Fault the pages of [from, to) in writable, bytes unchanged, so appends there do not fault
+ * (warmMapedFileEnable). The pages become dirty (zeros until written). */
+void rmq_mfile_warm(rmq_mfile_t *f, int64_t from, int64_t to);
+/* Read [from, to) into the page cache: the pages stay clean and unmapped. */
+void rmq_mfile_prefetch(rmq_mfile_t *f, int64_t from, int64_t to);
 /* Zero [pos, end) durably: punch the whole pages out and reserve them again, memset the rest,
  * so no stale record survives past a recovered end. */
 rmq_err_t rmq_mfile_zero(rmq_mfile_t *f, int64_t pos, int64_t end);

@@ -272,6 +272,7 @@ rmq_err_t rmq_store_cl_append(rmq_store_t *s, int64_t offset, const void *data, 
     if (last_ts > atomic_load(&s->last_store_ts)) atomic_store(&s->last_store_ts, last_ts);
     atomic_store(&s->max_offset, new_max); /* seq_cst: see rmq_store__reput_wake */
     pthread_mutex_unlock(&s->put_mu);
+    rmq_store__warm_kick(s, f->start + wend);
     atomic_fetch_add_explicit(&s->put_count, nrec, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->put_bytes, len, memory_order_relaxed);
 

@@ -174,6 +174,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     rmq_map_init(&s->qoff);
     rmq_map_init(&s->cqs);
     s->alloc_want = -1;
+    atomic_init(&s->warm_kick_at, INT64_MAX);
     s->torn_at = -1;
     atomic_init(&s->writable, false);
     if (!s->cfg.store_path_root_dir || !s->cfg.delete_when || s->notify_fd < 0) {

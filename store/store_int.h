@@ -107,8 +107,11 @@ struct rmq_store_s {
     int64_t alloc_want; /* start offset requested, -1 none */
     bool alloc_busy;
     int64_t alloc_busy_start; /* the segment being created while busy */
-    bool alloc_warming;       /* the allocator is pre-faulting the segment it offered */
     rmq_mfile_t *alloc_ready;
+    bool alloc_idle;              /* the allocator waits with nothing to create or warm */
+    int64_t warm_to;              /* allocator only: CommitLog offset warmed writable up to */
+    int64_t fill_to;              /* allocator only: offset read into the page cache up to */
+    _Atomic int64_t warm_kick_at; /* an appender reaching it wakes the allocator to warm on */
 
     /* flush (flush.c) */
     rmq_store_thread_t flush_thr;
@@ -234,6 +237,13 @@ int64_t rmq_store__read_store_ts(rmq_store_t *s, int64_t phys);
 rmq_err_t rmq_store__alloc_start(rmq_store_t *s);
 /* The segment starting at start, from the allocate-ahead slot or created now (put lock held). */
 rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out);
+/* An appender published a CommitLog end: wake the allocator when the warmed pages ahead of it
+ * run short (one relaxed load per append otherwise). */
+void rmq_store__warm_kick_slow(rmq_store_t *s);
+static inline void rmq_store__warm_kick(rmq_store_t *s, int64_t end) {
+    if (end >= atomic_load_explicit(&s->warm_kick_at, memory_order_relaxed))
+        rmq_store__warm_kick_slow(s);
+}
 
 /* flush.c */
 rmq_err_t rmq_store__flush_start(rmq_store_t *s);

@@ -225,8 +225,7 @@ static void raw_group_commit(void) {
 static void wait_alloc_idle(rmq_store_t *s) {
     for (int i = 0; i < 6000; i++) {
         pthread_mutex_lock(&s->alloc_mu);
-        bool idle =
-            !s->alloc_busy && !s->alloc_warming && (s->alloc_want < 0 || s->alloc_ready != NULL);
+        bool idle = s->alloc_idle && (s->alloc_want < 0 || s->alloc_ready != NULL);
         pthread_mutex_unlock(&s->alloc_mu);
         if (idle) return;
         usleep(10000);
@@ -254,7 +253,7 @@ static rmq_store_t *open_store(int flush, const char *sub) {
     /* let the allocate-ahead thread prepare (and warm) the first segment */
     for (int i = 0; i < 3000; i++) {
         pthread_mutex_lock(&s->alloc_mu);
-        bool ready = s->alloc_ready != NULL && !s->alloc_warming;
+        bool ready = s->alloc_ready != NULL && s->alloc_idle;
         pthread_mutex_unlock(&s->alloc_mu);
         if (ready) break;
         usleep(10000);

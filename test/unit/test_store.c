@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/time.h>
 
 #include "store/store_int.h"
@@ -971,6 +972,75 @@ static bool dispatcher_asleep(rmq_store_t *s) {
     return atomic_load(&s->reput_parked) && atomic_load(&s->reput_waiting);
 }
 
+/* Dirty bytes (Shared_Dirty + Private_Dirty) of this process's mapping that starts at base. */
+static int64_t mapping_dirty(const void *base) {
+    FILE *fp = fopen("/proc/self/smaps", "r");
+    assert_non_null(fp);
+    char line[512];
+    bool in = false;
+    int64_t kb = 0;
+    while (fgets(line, sizeof(line), fp)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = lo == (unsigned long)(uintptr_t)base;
+            continue;
+        }
+        long v;
+        if (in && (sscanf(line, "Shared_Dirty: %ld kB", &v) == 1 ||
+                   sscanf(line, "Private_Dirty: %ld kB", &v) == 1))
+            kb += v;
+    }
+    fclose(fp);
+    return kb << 10;
+}
+
+static void wait_alloc_idle(rmq_store_t *s) {
+    for (int i = 0; i < 3000; i++) {
+        pthread_mutex_lock(&s->alloc_mu);
+        bool idle = s->alloc_idle && (s->alloc_want < 0 || s->alloc_ready);
+        pthread_mutex_unlock(&s->alloc_mu);
+        if (idle && atomic_load(&s->flushed) == atomic_load(&s->max_offset)) return;
+        usleep(10000);
+    }
+    fail_msg("the allocator did not go idle");
+}
+
+/* The warm-up leaves pages dirty (faulted in writable, zeros) only a window ahead of the
+ * appender, which moves with it; the rest of the segment is read into the page cache, clean.
+ * A whole segment left dirty came back as one writeback burst that stalled the host. */
+static void test_warm_window(void **st) {
+    fx_t *fx = *st;
+    const int64_t seg = 160LL << 20, ahead = 64LL << 20, refill = 8LL << 20;
+    fx->cfg.mapped_file_size_commitlog = seg;
+    rmq_store_t *s = open_store(&fx->cfg, true);
+    wait_alloc_idle(s);
+    pthread_mutex_lock(&s->alloc_mu);
+    rmq_mfile_t *f = s->alloc_ready; /* segment 0, not taken yet */
+    assert_non_null(f);
+    rmq_mfile_pin(f);
+    pthread_mutex_unlock(&s->alloc_mu);
+    int64_t d = mapping_dirty(f->base);
+    assert_true(d >= ahead - refill && d <= ahead + refill);
+    unsigned char *vec = malloc((size_t)(seg >> 12));
+    assert_int_equal(mincore(f->base, (size_t)seg, vec), 0);
+    size_t resident = 0;
+    for (int64_t i = 0; i < seg >> 12; i++) resident += vec[i] & 1;
+    assert_int_equal(resident, (size_t)(seg >> 12)); /* the whole segment read in */
+    free(vec);
+
+    rmq_store_put_result_t r;
+    for (int i = 0; i < 700; i++) /* ~42 MB */
+        assert_int_equal(put_n(s, "TW", 0, i, 60000, NULL, &r), RMQ_OK);
+    wait_alloc_idle(s);
+    int64_t pos = atomic_load(&s->max_offset);
+    assert_true(pos > 40LL << 20 && pos < seg);
+    /* the written part is flushed (clean); what is dirty is the window ahead of pos */
+    d = mapping_dirty(f->base);
+    assert_true(d >= ahead - refill - (pos & 4095) && d <= RMQ_MIN(ahead + refill, seg - pos));
+    rmq_mfile_unpin(f);
+    rmq_store_close(s);
+}
+
 static void test_reput_wake(void **st) {
     fx_t *fx = *st;
     fx->cfg.mapped_file_size_commitlog = 1024 * 1024;
@@ -1066,6 +1136,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_housekeeping_on_request, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_arrive, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reput_wake, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_warm_window, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
