@@ -235,14 +235,19 @@ rmq_err_t rmq_mfile_flush(rmq_mfile_t *f, int64_t upto) {
 #define MADV_POPULATE_WRITE 23
 #endif
 
-void rmq_mfile_prefetch(rmq_mfile_t *f, int64_t from, int64_t to) {
-    /* pread, not posix_fadvise(WILLNEED) or readahead(2): those fill the page cache with 4 KiB
-     * folios, and every later dirty 4 KiB page then costs its own writeback and TLB flush
-     * (measured 17x the folios, 11x the TLB flushes of an msync'ing broker). A read goes
-     * through the kernel's read-ahead, which allocates large folios, as a page fault does. */
-    enum { BUF = 1 << 20 };
+void rmq_mfile_prefetch(rmq_mfile_t *f, int64_t from, int64_t to, bool small) {
     if (to > f->size) to = f->size;
-    uint8_t *buf = from < to ? malloc(BUF) : NULL;
+    if (from >= to) return;
+    /* posix_fadvise(WILLNEED) fills the page cache with 4 KiB folios; a read goes through the
+     * kernel's read-ahead, which allocates large folios (up to 2 MiB), as a page fault does.
+     * Writeback works a folio at a time: an msync of a few pages writes every folio they touch
+     * whole, and a dirty folio costs one writeback and TLB flush however large it is. */
+    if (small) {
+        (void)posix_fadvise(f->fd, (off_t)from, (off_t)(to - from), POSIX_FADV_WILLNEED);
+        return;
+    }
+    enum { BUF = 1 << 20 };
+    uint8_t *buf = malloc(BUF);
     if (!buf) return;
     for (int64_t off = from; off < to;) {
         ssize_t n = pread(f->fd, buf, (size_t)RMQ_MIN((int64_t)BUF, to - off), (off_t)off);

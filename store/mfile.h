@@ -64,8 +64,9 @@ rmq_err_t rmq_mfile_flush(rmq_mfile_t *f, int64_t upto);
 /* Fault the pages of [from, to) in writable, bytes unchanged, so appends there do not fault
  * (warmMapedFileEnable). The pages become dirty (zeros until written). */
 void rmq_mfile_warm(rmq_mfile_t *f, int64_t from, int64_t to);
-/* Read [from, to) into the page cache: the pages stay clean and unmapped. */
-void rmq_mfile_prefetch(rmq_mfile_t *f, int64_t from, int64_t to);
+/* Read [from, to) into the page cache: the pages stay clean and unmapped. small: in 4 KiB folios
+ * (an msync writes only the pages it covers), else in large ones (fewer folios to write back). */
+void rmq_mfile_prefetch(rmq_mfile_t *f, int64_t from, int64_t to, bool small);
 /* Zero [pos, end) durably: punch the whole pages out and reserve them again, memset the rest,
  * so no stale record survives past a recovered end. */
 rmq_err_t rmq_mfile_zero(rmq_mfile_t *f, int64_t pos, int64_t end);
