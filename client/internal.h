@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/msg.h"
 #include "remoting/cmd.h"
 #include "remoting/frame.h"
 #include "rmq/rmq.h"
@@ -78,8 +79,12 @@ struct rmq_msg_s {
     bool received;
     int32_t queue_id, sysflag, reconsume_times;
     int64_t queue_offset, commitlog_offset, born_ts, store_ts, prepared_txn_offset;
+    /* The offset message id (store host + commit log offset) is built on first use: most
+     * consumers never ask for it, and the pull path decodes on the loop thread. id_state: 0 no
+     * id (a message built here), 1 store_host known, 2 being built, 3 offset_id built. */
+    rmq_msg_host_t store_host;
+    _Atomic int id_state;
     char offset_id[57];
-    char broker[64];
     /* A decoded (pulled, queried) message lives in the slab of its batch: one block holding
      * every message struct, property array and string of the batch, and the batch's records,
      * which the bodies point into (no per-message body copy; a compressed body is inflated into

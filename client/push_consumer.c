@@ -370,7 +370,7 @@ static void pull_apply(rmq_pq_t *pq, const rmq_pull_slot_t *sl) {
     rmq_pull_result_t res;
     rmq_err_t e = err;
     int64_t suggest = 0;
-    if (!e) e = rmq_pull_response(resp, &pq->mq, &res, &suggest);
+    if (!e) e = rmq_pull_response(resp, &res, &suggest);
     if (e && resp && resp->remark && e == (rmq_err_t)resp->code) /* the broker's reason too */
         RMQ_ILOG_WARN(c->log, MOD, "pull %s@%s:%d: %s: %s", pq->mq.topic, pq->mq.broker,
                       pq->mq.queue_id, rmq_strerror(e), resp->remark);
