@@ -13,6 +13,8 @@ struct rmq_msg_slab_s {
     _Atomic size_t refs; /* messages of the batch not yet destroyed */
     size_t len;          /* of this block, header included */
     uint8_t *src;        /* the records the bodies point into (owned, free()d last) */
+    rmq_kv_t *extra;     /* the batch's extra properties (inside this block), shared */
+    size_t nextra;
 };
 
 rmq_msg_t *rmq_msg_alloc(void) {
@@ -334,23 +336,18 @@ static size_t rec_block_len(const rmq_msg_rec_t *r, size_t nextra, size_t *nprop
 }
 
 /* One decoded record laid out at blk (rec_block_len bytes inside the slab): the body points
- * into the records (a slice, no copy) unless compressed. extra: the batch's added properties,
- * strings shared by every message of the slab (never written: a change replaces the pointer). */
-static rmq_err_t decode_one(const rmq_msg_rec_t *r, const rmq_kv_t *extra, size_t nextra,
-                            size_t nprops, char *blk, rmq_msg_slab_t *sl, rmq_msg_t **out) {
+ * into the records (a slice, no copy) unless compressed; topic and properties are copied now,
+ * or with defer by rmq_msg_unpack. */
+static rmq_err_t decode_one(const rmq_msg_rec_t *r, bool defer, size_t nprops, char *blk,
+                            rmq_msg_slab_t *sl, rmq_msg_t **out) {
     *out = NULL;
     size_t off_props = PACK_ALIGN(sizeof(rmq_msg_t));
-    size_t off_str = off_props + PACK_ALIGN(nprops * sizeof(rmq_kv_t));
     rmq_msg_t *m = (rmq_msg_t *)blk;
     memset(m, 0, sizeof(*m));
     m->slab = sl;
     m->received = true;
     m->props = nprops ? (rmq_kv_t *)(blk + off_props) : NULL;
     m->cap_props = nprops;
-    char *topic = blk + off_str;
-    memcpy(topic, r->topic, (size_t)r->topic_len);
-    topic[r->topic_len] = 0;
-    m->topic = topic;
     m->queue_id = r->queue_id;
     m->flag = r->flag;
     m->queue_offset = r->queue_offset;
@@ -377,14 +374,31 @@ static rmq_err_t decode_one(const rmq_msg_rec_t *r, const rmq_kv_t *extra, size_
         m->body = (uint8_t *)r->body; /* inside sl->src, which lives as long as m */
         m->body_len = (size_t)r->body_len;
     }
-    if (!e && r->props_len > 0)
-        pack_props_text(m, r->props, (size_t)r->props_len, topic + r->topic_len + 1);
-    if (!e)
-        for (size_t i = 0; i < nextra; i++) /* set after the record's own: they win */
-            pack_kv(m, extra[i].key, extra[i].val);
     if (e) return e;
+    m->raw_topic = r->topic;
+    m->raw_topic_len = r->topic_len;
+    m->raw_props = r->props;
+    m->raw_props_len = r->props_len;
+    m->deferred = true;
+    if (!defer) rmq_msg_unpack(m);
     *out = m;
     return RMQ_OK;
+}
+
+void rmq_msg_unpack(rmq_msg_t *m) {
+    if (!m || !m->deferred) return;
+    m->deferred = false;
+    /* the strings follow the struct and the property array (decode_one's layout) */
+    char *topic =
+        (char *)m + PACK_ALIGN(sizeof(rmq_msg_t)) + PACK_ALIGN(m->cap_props * sizeof(rmq_kv_t));
+    memcpy(topic, m->raw_topic, (size_t)m->raw_topic_len);
+    topic[m->raw_topic_len] = 0;
+    m->topic = topic;
+    if (m->raw_props_len > 0)
+        pack_props_text(m, m->raw_props, (size_t)m->raw_props_len, topic + m->raw_topic_len + 1);
+    const rmq_msg_slab_t *sl = m->slab;
+    for (size_t i = 0; i < sl->nextra; i++) /* set after the record's own: they win */
+        pack_kv(m, sl->extra[i].key, sl->extra[i].val);
 }
 
 rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t *n) {
@@ -400,10 +414,11 @@ rmq_err_t rmq_msgs_decode_ex(const uint8_t *p, size_t len, const rmq_kv_t *extra
 }
 
 /* Two passes over the records: sizes, then one block for every message of the batch. The
- * block starts with the slab header, then the extra properties (one copy for the batch), then
- * each message's struct, property array and strings. */
-rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra, size_t nextra,
-                                rmq_msg_t ***out, size_t *n) {
+ * block starts with the slab header, then the extra properties (one copy for the batch, shared
+ * by its messages: their strings are never written, a change replaces the pointer), then each
+ * message's struct, property array and strings. */
+static rmq_err_t decode_batch(uint8_t *src, size_t len, const rmq_kv_t *extra, size_t nextra,
+                              bool defer, rmq_msg_t ***out, size_t *n) {
     *out = NULL;
     *n = 0;
     size_t extra_len = 0;
@@ -463,6 +478,8 @@ rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra,
         xkv[i].val = memcpy(xs + kl, extra[i].val, vl);
         xs += kl + vl;
     }
+    sl->extra = xkv;
+    sl->nextra = nextra;
     char *blk = (char *)sl + head;
     rmq_err_t e = RMQ_OK;
     size_t k = 0;
@@ -479,7 +496,7 @@ rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra,
             pos += (size_t)rmq_msg_rec_decode(src + pos, end - pos, false, &more);
             bl = rec_block_len(&more, nextra, &np);
         }
-        e = decode_one(r, xkv, nextra, np, blk, sl, &arr[k]);
+        e = decode_one(r, defer, np, blk, sl, &arr[k]);
         if (e) break;
         blk += bl;
         k++;
@@ -500,6 +517,16 @@ rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra,
     *out = arr;
     *n = cnt;
     return RMQ_OK;
+}
+
+rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra, size_t nextra,
+                                rmq_msg_t ***out, size_t *n) {
+    return decode_batch(src, len, extra, nextra, false, out, n);
+}
+
+rmq_err_t rmq_msgs_decode_deferred(uint8_t *src, size_t len, const rmq_kv_t *extra, size_t nextra,
+                                   rmq_msg_t ***out, size_t *n) {
+    return decode_batch(src, len, extra, nextra, true, out, n);
 }
 
 rmq_err_t rmq_body_encode(const void *body, size_t len, int over, int level, uint8_t **out,

@@ -42,7 +42,8 @@ rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r) {
     return c;
 }
 
-rmq_err_t rmq_pull_response(rmq_rem_cmd_t *resp, rmq_pull_result_t *res, int64_t *suggest) {
+rmq_err_t rmq_pull_response(rmq_rem_cmd_t *resp, bool defer, rmq_pull_result_t *res,
+                            int64_t *suggest) {
     memset(res, 0, sizeof(*res));
     if (suggest) {
         *suggest = 0;
@@ -71,7 +72,9 @@ rmq_err_t rmq_pull_response(rmq_rem_cmd_t *resp, rmq_pull_result_t *res, int64_t
         size_t body_len = resp->body_len;
         resp->body = NULL;
         resp->body_len = 0;
-        rmq_err_t e = rmq_msgs_decode_owned(body, body_len, extra, 2, &res->msgs, &res->n);
+        rmq_err_t e = defer
+                          ? rmq_msgs_decode_deferred(body, body_len, extra, 2, &res->msgs, &res->n)
+                          : rmq_msgs_decode_owned(body, body_len, extra, 2, &res->msgs, &res->n);
         if (e) return e;
     } else if (res->status == RMQ_PULL_FOUND) {
         res->status = RMQ_PULL_NO_MATCHED_MSG;

@@ -815,6 +815,65 @@ static void test_pulled_decode_lazy_ids(void **st) {
     rmq_buf_fini(&all);
 }
 
+/* A deferred decode (the push consumer's loop thread) leaves topic and properties for
+ * rmq_msg_unpack (the consume pool): before it the scalar fields, the body and the ids built
+ * from them already answer; after it every accessor answers as for an eager decode; messages
+ * destroyed without it (a dropped queue) leak nothing (the ASan build checks). */
+static void test_pulled_decode_deferred(void **st) {
+    (void)st;
+    enum { N = 70 };
+    rmq_buf_t all;
+    rmq_buf_init(&all);
+    lazy_batch(&all, N);
+    const rmq_kv_t extra[2] = {{(char *)"MIN_OFFSET", (char *)"1000"},
+                               {(char *)"MAX_OFFSET", (char *)"123456"}};
+    rmq_msg_t **ea = NULL, **da = NULL;
+    size_t en = 0, dn = 0;
+    assert_int_equal(rmq_msgs_decode_ex(all.data, all.len, extra, 2, &ea, &en), RMQ_OK);
+    uint8_t *cp = malloc(all.len);
+    memcpy(cp, all.data, all.len);
+    assert_int_equal(rmq_msgs_decode_deferred(cp, all.len, extra, 2, &da, &dn), RMQ_OK);
+    assert_int_equal(dn, en);
+    for (size_t i = 0; i < dn; i++) {
+        rmq_msg_t *e = ea[i], *d = da[i];
+        if (i < 30) { /* the rest were unpacked ahead, below */
+            assert_null(rmq_msg_topic(d));
+            assert_null(rmq_msg_tags(d));
+        }
+        assert_int_equal(rmq_msg_queue_offset(d), rmq_msg_queue_offset(e));
+        assert_string_equal(rmq_msg_offset_id(d), rmq_msg_offset_id(e));
+        size_t el, dl;
+        const void *eb = rmq_msg_body(e, &el), *db = rmq_msg_body(d, &dl);
+        assert_int_equal(dl, el);
+        assert_memory_equal(db, eb, el);
+        rmq_msg_unpack(d);
+        rmq_msg_unpack(d); /* a no-op the second time */
+        assert_string_equal(rmq_msg_topic(d), "TopicL");
+        assert_string_equal(rmq_msg_id(d), rmq_msg_id(e));
+        assert_int_equal(rmq_msg_queue_id(d), rmq_msg_queue_id(e));
+        assert_int_equal(rmq_msg_born_ts(d), rmq_msg_born_ts(e));
+        assert_int_equal(rmq_msg_store_ts(d), rmq_msg_store_ts(e));
+        assert_int_equal(rmq_msg_reconsume_times(d), rmq_msg_reconsume_times(e));
+        assert_int_equal(rmq_msg_commitlog_offset(d), rmq_msg_commitlog_offset(e));
+        assert_int_equal(d->nprops, e->nprops);
+        for (size_t k = 0; k < e->nprops; k++) {
+            assert_string_equal(d->props[k].key, e->props[k].key);
+            assert_string_equal(d->props[k].val, e->props[k].val);
+        }
+        if (i < 40) rmq_msg_unpack(da[i + 30]); /* some unpacked ahead, some never */
+    }
+    rmq_msg_unpack(ea[0]); /* an eager message: nothing to do */
+    assert_string_equal(rmq_msg_topic(ea[0]), "TopicL");
+    rmq_msgs_destroy(ea, en);
+    rmq_msgs_destroy(da, dn);
+    /* never unpacked at all */
+    cp = malloc(all.len);
+    memcpy(cp, all.data, all.len);
+    assert_int_equal(rmq_msgs_decode_deferred(cp, all.len, extra, 2, &da, &dn), RMQ_OK);
+    rmq_msgs_destroy(da, dn);
+    rmq_buf_fini(&all);
+}
+
 /* ---- messages ----------------------------------------------------------------------- */
 
 static void test_message_api(void **st) {
@@ -1065,6 +1124,7 @@ int main(void) {
         cmocka_unit_test(test_batch_golden),
         cmocka_unit_test(test_pulled_decode),
         cmocka_unit_test(test_pulled_decode_lazy_ids),
+        cmocka_unit_test(test_pulled_decode_deferred),
         cmocka_unit_test(test_message_api),
         cmocka_unit_test(test_selector_hash),
         cmocka_unit_test(test_reset_body),
