@@ -319,6 +319,7 @@ static void run_concurrent(rmq_push_consumer_t *c, rmq_consume_task_t *t) {
         if (dropped || atomic_load(&c->stopping)) return; /* the rest stays unacknowledged */
         rmq_msg_t **msgs = t->msgs + i;
         size_t n = RMQ_MIN(bmax, t->n - i);
+        for (size_t j = 0; j < n; j++) rmq_msg_unpack(msgs[j]); /* left by the loop thread */
         rmq_mq_t mq = pq->mq;
         rmq_consume_status_t st = rmq_pc_call_listener(c, pq, &mq, msgs, n);
         if (st != RMQ_CONSUME_SUCCESS && !c->broadcast) send_back_failed(c, pq, msgs, n);

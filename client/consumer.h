@@ -19,10 +19,11 @@ typedef struct {
 rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r);
 
 /* Map a pull response into res (status, offsets); decodes the body into res->msgs on FOUND,
- * setting the broker name, and for each message MIN_OFFSET / MAX_OFFSET. *suggest (may be NULL)
- * gets suggestWhichBrokerId (0 when absent). Non-pull codes are returned as errors. On FOUND
- * the body is taken from resp (the messages' bodies point into it; rmq_msg_t.slab). */
-rmq_err_t rmq_pull_response(rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_pull_result_t *res,
+ * setting for each message MIN_OFFSET / MAX_OFFSET (with defer, topic and properties are left
+ * for rmq_msg_unpack: rmq_msgs_decode_deferred). *suggest (may be NULL) gets
+ * suggestWhichBrokerId (0 when absent). Non-pull codes are returned as errors. On FOUND the body
+ * is taken from resp (the messages' bodies point into it; rmq_msg_t.slab). */
+rmq_err_t rmq_pull_response(rmq_rem_cmd_t *resp, bool defer, rmq_pull_result_t *res,
                             int64_t *suggest);
 
 /* Master address of mq's broker (route looked up when not cached): sends, locks, send-back. */

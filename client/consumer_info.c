@@ -325,7 +325,6 @@ rmq_err_t rmq_pc_running_info(void *owner, bool jstack, rmq_buf_t *b) {
 
 rmq_err_t rmq_pc_consume_direct(void *owner, rmq_msg_t *m, const char *broker, rmq_buf_t *b) {
     rmq_push_consumer_t *c = owner;
-    rmq_strlcpy(m->broker, broker, sizeof m->broker);
     const char *rt = rmq_msg_property(m, RMQ_PROP_RETRY_TOPIC); /* resetRetryAndNamespace */
     if (rt && strcmp(m->topic, c->retry_topic) == 0) {
         char *nt = strdup(rt);

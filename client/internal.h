@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/msg.h"
 #include "remoting/cmd.h"
 #include "remoting/frame.h"
 #include "rmq/rmq.h"
@@ -78,8 +79,17 @@ struct rmq_msg_s {
     bool received;
     int32_t queue_id, sysflag, reconsume_times;
     int64_t queue_offset, commitlog_offset, born_ts, store_ts, prepared_txn_offset;
+    /* The offset message id (store host + commit log offset) is built on first use: most
+     * consumers never ask for it, and the pull path decodes on the loop thread. id_state: 0 no
+     * id (a message built here), 1 store_host known, 2 being built, 3 offset_id built. */
+    rmq_msg_host_t store_host;
+    _Atomic int id_state;
     char offset_id[57];
-    char broker[64];
+    /* Decoded with its topic and properties left in the records (rmq_msgs_decode_deferred):
+     * topic NULL and no properties until rmq_msg_unpack copies them into the block. */
+    bool deferred;
+    int32_t raw_topic_len, raw_props_len;
+    const char *raw_topic, *raw_props;
     /* A decoded (pulled, queried) message lives in the slab of its batch: one block holding
      * every message struct, property array and string of the batch, and the batch's records,
      * which the bodies point into (no per-message body copy; a compressed body is inflated into
@@ -109,6 +119,15 @@ rmq_err_t rmq_msgs_decode_ex(const uint8_t *p, size_t len, const rmq_kv_t *extra
  * free()d with the last message of the batch, or at once on an error or an empty batch. */
 rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra, size_t nextra,
                                 rmq_msg_t ***out, size_t *n);
+/* rmq_msgs_decode_owned for the push consumer's loop thread: each message's topic and
+ * properties stay in the records until rmq_msg_unpack, so that the consume pool, not the loop,
+ * spends the time on them. Until then only the scalar fields and the body may be read. */
+rmq_err_t rmq_msgs_decode_deferred(uint8_t *src, size_t len, const rmq_kv_t *extra, size_t nextra,
+                                   rmq_msg_t ***out, size_t *n);
+/* Copy the topic and properties of a message decoded by rmq_msgs_decode_deferred into its
+ * block (a no-op for any other message, or the second time). Not thread-safe: called by the
+ * message's one holder (the pool thread of its task) before anyone else reads them. */
+void rmq_msg_unpack(rmq_msg_t *m);
 /* SEND_BATCH_MESSAGE body (protocol.md 6.6): one record per message; each message must already
  * carry its UNIQ_KEY. */
 rmq_err_t rmq_batch_encode(rmq_msg_t *const *msgs, size_t n, rmq_buf_t *b);

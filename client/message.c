@@ -1,5 +1,6 @@
 /* rmq_msg_t: messages built by the application and messages decoded from pulled records.
  * Properties (TAGS and KEYS included) are a small array of owned key/value strings. */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,8 @@ struct rmq_msg_slab_s {
     _Atomic size_t refs; /* messages of the batch not yet destroyed */
     size_t len;          /* of this block, header included */
     uint8_t *src;        /* the records the bodies point into (owned, free()d last) */
+    rmq_kv_t *extra;     /* the batch's extra properties (inside this block), shared */
+    size_t nextra;
 };
 
 rmq_msg_t *rmq_msg_alloc(void) {
@@ -146,13 +149,35 @@ rmq_err_t rmq_msg_set_deliver_time(rmq_msg_t *m, int64_t deliver_ms) {
     return e;
 }
 
+enum { ID_NONE, ID_LAZY, ID_BUILDING, ID_BUILT };
+
+/* m's offset id, built on the first call (a decoded message's listener may hand it to other
+ * threads, so the first caller builds it and any other waits the few ns until it is there);
+ * NULL for a message without a store host. */
+static const char *offset_id(const rmq_msg_t *cm) {
+    rmq_msg_t *m = (rmq_msg_t *)cm; /* a cache inside the message, never seen half-written */
+    int st = atomic_load_explicit(&m->id_state, memory_order_acquire);
+    if (st == ID_BUILT) return m->offset_id;
+    if (st == ID_NONE) return NULL;
+    if (st == ID_LAZY &&
+        atomic_compare_exchange_strong_explicit(&m->id_state, &st, ID_BUILDING,
+                                                memory_order_acquire, memory_order_acquire)) {
+        rmq_msg_offset_id_encode(m->offset_id, &m->store_host, m->commitlog_offset);
+        atomic_store_explicit(&m->id_state, ID_BUILT, memory_order_release);
+        return m->offset_id;
+    }
+    while (atomic_load_explicit(&m->id_state, memory_order_acquire) != ID_BUILT)
+        sched_yield(); /* another thread is writing 32 or 56 hex digits */
+    return m->offset_id;
+}
+
 const char *rmq_msg_id(const rmq_msg_t *m) {
     const char *id = rmq_msg_property(m, RMQ_PROP_UNIQ_KEY);
     if (id) return id;
-    return m && m->received && m->offset_id[0] ? m->offset_id : NULL;
+    return m && m->received ? offset_id(m) : NULL;
 }
 const char *rmq_msg_offset_id(const rmq_msg_t *m) {
-    return m && m->offset_id[0] ? m->offset_id : NULL;
+    return m ? offset_id(m) : NULL;
 }
 const char *rmq_msg_topic(const rmq_msg_t *m) {
     return m ? m->topic : NULL;
@@ -290,26 +315,6 @@ static void pack_props_text(rmq_msg_t *m, const char *props, size_t len, char *d
     }
 }
 
-typedef struct {
-    rmq_msg_t *m;
-    char *s; /* next free byte for NUL-terminated strings in the block */
-} pack_ctx_t;
-
-/* Copy one property into the block; a repeated key replaces the earlier value (last wins, as
- * rmq_msg_prop_set would). */
-static bool pack_prop(const char *k, size_t kl, const char *v, size_t vl, void *arg) {
-    pack_ctx_t *c = arg;
-    rmq_msg_t *m = c->m;
-    char *ks = c->s, *vs = ks + kl + 1;
-    memcpy(ks, k, kl);
-    ks[kl] = 0;
-    memcpy(vs, v, vl);
-    vs[vl] = 0;
-    c->s = vs + vl + 1;
-    pack_kv(m, ks, vs);
-    return true;
-}
-
 #define PACK_ALIGN(n) (((n) + 15) & ~(size_t)15)
 
 void rmq_msg_slab_unref(rmq_msg_slab_t *sl) {
@@ -320,34 +325,29 @@ void rmq_msg_slab_unref(rmq_msg_slab_t *sl) {
 
 /* Bytes one record takes in the block: struct, property array, topic and property strings
  * (the body stays in the records, unless compressed: then it is inflated on its own). */
-static size_t rec_block_len(const rmq_msg_rec_t *r, size_t nextra, size_t extra_len,
-                            size_t *nprops_out) {
+static size_t rec_block_len(const rmq_msg_rec_t *r, size_t nextra, size_t *nprops_out) {
     size_t nprops = r->props_len > 0 ? count_props(r->props, (size_t)r->props_len) : 0;
     nprops += nextra;
     *nprops_out = nprops;
     /* each property's key and value are disjoint pieces of the properties text separated by
      * a byte, so their NUL-terminated copies fit in props_len + 1 */
     return PACK_ALIGN(sizeof(rmq_msg_t)) + PACK_ALIGN(nprops * sizeof(rmq_kv_t)) +
-           PACK_ALIGN((size_t)r->topic_len + 1 + (size_t)r->props_len + 1 + extra_len);
+           PACK_ALIGN((size_t)r->topic_len + 1 + (size_t)r->props_len + 1);
 }
 
 /* One decoded record laid out at blk (rec_block_len bytes inside the slab): the body points
- * into the records (a slice, no copy) unless compressed. */
-static rmq_err_t decode_one(const rmq_msg_rec_t *r, const rmq_kv_t *extra, size_t nextra,
-                            size_t nprops, char *blk, rmq_msg_slab_t *sl, rmq_msg_t **out) {
+ * into the records (a slice, no copy) unless compressed; topic and properties are copied now,
+ * or with defer by rmq_msg_unpack. */
+static rmq_err_t decode_one(const rmq_msg_rec_t *r, bool defer, size_t nprops, char *blk,
+                            rmq_msg_slab_t *sl, rmq_msg_t **out) {
     *out = NULL;
     size_t off_props = PACK_ALIGN(sizeof(rmq_msg_t));
-    size_t off_str = off_props + PACK_ALIGN(nprops * sizeof(rmq_kv_t));
     rmq_msg_t *m = (rmq_msg_t *)blk;
     memset(m, 0, sizeof(*m));
     m->slab = sl;
     m->received = true;
     m->props = nprops ? (rmq_kv_t *)(blk + off_props) : NULL;
     m->cap_props = nprops;
-    char *topic = blk + off_str;
-    memcpy(topic, r->topic, (size_t)r->topic_len);
-    topic[r->topic_len] = 0;
-    m->topic = topic;
     m->queue_id = r->queue_id;
     m->flag = r->flag;
     m->queue_offset = r->queue_offset;
@@ -357,7 +357,8 @@ static rmq_err_t decode_one(const rmq_msg_rec_t *r, const rmq_kv_t *extra, size_
     m->store_ts = r->store_ts;
     m->reconsume_times = r->reconsume_times;
     m->prepared_txn_offset = r->prepared_txn_offset;
-    rmq_msg_offset_id_encode(m->offset_id, &r->store_host, r->phys_offset);
+    m->store_host = r->store_host;
+    atomic_init(&m->id_state, ID_LAZY); /* offset_id built by the first rmq_msg_offset_id */
     rmq_err_t e = RMQ_OK;
     if (r->sysflag & RMQ_SYSFLAG_COMPRESSED) {
         int ctype = (r->sysflag & RMQ_SYSFLAG_COMPRESSION_TYPE_MASK) >> 8;
@@ -373,19 +374,31 @@ static rmq_err_t decode_one(const rmq_msg_rec_t *r, const rmq_kv_t *extra, size_
         m->body = (uint8_t *)r->body; /* inside sl->src, which lives as long as m */
         m->body_len = (size_t)r->body_len;
     }
-    if (!e && nprops) {
-        char *text = topic + r->topic_len + 1;
-        pack_ctx_t c = {m, text};
-        if (r->props_len > 0) {
-            pack_props_text(m, r->props, (size_t)r->props_len, text);
-            c.s = text + r->props_len + 1;
-        }
-        for (size_t i = 0; i < nextra; i++) /* set after the record's own: they win */
-            pack_prop(extra[i].key, strlen(extra[i].key), extra[i].val, strlen(extra[i].val), &c);
-    }
     if (e) return e;
+    m->raw_topic = r->topic;
+    m->raw_topic_len = r->topic_len;
+    m->raw_props = r->props;
+    m->raw_props_len = r->props_len;
+    m->deferred = true;
+    if (!defer) rmq_msg_unpack(m);
     *out = m;
     return RMQ_OK;
+}
+
+void rmq_msg_unpack(rmq_msg_t *m) {
+    if (!m || !m->deferred) return;
+    m->deferred = false;
+    /* the strings follow the struct and the property array (decode_one's layout) */
+    char *topic =
+        (char *)m + PACK_ALIGN(sizeof(rmq_msg_t)) + PACK_ALIGN(m->cap_props * sizeof(rmq_kv_t));
+    memcpy(topic, m->raw_topic, (size_t)m->raw_topic_len);
+    topic[m->raw_topic_len] = 0;
+    m->topic = topic;
+    if (m->raw_props_len > 0)
+        pack_props_text(m, m->raw_props, (size_t)m->raw_props_len, topic + m->raw_topic_len + 1);
+    const rmq_msg_slab_t *sl = m->slab;
+    for (size_t i = 0; i < sl->nextra; i++) /* set after the record's own: they win */
+        pack_kv(m, sl->extra[i].key, sl->extra[i].val);
 }
 
 rmq_err_t rmq_msgs_decode(const uint8_t *p, size_t len, rmq_msg_t ***out, size_t *n) {
@@ -400,15 +413,21 @@ rmq_err_t rmq_msgs_decode_ex(const uint8_t *p, size_t len, const rmq_kv_t *extra
     return rmq_msgs_decode_owned(cp, len, extra, nextra, out, n);
 }
 
-/* Two passes over the records: sizes, then one block for every message of the batch. */
-rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra, size_t nextra,
-                                rmq_msg_t ***out, size_t *n) {
+/* Two passes over the records: sizes, then one block for every message of the batch. The
+ * block starts with the slab header, then the extra properties (one copy for the batch, shared
+ * by its messages: their strings are never written, a change replaces the pointer), then each
+ * message's struct, property array and strings. */
+static rmq_err_t decode_batch(uint8_t *src, size_t len, const rmq_kv_t *extra, size_t nextra,
+                              bool defer, rmq_msg_t ***out, size_t *n) {
     *out = NULL;
     *n = 0;
     size_t extra_len = 0;
     for (size_t i = 0; i < nextra; i++)
         extra_len += strlen(extra[i].key) + strlen(extra[i].val) + 2;
-    size_t cnt = 0, pos = 0, total = PACK_ALIGN(sizeof(rmq_msg_slab_t)), np;
+    size_t cnt = 0, pos = 0, np;
+    size_t head = PACK_ALIGN(sizeof(rmq_msg_slab_t)) + PACK_ALIGN(nextra * sizeof(rmq_kv_t)) +
+                  PACK_ALIGN(extra_len);
+    size_t total = head;
     /* the first pass keeps what it decoded of the first records (a default pull is 32) */
     enum { KEEP = 64 };
     struct {
@@ -424,7 +443,7 @@ rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra,
         }
         if (sz == 0) break; /* a BLANK record ends the records */
         pos += (size_t)sz;
-        size_t bl = rec_block_len(&r, nextra, extra_len, &np);
+        size_t bl = rec_block_len(&r, nextra, &np);
         total += bl;
         if (cnt < KEEP) { /* (decoding into kept directly costs a copy when cnt >= KEEP) */
             kept[cnt].r = r;
@@ -451,7 +470,17 @@ rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra,
     atomic_init(&sl->refs, cnt);
     sl->len = total;
     sl->src = src;
-    char *blk = (char *)sl + PACK_ALIGN(sizeof(rmq_msg_slab_t));
+    rmq_kv_t *xkv = (rmq_kv_t *)((char *)sl + PACK_ALIGN(sizeof(rmq_msg_slab_t)));
+    char *xs = (char *)xkv + PACK_ALIGN(nextra * sizeof(rmq_kv_t));
+    for (size_t i = 0; i < nextra; i++) { /* the batch's copy of the extra properties */
+        size_t kl = strlen(extra[i].key) + 1, vl = strlen(extra[i].val) + 1;
+        xkv[i].key = memcpy(xs, extra[i].key, kl);
+        xkv[i].val = memcpy(xs + kl, extra[i].val, vl);
+        xs += kl + vl;
+    }
+    sl->extra = xkv;
+    sl->nextra = nextra;
+    char *blk = (char *)sl + head;
     rmq_err_t e = RMQ_OK;
     size_t k = 0;
     for (pos = 0; pos < end && k < cnt;) {
@@ -465,9 +494,9 @@ rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra,
             pos += kept[k].sz;
         } else {
             pos += (size_t)rmq_msg_rec_decode(src + pos, end - pos, false, &more);
-            bl = rec_block_len(&more, nextra, extra_len, &np);
+            bl = rec_block_len(&more, nextra, &np);
         }
-        e = decode_one(r, extra, nextra, np, blk, sl, &arr[k]);
+        e = decode_one(r, defer, np, blk, sl, &arr[k]);
         if (e) break;
         blk += bl;
         k++;
@@ -488,6 +517,16 @@ rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra,
     *out = arr;
     *n = cnt;
     return RMQ_OK;
+}
+
+rmq_err_t rmq_msgs_decode_owned(uint8_t *src, size_t len, const rmq_kv_t *extra, size_t nextra,
+                                rmq_msg_t ***out, size_t *n) {
+    return decode_batch(src, len, extra, nextra, false, out, n);
+}
+
+rmq_err_t rmq_msgs_decode_deferred(uint8_t *src, size_t len, const rmq_kv_t *extra, size_t nextra,
+                                   rmq_msg_t ***out, size_t *n) {
+    return decode_batch(src, len, extra, nextra, true, out, n);
 }
 
 rmq_err_t rmq_body_encode(const void *body, size_t len, int over, int level, uint8_t **out,

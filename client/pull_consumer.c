@@ -107,7 +107,7 @@ static rmq_err_t pull_sub(rmq_pull_consumer_t *c, const rmq_mq_t *mq, rmq_sub_t 
         if (!res)
             e = RMQ_ERR__NOMEM;
         else
-            e = rmq_pull_response(resp, mq, res, &suggest);
+            e = rmq_pull_response(resp, false, res, &suggest);
         if (e && sub.sql)
             RMQ_ILOG_WARN(rmq_instance_log(c->in), "pull", "SQL92 pull of %s from %s: %s: %s",
                           mq->topic, addr, rmq_strerror(e), resp->remark ? resp->remark : "");

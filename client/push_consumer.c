@@ -370,7 +370,14 @@ static void pull_apply(rmq_pq_t *pq, const rmq_pull_slot_t *sl) {
     rmq_pull_result_t res;
     rmq_err_t e = err;
     int64_t suggest = 0;
-    if (!e) e = rmq_pull_response(resp, &pq->mq, &res, &suggest);
+    const rmq_csub_t *s = find_sub(c, pq->mq.topic);
+    bool tag_filter = s && !s->sub.all && !s->sub.sql;
+    bool retry_topic = strcmp(pq->mq.topic, c->retry_topic) == 0;
+    /* topic and properties are copied by the consume pool (rmq_msg_unpack before the
+     * listener), unless this thread needs them: tags to filter, the original topic of a retry
+     * message, or an orderly queue (its rounds read the messages from pq) */
+    bool defer = c->mode == RMQ_LISTEN_CONCURRENTLY && !tag_filter && !retry_topic;
+    if (!e) e = rmq_pull_response(resp, defer, &res, &suggest);
     if (e && resp && resp->remark && e == (rmq_err_t)resp->code) /* the broker's reason too */
         RMQ_ILOG_WARN(c->log, MOD, "pull %s@%s:%d: %s: %s", pq->mq.topic, pq->mq.broker,
                       pq->mq.queue_id, rmq_strerror(e), resp->remark);
@@ -388,14 +395,12 @@ static void pull_apply(rmq_pq_t *pq, const rmq_pull_slot_t *sl) {
     }
     switch (res.status) {
     case RMQ_PULL_FOUND: {
-        const rmq_csub_t *s = find_sub(c, pq->mq.topic);
         size_t k = 0;
-        bool retry_topic = strcmp(pq->mq.topic, c->retry_topic) == 0;
         pthread_mutex_lock(&pq->mu);
         for (size_t i = 0; i < res.n; i++) {
             rmq_msg_t *m = res.msgs[i];
             /* TAGS looked up only when the subscription names tags */
-            if (s && !s->sub.all && !s->sub.sql && !rmq_sub_match(&s->sub, rmq_msg_tags(m))) {
+            if (tag_filter && !rmq_sub_match(&s->sub, rmq_msg_tags(m))) {
                 rmq_msg_destroy(m);
                 continue;
             }

@@ -701,6 +701,179 @@ static void test_pulled_decode(void **st) {
     rmq_buf_fini(&all);
 }
 
+/* A batch of n records (n > 64: both passes of the decoder), every third without UNIQ_KEY,
+ * every fourth stored by an IPv6 host, some carrying their own MIN_OFFSET. */
+static void lazy_batch(rmq_buf_t *all, int n) {
+    for (int i = 0; i < n; i++) {
+        char props[128], body[16];
+        int pl = i % 3 == 0   ? snprintf(props, sizeof props, "TAGS\001t%d\002WAIT\001true", i)
+                 : i % 3 == 1 ? snprintf(props, sizeof props, "UNIQ_KEY\001UK%04d\002TAGS\001t", i)
+                              : snprintf(props, sizeof props,
+                                         "MIN_OFFSET\0017\002UNIQ_KEY\001UK%04d\002KEYS\001k", i);
+        int bl = snprintf(body, sizeof body, "b%d", i);
+        rmq_msg_rec_t r = {0};
+        r.queue_id = 1;
+        r.queue_offset = 1000 + i;
+        r.phys_offset = 0x100000000LL * (i % 5) + 4096 * i;
+        r.born_host.ip_len = 4;
+        r.store_host.ip_len = i % 4 == 3 ? 16 : 4;
+        for (int k = 0; k < r.store_host.ip_len; k++) r.store_host.ip[k] = (uint8_t)(10 + k + i);
+        r.store_host.port = 10911 + i;
+        r.body = (const uint8_t *)body;
+        r.body_len = bl;
+        r.topic = "TopicL";
+        r.topic_len = 6;
+        r.props = props;
+        r.props_len = pl;
+        size_t rs = rmq_msg_rec_size((size_t)bl, 6, (size_t)pl, false, r.store_host.ip_len == 16);
+        assert_int_equal(rmq_buf_reserve(all, rs), RMQ_OK);
+        rmq_msg_rec_encode(all->data + all->len, &r, true);
+        all->len += rs;
+    }
+}
+
+typedef struct {
+    rmq_msg_t **msgs;
+    size_t n;
+    const char *got[80];
+} lazy_reader_t;
+
+static void *lazy_read(void *arg) {
+    lazy_reader_t *r = arg;
+    for (size_t i = 0; i < r->n; i++) r->got[i] = rmq_msg_offset_id(r->msgs[i]);
+    return NULL;
+}
+
+/* The offset id is built on the first call, not while decoding: it must be the one the eager
+ * decoder built (store host of the record, commit log offset), for every message of a batch with
+ * and without UNIQ_KEY, IPv4 and IPv6, and the same whichever thread asks first. The batch's
+ * extra properties (the pull's MIN_OFFSET / MAX_OFFSET) are one copy shared by the messages:
+ * setting one message's must leave the others'. */
+static void test_pulled_decode_lazy_ids(void **st) {
+    (void)st;
+    enum { N = 70 };
+    rmq_buf_t all;
+    rmq_buf_init(&all);
+    lazy_batch(&all, N);
+    const rmq_kv_t extra[2] = {{(char *)"MIN_OFFSET", (char *)"1000"},
+                               {(char *)"MAX_OFFSET", (char *)"123456"}};
+    for (int round = 0; round < 2; round++) {
+        rmq_msg_t **msgs = NULL;
+        size_t n = 0;
+        assert_int_equal(rmq_msgs_decode_ex(all.data, all.len, extra, 2, &msgs, &n), RMQ_OK);
+        assert_int_equal(n, N);
+        lazy_reader_t rd[4];
+        pthread_t th[4];
+        if (round == 1) /* four threads race for the first call of every message */
+            for (int t = 0; t < 4; t++) {
+                rd[t].msgs = msgs;
+                rd[t].n = n;
+                assert_int_equal(pthread_create(&th[t], NULL, lazy_read, &rd[t]), 0);
+            }
+        size_t pos = 0;
+        for (size_t i = 0; i < n; i++) {
+            rmq_msg_rec_t r;
+            int64_t sz = rmq_msg_rec_decode(all.data + pos, all.len - pos, false, &r);
+            assert_true(sz > 0);
+            pos += (size_t)sz;
+            char want[57];
+            rmq_msg_offset_id_encode(want, &r.store_host, r.phys_offset);
+            assert_int_equal(strlen(want), i % 4 == 3 ? 56 : 32);
+            const char *id = rmq_msg_offset_id(msgs[i]);
+            assert_non_null(id);
+            assert_string_equal(id, want);
+            assert_ptr_equal(rmq_msg_offset_id(msgs[i]), id); /* built once */
+            char uk[32];
+            snprintf(uk, sizeof uk, "UK%04zu", i);
+            assert_string_equal(rmq_msg_id(msgs[i]), i % 3 == 0 ? want : uk);
+            assert_int_equal(rmq_msg_commitlog_offset(msgs[i]), r.phys_offset);
+            assert_int_equal(rmq_msg_queue_offset(msgs[i]), 1000 + (int64_t)i);
+            assert_string_equal(rmq_msg_property(msgs[i], "MIN_OFFSET"), "1000"); /* extra wins */
+            assert_string_equal(rmq_msg_property(msgs[i], "MAX_OFFSET"), "123456");
+            if (i % 3 == 0) assert_string_equal(rmq_msg_property(msgs[i], "WAIT"), "true");
+            if (i % 3 == 2) assert_string_equal(rmq_msg_keys(msgs[i]), "k");
+        }
+        if (round == 1)
+            for (int t = 0; t < 4; t++) {
+                assert_int_equal(pthread_join(th[t], NULL), 0);
+                for (size_t i = 0; i < n; i++)
+                    assert_string_equal(rd[t].got[i], rmq_msg_offset_id(msgs[i]));
+            }
+        assert_int_equal(rmq_msg_set_property(msgs[0], "MAX_OFFSET", "9"), RMQ_OK);
+        rmq_msg_prop_del(msgs[2], "MIN_OFFSET");
+        assert_string_equal(rmq_msg_property(msgs[0], "MAX_OFFSET"), "9");
+        assert_string_equal(rmq_msg_property(msgs[1], "MAX_OFFSET"), "123456");
+        assert_null(rmq_msg_property(msgs[2], "MIN_OFFSET"));
+        assert_string_equal(rmq_msg_property(msgs[1], "MIN_OFFSET"), "1000");
+        rmq_msgs_destroy(msgs, n);
+    }
+    /* a message built here has no offset id, and no id until it is sent */
+    rmq_msg_t *m = rmq_msg_new("T", NULL, NULL, "x", 1, RMQ_MSG_F_COPY);
+    assert_null(rmq_msg_offset_id(m));
+    assert_null(rmq_msg_id(m));
+    rmq_msg_destroy(m);
+    rmq_buf_fini(&all);
+}
+
+/* A deferred decode (the push consumer's loop thread) leaves topic and properties for
+ * rmq_msg_unpack (the consume pool): before it the scalar fields, the body and the ids built
+ * from them already answer; after it every accessor answers as for an eager decode; messages
+ * destroyed without it (a dropped queue) leak nothing (the ASan build checks). */
+static void test_pulled_decode_deferred(void **st) {
+    (void)st;
+    enum { N = 70 };
+    rmq_buf_t all;
+    rmq_buf_init(&all);
+    lazy_batch(&all, N);
+    const rmq_kv_t extra[2] = {{(char *)"MIN_OFFSET", (char *)"1000"},
+                               {(char *)"MAX_OFFSET", (char *)"123456"}};
+    rmq_msg_t **ea = NULL, **da = NULL;
+    size_t en = 0, dn = 0;
+    assert_int_equal(rmq_msgs_decode_ex(all.data, all.len, extra, 2, &ea, &en), RMQ_OK);
+    uint8_t *cp = malloc(all.len);
+    memcpy(cp, all.data, all.len);
+    assert_int_equal(rmq_msgs_decode_deferred(cp, all.len, extra, 2, &da, &dn), RMQ_OK);
+    assert_int_equal(dn, en);
+    for (size_t i = 0; i < dn; i++) {
+        rmq_msg_t *e = ea[i], *d = da[i];
+        if (i < 30) { /* the rest were unpacked ahead, below */
+            assert_null(rmq_msg_topic(d));
+            assert_null(rmq_msg_tags(d));
+        }
+        assert_int_equal(rmq_msg_queue_offset(d), rmq_msg_queue_offset(e));
+        assert_string_equal(rmq_msg_offset_id(d), rmq_msg_offset_id(e));
+        size_t el, dl;
+        const void *eb = rmq_msg_body(e, &el), *db = rmq_msg_body(d, &dl);
+        assert_int_equal(dl, el);
+        assert_memory_equal(db, eb, el);
+        rmq_msg_unpack(d);
+        rmq_msg_unpack(d); /* a no-op the second time */
+        assert_string_equal(rmq_msg_topic(d), "TopicL");
+        assert_string_equal(rmq_msg_id(d), rmq_msg_id(e));
+        assert_int_equal(rmq_msg_queue_id(d), rmq_msg_queue_id(e));
+        assert_int_equal(rmq_msg_born_ts(d), rmq_msg_born_ts(e));
+        assert_int_equal(rmq_msg_store_ts(d), rmq_msg_store_ts(e));
+        assert_int_equal(rmq_msg_reconsume_times(d), rmq_msg_reconsume_times(e));
+        assert_int_equal(rmq_msg_commitlog_offset(d), rmq_msg_commitlog_offset(e));
+        assert_int_equal(d->nprops, e->nprops);
+        for (size_t k = 0; k < e->nprops; k++) {
+            assert_string_equal(d->props[k].key, e->props[k].key);
+            assert_string_equal(d->props[k].val, e->props[k].val);
+        }
+        if (i < 40) rmq_msg_unpack(da[i + 30]); /* some unpacked ahead, some never */
+    }
+    rmq_msg_unpack(ea[0]); /* an eager message: nothing to do */
+    assert_string_equal(rmq_msg_topic(ea[0]), "TopicL");
+    rmq_msgs_destroy(ea, en);
+    rmq_msgs_destroy(da, dn);
+    /* never unpacked at all */
+    cp = malloc(all.len);
+    memcpy(cp, all.data, all.len);
+    assert_int_equal(rmq_msgs_decode_deferred(cp, all.len, extra, 2, &da, &dn), RMQ_OK);
+    rmq_msgs_destroy(da, dn);
+    rmq_buf_fini(&all);
+}
+
 /* ---- messages ----------------------------------------------------------------------- */
 
 static void test_message_api(void **st) {
@@ -950,6 +1123,8 @@ int main(void) {
         cmocka_unit_test(test_send_header_v2),
         cmocka_unit_test(test_batch_golden),
         cmocka_unit_test(test_pulled_decode),
+        cmocka_unit_test(test_pulled_decode_lazy_ids),
+        cmocka_unit_test(test_pulled_decode_deferred),
         cmocka_unit_test(test_message_api),
         cmocka_unit_test(test_selector_hash),
         cmocka_unit_test(test_reset_body),
