@@ -5,7 +5,7 @@
 #   producer sync 32 threads   producer async, 256 outstanding   producer batches of 32
 #   consumer draining a 1,000,000-message backlog (32 per listener call, then the default 1)
 #   e2e: send -> listener latency at 1,000 and 5,000 msgs/s (producer and push consumer in one
-#        mqbench, sends paced by the clock)
+#        mqbench, sends paced by the clock), beside rawbench's round trip paced at the same rates
 # then print every [Complete] line and each rate as a ratio to the rtt rate of the same run.
 # Before the brokers start, rawbench measures the raw loopback request -> ack limit of the host
 # (a bare libuv server, 1 KiB requests, 32-byte acks, window 1 and window 256); every rate is
@@ -87,6 +87,15 @@ raw() { # raw WINDOW -> [Complete] line in $LAST
 raw 1; raw1_line=$LAST; raw1=$(field "$raw1_line" "TPS")
 raw1_p50=$(field "$raw1_line" "p50(ms)"); raw1_p99=$(field "$raw1_line" "p99(ms)")
 raw 256; raw256_line=$LAST; raw256=$(field "$raw256_line" "TPS")
+# the raw round trip at each e2e rate, one request every 1/rate s by the clock as mqbench's e2e
+# sender paces: this host's latency when its CPUs idle between messages (wake-ups included)
+declare -A rawp_p99 rawp_p999 rawp_max
+for r in $e2e_rates; do
+  echo "-- rawbench paced at $r/s: rawbench --rate $r --size $size --seconds $e2e_secs"
+  LAST=$($cli_pin "$bin/rawbench" --rate "$r" --size "$size" --seconds "$e2e_secs" 2>&1 | grep '^\[Complete\]')
+  echo "$LAST"
+  rawp_p99[$r]=$(field "$LAST" "p99(ms)"); rawp_p999[$r]=$(field "$LAST" "p999(ms)"); rawp_max[$r]=$(field "$LAST" "Max(ms)")
+done
 
 start_cluster() { # $1 = flush type
   local d; d=$(mktemp -d /tmp/rmq-bench.XXXXXX); dirs+=("$d")
@@ -152,7 +161,7 @@ for mode in ASYNC_FLUSH SYNC_FLUSH; do
   summary+=("$mode|consumer drain $backlog (1 per call)|$(field "$LAST" "Consume TPS")|-|p99 B2C $(field "$LAST" "p99 B2C RT(ms)")|$(ratio "$(field "$LAST" "Consume TPS")" "$rtt")|$(ratio "$(field "$LAST" "Consume TPS")" "$raw1")|$(ratio "$(field "$LAST" "Consume TPS")" "$raw256")")
   for r in $e2e_rates; do
     run "e2e at $r msgs/s for ${e2e_secs}s" e2e -t BenchE2E -w 20 -s "$size" --rate "$r" --seconds "$e2e_secs"
-    e2e_summary+=("$mode|$r|$(field "$LAST" "Pub rate")|$(field "$LAST" "Cons rate")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(field "$LAST" "p999(ms)")|$(field "$LAST" "Max(ms)")|$(ratio "$(field "$LAST" "p50(ms)")" "$raw1_p50")|$(ratio "$(field "$LAST" "p99(ms)")" "$raw1_p99")|$(field "$LAST" "Missing")")
+    e2e_summary+=("$mode|$r|$(field "$LAST" "Pub rate")|$(field "$LAST" "Cons rate")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(field "$LAST" "p999(ms)")|$(field "$LAST" "Max(ms)")|$(ratio "$(field "$LAST" "p50(ms)")" "$raw1_p50")|$(ratio "$(field "$LAST" "p99(ms)")" "$raw1_p99")|${rawp_p99[$r]:-n/a}/${rawp_p999[$r]:-n/a}/${rawp_max[$r]:-n/a}|$(ratio "$(field "$LAST" "p999(ms)")" "${rawp_p999[$r]:-0}")|$(field "$LAST" "Missing")")
   done
   echo "broker log ERROR lines: $(cat "${dirs[-1]}"/broker/broker.out "${dirs[-1]}"/broker/store/*.log 2>/dev/null | grep -c ' ERROR ')"
   cleanup
@@ -166,11 +175,11 @@ for s in "${summary[@]}"; do
   IFS='|' read -r m n t p50 p99 r r1 r256 <<< "$s"
   printf '%-12s %-38s %12s %10s %16s %8s %8s %8s\n' "$m" "$n" "$t" "$p50" "$p99" "$r" "$r1" "$r256"
 done
-echo "==== end to end, send -> listener (ms; p50/p99 xRaw1 = multiple of the raw window-1 round trip's p50/p99)"
-printf '%-12s %8s %8s %8s %9s %9s %9s %9s %10s %10s %8s\n' "#Flush" "#Rate" "#Pub" "#Cons" "#p50" "#p99" "#p99.9" "#max" "#p50xRaw1" "#p99xRaw1" "#Missing"
+echo "==== end to end, send -> listener (ms; p50/p99 xRaw1 = multiple of the raw window-1 round trip's p50/p99; raw paced = rawbench's round trip at the same rate, p99/p99.9/max, and p99.9 as a multiple of it)"
+printf '%-12s %8s %8s %8s %9s %9s %9s %9s %10s %10s %22s %11s %8s\n' "#Flush" "#Rate" "#Pub" "#Cons" "#p50" "#p99" "#p99.9" "#max" "#p50xRaw1" "#p99xRaw1" "#raw paced" "#p99.9xRaw" "#Missing"
 for s in "${e2e_summary[@]}"; do
-  IFS='|' read -r m r pub cons p50 p99 p999 mx x50 x99 miss <<< "$s"
-  printf '%-12s %8s %8s %8s %9s %9s %9s %9s %10s %10s %8s\n' "$m" "$r" "$pub" "$cons" "$p50" "$p99" "$p999" "$mx" "$x50" "$x99" "$miss"
+  IFS='|' read -r m r pub cons p50 p99 p999 mx x50 x99 rp x999 miss <<< "$s"
+  printf '%-12s %8s %8s %8s %9s %9s %9s %9s %10s %10s %22s %11s %8s\n' "$m" "$r" "$pub" "$cons" "$p50" "$p99" "$p999" "$mx" "$x50" "$x99" "$rp" "$x999" "$miss"
 done
 if [ "${BENCH_MEM:-1}" != 0 ]; then
   echo

@@ -5,17 +5,25 @@
  * (4-byte big-endian length + body, as a RocketMQ frame starts) outstanding and records each
  * request's round trip. Both sockets use TCP_NODELAY, as the broker and the SDK do.
  *
- * Output: one "[Complete] Raw window: W | Total: N | TPS: ... | p50(ms): ..." line.
- * Exit 0 when at least one round trip completed. */
+ * With --rate R the client instead sends one request every 1/R s on a clock schedule and waits
+ * for its ack (a blocking socket, no libuv): the host's latency when the CPUs idle between
+ * messages, wake-ups included, the yardstick of mqbench's e2e mode at the same rate.
+ *
+ * Output: one "[Complete] Raw window: W | Total: N | TPS: ... | p50(ms): ..." line (with --rate:
+ * "Raw rate: R | ... | Max send lag(ms): ..."). Exit 0 when at least one round trip completed. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -206,12 +214,58 @@ static void on_stop(uv_timer_t *t) {
 }
 
 static int usage(FILE *f) {
-    fprintf(f, "usage: rawbench [--window N (1)] [--size BYTES (1024)] [--seconds S (5)]\n");
+    fprintf(f, "usage: rawbench [--window N (1)] [--size BYTES (1024)] [--seconds S (5)]\n"
+               "                [--rate R: one request every 1/R s instead of a window]\n");
     return f == stdout ? 0 : 1;
 }
 
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* --rate: paced round trips on a blocking socket; returns the number completed, -1 on error. */
+static long paced(uint16_t port, int rate, int seconds, const uint8_t *frame, size_t flen,
+                  rmq_hist_t *hist, uint64_t *max_lag) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one)) {
+        close(fd);
+        return -1;
+    }
+    uint64_t period = 1000000000u / (uint64_t)rate, t0 = now_ns(),
+             end = t0 + 1000000000ull * (uint64_t)seconds;
+    long done = 0;
+    for (uint64_t due = t0 + period; due < end; due += period) {
+        struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
+        while (now_ns() < due &&
+               clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+        }
+        uint64_t t = now_ns();
+        if (t > due && t - due > *max_lag) *max_lag = t - due;
+        if (write(fd, frame, flen) != (ssize_t)flen) break;
+        uint8_t ack[ACK_SIZE];
+        size_t got = 0;
+        while (got < sizeof ack) {
+            ssize_t n = read(fd, ack + got, sizeof ack - got);
+            if (n <= 0) goto out;
+            got += (size_t)n;
+        }
+        rmq_hist_add(hist, now_ns() - t);
+        done++; /* behind schedule: the next ones go at once, as mqbench's e2e sender does */
+    }
+out:
+    close(fd);
+    return done;
+}
+
 int main(int argc, char **argv) {
-    int window = 1, size = 1024, seconds = 5;
+    int window = 1, size = 1024, seconds = 5, rate = 0;
     for (int i = 1; i < argc; i++) {
         int *dst = NULL;
         if (strcmp(argv[i], "--window") == 0)
@@ -220,6 +274,8 @@ int main(int argc, char **argv) {
             dst = &size;
         else if (strcmp(argv[i], "--seconds") == 0)
             dst = &seconds;
+        else if (strcmp(argv[i], "--rate") == 0)
+            dst = &rate;
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
             return usage(stdout);
         if (!dst || i + 1 >= argc) {
@@ -267,6 +323,21 @@ int main(int argc, char **argv) {
         memset(f + 4, 'a', (size_t)size);
     }
     rmq_hist_init(&K.hist);
+    if (rate) {
+        uint64_t lag = 0;
+        long n = paced(port, rate, seconds, K.reqs, K.frame, &K.hist, &lag);
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        printf("[Complete] Raw rate: %d | Size: %d | Total: %ld | p50(ms): %.3f | p99(ms): %.3f | "
+               "p999(ms): %.3f | Max(ms): %.3f | Max send lag(ms): %.3f\n",
+               rate, size, n < 0 ? 0 : n, rmq_hist_quantile(&K.hist, 0.5) / 1e6,
+               rmq_hist_quantile(&K.hist, 0.99) / 1e6, rmq_hist_quantile(&K.hist, 0.999) / 1e6,
+               (double)K.hist.max / 1e6, (double)lag / 1e6);
+        if (n < 0) fprintf(stderr, "rawbench: cannot connect to the server\n");
+        free(K.reqs);
+        free(K.sent_at);
+        return n > 0 ? 0 : 1;
+    }
     K.loop = uv_default_loop();
     uv_tcp_init(K.loop, &K.h);
     struct sockaddr_in sa;
