@@ -129,6 +129,9 @@ static bool warm_step(rmq_store_t *s, int64_t *at, int64_t goal, bool writable) 
 /* One warm-up turn (alloc_mu held): true if it warmed something. */
 static bool warm_turn(rmq_store_t *s) {
     int64_t pos = write_pos(s);
+    /* cut back below the window (segments dropped and made anew, as a replica's can be): the
+     * files there are new, start over */
+    if (s->warm_to > pos + WARM_AHEAD + WARM_REFILL) s->warm_to = s->fill_to = pos;
     if (s->warm_to < pos) s->warm_to = pos; /* never behind the appender */
     if (s->fill_to < s->warm_to) s->fill_to = s->warm_to;
     if (s->warm_to < pos + WARM_AHEAD) {
