@@ -242,6 +242,7 @@ static int delay_level(rmq_broker_ctx_t *b, const char *props, size_t len) {
 typedef struct {
     rmq_rem_field_t kv[6];
     size_t n;
+    uint32_t trusted; /* bit i: kv[i] made here, no byte JSON escapes (not scanned) */
     char id[64], qid[24], qoff[24], uniq[128];
     char *ids; /* a batch's ids, malloc'd (NULL otherwise) */
 } reply_fields_t;
@@ -268,9 +269,16 @@ static void reply_fields(rmq_broker_ctx_t *b, reply_fields_t *f, const rmq_store
     }
     size_t n = 0;
     const char *region = b->env.cfg->region_id ? b->env.cfg->region_id : "";
+    /* literal keys; made here, so no byte JSON escapes: the flag, ids in hex, numbers (the
+     * region is configured and UNIQ_KEY comes from the client: those are checked) */
     f->kv[n++] = (rmq_rem_field_t){RMQ_PROP_MSG_REGION, (char *)region};
+    f->trusted = 1u << n;
     f->kv[n++] = (rmq_rem_field_t){RMQ_PROP_TRACE_ON, b->env.cfg->trace_on ? "true" : "false"};
-    if (msg_id) f->kv[n++] = (rmq_rem_field_t){"msgId", (char *)msg_id};
+    if (msg_id) {
+        f->trusted |= 1u << n;
+        f->kv[n++] = (rmq_rem_field_t){"msgId", (char *)msg_id};
+    }
+    f->trusted |= 3u << n;
     f->kv[n++] = (rmq_rem_field_t){"queueId", (char *)rmq_i64_str(qid, f->qid)};
     f->kv[n++] = (rmq_rem_field_t){"queueOffset", (char *)rmq_i64_str(r->queue_offset, f->qoff)};
     if (props && rmq_msg_prop_copy(props, plen, RMQ_PROP_UNIQ_KEY, f->uniq, sizeof f->uniq))
@@ -284,8 +292,8 @@ static bool reply_flat(rmq_rem_conn_t *c, const rmq_rem_cmd_t *req, const reply_
     if (!c || req->serialize_type != RMQ_REM_SER_JSON) return false;
     if (rmq_rem_cmd_is_oneway(req)) return true;
     uint8_t frame[1024];
-    size_t len =
-        rmq_rem_frame_write_json_response(RMQ_OK, req->opaque, f->kv, f->n, frame, sizeof frame);
+    size_t len = rmq_rem_frame_write_json_response(RMQ_OK, req->opaque, f->kv, f->n, f->trusted,
+                                                   frame, sizeof frame);
     if (!len) return false;
     rmq_rem_conn_send_bytes(c, frame, len);
     return true;

@@ -60,8 +60,10 @@ rmq_err_t rmq_rem_frame_encode_head(const rmq_rem_head_t *h, const void *body, s
  * code, opaque, the ext fields kv[0..n) in that order, no remark and no body, as
  * rmq_rem_cmd_new_response + rmq_rem_cmd_add_fields + rmq_rem_frame_encode_header would, byte
  * for byte, without a command or an allocation. Returns its length, or 0 when it does not fit
- * cap or a key or value has a byte JSON escapes (control, '"', '\\'): use the command then. */
+ * cap or a key or value has a byte JSON escapes (control, '"', '\\'): use the command then.
+ * trusted: bit i set when the caller made kv[i] itself and knows it has no such byte (a literal
+ * key, digits, hex): not scanned (12 scans were 7.6 % of the broker loop's work per send). */
 size_t rmq_rem_frame_write_json_response(int code, int32_t opaque, const rmq_rem_field_t *kv,
-                                         size_t n, uint8_t *out, size_t cap);
+                                         size_t n, uint32_t trusted, uint8_t *out, size_t cap);
 
 #endif

@@ -361,16 +361,18 @@ static void test_flat_writer_every_place(void **st) {
             if ((unsigned char)t[i] == 0xc3) t[i] = i + 1 < len ? (char)0xc3 : 'z';
         t[len] = 0;
         rmq_rem_field_t plain[] = {{"msgId", t}, {t[0] ? t : "k", "v"}};
-        assert_true(rmq_rem_frame_write_json_response(0, 1, plain, 2, out, sizeof out) > 0);
+        assert_true(rmq_rem_frame_write_json_response(0, 1, plain, 2, 0, out, sizeof out) > 0);
         for (size_t p = 0; p < len; p++) {
             for (size_t e = 0; e < sizeof esc; e++) {
                 char u[48];
                 memcpy(u, t, len + 1);
                 u[p] = esc[e];
                 rmq_rem_field_t v[] = {{"msgId", u}};
-                assert_int_equal(rmq_rem_frame_write_json_response(0, 1, v, 1, out, sizeof out), 0);
+                assert_int_equal(rmq_rem_frame_write_json_response(0, 1, v, 1, 0, out, sizeof out),
+                                 0);
                 rmq_rem_field_t k[] = {{u, "x"}};
-                assert_int_equal(rmq_rem_frame_write_json_response(0, 1, k, 1, out, sizeof out), 0);
+                assert_int_equal(rmq_rem_frame_write_json_response(0, 1, k, 1, 0, out, sizeof out),
+                                 0);
             }
         }
     }

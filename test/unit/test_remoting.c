@@ -566,12 +566,12 @@ static void test_write_json_response(void **st) {
         assert_int_equal(rmq_rem_frame_encode_header(resp, &b), RMQ_OK);
         uint8_t out[1024];
         size_t n = rmq_rem_frame_write_json_response(cases[i].code, cases[i].opaque, ok, cases[i].n,
-                                                     out, sizeof out);
+                                                     0, out, sizeof out);
         assert_int_equal(n, b.len);
         assert_memory_equal(out, b.data, n);
         /* too small a buffer: 0, nothing promised */
         assert_int_equal(rmq_rem_frame_write_json_response(cases[i].code, cases[i].opaque, ok,
-                                                           cases[i].n, out, n - 1),
+                                                           cases[i].n, 0, out, n - 1),
                          0);
         rmq_buf_fini(&b);
         rmq_rem_cmd_destroy(resp);
@@ -585,9 +585,14 @@ static void test_write_json_response(void **st) {
             snprintf(t, sizeof t, "%.*s%s\xc3\xa9xyz", pre, "0123456789ABCDEFGHIJ", esc[i]);
             uint8_t out[256];
             rmq_rem_field_t v[] = {{"msgId", t}};
-            assert_int_equal(rmq_rem_frame_write_json_response(0, 1, v, 1, out, sizeof out), 0);
+            assert_int_equal(rmq_rem_frame_write_json_response(0, 1, v, 1, 0, out, sizeof out), 0);
             rmq_rem_field_t k[] = {{t, "x"}};
-            assert_int_equal(rmq_rem_frame_write_json_response(0, 1, k, 1, out, sizeof out), 0);
+            assert_int_equal(rmq_rem_frame_write_json_response(0, 1, k, 1, 0, out, sizeof out), 0);
+            /* trusted fields are not scanned; an untrusted one beside them still is */
+            rmq_rem_field_t two[] = {{"queueId", "3"}, {"transactionId", t}};
+            assert_int_equal(rmq_rem_frame_write_json_response(0, 1, two, 2, 1u, out, sizeof out),
+                             0);
+            assert_true(rmq_rem_frame_write_json_response(0, 1, two, 2, 3u, out, sizeof out) > 0);
         }
     }
 }
