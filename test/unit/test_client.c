@@ -744,6 +744,10 @@ static void *lazy_read(void *arg) {
     return NULL;
 }
 
+/* The properties a pull result adds to each of its messages. */
+static const rmq_kv_t k_pull_extra[2] = {{(char *)"MIN_OFFSET", (char *)"1000"},
+                                         {(char *)"MAX_OFFSET", (char *)"123456"}};
+
 /* The offset id is built on the first call, not while decoding: it must be the one the eager
  * decoder built (store host of the record, commit log offset), for every message of a batch with
  * and without UNIQ_KEY, IPv4 and IPv6, and the same whichever thread asks first. The batch's
@@ -755,12 +759,10 @@ static void test_pulled_decode_lazy_ids(void **st) {
     rmq_buf_t all;
     rmq_buf_init(&all);
     lazy_batch(&all, N);
-    const rmq_kv_t extra[2] = {{(char *)"MIN_OFFSET", (char *)"1000"},
-                               {(char *)"MAX_OFFSET", (char *)"123456"}};
     for (int round = 0; round < 2; round++) {
         rmq_msg_t **msgs = NULL;
         size_t n = 0;
-        assert_int_equal(rmq_msgs_decode_ex(all.data, all.len, extra, 2, &msgs, &n), RMQ_OK);
+        assert_int_equal(rmq_msgs_decode_ex(all.data, all.len, k_pull_extra, 2, &msgs, &n), RMQ_OK);
         assert_int_equal(n, N);
         lazy_reader_t rd[4];
         pthread_t th[4];
@@ -825,14 +827,12 @@ static void test_pulled_decode_deferred(void **st) {
     rmq_buf_t all;
     rmq_buf_init(&all);
     lazy_batch(&all, N);
-    const rmq_kv_t extra[2] = {{(char *)"MIN_OFFSET", (char *)"1000"},
-                               {(char *)"MAX_OFFSET", (char *)"123456"}};
     rmq_msg_t **ea = NULL, **da = NULL;
     size_t en = 0, dn = 0;
-    assert_int_equal(rmq_msgs_decode_ex(all.data, all.len, extra, 2, &ea, &en), RMQ_OK);
+    assert_int_equal(rmq_msgs_decode_ex(all.data, all.len, k_pull_extra, 2, &ea, &en), RMQ_OK);
     uint8_t *cp = malloc(all.len);
     memcpy(cp, all.data, all.len);
-    assert_int_equal(rmq_msgs_decode_deferred(cp, all.len, extra, 2, &da, &dn), RMQ_OK);
+    assert_int_equal(rmq_msgs_decode_deferred(cp, all.len, k_pull_extra, 2, &da, &dn), RMQ_OK);
     assert_int_equal(dn, en);
     for (size_t i = 0; i < dn; i++) {
         rmq_msg_t *e = ea[i], *d = da[i];
@@ -869,7 +869,7 @@ static void test_pulled_decode_deferred(void **st) {
     /* never unpacked at all */
     cp = malloc(all.len);
     memcpy(cp, all.data, all.len);
-    assert_int_equal(rmq_msgs_decode_deferred(cp, all.len, extra, 2, &da, &dn), RMQ_OK);
+    assert_int_equal(rmq_msgs_decode_deferred(cp, all.len, k_pull_extra, 2, &da, &dn), RMQ_OK);
     rmq_msgs_destroy(da, dn);
     rmq_buf_fini(&all);
 }
