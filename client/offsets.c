@@ -10,13 +10,6 @@
 #include "common/msg.h"
 #include "common/util.h"
 
-/* rmq_rem_cmd_set_i64 without its snprintf: a pull carries seven numbers and goes out every 32
- * messages of a drain, from the loop thread. */
-static rmq_err_t set_num(rmq_rem_cmd_t *c, const char *k, int64_t v) {
-    char t[24];
-    return rmq_rem_cmd_set(c, k, rmq_i64_str(v, t));
-}
-
 rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r) {
     rmq_rem_cmd_t *c = rmq_rem_cmd_new_request(RMQ_REQ_PULL_MESSAGE);
     if (!c) return NULL;
@@ -24,14 +17,14 @@ rmq_rem_cmd_t *rmq_pull_request(const rmq_pull_req_t *r) {
     if (r->binary_header) c->serialize_type = RMQ_REM_SER_ROCKETMQ;
     rmq_err_t e = rmq_rem_cmd_set(c, "consumerGroup", r->group);
     if (!e) e = rmq_rem_cmd_set(c, "topic", r->mq->topic);
-    if (!e) e = set_num(c, "queueId", r->mq->queue_id);
-    if (!e) e = set_num(c, "queueOffset", r->offset);
-    if (!e) e = set_num(c, "maxMsgNums", r->max_msgs);
-    if (!e) e = set_num(c, "sysFlag", r->sysflag);
-    if (!e) e = set_num(c, "commitOffset", r->commit_offset);
-    if (!e) e = set_num(c, "suspendTimeoutMillis", r->suspend_ms);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "queueId", r->mq->queue_id);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "queueOffset", r->offset);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "maxMsgNums", r->max_msgs);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "sysFlag", r->sysflag);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "commitOffset", r->commit_offset);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "suspendTimeoutMillis", r->suspend_ms);
     if (!e && r->subscription) e = rmq_rem_cmd_set(c, "subscription", r->subscription);
-    if (!e) e = set_num(c, "subVersion", r->sub_version);
+    if (!e) e = rmq_rem_cmd_set_i64(c, "subVersion", r->sub_version);
     if (!e)
         e = rmq_rem_cmd_set(c, "expressionType", r->expression_type ? r->expression_type : "TAG");
     if (!e) e = rmq_rem_cmd_set(c, "bname", r->mq->broker);
