@@ -79,21 +79,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 
 echo
 echo "==== raw loopback request -> ack limit (rawbench: libuv server, no rmq code)"
-raw() { # raw WINDOW -> [Complete] line in $LAST
-  echo "-- rawbench window $1: rawbench --window $1 --size $size --seconds 5"
-  LAST=$($cli_pin "$bin/rawbench" --window "$1" --size "$size" --seconds 5 2>&1 | grep '^\[Complete\]')
+raw() { # raw RAWBENCH-ARGS... -> [Complete] line in $LAST
+  echo "-- rawbench $* --size $size"
+  LAST=$($cli_pin "$bin/rawbench" "$@" --size "$size" 2>&1 | grep '^\[Complete\]')
   echo "$LAST"
 }
-raw 1; raw1_line=$LAST; raw1=$(field "$raw1_line" "TPS")
+raw --window 1 --seconds 5; raw1_line=$LAST; raw1=$(field "$raw1_line" "TPS")
 raw1_p50=$(field "$raw1_line" "p50(ms)"); raw1_p99=$(field "$raw1_line" "p99(ms)")
-raw 256; raw256_line=$LAST; raw256=$(field "$raw256_line" "TPS")
+raw --window 256 --seconds 5; raw256_line=$LAST; raw256=$(field "$raw256_line" "TPS")
 # the raw round trip at each e2e rate, one request every 1/rate s by the clock as mqbench's e2e
 # sender paces: this host's latency when its CPUs idle between messages (wake-ups included)
 declare -A rawp_p99 rawp_p999 rawp_max
 for r in $e2e_rates; do
-  echo "-- rawbench paced at $r/s: rawbench --rate $r --size $size --seconds $e2e_secs"
-  LAST=$($cli_pin "$bin/rawbench" --rate "$r" --size "$size" --seconds "$e2e_secs" 2>&1 | grep '^\[Complete\]')
-  echo "$LAST"
+  raw --rate "$r" --seconds "$e2e_secs"
   rawp_p99[$r]=$(field "$LAST" "p99(ms)"); rawp_p999[$r]=$(field "$LAST" "p999(ms)"); rawp_max[$r]=$(field "$LAST" "Max(ms)")
 done
 

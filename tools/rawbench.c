@@ -219,36 +219,29 @@ static int usage(FILE *f) {
     return f == stdout ? 0 : 1;
 }
 
-static uint64_t now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-/* --rate: paced round trips on a blocking socket; returns the number completed, -1 on error. */
-static long paced(uint16_t port, int rate, int seconds, const uint8_t *frame, size_t flen,
-                  rmq_hist_t *hist, uint64_t *max_lag) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
+/* --rate: paced round trips of K.reqs' first frame on a blocking socket, into K.hist and
+ * K.done (K.err on a failed connect); returns the largest lateness of a send. uv_hrtime is
+ * CLOCK_MONOTONIC in ns, the clock the sleeps use. */
+static uint64_t paced(uint16_t port, int rate, int seconds) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int one = 1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) ||
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one)) {
-        close(fd);
-        return -1;
+        K.err = uv_translate_sys_error(errno);
+        if (fd >= 0) close(fd);
+        return 0;
     }
-    uint64_t period = 1000000000u / (uint64_t)rate, t0 = now_ns(),
+    uint64_t period = 1000000000u / (uint64_t)rate, t0 = uv_hrtime(), max_lag = 0,
              end = t0 + 1000000000ull * (uint64_t)seconds;
-    long done = 0;
     for (uint64_t due = t0 + period; due < end; due += period) {
         struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
-        while (now_ns() < due &&
+        while (uv_hrtime() < due &&
                clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
         }
-        uint64_t t = now_ns();
-        if (t > due && t - due > *max_lag) *max_lag = t - due;
-        if (write(fd, frame, flen) != (ssize_t)flen) break;
+        uint64_t t = uv_hrtime();
+        if (t > due && t - due > max_lag) max_lag = t - due;
+        if (write(fd, K.reqs, K.frame) != (ssize_t)K.frame) break;
         uint8_t ack[ACK_SIZE];
         size_t got = 0;
         while (got < sizeof ack) {
@@ -256,12 +249,12 @@ static long paced(uint16_t port, int rate, int seconds, const uint8_t *frame, si
             if (n <= 0) goto out;
             got += (size_t)n;
         }
-        rmq_hist_add(hist, now_ns() - t);
-        done++; /* behind schedule: the next ones go at once, as mqbench's e2e sender does */
+        rmq_hist_add(&K.hist, uv_hrtime() - t);
+        K.done++; /* behind schedule: the next ones go at once, as mqbench's e2e sender does */
     }
 out:
     close(fd);
-    return done;
+    return max_lag;
 }
 
 int main(int argc, char **argv) {
@@ -323,38 +316,34 @@ int main(int argc, char **argv) {
         memset(f + 4, 'a', (size_t)size);
     }
     rmq_hist_init(&K.hist);
+    uint64_t t0 = uv_hrtime(), lag = 0;
     if (rate) {
-        uint64_t lag = 0;
-        long n = paced(port, rate, seconds, K.reqs, K.frame, &K.hist, &lag);
-        kill(child, SIGKILL);
-        waitpid(child, NULL, 0);
-        printf("[Complete] Raw rate: %d | Size: %d | Total: %ld | p50(ms): %.3f | p99(ms): %.3f | "
-               "p999(ms): %.3f | Max(ms): %.3f | Max send lag(ms): %.3f\n",
-               rate, size, n < 0 ? 0 : n, rmq_hist_quantile(&K.hist, 0.5) / 1e6,
-               rmq_hist_quantile(&K.hist, 0.99) / 1e6, rmq_hist_quantile(&K.hist, 0.999) / 1e6,
-               (double)K.hist.max / 1e6, (double)lag / 1e6);
-        if (n < 0) fprintf(stderr, "rawbench: cannot connect to the server\n");
-        free(K.reqs);
-        free(K.sent_at);
-        return n > 0 ? 0 : 1;
+        lag = paced(port, rate, seconds);
+    } else {
+        K.loop = uv_default_loop();
+        uv_tcp_init(K.loop, &K.h);
+        struct sockaddr_in sa;
+        uv_ip4_addr("127.0.0.1", port, &sa);
+        uv_tcp_connect(&K.creq, &K.h, (const struct sockaddr *)&sa, cli_connected);
+        uv_timer_init(K.loop, &K.stop);
+        uv_timer_start(&K.stop, on_stop, (uint64_t)seconds * 1000, 0);
+        uv_run(K.loop, UV_RUN_DEFAULT);
     }
-    K.loop = uv_default_loop();
-    uv_tcp_init(K.loop, &K.h);
-    struct sockaddr_in sa;
-    uv_ip4_addr("127.0.0.1", port, &sa);
-    uv_tcp_connect(&K.creq, &K.h, (const struct sockaddr *)&sa, cli_connected);
-    uv_timer_init(K.loop, &K.stop);
-    uint64_t t0 = uv_hrtime();
-    uv_timer_start(&K.stop, on_stop, (uint64_t)seconds * 1000, 0);
-    uv_run(K.loop, UV_RUN_DEFAULT);
     double secs = (double)(uv_hrtime() - t0) / 1e9;
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
-    printf("[Complete] Raw window: %d | Size: %d | Total: %llu | TPS: %.0f | p50(ms): %.3f | "
-           "p99(ms): %.3f | p999(ms): %.3f | Max(ms): %.3f\n",
-           window, size, (unsigned long long)K.done, secs > 0 ? (double)K.done / secs : 0.0,
-           rmq_hist_quantile(&K.hist, 0.5) / 1e6, rmq_hist_quantile(&K.hist, 0.99) / 1e6,
-           rmq_hist_quantile(&K.hist, 0.999) / 1e6, (double)K.hist.max / 1e6);
+    if (rate)
+        printf("[Complete] Raw rate: %d | Size: %d | Total: %llu | p50(ms): %.3f | p99(ms): %.3f "
+               "| p999(ms): %.3f | Max(ms): %.3f | Max send lag(ms): %.3f\n",
+               rate, size, (unsigned long long)K.done, rmq_hist_quantile(&K.hist, 0.5) / 1e6,
+               rmq_hist_quantile(&K.hist, 0.99) / 1e6, rmq_hist_quantile(&K.hist, 0.999) / 1e6,
+               (double)K.hist.max / 1e6, (double)lag / 1e6);
+    else
+        printf("[Complete] Raw window: %d | Size: %d | Total: %llu | TPS: %.0f | p50(ms): %.3f | "
+               "p99(ms): %.3f | p999(ms): %.3f | Max(ms): %.3f\n",
+               window, size, (unsigned long long)K.done, secs > 0 ? (double)K.done / secs : 0.0,
+               rmq_hist_quantile(&K.hist, 0.5) / 1e6, rmq_hist_quantile(&K.hist, 0.99) / 1e6,
+               rmq_hist_quantile(&K.hist, 0.999) / 1e6, (double)K.hist.max / 1e6);
     if (K.err) fprintf(stderr, "rawbench: connection error %s\n", uv_strerror(K.err));
     free(K.reqs);
     free(K.sent_at);
