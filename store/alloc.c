@@ -115,8 +115,9 @@ static bool warm_step(rmq_store_t *s, int64_t *at, int64_t goal, bool writable) 
     int64_t to = from;
     if (f) {
         to = RMQ_MIN(RMQ_MIN(f->start + f->size, from + WARM_REFILL), goal);
-        if (!writable || s->fill_to < to) /* not read in yet: outside the mmap lock first */
-            rmq_mfile_prefetch(f, from - f->start, to - f->start, small_folios(s));
+        /* what the fill has not read in yet, outside the mmap lock first */
+        int64_t unread = writable ? RMQ_MAX(from, s->fill_to) : from;
+        if (unread < to) rmq_mfile_prefetch(f, unread - f->start, to - f->start, small_folios(s));
         if (writable && !atomic_load(&f->sparse)) /* not reserved: appends reserve it first */
             rmq_mfile_warm(f, from - f->start, to - f->start);
         rmq_mfile_unpin(f);
