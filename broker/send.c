@@ -286,14 +286,18 @@ static void reply_fields(rmq_broker_ctx_t *b, reply_fields_t *f, const rmq_store
     f->n = n;
 }
 
-/* A reply due now to a JSON request written straight to its connection (no command to build,
- * encode and free): true when done, or nothing is due (one-way); false: send a command. */
+/* A reply due now written straight to its connection, in the request's header encoding (no
+ * command to build, encode and free): true when done, or nothing is due (one-way); false: send
+ * a command. */
 static bool reply_flat(rmq_rem_conn_t *c, const rmq_rem_cmd_t *req, const reply_fields_t *f) {
-    if (!c || req->serialize_type != RMQ_REM_SER_JSON) return false;
+    if (!c) return false;
     if (rmq_rem_cmd_is_oneway(req)) return true;
     uint8_t frame[1024];
-    size_t len = rmq_rem_frame_write_json_response(RMQ_OK, req->opaque, f->kv, f->n, f->trusted,
-                                                   frame, sizeof frame);
+    size_t len = req->serialize_type == RMQ_REM_SER_ROCKETMQ
+                     ? rmq_rem_frame_write_binary_response(RMQ_OK, req->opaque, f->kv, f->n, frame,
+                                                           sizeof frame)
+                     : rmq_rem_frame_write_json_response(RMQ_OK, req->opaque, f->kv, f->n,
+                                                         f->trusted, frame, sizeof frame);
     if (!len) return false;
     rmq_rem_conn_send_bytes(c, frame, len);
     return true;

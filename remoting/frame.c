@@ -550,6 +550,9 @@ int rmq_rem_decode_json_fast_(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c) {
 
 /* ------------------------------------------------------------ binary header decode */
 
+/* Binary headers decode into the same one-block command as JSON ones (hdr_cmd_alloc): each
+ * field's "key\0val\0" goes into the string block, which a field's 6 bytes of lengths on the
+ * wire pay for, so hlen + 1 bytes hold them all; no malloc per field, no lookup per key. */
 static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, char *err,
                              size_t errlen) {
     if (hlen < 21) return bad(err, errlen, "binary header too short (%zu bytes)", hlen);
@@ -573,9 +576,11 @@ static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, ch
     p += 4;
     if (elen < 0 || (size_t)elen > hlen - p)
         return bad(err, errlen, "binary header ext length %" PRId32 " past header", elen);
-    if (elen == 0) return 0;
-    c->has_ext = true;
+    if (elen > 0) c->has_ext = true;
     size_t end = p + (size_t)elen;
+    char *o = c->ext_blk;
+    uint32_t hashes[64];
+    uint64_t seen = 0; /* one bit per hash value mod 64, as jp_ext: most keys compare nothing */
     while (p < end) {
         if (end - p < 2) return bad(err, errlen, "binary ext key length truncated");
         size_t kl = rmq_get_be16(h + p);
@@ -583,42 +588,56 @@ static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, ch
         /* Java reads the key length as a signed short: above 32767 its decode throws. */
         if (kl > INT16_MAX) return bad(err, errlen, "binary ext key length %zu negative", kl);
         if (kl > end - p) return bad(err, errlen, "binary ext key past header");
-        const uint8_t *k = h + p;
+        const char *k = (const char *)h + p;
         p += kl;
         if (end - p < 4) return bad(err, errlen, "binary ext value length truncated");
         int32_t vl = (int32_t)rmq_get_be32(h + p);
         p += 4;
         if (vl < 0 || (size_t)vl > end - p) return bad(err, errlen, "binary ext value past header");
-        const uint8_t *v = h + p;
+        const char *v = (const char *)h + p;
         p += (size_t)vl;
         if (kl == 0 || memchr(k, 0, kl)) continue;
-        /* A key may repeat (fast-codes headers); the last one wins as in a Java map. */
-        char key[256], *kk = kl < sizeof key ? key : malloc(kl + 1);
-        if (!kk) return bad(err, errlen, "out of memory");
+        size_t vn = strnlen(v, (size_t)vl); /* a C string ends at a NUL */
+        char *kk = o, *vv = o + kl + 1;
         memcpy(kk, k, kl);
         kk[kl] = 0;
-        rmq_err_t e;
-        if (rmq_rem_cmd_get(c, kk)) {
-            char *vv = strndup((const char *)v, (size_t)vl);
-            e = vv ? rmq_rem_cmd_set(c, kk, vv) : RMQ_ERR__NOMEM;
-            free(vv);
-        } else {
-            const char *vs = (const char *)v;
-            e = rmq_rem_cmd_append_(c, kk, kl, vs, strnlen(vs, (size_t)vl));
+        memcpy(vv, v, vn);
+        vv[vn] = 0;
+        o = vv + vn + 1;
+        /* A key may repeat (fast-codes headers); the last one wins as in a Java map, in the
+         * first one's place. */
+        uint32_t last = (uint8_t)k[kl - 1];
+        uint32_t hk = (uint32_t)kl * 2654435761u ^ (uint8_t)k[0] ^ (last << 8);
+        uint64_t bit = 1ull << (hk & 63);
+        rmq_rem_field_t *dup = NULL;
+        if (seen & bit) /* past 64 fields no hash is kept: compare the bytes */
+            for (size_t i = 0; i < c->next && !dup; i++)
+                if ((i >= 64 || hashes[i] == hk) && strcmp(c->ext[i].key, kk) == 0)
+                    dup = &c->ext[i];
+        seen |= bit;
+        if (dup) {
+            dup->key = kk; /* both in the block: nothing to free */
+            dup->val = vv;
+            continue;
         }
-        if (kk != key) free(kk);
-        if (e) return bad(err, errlen, "out of memory");
+        if (rmq_rem_cmd_ext_reserve_(c, 1)) return bad(err, errlen, "out of memory");
+        if (c->next < 64) hashes[c->next] = hk;
+        c->ext[c->next].key = kk;
+        c->ext[c->next].val = vv;
+        c->next++;
     }
+    if (c->next == 0) drop_blk(c);
     return 0;
 }
 
-/* A zeroed command for a JSON header of hlen bytes, in one block with room for its fields:
+/* A zeroed command for a header of hlen bytes, in one block with room for its fields:
  * an array of INLINE_FIELDS entries (fewer for a header too short to hold them: a field takes
- * at least 5 bytes, "":1,) and the fast path's string block (hlen + 1, see decode_json_fast).
+ * at least 5 bytes, "":1, in JSON and 7 in binary) and the string block (hlen + 1, see
+ * decode_json_fast and decode_binary).
  * One malloc instead of three (command, ext array, string block); a header with more fields
  * moves its array out (rmq_rem_cmd_ext_reserve_). */
 enum { INLINE_FIELDS = 16 }; /* the hot requests: a send has 13 (a..m), a pull ~12 */
-static rmq_rem_cmd_t *json_cmd_alloc(size_t hlen) {
+static rmq_rem_cmd_t *hdr_cmd_alloc(size_t hlen) {
     size_t cap = hlen / 5 < INLINE_FIELDS ? hlen / 5 : INLINE_FIELDS;
     size_t off_ext = sizeof(rmq_rem_cmd_t), off_blk = off_ext + cap * sizeof(rmq_rem_field_t);
     char *m = malloc(off_blk + hlen + 1);
@@ -662,7 +681,7 @@ ssize_t rmq_rem_frame_decode_head(const uint8_t *buf, size_t len, size_t max_fra
         return bad(err, errlen, "unknown serialize type %u", type);
     if (len - 8 < hlen) return 0;
     const uint8_t *h = buf + 8;
-    rmq_rem_cmd_t *c = type == RMQ_REM_SER_JSON ? json_cmd_alloc(hlen) : calloc(1, sizeof *c);
+    rmq_rem_cmd_t *c = hdr_cmd_alloc(hlen);
     if (!c) return bad(err, errlen, "out of memory");
     c->serialize_type = (int)type;
     ssize_t r = type == RMQ_REM_SER_JSON ? decode_json(h, hlen, c, err, errlen)
@@ -832,34 +851,82 @@ size_t rmq_rem_frame_write_json_response(int code, int32_t opaque, const rmq_rem
 
 /* ------------------------------------------------------------ binary header encode */
 
+size_t rmq_rem_frame_write_binary_response(int code, int32_t opaque, const rmq_rem_field_t *kv,
+                                           size_t n, uint8_t *out, size_t cap) {
+    size_t need = 8 + 21, lens[32][2];
+    if (n > 32) return 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = lens[i][0] = strlen(kv[i].key), vl = lens[i][1] = strlen(kv[i].val);
+        if (kl > INT16_MAX || vl > INT32_MAX) return 0;
+        need += 6 + kl + vl;
+    }
+    if (need > cap) return 0;
+    /* encode_binary's layout for rmq_rem_cmd_new_response's fields: language JAVA, the
+     * version, flag RESPONSE, no remark */
+    uint8_t *o = out + 8;
+    rmq_put_be16(o, (uint16_t)code);
+    o[2] = RMQ_LANG_JAVA;
+    rmq_put_be16(o + 3, (uint16_t)RMQ_REM_VERSION);
+    rmq_put_be32(o + 5, (uint32_t)opaque);
+    rmq_put_be32(o + 9, RMQ_REM_FLAG_RESPONSE);
+    rmq_put_be32(o + 13, 0);
+    rmq_put_be32(o + 17, (uint32_t)(need - 8 - 21));
+    o += 21;
+    for (size_t i = 0; i < n; i++) {
+        size_t kl = lens[i][0], vl = lens[i][1];
+        rmq_put_be16(o, (uint16_t)kl);
+        memcpy(o + 2, kv[i].key, kl);
+        o += 2 + kl;
+        rmq_put_be32(o, (uint32_t)vl);
+        memcpy(o + 4, kv[i].val, vl);
+        o += 4 + vl;
+    }
+    size_t hlen = need - 8;
+    rmq_put_be32(out, (uint32_t)(4 + hlen));
+    rmq_put_be32(out + 4, (uint32_t)RMQ_REM_SER_ROCKETMQ << 24 | (uint32_t)hlen);
+    return need;
+}
+
+
+/* One pass for the lengths, one reserve, then plain stores: appending each of a field's four
+ * pieces with its own bounds check was most of an async sender's work per message. */
 static rmq_err_t encode_binary(const rmq_rem_head_t *c, rmq_buf_t *b) {
-    uint8_t fix[17];
-    rmq_put_be16(fix, (uint16_t)c->code);
-    fix[2] = (uint8_t)c->language;
-    rmq_put_be16(fix + 3, (uint16_t)c->version);
-    rmq_put_be32(fix + 5, (uint32_t)c->opaque);
-    rmq_put_be32(fix + 9, (uint32_t)c->flag);
     size_t rl = c->remark ? strlen(c->remark) : 0;
     if (rl > INT32_MAX) return RMQ_ERR__INVALID_ARG;
-    rmq_put_be32(fix + 13, (uint32_t)rl);
-    rmq_err_t e = rmq_buf_append(b, fix, sizeof fix);
-    if (!e) e = rmq_buf_append(b, c->remark, rl);
+    uint32_t lens[32][2]; /* a send has 13 fields; more are measured again while written */
     uint64_t el = 0;
     for (size_t i = 0; i < c->next; i++) {
-        size_t kl = strlen(c->ext[i].key);
-        if (kl > INT16_MAX) return RMQ_ERR__INVALID_ARG;
-        el += 2 + kl + 4 + strlen(c->ext[i].val);
+        size_t kl = strlen(c->ext[i].key), vl = strlen(c->ext[i].val);
+        if (kl > INT16_MAX || vl > INT32_MAX) return RMQ_ERR__INVALID_ARG;
+        if (i < 32) lens[i][0] = (uint32_t)kl, lens[i][1] = (uint32_t)vl;
+        el += 6 + kl + vl;
     }
     if (el > INT32_MAX) return RMQ_ERR__INVALID_ARG;
-    if (!e) e = rmq_buf_append_be32(b, (uint32_t)el);
-    for (size_t i = 0; !e && i < c->next; i++) {
-        size_t kl = strlen(c->ext[i].key), vl = strlen(c->ext[i].val);
-        e = rmq_buf_append_be16(b, (uint16_t)kl);
-        if (!e) e = rmq_buf_append(b, c->ext[i].key, kl);
-        if (!e) e = rmq_buf_append_be32(b, (uint32_t)vl);
-        if (!e) e = rmq_buf_append(b, c->ext[i].val, vl);
+    rmq_err_t e = rmq_buf_reserve(b, 21 + rl + (size_t)el);
+    if (e) return e;
+    uint8_t *o = b->data + b->len;
+    rmq_put_be16(o, (uint16_t)c->code);
+    o[2] = (uint8_t)c->language;
+    rmq_put_be16(o + 3, (uint16_t)c->version);
+    rmq_put_be32(o + 5, (uint32_t)c->opaque);
+    rmq_put_be32(o + 9, (uint32_t)c->flag);
+    rmq_put_be32(o + 13, (uint32_t)rl);
+    if (rl) memcpy(o + 17, c->remark, rl);
+    o += 17 + rl;
+    rmq_put_be32(o, (uint32_t)el);
+    o += 4;
+    for (size_t i = 0; i < c->next; i++) {
+        size_t kl = i < 32 ? lens[i][0] : strlen(c->ext[i].key);
+        size_t vl = i < 32 ? lens[i][1] : strlen(c->ext[i].val);
+        rmq_put_be16(o, (uint16_t)kl);
+        memcpy(o + 2, c->ext[i].key, kl);
+        o += 2 + kl;
+        rmq_put_be32(o, (uint32_t)vl);
+        memcpy(o + 4, c->ext[i].val, vl);
+        o += 4 + vl;
     }
-    return e;
+    b->len = (size_t)(o - b->data);
+    return RMQ_OK;
 }
 
 /* Prefix, header word and header of h; the prefix counts body_len bytes not written here. */

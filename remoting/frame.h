@@ -65,5 +65,10 @@ rmq_err_t rmq_rem_frame_encode_head(const rmq_rem_head_t *h, const void *body, s
  * key, digits, hex): not scanned (12 scans were 7.6 % of the broker loop's work per send). */
 size_t rmq_rem_frame_write_json_response(int code, int32_t opaque, const rmq_rem_field_t *kv,
                                          size_t n, uint32_t trusted, uint8_t *out, size_t cap);
+/* The same for a request that came with a binary (ROCKETMQ) header: the bytes
+ * rmq_rem_frame_encode_header writes for that response encoded binary. No byte needs escaping;
+ * 0 only when it does not fit cap (or n > 32). */
+size_t rmq_rem_frame_write_binary_response(int code, int32_t opaque, const rmq_rem_field_t *kv,
+                                           size_t n, uint8_t *out, size_t cap);
 
 #endif

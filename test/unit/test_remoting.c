@@ -189,6 +189,91 @@ static void test_binary_remark_body_roundtrip(void **st) {
     rmq_rem_cmd_destroy(c);
 }
 
+/* Append one binary ext field: key length (2), key, value length (4), value. */
+static void bin_field(rmq_buf_t *b, const char *k, size_t kl, const char *v, size_t vl) {
+    assert_int_equal(rmq_buf_append_be16(b, (uint16_t)kl), RMQ_OK);
+    assert_int_equal(rmq_buf_append(b, k, kl), RMQ_OK);
+    assert_int_equal(rmq_buf_append_be32(b, (uint32_t)vl), RMQ_OK);
+    assert_int_equal(rmq_buf_append(b, v, vl), RMQ_OK);
+}
+
+/* Binary ext fields as Java's HashMap would hold them: a repeated key keeps its last value (in
+ * the first one's place here), a value ends at a NUL, an empty key is dropped; past the 64
+ * fields whose hashes are kept, repeats are still found. All in the command's one block. */
+static void test_binary_fields(void **st) {
+    (void)st;
+    rmq_buf_t ext, b;
+    rmq_buf_init(&ext);
+    bin_field(&ext, "topic", 5, "T1", 2);
+    bin_field(&ext, "a", 1, "x\0y", 3);
+    bin_field(&ext, "", 0, "dropped", 7);
+    bin_field(&ext, "topic", 5, "T2", 2);
+    char k[16], v[16];
+    for (int i = 0; i < 70; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        snprintf(v, sizeof v, "v%d", i);
+        bin_field(&ext, k, strlen(k), v, strlen(v));
+    }
+    bin_field(&ext, "k67", 3, "again67", 7); /* a field past the 64 hashed ones */
+    bin_field(&ext, "k3", 2, "again3", 6);
+    bin_field(&ext, "a", 1, "last", 4);
+    rmq_buf_init(&b);
+    uint8_t fix[21] = {0, 10, RMQ_LANG_GO, 1, 0x99, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0};
+    rmq_put_be32(fix + 17, (uint32_t)ext.len);
+    assert_int_equal(rmq_buf_append_be32(&b, (uint32_t)(4 + sizeof fix + ext.len)), RMQ_OK);
+    assert_int_equal(rmq_buf_append_be32(&b, 1u << 24 | (uint32_t)(sizeof fix + ext.len)), RMQ_OK);
+    assert_int_equal(rmq_buf_append(&b, fix, sizeof fix), RMQ_OK);
+    assert_int_equal(rmq_buf_append(&b, ext.data, ext.len), RMQ_OK);
+    rmq_rem_cmd_t *c;
+    char err[128];
+    assert_int_equal(rmq_rem_frame_decode(b.data, b.len, 0, &c, err, sizeof err), (ssize_t)b.len);
+    assert_int_equal(c->code, 10);
+    assert_int_equal(c->language, RMQ_LANG_GO);
+    assert_int_equal(c->version, 0x199);
+    assert_int_equal(c->opaque, 9);
+    assert_int_equal(c->next, 2 + 70);
+    assert_string_equal(c->ext[0].key, "topic");
+    assert_string_equal(c->ext[0].val, "T2");
+    assert_string_equal(c->ext[1].key, "a");
+    assert_string_equal(c->ext[1].val, "last");
+    assert_string_equal(rmq_rem_cmd_get(c, "k3"), "again3");
+    assert_string_equal(rmq_rem_cmd_get(c, "k67"), "again67");
+    assert_string_equal(rmq_rem_cmd_get(c, "k69"), "v69");
+    assert_null(rmq_rem_cmd_get(c, ""));
+    for (size_t i = 0; i < c->next; i++) {
+        assert_true(rmq_rem_cmd_in_blk_(c, c->ext[i].key));
+        assert_true(rmq_rem_cmd_in_blk_(c, c->ext[i].val));
+    }
+    /* a value set later lives on its own and is freed with the command */
+    assert_int_equal(rmq_rem_cmd_set(c, "k1", "a longer value than before"), RMQ_OK);
+    assert_string_equal(rmq_rem_cmd_get(c, "k1"), "a longer value than before");
+    /* encoded again (past the 32 fields whose lengths the encoder keeps) and decoded: the same */
+    rmq_buf_t re;
+    rmq_buf_init(&re);
+    assert_int_equal(rmq_rem_frame_encode(c, &re), RMQ_OK);
+    rmq_rem_cmd_t *d;
+    assert_int_equal(rmq_rem_frame_decode(re.data, re.len, 0, &d, err, sizeof err),
+                     (ssize_t)re.len);
+    assert_int_equal(d->next, c->next);
+    for (size_t i = 0; i < c->next; i++) {
+        assert_string_equal(d->ext[i].key, c->ext[i].key);
+        assert_string_equal(d->ext[i].val, c->ext[i].val);
+    }
+    rmq_rem_cmd_destroy(d);
+    rmq_buf_fini(&re);
+    rmq_rem_cmd_destroy(c);
+    /* no fields at all */
+    uint8_t bare[8 + 21] = {0, 0, 0, 25, 1, 0, 0, 21, 0, 11};
+    assert_int_equal(rmq_rem_frame_decode(bare, sizeof bare, 0, &c, err, sizeof err),
+                     (ssize_t)sizeof bare);
+    assert_int_equal(c->code, 11);
+    assert_int_equal(c->next, 0);
+    assert_false(c->has_ext);
+    rmq_rem_cmd_destroy(c);
+    rmq_buf_fini(&b);
+    rmq_buf_fini(&ext);
+}
+
 static void test_cpp_ons_scalars(void **st) {
     (void)st;
     rmq_rem_cmd_t *c = decode_json_hdr(
@@ -539,7 +624,7 @@ static void test_fast_json_words(void **st) {
     }
 }
 
-/* The broker's flat SEND_OK writer gives the bytes the command encoder gives, or 0. */
+/* The broker's flat SEND_OK writers give the bytes the command encoder gives, or 0. */
 static void test_write_json_response(void **st) {
     (void)st;
     rmq_rem_field_t ok[] = {
@@ -572,6 +657,17 @@ static void test_write_json_response(void **st) {
         /* too small a buffer: 0, nothing promised */
         assert_int_equal(rmq_rem_frame_write_json_response(cases[i].code, cases[i].opaque, ok,
                                                            cases[i].n, 0, out, n - 1),
+                         0);
+        /* the same response to a binary request: the binary writer, any byte */
+        rmq_buf_reset(&b);
+        resp->serialize_type = RMQ_REM_SER_ROCKETMQ;
+        assert_int_equal(rmq_rem_frame_encode_header(resp, &b), RMQ_OK);
+        n = rmq_rem_frame_write_binary_response(cases[i].code, cases[i].opaque, ok, cases[i].n, out,
+                                                sizeof out);
+        assert_int_equal(n, b.len);
+        assert_memory_equal(out, b.data, n);
+        assert_int_equal(rmq_rem_frame_write_binary_response(cases[i].code, cases[i].opaque, ok,
+                                                             cases[i].n, out, n - 1),
                          0);
         rmq_buf_fini(&b);
         rmq_rem_cmd_destroy(resp);
@@ -2046,6 +2142,7 @@ int main(void) {
         cmocka_unit_test(test_golden_json_decode),
         cmocka_unit_test(test_golden_binary),
         cmocka_unit_test(test_binary_remark_body_roundtrip),
+        cmocka_unit_test(test_binary_fields),
         cmocka_unit_test(test_cpp_ons_scalars),
         cmocka_unit_test(test_go_style),
         cmocka_unit_test(test_escapes),
