@@ -851,6 +851,16 @@ size_t rmq_rem_frame_write_json_response(int code, int32_t opaque, const rmq_rem
 
 /* ------------------------------------------------------------ binary header encode */
 
+/* One binary ext field at o: key length (2), key, value length (4), value; returns its end. */
+static uint8_t *put_bin_field(uint8_t *o, const char *k, size_t kl, const char *v, size_t vl) {
+    rmq_put_be16(o, (uint16_t)kl);
+    memcpy(o + 2, k, kl);
+    o += 2 + kl;
+    rmq_put_be32(o, (uint32_t)vl);
+    memcpy(o + 4, v, vl);
+    return o + 4 + vl;
+}
+
 size_t rmq_rem_frame_write_binary_response(int code, int32_t opaque, const rmq_rem_field_t *kv,
                                            size_t n, uint8_t *out, size_t cap) {
     size_t need = 8 + 21, lens[32][2];
@@ -872,21 +882,13 @@ size_t rmq_rem_frame_write_binary_response(int code, int32_t opaque, const rmq_r
     rmq_put_be32(o + 13, 0);
     rmq_put_be32(o + 17, (uint32_t)(need - 8 - 21));
     o += 21;
-    for (size_t i = 0; i < n; i++) {
-        size_t kl = lens[i][0], vl = lens[i][1];
-        rmq_put_be16(o, (uint16_t)kl);
-        memcpy(o + 2, kv[i].key, kl);
-        o += 2 + kl;
-        rmq_put_be32(o, (uint32_t)vl);
-        memcpy(o + 4, kv[i].val, vl);
-        o += 4 + vl;
-    }
+    for (size_t i = 0; i < n; i++)
+        o = put_bin_field(o, kv[i].key, lens[i][0], kv[i].val, lens[i][1]);
     size_t hlen = need - 8;
     rmq_put_be32(out, (uint32_t)(4 + hlen));
     rmq_put_be32(out + 4, (uint32_t)RMQ_REM_SER_ROCKETMQ << 24 | (uint32_t)hlen);
     return need;
 }
-
 
 /* One pass for the lengths, one reserve, then plain stores: appending each of a field's four
  * pieces with its own bounds check was most of an async sender's work per message. */
@@ -918,12 +920,7 @@ static rmq_err_t encode_binary(const rmq_rem_head_t *c, rmq_buf_t *b) {
     for (size_t i = 0; i < c->next; i++) {
         size_t kl = i < 32 ? lens[i][0] : strlen(c->ext[i].key);
         size_t vl = i < 32 ? lens[i][1] : strlen(c->ext[i].val);
-        rmq_put_be16(o, (uint16_t)kl);
-        memcpy(o + 2, c->ext[i].key, kl);
-        o += 2 + kl;
-        rmq_put_be32(o, (uint32_t)vl);
-        memcpy(o + 4, c->ext[i].val, vl);
-        o += 4 + vl;
+        o = put_bin_field(o, c->ext[i].key, kl, c->ext[i].val, vl);
     }
     b->len = (size_t)(o - b->data);
     return RMQ_OK;

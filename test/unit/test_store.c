@@ -871,8 +871,7 @@ static void test_get_statuses(void **st) {
      * The warm-up, flush or dispatch thread may pin it for a moment: retry, as the cleaner does */
     rmq_mfile_t *f = rmq_mfq_first(&s->cl);
     bool dropped = false;
-    for (int k = 0; k < 500 && !(dropped = rmq_mfq_drop_first(&s->cl, f, false)); k++)
-        usleep(2000);
+    for (int k = 0; k < 500 && !(dropped = rmq_mfq_drop_first(&s->cl, f, false)); k++) usleep(2000);
     assert_true(dropped);
     rmq_mfile_unpin(f);
     assert_int_equal(rmq_store_get(s, "TE", 0, 0, 4, 0, NULL, &g), RMQ_OK);
