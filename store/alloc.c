@@ -69,12 +69,10 @@ rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out
  * writes it), and the kernel writes a dirty page back once it is 30 s old
  * (dirty_expire_centisecs): a whole 1 GiB segment warmed writable at once came back as one
  * 1-1.5 GB burst of writeback that stalled every process on the host for 30-35 ms. So:
- * - fill: the pages up to FILL_AHEAD past the appender (into the next segment once it exists)
- *   are read into the page cache (fallocated blocks read as zeros without disk I/O, and the
- *   pages stay clean). This is the expensive part (allocating and zeroing the pages: ~2 s of CPU
- *   per GB on a VM whose freed memory goes back to the host), done ahead and under no lock, but
- *   no further ahead than needed: reading whole segments at once spent that CPU seconds before
- *   the pages were used, while the appender competed for the same cores.
+ * - fill: the pages of the rest of the current segment and of the next one are read into the
+ *   page cache as soon as the segment exists (fallocated blocks read as zeros without disk I/O,
+ *   and the pages stay clean). This is the expensive part (allocating and zeroing the pages,
+ *   and on a VM the first touch of guest memory), done well ahead and under no lock.
  * - window: pages are faulted in writable only WARM_AHEAD ahead of the appender, refilled in
  *   WARM_REFILL turns (a page-cache hit each, ~1 us a page): they stay zero-and-dirty briefly
  *   and are flushed with their data.
@@ -82,7 +80,6 @@ rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out
  * never waits long. */
 #define WARM_AHEAD (64LL << 20)
 #define WARM_REFILL (8LL << 20)
-#define FILL_AHEAD (256LL << 20)
 
 static int64_t write_pos(rmq_store_t *s) {
     return atomic_load(&s->replica) ? atomic_load(&s->repl_end) : atomic_load(&s->max_offset);
@@ -145,8 +142,7 @@ static bool warm_turn(rmq_store_t *s) {
         atomic_store(&s->warm_kick_at, INT64_MAX);
         return false;
     }
-    if (s->fill_to < pos + FILL_AHEAD && warm_step(s, &s->fill_to, pos + FILL_AHEAD, false))
-        return true;
+    if (warm_step(s, &s->fill_to, INT64_MAX, false)) return true;
     /* wake again when the appender has used WARM_REFILL of the window (past pos: no spin) */
     int64_t kick = s->warm_to - WARM_AHEAD + WARM_REFILL;
     atomic_store(&s->warm_kick_at, kick);
