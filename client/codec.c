@@ -637,12 +637,23 @@ rmq_err_t rmq_send_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_s
     if (!r) return RMQ_OK;
     r->status = st;
     r->mq = *mq;
-    int32_t qid;
-    if (rmq_rem_cmd_get_i32(resp, "queueId", &qid) == RMQ_OK) r->mq.queue_id = qid;
-    int64_t off = -1;
-    rmq_rem_cmd_get_i64(resp, "queueOffset", &off);
-    r->offset = off;
-    const char *id = rmq_rem_cmd_get(resp, "msgId");
+    /* the four fields in one pass over the reply's (the first of a key wins, as with
+     * rmq_rem_cmd_get): four lookups were a fifth of an async sender's loop work per reply */
+    const char *qid = NULL, *qoff = NULL, *id = NULL, *tx = NULL;
+    for (size_t i = 0; i < resp->next; i++) {
+        const char *k = resp->ext[i].key, **slot = NULL;
+        if (k[0] == 'q')
+            slot = !strcmp(k, "queueId") ? &qid : !strcmp(k, "queueOffset") ? &qoff : NULL;
+        else if (k[0] == 'm' && !strcmp(k, "msgId"))
+            slot = &id;
+        else if (k[0] == 't' && !strcmp(k, "transactionId"))
+            slot = &tx;
+        if (slot && !*slot) *slot = resp->ext[i].val;
+    }
+    int64_t v;
+    if (qid && rmq_parse_java_long(qid, &v) == 0 && v >= INT32_MIN && v <= INT32_MAX)
+        r->mq.queue_id = (int32_t)v;
+    r->offset = qoff && rmq_parse_java_long(qoff, &v) == 0 ? v : -1;
     r->offset_msg_id[0] = 0;
     if (id) {
         size_t l = strcspn(id, ","); /* first of a batch */
@@ -650,7 +661,6 @@ rmq_err_t rmq_send_response(const rmq_rem_cmd_t *resp, const rmq_mq_t *mq, rmq_s
         memcpy(r->offset_msg_id, id, l);
         r->offset_msg_id[l] = 0;
     }
-    const char *tx = rmq_rem_cmd_get(resp, "transactionId");
     rmq_strlcpy(r->txn_id, tx ? tx : "", sizeof(r->txn_id));
     return RMQ_OK;
 }

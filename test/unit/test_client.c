@@ -599,6 +599,23 @@ static void test_send_header_v2(void **st) {
     assert_int_equal(r.mq.queue_id, 2);
     assert_int_equal(r.offset, 41);
     assert_string_equal(r.offset_msg_id, "0A00000100002A9F0000000000000010");
+    assert_string_equal(r.txn_id, "");
+    /* look-alike keys are not taken; a bad number leaves the default */
+    rmq_rem_cmd_t *odd = rmq_rem_cmd_new_request(0);
+    rmq_rem_cmd_set(odd, "MSG_REGION", "DefaultRegion");
+    rmq_rem_cmd_set(odd, "queueIdx", "7");
+    rmq_rem_cmd_set(odd, "queueId", "4294967296"); /* past an int: ignored */
+    rmq_rem_cmd_set(odd, "queueOffset", "x1");
+    rmq_rem_cmd_set(odd, "msgIds", "nope");
+    rmq_rem_cmd_set(odd, "transactionIdx", "nope");
+    rmq_rem_cmd_set(odd, "transactionId", "7F0000011F90");
+    assert_int_equal(rmq_send_response(odd, &mq, &r), RMQ_OK);
+    assert_int_equal(r.status, RMQ_SEND_OK);
+    assert_int_equal(r.mq.queue_id, 0);
+    assert_int_equal(r.offset, -1);
+    assert_string_equal(r.offset_msg_id, "");
+    assert_string_equal(r.txn_id, "7F0000011F90");
+    rmq_rem_cmd_destroy(odd);
     resp->code = RMQ_ERR_TOPIC_NOT_EXIST;
     assert_int_equal(rmq_send_response(resp, &mq, &r), RMQ_ERR_TOPIC_NOT_EXIST);
     assert_true(rmq_send_retryable(RMQ_ERR_TOPIC_NOT_EXIST));
