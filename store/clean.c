@@ -101,6 +101,7 @@ int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms) {
     bool timed =
         mode >= 1 || in_delete_hour(__atomic_load_n(&s->cfg.delete_when, __ATOMIC_ACQUIRE), now_ms);
     int deleted = 0;
+    atomic_store(&s->clean_blocked, false);
     if (space || timed) {
         int64_t keep_ms =
             (int64_t)__atomic_load_n(&s->cfg.file_reserved_time, __ATOMIC_RELAXED) * 3600000LL;
@@ -117,6 +118,7 @@ int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms) {
             }
             if (!rmq_mfq_drop_first(&s->cl, f, false)) {
                 RMQ_LOG_INFO("store", "segment %s is being read: deletion retried later", f->path);
+                atomic_store(&s->clean_blocked, true);
                 rmq_mfile_unpin(f);
                 break;
             }
@@ -139,6 +141,11 @@ static void *svc_main(void *arg) {
     rmq_store_t *s = arg;
     pthread_setname_np(pthread_self(), "rmq-store-svc");
     uint64_t last_cq = rmq_mono_ms(), last_clean = rmq_mono_ms();
+    /* a request's turns left: a segment that a reader (a pull, the flush, the dispatcher, the
+     * warm-up) holds for a moment is tried again every 100 ms for up to 5 s, as Java repeats a
+     * manual deletion (manualDeleteFileSeveralTimes); the periodic pass outside deleteWhen
+     * would not take it */
+    int asked_turns = 0, asked_deleted = 0;
     pthread_mutex_lock(&s->svc_mu);
     while (!s->svc_thr.stop) {
         struct timespec ts = rmq_deadline_ts(CLOCK_REALTIME, 100);
@@ -161,12 +168,20 @@ static void *svc_main(void *arg) {
             rmq_store__run_clean(s, 0, 0);
         }
         if (atomic_exchange(&s->clean_asked, false)) {
+            asked_turns = 50;
+            asked_deleted = 0;
+        }
+        if (asked_turns > 0) {
             /* up to 20 passes of at most 10 segments each, as executeDeleteFilesManually */
-            int n = 0, k = 0, d;
+            int k = 0, d;
             do {
-                n += d = rmq_store__run_clean(s, 1, 0);
+                asked_deleted += d = rmq_store__run_clean(s, 1, 0);
             } while (d == 10 && ++k < 20);
-            RMQ_LOG_INFO("store", "retention on request: %d CommitLog segment(s) deleted", n);
+            if (!atomic_load(&s->clean_blocked) || --asked_turns == 0) {
+                asked_turns = 0;
+                RMQ_LOG_INFO("store", "retention on request: %d CommitLog segment(s) deleted",
+                             asked_deleted);
+            }
         }
         pthread_mutex_lock(&s->svc_mu);
     }

@@ -185,6 +185,7 @@ struct rmq_store_s {
     pthread_cond_t svc_cv;
     int64_t last_clean_min;   /* CommitLog min offset at the last CQ/index clean */
     _Atomic bool clean_asked; /* rmq_store_clean_expired_commitlog: one pass as if in deleteWhen */
+    _Atomic bool clean_blocked; /* the last clean pass stopped at a segment being read */
 };
 
 /* "topic<sep>qid" into out (>= tlen + 13 bytes); returns the length. snprintf is too slow for
