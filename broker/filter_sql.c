@@ -791,6 +791,7 @@ static int32_t parse_eq(parser_t *p) {
             int32_t right = parse_cmp(p);
             if (!check_equal(p, left, right, t.beg)) return -1;
             left = binary(p, N_EQ, left, right);
+            if (left < 0) return -1; /* too deep, or no memory */
             if (t.t == T_NE) left = unary_node(p, N_NOT, left, N(p, left)->src_beg);
         } else if (t.t == T_IS) {
             if (!advance(p)) return -1;
@@ -807,7 +808,8 @@ static int32_t parse_eq(parser_t *p) {
             size_t end = p->tok.end;
             if (!advance(p)) return -1;
             left = binary(p, N_EQ, left, null_const(p, t.beg, end));
-            if (left >= 0) N(p, left)->src_end = (uint32_t)end;
+            if (left < 0) return -1;
+            N(p, left)->src_end = (uint32_t)end;
             if (not_) left = unary_node(p, N_NOT, left, N(p, left)->src_beg);
         } else {
             return left;

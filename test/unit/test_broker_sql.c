@@ -296,6 +296,16 @@ static void test_limits(void **state) {
     assert_int_equal(rmq_broker_sql_compile(s, w, &f, err, sizeof err),
                      RMQ_ERR_SUBSCRIPTION_PARSE_FAILED);
     assert_non_null(strstr(err, "deeper"));
+    /* a chain of <> or IS NOT NULL past the depth limit: refused where the limit is met (the
+     * NOT around a refused comparison read the node before the array: ASan, fuzz_sql) */
+    const char *chains[] = {"<>b", "=b", " IS NOT NULL=b", " IS NULL=b"};
+    for (size_t c = 0; c < sizeof chains / sizeof *chains; c++) {
+        w = (size_t)sprintf(s, "a");
+        for (size_t i = 0; i < 2000; i++) w += (size_t)sprintf(s + w, "%s", chains[c]);
+        assert_int_equal(rmq_broker_sql_compile(s, w, &f, err, sizeof err),
+                         RMQ_ERR_SUBSCRIPTION_PARSE_FAILED);
+        assert_non_null(strstr(err, "deeper"));
+    }
     w = 0;
     for (size_t i = 0; i < 500; i++) w += (size_t)sprintf(s + w, "%sa=1", i ? " OR " : "");
     assert_int_equal(rmq_broker_sql_compile(s, w, &f, err, sizeof err), RMQ_OK);
