@@ -288,10 +288,33 @@ static bool jp_lit(jp_t *j, const char *lit) {
     return true;
 }
 
+/* The keys a decoder has given c so far, to find a repeated one: a hash per field for the first
+ * 64 and one bit per hash value mod 64, so most keys compare no bytes at all. */
+typedef struct {
+    uint32_t h[64];
+    uint64_t seen;
+} keyset_t;
+
+/* k is NUL-terminated at kl; a field past the first 64 has no hash kept: its bytes compare. */
+static ssize_t keyset_find(const keyset_t *ks, const rmq_rem_cmd_t *c, const char *k, size_t kl,
+                           uint32_t *hk) {
+    uint32_t last = (uint8_t)k[kl ? kl - 1 : 0];
+    *hk = (uint32_t)kl * 2654435761u ^ (uint8_t)k[0] ^ (last << 8);
+    if (!(ks->seen & 1ull << (*hk & 63))) return -1;
+    for (size_t i = 0; i < c->next; i++)
+        if ((i >= 64 || ks->h[i] == *hk) && strcmp(c->ext[i].key, k) == 0) return (ssize_t)i;
+    return -1;
+}
+
+/* Field i of c has the key that hashed to hk. */
+static void keyset_add(keyset_t *ks, size_t i, uint32_t hk) {
+    ks->seen |= 1ull << (hk & 63);
+    if (i < 64) ks->h[i] = hk;
+}
+
 static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
-    uint32_t hashes[64];
-    uint64_t seen = 0; /* one bit per hash value mod 64: most keys need no comparison at all */
-    j->p++;            /* '{' */
+    keyset_t ks = {.seen = 0};
+    j->p++; /* '{' */
     c->has_ext = true;
     jp_ws(j);
     if (j->p < j->end && *j->p == '}') {
@@ -306,15 +329,10 @@ static bool jp_ext(jp_t *j, rmq_rem_cmd_t *c) {
         jp_ws(j);
         if (!jp_str(j, &k, &kl)) return false;
         if (c->next >= 64) return false;
-        /* Duplicates follow jansson's rules: compare a cheap hash before the bytes. */
-        uint32_t last = (uint8_t)k[kl ? kl - 1 : 0];
-        uint32_t hk = (uint32_t)kl * 2654435761u ^ (uint8_t)k[0] ^ (last << 8);
-        uint64_t bit = 1ull << (hk & 63);
-        if (seen & bit)
-            for (size_t i = 0; i < c->next; i++)
-                if (hashes[i] == hk && strcmp(c->ext[i].key, k) == 0) return false;
-        seen |= bit;
-        hashes[c->next] = hk;
+        /* Duplicates follow jansson's rules (refused here: its job) */
+        uint32_t hk;
+        if (keyset_find(&ks, c, k, kl, &hk) >= 0) return false;
+        keyset_add(&ks, c->next, hk);
         jp_ws(j);
         if (j->p >= j->end || *j->p++ != ':') return false;
         jp_ws(j);
@@ -579,8 +597,7 @@ static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, ch
     if (elen > 0) c->has_ext = true;
     size_t end = p + (size_t)elen;
     char *o = c->ext_blk;
-    uint32_t hashes[64];
-    uint64_t seen = 0; /* one bit per hash value mod 64, as jp_ext: most keys compare nothing */
+    keyset_t ks = {.seen = 0};
     while (p < end) {
         if (end - p < 2) return bad(err, errlen, "binary ext key length truncated");
         size_t kl = rmq_get_be16(h + p);
@@ -606,22 +623,15 @@ static ssize_t decode_binary(const uint8_t *h, size_t hlen, rmq_rem_cmd_t *c, ch
         o = vv + vn + 1;
         /* A key may repeat (fast-codes headers); the last one wins as in a Java map, in the
          * first one's place. */
-        uint32_t last = (uint8_t)k[kl - 1];
-        uint32_t hk = (uint32_t)kl * 2654435761u ^ (uint8_t)k[0] ^ (last << 8);
-        uint64_t bit = 1ull << (hk & 63);
-        rmq_rem_field_t *dup = NULL;
-        if (seen & bit) /* past 64 fields no hash is kept: compare the bytes */
-            for (size_t i = 0; i < c->next && !dup; i++)
-                if ((i >= 64 || hashes[i] == hk) && strcmp(c->ext[i].key, kk) == 0)
-                    dup = &c->ext[i];
-        seen |= bit;
-        if (dup) {
-            dup->key = kk; /* both in the block: nothing to free */
-            dup->val = vv;
+        uint32_t hk;
+        ssize_t dup = keyset_find(&ks, c, kk, kl, &hk);
+        if (dup >= 0) {
+            c->ext[dup].key = kk; /* both in the block: nothing to free */
+            c->ext[dup].val = vv;
             continue;
         }
         if (rmq_rem_cmd_ext_reserve_(c, 1)) return bad(err, errlen, "out of memory");
-        if (c->next < 64) hashes[c->next] = hk;
+        keyset_add(&ks, c->next, hk);
         c->ext[c->next].key = kk;
         c->ext[c->next].val = vv;
         c->next++;
@@ -851,6 +861,18 @@ size_t rmq_rem_frame_write_json_response(int code, int32_t opaque, const rmq_rem
 
 /* ------------------------------------------------------------ binary header encode */
 
+/* The fixed part of a binary header at o: code (2), language (1), version (2), opaque (4),
+ * flag (4), remark length (4); returns its end. */
+static uint8_t *put_bin_fixed(uint8_t *o, const rmq_rem_head_t *h, size_t rl) {
+    rmq_put_be16(o, (uint16_t)h->code);
+    o[2] = (uint8_t)h->language;
+    rmq_put_be16(o + 3, (uint16_t)h->version);
+    rmq_put_be32(o + 5, (uint32_t)h->opaque);
+    rmq_put_be32(o + 9, (uint32_t)h->flag);
+    rmq_put_be32(o + 13, (uint32_t)rl);
+    return o + 17;
+}
+
 /* One binary ext field at o: key length (2), key, value length (4), value; returns its end. */
 static uint8_t *put_bin_field(uint8_t *o, const char *k, size_t kl, const char *v, size_t vl) {
     rmq_put_be16(o, (uint16_t)kl);
@@ -871,17 +893,15 @@ size_t rmq_rem_frame_write_binary_response(int code, int32_t opaque, const rmq_r
         need += 6 + kl + vl;
     }
     if (need > cap) return 0;
-    /* encode_binary's layout for rmq_rem_cmd_new_response's fields: language JAVA, the
-     * version, flag RESPONSE, no remark */
-    uint8_t *o = out + 8;
-    rmq_put_be16(o, (uint16_t)code);
-    o[2] = RMQ_LANG_JAVA;
-    rmq_put_be16(o + 3, (uint16_t)RMQ_REM_VERSION);
-    rmq_put_be32(o + 5, (uint32_t)opaque);
-    rmq_put_be32(o + 9, RMQ_REM_FLAG_RESPONSE);
-    rmq_put_be32(o + 13, 0);
-    rmq_put_be32(o + 17, (uint32_t)(need - 8 - 21));
-    o += 21;
+    /* rmq_rem_cmd_new_response's fields: language JAVA, the version, flag RESPONSE, no remark */
+    rmq_rem_head_t h = {.code = code,
+                        .language = RMQ_LANG_JAVA,
+                        .version = RMQ_REM_VERSION,
+                        .flag = RMQ_REM_FLAG_RESPONSE,
+                        .opaque = opaque};
+    uint8_t *o = put_bin_fixed(out + 8, &h, 0);
+    rmq_put_be32(o, (uint32_t)(need - 8 - 21));
+    o += 4;
     for (size_t i = 0; i < n; i++)
         o = put_bin_field(o, kv[i].key, lens[i][0], kv[i].val, lens[i][1]);
     size_t hlen = need - 8;
@@ -906,15 +926,9 @@ static rmq_err_t encode_binary(const rmq_rem_head_t *c, rmq_buf_t *b) {
     if (el > INT32_MAX) return RMQ_ERR__INVALID_ARG;
     rmq_err_t e = rmq_buf_reserve(b, 21 + rl + (size_t)el);
     if (e) return e;
-    uint8_t *o = b->data + b->len;
-    rmq_put_be16(o, (uint16_t)c->code);
-    o[2] = (uint8_t)c->language;
-    rmq_put_be16(o + 3, (uint16_t)c->version);
-    rmq_put_be32(o + 5, (uint32_t)c->opaque);
-    rmq_put_be32(o + 9, (uint32_t)c->flag);
-    rmq_put_be32(o + 13, (uint32_t)rl);
-    if (rl) memcpy(o + 17, c->remark, rl);
-    o += 17 + rl;
+    uint8_t *o = put_bin_fixed(b->data + b->len, c, rl);
+    if (rl) memcpy(o, c->remark, rl);
+    o += rl;
     rmq_put_be32(o, (uint32_t)el);
     o += 4;
     for (size_t i = 0; i < c->next; i++) {
