@@ -75,7 +75,7 @@ static bool in_delete_hour(const char *when, int64_t now_ms) {
     return false;
 }
 
-int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms) {
+int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms, bool *blocked) {
     if (!now_ms) now_ms = rmq_now_ms();
     double ratio = rmq_store__disk_ratio(s->cl_dir);
     if (ratio > 0.90) {
@@ -101,7 +101,7 @@ int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms) {
     bool timed =
         mode >= 1 || in_delete_hour(__atomic_load_n(&s->cfg.delete_when, __ATOMIC_ACQUIRE), now_ms);
     int deleted = 0;
-    atomic_store(&s->clean_blocked, false);
+    if (blocked) *blocked = false;
     if (space || timed) {
         int64_t keep_ms =
             (int64_t)__atomic_load_n(&s->cfg.file_reserved_time, __ATOMIC_RELAXED) * 3600000LL;
@@ -118,7 +118,7 @@ int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms) {
             }
             if (!rmq_mfq_drop_first(&s->cl, f, false)) {
                 RMQ_LOG_INFO("store", "segment %s is being read: deletion retried later", f->path);
-                atomic_store(&s->clean_blocked, true);
+                if (blocked) *blocked = true;
                 rmq_mfile_unpin(f);
                 break;
             }
@@ -165,7 +165,7 @@ static void *svc_main(void *arg) {
         }
         if (now - last_clean >= (uint64_t)s->cfg.clean_resource_interval) {
             last_clean = now;
-            rmq_store__run_clean(s, 0, 0);
+            rmq_store__run_clean(s, 0, 0, NULL);
         }
         if (atomic_exchange(&s->clean_asked, false)) {
             asked_turns = 50;
@@ -174,10 +174,11 @@ static void *svc_main(void *arg) {
         if (asked_turns > 0) {
             /* up to 20 passes of at most 10 segments each, as executeDeleteFilesManually */
             int k = 0, d;
+            bool blocked;
             do {
-                asked_deleted += d = rmq_store__run_clean(s, 1, 0);
+                asked_deleted += d = rmq_store__run_clean(s, 1, 0, &blocked);
             } while (d == 10 && ++k < 20);
-            if (!atomic_load(&s->clean_blocked) || --asked_turns == 0) {
+            if (!blocked || --asked_turns == 0) {
                 asked_turns = 0;
                 RMQ_LOG_INFO("store", "retention on request: %d CommitLog segment(s) deleted",
                              asked_deleted);

@@ -185,7 +185,6 @@ struct rmq_store_s {
     pthread_cond_t svc_cv;
     int64_t last_clean_min;   /* CommitLog min offset at the last CQ/index clean */
     _Atomic bool clean_asked; /* rmq_store_clean_expired_commitlog: one pass as if in deleteWhen */
-    _Atomic bool clean_blocked; /* the last clean pass stopped at a segment being read */
 };
 
 /* "topic<sep>qid" into out (>= tlen + 13 bytes); returns the length. snprintf is too slow for
@@ -319,9 +318,10 @@ void rmq_store__notify(rmq_store_t *s);
 rmq_err_t rmq_store__svc_start(rmq_store_t *s);
 /* Retention pass. mode 0: the normal triggers (deleteWhen hour, disk ratio); 1: as if in the
  * deleteWhen hour (age still applies); 2: clean immediately (age ignored, as on a full disk).
- * now_ms is the wall clock to age files against (0 = now). Returns CommitLog segments deleted.
- * Tests call this directly. */
-int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms);
+ * now_ms is the wall clock to age files against (0 = now). Returns CommitLog segments deleted;
+ * *blocked (if not NULL) tells whether it stopped at a segment a reader held. Tests call this
+ * directly. */
+int rmq_store__run_clean(rmq_store_t *s, int mode, int64_t now_ms, bool *blocked);
 double rmq_store__disk_ratio(const char *path);
 bool rmq_store__room_for(rmq_store_t *s, const char *dir, int64_t bytes, const char *what,
                          _Atomic bool *state);

@@ -469,14 +469,14 @@ static void test_pressure_keeps_unexpired(void **st) {
     rmq_store_t *s = open_store(&d->fx->cfg, false);
     size_t before = rmq_mfq_count(&s->cl);
     assert_true(before > 3);
-    assert_int_equal(rmq_store__run_clean(s, 0, 0), 0);
+    assert_int_equal(rmq_store__run_clean(s, 0, 0, NULL), 0);
     assert_int_equal(rmq_mfq_count(&s->cl), before);
     bool lost[N] = {0};
     assert_int_equal(check_survivors(s, lost), N);
     rmq_store_close(s);
     d->fx->cfg.clean_file_forcibly_enable = true; /* the operator asks for RocketMQ's way */
     s = open_store(&d->fx->cfg, false);
-    assert_true(rmq_store__run_clean(s, 0, 0) > 0);
+    assert_true(rmq_store__run_clean(s, 0, 0, NULL) > 0);
     assert_true(rmq_mfq_count(&s->cl) < before);
     rmq_store_close(s);
 }

@@ -633,14 +633,14 @@ static void test_retention(void **st) {
     assert_true(cq_files >= 6);
 
     /* fresh files are not deleted, even in the delete hour */
-    assert_int_equal(rmq_store__run_clean(s, 1, 0), 0);
+    assert_int_equal(rmq_store__run_clean(s, 1, 0, NULL), 0);
 
     /* a reader pins segment 0: nothing goes (deletion is oldest first) */
     age_files(cl, 2 * 3600);
     rmq_store_get_t *g;
     assert_int_equal(rmq_store_get(s, "TR", 0, 0, 4, 0, NULL, &g), RMQ_OK);
     assert_int_equal(g->count, 4);
-    assert_int_equal(rmq_store__run_clean(s, 1, 0), 0);
+    assert_int_equal(rmq_store__run_clean(s, 1, 0, NULL), 0);
     assert_true(rec_is(g->iov[0].iov_base, g->iov[0].iov_len, "TR", 0, 0, NULL));
     rmq_store_get_release(g);
 
@@ -648,7 +648,7 @@ static void test_retention(void **st) {
      * or dispatch thread reads at that moment: later passes go on) */
     int del = 0;
     for (int k = 0; k < 100 && del < segs - 1; k++) {
-        del += rmq_store__run_clean(s, 1, 0);
+        del += rmq_store__run_clean(s, 1, 0, NULL);
         if (del < segs - 1) usleep(2000);
     }
     assert_int_equal(del, segs - 1);
@@ -686,11 +686,11 @@ static void test_retention_space(void **st) {
     assert_true(rmq_store_wait_dispatched(s, 5000));
     int del = 0;
     for (int k = 0; k < 100 && del < 2; k++) {
-        del += rmq_store__run_clean(s, 2, 0);
+        del += rmq_store__run_clean(s, 2, 0, NULL);
         if (del < 2) usleep(2000);
     }
     assert_int_equal(del, 2);
-    assert_int_equal(rmq_store__run_clean(s, 2, 0), 0);
+    assert_int_equal(rmq_store__run_clean(s, 2, 0, NULL), 0);
     assert_int_equal(rmq_store_commitlog_min_offset(s), 2 * SEG);
     rmq_store_close(s);
 }
