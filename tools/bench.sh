@@ -141,6 +141,14 @@ settle() {
   echo "-- broker settled after $i s"
 }
 
+# row LABEL RATE-FIELD [P50 P99]: a summary row for the [Complete] line in $LAST (p50 and p99
+# from it unless given), its rate also as ratios to the rtt and raw rates of the same run
+row() {
+  local tps; tps=$(field "$LAST" "$2")
+  local p50=${3-$(field "$LAST" "p50(ms)")} p99=${4-$(field "$LAST" "p99(ms)")}
+  summary+=("$mode|$1|$tps|$p50|$p99|$(ratio "$tps" "$rtt")|$(ratio "$tps" "$raw1")|$(ratio "$tps" "$raw256")")
+}
+
 # run NAME args... : runs mqbench, keeps the [Complete] line in $LAST
 run() {
   local name=$1; shift
@@ -160,26 +168,26 @@ for mode in ASYNC_FLUSH SYNC_FLUSH; do
   rtt_line=$LAST; rtt=$(field "$rtt_line" "RTT TPS")
   summary+=("$mode|rtt, 1 connection sync|$rtt|$(field "$rtt_line" "p50(ms)")|$(field "$rtt_line" "p99(ms)")|1.000|$(ratio "$rtt" "$raw1")|$(ratio "$rtt" "$raw256")")
   run "producer sync, 1 thread" producer -t BenchTopic -w 1 -s "$size" --seconds "$secs"
-  summary+=("$mode|producer sync, 1 thread|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")|$(ratio "$(field "$LAST" "Send TPS")" "$raw1")|$(ratio "$(field "$LAST" "Send TPS")" "$raw256")")
+  row "producer sync, 1 thread" "Send TPS"
   run "producer sync, 32 threads" producer -t BenchTopic -w 32 -s "$size" --seconds "$secs"
-  summary+=("$mode|producer sync, 32 threads|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")|$(ratio "$(field "$LAST" "Send TPS")" "$raw1")|$(ratio "$(field "$LAST" "Send TPS")" "$raw256")")
+  row "producer sync, 32 threads" "Send TPS"
   run "producer async, window 256" producer -t BenchTopic -w 1 -y --window 256 -s "$size" --seconds "$secs"
-  summary+=("$mode|producer async, 256 outstanding|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")|$(ratio "$(field "$LAST" "Send TPS")" "$raw1")|$(ratio "$(field "$LAST" "Send TPS")" "$raw256")")
+  row "producer async, 256 outstanding" "Send TPS"
   # the same with ROCKETMQ's binary header (serializeType=ROCKETMQ): about a third less CPU per
   # message on both sides than JSON text (README, "The binary header")
   run "producer async, window 256, binary header" producer -t BenchTopic -w 1 -y --window 256 -s "$size" --seconds "$secs" -D serializeType=ROCKETMQ
-  summary+=("$mode|producer async 256, binary header|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")|$(ratio "$(field "$LAST" "Send TPS")" "$raw1")|$(ratio "$(field "$LAST" "Send TPS")" "$raw256")")
+  row "producer async 256, binary header" "Send TPS"
   run "producer batch 32, 4 threads" producer -t BenchTopic -w 4 -b 32 -s "$size" --seconds "$secs"
-  summary+=("$mode|producer batch 32 (4 threads sync)|$(field "$LAST" "Send TPS")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(ratio "$(field "$LAST" "Send TPS")" "$rtt")|$(ratio "$(field "$LAST" "Send TPS")" "$raw1")|$(ratio "$(field "$LAST" "Send TPS")" "$raw256")")
+  row "producer batch 32 (4 threads sync)" "Send TPS"
   run "backlog fill ($backlog messages, batches of 32)" producer -t BenchBacklog -w 4 -b 32 -s "$size" -q "$backlog"
   settle
   run "consumer draining the backlog" consumer -t BenchBacklog -g bench_drain_$mode -w 20 -b 32 -q "$backlog" --seconds 300
-  summary+=("$mode|consumer drain $backlog (batch 32)|$(field "$LAST" "Consume TPS")|-|p99 B2C $(field "$LAST" "p99 B2C RT(ms)")|$(ratio "$(field "$LAST" "Consume TPS")" "$rtt")|$(ratio "$(field "$LAST" "Consume TPS")" "$raw1")|$(ratio "$(field "$LAST" "Consume TPS")" "$raw256")")
+  row "consumer drain $backlog (batch 32)" "Consume TPS" - "p99 B2C $(field "$LAST" "p99 B2C RT(ms)")"
   # the default push consumer: 20 threads, consumeMessageBatchMaxSize 1 (one message per
   # listener call), a new group so it drains the same backlog from its first offset
   settle
   run "default consumer (1 per listener call) draining the backlog" consumer -t BenchBacklog -g bench_drain1_$mode -w 20 -b 1 -q "$backlog" --seconds 300
-  summary+=("$mode|consumer drain $backlog (1 per call)|$(field "$LAST" "Consume TPS")|-|p99 B2C $(field "$LAST" "p99 B2C RT(ms)")|$(ratio "$(field "$LAST" "Consume TPS")" "$rtt")|$(ratio "$(field "$LAST" "Consume TPS")" "$raw1")|$(ratio "$(field "$LAST" "Consume TPS")" "$raw256")")
+  row "consumer drain $backlog (1 per call)" "Consume TPS" - "p99 B2C $(field "$LAST" "p99 B2C RT(ms)")"
   for r in $e2e_rates; do
     run "e2e at $r msgs/s for ${e2e_secs}s" e2e -t BenchE2E -w 20 -s "$size" --rate "$r" --seconds "$e2e_secs"
     e2e_summary+=("$mode|$r|$(field "$LAST" "Pub rate")|$(field "$LAST" "Cons rate")|$(field "$LAST" "p50(ms)")|$(field "$LAST" "p99(ms)")|$(field "$LAST" "p999(ms)")|$(field "$LAST" "Max(ms)")|$(ratio "$(field "$LAST" "p50(ms)")" "$raw1_p50")|$(ratio "$(field "$LAST" "p99(ms)")" "$raw1_p99")|${rawp_p99[$r]:-n/a}/${rawp_p999[$r]:-n/a}/${rawp_max[$r]:-n/a}|$(ratio "$(field "$LAST" "p999(ms)")" "${rawp_p999[$r]:-0}")|$(field "$LAST" "Missing")")
