@@ -80,6 +80,8 @@ typedef struct rmq_broker_s {
     uv_timer_t reg_timer, offset_timer, stop_timer, final_timer;
     uv_timer_t learn_timer; /* slave: re-register every 2 s until the master is known */
     uv_prepare_t kick;      /* before each poll: wake the dispatcher for this turn's puts */
+    bool kicking;           /* on_kick runs: arrivals come on the loop (a kick dispatched) */
+    struct arrive_s *arrived, **arrived_tail; /* those, answered once the kick returns */
     int state;
     uint64_t state_since;
     int servers_open;  /* listening servers not yet closed */
@@ -98,8 +100,9 @@ typedef struct rmq_broker_s {
 /* ---- wake-ups: reput thread -> loop --------------------------------------------------------- */
 
 /* One allocation per wake-up: the job header first, so on_mail frees the whole block. */
-typedef struct {
+typedef struct arrive_s {
     rmq_broker_job_t job;
+    struct arrive_s *next; /* b->arrived */
     rmq_broker_t *b;
     int32_t qid;
     int64_t offset, tags_code;
@@ -111,13 +114,17 @@ static void arrive_on_loop(void *arg) {
     rmq_broker_hold_notify(a->b->ctx.hold, a->topic, a->qid, a->offset + 1, a->tags_code);
 }
 
-/* Reput thread: wake held pulls of the queue, but only when there are any (the fence pairs with
- * the one after parking in hold.c, so a message dispatched while a pull parks is never missed). */
+/* Reput thread, or the loop when its kick dispatched (rmq_store_kick): wake held pulls of the
+ * queue, but only when there are any (the fence pairs with the one after parking in hold.c, so
+ * a message dispatched while a pull parks is never missed). On the loop the pulls are answered
+ * once the kick's dispatch round is over, in the same turn; from the reput thread through the
+ * mailbox. */
 static void on_arrive(const char *topic, int32_t qid, int64_t queue_offset, int64_t tags_code,
                       void *arg) {
     rmq_broker_t *b = arg;
     atomic_thread_fence(memory_order_seq_cst);
     if (!rmq_broker_hold_any(&b->ctx.held_count)) return;
+    bool here = rmq_broker_on_loop(&b->ctx) && b->kicking;
     size_t tl = strlen(topic);
     arrive_t *a = malloc(sizeof *a + tl + 1);
     if (!a) return;
@@ -128,14 +135,32 @@ static void on_arrive(const char *topic, int32_t qid, int64_t queue_offset, int6
     memcpy(a->topic, topic, tl + 1);
     a->job.fn = arrive_on_loop;
     a->job.arg = a;
+    if (here) {
+        a->next = NULL;
+        *b->arrived_tail = a;
+        b->arrived_tail = &a->next;
+        return;
+    }
     rmq_broker_post_job(&b->ctx, &a->job); /* frees a when the mailbox is closed */
 }
 
 /* Once per loop iteration, before the loop blocks: the puts of this iteration (sends, re-puts
- * of timers, delays and transactions, all on this thread) wake the dispatcher once. */
+ * of timers, delays and transactions, all on this thread) wake the dispatcher once, or are
+ * dispatched here when they are few (rmq_store_kick); held pulls they satisfy are answered
+ * right after. */
 static void on_kick(uv_prepare_t *h) {
     rmq_broker_t *b = h->data;
+    b->arrived = NULL;
+    b->arrived_tail = &b->arrived;
+    b->kicking = true;
     rmq_store_kick(b->ctx.env.store);
+    b->kicking = false;
+    while (b->arrived) {
+        arrive_t *a = b->arrived;
+        b->arrived = a->next;
+        arrive_on_loop(a);
+        free(a);
+    }
     rmq_broker_dispatch_turn(b->dispatch);
 }
 

@@ -5,7 +5,8 @@
  * once it has caught up; the first put after that wakes it (a flag exchanged, so one wake-up
  * per sleep, nothing while it is awake). A thread that puts many records per turn
  * (the broker's loop) defers that wake-up to one rmq_store_kick per turn, so a busy appender pays
- * at most one futex wake per loop iteration, not one per record (see reput_main). */
+ * at most one futex wake per loop iteration, not one per record (see reput_main); a turn of few
+ * records the kick dispatches itself, and the dispatcher sleeps on (kick_inline). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -255,6 +256,7 @@ static int64_t dispatch_round(rmq_store_t *s) {
 }
 
 void rmq_store__dispatch_until_end(rmq_store_t *s) {
+    pthread_mutex_lock(&s->disp_mu);
     while (atomic_load(&s->reput_from) < atomic_load(&s->max_offset))
         if (!dispatch_round(s)) {
             if (atomic_load(&s->reput_from) < atomic_load(&s->max_offset)) {
@@ -264,6 +266,7 @@ void rmq_store__dispatch_until_end(rmq_store_t *s) {
             }
             break;
         }
+    pthread_mutex_unlock(&s->disp_mu);
 }
 
 /* Woken by appends at every rate: after a round that dispatched something it looks again at
@@ -326,7 +329,9 @@ static void *reput_main(void *arg) {
     rmq_store_t *s = arg;
     pthread_setname_np(pthread_self(), "rmq-reput");
     for (;;) {
+        pthread_mutex_lock(&s->disp_mu);
         int64_t n = dispatch_round(s);
+        pthread_mutex_unlock(&s->disp_mu);
         if (atomic_load(&s->reput_stop)) break;
         if (atomic_load(&s->cq_error)) { /* retry a failed ConsumeQueue write 10 times a second */
             usleep(REPUT_CQ_RETRY_US);
@@ -354,13 +359,30 @@ void rmq_store_kick_attach(rmq_store_t *s) {
     atomic_store_explicit(&s->has_kicker, true, memory_order_release);
 }
 
+/* A sleeping dispatcher costs the kicker a futex wake and then, on two vCPUs, a thread that
+ * competes for the CPU the next reply needs; a held pull learns of the record only after a
+ * second hop (arrive posts back to the loop). A few records per turn the kicker dispatches
+ * itself: one sync send or e2e message per turn pays no wake-up at all, and a held pull is
+ * answered in the turn that stored its message. The dispatcher keeps larger turns (an async
+ * sender's batches) off the loop, and everything while it is awake, retrying a failed
+ * ConsumeQueue write or holding keys for the index (a full disk: fsyncs). A replica's records
+ * come from its replication thread, which wakes the dispatcher itself. */
+static bool kick_inline(rmq_store_t *s, int64_t backlog) {
+    if (backlog > RMQ_STORE_KICK_INLINE || atomic_load(&s->replica) || atomic_load(&s->cq_error) ||
+        pthread_mutex_trylock(&s->disp_mu))
+        return false;
+    if (s->idx_pending < 0) dispatch_round(s);
+    pthread_mutex_unlock(&s->disp_mu);
+    return atomic_load(&s->reput_from) >= atomic_load(&s->max_offset);
+}
+
 void rmq_store_kick(rmq_store_t *s) {
     /* seq_cst load after the puts' seq_cst stores of max_offset: see rmq_store__reput_wake. A
      * sleeping dispatcher with nothing new (an idle loop iteration) is left asleep. */
-    if (atomic_load(&s->reput_waiting) &&
-        atomic_load_explicit(&s->max_offset, memory_order_relaxed) >
-            atomic_load_explicit(&s->reput_from, memory_order_relaxed))
-        rmq_store__reput_wake(s);
+    if (!atomic_load(&s->reput_waiting)) return;
+    int64_t backlog = atomic_load_explicit(&s->max_offset, memory_order_relaxed) -
+                      atomic_load_explicit(&s->reput_from, memory_order_relaxed);
+    if (backlog > 0 && !kick_inline(s, backlog)) rmq_store__reput_wake(s);
 }
 
 rmq_err_t rmq_store__reput_start(rmq_store_t *s) {

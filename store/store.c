@@ -92,6 +92,7 @@ static void free_store(rmq_store_t *s) {
     pthread_mutex_destroy(&s->flush_mu);
     pthread_rwlock_destroy(&s->cq_mu);
     pthread_mutex_destroy(&s->idx_mu);
+    pthread_mutex_destroy(&s->disp_mu);
     pthread_mutex_destroy(&s->reput_mu);
     pthread_cond_destroy(&s->reput_cv);
     pthread_mutex_destroy(&s->ckpt_mu);
@@ -160,6 +161,7 @@ rmq_err_t rmq_store_open(const rmq_store_cfg_t *cfg, rmq_store_t **out) {
     pthread_mutex_init(&s->flush_mu, NULL);
     pthread_rwlock_init(&s->cq_mu, NULL);
     pthread_mutex_init(&s->idx_mu, NULL);
+    pthread_mutex_init(&s->disp_mu, NULL);
     pthread_mutex_init(&s->reput_mu, NULL);
     pthread_cond_init(&s->reput_cv, NULL);
     pthread_mutex_init(&s->ckpt_mu, NULL);

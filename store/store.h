@@ -262,9 +262,12 @@ void rmq_store_set_arrive_cb(rmq_store_t *s, rmq_store_arrive_cb cb, void *arg);
 /* Deferred dispatcher wake-ups for a thread that puts many records per turn (the broker's
  * loop). The dispatcher sleeps once it has caught up and a put wakes it; after
  * rmq_store_kick_attach, puts on the calling thread no longer do, and that thread calls
- * rmq_store_kick after its puts and before it blocks (once per loop iteration): a futex wake-up
- * when the dispatcher sleeps with records to dispatch, else a load. Puts on other threads
- * (replication, tools) still wake it themselves. Attach once, before the thread's first put. */
+ * rmq_store_kick after its puts and before it blocks (once per loop iteration). If the
+ * dispatcher sleeps and the turn's puts are few (at most RMQ_STORE_KICK_INLINE bytes), the kick
+ * dispatches them itself, so the arrive callback runs on the kicking thread; more, and it wakes
+ * the dispatcher (a futex wake-up); nothing new, a load. Puts on other threads (replication,
+ * tools) still wake it themselves. Attach once, before the thread's first put. */
+#define RMQ_STORE_KICK_INLINE (16 * 1024)
 void rmq_store_kick_attach(rmq_store_t *s);
 void rmq_store_kick(rmq_store_t *s);
 

@@ -159,6 +159,9 @@ struct rmq_store_s {
 
     /* reput (reput.c) */
     rmq_store_thread_t reput_thr;
+    /* one dispatch round at a time: the reput thread's, a kick's (inline) or recovery's; it
+     * guards disp_cq and idx_* below (reput_from has one writer at a time through it) */
+    pthread_mutex_t disp_mu;
     pthread_mutex_t reput_mu;
     pthread_cond_t reput_cv;
     _Atomic uint32_t reput_waiting; /* 1 while the dispatcher sleeps on it (a futex word) */

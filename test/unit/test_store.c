@@ -1094,10 +1094,22 @@ static void test_warm_small_folios_sync(void **st) {
     rmq_store_close(s);
 }
 
+/* Whether the last arrival was announced on the kicking thread. */
+static pthread_t wake_kicker;
+static _Atomic int wake_arrived_here = -1;
+
+static void wake_arrive(const char *topic, int32_t qid, int64_t queue_offset, int64_t tags_code,
+                        void *arg) {
+    (void)topic, (void)qid, (void)queue_offset, (void)tags_code, (void)arg;
+    atomic_store(&wake_arrived_here, pthread_equal(pthread_self(), wake_kicker) ? 1 : 0);
+}
+
 static void test_reput_wake(void **st) {
     fx_t *fx = *st;
     fx->cfg.mapped_file_size_commitlog = 1024 * 1024;
     rmq_store_t *s = open_store(&fx->cfg, false);
+    wake_kicker = pthread_self(); /* before the dispatcher thread reads it */
+    rmq_store_set_arrive_cb(s, wake_arrive, NULL);
     /* the safety-net wait far beyond the test's waits: only a wake-up dispatches in time */
     s->reput_net_ms = 3600 * 1000;
     assert_int_equal(rmq_store_start(s), RMQ_OK);
@@ -1115,21 +1127,34 @@ static void test_reput_wake(void **st) {
     assert_int_equal(put_n(s, "TW", 0, WAKE_N, 64, NULL, NULL), RMQ_OK);
     assert_true(cq_reaches(s, "TW", WAKE_N + 1));
 
-    /* the kicker's puts leave the dispatcher asleep; its kick wakes it */
+    /* the kicker's puts leave the dispatcher asleep; a kick after a few dispatches them itself,
+     * on the kicking thread, before it returns, and the dispatcher sleeps on */
     rmq_store_kick_attach(s);
     assert_true(dispatcher_asleep(s));
     assert_int_equal(put_n(s, "TK", 0, 0, 64, NULL, NULL), RMQ_OK);
     assert_true(atomic_load(&s->reput_waiting)); /* the put did not wake it */
     assert_int_equal(rmq_store_max_offset(s, "TK", 0), 0);
     rmq_store_kick(s);
-    assert_true(cq_reaches(s, "TK", 1));
+    assert_int_equal(rmq_store_max_offset(s, "TK", 0), 1);
+    assert_int_equal(atomic_load(&wake_arrived_here), 1);
+    assert_true(atomic_load(&s->reput_waiting) && atomic_load(&s->reput_parked));
     /* a kick with nothing new leaves it asleep */
-    assert_true(dispatcher_asleep(s));
     rmq_store_kick(s);
     assert_true(atomic_load(&s->reput_waiting));
 
+    /* more than RMQ_STORE_KICK_INLINE bytes in one turn: the kick wakes the dispatcher, which
+     * dispatches them on its own thread */
+    int i = 1;
+    for (int64_t end = atomic_load(&s->max_offset) + RMQ_STORE_KICK_INLINE;
+         atomic_load(&s->max_offset) <= end; i++)
+        assert_int_equal(put_n(s, "TK", 0, i, 64, NULL, NULL), RMQ_OK);
+    assert_int_equal(rmq_store_max_offset(s, "TK", 0), 1);
+    rmq_store_kick(s);
+    assert_true(cq_reaches(s, "TK", i));
+    assert_int_equal(atomic_load(&wake_arrived_here), 0);
+
     /* the kicker at a high rate, one kick per 64 puts: every record dispatched */
-    for (int i = 1; i < WAKE_N; i++) {
+    for (; i < WAKE_N; i++) {
         assert_int_equal(put_n(s, "TK", 0, i, 64, NULL, NULL), RMQ_OK);
         if (i % 64 == 0) rmq_store_kick(s);
     }
