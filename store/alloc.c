@@ -118,7 +118,9 @@ static bool warm_step(rmq_store_t *s, int64_t *at, int64_t goal, bool writable) 
         /* what the fill has not read in yet, outside the mmap lock first */
         int64_t unread = writable ? RMQ_MAX(from, s->fill_to) : from;
         if (unread < to) rmq_mfile_prefetch(f, unread - f->start, to - f->start, small_folios(s));
-        if (writable && !atomic_load(&f->sparse)) /* not reserved: appends reserve it first */
+        /* not reserved: appends reserve it first; staged records are written with pwrite,
+         * which needs the pages cached, not mapped writable (commitlog.c "staging") */
+        if (writable && !atomic_load(&f->sparse) && !rmq_store__stages(s))
             rmq_mfile_warm(f, from - f->start, to - f->start);
         rmq_mfile_unpin(f);
     }

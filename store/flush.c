@@ -7,6 +7,8 @@
  * msync per touched segment (covering every waiting target, also across a segment roll), and
  * completes every request: RMQ_OK, or RMQ_ERR_FLUSH_DISK_TIMEOUT when it took longer than
  * syncFlushTimeout or the flush failed. Puts that arrive while a flush runs share the next one.
+ * The broker loop's puts are staged and written with one pwrite per turn (commitlog.c
+ * "staging"); their requests are queued after that write, all at once.
  *
  * msync(MS_SYNC) on the dirty range of a MAP_SHARED mapping writes the dirty pages and waits
  * like fdatasync restricted to that range (Linux calls vfs_fsync_range with datasync); store_bench
@@ -80,6 +82,31 @@ bool rmq_store__gc_enqueue(rmq_store_t *s, const rmq_store_put_result_t *r, int6
     q->arg = arg;
     q->r = *r;
     if (s->gc_wn == 1) pthread_cond_signal(&s->gc_cv);
+    pthread_mutex_unlock(&s->gc_mu);
+    return true;
+}
+
+bool rmq_store__gc_enqueue_many(rmq_store_t *s, const rmq_gc_req_t *reqs, size_t n) {
+    pthread_mutex_lock(&s->gc_mu);
+    if (!s->flush_thr.running || s->flush_thr.stop) {
+        pthread_mutex_unlock(&s->gc_mu);
+        return false;
+    }
+    if (s->gc_wn + n > s->gc_wcap) {
+        size_t nc = s->gc_wcap ? s->gc_wcap : 64;
+        while (nc < s->gc_wn + n) nc *= 2;
+        rmq_gc_req_t *nw = realloc(s->gc_w, nc * sizeof(*nw));
+        if (!nw) {
+            pthread_mutex_unlock(&s->gc_mu);
+            return false;
+        }
+        s->gc_w = nw;
+        s->gc_wcap = nc;
+    }
+    memcpy(s->gc_w + s->gc_wn, reqs, n * sizeof(*reqs));
+    bool first = s->gc_wn == 0;
+    s->gc_wn += n;
+    if (first) pthread_cond_signal(&s->gc_cv);
     pthread_mutex_unlock(&s->gc_mu);
     return true;
 }

@@ -377,6 +377,7 @@ static bool kick_inline(rmq_store_t *s, int64_t backlog) {
 }
 
 void rmq_store_kick(rmq_store_t *s) {
+    if (rmq_store__stages(s)) rmq_store__stage_commit(s); /* the turn's staged records */
     /* seq_cst load after the puts' seq_cst stores of max_offset: see rmq_store__reput_wake. A
      * sleeping dispatcher with nothing new (an idle loop iteration) is left asleep. */
     if (!atomic_load(&s->reput_waiting)) return;

@@ -68,6 +68,8 @@ static void free_store(rmq_store_t *s) {
     free(s->cq_graveyard);
     rmq_map_fini(&s->qoff, NULL); /* values are plain offsets */
     free(s->gc_w);
+    free(s->stage);
+    free(s->stage_reqs);
     free(s->gc_r);
     free(s->skip);
     if (s->lock_fd >= 0) close(s->lock_fd); /* releases the OFD lock */
@@ -388,6 +390,7 @@ rmq_err_t rmq_store_start(rmq_store_t *s) {
 
 void rmq_store_close(rmq_store_t *s) {
     if (!s) return;
+    rmq_store__stage_commit(s); /* staged records are written and their requests queued first */
     if (s->started) stop_threads(s);
     rmq_store__dispatch_until_end(s);
     rmq_err_t fe = rmq_store__flush_cl(s, 0);

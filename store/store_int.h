@@ -79,7 +79,14 @@ struct rmq_store_s {
     /* CommitLog */
     rmq_mfq_t cl;
     pthread_mutex_t put_mu;
-    rmq_mfile_t *cur;              /* under put_mu: the segment being appended to (pinned) */
+    rmq_mfile_t *cur; /* under put_mu: the segment being appended to (pinned) */
+    /* SYNC_FLUSH, the kicker's puts (commitlog.c "staging"): records encoded here, the bytes of
+     * cur from its published write position on, written with one pwrite per turn */
+    uint8_t *stage;           /* under put_mu; RMQ_STORE_STAGE bytes, allocated on first use */
+    size_t stage_len;         /* under put_mu: bytes staged (not yet readable) */
+    int64_t stage_ts;         /* under put_mu: store time of the last staged record */
+    rmq_gc_req_t *stage_reqs; /* under put_mu: their group-commit requests, queued at the write */
+    size_t stage_nreq, stage_capreq;
     rmq_map_t qoff;                /* under put_mu: "topic-qid" -> next queue offset (v.i64) */
     _Atomic int64_t max_offset;    /* writer: appender (after the copy); readers: any */
     _Atomic int64_t flushed;       /* writer: flush thread */
@@ -254,6 +261,8 @@ rmq_err_t rmq_store__flush_cl(rmq_store_t *s, int least_pages);
 /* Queue a SYNC_FLUSH completion; false when the flush thread is not running. */
 bool rmq_store__gc_enqueue(rmq_store_t *s, const rmq_store_put_result_t *r, int64_t target,
                            rmq_store_put_cb cb, void *arg);
+/* The same for n requests at once (their results in reqs). */
+bool rmq_store__gc_enqueue_many(rmq_store_t *s, const rmq_gc_req_t *reqs, size_t n);
 
 /* cq.c */
 rmq_cq_t *rmq_store__cq_get(rmq_store_t *s, const char *topic, size_t tlen, int32_t qid,
@@ -303,6 +312,16 @@ void rmq_store__reput_unpark(rmq_store_t *s);
 static inline void rmq_store__reput_wake(rmq_store_t *s) {
     if (atomic_load(&s->reput_waiting) && atomic_exchange(&s->reput_waiting, 0))
         rmq_store__reput_unpark(s);
+}
+/* commitlog.c: write the staged records and publish them (put_mu held); false when the write
+ * failed (the store refuses puts from then on). Queues their group-commit requests through
+ * rmq_store__stage_commit, which takes put_mu itself. */
+bool rmq_store__stage_write(rmq_store_t *s);
+void rmq_store__stage_commit(rmq_store_t *s);
+/* Whether the kicker's puts are staged: SYNC_FLUSH with a kicker (the broker's loop). */
+static inline bool rmq_store__stages(rmq_store_t *s) {
+    return s->cfg.flush_disk_type == RMQ_FLUSH_SYNC &&
+           atomic_load_explicit(&s->has_kicker, memory_order_acquire);
 }
 /* After a put: wake the dispatcher, unless the putting thread is the store's kicker (its
  * rmq_store_kick wakes it once for all the puts of its loop iteration). */

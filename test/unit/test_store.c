@@ -583,6 +583,103 @@ static void test_sync_flush(void **st) {
     rmq_store_close(s);
 }
 
+/* ---- SYNC_FLUSH staging (commitlog.c): the kicker's records wait for its kick ---- */
+
+typedef struct {
+    _Atomic int done, failed;
+} stage_acks_t;
+
+static void stage_cb(rmq_err_t err, const rmq_store_put_result_t *r, void *arg) {
+    (void)r;
+    stage_acks_t *a = arg;
+    atomic_fetch_add(err == RMQ_OK ? &a->done : &a->failed, 1);
+}
+
+static rmq_err_t stage_put(rmq_store_t *s, int n, size_t blen, stage_acks_t *a,
+                           rmq_store_put_result_t *r) {
+    static char body[2 << 20];
+    memset(body, 'x', blen);
+    int k = snprintf(body, sizeof(body), "TG-0-%d", n);
+    if ((size_t)k < blen) body[k] = '.';
+    rmq_store_msg_t m = mk_msg("TG", 0, body, blen, NULL);
+    return rmq_store_put(s, &m, r, stage_cb, a);
+}
+
+static bool readable(rmq_store_t *s, const rmq_store_put_result_t *r, int n) {
+    uint8_t *rec;
+    size_t len;
+    if (rmq_store_read_at(s, r->phys_offset, &rec, &len) != RMQ_OK) return false;
+    bool ok = rec_is(rec, len, "TG", 0, n, NULL);
+    free(rec);
+    return ok;
+}
+
+static bool acks_reach(stage_acks_t *a, int n) {
+    for (int i = 0; i < 5000 && atomic_load(&a->done) < n; i++) usleep(1000);
+    return atomic_load(&a->done) == n && atomic_load(&a->failed) == 0;
+}
+
+static void *stage_other(void *arg) {
+    rmq_store_t *s = arg;
+    return (void *)(intptr_t)put_n(s, "TO", 0, 0, 100, NULL, NULL);
+}
+
+static void test_sync_flush_staging(void **st) {
+    fx_t *fx = *st;
+    fx->cfg.flush_disk_type = RMQ_FLUSH_SYNC;
+    fx->cfg.max_message_size = 4 << 20;
+    fx->cfg.mapped_file_size_commitlog = 4 << 20; /* room for a record larger than the stage */
+    rmq_store_t *s = open_store(&fx->cfg, true);
+    rmq_store_kick_attach(s);
+    stage_acks_t a = {0};
+    rmq_store_put_result_t r[4];
+
+    /* staged: neither readable nor acknowledged before the kick, both after it */
+    int64_t max0 = rmq_store_commitlog_max_offset(s);
+    assert_int_equal(stage_put(s, 0, 200, &a, &r[0]), RMQ_OK);
+    assert_int_equal(stage_put(s, 1, 200, &a, &r[1]), RMQ_OK);
+    assert_int_equal(r[1].phys_offset, r[0].phys_offset + r[0].wrote_bytes);
+    assert_int_equal(r[1].queue_offset, 1);
+    usleep(20000);
+    assert_int_equal(rmq_store_commitlog_max_offset(s), max0);
+    assert_false(readable(s, &r[0], 0));
+    assert_int_equal(atomic_load(&a.done), 0);
+    rmq_store_kick(s);
+    assert_int_equal(rmq_store_commitlog_max_offset(s), r[1].phys_offset + r[1].wrote_bytes);
+    assert_true(readable(s, &r[0], 0) && readable(s, &r[1], 1));
+    assert_true(acks_reach(&a, 2));
+    assert_int_equal(rmq_store_max_offset(s, "TG", 0), 2); /* the kick dispatched them */
+
+    /* a record larger than the stage: the staged one is written first, then it, in order */
+    assert_int_equal(stage_put(s, 2, 100, &a, &r[2]), RMQ_OK);
+    assert_int_equal(stage_put(s, 3, (size_t)(3 << 19), &a, &r[3]), RMQ_OK);
+    assert_true(readable(s, &r[2], 2) && readable(s, &r[3], 3));
+    assert_true(acks_reach(&a, 3)); /* the large one's */
+    rmq_store_kick(s);
+    assert_true(acks_reach(&a, 4)); /* the staged one's, queued by the kick */
+
+    /* another thread's put writes the staged records first */
+    assert_int_equal(stage_put(s, 4, 100, &a, &r[0]), RMQ_OK);
+    pthread_t th;
+    void *rc = (void *)1;
+    assert_int_equal(pthread_create(&th, NULL, stage_other, s), 0);
+    pthread_join(th, &rc);
+    assert_null(rc);
+    assert_true(readable(s, &r[0], 4));
+    assert_true(rmq_store_commitlog_max_offset(s) > r[0].phys_offset + r[0].wrote_bytes);
+    rmq_store_kick(s);
+    assert_true(acks_reach(&a, 5));
+
+    /* close writes what is staged and completes its request */
+    assert_int_equal(stage_put(s, 5, 100, &a, &r[0]), RMQ_OK);
+    rmq_store_close(s);
+    assert_int_equal(atomic_load(&a.done), 6);
+    assert_int_equal(atomic_load(&a.failed), 0);
+    s = open_store(&fx->cfg, false);
+    assert_true(readable(s, &r[0], 5));
+    rmq_store_close(s);
+}
+
 static void age_files(const char *dir, int64_t age_s) {
     DIR *d = opendir(dir);
     assert_non_null(d);
@@ -1214,6 +1311,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_housekeeping_on_request, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_arrive, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reput_wake, setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_flush_staging, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_warm_window, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_warm_small_folios_sync, setup, fx_teardown),
     };
