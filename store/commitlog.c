@@ -170,7 +170,7 @@ void rmq_store__stage_commit(rmq_store_t *s) {
     size_t n = s->stage_nreq;
     bool wrote = s->stage_len > 0;
     rmq_store__stage_write(s);
-    bool queued = !n || rmq_store__gc_enqueue_many(s, s->stage_reqs, n);
+    bool queued = !n || rmq_store__gc_enqueue(s, s->stage_reqs, n);
     if (queued) s->stage_nreq = 0;
     pthread_mutex_unlock(&s->put_mu);
     if (wrote) rmq_store__notify(s);
@@ -198,12 +198,7 @@ static bool stage_req(rmq_store_t *s, const rmq_store_put_result_t *r, rmq_store
         s->stage_reqs = nr;
         s->stage_capreq = nc;
     }
-    rmq_gc_req_t *q = &s->stage_reqs[s->stage_nreq++];
-    q->target = r->phys_offset + r->wrote_bytes;
-    q->deadline_ms = rmq_mono_ms() + (uint64_t)s->cfg.sync_flush_timeout;
-    q->cb = cb;
-    q->arg = arg;
-    q->r = *r;
+    s->stage_reqs[s->stage_nreq++] = rmq_store__gc_req(s, r, cb, arg);
     return true;
 }
 
@@ -357,7 +352,8 @@ static rmq_err_t complete(rmq_store_t *s, const rmq_store_put_result_t *r, rmq_s
     rmq_store__put_wake(s);
     rmq_store__notify(s);
     if (s->cfg.flush_disk_type == RMQ_FLUSH_SYNC && done) {
-        if (rmq_store__gc_enqueue(s, r, r->phys_offset + r->wrote_bytes, done, arg)) return RMQ_OK;
+        rmq_gc_req_t q = rmq_store__gc_req(s, r, done, arg);
+        if (rmq_store__gc_enqueue(s, &q, 1)) return RMQ_OK;
         /* no flush thread (not started): flush here */
         rmq_err_t e = rmq_store__flush_cl(s, 0);
         done(e == RMQ_OK ? RMQ_OK : RMQ_ERR_FLUSH_DISK_TIMEOUT, r, arg);

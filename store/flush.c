@@ -58,35 +58,16 @@ out:
     return e;
 }
 
-bool rmq_store__gc_enqueue(rmq_store_t *s, const rmq_store_put_result_t *r, int64_t target,
-                           rmq_store_put_cb cb, void *arg) {
-    pthread_mutex_lock(&s->gc_mu);
-    if (!s->flush_thr.running || s->flush_thr.stop) {
-        pthread_mutex_unlock(&s->gc_mu);
-        return false;
-    }
-    if (s->gc_wn == s->gc_wcap) {
-        size_t nc = s->gc_wcap ? s->gc_wcap * 2 : 64;
-        rmq_gc_req_t *nw = realloc(s->gc_w, nc * sizeof(*nw));
-        if (!nw) {
-            pthread_mutex_unlock(&s->gc_mu);
-            return false;
-        }
-        s->gc_w = nw;
-        s->gc_wcap = nc;
-    }
-    rmq_gc_req_t *q = &s->gc_w[s->gc_wn++];
-    q->target = target;
-    q->deadline_ms = rmq_mono_ms() + (uint64_t)s->cfg.sync_flush_timeout;
-    q->cb = cb;
-    q->arg = arg;
-    q->r = *r;
-    if (s->gc_wn == 1) pthread_cond_signal(&s->gc_cv);
-    pthread_mutex_unlock(&s->gc_mu);
-    return true;
+rmq_gc_req_t rmq_store__gc_req(rmq_store_t *s, const rmq_store_put_result_t *r, rmq_store_put_cb cb,
+                               void *arg) {
+    return (rmq_gc_req_t){.target = r->phys_offset + r->wrote_bytes,
+                          .deadline_ms = rmq_mono_ms() + (uint64_t)s->cfg.sync_flush_timeout,
+                          .cb = cb,
+                          .arg = arg,
+                          .r = *r};
 }
 
-bool rmq_store__gc_enqueue_many(rmq_store_t *s, const rmq_gc_req_t *reqs, size_t n) {
+bool rmq_store__gc_enqueue(rmq_store_t *s, const rmq_gc_req_t *reqs, size_t n) {
     pthread_mutex_lock(&s->gc_mu);
     if (!s->flush_thr.running || s->flush_thr.stop) {
         pthread_mutex_unlock(&s->gc_mu);

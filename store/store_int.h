@@ -258,11 +258,11 @@ static inline void rmq_store__warm_kick(rmq_store_t *s, int64_t end) {
 /* flush.c */
 rmq_err_t rmq_store__flush_start(rmq_store_t *s);
 rmq_err_t rmq_store__flush_cl(rmq_store_t *s, int least_pages);
-/* Queue a SYNC_FLUSH completion; false when the flush thread is not running. */
-bool rmq_store__gc_enqueue(rmq_store_t *s, const rmq_store_put_result_t *r, int64_t target,
-                           rmq_store_put_cb cb, void *arg);
-/* The same for n requests at once (their results in reqs). */
-bool rmq_store__gc_enqueue_many(rmq_store_t *s, const rmq_gc_req_t *reqs, size_t n);
+/* A SYNC_FLUSH completion for the put r: durable up to its end, within syncFlushTimeout. */
+rmq_gc_req_t rmq_store__gc_req(rmq_store_t *s, const rmq_store_put_result_t *r, rmq_store_put_cb cb,
+                               void *arg);
+/* Queue n of them for the group commit; false when the flush thread is not running. */
+bool rmq_store__gc_enqueue(rmq_store_t *s, const rmq_gc_req_t *reqs, size_t n);
 
 /* cq.c */
 rmq_cq_t *rmq_store__cq_get(rmq_store_t *s, const char *topic, size_t tlen, int32_t qid,
