@@ -266,7 +266,10 @@ void rmq_store_set_arrive_cb(rmq_store_t *s, rmq_store_arrive_cb cb, void *arg);
  * dispatcher sleeps and the turn's puts are few (at most RMQ_STORE_KICK_INLINE bytes), the kick
  * dispatches them itself, so the arrive callback runs on the kicking thread; more, and it wakes
  * the dispatcher (a futex wake-up); nothing new, a load. Puts on other threads (replication,
- * tools) still wake it themselves. Attach once, before the thread's first put. */
+ * tools) still wake it themselves. Attach once, before the thread's first put.
+ * Under SYNC_FLUSH the kicker's puts are staged (commitlog.c): a put returns its offsets, but
+ * its record is readable, replicated and flushed (its done callback called) only after the
+ * thread's next rmq_store_kick, which writes the turn's records with one pwrite. */
 #define RMQ_STORE_KICK_INLINE (16 * 1024)
 void rmq_store_kick_attach(rmq_store_t *s);
 void rmq_store_kick(rmq_store_t *s);
