@@ -79,7 +79,8 @@ typedef struct rmq_broker_s {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t reg_timer, offset_timer, stop_timer, final_timer;
     uv_timer_t learn_timer; /* slave: re-register every 2 s until the master is known */
-    uv_prepare_t kick;      /* before each poll: wake the dispatcher for this turn's puts */
+    uv_prepare_t kick;      /* before each poll: this turn's puts written (SYNC_FLUSH staging)
+                             * and dispatched, here or by the woken dispatcher */
     bool kicking;           /* on_kick runs: arrivals come on the loop (a kick dispatched) */
     struct arrive_s *arrived, **arrived_tail; /* those, answered once the kick returns */
     int state;
@@ -145,9 +146,9 @@ static void on_arrive(const char *topic, int32_t qid, int64_t queue_offset, int6
 }
 
 /* Once per loop iteration, before the loop blocks: the puts of this iteration (sends, re-puts
- * of timers, delays and transactions, all on this thread) wake the dispatcher once, or are
- * dispatched here when they are few (rmq_store_kick); held pulls they satisfy are answered
- * right after. */
+ * of timers, delays and transactions, all on this thread) are written if SYNC_FLUSH staged
+ * them, then wake the dispatcher once, or are dispatched here when they are few
+ * (rmq_store_kick); held pulls they satisfy are answered right after. */
 static void on_kick(uv_prepare_t *h) {
     rmq_broker_t *b = h->data;
     b->arrived = NULL;
