@@ -170,22 +170,18 @@ void rmq_store__stage_commit(rmq_store_t *s) {
     size_t n = s->stage_nreq;
     bool wrote = s->stage_len > 0;
     rmq_store__stage_write(s);
-    bool queued = !n || rmq_store__gc_enqueue(s, s->stage_reqs, n);
-    if (queued) s->stage_nreq = 0;
-    pthread_mutex_unlock(&s->put_mu);
-    if (wrote) rmq_store__notify(s);
-    if (queued) return;
-    /* no flush thread (not started, or stopped): flush here */
-    rmq_err_t e = rmq_store__flush_cl(s, 0);
-    int64_t flushed = atomic_load(&s->flushed);
-    for (size_t i = 0; i < n; i++) {
-        rmq_gc_req_t *q = &s->stage_reqs[i];
-        q->cb(e == RMQ_OK && flushed >= q->target ? RMQ_OK : RMQ_ERR_FLUSH_DISK_TIMEOUT, &q->r,
-              q->arg);
+    rmq_gc_req_t *here = NULL; /* not queued: completed below, outside the lock */
+    if (n && !rmq_store__gc_enqueue(s, s->stage_reqs, n)) {
+        here = s->stage_reqs; /* taken: a callback's put starts a new array */
+        s->stage_reqs = NULL;
+        s->stage_capreq = 0;
     }
-    pthread_mutex_lock(&s->put_mu);
     s->stage_nreq = 0;
     pthread_mutex_unlock(&s->put_mu);
+    if (wrote) rmq_store__notify(s);
+    if (!here) return;
+    rmq_store__gc_flush_here(s, here, n);
+    free(here);
 }
 
 /* A staged put's group-commit request, queued at the write (put_mu held). */
@@ -255,8 +251,8 @@ static rmq_err_t segment_for(rmq_store_t *s, size_t total, rmq_mfile_t **out) {
 static rmq_err_t append(rmq_store_t *s, const rmq_store_msg_t *m0, rmq_msg_rec_t *recs,
                         const size_t *sizes, size_t n, size_t total, rmq_store_put_result_t *res,
                         int64_t *offsets, rmq_store_put_cb done, void *arg, bool *staged) {
-    bool stage = total <= RMQ_STORE_STAGE && rmq_store__stages(s) &&
-                 pthread_equal(pthread_self(), s->kicker);
+    bool stage = total <= RMQ_STORE_STAGE && s->cfg.flush_disk_type == RMQ_FLUSH_SYNC &&
+                 rmq_store__on_kicker(s);
     *staged = false;
     char key[160];
     size_t kl = rmq_store__qkey(key, m0->topic, m0->topic_len, '-', m0->queue_id);
@@ -353,10 +349,7 @@ static rmq_err_t complete(rmq_store_t *s, const rmq_store_put_result_t *r, rmq_s
     rmq_store__notify(s);
     if (s->cfg.flush_disk_type == RMQ_FLUSH_SYNC && done) {
         rmq_gc_req_t q = rmq_store__gc_req(s, r, done, arg);
-        if (rmq_store__gc_enqueue(s, &q, 1)) return RMQ_OK;
-        /* no flush thread (not started): flush here */
-        rmq_err_t e = rmq_store__flush_cl(s, 0);
-        done(e == RMQ_OK ? RMQ_OK : RMQ_ERR_FLUSH_DISK_TIMEOUT, r, arg);
+        if (!rmq_store__gc_enqueue(s, &q, 1)) rmq_store__gc_flush_here(s, &q, 1);
         return RMQ_OK;
     }
     if (done) done(RMQ_OK, r, arg);

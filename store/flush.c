@@ -92,6 +92,21 @@ bool rmq_store__gc_enqueue(rmq_store_t *s, const rmq_gc_req_t *reqs, size_t n) {
     return true;
 }
 
+/* Complete reqs after a flush that returned e: RMQ_OK for each it made durable, by its deadline
+ * unless now is 0 (a flush on the caller's thread, which waited for nobody). */
+static void gc_complete(rmq_store_t *s, rmq_gc_req_t *reqs, size_t n, rmq_err_t e, uint64_t now) {
+    int64_t flushed = atomic_load(&s->flushed);
+    for (size_t i = 0; i < n; i++) {
+        rmq_gc_req_t *q = &reqs[i];
+        bool ok = e == RMQ_OK && flushed >= q->target && (!now || now <= q->deadline_ms);
+        q->cb(ok ? RMQ_OK : RMQ_ERR_FLUSH_DISK_TIMEOUT, &q->r, q->arg);
+    }
+}
+
+void rmq_store__gc_flush_here(rmq_store_t *s, rmq_gc_req_t *reqs, size_t n) {
+    gc_complete(s, reqs, n, rmq_store__flush_cl(s, 0), 0);
+}
+
 static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int ms) {
     struct timespec ts = rmq_deadline_ts(CLOCK_MONOTONIC, ms > 0 ? (uint64_t)ms : 0);
     pthread_cond_timedwait(cv, mu, &ts);
@@ -109,18 +124,11 @@ static void group_commit_round(rmq_store_t *s) {
     s->gc_rcap = cap;
     pthread_mutex_unlock(&s->gc_mu);
     rmq_err_t e = rmq_store__flush_cl(s, 0);
-    int64_t flushed = atomic_load(&s->flushed);
     if (n) {
         atomic_fetch_add_explicit(&s->gc_rounds, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&s->gc_reqs, n, memory_order_relaxed);
     }
-    uint64_t now = rmq_mono_ms();
-    for (size_t i = 0; i < n; i++) {
-        rmq_err_t st = (e == RMQ_OK && flushed >= r[i].target && now <= r[i].deadline_ms)
-                           ? RMQ_OK
-                           : RMQ_ERR_FLUSH_DISK_TIMEOUT;
-        r[i].cb(st, &r[i].r, r[i].arg);
-    }
+    gc_complete(s, r, n, e, rmq_mono_ms());
 }
 
 static void *flush_main(void *arg) {

@@ -263,6 +263,9 @@ rmq_gc_req_t rmq_store__gc_req(rmq_store_t *s, const rmq_store_put_result_t *r, 
                                void *arg);
 /* Queue n of them for the group commit; false when the flush thread is not running. */
 bool rmq_store__gc_enqueue(rmq_store_t *s, const rmq_gc_req_t *reqs, size_t n);
+/* Without a flush thread (not started, or stopped): flush on this thread, then complete them
+ * (no lock held: the callbacks may put). */
+void rmq_store__gc_flush_here(rmq_store_t *s, rmq_gc_req_t *reqs, size_t n);
 
 /* cq.c */
 rmq_cq_t *rmq_store__cq_get(rmq_store_t *s, const char *topic, size_t tlen, int32_t qid,
@@ -323,13 +326,15 @@ static inline bool rmq_store__stages(rmq_store_t *s) {
     return s->cfg.flush_disk_type == RMQ_FLUSH_SYNC &&
            atomic_load_explicit(&s->has_kicker, memory_order_acquire);
 }
+/* Whether the calling thread is the store's kicker (rmq_store_kick_attach). */
+static inline bool rmq_store__on_kicker(rmq_store_t *s) {
+    return atomic_load_explicit(&s->has_kicker, memory_order_acquire) &&
+           pthread_equal(pthread_self(), s->kicker);
+}
 /* After a put: wake the dispatcher, unless the putting thread is the store's kicker (its
  * rmq_store_kick wakes it once for all the puts of its loop iteration). */
 static inline void rmq_store__put_wake(rmq_store_t *s) {
-    if (atomic_load_explicit(&s->has_kicker, memory_order_acquire) &&
-        pthread_equal(pthread_self(), s->kicker))
-        return;
-    rmq_store__reput_wake(s);
+    if (!rmq_store__on_kicker(s)) rmq_store__reput_wake(s);
 }
 int64_t rmq_store__tags_code(const rmq_msg_rec_t *r);
 
