@@ -12,7 +12,9 @@
 # Before the brokers start, rawbench measures the raw loopback request -> ack limit of the host
 # (a bare libuv server, 1 KiB requests, 32-byte acks, window 1 and window 256); every rate is
 # also printed as a ratio to those two, and the e2e percentiles as multiples of the raw
-# window-1 round trip's same percentile.
+# window-1 round trip's same percentile. rawbench --fill also measures what the page cache for
+# new data costs here (CPU per GiB of fresh memory); each run's CPU line shows how busy the host
+# was and how much of it the broker's warm-up thread spent getting the CommitLog's pages.
 # Only the processes this script started are stopped (by pid).
 #
 # Usage: tools/bench.sh [bin-dir]          (default: build/bin of this repo)
@@ -84,11 +86,15 @@ echo "==== raw loopback request -> ack limit (rawbench: libuv server, no rmq cod
 raw() { # raw RAWBENCH-ARGS... -> [Complete] line in $LAST
   echo "-- rawbench $* --size $size"
   LAST=$($cli_pin "$bin/rawbench" "$@" --size "$size" 2>&1 | grep '^\[Complete\]')
+  [ -n "$LAST" ] || LAST="[Complete] (rawbench $* failed)"
   echo "$LAST"
 }
 raw --window 1 --seconds 5; raw1_line=$LAST; raw1=$(field "$raw1_line" "TPS")
 raw1_p50=$(field "$raw1_line" "p50(ms)"); raw1_p99=$(field "$raw1_line" "p99(ms)")
 raw --window 256 --seconds 5; raw256_line=$LAST; raw256=$(field "$raw256_line" "TPS")
+# the page cache's price: fresh memory (on a VM that returns free memory to its host) and memory
+# just freed, CPU seconds per GiB read into the page cache
+raw --fill 512; fill_fresh=$(field "$LAST" "Fresh CPU s per GiB"); fill_again=$(field "$LAST" "Again CPU s per GiB")
 # the raw round trip at each e2e rate, one request every 1/rate s by the clock as mqbench's e2e
 # sender paces: this host's latency when its CPUs idle between messages (wake-ups included)
 declare -A rawp_p99 rawp_p999 rawp_max
@@ -141,23 +147,44 @@ settle() {
   echo "-- broker settled after $i s"
 }
 
+# CPU accounting around each run: the host's busy and idle ticks (/proc/stat), and the ticks of
+# the broker's threads named $1
+tick=$(getconf CLK_TCK)
+host_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
+thread_ticks() {
+  local t s=0
+  for t in /proc/"$BPID"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = "$1" ] && s=$((s + $(awk '{print $14 + $15}' "$t/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$s"
+}
+cpu_summary=()
+
 # row LABEL RATE-FIELD [P50 P99]: a summary row for the [Complete] line in $LAST (p50 and p99
 # from it unless given), its rate also as ratios to the rtt and raw rates of the same run
 row() {
   local tps; tps=$(field "$LAST" "$2")
   local p50=${3-$(field "$LAST" "p50(ms)")} p99=${4-$(field "$LAST" "p99(ms)")}
   summary+=("$mode|$1|$tps|$p50|$p99|$(ratio "$tps" "$rtt")|$(ratio "$tps" "$raw1")|$(ratio "$tps" "$raw256")")
+  cpu_summary+=("$mode|$1|$CPU_LAST")
 }
 
 # run NAME args... : runs mqbench, keeps the [Complete] line in $LAST
 run() {
   local name=$1; shift
   echo "-- $name: mqbench $*"
+  local h0 w0 h1 w1
+  h0=$(host_ticks); w0=$(thread_ticks rmq-alloc)
   local out; out=$($cli_pin "$bin/mqbench" "$@" -n "$NS" 2>&1)
   local rc=$?
+  h1=$(host_ticks); w1=$(thread_ticks rmq-alloc)
+  # busy %, the warm-up thread's CPU seconds, and its share of the busy CPU
+  CPU_LAST=$(echo "$h0 $h1 $w0 $w1" | awk -v hz="$tick" '{ b = $3 - $1; i = $4 - $2; w = $6 - $5
+    printf "%.0f|%.2f|%.0f", (b + i > 0) ? 100 * b / (b + i) : 0, w / hz, (b > 0) ? 100 * w / b : 0 }')
   LAST=$(printf '%s\n' "$out" | grep '^\[Complete\]' | tail -1)
   printf '%s\n' "$out" | grep -v '^\[Complete\]' | tail -3 | sed 's/^/   /'
   echo "$LAST"
+  echo "   CPU: host busy ${CPU_LAST%%|*} %; broker warm-up thread $(echo "$CPU_LAST" | cut -d'|' -f2) s ($(echo "$CPU_LAST" | cut -d'|' -f3) % of the busy CPU)"
   [ $rc -eq 0 ] || echo "   (exit status $rc)"
 }
 for mode in ASYNC_FLUSH SYNC_FLUSH; do
@@ -203,6 +230,12 @@ printf '%-12s %-38s %12s %10s %16s %8s %8s %8s\n' "#Flush" "#Run" "#TPS" "#p50(m
 for s in "${summary[@]}"; do
   IFS='|' read -r m n t p50 p99 r r1 r256 <<< "$s"
   printf '%-12s %-38s %12s %10s %16s %8s %8s %8s\n' "$m" "$n" "$t" "$p50" "$p99" "$r" "$r1" "$r256"
+done
+echo "==== CPU during each run: host busy (% of $ncpu CPUs), the broker's warm-up thread (CPU s: the page cache for new CommitLog bytes, fresh memory at $fill_fresh s/GiB in this run, memory just freed $fill_again s/GiB) and its share of the busy CPU"
+printf '%-12s %-38s %10s %12s %10s\n' "#Flush" "#Run" "#busy(%)" "#warm-up(s)" "#share(%)"
+for s in "${cpu_summary[@]}"; do
+  IFS='|' read -r m n busy w share <<< "$s"
+  printf '%-12s %-38s %10s %12s %10s\n' "$m" "$n" "$busy" "$w" "$share"
 done
 echo "==== end to end, send -> listener (ms; p50/p99 xRaw1 = multiple of the raw window-1 round trip's p50/p99; raw paced = rawbench's round trip at the same rate, p99/p99.9/max, and p99.9 as a multiple of it)"
 printf '%-12s %8s %8s %8s %9s %9s %9s %9s %10s %10s %22s %11s %8s\n' "#Flush" "#Rate" "#Pub" "#Cons" "#p50" "#p99" "#p99.9" "#max" "#p50xRaw1" "#p99xRaw1" "#raw paced" "#p99.9xRaw" "#Missing"
