@@ -69,13 +69,10 @@ rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out
  * writes it), and the kernel writes a dirty page back once it is 30 s old
  * (dirty_expire_centisecs): a whole 1 GiB segment warmed writable at once came back as one
  * 1-1.5 GB burst of writeback that stalled every process on the host for 30-35 ms. So:
- * - fill: the pages up to rmq_store__fill_ahead past the appender are read into the page cache
- *   (fallocated blocks read as zeros without disk I/O, and the pages stay clean). This is the
- *   expensive part: allocating and zeroing the pages, and on a VM the first touch of guest
- *   memory (1.4-1.8 s of CPU per GiB on this project's 2-vCPU VMs, whose free memory goes back
- *   to the host, against 0.1 s for memory freed a moment ago). Done ahead and under no lock,
- *   but not further ahead than needed: filling the whole next segment as soon as it existed
- *   spent ~1.5 s of CPU at once on pages the appender reached seconds later, or never.
+ * - fill: the pages of the rest of the current segment and of the next one are read into the
+ *   page cache as soon as the segment exists (fallocated blocks read as zeros without disk I/O,
+ *   and the pages stay clean). This is the expensive part (allocating and zeroing the pages,
+ *   and on a VM the first touch of guest memory), done well ahead and under no lock.
  * - window: pages are faulted in writable only WARM_AHEAD ahead of the appender, refilled in
  *   WARM_REFILL turns (a page-cache hit each, ~1 us a page): they stay zero-and-dirty briefly
  *   and are flushed with their data.
@@ -83,8 +80,6 @@ rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out
  * never waits long. */
 #define WARM_AHEAD (64LL << 20)
 #define WARM_REFILL (8LL << 20)
-/* ~0.8 s of appends at 300 MB/s: the fill keeps up in WARM_REFILL turns as the window moves */
-int64_t rmq_store__fill_ahead = 256LL << 20;
 
 static int64_t write_pos(rmq_store_t *s) {
     return atomic_load(&s->replica) ? atomic_load(&s->repl_end) : atomic_load(&s->max_offset);
@@ -149,8 +144,7 @@ static bool warm_turn(rmq_store_t *s) {
         atomic_store(&s->warm_kick_at, INT64_MAX);
         return false;
     }
-    int64_t fill_goal = pos + rmq_store__fill_ahead;
-    if (s->fill_to < fill_goal && warm_step(s, &s->fill_to, fill_goal, false)) return true;
+    if (warm_step(s, &s->fill_to, INT64_MAX, false)) return true;
     /* wake again when the appender has used WARM_REFILL of the window (past pos: no spin) */
     int64_t kick = s->warm_to - WARM_AHEAD + WARM_REFILL;
     atomic_store(&s->warm_kick_at, kick);

@@ -244,9 +244,6 @@ int64_t rmq_store__skip_end(rmq_store_t *s, int64_t phys);
 int64_t rmq_store__read_store_ts(rmq_store_t *s, int64_t phys);
 
 /* alloc.c */
-/* How far past the appender the warm-up reads segments into the page cache (a variable for the
- * tests; 256 MiB). */
-extern int64_t rmq_store__fill_ahead;
 rmq_err_t rmq_store__alloc_start(rmq_store_t *s);
 /* The segment starting at start, from the allocate-ahead slot or created now (put lock held). */
 rmq_err_t rmq_store__alloc_take(rmq_store_t *s, int64_t start, rmq_mfile_t **out);

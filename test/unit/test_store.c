@@ -1111,16 +1111,6 @@ static void wait_alloc_idle(rmq_store_t *s) {
     fail_msg("the allocator did not go idle");
 }
 
-static size_t resident_pages(const rmq_mfile_t *f) {
-    unsigned char *vec = malloc((size_t)(f->size >> 12));
-    assert_non_null(vec);
-    assert_int_equal(mincore(f->base, (size_t)f->size, vec), 0);
-    size_t n = 0;
-    for (int64_t i = 0; i < f->size >> 12; i++) n += vec[i] & 1;
-    free(vec);
-    return n;
-}
-
 /* The warm-up leaves pages dirty (faulted in writable, zeros) only a window ahead of the
  * appender, which moves with it; the rest of the segment is read into the page cache, clean.
  * A whole segment left dirty came back as one writeback burst that stalled the host. */
@@ -1137,8 +1127,12 @@ static void test_warm_window(void **st) {
     pthread_mutex_unlock(&s->alloc_mu);
     int64_t d = mapping_dirty(f->base);
     assert_true(d >= ahead - refill && d <= ahead + refill);
-    /* the whole segment read in (it is smaller than rmq_store__fill_ahead) */
-    assert_int_equal(resident_pages(f), (size_t)(seg >> 12));
+    unsigned char *vec = malloc((size_t)(seg >> 12));
+    assert_int_equal(mincore(f->base, (size_t)seg, vec), 0);
+    size_t resident = 0;
+    for (int64_t i = 0; i < seg >> 12; i++) resident += vec[i] & 1;
+    assert_int_equal(resident, (size_t)(seg >> 12)); /* the whole segment read in */
+    free(vec);
 
     rmq_store_put_result_t r;
     for (int i = 0; i < 700; i++) /* ~42 MB */
@@ -1151,42 +1145,6 @@ static void test_warm_window(void **st) {
     assert_true(d >= ahead - refill - (pos & 4095) && d <= RMQ_MIN(ahead + refill, seg - pos));
     rmq_mfile_unpin(f);
     rmq_store_close(s);
-}
-
-/* The fill reads the segment into the page cache only rmq_store__fill_ahead past the appender,
- * and moves along with it: filling all of the next segment at once spent the CPU for a GiB of
- * fresh pages seconds before (or without) any append needing them. */
-static void test_warm_fill_ahead(void **st) {
-    fx_t *fx = *st;
-    const int64_t seg = 160LL << 20, ahead = 96LL << 20, refill = 8LL << 20;
-    int64_t saved = rmq_store__fill_ahead;
-    rmq_store__fill_ahead = ahead;
-    fx->cfg.mapped_file_size_commitlog = seg;
-    rmq_store_t *s = open_store(&fx->cfg, true);
-    wait_alloc_idle(s);
-    pthread_mutex_lock(&s->alloc_mu);
-    rmq_mfile_t *f = s->alloc_ready; /* segment 0, not taken yet */
-    assert_non_null(f);
-    rmq_mfile_pin(f);
-    pthread_mutex_unlock(&s->alloc_mu);
-    /* filled in refill steps, and a read makes the kernel read ahead up to read_ahead_kb (8 MiB
-     * on the project's VMs) past it: slack for both */
-    const int64_t slack = 2 * refill;
-    size_t r0 = resident_pages(f);
-    assert_true(r0 >= (size_t)((ahead - refill) >> 12) && r0 <= (size_t)((ahead + slack) >> 12));
-
-    rmq_store_put_result_t r;
-    for (int i = 0; i < 700; i++) /* ~42 MB */
-        assert_int_equal(put_n(s, "TF", 0, i, 60000, NULL, &r), RMQ_OK);
-    wait_alloc_idle(s);
-    int64_t pos = atomic_load(&s->max_offset);
-    assert_true(pos > 40LL << 20 && pos + ahead + slack < seg);
-    size_t r1 = resident_pages(f);
-    assert_true(r1 >= (size_t)((pos + ahead - refill) >> 12) &&
-                r1 <= (size_t)((pos + ahead + slack) >> 12));
-    rmq_mfile_unpin(f);
-    rmq_store_close(s);
-    rmq_store__fill_ahead = saved;
 }
 
 /* Whether the page cache page mapped at addr belongs to a large folio (/proc/kpageflags): 1 yes,
@@ -1355,7 +1313,6 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_reput_wake, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_sync_flush_staging, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_warm_window, setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_warm_fill_ahead, setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_warm_small_folios_sync, setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
