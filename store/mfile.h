@@ -28,6 +28,11 @@ typedef struct rmq_mfile_s {
     _Atomic int refs;
     _Atomic bool unlink_on_free;
     _Atomic bool sparse; /* padded after a short load and not yet reserved: no appends */
+    /* the warm-up's read-only view for reading the file in (rmq_mfile_prefetch), mapped on first
+     * use and unmapped once the whole file is in, or with the file; the warm-up thread's only */
+    uint8_t *view;
+    uint8_t *view_res; /* the 2 MiB-aligning reservation view lies in, view_len bytes */
+    size_t view_len;
 } rmq_mfile_t;
 
 /* Test hook: when set, called instead of posix_fallocate (return an errno to simulate a full
