@@ -1111,6 +1111,20 @@ static void wait_alloc_idle(rmq_store_t *s) {
     fail_msg("the allocator did not go idle");
 }
 
+/* Open a store with fx's configuration and wait for its allocator to make segment 0 and go
+ * idle: segment 0, pinned, not taken by an append yet. */
+static rmq_mfile_t *open_ready_segment(fx_t *fx, rmq_store_t **out) {
+    rmq_store_t *s = open_store(&fx->cfg, true);
+    wait_alloc_idle(s);
+    pthread_mutex_lock(&s->alloc_mu);
+    rmq_mfile_t *f = s->alloc_ready;
+    assert_non_null(f);
+    rmq_mfile_pin(f);
+    pthread_mutex_unlock(&s->alloc_mu);
+    *out = s;
+    return f;
+}
+
 /* The warm-up leaves pages dirty (faulted in writable, zeros) only a window ahead of the
  * appender, which moves with it; the rest of the segment is read into the page cache, clean.
  * A whole segment left dirty came back as one writeback burst that stalled the host. */
@@ -1118,13 +1132,8 @@ static void test_warm_window(void **st) {
     fx_t *fx = *st;
     const int64_t seg = 160LL << 20, ahead = 64LL << 20, refill = 8LL << 20;
     fx->cfg.mapped_file_size_commitlog = seg;
-    rmq_store_t *s = open_store(&fx->cfg, true);
-    wait_alloc_idle(s);
-    pthread_mutex_lock(&s->alloc_mu);
-    rmq_mfile_t *f = s->alloc_ready; /* segment 0, not taken yet */
-    assert_non_null(f);
-    rmq_mfile_pin(f);
-    pthread_mutex_unlock(&s->alloc_mu);
+    rmq_store_t *s;
+    rmq_mfile_t *f = open_ready_segment(fx, &s);
     int64_t d = mapping_dirty(f->base);
     assert_true(d >= ahead - refill && d <= ahead + refill);
     unsigned char *vec = malloc((size_t)(seg >> 12));
@@ -1167,6 +1176,21 @@ static int in_large_folio(const void *addr) {
 /* Under SYNC_FLUSH the warm-up fills the page cache with 4 KiB folios: an msync writes back
  * every folio it touches whole, and a group commit of ~128 KB inside 2 MiB folios wrote ~2.1 MB
  * to disk each time. */
+/* Of f's pages every step bytes, how many are in large folios; *known: how many could be told
+ * (none where kpageflags is not readable, which is said once). */
+static int large_folios(const rmq_mfile_t *f, int64_t step, int *known) {
+    int large = 0;
+    *known = 0;
+    for (int64_t off = 0; off < f->size; off += step) {
+        int r = in_large_folio(f->base + off);
+        if (r < 0) continue;
+        (*known)++;
+        large += r;
+    }
+    if (!*known) print_message("kpageflags not readable here: folio sizes not checked\n");
+    return large;
+}
+
 /* Mappings of path in this process (/proc/self/maps). */
 static int mappings_of(const char *path) {
     FILE *m = fopen("/proc/self/maps", "r");
@@ -1185,23 +1209,11 @@ static int mappings_of(const char *path) {
 static void test_warm_large_folios_async(void **st) {
     fx_t *fx = *st;
     fx->cfg.mapped_file_size_commitlog = 32LL << 20;
-    rmq_store_t *s = open_store(&fx->cfg, true);
-    wait_alloc_idle(s);
-    pthread_mutex_lock(&s->alloc_mu);
-    rmq_mfile_t *f = s->alloc_ready;
-    assert_non_null(f);
-    rmq_mfile_pin(f);
-    pthread_mutex_unlock(&s->alloc_mu);
+    rmq_store_t *s;
+    rmq_mfile_t *f = open_ready_segment(fx, &s);
     assert_null(f->view);
     assert_int_equal(mappings_of(f->path), 1);
-    int large = 0, known = 0;
-    for (int64_t off = 0; off < f->size; off += 2 << 20) {
-        int r = in_large_folio(f->base + off);
-        if (r < 0) continue;
-        known++;
-        large += r;
-    }
-    if (!known) print_message("kpageflags not readable here: folio sizes not checked\n");
+    int known, large = large_folios(f, 2 << 20, &known);
     assert_int_equal(large, known);
     rmq_mfile_unpin(f);
     rmq_store_close(s);
@@ -1211,22 +1223,10 @@ static void test_warm_small_folios_sync(void **st) {
     fx_t *fx = *st;
     fx->cfg.mapped_file_size_commitlog = 32LL << 20;
     fx->cfg.flush_disk_type = RMQ_FLUSH_SYNC;
-    rmq_store_t *s = open_store(&fx->cfg, true);
-    wait_alloc_idle(s);
-    pthread_mutex_lock(&s->alloc_mu);
-    rmq_mfile_t *f = s->alloc_ready;
-    assert_non_null(f);
-    rmq_mfile_pin(f);
-    pthread_mutex_unlock(&s->alloc_mu);
-    int large = 0, known = 0;
-    for (int64_t off = 0; off < f->size; off += 1 << 20) {
-        int r = in_large_folio(f->base + off);
-        if (r < 0) continue;
-        known++;
-        large += r;
-    }
-    if (!known) print_message("kpageflags not readable here: folio sizes not checked\n");
-    assert_int_equal(large, 0);
+    rmq_store_t *s;
+    rmq_mfile_t *f = open_ready_segment(fx, &s);
+    int known;
+    assert_int_equal(large_folios(f, 1 << 20, &known), 0);
     rmq_mfile_unpin(f);
     rmq_store_close(s);
 }
