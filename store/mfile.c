@@ -246,7 +246,7 @@ rmq_err_t rmq_mfile_flush(rmq_mfile_t *f, int64_t upto) {
 #define MADV_POPULATE_READ 22
 #endif
 
-#define HUGE (2LL << 20)
+#define VIEW_STEP (2LL << 20) /* one PMD-sized folio */
 
 /* Read [from, to) in as 2 MiB folios, one folio per step, through a read-only view of the file.
  * A read() goes through the kernel's read-ahead, which reads up to read_ahead_kb at once (8 MiB
@@ -263,10 +263,11 @@ rmq_err_t rmq_mfile_flush(rmq_mfile_t *f, int64_t upto) {
 static bool prefetch_huge(rmq_mfile_t *f, int64_t from, int64_t to) {
     if (!f->view) {
         /* 2 MiB-aligned, so each folio maps whole */
-        size_t len = (size_t)f->size + (size_t)HUGE;
+        size_t len = (size_t)f->size + (size_t)VIEW_STEP;
         uint8_t *res = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (res == MAP_FAILED) return false;
-        uint8_t *m = (uint8_t *)(((uintptr_t)res + (uintptr_t)HUGE - 1) & ~((uintptr_t)HUGE - 1));
+        uint8_t *m =
+            (uint8_t *)(((uintptr_t)res + (uintptr_t)VIEW_STEP - 1) & ~((uintptr_t)VIEW_STEP - 1));
         f->view_res = res;
         f->view_len = len;
         if (mmap(m, (size_t)f->size, PROT_READ, MAP_SHARED | MAP_FIXED, f->fd, 0) != m ||
@@ -277,10 +278,14 @@ static bool prefetch_huge(rmq_mfile_t *f, int64_t from, int64_t to) {
         }
         f->view = m;
     }
-    int64_t a = from & ~(HUGE - 1);
-    for (int64_t off = a; off < to; off += HUGE)
-        if (madvise(f->view + off, (size_t)RMQ_MIN(HUGE, f->size - off), MADV_POPULATE_READ) != 0)
+    int64_t a = from & ~(VIEW_STEP - 1);
+    for (int64_t off = a; off < to; off += VIEW_STEP) {
+        size_t n = (size_t)RMQ_MIN(VIEW_STEP, f->size - off);
+        if (madvise(f->view + off, n, MADV_POPULATE_READ) != 0) {
+            view_drop(f); /* e.g. no MADV_POPULATE_READ (Linux < 5.14): not kept for nothing */
             return false;
+        }
+    }
     if (to >= f->size) view_drop(f); /* all of it is in */
     return true;
 }
