@@ -207,10 +207,21 @@ rmq_err_t rmq_mfile_open(const char *path, int64_t start, int64_t size, rmq_mfil
     return map_fd(path, fd, start, size, size, out);
 }
 
+#define VIEW_STEP (2LL << 20) /* one PMD-sized folio */
+
+/* The reservation f->view starts, which holds the file's view at its first 2 MiB boundary (so
+ * each 2 MiB folio maps whole): its length, and the view's address. */
+static size_t view_len(const rmq_mfile_t *f) {
+    return (size_t)f->size + (size_t)VIEW_STEP;
+}
+static uint8_t *view_at(const rmq_mfile_t *f) {
+    return (uint8_t *)(((uintptr_t)f->view + (uintptr_t)VIEW_STEP - 1) &
+                       ~((uintptr_t)VIEW_STEP - 1));
+}
+
 static void view_drop(rmq_mfile_t *f) {
-    if (f->view_res) munmap(f->view_res, f->view_len); /* the view goes with it */
-    f->view = f->view_res = NULL;
-    f->view_len = 0;
+    if (f->view) munmap(f->view, view_len(f)); /* the file's view goes with it */
+    f->view = NULL;
 }
 
 void rmq_mfile_unpin(rmq_mfile_t *f) {
@@ -246,8 +257,6 @@ rmq_err_t rmq_mfile_flush(rmq_mfile_t *f, int64_t upto) {
 #define MADV_POPULATE_READ 22
 #endif
 
-#define VIEW_STEP (2LL << 20) /* one PMD-sized folio */
-
 /* Read [from, to) in as 2 MiB folios, one folio per step, through a read-only view of the file.
  * A read() goes through the kernel's read-ahead, which reads up to read_ahead_kb at once (8 MiB
  * on this project's VMs): zeroing four fresh 2 MiB folios in one go, 15-26 ms of kernel work
@@ -262,26 +271,21 @@ rmq_err_t rmq_mfile_flush(rmq_mfile_t *f, int64_t upto) {
  * here (no such madvise): the caller reads instead. */
 static bool prefetch_huge(rmq_mfile_t *f, int64_t from, int64_t to) {
     if (!f->view) {
-        /* 2 MiB-aligned, so each folio maps whole */
-        size_t len = (size_t)f->size + (size_t)VIEW_STEP;
-        uint8_t *res = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        uint8_t *res = mmap(NULL, view_len(f), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (res == MAP_FAILED) return false;
-        uint8_t *m =
-            (uint8_t *)(((uintptr_t)res + (uintptr_t)VIEW_STEP - 1) & ~((uintptr_t)VIEW_STEP - 1));
-        f->view_res = res;
-        f->view_len = len;
+        f->view = res;
+        uint8_t *m = view_at(f);
         if (mmap(m, (size_t)f->size, PROT_READ, MAP_SHARED | MAP_FIXED, f->fd, 0) != m ||
             madvise(m, (size_t)f->size, MADV_HUGEPAGE) != 0 ||
             madvise(m, (size_t)f->size, MADV_RANDOM) != 0) {
             view_drop(f);
             return false;
         }
-        f->view = m;
     }
-    int64_t a = from & ~(VIEW_STEP - 1);
-    for (int64_t off = a; off < to; off += VIEW_STEP) {
+    uint8_t *m = view_at(f);
+    for (int64_t off = from & ~(VIEW_STEP - 1); off < to; off += VIEW_STEP) {
         size_t n = (size_t)RMQ_MIN(VIEW_STEP, f->size - off);
-        if (madvise(f->view + off, n, MADV_POPULATE_READ) != 0) {
+        if (madvise(m + off, n, MADV_POPULATE_READ) != 0) {
             view_drop(f); /* e.g. no MADV_POPULATE_READ (Linux < 5.14): not kept for nothing */
             return false;
         }

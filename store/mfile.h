@@ -28,11 +28,11 @@ typedef struct rmq_mfile_s {
     _Atomic int refs;
     _Atomic bool unlink_on_free;
     _Atomic bool sparse; /* padded after a short load and not yet reserved: no appends */
-    /* the warm-up's read-only view for reading the file in (rmq_mfile_prefetch), mapped on first
-     * use and unmapped once the whole file is in, or with the file; the warm-up thread's only */
+    /* the warm-up's read-only view for reading the file in (rmq_mfile_prefetch): the start of
+     * a reservation of size + 2 MiB holding the file's mapping at its first 2 MiB boundary;
+     * mapped on first use, unmapped once the whole file is in, or with the file; NULL when
+     * none. The warm-up thread's only. */
     uint8_t *view;
-    uint8_t *view_res; /* the 2 MiB-aligning reservation view lies in, view_len bytes */
-    size_t view_len;
 } rmq_mfile_t;
 
 /* Test hook: when set, called instead of posix_fallocate (return an errno to simulate a full
@@ -69,8 +69,10 @@ rmq_err_t rmq_mfile_flush(rmq_mfile_t *f, int64_t upto);
 /* Fault the pages of [from, to) in writable, bytes unchanged, so appends there do not fault
  * (warmMapedFileEnable). The pages become dirty (zeros until written). */
 void rmq_mfile_warm(rmq_mfile_t *f, int64_t from, int64_t to);
-/* Read [from, to) into the page cache: the pages stay clean and unmapped. small: in 4 KiB folios
- * (an msync writes only the pages it covers), else in large ones (fewer folios to write back). */
+/* Read [from, to) into the page cache: the pages stay clean, and the segment's own mapping does
+ * not map them (large folios are read through a read-only view, unmapped once the whole file is
+ * in). small: in 4 KiB folios (an msync writes only the pages it covers), else in large ones
+ * (fewer folios to write back). */
 void rmq_mfile_prefetch(rmq_mfile_t *f, int64_t from, int64_t to, bool small);
 /* Zero [pos, end) durably: punch the whole pages out and reserve them again, memset the rest,
  * so no stale record survives past a recovered end. */
