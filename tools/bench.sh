@@ -138,8 +138,9 @@ start_cluster() { # $1 = flush type
 # do: the 1M-message fill leaves ~1.5 s of CPU reading the next CommitLog segment into the page
 # cache, and the first drain after it ran at 630-660k msgs/s against 860-980k settled. The same
 # after the broker starts (its first two segments).
+tick=$(getconf CLK_TCK)
 settle() {
-  local t0 t1 i tick; tick=$(getconf CLK_TCK)
+  local t0 t1 i
   for i in $(seq 1 30); do
     t0=$(awk '{print $14 + $15}' /proc/"$BPID"/stat); sleep 1
     t1=$(awk '{print $14 + $15}' /proc/"$BPID"/stat)
@@ -150,7 +151,6 @@ settle() {
 
 # CPU accounting around each run: the host's busy and idle ticks (/proc/stat), and the ticks of
 # the broker's threads named $1
-tick=$(getconf CLK_TCK)
 host_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
 thread_ticks() {
   local t s=0
@@ -185,7 +185,8 @@ run() {
   LAST=$(printf '%s\n' "$out" | grep '^\[Complete\]' | tail -1)
   printf '%s\n' "$out" | grep -v '^\[Complete\]' | tail -3 | sed 's/^/   /'
   echo "$LAST"
-  echo "   CPU: host busy ${CPU_LAST%%|*} %; broker warm-up thread $(echo "$CPU_LAST" | cut -d'|' -f2) s ($(echo "$CPU_LAST" | cut -d'|' -f3) % of the busy CPU)"
+  local busy warm share; IFS='|' read -r busy warm share <<< "$CPU_LAST"
+  echo "   CPU: host busy $busy %; broker warm-up thread $warm s ($share % of the busy CPU)"
   [ $rc -eq 0 ] || echo "   (exit status $rc)"
 }
 for mode in ASYNC_FLUSH SYNC_FLUSH; do
